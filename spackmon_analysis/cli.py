@@ -1,0 +1,67 @@
+"""The ``spackmon`` command line.
+
+Each area of the library contributes its own subcommands through a ``register``
+function (``register(subparsers) -> None``) in the modules listed in
+:data:`COMMAND_MODULES`; every subcommand sets ``func`` (``func(args) -> int``) as
+its default. A module that cannot be imported (for example the server's, without
+the ``server`` extra) leaves its commands out with a note in ``spackmon --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .errors import SpackmonError
+
+#: Modules whose ``register(subparsers)`` adds subcommands, in help order.
+COMMAND_MODULES = (
+    "spackmon_analysis.server.commands",
+    "spackmon_analysis.client_commands",
+    "spackmon_analysis.analysis_commands",
+    "spackmon_analysis.demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, with every available subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="spackmon",
+        description="Spack Monitor analytics: embedded ms1 server, client, and build-failure analysis.",
+    )
+    parser.add_argument("--version", action="version", version=f"spackmon {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    missing = []
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:  # an optional extra is not installed
+            missing.append(f"{name} ({exc})")
+            continue
+        module.register(subparsers)
+    if missing:
+        parser.epilog = "Unavailable commands (install the missing extras): " + "; ".join(missing)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``spackmon`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except SpackmonError as exc:
+        print(f"spackmon {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""One exception tree for the whole library.
+
+Every error the library raises on purpose is a :class:`SpackmonError`, so a caller
+can catch the family with one ``except``; each subclass names what went wrong::
+
+    SpackmonError                  base of everything raised on purpose
+    ├── SpecFormatError            a spec document is malformed (names file + JSON path)
+    ├── SaveLocalError             a --monitor-save-local directory/file is unusable
+    ├── InstallPrefixError         an install prefix / .spack folder is unusable
+    ├── LogParseError              a build log cannot be read
+    ├── RulesError                 the failure-class rules file is invalid
+    ├── ConfigError                bad option, database URL or environment setting
+    ├── SchemaVersionError         the database schema is newer/older than this server
+    └── MonitorError               talking to a monitor server failed (carries request/response)
+        ├── TransportError         no HTTP answer at all (refused, timeout, reset) after retries
+        ├── RedirectError          a 301/302 without a Location header
+        └── HTTPStatusError        the server answered with a status the call did not expect
+            ├── BadRequestError    400 (and other 4xx not listed below)
+            ├── AuthError          401/403, or credentials missing for a protected call
+            ├── NotFoundError      404
+            ├── PayloadTooLargeError 413
+            └── ServerError        5xx
+
+``MonitorError`` instances carry ``method``, ``url``, ``status_code`` (None when no
+response arrived) and ``server_message`` (the ``message`` field of the server's JSON
+envelope, or the response text), so a notebook can show exactly which request failed.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SpackmonError",
+    "SpecFormatError",
+    "SaveLocalError",
+    "InstallPrefixError",
+    "LogParseError",
+    "RulesError",
+    "ConfigError",
+    "SchemaVersionError",
+    "MonitorError",
+    "TransportError",
+    "RedirectError",
+    "HTTPStatusError",
+    "BadRequestError",
+    "AuthError",
+    "NotFoundError",
+    "PayloadTooLargeError",
+    "ServerError",
+]
+
+
+class SpackmonError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class SpecFormatError(SpackmonError, ValueError):
+    """A spec document is malformed.
+
+    ``source`` names the file (or ``<string>``/``<object>``), ``path`` the JSON path
+    of the offending element (for example ``nodes[3].dependencies[1]``) and
+    ``reason`` what is wrong with it.
+    """
+
+    def __init__(self, reason: str, *, source: str | None = None, path: str | None = None):
+        self.reason = reason
+        self.source = source
+        self.path = path
+        where = ""
+        if source:
+            where += f"{source}: "
+        if path:
+            where += f"{path}: "
+        super().__init__(f"{where}{reason}")
+
+
+class SaveLocalError(SpackmonError, ValueError):
+    """A ``--monitor-save-local`` directory or one of its files cannot be used.
+
+    ``filename`` names the file (or directory) at fault.
+    """
+
+    def __init__(self, message: str, *, filename: str | None = None):
+        self.filename = filename
+        super().__init__(f"{filename}: {message}" if filename else message)
+
+
+class InstallPrefixError(SpackmonError, ValueError):
+    """An install prefix (or its ``.spack`` metadata folder) cannot be used."""
+
+    def __init__(self, message: str, *, path: str | None = None):
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class LogParseError(SpackmonError, ValueError):
+    """A build log cannot be read (missing file, undecodable gzip...)."""
+
+
+class RulesError(SpackmonError, ValueError):
+    """The failure-class rules file is invalid (names the rule at fault)."""
+
+
+class ConfigError(SpackmonError, ValueError):
+    """A bad option, database URL or environment setting."""
+
+
+class SchemaVersionError(SpackmonError):
+    """The database was written by a different schema version than this server's."""
+
+
+class MonitorError(SpackmonError):
+    """Talking to a Spack Monitor server failed.
+
+    Attributes: ``method``, ``url``, ``status_code`` (``None`` when no response
+    arrived), ``server_message`` (the server's ``message`` or response text) and
+    ``response`` (the ``requests.Response`` when there was one).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        url: str | None = None,
+        status_code: int | None = None,
+        server_message: str | None = None,
+        response: object | None = None,
+    ):
+        self.method = method
+        self.url = url
+        self.status_code = status_code
+        self.server_message = server_message
+        self.response = response
+        super().__init__(message)
+
+
+class TransportError(MonitorError):
+    """No HTTP answer at all (connection refused, timeout, reset) after the retries."""
+
+
+class RedirectError(MonitorError):
+    """The server answered 301/302 without a ``Location`` header."""
+
+
+class HTTPStatusError(MonitorError):
+    """The server answered with a status code the call did not expect."""
+
+
+class BadRequestError(HTTPStatusError):
+    """400 (or another 4xx without a more specific class): the request was rejected."""
+
+
+class AuthError(HTTPStatusError):
+    """401/403, or credentials missing for a call that needs them."""
+
+
+class NotFoundError(HTTPStatusError):
+    """404: the build, spec or route does not exist."""
+
+
+class PayloadTooLargeError(HTTPStatusError):
+    """413: the request body is larger than the server accepts."""
+
+
+class ServerError(HTTPStatusError):
+    """5xx: the server failed (after the retries, for 502/503/504)."""
