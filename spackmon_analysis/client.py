@@ -1,0 +1,1202 @@
+"""``SpackMonitorClient``: talk to any server that speaks the Spack Monitor ``ms1`` protocol.
+
+The same names as the Spack Monitor API tutorial's client, plus save-local replay and
+lazy, paginated pulls of the data API into pandas::
+
+    from spackmon_analysis import SpackMonitorClient
+
+    client = SpackMonitorClient()                 # SPACKMON_HOST or http://127.0.0.1, prefix ms1
+    client.service_info()                         # public
+    client.upload_specfile("specs/singularity-3.6.4.json", "0.16.0")   # needs credentials
+    summary = client.upload_local_save("~/.spack/reports/monitor/")   # replay save-local runs
+    failed = client.builds(status="FAILED").to_frame()
+
+Transport (one pooled ``requests.Session``):
+
+- a timeout on every request; bounded retries with exponential backoff on connection
+  errors and on 502/503/504 (``Retry-After`` is honoured, capped);
+- 301 redirects the one request; 302 moves the base URL (host and prefix) for every
+  later request as well (PROTOCOL section 2); either without ``Location`` raises
+  :class:`~spackmon_analysis.errors.RedirectError`;
+- the docker-style token flow (PROTOCOL section 3): a 401 carrying ``Www-Authenticate``
+  (with or without a scheme word) sends ``GET <realm>`` with HTTP Basic credentials
+  (``SPACKMON_USER`` / ``SPACKMON_TOKEN``), takes ``token`` or ``access_token`` from the
+  answer, retries the original request once with ``Authorization: Bearer``, keeps the
+  bearer for later requests and repeats the dance when a later 401 says it expired.
+
+Every failure is a typed :class:`~spackmon_analysis.errors.MonitorError` carrying the
+method, URL, status code and the server's message; no raw ``requests`` exception and
+no ``KeyError`` on a response escapes.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import html
+import json
+import os
+import re
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from . import __version__
+from .errors import (
+    AuthError,
+    BadRequestError,
+    ConfigError,
+    HTTPStatusError,
+    MonitorError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RedirectError,
+    ServerError,
+    SpecFormatError,
+    TransportError,
+)
+
+__all__ = [
+    "SpackMonitorClient",
+    "ReplaySummary",
+    "PaginatedPull",
+    "parse_www_authenticate",
+    "read_spec_document",
+]
+
+DEFAULT_HOST = "http://127.0.0.1"
+DEFAULT_PREFIX = "ms1"
+#: Statuses worth retrying: the gateway or the service is (briefly) unavailable.
+RETRY_STATUSES = frozenset({502, 503, 504})
+MAX_REDIRECTS = 5
+#: Longest pause honoured from a ``Retry-After`` header, in seconds.
+MAX_RETRY_AFTER = 10.0
+CREDENTIALS_HINT = (
+    "set SPACKMON_USER and SPACKMON_TOKEN in the environment "
+    "(or pass username= and token= to SpackMonitorClient)"
+)
+#: Data API routes behind the pull shortcuts.
+PULL_ROUTES = {
+    "builds": "builds",
+    "specs": "specs",
+    "phases": "buildphases",
+    "errors": "builderrors",
+    "warnings": "buildwarnings",
+}
+
+_AUTH_FIELD = re.compile(r'([A-Za-z_]+)\s*=\s*"([^"]*)"')
+
+
+def parse_www_authenticate(header: str) -> dict[str, str]:
+    """The ``key="value"`` fields of a ``Www-Authenticate`` header.
+
+    Works with or without a leading scheme word: ``Bearer realm="...",service="..."``
+    and ``realm="...",service="..."`` give the same dict (plus ``scheme`` when present).
+    """
+    fields = {key.lower(): value for key, value in _AUTH_FIELD.findall(header or "")}
+    head = (header or "").strip().split(None, 1)
+    if head and "=" not in head[0]:
+        fields["scheme"] = head[0]
+    return fields
+
+
+def _server_message(response: requests.Response) -> str:
+    """The ``message`` of a JSON error envelope, else the response text (trimmed)."""
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict):
+        for key in ("message", "detail", "error", "errors"):
+            if key in payload and payload[key] not in (None, ""):
+                value = payload[key]
+                return value if isinstance(value, str) else json.dumps(value)
+    text = (response.text or "").strip()
+    if text:
+        return text if len(text) <= 500 else text[:500] + "..."
+    return response.reason or f"HTTP {response.status_code}"
+
+
+def _error_class(status: int) -> type[HTTPStatusError]:
+    if status in (401, 403):
+        return AuthError
+    if status == 404:
+        return NotFoundError
+    if status == 413:
+        return PayloadTooLargeError
+    if status >= 500:
+        return ServerError
+    return BadRequestError
+
+
+def _dig(payload: Any, *keys: str, what: str) -> Any:
+    """``payload[k1][k2]...`` or a MonitorError naming the missing field."""
+    value = payload
+    walked = []
+    for key in keys:
+        walked.append(key)
+        if not isinstance(value, Mapping) or key not in value:
+            raise MonitorError(
+                f"{what}: the server's answer has no {'.'.join(walked)!r} "
+                f"(got {json.dumps(payload)[:300]})"
+            )
+        value = value[key]
+    return value
+
+
+def read_spec_document(path: str | Path) -> Any:
+    """The parsed document of a spec file (JSON, YAML, clearsigned ``.sig``, gzip)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SpecFormatError(f"cannot read file: {exc.strerror or exc}", source=str(path)) from exc
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except OSError as exc:
+            raise SpecFormatError(f"bad gzip data: {exc}", source=str(path)) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecFormatError(f"not UTF-8 text: {exc}", source=str(path)) from exc
+    if text.lstrip().startswith("-----BEGIN PGP SIGNED MESSAGE-----"):
+        body = text.split("\n\n", 1)[1] if "\n\n" in text else text
+        text = body.split("-----BEGIN PGP SIGNATURE-----", 1)[0]
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as json_exc:
+        try:
+            import yaml
+
+            return yaml.safe_load(text)
+        except Exception as exc:  # noqa: BLE001 - yaml raises many types
+            raise SpecFormatError(
+                f"neither JSON ({json_exc}) nor YAML ({exc})", source=str(path)
+            ) from exc
+
+
+def _unwrap_upload_body(doc: Any) -> tuple[Any, str | None]:
+    """``(spec document, spack_version)`` from an upload body ``{"spec", "spack_version"}``."""
+    if isinstance(doc, Mapping) and "spack_version" in doc and "spec" in doc:
+        version = doc.get("spack_version")
+        return doc["spec"], version if isinstance(version, str) and version else None
+    return doc, None
+
+
+def _show_progress(flag: bool | None, default: bool) -> bool:
+    return default if flag is None else bool(flag)
+
+
+class SpackMonitorClient:
+    """A client of a Spack Monitor server (the reference spack-monitor, or ours).
+
+    Args:
+        host: scheme + host (+ port), e.g. ``http://127.0.0.1:5000``; default
+            ``$SPACKMON_HOST``, else ``http://127.0.0.1``.
+        prefix: the API prefix, ``ms1`` by default (a 302 from the server may move it).
+        token: the user's 40-hex API token; default ``$SPACKMON_TOKEN``.
+        username: default ``$SPACKMON_USER``.
+        timeout: seconds for every request (connect and read).
+        retries: extra attempts after a connection error or a 502/503/504.
+        backoff: first pause between attempts in seconds, doubled each time.
+        session: a ``requests.Session`` to use (the injection seam for tests and
+            benchmarks); by default a pooled session owned by the client.
+        progress: show tqdm progress bars (stderr) on long pulls and replays.
+    """
+
+    def __init__(
+        self,
+        host: str | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        token: str | None = None,
+        username: str | None = None,
+        *,
+        timeout: float = 30,
+        retries: int = 3,
+        backoff: float = 0.5,
+        session: requests.Session | None = None,
+        progress: bool = True,
+    ) -> None:
+        host = host or os.environ.get("SPACKMON_HOST") or DEFAULT_HOST
+        if "://" not in host:
+            host = "http://" + host
+        self.host = host.rstrip("/")
+        self.prefix = (prefix if prefix is not None else DEFAULT_PREFIX).strip("/")
+        self.token = token if token is not None else os.environ.get("SPACKMON_TOKEN")
+        self.username = username if username is not None else os.environ.get("SPACKMON_USER")
+        if retries < 0:
+            raise ConfigError("retries must be >= 0")
+        self.timeout = timeout
+        self.retries = int(retries)
+        self.backoff = float(backoff)
+        self.progress = progress
+        self._owns_session = session is None
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        session.headers.setdefault("User-Agent", f"spackmon-analysis/{__version__}")
+        self.session = session
+        self.bearer: str | None = None
+        self._lock = threading.Lock()
+        #: HTTP exchanges made (every attempt, redirect and token request counts).
+        self.request_count = 0
+        #: Times the token flow ran (first authentication plus re-authentications).
+        self.auth_count = 0
+        #: Attempts repeated after a connection error or a 502/503/504.
+        self.retry_count = 0
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def baseurl(self) -> str:
+        """``host/prefix``: the root of the ``ms1`` API (no trailing slash)."""
+        return f"{self.host}/{self.prefix}" if self.prefix else self.host
+
+    def __repr__(self) -> str:
+        who = self.username or "anonymous"
+        auth = "bearer held" if self.bearer else ("credentials set" if self.token else "no token")
+        return f"<SpackMonitorClient {self.baseurl}/ user={who} ({auth})>"
+
+    def close(self) -> None:
+        """Close the pooled connections (when the client created its session)."""
+        if self._owns_session:
+            self.session.close()
+
+    def __enter__(self) -> SpackMonitorClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        path = path.lstrip("/")
+        return f"{self.baseurl}/{path}"
+
+    # --------------------------------------------------------------- transport
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        """One request with retries on connection errors and 502/503/504."""
+        attempt = 0
+        while True:
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    json=json_body,
+                    params=params,
+                    headers=dict(headers or {}),
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                    stream=stream,
+                )
+            except (
+                requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema,
+                requests.exceptions.InvalidURL,
+            ) as exc:
+                raise ConfigError(f"bad server URL {url!r}: {exc}") from exc
+            except requests.RequestException as exc:
+                self._count()
+                if attempt >= self.retries:
+                    tries = attempt + 1
+                    raise TransportError(
+                        f"{method} {url} failed after {tries} attempt(s): "
+                        f"{type(exc).__name__}: {_short(exc)}",
+                        method=method,
+                        url=url,
+                    ) from exc
+                self._pause(attempt, None)
+                attempt += 1
+                continue
+            self._count()
+            if response.status_code in RETRY_STATUSES and attempt < self.retries:
+                retry_after = response.headers.get("Retry-After")
+                response.close()
+                self._pause(attempt, retry_after)
+                attempt += 1
+                continue
+            if attempt and response.status_code in RETRY_STATUSES:
+                response.retries_used = attempt  # type: ignore[attr-defined]
+            return response
+
+    def _count(self) -> None:
+        with self._lock:
+            self.request_count += 1
+
+    def _pause(self, attempt: int, retry_after: str | None) -> None:
+        with self._lock:
+            self.retry_count += 1
+        delay = self.backoff * (2**attempt)
+        if retry_after:
+            try:
+                delay = max(delay, min(float(retry_after), MAX_RETRY_AFTER))
+            except ValueError:
+                pass
+        if delay > 0:
+            time.sleep(delay)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        """A request under the ms1 base with redirects and the token flow handled.
+
+        Returns a 2xx response; raises a typed :class:`MonitorError` otherwise.
+        """
+        url = self._url(path)
+        redirects = 0
+        authenticated_for_this = False
+        while True:
+            headers = {"Accept": "application/json"}
+            bearer = self.bearer
+            if bearer:
+                headers["Authorization"] = f"Bearer {bearer}"
+            response = self._send(
+                method, url, json_body=json_body, params=params, headers=headers, stream=stream
+            )
+            status = response.status_code
+            if status in (301, 302, 303, 307, 308):
+                redirects += 1
+                location = response.headers.get("Location")
+                response.close()
+                if not location:
+                    raise RedirectError(
+                        f"{method} {url} answered {status} without a Location header",
+                        method=method,
+                        url=url,
+                        status_code=status,
+                        response=response,
+                    )
+                if redirects > MAX_REDIRECTS:
+                    raise RedirectError(
+                        f"{method} {url}: more than {MAX_REDIRECTS} redirects (last to {location})",
+                        method=method,
+                        url=url,
+                        status_code=status,
+                        response=response,
+                    )
+                target = urljoin(url, location)
+                if status == 302 and url.startswith(self.baseurl + "/"):
+                    url = self._move_base(url, target)
+                else:
+                    url = target
+                continue
+            if status == 401 and not authenticated_for_this:
+                self._authenticate(response, method, url, stale=bearer)
+                authenticated_for_this = True
+                continue
+            if 200 <= status < 300:
+                return response
+            raise self._error(response, method, url)
+
+    def _move_base(self, request_url: str, location: str) -> str:
+        """Apply a 302: switch host/prefix for all later requests; return the new URL."""
+        old_base = self.baseurl + "/"
+        rest = request_url[len(old_base) :] if request_url.startswith(old_base) else ""
+        rest = rest.split("?", 1)[0]
+        parts = urlsplit(location)
+        path = parts.path
+        if rest and path.endswith("/" + rest):
+            base_path = path[: -len(rest)]
+        else:
+            base_path = path
+        with self._lock:
+            self.host = f"{parts.scheme}://{parts.netloc}"
+            self.prefix = base_path.strip("/")
+        return self._url(rest)
+
+    def _authenticate(
+        self, challenge: requests.Response, method: str, url: str, stale: str | None
+    ) -> None:
+        """Run the token flow after a 401 (PROTOCOL section 3)."""
+        with self._lock:
+            if self.bearer and self.bearer != stale:
+                return  # another thread refreshed the bearer meanwhile: just retry
+        if not (self.username and self.token):
+            raise AuthError(
+                f"{method} {url} needs credentials: {CREDENTIALS_HINT}",
+                method=method,
+                url=url,
+                status_code=401,
+                server_message=_server_message(challenge),
+                response=challenge,
+            )
+        header = challenge.headers.get("Www-Authenticate", "")
+        fields = parse_www_authenticate(header)
+        realm = fields.get("realm")
+        if not realm:
+            raise AuthError(
+                f"{method} {url} answered 401 without a usable Www-Authenticate realm "
+                f"(header: {header!r})",
+                method=method,
+                url=url,
+                status_code=401,
+                server_message=_server_message(challenge),
+                response=challenge,
+            )
+        realm = urljoin(url, realm)
+        basic = base64.b64encode(f"{self.username}:{self.token}".encode()).decode("ascii")
+        answer = self._send(
+            "GET", realm, headers={"Authorization": f"Basic {basic}", "Accept": "application/json"}
+        )
+        if answer.status_code != 200:
+            message = _server_message(answer)
+            raise AuthError(
+                f"authentication as {self.username!r} at {realm} failed "
+                f"({answer.status_code}): {message}",
+                method="GET",
+                url=realm,
+                status_code=answer.status_code,
+                server_message=message,
+                response=answer,
+            )
+        try:
+            payload = answer.json()
+        except ValueError:
+            payload = None
+        token = None
+        if isinstance(payload, Mapping):
+            token = payload.get("token") or payload.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise AuthError(
+                f"the token endpoint {realm} answered without a token "
+                f"(expected 'token' or 'access_token')",
+                method="GET",
+                url=realm,
+                status_code=answer.status_code,
+                server_message=(answer.text or "")[:300],
+                response=answer,
+            )
+        with self._lock:
+            self.bearer = token
+            self.auth_count += 1
+
+    def _error(self, response: requests.Response, method: str, url: str) -> HTTPStatusError:
+        status = response.status_code
+        message = _server_message(response)
+        cls = _error_class(status)
+        text = f"{method} {url} -> {status}: {message}"
+        retries = getattr(response, "retries_used", 0)
+        if retries:
+            text += f" (after {retries} retr{'y' if retries == 1 else 'ies'})"
+        if cls is AuthError and status == 401:
+            text += f" ({CREDENTIALS_HINT})" if not (self.username and self.token) else ""
+        return cls(
+            text,
+            method=method,
+            url=url,
+            status_code=status,
+            server_message=message,
+            response=response,
+        )
+
+    def _json(self, response: requests.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            request = response.request
+            raise MonitorError(
+                f"{request.method} {request.url} answered {response.status_code} "
+                f"with a body that is not JSON: {(response.text or '')[:200]!r}",
+                method=request.method,
+                url=request.url,
+                status_code=response.status_code,
+                server_message=(response.text or "")[:500],
+                response=response,
+            ) from exc
+
+    def _call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        response = self._request(method, path, json_body=body, params=params or None)
+        return self._json(response)
+
+    # --------------------------------------------------------------- endpoints
+    def service_info(self) -> dict[str, Any]:
+        """``GET /ms1/``: the service description (public)."""
+        return self._call("GET", "")
+
+    def upload_specfile(self, filename: str | Path, spack_version: str | None = None) -> dict:
+        """Upload a spec file (JSON, YAML, ``.sig``, gzip; any format era).
+
+        The file is parsed locally first, so a malformed one raises
+        :class:`~spackmon_analysis.errors.SpecFormatError` naming it before any
+        request. ``spack_version`` defaults to the file's own (upload bodies carry it).
+        Returns the server's envelope: ``data.spec`` and ``data.created`` (``code``
+        201 when new, 200 when it already existed).
+        """
+        from .spec import load_spec
+
+        load_spec(Path(filename))
+        doc = read_spec_document(filename)
+        return self._upload(doc, spack_version)
+
+    def upload_spec(self, doc: Any, spack_version: str | None = None) -> dict:
+        """Upload a spec document (a parsed ``dict``/``list``, JSON/YAML text, or a path).
+
+        Validated with :func:`~spackmon_analysis.spec.load_spec` first; see
+        :meth:`upload_specfile` for the answer.
+        """
+        from .spec import load_spec
+
+        if isinstance(doc, Path) or (
+            isinstance(doc, str) and "\n" not in doc and not doc.lstrip().startswith(("{", "["))
+        ):
+            return self.upload_specfile(doc, spack_version)
+        if isinstance(doc, str | bytes):
+            load_spec(doc)
+            text = doc.decode("utf-8") if isinstance(doc, bytes) else doc
+            try:
+                doc = json.loads(text)
+            except json.JSONDecodeError:
+                import yaml
+
+                doc = yaml.safe_load(text)
+        else:
+            load_spec(doc)
+        return self._upload(doc, spack_version)
+
+    def _upload(self, doc: Any, spack_version: str | None) -> dict:
+        spec, own_version = _unwrap_upload_body(doc)
+        version = spack_version or own_version
+        return self._call("POST", "specs/new/", {"spec": spec, "spack_version": version})
+
+    def new_build(
+        self,
+        full_hash: str,
+        spack_version: str | None = None,
+        *,
+        host_os: str | None = None,
+        platform: str | None = None,
+        host_target: str | None = None,
+        hostname: str | None = None,
+        kernel_version: str | None = None,
+        tags: str | Iterable[str] | None = None,
+        spec: Any = None,
+        environment: Mapping[str, Any] | None = None,
+    ) -> dict:
+        """``POST /ms1/builds/new/``: get or create the build of ``full_hash`` here.
+
+        The five environment fields come from the keyword arguments, else from
+        ``environment`` (e.g. ``BuildRecord.environment()`` or an
+        ``install_environment.json``). ``tags`` is a list or a comma-separated string;
+        ``spec`` (a document, or a path) is imported by the server first. Returns the
+        envelope: ``data.build.build_id``, ``data.build_created``.
+        """
+        env = dict(environment or {})
+        body: dict[str, Any] = {
+            "host_os": host_os or env.get("host_os"),
+            "platform": platform or env.get("platform"),
+            "host_target": host_target or env.get("host_target"),
+            "hostname": hostname or env.get("hostname"),
+            "kernel_version": kernel_version or env.get("kernel_version"),
+            "spack_version": spack_version or env.get("spack_version"),
+            "full_hash": full_hash,
+        }
+        if tags:
+            body["tags"] = tags if isinstance(tags, str) else ",".join(tags)
+        if spec is not None:
+            if isinstance(spec, str | Path) and Path(spec).exists():
+                spec = read_spec_document(spec)
+            from .spec import load_spec
+
+            load_spec(spec)
+            body["spec"], _ = _unwrap_upload_body(spec)
+        return self._call("POST", "builds/new/", body)
+
+    def update_build(self, build_id: int, status: str) -> dict:
+        """``POST /ms1/builds/update/``: set a build's status (SUCCESS, FAILED, ...)."""
+        return self._call("POST", "builds/update/", {"build_id": build_id, "status": status})
+
+    def update_phase(
+        self, build_id: int, phase_name: str, status: str, output: str | None = None
+    ) -> dict:
+        """``POST /ms1/builds/phases/update/``: upsert one phase and its log output."""
+        body = {"build_id": build_id, "phase_name": phase_name, "status": status, "output": output}
+        return self._call("POST", "builds/phases/update/", body)
+
+    def analyze(self, build_id: int, metadata: Mapping[str, Any]) -> dict:
+        """``POST /ms1/analyze/builds/``: attach analyzer metadata (replaces earlier)."""
+        return self._call("POST", "analyze/builds/", {"build_id": build_id, "metadata": metadata})
+
+    def analyze_install(
+        self, prefix: str | Path, *, build_id: int | None = None, tags: str | None = None
+    ) -> dict:
+        """Send an install prefix's ``.spack`` metadata as analyzer results.
+
+        Reads environment variables (``spack-build-env.txt``), configure arguments
+        and the install manifest; unless ``build_id`` is given, gets (or creates) the
+        build first from the prefix's spec and ``install_environment.json``. Returns
+        the analyze envelope with ``data.build``.
+        """
+        from .installs import read_install_prefix
+
+        record = read_install_prefix(prefix)
+        build = record.build
+        if build_id is None:
+            spec_doc = _install_spec_document(Path(prefix))
+            envelope = self.new_build(
+                build.full_hash,
+                build.spack_version,
+                environment=build.environment(),
+                tags=tags or (list(build.tags) or None),
+                spec=spec_doc,
+            )
+            build_id = int(_dig(envelope, "data", "build", "build_id", what="builds/new"))
+        metadata: dict[str, Any] = {
+            "environment_variables": dict(build.environment_variables or {}),
+            "install_files": dict(build.install_files or {}),
+        }
+        if build.config_args is not None:
+            metadata["config_args"] = build.config_args
+        return self.analyze(build_id, metadata)
+
+    def get_specs_by_name(self, name: str) -> Any:
+        """``GET /ms1/specs/name/<name>/``: the specs with that package name (public).
+
+        Returns the envelope's ``data`` when the server wraps it, else the JSON.
+        """
+        payload = self._call("GET", f"specs/name/{quote(name, safe='')}/")
+        if isinstance(payload, Mapping) and "data" in payload and "message" in payload:
+            return payload["data"]
+        return payload
+
+    # ------------------------------------------------------------------- pulls
+    def pull(
+        self, route: str, *, page_size: int = 1000, progress: bool | None = None, **filters: Any
+    ) -> PaginatedPull:
+        """A lazy, paginated view of data API route ``/api/<route>/`` with filters."""
+        return PaginatedPull(
+            self,
+            route,
+            filters,
+            page_size=page_size,
+            progress=_show_progress(progress, self.progress),
+        )
+
+    def builds(self, **filters: Any) -> PaginatedPull:
+        """Builds (filters: ``status``, ``spec_name``, ``tag``, ``owner``, ``full_hash``)."""
+        return self.pull("builds", **filters)
+
+    def specs(self, **filters: Any) -> PaginatedPull:
+        """Specs (filters: ``name``, ``full_hash``, ``spack_version``, ``is_root``)."""
+        return self.pull("specs", **filters)
+
+    def phases(self, **filters: Any) -> PaginatedPull:
+        """Build phases (filters: ``build``, ``status``, ``name``; ``output=0`` drops logs)."""
+        return self.pull("buildphases", **filters)
+
+    def errors(self, **filters: Any) -> PaginatedPull:
+        """Build-log errors (filters: ``build``, ``phase``)."""
+        return self.pull("builderrors", **filters)
+
+    def warnings(self, **filters: Any) -> PaginatedPull:
+        """Build-log warnings (filters: ``build``, ``phase``)."""
+        return self.pull("buildwarnings", **filters)
+
+    def _api_url(self, route: str) -> str:
+        return f"{self.host}/api/{route.strip('/')}/"
+
+    # ------------------------------------------------------------------ replay
+    def upload_local_save(
+        self,
+        dirname: str | Path | Sequence[str | Path],
+        progress: bool | None = None,
+        *,
+        workers: int = 4,
+    ) -> ReplaySummary:
+        """Replay ``--monitor-save-local`` output to this server.
+
+        ``dirname`` is a run directory, a directory of runs (``~/.spack/reports/
+        monitor/``) or a list of either; runs go in timestamp order. Per run: specs,
+        then each build from its own metadata file, then every phase and status file
+        to the server id of its own build. Idempotent: a second replay creates
+        nothing (see ``docs/client.md`` for how "already present" is decided). A
+        bad file is skipped and named in ``summary.problems``; the rest uploads.
+        Phases and statuses go out on ``workers`` pooled connections at once.
+
+        Raises:
+            SaveLocalError: a path holds no save-local files.
+            TransportError / AuthError: the server is unreachable or refuses the
+                credentials (the partial summary is on the exception's ``summary``).
+        """
+        from .savelocal import read_save_local
+
+        paths = [dirname] if isinstance(dirname, str | Path) else list(dirname)
+        runs = []
+        for path in paths:
+            runs.extend(read_save_local(path))
+        runs.sort(key=_replay_order)
+        summary = ReplaySummary(runs=[run.name for run in runs])
+        total = sum(run.n_files for run in runs)
+        bar = _progress_bar(total, "replay", _show_progress(progress, self.progress), unit="file")
+        try:
+            for run in runs:
+                _Replayer(self, run, summary, bar, max(1, int(workers))).replay()
+        except (TransportError, AuthError) as exc:
+            exc.summary = summary  # type: ignore[attr-defined]
+            raise
+        finally:
+            bar.close()
+        return summary
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+def _replay_order(run: Any) -> tuple[int, float, str]:
+    from .savelocal import _run_sort_key
+
+    return _run_sort_key(run)
+
+
+def _install_spec_document(prefix: Path) -> Any | None:
+    for folder in (prefix / ".spack", prefix):
+        for name in ("spec.json", "spec.yaml", "spec.json.gz"):
+            candidate = folder / name
+            if candidate.is_file():
+                return read_spec_document(candidate)
+    return None
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix_str(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int | None, desc: str, show: bool, unit: str = "it") -> Any:
+    if not show:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
+
+
+KINDS = ("specs", "builds", "phases", "statuses")
+OUTCOMES = ("created", "updated", "present", "skipped")
+
+
+@dataclass
+class ReplaySummary:
+    """What a save-local replay did, per kind of file.
+
+    ``counts[kind][outcome]`` for kinds ``specs``, ``builds``, ``phases``,
+    ``statuses`` and outcomes ``created`` (new on the server), ``updated`` (a phase
+    or status the server held with a different status, overwritten), ``present``
+    (already on the server, nothing sent or nothing changed) and ``skipped`` (a bad
+    file, or a file whose build could not be created). ``build_ids`` maps each local
+    id (32-hex, or full hash in old runs) to the server's build id; ``problems`` lists
+    ``(file path, message)``.
+    """
+
+    runs: list[str] = field(default_factory=list)
+    counts: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {kind: dict.fromkeys(OUTCOMES, 0) for kind in KINDS}
+    )
+    build_ids: dict[str, int] = field(default_factory=dict)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, kind: str, outcome: str, n: int = 1) -> None:
+        self.counts[kind][outcome] += n
+
+    def _total(self, outcome: str) -> int:
+        return sum(self.counts[kind][outcome] for kind in KINDS)
+
+    @property
+    def created(self) -> dict[str, int]:
+        """Created per kind."""
+        return {kind: self.counts[kind]["created"] for kind in KINDS}
+
+    @property
+    def present(self) -> dict[str, int]:
+        """Already present per kind."""
+        return {kind: self.counts[kind]["present"] for kind in KINDS}
+
+    @property
+    def skipped(self) -> dict[str, int]:
+        """Skipped per kind."""
+        return {kind: self.counts[kind]["skipped"] for kind in KINDS}
+
+    @property
+    def total_created(self) -> int:
+        """Everything created or updated on the server (0 for a repeated replay)."""
+        return self._total("created") + self._total("updated")
+
+    def __repr__(self) -> str:
+        runs = ", ".join(self.runs) if len(self.runs) <= 3 else f"{len(self.runs)} runs"
+        lines = [f"ReplaySummary of {len(self.runs)} run(s): {runs}"]
+        lines.append(f"  {'':9}" + "".join(f"{o:>9}" for o in OUTCOMES))
+        for kind in KINDS:
+            lines.append(f"  {kind:9}" + "".join(f"{self.counts[kind][o]:>9}" for o in OUTCOMES))
+        lines.append(f"  builds mapped: {len(self.build_ids)} local id(s) -> server build ids")
+        if self.problems:
+            lines.append(f"  problems ({len(self.problems)}):")
+            lines.extend(f"    {name}: {message}" for name, message in self.problems)
+        else:
+            lines.append("  problems: none")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        head = "".join(f"<th>{o}</th>" for o in OUTCOMES)
+        rows = "".join(
+            f"<tr><th>{kind}</th>"
+            + "".join(f"<td>{self.counts[kind][o]}</td>" for o in OUTCOMES)
+            + "</tr>"
+            for kind in KINDS
+        )
+        problems = ""
+        if self.problems:
+            items = "".join(
+                f"<li><code>{esc(name)}</code>: {esc(message)}</li>"
+                for name, message in self.problems
+            )
+            problems = f"<p>Problems ({len(self.problems)}):</p><ul>{items}</ul>"
+        return (
+            f"<div><strong>Replay of {len(self.runs)} run(s)</strong>: {esc(', '.join(self.runs))}"
+            f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{rows}</tbody></table>"
+            f"<p>{len(self.build_ids)} local build id(s) mapped to server build ids.</p>"
+            f"{problems}</div>"
+        )
+
+
+#: Errors that condemn one file, not the whole replay.
+_FILE_ERRORS = (BadRequestError, NotFoundError, PayloadTooLargeError, ServerError, SpecFormatError)
+
+
+class _Replayer:
+    """Replays one save-local run (specs, builds, then phases and statuses)."""
+
+    def __init__(
+        self, client: SpackMonitorClient, run: Any, summary: ReplaySummary, bar: Any, workers: int
+    ):
+        self.client = client
+        self.run = run
+        self.summary = summary
+        self.bar = bar
+        self.workers = workers
+
+    def where(self, filename: str) -> str:
+        return str(Path(self.run.path) / filename)
+
+    def problem(self, kind: str, filename: str, message: str) -> None:
+        self.summary.problems.append((self.where(filename), message))
+        if kind:
+            self.summary.add(kind, "skipped")
+
+    def replay(self) -> None:
+        from .savelocal import _kind
+
+        kind_names = {"spec": "specs", "build": "builds", "phase": "phases", "status": "statuses"}
+        for filename, message in self.run.problems:
+            self.problem(kind_names.get(_kind(filename) or "", ""), filename, message)
+            self.bar.update(1)
+        self.bar.set_postfix_str(self.run.name)
+        self.replay_specs()
+        created = self.replay_builds()
+        self.replay_phases_and_statuses(created)
+
+    def replay_specs(self) -> None:
+        for doc, version, filename in self.run.spec_documents:
+            try:
+                envelope = self.client.upload_spec(doc, version)
+            except _FILE_ERRORS as exc:
+                self.problem("specs", filename, str(exc))
+            else:
+                created = _created(envelope, "created")
+                self.summary.add("specs", "created" if created else "present")
+            self.bar.update(1)
+
+    def replay_builds(self) -> dict[str, bool]:
+        created: dict[str, bool] = {}
+        for key, body in self.run.build_documents.items():
+            record = self.run.build(key)
+            try:
+                envelope = self.client._call("POST", "builds/new/", body)
+                build_id = int(_dig(envelope, "data", "build", "build_id", what="builds/new"))
+            except _FILE_ERRORS as exc:
+                self.problem("builds", record.source, str(exc))
+            except MonitorError as exc:
+                if isinstance(exc, TransportError | AuthError):
+                    raise
+                self.problem("builds", record.source, str(exc))
+            else:
+                is_new = _created(envelope, "build_created")
+                created[key] = is_new
+                self.summary.build_ids[key] = build_id
+                self.summary.add("builds", "created" if is_new else "present")
+            self.bar.update(1)
+        return created
+
+    def replay_phases_and_statuses(self, created: dict[str, bool]) -> None:
+        phases_by_build: dict[str, list[Any]] = {}
+        for phase in self.run.phases:
+            phases_by_build.setdefault(phase.build_key, []).append(phase)
+        # Files whose build could not be created are skipped, by name.
+        for key, phases in phases_by_build.items():
+            if key not in created:
+                for phase in phases:
+                    self.problem("phases", phase.source, f"skipped: build {key} was not created")
+                    self.bar.update(1)
+        for key, filename in self.run.status_files.items():
+            if key not in created:
+                self.problem("statuses", filename, f"skipped: build {key} was not created")
+                self.bar.update(1)
+
+        existing: dict[str, tuple[dict[str, str] | None, str | None]] = {}
+        known = [key for key in created if not created[key]]
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            for key, state in zip(known, pool.map(self.server_state, known), strict=True):
+                existing[key] = state
+            jobs = []
+            for key, phases in phases_by_build.items():
+                if key in created:
+                    for phase in phases:
+                        jobs.append(pool.submit(self.send_phase, key, phase, existing.get(key)))
+            self.collect(jobs)
+            jobs = []
+            for key, filename in self.run.status_files.items():
+                if key in created:
+                    jobs.append(pool.submit(self.send_status, key, filename, existing.get(key)))
+            self.collect(jobs)
+
+    def collect(self, jobs: list[Any]) -> None:
+        first_fatal = None
+        for job in jobs:
+            try:
+                job.result()
+            except MonitorError as exc:  # transport/auth: stop after the batch
+                first_fatal = first_fatal or exc
+            self.bar.update(1)
+        if first_fatal is not None:
+            raise first_fatal
+
+    def server_state(self, key: str) -> tuple[dict[str, str] | None, str | None]:
+        """What the server holds for an existing build: phase name -> status, status."""
+        build_id = self.summary.build_ids[key]
+        phases: dict[str, str] | None
+        status: str | None = None
+        try:
+            rows = PaginatedPull(
+                self.client, "buildphases", {"build": build_id, "output": 0}, progress=False
+            )
+            phases = {
+                str(row.get("name")): str(row.get("status"))
+                for row in rows
+                if _same_id(row.get("build"), build_id)
+            }
+        except (TransportError, AuthError):
+            raise
+        except MonitorError:
+            phases = None
+        record = self.run.build(key)
+        try:
+            rows = PaginatedPull(
+                self.client, "builds", {"full_hash": record.full_hash}, progress=False
+            )
+            for row in rows:
+                if _same_id(row.get("id", row.get("build_id")), build_id):
+                    status = row.get("status")
+        except (TransportError, AuthError):
+            raise
+        except MonitorError:
+            status = None
+        return phases, status
+
+    def send_phase(
+        self, key: str, phase: Any, state: tuple[dict[str, str] | None, str | None] | None
+    ) -> None:
+        build_id = self.summary.build_ids[key]
+        server_phases = state[0] if state else {}
+        if server_phases is not None and server_phases.get(phase.name) == phase.status:
+            self.summary.add("phases", "present")
+            return
+        try:
+            self.client.update_phase(build_id, phase.name, phase.status, phase.output)
+        except _FILE_ERRORS as exc:
+            self.problem("phases", phase.source, str(exc))
+            return
+        if server_phases is None:
+            outcome = "present" if state is not None else "created"
+        elif phase.name in server_phases:
+            outcome = "updated"
+        else:
+            outcome = "created"
+        self.summary.add("phases", outcome)
+
+    def send_status(
+        self, key: str, filename: str, state: tuple[dict[str, str] | None, str | None] | None
+    ) -> None:
+        build_id = self.summary.build_ids[key]
+        status = self.run.build(key).status
+        server_status = state[1] if state else None
+        if server_status == status:
+            self.summary.add("statuses", "present")
+            return
+        try:
+            self.client.update_build(build_id, status)
+        except _FILE_ERRORS as exc:
+            self.problem("statuses", filename, str(exc))
+            return
+        fresh = state is None or server_status in (None, "NOTRUN")
+        self.summary.add("statuses", "created" if fresh else "updated")
+
+
+def _created(envelope: Any, flag: str) -> bool:
+    if isinstance(envelope, Mapping):
+        data = envelope.get("data")
+        if isinstance(data, Mapping) and isinstance(data.get(flag), bool):
+            return data[flag]
+        if isinstance(envelope.get("code"), int):
+            return envelope["code"] == 201
+    return False
+
+
+def _same_id(value: Any, build_id: int) -> bool:
+    try:
+        return int(value) == int(build_id)
+    except (TypeError, ValueError):
+        return False
+
+
+class PaginatedPull(Sequence):
+    """A lazy, paginated view of one data API route (PyGithub ``PaginatedList`` style).
+
+    ``len()`` reads ``count`` from the first page; indexing and iteration fetch pages
+    of ``page_size`` rows (``limit``/``offset``) only when needed and cache them;
+    :meth:`to_frame` builds a DataFrame. Long pulls show a tqdm bar on stderr unless
+    ``progress=False``.
+    """
+
+    def __init__(
+        self,
+        client: SpackMonitorClient,
+        route: str,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        page_size: int = 1000,
+        progress: bool = True,
+    ) -> None:
+        if page_size < 1:
+            raise ConfigError("page_size must be >= 1")
+        self.client = client
+        self.route = route.strip("/")
+        self.filters = {k: _param(v) for k, v in (filters or {}).items() if v is not None}
+        self.page_size = int(page_size)
+        self.progress = progress
+        self._pages: dict[int, list[dict[str, Any]]] = {}
+        self._count: int | None = None
+
+    @property
+    def url(self) -> str:
+        """The route's URL (without the query string)."""
+        return self.client._api_url(self.route)
+
+    def _fetch(self, page: int) -> list[dict[str, Any]]:
+        if page in self._pages:
+            return self._pages[page]
+        params = dict(self.filters, limit=self.page_size, offset=page * self.page_size)
+        response = self.client._request("GET", self.url, params=params)
+        payload = self.client._json(response)
+        if isinstance(payload, list):  # a server that ignores pagination
+            rows, count = payload, len(payload)
+            self._pages = {0: rows} if page == 0 else self._pages
+        else:
+            rows = _dig(payload, "results", what=f"GET {self.url}")
+            count = payload.get("count") if isinstance(payload, Mapping) else None
+            if not isinstance(rows, list):
+                raise MonitorError(f"GET {self.url}: 'results' is not a list")
+        if isinstance(count, int):
+            self._count = count
+        self._pages[page] = rows
+        return rows
+
+    def __len__(self) -> int:
+        if self._count is None:
+            rows = self._fetch(0)
+            if self._count is None:
+                self._count = len(rows)
+        return self._count
+
+    def __getitem__(self, index: int | slice) -> Any:  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError(f"{self.route} index {index} out of range ({n} rows)")
+        rows = self._fetch(index // self.page_size)
+        offset = index % self.page_size
+        if offset >= len(rows):
+            raise IndexError(f"{self.route} index {index}: the server returned fewer rows")
+        return rows[offset]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        total = len(self)
+        bar = _progress_bar(total, self.route, self.progress and total > self.page_size, unit="row")
+        try:
+            page = 0
+            seen = 0
+            while True:
+                rows = self._fetch(page)
+                yield from rows
+                seen += len(rows)
+                bar.update(len(rows))
+                if len(rows) < self.page_size or not rows:
+                    break
+                page += 1
+        finally:
+            bar.close()
+
+    def to_frame(self) -> Any:
+        """All rows as a pandas DataFrame (columns in the server's order)."""
+        import pandas as pd
+
+        rows = list(self)
+        if not rows:
+            return pd.DataFrame()
+        return pd.DataFrame.from_records(rows)
+
+    def __repr__(self) -> str:
+        query = "&".join(f"{k}={v}" for k, v in self.filters.items())
+        count = f"{self._count} rows" if self._count is not None else "not fetched yet"
+        return f"<PaginatedPull {self.url}{'?' + query if query else ''} ({count})>"
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    return value

@@ -1,0 +1,175 @@
+"""``spackmon`` subcommands that talk to a monitor server: info, upload, replay, pull.
+
+Every command takes ``--host``/``--prefix`` and ``--user``/``--token``; each falls
+back to ``SPACKMON_HOST``, ``SPACKMON_PREFIX``, ``SPACKMON_USER`` and
+``SPACKMON_TOKEN`` (then to ``http://127.0.0.1`` and ``ms1``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .client import PULL_ROUTES, SpackMonitorClient
+from .errors import ConfigError
+
+__all__ = ["register", "client_from_args"]
+
+PULL_FORMATS = ("csv", "parquet", "json")
+
+
+def _connection_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("server connection")
+    group.add_argument("--host", help="server URL, e.g. http://127.0.0.1:5000 (env SPACKMON_HOST)")
+    group.add_argument("--prefix", help="API prefix (env SPACKMON_PREFIX; default ms1)")
+    group.add_argument("--user", help="user name (env SPACKMON_USER)")
+    group.add_argument("--token", help="API token (env SPACKMON_TOKEN)")
+    group.add_argument("--timeout", type=float, default=30, help="seconds per request (default 30)")
+    group.add_argument(
+        "--retries", type=int, default=3, help="retries on connection errors/502-504"
+    )
+
+
+def client_from_args(args: argparse.Namespace) -> SpackMonitorClient:
+    """A client from ``--host/--prefix/--user/--token`` with the environment as fallback."""
+    prefix = args.prefix or os.environ.get("SPACKMON_PREFIX") or "ms1"
+    return SpackMonitorClient(
+        host=args.host or None,
+        prefix=prefix,
+        token=args.token or None,
+        username=args.user or None,
+        timeout=args.timeout,
+        retries=args.retries,
+        progress=not getattr(args, "no_progress", False),
+    )
+
+
+def register(subparsers: Any) -> None:
+    """Add ``info``, ``upload``, ``replay`` and ``pull`` to the ``spackmon`` parser."""
+    info = subparsers.add_parser(
+        "info",
+        help="print the server's service info",
+        description="GET /ms1/ and print it as JSON.",
+    )
+    _connection_options(info)
+    info.set_defaults(func=_info)
+
+    upload = subparsers.add_parser(
+        "upload",
+        help="upload a spec file",
+        description="Upload a spec file (JSON, YAML, .sig; any Spack format era) to specs/new/.",
+    )
+    upload.add_argument("specfile", help="spec file to upload")
+    upload.add_argument(
+        "--spack-version",
+        help="the Spack version that wrote it (default: the file's own, for upload bodies)",
+    )
+    _connection_options(upload)
+    upload.set_defaults(func=_upload)
+
+    replay = subparsers.add_parser(
+        "replay",
+        help="replay --monitor-save-local directories",
+        description=(
+            "Upload save-local runs (a run directory or a directory of runs such as "
+            "~/.spack/reports/monitor/): specs, builds, phases, statuses. Idempotent."
+        ),
+    )
+    replay.add_argument("dirs", nargs="+", metavar="DIR", help="save-local run directory")
+    replay.add_argument("--workers", type=int, default=4, help="parallel phase/status uploads")
+    replay.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _connection_options(replay)
+    replay.set_defaults(func=_replay)
+
+    pull = subparsers.add_parser(
+        "pull",
+        help="download a data API table to csv/parquet/json",
+        description=(
+            "Download /api/<TABLE>/ (all pages) to a file. TABLE is a data API route "
+            f"or one of the shortcuts {', '.join(PULL_ROUTES)}."
+        ),
+    )
+    pull.add_argument("table", metavar="TABLE", help="builds, specs, phases, errors, warnings, ...")
+    pull.add_argument(
+        "--format", choices=PULL_FORMATS, default=None, help="default: from -o suffix"
+    )
+    pull.add_argument("-o", "--output", required=True, help="file to write")
+    pull.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a data API filter, e.g. status=FAILED (repeatable)",
+    )
+    pull.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _connection_options(pull)
+    pull.set_defaults(func=_pull)
+
+
+def _info(args: argparse.Namespace) -> int:
+    with client_from_args(args) as client:
+        print(json.dumps(client.service_info(), indent=4))
+    return 0
+
+
+def _upload(args: argparse.Namespace) -> int:
+    with client_from_args(args) as client:
+        envelope = client.upload_specfile(args.specfile, args.spack_version)
+    data = envelope.get("data") if isinstance(envelope, dict) else None
+    created = isinstance(data, dict) and data.get("created") is True
+    if not isinstance(data, dict) or "created" not in data:
+        created = isinstance(envelope, dict) and envelope.get("code") == 201
+    if created:
+        print("The package was successfully created.")
+    else:
+        print("This package already exists in the database.")
+    spec = data.get("spec") if isinstance(data, dict) else None
+    if spec:
+        print(json.dumps(spec, indent=4))
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    with client_from_args(args) as client:
+        summary = client.upload_local_save(
+            args.dirs, progress=not args.no_progress, workers=args.workers
+        )
+    print(repr(summary))
+    return 1 if summary.problems else 0
+
+
+def _parse_filters(items: list[str]) -> dict[str, str]:
+    filters = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--filter {item!r}: expected KEY=VALUE")
+        filters[key] = value
+    return filters
+
+
+def _pull(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    fmt = args.format or output.suffix.lstrip(".").lower()
+    if fmt not in PULL_FORMATS:
+        raise ConfigError(
+            f"cannot tell the format of {output}: pass --format {'|'.join(PULL_FORMATS)}"
+        )
+    route = PULL_ROUTES.get(args.table, args.table)
+    with client_from_args(args) as client:
+        frame = client.pull(route, **_parse_filters(args.filter)).to_frame()
+    if fmt == "csv":
+        frame.to_csv(output, index=False)
+    elif fmt == "parquet":
+        try:
+            frame.to_parquet(output, index=False)
+        except ImportError as exc:
+            raise ConfigError(f"parquet output needs pyarrow (pip install pyarrow): {exc}") from exc
+    else:
+        output.write_text(frame.to_json(orient="records", indent=2) if len(frame) else "[]\n")
+    print(f"Wrote {len(frame)} row(s) of {route} to {output}", file=sys.stderr)
+    return 0
