@@ -1,0 +1,13 @@
+"""The embedded Spack Monitor server (FastAPI + SQLAlchemy 2).
+
+``create_app(db_url)`` builds the application; ``LocalMonitor`` runs it on a free loopback port
+for tests and notebooks; ``spackmon serve`` runs it from the command line. See docs/server.md.
+"""
+
+from __future__ import annotations
+
+from .app import create_app
+from .local import LocalMonitor
+from .store import SCHEMA_VERSION, Store, default_db_url, read_rows
+
+__all__ = ["create_app", "LocalMonitor", "Store", "read_rows", "default_db_url", "SCHEMA_VERSION"]

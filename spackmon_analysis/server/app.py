@@ -1,0 +1,329 @@
+"""The FastAPI application: the ms1 protocol (PROTOCOL sections 1-3) and the ``/api/`` data API.
+
+Request bodies are read raw and decoded as JSON whatever the Content-Type (Spack's urllib client
+sends a form content type). Every write request runs in one database transaction; any refusal
+raises :class:`~spackmon_analysis.server.ingest.RequestError` inside it, so the transaction rolls
+back and the client gets ``{"message": ...}`` with a 4xx status. No bad input ever yields a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from sqlalchemy import Connection, func, select
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .. import __version__
+from . import ingest
+from .auth import Identity, TokenIssuer
+from .ingest import RequestError
+from .store import ROUTES, Store, apply_filters, iter_rows, phase_query, specs
+
+__all__ = ["create_app", "DEFAULT_MAX_BODY_SIZE", "MAX_PAGE_SIZE"]
+
+#: Largest request body accepted by default (bytes); larger bodies get 413.
+DEFAULT_MAX_BODY_SIZE = 64 * 1024 * 1024
+#: Largest ``limit`` of one data API page.
+MAX_PAGE_SIZE = 100_000
+DEFAULT_PAGE_SIZE = 10
+
+
+def _json(data: Any, status: int = 200, headers: dict | None = None) -> Response:
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def _error(status: int, message: str, headers: dict | None = None) -> Response:
+    return _json({"message": message, "code": status}, status, headers)
+
+
+def create_app(
+    db_url: str | None = None,
+    *,
+    token_lifetime: int = 6000,
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    prefix: str = "ms1",
+    store: Store | None = None,
+    environment: str = "production",
+) -> FastAPI:
+    """Build the monitor application over the database at ``db_url``.
+
+    ``db_url`` defaults to ``$SPACKMON_DB`` or a SQLite file in the user's data directory; the
+    schema is created on first use (:class:`SchemaVersionError` if the database carries another
+    version). ``token_lifetime`` is the bearer token lifetime in seconds, ``max_body_size`` the
+    largest accepted request body in bytes, ``prefix`` the protocol prefix (``ms1``).
+    """
+    store = store or Store.open(db_url)
+    issuer = TokenIssuer(store, token_lifetime)
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    created = store.created_at()
+    base_path = "/" + prefix.strip("/")
+
+    app = FastAPI(
+        title="Spack Monitor (spackmon-analysis)",
+        version=__version__,
+        description=(
+            "The ms1 Spack Monitor protocol (for `spack install --monitor`) and a read-only "
+            "data API under /api/. See docs/server.md."
+        ),
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.store = store
+    app.state.issuer = issuer
+
+    # ---------------------------------------------------------------- error handlers
+    @app.exception_handler(RequestError)
+    async def _request_error(_request: Request, exc: RequestError) -> Response:
+        return _error(exc.status, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
+        parts = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()))
+            parts.append(f"{loc}: {err.get('msg')}")
+        return _error(400, "Invalid request: " + "; ".join(parts))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        return _error(exc.status_code, message, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> Response:
+        return _error(500, f"Internal server error ({type(exc).__name__}): {exc}")
+
+    # ---------------------------------------------------------------- helpers
+    def base_url(request: Request) -> str:
+        host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+        return f"{request.url.scheme}://{host}{base_path}"
+
+    def challenge(request: Request, why: str) -> Response:
+        base = base_url(request)
+        header = f'Bearer realm="{base}/auth/token/",service="{base}",scope="build"'
+        return _error(401, why, {"Www-Authenticate": header})
+
+    async def read_body(request: Request) -> Any:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > max_body_size:
+            raise RequestError(413, f"Request body of {length} bytes exceeds the limit of {max_body_size} bytes.")
+        raw = await request.body()
+        if len(raw) > max_body_size:
+            raise RequestError(413, f"Request body of {len(raw)} bytes exceeds the limit of {max_body_size} bytes.")
+        if not raw.strip():
+            raise RequestError(400, "The request body is empty; a JSON object is required.")
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise RequestError(400, f"The request body is not valid JSON: {exc}") from None
+
+    def transaction(fn: Callable[[Connection], Any]) -> Any:
+        """Run ``fn`` in one write transaction, retrying on a unique-key race or a busy database."""
+        attempts = 5
+        for attempt in range(attempts):
+            try:
+                with store.write.begin() as conn:
+                    return fn(conn)
+            except IntegrityError as exc:
+                if attempt == attempts - 1:
+                    raise RequestError(409, f"Conflicting concurrent update: {exc.orig}") from None
+            except OperationalError as exc:
+                if attempt == attempts - 1:
+                    raise RequestError(503, f"The database is busy, try again: {exc.orig}") from None
+                time.sleep(0.05 * (attempt + 1))
+            except DBAPIError as exc:  # e.g. a value the database cannot hold
+                raise RequestError(400, f"The database rejected the request: {exc.orig}") from None
+        raise AssertionError("unreachable")
+
+    async def protected(request: Request, fn: Callable[[Connection, Any, Identity], Any]) -> Response:
+        ident = issuer.verify_bearer(request.headers.get("authorization"))
+        if ident is None:
+            why = (
+                "Authentication credentials were not provided."
+                if not request.headers.get("authorization")
+                else "The bearer token is invalid or expired; authenticate again."
+            )
+            return challenge(request, why)
+        body = await read_body(request)
+        return transaction(lambda conn: fn(conn, body, ident))
+
+    def envelope(message: str, data: Any, status: int) -> Response:
+        return _json({"message": message, "data": data, "code": status}, status)
+
+    # ---------------------------------------------------------------- ms1
+    @app.get(base_path, include_in_schema=False)
+    async def _redirect() -> Response:
+        return RedirectResponse(base_path + "/", status_code=301)
+
+    @app.get(base_path + "/", summary="Service info", tags=["ms1"])
+    async def service_info() -> Response:
+        return _json(
+            {
+                "id": "spackmon",
+                "status": "running",
+                "name": "Spack Monitor (Spackmon)",
+                "description": "This service provides a database to monitor spack builds.",
+                "organization": {"name": "spack", "url": "https://github.com/spack"},
+                "contactUrl": "https://github.com/spack/spack-monitor/issues",
+                "documentationUrl": "https://spack-monitor.readthedocs.io",
+                "createdAt": created,
+                "updatedAt": started,
+                "environment": environment,
+                "version": __version__,
+                "auth_instructions_url": "https://spack-monitor.readthedocs.io/en/latest/getting_started/auth.html",
+            }
+        )
+
+    @app.get(base_path + "/auth/token/", summary="Exchange Basic user:token for a bearer token", tags=["ms1"])
+    async def auth_token(request: Request) -> Response:
+        header = request.headers.get("authorization")
+        if not header:
+            return _error(403, "Basic authentication with a username and API token is required.")
+        ident = issuer.check_basic(header)
+        if ident is None:
+            return _error(403, "Invalid username or token.")
+        return _json(issuer.issue(ident))
+
+    @app.post(base_path + "/specs/new/", summary="Upload a spec DAG", tags=["ms1"])
+    async def specs_new(request: Request) -> Response:
+        def run(conn: Connection, body: Any, _ident: Identity) -> Response:
+            status, data = ingest.new_spec(conn, body)
+            return envelope("success", data, status)
+
+        return await protected(request, run)
+
+    @app.post(base_path + "/builds/new/", summary="Get or create a build", tags=["ms1"])
+    async def builds_new(request: Request) -> Response:
+        def run(conn: Connection, body: Any, ident: Identity) -> Response:
+            status, data = ingest.new_build(conn, body, ident.user_id)
+            return envelope("Build get or create was successful.", data, status)
+
+        return await protected(request, run)
+
+    @app.post(base_path + "/builds/update/", summary="Set a build's status", tags=["ms1"])
+    async def builds_update(request: Request) -> Response:
+        def run(conn: Connection, body: Any, ident: Identity) -> Response:
+            return envelope("Status updated", ingest.update_build(conn, body, ident.user_id), 200)
+
+        return await protected(request, run)
+
+    @app.post(base_path + "/builds/phases/update/", summary="Upsert a build phase", tags=["ms1"])
+    async def phases_update(request: Request) -> Response:
+        def run(conn: Connection, body: Any, ident: Identity) -> Response:
+            data = ingest.update_phase(conn, body, ident.user_id)
+            name = data["build_phase"]["name"]
+            return envelope(f"Phase {name} was successfully updated.", data, 200)
+
+        return await protected(request, run)
+
+    @app.post(base_path + "/analyze/builds/", summary="Attach analyzer metadata to a build", tags=["ms1"])
+    async def analyze(request: Request) -> Response:
+        def run(conn: Connection, body: Any, ident: Identity) -> Response:
+            return envelope("Metadata updated", ingest.analyze_build(conn, body, ident.user_id), 200)
+
+        return await protected(request, run)
+
+    @app.get(base_path + "/specs/name/{name}/", summary="All specs of one package name", tags=["ms1"])
+    async def specs_by_name(name: str) -> Response:
+        with store.read.connect() as conn:
+            rows = conn.execute(select(specs).where(specs.c.name == name).order_by(specs.c.id)).all()
+        route = ROUTES["specs"]
+        return envelope("success", {"specs": [route.row(r) for r in rows]}, 200)
+
+    # ---------------------------------------------------------------- data API
+    def parse_query(request: Request, route_name: str) -> tuple[dict, bool]:
+        if route_name not in ROUTES:
+            raise RequestError(404, f"Unknown data API route {route_name!r}; routes: {', '.join(ROUTES)}")
+        filters = {}
+        with_output = True
+        for key, value in request.query_params.multi_items():
+            if key in ("limit", "offset", "format"):
+                continue
+            if key == "output" and route_name == "buildphases":
+                with_output = value.strip().lower() not in ("0", "false", "no")
+                continue
+            filters[key] = value
+        return filters, with_output
+
+    def int_param(request: Request, key: str, default: int, low: int, high: int) -> int:
+        raw = request.query_params.get(key)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise RequestError(400, f"Query parameter {key} must be an integer, got {raw!r}.") from None
+        if value < low or value > high:
+            raise RequestError(400, f"Query parameter {key} must be between {low} and {high}, got {value}.")
+        return value
+
+    @app.get("/api/", summary="List the data API routes", tags=["api"])
+    async def api_root(request: Request) -> Response:
+        root = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}/api"
+        return _json({name: f"{root}/{name}/" for name in ROUTES})
+
+    @app.get("/api/{route}/", summary="One page of a data API table", tags=["api"])
+    def api_page(route: str, request: Request) -> Response:
+        filters, with_output = parse_query(request, route)
+        limit = int_param(request, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+        offset = int_param(request, "offset", 0, 0, 2**62)
+        spec_route = ROUTES[route]
+        base = phase_query(spec_route, with_output) if route == "buildphases" else spec_route.query()
+        try:
+            query = apply_filters(spec_route, base, filters)
+        except ValueError as exc:
+            raise RequestError(400, str(exc)) from None
+        with store.read.connect() as conn:
+            count = conn.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar()
+            rows = conn.execute(query.limit(limit).offset(offset)).all()
+
+        def link(new_offset: int | None) -> str | None:
+            if new_offset is None:
+                return None
+            params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("limit", "offset")]
+            params += [("limit", str(limit)), ("offset", str(new_offset))]
+            host = request.headers.get("host", request.url.netloc)
+            return f"{request.url.scheme}://{host}{request.url.path}?{urlencode(params)}"
+
+        nxt = offset + limit if offset + limit < count else None
+        prev = max(offset - limit, 0) if offset > 0 else None
+        return _json(
+            {
+                "count": count,
+                "next": link(nxt),
+                "previous": link(prev),
+                "results": [spec_route.row(r) for r in rows],
+            }
+        )
+
+    @app.get("/api/{route}/all/", summary="Every matching row as NDJSON (no paging)", tags=["api"])
+    def api_all(route: str, request: Request) -> Response:
+        filters, with_output = parse_query(request, route)
+        try:
+            apply_filters(ROUTES[route], ROUTES[route].query(), filters)
+        except ValueError as exc:
+            raise RequestError(400, str(exc)) from None
+
+        def lines() -> Iterator[bytes]:
+            batch: list[str] = []
+            for row in iter_rows(store.read, route, filters, with_output=with_output):
+                batch.append(json.dumps(row, separators=(",", ":"), ensure_ascii=False))
+                if len(batch) >= 500:
+                    yield ("\n".join(batch) + "\n").encode("utf-8")
+                    batch = []
+            if batch:
+                yield ("\n".join(batch) + "\n").encode("utf-8")
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+    return app

@@ -1,0 +1,175 @@
+"""Users, API tokens and the bearer (JWT) flow of PROTOCOL section 3.
+
+API tokens are 40-hex strings stored as SHA-256 digests and compared in constant time. Bearer
+tokens are HS256 JWTs signed with the secret kept in the database (so a restart does not log
+anyone out); decoded tokens are cached so the hot path costs a dict lookup and a clock read.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import jwt
+from sqlalchemy import select
+
+from ..errors import ConfigError
+from .store import Store, users, utcnow
+
+__all__ = ["Identity", "TokenIssuer", "add_user", "rotate_token", "list_users", "hash_token"]
+
+ISSUER = "spackmon-analysis"
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 hex digest of an API token (what the database keeps)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_api_token() -> str:
+    """A fresh 40-hex API token."""
+    return secrets.token_hex(20)
+
+
+def _check_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or ":" in name or len(name) > 150 or any(c.isspace() for c in name):
+        raise ConfigError(f"invalid user name {name!r} (non-empty, no spaces or ':', <= 150 chars)")
+    return name
+
+
+def add_user(store: Store, name: str) -> str:
+    """Create user ``name`` and return its new 40-hex API token (ConfigError if it exists)."""
+    name = _check_name(name)
+    token = new_api_token()
+    now = utcnow()
+    with store.write.begin() as conn:
+        if conn.execute(select(users.c.id).where(users.c.username == name)).first():
+            raise ConfigError(f"user {name!r} already exists (use 'spackmon users token {name}' to rotate)")
+        conn.execute(
+            users.insert().values(
+                username=name, token_hash=hash_token(token), created_at=now, token_updated_at=now
+            )
+        )
+    return token
+
+
+def rotate_token(store: Store, name: str) -> str:
+    """Give user ``name`` a new API token (the old one stops working) and return it."""
+    token = new_api_token()
+    with store.write.begin() as conn:
+        result = conn.execute(
+            users.update()
+            .where(users.c.username == name)
+            .values(token_hash=hash_token(token), token_updated_at=utcnow())
+        )
+        if result.rowcount != 1:
+            raise ConfigError(f"no user named {name!r}")
+    return token
+
+
+def list_users(store: Store) -> list[dict]:
+    """Every user: ``{"id", "username", "created_at", "token_updated_at"}``."""
+    with store.read.connect() as conn:
+        rows = conn.execute(select(users).order_by(users.c.id)).all()
+    return [
+        {
+            "id": r.id,
+            "username": r.username,
+            "created_at": r.created_at,
+            "token_updated_at": r.token_updated_at,
+        }
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The authenticated caller of a request."""
+
+    user_id: int
+    username: str
+
+
+class TokenIssuer:
+    """Checks Basic credentials, issues bearer JWTs and verifies them (with a decode cache)."""
+
+    def __init__(self, store: Store, lifetime: int = 6000):
+        self.store = store
+        self.lifetime = int(lifetime)
+        self._cache: dict[str, tuple[Identity, float]] = {}
+        self._lock = threading.Lock()
+
+    def check_basic(self, header: str | None) -> Identity | None:
+        """The user of a ``Basic base64(user:token)`` header, or None when it does not match."""
+        if not header or not header[:6].lower() == "basic ":
+            return None
+        try:
+            decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        name, sep, token = decoded.partition(":")
+        if not sep:
+            return None
+        with self.store.read.connect() as conn:
+            row = conn.execute(
+                select(users.c.id, users.c.token_hash).where(users.c.username == name)
+            ).first()
+        supplied = hash_token(token)
+        expected = row.token_hash if row else hash_token(secrets.token_hex(20))
+        if not hmac.compare_digest(supplied, expected) or row is None:
+            return None
+        return Identity(row.id, name)
+
+    def issue(self, ident: Identity) -> dict:
+        """A bearer token for ``ident``: ``{"token", "expires_in", "issued_at"}``."""
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "sub": ident.username,
+            "uid": ident.user_id,
+            "iat": now,
+            "nbf": now - 5,
+            "exp": now + self.lifetime,
+            "jti": uuid.uuid4().hex,
+            "access": [{"type": "repository", "name": "build", "actions": ["push", "pull"]}],
+        }
+        token = jwt.encode(claims, self.store.secret, algorithm="HS256")
+        issued = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+        return {"token": token, "expires_in": self.lifetime, "issued_at": issued}
+
+    def verify_bearer(self, header: str | None) -> Identity | None:
+        """The identity of a valid, unexpired ``Bearer <jwt>`` header, else None."""
+        if not header or header[:7].lower() != "bearer ":
+            return None
+        token = header[7:].strip()
+        now = time.time()
+        hit = self._cache.get(token)
+        if hit is not None:
+            if now < hit[1]:
+                return hit[0]
+            with self._lock:
+                self._cache.pop(token, None)
+            return None
+        try:
+            claims = jwt.decode(
+                token,
+                self.store.secret,
+                algorithms=["HS256"],
+                issuer=ISSUER,
+                options={"require": ["exp", "sub", "uid", "iat"]},
+            )
+        except jwt.PyJWTError:
+            return None
+        ident = Identity(int(claims["uid"]), str(claims["sub"]))
+        with self._lock:
+            if len(self._cache) > 10000:
+                self._cache.clear()
+            self._cache[token] = (ident, float(claims["exp"]))
+        return ident

@@ -1,0 +1,92 @@
+"""``spackmon serve`` and ``spackmon users add|token|list``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["register"]
+
+
+def _db_help() -> str:
+    return (
+        "database URL (default: $SPACKMON_DB, else sqlite in $XDG_DATA_HOME/spackmon/spackmon.db "
+        "or ~/.local/share/spackmon/spackmon.db); e.g. postgresql+psycopg://user@host/db"
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+    from .local import _http_impl
+    from .store import Store
+
+    store = Store.open(args.db)
+    app = create_app(store=store, token_lifetime=args.token_lifetime, max_body_size=args.max_body_size)
+    print(f"spackmon: serving http://{args.host}:{args.port}/ms1/ (data API /api/, docs /api/docs) "
+          f"on {store.url.split('@')[-1]}", file=sys.stderr, flush=True)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        http=_http_impl(),
+        lifespan="off",
+    )
+    return 0
+
+
+def _users_add(args: argparse.Namespace) -> int:
+    from .auth import add_user
+    from .store import Store
+
+    print(add_user(Store.open(args.db), args.name))
+    return 0
+
+
+def _users_token(args: argparse.Namespace) -> int:
+    from .auth import rotate_token
+    from .store import Store
+
+    print(rotate_token(Store.open(args.db), args.name))
+    return 0
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    from .auth import list_users
+    from .store import Store
+
+    for user in list_users(Store.open(args.db)):
+        print(f"{user['id']}\t{user['username']}\tcreated {user['created_at']:%Y-%m-%dT%H:%M:%SZ}"
+              f"\ttoken set {user['token_updated_at']:%Y-%m-%dT%H:%M:%SZ}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``serve`` and ``users`` to the ``spackmon`` command line."""
+    serve = subparsers.add_parser("serve", help="run the embedded Spack Monitor server (ms1 + /api/)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    serve.add_argument("--db", default=None, help=_db_help())
+    serve.add_argument("--token-lifetime", type=int, default=6000, help="bearer token lifetime, s")
+    serve.add_argument("--max-body-size", type=int, default=64 * 1024 * 1024, help="bytes")
+    serve.add_argument("--log-level", default="warning", help="uvicorn log level")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(func=_serve)
+
+    users = subparsers.add_parser("users", help="manage monitor users and their API tokens")
+    sub = users.add_subparsers(dest="users_command", metavar="ACTION")
+    add = sub.add_parser("add", help="create a user and print its 40-hex API token")
+    add.add_argument("name")
+    add.add_argument("--db", default=None, help=_db_help())
+    add.set_defaults(func=_users_add)
+    tok = sub.add_parser("token", help="rotate a user's API token and print the new one")
+    tok.add_argument("name")
+    tok.add_argument("--db", default=None, help=_db_help())
+    tok.set_defaults(func=_users_token)
+    lst = sub.add_parser("list", help="list users")
+    lst.add_argument("--db", default=None, help=_db_help())
+    lst.set_defaults(func=_users_list)
+    users.set_defaults(func=lambda _args: (users.print_help(), 2)[1])

@@ -1,0 +1,544 @@
+"""What the ms1 write endpoints do to the database, one function per endpoint.
+
+Each function takes an open SQLAlchemy ``Connection`` inside the request's single transaction and
+either returns the response ``data`` or raises :class:`RequestError` (status + message); the app
+rolls the transaction back on any error, so a rejected request changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sqlalchemy import Connection, case, delete, or_, select, update
+
+from ..errors import SpecFormatError
+from .store import (
+    architectures,
+    attributes,
+    build_environments,
+    build_events,
+    build_phases,
+    builds,
+    compilers,
+    dependencies,
+    environment_variables,
+    install_files,
+    specs,
+    targets,
+    utcnow,
+)
+
+__all__ = [
+    "RequestError",
+    "BUILD_STATUSES",
+    "PHASE_STATUSES",
+    "new_spec",
+    "new_build",
+    "update_build",
+    "update_phase",
+    "analyze_build",
+]
+
+#: Statuses a build may be set to (PROTOCOL section 2).
+BUILD_STATUSES = ("CANCELLED", "SUCCESS", "NOTRUN", "FAILED")
+#: Statuses a phase may carry (Spack sends SUCCESS or ERROR).
+PHASE_STATUSES = ("SUCCESS", "ERROR", "FAILED", "CANCELLED", "NOTRUN", "RUNNING")
+
+ENV_FIELDS = ("host_os", "platform", "host_target", "hostname", "kernel_version")
+
+
+class RequestError(Exception):
+    """A request the server refuses: HTTP ``status`` and a ``message`` naming the problem."""
+
+    def __init__(self, status: int, message: str):
+        self.status = status
+        self.message = message
+        super().__init__(message)
+
+
+# ---------------------------------------------------------------------------------------------
+# field helpers
+
+
+def _require_dict(body: Any, what: str = "request body") -> dict:
+    if not isinstance(body, dict):
+        raise RequestError(400, f"The {what} must be a JSON object, got {type(body).__name__}.")
+    return body
+
+
+def _build_id(body: dict, missing_message: str) -> int:
+    value = body.get("build_id")
+    if value is None or value == "":
+        raise RequestError(400, missing_message)
+    if isinstance(value, bool):
+        raise RequestError(400, f"build_id must be an integer, got {value!r}.")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise RequestError(400, f"build_id must be an integer, got {value!r}.")
+
+
+def _get_build(conn: Connection, build_id: int, caller_id: int) -> Any:
+    row = conn.execute(
+        select(builds.c.id, builds.c.owner_id, builds.c.spec_id, specs.c.full_hash, specs.c.name)
+        .join(specs, specs.c.id == builds.c.spec_id)
+        .where(builds.c.id == build_id)
+    ).first()
+    if row is None:
+        raise RequestError(404, f"Build {build_id} does not exist.")
+    if row.owner_id != caller_id:
+        raise RequestError(403, f"You do not own build {build_id}; only its creator may update it.")
+    return row
+
+
+def _build_summary(row: Any) -> dict:
+    return {"build_id": row.id, "spec_full_hash": row.full_hash, "spec_name": row.name}
+
+
+# ---------------------------------------------------------------------------------------------
+# specs
+
+
+def _load_graph(doc: Any) -> Any:
+    from ..spec import load_spec  # the one spec reader of the project
+
+    try:
+        return load_spec(doc)
+    except SpecFormatError as exc:
+        raise RequestError(400, f"Invalid spec: {exc}") from None
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise RequestError(400, f"Invalid spec: {exc}") from None
+
+
+def _get_or_create(conn: Connection, table: Any, key: dict, extra: dict | None = None) -> int:
+    where = [table.c[k] == v for k, v in key.items()]
+    found = conn.execute(select(table.c.id).where(*where)).scalar()
+    if found is not None:
+        return found
+    return conn.execute(table.insert().values(**key, **(extra or {}))).inserted_primary_key[0]
+
+
+def _direct_deps(graph: Any, key: str) -> dict[str, str]:
+    if hasattr(graph, "direct_dependency_hashes"):
+        return dict(graph.direct_dependency_hashes(key))
+    return {n.name: n.full_hash for n in graph.dependencies(key)}
+
+
+def import_graph(conn: Connection, graph: Any, spack_version: str) -> tuple[int, bool, dict]:
+    """Store every node and edge of ``graph`` (deduplicating nodes already stored).
+
+    Returns ``(root spec id, root created?, {key: spec id})``.
+    """
+    now = utcnow()
+    nodes = list(graph.nodes.values())
+    hashes = list({n.full_hash for n in nodes})
+    existing: dict[tuple[str, str], int] = {}
+    for start in range(0, len(hashes), 500):
+        chunk = hashes[start : start + 500]
+        for r in conn.execute(
+            select(specs.c.id, specs.c.name, specs.c.full_hash).where(
+                specs.c.spack_version == spack_version, specs.c.full_hash.in_(chunk)
+            )
+        ):
+            existing[(r.name, r.full_hash)] = r.id
+    roots = set(graph.roots)
+    ids: dict[str, int] = {}
+    created_keys: set[str] = set()
+    for node in nodes:
+        ident = (node.name, node.full_hash)
+        if ident in existing:
+            ids[node.key] = existing[ident]
+            continue
+        compiler_id = None
+        if node.compiler_name:
+            compiler_id = _get_or_create(
+                conn, compilers, {"name": node.compiler_name, "version": node.compiler_version or ""}
+            )
+        arch_id = None
+        if node.platform or node.os or node.target:
+            target_id = _get_or_create(
+                conn,
+                targets,
+                {"name": node.target or "", "vendor": "", "generation": 0},
+                {"features": [], "parents": []},
+            )
+            arch_id = _get_or_create(
+                conn,
+                architectures,
+                {"platform": node.platform or "", "os": node.os or "", "target_id": target_id},
+            )
+        hashes_of = dict(getattr(node, "hashes", {}) or {})
+        new_id = conn.execute(
+            specs.insert().values(
+                name=node.name,
+                version=str(node.version or ""),
+                full_hash=node.full_hash,
+                hash=hashes_of.get("hash"),
+                build_hash=hashes_of.get("build_hash"),
+                dag_hash=node.dag_hash,
+                package_hash=hashes_of.get("package_hash"),
+                spack_version=spack_version,
+                namespace=node.namespace,
+                compiler_id=compiler_id,
+                architecture_id=arch_id,
+                compiler_name=node.compiler_name,
+                compiler_version=node.compiler_version,
+                platform=node.platform,
+                os=node.os,
+                target=node.target,
+                parameters=dict(node.parameters or {}),
+                external=bool(node.external),
+                external_path=getattr(node, "external_path", None),
+                is_root=node.key in roots,
+                created_at=now,
+            )
+        ).inserted_primary_key[0]
+        existing[ident] = new_id
+        ids[node.key] = new_id
+        created_keys.add(node.key)
+    root_ids = [ids[k] for k in graph.roots if k not in created_keys]
+    if root_ids:
+        conn.execute(update(specs).where(specs.c.id.in_(root_ids)).values(is_root=True))
+    # edges
+    parent_ids = list({ids[e.parent] for e in graph.edges})
+    have: set[tuple[int, int]] = set()
+    for start in range(0, len(parent_ids), 500):
+        chunk = parent_ids[start : start + 500]
+        have.update(
+            (r.spec_id, r.dependency_id)
+            for r in conn.execute(
+                select(dependencies.c.spec_id, dependencies.c.dependency_id).where(
+                    dependencies.c.spec_id.in_(chunk)
+                )
+            )
+        )
+    new_edges = []
+    for e in graph.edges:
+        pair = (ids[e.parent], ids[e.child])
+        if pair in have:
+            continue
+        have.add(pair)
+        new_edges.append(
+            {
+                "spec_id": pair[0],
+                "dependency_id": pair[1],
+                "deptypes": list(e.deptypes or ()),
+                "virtuals": list(e.virtuals or ()),
+            }
+        )
+    if new_edges:
+        conn.execute(dependencies.insert(), new_edges)
+    root_key = graph.roots[0] if graph.roots else next(iter(graph.nodes))
+    return ids[root_key], root_key in created_keys, ids
+
+
+def _spack_version(body: dict) -> str:
+    version = body.get("spack_version")
+    if not isinstance(version, str) or not version.strip():
+        raise RequestError(400, "A spack_version string is required")
+    return version.strip()
+
+
+def new_spec(conn: Connection, body: Any) -> tuple[int, dict]:
+    """``POST specs/new``: returns (status 201|200, data)."""
+    body = _require_dict(body)
+    spack_version = _spack_version(body)
+    if "spec" not in body or body["spec"] in (None, "", {}, []):
+        raise RequestError(400, "A spec is required: the body needs a 'spec' object.")
+    graph = _load_graph(body["spec"])
+    root_id, created, _ = import_graph(conn, graph, spack_version)
+    root = graph.nodes[graph.roots[0]] if graph.roots else graph.root
+    data = {
+        "spec": {
+            "full_hash": root.full_hash,
+            "name": root.name,
+            "version": str(root.version or ""),
+            "spack_version": spack_version,
+            "specs": _direct_deps(graph, root.key),
+        },
+        "created": created,
+    }
+    return (201 if created else 200), data
+
+
+# ---------------------------------------------------------------------------------------------
+# builds
+
+
+def resolve_spec(conn: Connection, full_hash: str, spack_version: str) -> Any:
+    """The stored spec carrying ``full_hash`` under any hash key, for ``spack_version``."""
+    cols = (specs.c.full_hash, specs.c.hash, specs.c.dag_hash, specs.c.build_hash)
+    return conn.execute(
+        select(specs.c.id, specs.c.name, specs.c.full_hash)
+        .where(specs.c.spack_version == spack_version, or_(*(c == full_hash for c in cols)))
+        .order_by(case((specs.c.full_hash == full_hash, 0), else_=1), specs.c.is_root.desc(), specs.c.id)
+        .limit(1)
+    ).first()
+
+
+def _tags(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, str):
+        raise RequestError(400, f"tags must be a comma-separated string, got {type(value).__name__}.")
+    return [t.strip() for t in value.split(",") if t.strip()]
+
+
+def new_build(conn: Connection, body: Any, caller_id: int) -> tuple[int, dict]:
+    """``POST builds/new``: get or create the build of a spec in a build environment."""
+    body = _require_dict(body)
+    fields = (*ENV_FIELDS, "spack_version", "full_hash")
+    if any(not isinstance(body.get(f), str) or not body.get(f).strip() for f in fields):
+        bad = [f for f in fields if not isinstance(body.get(f), str) or not body.get(f).strip()]
+        raise RequestError(400, f"Missing required build environment data. (missing or not a string: {', '.join(bad)})")
+    tags = _tags(body.get("tags"))
+    spack_version = body["spack_version"].strip()
+    full_hash = body["full_hash"].strip()
+    if body.get("spec") not in (None, "", {}):
+        import_graph(conn, _load_graph(body["spec"]), spack_version)
+    spec = resolve_spec(conn, full_hash, spack_version)
+    if spec is None:
+        raise RequestError(
+            400,
+            f"The spec with full hash {full_hash} and spack version {spack_version} does not exist.",
+        )
+    env_key = {f: body[f].strip() for f in ENV_FIELDS}
+    env_id = conn.execute(
+        select(build_environments.c.id).where(*(build_environments.c[k] == v for k, v in env_key.items()))
+    ).scalar()
+    env_created = env_id is None
+    if env_created:
+        env_id = conn.execute(build_environments.insert().values(**env_key)).inserted_primary_key[0]
+        build_id = None
+    else:
+        build_id = conn.execute(
+            select(builds.c.id).where(builds.c.spec_id == spec.id, builds.c.build_environment_id == env_id)
+        ).scalar()
+    build_created = build_id is None
+    if build_created:
+        now = utcnow()
+        build_id = conn.execute(
+            builds.insert().values(
+                spec_id=spec.id,
+                build_environment_id=env_id,
+                owner_id=caller_id,
+                status="NOTRUN",
+                tags=tags,
+                spack_version=spack_version,
+                created_at=now,
+                updated_at=now,
+            )
+        ).inserted_primary_key[0]
+    data = {
+        "build_created": build_created,
+        "build_environment_created": env_created,
+        "build": {"build_id": build_id, "spec_full_hash": spec.full_hash, "spec_name": spec.name},
+    }
+    return (201 if build_created else 200), data
+
+
+def update_build(conn: Connection, body: Any, caller_id: int) -> dict:
+    """``POST builds/update``: set one build's status (and nothing else)."""
+    body = _require_dict(body)
+    build_id = _build_id(body, "Missing required build id.")
+    status = body.get("status")
+    if not isinstance(status, str) or status not in BUILD_STATUSES:
+        raise RequestError(400, "Invalid status. Choices are " + ",".join(BUILD_STATUSES))
+    row = _get_build(conn, build_id, caller_id)
+    conn.execute(update(builds).where(builds.c.id == build_id).values(status=status, updated_at=utcnow()))
+    return {"build": _build_summary(row)}
+
+
+def _event_rows(text: str, build_id: int, phase_id: int) -> list[dict]:
+    from ..logs import parse_log
+
+    rows = []
+    for ev in parse_log(text):
+        rows.append(
+            {
+                "kind": ev.kind,
+                "build_id": build_id,
+                "phase_id": phase_id,
+                "text": ev.text,
+                "line_no": ev.line_no,
+                "source_file": ev.source_file,
+                "source_line_no": ev.source_line_no,
+                "pre_context": list(ev.pre_context),
+                "post_context": list(ev.post_context),
+                "repeat_count": ev.repeat_count,
+                "classes": list(ev.classes),
+            }
+        )
+    return rows
+
+
+def update_phase(conn: Connection, body: Any, caller_id: int) -> dict:
+    """``POST builds/phases/update``: upsert a phase and re-derive its errors and warnings."""
+    body = _require_dict(body)
+    build_id = _build_id(body, "Missing required build_id.")
+    name, status = body.get("phase_name"), body.get("status")
+    if not name or not status:
+        raise RequestError(400, "phase_name, and status are required.")
+    if not isinstance(name, str):
+        raise RequestError(400, f"phase_name must be a string, got {type(name).__name__}.")
+    if not isinstance(status, str) or status not in PHASE_STATUSES:
+        raise RequestError(400, f"Invalid phase status {status!r}. Choices are {','.join(PHASE_STATUSES)}")
+    output = body.get("output")
+    if output is not None and not isinstance(output, str):
+        raise RequestError(400, f"output must be a string or null, got {type(output).__name__}.")
+    _get_build(conn, build_id, caller_id)
+    now = utcnow()
+    phase_id = conn.execute(
+        select(build_phases.c.id).where(build_phases.c.build_id == build_id, build_phases.c.name == name)
+    ).scalar()
+    if phase_id is None:
+        phase_id = conn.execute(
+            build_phases.insert().values(
+                build_id=build_id, name=name, status=status, output=output, created_at=now, updated_at=now
+            )
+        ).inserted_primary_key[0]
+    else:
+        conn.execute(
+            update(build_phases)
+            .where(build_phases.c.id == phase_id)
+            .values(status=status, output=output, updated_at=now)
+        )
+        conn.execute(delete(build_events).where(build_events.c.phase_id == phase_id))
+    if output:
+        rows = _event_rows(output, build_id, phase_id)
+        if rows:
+            conn.execute(build_events.insert(), rows)
+    return {"build_phase": {"id": phase_id, "status": status, "name": name}}
+
+
+# ---------------------------------------------------------------------------------------------
+# analyze
+
+
+def _install_prefix(paths: list[str]) -> str | None:
+    for p in paths:
+        marker = p.find("/.spack/")
+        if marker > 0:
+            return p[:marker]
+    if not paths:
+        return None
+    try:
+        common = os.path.commonpath(paths)
+    except ValueError:
+        return None
+    if len(paths) == 1:
+        common = os.path.dirname(common)
+    return common or None
+
+
+def _relative(path: str, prefix: str | None) -> str:
+    if prefix and (path == prefix or path.startswith(prefix.rstrip("/") + "/")):
+        rel = path[len(prefix) :].lstrip("/")
+        return rel or "."
+    return path
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def analyze_build(conn: Connection, body: Any, caller_id: int) -> dict:
+    """``POST analyze/builds``: config args, environment variables, install files, analyzer results.
+
+    Each metadata key that is sent replaces what the build had for that key.
+    """
+    body = _require_dict(body)
+    build_id = _build_id(body, "Missing required build id.")
+    metadata = body.get("metadata")
+    if not isinstance(metadata, dict):
+        raise RequestError(400, "metadata is required and must be a JSON object.")
+    row = _get_build(conn, build_id, caller_id)
+    prefix: str | None = None
+    if "install_files" in metadata:
+        files = metadata["install_files"]
+        if not isinstance(files, dict):
+            raise RequestError(400, "metadata.install_files must be an object {path: {...}}.")
+        prefix = _install_prefix(list(files))
+        conn.execute(delete(install_files).where(install_files.c.build_id == build_id))
+        rows = []
+        for path, info in files.items():
+            if not isinstance(info, dict):
+                raise RequestError(400, f"metadata.install_files[{path!r}] must be an object.")
+            extra = {k: v for k, v in info.items() if k not in ("type", "mode", "owner", "group", "hash", "size", "time")}
+            rows.append(
+                {
+                    "build_id": build_id,
+                    "path": _relative(path, prefix),
+                    "prefix": prefix,
+                    "ftype": info.get("type"),
+                    "mode": _as_int(info.get("mode")),
+                    "owner": _as_int(info.get("owner")),
+                    "group": _as_int(info.get("group")),
+                    "hash": info.get("hash") if isinstance(info.get("hash"), str) else None,
+                    "size": _as_int(info.get("size")),
+                    "time": None if info.get("time") is None else str(info.get("time")),
+                    "extra": extra,
+                }
+            )
+        if rows:
+            conn.execute(install_files.insert(), rows)
+    else:
+        prefix = conn.execute(
+            select(install_files.c.prefix).where(install_files.c.build_id == build_id).limit(1)
+        ).scalar()
+    if "config_args" in metadata:
+        args = metadata["config_args"]
+        if args is not None and not isinstance(args, str):
+            raise RequestError(400, "metadata.config_args must be a string.")
+        conn.execute(update(builds).where(builds.c.id == build_id).values(config_args=args))
+    if "environment_variables" in metadata:
+        env = metadata["environment_variables"]
+        if not isinstance(env, dict):
+            raise RequestError(400, "metadata.environment_variables must be an object {NAME: value}.")
+        conn.execute(delete(environment_variables).where(environment_variables.c.build_id == build_id))
+        rows = [{"build_id": build_id, "name": str(k), "value": "" if v is None else str(v)} for k, v in env.items()]
+        if rows:
+            conn.execute(environment_variables.insert(), rows)
+    for analyzer, results in metadata.items():
+        if analyzer in ("install_files", "config_args", "environment_variables"):
+            continue
+        if not isinstance(results, list):
+            raise RequestError(400, f"metadata.{analyzer} must be a list of results.")
+        conn.execute(
+            delete(attributes).where(attributes.c.build_id == build_id, attributes.c.analyzer == analyzer)
+        )
+        rows = []
+        for i, item in enumerate(results):
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                raise RequestError(400, f"metadata.{analyzer}[{i}] must be an object with a 'name' string.")
+            value, json_value, binary = item.get("value"), item.get("json_value"), item.get("binary_value")
+            if isinstance(json_value, str):
+                import json
+
+                try:
+                    json_value = json.loads(json_value)
+                except ValueError:
+                    raise RequestError(400, f"metadata.{analyzer}[{i}].json_value is not valid JSON.") from None
+            ifile = item.get("install_file")
+            rows.append(
+                {
+                    "build_id": build_id,
+                    "analyzer": analyzer,
+                    "name": item["name"],
+                    "install_file": _relative(ifile, prefix) if isinstance(ifile, str) else None,
+                    "value": None if value is None else (value if isinstance(value, str) else str(value)),
+                    "json_value": json_value,
+                    "binary_value": binary.encode("latin-1", "replace") if isinstance(binary, str) else None,
+                }
+            )
+        if rows:
+            conn.execute(attributes.insert(), rows)
+    return {"build": _build_summary(row)}

@@ -1,0 +1,200 @@
+"""``LocalMonitor``: the real server on a free loopback port, in a background thread.
+
+For tests and notebooks::
+
+    with LocalMonitor() as mon:
+        token = mon.add_user("vsoch")
+        client = mon.client("vsoch")
+
+It runs exactly the application of :func:`create_app` under uvicorn, on ``127.0.0.1`` and a port
+chosen by the OS, over a temporary SQLite file unless ``db_url`` is given.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .auth import add_user, rotate_token
+from .store import Store
+
+__all__ = ["LocalMonitor"]
+
+
+class LocalMonitor:
+    """An in-process Spack Monitor on a loopback port (a context manager).
+
+    ``db_url``: database URL (default: a temporary SQLite file removed on :meth:`stop`);
+    ``port``: 0 picks a free port; ``token_lifetime`` / ``max_body_size`` / other keyword
+    arguments go to :func:`create_app`.
+    """
+
+    def __init__(
+        self,
+        db_url: str | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        prefix: str = "ms1",
+        token_lifetime: int = 6000,
+        **app_kwargs: Any,
+    ):
+        self.host = host
+        self.port = port
+        self.prefix = prefix
+        self.token_lifetime = token_lifetime
+        self._requested_db = db_url
+        self.db_url: str | None = db_url
+        self._app_kwargs = app_kwargs
+        self._tmpdir: str | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+        self.store: Store | None = None
+        self.tokens: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def running(self) -> bool:
+        """True while the server thread is serving."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` (the host to give a client)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/ms1``."""
+        return f"{self.url}/{self.prefix}"
+
+    def start(self) -> LocalMonitor:
+        """Open the database, bind the port and serve in a daemon thread; returns self."""
+        if self.running:
+            return self
+        import uvicorn
+
+        from .app import create_app
+
+        if self._requested_db is None:
+            self._tmpdir = tempfile.mkdtemp(prefix="spackmon-local-")
+            self.db_url = f"sqlite:///{Path(self._tmpdir) / 'spackmon.db'}"
+        self.store = Store.open(self.db_url)
+        app = create_app(
+            store=self.store,
+            token_lifetime=self.token_lifetime,
+            prefix=self.prefix,
+            environment="local",
+            **self._app_kwargs,
+        )
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(f"cannot bind {self.host}:{self.port}: {exc}") from None
+        self.port = sock.getsockname()[1]
+        self._sock = sock
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            http=_http_impl(),
+            loop="asyncio",
+            lifespan="off",
+        )
+        self._server = uvicorn.Server(config)
+        self._server.install_signal_handlers = lambda: None  # not the main thread
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name=f"spackmon-{self.port}", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise ConfigError("the local monitor did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close the database and remove a temporary database."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._thread = None
+        self._server = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self.store is not None:
+            self.store.dispose()
+            self.store = None
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+    def __enter__(self) -> LocalMonitor:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        where = self.base_url if self.port else f"{self.host}:<unbound>"
+        return f"<LocalMonitor {state} {where} db={self.db_url or '<temporary sqlite>'} users={len(self.tokens)}>"
+
+    # ------------------------------------------------------------------ users
+    def _need_store(self) -> Store:
+        if self.store is None:
+            raise ConfigError("the LocalMonitor is not started (use start() or a with block)")
+        return self.store
+
+    def add_user(self, name: str) -> str:
+        """Create user ``name`` and return its 40-hex API token."""
+        token = add_user(self._need_store(), name)
+        self.tokens[name] = token
+        return token
+
+    def rotate_token(self, name: str) -> str:
+        """Give ``name`` a new API token and return it."""
+        token = rotate_token(self._need_store(), name)
+        self.tokens[name] = token
+        return token
+
+    def client(self, username: str | None = None, **kwargs: Any) -> Any:
+        """A ``SpackMonitorClient`` pointed at this server with ``username``'s credentials.
+
+        Without ``username`` the client has the only user's credentials when there is exactly
+        one user, else none.
+        """
+        from ..client import SpackMonitorClient
+
+        if username is None and len(self.tokens) == 1:
+            username = next(iter(self.tokens))
+        if username is not None:
+            if username not in self.tokens:
+                raise ConfigError(f"no user {username!r} was added through this LocalMonitor")
+            kwargs.setdefault("username", username)
+            kwargs.setdefault("token", self.tokens[username])
+        kwargs.setdefault("prefix", self.prefix)
+        return SpackMonitorClient(host=self.url, **kwargs)
+
+
+def _http_impl() -> str:
+    """uvicorn's ``httptools`` protocol when installed (faster), else ``h11``."""
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return "h11"
+    return "httptools"
