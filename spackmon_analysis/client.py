@@ -678,11 +678,15 @@ class SpackMonitorClient:
     def get_specs_by_name(self, name: str) -> Any:
         """``GET /ms1/specs/name/<name>/``: the specs with that package name (public).
 
-        Returns the envelope's ``data`` when the server wraps it, else the JSON.
+        Returns the list of spec rows (the envelope's ``data.specs``); a server
+        that answers a bare list or another shape gets its JSON passed through.
         """
         payload = self._call("GET", f"specs/name/{quote(name, safe='')}/")
-        if isinstance(payload, Mapping) and "data" in payload and "message" in payload:
-            return payload["data"]
+        if isinstance(payload, Mapping) and "data" in payload:
+            data = payload["data"]
+            if isinstance(data, Mapping) and isinstance(data.get("specs"), list):
+                return data["specs"]
+            return data
         return payload
 
     # ------------------------------------------------------------------- pulls

@@ -1,0 +1,181 @@
+"""Save-local replay of the real Spack 0.17.1 runs to the real embedded monitor."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from client_testlib import (
+    FAILURE_RUN,
+    LOCAL_IDS,
+    SAVE_LOCAL,
+    SUCCESS_RUN,
+    copy_run,
+    rename_to_full_hash_style,
+)
+
+from spackmon_analysis.client import ReplaySummary, SpackMonitorClient
+from spackmon_analysis.errors import AuthError, SaveLocalError, TransportError
+
+
+def make_client(mon, **kwargs):
+    kwargs.setdefault("progress", False)
+    return SpackMonitorClient(host=mon.url, username="alice", token=mon.test_token, backoff=0, **kwargs)
+
+
+def server_builds(client):
+    """spec name -> build row, for every build on the server."""
+    rows = list(client.builds())
+    by_name = {row["spec_name"]: row for row in rows}
+    assert len(by_name) == len(rows)
+    return by_name
+
+
+def server_phases(client, build_id):
+    return {row["name"]: row["status"] for row in client.phases(build=build_id, output=0)}
+
+
+def test_replay_of_the_real_runs_maps_every_file_to_its_own_build(monitor):
+    client = make_client(monitor)
+    summary = client.upload_local_save(SAVE_LOCAL)
+    assert isinstance(summary, ReplaySummary)
+    assert summary.runs == ["v0.17.1-failure-tinybrokenapp", "v0.17.1-success-tinyapp"]
+    assert summary.created == {"specs": 2, "builds": 5, "phases": 12, "statuses": 4}
+    assert summary.skipped == {"specs": 0, "builds": 0, "phases": 0, "statuses": 0}
+    assert summary.problems == []
+    assert set(summary.build_ids) == set(LOCAL_IDS)
+    assert len(set(summary.build_ids.values())) == 5
+
+    builds = server_builds(client)
+    for local_id, name in LOCAL_IDS.items():
+        assert builds[name]["id"] == summary.build_ids[local_id]
+    # the failure run: the package that really failed has the ERROR build phase and no status
+    broken = builds["tinybroken"]
+    assert server_phases(client, broken["id"]) == {"edit": "SUCCESS", "build": "ERROR"}
+    assert broken["status"] == "NOTRUN"
+    assert set(broken["tags"]) == {"heldout", "failure"}
+    # its dependent never built: FAILED and no phases
+    app = builds["tinybrokenapp"]
+    assert app["status"] == "FAILED"
+    assert server_phases(client, app["id"]) == {}
+    # the success run: every build has its own phases
+    assert server_phases(client, builds["tinybase"]["id"]) == dict.fromkeys(
+        ["autoreconf", "configure", "build", "install"], "SUCCESS"
+    )
+    assert server_phases(client, builds["tinyutil"]["id"]) == dict.fromkeys(
+        ["edit", "build", "install"], "SUCCESS"
+    )
+    assert server_phases(client, builds["tinyapp"]["id"]) == dict.fromkeys(
+        ["edit", "build", "install"], "SUCCESS"
+    )
+    for name in ("tinybase", "tinyutil", "tinyapp"):
+        assert builds[name]["status"] == "SUCCESS"
+    output = client.phases(build=broken["id"], name="build")[0]["output"]
+    assert "error: expected ',' or ';' before 'return'" in output
+
+    # a second replay creates nothing new
+    again = client.upload_local_save(SAVE_LOCAL)
+    assert again.total_created == 0
+    assert again.present == {"specs": 2, "builds": 5, "phases": 12, "statuses": 4}
+    assert again.build_ids == summary.build_ids
+    assert len(client.builds()) == 5
+    assert len(client.phases()) == 12
+
+    text = repr(again)
+    assert "ReplaySummary of 2 run(s)" in text and "problems: none" in text
+    assert "<table>" in again._repr_html_()
+
+
+def test_replay_of_the_old_full_hash_naming(monitor, tmp_path):
+    run = copy_run(SUCCESS_RUN, tmp_path / "old")
+    by_hash = rename_to_full_hash_style(run)
+    client = make_client(monitor)
+    summary = client.upload_local_save(run)
+    assert summary.created == {"specs": 1, "builds": 3, "phases": 10, "statuses": 3}
+    assert set(summary.build_ids) == set(by_hash)
+    builds = server_builds(client)
+    assert builds["tinyapp"]["id"] == summary.build_ids["sev5emughopmaymacihawdtjlkew2s5t"]
+    assert server_phases(client, builds["tinyapp"]["id"]) == dict.fromkeys(
+        ["edit", "build", "install"], "SUCCESS"
+    )
+
+
+def test_a_bad_file_is_named_and_skipped_the_rest_uploads(monitor, tmp_path):
+    run = copy_run(FAILURE_RUN, tmp_path / "2026-11-28-06-01-29-1795759289")
+    bad = run / "build-1ab48b1b401db81a0b850246f96a0136-phase-build.json"
+    bad.write_text("{ this is not json")
+    client = make_client(monitor)
+    summary = client.upload_local_save(tmp_path)
+    assert summary.skipped["phases"] == 1
+    assert summary.created == {"specs": 1, "builds": 2, "phases": 1, "statuses": 1}
+    [(where, message)] = summary.problems
+    assert where == str(bad) and "not valid JSON" in message
+    assert str(bad) in repr(summary)
+    builds = server_builds(client)
+    assert server_phases(client, builds["tinybroken"]["id"]) == {"edit": "SUCCESS"}
+
+
+def test_a_build_the_server_rejects_skips_its_files_by_name(monitor, tmp_path):
+    run = copy_run(FAILURE_RUN, tmp_path / "run")
+    meta = run / "build-metadata-1ab48b1b401db81a0b850246f96a0136.json"
+    doc = json.loads(meta.read_text())
+    doc["full_hash"] = "z" * 32  # a spec that is in no uploaded document
+    meta.write_text(json.dumps(doc))
+    summary = make_client(monitor).upload_local_save(run)
+    problems = dict(summary.problems)
+    assert "does not exist" in problems[str(meta)]
+    assert summary.skipped == {"specs": 0, "builds": 1, "phases": 2, "statuses": 0}
+    assert summary.created["builds"] == 1 and summary.created["statuses"] == 1
+
+
+def test_many_runs_replay_in_timestamp_order(monitor, tmp_path):
+    first = copy_run(SUCCESS_RUN, tmp_path / "2026-11-28-06-00-00-1795759200")
+    second = copy_run(SUCCESS_RUN, tmp_path / "2026-11-28-07-00-00-1795762800")
+    # the earlier run says tinyapp failed; the later one (a rebuild) says it succeeded
+    (first / "build-10c3368f983fe98c9370d38cc7b5c563-status.json").write_text(
+        json.dumps({"build_id": "10c3368f983fe98c9370d38cc7b5c563", "status": "FAILED"})
+    )
+    client = make_client(monitor)
+    summary = client.upload_local_save([second, first])  # given out of order
+    assert summary.runs == [first.name, second.name]
+    assert summary.counts["statuses"]["updated"] == 1
+    assert server_builds(client)["tinyapp"]["status"] == "SUCCESS"
+
+
+def test_bearer_expiring_mid_replay_is_renewed(tmp_path):
+    from spackmon_analysis.server import LocalMonitor
+
+    with LocalMonitor(token_lifetime=1) as mon:
+        mon.test_token = mon.add_user("alice")
+        client = make_client(mon)
+        slept = []
+
+        def pause_after_first_build(response, *args, **kwargs):
+            if response.request.url.endswith("/builds/new/") and not slept:
+                slept.append(True)
+                time.sleep(2.1)  # the 1-second bearer expires here, mid-replay
+
+        client.session.hooks["response"].append(pause_after_first_build)
+        summary = client.upload_local_save(SUCCESS_RUN)
+        assert slept
+        assert client.auth_count == 2
+        assert summary.created == {"specs": 1, "builds": 3, "phases": 10, "statuses": 3}
+        assert summary.problems == []
+
+
+def test_replay_needs_credentials_and_a_server(monitor, monkeypatch):
+    monkeypatch.delenv("SPACKMON_USER", raising=False)
+    monkeypatch.delenv("SPACKMON_TOKEN", raising=False)
+    anonymous = SpackMonitorClient(host=monitor.url, progress=False)
+    with pytest.raises(AuthError, match="SPACKMON_USER and SPACKMON_TOKEN") as info:
+        anonymous.upload_local_save(SUCCESS_RUN)
+    assert info.value.summary.created["specs"] == 0
+
+    from client_testlib import free_port
+
+    down = SpackMonitorClient(host=f"http://127.0.0.1:{free_port()}", retries=1, backoff=0, progress=False)
+    with pytest.raises(TransportError, match="/ms1/specs/new/"):
+        down.upload_local_save(SUCCESS_RUN)
+    with pytest.raises(SaveLocalError):
+        down.upload_local_save(SUCCESS_RUN / "build-metadata-missing.json")
