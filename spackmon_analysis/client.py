@@ -185,6 +185,33 @@ def read_spec_document(path: str | Path) -> Any:
             ) from exc
 
 
+def _looks_like_path(value: Any) -> bool:
+    """A ``Path``, or a one-line string that is not JSON/YAML document text."""
+    if isinstance(value, Path):
+        return True
+    if not isinstance(value, str):
+        return False
+    text = value.strip()
+    return (
+        bool(text)
+        and "\n" not in text
+        and not text.startswith(("{", "[", "-----"))
+        and len(text) < 4096
+    )
+
+
+def _parse_text(text: str | bytes) -> Any:
+    """Parse JSON (or YAML) document text that ``load_spec`` has already accepted."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        import yaml
+
+        return yaml.safe_load(text)
+
+
 def _unwrap_upload_body(doc: Any) -> tuple[Any, str | None]:
     """``(spec document, spack_version)`` from an upload body ``{"spec", "spack_version"}``."""
     if isinstance(doc, Mapping) and "spack_version" in doc and "spec" in doc:
@@ -563,21 +590,11 @@ class SpackMonitorClient:
         """
         from .spec import load_spec
 
-        if isinstance(doc, Path) or (
-            isinstance(doc, str) and "\n" not in doc and not doc.lstrip().startswith(("{", "["))
-        ):
+        if _looks_like_path(doc):
             return self.upload_specfile(doc, spack_version)
+        load_spec(doc)
         if isinstance(doc, str | bytes):
-            load_spec(doc)
-            text = doc.decode("utf-8") if isinstance(doc, bytes) else doc
-            try:
-                doc = json.loads(text)
-            except json.JSONDecodeError:
-                import yaml
-
-                doc = yaml.safe_load(text)
-        else:
-            load_spec(doc)
+            doc = _parse_text(doc)
         return self._upload(doc, spack_version)
 
     def _upload(self, doc: Any, spack_version: str | None) -> dict:
@@ -620,8 +637,10 @@ class SpackMonitorClient:
         if tags:
             body["tags"] = tags if isinstance(tags, str) else ",".join(tags)
         if spec is not None:
-            if isinstance(spec, str | Path) and Path(spec).exists():
+            if _looks_like_path(spec):
                 spec = read_spec_document(spec)
+            elif isinstance(spec, str | bytes):
+                spec = _parse_text(spec)
             from .spec import load_spec
 
             load_spec(spec)
@@ -761,7 +780,7 @@ class SpackMonitorClient:
         try:
             for run in runs:
                 _Replayer(self, run, summary, bar, max(1, int(workers))).replay()
-        except (TransportError, AuthError) as exc:
+        except _FATAL_ERRORS as exc:
             exc.summary = summary  # type: ignore[attr-defined]
             raise
         finally:
@@ -831,9 +850,12 @@ class ReplaySummary:
     )
     build_ids: dict[str, int] = field(default_factory=dict)
     problems: list[tuple[str, str]] = field(default_factory=list)
+    _lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, kind: str, outcome: str, n: int = 1) -> None:
-        self.counts[kind][outcome] += n
+        """Count ``n`` files of ``kind`` with ``outcome`` (thread-safe)."""
+        with self._lock:
+            self.counts[kind][outcome] += n
 
     def _total(self, outcome: str) -> int:
         return sum(self.counts[kind][outcome] for kind in KINDS)
@@ -897,7 +919,13 @@ class ReplaySummary:
 
 
 #: Errors that condemn one file, not the whole replay.
-_FILE_ERRORS = (BadRequestError, NotFoundError, PayloadTooLargeError, ServerError, SpecFormatError)
+_FATAL_ERRORS = (TransportError, AuthError, RedirectError)
+
+
+def _file_error(exc: BaseException) -> bool:
+    """True for an error that condemns one file (the replay goes on), False for one
+    that condemns the whole replay (no server, refused credentials, broken redirects)."""
+    return isinstance(exc, MonitorError | SpecFormatError) and not isinstance(exc, _FATAL_ERRORS)
 
 
 class _Replayer:
@@ -936,7 +964,9 @@ class _Replayer:
         for doc, version, filename in self.run.spec_documents:
             try:
                 envelope = self.client.upload_spec(doc, version)
-            except _FILE_ERRORS as exc:
+            except (MonitorError, SpecFormatError) as exc:
+                if not _file_error(exc):
+                    raise
                 self.problem("specs", filename, str(exc))
             else:
                 created = _created(envelope, "created")
@@ -950,10 +980,8 @@ class _Replayer:
             try:
                 envelope = self.client._call("POST", "builds/new/", body)
                 build_id = int(_dig(envelope, "data", "build", "build_id", what="builds/new"))
-            except _FILE_ERRORS as exc:
-                self.problem("builds", record.source, str(exc))
-            except MonitorError as exc:
-                if isinstance(exc, TransportError | AuthError):
+            except (MonitorError, SpecFormatError) as exc:
+                if not _file_error(exc):
                     raise
                 self.problem("builds", record.source, str(exc))
             else:
@@ -1021,9 +1049,9 @@ class _Replayer:
                 for row in rows
                 if _same_id(row.get("build"), build_id)
             }
-        except (TransportError, AuthError):
-            raise
-        except MonitorError:
+        except MonitorError as exc:
+            if not _file_error(exc):
+                raise
             phases = None
         record = self.run.build(key)
         try:
@@ -1033,9 +1061,9 @@ class _Replayer:
             for row in rows:
                 if _same_id(row.get("id", row.get("build_id")), build_id):
                     status = row.get("status")
-        except (TransportError, AuthError):
-            raise
-        except MonitorError:
+        except MonitorError as exc:
+            if not _file_error(exc):
+                raise
             status = None
         return phases, status
 
@@ -1049,7 +1077,9 @@ class _Replayer:
             return
         try:
             self.client.update_phase(build_id, phase.name, phase.status, phase.output)
-        except _FILE_ERRORS as exc:
+        except (MonitorError, SpecFormatError) as exc:
+            if not _file_error(exc):
+                raise
             self.problem("phases", phase.source, str(exc))
             return
         if server_phases is None:
@@ -1071,7 +1101,9 @@ class _Replayer:
             return
         try:
             self.client.update_build(build_id, status)
-        except _FILE_ERRORS as exc:
+        except (MonitorError, SpecFormatError) as exc:
+            if not _file_error(exc):
+                raise
             self.problem("statuses", filename, str(exc))
             return
         fresh = state is None or server_status in (None, "NOTRUN")
