@@ -45,6 +45,85 @@ def _error(status: int, message: str, headers: dict | None = None) -> Response:
     return _json({"message": message, "code": status}, status, headers)
 
 
+def _raw(status: int, data: Any, headers: list | None = None) -> tuple[int, bytes, list]:
+    return (
+        status,
+        json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8"),
+        headers or [],
+    )
+
+
+class _FastPath:
+    """Pure-ASGI front for the hot ms1 endpoints (everything else goes to FastAPI)."""
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        paths: frozenset,
+        handle: Callable,
+        info: bytes,
+        info_path: str,
+        max_body: int,
+    ):
+        self.max_body = max_body
+        self.app = app
+        self.paths = paths
+        self.handle = handle
+        self.info = info
+        self.info_path = info_path
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path, method = scope["path"], scope["method"]
+        if method == "POST" and path in self.paths:
+            headers = dict(scope["headers"])
+            length = headers.get(b"content-length", b"")
+            if length.isdigit() and int(length) > self.max_body:
+                message = f"Request body of {int(length)} bytes exceeds the limit of {self.max_body} bytes."
+                await _send(send, *_raw(413, {"message": message, "code": 413}))
+                return
+            chunks = []
+            more = True
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunks.append(message.get("body", b""))
+                more = message.get("more_body", False)
+            auth = headers.get(b"authorization")
+            host = headers.get(b"host")
+            server = scope.get("server") or ("127.0.0.1", 80)
+            base_host = host.decode("latin-1") if host else f"{server[0]}:{server[1]}"
+            base = f"{scope.get('scheme', 'http')}://{base_host}{path[: path.index('/', 1)]}"
+            status, body, extra = self.handle(
+                path, auth.decode("latin-1") if auth else None, base, b"".join(chunks)
+            )
+        elif method == "GET" and path == self.info_path:
+            status, body, extra = 200, self.info, []
+        else:
+            await self.app(scope, receive, send)
+            return
+        await _send(send, status, body, extra)
+
+
+async def _send(send: Callable, status: int, body: bytes, extra: list) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *extra,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 def create_app(
     db_url: str | None = None,
     *,
@@ -53,6 +132,7 @@ def create_app(
     prefix: str = "ms1",
     store: Store | None = None,
     environment: str = "production",
+    fast_path: bool = True,
 ) -> FastAPI:
     """Build the monitor application over the database at ``db_url``.
 
@@ -60,6 +140,8 @@ def create_app(
     schema is created on first use (:class:`SchemaVersionError` if the database carries another
     version). ``token_lifetime`` is the bearer token lifetime in seconds, ``max_body_size`` the
     largest accepted request body in bytes, ``prefix`` the protocol prefix (``ms1``).
+    ``fast_path`` serves the five protected writes and service info from a thin ASGI layer in
+    front of FastAPI's routing (same handlers, same answers; about twice the throughput).
     """
     store = store or Store.open(db_url)
     issuer = TokenIssuer(store, token_lifetime)
@@ -103,23 +185,16 @@ def create_app(
     async def _unexpected(_request: Request, exc: Exception) -> Response:
         return _error(500, f"Internal server error ({type(exc).__name__}): {exc}")
 
-    # ---------------------------------------------------------------- helpers
-    def base_url(request: Request) -> str:
-        host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
-        return f"{request.url.scheme}://{host}{base_path}"
-
-    def challenge(request: Request, why: str) -> Response:
-        base = base_url(request)
+    # ---------------------------------------------------------------- the write path
+    def challenge(base: str, why: str) -> tuple[int, bytes, list]:
         header = f'Bearer realm="{base}/auth/token/",service="{base}",scope="build"'
-        return _error(401, why, {"Www-Authenticate": header})
+        return _raw(401, {"message": why, "code": 401}, [(b"www-authenticate", header.encode())])
 
-    async def read_body(request: Request) -> Any:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_body_size:
-            raise RequestError(413, f"Request body of {length} bytes exceeds the limit of {max_body_size} bytes.")
-        raw = await request.body()
+    def decode_body(raw: bytes) -> Any:
         if len(raw) > max_body_size:
-            raise RequestError(413, f"Request body of {len(raw)} bytes exceeds the limit of {max_body_size} bytes.")
+            raise RequestError(
+                413, f"Request body of {len(raw)} bytes exceeds the limit of {max_body_size} bytes."
+            )
         if not raw.strip():
             raise RequestError(400, "The request body is empty; a JSON object is required.")
         try:
@@ -139,52 +214,113 @@ def create_app(
                     raise RequestError(409, f"Conflicting concurrent update: {exc.orig}") from None
             except OperationalError as exc:
                 if attempt == attempts - 1:
-                    raise RequestError(503, f"The database is busy, try again: {exc.orig}") from None
+                    raise RequestError(
+                        503, f"The database is busy, try again: {exc.orig}"
+                    ) from None
                 time.sleep(0.05 * (attempt + 1))
             except DBAPIError as exc:  # e.g. a value the database cannot hold
                 raise RequestError(400, f"The database rejected the request: {exc.orig}") from None
         raise AssertionError("unreachable")
 
-    async def protected(request: Request, fn: Callable[[Connection, Any, Identity], Any]) -> Response:
-        ident = issuer.verify_bearer(request.headers.get("authorization"))
+    def do_specs_new(conn: Connection, body: Any, _ident: Identity) -> tuple[str, Any, int]:
+        status, data = ingest.new_spec(conn, body)
+        return "success", data, status
+
+    def do_builds_new(conn: Connection, body: Any, ident: Identity) -> tuple[str, Any, int]:
+        status, data = ingest.new_build(conn, body, ident.user_id)
+        return "Build get or create was successful.", data, status
+
+    def do_builds_update(conn: Connection, body: Any, ident: Identity) -> tuple[str, Any, int]:
+        return "Status updated", ingest.update_build(conn, body, ident.user_id), 200
+
+    def do_phase(conn: Connection, body: Any, ident: Identity) -> tuple[str, Any, int]:
+        data = ingest.update_phase(conn, body, ident.user_id)
+        return f"Phase {data['build_phase']['name']} was successfully updated.", data, 200
+
+    def do_analyze(conn: Connection, body: Any, ident: Identity) -> tuple[str, Any, int]:
+        return "Metadata updated", ingest.analyze_build(conn, body, ident.user_id), 200
+
+    writers = {
+        base_path + "/specs/new/": do_specs_new,
+        base_path + "/builds/new/": do_builds_new,
+        base_path + "/builds/update/": do_builds_update,
+        base_path + "/builds/phases/update/": do_phase,
+        base_path + "/analyze/builds/": do_analyze,
+    }
+
+    def handle_write(
+        path: str, authorization: str | None, base: str, raw: bytes
+    ) -> tuple[int, bytes, list]:
+        """One protected write request -> (status, JSON body, extra headers)."""
+        ident = issuer.verify_bearer(authorization)
         if ident is None:
             why = (
                 "Authentication credentials were not provided."
-                if not request.headers.get("authorization")
+                if not authorization
                 else "The bearer token is invalid or expired; authenticate again."
             )
-            return challenge(request, why)
-        body = await read_body(request)
-        return transaction(lambda conn: fn(conn, body, ident))
+            return challenge(base, why)
+        try:
+            body = decode_body(raw)
+            message, data, status = transaction(lambda conn: writers[path](conn, body, ident))
+        except RequestError as exc:
+            return _raw(exc.status, {"message": exc.message, "code": exc.status})
+        return _raw(status, {"message": message, "data": data, "code": status})
 
-    def envelope(message: str, data: Any, status: int) -> Response:
-        return _json({"message": message, "data": data, "code": status}, status)
+    def base_of(scheme: str, host: str | None, fallback: str) -> str:
+        return f"{scheme}://{host or fallback}{base_path}"
+
+    async def write_route(request: Request) -> Response:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > max_body_size:
+            return _error(
+                413, f"Request body of {length} bytes exceeds the limit of {max_body_size} bytes."
+            )
+        raw = await request.body()
+        base = base_of(request.url.scheme, request.headers.get("host"), request.url.netloc)
+        status, body, headers = handle_write(
+            request.url.path, request.headers.get("authorization"), base, raw
+        )
+        return Response(
+            body,
+            status_code=status,
+            media_type="application/json",
+            headers={k.decode(): v.decode() for k, v in headers},
+        )
+
+    app.state.handle_write = handle_write
 
     # ---------------------------------------------------------------- ms1
     @app.get(base_path, include_in_schema=False)
     async def _redirect() -> Response:
         return RedirectResponse(base_path + "/", status_code=301)
 
+    info_body = json.dumps(
+        {
+            "id": "spackmon",
+            "status": "running",
+            "name": "Spack Monitor (Spackmon)",
+            "description": "This service provides a database to monitor spack builds.",
+            "organization": {"name": "spack", "url": "https://github.com/spack"},
+            "contactUrl": "https://github.com/spack/spack-monitor/issues",
+            "documentationUrl": "https://spack-monitor.readthedocs.io",
+            "createdAt": created,
+            "updatedAt": started,
+            "environment": environment,
+            "version": __version__,
+            "auth_instructions_url": "https://spack-monitor.readthedocs.io/en/latest/getting_started/auth.html",
+        }
+    ).encode()
+
     @app.get(base_path + "/", summary="Service info", tags=["ms1"])
     async def service_info() -> Response:
-        return _json(
-            {
-                "id": "spackmon",
-                "status": "running",
-                "name": "Spack Monitor (Spackmon)",
-                "description": "This service provides a database to monitor spack builds.",
-                "organization": {"name": "spack", "url": "https://github.com/spack"},
-                "contactUrl": "https://github.com/spack/spack-monitor/issues",
-                "documentationUrl": "https://spack-monitor.readthedocs.io",
-                "createdAt": created,
-                "updatedAt": started,
-                "environment": environment,
-                "version": __version__,
-                "auth_instructions_url": "https://spack-monitor.readthedocs.io/en/latest/getting_started/auth.html",
-            }
-        )
+        return Response(info_body, media_type="application/json")
 
-    @app.get(base_path + "/auth/token/", summary="Exchange Basic user:token for a bearer token", tags=["ms1"])
+    @app.get(
+        base_path + "/auth/token/",
+        summary="Exchange Basic user:token for a bearer token",
+        tags=["ms1"],
+    )
     async def auth_token(request: Request) -> Response:
         header = request.headers.get("authorization")
         if not header:
@@ -194,56 +330,57 @@ def create_app(
             return _error(403, "Invalid username or token.")
         return _json(issuer.issue(ident))
 
-    @app.post(base_path + "/specs/new/", summary="Upload a spec DAG", tags=["ms1"])
-    async def specs_new(request: Request) -> Response:
-        def run(conn: Connection, body: Any, _ident: Identity) -> Response:
-            status, data = ingest.new_spec(conn, body)
-            return envelope("success", data, status)
+    for path, summary in (
+        ("/specs/new/", "Upload a spec DAG: body {spec, spack_version}"),
+        (
+            "/builds/new/",
+            "Get or create a build: body {host_os, platform, host_target, hostname, kernel_version, spack_version, full_hash, [tags], [spec]}",
+        ),
+        ("/builds/update/", "Set a build's status: body {build_id, status}"),
+        (
+            "/builds/phases/update/",
+            "Upsert a build phase: body {build_id, phase_name, status, output}",
+        ),
+        ("/analyze/builds/", "Attach analyzer metadata: body {build_id, metadata}"),
+    ):
+        app.add_api_route(
+            base_path + path,
+            write_route,
+            methods=["POST"],
+            summary=summary,
+            tags=["ms1"],
+            description="Bearer-protected (see /auth/token/). The body is JSON whatever the Content-Type.",
+        )
+    if fast_path:
+        app.add_middleware(
+            _FastPath,
+            paths=frozenset(writers),
+            handle=handle_write,
+            info=info_body,
+            info_path=base_path + "/",
+            max_body=max_body_size,
+        )
 
-        return await protected(request, run)
+    def envelope(message: str, data: Any, status: int) -> Response:
+        return _json({"message": message, "data": data, "code": status}, status)
 
-    @app.post(base_path + "/builds/new/", summary="Get or create a build", tags=["ms1"])
-    async def builds_new(request: Request) -> Response:
-        def run(conn: Connection, body: Any, ident: Identity) -> Response:
-            status, data = ingest.new_build(conn, body, ident.user_id)
-            return envelope("Build get or create was successful.", data, status)
-
-        return await protected(request, run)
-
-    @app.post(base_path + "/builds/update/", summary="Set a build's status", tags=["ms1"])
-    async def builds_update(request: Request) -> Response:
-        def run(conn: Connection, body: Any, ident: Identity) -> Response:
-            return envelope("Status updated", ingest.update_build(conn, body, ident.user_id), 200)
-
-        return await protected(request, run)
-
-    @app.post(base_path + "/builds/phases/update/", summary="Upsert a build phase", tags=["ms1"])
-    async def phases_update(request: Request) -> Response:
-        def run(conn: Connection, body: Any, ident: Identity) -> Response:
-            data = ingest.update_phase(conn, body, ident.user_id)
-            name = data["build_phase"]["name"]
-            return envelope(f"Phase {name} was successfully updated.", data, 200)
-
-        return await protected(request, run)
-
-    @app.post(base_path + "/analyze/builds/", summary="Attach analyzer metadata to a build", tags=["ms1"])
-    async def analyze(request: Request) -> Response:
-        def run(conn: Connection, body: Any, ident: Identity) -> Response:
-            return envelope("Metadata updated", ingest.analyze_build(conn, body, ident.user_id), 200)
-
-        return await protected(request, run)
-
-    @app.get(base_path + "/specs/name/{name}/", summary="All specs of one package name", tags=["ms1"])
+    @app.get(
+        base_path + "/specs/name/{name}/", summary="All specs of one package name", tags=["ms1"]
+    )
     async def specs_by_name(name: str) -> Response:
         with store.read.connect() as conn:
-            rows = conn.execute(select(specs).where(specs.c.name == name).order_by(specs.c.id)).all()
+            rows = conn.execute(
+                select(specs).where(specs.c.name == name).order_by(specs.c.id)
+            ).all()
         route = ROUTES["specs"]
         return envelope("success", {"specs": [route.row(r) for r in rows]}, 200)
 
     # ---------------------------------------------------------------- data API
     def parse_query(request: Request, route_name: str) -> tuple[dict, bool]:
         if route_name not in ROUTES:
-            raise RequestError(404, f"Unknown data API route {route_name!r}; routes: {', '.join(ROUTES)}")
+            raise RequestError(
+                404, f"Unknown data API route {route_name!r}; routes: {', '.join(ROUTES)}"
+            )
         filters = {}
         with_output = True
         for key, value in request.query_params.multi_items():
@@ -262,9 +399,13 @@ def create_app(
         try:
             value = int(raw)
         except ValueError:
-            raise RequestError(400, f"Query parameter {key} must be an integer, got {raw!r}.") from None
+            raise RequestError(
+                400, f"Query parameter {key} must be an integer, got {raw!r}."
+            ) from None
         if value < low or value > high:
-            raise RequestError(400, f"Query parameter {key} must be between {low} and {high}, got {value}.")
+            raise RequestError(
+                400, f"Query parameter {key} must be between {low} and {high}, got {value}."
+            )
         return value
 
     @app.get("/api/", summary="List the data API routes", tags=["api"])
@@ -278,19 +419,27 @@ def create_app(
         limit = int_param(request, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
         offset = int_param(request, "offset", 0, 0, 2**62)
         spec_route = ROUTES[route]
-        base = phase_query(spec_route, with_output) if route == "buildphases" else spec_route.query()
+        base = (
+            phase_query(spec_route, with_output) if route == "buildphases" else spec_route.query()
+        )
         try:
             query = apply_filters(spec_route, base, filters)
         except ValueError as exc:
             raise RequestError(400, str(exc)) from None
         with store.read.connect() as conn:
-            count = conn.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar()
+            count = conn.execute(
+                select(func.count()).select_from(query.order_by(None).subquery())
+            ).scalar()
             rows = conn.execute(query.limit(limit).offset(offset)).all()
 
         def link(new_offset: int | None) -> str | None:
             if new_offset is None:
                 return None
-            params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("limit", "offset")]
+            params = [
+                (k, v)
+                for k, v in request.query_params.multi_items()
+                if k not in ("limit", "offset")
+            ]
             params += [("limit", str(limit)), ("offset", str(new_offset))]
             host = request.headers.get("host", request.url.netloc)
             return f"{request.url.scheme}://{host}{request.url.path}?{urlencode(params)}"

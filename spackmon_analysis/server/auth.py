@@ -51,7 +51,9 @@ def add_user(store: Store, name: str) -> str:
     now = utcnow()
     with store.write.begin() as conn:
         if conn.execute(select(users.c.id).where(users.c.username == name)).first():
-            raise ConfigError(f"user {name!r} already exists (use 'spackmon users token {name}' to rotate)")
+            raise ConfigError(
+                f"user {name!r} already exists (use 'spackmon users token {name}' to rotate)"
+            )
         conn.execute(
             users.insert().values(
                 username=name, token_hash=hash_token(token), created_at=now, token_updated_at=now

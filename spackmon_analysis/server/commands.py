@@ -23,9 +23,15 @@ def _serve(args: argparse.Namespace) -> int:
     from .store import Store
 
     store = Store.open(args.db)
-    app = create_app(store=store, token_lifetime=args.token_lifetime, max_body_size=args.max_body_size)
-    print(f"spackmon: serving http://{args.host}:{args.port}/ms1/ (data API /api/, docs /api/docs) "
-          f"on {store.url.split('@')[-1]}", file=sys.stderr, flush=True)
+    app = create_app(
+        store=store, token_lifetime=args.token_lifetime, max_body_size=args.max_body_size
+    )
+    print(
+        f"spackmon: serving http://{args.host}:{args.port}/ms1/ (data API /api/, docs /api/docs) "
+        f"on {store.url.split('@')[-1]}",
+        file=sys.stderr,
+        flush=True,
+    )
     uvicorn.run(
         app,
         host=args.host,
@@ -59,14 +65,18 @@ def _users_list(args: argparse.Namespace) -> int:
     from .store import Store
 
     for user in list_users(Store.open(args.db)):
-        print(f"{user['id']}\t{user['username']}\tcreated {user['created_at']:%Y-%m-%dT%H:%M:%SZ}"
-              f"\ttoken set {user['token_updated_at']:%Y-%m-%dT%H:%M:%SZ}")
+        print(
+            f"{user['id']}\t{user['username']}\tcreated {user['created_at']:%Y-%m-%dT%H:%M:%SZ}"
+            f"\ttoken set {user['token_updated_at']:%Y-%m-%dT%H:%M:%SZ}"
+        )
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``serve`` and ``users`` to the ``spackmon`` command line."""
-    serve = subparsers.add_parser("serve", help="run the embedded Spack Monitor server (ms1 + /api/)")
+    serve = subparsers.add_parser(
+        "serve", help="run the embedded Spack Monitor server (ms1 + /api/)"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     serve.add_argument("--db", default=None, help=_db_help())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sqlalchemy import Connection, case, delete, or_, select, update
+from sqlalchemy import Connection, bindparam, case, delete, or_, select, update
 
 from ..errors import SpecFormatError
 from .store import (
@@ -48,6 +48,50 @@ PHASE_STATUSES = ("SUCCESS", "ERROR", "FAILED", "CANCELLED", "NOTRUN", "RUNNING"
 ENV_FIELDS = ("host_os", "platform", "host_target", "hostname", "kernel_version")
 
 
+# Statements of the hot path, built once (building a statement costs more than running it).
+_SEL_BUILD = (
+    select(builds.c.id, builds.c.owner_id, specs.c.full_hash, specs.c.name)
+    .join(specs, specs.c.id == builds.c.spec_id)
+    .where(builds.c.id == bindparam("b_id"))
+)
+_SEL_PHASE = select(build_phases.c.id).where(
+    build_phases.c.build_id == bindparam("b_id"), build_phases.c.name == bindparam("b_name")
+)
+_UPD_PHASE = (
+    update(build_phases)
+    .where(build_phases.c.id == bindparam("b_pid"))
+    .values(
+        status=bindparam("b_status"), output=bindparam("b_output"), updated_at=bindparam("b_now")
+    )
+)
+_DEL_EVENTS = delete(build_events).where(build_events.c.phase_id == bindparam("b_pid"))
+_UPD_STATUS = (
+    update(builds)
+    .where(builds.c.id == bindparam("b_id"))
+    .values(status=bindparam("b_status"), updated_at=bindparam("b_now"))
+)
+_HASH_COLS = (specs.c.full_hash, specs.c.hash, specs.c.dag_hash, specs.c.build_hash)
+_SEL_SPEC = (
+    select(specs.c.id, specs.c.name, specs.c.full_hash)
+    .where(
+        specs.c.spack_version == bindparam("b_version"),
+        or_(*(c == bindparam("b_hash") for c in _HASH_COLS)),
+    )
+    .order_by(
+        case((specs.c.full_hash == bindparam("b_hash"), 0), else_=1),
+        specs.c.is_root.desc(),
+        specs.c.id,
+    )
+    .limit(1)
+)
+_SEL_ENV = select(build_environments.c.id).where(
+    *(build_environments.c[f] == bindparam("b_" + f) for f in ENV_FIELDS)
+)
+_SEL_BUILD_BY = select(builds.c.id).where(
+    builds.c.spec_id == bindparam("b_spec"), builds.c.build_environment_id == bindparam("b_env")
+)
+
+
 class RequestError(Exception):
     """A request the server refuses: HTTP ``status`` and a ``message`` naming the problem."""
 
@@ -81,11 +125,7 @@ def _build_id(body: dict, missing_message: str) -> int:
 
 
 def _get_build(conn: Connection, build_id: int, caller_id: int) -> Any:
-    row = conn.execute(
-        select(builds.c.id, builds.c.owner_id, builds.c.spec_id, specs.c.full_hash, specs.c.name)
-        .join(specs, specs.c.id == builds.c.spec_id)
-        .where(builds.c.id == build_id)
-    ).first()
+    row = conn.execute(_SEL_BUILD, {"b_id": build_id}).first()
     if row is None:
         raise RequestError(404, f"Build {build_id} does not exist.")
     if row.owner_id != caller_id:
@@ -154,7 +194,9 @@ def import_graph(conn: Connection, graph: Any, spack_version: str) -> tuple[int,
         compiler_id = None
         if node.compiler_name:
             compiler_id = _get_or_create(
-                conn, compilers, {"name": node.compiler_name, "version": node.compiler_version or ""}
+                conn,
+                compilers,
+                {"name": node.compiler_name, "version": node.compiler_version or ""},
             )
         arch_id = None
         if node.platform or node.os or node.target:
@@ -269,20 +311,16 @@ def new_spec(conn: Connection, body: Any) -> tuple[int, dict]:
 
 def resolve_spec(conn: Connection, full_hash: str, spack_version: str) -> Any:
     """The stored spec carrying ``full_hash`` under any hash key, for ``spack_version``."""
-    cols = (specs.c.full_hash, specs.c.hash, specs.c.dag_hash, specs.c.build_hash)
-    return conn.execute(
-        select(specs.c.id, specs.c.name, specs.c.full_hash)
-        .where(specs.c.spack_version == spack_version, or_(*(c == full_hash for c in cols)))
-        .order_by(case((specs.c.full_hash == full_hash, 0), else_=1), specs.c.is_root.desc(), specs.c.id)
-        .limit(1)
-    ).first()
+    return conn.execute(_SEL_SPEC, {"b_version": spack_version, "b_hash": full_hash}).first()
 
 
 def _tags(value: Any) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, str):
-        raise RequestError(400, f"tags must be a comma-separated string, got {type(value).__name__}.")
+        raise RequestError(
+            400, f"tags must be a comma-separated string, got {type(value).__name__}."
+        )
     return [t.strip() for t in value.split(",") if t.strip()]
 
 
@@ -292,7 +330,10 @@ def new_build(conn: Connection, body: Any, caller_id: int) -> tuple[int, dict]:
     fields = (*ENV_FIELDS, "spack_version", "full_hash")
     if any(not isinstance(body.get(f), str) or not body.get(f).strip() for f in fields):
         bad = [f for f in fields if not isinstance(body.get(f), str) or not body.get(f).strip()]
-        raise RequestError(400, f"Missing required build environment data. (missing or not a string: {', '.join(bad)})")
+        raise RequestError(
+            400,
+            f"Missing required build environment data. (missing or not a string: {', '.join(bad)})",
+        )
     tags = _tags(body.get("tags"))
     spack_version = body["spack_version"].strip()
     full_hash = body["full_hash"].strip()
@@ -305,31 +346,28 @@ def new_build(conn: Connection, body: Any, caller_id: int) -> tuple[int, dict]:
             f"The spec with full hash {full_hash} and spack version {spack_version} does not exist.",
         )
     env_key = {f: body[f].strip() for f in ENV_FIELDS}
-    env_id = conn.execute(
-        select(build_environments.c.id).where(*(build_environments.c[k] == v for k, v in env_key.items()))
-    ).scalar()
+    env_id = conn.execute(_SEL_ENV, {"b_" + k: v for k, v in env_key.items()}).scalar()
     env_created = env_id is None
     if env_created:
-        env_id = conn.execute(build_environments.insert().values(**env_key)).inserted_primary_key[0]
+        env_id = conn.execute(build_environments.insert(), env_key).inserted_primary_key[0]
         build_id = None
     else:
-        build_id = conn.execute(
-            select(builds.c.id).where(builds.c.spec_id == spec.id, builds.c.build_environment_id == env_id)
-        ).scalar()
+        build_id = conn.execute(_SEL_BUILD_BY, {"b_spec": spec.id, "b_env": env_id}).scalar()
     build_created = build_id is None
     if build_created:
         now = utcnow()
         build_id = conn.execute(
-            builds.insert().values(
-                spec_id=spec.id,
-                build_environment_id=env_id,
-                owner_id=caller_id,
-                status="NOTRUN",
-                tags=tags,
-                spack_version=spack_version,
-                created_at=now,
-                updated_at=now,
-            )
+            builds.insert(),
+            {
+                "spec_id": spec.id,
+                "build_environment_id": env_id,
+                "owner_id": caller_id,
+                "status": "NOTRUN",
+                "tags": tags,
+                "spack_version": spack_version,
+                "created_at": now,
+                "updated_at": now,
+            },
         ).inserted_primary_key[0]
     data = {
         "build_created": build_created,
@@ -347,7 +385,7 @@ def update_build(conn: Connection, body: Any, caller_id: int) -> dict:
     if not isinstance(status, str) or status not in BUILD_STATUSES:
         raise RequestError(400, "Invalid status. Choices are " + ",".join(BUILD_STATUSES))
     row = _get_build(conn, build_id, caller_id)
-    conn.execute(update(builds).where(builds.c.id == build_id).values(status=status, updated_at=utcnow()))
+    conn.execute(_UPD_STATUS, {"b_id": build_id, "b_status": status, "b_now": utcnow()})
     return {"build": _build_summary(row)}
 
 
@@ -384,28 +422,32 @@ def update_phase(conn: Connection, body: Any, caller_id: int) -> dict:
     if not isinstance(name, str):
         raise RequestError(400, f"phase_name must be a string, got {type(name).__name__}.")
     if not isinstance(status, str) or status not in PHASE_STATUSES:
-        raise RequestError(400, f"Invalid phase status {status!r}. Choices are {','.join(PHASE_STATUSES)}")
+        raise RequestError(
+            400, f"Invalid phase status {status!r}. Choices are {','.join(PHASE_STATUSES)}"
+        )
     output = body.get("output")
     if output is not None and not isinstance(output, str):
         raise RequestError(400, f"output must be a string or null, got {type(output).__name__}.")
     _get_build(conn, build_id, caller_id)
     now = utcnow()
-    phase_id = conn.execute(
-        select(build_phases.c.id).where(build_phases.c.build_id == build_id, build_phases.c.name == name)
-    ).scalar()
+    phase_id = conn.execute(_SEL_PHASE, {"b_id": build_id, "b_name": name}).scalar()
     if phase_id is None:
         phase_id = conn.execute(
-            build_phases.insert().values(
-                build_id=build_id, name=name, status=status, output=output, created_at=now, updated_at=now
-            )
+            build_phases.insert(),
+            {
+                "build_id": build_id,
+                "name": name,
+                "status": status,
+                "output": output,
+                "created_at": now,
+                "updated_at": now,
+            },
         ).inserted_primary_key[0]
     else:
         conn.execute(
-            update(build_phases)
-            .where(build_phases.c.id == phase_id)
-            .values(status=status, output=output, updated_at=now)
+            _UPD_PHASE, {"b_pid": phase_id, "b_status": status, "b_output": output, "b_now": now}
         )
-        conn.execute(delete(build_events).where(build_events.c.phase_id == phase_id))
+        conn.execute(_DEL_EVENTS, {"b_pid": phase_id})
     if output:
         rows = _event_rows(output, build_id, phase_id)
         if rows:
@@ -472,7 +514,11 @@ def analyze_build(conn: Connection, body: Any, caller_id: int) -> dict:
         for path, info in files.items():
             if not isinstance(info, dict):
                 raise RequestError(400, f"metadata.install_files[{path!r}] must be an object.")
-            extra = {k: v for k, v in info.items() if k not in ("type", "mode", "owner", "group", "hash", "size", "time")}
+            extra = {
+                k: v
+                for k, v in info.items()
+                if k not in ("type", "mode", "owner", "group", "hash", "size", "time")
+            }
             rows.append(
                 {
                     "build_id": build_id,
@@ -502,9 +548,16 @@ def analyze_build(conn: Connection, body: Any, caller_id: int) -> dict:
     if "environment_variables" in metadata:
         env = metadata["environment_variables"]
         if not isinstance(env, dict):
-            raise RequestError(400, "metadata.environment_variables must be an object {NAME: value}.")
-        conn.execute(delete(environment_variables).where(environment_variables.c.build_id == build_id))
-        rows = [{"build_id": build_id, "name": str(k), "value": "" if v is None else str(v)} for k, v in env.items()]
+            raise RequestError(
+                400, "metadata.environment_variables must be an object {NAME: value}."
+            )
+        conn.execute(
+            delete(environment_variables).where(environment_variables.c.build_id == build_id)
+        )
+        rows = [
+            {"build_id": build_id, "name": str(k), "value": "" if v is None else str(v)}
+            for k, v in env.items()
+        ]
         if rows:
             conn.execute(environment_variables.insert(), rows)
     for analyzer, results in metadata.items():
@@ -513,20 +566,30 @@ def analyze_build(conn: Connection, body: Any, caller_id: int) -> dict:
         if not isinstance(results, list):
             raise RequestError(400, f"metadata.{analyzer} must be a list of results.")
         conn.execute(
-            delete(attributes).where(attributes.c.build_id == build_id, attributes.c.analyzer == analyzer)
+            delete(attributes).where(
+                attributes.c.build_id == build_id, attributes.c.analyzer == analyzer
+            )
         )
         rows = []
         for i, item in enumerate(results):
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-                raise RequestError(400, f"metadata.{analyzer}[{i}] must be an object with a 'name' string.")
-            value, json_value, binary = item.get("value"), item.get("json_value"), item.get("binary_value")
+                raise RequestError(
+                    400, f"metadata.{analyzer}[{i}] must be an object with a 'name' string."
+                )
+            value, json_value, binary = (
+                item.get("value"),
+                item.get("json_value"),
+                item.get("binary_value"),
+            )
             if isinstance(json_value, str):
                 import json
 
                 try:
                     json_value = json.loads(json_value)
                 except ValueError:
-                    raise RequestError(400, f"metadata.{analyzer}[{i}].json_value is not valid JSON.") from None
+                    raise RequestError(
+                        400, f"metadata.{analyzer}[{i}].json_value is not valid JSON."
+                    ) from None
             ifile = item.get("install_file")
             rows.append(
                 {
@@ -534,9 +597,13 @@ def analyze_build(conn: Connection, body: Any, caller_id: int) -> dict:
                     "analyzer": analyzer,
                     "name": item["name"],
                     "install_file": _relative(ifile, prefix) if isinstance(ifile, str) else None,
-                    "value": None if value is None else (value if isinstance(value, str) else str(value)),
+                    "value": None
+                    if value is None
+                    else (value if isinstance(value, str) else str(value)),
                     "json_value": json_value,
-                    "binary_value": binary.encode("latin-1", "replace") if isinstance(binary, str) else None,
+                    "binary_value": binary.encode("latin-1", "replace")
+                    if isinstance(binary, str)
+                    else None,
                 }
             )
         if rows:

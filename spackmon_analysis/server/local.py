@@ -94,7 +94,9 @@ class LocalMonitor:
             environment="local",
             **self._app_kwargs,
         )
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets whose proto is
+        # IPPROTO_TCP; without it keep-alive requests stall on Nagle + delayed ACK (40 ms each).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self.port))
@@ -114,7 +116,10 @@ class LocalMonitor:
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # not the main thread
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name=f"spackmon-{self.port}", daemon=True
+            target=self._server.run,
+            kwargs={"sockets": [sock]},
+            name=f"spackmon-{self.port}",
+            daemon=True,
         )
         self._thread.start()
         deadline = time.monotonic() + 15

@@ -298,7 +298,9 @@ def default_db_url() -> str:
     env = os.environ.get("SPACKMON_DB")
     if env:
         return env
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
     path = Path(base) / "spackmon" / "spackmon.db"
     return f"sqlite:///{path}"
 
@@ -593,9 +595,9 @@ def _r_phases(r: Any) -> dict:
 
 
 def _q_phases_full() -> Select:
-    return select(build_phases, func.coalesce(func.length(build_phases.c.output), 0).label("output_size")).order_by(
-        build_phases.c.id
-    )
+    return select(
+        build_phases, func.coalesce(func.length(build_phases.c.output), 0).label("output_size")
+    ).order_by(build_phases.c.id)
 
 
 def _q_events(kind: str) -> Callable[[], Select]:
@@ -797,7 +799,11 @@ ROUTES: dict[str, Route] = {
         {"build": (build_events.c.build_id, _int), "phase": (build_events.c.phase_id, _int)},
     ),
     "installfiles": Route(
-        "installfiles", _q_files, install_files.c.id, _r_files, {"build": (install_files.c.build_id, _int)}
+        "installfiles",
+        _q_files,
+        install_files.c.id,
+        _r_files,
+        {"build": (install_files.c.build_id, _int)},
     ),
     "attributes": Route(
         "attributes",
@@ -833,7 +839,7 @@ def apply_filters(route: Route, query: Select, filters: dict[str, Any]) -> Selec
             raise ValueError(f"bad value {raw!r} for filter {key!r}: {exc}") from None
         if route.name == "builds" and key == "tag":
             # tags are a JSON list; match the quoted tag inside its text form
-            query = query.where(func.cast(builds.c.tags, Text).like(f'%{json.dumps(str(value))}%'))
+            query = query.where(func.cast(builds.c.tags, Text).like(f"%{json.dumps(str(value))}%"))
         else:
             query = query.where(column == value)
     return query
