@@ -1,0 +1,129 @@
+"""Fixtures for the server tests: a real LocalMonitor on a loopback port, over SQLite and PostgreSQL.
+
+PostgreSQL runs when ``SPACKMON_TEST_POSTGRES_URL`` is set; each test gets a fresh schema (via
+``search_path``) that is dropped afterwards. With ``SPACKMON_REQUIRE_POSTGRES=1`` a missing or
+unreachable PostgreSQL fails the test instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+import requests
+from sqlalchemy import create_engine, func, select, text
+
+from spackmon_analysis.server import LocalMonitor
+from spackmon_analysis.server.store import metadata
+
+PG_ENV = "SPACKMON_TEST_POSTGRES_URL"
+
+
+def _postgres_schema_url() -> Iterator[str]:
+    url = os.environ.get(PG_ENV)
+    required = os.environ.get("SPACKMON_REQUIRE_POSTGRES") == "1"
+    if not url:
+        if required:
+            pytest.fail(f"SPACKMON_REQUIRE_POSTGRES=1 but {PG_ENV} is not set")
+        pytest.skip(f"{PG_ENV} not set")
+    schema = "t_" + uuid.uuid4().hex[:12]
+    try:
+        admin = create_engine(url)
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    except Exception as exc:  # unreachable server
+        if required:
+            pytest.fail(f"PostgreSQL at {PG_ENV} unreachable: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    sep = "&" if "?" in url else "?"
+    yield f"{url}{sep}options={quote(f'-csearch_path={schema}')}"
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None (a temporary SQLite file) or a URL to a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield None
+    else:
+        yield from _postgres_schema_url()
+
+
+@pytest.fixture
+def mon(db_url: str | None) -> Iterator[LocalMonitor]:
+    """A running LocalMonitor with users ``alice`` and ``bob``."""
+    with LocalMonitor(db_url) as m:
+        m.add_user("alice")
+        m.add_user("bob")
+        yield m
+
+
+class Api:
+    """A requests session authenticated as one user through the real token flow."""
+
+    def __init__(self, mon: LocalMonitor, user: str):
+        self.mon = mon
+        self.base = mon.base_url
+        self.s = requests.Session()
+        r = self.s.get(f"{self.base}/auth/token/", auth=(user, mon.tokens[user]))
+        assert r.status_code == 200, r.text
+        self.s.headers["Authorization"] = "Bearer " + r.json()["token"]
+
+    def post(self, path: str, body: object | None = None, *, data: bytes | str | None = None):
+        """POST JSON (as Spack does: form content type) to ``<base>/<path>``."""
+        import json
+
+        payload = data if data is not None else json.dumps(body)
+        return self.s.post(
+            f"{self.base}/{path}",
+            data=payload,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+
+
+@pytest.fixture
+def alice(mon: LocalMonitor) -> Api:
+    return Api(mon, "alice")
+
+
+@pytest.fixture
+def bob(mon: LocalMonitor) -> Api:
+    return Api(mon, "bob")
+
+
+@pytest.fixture
+def make_api(mon: LocalMonitor):
+    """``make_api(user)`` -> an authenticated :class:`Api`."""
+    return lambda user: Api(mon, user)
+
+
+@pytest.fixture
+def counts(mon: LocalMonitor):
+    """``counts()`` -> row count of every table."""
+    return lambda: row_counts(mon)
+
+
+@pytest.fixture
+def bulk(mon: LocalMonitor):
+    """``bulk(route, **filters)`` -> every row through ``/api/<route>/all/``."""
+    return lambda route, **params: api_all(mon, route, **params)
+
+
+def row_counts(mon: LocalMonitor) -> dict[str, int]:
+    """Row count of every table (to prove a rejected request changed nothing)."""
+    with mon.store.read.connect() as conn:
+        return {t.name: conn.execute(select(func.count()).select_from(t)).scalar() for t in metadata.sorted_tables}
+
+
+def api_all(mon: LocalMonitor, route: str, **params: object) -> list[dict]:
+    """Every row of a data API route through the bulk NDJSON path."""
+    import json
+
+    r = requests.get(f"{mon.url}/api/{route}/all/", params=params)
+    assert r.status_code == 200, r.text
+    return [json.loads(line) for line in r.text.splitlines() if line]

@@ -1,0 +1,115 @@
+"""`spackmon serve` / `spackmon users` and the database lifecycle (schema version, secret)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from sqlalchemy import update
+
+from spackmon_analysis.cli import main
+from spackmon_analysis.errors import ConfigError, SchemaVersionError
+from spackmon_analysis.server.store import Store, default_db_url, meta
+
+
+def test_users_commands(tmp_path, capsys):
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    assert main(["users", "add", "vsoch", "--db", db]) == 0
+    token = capsys.readouterr().out.strip()
+    assert re.fullmatch(r"[0-9a-f]{40}", token)
+    assert main(["users", "add", "vsoch", "--db", db]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert main(["users", "token", "vsoch", "--db", db]) == 0
+    rotated = capsys.readouterr().out.strip()
+    assert re.fullmatch(r"[0-9a-f]{40}", rotated) and rotated != token
+    assert main(["users", "token", "ghost", "--db", db]) == 1
+    capsys.readouterr()
+    assert main(["users", "list", "--db", db]) == 0
+    assert "vsoch" in capsys.readouterr().out
+
+
+def test_default_db_location(tmp_path, monkeypatch):
+    monkeypatch.delenv("SPACKMON_DB", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert default_db_url() == f"sqlite:///{tmp_path / 'spackmon' / 'spackmon.db'}"
+    monkeypatch.setenv("SPACKMON_DB", "sqlite:////elsewhere.db")
+    assert default_db_url() == "sqlite:////elsewhere.db"
+
+
+def test_schema_version_mismatch_refused(tmp_path):
+    db = f"sqlite:///{tmp_path / 'x.db'}"
+    store = Store.open(db)
+    with store.write.begin() as conn:
+        conn.execute(update(meta).where(meta.c.key == "schema_version").values(value="999"))
+    store.dispose()
+    with pytest.raises(SchemaVersionError, match="schema version 999"):
+        Store.open(db)
+
+
+def test_bad_db_url():
+    with pytest.raises(ConfigError):
+        Store.open("notadialect://x")
+
+
+def test_wal_mode(tmp_path):
+    store = Store.open(f"sqlite:///{tmp_path / 'x.db'}")
+    with store.read.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    store.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(db: str, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spackmon_analysis", "serve", "--port", str(port), "--db", db],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/ms1/", timeout=1).status_code == 200:
+                return proc
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(proc.stderr.read().decode())
+
+
+def test_serve_survives_sigkill_and_keeps_secret(tmp_path):
+    db = f"sqlite:///{tmp_path / 'served.db'}"
+    from spackmon_analysis.server.auth import add_user
+
+    store = Store.open(db)
+    api_token = add_user(store, "u")
+    store.dispose()
+    port = _free_port()
+    proc = _start(db, port)
+    base = f"http://127.0.0.1:{port}/ms1"
+    try:
+        bearer = requests.get(f"{base}/auth/token/", auth=("u", api_token)).json()["token"]
+        r = requests.post(f"{base}/builds/update/", data="{}", headers={"Authorization": f"Bearer {bearer}"})
+        assert r.status_code == 400
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    proc = _start(db, port)
+    try:
+        # the signing secret persisted: the old bearer token still works after the restart
+        r = requests.post(f"{base}/builds/update/", data="{}", headers={"Authorization": f"Bearer {bearer}"})
+        assert r.status_code == 400
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
