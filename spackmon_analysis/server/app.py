@@ -9,8 +9,10 @@ back and the client gets ``{"message": ...}`` with a 4xx status. No bad input ev
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -98,15 +100,36 @@ class _FastPath:
             server = scope.get("server") or ("127.0.0.1", 80)
             base_host = host.decode("latin-1") if host else f"{server[0]}:{server[1]}"
             base = f"{scope.get('scheme', 'http')}://{base_host}{path[: path.index('/', 1)]}"
-            status, body, extra = self.handle(
-                path, auth.decode("latin-1") if auth else None, base, b"".join(chunks)
-            )
+            try:
+                status, body, extra = self.handle(
+                    path, auth.decode("latin-1") if auth else None, base, b"".join(chunks)
+                )
+            except Exception as exc:  # noqa: BLE001 - answer JSON, never an HTML 500
+                status, body, extra = _raw(
+                    500,
+                    {
+                        "message": f"Internal server error ({type(exc).__name__}): {exc}",
+                        "code": 500,
+                    },
+                )
         elif method == "GET" and path == self.info_path:
             status, body, extra = 200, self.info, []
         else:
             await self.app(scope, receive, send)
             return
         await _send(send, status, body, extra)
+
+
+class MonitorApp(FastAPI):
+    """FastAPI with the ms1 hot paths answered before FastAPI's middleware stack and routing."""
+
+    fast: _FastPath | None = None
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if self.fast is not None:
+            await self.fast(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 async def _send(send: Callable, status: int, body: bytes, extra: list) -> None:
@@ -149,7 +172,7 @@ def create_app(
     created = store.created_at()
     base_path = "/" + prefix.strip("/")
 
-    app = FastAPI(
+    app = MonitorApp(
         title="Spack Monitor (spackmon-analysis)",
         version=__version__,
         description=(
@@ -202,25 +225,57 @@ def create_app(
         except (ValueError, UnicodeDecodeError) as exc:
             raise RequestError(400, f"The request body is not valid JSON: {exc}") from None
 
+    # Writes are serialised through one long-lived connection (handlers run on the event loop;
+    # the lock covers other callers): no pool checkout per request.
+    held: dict[str, Connection | None] = {"conn": None}
+    write_lock = threading.Lock()
+
+    def _drop_connection() -> None:
+        conn = held["conn"]
+        held["conn"] = None
+        if conn is not None:
+            try:
+                conn.invalidate()
+                conn.close()
+            except Exception:  # noqa: BLE001 - a broken connection may fail to close
+                pass
+
     def transaction(fn: Callable[[Connection], Any]) -> Any:
         """Run ``fn`` in one write transaction, retrying on a unique-key race or a busy database."""
         attempts = 5
-        for attempt in range(attempts):
-            try:
-                with store.write.begin() as conn:
-                    return fn(conn)
-            except IntegrityError as exc:
-                if attempt == attempts - 1:
-                    raise RequestError(409, f"Conflicting concurrent update: {exc.orig}") from None
-            except OperationalError as exc:
-                if attempt == attempts - 1:
+        with write_lock:
+            for attempt in range(attempts):
+                conn = held["conn"]
+                if conn is None or conn.closed:
+                    conn = held["conn"] = store.write.connect()
+                try:
+                    with conn.begin():
+                        return fn(conn)
+                except IntegrityError as exc:
+                    if attempt == attempts - 1:
+                        raise RequestError(
+                            409, f"Conflicting concurrent update: {exc.orig}"
+                        ) from None
+                except OperationalError as exc:
+                    _drop_connection()
+                    if attempt == attempts - 1:
+                        raise RequestError(
+                            503, f"The database is busy or unreachable, try again: {exc.orig}"
+                        ) from None
+                    time.sleep(0.05 * (attempt + 1))
+                except DBAPIError as exc:  # e.g. a value the database cannot hold
+                    if exc.connection_invalidated:
+                        _drop_connection()
                     raise RequestError(
-                        503, f"The database is busy, try again: {exc.orig}"
+                        400, f"The database rejected the request: {exc.orig}"
                     ) from None
-                time.sleep(0.05 * (attempt + 1))
-            except DBAPIError as exc:  # e.g. a value the database cannot hold
-                raise RequestError(400, f"The database rejected the request: {exc.orig}") from None
-        raise AssertionError("unreachable")
+                except BaseException:
+                    if conn.invalidated:
+                        _drop_connection()
+                    raise
+            raise AssertionError("unreachable")
+
+    app.state.close_writer = _drop_connection
 
     def do_specs_new(conn: Connection, body: Any, _ident: Identity) -> tuple[str, Any, int]:
         status, data = ingest.new_spec(conn, body)
@@ -352,8 +407,8 @@ def create_app(
             description="Bearer-protected (see /auth/token/). The body is JSON whatever the Content-Type.",
         )
     if fast_path:
-        app.add_middleware(
-            _FastPath,
+        app.fast = _FastPath(
+            partial(FastAPI.__call__, app),
             paths=frozenset(writers),
             handle=handle_write,
             info=info_body,

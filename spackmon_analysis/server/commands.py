@@ -19,7 +19,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app
-    from .local import _http_impl
+    from .local import _http_impl, _loop_impl
     from .store import Store
 
     store = Store.open(args.db)
@@ -39,7 +39,10 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=args.access_log,
         http=_http_impl(),
+        loop=_loop_impl(),
         lifespan="off",
+        server_header=False,
+        date_header=False,
     )
     return 0
 

@@ -8,7 +8,7 @@ rolls the transaction back on any error, so a rejected request changes nothing.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, case, delete, or_, select, update
 
@@ -24,6 +24,7 @@ from .store import (
     dependencies,
     environment_variables,
     install_files,
+    run_prepared,
     specs,
     targets,
     utcnow,
@@ -92,6 +93,27 @@ _SEL_BUILD_BY = select(builds.c.id).where(
 )
 
 
+_INS_PHASE = (
+    build_phases.insert()
+    .values(
+        build_id=bindparam("b_id"),
+        name=bindparam("b_name"),
+        status=bindparam("b_status"),
+        output=bindparam("b_output"),
+        created_at=bindparam("b_now"),
+        updated_at=bindparam("b_now"),
+    )
+    .returning(build_phases.c.id)
+)
+
+
+class _BuildRow(NamedTuple):
+    id: int
+    owner_id: int
+    full_hash: str
+    name: str
+
+
 class RequestError(Exception):
     """A request the server refuses: HTTP ``status`` and a ``message`` naming the problem."""
 
@@ -125,7 +147,8 @@ def _build_id(body: dict, missing_message: str) -> int:
 
 
 def _get_build(conn: Connection, build_id: int, caller_id: int) -> Any:
-    row = conn.execute(_SEL_BUILD, {"b_id": build_id}).first()
+    rows = run_prepared(conn, _SEL_BUILD, {"b_id": build_id})
+    row = _BuildRow(*rows[0]) if rows else None
     if row is None:
         raise RequestError(404, f"Build {build_id} does not exist.")
     if row.owner_id != caller_id:
@@ -385,7 +408,7 @@ def update_build(conn: Connection, body: Any, caller_id: int) -> dict:
     if not isinstance(status, str) or status not in BUILD_STATUSES:
         raise RequestError(400, "Invalid status. Choices are " + ",".join(BUILD_STATUSES))
     row = _get_build(conn, build_id, caller_id)
-    conn.execute(_UPD_STATUS, {"b_id": build_id, "b_status": status, "b_now": utcnow()})
+    run_prepared(conn, _UPD_STATUS, {"b_id": build_id, "b_status": status, "b_now": utcnow()})
     return {"build": _build_summary(row)}
 
 
@@ -430,24 +453,27 @@ def update_phase(conn: Connection, body: Any, caller_id: int) -> dict:
         raise RequestError(400, f"output must be a string or null, got {type(output).__name__}.")
     _get_build(conn, build_id, caller_id)
     now = utcnow()
-    phase_id = conn.execute(_SEL_PHASE, {"b_id": build_id, "b_name": name}).scalar()
+    found = run_prepared(conn, _SEL_PHASE, {"b_id": build_id, "b_name": name})
+    phase_id = found[0][0] if found else None
     if phase_id is None:
-        phase_id = conn.execute(
-            build_phases.insert(),
+        phase_id = run_prepared(
+            conn,
+            _INS_PHASE,
             {
-                "build_id": build_id,
-                "name": name,
-                "status": status,
-                "output": output,
-                "created_at": now,
-                "updated_at": now,
+                "b_id": build_id,
+                "b_name": name,
+                "b_status": status,
+                "b_output": output,
+                "b_now": now,
             },
-        ).inserted_primary_key[0]
+        )[0][0]
     else:
-        conn.execute(
-            _UPD_PHASE, {"b_pid": phase_id, "b_status": status, "b_output": output, "b_now": now}
+        run_prepared(
+            conn,
+            _UPD_PHASE,
+            {"b_pid": phase_id, "b_status": status, "b_output": output, "b_now": now},
         )
-        conn.execute(_DEL_EVENTS, {"b_pid": phase_id})
+        run_prepared(conn, _DEL_EVENTS, {"b_pid": phase_id})
     if output:
         rows = _event_rows(output, build_id, phase_id)
         if rows:

@@ -54,6 +54,7 @@ class LocalMonitor:
         self._app_kwargs = app_kwargs
         self._tmpdir: str | None = None
         self._server: Any = None
+        self._app: Any = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
         self.store: Store | None = None
@@ -112,7 +113,10 @@ class LocalMonitor:
             http=_http_impl(),
             loop="asyncio",
             lifespan="off",
+            server_header=False,
+            date_header=False,
         )
+        self._app = app
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # not the main thread
         self._thread = threading.Thread(
@@ -138,6 +142,9 @@ class LocalMonitor:
             self._thread.join(timeout=10)
         self._thread = None
         self._server = None
+        if self._app is not None:
+            self._app.state.close_writer()
+            self._app = None
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -194,6 +201,15 @@ class LocalMonitor:
             kwargs.setdefault("token", self.tokens[username])
         kwargs.setdefault("prefix", self.prefix)
         return SpackMonitorClient(host=self.url, **kwargs)
+
+
+def _loop_impl() -> str:
+    """uvicorn's ``uvloop`` event loop when installed (faster), else ``asyncio``."""
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
 
 
 def _http_impl() -> str:

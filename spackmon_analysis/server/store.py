@@ -912,3 +912,43 @@ def read_rows(db_url_or_engine: str | Engine, route: str, **filters: Any) -> Ite
     finally:
         if store is not None:
             store.dispose()
+
+
+# --------------------------------------------------------------------------------------------
+# prepared hot-path statements
+
+
+_PREPARED: dict[tuple[str, int], tuple[str, tuple | None, dict]] = {}
+
+
+def run_prepared(conn: Any, stmt: Any, params: dict[str, Any]) -> list[tuple]:
+    """Execute a prebuilt Core statement on ``conn``'s DBAPI connection; return its rows.
+
+    The statement is compiled once per dialect (bind processors kept, so values are stored exactly
+    as SQLAlchemy would store them) and then run with a raw DBAPI cursor inside the connection's
+    current transaction: this skips SQLAlchemy's per-execution bookkeeping on the server's hottest
+    path. DBAPI errors are re-raised as the matching ``sqlalchemy.exc`` classes.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    dialect = conn.dialect
+    key = (dialect.name, id(stmt))
+    prepared = _PREPARED.get(key)
+    if prepared is None:
+        compiled = stmt.compile(dialect=dialect)
+        order = tuple(compiled.positiontup) if dialect.positional else None
+        prepared = (compiled.string, order, dict(compiled._bind_processors))
+        _PREPARED[key] = prepared
+    sql, order, procs = prepared
+    if procs:
+        params = {k: (procs[k](v) if k in procs else v) for k, v in params.items()}
+    args = tuple(params[name] for name in order) if order is not None else params
+    raw = conn.connection.dbapi_connection
+    cursor = raw.cursor()
+    try:
+        cursor.execute(sql, args)
+        return cursor.fetchall() if cursor.description else []
+    except dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(sql, args, exc, dialect.loaded_dbapi.Error) from exc
+    finally:
+        cursor.close()
