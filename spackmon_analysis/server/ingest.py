@@ -175,7 +175,15 @@ def _load_graph(doc: Any) -> Any:
         raise RequestError(400, f"Invalid spec: {exc}") from None
 
 
-def _get_or_create(conn: Connection, table: Any, key: dict, extra: dict | None = None) -> int:
+def _get_or_create(
+    conn: Connection, table: Any, key: dict, extra: dict | None = None, memo: dict | None = None
+) -> int:
+    if memo is not None:
+        mkey = (table.name, tuple(sorted(key.items())))
+        if mkey in memo:
+            return memo[mkey]
+        memo[mkey] = value = _get_or_create(conn, table, key, extra)
+        return value
     where = [table.c[k] == v for k, v in key.items()]
     found = conn.execute(select(table.c.id).where(*where)).scalar()
     if found is not None:
@@ -208,6 +216,7 @@ def import_graph(conn: Connection, graph: Any, spack_version: str) -> tuple[int,
             existing[(r.name, r.full_hash)] = r.id
     roots = set(graph.roots)
     ids: dict[str, int] = {}
+    memo: dict = {}
     created_keys: set[str] = set()
     for node in nodes:
         ident = (node.name, node.full_hash)
@@ -220,6 +229,7 @@ def import_graph(conn: Connection, graph: Any, spack_version: str) -> tuple[int,
                 conn,
                 compilers,
                 {"name": node.compiler_name, "version": node.compiler_version or ""},
+                memo=memo,
             )
         arch_id = None
         if node.platform or node.os or node.target:
@@ -228,11 +238,13 @@ def import_graph(conn: Connection, graph: Any, spack_version: str) -> tuple[int,
                 targets,
                 {"name": node.target or "", "vendor": "", "generation": 0},
                 {"features": [], "parents": []},
+                memo=memo,
             )
             arch_id = _get_or_create(
                 conn,
                 architectures,
                 {"platform": node.platform or "", "os": node.os or "", "target_id": target_id},
+                memo=memo,
             )
         hashes_of = dict(getattr(node, "hashes", {}) or {})
         new_id = conn.execute(

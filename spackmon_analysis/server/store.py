@@ -34,6 +34,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    cast,
     create_engine,
     event,
     func,
@@ -839,7 +840,9 @@ def apply_filters(route: Route, query: Select, filters: dict[str, Any]) -> Selec
             raise ValueError(f"bad value {raw!r} for filter {key!r}: {exc}") from None
         if route.name == "builds" and key == "tag":
             # tags are a JSON list; match the quoted tag inside its text form
-            query = query.where(func.cast(builds.c.tags, Text).like(f"%{json.dumps(str(value))}%"))
+            needle = json.dumps(str(value))
+            needle = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(cast(builds.c.tags, Text).like(f"%{needle}%", escape="\\"))
         else:
             query = query.where(column == value)
     return query
