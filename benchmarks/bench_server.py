@@ -74,7 +74,6 @@ def bench(db: str, runs: int) -> dict:
     """Run the sequence against a fresh database ``db``; returns the figures."""
     from spackmon_analysis.server.auth import add_user
     from spackmon_analysis.server.store import Store
-    from spackmon_analysis.spec import load_spec
 
     store = Store.open(db)
     token = add_user(store, "bench")
@@ -92,7 +91,10 @@ def bench(db: str, runs: int) -> dict:
             sv = path.name.split("-spack-")[1].split("-")[0].removesuffix(".json")
             body = {"spec": json.loads(path.read_text()), "spack_version": sv}
             s.post(f"{base}/specs/new/", data=json.dumps(body)).raise_for_status()
-            packages += [(n.full_hash, sv) for n in load_spec(path)]
+        for line in s.get(base.rsplit("/", 1)[0] + "/api/specs/all/").iter_lines():
+            if line:
+                row = json.loads(line)
+                packages.append((row["full_hash"], row["spack_version"]))
         outputs = _phase_outputs()
         seq_requests = 0
         t0 = time.perf_counter()

@@ -6,7 +6,10 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import requests
+
+from spackmon_analysis.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
@@ -304,3 +307,22 @@ def test_same_answers_without_fast_path(db_url):
                     eng.dispose()
     half = len(answers) // 2
     assert answers[:half] == answers[half:]
+
+
+def test_local_monitor_handle(db_url):
+    from spackmon_analysis.server import LocalMonitor
+
+    mon = LocalMonitor(db_url)
+    assert "stopped" in repr(mon)
+    with mon:
+        assert mon.port > 0 and mon.url == f"http://127.0.0.1:{mon.port}"
+        assert mon.base_url == mon.url + "/ms1" and mon.prefix == "ms1" and mon.db_url
+        assert "running" in repr(mon) and mon.base_url in repr(mon)
+        token = mon.add_user("carol")
+        assert re.fullmatch(r"[0-9a-f]{40}", token)
+        client = mon.client("carol", progress=False)
+        assert client.service_info()["id"] == "spackmon"
+        assert (client.username, client.token) == ("carol", token)
+    assert not mon.running
+    with pytest.raises(ConfigError):
+        mon.add_user("dave")
