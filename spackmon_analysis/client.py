@@ -275,6 +275,8 @@ class SpackMonitorClient:
             session.mount("https://", adapter)
         session.headers.setdefault("User-Agent", f"spackmon-analysis/{__version__}")
         self.session = session
+        if self._owns_session:
+            self._read_environment_settings()
         self.bearer: str | None = None
         self._lock = threading.Lock()
         #: HTTP exchanges made (every attempt, redirect and token request counts).
@@ -283,6 +285,22 @@ class SpackMonitorClient:
         self.auth_count = 0
         #: Attempts repeated after a connection error or a 502/503/504.
         self.retry_count = 0
+
+    def _read_environment_settings(self) -> None:
+        """Resolve proxies and CA bundle from the environment once, not per request.
+
+        ``requests`` re-reads proxy variables and ``~/.netrc`` on every request when
+        ``trust_env`` is on; the client does its own authentication, so it resolves the
+        proxy for its host (honouring ``NO_PROXY``) and the CA bundle here instead.
+        """
+        from requests.utils import get_environ_proxies
+
+        self.session.proxies.clear()
+        self.session.proxies.update(get_environ_proxies(self.host))
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if bundle:
+            self.session.verify = bundle
+        self.session.trust_env = False
 
     # ------------------------------------------------------------------ basics
     @property
@@ -454,7 +472,11 @@ class SpackMonitorClient:
         else:
             base_path = path
         with self._lock:
-            self.host = f"{parts.scheme}://{parts.netloc}"
+            new_host = f"{parts.scheme}://{parts.netloc}"
+            if new_host != self.host and self._owns_session:
+                self.host = new_host
+                self._read_environment_settings()
+            self.host = new_host
             self.prefix = base_path.strip("/")
         return self._url(rest)
 
