@@ -107,6 +107,33 @@ _INS_PHASE = (
 )
 
 
+_INS_ENV = (
+    build_environments.insert()
+    .values(**{f: bindparam("b_" + f) for f in ENV_FIELDS})
+    .returning(build_environments.c.id)
+)
+_INS_BUILD = (
+    builds.insert()
+    .values(
+        spec_id=bindparam("b_spec"),
+        build_environment_id=bindparam("b_env"),
+        owner_id=bindparam("b_owner"),
+        status="NOTRUN",
+        tags=bindparam("b_tags", type_=builds.c.tags.type),
+        spack_version=bindparam("b_version"),
+        created_at=bindparam("b_now"),
+        updated_at=bindparam("b_now"),
+    )
+    .returning(builds.c.id)
+)
+
+
+class _SpecRow(NamedTuple):
+    id: int
+    name: str
+    full_hash: str
+
+
 class _BuildRow(NamedTuple):
     id: int
     owner_id: int
@@ -346,7 +373,8 @@ def new_spec(conn: Connection, body: Any) -> tuple[int, dict]:
 
 def resolve_spec(conn: Connection, full_hash: str, spack_version: str) -> Any:
     """The stored spec carrying ``full_hash`` under any hash key, for ``spack_version``."""
-    return conn.execute(_SEL_SPEC, {"b_version": spack_version, "b_hash": full_hash}).first()
+    rows = run_prepared(conn, _SEL_SPEC, {"b_version": spack_version, "b_hash": full_hash})
+    return _SpecRow(*rows[0]) if rows else None
 
 
 def _tags(value: Any) -> list[str]:
@@ -381,29 +409,27 @@ def new_build(conn: Connection, body: Any, caller_id: int) -> tuple[int, dict]:
             f"The spec with full hash {full_hash} and spack version {spack_version} does not exist.",
         )
     env_key = {f: body[f].strip() for f in ENV_FIELDS}
-    env_id = conn.execute(_SEL_ENV, {"b_" + k: v for k, v in env_key.items()}).scalar()
-    env_created = env_id is None
+    env_params = {"b_" + k: v for k, v in env_key.items()}
+    found = run_prepared(conn, _SEL_ENV, env_params)
+    env_created = not found
     if env_created:
-        env_id = conn.execute(build_environments.insert(), env_key).inserted_primary_key[0]
+        env_id = run_prepared(conn, _INS_ENV, env_params)[0][0]
         build_id = None
     else:
-        build_id = conn.execute(_SEL_BUILD_BY, {"b_spec": spec.id, "b_env": env_id}).scalar()
+        env_id = found[0][0]
+        found = run_prepared(conn, _SEL_BUILD_BY, {"b_spec": spec.id, "b_env": env_id})
+        build_id = found[0][0] if found else None
     build_created = build_id is None
     if build_created:
-        now = utcnow()
-        build_id = conn.execute(
-            builds.insert(),
-            {
-                "spec_id": spec.id,
-                "build_environment_id": env_id,
-                "owner_id": caller_id,
-                "status": "NOTRUN",
-                "tags": tags,
-                "spack_version": spack_version,
-                "created_at": now,
-                "updated_at": now,
-            },
-        ).inserted_primary_key[0]
+        params = {
+            "b_spec": spec.id,
+            "b_env": env_id,
+            "b_owner": caller_id,
+            "b_tags": tags,
+            "b_version": spack_version,
+            "b_now": utcnow(),
+        }
+        build_id = run_prepared(conn, _INS_BUILD, params)[0][0]
     data = {
         "build_created": build_created,
         "build_environment_created": env_created,

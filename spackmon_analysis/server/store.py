@@ -921,7 +921,7 @@ def read_rows(db_url_or_engine: str | Engine, route: str, **filters: Any) -> Ite
 # prepared hot-path statements
 
 
-_PREPARED: dict[tuple[str, int], tuple[str, tuple | None, dict]] = {}
+_PREPARED: dict[tuple[str, int], tuple[str, tuple | None, dict, dict]] = {}
 
 
 def run_prepared(conn: Any, stmt: Any, params: dict[str, Any]) -> list[tuple]:
@@ -940,9 +940,12 @@ def run_prepared(conn: Any, stmt: Any, params: dict[str, Any]) -> list[tuple]:
     if prepared is None:
         compiled = stmt.compile(dialect=dialect)
         order = tuple(compiled.positiontup) if dialect.positional else None
-        prepared = (compiled.string, order, dict(compiled._bind_processors))
+        defaults = {k: v for k, v in compiled.params.items() if v is not None}
+        prepared = (compiled.string, order, dict(compiled._bind_processors), defaults)
         _PREPARED[key] = prepared
-    sql, order, procs = prepared
+    sql, order, procs, defaults = prepared
+    if defaults:
+        params = {**defaults, **params}
     if procs:
         params = {k: (procs[k](v) if k in procs else v) for k, v in params.items()}
     args = tuple(params[name] for name in order) if order is not None else params
