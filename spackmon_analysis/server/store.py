@@ -364,32 +364,50 @@ class Store:
             raise ConfigError(f"cannot open database {_safe(url)}: {exc.orig}") from None
         return store
 
-    def _ensure_schema(self, *, create: bool) -> None:
-        with self.write.begin() as conn:
-            names = set(inspect(conn).get_table_names())
-            if meta.name in names:
-                rows = dict(conn.execute(select(meta.c.key, meta.c.value)).all())
-                version = rows.get("schema_version")
-                if version != str(SCHEMA_VERSION):
-                    raise SchemaVersionError(
-                        f"database {_safe(self.url)} has schema version {version or 'unknown'}, "
-                        f"this server needs version {SCHEMA_VERSION}; refusing to use it "
-                        "(use a new database file or migrate the old one)"
-                    )
-                self.secret = rows["jwt_secret"]
-                missing = [t for t in metadata.sorted_tables if t.name not in names]
-                if missing:
-                    raise SchemaVersionError(
-                        f"database {_safe(self.url)} claims schema version {SCHEMA_VERSION} but "
-                        f"lacks tables {', '.join(t.name for t in missing)}"
-                    )
-                return
-            if names & {t.name for t in metadata.sorted_tables}:
+    def _check_schema(self, conn: Any) -> bool:
+        """True when ``conn`` holds this schema version (reads the secret), False when empty."""
+        names = set(inspect(conn).get_table_names())
+        if meta.name in names:
+            rows = dict(conn.execute(select(meta.c.key, meta.c.value)).all())
+            version = rows.get("schema_version")
+            if version != str(SCHEMA_VERSION):
                 raise SchemaVersionError(
-                    f"database {_safe(self.url)} holds spackmon tables without a schema version row"
+                    f"database {_safe(self.url)} has schema version {version or 'unknown'}, "
+                    f"this server needs version {SCHEMA_VERSION}; refusing to use it "
+                    "(use a new database file or migrate the old one)"
                 )
-            if not create:
-                raise ConfigError(f"database {_safe(self.url)} has no spackmon schema")
+            self.secret = rows["jwt_secret"]
+            missing = [t for t in metadata.sorted_tables if t.name not in names]
+            if missing:
+                raise SchemaVersionError(
+                    f"database {_safe(self.url)} claims schema version {SCHEMA_VERSION} but "
+                    f"lacks tables {', '.join(t.name for t in missing)}"
+                )
+            return True
+        if names & {t.name for t in metadata.sorted_tables}:
+            raise SchemaVersionError(
+                f"database {_safe(self.url)} holds spackmon tables without a schema version row"
+            )
+        return False
+
+    def _ensure_schema(self, *, create: bool) -> None:
+        if not create:
+            parsed = make_url(self.url)
+            if parsed.get_backend_name() == "sqlite" and parsed.database not in (
+                None,
+                "",
+                ":memory:",
+            ):
+                if not Path(parsed.database).expanduser().exists():
+                    raise ConfigError(f"no database file {parsed.database}")
+        with self.read.connect() as conn:
+            if self._check_schema(conn):
+                return
+        if not create:
+            raise ConfigError(f"database {_safe(self.url)} has no spackmon schema")
+        with self.write.begin() as conn:
+            if self._check_schema(conn):  # created meanwhile by another process
+                return
             metadata.create_all(conn)
             self.secret = secrets.token_hex(32)
             now = iso_seconds(utcnow())

@@ -113,3 +113,12 @@ def test_serve_survives_sigkill_and_keeps_secret(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_read_rows_needs_an_existing_database(tmp_path):
+    from spackmon_analysis.server import read_rows
+
+    missing = tmp_path / "nothing.db"
+    with pytest.raises(ConfigError, match="no database file"):
+        list(read_rows(f"sqlite:///{missing}", "builds"))
+    assert not missing.exists()
