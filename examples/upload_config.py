@@ -29,7 +29,9 @@ def spack_version() -> str | None:
         done = subprocess.run([spack, "--version"], capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.SubprocessError):
         return None
-    version = done.stdout.strip().split()[0] if done.returncode == 0 and done.stdout.strip() else None
+    version = (
+        done.stdout.strip().split()[0] if done.returncode == 0 and done.stdout.strip() else None
+    )
     return version
 
 

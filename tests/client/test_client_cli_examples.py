@@ -98,7 +98,10 @@ def test_upload_config_uses_spack_version_from_path(monitor, credentials, tmp_pa
 
 def test_upload_config_without_credentials_fails_clearly(monitor):
     done = run_example(
-        "upload_config.py", SPECS / "zlib-spack-0.17.1.json", "0.17.1", env={"SPACKMON_HOST": monitor.url}
+        "upload_config.py",
+        SPECS / "zlib-spack-0.17.1.json",
+        "0.17.1",
+        env={"SPACKMON_HOST": monitor.url},
     )
     assert done.returncode == 1
     assert "SPACKMON_USER and SPACKMON_TOKEN" in done.stderr
@@ -148,12 +151,35 @@ def test_cli_options_override_the_environment(monitor, monkeypatch, capsys, tmp_
     monkeypatch.setenv("SPACKMON_TOKEN", "0" * 40)
     assert main(["info", "--host", monitor.url]) == 0
     capsys.readouterr()
-    rc = main(["upload", str(SPECS / "zlib-spack-0.17.1.json"), "--spack-version", "0.17.1",
-               "--host", monitor.url])
+    rc = main(
+        [
+            "upload",
+            str(SPECS / "zlib-spack-0.17.1.json"),
+            "--spack-version",
+            "0.17.1",
+            "--host",
+            monitor.url,
+        ]
+    )
     assert rc == 1
-    assert "failed (403)" in capsys.readouterr().err or True
-    assert main(["upload", str(SPECS / "zlib-spack-0.17.1.json"), "--spack-version", "0.17.1",
-                 "--host", monitor.url, "--token", monitor.test_token]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("spackmon upload: error: authentication as 'alice'")
+    assert "failed (403)" in err
+    assert (
+        main(
+            [
+                "upload",
+                str(SPECS / "zlib-spack-0.17.1.json"),
+                "--spack-version",
+                "0.17.1",
+                "--host",
+                monitor.url,
+                "--token",
+                monitor.test_token,
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["info", "--retries", "0"]) == 1
     assert "127.0.0.1:9/ms1/" in capsys.readouterr().err

@@ -29,8 +29,18 @@ def test_service_info_is_public(shared_monitor):
     client = SpackMonitorClient(host=shared_monitor.url, username="", token="", progress=False)
     info = client.service_info()
     assert info["id"] == "spackmon" and info["status"] == "running"
-    for key in ("name", "description", "organization", "contactUrl", "documentationUrl",
-                "createdAt", "updatedAt", "environment", "version", "auth_instructions_url"):
+    for key in (
+        "name",
+        "description",
+        "organization",
+        "contactUrl",
+        "documentationUrl",
+        "createdAt",
+        "updatedAt",
+        "environment",
+        "version",
+        "auth_instructions_url",
+    ):
         assert key in info
     assert client.auth_count == 0
 
@@ -132,7 +142,12 @@ def test_analyze_and_analyze_install(client):
     build_id = answer["data"]["build"]["build_id"]
     files = client.pull("installfiles", build=build_id).to_frame()
     assert len(files) > 0
-    assert not files["name" if "name" in files else files.columns[0]].astype(str).str.startswith("/").all()
+    assert (
+        not files["name" if "name" in files else files.columns[0]]
+        .astype(str)
+        .str.startswith("/")
+        .all()
+    )
     variables = client.pull("environmentvariable", build=build_id).to_frame()
     assert len(variables) > 0
     row = [b for b in client.builds(spec_name="tinyutil") if b["id"] == build_id][0]

@@ -21,7 +21,9 @@ from spackmon_analysis.errors import AuthError, SaveLocalError, TransportError
 
 def make_client(mon, **kwargs):
     kwargs.setdefault("progress", False)
-    return SpackMonitorClient(host=mon.url, username="alice", token=mon.test_token, backoff=0, **kwargs)
+    return SpackMonitorClient(
+        host=mon.url, username="alice", token=mon.test_token, backoff=0, **kwargs
+    )
 
 
 def server_builds(client):
@@ -174,7 +176,9 @@ def test_replay_needs_credentials_and_a_server(monitor, monkeypatch):
 
     from client_testlib import free_port
 
-    down = SpackMonitorClient(host=f"http://127.0.0.1:{free_port()}", retries=1, backoff=0, progress=False)
+    down = SpackMonitorClient(
+        host=f"http://127.0.0.1:{free_port()}", retries=1, backoff=0, progress=False
+    )
     with pytest.raises(TransportError, match="/ms1/specs/new/"):
         down.upload_local_save(SUCCESS_RUN)
     with pytest.raises(SaveLocalError):

@@ -231,7 +231,10 @@ def test_error_statuses_map_to_typed_errors_with_the_server_message():
         client = make_client(server.url, retries=0)
         with pytest.raises(BadRequestError) as info:
             client._call("POST", "a/", {})
-        assert (info.value.status_code, info.value.server_message) == (400, "Missing required build id.")
+        assert (info.value.status_code, info.value.server_message) == (
+            400,
+            "Missing required build id.",
+        )
         assert info.value.method == "POST" and info.value.url.endswith("/ms1/a/")
         with pytest.raises(PayloadTooLargeError, match="too big"):
             client._call("POST", "b/", {})
@@ -262,6 +265,9 @@ def test_defaults_come_from_the_environment(monkeypatch):
     client = SpackMonitorClient()
     assert client.baseurl == "http://example.invalid:5000/ms1"
     assert (client.username, client.token) == ("vsoch", "50445263afd8f67e59bd79bff597836ee6c05438")
-    assert repr(client) == "<SpackMonitorClient http://example.invalid:5000/ms1/ user=vsoch (credentials set)>"
+    assert (
+        repr(client)
+        == "<SpackMonitorClient http://example.invalid:5000/ms1/ user=vsoch (credentials set)>"
+    )
     monkeypatch.delenv("SPACKMON_HOST")
     assert SpackMonitorClient(prefix="ms2").baseurl == "http://127.0.0.1/ms2"

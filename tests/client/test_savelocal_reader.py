@@ -26,7 +26,11 @@ def test_success_run_builds_phases_and_statuses():
     assert run.timestamp is None  # not a Spack-made directory name
     assert run.problems == []
     [(graph, version, filename)] = run.specs
-    assert (graph.root.name, version, filename) == ("tinyapp", "0.17.1", "spec-tinyapp-0.3-config.json")
+    assert (graph.root.name, version, filename) == (
+        "tinyapp",
+        "0.17.1",
+        "spec-tinyapp-0.3-config.json",
+    )
 
     names = {record.key: record.spec_name for record in run.builds}
     assert names == {k: v for k, v in LOCAL_IDS.items() if v in ("tinybase", "tinyutil", "tinyapp")}
@@ -124,8 +128,12 @@ def test_bad_files_are_named_and_skipped(tmp_path):
     assert "3 problem(s)" in repr(run)
     assert bad_phase in run._repr_html_()
 
-    with pytest.raises(SaveLocalError, match=bad_phase):
+    # strict mode stops at the first unusable file (metadata files are read first)
+    with pytest.raises(
+        SaveLocalError, match="build-metadata-5dc1b4dfa0a36b7fe9009965aa24e445.json"
+    ) as info:
         read_save_local(run_dir, strict=True)
+    assert info.value.filename == str(meta)
 
 
 def test_unusable_paths_raise(tmp_path):
