@@ -151,10 +151,14 @@ class SaveLocalRun:
 
     def build(self, key: str) -> BuildRecord:
         """The build with local id ``key`` (``KeyError`` naming it when absent)."""
-        for record in self.builds:
-            if record.key == key:
-                return record
-        raise KeyError(f"no build {key!r} in save-local run {self.name}")
+        index = self.__dict__.get("_build_index")
+        if index is None or len(index) != len(self.builds):
+            index = {record.key: record for record in self.builds}
+            self.__dict__["_build_index"] = index
+        try:
+            return index[key]
+        except KeyError:
+            raise KeyError(f"no build {key!r} in save-local run {self.name}") from None
 
     def phases_of(self, key: str) -> list[PhaseRecord]:
         """The phases of build ``key``, in order."""
