@@ -140,23 +140,25 @@ def test_new_build_with_spec_imports_it(client):
 def test_analyze_and_analyze_install(client):
     answer = client.analyze_install(TINYUTIL_PREFIX)
     build_id = answer["data"]["build"]["build_id"]
+    assert answer["data"]["build"]["spec_name"] == "tinyutil"
+    manifest = json.loads((TINYUTIL_PREFIX / ".spack" / "install_manifest.json").read_text())
     files = client.pull("installfiles", build=build_id).to_frame()
-    assert len(files) > 0
-    assert (
-        not files["name" if "name" in files else files.columns[0]]
-        .astype(str)
-        .str.startswith("/")
-        .all()
-    )
+    assert len(files) == len(manifest) == 22
+    assert not files["path"].str.startswith("/").any()  # stored relative to the prefix
+    assert set(files["prefix"]) == {
+        "/home/builder/spack/v0.17.1/opt/spack/linux-debian12-icelake/gcc-12.2.0/"
+        "tinyutil-2.1-o3dvqdizwzqb5yb35aqxfy4npnx625h5"
+    }
     variables = client.pull("environmentvariable", build=build_id).to_frame()
-    assert len(variables) > 0
+    assert len(variables) > 10
+    # the build came from the prefix's own spec and install_environment.json
     row = [b for b in client.builds(spec_name="tinyutil") if b["id"] == build_id][0]
-    assert row["config_args"] is None or isinstance(row["config_args"], str)
+    assert (row["hostname"], row["host_target"], row["spack_version"]) == ("vm", "icelake", "0.17.1")
 
     extra = client.analyze(build_id, {"environment_variables": {"CC": "gcc"}})
     assert extra["message"] == "Metadata updated"
     variables = client.pull("environmentvariable", build=build_id).to_frame()
-    assert len(variables) == 1
+    assert list(zip(variables["name"], variables["value"], strict=True)) == [("CC", "gcc")]
 
 
 def test_get_specs_by_name(client):
