@@ -284,6 +284,7 @@ class SpackMonitorClient:
             self._read_environment_settings()
         self.bearer: str | None = None
         self._lock = threading.Lock()
+        self._auth_lock = threading.Lock()
         #: HTTP exchanges made (every attempt, redirect and token request counts).
         self.request_count = 0
         #: Times the token flow ran (first authentication plus re-authentications).
@@ -539,10 +540,13 @@ class SpackMonitorClient:
     def _authenticate(
         self, challenge: requests.Response, method: str, url: str, stale: str | None
     ) -> None:
-        """Run the token flow after a 401 (PROTOCOL section 3)."""
-        with self._lock:
+        """Run the token flow after a 401 (PROTOCOL section 3), one thread at a time."""
+        with self._auth_lock:
             if self.bearer and self.bearer != stale:
                 return  # another thread refreshed the bearer meanwhile: just retry
+            self._token_flow(challenge, method, url)
+
+    def _token_flow(self, challenge: requests.Response, method: str, url: str) -> None:
         if not (self.username and self.token):
             raise AuthError(
                 f"{method} {url} needs credentials: {CREDENTIALS_HINT}",
@@ -906,6 +910,15 @@ def _progress_bar(total: int | None, desc: str, show: bool, unit: str = "it") ->
 
 
 KINDS = ("specs", "builds", "phases", "statuses")
+#: The fields that make a build environment unique on the server (plus Spack's version).
+ENVIRONMENT_KEY = (
+    "host_os",
+    "platform",
+    "host_target",
+    "hostname",
+    "kernel_version",
+    "spack_version",
+)
 OUTCOMES = ("created", "updated", "present", "skipped")
 
 
@@ -1052,23 +1065,41 @@ class _Replayer:
             self.bar.update(1)
 
     def replay_builds(self) -> dict[str, bool]:
+        """Create every build from its own metadata file; local id -> build_created.
+
+        The first build of each build environment goes alone (it may create the
+        environment row); the others go on ``workers`` connections at once, since they
+        only add rows of their own.
+        """
         created: dict[str, bool] = {}
+        seen_envs: set[tuple[Any, ...]] = set()
+        first, rest = [], []
         for key, body in self.run.build_documents.items():
-            record = self.run.build(key)
-            try:
-                envelope = self.client._call("POST", "builds/new/", body)
-                build_id = int(_dig(envelope, "data", "build", "build_id", what="builds/new"))
-            except (MonitorError, SpecFormatError) as exc:
-                if not _file_error(exc):
-                    raise
-                self.problem("builds", record.source, str(exc))
-            else:
-                is_new = _created(envelope, "build_created")
-                created[key] = is_new
-                self.summary.build_ids[key] = build_id
-                self.summary.add("builds", "created" if is_new else "present")
+            env = tuple(str(body.get(name)) for name in ENVIRONMENT_KEY)
+            (rest if env in seen_envs else first).append(key)
+            seen_envs.add(env)
+        for key in first:
+            self.create_build(key, created)
             self.bar.update(1)
+        if rest:
+            with ThreadPoolExecutor(max_workers=self.workers) as pool:
+                self.collect([pool.submit(self.create_build, key, created) for key in rest])
         return created
+
+    def create_build(self, key: str, created: dict[str, bool]) -> None:
+        record = self.run.build(key)
+        try:
+            envelope = self.client._call("POST", "builds/new/", self.run.build_documents[key])
+            build_id = int(_dig(envelope, "data", "build", "build_id", what="builds/new"))
+        except (MonitorError, SpecFormatError) as exc:
+            if not _file_error(exc):
+                raise
+            self.problem("builds", record.source, str(exc))
+            return
+        is_new = _created(envelope, "build_created")
+        created[key] = is_new
+        self.summary.build_ids[key] = build_id
+        self.summary.add("builds", "created" if is_new else "present")
 
     def replay_phases_and_statuses(self, created: dict[str, bool]) -> None:
         phases_by_build: dict[str, list[Any]] = {}
