@@ -842,7 +842,8 @@ class SpackMonitorClient:
         to the server id of its own build. Idempotent: a second replay creates
         nothing (see ``docs/client.md`` for how "already present" is decided). A
         bad file is skipped and named in ``summary.problems``; the rest uploads.
-        Phases and statuses go out on ``workers`` pooled connections at once.
+        Builds (after the first of each environment), phases and statuses go out on
+        ``workers`` pooled connections at once.
 
         Raises:
             SaveLocalError: a path holds no save-local files.
