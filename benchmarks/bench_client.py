@@ -30,9 +30,9 @@ from pathlib import Path
 
 import requests
 
+from spackmon_analysis import synth
 from spackmon_analysis.client import SpackMonitorClient
 from spackmon_analysis.errors import TransportError
-from spackmon_analysis.synth import generate_save_local
 
 
 class ConnectionPerRequestSession(requests.Session):
@@ -121,7 +121,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-client-") as tmp:
         directory = Path(tmp) / "monitor"
-        generate_save_local(directory, args.builds, phases_per_build=args.phases, seed=args.seed)
+        synth.generate_save_local(
+            directory, args.builds, phases_per_build=args.phases, seed=args.seed
+        )
         variants = [
             ("baseline: new connection per request", True, 1),
             ("pooled session, 1 worker", False, 1),
