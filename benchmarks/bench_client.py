@@ -92,9 +92,10 @@ class ServerProcess:
 
 
 def replay(directory: Path, *, baseline: bool, workers: int) -> dict:
-    with tempfile.TemporaryDirectory(prefix="bench-client-db-") as tmp, ServerProcess(
-        Path(tmp)
-    ) as server:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-client-db-") as tmp,
+        ServerProcess(Path(tmp)) as server,
+    ):
         session = ConnectionPerRequestSession() if baseline else None
         client = SpackMonitorClient(
             host=server.url, username="bench", token=server.token, session=session, progress=False

@@ -153,7 +153,11 @@ def test_analyze_and_analyze_install(client):
     assert len(variables) > 10
     # the build came from the prefix's own spec and install_environment.json
     row = [b for b in client.builds(spec_name="tinyutil") if b["id"] == build_id][0]
-    assert (row["hostname"], row["host_target"], row["spack_version"]) == ("vm", "icelake", "0.17.1")
+    assert (row["hostname"], row["host_target"], row["spack_version"]) == (
+        "vm",
+        "icelake",
+        "0.17.1",
+    )
 
     extra = client.analyze(build_id, {"environment_variables": {"CC": "gcc"}})
     assert extra["message"] == "Metadata updated"
