@@ -152,6 +152,22 @@ def _parse_filters(items: list[str]) -> dict[str, str]:
     return filters
 
 
+def _encode_nested(frame: Any, kinds: tuple[type, ...]) -> Any:
+    """A copy of ``frame`` whose cells of the given container types are JSON text.
+
+    CSV has no nested values and Parquet cannot store empty structs (``extra: {}``),
+    so mappings (and, for CSV, lists) are written as JSON strings.
+    """
+    frame = frame.copy()
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype == object and values.map(lambda v: isinstance(v, kinds)).any():
+            frame[column] = values.map(
+                lambda v: json.dumps(v, sort_keys=True) if isinstance(v, kinds) else v
+            )
+    return frame
+
+
 def _pull(args: argparse.Namespace) -> int:
     output = Path(args.output)
     fmt = args.format or output.suffix.lstrip(".").lower()
@@ -163,10 +179,10 @@ def _pull(args: argparse.Namespace) -> int:
     with client_from_args(args) as client:
         frame = client.pull(route, **_parse_filters(args.filter)).to_frame()
     if fmt == "csv":
-        frame.to_csv(output, index=False)
+        _encode_nested(frame, (dict, list)).to_csv(output, index=False)
     elif fmt == "parquet":
         try:
-            frame.to_parquet(output, index=False)
+            _encode_nested(frame, (dict,)).to_parquet(output, index=False)
         except ImportError as exc:
             raise ConfigError(f"parquet output needs pyarrow (pip install pyarrow): {exc}") from exc
     else:

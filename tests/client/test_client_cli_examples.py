@@ -13,6 +13,7 @@ import pytest
 from client_testlib import SAVE_LOCAL, SPECS, SUCCESS_RUN
 
 from spackmon_analysis.cli import main
+from spackmon_analysis.client import SpackMonitorClient
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -143,6 +144,21 @@ def test_cli_info_upload_replay_pull(monitor, credentials, monkeypatch, capsys, 
     parquet = tmp_path / "phases.parquet"
     assert main(["pull", "phases", "--format", "parquet", "-o", str(parquet)]) == 0
     assert len(pd.read_parquet(parquet)) == 12
+
+    # nested values (tags lists, the install files' "extra" mappings) survive csv and parquet
+    client = SpackMonitorClient(
+        host=monitor.url, username="alice", token=monitor.test_token, progress=False
+    )
+    build_id = client.builds(spec_name="tinyapp")[0]["id"]
+    manifest = {"/opt/tinyapp/bin/tinyapp": {"mode": 33261, "owner": 0, "group": 0, "type": "file"}}
+    client.analyze(build_id, {"install_files": manifest})
+    files = tmp_path / "files.parquet"
+    assert main(["pull", "installfiles", "-o", str(files), "--filter", f"build={build_id}"]) == 0
+    frame = pd.read_parquet(files)
+    assert list(frame["mode"]) == [33261]
+    tags = tmp_path / "builds-tags.csv"
+    assert main(["pull", "builds", "-o", str(tags), "--filter", "spec_name=tinyapp"]) == 0
+    assert json.loads(pd.read_csv(tags)["tags"][0]) == ["heldout", "success"]
 
 
 def test_cli_options_override_the_environment(monitor, monkeypatch, capsys, tmp_path):
