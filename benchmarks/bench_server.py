@@ -10,7 +10,10 @@ Baseline, measured in the same run over the same session: the same number of ``G
 
 Usage::
 
-    python benchmarks/bench_server.py [--runs 8] [--pg postgresql+psycopg://...]
+    python benchmarks/bench_server.py [--runs 2] [--packages 300] [--pg postgresql+psycopg://...]
+
+Setup (not measured): one user and ``--packages`` spec rows inserted straight into the database
+(the uploads `spack install --monitor` makes before building are not part of the sequence).
 
 PostgreSQL is measured when ``--pg`` or ``SPACKMON_TEST_POSTGRES_URL`` is given (a fresh schema
 is created and dropped).
@@ -33,7 +36,6 @@ from urllib.parse import quote
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-SPECS = ROOT / "tests" / "data" / "specs"
 SAVE_LOCAL = ROOT / "tests" / "data" / "save-local"
 PHASES = ("autoreconf", "configure", "build", "install", "post-install")
 
@@ -70,13 +72,32 @@ def _serve(db: str) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("server did not start")
 
 
-def bench(db: str, runs: int) -> dict:
+def bench(db: str, runs: int, n_packages: int, with_output: bool = True) -> dict:
     """Run the sequence against a fresh database ``db``; returns the figures."""
     from spackmon_analysis.server.auth import add_user
-    from spackmon_analysis.server.store import Store
+    from spackmon_analysis.server.store import Store, specs, utcnow
 
     store = Store.open(db)
     token = add_user(store, "bench")
+    # setup, not measured: the package specs a `spack install` would have uploaded first
+    now = utcnow()
+    with store.write.begin() as conn:
+        conn.execute(
+            specs.insert(),
+            [
+                {
+                    "name": f"pkg{i}",
+                    "version": "1.0",
+                    "full_hash": f"{i:032x}",
+                    "spack_version": "0.17.1",
+                    "parameters": {},
+                    "external": False,
+                    "is_root": i == 0,
+                    "created_at": now,
+                }
+                for i in range(n_packages)
+            ],
+        )
     store.dispose()
     proc, base = _serve(db)
     try:
@@ -84,17 +105,7 @@ def bench(db: str, runs: int) -> dict:
         s.headers["Authorization"] = (
             "Bearer " + s.get(f"{base}/auth/token/", auth=("bench", token)).json()["token"]
         )
-        packages = []  # (full_hash, spack_version) of every node of every fixture spec
-        for path in sorted(SPECS.glob("*-spack-0.1[789]*.json")) + sorted(
-            SPECS.glob("*-spack-0.2*.json")
-        ):
-            sv = path.name.split("-spack-")[1].split("-")[0].removesuffix(".json")
-            body = {"spec": json.loads(path.read_text()), "spack_version": sv}
-            s.post(f"{base}/specs/new/", data=json.dumps(body)).raise_for_status()
-        for line in s.get(base.rsplit("/", 1)[0] + "/api/specs/all/").iter_lines():
-            if line:
-                row = json.loads(line)
-                packages.append((row["full_hash"], row["spack_version"]))
+        packages = [(f"{i:032x}", "0.17.1") for i in range(n_packages)]
         outputs = _phase_outputs()
         seq_requests = 0
         t0 = time.perf_counter()
@@ -109,7 +120,7 @@ def bench(db: str, runs: int) -> dict:
             for i, (full_hash, sv) in enumerate(packages):
                 r = s.post(
                     f"{base}/builds/new/",
-                    data=json.dumps({**env, "spack_version": sv, "full_hash": full_hash}),
+                    data=json.dumps({**env, "spack_version": sv, "full_hash": full_hash}).encode(),
                 )
                 build_id = r.json()["data"]["build"]["build_id"]
                 for j, phase in enumerate(PHASES):
@@ -117,16 +128,18 @@ def bench(db: str, runs: int) -> dict:
                         "build_id": build_id,
                         "phase_name": phase,
                         "status": "SUCCESS",
-                        "output": outputs[(i + j) % len(outputs)],
+                        "output": outputs[(i + j) % len(outputs)] if with_output else None,
                     }
                     assert (
-                        s.post(f"{base}/builds/phases/update/", data=json.dumps(body)).status_code
+                        s.post(
+                            f"{base}/builds/phases/update/", data=json.dumps(body).encode()
+                        ).status_code
                         == 200
                     )
                 assert (
                     s.post(
                         f"{base}/builds/update/",
-                        data=json.dumps({"build_id": build_id, "status": "SUCCESS"}),
+                        data=json.dumps({"build_id": build_id, "status": "SUCCESS"}).encode(),
                     ).status_code
                     == 200
                 )
@@ -167,20 +180,25 @@ def _pg_schema(url: str) -> tuple[str, object]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--runs", type=int, default=8, help="install runs (hosts) of every fixture package"
-    )
+    parser.add_argument("--runs", type=int, default=2, help="install runs (one host each)")
+    parser.add_argument("--packages", type=int, default=300, help="packages per run")
+    parser.add_argument("--no-output", action="store_true", help="send phases without log text")
     parser.add_argument(
         "--pg", default=os.environ.get("SPACKMON_TEST_POSTGRES_URL"), help="PostgreSQL URL"
     )
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        rows.append(("sqlite", bench(f"sqlite:///{tmp}/bench.db", args.runs)))
+        rows.append(
+            (
+                "sqlite",
+                bench(f"sqlite:///{tmp}/bench.db", args.runs, args.packages, not args.no_output),
+            )
+        )
     if args.pg:
         url, drop = _pg_schema(args.pg)
         try:
-            rows.append(("postgresql", bench(url, args.runs)))
+            rows.append(("postgresql", bench(url, args.runs, args.packages, not args.no_output)))
         finally:
             drop()
     print(f"{'db':<11} {'requests':>8} {'sequence req/s':>15} {'baseline req/s':>15} {'ratio':>6}")
