@@ -313,7 +313,7 @@ def _read_specs(run: SaveLocalRun, files: list[Path], problems: _Problems) -> No
             continue
         try:
             graph = load_spec(doc["spec"])
-        except SpackmonError as exc:
+        except (SpackmonError, ValueError, TypeError, KeyError, AttributeError) as exc:
             problems.add(file.name, f"bad spec document: {exc}")
             continue
         try:
