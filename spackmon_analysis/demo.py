@@ -150,6 +150,12 @@ def run_demo(
         found = failures(data)
         _fill_counts(result, data, found)
 
+        _say(
+            echo,
+            f"==> summary: {result.runs} runs, {result.builds} builds, "
+            f"{result.succeeded} succeeded, {result.failed} failed, "
+            f"{result.never_built} never built\n",
+        )
         text = report_module.failure_report(data)
         result.report = text
         _say(echo, text)
