@@ -1,0 +1,399 @@
+#!/usr/bin/env python3
+"""Write and execute the five notebooks (their sources live here, their outputs in the .ipynb).
+
+    MPLBACKEND=Agg /work/venv/bin/python notebooks/make_notebooks.py [01 02 ...]
+
+Each notebook is built from the cell lists below, executed top to bottom in this Python's
+own kernel (the same environment nbval's ``--nbval-current-env`` uses), and saved with its
+outputs, which ``tests/notebooks/test_notebooks.py`` then compares with nbval.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from queue import Empty
+
+import nbformat
+from jupyter_client.manager import start_new_kernel
+
+HERE = Path(__file__).resolve().parent
+
+
+def md(text: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_markdown_cell(text.strip("\n"))
+
+
+def code(text: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_code_cell(text.strip("\n"))
+
+
+SETUP = """
+import spackmon_analysis as sma
+import pandas as pd
+
+pd.set_option("display.width", 120)
+pd.set_option("display.max_columns", 12)
+"""
+
+NB01 = [
+    md("""
+# 01 · Uploading a spec to a Spack Monitor
+
+**Question:** if the same spec file is uploaded twice, does the monitor store it once, and can
+we find it again by package name and read it back as a table?
+
+We use `specs/singularity-3.6.4.json`, the spec of the Spack Monitor API tutorial
+(root `singularity@3.6.4`, full hash `p64nmszwer36ly7pnch5fznni4cnmndg`, 8 direct
+dependencies). The server is the embedded monitor on a free loopback port with a temporary
+database, unless `SPACKMON_HOST` (plus `SPACKMON_USER` and `SPACKMON_TOKEN`) points at
+another one.
+"""),
+    code(SETUP + """
+import os
+from pathlib import Path
+
+from spackmon_analysis.client import SpackMonitorClient
+from spackmon_analysis.server import LocalMonitor
+
+SPEC_FILE = Path("..") / "specs" / "singularity-3.6.4.json"
+"""),
+    md("## A server, a user and a token"),
+    code("""
+# NBVAL_IGNORE_OUTPUT
+if os.environ.get("SPACKMON_HOST"):
+    monitor = None
+    client = SpackMonitorClient(progress=False)  # SPACKMON_HOST / _USER / _TOKEN
+else:
+    monitor = LocalMonitor().start()
+    token = monitor.add_user("notebook")
+    client = monitor.client("notebook", progress=False)
+print(monitor)
+print(client)
+"""),
+    code("""
+# NBVAL_CHECK_OUTPUT
+info = client.service_info()
+{key: info[key] for key in ("id", "status", "name")}
+"""),
+    md("## Upload the same file twice"),
+    code("""
+# NBVAL_CHECK_OUTPUT
+first = client.upload_specfile(SPEC_FILE)
+print(first["code"], first["data"]["created"], first["data"]["spec"]["name"], first["data"]["spec"]["full_hash"])
+"""),
+    code("""
+# NBVAL_CHECK_OUTPUT
+second = client.upload_specfile(SPEC_FILE)
+print(second["code"], second["data"]["created"], second["message"])
+"""),
+    code("""
+# NBVAL_CHECK_OUTPUT
+sorted(first["data"]["spec"]["specs"])
+"""),
+    md("## Look it up by name and pull it back as frames"),
+    code("""
+# NBVAL_CHECK_OUTPUT
+rows = client.get_specs_by_name("singularity")
+[(row["name"], row["version"], row["full_hash"]) for row in rows]
+"""),
+    code("""
+# NBVAL_CHECK_OUTPUT
+specs = client.specs().to_frame()
+print(len(specs), "spec rows on the server")
+specs.sort_values("name")[["name", "version", "full_hash"]].reset_index(drop=True).head(10)
+"""),
+    code("""
+# NBVAL_CHECK_OUTPUT
+graph = sma.load_spec(SPEC_FILE)
+print(graph.root.name, graph.root.version, len(graph), "nodes")
+assert set(specs["full_hash"]) >= {node.full_hash for node in graph}
+"""),
+    md("""
+## Answer
+
+The first upload answered **201** with `created: True`, the second **200** with
+`created: False` ("already exists"): the monitor stores the spec once. Looking up
+`singularity` by name returns exactly one row with full hash
+`p64nmszwer36ly7pnch5fznni4cnmndg`, and every node of the file is among the pulled spec rows.
+"""),
+    code("""
+if monitor is not None:
+    monitor.stop()
+"""),
+]
+
+NB02 = [
+    md("""
+# 02 · Replaying `--monitor-save-local` runs
+
+**Question:** when builds ran without a server (`spack install --monitor
+--monitor-save-local`), can the saved runs be uploaded later so that the server ends up with
+the same answers as an offline analysis of the files, and is replaying twice harmless?
+
+The runs are the bundled example data (six runs of Spack 0.17.1 over a 20-package stack,
+`gcc@12.2.0` on icelake and `clang@14.0.6` on zen3; see `docs/demo.md`).
+"""),
+    code(SETUP + """
+from spackmon_analysis.demo import example_data_dir
+from spackmon_analysis.server import LocalMonitor
+
+RUNS = example_data_dir() / "save-local"
+sorted(p.name for p in RUNS.iterdir())
+"""),
+    code("""
+# NBVAL_IGNORE_OUTPUT
+monitor = LocalMonitor().start()
+monitor.add_user("analyst")
+client = monitor.client("analyst", progress=False)
+monitor
+"""),
+    md("## First replay: everything is created"),
+    code("""
+first = client.upload_local_save(RUNS, progress=False)
+print(first)
+"""),
+    md("""
+Each local build id (the 32-hex name in the files) maps to a server build id. A package
+rebuilt in a later run with the same spec on the same host is the same server build, so
+several local ids can map to one server id.
+"""),
+    code("""
+# NBVAL_IGNORE_OUTPUT
+mapping = pd.Series(first.build_ids, name="server build id").rename_axis("local id").sort_index()
+print(len(mapping), "local ids ->", mapping.nunique(), "server builds")
+mapping.head(8)
+"""),
+    md("## Second replay: nothing new"),
+    code("""
+second = client.upload_local_save(RUNS, progress=False)
+print(second)
+assert second.total_created == 0
+"""),
+    md("## Offline and online answers agree (one run)"),
+    code("""
+run = RUNS / "2026-11-21-02-00-07-1795226407"   # gcc/icelake hdf5: openmpi fails
+offline = sma.load_save_local(run)
+with LocalMonitor() as single:
+    single.add_user("analyst")
+    one = single.client("analyst", progress=False)
+    one.upload_local_save(run, progress=False)
+    online = sma.MonitorData.from_client(one)
+
+def outcome(data):
+    builds = data.builds
+    return builds[["spec_name", "status"]].sort_values("spec_name").reset_index(drop=True)
+
+both = outcome(offline).merge(outcome(online), on="spec_name", suffixes=("_offline", "_online"))
+both
+"""),
+    code("""
+print("same statuses:", (both["status_offline"] == both["status_online"]).all())
+print("root causes offline:", sorted(sma.failures(offline).query("root_cause")["spec_name"]))
+print("root causes online: ", sorted(sma.failures(online).query("root_cause")["spec_name"]))
+"""),
+    md("""
+## Answer
+
+The first replay created every spec, build, phase and status; the second created nothing
+(`total_created == 0`). For the run `2026-11-21-02-00-07`, the offline analysis of the
+files and the analysis of what the server returns give the same status for every package
+and the same root cause, `openmpi`.
+"""),
+    code("monitor.stop()"),
+]
+
+NB03 = [
+    md("""
+# 03 · Why did the builds fail, and whose problem is it?
+
+**Question:** across six nightly runs of a 20-package stack on two compilers and two
+targets, which failures are root causes, which packages never built because of them, what
+does the first error say, which failures are flaky, and which compiler is affected?
+
+Everything here is offline: the bundled `--monitor-save-local` runs read straight from disk.
+"""),
+    code(SETUP + """
+from spackmon_analysis.demo import example_data_dir
+
+data = sma.load_save_local(example_data_dir() / "save-local")
+data
+"""),
+    md("## Root causes and the dependents they blocked"),
+    code("""
+found = sma.failures(data)
+found
+"""),
+    md("## The error events, with context"),
+    code("""
+events = data.events
+errors = events[events["kind"] == "error"]
+errors
+"""),
+    md("## Failure classes and the package × compiler matrix"),
+    code("""
+sma.failure_matrix(data)
+"""),
+    code("""
+sma.failure_rates(data, by="compiler")
+"""),
+    code("""
+ax = sma.plot_failure_matrix(data)
+"""),
+    md("## Fingerprints over runs: the same error again, or a one-off?"),
+    code("""
+sma.error_fingerprints(data)
+"""),
+    code("""
+sma.flaky(data)
+"""),
+    md("""
+## Answer
+
+* `openmpi@4.1.1%gcc@12.2.0` is a **root cause** twice, with the same fingerprint (an
+  undeclared identifier in `pmix3x_client.c`): a reproducible package/compiler problem.
+  Its dependent `hdf5` never built in either run.
+* `sqlite@3.36.0%clang@14.0.6` failed once with `Killed` (out of memory on the build host)
+  and built the next night: **flaky**, a system problem; `python` was blocked that night only.
+* Only gcc has a persistent failure; clang's one failure did not repeat.
+"""),
+]
+
+NB04 = [
+    md("""
+# 04 · Dependency graphs across spec format eras
+
+**Question:** do spec files written by Spack releases from 0.16 to 0.22 give the same kind of
+DAG, and what changed between the `singularity@3.6.4` and `singularity@3.8.0` DAGs?
+"""),
+    code(SETUP + """
+from pathlib import Path
+
+SPECS = Path("..") / "tests" / "data" / "specs"
+files = ["zlib-spack-0.16.3.json", "zlib-spack-0.17.1.yaml", "tinyapp-spack-0.19.0.json",
+         "tinyapp-spack-0.21.2.json", "tinyapp-spack-0.22.1.json", "tinyapp-spack-0.22.1-buildcache.spec.json"]
+graphs = {name: sma.load_spec(SPECS / name) for name in files}
+pd.DataFrame(
+    [(name, g.format, g.root.name, g.root.version, len(g), len(g.edges)) for name, g in graphs.items()],
+    columns=["file", "format", "root", "version", "nodes", "edges"],
+)
+"""),
+    code("""
+graphs["tinyapp-spack-0.22.1.json"].nodes_frame()[["name", "version", "external"]].sort_values("name").reset_index(drop=True)
+"""),
+    md("## A DAG coloured by build status"),
+    code("""
+from spackmon_analysis.demo import example_data_dir
+
+data = sma.load_save_local(example_data_dir() / "save-local" / "2026-11-21-02-00-07-1795226407")
+ax = sma.plot_dependency_graph(data)
+"""),
+    md("## singularity 3.6.4 → 3.8.0"),
+    code("""
+old = sma.load_spec(Path("..") / "specs" / "singularity-3.6.4.json")
+new = sma.load_spec(Path("..") / "specs" / "singularity-3.8.0.json")
+print(old.root.name, old.root.version, old.root.full_hash, len(old))
+print(new.root.name, new.root.version, new.root.full_hash, len(new))
+diff = old.diff(new)
+diff
+"""),
+    md("""
+## Answer
+
+Every era (list format of 0.16, `_meta` versions 2 to 4, the buildcache wrapper) reads into
+the same `SpecGraph`; the node and edge counts in the first table can be checked against the
+files. The diff lists what changed from 3.6.4 to 3.8.0.
+"""),
+]
+
+NB05 = [
+    md("""
+# 05 · Exploring multi-run build data
+
+**Question:** can we narrow six runs of build data interactively to one package and compiler
+and see its history? `sma.explore(data)` builds an ipywidgets explorer; here we drive it from
+code with `.select(...)` so the notebook can be checked without clicking.
+"""),
+    code(SETUP + """
+from spackmon_analysis.demo import example_data_dir
+
+data = sma.load_save_local(example_data_dir() / "save-local")
+explorer = sma.explore(data)
+"""),
+    code("""
+# NBVAL_IGNORE_OUTPUT
+explorer
+"""),
+    code("""
+explorer.select(package="sqlite", compiler="clang")
+"""),
+    md("""
+## Answer
+
+Selecting `sqlite` with `clang` shows two builds of the same spec on zen3: the first run was
+killed in its `build` phase, the next one succeeded.
+"""),
+]
+
+NOTEBOOKS = {
+    "01": ("01-upload.ipynb", NB01),
+    "02": ("02-save-local-replay.ipynb", NB02),
+    "03": ("03-build-failure-analysis.ipynb", NB03),
+    "04": ("04-dependency-graphs.ipynb", NB04),
+    "05": ("05-explorer.ipynb", NB05),
+}
+
+
+def execute(nb: nbformat.NotebookNode, cwd: Path) -> None:
+    """Run every code cell in a fresh kernel of this Python and store its outputs."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(cwd))
+    try:
+        for count, cell in enumerate((c for c in nb.cells if c.cell_type == "code"), 1):
+            msg_id = kc.execute(cell.source)
+            outputs = []
+            while True:
+                try:
+                    msg = kc.get_iopub_msg(timeout=180)
+                except Empty as exc:
+                    raise RuntimeError(f"cell {count} timed out") from exc
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                kind, content = msg["msg_type"], msg["content"]
+                if kind == "status" and content["execution_state"] == "idle":
+                    break
+                if kind == "stream":
+                    if outputs and outputs[-1].output_type == "stream" and outputs[-1].name == content["name"]:
+                        outputs[-1].text += content["text"]
+                    else:
+                        outputs.append(nbformat.v4.new_output("stream", name=content["name"], text=content["text"]))
+                elif kind in ("execute_result", "display_data"):
+                    out = nbformat.v4.new_output(kind, data=content["data"], metadata=content["metadata"])
+                    if kind == "execute_result":
+                        out.execution_count = count
+                    outputs.append(out)
+                elif kind == "error":
+                    raise RuntimeError(f"cell {count} failed:\n{cell.source}\n" + "\n".join(content["traceback"]))
+            cell.outputs = outputs
+            cell.execution_count = count
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def main(which: list[str]) -> None:
+    for key in which or sorted(NOTEBOOKS):
+        filename, cells = NOTEBOOKS[key]
+        nb = nbformat.v4.new_notebook(cells=[nbformat.from_dict(dict(c)) for c in cells])
+        for i, cell in enumerate(nb.cells):
+            cell.id = f"{key}-{i:02d}"  # stable ids: rebuilding changes only what changed
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.metadata["language_info"] = {"name": "python"}
+        execute(nb, HERE)
+        nbformat.write(nb, HERE / filename)
+        print("wrote", filename)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
