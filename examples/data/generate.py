@@ -24,7 +24,8 @@ The story the runs tell:
 6. gcc/icelake ``hdf5`` again: ``openmpi`` fails again with the same error.
 
 Run ``python examples/data/generate.py`` from the repository root; it rewrites
-``examples/data/`` and its packaged copy ``spackmon_analysis/data/examples/``. Every
+``examples/data/`` and the packaged copy of the runs, ``spackmon_analysis/data/examples/``
+(``save-local/`` and ``manifest.json``). Every
 value (hashes, timestamps, durations) comes from a seeded random generator, so two
 runs write byte-identical files.
 """
@@ -504,8 +505,9 @@ def main() -> None:
     if PACKAGED.exists():
         shutil.rmtree(PACKAGED)
     PACKAGED.mkdir(parents=True)
-    for sub in ("save-local", "installs"):
-        shutil.copytree(HERE / sub, PACKAGED / sub)
+    # The wheel carries the runs only: setuptools' package-data globs skip the hidden
+    # ``.spack`` folders of the install trees, and ``spackmon demo`` needs only the runs.
+    shutil.copytree(HERE / "save-local", PACKAGED / "save-local")
     shutil.copy(HERE / "manifest.json", PACKAGED / "manifest.json")
     n = sum(len(r["builds"]) for r in manifest["runs"])
     print(f"wrote {len(manifest['runs'])} runs, {n} builds to {HERE} and {PACKAGED}")
