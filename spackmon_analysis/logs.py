@@ -1,0 +1,899 @@
+"""Build-log events: errors and warnings found in Spack build output, and failure classes.
+
+A line is an **error** when it matches one of :data:`ERROR_PATTERNS` and none of
+:data:`ERROR_EXCEPTIONS`; otherwise it is a **warning** when it matches one of
+:data:`WARNING_PATTERNS` and none of :data:`WARNING_EXCEPTIONS`. These are this
+project's own CTest-style rules (PROTOCOL section 8), written for the lines real
+gcc, clang, ld, make, ninja, CMake, autotools, Python, Fortran and nvcc builds print.
+
+Every event keeps its text, 1-based line number, the source file and (full) line
+it points at, up to ``context`` lines before and after it, and how many times the
+identical event (same kind and text) occurred. Error events are also given the
+failure classes of the versioned rules file ``data/failure_classes.yaml``.
+
+Speed: a single case-insensitive keyword scan over large blocks of text finds the
+few candidate lines; only those are checked against the full rule set. Every rule
+can only match a line that contains one of :data:`PREFILTER_KEYWORDS`, so the result
+is the same as trying every rule on every line (:func:`scan_log_naive`, kept as the
+reference the tests and the benchmark compare against). Files are read in blocks of
+a few MB (plain or gzip), never whole.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .errors import LogParseError, RulesError
+
+__all__ = [
+    "LogEvent",
+    "Rules",
+    "FailureClass",
+    "parse_log",
+    "scan_log_naive",
+    "events_frame",
+    "classify",
+    "summary_class",
+    "load_rules",
+    "fingerprint",
+    "ERROR_PATTERNS",
+    "ERROR_EXCEPTIONS",
+    "WARNING_PATTERNS",
+    "WARNING_EXCEPTIONS",
+    "PREFILTER_KEYWORDS",
+    "UNCLASSIFIED",
+]
+
+UNCLASSIFIED = "unclassified"
+DEFAULT_CONTEXT = 6
+_BLOCK_CHARS = 1 << 22  # characters read per block from a file (4 Mi)
+
+# ---------------------------------------------------------------------------------
+# Event rules. Each entry is (name, regex); regexes are case-sensitive unless they
+# say otherwise. Every regex can only match a line containing one of
+# PREFILTER_KEYWORDS (case-insensitively); tests/logs checks every rule's examples.
+# ---------------------------------------------------------------------------------
+
+# A command line that runs a compiler, linker or archiver (with its flags): it may
+# mention -Werror, -Wno-error=..., error.c or warning.o without reporting anything.
+_COMMAND_LINE = (
+    r"^\s*(?:\[\s*\d+%\]\s+)?(?:libtool: (?:compile|link|install): +)?"
+    r"(?:(?:/bin/)?(?:ba)?sh \S*libtool (?:--\S+ +)+)?"
+    r"(?:\S*/)?(?:[\w.+-]+-)?"
+    r"(?:gcc|g\+\+|cc|c\+\+|cpp|clang|clang\+\+|gfortran|f77|f90|f95|ifort|ifx|icc|icpc|icx|icpx"
+    r"|nvcc|nvc|nvc\+\+|nvfortran|pgcc|pgc\+\+|pgfortran|xlc|xlc_r|xlC|xlf|xlf90|mpicc|mpicxx"
+    r"|mpic\+\+|mpif77|mpif90|mpifort|hipcc|ld|ld\.bfd|ld\.gold|ld\.lld|ar|ranlib|libtool)"
+    r"(?:-\d+(?:\.\d+)*)?\s+-"
+)
+
+ERROR_PATTERNS: tuple[tuple[str, str], ...] = (
+    # compilers: file:line[:col]: [fatal ]error  (gcc, clang, gfortran, nvcc host, flang)
+    ("diag-error", r":\d+(?::\d+)?:\s*(?:fatal |catastrophic )?[Ee]rror\b"),
+    # file(line): error ...  (nvcc, ifort, icc, MSVC)
+    ("paren-error", r"\(\d+\)\s*:\s*(?:fatal |catastrophic )?[Ee]rror\b"),
+    # "tool: error: ...", "tool: fatal error: ..." (gcc, clang, configure, ld.lld, distutils)
+    ("tool-error", r"^(?:\S+: )+(?:fatal |catastrophic )?error: "),
+    ("tool-error-caps", r"^(?:\S+: )+(?:ERROR|Error):? "),
+    ("error-line-start", r"^\s*(?:fatal )?error: "),
+    ("Error-line-start", r"^(?:Error|ERROR|FATAL ERROR|Fatal Error|Fatal error)(?::| \d+:| \[)"),
+    ("bracket-error", r"^\[(?:ERROR|FATAL)\]"),
+    ("error-number", r"[Ee]rror[ \t]*#?\d+[ \t]*:"),
+    ("nvcc-fatal", r"^nvcc fatal\s*:"),
+    ("fortran-error", r"^(?:Error|Fatal Error): .* at \(\d+\)"),
+    ("pgi-error", r"^PG[A-Z0-9+]*-[SF]-\d+-"),
+    ("cray-error", r"^(?:ftn|cc|CC)-\d+ (?:crayftn|craycc|crayCC)?:? ?ERROR"),
+    ("quoted-file-error", r"^\"[^\"]+\", line \d+(?:\.\d+)?: (?:\d+-\d+ \([SEU]\) |[Ee]rror)"),
+    ("internal-compiler-error", r"[Ii]nternal compiler error"),
+    ("internal-error", r"[Ii]nternal error[:!]"),
+    ("warnings-as-errors", r"all warnings being treated as errors"),
+    ("syntax-error", r": syntax error\b"),
+    # linkers
+    ("undefined-reference", r"undefined reference to\b"),
+    ("undefined-symbol", r"[Uu]ndefined symbols? (?:for architecture|\S*:)"),
+    ("undefined-first-referenced", r"^Undefined\s+first referenced"),
+    ("unresolved-external", r"[Uu]nresolved (?:external|symbol)"),
+    ("unsatisfied-symbol", r"Unsatisfied symbol"),
+    ("multiple-definition", r"multiple definition of\b|multiply defined"),
+    ("ld-returned", r"ld returned \d+ exit status"),
+    ("linker-failed", r"linker command failed with exit code"),
+    ("ld-cannot-find", r"^(?:\S*/)?(?:ld|ld\.\w+|collect2)(?:\.exe)?: (?:fatal: )?(?:cannot|can't) find"),
+    ("ld-fatal", r"^(?:\S*/)?ld(?:\.\w+)?: fatal"),
+    ("ld-terminated", r"ld terminated with signal"),
+    ("relocation", r"relocation \S+ against .* can not be used when making"),
+    ("recompile-fpic", r"recompile with -fPIC"),
+    # make and ninja
+    ("make-error", r"^(?:\S*/)?g?make(?:\[\d+\])?: \*\*\* .*Error \d+"),
+    ("make-no-rule", r"\*\*\* No rule to make target"),
+    ("make-no-targets", r"\*\*\* No targets specified and no makefile found"),
+    ("make-stop", r"\*\*\* .*Stop\.$"),
+    ("bsd-make-error", r"^\*\*\* (?:Error code|\[.*\] Error code) \d+"),
+    ("ninja-failed", r"^FAILED: "),
+    ("ninja-stopped", r"^ninja: build stopped: subcommand failed"),
+    # CMake and autotools
+    ("cmake-error", r"^CMake Error"),
+    ("cmake-incomplete", r"Configuring incomplete, errors occurred"),
+    ("configure-error", r"^configure: error:"),
+    ("command-not-found", r": command not found$|: not found$"),
+    # files and the system
+    ("no-such-file", r": No such file or directory"),
+    ("cannot-find", r":\s+(?:cannot|can't) find\b"),
+    ("permission-denied", r"[Pp]ermission denied"),
+    ("no-space", r"No space left on device"),
+    ("out-of-memory", r"[Oo]ut of memory|[Cc]annot allocate memory|memory exhausted|std::bad_alloc"),
+    ("killed", r"^Killed\b|Killed signal terminated|\(program \S+\) killed|: Killed$"),
+    ("signal-crash", r"^(?:[Ss]egmentation (?:fault|[Vv]iolation)|[Bb]us error|Aborted)\b"),
+    ("signal-crash-inline", r"(?:[Ss]egmentation fault|[Bb]us error|Aborted) \(core dumped\)"),
+    ("invalid-argument", r": Invalid argument$"),
+    # Python
+    ("python-exception", r"^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception): "),
+    ("pip-error", r"^ERROR: (?:Could not|Failed|Command|No matching|Exception)"),
+    ("subprocess-error", r"error: subprocess-exited-with-error|error: command '.*' failed"),
+    # tests
+    ("ctest-failed", r"\*\*\*Failed|The following tests FAILED|Errors while running CTest"),
+    ("automake-fail", r"^(?:FAIL|ERROR): \S|^# (?:FAIL|ERROR): +[1-9]"),
+    ("pytest-failed", r"^FAILED \S+::|^=+ .*\d+ failed"),
+    # network and Spack
+    ("curl-error", r"^curl: \(\d+\)"),
+    ("network-error", r"[Cc]ould not resolve host|Connection (?:refused|timed out)|[Nn]etwork is unreachable"),
+    ("spack-error", r"^==> (?:\[[^\]]*\] )?Error: "),
+    ("command-failed", r"^Command .* failed with exit code|[Cc]ommand exited with status [1-9]"),
+)
+
+ERROR_EXCEPTIONS: tuple[tuple[str, str], ...] = (
+    ("warning", r":\s*(?:[Ww]arning|WARNING)\b|\([Ww]arning\)"),
+    ("note", r":\s*note:|^\s*note:|^Note: "),
+    ("instantiation", r"instantiated from|[Ii]n instantiation of|:\d+(?::\d+)?:\s+required (?:from|by) "),
+    ("candidates", r"candidates? (?:are|is):|: candidate:"),
+    ("ignored", r"\(ignored\)$"),
+    ("compiler-command", _COMMAND_LINE),
+    ("configure-check", r"^checking "),
+    ("zero-count", r"^# (?:FAIL|ERROR|XFAIL|XPASS):\s+0$|\b0 [Ee]rrors?\b|\b0 failed\b"),
+    ("makefile-echo", r"^\s*(?:echo|printf) "),
+    ("where", r":\s+Where:"),
+    ("build-started", r"------ Build started: .* ------"),
+)
+
+WARNING_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("diag-warning", r":\d+(?::\d+)?:\s*[Ww]arning\b"),
+    ("paren-warning", r"\(\d+\)\s*:\s*[Ww]arning\b"),
+    ("tool-warning", r"^(?:\S+: )+[Ww]arning: "),
+    ("tool-warning-caps", r"^(?:\S+: )+WARNING:? "),
+    ("warning-line-start", r"^\s*(?:[Ww]arning|WARNING|Warnung)(?::| \d+:| \[)"),
+    ("warning-number", r"[Ww]arning[ \t]*#?\d+[ \t]*:|warning C\d+:"),
+    ("bracket-warning", r"^\[WARNING\]"),
+    ("nvcc-warning", r"^nvcc warning\s*:"),
+    ("quoted-file-warning", r"^\"[^\"]+\", line \d+(?:\.\d+)?: (?:\d+-\d+ \([WI]\) |[Ww]arning)"),
+    ("remark", r": remark #\d+|remark\(\d*\):|CC: REMARK"),
+    ("cray-warning", r"^(?:ftn|cc|CC)-\d+ (?:crayftn|craycc|crayCC)?:? ?WARNING"),
+    ("cmake-warning", r"^CMake (?:Deprecation )?Warning"),
+    ("configure-warning", r"^configure: WARNING:"),
+    ("spack-warning", r"^==> (?:\[[^\]]*\] )?Warning: "),
+    ("python-warning", r"\b[A-Z]\w*Warning: "),
+    ("deprecation", r"^DEPRECATION: "),
+    ("no-symbols", r"has no symbols$"),
+    ("make-ignored", r"^(?:\S*/)?g?make(?:\[\d+\])?: \[.*\] Error \d+ \(ignored\)"),
+    ("ld-warning", r"^(?:\S*/)?(?:ld|ld\.\w+)(?:\.exe)?: warning"),
+    ("warning-flag", r"\[-W[\w+=-]+\]$"),
+    ("cxx-warning", r"^cxx: Warning:"),
+)
+
+WARNING_EXCEPTIONS: tuple[tuple[str, str], ...] = (
+    ("clock-skew", r"Clock skew detected|has modification time .* in the future"),
+    ("compiler-command", _COMMAND_LINE),
+    ("configure-check", r"^checking "),
+    ("note", r":\s*note:"),
+    ("dangerous-function", r"the use of [`'](?:mktemp|tmpnam|tempnam|gets)' is dangerous"),
+    ("ar-modifier", r"modifier ignored since"),
+    ("libtool-finish", r"remember to run [`']libtool --finish"),
+    ("jobserver", r"-j\d* forced in submake|jobserver unavailable"),
+    ("pip-root", r"Running pip as the 'root' user|Running pip as root"),
+    ("ssh-known-hosts", r"Permanently added .* to the list of known hosts"),
+    ("msvc-noise", r"LNK4089|LNK4221|LNK4099"),
+    ("bind-at-load", r"bind_at_load"),
+    ("ranlib-empty", r"^(?:\S*/)?ranlib: file: .* has no symbols$"),
+    ("x11-ansi", r"/X11/X\w+\.h:\d+: war.*: ANSI C\+\+ forbids declaration"),
+    ("makefile-echo", r"^\s*(?:echo|printf) "),
+    ("zero-warnings", r"\b0 [Ww]arnings?\b"),
+)
+
+# Lower-case keywords: every rule above can only match a line containing one of these.
+PREFILTER_KEYWORDS: tuple[str, ...] = (
+    "error",
+    "warn",
+    "fatal",
+    "fail",
+    "undefined",
+    "unresolved",
+    "unsatisfied",
+    "multiple definition",
+    "multiply defined",
+    "ld returned",
+    "linker command",
+    "cannot find",
+    "can't find",
+    "ld terminated",
+    "relocation",
+    "-fpic",
+    "***",
+    "no rule to make",
+    "no such file",
+    "not found",
+    "permission denied",
+    "no space left",
+    "memory",
+    "bad_alloc",
+    "killed",
+    "segmentation",
+    "aborted",
+    "invalid argument",
+    '", line ',
+    "exception",
+    "could not resolve",
+    "connection refused",
+    "connection timed out",
+    "network is unreachable",
+    "curl: (",
+    "exited with status",
+    "remark",
+    "has no symbols",
+    "deprecation",
+    "pg",
+    "[-w",
+    "incomplete",
+)
+
+
+def _compile_any(rules: Sequence[tuple[str, str]]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{rx})" for _, rx in rules))
+
+
+_ERR_ANY = _compile_any(ERROR_PATTERNS)
+_ERR_EXC = _compile_any(ERROR_EXCEPTIONS)
+_WARN_ANY = _compile_any(WARNING_PATTERNS)
+_WARN_EXC = _compile_any(WARNING_EXCEPTIONS)
+_PREFILTER = re.compile("|".join(re.escape(k) for k in PREFILTER_KEYWORDS))
+_PREFILTER_I = re.compile(_PREFILTER.pattern, re.IGNORECASE)
+
+
+def _line_kind(line: str) -> str | None:
+    """``"error"``, ``"warning"`` or ``None`` for one line (the full rule set)."""
+    if _ERR_ANY.search(line) and not _ERR_EXC.search(line):
+        return "error"
+    if _WARN_ANY.search(line) and not _WARN_EXC.search(line):
+        return "warning"
+    return None
+
+
+# ---------------------------------------------------------------------------------
+# Source locations
+# ---------------------------------------------------------------------------------
+
+_LOCATIONS = (
+    # broken.c:4:3: error ... / /path/foo.f90:1234: warning ...
+    re.compile(r"^\s*(?P<file>[^\s:\"'(),]+?):(?P<line>\d+)(?::\d+)?:"),
+    # foo.cu(12): error ... / foo.f90(1234): error #6404:
+    re.compile(r"^\s*(?P<file>[^\s:\"'(),]+)\((?P<line>\d+)\)\s*:"),
+    # "foo.c", line 12: error
+    re.compile(r"^\"(?P<file>[^\"]+)\", line (?P<line>\d+)"),
+    # make: *** [Makefile:6: libfoo.so] Error 1
+    re.compile(r"\*\*\* \[(?P<file>[^\s:\]]+):(?P<line>\d+):"),
+    # PGC-S-0035-Syntax error: ... (foo.c: 12)
+    re.compile(r"\((?P<file>[^\s:()]+): (?P<line>\d+)\)\s*$"),
+)
+
+
+def _source_location(text: str) -> tuple[str | None, int | None]:
+    for rx in _LOCATIONS:
+        m = rx.search(text)
+        if m:
+            return m.group("file"), int(m.group("line"))
+    return None, None
+
+
+# ---------------------------------------------------------------------------------
+# Fingerprints
+# ---------------------------------------------------------------------------------
+
+_FP_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\w.+~@%=-]*/)+(?=[\w.+~@%=-])")
+_FP_SPACK_HASH = re.compile(r"\b[a-z2-7]{32}\b")
+_FP_HEX_HASH = re.compile(r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{7,}\b")
+_FP_HEX = re.compile(r"\b0[xX][0-9a-fA-F]+\b")
+_FP_NUMBER = re.compile(r"\d+")
+_FP_SPACE = re.compile(r"\s+")
+
+
+def fingerprint(text: str) -> str:
+    """A stable form of an event's text for "have we seen this before".
+
+    Directory parts of paths are dropped (the file name stays), Spack hashes
+    (32 base32 characters), hex hashes (7+ hex digits), ``0x`` numbers and every
+    other number are replaced by ``<hash>``, ``<hex>`` and ``N``; whitespace runs
+    collapse to one space.
+
+    >>> fingerprint("/tmp/spack-stage/x/broken.c:4:3: error: expected ';'")
+    "broken.c:N:N: error: expected ';'"
+    """
+    s = _FP_PATH.sub("", text)
+    s = _FP_SPACK_HASH.sub("<hash>", s)
+    s = _FP_HEX.sub("<hex>", s)
+    s = _FP_HEX_HASH.sub("<hash>", s)
+    s = _FP_NUMBER.sub("N", s)
+    return _FP_SPACE.sub(" ", s).strip()
+
+
+# ---------------------------------------------------------------------------------
+# Failure classes (data/failure_classes.yaml)
+# ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FailureClass:
+    """One failure class of the rules file: a name, a description and its regexes."""
+
+    name: str
+    description: str
+    patterns: tuple[str, ...]
+    regex: re.Pattern[str] = field(repr=False, compare=False)
+
+    def matches(self, text: str) -> bool:
+        """Whether any of the class's patterns matches ``text``."""
+        return self.regex.search(text) is not None
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A validated failure-class rules file.
+
+    ``classes`` keeps the file's order; ``precedence`` lists every class once, the
+    first being the one reported as a build's summary when several match.
+    """
+
+    version: str
+    classes: dict[str, FailureClass]
+    precedence: tuple[str, ...]
+    source: str = "<rules>"
+
+    def classify(self, text: str) -> tuple[str, ...]:
+        """Every class whose patterns match ``text``, in precedence order."""
+        return tuple(name for name in self.precedence if self.classes[name].matches(text))
+
+    def summary(self, classes: Iterable[str]) -> str | None:
+        """The class of highest precedence among ``classes`` (None when empty)."""
+        present = set(classes)
+        for name in self.precedence:
+            if name in present:
+                return name
+        return None
+
+
+_DEFAULT_RULES = Path(__file__).resolve().parent / "data" / "failure_classes.yaml"
+
+
+def load_rules(path: str | os.PathLike[str] | None = None) -> Rules:
+    """Load and validate a failure-class rules file (the packaged one by default).
+
+    The file is YAML with ``version``, ``precedence`` (a list naming every class
+    once) and ``classes`` (a mapping of class name to ``description`` and a
+    non-empty ``patterns`` list of regular expressions). Any problem raises
+    :class:`~spackmon_analysis.errors.RulesError` naming the file and the rule.
+    """
+    if path is None:
+        return _default_rules()
+    return _load_rules(Path(path))
+
+
+@lru_cache(maxsize=1)
+def _default_rules() -> Rules:
+    return _load_rules(_DEFAULT_RULES)
+
+
+def _load_rules(path: Path) -> Rules:
+    import yaml
+
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RulesError(f"{where}: cannot read the rules file ({exc.strerror or exc})") from exc
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RulesError(f"{where}: not valid YAML ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise RulesError(f"{where}: the rules file must be a mapping with version, precedence and classes")
+    if "version" not in doc or doc["version"] in (None, ""):
+        raise RulesError(f"{where}: missing 'version'")
+    classes_doc = doc.get("classes")
+    if not isinstance(classes_doc, dict) or not classes_doc:
+        raise RulesError(f"{where}: 'classes' must be a non-empty mapping of class name to rule")
+    classes: dict[str, FailureClass] = {}
+    for name, rule in classes_doc.items():
+        label = f"{where}: class '{name}'"
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise RulesError(f"{label}: class names are lower_snake_case identifiers")
+        if name == UNCLASSIFIED:
+            raise RulesError(f"{label}: '{UNCLASSIFIED}' is reserved")
+        if not isinstance(rule, dict):
+            raise RulesError(f"{label}: must be a mapping with description and patterns")
+        unknown = set(rule) - {"description", "patterns"}
+        if unknown:
+            raise RulesError(f"{label}: unknown key(s) {sorted(unknown)}")
+        description = rule.get("description")
+        if not isinstance(description, str) or not description.strip():
+            raise RulesError(f"{label}: 'description' must be a non-empty string")
+        patterns = rule.get("patterns")
+        if not isinstance(patterns, list) or not patterns:
+            raise RulesError(f"{label}: 'patterns' must be a non-empty list of regular expressions")
+        for i, rx in enumerate(patterns):
+            if not isinstance(rx, str) or not rx:
+                raise RulesError(f"{label}: patterns[{i}] must be a non-empty string")
+            try:
+                re.compile(rx)
+            except re.error as exc:
+                raise RulesError(f"{label}: patterns[{i}] {rx!r} is not a valid regex ({exc})") from exc
+        classes[name] = FailureClass(
+            name=name,
+            description=description.strip(),
+            patterns=tuple(patterns),
+            regex=re.compile("|".join(f"(?:{rx})" for rx in patterns)),
+        )
+    precedence = doc.get("precedence")
+    if not isinstance(precedence, list) or not all(isinstance(p, str) for p in precedence):
+        raise RulesError(f"{where}: 'precedence' must be a list of class names")
+    for name in precedence:
+        if name not in classes:
+            raise RulesError(f"{where}: precedence names unknown class '{name}'")
+    dupes = sorted({p for p in precedence if precedence.count(p) > 1})
+    if dupes:
+        raise RulesError(f"{where}: precedence lists class(es) {dupes} more than once")
+    missing = [name for name in classes if name not in precedence]
+    if missing:
+        raise RulesError(f"{where}: class(es) {missing} missing from precedence")
+    return Rules(version=str(doc["version"]), classes=classes, precedence=tuple(precedence), source=where)
+
+
+def classify(text: str, rules: Rules | None = None) -> tuple[str, ...]:
+    """The failure classes (precedence order) whose patterns match ``text``."""
+    return (rules or _default_rules()).classify(text)
+
+
+# ---------------------------------------------------------------------------------
+# Events
+# ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class LogEvent:
+    """One error or warning found in a build log.
+
+    ``line_no`` is 1-based; ``source_file``/``source_line_no`` are where the line
+    points (``broken.c``, 4 for ``broken.c:4:3: error: ...``) or None;
+    ``pre_context``/``post_context`` hold up to ``context`` neighbouring lines;
+    ``repeat_count`` counts identical events (same kind and text), whose first
+    occurrence gives the line number and context; ``classes`` are the failure
+    classes of an error (precedence order, empty for warnings and unmatched
+    errors); ``fingerprint`` is :func:`fingerprint` of the text.
+    """
+
+    kind: str
+    text: str
+    line_no: int
+    source_file: str | None = None
+    source_line_no: int | None = None
+    pre_context: list[str] = field(default_factory=list)
+    post_context: list[str] = field(default_factory=list)
+    repeat_count: int = 1
+    classes: tuple[str, ...] = ()
+    fingerprint: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field (lists for the sequences)."""
+        return {
+            "kind": self.kind,
+            "text": self.text,
+            "line_no": self.line_no,
+            "source_file": self.source_file,
+            "source_line_no": self.source_line_no,
+            "pre_context": list(self.pre_context),
+            "post_context": list(self.post_context),
+            "repeat_count": self.repeat_count,
+            "classes": list(self.classes),
+            "fingerprint": self.fingerprint,
+        }
+
+
+class _Collector:
+    """Creates events, merges repeats and completes post-context across blocks."""
+
+    __slots__ = ("context", "rules", "events", "seen", "pending")
+
+    def __init__(self, context: int, rules: Rules | None):
+        self.context = context
+        self.rules = rules
+        self.events: list[LogEvent] = []
+        self.seen: dict[tuple[str, str], LogEvent] = {}
+        self.pending: list[LogEvent] = []
+
+    def add(self, kind: str, text: str, line_no: int, pre: list[str]) -> LogEvent | None:
+        """Record an event; returns the new event, or None for a repeat."""
+        key = (kind, text)
+        old = self.seen.get(key)
+        if old is not None:
+            old.repeat_count += 1
+            return None
+        src_file, src_line = _source_location(text)
+        classes = self.rules.classify(text) if (self.rules is not None and kind == "error") else ()
+        ev = LogEvent(
+            kind=kind,
+            text=text,
+            line_no=line_no,
+            source_file=src_file,
+            source_line_no=src_line,
+            pre_context=pre,
+            classes=classes,
+            fingerprint=fingerprint(text),
+        )
+        self.seen[key] = ev
+        self.events.append(ev)
+        return ev
+
+    def feed_pending(self, lines: Sequence[str]) -> None:
+        """Give events still short of post-context the next lines of the log."""
+        if not self.pending:
+            return
+        still = []
+        n = self.context
+        for ev in self.pending:
+            need = n - len(ev.post_context)
+            ev.post_context.extend(lines[:need])
+            if len(ev.post_context) < n:
+                still.append(ev)
+        self.pending = still
+
+
+def _iter_blocks(source: Any) -> Iterator[str]:
+    """Yield the log as blocks of whole lines ('\\n'-terminated except possibly the last)."""
+    if isinstance(source, bytes | bytearray):
+        source = bytes(source).decode("utf-8", errors="replace")
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and _looks_like_path(source)):
+        yield from _file_blocks(Path(source))
+        return
+    if isinstance(source, str):
+        if "\r" in source:
+            source = source.replace("\r\n", "\n").replace("\r", "\n")
+        if source:
+            yield source
+        return
+    try:
+        iterator = iter(source)
+    except TypeError as exc:
+        raise LogParseError(
+            f"parse_log needs log text, a path or an iterable of lines, not {type(source).__name__}"
+        ) from exc
+    buf: list[str] = []
+    size = 0
+    for item in iterator:
+        if isinstance(item, bytes | bytearray):
+            item = bytes(item).decode("utf-8", errors="replace")
+        elif not isinstance(item, str):
+            raise LogParseError(f"log lines must be str or bytes, not {type(item).__name__}")
+        if item.endswith("\n"):
+            item = item[:-1]
+        if item.endswith("\r"):
+            item = item[:-1]
+        buf.append(item)
+        size += len(item) + 1
+        if size >= _BLOCK_CHARS:
+            buf.append("")
+            yield "\n".join(buf)
+            buf, size = [], 0
+    if buf:
+        buf.append("")
+        yield "\n".join(buf)
+
+
+def _looks_like_path(text: str) -> bool:
+    if "\n" in text or len(text) > 4096 or not text:
+        return False
+    try:
+        return os.path.isfile(text)
+    except (OSError, ValueError):
+        return False
+
+
+def _file_blocks(path: Path) -> Iterator[str]:
+    try:
+        if path.suffix == ".gz":
+            raw: Any = gzip.open(path, "rb")
+        else:
+            raw = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise LogParseError(f"{path}: cannot open the log ({exc.strerror or exc})") from exc
+    try:
+        with io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline=None) as fh:
+            carry = ""
+            while True:
+                try:
+                    data = fh.read(_BLOCK_CHARS)
+                except (OSError, EOFError, gzip.BadGzipFile) as exc:
+                    raise LogParseError(f"{path}: cannot read the log ({exc})") from exc
+                if not data:
+                    break
+                cut = data.rfind("\n")
+                if cut < 0:
+                    carry += data
+                    continue
+                block = carry + data[: cut + 1]
+                carry = data[cut + 1 :]
+                yield block
+            if carry:
+                yield carry
+    finally:
+        raw.close()
+
+
+def _scan_block(
+    block: str,
+    first_line_no: int,
+    tail: deque[str],
+    col: _Collector,
+) -> int:
+    """Find the events of one block; returns the number of lines in the block."""
+    context = col.context
+    n = len(block)
+    low = block.lower()
+    if len(low) == n:
+        finder, hay = _PREFILTER, low
+    else:  # lower() changed the length (rare non-ASCII): search case-insensitively
+        finder, hay = _PREFILTER_I, block
+    search = finder.search
+    count = block.count
+    find = block.find
+    rfind = block.rfind
+    line_no = first_line_no  # number of the line starting at `counted`
+    counted = 0
+    pos = 0
+    # lines at the start of the block complete the post-context of earlier events
+    if col.pending:
+        head = []
+        s = 0
+        while len(head) < context and s < n:
+            e = find("\n", s)
+            if e < 0:
+                e = n
+            head.append(block[s:e])
+            s = e + 1
+        col.feed_pending(head)
+    while True:
+        m = search(hay, pos)
+        if m is None:
+            break
+        hit = m.start()
+        ls = rfind("\n", 0, hit) + 1
+        le = find("\n", hit)
+        if le < 0:
+            le = n
+        pos = le + 1
+        line = block[ls:le]
+        kind = _line_kind(line)
+        if kind is None:
+            if pos >= n:
+                break
+            continue
+        line_no += count("\n", counted, ls)
+        counted = ls
+        key = (kind, line)
+        old = col.seen.get(key)
+        if old is not None:
+            old.repeat_count += 1
+        else:
+            pre: list[str] = []
+            if context:
+                e = ls - 1
+                while len(pre) < context and e >= 0:
+                    s = rfind("\n", 0, e) + 1
+                    pre.append(block[s:e])
+                    e = s - 1
+                if len(pre) < context and tail:
+                    need = context - len(pre)
+                    pre.extend(reversed(list(tail)[-need:]))
+                pre.reverse()
+            ev = col.add(kind, line, line_no, pre)
+            if ev is not None and context:
+                post = ev.post_context
+                s = le + 1
+                while len(post) < context and s < n:
+                    e = find("\n", s)
+                    if e < 0:
+                        e = n
+                    post.append(block[s:e])
+                    s = e + 1
+                if len(post) < context:
+                    col.pending.append(ev)
+        if pos >= n:
+            break
+    lines_in_block = count("\n") + (0 if block.endswith("\n") else 1)
+    if context:
+        # keep the last `context` lines for the next block's pre-context
+        e = n - 1 if block.endswith("\n") else n
+        taken: list[str] = []
+        while len(taken) < context and e >= 0:
+            s = rfind("\n", 0, e) + 1
+            taken.append(block[s:e])
+            e = s - 1
+        tail.extend(reversed(taken))
+    return lines_in_block
+
+
+def parse_log(
+    source: Any,
+    *,
+    context: int = DEFAULT_CONTEXT,
+    classify: bool = True,
+    rules: Rules | None = None,
+) -> list[LogEvent]:
+    """Find the error and warning events of a build log.
+
+    ``source`` is the log text (``str``, or ``bytes`` decoded as UTF-8), a path
+    (``pathlib.Path``, or a ``str`` naming an existing file with no newline; plain
+    or ``.gz``), or an iterable of lines (a file object, a list...). Files are read
+    in blocks, never whole. ``context`` lines are kept on each side of an event;
+    ``classify`` adds the failure classes of ``rules`` (the packaged rules file by
+    default) to error events. Events come in order of first occurrence.
+
+    Raises :class:`~spackmon_analysis.errors.LogParseError` when the log cannot be
+    read (missing file, broken gzip, wrong type).
+    """
+    if not isinstance(context, int) or context < 0:
+        raise LogParseError(f"context must be a non-negative int, not {context!r}")
+    active_rules = (rules or _default_rules()) if classify else None
+    col = _Collector(context, active_rules)
+    tail: deque[str] = deque(maxlen=max(context, 1))
+    line_no = 1
+    for block in _iter_blocks(source):
+        line_no += _scan_block(block, line_no, tail, col)
+    return col.events
+
+
+def scan_log_naive(
+    source: Any,
+    *,
+    context: int = DEFAULT_CONTEXT,
+    classify: bool = True,
+    rules: Rules | None = None,
+) -> list[LogEvent]:
+    """The straightforward reference scan: every rule on every line, one line at a time.
+
+    Same result as :func:`parse_log` (which the tests and the benchmark check), and
+    several times slower; kept as the executable definition of the rules.
+    """
+    error_rules = [re.compile(rx) for _, rx in ERROR_PATTERNS]
+    error_exc = [re.compile(rx) for _, rx in ERROR_EXCEPTIONS]
+    warn_rules = [re.compile(rx) for _, rx in WARNING_PATTERNS]
+    warn_exc = [re.compile(rx) for _, rx in WARNING_EXCEPTIONS]
+    active_rules = (rules or _default_rules()) if classify else None
+    col = _Collector(context, active_rules)
+    before: deque[str] = deque(maxlen=max(context, 1))
+    waiting: list[LogEvent] = []
+    line_no = 0
+    for block in _iter_blocks(source):
+        lines = block.split("\n")
+        if block.endswith("\n"):
+            lines.pop()
+        for line in lines:
+            line_no += 1
+            for ev in waiting:
+                ev.post_context.append(line)
+            waiting = [ev for ev in waiting if len(ev.post_context) < context]
+            kind = None
+            if any(r.search(line) for r in error_rules) and not any(r.search(line) for r in error_exc):
+                kind = "error"
+            elif any(r.search(line) for r in warn_rules) and not any(r.search(line) for r in warn_exc):
+                kind = "warning"
+            if kind is not None:
+                pre = list(before)[-context:] if context else []
+                ev = col.add(kind, line, line_no, pre)
+                if ev is not None and context:
+                    waiting.append(ev)
+            if context:
+                before.append(line)
+    return col.events
+
+
+# ---------------------------------------------------------------------------------
+# Summaries and frames
+# ---------------------------------------------------------------------------------
+
+
+def summary_class(events_or_classes: Iterable[Any], rules: Rules | None = None) -> str | None:
+    """One failure class for a build, by the precedence of the rules file.
+
+    Accepts :class:`LogEvent` objects (only errors count), per-event class tuples,
+    or class names. Returns the matched class of highest precedence,
+    ``"unclassified"`` when there are errors but none matched a class, and None
+    when there are no errors at all.
+    """
+    r = rules or _default_rules()
+    found: set[str] = set()
+    errors = 0
+    for item in events_or_classes:
+        if isinstance(item, LogEvent):
+            if item.kind != "error":
+                continue
+            errors += 1
+            found.update(item.classes)
+        elif isinstance(item, str):
+            errors += 1
+            if item != UNCLASSIFIED:
+                found.add(item)
+        elif isinstance(item, dict):  # an event as a dict (to_dict / JSON)
+            if item.get("kind", "error") != "error":
+                continue
+            errors += 1
+            found.update(item.get("classes") or ())
+        else:
+            errors += 1
+            found.update(item or ())
+    if not errors:
+        return None
+    return r.summary(found) or UNCLASSIFIED
+
+
+_FRAME_COLUMNS = [
+    "kind",
+    "text",
+    "line_no",
+    "source_file",
+    "source_line_no",
+    "pre_context",
+    "post_context",
+    "repeat_count",
+    "classes",
+    "primary_class",
+    "fingerprint",
+]
+
+
+def events_frame(events: Iterable[LogEvent]) -> Any:
+    """A pandas DataFrame with one row per event.
+
+    Columns: ``kind`` (categorical error/warning), ``text``, ``line_no``,
+    ``source_file``, ``source_line_no`` (nullable Int64), ``pre_context`` and
+    ``post_context`` (lists of lines), ``repeat_count``, ``classes`` (tuple),
+    ``primary_class`` (the first class by precedence, or None) and ``fingerprint``.
+    """
+    import pandas as pd
+
+    rows = [
+        (
+            ev.kind,
+            ev.text,
+            ev.line_no,
+            ev.source_file,
+            ev.source_line_no,
+            list(ev.pre_context),
+            list(ev.post_context),
+            ev.repeat_count,
+            tuple(ev.classes),
+            ev.classes[0] if ev.classes else None,
+            ev.fingerprint,
+        )
+        for ev in events
+    ]
+    df = pd.DataFrame.from_records(rows, columns=_FRAME_COLUMNS)
+    df["kind"] = pd.Categorical(df["kind"], categories=["error", "warning"])
+    df["line_no"] = df["line_no"].astype("Int64")
+    df["source_line_no"] = pd.array(
+        [None if v is None or v != v else int(v) for v in df["source_line_no"]], dtype="Int64"
+    )
+    df["repeat_count"] = df["repeat_count"].astype("Int64")
+    return df
