@@ -1,0 +1,1102 @@
+"""One reader for every Spack spec document, as a graph and as pandas frames.
+
+:func:`load_spec` accepts a path (``.json``, ``.yaml``/``.yml``, clearsigned ``.json.sig``,
+optionally gzip-compressed), JSON or YAML text, ``bytes`` or an already-parsed object, and
+returns a :class:`SpecGraph`. Every format Spack has written is read (see PROTOCOL section 5):
+
+* the old list format of Spack <= 0.16 (``[{"<name>": {node}}]``),
+* node lists with ``_meta.version`` 2 (0.17), 3 (0.18-0.19), 4 (0.21-0.23), 5 (1.0-1.2), 6 (1.3),
+* the wrappers ``{"spec": X}``, ``{"spec": {"spec": X}}``, upload bodies with ``spack_version``,
+  buildcache ``spec.json`` files and clearsigned ``spec.json.sig`` files,
+* an environment's ``spack.lock`` (``concrete_specs``) and the install database ``index.json``.
+
+A dependency entry resolves to the node that carries its value under **any** hash key
+(``hash``, ``full_hash``, ``build_hash``, ``dag_hash``), or, failing that, to the only node with
+that name; a reference nothing resolves is an error, never a placeholder node. Stored hashes
+are authoritative and never recomputed.
+
+Malformed input raises :class:`~spackmon_analysis.errors.SpecFormatError` naming the file and
+the path of the bad element (for example ``spec.nodes[3].dependencies[1]: no hash key``), and
+nothing else.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import SpecFormatError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import networkx
+    import pandas
+
+__all__ = ["load_spec", "SpecGraph", "SpecNode", "SpecEdge", "SpecDiff", "HASH_KEYS"]
+
+#: Every key under which a node may carry a hash (``package_hash`` is not a node identity).
+HASH_KEYS = ("hash", "full_hash", "build_hash", "dag_hash", "package_hash")
+_REF_KEYS = ("hash", "full_hash", "build_hash", "dag_hash")
+_FLAG_KEYS = frozenset(("cflags", "cppflags", "cxxflags", "fflags", "ldflags", "ldlibs"))
+_COMPILER_VIRTUALS = frozenset(("c", "cxx", "fortran"))
+_SPEC_SUFFIXES = (".json", ".yaml", ".yml", ".sig", ".gz", ".lock")
+_PGP_BEGIN = "-----BEGIN PGP SIGNED MESSAGE-----"
+_PGP_SIG = "-----BEGIN PGP SIGNATURE-----"
+_COMPILER_RE = re.compile(r"^\s*([A-Za-z0-9_.+-]+?)\s*@\s*=?\s*([^\s%^+~]+)")
+
+
+# ---------------------------------------------------------------------------------------------
+# data classes
+
+
+@dataclass(eq=False, slots=True)
+class SpecNode:
+    """One concrete package in a spec DAG.
+
+    ``key`` is the node's graph key: its ``full_hash`` when it carries one, else its ``hash``.
+    ``hashes`` holds every hash key the node carries, exactly as written.
+    """
+
+    key: str
+    name: str
+    version: str | None
+    hashes: dict[str, str]
+    compiler_name: str | None = None
+    compiler_version: str | None = None
+    platform: str | None = None
+    os: str | None = None
+    target: str | None = None
+    namespace: str | None = None
+    parameters: dict = field(default_factory=dict)
+    variants: dict = field(default_factory=dict)
+    external: bool = False
+    external_path: str | None = None
+    patches: tuple = ()
+
+    @property
+    def full_hash(self) -> str:
+        """The node's ``full_hash`` key, else its graph key."""
+        return self.hashes.get("full_hash") or self.key
+
+    @property
+    def dag_hash(self) -> str:
+        """The node's ``hash`` key (the DAG hash), else its graph key."""
+        return self.hashes.get("hash") or self.key
+
+    @property
+    def compiler(self) -> str | None:
+        """``name@version`` of the compiler, or ``None`` when the document names none."""
+        if self.compiler_name is None:
+            return None
+        if self.compiler_version is None:
+            return self.compiler_name
+        return f"{self.compiler_name}@{self.compiler_version}"
+
+    @property
+    def short_hash(self) -> str:
+        """The first seven characters of the graph key, as Spack prints them."""
+        return self.key[:7]
+
+    def __repr__(self) -> str:
+        ver = f"@{self.version}" if self.version is not None else ""
+        return f"<SpecNode {self.name}{ver} /{self.short_hash}>"
+
+
+@dataclass(frozen=True, slots=True)
+class SpecEdge:
+    """A dependency edge: ``parent`` depends on ``child`` (both graph keys)."""
+
+    parent: str
+    child: str
+    deptypes: tuple = ()
+    virtuals: tuple = ()
+
+
+# ---------------------------------------------------------------------------------------------
+# reading bytes / text / paths
+
+
+def _fail(reason: str, source: str, path: str | None = None) -> SpecFormatError:
+    return SpecFormatError(reason, source=source, path=path or None)
+
+
+def _strip_clearsign(text: str, source: str) -> str:
+    """Return the signed payload of an OpenPGP clearsigned message."""
+    start = text.find(_PGP_BEGIN)
+    end = text.find(_PGP_SIG, start)
+    if end < 0:
+        raise _fail("clearsigned message without a '-----BEGIN PGP SIGNATURE-----' line", source)
+    head = text[start + len(_PGP_BEGIN) : end]
+    # armor headers ("Hash: SHA256") end at the first blank line
+    lines = head.split("\n")
+    i = 1 if lines and lines[0].strip() == "" else 0
+    while i < len(lines) and lines[i].strip() != "":
+        i += 1
+    if i >= len(lines):
+        raise _fail("clearsigned message without a blank line after its armor headers", source)
+    body = lines[i + 1 :]
+    # dash-escaped lines ("- text") lose their escape (RFC 4880 section 7.1)
+    body = [ln[2:] if ln.startswith("- ") else ln for ln in body]
+    return "\n".join(body)
+
+
+def _parse_text(text: str, source: str, hint: str = "") -> Any:
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if _PGP_BEGIN in text[:200]:
+        text = _strip_clearsign(text, source)
+    stripped = text.lstrip()
+    if not stripped:
+        raise _fail("empty document", source)
+    if stripped[0] in "{[" or hint == "json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            if hint == "json":
+                raise _fail(f"invalid JSON: {exc}", source) from None
+            json_error = exc
+        except RecursionError:
+            raise _fail("document nested too deeply", source) from None
+        # flow-style YAML also starts with { or [; try it before giving up
+        try:
+            return _yaml_load(text)
+        except Exception:  # noqa: BLE001 - report the JSON error, it is the likely intent
+            raise _fail(f"invalid JSON: {json_error}", source) from None
+    try:
+        return _yaml_load(text)
+    except RecursionError:
+        raise _fail("document nested too deeply", source) from None
+    except Exception as exc:  # yaml.YAMLError and its relatives
+        raise _fail(f"invalid YAML: {exc}", source) from None
+
+
+def _yaml_load(text: str) -> Any:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+
+
+def _parse_bytes(data: bytes, source: str, hint: str = "") -> Any:
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise _fail(f"invalid gzip data: {exc}", source) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _fail(f"not UTF-8 text: {exc}", source) from None
+    return _parse_text(text, source, hint)
+
+
+def _read_path(path: Path, source: str) -> Any:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read file: {exc.strerror or exc}", source) from None
+    lower = path.name.lower()
+    if lower.endswith(".gz"):
+        lower = lower[:-3]
+    hint = "json" if lower.endswith(".json") else ""
+    return _parse_bytes(data, source, hint)
+
+
+def _looks_like_path(text: str) -> bool:
+    if "\n" in text or not text.strip() or text.lstrip()[:1] in "{[":
+        return False
+    if text.lower().endswith(_SPEC_SUFFIXES):
+        return True
+    try:
+        return Path(text).exists()
+    except (OSError, ValueError):
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# the parser
+
+
+class _Parser:
+    """Turns a parsed document into nodes and edges (one instance per load)."""
+
+    __slots__ = ("source", "spack_version", "format", "nodes", "index", "names", "raw_edges")
+
+    def __init__(self, source: str):
+        self.source = source
+        self.spack_version: str | None = None
+        self.format = "list"
+        self.nodes: dict[str, SpecNode] = {}
+        self.index: dict[str, str] = {}
+        self.names: dict[str, list[str]] = {}
+        # (parent key, name, refs (key, value) tuple, deptypes, virtuals, path)
+        self.raw_edges: list[tuple] = []
+
+    def fail(self, reason: str, path: str | None = None) -> SpecFormatError:
+        return _fail(reason, self.source, path)
+
+    # -- unwrapping ---------------------------------------------------------------------------
+
+    def parse(self, doc: Any) -> tuple[list[str], list[SpecEdge]]:
+        path = ""
+        explicit_roots: list[tuple[str, str]] | None = None
+        for _ in range(8):  # wrappers nest at most a few levels
+            if isinstance(doc, list):
+                self.format = "list"
+                self._parse_list(doc, path)
+                break
+            if not isinstance(doc, dict):
+                what = "empty document" if doc is None else f"expected an object or a list, got {type(doc).__name__}"
+                raise self.fail(what, path)
+            if not doc:
+                raise self.fail("empty document", path)
+            if "nodes" in doc:
+                self._parse_nodes(doc, path)
+                break
+            if "concrete_specs" in doc:
+                explicit_roots = self._parse_lock(doc, path)
+                break
+            if "database" in doc and isinstance(doc.get("database"), dict):
+                self._parse_database(doc["database"], _join(path, "database"))
+                break
+            if "spec" in doc:
+                version = doc.get("spack_version")
+                if version is not None:
+                    if not isinstance(version, (str, int, float)) or isinstance(version, bool):
+                        raise self.fail("spack_version must be a string", _join(path, "spack_version"))
+                    self.spack_version = str(version)
+                doc = doc["spec"]
+                path = _join(path, "spec")
+                continue
+            if len(doc) == 1:
+                only = next(iter(doc.values()))
+                if isinstance(only, dict) and "nodes" not in doc:
+                    # a single list-format node {"<name>": {...}} without the list around it
+                    self.format = "list"
+                    self._parse_list([doc], path, bare=True)
+                    break
+            raise self.fail(
+                "not a spec document (expected 'spec', 'nodes', a list of nodes, "
+                "'concrete_specs' or 'database')",
+                path,
+            )
+        else:
+            raise self.fail("wrappers nested too deeply", path)
+        if not self.nodes:
+            raise self.fail("the document holds no nodes", path)
+        edges = self._resolve()
+        self._derive_compilers(edges)
+        roots = self._roots(edges, explicit_roots)
+        return roots, edges
+
+    # -- formats ------------------------------------------------------------------------------
+
+    def _parse_list(self, items: list, path: str, bare: bool = False) -> None:
+        for i, item in enumerate(items):
+            ipath = path if bare else f"{path}[{i}]"
+            if not isinstance(item, dict) or len(item) != 1:
+                raise self.fail("expected an object with exactly one key (the package name)", ipath)
+            name, body = next(iter(item.items()))
+            if not isinstance(name, str) or not name:
+                raise self.fail("the package name must be a non-empty string", ipath)
+            npath = _join(ipath, name)
+            if not isinstance(body, dict):
+                raise self.fail("expected the node to be an object", npath)
+            self._add_node(body, name, npath)
+
+    def _parse_nodes(self, doc: dict, path: str) -> None:
+        meta = doc.get("_meta")
+        version = None
+        if meta is not None:
+            if not isinstance(meta, dict):
+                raise self.fail("_meta must be an object", _join(path, "_meta"))
+            version = meta.get("version")
+            if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
+                if isinstance(version, str) and version.isdigit():
+                    version = int(version)
+                else:
+                    raise self.fail("_meta.version must be an integer", _join(path, "_meta.version"))
+        nodes = doc["nodes"]
+        npath = _join(path, "nodes")
+        if not isinstance(nodes, list):
+            raise self.fail("nodes must be a list", npath)
+        for i, body in enumerate(nodes):
+            ipath = f"{npath}[{i}]"
+            if not isinstance(body, dict):
+                raise self.fail("expected the node to be an object", ipath)
+            name = body.get("name")
+            if not isinstance(name, str) or not name:
+                raise self.fail("node has no name (a non-empty string)", ipath)
+            self._add_node(body, name, ipath)
+        if version is None:
+            version = self._guess_version(nodes)
+        self.format = f"v{version}"
+
+    def _guess_version(self, nodes: list) -> int:
+        for body in nodes:
+            if "annotations" in body:
+                return 5
+            deps = body.get("dependencies")
+            if isinstance(deps, list) and deps and isinstance(deps[0], dict):
+                if "parameters" in deps[0]:
+                    return 4
+        if any("full_hash" in body for body in nodes):
+            return 2
+        return 3
+
+    def _parse_lock(self, doc: dict, path: str) -> list[tuple[str, str]]:
+        self.format = "lock"
+        specs = doc["concrete_specs"]
+        cpath = _join(path, "concrete_specs")
+        if not isinstance(specs, dict):
+            raise self.fail("concrete_specs must be an object", cpath)
+        lock_keys: list[tuple[str, str]] = []
+        for lock_hash, body in specs.items():
+            kpath = _join(cpath, str(lock_hash))
+            key = self._add_wrapped(body, kpath)
+            if isinstance(lock_hash, str):
+                self.index.setdefault(lock_hash, key)
+            lock_keys.append((lock_hash, key))
+        roots = doc.get("roots")
+        explicit: list[tuple[str, str]] = []
+        if isinstance(roots, list):
+            for i, entry in enumerate(roots):
+                if isinstance(entry, dict) and isinstance(entry.get("hash"), str):
+                    explicit.append((entry["hash"], f"{_join(path, 'roots')}[{i}]"))
+        return explicit
+
+    def _parse_database(self, db: dict, path: str) -> None:
+        self.format = "database"
+        installs = db.get("installs")
+        ipath = _join(path, "installs")
+        if not isinstance(installs, dict):
+            raise self.fail("installs must be an object", ipath)
+        for db_hash, record in installs.items():
+            rpath = _join(ipath, str(db_hash))
+            if not isinstance(record, dict) or "spec" not in record:
+                raise self.fail("expected an install record with a 'spec'", rpath)
+            key = self._add_wrapped(record["spec"], _join(rpath, "spec"))
+            if isinstance(db_hash, str):
+                self.index.setdefault(db_hash, key)
+
+    def _add_wrapped(self, body: Any, path: str) -> str:
+        """A node written either with ``name`` or as a one-key list-format object."""
+        if not isinstance(body, dict):
+            raise self.fail("expected the node to be an object", path)
+        name = body.get("name")
+        if isinstance(name, str) and name:
+            return self._add_node(body, name, path)
+        if len(body) == 1:
+            name, inner = next(iter(body.items()))
+            if isinstance(name, str) and name and isinstance(inner, dict):
+                return self._add_node(inner, name, _join(path, name))
+        raise self.fail("node has no name", path)
+
+    # -- one node -----------------------------------------------------------------------------
+
+    def _add_node(self, body: dict, name: str, path: str) -> str:
+        hashes: dict[str, str] = {}
+        for k in HASH_KEYS:
+            if k in body:
+                value = body[k]
+                if not isinstance(value, str) or not value:
+                    raise self.fail(f"{k} must be a non-empty string", _join(path, k))
+                hashes[k] = value
+        key = hashes.get("full_hash") or hashes.get("hash") or hashes.get("build_hash") or hashes.get("dag_hash")
+        if key is None:
+            raise self.fail("node has no hash key (hash, full_hash, build_hash or dag_hash)", path)
+        if key in self.nodes:
+            raise self.fail(f"duplicate node {name} /{key}", path)
+
+        version = body.get("version")
+        if version is not None:
+            version = _scalar(version, self, _join(path, "version"))
+
+        platform = os_name = target = None
+        arch = body.get("arch")
+        if arch is not None:
+            if not isinstance(arch, dict):
+                raise self.fail("arch must be an object", _join(path, "arch"))
+            platform = _opt_str(arch.get("platform"), self, path, "arch.platform")
+            os_name = _opt_str(arch.get("platform_os"), self, path, "arch.platform_os")
+            t = arch.get("target")
+            if isinstance(t, dict):
+                target = _opt_str(t.get("name"), self, path, "arch.target.name")
+            else:
+                target = _opt_str(t, self, path, "arch.target")
+
+        compiler_name = compiler_version = None
+        comp = body.get("compiler")
+        if comp is not None:
+            if isinstance(comp, dict):
+                compiler_name = _opt_str(comp.get("name"), self, path, "compiler.name")
+                cv = comp.get("version")
+                if cv is not None:
+                    if isinstance(cv, list):  # very old files list version ranges
+                        cv = ",".join(str(v) for v in cv)
+                    compiler_version = _scalar(cv, self, _join(path, "compiler.version"))
+            elif isinstance(comp, str):
+                compiler_name, compiler_version = _parse_compiler_string(comp)
+            else:
+                raise self.fail("compiler must be an object", _join(path, "compiler"))
+        else:
+            ann = body.get("annotations")
+            if ann is not None:
+                if not isinstance(ann, dict):
+                    raise self.fail("annotations must be an object", _join(path, "annotations"))
+                acomp = ann.get("compiler")
+                if acomp is not None:
+                    if not isinstance(acomp, str):
+                        raise self.fail("annotations.compiler must be a string", _join(path, "annotations.compiler"))
+                    compiler_name, compiler_version = _parse_compiler_string(acomp)
+
+        namespace = _opt_str(body.get("namespace"), self, path, "namespace")
+
+        params = body.get("parameters")
+        if params is None:
+            params = {}
+            variants: dict = {}
+        elif isinstance(params, dict):
+            variants = {k: v for k, v in params.items() if k not in _FLAG_KEYS}
+        else:
+            raise self.fail("parameters must be an object", _join(path, "parameters"))
+
+        patches = body.get("patches")
+        if patches is None and "patches" in params:
+            patches = params["patches"]
+        if patches is None:
+            patches = ()
+        elif isinstance(patches, list):
+            patches = tuple(str(p) for p in patches)
+        elif isinstance(patches, str):
+            patches = (patches,)
+        else:
+            raise self.fail("patches must be a list", _join(path, "patches"))
+
+        external = False
+        external_path = None
+        ext = body.get("external")
+        if ext is not None and ext is not False:
+            external = True
+            if isinstance(ext, dict):
+                p = ext.get("path")
+                if p is not None and not isinstance(p, str):
+                    raise self.fail("external.path must be a string", _join(path, "external.path"))
+                external_path = p
+            elif isinstance(ext, str):
+                external_path = ext
+            elif ext is not True:
+                raise self.fail("external must be an object", _join(path, "external"))
+        elif isinstance(body.get("external_path"), str):  # very old files
+            external = True
+            external_path = body["external_path"]
+
+        node = SpecNode(
+            key, name, version, hashes, compiler_name, compiler_version, platform, os_name,
+            target, namespace, params, variants, external, external_path, patches,
+        )
+        self.nodes[key] = node
+        index = self.index
+        for value in hashes.values():
+            index.setdefault(value, key)
+        names = self.names.get(name)
+        if names is None:
+            self.names[name] = [key]
+        else:
+            names.append(key)
+
+        deps = body.get("dependencies")
+        if deps is not None:
+            self._add_deps(key, deps, _join(path, "dependencies"))
+        return key
+
+    def _add_deps(self, key: str, deps: Any, path: str) -> None:
+        raw = self.raw_edges
+        if isinstance(deps, list):
+            for i, entry in enumerate(deps):
+                epath = f"{path}[{i}]"
+                if not isinstance(entry, dict):
+                    raise self.fail("expected a dependency object", epath)
+                name = entry.get("name")
+                if name is not None and not isinstance(name, str):
+                    raise self.fail("dependency name must be a string", _join(epath, "name"))
+                raw.append(self._dep_entry(key, name, entry, epath))
+        elif isinstance(deps, dict):
+            for name, entry in deps.items():
+                epath = _join(path, str(name))
+                if not isinstance(name, str):
+                    raise self.fail("dependency name must be a string", epath)
+                if isinstance(entry, str):  # very old files: {name: hash}
+                    raw.append((key, name, (("hash", entry),), (), (), epath))
+                    continue
+                if not isinstance(entry, dict):
+                    raise self.fail("expected a dependency object", epath)
+                raw.append(self._dep_entry(key, name, entry, epath))
+        else:
+            raise self.fail("dependencies must be a list or an object", path)
+
+    def _dep_entry(self, key: str, name: str | None, entry: dict, epath: str) -> tuple:
+        refs = []
+        for k in _REF_KEYS:
+            if k in entry:
+                value = entry[k]
+                if not isinstance(value, str) or not value:
+                    raise self.fail(f"{k} must be a non-empty string", _join(epath, k))
+                refs.append((k, value))
+        deptypes: Any = entry.get("type")
+        virtuals: Any = ()
+        params = entry.get("parameters")
+        if params is not None:
+            if not isinstance(params, dict):
+                raise self.fail("parameters must be an object", _join(epath, "parameters"))
+            if deptypes is None:
+                deptypes = params.get("deptypes")
+            virtuals = params.get("virtuals") or ()
+        deptypes = _str_tuple(deptypes, self, epath, "type" if "type" in entry else "parameters.deptypes")
+        virtuals = _str_tuple(virtuals, self, epath, "parameters.virtuals")
+        return (key, name, tuple(refs), deptypes, virtuals, epath)
+
+    # -- resolution ---------------------------------------------------------------------------
+
+    def _resolve(self) -> list[SpecEdge]:
+        index = self.index
+        names = self.names
+        edges: list[SpecEdge] = []
+        for parent, name, refs, deptypes, virtuals, epath in self.raw_edges:
+            child = None
+            for _k, value in refs:
+                child = index.get(value)
+                if child is not None:
+                    break
+            if child is None:
+                candidates = names.get(name) if name is not None else None
+                if candidates is not None and len(candidates) == 1:
+                    child = candidates[0]
+                elif not refs:
+                    raise self.fail("no hash key (hash, full_hash, build_hash or dag_hash)", epath)
+                else:
+                    k, value = refs[0]
+                    what = f"dependency {name} " if name else "dependency "
+                    raise self.fail(f"{what}{k} {value} matches no node in the document", epath)
+            if child == parent:
+                raise self.fail("a node cannot depend on itself", epath)
+            edges.append(SpecEdge(parent, child, deptypes, virtuals))
+        return edges
+
+    def _derive_compilers(self, edges: list[SpecEdge]) -> None:
+        """Version 5+ nodes have no ``compiler`` key: use the build edge providing c/cxx/fortran."""
+        nodes = self.nodes
+        for e in edges:
+            if e.virtuals and "build" in e.deptypes:
+                node = nodes[e.parent]
+                if node.compiler_name is None and not _COMPILER_VIRTUALS.isdisjoint(e.virtuals):
+                    comp = nodes[e.child]
+                    node.compiler_name = comp.name
+                    node.compiler_version = comp.version
+
+    def _roots(self, edges: list[SpecEdge], explicit: list[tuple[str, str]] | None) -> list[str]:
+        if explicit:
+            roots = []
+            for value, rpath in explicit:
+                key = self.index.get(value)
+                if key is None:
+                    raise self.fail(f"root hash {value} matches no node", rpath)
+                if key not in roots:
+                    roots.append(key)
+            return roots
+        children = {e.child for e in edges}
+        roots = [k for k in self.nodes if k not in children]
+        if not roots:  # a cycle: fall back to the first node, as Spack does
+            roots = [next(iter(self.nodes))]
+        return roots
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _scalar(value: Any, parser: _Parser, path: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise parser.fail("expected a string", path)
+
+
+def _opt_str(value: Any, parser: _Parser, path: str, key: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise parser.fail("expected a string", _join(path, key))
+
+
+def _str_tuple(value: Any, parser: _Parser, path: str, key: str) -> tuple:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            if not isinstance(v, str):
+                raise parser.fail("expected a list of strings", _join(path, key))
+        return tuple(value)
+    raise parser.fail("expected a list of strings", _join(path, key))
+
+
+def _parse_compiler_string(text: str) -> tuple[str | None, str | None]:
+    """``gcc@=9.4.0`` / ``gcc@9.4.0`` / ``gcc`` -> (name, version)."""
+    m = _COMPILER_RE.match(text)
+    if m:
+        return m.group(1), m.group(2)
+    text = text.strip()
+    return (text or None), None
+
+
+# ---------------------------------------------------------------------------------------------
+# the graph
+
+
+class SpecGraph:
+    """A concrete spec DAG: nodes keyed by hash, parent -> child edges.
+
+    Build one with :func:`load_spec`. ``roots`` lists root keys in document order and
+    ``root`` is the first root's node; ``format`` is ``"list"`` or ``"v2"`` ... ``"v6"``
+    (``"lock"``/``"database"`` for a ``spack.lock``/install database); ``spack_version`` comes
+    from an upload body; ``source`` names the file (or ``<string>``/``<object>``).
+    """
+
+    def __init__(
+        self,
+        nodes: dict[str, SpecNode],
+        edges: list[SpecEdge],
+        roots: list[str],
+        *,
+        format: str,
+        source: str,
+        spack_version: str | None = None,
+        index: dict[str, str] | None = None,
+    ):
+        self.nodes = nodes
+        self.edges = edges
+        self.roots = roots
+        self.format = format
+        self.source = source
+        self.spack_version = spack_version
+        if index is None:
+            index = {}
+            for k, n in nodes.items():
+                for v in n.hashes.values():
+                    index.setdefault(v, k)
+        self._index = index
+        self._children: dict[str, list[SpecEdge]] | None = None
+        self._parents: dict[str, list[SpecEdge]] | None = None
+
+    # -- basics -------------------------------------------------------------------------------
+
+    @property
+    def root(self) -> SpecNode:
+        """The first root's node."""
+        return self.nodes[self.roots[0]]
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __iter__(self) -> Iterator[SpecNode]:
+        return iter(self.nodes.values())
+
+    def __contains__(self, item: object) -> bool:
+        if isinstance(item, SpecNode):
+            return self.nodes.get(item.key) is item or item.key in self._index
+        return isinstance(item, str) and item in self._index
+
+    def find(self, any_hash: str) -> SpecNode | None:
+        """The node carrying ``any_hash`` under any hash key (or as its key), else ``None``."""
+        key = self._index.get(any_hash) if isinstance(any_hash, str) else None
+        if key is None:
+            return self.nodes.get(any_hash) if isinstance(any_hash, str) else None
+        return self.nodes[key]
+
+    def find_name(self, name: str) -> list[SpecNode]:
+        """Every node named ``name`` (usually zero or one)."""
+        return [n for n in self.nodes.values() if n.name == name]
+
+    def _key(self, key: str | SpecNode | None) -> str:
+        if key is None:
+            return self.roots[0]
+        if isinstance(key, SpecNode):
+            key = key.key
+        node = self.find(key)
+        if node is None:
+            raise KeyError(f"no node with hash {key!r} in {self.source}")
+        return node.key
+
+    def _adjacency(self) -> tuple[dict[str, list[SpecEdge]], dict[str, list[SpecEdge]]]:
+        if self._children is None or self._parents is None:
+            children: dict[str, list[SpecEdge]] = {k: [] for k in self.nodes}
+            parents: dict[str, list[SpecEdge]] = {k: [] for k in self.nodes}
+            for e in self.edges:
+                children[e.parent].append(e)
+                parents[e.child].append(e)
+            self._children, self._parents = children, parents
+        return self._children, self._parents
+
+    def _walk(self, key: str, adj: dict[str, list[SpecEdge]], attr: str, transitive: bool) -> list[SpecNode]:
+        start = self._key(key)
+        seen: dict[str, None] = {}
+        stack = [start]
+        while stack:
+            cur = stack.pop(0)
+            for e in adj[cur]:
+                nxt = getattr(e, attr)
+                if nxt not in seen and nxt != start:
+                    seen[nxt] = None
+                    if transitive:
+                        stack.append(nxt)
+        return [self.nodes[k] for k in seen]
+
+    def dependencies(self, key: str | SpecNode | None = None, transitive: bool = False) -> list[SpecNode]:
+        """Direct (or all transitive) dependencies of ``key`` (any hash; default: the root)."""
+        return self._walk(key, self._adjacency()[0], "child", transitive)  # type: ignore[arg-type]
+
+    def dependents(self, key: str | SpecNode, transitive: bool = False) -> list[SpecNode]:
+        """Direct (or all transitive) dependents of ``key`` (any hash)."""
+        return self._walk(key, self._adjacency()[1], "parent", transitive)  # type: ignore[arg-type]
+
+    def direct_dependency_hashes(self, key: str | SpecNode | None = None) -> dict[str, str]:
+        """``{dependency name: its full_hash}`` for the direct dependencies of ``key``.
+
+        This is the ``specs`` mapping a monitor server answers for an uploaded spec
+        (default ``key``: the root). A node without ``full_hash`` contributes its key.
+        """
+        return {n.name: n.full_hash for n in self.dependencies(key)}
+
+    # -- views --------------------------------------------------------------------------------
+
+    def to_networkx(self) -> networkx.DiGraph:
+        """A ``networkx.DiGraph`` keyed by node key, edges parent -> child.
+
+        Node attributes: name, version, every hash key, compiler, compiler_name,
+        compiler_version, platform, os, target, namespace, external, variants.
+        Edge attributes: deptypes, virtuals.
+        """
+        import networkx as nx
+
+        g = nx.DiGraph(source=self.source, format=self.format, roots=list(self.roots))
+        for k, n in self.nodes.items():
+            g.add_node(
+                k, name=n.name, version=n.version, **n.hashes, compiler=n.compiler,
+                compiler_name=n.compiler_name, compiler_version=n.compiler_version,
+                platform=n.platform, os=n.os, target=n.target, namespace=n.namespace,
+                external=n.external, variants=n.variants, is_root=k in self.roots,
+            )
+        for e in self.edges:
+            g.add_edge(e.parent, e.child, deptypes=e.deptypes, virtuals=e.virtuals)
+        return g
+
+    def nodes_frame(self) -> pandas.DataFrame:
+        """One row per node (document order).
+
+        Columns: key, name, version, hash, full_hash, build_hash, dag_hash, package_hash,
+        compiler_name, compiler_version, platform, os, target, namespace (categoricals for the
+        low-cardinality ones), external (bool), external_path, is_root (bool),
+        n_dependencies (int), variants (dict).
+        """
+        import pandas as pd
+
+        nodes = list(self.nodes.values())
+        roots = set(self.roots)
+        children, _ = self._adjacency()
+        cols: dict[str, list] = {
+            "key": [n.key for n in nodes],
+            "name": [n.name for n in nodes],
+            "version": [n.version for n in nodes],
+        }
+        for h in HASH_KEYS:
+            cols[h] = [n.hashes.get(h) for n in nodes]
+        cols["compiler_name"] = [n.compiler_name for n in nodes]
+        cols["compiler_version"] = [n.compiler_version for n in nodes]
+        cols["platform"] = [n.platform for n in nodes]
+        cols["os"] = [n.os for n in nodes]
+        cols["target"] = [n.target for n in nodes]
+        cols["namespace"] = [n.namespace for n in nodes]
+        cols["external_path"] = [n.external_path for n in nodes]
+        frame = pd.DataFrame(cols)
+        for c in ("compiler_name", "compiler_version", "platform", "os", "target", "namespace"):
+            frame[c] = pd.Categorical(cols[c])
+        frame["external"] = pd.array([n.external for n in nodes], dtype=bool)
+        frame["is_root"] = pd.array([n.key in roots for n in nodes], dtype=bool)
+        frame["n_dependencies"] = pd.array([len(children[n.key]) for n in nodes], dtype="int64")
+        frame["variants"] = pd.Series([n.variants for n in nodes], dtype=object)
+        return frame
+
+    def edges_frame(self) -> pandas.DataFrame:
+        """One row per edge: parent, child, parent_name, child_name, deptypes (tuple),
+        virtuals (tuple) and bool columns build, link, run, test."""
+        import pandas as pd
+
+        edges = self.edges
+        nodes = self.nodes
+        deptypes = [e.deptypes for e in edges]
+        cols: dict[str, Any] = {
+            "parent": [e.parent for e in edges],
+            "child": [e.child for e in edges],
+            "parent_name": [nodes[e.parent].name for e in edges],
+            "child_name": [nodes[e.child].name for e in edges],
+        }
+        frame = pd.DataFrame(cols)
+        frame["deptypes"] = pd.Series(deptypes, dtype=object)
+        frame["virtuals"] = pd.Series([e.virtuals for e in edges], dtype=object)
+        for t in ("build", "link", "run", "test"):
+            frame[t] = pd.array([t in d for d in deptypes], dtype=bool)
+        return frame
+
+    def diff(self, other: SpecGraph) -> SpecDiff:
+        """What changed from this DAG (old) to ``other`` (new), compared by package name."""
+        return SpecDiff.between(self, other)
+
+    def __repr__(self) -> str:
+        if not self.roots:
+            return f"<SpecGraph empty format={self.format}>"
+        r = self.root
+        ver = f"@{r.version}" if r.version is not None else ""
+        more = f" (+{len(self.roots) - 1} roots)" if len(self.roots) > 1 else ""
+        return (
+            f"<SpecGraph {r.name}{ver} /{r.short_hash}{more} {len(self.nodes)} nodes, "
+            f"{len(self.edges)} edges, format={self.format}>"
+        )
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        children, _ = self._adjacency()
+        rows = []
+        roots = set(self.roots)
+        limit = 60
+        for i, n in enumerate(self.nodes.values()):
+            if i >= limit:
+                rows.append(f"<tr><td colspan='6'>... {len(self.nodes) - limit} more nodes</td></tr>")
+                break
+            name = f"<b>{escape(n.name)}</b>" if n.key in roots else escape(n.name)
+            rows.append(
+                "<tr>"
+                f"<td>{name}</td><td>{escape(str(n.version))}</td>"
+                f"<td><code>{escape(n.key[:7])}</code></td>"
+                f"<td>{escape(n.compiler or '')}</td>"
+                f"<td>{escape(n.target or '')}</td>"
+                f"<td>{len(children[n.key])}{' (external)' if n.external else ''}</td>"
+                "</tr>"
+            )
+        head = escape(repr(self))
+        return (
+            f"<div><p><code>{head}</code></p><table>"
+            "<thead><tr><th>package</th><th>version</th><th>hash</th><th>compiler</th>"
+            "<th>target</th><th>deps</th></tr></thead><tbody>"
+            + "".join(rows)
+            + "</tbody></table></div>"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# diff
+
+
+@dataclass
+class SpecDiff:
+    """Differences between two spec DAGs (``old`` -> ``new``), by package name.
+
+    ``added``/``removed``: package names; ``version_changes``: name -> (old, new);
+    ``variant_changes``: name -> {variant: (old, new)} (``None`` where a side lacks it);
+    ``compiler_changes``: name -> (old, new) as ``name@version``; ``edges_added`` /
+    ``edges_removed``: (parent name, child name) pairs; ``deptype_changes``:
+    (parent, child) -> (old deptypes, new deptypes); ``hash_changes``: names whose key changed.
+    """
+
+    old_label: str
+    new_label: str
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    version_changes: dict[str, tuple] = field(default_factory=dict)
+    variant_changes: dict[str, dict] = field(default_factory=dict)
+    compiler_changes: dict[str, tuple] = field(default_factory=dict)
+    edges_added: list[tuple[str, str]] = field(default_factory=list)
+    edges_removed: list[tuple[str, str]] = field(default_factory=list)
+    deptype_changes: dict[tuple[str, str], tuple] = field(default_factory=dict)
+    hash_changes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def between(cls, old: SpecGraph, new: SpecGraph) -> SpecDiff:
+        """Compare two graphs by package name (the first node of each name)."""
+        a = _by_name(old)
+        b = _by_name(new)
+        d = cls(old_label=_label(old), new_label=_label(new))
+        d.added = [n for n in b if n not in a]
+        d.removed = [n for n in a if n not in b]
+        for name, na in a.items():
+            nb = b.get(name)
+            if nb is None:
+                continue
+            if na.version != nb.version:
+                d.version_changes[name] = (na.version, nb.version)
+            if na.compiler != nb.compiler:
+                d.compiler_changes[name] = (na.compiler, nb.compiler)
+            if na.variants != nb.variants:
+                changes = {}
+                for v in list(na.variants) + [v for v in nb.variants if v not in na.variants]:
+                    va, vb = na.variants.get(v), nb.variants.get(v)
+                    if va != vb:
+                        changes[v] = (va, vb)
+                if changes:
+                    d.variant_changes[name] = changes
+            if na.key != nb.key:
+                d.hash_changes.append(name)
+        ea = _edge_map(old)
+        eb = _edge_map(new)
+        d.edges_added = [e for e in eb if e not in ea]
+        d.edges_removed = [e for e in ea if e not in eb]
+        for e, ta in ea.items():
+            tb = eb.get(e)
+            if tb is not None and tuple(sorted(ta)) != tuple(sorted(tb)):
+                d.deptype_changes[e] = (ta, tb)
+        return d
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.added or self.removed or self.version_changes or self.variant_changes
+            or self.compiler_changes or self.edges_added or self.edges_removed
+            or self.deptype_changes
+        )
+
+    def to_frame(self) -> pandas.DataFrame:
+        """One row per change: columns change, package, attribute, old, new."""
+        import pandas as pd
+
+        return pd.DataFrame(self._rows(), columns=["change", "package", "attribute", "old", "new"])
+
+    def _rows(self) -> list[tuple]:
+        rows: list[tuple] = []
+        rows += [("added", n, None, None, None) for n in self.added]
+        rows += [("removed", n, None, None, None) for n in self.removed]
+        rows += [("version", n, "version", o, w) for n, (o, w) in self.version_changes.items()]
+        rows += [("compiler", n, "compiler", o, w) for n, (o, w) in self.compiler_changes.items()]
+        for n, ch in self.variant_changes.items():
+            rows += [("variant", n, v, _fmt(o), _fmt(w)) for v, (o, w) in ch.items()]
+        rows += [("edge added", p, c, None, None) for p, c in self.edges_added]
+        rows += [("edge removed", p, c, None, None) for p, c in self.edges_removed]
+        for (p, c), (o, w) in self.deptype_changes.items():
+            rows += [("deptypes", p, c, ",".join(o), ",".join(w))]
+        return rows
+
+    def __repr__(self) -> str:
+        lines = [f"SpecDiff {self.old_label} -> {self.new_label}"]
+        if not self:
+            lines.append("  no differences")
+        for change, pkg, attr, old, new in self._rows():
+            if change in ("added", "removed"):
+                lines.append(f"  {'+' if change == 'added' else '-'} {pkg}")
+            elif change == "edge added":
+                lines.append(f"  + edge {pkg} -> {attr}")
+            elif change == "edge removed":
+                lines.append(f"  - edge {pkg} -> {attr}")
+            elif change == "deptypes":
+                lines.append(f"  ~ edge {pkg} -> {attr}: deptypes {old} -> {new}")
+            else:
+                label = attr if change == "variant" else change
+                lines.append(f"  ~ {pkg} {label}: {old} -> {new}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{escape('' if c is None else str(c))}</td>" for c in row) + "</tr>"
+            for row in self._rows()
+        )
+        head = escape(f"{self.old_label} -> {self.new_label}")
+        if not rows:
+            return f"<div><p>SpecDiff {head}: no differences</p></div>"
+        return (
+            f"<div><p>SpecDiff {head}</p><table><thead><tr><th>change</th><th>package</th>"
+            f"<th>attribute</th><th>old</th><th>new</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        )
+
+
+def _fmt(value: Any) -> Any:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return value
+
+
+def _label(g: SpecGraph) -> str:
+    r = g.root
+    return f"{r.name}@{r.version}" if r.version is not None else r.name
+
+
+def _by_name(g: SpecGraph) -> dict[str, SpecNode]:
+    out: dict[str, SpecNode] = {}
+    for n in g.nodes.values():
+        out.setdefault(n.name, n)
+    return out
+
+
+def _edge_map(g: SpecGraph) -> dict[tuple[str, str], tuple]:
+    nodes = g.nodes
+    out: dict[tuple[str, str], tuple] = {}
+    for e in g.edges:
+        out.setdefault((nodes[e.parent].name, nodes[e.child].name), e.deptypes)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# entry point
+
+
+def load_spec(source: Any, *, name: str | None = None) -> SpecGraph:
+    """Read any Spack spec document into a :class:`SpecGraph`.
+
+    ``source`` is a path (``str``/``Path``: ``.json``, ``.yaml``/``.yml``, clearsigned
+    ``.json.sig``, optionally gzip-compressed), JSON/YAML text, ``bytes``, or an
+    already-parsed ``dict``/``list``. ``name`` overrides the label used in error messages
+    and ``SpecGraph.source``.
+
+    Raises :class:`~spackmon_analysis.errors.SpecFormatError` (and nothing else) when the
+    document is malformed; the error names the source and the path of the bad element.
+    """
+    if isinstance(source, Path):
+        label = name or source.name
+        doc = _read_path(source, label)
+    elif isinstance(source, str):
+        if _looks_like_path(source):
+            label = name or Path(source).name
+            doc = _read_path(Path(source), label)
+        else:
+            label = name or "<string>"
+            doc = _parse_text(source, label)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        label = name or "<string>"
+        doc = _parse_bytes(bytes(source), label)
+    elif isinstance(source, (dict, list)):
+        label = name or "<object>"
+        doc = source
+    else:
+        raise SpecFormatError(
+            f"cannot read a spec from a {type(source).__name__} (expected a path, text, bytes, "
+            "dict or list)",
+            source=name or "<object>",
+        )
+    parser = _Parser(label)
+    try:
+        roots, edges = parser.parse(doc)
+    except SpecFormatError:
+        raise
+    except RecursionError:
+        raise parser.fail("document nested too deeply") from None
+    except Exception as exc:  # noqa: BLE001 - the contract: nothing but SpecFormatError escapes
+        raise parser.fail(f"malformed document ({type(exc).__name__}: {exc})") from None
+    return SpecGraph(
+        parser.nodes, edges, roots, format=parser.format, source=label,
+        spack_version=parser.spack_version, index=parser.index,
+    )
