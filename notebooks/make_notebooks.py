@@ -58,6 +58,7 @@ from spackmon_analysis.server import LocalMonitor
 from spackmon_analysis.spec import load_spec
 
 SPEC_FILE = Path("..") / "specs" / "singularity-3.6.4.json"
+SPACK_VERSION = "0.16.0-1379-7a5351d495"  # the list format carries no version: give it, as the tutorial does
 """),
     md("## A server, a user and a token"),
     code("""
@@ -80,12 +81,13 @@ info = client.service_info()
     md("## Upload the same file twice"),
     code("""
 # NBVAL_CHECK_OUTPUT
-first = client.upload_specfile(SPEC_FILE)
-print(first["code"], first["data"]["created"], first["data"]["spec"]["name"], first["data"]["spec"]["full_hash"])
+first = client.upload_specfile(SPEC_FILE, SPACK_VERSION)
+print(first["code"], first["data"]["created"], first["message"])
+{key: first["data"]["spec"][key] for key in ("name", "version", "full_hash", "spack_version")}
 """),
     code("""
 # NBVAL_CHECK_OUTPUT
-second = client.upload_specfile(SPEC_FILE)
+second = client.upload_specfile(SPEC_FILE, SPACK_VERSION)
 print(second["code"], second["data"]["created"], second["message"])
 """),
     code("""
@@ -102,7 +104,7 @@ rows = client.get_specs_by_name("singularity")
 # NBVAL_CHECK_OUTPUT
 specs = client.specs().to_frame()
 print(len(specs), "spec rows on the server")
-specs.sort_values("name")[["name", "version", "full_hash"]].reset_index(drop=True).head(10)
+specs.sort_values(["name", "full_hash"])[["name", "version", "full_hash"]].reset_index(drop=True).head(10)
 """),
     code("""
 # NBVAL_CHECK_OUTPUT
@@ -114,7 +116,9 @@ assert set(specs["full_hash"]) >= {node.full_hash for node in graph}
 ## Answer
 
 The first upload answered **201** with `created: True`, the second **200** with
-`created: False` ("already exists"): the monitor stores the spec once. Looking up
+`created: False` (the tutorial's `upload_config.py` prints "This package already exists in
+the database." for that answer): the monitor stores the spec once, and its answer lists the 8
+direct dependencies of the tutorial. Looking up
 `singularity` by name returns exactly one row with full hash
 `p64nmszwer36ly7pnch5fznni4cnmndg`, and every node of the file is among the pulled spec rows.
 """),
