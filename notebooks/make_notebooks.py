@@ -310,12 +310,21 @@ print(new.root.name, new.root.version, new.root.full_hash, len(new))
 diff = old.diff(new)
 diff
 """),
+    code("""
+changes = diff.to_frame()
+changes["change"].value_counts().sort_index()
+"""),
     md("""
 ## Answer
 
 Every era (list format of 0.16, `_meta` versions 2 to 4, the buildcache wrapper) reads into
 the same `SpecGraph`; the node and edge counts in the first table can be checked against the
-files. The diff lists what changed from 3.6.4 to 3.8.0.
+files (the 0.22 files add `gcc-runtime` and an external `glibc`).
+
+From `singularity@3.6.4` (36 nodes) to `singularity@3.8.0` (35 nodes): `zstd` is added
+(`squashfs +zstd`), `libgpg-error` and with it `gawk` are gone, ten packages changed version
+(singularity 3.6.4 -> 3.8.0, go 1.15.5 -> 1.16.6, ...), and `singularity` turned `network`
+off.
 """),
 ]
 
