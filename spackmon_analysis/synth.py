@@ -1,0 +1,454 @@
+"""Seeded generators of realistic Spack data: spec documents and save-local runs.
+
+* :func:`generate_spec_document` writes a spec document of any size (10 to 10,000+ nodes) in
+  any format era: ``"list"`` (Spack <= 0.16), ``"v2"`` (0.17), ``"v3"`` (0.18-0.19), ``"v4"``
+  (0.21-0.23), ``"v5"`` (1.0-1.2, compilers as nodes) and ``"v6"`` (1.3). The DAG is layered:
+  node ``i`` depends only on nodes after it, every node is reachable from the root, and the
+  document order is root first, as Spack writes it.
+* :func:`generate_save_local` writes a ``--monitor-save-local`` directory exactly as Spack 0.17.1
+  does (file names, key order, two-space indent, no trailing newline), including failures: the
+  package that fails gets an ``ERROR`` phase and no status file, its dependents a ``FAILED``
+  status and no phases.
+
+Everything is deterministic for a seed. The data is synthetic: real package names and version
+styles, invented hashes (32 base32 characters, as Spack writes them).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import hashlib
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ERAS", "generate_spec_document", "generate_save_local", "spec_hash"]
+
+#: Format eras :func:`generate_spec_document` writes.
+ERAS = ("list", "v2", "v3", "v4", "v5", "v6")
+
+_PACKAGES = (
+    "zlib", "bzip2", "xz", "zstd", "lz4", "openssl", "curl", "libiconv", "gettext", "ncurses",
+    "readline", "sqlite", "libxml2", "expat", "libffi", "pcre", "pcre2", "python", "perl",
+    "cmake", "autoconf", "automake", "libtool", "m4", "pkgconf", "gdbm", "berkeley-db",
+    "libsigsegv", "diffutils", "tar", "hdf5", "netcdf-c", "netcdf-fortran", "openmpi", "mpich",
+    "hwloc", "libpciaccess", "libevent", "numactl", "ucx", "rdma-core", "libfabric", "boost",
+    "eigen", "fftw", "openblas", "netlib-lapack", "scalapack", "petsc", "hypre", "superlu-dist",
+    "metis", "parmetis", "trilinos", "suite-sparse", "gmp", "mpfr", "mpc", "isl", "binutils",
+    "llvm", "libedit", "swig", "git", "libunistring", "libidn2", "gnutls", "nettle", "krb5",
+    "libxcrypt", "util-linux", "util-linux-uuid", "libuuid", "json-c", "yaml-cpp", "libyaml",
+    "py-setuptools", "py-pip", "py-wheel", "py-numpy", "py-scipy", "py-cython", "py-mpi4py",
+    "py-h5py", "py-pyyaml", "py-six", "py-packaging", "py-pybind11", "pybind11", "hdf",
+    "libjpeg-turbo", "libpng", "libtiff", "freetype", "fontconfig", "libx11", "libxext",
+    "libxcb", "xproto", "glib", "pixman", "cairo", "harfbuzz", "pango", "qt", "vtk", "paraview",
+    "adios2", "c-blosc", "snappy", "protobuf", "abseil-cpp", "re2", "googletest", "benchmark",
+    "tcl", "tk", "lua", "lmod", "gawk", "findutils", "sed", "grep", "bison", "flex", "texinfo",
+    "help2man", "ninja", "meson", "go", "rust", "openjdk", "squashfs", "cryptsetup", "lvm2",
+    "libaio", "popt", "libseccomp", "shadow", "libgpg-error", "libgcrypt", "gperf",
+)
+_PREFIXES = ("", "py-", "r-", "perl-", "lua-", "rust-", "go-")
+_VARIANTS = (
+    ("shared", (True, False)), ("pic", (True, False)), ("debug", (False, True)),
+    ("mpi", (True, False)), ("openmp", (False, True)), ("cuda", (False,)),
+    ("build_type", ("Release", "RelWithDebInfo", "Debug")), ("fortran", (True, False)),
+    ("python", (False, True)), ("static", (False, True)), ("optimize", (True,)),
+    ("threads", ("none", "pthreads", "openmp")), ("ipo", (False,)),
+)
+_FLAGS = ("cflags", "cppflags", "cxxflags", "fflags", "ldflags", "ldlibs")
+_DEPTYPES = (
+    ["build", "link"], ["build", "link"], ["build", "link"], ["build"], ["build"],
+    ["build", "link", "run"], ["run"], ["link"],
+)
+_TARGETS = {
+    "icelake": ("GenuineIntel", ["cascadelake", "cannonlake"]),
+    "skylake_avx512": ("GenuineIntel", ["skylake"]),
+    "zen3": ("AuthenticAMD", ["zen2"]),
+    "zen2": ("AuthenticAMD", ["zen"]),
+}
+_FEATURES = (
+    "adx", "aes", "avx", "avx2", "avx512bw", "avx512cd", "avx512dq", "avx512f", "avx512vl",
+    "bmi1", "bmi2", "clflushopt", "clwb", "f16c", "fma", "mmx", "movbe", "pclmulqdq", "popcnt",
+    "rdrand", "rdseed", "sha_ni", "sse", "sse2", "sse4_1", "sse4_2", "ssse3", "xsavec", "xsaveopt",
+)
+_COMPILERS = (("gcc", "12.2.0"), ("gcc", "11.4.0"), ("clang", "16.0.6"), ("oneapi", "2024.0.0"))
+_CC_WRAPPER = {"gcc": "gcc/gcc", "clang": "clang/clang", "oneapi": "oneapi/icx"}
+_OSES = ("debian12", "ubuntu22.04", "rhel8", "centos7")
+_B32 = "abcdefghijklmnopqrstuvwxyz234567"
+
+
+def spec_hash(*parts: Any) -> str:
+    """A deterministic 32-character base32 (``a-z2-7``) hash of ``parts``, like Spack's."""
+    digest = hashlib.sha256("\x00".join(str(p) for p in parts).encode()).digest()
+    return base64.b32encode(digest).decode()[:32].lower()
+
+
+def _names(n: int, rng: random.Random, root_name: str | None) -> list[str]:
+    pool = list(_PACKAGES)
+    rng.shuffle(pool)
+    names: list[str] = [root_name] if root_name else []
+    seen = set(names)
+    round_ = 0
+    while len(names) < n:
+        prefix = _PREFIXES[round_ % len(_PREFIXES)]
+        suffix = "" if round_ < len(_PREFIXES) else f"-{round_ // len(_PREFIXES) + 1}"
+        for base in pool:
+            name = prefix + (base[3:] if prefix and base.startswith("py-") else base) + suffix
+            if name not in seen:
+                seen.add(name)
+                names.append(name)
+                if len(names) == n:
+                    break
+        round_ += 1
+    return names
+
+
+def _version(rng: random.Random) -> str:
+    style = rng.random()
+    if style < 0.6:
+        return f"{rng.randint(0, 12)}.{rng.randint(0, 30)}.{rng.randint(0, 15)}"
+    if style < 0.85:
+        return f"{rng.randint(1, 9)}.{rng.randint(0, 99)}"
+    if style < 0.95:
+        return f"20{rng.randint(18, 26)}.{rng.randint(1, 12):02d}"
+    return f"{rng.randint(1, 5)}.{rng.randint(0, 9)}.{rng.randint(0, 9)}.{rng.randint(0, 9)}"
+
+
+def _target(name: str) -> dict:
+    vendor, parents = _TARGETS[name]
+    return {"name": name, "vendor": vendor, "features": list(_FEATURES), "generation": 0,
+            "parents": list(parents)}
+
+
+def _layered_dag(n: int, rng: random.Random) -> list[list[tuple[int, list[str]]]]:
+    """deps[i] = [(j, deptypes)] with j > i; every node j >= 1 has a parent before it."""
+    deps: list[list[tuple[int, list[str]]]] = [[] for _ in range(n)]
+    for j in range(1, n):
+        # the mandatory parent: nearer layers more often, so the DAG gets depth
+        lo = max(0, j - max(8, j // 3)) if rng.random() < 0.7 else 0
+        parents = {rng.randrange(lo, j)}
+        while rng.random() < 0.45 and len(parents) < j:
+            parents.add(rng.randrange(0, j))
+        for i in parents:
+            deps[i].append((j, rng.choice(_DEPTYPES)))
+    for d in deps:
+        d.sort()
+    return deps
+
+
+def generate_spec_document(
+    n_nodes: int, era: str = "v4", seed: int = 0, root_name: str | None = None
+) -> dict:
+    """A realistic spec document of ``n_nodes`` concrete nodes in format ``era``.
+
+    ``era`` is one of :data:`ERAS`. The result is what ``spack spec --json`` of that era
+    writes: ``{"spec": [...]}`` for ``"list"``, ``{"spec": {"_meta": {"version": N},
+    "nodes": [...]}}`` otherwise. For ``"v4"`` and later a build-only ``gmake`` is an
+    external; for ``"v5"``/``"v6"`` the compiler (``gcc``), ``compiler-wrapper`` and an
+    external ``glibc`` are nodes of the DAG (counted in ``n_nodes``, which must then be >= 4).
+    """
+    if era not in ERAS:
+        raise ValueError(f"era must be one of {', '.join(ERAS)}, not {era!r}")
+    node_list = era in ("v5", "v6")
+    if n_nodes < (4 if node_list else 1):
+        raise ValueError(f"n_nodes must be at least {4 if node_list else 1} for era {era}")
+    rng = random.Random(f"spec-{seed}-{era}-{n_nodes}-{root_name}")
+    n_pkgs = n_nodes - 3 if node_list else n_nodes
+    names = _names(n_pkgs, rng, root_name)
+    if node_list:
+        names = [n if n not in ("gcc", "compiler-wrapper", "glibc") else f"{n}-pkg" for n in names]
+    deps = _layered_dag(n_pkgs, rng)
+    comp_name, comp_version = _COMPILERS[seed % len(_COMPILERS)]
+    target_name = list(_TARGETS)[seed % len(_TARGETS)]
+    os_name = _OSES[seed % len(_OSES)]
+    target = _target(target_name)
+    external = [False] * n_pkgs
+    if era not in ("list", "v2", "v3"):
+        for i in range(1, n_pkgs):
+            if not deps[i] and rng.random() < 0.1:  # externals are leaves (system packages)
+                external[i] = True
+    versions = [_version(rng) for _ in range(n_pkgs)]
+    variants = []
+    for _ in range(n_pkgs):
+        chosen = rng.sample(_VARIANTS, rng.randint(0, 4))
+        v = {k: rng.choice(vals) for k, vals in sorted(chosen)}
+        variants.append(v)
+    tag = f"{seed}-{era}-{n_nodes}"
+    hashes = []
+    for i, name in enumerate(names):
+        dag = spec_hash(tag, name, versions[i], "hash")
+        hashes.append({
+            "hash": dag,
+            "full_hash": spec_hash(tag, name, versions[i], "full"),
+            "build_hash": dag if not deps[i] else spec_hash(tag, name, versions[i], "build"),
+            "package_hash": spec_hash(tag, name, versions[i], "package"),
+        })
+    arch = {"platform": "linux", "platform_os": os_name, "target": target}
+    meta_version = {"v2": 2, "v3": 3, "v4": 4, "v5": 5, "v6": 6}.get(era)
+
+    if era == "list":
+        nodes_out: list = []
+        for i, name in enumerate(names):
+            body: dict[str, Any] = {
+                "version": versions[i], "arch": arch,
+                "compiler": {"name": comp_name, "version": comp_version},
+                "namespace": "builtin",
+                "parameters": {**variants[i], **{f: [] for f in _FLAGS}},
+            }
+            if deps[i]:
+                body["dependencies"] = {
+                    names[j]: {"hash": hashes[j]["build_hash"], "type": t} for j, t in deps[i]
+                }
+            body["hash"] = hashes[i]["hash"]
+            body["full_hash"] = hashes[i]["full_hash"]
+            body["build_hash"] = hashes[i]["build_hash"]
+            nodes_out.append({name: body})
+        return {"spec": nodes_out}
+
+    nodes_out = []
+    if node_list:
+        cc_key = spec_hash(tag, "gcc", comp_version, "hash")
+        wrapper_key = spec_hash(tag, "compiler-wrapper", "1.0", "hash")
+        libc_key = spec_hash(tag, "glibc", "2.36", "hash")
+    for i, name in enumerate(names):
+        body = {"name": name, "version": versions[i], "arch": arch}
+        if not node_list:
+            body["compiler"] = {"name": comp_name, "version": comp_version}
+        body["namespace"] = "builtin"
+        body["parameters"] = {**variants[i], **{f: [] for f in _FLAGS}}
+        if external[i]:
+            body["external"] = {"path": "/usr", "module": None, "extra_attributes": {}}
+        if era != "v2":
+            body["package_hash"] = hashes[i]["package_hash"]
+        if node_list:
+            body["annotations"] = {"original_specfile_version": meta_version}
+        entries = []
+        for j, t in deps[i]:
+            if era == "v2":
+                entries.append({"name": names[j], "build_hash": hashes[j]["build_hash"], "type": t})
+            elif era == "v3":
+                entries.append({"name": names[j], "hash": hashes[j]["hash"], "type": t})
+            else:
+                entries.append({"name": names[j], "hash": hashes[j]["hash"],
+                                "parameters": {"deptypes": t, "virtuals": []}})
+        if node_list and not external[i]:
+            entries.append({"name": "compiler-wrapper", "hash": wrapper_key,
+                            "parameters": {"deptypes": ["build"], "virtuals": []}})
+            entries.append({"name": "gcc", "hash": cc_key,
+                            "parameters": {"deptypes": ["build"], "virtuals": ["c", "cxx"]}})
+            entries.append({"name": "glibc", "hash": libc_key,
+                            "parameters": {"deptypes": ["link"], "virtuals": ["libc"]}})
+        if entries:
+            entries.sort(key=lambda e: e["name"])
+            body["dependencies"] = entries
+        body["hash"] = hashes[i]["hash"]
+        if era == "v2":
+            body["full_hash"] = hashes[i]["full_hash"]
+            body["build_hash"] = hashes[i]["build_hash"]
+        nodes_out.append(body)
+    if node_list:
+        ann = {"original_specfile_version": meta_version}
+        ext = {"path": "/usr", "module": None, "extra_attributes": {}}
+        gcc_node = {
+            "name": "gcc", "version": comp_version, "arch": arch, "namespace": "builtin",
+            "parameters": {"languages": ["c", "c++", "fortran"], **{f: [] for f in _FLAGS}},
+            "external": {**ext, "extra_attributes": {"compilers": {
+                "c": "/usr/bin/gcc", "cxx": "/usr/bin/g++", "fortran": "/usr/bin/gfortran"}}},
+            "package_hash": spec_hash(tag, "gcc", "package"), "annotations": ann, "hash": cc_key,
+        }
+        if era == "v6":
+            gcc_node["provided_virtuals"] = ["c", "cxx", "fortran"]
+        nodes_out.append(gcc_node)
+        nodes_out.append({
+            "name": "compiler-wrapper", "version": "1.0", "arch": arch, "namespace": "builtin",
+            "parameters": {f: [] for f in _FLAGS},
+            "package_hash": spec_hash(tag, "compiler-wrapper", "package"), "annotations": ann,
+            "hash": wrapper_key,
+        })
+        nodes_out.append({
+            "name": "glibc", "version": "2.36", "arch": arch, "namespace": "builtin",
+            "parameters": {f: [] for f in _FLAGS}, "external": ext,
+            "package_hash": spec_hash(tag, "glibc", "package"), "annotations": ann,
+            "hash": libc_key,
+        })
+    return {"spec": {"_meta": {"version": meta_version}, "nodes": nodes_out}}
+
+
+# ---------------------------------------------------------------------------------------------
+# save-local runs
+
+_PHASES = ("autoreconf", "configure", "build", "check", "install", "installcheck")
+_ERRORS = (
+    ("{f}.c: In function '{fn}':\n{f}.c:{ln}:3: error: expected ',' or ';' before 'return'\n"
+     "   {ln} |   return {fn}_impl(x);\n      |   ^~~~~~\n"),
+    ("{f}.c:{ln}:10: fatal error: {h}.h: No such file or directory\n   {ln} | #include <{h}.h>\n"
+     "      |          ^~~~~~~~\ncompilation terminated.\n"),
+    ("{f}.c: In function '{fn}':\n{f}.c:{ln}:12: error: implicit declaration of function "
+     "'{fn}_helper' [-Wimplicit-function-declaration]\n"),
+    ("/usr/bin/ld: {f}.o: in function `{fn}':\n{f}.c:(.text+0x1a): undefined reference to "
+     "`{h}_init'\ncollect2: error: ld returned 1 exit status\n"),
+)
+
+
+def _dump(path: Path, obj: Any) -> None:
+    # Spack 0.17.1 writes json.dumps(..., indent=2) without a trailing newline
+    path.write_text(json.dumps(obj, indent=2))
+
+
+def _ts(t: _dt.datetime) -> str:
+    return t.strftime("%Y-%m-%d-%H:%M:%S.%f")
+
+
+def generate_save_local(
+    directory: str | Path,
+    n_builds: int,
+    phases_per_build: int = 5,
+    seed: int = 0,
+    failure_rate: float = 0.0,
+    spack_version: str = "0.17.1",
+    tags: str | None = "synthetic",
+    naming: str = "md5",
+    root_size: int = 40,
+) -> Path:
+    """Write a ``--monitor-save-local`` run of ``n_builds`` builds into ``directory``.
+
+    The builds are the nodes of ``ceil(n_builds / root_size)`` synthetic DAGs, one
+    ``spec-<name>-<version>-config.json`` per root; every node gets a
+    ``build-metadata-<id>.json``. A build that succeeds writes ``phases_per_build`` phase
+    files and a ``SUCCESS`` status. Each build whose dependencies all succeeded fails with
+    probability ``failure_rate``: it writes its phases up to an ``ERROR`` phase (a realistic
+    compiler error) and no status file; every build depending on it, directly or not,
+    writes only a ``FAILED`` status. ``naming`` ``"md5"`` names builds by a 32-hex id
+    (Spack 0.17.1), ``"full_hash"`` by the spec's full hash (older 0.17 clients).
+    Returns ``directory``.
+    """
+    if n_builds < 1:
+        raise ValueError("n_builds must be at least 1")
+    if phases_per_build < 1:
+        raise ValueError("phases_per_build must be at least 1")
+    if naming not in ("md5", "full_hash"):
+        raise ValueError("naming must be 'md5' or 'full_hash'")
+    if not 0.0 <= failure_rate <= 1.0:
+        raise ValueError("failure_rate must be between 0 and 1")
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(f"save-local-{seed}-{n_builds}-{phases_per_build}-{failure_rate}")
+    phases = list(_PHASES[:phases_per_build])
+    phases += [f"post-install-{i}" for i in range(len(phases), phases_per_build)]
+    clock = _dt.datetime(2026, 11, 28, 6, 0, 0) + _dt.timedelta(seconds=seed % 86400)
+    target_name = list(_TARGETS)[seed % len(_TARGETS)]
+    os_name = _OSES[seed % len(_OSES)]
+    comp_name, comp_version = _COMPILERS[seed % len(_COMPILERS)]
+    base = f"/home/builder/spack/v{spack_version}"
+
+    remaining = n_builds
+    part = 0
+    while remaining > 0:
+        size = min(root_size, remaining)
+        remaining -= size
+        doc = generate_spec_document(size, era="v2", seed=seed * 1000 + part)["spec"]
+        part += 1
+        nodes = doc["nodes"]
+        for node in nodes:  # the monitor client sends 0.17.1 monitor-style nodes
+            node["arch"]["platform_os"] = os_name
+            node["arch"]["target"] = _target(target_name)
+            node["compiler"] = {"name": comp_name, "version": comp_version}
+            keys = list(node)
+            node["package_hash"] = spec_hash("package", node["hash"])
+            order = [k for k in keys if k not in ("dependencies", "hash", "full_hash", "build_hash")]
+            order += ["package_hash", "dependencies", "hash", "full_hash", "build_hash"]
+            full_of = {}
+            for k in order:
+                if k in node:
+                    full_of[k] = node.pop(k)
+            node.update(full_of)
+        by_build_hash = {n["build_hash"]: n for n in nodes}
+        for node in nodes:
+            for dep in node.get("dependencies", []):
+                child = by_build_hash[dep.pop("build_hash")]
+                typ = dep.pop("type")
+                dep["full_hash"] = child["full_hash"]
+                dep["type"] = typ
+        root = nodes[0]
+        _dump(out / f"spec-{root['name']}-{root['version']}-config.json",
+              {"spec": doc, "spack_version": spack_version})
+
+        # build order: dependencies first (the generator only points forward in the list)
+        failed: set[str] = set()
+        for node in reversed(nodes):
+            full = node["full_hash"]
+            build_id = (hashlib.md5(f"{seed}-{part}-{full}".encode()).hexdigest()  # noqa: S324
+                        if naming == "md5" else full)
+            meta = {
+                "host_os": os_name, "platform": "linux", "host_target": target_name,
+                "hostname": "vm", "spack_version": spack_version,
+                "kernel_version": "#1 SMP PREEMPT_DYNAMIC @0", "full_hash": full,
+            }
+            if tags:
+                meta["tags"] = tags
+            _dump(out / f"build-metadata-{build_id}.json", meta)
+            dep_hashes = [d["full_hash"] for d in node.get("dependencies", [])]
+            if any(h in failed for h in dep_hashes):
+                failed.add(full)
+                _dump(out / f"build-{build_id}-status.json", {"build_id": build_id, "status": "FAILED"})
+                continue
+            fails = failure_rate > 0 and rng.random() < failure_rate
+            fail_at = (phases.index("build") if "build" in phases and rng.random() < 0.7
+                       else rng.randrange(len(phases))) if fails else -1
+            name, version = node["name"], node["version"]
+            prefix = (f"{base}/opt/spack/linux-{os_name}-{target_name}/{comp_name}-{comp_version}/"
+                      f"{name}-{version}-{node['hash']}")
+            cc = f"{base}/lib/spack/env/{_CC_WRAPPER[comp_name]}"
+            for p, phase in enumerate(phases):
+                clock += _dt.timedelta(milliseconds=rng.randint(3, 4000))
+                lines = [f"==> {name}: Executing phase: '{phase}'"]
+                error = p == fail_at
+                lines += _phase_lines(rng, phase, name, version, prefix, cc, clock, error, base, node)
+                if not error:
+                    clock += _dt.timedelta(milliseconds=rng.randint(1, 300))
+                    lines.append(f"==> [{_ts(clock)}] Running on_phase_success {name}, phase {phase}")
+                _dump(out / f"build-{build_id}-phase-{phase}.json", {
+                    "build_id": build_id, "status": "ERROR" if error else "SUCCESS",
+                    "output": "\n".join(lines) + "\n", "phase_name": phase,
+                })
+                if error:
+                    break
+            if fail_at >= 0:
+                failed.add(full)
+            else:
+                _dump(out / f"build-{build_id}-status.json", {"build_id": build_id, "status": "SUCCESS"})
+    return out
+
+
+def _phase_lines(
+    rng: random.Random, phase: str, name: str, version: str, prefix: str, cc: str,
+    clock: _dt.datetime, error: bool, base: str, node: dict,
+) -> list[str]:
+    src = name.replace("-", "_")
+    stage = f"{base}/stage/spack-stage-{name}-{version}-{node['hash']}/spack-src"
+    if phase == "autoreconf":
+        lines: list[str] = []
+    elif phase == "configure":
+        lines = [f"==> [{_ts(clock)}] '{stage}/configure' '--prefix={prefix}'",
+                 f"checking for C compiler... {cc}", "checking whether the C compiler works... yes",
+                 "config.status: creating Makefile"]
+    elif phase in ("build", "check", "installcheck"):
+        target = {"build": [], "check": ["'check'"], "installcheck": ["'installcheck'"]}[phase]
+        lines = [f"==> [{_ts(clock)}] " + " ".join(["'make'", "'-j2'", *target])]
+        for k in range(rng.randint(1, 4)):
+            lines.append(f"{cc} -O2 -fPIC -c -o {src}_{k}.o {src}_{k}.c")
+    else:
+        lines = [f"==> [{_ts(clock)}] 'make' '-j2' 'install'", f"mkdir -p {prefix}/lib {prefix}/include",
+                 f"cp lib{src}.so {prefix}/lib/"]
+    if error:
+        template = rng.choice(_ERRORS)
+        ln = rng.randint(3, 400)
+        text = template.format(f=f"{src}_0", fn=f"{src}_init", ln=ln, h=rng.choice(
+            ("mpi", "zlib", "hdf5", "omp", "curl/curl", "openssl/ssl")))
+        if not lines:
+            lines = [f"==> [{_ts(clock)}] 'make' '-j2'"]
+        lines.append(f"{cc} -O2 -fPIC -c -o {src}_0.o {src}_0.c")
+        lines += text.rstrip("\n").split("\n")
+        lines.append(f"make: *** [Makefile:{rng.randint(5, 90)}: {src}_0.o] Error 1")
+    return lines
