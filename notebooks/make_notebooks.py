@@ -336,6 +336,7 @@ graphs["tinyapp-spack-0.22.1.json"].nodes_frame()[["name", "version", "external"
 """),
     md("## A DAG coloured by build status"),
     code("""
+# needs: plots
 from spackmon_analysis.demo import example_data_dir
 
 data = sma.load_save_local(example_data_dir() / "save-local" / "2026-11-21-02-00-07-1795226407")
@@ -443,9 +444,21 @@ def execute(nb: nbformat.NotebookNode, cwd: Path) -> None:
         km.shutdown_kernel(now=True)
 
 
+def _available(cell: nbformat.NotebookNode) -> bool:
+    """False for a cell whose first line says ``# needs: <module>`` and that module is missing."""
+    first = cell.source.splitlines()[0] if cell.source else ""
+    if cell.cell_type != "code" or "# needs:" not in first:
+        return True
+    import importlib.util
+
+    module = first.split("# needs:")[1].strip()
+    return importlib.util.find_spec(f"spackmon_analysis.{module}") is not None
+
+
 def main(which: list[str]) -> None:
     for key in which or sorted(NOTEBOOKS):
         filename, cells = NOTEBOOKS[key]
+        cells = [c for c in cells if _available(c)]
         nb = nbformat.v4.new_notebook(cells=[nbformat.from_dict(dict(c)) for c in cells])
         for i, cell in enumerate(nb.cells):
             cell.id = f"{key}-{i:02d}"  # stable ids: rebuilding changes only what changed
