@@ -624,7 +624,7 @@ def _iter_blocks(source: Any) -> Iterator[str]:
     """Yield the log as blocks of whole lines ('\\n'-terminated except possibly the last)."""
     if isinstance(source, bytes | bytearray):
         source = bytes(source).decode("utf-8", errors="replace")
-    if isinstance(source, os.PathLike) or (isinstance(source, str) and _looks_like_path(source)):
+    if isinstance(source, os.PathLike):
         yield from _file_blocks(Path(source))
         return
     if isinstance(source, str):
@@ -659,15 +659,6 @@ def _iter_blocks(source: Any) -> Iterator[str]:
     if buf:
         buf.append("")
         yield "\n".join(buf)
-
-
-def _looks_like_path(text: str) -> bool:
-    if "\n" in text or len(text) > 4096 or not text:
-        return False
-    try:
-        return os.path.isfile(text)
-    except (OSError, ValueError):
-        return False
 
 
 def _file_blocks(path: Path) -> Iterator[str]:
@@ -787,9 +778,10 @@ def parse_log(
     """Find the error and warning events of a build log.
 
     ``source`` is the log text (``str``, or ``bytes`` decoded as UTF-8), a path
-    (``pathlib.Path``, or a ``str`` naming an existing file with no newline; plain
-    or ``.gz``), or an iterable of lines (a file object, a list...). Files are read
-    in blocks, never whole. ``context`` lines are kept on each side of an event;
+    (any ``os.PathLike`` such as ``pathlib.Path``; plain or ``.gz``), or an iterable
+    of lines (an open file, a list...). A ``str`` is always log text, never opened
+    as a file name: a server parsing uploaded output must not read local files
+    because the output happens to name one. Files are read in blocks, never whole. ``context`` lines are kept on each side of an event;
     ``classify`` adds the failure classes of ``rules`` (the packaged rules file by
     default) to error events. Events come in order of first occurrence.
 

@@ -1,0 +1,420 @@
+"""Spack install prefixes and failed builds' stage directories -> records.
+
+An install prefix (``<root>/<arch>/<compiler>/<name>-<version>-<hash>/``) keeps its
+build's metadata in ``.spack/`` (PROTOCOL section 7): ``spec.json`` (``spec.yaml``
+before 0.17), ``spack-build-out.txt`` and per-phase ``spack-build-NN-<phase>-out.txt``
+(gzipped in 0.22+), ``spack-build-env.txt``, ``spack-configure-args.txt``,
+``install_manifest.json``, ``install_environment.json`` and ``install_times.json``.
+A failed build has no prefix: its logs stay in the stage directory
+``spack-stage-<name>-<version>-<hash>/``, which has no spec file.
+
+:func:`read_install_prefix` turns either into an :class:`InstallRecord` (a
+:class:`~spackmon_analysis.records.BuildRecord`, its
+:class:`~spackmon_analysis.records.PhaseRecord` list, the spec graph when there is
+one); :func:`find_install_prefixes` walks a tree for them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import InstallPrefixError, SpackmonError
+from .records import BuildRecord, PhaseRecord
+
+__all__ = [
+    "InstallRecord",
+    "read_install_prefix",
+    "find_install_prefixes",
+    "parse_build_env",
+    "phase_timestamps",
+]
+
+_HASH = r"[a-z2-7]{32}"
+_STAGE_NAME = re.compile(rf"^spack-stage-(?P<name>.+)-(?P<version>[^-]+)-(?P<hash>{_HASH})$")
+_PREFIX_NAME = re.compile(rf"^(?P<name>.+)-(?P<version>[^-]+)-(?P<hash>{_HASH})$")
+_PHASE_FILE = re.compile(r"^spack-build-(?P<nn>\d+)-(?P<phase>.+)-out\.txt(?P<gz>\.gz)?$")
+_TIMESTAMP = re.compile(r"^==> \[(\d{4}-\d{2}-\d{2}-\d{2}:\d{2}:\d{2}(?:\.\d+)?)\]", re.MULTILINE)
+_SUCCESS_MARK = re.compile(r"^==> (?:\[[^\]]*\] )?Running on_phase_success", re.MULTILINE)
+_SHORT_SPEC = re.compile(r"^(?P<name>[^@%\s]+)@(?P<version>[^%\s+~^]+)")
+_ARCH = re.compile(r"arch=(?P<platform>[^-\s/]+)-(?P<os>[^-\s/]+)-(?P<target>[^\s/]+)")
+_SPEC_FILES = ("spec.json", "spec.yaml")
+
+
+@dataclass
+class InstallRecord:
+    """What an install prefix or a stage directory says about one build.
+
+    ``kind`` is ``"prefix"`` or ``"stage"``; ``path`` is the prefix (or stage)
+    directory; ``metadata_dir`` the folder holding the logs (``<prefix>/.spack``
+    or the stage directory itself); ``spec`` the spec graph (None for a stage
+    directory, which has no spec file); ``install_times`` the parsed
+    ``install_times.json`` (empty when absent).
+    """
+
+    path: Path
+    kind: str
+    metadata_dir: Path
+    build: BuildRecord
+    phases: list[PhaseRecord] = field(default_factory=list)
+    spec: Any = None
+    install_times: dict[str, Any] = field(default_factory=dict)
+
+    def events(self, *, context: int = 6) -> dict[str, list]:
+        """The error/warning events of each phase's output (phase name -> events)."""
+        from .logs import parse_log
+
+        return {p.name: parse_log(p.output or "", context=context) for p in self.phases}
+
+    def __repr__(self) -> str:
+        b = self.build
+        return (
+            f"InstallRecord({self.kind} {b.spec_name}@{b.spec_version}/{b.key[:7]} "
+            f"status={b.status} phases={[p.name for p in self.phases]})"
+        )
+
+
+def parse_build_env(text: str) -> dict[str, str]:
+    """Variables of a ``spack-build-env.txt`` file (both styles Spack writes).
+
+    Handles ``export NAME=value;`` lines (``unset NAME;`` lines are skipped) and
+    ``NAME=value; export NAME`` lines, with single- or double-quoted values
+    (``NAME='a b'``, ``NAME="x"'"'"y"``) as a POSIX shell reads them. Bash
+    function definitions (``BASH_FUNC_x%%=() {  ...``) keep their raw text.
+    """
+    out: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or line.startswith("unset "):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :]
+        m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*(?:%%)?)=(.*)$", line)
+        if not m:
+            continue
+        name, rest = m.group(1), m.group(2)
+        # drop a trailing "; export NAME" or ";"
+        rest = re.sub(r";\s*export\s+" + re.escape(name) + r"\s*$", "", rest)
+        rest = re.sub(r";\s*$", "", rest)
+        try:
+            parts = shlex.split(rest, posix=True)
+        except ValueError:
+            out[name] = rest
+            continue
+        if len(parts) == 1:
+            out[name] = parts[0]
+        elif not parts:
+            out[name] = ""
+        else:
+            out[name] = rest
+    return out
+
+
+def phase_timestamps(output: str) -> tuple[datetime | None, datetime | None]:
+    """First and last ``==> [YYYY-MM-DD-HH:MM:SS.ffffff]`` timestamps of a phase's output."""
+    stamps = _TIMESTAMP.findall(output or "")
+    if not stamps:
+        return None, None
+    return _parse_stamp(stamps[0]), _parse_stamp(stamps[-1])
+
+
+def _parse_stamp(text: str) -> datetime | None:
+    for fmt in ("%Y-%m-%d-%H:%M:%S.%f", "%Y-%m-%d-%H:%M:%S"):
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8", errors="replace") as fh:
+                return fh.read()
+        return path.read_text(encoding="utf-8", errors="replace")
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise InstallPrefixError(f"cannot read ({exc})", path=str(path)) from exc
+
+
+def _read_json(path: Path) -> Any:
+    text = _read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InstallPrefixError(f"not valid JSON ({exc})", path=str(path)) from exc
+
+
+def _find(folder: Path, name: str) -> Path | None:
+    """``name`` or ``name.gz`` inside ``folder``."""
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _locate(path: Path) -> tuple[Path, Path, str]:
+    """(prefix-or-stage dir, metadata dir, kind) for any accepted starting path."""
+    if not path.exists():
+        raise InstallPrefixError("no such file or directory", path=str(path))
+    if path.is_file():
+        path = path.parent
+    if path.name == ".spack":
+        return path.parent, path, "prefix"
+    if (path / ".spack").is_dir():
+        return path, path / ".spack", "prefix"
+    if _STAGE_NAME.match(path.name) or (
+        any(path.glob("spack-build-*out.txt*"))
+        and not any((path / n).exists() for n in _SPEC_FILES)
+    ):
+        return path, path, "stage"
+    if any((path / n).exists() for n in _SPEC_FILES):  # a bare metadata folder
+        return path.parent, path, "prefix"
+    raise InstallPrefixError(
+        "not an install prefix (no .spack/ folder), a .spack folder or a spack-stage directory",
+        path=str(path),
+    )
+
+
+def _relative_manifest(manifest: Any, prefix_name: str, source: Path) -> dict[str, dict]:
+    if not isinstance(manifest, dict):
+        raise InstallPrefixError("the manifest must be a JSON object", path=str(source))
+    keys = [k for k in manifest if isinstance(k, str)]
+    original = None
+    for k in keys:
+        if k.endswith("/.spack"):
+            original = k[: -len("/.spack")]
+            break
+    if original is None:
+        for k in keys:
+            marker = f"/{prefix_name}/"
+            if marker in k:
+                original = k[: k.index(marker) + len(marker) - 1]
+                break
+    if original is None and keys:
+        original = os.path.commonpath(keys) if len(keys) > 1 else os.path.dirname(keys[0])
+    out: dict[str, dict] = {}
+    for key, value in manifest.items():
+        if not isinstance(value, dict):
+            raise InstallPrefixError(f"manifest entry {key!r} is not an object", path=str(source))
+        rel = key
+        if original and (key == original or key.startswith(original + "/")):
+            rel = os.path.relpath(key, original)
+        out[rel] = dict(value)
+    return out
+
+
+def _phase_files(folder: Path) -> list[tuple[int, str, Path]]:
+    found: dict[tuple[int, str], Path] = {}
+    for entry in folder.iterdir():
+        m = _PHASE_FILE.match(entry.name)
+        if m and entry.is_file():
+            key = (int(m.group("nn")), m.group("phase"))
+            # a plain file wins over its .gz twin
+            if key not in found or not m.group("gz"):
+                found[key] = entry
+    return [(nn, phase, p) for (nn, phase), p in sorted(found.items())]
+
+
+def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
+    """Read a Spack install prefix, its ``.spack/`` folder, or a failed build's stage dir.
+
+    The build's key is the DAG hash (from the directory name, else the spec), its
+    ``full_hash`` the spec's ``full_hash`` (the DAG hash when the spec has none or
+    there is no spec); status ``SUCCESS`` for an install prefix, ``FAILED`` for a
+    stage directory whose log shows an error. Phases come from
+    ``spack-build-NN-<phase>-out.txt`` (or ``.txt.gz``) in ``NN`` order, with the
+    duration of ``install_times.json`` and start/end from the output's timestamps.
+    Raises :class:`~spackmon_analysis.errors.InstallPrefixError` naming the path.
+    """
+    start = Path(path)
+    root, meta, kind = _locate(start)
+
+    # the spec (prefixes only)
+    spec = None
+    spec_file = None
+    for name in _SPEC_FILES:
+        spec_file = _find(meta, name)
+        if spec_file:
+            break
+    if kind == "prefix" and spec_file is None:
+        raise InstallPrefixError("no spec.json or spec.yaml in the metadata folder", path=str(meta))
+    if spec_file is not None:
+        from .spec import load_spec
+
+        try:
+            spec = load_spec(spec_file)
+        except SpackmonError as exc:
+            raise InstallPrefixError(f"unreadable spec ({exc})", path=str(spec_file)) from exc
+
+    # names, version and hashes
+    dir_match = (_STAGE_NAME if kind == "stage" else _PREFIX_NAME).match(root.name)
+    env_file = _find(meta, "spack-build-env.txt")
+    env_vars = parse_build_env(_read_text(env_file)) if env_file else {}
+    short = env_vars.get("SPACK_SHORT_SPEC", "")
+    short_m = _SHORT_SPEC.match(short)
+
+    name = version = dag = full = None
+    platform = host_os = target = None
+    if spec is not None:
+        node = spec.root
+        name, version = node.name, node.version
+        dag, full = node.dag_hash, node.full_hash
+        platform, host_os, target = node.platform, node.os, node.target
+    if short_m:
+        name = name or short_m.group("name")
+        version = version or short_m.group("version")
+    arch_m = _ARCH.search(short)
+    if arch_m:
+        platform = platform or arch_m.group("platform")
+        host_os = host_os or arch_m.group("os")
+        target = target or arch_m.group("target")
+    if dir_match:
+        dag = dir_match.group("hash") if kind == "stage" or dag is None else dag
+        name = name or dir_match.group("name")
+        version = version or dir_match.group("version")
+    if dag is None:
+        raise InstallPrefixError(
+            "cannot tell the build's hash (no spec file and no <name>-<version>-<hash> name)",
+            path=str(root),
+        )
+    full = full or dag
+
+    # install_environment.json / install_times.json
+    env: dict[str, Any] = {}
+    env_json = _find(meta, "install_environment.json")
+    if env_json:
+        env = _read_json(env_json)
+        if not isinstance(env, dict):
+            raise InstallPrefixError("must be a JSON object", path=str(env_json))
+    times: dict[str, Any] = {}
+    times_file = _find(meta, "install_times.json")
+    if times_file:
+        times = _read_json(times_file)
+        if not isinstance(times, dict):
+            raise InstallPrefixError("must be a JSON object", path=str(times_file))
+    phase_seconds: dict[str, float] = {}
+    for item in times.get("phases") or []:
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            sec = item.get("seconds")
+            if isinstance(sec, int | float):
+                phase_seconds[item["name"]] = float(sec)
+
+    # configure args and manifest
+    config_args = None
+    cfg = _find(meta, "spack-configure-args.txt")
+    if cfg:
+        config_args = _read_text(cfg).strip()
+    install_files: dict[str, dict] = {}
+    manifest = _find(meta, "install_manifest.json")
+    if manifest:
+        install_files = _relative_manifest(_read_json(manifest), root.name, manifest)
+
+    # phases
+    from .logs import parse_log
+
+    files = _phase_files(meta)
+    outputs = [(nn, phase, _read_text(p), p) for nn, phase, p in files]
+    phases: list[PhaseRecord] = []
+    any_marker = any(_SUCCESS_MARK.search(text) for _, _, text, _ in outputs)
+    has_errors = [
+        kind == "stage"
+        and any(e.kind == "error" for e in parse_log(text, context=0, classify=False))
+        for _, _, text, _ in outputs
+    ]
+    for i, (nn, phase, text, p) in enumerate(outputs):
+        started, finished = phase_timestamps(text)
+        if kind == "prefix":
+            status = "SUCCESS"
+        elif any_marker:
+            ok = _SUCCESS_MARK.search(text) is not None
+            status = (
+                "SUCCESS"
+                if ok
+                else ("ERROR" if has_errors[i] or i == len(outputs) - 1 else "SUCCESS")
+            )
+        else:
+            last = i == len(outputs) - 1
+            status = "ERROR" if has_errors[i] or (last and not any(has_errors)) else "SUCCESS"
+        phases.append(
+            PhaseRecord(
+                build_key=dag,
+                name=phase,
+                status=status,
+                output=text,
+                order=nn - 1 if nn > 0 else nn,
+                duration=phase_seconds.get(phase),
+                started_at=started,
+                finished_at=finished,
+                source=p.name,
+            )
+        )
+    if kind == "prefix":
+        status = "SUCCESS"
+    elif any(p.status == "ERROR" for p in phases):
+        status = "FAILED"
+    elif phases and any_marker:
+        status = "SUCCESS"
+    else:
+        status = None
+
+    build = BuildRecord(
+        key=dag,
+        full_hash=full,
+        spec_name=name,
+        spec_version=version,
+        status=status,
+        host_os=env.get("host_os") or host_os,
+        platform=env.get("platform") or platform,
+        host_target=env.get("host_target") or target,
+        hostname=env.get("hostname"),
+        kernel_version=env.get("kernel_version"),
+        spack_version=env.get("spack_version")
+        or (spec.spack_version if spec is not None else None),
+        source=str(root),
+        environment_variables=env_vars,
+        config_args=config_args,
+        install_files=install_files,
+    )
+    return InstallRecord(
+        path=root,
+        kind=kind,
+        metadata_dir=meta,
+        build=build,
+        phases=phases,
+        spec=spec,
+        install_times=times,
+    )
+
+
+def find_install_prefixes(root: str | os.PathLike[str]) -> list[Path]:
+    """Install prefixes and stage directories under ``root`` (sorted).
+
+    A prefix is a directory with ``.spack/spec.json`` (or ``spec.yaml``, gzipped or
+    not); a stage directory is named ``spack-stage-<name>-<version>-<hash>`` and
+    holds ``spack-build-*out.txt`` logs. The walk does not descend into prefixes.
+    """
+    base = Path(root)
+    if not base.is_dir():
+        raise InstallPrefixError("not a directory", path=str(base))
+    found: list[Path] = []
+    for dirpath, dirnames, _files in os.walk(base):
+        here = Path(dirpath)
+        meta = here / ".spack"
+        if meta.is_dir() and any(_find(meta, n) for n in _SPEC_FILES):
+            found.append(here)
+            dirnames[:] = []
+            continue
+        if _STAGE_NAME.match(here.name) and any(here.glob("spack-build-*out.txt*")):
+            found.append(here)
+            dirnames[:] = []
+            continue
+        dirnames[:] = sorted(d for d in dirnames if d != ".spack")
+    return sorted(found)
