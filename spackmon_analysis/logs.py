@@ -90,6 +90,7 @@ ERROR_PATTERNS: tuple[tuple[str, str], ...] = (
     ("nvcc-fatal", r"^nvcc fatal\s*:"),
     ("fortran-error", r"^(?:Error|Fatal Error): .* at \(\d+\)"),
     ("git-fatal", r"^fatal: "),
+    ("pgi-error", r"^(?:PG|NV)\w*-[SF]-\d+-.*(?<![\w-])[Ee]rror"),
     ("cray-error", r"^(?:ftn|cc|CC)-\d+ (?:crayftn|craycc|crayCC)?:? ?ERROR"),
     ("quoted-file-error", r"^\"[^\"]+\", line \d+(?:\.\d+)?: (?:[Ee]rror|ERROR)"),
     ("internal-compiler-error", r"[Ii]nternal compiler error"),
@@ -98,7 +99,7 @@ ERROR_PATTERNS: tuple[tuple[str, str], ...] = (
     ("syntax-error", r": syntax error\b"),
     # linkers
     ("undefined-reference", r"(?<!-)undefined reference to\b"),
-    ("undefined-symbol", r"(?<!-)[Uu]ndefined symbols? (?:for architecture|\S*:)"),
+    ("undefined-symbol", r"(?<!-)[Uu]ndefined symbols?(?: for architecture|:| \S*:)"),
     ("undefined-first-referenced", r"^Undefined\s+first referenced"),
     (
         "unresolved-external",
@@ -129,7 +130,7 @@ ERROR_PATTERNS: tuple[tuple[str, str], ...] = (
     # CMake and autotools
     ("cmake-error", r"^CMake Error"),
     ("cmake-incomplete", r"Configuring incomplete, errors occurred"),
-    ("configure-error", r"^configure: error:"),
+    ("configure-error", r"(?:^|\.\.\. )configure: error:"),
     ("command-not-found", r": command not found$|: not found$"),
     # files and the system
     ("no-such-file", r": No such file or directory"),
@@ -138,8 +139,11 @@ ERROR_PATTERNS: tuple[tuple[str, str], ...] = (
     ("no-space", r"No space left on device"),
     ("out-of-memory", r"[Oo]ut of memory|[Cc]annot allocate memory|memory exhausted"),
     ("killed", r"^Killed\b|Killed signal terminated|\(program \S+\) killed|: Killed$"),
-    ("signal-crash", r"^(?:[Ss]egmentation (?:fault|[Vv]iolation)|[Bb]us error|Aborted)\b"),
-    ("signal-crash-inline", r"(?:[Ss]egmentation fault|[Bb]us error|Aborted) \(core dumped\)"),
+    (
+        "signal-crash",
+        r"^(?:[Ss]egmentation (?:fault|[Vv]iolation)|[Bb]us error|Aborted)\b"
+        r"|(?:[Ss]egmentation fault|[Bb]us error|Aborted) \(core dumped\)",
+    ),
     ("invalid-argument", r": Invalid argument$"),
     # Python
     ("python-exception", r"^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception): "),
@@ -173,7 +177,7 @@ ERROR_EXCEPTIONS: tuple[tuple[str, str], ...] = (
     ("candidates", r"candidates? (?:are|is):|: candidate:"),
     ("ignored", r"\(ignored\)$"),
     ("compiler-command", _COMMAND_LINE),
-    ("configure-check", r"^checking "),
+    ("configure-check", r"^checking (?!.*configure: error:)"),
     ("zero-count", r"^# (?:FAIL|ERROR|XFAIL|XPASS):\s+0$|\b0 [Ee]rrors?\b|\b0 failed\b"),
     ("makefile-echo", r"^\s*(?:echo|printf) "),
     ("where", r":\s+Where:"),
@@ -187,7 +191,7 @@ WARNING_PATTERNS: tuple[tuple[str, str], ...] = (
     ("tool-warning", r"^(?:\S+: )+[Ww]arning: "),
     ("tool-warning-caps", r"^(?:\S+: )+WARNING:? "),
     ("warning-line-start", r"^\s*(?:[Ww]arning|WARNING|Warnung)(?::| \d+:| \[)"),
-    ("warning-number", r"[Ww]arning[ \t]*#?\d+(?:-D)?[ \t]*:|warning C\d+:"),
+    ("warning-number", r"[Ww]arning[ \t]*#?\d+(?:-D)?[ \t]*:|warning [A-Z]{1,3}\d+:"),
     ("bracket-warning", r"^\[WARNING\]"),
     ("nvcc-warning", r"^nvcc warning\s*:"),
     ("quoted-file-warning", r"^\"[^\"]+\", line \d+(?:\.\d+)?: (?:[Ww]arning|WARNING)"),
@@ -207,7 +211,7 @@ WARNING_PATTERNS: tuple[tuple[str, str], ...] = (
 WARNING_EXCEPTIONS: tuple[tuple[str, str], ...] = (
     ("clock-skew", r"Clock skew detected|has modification time .* in the future"),
     ("compiler-command", _COMMAND_LINE),
-    ("configure-check", r"^checking "),
+    ("configure-check", r"^checking (?!.*configure: error:)"),
     ("note", r":\s*note:"),
     ("dangerous-function", r"the use of [`'](?:mktemp|tmpnam|tempnam|gets)' is dangerous"),
     ("ar-modifier", r"modifier ignored since"),

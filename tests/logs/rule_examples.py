@@ -1,0 +1,143 @@
+"""One real-looking line per event rule of spackmon_analysis.logs (name -> line).
+
+Used by test_logs_rules.py: each line must match its own rule, pass the keyword
+prefilter, and get the expected kind from the full rule set.
+"""
+
+ERROR_EXAMPLES = {
+    "diag-error": "src/broken.c:1234:5: error: 'x' undeclared (first use in this function)",
+    "paren-error": 'kernel.cu(88): error: identifier "blockDimx" is undefined',
+    "tool-error": "gcc: error: unrecognized command-line option '-fno-such-thing'",
+    "tool-error-caps": "libtool: ERROR: cannot determine the name of the library",
+    "error-line-start": "error: could not compile `regex` due to previous error",
+    "Error-line-start": "Error: Symbol 'nx' at (1) has no IMPLICIT type",
+    "bracket-error": "[ERROR] Failed to execute goal org.apache.maven.plugins:maven-compiler-plugin",
+    "error-number": "main.f90(12): error #6404: This name does not have a type, and must have an explicit type.   [N]",
+    "nvcc-fatal": "nvcc fatal   : Unsupported gpu architecture 'compute_20'",
+    "fortran-error": "Fatal Error: Cannot open module file 'mpi.mod' for reading at (1): No such file or directory",
+    "pgi-error": "PGF90-S-0034-Syntax error at or near end of line (solver.f90: 1204)",
+    "git-fatal": "fatal: unable to access 'https://github.com/llnl/zfp.git/': Could not resolve host: github.com",
+    "cray-error": "ftn-855 crayftn: ERROR MAIN, File = main.f90, Line = 1, Column = 5",
+    "quoted-file-error": '"solver.c", line 42: error: identifier "MPI_Foo" is undefined',
+    "internal-compiler-error": "during RTL pass: expand: internal compiler error: in expand_expr_real_1, at expr.c:10012",
+    "internal-error": "flang-new: Internal error: unhandled derived type",
+    "warnings-as-errors": "cc1: all warnings being treated as errors",
+    "syntax-error": "./configure: line 4321: syntax error near unexpected token `newline'",
+    "undefined-reference": "util.c:(.text+0x1a): undefined reference to `tinybase_value'",
+    "undefined-symbol": "ld.lld: error: undefined symbol: omp_get_num_threads",
+    "undefined-first-referenced": "Undefined                       first referenced",
+    "unresolved-external": "main.obj : error LNK2019: unresolved external symbol foo referenced in function main",
+    "unsatisfied-symbol": 'ld: (Error) Unsatisfied symbol "dgemm_" in file solver.o',
+    "multiple-definition": "/usr/bin/ld: b.o:(.bss+0x0): multiple definition of `counter'; a.o:(.bss+0x0): first defined here",
+    "ld-returned": "collect2: error: ld returned 1 exit status",
+    "linker-failed": "clang-14: error: linker command failed with exit code 1 (use -v to see invocation)",
+    "ld-cannot-find": "/usr/bin/ld: cannot find -lhdf5_hl: No such file or directory",
+    "ld-fatal": "ld: fatal: library -lm: not found",
+    "ld-terminated": "collect2: fatal error: ld terminated with signal 9 [Killed]",
+    "recompile-fpic": "/usr/bin/ld: libz.a(deflate.o): relocation R_X86_64_32 against `.rodata' can not be used when making a shared object; recompile with -fPIC",
+    "make-error": "make: *** [Makefile:6: libtinybroken.so] Error 1",
+    "make-no-rule": "make[2]: *** No rule to make target 'gen/parse.h', needed by 'parse.o'.  Stop.",
+    "make-no-targets": "make: *** No targets specified and no makefile found.  Stop.",
+    "make-stop": "Makefile:88: *** missing separator.  Stop.",
+    "bsd-make-error": "*** Error code 1",
+    "ninja-failed": "FAILED: src/CMakeFiles/core.dir/solver.cpp.o",
+    "ninja-stopped": "ninja: build stopped: subcommand failed.",
+    "cmake-error": "CMake Error at CMakeLists.txt:42 (find_package):",
+    "cmake-incomplete": "-- Configuring incomplete, errors occurred!",
+    "configure-error": "configure: error: C compiler cannot create executables",
+    "command-not-found": "/bin/sh: line 1: makeinfo: command not found",
+    "no-such-file": "cp: cannot stat 'docs/manual.pdf': No such file or directory",
+    "cannot-find": "install: cannot find 'libfoo.so'",
+    "permission-denied": "mkdir: cannot create directory '/opt/shared': Permission denied",
+    "no-space": "cc1plus: out of disk: No space left on device",
+    "out-of-memory": "virtual memory exhausted: Cannot allocate memory",
+    "killed": "Killed",
+    "signal-crash": "Segmentation fault (core dumped)",
+    "invalid-argument": "sed: couldn't open temporary file ./sedX1: Invalid argument",
+    "python-exception": "ModuleNotFoundError: No module named 'setuptools'",
+    "pip-error": "ERROR: Could not find a version that satisfies the requirement numpy>=1.22",
+    "subprocess-error": "error: subprocess-exited-with-error",
+    "ctest-failed": "The following tests FAILED:",
+    "automake-fail": "FAIL: test_roundtrip",
+    "pytest-failed": "FAILED tests/test_io.py::test_read_big - AssertionError: 3 != 4",
+    "mpi-abort": "MPI_ABORT was invoked on rank 0 in communicator MPI_COMM_WORLD",
+    "curl-error": "curl: (6) Could not resolve host: ftp.gnu.org",
+    "connection-error": "ssh: connect to host git.example.org port 22: Connection refused",
+    "spack-error": "==> Error: ProcessError: Command exited with status 2:",
+    "command-failed": "Command 'python setup.py build' failed with exit code 1",
+}
+
+WARNING_EXAMPLES = {
+    "diag-warning": "src/io.c:88:9: warning: unused variable 'n' [-Wunused-variable]",
+    "diag-warning-caps": "meson.build:12: WARNING: Project targets '>=0.60' but uses feature introduced in '1.1'",
+    "paren-warning": 'kernel.cu(12): warning #177-D: variable "tid" was declared but never referenced',
+    "tool-warning": "libtool: warning: '/usr/lib/libfoo.la' seems to be moved",
+    "tool-warning-caps": "setup.py: WARNING: numpy headers not found",
+    "warning-line-start": "Warning: Unused dummy argument 'n' at (1) [-Wunused-dummy-argument]",
+    "warning-number": "icc: command line warning #10006: ignoring unknown option '-fno-such'",
+    "bracket-warning": "[WARNING] Using platform encoding (UTF-8 actually) to copy filtered resources",
+    "nvcc-warning": "nvcc warning : The 'compute_35' architecture is deprecated",
+    "quoted-file-warning": '"solver.c", line 12: warning: variable "t" was set but never used',
+    "remark": "solver.c(77): remark #981: operands are evaluated in unspecified order",
+    "cray-warning": "ftn-7212 crayftn: WARNING SOLVE, File = solve.f90, Line = 88",
+    "cmake-warning": "CMake Warning (dev) at CMakeLists.txt:3 (project):",
+    "configure-warning": "configure: WARNING: unrecognized options: --enable-fast",
+    "spack-warning": "==> Warning: Missing a source id for python@3.11.7",
+    "python-warning": "/tmp/setup.py:5: DeprecationWarning: The distutils package is deprecated",
+    "deprecation": "DEPRECATION: Legacy editable install of foo==1.0 is deprecated.",
+    "make-ignored": "make: [Makefile:31: clean] Error 1 (ignored)",
+    "ld-warning": "/usr/bin/ld: warning: libgfortran.so.5, needed by libblas.so, not found (try using -rpath or -rpath-link)",
+    "warning-flag": "  the comparison will always evaluate as 'true' [-Waddress]",
+    "cxx-warning": "cxx: Warning: foo.cxx, line 3: unused variable",
+}
+
+# lines that an error (or warning) rule matches but an exception of the same list
+# takes back; expected kind afterwards
+ERROR_EXCEPTION_EXAMPLES = {
+    "warning": (
+        "/usr/bin/ld: warning: cannot find entry symbol _start; defaulting to 0000000000401000",
+        "warning",
+    ),
+    "note": ("x.c:4:7: note: the undefined reference to 'foo' comes from here", None),
+    "instantiation": (
+        "foo.cpp:30:   instantiated from here (undefined reference to Err<int>)",
+        None,
+    ),
+    "candidates": ("overload.cpp:5: error: candidates are: void f(char*)", None),
+    "ignored": ("make[1]: *** [Makefile:31: clean] Error 1 (ignored)", None),
+    "compiler-command": (
+        "/spack/lib/spack/env/gcc/gcc -O2 -Werror=format-security -Wno-error=unused "
+        "-DEACCES_MSG='\"Permission denied\"' -c error.c -o error.o",
+        None,
+    ),
+    "configure-check": ("checking for multiple definition of symbols in libtool... no", None),
+    "zero-count": ("============ 12 passed, 0 failed in 3.20s ============", None),
+    "makefile-echo": ("echo *** No rule to make target for docs, skipping", None),
+    "where": ("CMake Error:   Where: the build dir", None),
+    "build-started": ("------ Build started: error project ------ Error 2:", None),
+}
+
+WARNING_EXCEPTION_EXAMPLES = {
+    "clock-skew": "make[2]: warning:  Clock skew detected.  Your build may be incomplete.",
+    "compiler-command": "gcc -Wall -DNOTE='\"foo.c:1: warning: x\"' -c warnings.c -o warnings.o",
+    "configure-check": "checking for python warnings module... DeprecationWarning: yes",
+    "note": "x.c:3:2: note: in expansion of macro 'W' [-Wunused-value]",
+    "dangerous-function": "util.c:12: warning: the use of `mktemp' is dangerous, better use `mkstemp'",
+    "ar-modifier": "ar: warning: `u' modifier ignored since `D' is the default (see `U')",
+    "libtool-finish": "libtool: warning: remember to run 'libtool --finish /usr/lib'",
+    "jobserver": "make[1]: warning: -j16 forced in submake: resetting jobserver mode.",
+    "pip-root": "WARNING: Running pip as the 'root' user can result in broken permissions",
+    "ssh-known-hosts": "Warning: Permanently added 'github.com' (ED25519) to the list of known hosts.",
+    "msvc-noise": "foo.lib(bar.obj) : warning LNK4221: This object file does not define any symbols",
+    "bind-at-load": "ld: warning: option -bind_at_load is obsolete and being ignored",
+    "autoconf-obsolete": "configure.ac:12: warning: The macro `AC_TRY_RUN' is obsolete.",
+    "x11-ansi": "/usr/X11/include/X11/Xlib.h:88: warning: ANSI C++ forbids declaration",
+    "makefile-echo": 'echo "x.c:1: warning: fake"',
+    "zero-warnings": "WARNING: 0 warnings",
+}
+
+# lines the rules must also get right beyond one example per rule
+MORE_ERRORS = [
+    "/bin/sh: line 1: 12345 Bus error (core dumped) ./gen_tables",
+    "checking whether build environment is sane... configure: error: ls -t appears to fail.",
+]
