@@ -123,11 +123,17 @@ def run_demo(
         _say(echo, f"==> created user {DEMO_USER!r} with an API token")
         client = mon.client(DEMO_USER, progress=False)
 
+        new_specs = 0
         for run in run_dirs:
             for spec_file in sorted(run.glob("spec-*-config.json")):
-                client.upload_specfile(spec_file)
+                answer = client.upload_specfile(spec_file)
                 result.specs_uploaded += 1
-        _say(echo, f"==> uploaded {result.specs_uploaded} root spec file(s)")
+                new_specs += bool(answer.get("data", {}).get("created"))
+        _say(
+            echo,
+            f"==> uploaded {result.specs_uploaded} root spec file(s) of {len(run_dirs)} runs "
+            f"({new_specs} new, the others already on the server)",
+        )
 
         summary = client.upload_local_save(save_local, progress=False)
         result.replay = summary
