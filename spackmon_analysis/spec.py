@@ -22,6 +22,7 @@ nothing else.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import re
@@ -73,10 +74,14 @@ class SpecNode:
     target: str | None = None
     namespace: str | None = None
     parameters: dict = field(default_factory=dict)
-    variants: dict = field(default_factory=dict)
     external: bool = False
     external_path: str | None = None
     patches: tuple = ()
+
+    @property
+    def variants(self) -> dict:
+        """``parameters`` without the compiler flags (cflags, cxxflags, ..., ldlibs)."""
+        return {k: v for k, v in self.parameters.items() if k not in _FLAG_KEYS}
 
     @property
     def full_hash(self) -> str:
@@ -225,7 +230,7 @@ def _looks_like_path(text: str) -> bool:
 class _Parser:
     """Turns a parsed document into nodes and edges (one instance per load)."""
 
-    __slots__ = ("source", "spack_version", "format", "nodes", "index", "names", "raw_edges")
+    __slots__ = ("source", "spack_version", "format", "nodes", "index", "names", "raw_edges", "tuples")
 
     def __init__(self, source: str):
         self.source = source
@@ -234,8 +239,9 @@ class _Parser:
         self.nodes: dict[str, SpecNode] = {}
         self.index: dict[str, str] = {}
         self.names: dict[str, list[str]] = {}
-        # (parent key, name, refs (key, value) tuple, deptypes, virtuals, path)
+        # (parent key, name, ref value or ((key, value), ...), deptypes, virtuals, entry, path)
         self.raw_edges: list[tuple] = []
+        self.tuples: dict[tuple, tuple] = {}
 
     def fail(self, reason: str, path: str | None = None) -> SpecFormatError:
         return _fail(reason, self.source, path)
@@ -400,11 +406,12 @@ class _Parser:
     # -- one node -----------------------------------------------------------------------------
 
     def _add_node(self, body: dict, name: str, path: str) -> str:
+        get = body.get
         hashes: dict[str, str] = {}
         for k in HASH_KEYS:
-            if k in body:
-                value = body[k]
-                if not isinstance(value, str) or not value:
+            value = get(k)
+            if value is not None:
+                if value.__class__ is not str or not value:
                     raise self.fail(f"{k} must be a non-empty string", _join(path, k))
                 hashes[k] = value
         key = hashes.get("full_hash") or hashes.get("hash") or hashes.get("build_hash") or hashes.get("dag_hash")
@@ -413,39 +420,48 @@ class _Parser:
         if key in self.nodes:
             raise self.fail(f"duplicate node {name} /{key}", path)
 
-        version = body.get("version")
-        if version is not None:
+        version = get("version")
+        if version is not None and version.__class__ is not str:
             version = _scalar(version, self, _join(path, "version"))
 
         platform = os_name = target = None
-        arch = body.get("arch")
+        arch = get("arch")
         if arch is not None:
-            if not isinstance(arch, dict):
+            if arch.__class__ is not dict:
                 raise self.fail("arch must be an object", _join(path, "arch"))
-            platform = _opt_str(arch.get("platform"), self, path, "arch.platform")
-            os_name = _opt_str(arch.get("platform_os"), self, path, "arch.platform_os")
-            t = arch.get("target")
-            if isinstance(t, dict):
-                target = _opt_str(t.get("name"), self, path, "arch.target.name")
-            else:
-                target = _opt_str(t, self, path, "arch.target")
+            platform = arch.get("platform")
+            os_name = arch.get("platform_os")
+            target = arch.get("target")
+            if target.__class__ is dict:
+                target = target.get("name")
+                if target is not None and target.__class__ is not str:
+                    raise self.fail("expected a string", _join(path, "arch.target.name"))
+            elif target is not None and target.__class__ is not str:
+                raise self.fail("expected a string", _join(path, "arch.target"))
+            if platform is not None and platform.__class__ is not str:
+                raise self.fail("expected a string", _join(path, "arch.platform"))
+            if os_name is not None and os_name.__class__ is not str:
+                raise self.fail("expected a string", _join(path, "arch.platform_os"))
 
         compiler_name = compiler_version = None
-        comp = body.get("compiler")
+        comp = get("compiler")
         if comp is not None:
-            if isinstance(comp, dict):
-                compiler_name = _opt_str(comp.get("name"), self, path, "compiler.name")
+            if comp.__class__ is dict:
+                compiler_name = comp.get("name")
+                if compiler_name is not None and compiler_name.__class__ is not str:
+                    raise self.fail("expected a string", _join(path, "compiler.name"))
                 cv = comp.get("version")
-                if cv is not None:
+                if cv is not None and cv.__class__ is not str:
                     if isinstance(cv, list):  # very old files list version ranges
                         cv = ",".join(str(v) for v in cv)
-                    compiler_version = _scalar(cv, self, _join(path, "compiler.version"))
+                    cv = _scalar(cv, self, _join(path, "compiler.version"))
+                compiler_version = cv
             elif isinstance(comp, str):
                 compiler_name, compiler_version = _parse_compiler_string(comp)
             else:
                 raise self.fail("compiler must be an object", _join(path, "compiler"))
         else:
-            ann = body.get("annotations")
+            ann = get("annotations")
             if ann is not None:
                 if not isinstance(ann, dict):
                     raise self.fail("annotations must be an object", _join(path, "annotations"))
@@ -455,20 +471,19 @@ class _Parser:
                         raise self.fail("annotations.compiler must be a string", _join(path, "annotations.compiler"))
                     compiler_name, compiler_version = _parse_compiler_string(acomp)
 
-        namespace = _opt_str(body.get("namespace"), self, path, "namespace")
+        namespace = get("namespace")
+        if namespace is not None and namespace.__class__ is not str:
+            raise self.fail("expected a string", _join(path, "namespace"))
 
-        params = body.get("parameters")
+        params = get("parameters")
         if params is None:
             params = {}
-            variants: dict = {}
-        elif isinstance(params, dict):
-            variants = {k: v for k, v in params.items() if k not in _FLAG_KEYS}
-        else:
+        elif params.__class__ is not dict:
             raise self.fail("parameters must be an object", _join(path, "parameters"))
 
-        patches = body.get("patches")
-        if patches is None and "patches" in params:
-            patches = params["patches"]
+        patches = get("patches")
+        if patches is None:
+            patches = params.get("patches")
         if patches is None:
             patches = ()
         elif isinstance(patches, list):
@@ -480,7 +495,7 @@ class _Parser:
 
         external = False
         external_path = None
-        ext = body.get("external")
+        ext = get("external")
         if ext is not None and ext is not False:
             external = True
             if isinstance(ext, dict):
@@ -492,13 +507,15 @@ class _Parser:
                 external_path = ext
             elif ext is not True:
                 raise self.fail("external must be an object", _join(path, "external"))
-        elif isinstance(body.get("external_path"), str):  # very old files
-            external = True
-            external_path = body["external_path"]
+        else:
+            old_ext = get("external_path")  # very old files
+            if old_ext.__class__ is str:
+                external = True
+                external_path = old_ext
 
         node = SpecNode(
             key, name, version, hashes, compiler_name, compiler_version, platform, os_name,
-            target, namespace, params, variants, external, external_path, patches,
+            target, namespace, params, external, external_path, patches,
         )
         self.nodes[key] = node
         index = self.index
@@ -517,8 +534,31 @@ class _Parser:
 
     def _add_deps(self, key: str, deps: Any, path: str) -> None:
         raw = self.raw_edges
-        if isinstance(deps, list):
+        cache = self.tuples
+        if deps.__class__ is list:
             for i, entry in enumerate(deps):
+                if entry.__class__ is dict:
+                    # fast path: a well-formed entry; anything unusual takes the checked path
+                    name = entry.get("name")
+                    ref = entry.get("hash")
+                    if ref is None:
+                        ref = entry.get("build_hash") or entry.get("full_hash") or entry.get("dag_hash")
+                    t = entry.get("type")
+                    params = entry.get("parameters")
+                    v: Any = None
+                    if params is not None:
+                        if params.__class__ is dict:
+                            if t is None:
+                                t = params.get("deptypes")
+                            v = params.get("virtuals")
+                        else:
+                            t = 0  # invalid: the checked path reports it
+                    dt = _cached_tuple(t, cache)
+                    vt = _cached_tuple(v, cache)
+                    if (ref.__class__ is str and ref and dt is not None and vt is not None
+                            and (name is None or name.__class__ is str)):
+                        raw.append((key, name, ref, dt, vt, entry, (path, i)))
+                        continue
                 epath = f"{path}[{i}]"
                 if not isinstance(entry, dict):
                     raise self.fail("expected a dependency object", epath)
@@ -528,11 +568,17 @@ class _Parser:
                 raw.append(self._dep_entry(key, name, entry, epath))
         elif isinstance(deps, dict):
             for name, entry in deps.items():
+                if entry.__class__ is dict and name.__class__ is str and len(entry) == 2:
+                    ref = entry.get("hash")
+                    dt = _cached_tuple(entry.get("type"), cache)
+                    if ref.__class__ is str and ref and dt is not None:
+                        raw.append((key, name, ref, dt, (), entry, (path, name)))
+                        continue
                 epath = _join(path, str(name))
                 if not isinstance(name, str):
                     raise self.fail("dependency name must be a string", epath)
-                if isinstance(entry, str):  # very old files: {name: hash}
-                    raw.append((key, name, (("hash", entry),), (), (), epath))
+                if isinstance(entry, str) and entry:  # very old files: {name: hash}
+                    raw.append((key, name, (("hash", entry),), (), (), None, epath))
                     continue
                 if not isinstance(entry, dict):
                     raise self.fail("expected a dependency object", epath)
@@ -540,7 +586,7 @@ class _Parser:
         else:
             raise self.fail("dependencies must be a list or an object", path)
 
-    def _dep_entry(self, key: str, name: str | None, entry: dict, epath: str) -> tuple:
+    def _refs(self, entry: dict, epath: str) -> tuple:
         refs = []
         for k in _REF_KEYS:
             if k in entry:
@@ -548,6 +594,10 @@ class _Parser:
                 if not isinstance(value, str) or not value:
                     raise self.fail(f"{k} must be a non-empty string", _join(epath, k))
                 refs.append((k, value))
+        return tuple(refs)
+
+    def _dep_entry(self, key: str, name: str | None, entry: dict, epath: str) -> tuple:
+        refs = self._refs(entry, epath)
         deptypes: Any = entry.get("type")
         virtuals: Any = ()
         params = entry.get("parameters")
@@ -559,7 +609,7 @@ class _Parser:
             virtuals = params.get("virtuals") or ()
         deptypes = _str_tuple(deptypes, self, epath, "type" if "type" in entry else "parameters.deptypes")
         virtuals = _str_tuple(virtuals, self, epath, "parameters.virtuals")
-        return (key, name, tuple(refs), deptypes, virtuals, epath)
+        return (key, name, refs, deptypes, virtuals, None, epath)
 
     # -- resolution ---------------------------------------------------------------------------
 
@@ -567,12 +617,17 @@ class _Parser:
         index = self.index
         names = self.names
         edges: list[SpecEdge] = []
-        for parent, name, refs, deptypes, virtuals, epath in self.raw_edges:
-            child = None
-            for _k, value in refs:
-                child = index.get(value)
-                if child is not None:
-                    break
+        append = edges.append
+        for parent, name, refs, deptypes, virtuals, entry, epath in self.raw_edges:
+            child = index.get(refs) if refs.__class__ is str else None
+            if child is None:
+                epath = _fmt_path(epath)
+                if entry is not None:
+                    refs = self._refs(entry, epath)
+                for _k, value in refs:
+                    child = index.get(value)
+                    if child is not None:
+                        break
             if child is None:
                 candidates = names.get(name) if name is not None else None
                 if candidates is not None and len(candidates) == 1:
@@ -584,8 +639,8 @@ class _Parser:
                     what = f"dependency {name} " if name else "dependency "
                     raise self.fail(f"{what}{k} {value} matches no node in the document", epath)
             if child == parent:
-                raise self.fail("a node cannot depend on itself", epath)
-            edges.append(SpecEdge(parent, child, deptypes, virtuals))
+                raise self.fail("a node cannot depend on itself", _fmt_path(epath))
+            append(SpecEdge(parent, child, deptypes, virtuals))
         return edges
 
     def _derive_compilers(self, edges: list[SpecEdge]) -> None:
@@ -614,6 +669,62 @@ class _Parser:
         if not roots:  # a cycle: fall back to the first node, as Spack does
             roots = [next(iter(self.nodes))]
         return roots
+
+
+class _no_gc:
+    """Context manager: pause the cyclic garbage collector (restores its previous state)."""
+
+    __slots__ = ("was",)
+
+    def __enter__(self) -> None:
+        self.was = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.was:
+            gc.enable()
+
+
+def _categorical(values: list) -> Any:
+    """A pandas Categorical built by one dict pass (fast for few distinct values)."""
+    import numpy as np
+    import pandas as pd
+
+    codes_of: dict = {}
+    codes = np.fromiter(
+        (-1 if v is None else codes_of.setdefault(v, len(codes_of)) for v in values),
+        dtype=np.int32, count=len(values),
+    )
+    return pd.Categorical.from_codes(codes, categories=list(codes_of))
+
+
+def _cached_tuple(value: Any, cache: dict) -> tuple | None:
+    """``value`` (None, a string or a list of strings) as a shared tuple; None if invalid."""
+    if value is None:
+        return ()
+    if value.__class__ is list:
+        t = tuple(value)
+        try:
+            hit = cache.get(t)
+        except TypeError:  # unhashable members
+            return None
+        if hit is not None:
+            return hit
+        for v in t:
+            if v.__class__ is not str:
+                return None
+        cache[t] = t
+        return t
+    if value.__class__ is str:
+        return (value,)
+    return None
+
+
+def _fmt_path(path: str | tuple) -> str:
+    if path.__class__ is tuple:
+        base, i = path
+        return f"{base}[{i}]" if isinstance(i, int) else _join(base, str(i))
+    return path  # type: ignore[return-value]
 
 
 def _join(path: str, key: str) -> str:
@@ -805,54 +916,60 @@ class SpecGraph:
         low-cardinality ones), external (bool), external_path, is_root (bool),
         n_dependencies (int), variants (dict).
         """
+        import numpy as np
         import pandas as pd
 
-        nodes = list(self.nodes.values())
-        roots = set(self.roots)
-        children, _ = self._adjacency()
-        cols: dict[str, list] = {
-            "key": [n.key for n in nodes],
-            "name": [n.name for n in nodes],
-            "version": [n.version for n in nodes],
-        }
-        for h in HASH_KEYS:
-            cols[h] = [n.hashes.get(h) for n in nodes]
-        cols["compiler_name"] = [n.compiler_name for n in nodes]
-        cols["compiler_version"] = [n.compiler_version for n in nodes]
-        cols["platform"] = [n.platform for n in nodes]
-        cols["os"] = [n.os for n in nodes]
-        cols["target"] = [n.target for n in nodes]
-        cols["namespace"] = [n.namespace for n in nodes]
-        cols["external_path"] = [n.external_path for n in nodes]
-        frame = pd.DataFrame(cols)
-        for c in ("compiler_name", "compiler_version", "platform", "os", "target", "namespace"):
-            frame[c] = pd.Categorical(cols[c])
-        frame["external"] = pd.array([n.external for n in nodes], dtype=bool)
-        frame["is_root"] = pd.array([n.key in roots for n in nodes], dtype=bool)
-        frame["n_dependencies"] = pd.array([len(children[n.key]) for n in nodes], dtype="int64")
-        frame["variants"] = pd.Series([n.variants for n in nodes], dtype=object)
-        return frame
+        with _no_gc():
+            nodes = list(self.nodes.values())
+            roots = set(self.roots)
+            children, _ = self._adjacency()
+            cols: dict[str, Any] = {
+                "key": [n.key for n in nodes],
+                "name": [n.name for n in nodes],
+                "version": [n.version for n in nodes],
+            }
+            for h in HASH_KEYS:
+                cols[h] = [n.hashes.get(h) for n in nodes]
+            for c, attr in (("compiler_name", "compiler_name"), ("compiler_version", "compiler_version"),
+                            ("platform", "platform"), ("os", "os"), ("target", "target"),
+                            ("namespace", "namespace")):
+                cols[c] = _categorical([getattr(n, attr) for n in nodes])
+            cols["external"] = np.fromiter((n.external for n in nodes), dtype=bool, count=len(nodes))
+            cols["external_path"] = [n.external_path for n in nodes]
+            cols["is_root"] = np.fromiter((n.key in roots for n in nodes), dtype=bool, count=len(nodes))
+            cols["n_dependencies"] = np.fromiter(
+                (len(children[n.key]) for n in nodes), dtype=np.int64, count=len(nodes)
+            )
+            variants = np.empty(len(nodes), dtype=object)
+            variants[:] = [n.variants for n in nodes]
+            cols["variants"] = variants
+            return pd.DataFrame(cols)
 
     def edges_frame(self) -> pandas.DataFrame:
         """One row per edge: parent, child, parent_name, child_name, deptypes (tuple),
         virtuals (tuple) and bool columns build, link, run, test."""
+        import numpy as np
         import pandas as pd
 
-        edges = self.edges
-        nodes = self.nodes
-        deptypes = [e.deptypes for e in edges]
-        cols: dict[str, Any] = {
-            "parent": [e.parent for e in edges],
-            "child": [e.child for e in edges],
-            "parent_name": [nodes[e.parent].name for e in edges],
-            "child_name": [nodes[e.child].name for e in edges],
-        }
-        frame = pd.DataFrame(cols)
-        frame["deptypes"] = pd.Series(deptypes, dtype=object)
-        frame["virtuals"] = pd.Series([e.virtuals for e in edges], dtype=object)
-        for t in ("build", "link", "run", "test"):
-            frame[t] = pd.array([t in d for d in deptypes], dtype=bool)
-        return frame
+        with _no_gc():
+            edges = self.edges
+            nodes = self.nodes
+            n = len(edges)
+            deptypes = np.empty(n, dtype=object)
+            deptypes[:] = [e.deptypes for e in edges]
+            virtuals = np.empty(n, dtype=object)
+            virtuals[:] = [e.virtuals for e in edges]
+            cols: dict[str, Any] = {
+                "parent": [e.parent for e in edges],
+                "child": [e.child for e in edges],
+                "parent_name": [nodes[e.parent].name for e in edges],
+                "child_name": [nodes[e.child].name for e in edges],
+                "deptypes": deptypes,
+                "virtuals": virtuals,
+            }
+            for t in ("build", "link", "run", "test"):
+                cols[t] = np.fromiter((t in e.deptypes for e in edges), dtype=bool, count=n)
+            return pd.DataFrame(cols)
 
     def diff(self, other: SpecGraph) -> SpecDiff:
         """What changed from this DAG (old) to ``other`` (new), compared by package name."""
@@ -1065,37 +1182,45 @@ def load_spec(source: Any, *, name: str | None = None) -> SpecGraph:
     Raises :class:`~spackmon_analysis.errors.SpecFormatError` (and nothing else) when the
     document is malformed; the error names the source and the path of the bad element.
     """
-    if isinstance(source, Path):
-        label = name or source.name
-        doc = _read_path(source, label)
-    elif isinstance(source, str):
-        if _looks_like_path(source):
-            label = name or Path(source).name
-            doc = _read_path(Path(source), label)
-        else:
-            label = name or "<string>"
-            doc = _parse_text(source, label)
-    elif isinstance(source, (bytes, bytearray, memoryview)):
-        label = name or "<string>"
-        doc = _parse_bytes(bytes(source), label)
-    elif isinstance(source, (dict, list)):
-        label = name or "<object>"
-        doc = source
-    else:
-        raise SpecFormatError(
-            f"cannot read a spec from a {type(source).__name__} (expected a path, text, bytes, "
-            "dict or list)",
-            source=name or "<object>",
-        )
-    parser = _Parser(label)
+    # Parsing allocates many small containers and no cycles: the cyclic garbage collector
+    # would repeatedly walk the whole document while it grows (more than doubling load time).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
-        roots, edges = parser.parse(doc)
-    except SpecFormatError:
-        raise
-    except RecursionError:
-        raise parser.fail("document nested too deeply") from None
-    except Exception as exc:  # noqa: BLE001 - the contract: nothing but SpecFormatError escapes
-        raise parser.fail(f"malformed document ({type(exc).__name__}: {exc})") from None
+        if isinstance(source, Path):
+            label = name or source.name
+            doc = _read_path(source, label)
+        elif isinstance(source, str):
+            if _looks_like_path(source):
+                label = name or Path(source).name
+                doc = _read_path(Path(source), label)
+            else:
+                label = name or "<string>"
+                doc = _parse_text(source, label)
+        elif isinstance(source, (bytes, bytearray, memoryview)):
+            label = name or "<string>"
+            doc = _parse_bytes(bytes(source), label)
+        elif isinstance(source, (dict, list)):
+            label = name or "<object>"
+            doc = source
+        else:
+            raise SpecFormatError(
+                f"cannot read a spec from a {type(source).__name__} (expected a path, text, bytes, "
+                "dict or list)",
+                source=name or "<object>",
+            )
+        parser = _Parser(label)
+        try:
+            roots, edges = parser.parse(doc)
+        except SpecFormatError:
+            raise
+        except RecursionError:
+            raise parser.fail("document nested too deeply") from None
+        except Exception as exc:  # noqa: BLE001 - the contract: nothing but SpecFormatError escapes
+            raise parser.fail(f"malformed document ({type(exc).__name__}: {exc})") from None
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     return SpecGraph(
         parser.nodes, edges, roots, format=parser.format, source=label,
         spack_version=parser.spack_version, index=parser.index,
