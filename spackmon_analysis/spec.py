@@ -943,6 +943,9 @@ class SpecGraph:
             variants = np.empty(len(nodes), dtype=object)
             variants[:] = [n.variants for n in nodes]
             cols["variants"] = variants
+            for c in ("key", "name", "version", *HASH_KEYS, "external_path"):
+                # one string dtype, also for columns no node fills (e.g. dag_hash)
+                cols[c] = pd.array(cols[c], dtype="str")
             return pd.DataFrame(cols)
 
     def edges_frame(self) -> pandas.DataFrame:

@@ -253,3 +253,15 @@ def test_generate_save_local_full_hash_naming(tmp_path: Path) -> None:
     for m in metas:
         body = json.loads(m.read_text())
         assert m.name == f"build-metadata-{body['full_hash']}.json" and "tags" not in body
+
+
+def test_frame_string_columns_have_one_dtype_even_when_empty() -> None:
+    f = load_spec(SPECS / "zlib-spack-0.19.0.json").nodes_frame()
+    assert f["full_hash"].isna().all()  # 0.19 nodes carry only hash and package_hash
+    assert f["full_hash"].dtype == f["hash"].dtype == f["name"].dtype
+
+
+def test_lookup_of_an_unknown_node_is_a_key_error() -> None:
+    g = load_spec(SPECS / "zlib-spack-0.19.0.json")
+    with pytest.raises(KeyError):
+        g.dependencies("nope")
