@@ -299,7 +299,15 @@ def _line_kind(line: str) -> str | None:
 
 # Keyword occurrences that cannot start a rule match: "error" in -Werror/-Wno-error=
 # flags and "undefined" in -Wl,--no-undefined / -undefined dynamic_lookup.
-_SKIP_AFTER: dict[str, tuple[str, ...]] = {"error": ("-w", "-wno-"), "undefined": ("-",)}
+def _is_flag(low: str, kw: str, i: int) -> bool:
+    """Whether the keyword at ``low[i]`` is part of a compile flag no rule can match."""
+    if kw == "error":  # -Werror, -Werror=..., -Wno-error=...
+        return (i >= 2 and low.startswith("-w", i - 2)) or (
+            i >= 5 and low.startswith("-wno-", i - 5)
+        )
+    if kw == "undefined":  # -Wl,--no-undefined, -undefined dynamic_lookup
+        return i >= 1 and low[i - 1] == "-"
+    return False
 
 
 def _candidate_starts(block: str) -> list[int]:
@@ -318,16 +326,33 @@ def _candidate_starts(block: str) -> list[int]:
         i = lfind(kw)
         if i < 0:
             continue
-        skips = _SKIP_AFTER.get(kw)
-        while i >= 0:
-            if skips is not None and any(i >= len(p) and startswith(p, i - len(p)) for p in skips):
-                i = lfind(kw, i + 1)
-                continue
-            add(rfind("\n", 0, i) + 1)
-            e = lfind("\n", i)
-            if e < 0:
-                break
-            i = lfind(kw, e + 1)
+        if kw == "error":
+            while i >= 0:
+                if (i >= 2 and startswith("-w", i - 2)) or (i >= 5 and startswith("-wno-", i - 5)):
+                    i = lfind(kw, i + 5)
+                    continue
+                add(rfind("\n", 0, i) + 1)
+                e = lfind("\n", i)
+                if e < 0:
+                    break
+                i = lfind(kw, e + 1)
+        elif kw == "undefined":
+            while i >= 0:
+                if i >= 1 and low[i - 1] == "-":
+                    i = lfind(kw, i + 9)
+                    continue
+                add(rfind("\n", 0, i) + 1)
+                e = lfind("\n", i)
+                if e < 0:
+                    break
+                i = lfind(kw, e + 1)
+        else:
+            while i >= 0:
+                add(rfind("\n", 0, i) + 1)
+                e = lfind("\n", i)
+                if e < 0:
+                    break
+                i = lfind(kw, e + 1)
     return sorted(starts)
 
 
