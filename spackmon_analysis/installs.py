@@ -56,7 +56,9 @@ class InstallRecord:
     directory; ``metadata_dir`` the folder holding the logs (``<prefix>/.spack``
     or the stage directory itself); ``spec`` the spec graph (None for a stage
     directory, which has no spec file); ``install_times`` the parsed
-    ``install_times.json`` (empty when absent).
+    ``install_times.json`` (empty when absent); ``original_prefix`` the absolute
+    prefix Spack installed to, as its ``install_manifest.json`` records it (None
+    without a manifest) -- ``build.install_files`` is keyed relative to it.
     """
 
     path: Path
@@ -66,6 +68,22 @@ class InstallRecord:
     phases: list[PhaseRecord] = field(default_factory=list)
     spec: Any = None
     install_times: dict[str, Any] = field(default_factory=dict)
+    original_prefix: str | None = None
+
+    def install_files_absolute(self) -> dict[str, dict[str, Any]]:
+        """``build.install_files`` keyed by absolute paths again, as Spack wrote them.
+
+        This is the form a monitor server's ``analyze/builds/`` expects (it makes
+        the paths relative itself); relative keys stay as they are when the
+        original prefix is unknown.
+        """
+        base = self.original_prefix
+        if not base:
+            return {k: dict(v) for k, v in self.build.install_files.items()}
+        return {
+            (base if k == "." else f"{base}/{k}"): dict(v)
+            for k, v in self.build.install_files.items()
+        }
 
     def events(self, *, context: int = 6) -> dict[str, list]:
         """The error/warning events of each phase's output (phase name -> events)."""
@@ -183,7 +201,9 @@ def _locate(path: Path) -> tuple[Path, Path, str]:
     )
 
 
-def _relative_manifest(manifest: Any, prefix_name: str, source: Path) -> dict[str, dict]:
+def _relative_manifest(
+    manifest: Any, prefix_name: str, source: Path
+) -> tuple[dict[str, dict], str | None]:
     if not isinstance(manifest, dict):
         raise InstallPrefixError("the manifest must be a JSON object", path=str(source))
     keys = [k for k in manifest if isinstance(k, str)]
@@ -208,7 +228,7 @@ def _relative_manifest(manifest: Any, prefix_name: str, source: Path) -> dict[st
         if original and (key == original or key.startswith(original + "/")):
             rel = os.path.relpath(key, original)
         out[rel] = dict(value)
-    return out
+    return out, original
 
 
 def _phase_files(folder: Path) -> list[tuple[int, str, Path]]:
@@ -313,9 +333,12 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
     if cfg:
         config_args = _read_text(cfg).strip()
     install_files: dict[str, dict] = {}
+    original_prefix = None
     manifest = _find(meta, "install_manifest.json")
     if manifest:
-        install_files = _relative_manifest(_read_json(manifest), root.name, manifest)
+        install_files, original_prefix = _relative_manifest(
+            _read_json(manifest), root.name, manifest
+        )
 
     # phases
     from .logs import parse_log
@@ -391,6 +414,7 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
         phases=phases,
         spec=spec,
         install_times=times,
+        original_prefix=original_prefix,
     )
 
 

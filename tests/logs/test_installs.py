@@ -58,6 +58,13 @@ def test_install_prefix_environment_variables_and_manifest():
     )
     assert all(not k.startswith("/") for k in b.install_files)
     assert {"lib", "include", ".spack"} <= set(b.install_files)
+    # the absolute form, as Spack wrote it (what a server's analyze/builds/ takes)
+    rec = read_install_prefix(PREFIX)
+    assert rec.original_prefix == (
+        "/home/builder/spack/v0.17.1/opt/spack/linux-debian12-icelake/gcc-12.2.0/"
+        "tinyutil-2.1-o3dvqdizwzqb5yb35aqxfy4npnx625h5"
+    )
+    assert rec.install_files_absolute() == manifest
 
 
 def test_install_prefix_phases():
