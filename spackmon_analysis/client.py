@@ -770,7 +770,7 @@ class SpackMonitorClient:
             build_id = int(_dig(envelope, "data", "build", "build_id", what="builds/new"))
         metadata: dict[str, Any] = {
             "environment_variables": dict(build.environment_variables or {}),
-            "install_files": dict(build.install_files or {}),
+            "install_files": record.install_files_absolute(),
         }
         if build.config_args is not None:
             metadata["config_args"] = build.config_args
