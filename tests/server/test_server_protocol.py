@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -260,7 +261,9 @@ def test_analyze_stores_relative_paths_and_replaces(alice, bulk):
     assert len(files) == len(manifest)
     rel = {f["path"]: f for f in files}
     for abspath, info in manifest.items():
-        stored = rel[abspath[len(prefix) + 1 :]]
+        # Spack's manifest lists the prefix directory itself; relative to the prefix it is "."
+        # (the convention of spackmon_analysis.installs and os.path.relpath), never "".
+        stored = rel[os.path.relpath(abspath, prefix)]
         assert stored["prefix"] == prefix and stored["mode"] == info["mode"] and stored["ftype"] == info["type"]
         if "hash" in info:
             assert stored["hash"] == info["hash"] and stored["size"] == info["size"]
