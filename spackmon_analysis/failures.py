@@ -1,0 +1,726 @@
+"""Build-failure analysis over a :class:`~spackmon_analysis.frames.MonitorData`.
+
+Spack (0.17, PROTOCOL section 6) records a failure in two ways: the package whose own
+phase failed gets an ``ERROR`` phase (and, in 0.17.1, no status file at all); every
+dependent that therefore never started gets status ``FAILED`` and no phases. The first
+is a **root cause**, the second is **blocked**. :func:`failures` separates them and links
+them through the dependency DAG of each run; the other functions summarise builds,
+phases and error events:
+
+- :func:`failures`: one row per root cause or blocked build, with the first error,
+  its context, the failure class and fingerprint, and who blocked whom.
+- :func:`failure_rates`: builds / failed / blocked / succeeded per package, version,
+  compiler, OS, target, tag or any list of build columns.
+- :func:`failure_matrix`: root-cause failures (or builds, or a rate) as a
+  package x compiler table.
+- :func:`phase_times`: time per package and phase.
+- :func:`error_fingerprints`: the most frequent error fingerprints, new vs recurring.
+- :func:`flaky`: the same spec in the same environment failed once and built once.
+- :func:`class_summary`: failure classes of the root causes, and how many stay
+  unclassified.
+
+Everything works on the frames alone (``builds``, ``phases``, ``events``,
+``dependencies``), so it gives the same answers for save-local, install-tree, server
+and database data. Builds are grouped by ``run``; builds without a run (server,
+install and database data) form one group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+
+from .logs import UNCLASSIFIED, Rules, load_rules
+from .logs import fingerprint as _fingerprint
+
+__all__ = [
+    "ROOT_CAUSE",
+    "BLOCKED",
+    "FAILURE_COLUMNS",
+    "FLAKY_ENVIRONMENT",
+    "failures",
+    "failure_rates",
+    "failure_matrix",
+    "phase_times",
+    "error_fingerprints",
+    "flaky",
+    "class_summary",
+    "outcomes",
+    "label",
+]
+
+ROOT_CAUSE = "root cause"
+BLOCKED = "blocked"
+
+#: Columns of :func:`failures`, in order.
+FAILURE_COLUMNS = [
+    "role",
+    "build",
+    "run",
+    "run_time",
+    "spec_name",
+    "spec_version",
+    "compiler",
+    "full_hash",
+    "status",
+    "failed_phase",
+    "first_error",
+    "error_line_no",
+    "error_context",
+    "error_class",
+    "fingerprint",
+    "blocked_direct",
+    "blocked_transitive",
+    "blocked_by",
+]
+
+#: Build columns that must match for two builds of one ``full_hash`` to count as the
+#: same build environment in :func:`flaky` (``hostname`` and ``kernel_version`` may
+#: differ between nights on equivalent machines).
+FLAKY_ENVIRONMENT = ("host_os", "platform", "host_target", "spack_version")
+
+_NO_RUN = "<no run>"
+
+
+# ---------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------
+
+
+def _rules(data: Any) -> Rules:
+    rules = getattr(data, "rules", None)
+    return rules if isinstance(rules, Rules) else load_rules(rules)
+
+
+def _value(v: Any) -> Any:
+    """A plain Python value: None for pandas/NumPy missing values."""
+    if v is None:
+        return None
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):  # lists, tuples
+        return v
+    return v.item() if hasattr(v, "item") else v
+
+
+def _text(v: Any) -> str | None:
+    v = _value(v)
+    return None if v is None else str(v)
+
+
+def outcomes(data: Any) -> pd.Series:
+    """Each build's outcome (index ``build``): the ``outcome`` column of the contract.
+
+    Derived from ``status`` and the phases when a frame lacks the column: ``failed``
+    when one of its phases is ``ERROR``, ``succeeded`` for status ``SUCCESS``, ``never
+    built`` for ``FAILED``/``CANCELLED``, else ``unknown``.
+    """
+    builds = data.builds
+    if "outcome" in builds.columns:
+        return pd.Series(
+            builds["outcome"].astype(object).where(builds["outcome"].notna(), "unknown").values,
+            index=builds["build"].astype(object).values,
+            dtype=object,
+        )
+    phases = data.phases
+    errored = set(phases.loc[phases["status"].astype(object) == "ERROR", "build"].astype(object))
+    result = {}
+    for build, status in zip(
+        builds["build"].astype(object), builds["status"].astype(object), strict=True
+    ):
+        if build in errored:
+            result[build] = "failed"
+        elif status == "SUCCESS":
+            result[build] = "succeeded"
+        elif status in ("FAILED", "CANCELLED"):
+            result[build] = "never built"
+        else:
+            result[build] = "unknown"
+    return pd.Series(result, dtype=object)
+
+
+def _run_keys(builds: pd.DataFrame) -> pd.Series:
+    """The group of each build: its run, or one shared group for builds without a run."""
+    if "run" not in builds.columns:
+        return pd.Series(_NO_RUN, index=builds.index, dtype=object)
+    return builds["run"].astype(object).where(builds["run"].notna(), _NO_RUN)
+
+
+def _dependency_map(data: Any) -> dict[str, set[str]]:
+    """parent full_hash -> set of direct child (dependency) full_hashes."""
+    deps = data.dependencies
+    children: dict[str, set[str]] = {}
+    if len(deps):
+        for parent, child in zip(
+            deps["parent_hash"].astype(object), deps["child_hash"].astype(object), strict=True
+        ):
+            if parent is None or child is None or parent is pd.NA or child is pd.NA:
+                continue
+            children.setdefault(str(parent), set()).add(str(child))
+    return children
+
+
+def _reachable(start: str, children: dict[str, set[str]]) -> set[str]:
+    """Every full_hash ``start`` depends on, directly or not (``start`` excluded)."""
+    seen: set[str] = set()
+    stack = list(children.get(start, ()))
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.extend(children.get(node, ()))
+    seen.discard(start)
+    return seen
+
+
+def _first_error(
+    build: str,
+    failed_phase: str | None,
+    events_by_build: dict[str, pd.DataFrame],
+    output: str | None,
+    rules: Rules,
+) -> dict[str, Any]:
+    """The first error of a root cause (in its failed phase when it has errors there)."""
+    ev = events_by_build.get(build)
+    errors = ev[ev["kind"].astype(object) == "error"] if ev is not None else None
+    if errors is not None and len(errors):
+        in_phase = errors[errors["phase"].astype(object) == failed_phase]
+        chosen = in_phase if len(in_phase) else errors
+        chosen = chosen.sort_values("line_no", kind="stable", na_position="last")
+        first = chosen.iloc[0]
+        pre = list(_value(first.get("pre_context")) or [])
+        post = list(_value(first.get("post_context")) or [])
+        text = str(first["text"])
+        found: set[str] = set()
+        for classes in chosen["classes"]:
+            found.update(_value(classes) or ())
+        found.discard(UNCLASSIFIED)
+        return {
+            "first_error": text,
+            "error_line_no": _value(first.get("line_no")),
+            "error_context": "\n".join([*map(str, pre), text, *map(str, post)]),
+            "error_class": rules.summary(found) or UNCLASSIFIED,
+            "fingerprint": _text(first.get("fingerprint")) or _fingerprint(text),
+        }
+    # No error event: the last non-blank line of the failed phase is the best clue.
+    lines = [ln for ln in (output or "").splitlines() if ln.strip()]
+    if not lines:
+        return {
+            "first_error": None,
+            "error_line_no": None,
+            "error_context": None,
+            "error_class": UNCLASSIFIED,
+            "fingerprint": None,
+        }
+    text = lines[-1].strip()
+    all_lines = (output or "").splitlines()
+    line_no = max(i for i, ln in enumerate(all_lines, 1) if ln.strip())
+    return {
+        "first_error": text,
+        "error_line_no": line_no,
+        "error_context": "\n".join(lines[-7:]),
+        "error_class": rules.summary(rules.classify(text)) or UNCLASSIFIED,
+        "fingerprint": _fingerprint(text),
+    }
+
+
+def _empty_failures() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in FAILURE_COLUMNS})
+    frame["error_line_no"] = frame["error_line_no"].astype("Int64")
+    return frame
+
+
+# ---------------------------------------------------------------------------------
+# failures
+# ---------------------------------------------------------------------------------
+
+
+def failures(data: Any) -> pd.DataFrame:
+    """One row per failed or blocked build, root causes first within each run.
+
+    ``role`` is ``"root cause"`` for a build one of whose own phases is ``ERROR`` and
+    ``"blocked"`` for a dependent that never built (status ``FAILED``/``CANCELLED``, no
+    ``ERROR`` phase: outcome ``never built``). Columns (:data:`FAILURE_COLUMNS`):
+
+    - ``build``, ``run``, ``run_time``, ``spec_name``, ``spec_version``, ``compiler``,
+      ``full_hash``, ``status``: from ``builds``;
+    - ``failed_phase``: the first ``ERROR`` phase (root causes);
+    - ``first_error``, ``error_line_no``, ``error_context`` (pre-context, the line and
+      post-context joined by newlines), ``fingerprint``: the first error event of the
+      failed phase (else of the build; else the last non-blank line of the failed
+      phase's output);
+    - ``error_class``: the failure class of highest precedence among the build's error
+      events (``"unclassified"`` when none matched);
+    - ``blocked_direct`` / ``blocked_transitive`` (root causes): sorted package names
+      of blocked builds in the same run that depend on it directly / directly or
+      through other packages (``blocked_transitive`` includes ``blocked_direct``);
+    - ``blocked_by`` (blocked rows): sorted names of the root causes of the same run
+      it depends on, directly or not.
+
+    Lists are empty (not missing) where they do not apply. Dependencies come from
+    ``data.dependencies``; runs are the ``run`` column (builds without a run form one
+    group).
+    """
+    builds = data.builds
+    if not len(builds):
+        return _empty_failures()
+    rules = _rules(data)
+    outcome = outcomes(data)
+    builds = builds.assign(
+        _outcome=builds["build"].astype(object).map(outcome).fillna("unknown"),
+        _group=_run_keys(builds),
+    )
+    involved = builds[builds["_outcome"].isin(["failed", "never built"])]
+    if not len(involved):
+        return _empty_failures()
+
+    phases = data.phases
+    errored = phases[
+        (phases["status"].astype(object) == "ERROR")
+        & phases["build"].astype(object).isin(set(involved["build"].astype(object)))
+    ]
+    if "order" in errored.columns:
+        errored = errored.sort_values(["build", "order"], kind="stable", na_position="last")
+    failed_phase: dict[str, tuple[str | None, str | None]] = {}
+    for _, ph in errored.iterrows():
+        b = str(ph["build"])
+        if b not in failed_phase:
+            output = _text(ph["output"]) if "output" in ph else None
+            failed_phase[b] = (_text(ph["name"]), output)
+
+    events = data.events
+    events_by_build: dict[str, pd.DataFrame] = {}
+    if len(events):
+        wanted = events[events["build"].astype(object).isin(set(involved["build"].astype(object)))]
+        for b, group in wanted.groupby(wanted["build"].astype(object), sort=False):
+            events_by_build[str(b)] = group
+
+    children = _dependency_map(data)
+    rows: list[dict[str, Any]] = []
+    for _group, run_builds in involved.groupby("_group", sort=False):
+        causes = run_builds[run_builds["_outcome"] == "failed"]
+        blocked = run_builds[run_builds["_outcome"] == "never built"]
+        deps_of = {
+            str(b): _reachable(str(h), children) if _value(h) is not None else set()
+            for b, h in zip(
+                blocked["build"].astype(object), blocked["full_hash"].astype(object), strict=True
+            )
+        }
+        direct_of = {
+            str(b): children.get(str(h), set()) if _value(h) is not None else set()
+            for b, h in zip(
+                blocked["build"].astype(object), blocked["full_hash"].astype(object), strict=True
+            )
+        }
+        blocked_names = {
+            str(b): _text(n) or "?"
+            for b, n in zip(
+                blocked["build"].astype(object), blocked["spec_name"].astype(object), strict=True
+            )
+        }
+        cause_hash = {
+            str(b): _text(h)
+            for b, h in zip(
+                causes["build"].astype(object), causes["full_hash"].astype(object), strict=True
+            )
+        }
+        for _, row in causes.iterrows():
+            b = str(row["build"])
+            h = cause_hash[b]
+            phase, output = failed_phase.get(b, (None, None))
+            rec = _base_row(row, ROOT_CAUSE)
+            rec["failed_phase"] = phase
+            rec.update(_first_error(b, phase, events_by_build, output, rules))
+            rec["blocked_direct"] = sorted(
+                {blocked_names[x] for x, d in direct_of.items() if h is not None and h in d}
+            )
+            rec["blocked_transitive"] = sorted(
+                {blocked_names[x] for x, d in deps_of.items() if h is not None and h in d}
+            )
+            rec["blocked_by"] = []
+            rows.append(rec)
+        for _, row in blocked.iterrows():
+            b = str(row["build"])
+            rec = _base_row(row, BLOCKED)
+            rec.update(
+                failed_phase=None,
+                first_error=None,
+                error_line_no=None,
+                error_context=None,
+                error_class=None,
+                fingerprint=None,
+                blocked_direct=[],
+                blocked_transitive=[],
+            )
+            rec["blocked_by"] = sorted(
+                {
+                    _text(c["spec_name"]) or "?"
+                    for _, c in causes.iterrows()
+                    if cause_hash[str(c["build"])] in deps_of[b]
+                }
+            )
+            rows.append(rec)
+
+    frame = pd.DataFrame.from_records(rows, columns=FAILURE_COLUMNS)
+    frame["_role_rank"] = (frame["role"] != ROOT_CAUSE).astype(int)
+    sort = ["run_time", "run", "_role_rank", "spec_name", "build"]
+    frame = frame.sort_values(sort, kind="stable", na_position="last")
+    frame = frame.drop(columns="_role_rank").reset_index(drop=True)
+    frame["error_line_no"] = frame["error_line_no"].astype("Int64")
+    if "run_time" in builds.columns:
+        frame["run_time"] = pd.to_datetime(frame["run_time"], utc=True)
+    return frame
+
+
+def _base_row(row: pd.Series, role: str) -> dict[str, Any]:
+    return {
+        "role": role,
+        "build": str(row["build"]),
+        "run": _text(row.get("run")),
+        "run_time": _value(row.get("run_time")),
+        "spec_name": _text(row.get("spec_name")),
+        "spec_version": _text(row.get("spec_version")),
+        "compiler": _text(row.get("compiler")),
+        "full_hash": _text(row.get("full_hash")),
+        "status": _text(row.get("status")),
+    }
+
+
+def label(row: Any) -> str:
+    """``name@version%compiler`` for a builds or failures row."""
+    name = _text(row.get("spec_name")) or "?"
+    version = _text(row.get("spec_version"))
+    compiler = _text(row.get("compiler"))
+    text = f"{name}@{version}" if version else name
+    return f"{text}%{compiler}" if compiler else text
+
+
+# ---------------------------------------------------------------------------------
+# rates and matrices
+# ---------------------------------------------------------------------------------
+
+_COUNT_COLUMNS = ["builds", "failed", "blocked", "succeeded", "unknown"]
+
+
+def _by_columns(by: str | Sequence[str]) -> list[str]:
+    columns = [by] if isinstance(by, str) else list(by)
+    if not columns:
+        raise ValueError("by: give at least one column")
+    # a version alone means nothing across packages
+    if "spec_version" in columns and "spec_name" not in columns:
+        columns.insert(columns.index("spec_version"), "spec_name")
+    return columns
+
+
+def _outcome_table(data: Any) -> pd.DataFrame:
+    builds = data.builds.copy()
+    builds["_outcome"] = builds["build"].astype(object).map(outcomes(data)).fillna("unknown")
+    for name, value in (
+        ("failed", "failed"),
+        ("blocked", "never built"),
+        ("succeeded", "succeeded"),
+        ("unknown", "unknown"),
+    ):
+        builds[name] = (builds["_outcome"] == value).astype(int)
+    builds["builds"] = 1
+    return builds
+
+
+def failure_rates(data: Any, by: str | Sequence[str] = "spec_name") -> pd.DataFrame:
+    """Build outcomes per group, most failing first.
+
+    ``by`` is a build column (``spec_name``, ``spec_version``, ``compiler``,
+    ``host_os``, ``host_target``, ``tags``, ...) or a list of them; ``spec_version``
+    is always grouped together with ``spec_name``; ``tags`` counts a build once under
+    each of its tags. Columns: the group columns, ``builds``, ``failed`` (root
+    causes), ``blocked`` (never built), ``succeeded``, ``unknown`` and
+    ``failure_rate`` = failed / builds.
+    """
+    columns = _by_columns(by)
+    table = _outcome_table(data)
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise KeyError(f"failure_rates: no build column(s) {missing}")
+    for column in columns:
+        if column == "tags":
+            table = table.assign(
+                tags=table["tags"].map(lambda t: tuple(_value(t) or ()) or ("<no tag>",))
+            ).explode("tags")
+        table[column] = table[column].astype(object).where(table[column].notna(), "<NA>")
+    if not len(table):
+        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+        for c in _COUNT_COLUMNS:
+            empty[c] = pd.Series(dtype="int64")
+        empty["failure_rate"] = pd.Series(dtype="float64")
+        return empty
+    grouped = table.groupby(columns, sort=True, dropna=False)[_COUNT_COLUMNS].sum()
+    grouped = grouped.reset_index()
+    grouped["failure_rate"] = grouped["failed"] / grouped["builds"]
+    grouped = grouped.sort_values(
+        ["failure_rate", "failed", "blocked", *columns],
+        ascending=[False, False, False, *([True] * len(columns))],
+        kind="stable",
+    )
+    return grouped.reset_index(drop=True)
+
+
+def failure_matrix(
+    data: Any,
+    rows: str = "spec_name",
+    cols: str = "compiler",
+    *,
+    value: str = "failed",
+) -> pd.DataFrame:
+    """A ``rows`` x ``cols`` table of builds (package x compiler by default).
+
+    ``value``: ``"failed"`` (root-cause failures, the default), ``"blocked"``,
+    ``"builds"``, ``"succeeded"`` or ``"rate"`` (failed / builds, NaN where there was
+    no build). Only row and column values that have builds appear; counts are int.
+    """
+    if value not in ("failed", "blocked", "builds", "succeeded", "rate"):
+        raise ValueError(f"failure_matrix: unknown value {value!r}")
+    table = _outcome_table(data)
+    for column in (rows, cols):
+        if column not in table.columns:
+            raise KeyError(f"failure_matrix: no build column {column!r}")
+        table[column] = table[column].astype(object).where(table[column].notna(), "<NA>")
+    if not len(table):
+        return pd.DataFrame(dtype="int64")
+    sums = table.groupby([rows, cols])[["failed", "blocked", "builds", "succeeded"]].sum()
+    if value == "rate":
+        matrix = (sums["failed"] / sums["builds"]).unstack(cols)
+    else:
+        matrix = sums[value].unstack(cols, fill_value=0).astype("int64")
+    matrix = matrix.sort_index(axis=0).sort_index(axis=1)
+    matrix.index.name = rows
+    matrix.columns.name = cols
+    return matrix
+
+
+# ---------------------------------------------------------------------------------
+# phase times
+# ---------------------------------------------------------------------------------
+
+
+def phase_times(data: Any, by: str | None = "spec_name") -> pd.DataFrame:
+    """Phase durations per package (``by``) and phase name.
+
+    Columns: ``by`` (when given), ``phase``, ``count`` (phases with a known duration),
+    ``total``, ``share`` (of the ``by`` group's total, or of the overall total when
+    ``by`` is None), ``min``, ``median``, ``max`` (seconds). Sorted by package, then
+    by the phases' usual order.
+    """
+    phases = data.phases[["build", "name", "order", "duration"]].copy()
+    phases = phases[phases["duration"].notna()]
+    keys = ["phase"] if by is None else [by, "phase"]
+    columns = [*keys, "count", "total", "share", "min", "median", "max"]
+    if not len(phases):
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    phases["phase"] = phases["name"].astype(object)
+    phases["duration"] = phases["duration"].astype(float)
+    phases["order"] = pd.to_numeric(phases["order"], errors="coerce")
+    if by is not None:
+        lookup = data.builds.set_index(data.builds["build"].astype(object))[by].astype(object)
+        phases[by] = phases["build"].astype(object).map(lookup)
+        phases[by] = phases[by].where(phases[by].notna(), "<NA>")
+    grouped = phases.groupby(keys, sort=False)
+    out = grouped["duration"].agg(["count", "sum", "min", "median", "max"]).reset_index()
+    out = out.rename(columns={"sum": "total"})
+    out["_order"] = grouped["order"].median().values
+    if by is None:
+        out["share"] = out["total"] / out["total"].sum()
+    else:
+        out["share"] = out["total"] / out.groupby(by)["total"].transform("sum")
+    out["share"] = out["share"].fillna(0.0)
+    out = out.sort_values([*keys[:-1], "_order", "phase"], kind="stable")
+    return out[columns].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------
+# fingerprints, flaky builds, classes
+# ---------------------------------------------------------------------------------
+
+
+def _events_with_builds(data: Any, kind: str | None) -> pd.DataFrame:
+    events = data.events
+    if kind is not None:
+        events = events[events["kind"].astype(object) == kind]
+    builds = data.builds
+    extra = builds[["build", "spec_name", "run", "run_time"]].copy()
+    extra["build"] = extra["build"].astype(object)
+    extra["run"] = extra["run"].astype(object)
+    events = events.assign(build=events["build"].astype(object)).merge(
+        extra, on="build", how="left"
+    )
+    # builds without a run (server/install data) count as their own occasion
+    events["occasion"] = events["run"].where(events["run"].notna(), events["build"])
+    return events
+
+
+def error_fingerprints(data: Any, *, kind: str | None = "error") -> pd.DataFrame:
+    """The most frequent event fingerprints (errors by default; ``kind=None``: all).
+
+    Columns: ``fingerprint``, ``count`` (events, repeats within a log counted once),
+    ``builds``, ``runs`` (distinct runs; a build without a run counts as one),
+    ``packages`` (sorted names), ``first_seen`` / ``last_seen`` (run, by run time),
+    ``status`` (``"new"``: seen in exactly one run; ``"recurring"``: in more),
+    ``primary_class`` (the most common), ``example`` (the text of its latest event).
+    """
+    columns = [
+        "fingerprint",
+        "count",
+        "builds",
+        "runs",
+        "packages",
+        "first_seen",
+        "last_seen",
+        "status",
+        "primary_class",
+        "example",
+    ]
+    events = _events_with_builds(data, kind)
+    events = events[events["fingerprint"].notna() & (events["fingerprint"].astype(str) != "")]
+    if not len(events):
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    events = events.sort_values(["run_time", "occasion"], kind="stable", na_position="first")
+    rows = []
+    for fp, group in events.groupby(events["fingerprint"].astype(str), sort=False):
+        occasions = list(dict.fromkeys(group["occasion"].astype(object)))
+        classes = group["primary_class"].dropna().astype(str)
+        rows.append(
+            {
+                "fingerprint": fp,
+                "count": len(group),
+                "builds": group["build"].nunique(),
+                "runs": len(occasions),
+                "packages": sorted({str(n) for n in group["spec_name"].dropna()}),
+                "first_seen": _text(occasions[0]),
+                "last_seen": _text(occasions[-1]),
+                "status": "new" if len(occasions) == 1 else "recurring",
+                "primary_class": classes.mode().iloc[0] if len(classes) else None,
+                "example": str(group["text"].iloc[-1]),
+            }
+        )
+    out = pd.DataFrame.from_records(rows, columns=columns)
+    out = out.sort_values(["count", "runs", "fingerprint"], ascending=[False, False, True])
+    return out.reset_index(drop=True)
+
+
+def flaky(data: Any, environment: Iterable[str] = FLAKY_ENVIRONMENT) -> pd.DataFrame:
+    """Specs that failed (a root cause) in one run and succeeded in another.
+
+    Builds are compared by ``full_hash`` plus the ``environment`` columns
+    (:data:`FLAKY_ENVIRONMENT` by default). Columns: ``spec_name``, ``spec_version``,
+    ``compiler``, ``full_hash``, the environment columns, ``builds``, ``failed``,
+    ``succeeded``, ``failed_runs``, ``succeeded_runs`` (lists of runs, or build keys
+    for builds without a run), ``error_class`` and ``first_error`` of the latest
+    failure.
+    """
+    env = [c for c in environment if c in data.builds.columns]
+    keys = ["full_hash", *env]
+    columns = [
+        "spec_name",
+        "spec_version",
+        "compiler",
+        *keys,
+        "builds",
+        "failed",
+        "succeeded",
+        "failed_runs",
+        "succeeded_runs",
+        "error_class",
+        "first_error",
+    ]
+    table = _outcome_table(data)
+    if not len(table):
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    table["occasion"] = table["run"].astype(object).where(table["run"].notna(), table["build"])
+    for key in keys:
+        table[key] = table[key].astype(object).where(table[key].notna(), "<NA>")
+    sort = ["run_time", "occasion"] if "run_time" in table.columns else ["occasion"]
+    table = table.sort_values(sort, kind="stable", na_position="first")
+    found = None
+    rows = []
+    for _, group in table.groupby(keys, sort=True):
+        if not (group["failed"].any() and group["succeeded"].any()):
+            continue
+        if found is None:
+            found = failures(data).set_index("build")
+        failed = group[group["failed"] == 1]
+        last = str(failed["build"].iloc[-1])
+        info = found.loc[last] if last in found.index else {}
+        first = group.iloc[0]
+        rows.append(
+            {
+                "spec_name": _text(first["spec_name"]),
+                "spec_version": _text(first["spec_version"]),
+                "compiler": _text(first.get("compiler")),
+                **{k: first[k] for k in keys},
+                "builds": len(group),
+                "failed": int(group["failed"].sum()),
+                "succeeded": int(group["succeeded"].sum()),
+                "failed_runs": [str(x) for x in failed["occasion"]],
+                "succeeded_runs": [str(x) for x in group.loc[group["succeeded"] == 1, "occasion"]],
+                "error_class": _text(info.get("error_class")) if len(info) else None,
+                "first_error": _text(info.get("first_error")) if len(info) else None,
+            }
+        )
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def class_summary(data: Any, found: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Failure classes of the root causes.
+
+    One row per class that is the summary class of at least one root cause, plus
+    ``unclassified`` (always present). Columns: ``class``, ``builds`` (root causes
+    with this summary class), ``share`` (of all root causes), ``events`` (error events
+    of any build whose classes include it; for ``unclassified``: error events with
+    no class), ``description`` (from the rules file). ``frame.attrs`` holds
+    ``root_causes``, ``unclassified_rate`` (share of root causes left unclassified)
+    and ``unclassified_event_rate`` (share of error events with no class). Pass
+    ``found`` (a :func:`failures` frame) to avoid recomputing it.
+    """
+    rules = _rules(data)
+    found = failures(data) if found is None else found
+    causes = found[found["role"] == ROOT_CAUSE]
+    counts = causes["error_class"].fillna(UNCLASSIFIED).value_counts()
+    errors = data.events[data.events["kind"].astype(object) == "error"]
+    event_counts: dict[str, int] = {}
+    unclassified_events = 0
+    for classes in errors["classes"]:
+        classes = tuple(_value(classes) or ())
+        if not classes:
+            unclassified_events += 1
+        for name in classes:
+            event_counts[name] = event_counts.get(name, 0) + 1
+    order = [c for c in rules.precedence if counts.get(c, 0)]
+    order += sorted(c for c in counts.index if c not in order and c != UNCLASSIFIED)
+    order.append(UNCLASSIFIED)
+    total = len(causes)
+    rows = []
+    for name in order:
+        n = int(counts.get(name, 0))
+        rows.append(
+            {
+                "class": name,
+                "builds": n,
+                "share": n / total if total else 0.0,
+                "events": unclassified_events
+                if name == UNCLASSIFIED
+                else event_counts.get(name, 0),
+                "description": rules.classes[name].description
+                if name in rules.classes
+                else ("errors no class matched" if name == UNCLASSIFIED else ""),
+            }
+        )
+    out = pd.DataFrame.from_records(
+        rows, columns=["class", "builds", "share", "events", "description"]
+    )
+    out.attrs["root_causes"] = total
+    out.attrs["unclassified_rate"] = int(counts.get(UNCLASSIFIED, 0)) / total if total else 0.0
+    out.attrs["unclassified_event_rate"] = unclassified_events / len(errors) if len(errors) else 0.0
+    return out
