@@ -1,3 +1,133 @@
-"""spackmon-analysis: Jupyter-friendly analytics over Spack Monitor data."""
+"""spackmon-analysis: Jupyter-friendly analytics over Spack Monitor data.
+
+The public API is everything in :data:`__all__`, importable from the package itself::
+
+    import spackmon_analysis as sma
+
+    data = sma.load_save_local("~/.spack/reports/monitor")
+    sma.failures(data)
+
+Names are imported on first use (PEP 562), so ``import spackmon_analysis`` stays cheap and
+does not pull in matplotlib, ipywidgets or the server's FastAPI/SQLAlchemy until a function
+that needs them is touched. ``LocalMonitor`` and ``create_app`` need the ``server`` extra.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import Any
 
 __version__ = "0.1.0"
+
+#: public name -> module (relative to this package) that defines it
+_EXPORTS: dict[str, str] = {
+    # spec reader
+    "load_spec": "spec",
+    "SpecGraph": "spec",
+    "SpecNode": "spec",
+    "SpecEdge": "spec",
+    "SpecDiff": "spec",
+    # records
+    "BuildRecord": "records",
+    "PhaseRecord": "records",
+    # sources read from disk
+    "read_save_local": "savelocal",
+    "SaveLocalRun": "savelocal",
+    "read_install_prefix": "installs",
+    "find_install_prefixes": "installs",
+    "InstallRecord": "installs",
+    # build logs
+    "parse_log": "logs",
+    "LogEvent": "logs",
+    "events_frame": "logs",
+    "load_rules": "logs",
+    "classify": "logs",
+    "fingerprint": "logs",
+    # client
+    "SpackMonitorClient": "client",
+    "ReplaySummary": "client",
+    # embedded server (needs the ``server`` extra)
+    "LocalMonitor": "server",
+    "create_app": "server",
+    # loaders and frames
+    "MonitorData": "frames",
+    "load": "frames",
+    "load_save_local": "frames",
+    "load_install_tree": "frames",
+    # failure analysis
+    "failures": "failures",
+    "failure_rates": "failures",
+    "failure_matrix": "failures",
+    "phase_times": "failures",
+    "error_fingerprints": "failures",
+    "flaky": "failures",
+    "class_summary": "failures",
+    # views
+    "plot_dependency_graph": "plots",
+    "plot_failure_matrix": "plots",
+    "plot_phase_outcomes": "plots",
+    "plot_error_classes": "plots",
+    "plot_build_times": "plots",
+    "explore": "widgets",
+    "Explorer": "widgets",
+    "failure_report": "report",
+    "write_html_report": "report",
+    "write_plots": "report",
+    # demo and synthetic data
+    "run_demo": "demo",
+    "generate_spec_document": "synth",
+    "generate_save_local": "synth",
+    # errors
+    "SpackmonError": "errors",
+    "SpecFormatError": "errors",
+    "SaveLocalError": "errors",
+    "InstallPrefixError": "errors",
+    "LogParseError": "errors",
+    "RulesError": "errors",
+    "ConfigError": "errors",
+    "SchemaVersionError": "errors",
+    "MonitorError": "errors",
+    "TransportError": "errors",
+    "RedirectError": "errors",
+    "HTTPStatusError": "errors",
+    "BadRequestError": "errors",
+    "AuthError": "errors",
+    "NotFoundError": "errors",
+    "PayloadTooLargeError": "errors",
+    "ServerError": "errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'spackmon_analysis' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+class _Package(types.ModuleType):
+    """Keeps ``spackmon_analysis.failures`` the function even after the submodule is imported.
+
+    Importing a submodule sets it as an attribute of its package; for the one public name
+    that is also a submodule name (``failures``) that would shadow the function, so the
+    package ignores that assignment (the module stays reachable through ``sys.modules`` and
+    ``from spackmon_analysis.failures import ...``).
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == name:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
