@@ -1,0 +1,588 @@
+"""Matplotlib views of a ``MonitorData`` (see ``docs/analysis.md``).
+
+Every ``plot_*`` function takes the data first, draws on ``ax`` when one is given (else on a
+new figure sized for the content) and returns the ``matplotlib.axes.Axes``. Only the object
+oriented matplotlib API is used, so the functions work under the ``Agg`` backend (no display).
+
+Colours of build outcomes are shared by every view (``OUTCOME_COLORS``): succeeded green,
+failed (a root cause: one of its own phases is ERROR) red, never built (blocked by a failed
+dependency) orange, unknown and not built greys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import matplotlib.axes
+    import networkx
+    import pandas
+
+__all__ = [
+    "OUTCOME_COLORS",
+    "FAILURE_PATH_COLOR",
+    "layered_layout",
+    "failure_path_edges",
+    "failure_counts",
+    "plot_dependency_graph",
+    "plot_failure_matrix",
+    "plot_phase_outcomes",
+    "plot_error_classes",
+    "plot_build_times",
+]
+
+#: Node colour of each build outcome (``builds.outcome`` plus the graph's ``"not built"``).
+OUTCOME_COLORS: dict[str, str] = {
+    "succeeded": "#2ca02c",
+    "failed": "#d62728",
+    "never built": "#ff7f0e",
+    "unknown": "#8c8c8c",
+    "not built": "#cfcfcf",
+    "no build data": "#cfcfcf",
+}
+#: Colour of the edges from root-cause failures up to their blocked dependents.
+FAILURE_PATH_COLOR = "#b2182b"
+EDGE_COLOR = "#9a9a9a"
+PHASE_STATUS_COLORS = {"SUCCESS": "#2ca02c", "ERROR": "#d62728", "other": "#8c8c8c"}
+
+_OUTCOME_ORDER = ["succeeded", "failed", "never built", "unknown", "not built", "no build data"]
+
+
+def _new_axes(figsize: tuple[float, float]) -> matplotlib.axes.Axes:
+    # pyplot, so that Jupyter's inline backend shows the figure after `ax = plot_...(data)`;
+    # it needs no display (Agg) and nothing here calls show().
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def _empty(ax: matplotlib.axes.Axes, title: str, message: str) -> matplotlib.axes.Axes:
+    ax.set_title(title)
+    ax.text(
+        0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, wrap=True,
+        fontsize=10, color="#555555",
+    )  # fmt: skip
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
+# --------------------------------------------------------------------------------------------
+# Dependency graph
+# --------------------------------------------------------------------------------------------
+
+
+def _longest_path_layers(g: networkx.DiGraph) -> dict[Hashable, int]:
+    """Layer of every node: 0 for nodes without dependents, else 1 + max layer of its dependents.
+
+    Every edge parent -> child therefore goes strictly downwards (child layer > parent layer).
+    A cyclic graph is layered through its condensation (nodes of one cycle share a layer).
+    """
+    import networkx as nx
+
+    if nx.is_directed_acyclic_graph(g):
+        layer: dict[Hashable, int] = {}
+        for n in nx.topological_sort(g):
+            preds = list(g.predecessors(n))
+            layer[n] = 1 + max(layer[p] for p in preds) if preds else 0
+        return layer
+    cond = nx.condensation(g)
+    clayer = _longest_path_layers(cond)
+    return {n: clayer[c] for c, members in cond.nodes(data="members") for n in members}
+
+
+def _count_crossings(layers: list[list[Hashable]], edges: list[tuple[Hashable, Hashable]]) -> int:
+    """Crossings between edges joining the same pair of adjacent layers (the usual measure)."""
+    pos: dict[Hashable, tuple[int, int]] = {}
+    for li, nodes in enumerate(layers):
+        for i, n in enumerate(nodes):
+            pos[n] = (li, i)
+    by_layer: dict[int, list[tuple[int, int]]] = {}
+    for u, v in edges:
+        (lu, iu), (lv, iv) = pos[u], pos[v]
+        if lv == lu + 1:
+            by_layer.setdefault(lu, []).append((iu, iv))
+    total = 0
+    for segs in by_layer.values():
+        segs.sort()
+        # count inversions of the child positions (O(E^2) is fine at DAG sizes we draw)
+        children = [c for _, c in segs]
+        for i in range(len(children)):
+            for j in range(i + 1, len(children)):
+                if segs[i][0] != segs[j][0] and children[i] > children[j]:
+                    total += 1
+    return total
+
+
+def layered_layout(
+    g: networkx.DiGraph, *, sweeps: int = 8, key: Any = None
+) -> dict[Hashable, tuple[float, float]]:
+    """Positions ``{node: (x, y)}`` of a layered (Sugiyama-style) drawing of ``g``.
+
+    Layers are longest-path layers from the nodes without dependents (y = -layer, so every
+    dependency is drawn below all of its dependents); within a layer nodes are ordered by the
+    barycenter heuristic (alternating down and up sweeps, keeping the ordering with the fewest
+    adjacent-layer crossings), starting from ``key(node)`` order (default: the node itself as
+    a string). x positions are centred, one unit apart.
+    """
+    layer = _longest_path_layers(g)
+    if not layer:
+        return {}
+    sort_key = key or (lambda n: str(n))
+    nlayers = max(layer.values()) + 1
+    layers: list[list[Hashable]] = [[] for _ in range(nlayers)]
+    for n in sorted(layer, key=sort_key):
+        layers[layer[n]].append(n)
+    edges = list(g.edges())
+    best = [list(lay) for lay in layers]
+    best_cross = _count_crossings(best, edges) if len(edges) <= 3000 else None
+
+    def index_of() -> dict[Hashable, float]:
+        idx: dict[Hashable, float] = {}
+        for nodes in layers:
+            off = (len(nodes) - 1) / 2
+            for i, n in enumerate(nodes):
+                idx[n] = i - off
+        return idx
+
+    for sweep in range(sweeps):
+        down = sweep % 2 == 0
+        order = range(1, nlayers) if down else range(nlayers - 2, -1, -1)
+        for li in order:
+            idx = index_of()
+            bary: dict[Hashable, float] = {}
+            for n in layers[li]:
+                nbrs = list(g.predecessors(n)) if down else list(g.successors(n))
+                # long edges pull too, but only towards the side being swept from
+                nbrs = [m for m in nbrs if (layer[m] < li if down else layer[m] > li)]
+                bary[n] = sum(idx[m] for m in nbrs) / len(nbrs) if nbrs else idx[n]
+            layers[li].sort(key=lambda n, b=bary: b[n])  # stable: ties keep the current order
+        if best_cross is not None:
+            cross = _count_crossings(layers, edges)
+            if cross < best_cross:
+                best, best_cross = [list(lay) for lay in layers], cross
+        else:
+            best = [list(lay) for lay in layers]
+    return {
+        n: (i - (len(nodes) - 1) / 2, -float(li))
+        for li, nodes in enumerate(best)
+        for i, n in enumerate(nodes)
+    }
+
+
+def _latest_run(data: Any) -> str | None:
+    builds = data.builds
+    runs = builds.dropna(subset=["run"]) if "run" in builds else builds.iloc[0:0]
+    if runs.empty:
+        return None
+    last = runs.sort_values(["run_time", "run"], kind="stable").iloc[-1]
+    return str(last["run"])
+
+
+def _resolve_graph(data_or_graph: Any, run: str | None) -> tuple[networkx.DiGraph, str | None]:
+    """(graph to draw, run drawn) from a MonitorData, a networkx DiGraph or a SpecGraph."""
+    import networkx as nx
+
+    if isinstance(data_or_graph, nx.DiGraph):
+        return data_or_graph, run
+    if hasattr(data_or_graph, "builds") and hasattr(data_or_graph, "graph"):
+        data = data_or_graph
+        if run is None:
+            runs = data.builds["run"].dropna().unique() if "run" in data.builds else []
+            if len(runs) > 1:
+                run = _latest_run(data)
+        g = data.graph(run=run) if run is not None else data.graph()
+        if run is not None:
+            # keep the run's builds and what they depend on (a run reuses earlier installs)
+            in_run = data.builds.loc[data.builds["run"].astype("string") == run, "full_hash"]
+            keep = {h for h in in_run.dropna() if h in g}
+            for h in list(keep):
+                keep |= nx.descendants(g, h)
+            if keep:
+                g = g.subgraph(keep).copy()
+        return g, run
+    if hasattr(data_or_graph, "to_networkx"):
+        g = data_or_graph.to_networkx()
+        for n in g.nodes:
+            g.nodes[n].setdefault("outcome", "no build data")
+        return g, run
+    raise TypeError(
+        "plot_dependency_graph() takes a MonitorData, a networkx.DiGraph or a spec.SpecGraph, "
+        f"not {type(data_or_graph).__name__}"
+    )
+
+
+def _select_root(g: networkx.DiGraph, root: str | None) -> networkx.DiGraph:
+    import networkx as nx
+
+    if root is None:
+        return g
+    matches = [
+        n
+        for n, a in g.nodes(data=True)
+        if root == n
+        or (isinstance(n, str) and len(root) >= 7 and n.startswith(root))
+        or root == a.get("name")
+        or root == f"{a.get('name')}@{a.get('version')}"
+    ]
+    if not matches:
+        raise KeyError(
+            f"no node of the graph is {root!r} (a hash, a hash prefix, name or name@version)"
+        )
+    keep = set(matches)
+    for m in matches:
+        keep |= nx.descendants(g, m)
+    return g.subgraph(keep).copy()
+
+
+def _outcome(attrs: dict[str, Any]) -> str:
+    value = attrs.get("outcome")
+    try:
+        import pandas as pd
+
+        if value is None or pd.isna(value):
+            return "not built"
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def _labels(g: networkx.DiGraph) -> dict[Hashable, str]:
+    base: dict[Hashable, str] = {}
+    for n, a in g.nodes(data=True):
+        name = a.get("name")
+        version = a.get("version")
+        if name is None or (not isinstance(name, str)):
+            base[n] = str(n)[:7]
+        else:
+            base[n] = f"{name}@{version}" if isinstance(version, str) and version else name
+    counts: dict[str, int] = {}
+    for label in base.values():
+        counts[label] = counts.get(label, 0) + 1
+    out = {}
+    for n, label in base.items():
+        if counts[label] > 1:  # the same package twice: tell them apart by compiler, else hash
+            comp = g.nodes[n].get("compiler")
+            extra = f"%{comp}" if isinstance(comp, str) and comp else f"/{str(n)[:7]}"
+            label += extra
+        out[n] = label
+    return out
+
+
+def failure_path_edges(g: networkx.DiGraph) -> set[tuple[Hashable, Hashable]]:
+    """Edges on a path from a dependent down to a root-cause failure (outcome ``failed``).
+
+    These are the edges whose dependency is a failed node or has one among its dependencies:
+    they lead from every failure up to the dependents it blocked and to the root(s).
+    """
+    import networkx as nx
+
+    failed = {n for n, a in g.nodes(data=True) if _outcome(a) == "failed"}
+    reach = set(failed)
+    for n in failed:
+        reach |= nx.ancestors(g, n)
+    return {(u, v) for u, v in g.edges if v in reach}
+
+
+def plot_dependency_graph(
+    data_or_graph: Any,
+    *,
+    run: str | None = None,
+    root: str | None = None,
+    ax: matplotlib.axes.Axes | None = None,
+) -> matplotlib.axes.Axes:
+    """Draw a dependency DAG in layers, nodes coloured by build outcome.
+
+    ``data_or_graph`` is a ``MonitorData`` (drawn from ``data.graph(run=run)``; with several
+    runs and ``run=None`` the latest run is drawn, restricted to that run's builds and their
+    dependencies), a ``networkx.DiGraph`` with the node attributes of ``MonitorData.graph()``
+    (``name``, ``version``, ``outcome``), or a ``spec.SpecGraph`` (every node grey: no builds).
+    ``root`` (hash, hash prefix, name or name@version) restricts the drawing to that node and
+    its dependencies.
+
+    Dependents are drawn above their dependencies; edges from each root-cause failure up to
+    the dependents it blocked are drawn thick and red. The node markers are one
+    ``PathCollection`` (gid ``"dependency-graph-nodes"``), node labels are annotations whose
+    ``xy`` is the node position, edges are ``LineCollection``s with gids ``"dependency-graph-
+    edges"`` and ``"failure-path"``.
+    """
+    from matplotlib.collections import LineCollection
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    g, run = _resolve_graph(data_or_graph, run)
+    g = _select_root(g, root)
+    labels = _labels(g)
+    pos = layered_layout(g, key=lambda n: (labels[n], str(n)))
+    width = max(
+        (sum(1 for p in pos.values() if p[1] == y) for y in {p[1] for p in pos.values()}), default=1
+    )
+    nlayers = len({p[1] for p in pos.values()}) or 1
+    if ax is None:
+        ax = _new_axes(
+            (min(max(6.0, 1.7 * width + 1.5), 30.0), min(max(4.0, 1.15 * nlayers + 1.5), 30.0))
+        )
+
+    roots = [n for n in g.nodes if g.in_degree(n) == 0]
+    root_label = ", ".join(sorted(labels[n] for n in roots)[:3]) + (
+        " ..." if len(roots) > 3 else ""
+    )
+    title = "Dependency graph" + (f" of {root_label}" if root_label else "")
+    if run is not None:
+        title += f"\nrun {run}"
+    ax.set_title(title)
+    if not pos:
+        return _empty(ax, title, "no nodes to draw")
+
+    path = failure_path_edges(g)
+    normal = [(pos[u], pos[v]) for u, v in g.edges if (u, v) not in path]
+    red = [(pos[u], pos[v]) for u, v in g.edges if (u, v) in path]
+    lc = LineCollection(normal, colors=EDGE_COLOR, linewidths=1.0, zorder=1)
+    lc.set_gid("dependency-graph-edges")
+    ax.add_collection(lc)
+    if red:
+        rc = LineCollection(red, colors=FAILURE_PATH_COLOR, linewidths=3.0, zorder=2)
+        rc.set_gid("failure-path")
+        ax.add_collection(rc)
+
+    nodes = list(g.nodes)
+    outcomes = [_outcome(g.nodes[n]) for n in nodes]
+    colors = [OUTCOME_COLORS.get(o, OUTCOME_COLORS["unknown"]) for o in outcomes]
+    xs = [pos[n][0] for n in nodes]
+    ys = [pos[n][1] for n in nodes]
+    edge_w = [2.5 if n in roots else 1.0 for n in nodes]
+    sc = ax.scatter(xs, ys, s=260, c=colors, edgecolors="#333333", linewidths=edge_w, zorder=3)
+    sc.set_gid("dependency-graph-nodes")
+    for n in nodes:
+        ax.annotate(
+            labels[n], pos[n], xytext=(0, -13), textcoords="offset points", ha="center",
+            va="top", fontsize=8, zorder=4,
+            fontweight="bold" if n in roots else "normal",
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
+        )  # fmt: skip
+
+    present = [o for o in _OUTCOME_ORDER if o in outcomes] + sorted(
+        {o for o in outcomes if o not in _OUTCOME_ORDER}
+    )
+    handles: list[Any] = [
+        Patch(facecolor=OUTCOME_COLORS.get(o, OUTCOME_COLORS["unknown"]), edgecolor="#333333",
+              label=f"{o} ({outcomes.count(o)})")
+        for o in present
+    ]  # fmt: skip
+    if red:
+        handles.append(Line2D([], [], color=FAILURE_PATH_COLOR, lw=3, label="failure path"))
+    ax.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False
+    )
+    xmin, xmax = min(xs), max(xs)
+    ymin, ymax = min(ys), max(ys)
+    ax.set_xlim(xmin - 0.8, xmax + 0.8)
+    ax.set_ylim(ymin - 0.6, ymax + 0.4)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_xlabel("dependents above their dependencies; bold: root")
+    return ax
+
+
+# --------------------------------------------------------------------------------------------
+# Frame based plots
+# --------------------------------------------------------------------------------------------
+
+
+def _as_labels(series: pandas.Series, missing: str = "<unknown>") -> pandas.Series:
+    return series.astype("object").where(series.notna(), missing).astype(str)
+
+
+def failure_counts(
+    data: Any, rows: str = "spec_name", cols: str = "compiler"
+) -> tuple[pandas.DataFrame, pandas.DataFrame]:
+    """``(failed, builds)``: root-cause failures and build records per (rows, cols) cell.
+
+    Computed from ``data.builds`` (``outcome == "failed"`` is a root cause); cells with no
+    build are NaN in both.
+    """
+    import pandas as pd
+
+    b = data.builds
+    frame = pd.DataFrame(
+        {
+            "r": _as_labels(b[rows]),
+            "c": _as_labels(b[cols]),
+            "failed": (b["outcome"].astype("object") == "failed").astype(int),
+        }
+    )
+    builds = frame.groupby(["r", "c"]).size().unstack("c")
+    failed = frame.groupby(["r", "c"])["failed"].sum().unstack("c")
+    builds = builds.sort_index().sort_index(axis=1)
+    failed = failed.reindex_like(builds)
+    builds.index.name, builds.columns.name = rows, cols
+    failed.index.name, failed.columns.name = rows, cols
+    return failed, builds
+
+
+def plot_failure_matrix(
+    data: Any,
+    rows: str = "spec_name",
+    cols: str = "compiler",
+    ax: matplotlib.axes.Axes | None = None,
+) -> matplotlib.axes.Axes:
+    """Heatmap of the failure rate (root-cause failures / build records) per ``rows`` x ``cols``.
+
+    Each cell is annotated ``failed/builds``; a cell with no build is left blank. Rows and
+    columns are any two ``builds`` columns (default package x compiler).
+    """
+    import numpy as np
+
+    title = f"Root-cause failure rate by {rows} and {cols}"
+    failed, builds = failure_counts(data, rows, cols)
+    if ax is None:
+        ax = _new_axes(
+            (max(5.0, 1.6 * builds.shape[1] + 3.5), max(3.0, 0.38 * builds.shape[0] + 1.8))
+        )
+    if builds.empty:
+        return _empty(ax, title, "no builds")
+    rate = (failed / builds).to_numpy(dtype=float)
+    masked = np.ma.masked_invalid(rate)
+    im = ax.imshow(masked, cmap="Reds", vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
+    ax.set_facecolor("#d9d9d9")
+    cbar = ax.figure.colorbar(im, ax=ax, fraction=0.08, pad=0.03)
+    cbar.set_label("failure rate (root causes / builds)")
+    for i in range(builds.shape[0]):
+        for j in range(builds.shape[1]):
+            n = builds.iat[i, j]
+            if np.isnan(n):
+                continue
+            k = int(failed.iat[i, j])
+            ax.text(
+                j, i, f"{k}/{int(n)}", ha="center", va="center", fontsize=8,
+                color="white" if rate[i, j] > 0.6 else "black",
+            )  # fmt: skip
+    ax.set_xticks(range(builds.shape[1]), [str(c) for c in builds.columns])
+    ax.set_yticks(range(builds.shape[0]), [str(r) for r in builds.index])
+    ax.set_xlabel(cols)
+    ax.set_ylabel(rows)
+    ax.set_title(title + "\n(annotated: failures/builds; grey: no builds)")
+    return ax
+
+
+def plot_phase_outcomes(data: Any, ax: matplotlib.axes.Axes | None = None) -> matplotlib.axes.Axes:
+    """Stacked bars per phase name: how many phases ended SUCCESS and how many ERROR.
+
+    Phases are in pipeline order (median ``order`` within builds). Statuses other than
+    SUCCESS/ERROR, if any, are stacked as ``other``.
+    """
+    import pandas as pd
+
+    title = "Phase outcomes"
+    ph = data.phases
+    if ax is None:
+        n = int(ph["name"].nunique()) if len(ph) else 1
+        ax = _new_axes((max(5.0, 0.9 * n + 2.5), 4.0))
+    if ph.empty:
+        return _empty(ax, title, "no phases recorded")
+    status = ph["status"].astype("object").where(ph["status"].isin(["SUCCESS", "ERROR"]), "other")
+    frame = pd.DataFrame({"name": ph["name"].astype(str), "status": status})
+    counts = frame.groupby(["name", "status"]).size().unstack("status", fill_value=0)
+    order = (
+        pd.DataFrame(
+            {"name": ph["name"].astype(str), "order": pd.to_numeric(ph["order"], errors="coerce")}
+        )
+        .groupby("name")["order"]
+        .median()
+    )
+    names = sorted(counts.index, key=lambda n: (order.get(n, float("inf")), n))
+    counts = counts.reindex(names)
+    bottom = pd.Series(0, index=counts.index)
+    x = range(len(names))
+    for st in ["SUCCESS", "ERROR", "other"]:
+        if st not in counts:
+            continue
+        vals = counts[st]
+        bars = ax.bar(
+            x, vals, bottom=bottom, color=PHASE_STATUS_COLORS[st], label=st, edgecolor="white"
+        )
+        if st == "ERROR":
+            labels = [str(int(v)) if v else "" for v in vals]
+            ax.bar_label(bars, labels=labels, label_type="center", color="white", fontsize=9)
+        bottom = bottom + vals
+    ax.set_xticks(
+        list(x),
+        names,
+        rotation=30 if len(names) > 6 else 0,
+        ha="right" if len(names) > 6 else "center",
+    )
+    ax.set_xlabel("phase")
+    ax.set_ylabel("phases recorded")
+    ax.set_title(title)
+    ax.legend(title="status", frameon=False)
+    return ax
+
+
+def plot_error_classes(data: Any, ax: matplotlib.axes.Axes | None = None) -> matplotlib.axes.Axes:
+    """Horizontal bars: number of error events per ``primary_class`` (``unclassified`` too)."""
+    title = "Error events by failure class"
+    ev = data.events
+    errors = ev[ev["kind"].astype("object") == "error"] if len(ev) else ev
+    counts = (
+        _as_labels(errors["primary_class"], "unclassified").value_counts() if len(errors) else None
+    )
+    if ax is None:
+        ax = _new_axes((7.0, max(2.5, 0.45 * (0 if counts is None else len(counts)) + 1.5)))
+    if counts is None or counts.empty:
+        return _empty(ax, title, "no error events")
+    counts = counts.sort_values(kind="stable")  # largest at the top
+    colors = ["#bdbdbd" if c == "unclassified" else "#d62728" for c in counts.index]
+    bars = ax.barh(list(counts.index), counts.to_numpy(), color=colors)
+    ax.bar_label(bars, padding=3, fontsize=9)
+    ax.set_xlabel("error events")
+    ax.set_ylabel("primary class")
+    ax.set_title(title)
+    ax.margins(x=0.15)
+    return ax
+
+
+def plot_build_times(data: Any, ax: matplotlib.axes.Axes | None = None) -> matplotlib.axes.Axes:
+    """Total phase duration per package: median over its builds (bar) and each build (dots).
+
+    A build's total is the sum of its known phase durations (``phases.duration``); builds
+    without any known duration are left out. With no durations at all, the axes explain so.
+    """
+    import numpy as np
+    import pandas as pd
+
+    title = "Build time per package (sum of phase durations)"
+    ph = data.phases
+    dur = ph.dropna(subset=["duration"]) if len(ph) else ph
+    if dur.empty:
+        if ax is None:
+            ax = _new_axes((7.0, 3.0))
+        return _empty(
+            ax, title,
+            "no phase durations known\n(install_times.json or timestamps in the phase output are needed)",
+        )  # fmt: skip
+    per_build = dur.groupby(dur["build"].astype(str))["duration"].sum()
+    b = data.builds.set_index(data.builds["build"].astype(str))
+    names = _as_labels(b["spec_name"]).reindex(per_build.index).fillna("<unknown>")
+    frame = pd.DataFrame({"package": names.to_numpy(), "seconds": per_build.to_numpy()})
+    minutes = float(np.nanmax(frame["seconds"])) >= 600
+    unit = "minutes" if minutes else "seconds"
+    if minutes:
+        frame["seconds"] = frame["seconds"] / 60.0
+    med = frame.groupby("package")["seconds"].median().sort_values(kind="stable")
+    if ax is None:
+        ax = _new_axes((7.5, max(2.5, 0.35 * len(med) + 1.5)))
+    y = {p: i for i, p in enumerate(med.index)}
+    ax.barh(list(med.index), med.to_numpy(), color="#6baed6", label="median over builds")
+    ax.scatter(
+        frame["seconds"], [y[p] for p in frame["package"]], s=14, color="#08306b", zorder=3,
+        label="one build",
+    )  # fmt: skip
+    ax.set_xlabel(f"total phase duration ({unit})")
+    ax.set_ylabel("package")
+    ax.set_title(title)
+    ax.legend(frameon=False, loc="lower right", fontsize=8)
+    return ax
