@@ -1,0 +1,574 @@
+"""Failure reports: plain text, a self-contained HTML page, and PNG plots.
+
+- :func:`failure_report`: the text report (root causes with the first error and its
+  context, the dependents they blocked, failure classes, recurring errors, flaky
+  builds, counts). ``spackmon failures`` prints it; ``spackmon demo`` prints and saves it.
+- :func:`write_plots`: PNG files of the dependency graph, the package x compiler failure
+  matrix, phase outcomes and error classes. The drawings of
+  :mod:`spackmon_analysis.plots` are used when that module is importable; otherwise (or
+  when one of them fails) a simple bar chart/heatmap drawn here takes its place, so a
+  report can always be written. Only ``matplotlib.figure.Figure`` is used (no pyplot):
+  safe without a display.
+- :func:`write_html_report`: one HTML file with inline CSS and the plots embedded as
+  base64 ``data:`` URIs: no external resource, it can be mailed or archived as is.
+
+All three take a :class:`~spackmon_analysis.frames.MonitorData`.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import importlib
+import io
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .failures import (
+    BLOCKED,
+    ROOT_CAUSE,
+    class_summary,
+    error_fingerprints,
+    failure_rates,
+    failures,
+    flaky,
+    label,
+    outcomes,
+)
+
+__all__ = ["failure_report", "write_html_report", "write_plots", "report_counts", "PLOTS"]
+
+#: Plots written by :func:`write_plots`: (file stem, title, ``plots`` function name).
+PLOTS: tuple[tuple[str, str, str], ...] = (
+    ("dependency-graph", "Dependency graph of the latest run", "plot_dependency_graph"),
+    ("failure-matrix", "Root-cause failures by package and compiler", "plot_failure_matrix"),
+    ("phase-outcomes", "Phase outcomes", "plot_phase_outcomes"),
+    ("error-classes", "Error events by failure class", "plot_error_classes"),
+)
+
+_CONTEXT_INDENT = "    | "
+
+
+# ---------------------------------------------------------------------------------
+# shared pieces
+# ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Parts:
+    counts: dict[str, int]
+    found: pd.DataFrame
+    classes: pd.DataFrame
+    fingerprints: pd.DataFrame
+    flaky: pd.DataFrame
+    by_compiler: pd.DataFrame
+
+
+def report_counts(data: Any, found: pd.DataFrame | None = None) -> dict[str, int]:
+    """``runs``, ``builds``, ``succeeded``, ``failed`` (root causes), ``never_built``
+    (blocked dependents) and ``unknown``, as the reports print them."""
+    builds = data.builds
+    found = failures(data) if found is None else found
+    outcome = outcomes(data)
+    runs = builds["run"].dropna().nunique() if "run" in builds.columns else 0
+    return {
+        "runs": int(runs),
+        "builds": len(builds),
+        "succeeded": int((outcome == "succeeded").sum()),
+        "failed": int((found["role"] == ROOT_CAUSE).sum()),
+        "never_built": int((found["role"] == BLOCKED).sum()),
+        "unknown": int((outcome == "unknown").sum()),
+    }
+
+
+def _parts(data: Any) -> _Parts:
+    found = failures(data)
+    return _Parts(
+        counts=report_counts(data, found),
+        found=found,
+        classes=class_summary(data, found),
+        fingerprints=error_fingerprints(data),
+        flaky=flaky(data),
+        by_compiler=failure_rates(data, by="compiler") if len(data.builds) else pd.DataFrame(),
+    )
+
+
+def _counts_line(counts: dict[str, int]) -> str:
+    runs = f"{counts['runs']} runs, " if counts["runs"] else ""
+    text = (
+        f"{runs}{counts['builds']} builds: {counts['succeeded']} succeeded, "
+        f"{counts['failed']} failed (root causes), {counts['never_built']} never built "
+        "(blocked by a failed dependency)"
+    )
+    if counts["unknown"]:
+        text += f", {counts['unknown']} unknown"
+    return text
+
+
+def _where(row: Any) -> str:
+    run = row.get("run")
+    return f"run {run}" if isinstance(run, str) and run else f"build {row['build']}"
+
+
+def _names(values: Any) -> str:
+    items = list(values) if isinstance(values, list | tuple) else []
+    return ", ".join(items) if items else "none"
+
+
+# ---------------------------------------------------------------------------------
+# text
+# ---------------------------------------------------------------------------------
+
+
+def _heading(title: str) -> list[str]:
+    return ["", title, "-" * len(title)]
+
+
+def failure_report(data: Any, *, context: bool = True) -> str:
+    """The failure report as plain text.
+
+    Sections: counts; root causes (``package@version%compiler``, run, failed phase,
+    failure class, the first error with its context lines unless ``context=False``,
+    the dependents it blocked); blocked dependents and what blocked them; failure
+    classes of the root causes; errors seen in more than one run; flaky builds;
+    root-cause failure rate per compiler.
+    """
+    p = _parts(data)
+    source = getattr(data, "source", None)
+    title = "Build failure report" + (f" ({source})" if isinstance(source, str) and source else "")
+    lines = [title, "=" * len(title), _counts_line(p.counts)]
+
+    causes = p.found[p.found["role"] == ROOT_CAUSE]
+    blocked = p.found[p.found["role"] == BLOCKED]
+    lines += _heading(f"Root causes ({len(causes)})")
+    if not len(causes):
+        lines.append("No build failed in one of its own phases.")
+    for _, row in causes.iterrows():
+        lines.append(f"* {label(row)}")
+        lines.append(
+            f"  {_where(row)}; failed phase: {row['failed_phase'] or '?'}; "
+            f"class: {row['error_class'] or 'unclassified'}"
+        )
+        if isinstance(row["first_error"], str):
+            where = f" (line {int(row['error_line_no'])})" if pd.notna(row["error_line_no"]) else ""
+            lines.append(f"  first error{where}: {row['first_error']}")
+            if context and isinstance(row["error_context"], str):
+                lines.append("  context:")
+                lines += [_CONTEXT_INDENT + ln for ln in row["error_context"].splitlines()]
+        else:
+            lines.append("  first error: (no error line found in the log)")
+        direct = row["blocked_direct"] or []
+        transitive = row["blocked_transitive"] or []
+        text = f"  blocked: {_names(transitive)}"
+        indirect = [n for n in transitive if n not in direct]
+        if indirect:
+            text += f" (directly: {_names(direct)})"
+        lines.append(text)
+
+    lines += _heading(f"Blocked dependents, never built ({len(blocked)})")
+    if not len(blocked):
+        lines.append("None.")
+    for _, row in blocked.iterrows():
+        lines.append(f"* {label(row)}  {_where(row)}; blocked by {_names(row['blocked_by'])}")
+
+    lines += _heading("Failure classes of the root causes")
+    shown = p.classes[p.classes["builds"] > 0]
+    if not len(shown):
+        lines.append("No root causes.")
+    for _, row in shown.iterrows():
+        lines.append(f"  {row['class']:<24} {row['builds']:>4}  {row['description']}")
+    if p.classes.attrs.get("root_causes"):
+        rate = p.classes.attrs["unclassified_rate"]
+        lines.append(f"  unclassified root causes: {rate:.0%}")
+
+    recurring = p.fingerprints[p.fingerprints["status"] == "recurring"]
+    lines += _heading(f"Errors seen in more than one run ({len(recurring)})")
+    if not len(recurring):
+        lines.append("None.")
+    for _, row in recurring.iterrows():
+        lines.append(
+            f"  {row['runs']} runs, {_names(row['packages'])}: {row['fingerprint']}"
+            f"  (first {row['first_seen']}, last {row['last_seen']})"
+        )
+
+    lines += _heading(f"Flaky builds ({len(p.flaky)})")
+    if not len(p.flaky):
+        lines.append("None: no spec failed in one run and built in another.")
+    for _, row in p.flaky.iterrows():
+        target = row.get("host_target")
+        on = f" on {target}" if isinstance(target, str) else ""
+        lines.append(
+            f"* {label(row)}{on}: failed in {_names(row['failed_runs'])}"
+            f" ({row['error_class'] or 'unclassified'}), "
+            f"succeeded in {_names(row['succeeded_runs'])}"
+        )
+        if isinstance(row["first_error"], str):
+            lines.append(f"  error: {row['first_error']}")
+
+    if len(p.by_compiler):
+        lines += _heading("Root-cause failure rate by compiler")
+        for _, row in p.by_compiler.iterrows():
+            lines.append(
+                f"  {row['compiler']:<20} {row['failed']:>3} failed / {row['builds']:>3} builds"
+                f" ({row['failure_rate']:.1%}), {row['blocked']} blocked"
+            )
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------
+# plots
+# ---------------------------------------------------------------------------------
+
+
+def _figure(size: tuple[float, float]) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=size, dpi=100, layout="constrained")
+
+
+def _size(stem: str, data: Any) -> tuple[float, float]:
+    builds = data.builds
+    if stem == "failure-matrix":
+        rows = builds["spec_name"].nunique() if len(builds) else 1
+        cols = builds["compiler"].nunique() if len(builds) else 1
+        return (max(6.0, 1.6 * cols + 4.0), max(3.5, 0.38 * rows + 2.0))
+    if stem == "dependency-graph":
+        return (12.0, 8.0)
+    if stem == "phase-outcomes":
+        return (8.0, 4.5)
+    return (8.0, 4.0)
+
+
+def _note(ax: Any, title: str, message: str) -> None:
+    ax.set_title(title)
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="#555555")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _own_dependency_graph(data: Any, ax: Any) -> None:
+    import networkx as nx
+
+    title = "Dependency graph (builds of the latest run)"
+    builds = data.builds
+    if not len(builds):
+        _note(ax, title, "no builds")
+        return
+    if "run" in builds.columns and builds["run"].notna().any():
+        order = builds.dropna(subset=["run"]).sort_values("run_time", kind="stable")
+        builds = builds[builds["run"].astype(object) == order["run"].astype(object).iloc[-1]]
+    outcome = outcomes(data)
+    colors = {
+        "succeeded": "#2ca02c",
+        "failed": "#d62728",
+        "never built": "#ff7f0e",
+        "unknown": "#8c8c8c",
+    }
+    g = nx.DiGraph()
+    for b, h, name in zip(
+        builds["build"].astype(object),
+        builds["full_hash"].astype(object),
+        builds["spec_name"].astype(object),
+        strict=True,
+    ):
+        g.add_node(str(h), label=str(name), outcome=outcome.get(b, "unknown"))
+    deps = data.dependencies
+    for parent, child in zip(
+        deps["parent_hash"].astype(object), deps["child_hash"].astype(object), strict=True
+    ):
+        if parent in g and child in g:
+            g.add_edge(parent, child)
+    pos = nx.spring_layout(g, seed=1)
+    nx.draw_networkx_edges(g, pos, ax=ax, edge_color="#9a9a9a", arrows=True, arrowsize=8)
+    nx.draw_networkx_nodes(
+        g,
+        pos,
+        ax=ax,
+        node_color=[colors.get(g.nodes[n]["outcome"], "#8c8c8c") for n in g],
+        node_size=500,
+    )
+    nx.draw_networkx_labels(g, pos, {n: g.nodes[n]["label"] for n in g}, ax=ax, font_size=8)
+    ax.set_title(title)
+    ax.set_axis_off()
+
+
+def _own_failure_matrix(data: Any, ax: Any) -> None:
+    from .failures import failure_matrix
+
+    title = "Root-cause failures by package and compiler"
+    if not len(data.builds):
+        _note(ax, title, "no builds")
+        return
+    failed = failure_matrix(data, value="failed")
+    total = failure_matrix(data, value="builds")
+    rate = failure_matrix(data, value="rate").to_numpy(dtype=float)
+    im = ax.imshow(rate, cmap="Reds", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+    ax.figure.colorbar(im, ax=ax, label="failed / builds")
+    for i in range(failed.shape[0]):
+        for j in range(failed.shape[1]):
+            if total.iat[i, j]:
+                ax.text(j, i, f"{failed.iat[i, j]}/{total.iat[i, j]}", ha="center", va="center")
+    ax.set_xticks(range(failed.shape[1]), [str(c) for c in failed.columns])
+    ax.set_yticks(range(failed.shape[0]), [str(r) for r in failed.index])
+    ax.set_title(title)
+
+
+def _own_phase_outcomes(data: Any, ax: Any) -> None:
+    title = "Phase outcomes"
+    ph = data.phases
+    if not len(ph):
+        _note(ax, title, "no phases")
+        return
+    counts = (
+        pd.DataFrame({"name": ph["name"].astype(str), "status": ph["status"].astype(str)})
+        .groupby(["name", "status"])
+        .size()
+        .unstack("status", fill_value=0)
+    )
+    bottom = pd.Series(0, index=counts.index)
+    for status, color in (("SUCCESS", "#2ca02c"), ("ERROR", "#d62728")):
+        if status in counts:
+            ax.bar(counts.index, counts[status], bottom=bottom, color=color, label=status)
+            bottom = bottom + counts[status]
+    ax.set_ylabel("phases")
+    ax.set_title(title)
+    ax.legend(frameon=False)
+
+
+def _own_error_classes(data: Any, ax: Any) -> None:
+    title = "Error events by failure class"
+    ev = data.events
+    errors = ev[ev["kind"].astype(object) == "error"] if len(ev) else ev
+    if not len(errors):
+        _note(ax, title, "no error events")
+        return
+    counts = errors["primary_class"].astype(object).fillna("unclassified").value_counts()
+    counts = counts.sort_values()
+    bars = ax.barh([str(i) for i in counts.index], counts.to_numpy(), color="#d62728")
+    ax.bar_label(bars, padding=3)
+    ax.set_xlabel("error events")
+    ax.set_title(title)
+
+
+_FALLBACKS: dict[str, Callable[[Any, Any], None]] = {
+    "plot_dependency_graph": _own_dependency_graph,
+    "plot_failure_matrix": _own_failure_matrix,
+    "plot_phase_outcomes": _own_phase_outcomes,
+    "plot_error_classes": _own_error_classes,
+}
+
+
+def _plots_module() -> Any:
+    try:
+        return importlib.import_module("spackmon_analysis.plots")
+    except ImportError:
+        return None
+
+
+def _render(data: Any) -> list[tuple[str, str, bytes]]:
+    """``(file stem, title, PNG bytes)`` of every plot in :data:`PLOTS`."""
+    module = _plots_module()
+    rendered = []
+    for stem, title, function in PLOTS:
+        png = None
+        plot = getattr(module, function, None) if module is not None else None
+        if plot is not None:
+            try:
+                png = _png(lambda ax, plot=plot: plot(data, ax=ax), _size(stem, data))
+            except Exception as exc:  # a view must not stop the report
+                warnings.warn(
+                    f"plots.{function} failed ({exc!r}); drawing a simple chart instead",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        if png is None:
+            fallback = _FALLBACKS[function]
+            png = _png(lambda ax, fallback=fallback: fallback(data, ax), _size(stem, data))
+        rendered.append((stem, title, png))
+    return rendered
+
+
+def _png(draw: Callable[[Any], Any], size: tuple[float, float]) -> bytes:
+    fig = _figure(size)
+    ax = fig.add_subplot()
+    returned = draw(ax)
+    target = getattr(returned, "figure", None) or fig
+    buffer = io.BytesIO()
+    target.savefig(buffer, format="png", dpi=100)
+    if target is not fig:  # the view made its own figure: do not leak it
+        try:
+            import matplotlib.pyplot as plt
+
+            plt.close(target)
+        except Exception:  # pragma: no cover - pyplot unavailable
+            pass
+    return buffer.getvalue()
+
+
+def write_plots(data: Any, out: str | Path) -> list[Path]:
+    """Write the report's PNG plots into ``out`` (created); returns their paths.
+
+    Files: ``dependency-graph.png``, ``failure-matrix.png``, ``phase-outcomes.png``,
+    ``error-classes.png``.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for stem, _title, png in _render(data):
+        path = out / f"{stem}.png"
+        path.write_bytes(png)
+        paths.append(path)
+    return paths
+
+
+# ---------------------------------------------------------------------------------
+# HTML
+# ---------------------------------------------------------------------------------
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
+       max-width: 72em; padding: 0 1em; color: #222; line-height: 1.4; }
+h1 { font-size: 1.6em; border-bottom: 2px solid #d62728; padding-bottom: .2em; }
+h2 { font-size: 1.25em; margin-top: 1.8em; }
+table { border-collapse: collapse; margin: .6em 0; font-size: .92em; }
+th, td { border: 1px solid #ddd; padding: .3em .6em; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; }
+pre { background: #f8f8f8; border-left: 3px solid #d62728; padding: .5em .8em;
+      overflow-x: auto; font-size: .85em; }
+.counts span { display: inline-block; margin-right: 1.2em; font-weight: 600; }
+.ok { color: #2ca02c; } .bad { color: #d62728; } .blocked { color: #e07000; }
+.cause { margin-bottom: 1.5em; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-size: .9em; color: #555; }
+code { font-size: .95em; }
+"""
+
+
+def _table(frame: pd.DataFrame, columns: list[str]) -> str:
+    esc = html.escape
+    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
+    body = []
+    for _, row in frame.iterrows():
+        cells = []
+        for c in columns:
+            v = row.get(c)
+            if isinstance(v, list | tuple):
+                v = ", ".join(map(str, v))
+            elif isinstance(v, float):
+                v = f"{v:.3g}"
+            elif v is None or (not isinstance(v, str) and pd.isna(v)):
+                v = ""
+            cells.append(f"<td>{esc(str(v))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def write_html_report(data: Any, path: str | Path) -> Path:
+    """Write the failure report as one self-contained HTML file; returns its path.
+
+    The page holds the counts, every root cause with its first error and context, the
+    blocked dependents, failure classes, fingerprints, flaky builds, failure rates, and
+    the plots of :func:`write_plots` embedded as ``data:image/png;base64`` images. CSS is
+    inline and nothing is loaded from elsewhere.
+    """
+    esc = html.escape
+    p = _parts(data)
+    c = p.counts
+    source = getattr(data, "source", None)
+    title = "Build failure report" + (f" ({source})" if isinstance(source, str) and source else "")
+    out: list[str] = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{esc(title)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{esc(title)}</h1>",
+        '<p class="counts">'
+        + (f"<span>{c['runs']} runs</span>" if c["runs"] else "")
+        + f"<span>{c['builds']} builds</span>"
+        + f'<span class="ok">{c["succeeded"]} succeeded</span>'
+        + f'<span class="bad">{c["failed"]} failed (root causes)</span>'
+        + f'<span class="blocked">{c["never_built"]} never built (blocked)</span>'
+        + (f"<span>{c['unknown']} unknown</span>" if c["unknown"] else "")
+        + "</p>",
+    ]
+    causes = p.found[p.found["role"] == ROOT_CAUSE]
+    blocked = p.found[p.found["role"] == BLOCKED]
+    out.append(f"<h2>Root causes ({len(causes)})</h2>")
+    if not len(causes):
+        out.append("<p>No build failed in one of its own phases.</p>")
+    for _, row in causes.iterrows():
+        out.append('<div class="cause">')
+        out.append(f"<h3><code>{esc(label(row))}</code></h3>")
+        out.append(
+            f"<p>{esc(_where(row))}; failed phase <b>{esc(str(row['failed_phase'] or '?'))}</b>;"
+            f" class <b>{esc(str(row['error_class'] or 'unclassified'))}</b>;"
+            f" blocked: {esc(_names(row['blocked_transitive']))}</p>"
+        )
+        if isinstance(row["first_error"], str):
+            out.append(f"<p>First error: <code>{esc(row['first_error'])}</code></p>")
+        if isinstance(row["error_context"], str):
+            out.append(f"<pre>{esc(row['error_context'])}</pre>")
+        out.append("</div>")
+
+    out.append(f"<h2>Blocked dependents, never built ({len(blocked)})</h2>")
+    if len(blocked):
+        table = blocked.assign(package=[label(r) for _, r in blocked.iterrows()])
+        out.append(_table(table, ["package", "run", "blocked_by", "status"]))
+    else:
+        out.append("<p>None.</p>")
+
+    out.append("<h2>Failure classes of the root causes</h2>")
+    out.append(_table(p.classes, ["class", "builds", "share", "events", "description"]))
+    out.append(
+        f"<p>Unclassified root causes: {p.classes.attrs.get('unclassified_rate', 0.0):.0%}</p>"
+    )
+
+    out.append("<h2>Error fingerprints</h2>")
+    if len(p.fingerprints):
+        out.append(
+            _table(
+                p.fingerprints,
+                ["fingerprint", "count", "runs", "packages", "first_seen", "last_seen", "status"],
+            )
+        )
+    else:
+        out.append("<p>No error events.</p>")
+
+    out.append(f"<h2>Flaky builds ({len(p.flaky)})</h2>")
+    if len(p.flaky):
+        table = p.flaky.assign(package=[label(r) for _, r in p.flaky.iterrows()])
+        out.append(
+            _table(
+                table, ["package", "failed_runs", "succeeded_runs", "error_class", "first_error"]
+            )
+        )
+    else:
+        out.append("<p>None.</p>")
+
+    if len(p.by_compiler):
+        out.append("<h2>Failure rate by compiler</h2>")
+        out.append(
+            _table(
+                p.by_compiler,
+                ["compiler", "builds", "failed", "blocked", "succeeded", "failure_rate"],
+            )
+        )
+
+    out.append("<h2>Plots</h2>")
+    for stem, caption, png in _render(data):
+        encoded = base64.b64encode(png).decode("ascii")
+        out.append(
+            f'<figure id="{esc(stem)}"><img alt="{esc(caption)}" '
+            f'src="data:image/png;base64,{encoded}"><figcaption>{esc(caption)}</figcaption>'
+            "</figure>"
+        )
+    out.append("</body></html>")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return path
