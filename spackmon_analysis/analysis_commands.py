@@ -1,0 +1,150 @@
+"""``spackmon`` subcommands for build-failure analysis: ``failures`` and ``report``.
+
+Both read their data from one SOURCE:
+
+- a ``--monitor-save-local`` run directory or a directory of runs, or an install tree,
+  install prefix or failed stage directory (:func:`spackmon_analysis.frames.load`);
+- ``--host URL`` (with ``--user``/``--token``, or ``SPACKMON_HOST``/``SPACKMON_USER``/
+  ``SPACKMON_TOKEN``): everything a monitor server holds, through the client;
+- ``--db URL``: a monitor server's database read directly (SQLite path or URL,
+  PostgreSQL URL).
+
+``spackmon failures SOURCE`` prints the text failure report, or with ``--format
+csv|json`` the :func:`~spackmon_analysis.failures.failures` table (lists as
+comma-joined text in CSV); ``spackmon report SOURCE --out DIR`` writes ``report.txt``,
+``report.html`` and the PNG plots into DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["register", "load_source"]
+
+FORMATS = ("text", "csv", "json")
+
+
+def _source_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "source",
+        nargs="?",
+        metavar="SOURCE",
+        help="save-local directory (one run or a directory of runs), install tree, "
+        "prefix or stage directory; omit with --host or --db",
+    )
+    group = parser.add_argument_group("server or database instead of SOURCE")
+    group.add_argument("--host", help="monitor server URL, e.g. http://127.0.0.1:5000")
+    group.add_argument("--db", metavar="URL", help="server database: SQLite path/URL or PostgreSQL")
+    group.add_argument("--prefix", help="API prefix (env SPACKMON_PREFIX; default ms1)")
+    group.add_argument("--user", help="user name (env SPACKMON_USER)")
+    group.add_argument("--token", help="API token (env SPACKMON_TOKEN)")
+    group.add_argument("--timeout", type=float, default=30, help="seconds per request")
+    group.add_argument("--retries", type=int, default=3, help="retries on connection errors")
+    parser.add_argument(
+        "--rules", help="failure-class rules file (default: the packaged one; file sources)"
+    )
+
+
+def load_source(args: argparse.Namespace) -> Any:
+    """The :class:`~spackmon_analysis.frames.MonitorData` named by the parsed options."""
+    from .frames import MonitorData, load
+
+    chosen = [bool(args.source), bool(args.host), bool(args.db)]
+    if sum(chosen) != 1:
+        raise ConfigError("give exactly one of SOURCE, --host URL or --db URL")
+    if args.db:
+        return MonitorData.from_database(args.db)
+    if args.host:
+        from .client_commands import client_from_args
+
+        args.no_progress = True
+        with client_from_args(args) as client:
+            return MonitorData.from_client(client)
+    kwargs = {"rules": args.rules} if args.rules else {}
+    return load(args.source, **kwargs)
+
+
+def register(subparsers: Any) -> None:
+    """Add ``failures`` and ``report`` to the ``spackmon`` parser."""
+    failures = subparsers.add_parser(
+        "failures",
+        help="root-cause failures and the dependents they blocked",
+        description=(
+            "Print which builds failed in one of their own phases (root causes: first "
+            "error, context, failure class) and which dependents never built because of "
+            "them; --format csv|json prints the table instead."
+        ),
+    )
+    _source_options(failures)
+    failures.add_argument("--format", choices=FORMATS, default="text", help="default: text")
+    failures.add_argument(
+        "--no-context", action="store_true", help="text: leave out the error context lines"
+    )
+    failures.add_argument("-o", "--output", help="write to this file instead of stdout")
+    failures.set_defaults(func=_failures)
+
+    report = subparsers.add_parser(
+        "report",
+        help="write a text + HTML failure report with PNG plots",
+        description=(
+            "Write report.txt, a self-contained report.html (plots embedded) and the PNG "
+            "plots into --out."
+        ),
+    )
+    _source_options(report)
+    report.add_argument("--out", required=True, help="output folder (created)")
+    report.set_defaults(func=_report)
+
+
+def _table_text(frame: Any, fmt: str) -> str:
+    frame = frame.copy()
+    if "run_time" in frame:
+        frame["run_time"] = frame["run_time"].map(
+            lambda v: None if v is None or v != v else v.isoformat()
+        )
+    list_columns = ("blocked_direct", "blocked_transitive", "blocked_by")
+    if fmt == "csv":
+        for column in list_columns:
+            frame[column] = frame[column].map(lambda v: ",".join(v or ()))
+        return frame.to_csv(index=False)
+    records = json.loads(frame.to_json(orient="records"))
+    return json.dumps(records, indent=2) + "\n"
+
+
+def _failures(args: argparse.Namespace) -> int:
+    from .failures import failures
+    from .report import failure_report
+
+    data = load_source(args)
+    if args.format == "text":
+        text = failure_report(data, context=not args.no_context)
+    else:
+        text = _table_text(failures(data), args.format)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"Wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import failure_report, write_html_report, write_plots
+
+    data = load_source(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    text = failure_report(data)
+    (out / "report.txt").write_text(text, encoding="utf-8")
+    files = [out / "report.txt", write_html_report(data, out / "report.html")]
+    files += write_plots(data, out)
+    print(f"Wrote {len(files)} files to {out}/:")
+    for path in files:
+        print(f"    {Path(path).name}")
+    return 0
