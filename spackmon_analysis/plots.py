@@ -366,9 +366,10 @@ def plot_dependency_graph(
     present = [o for o in _OUTCOME_ORDER if o in outcomes] + sorted(
         {o for o in outcomes if o not in _OUTCOME_ORDER}
     )
+    names = {"not built": "not built in this run"} if run is not None else {}
     handles: list[Any] = [
         Patch(facecolor=OUTCOME_COLORS.get(o, OUTCOME_COLORS["unknown"]), edgecolor="#333333",
-              label=f"{o} ({outcomes.count(o)})")
+              label=f"{names.get(o, o)} ({outcomes.count(o)})")
         for o in present
     ]  # fmt: skip
     if red:
@@ -546,7 +547,8 @@ def plot_error_classes(data: Any, ax: matplotlib.axes.Axes | None = None) -> mat
 
 
 def plot_build_times(data: Any, ax: matplotlib.axes.Axes | None = None) -> matplotlib.axes.Axes:
-    """Total phase duration per package: median over its builds (bar) and each build (dots).
+    """Total phase duration per package: median over its builds (bar) and each build (dots;
+    red for a failed build, whose total covers the phases up to the error).
 
     A build's total is the sum of its known phase durations (``phases.duration``); builds
     without any known duration are left out. With no durations at all, the axes explain so.
@@ -567,7 +569,10 @@ def plot_build_times(data: Any, ax: matplotlib.axes.Axes | None = None) -> matpl
     per_build = dur.groupby(dur["build"].astype(str))["duration"].sum()
     b = data.builds.set_index(data.builds["build"].astype(str))
     names = _as_labels(b["spec_name"]).reindex(per_build.index).fillna("<unknown>")
-    frame = pd.DataFrame({"package": names.to_numpy(), "seconds": per_build.to_numpy()})
+    failed = b["outcome"].astype("object").reindex(per_build.index) == "failed"
+    frame = pd.DataFrame(
+        {"package": names.to_numpy(), "seconds": per_build.to_numpy(), "failed": failed.to_numpy()}
+    )
     minutes = float(np.nanmax(frame["seconds"])) >= 600
     unit = "minutes" if minutes else "seconds"
     if minutes:
@@ -577,10 +582,12 @@ def plot_build_times(data: Any, ax: matplotlib.axes.Axes | None = None) -> matpl
         ax = _new_axes((7.5, max(2.5, 0.35 * len(med) + 1.5)))
     y = {p: i for i, p in enumerate(med.index)}
     ax.barh(list(med.index), med.to_numpy(), color="#6baed6", label="median over builds")
-    ax.scatter(
-        frame["seconds"], [y[p] for p in frame["package"]], s=14, color="#08306b", zorder=3,
-        label="one build",
-    )  # fmt: skip
+    for is_failed, part in frame.groupby("failed"):
+        ax.scatter(
+            part["seconds"], [y[p] for p in part["package"]], s=16, zorder=3,
+            color=OUTCOME_COLORS["failed"] if is_failed else "#08306b",
+            label="failed build (phases until the error)" if is_failed else "one build",
+        )  # fmt: skip
     ax.set_xlabel(f"total phase duration ({unit})")
     ax.set_ylabel("package")
     ax.set_title(title)

@@ -1,0 +1,437 @@
+"""An ipywidgets explorer over a ``MonitorData``: filter builds, read the first error, see the DAG.
+
+    explorer = sma.explore(data)
+    explorer                                  # shows the widgets in Jupyter
+    explorer.select(package="sqlite", compiler="clang")   # same filter from code: a DataFrame
+
+Everything is computed in Python and pushed into plain widgets (``HTML`` tables, an ``Image``
+holding the DAG as PNG), so the explorer works headless (tests, nbval) exactly as it does in
+a browser; nothing needs a frontend until the widget box is displayed.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = ["Explorer", "explore", "ALL"]
+
+#: The dropdown choice that does not filter.
+ALL = "(all)"
+
+_TABLE_COLUMNS = [
+    "run",
+    "spec_name",
+    "spec_version",
+    "compiler",
+    "host_target",
+    "status",
+    "outcome",
+    "failed_phase",
+    "first_error",
+    "duration",
+    "build",
+]
+
+
+def _text(value: Any) -> str | None:
+    import pandas as pd
+
+    if value is None:
+        return None
+    try:
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def _options(values: Any) -> list[str]:
+    return [ALL] + sorted({t for t in (_text(v) for v in values) if t is not None})
+
+
+class Explorer:
+    """Dropdowns (package, compiler, run, outcome), the matching builds, the selected build's
+    first error with context, and the dependency graph of the selected run.
+
+    Attributes: ``package``, ``compiler``, ``run``, ``outcome`` (``Dropdown``), ``build``
+    (``Dropdown`` of the matching builds), ``table`` (``HTML``), ``log`` (``HTML``), ``dag``
+    (``Image``, PNG), ``widget`` (the ``VBox`` holding them), ``data``.
+    """
+
+    def __init__(self, data: Any) -> None:
+        import ipywidgets as w
+
+        self.data = data
+        self.builds = self._builds_table(data)
+        self._dag_cache: dict[str | None, bytes] = {}
+        self._updating = False
+        layout = w.Layout(width="260px")
+        style = {"description_width": "70px"}
+        b = self.builds
+        self.package = w.Dropdown(
+            options=_options(b["spec_name"]), description="package", layout=layout, style=style
+        )
+        compilers = _options(b["compiler"])
+        names = sorted({c.split("@")[0] for c in compilers[1:] if "@" in c})
+        extra = [n for n in names if sum(c.startswith(n + "@") for c in compilers) > 1]
+        self.compiler = w.Dropdown(
+            options=[ALL, *extra, *compilers[1:]],
+            description="compiler",
+            layout=layout,
+            style=style,
+        )
+        self.run = w.Dropdown(
+            options=_options(b["run"]), description="run", layout=layout, style=style
+        )
+        self.outcome = w.Dropdown(
+            options=[ALL] + [o for o in _outcome_order(b["outcome"])],
+            description="outcome",
+            layout=layout,
+            style=style,
+        )
+        self.build = w.Dropdown(
+            options=[], description="build", layout=w.Layout(width="640px"), style=style
+        )
+        self.summary = w.HTML()
+        self.table = w.HTML()
+        self.log = w.HTML()
+        self.dag = w.Image(format="png", layout=w.Layout(max_width="900px"))
+        for dd in (self.package, self.compiler, self.run, self.outcome):
+            dd.observe(self._on_filter, names="value")
+        self.build.observe(self._on_build, names="value")
+        self.widget = w.VBox(
+            [
+                w.HBox([self.package, self.compiler, self.run, self.outcome]),
+                self.summary,
+                self.table,
+                self.build,
+                w.HBox([self.log, self.dag]),
+            ]
+        )
+        self._refresh()
+
+    # -- data ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _builds_table(data: Any) -> pandas.DataFrame:
+        """``data.builds`` plus ``failed_phase`` and ``first_error`` per build, by run time."""
+        import pandas as pd
+
+        b = data.builds.copy()
+        ph = data.phases
+        failed = (
+            ph[ph["status"].astype("object") == "ERROR"]
+            .sort_values(["build", "order"])
+            .groupby(ph["build"].astype(str))["name"]
+            .first()
+            .astype(str)
+            if len(ph)
+            else pd.Series(dtype=object)
+        )
+        first = _first_errors(data.events, ph)
+        key = b["build"].astype(str)
+        b["failed_phase"] = key.map(failed).astype("string")
+        b["first_error"] = key.map(first["text"] if len(first) else pd.Series(dtype=object)).astype(
+            "string"
+        )
+        sort = [c for c in ("run_time", "run", "spec_name", "build") if c in b]
+        return b.sort_values(sort, kind="stable").reset_index(drop=True)
+
+    def filtered(self) -> pandas.DataFrame:
+        """The builds matching the current dropdown values (every ``builds`` column, plus
+        ``failed_phase`` and ``first_error``), in run order."""
+        b = self.builds
+        mask = b["build"].notna()
+        if self.package.value != ALL:
+            mask &= b["spec_name"].astype("object") == self.package.value
+        if self.compiler.value != ALL:
+            mask &= b["compiler"].astype("string").fillna("").str.startswith(self.compiler.value)
+        if self.run.value != ALL:
+            mask &= b["run"].astype("object") == self.run.value
+        if self.outcome.value != ALL:
+            mask &= b["outcome"].astype("object") == self.outcome.value
+        return b[mask].reset_index(drop=True)
+
+    # -- from code ----------------------------------------------------------------------------
+
+    def select(
+        self,
+        package: str | None = None,
+        compiler: str | None = None,
+        run: str | None = None,
+        outcome: str | None = None,
+    ) -> pandas.DataFrame:
+        """Set the four dropdowns (``None``: no filter) and return the matching builds.
+
+        ``compiler`` may be a prefix (``"clang"`` matches ``clang@14.0.6``); ``run`` may be a
+        prefix of a run directory name (``"2026-11-22"``). Raises ``ValueError`` for a value
+        that matches nothing, naming the choices.
+        """
+        self._updating = True  # one refresh at the end, not one per dropdown
+        try:
+            values = {
+                self.package: _pick(self.package, package, "package", prefix=False),
+                self.compiler: _pick(self.compiler, compiler, "compiler", prefix=True),
+                self.run: _pick(self.run, run, "run", prefix=True),
+                self.outcome: _pick(self.outcome, outcome, "outcome", prefix=False),
+            }
+            for dd, value in values.items():
+                dd.value = value
+        finally:
+            self._updating = False
+        self._refresh()
+        return self.filtered()[[c for c in _TABLE_COLUMNS + ["run_time"] if c in self.builds]]
+
+    # -- views --------------------------------------------------------------------------------
+
+    def _on_filter(self, change: dict) -> None:
+        if not self._updating:
+            self._refresh()
+
+    def _on_build(self, change: dict) -> None:
+        if not self._updating:
+            self._show_build(change["new"])
+
+    def _refresh(self) -> None:
+        rows = self.filtered()
+        total = len(self.builds)
+        counts = rows["outcome"].astype("object").value_counts()
+        parts = ", ".join(f"{n} {o}" for o, n in counts.items())
+        self.summary.value = f"<b>{len(rows)}</b> of {total} builds match" + (
+            f" ({html.escape(parts)})" if parts else ""
+        )
+        shown = rows[[c for c in _TABLE_COLUMNS if c in rows]]
+        self.table.value = (
+            '<div style="max-height:260px;overflow:auto">'
+            + shown.to_html(index=False, na_rep="", max_rows=200, escape=True)
+            + "</div>"
+            if len(rows)
+            else "<i>no build matches</i>"
+        )
+        options = [(_build_label(r), str(r["build"])) for r in rows.to_dict("records")]
+        self._updating = True
+        try:
+            self.build.options = options
+            # the first failure is the most useful default, else the first build
+            pick = next(
+                (v for (_, v), r in zip(options, rows.to_dict("records"), strict=True)
+                 if r["outcome"] == "failed"),
+                options[0][1] if options else None,
+            )  # fmt: skip
+            self.build.value = pick
+        finally:
+            self._updating = False
+        self._show_build(pick)
+
+    def _show_build(self, key: str | None) -> None:
+        if key is None:
+            self.log.value = "<i>no build selected</i>"
+            self._show_dag(None if self.run.value == ALL else self.run.value)
+            return
+        row = self.builds[self.builds["build"].astype(str) == key].iloc[0]
+        self.log.value = self.error_view(key)
+        run = self.run.value if self.run.value != ALL else _text(row.get("run"))
+        self._show_dag(run)
+
+    def error_view(self, build: str) -> str:
+        """HTML: the build's first error event with its context (or why there is none)."""
+        b = self.builds
+        row = b[b["build"].astype(str) == build].iloc[0]
+        head = (
+            f"<b>{html.escape(_build_label(row))}</b><br>"
+            f"status {html.escape(str(_text(row['status'])))}, outcome "
+            f"<b>{html.escape(str(_text(row['outcome'])))}</b>"
+        )
+        ev = self.data.events
+        errors = (
+            _first_errors(ev[ev["build"].astype(str) == build], self.data.phases) if len(ev) else ev
+        )
+        if len(errors):
+            e = errors.iloc[0]
+            pre = (
+                [str(x) for x in (e.get("pre_context") or ())]
+                if _is_seq(e.get("pre_context"))
+                else []
+            )
+            post = (
+                [str(x) for x in (e.get("post_context") or ())]
+                if _is_seq(e.get("post_context"))
+                else []
+            )
+            line = _text(e.get("line_no"))
+            cls = _text(e.get("primary_class")) or "unclassified"
+            lines = [html.escape(x) for x in pre]
+            lines.append(
+                f'<span style="color:#b2182b;font-weight:bold">{html.escape(str(e["text"]))}</span>'
+            )
+            lines += [html.escape(x) for x in post]
+            return (
+                f"{head}<br>first error in phase <b>{html.escape(str(_text(e.get('phase'))))}</b>"
+                + (f", line {html.escape(line)}" if line else "")
+                + f", class <code>{html.escape(cls)}</code>"
+                + '<pre style="font-size:11px;max-height:300px;overflow:auto">'
+                + "\n".join(lines)
+                + "</pre>"
+            )
+        outcome = _text(row["outcome"])
+        if outcome == "failed":
+            ph = self.data.phases
+            bad = ph[
+                (ph["build"].astype(str) == build) & (ph["status"].astype("object") == "ERROR")
+            ]
+            out = _text(bad["output"].iloc[0]) if len(bad) and "output" in bad else None
+            tail = "\n".join(out.splitlines()[-15:]) if out else "(no log text kept)"
+            return (
+                f"{head}<br>no error event was extracted; the end of the failed phase's output:"
+                f'<pre style="font-size:11px">{html.escape(tail)}</pre>'
+            )
+        if outcome == "never built":
+            culprits = self._failed_dependencies(row)
+            why = (
+                "blocked by " + ", ".join(f"<b>{html.escape(c)}</b>" for c in culprits)
+                if culprits
+                else "a dependency did not build"
+            )
+            return f"{head}<br>never built: {why}"
+        return f"{head}<br>no error"
+
+    def _failed_dependencies(self, row: Any) -> list[str]:
+        """name@version of the failed (root-cause) dependencies of a build in its run."""
+        import networkx as nx
+
+        run = _text(row.get("run"))
+        try:
+            g = self.data.graph(run=run) if run is not None else self.data.graph()
+        except Exception:  # noqa: BLE001 - an explanation is optional
+            return []
+        node = row["full_hash"]
+        if node not in g:
+            return []
+        return sorted(
+            f"{g.nodes[n].get('name')}@{g.nodes[n].get('version')}"
+            for n in nx.descendants(g, node)
+            if g.nodes[n].get("outcome") == "failed"
+        )
+
+    def _show_dag(self, run: str | None) -> None:
+        if run not in self._dag_cache:
+            self._dag_cache[run] = self._render_dag(run)
+        self.dag.value = self._dag_cache[run]
+
+    def _render_dag(self, run: str | None) -> bytes:
+        from matplotlib.figure import Figure
+
+        from .plots import plot_dependency_graph
+
+        fig = Figure(figsize=(9, 6), dpi=80)
+        ax = fig.subplots()
+        try:
+            plot_dependency_graph(self.data, run=run, ax=ax)
+        except Exception as exc:  # noqa: BLE001 - show why instead of breaking the explorer
+            ax.text(0.5, 0.5, f"no graph: {exc}", ha="center", va="center", transform=ax.transAxes)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", bbox_inches="tight")
+        return buf.getvalue()
+
+    # -- display ------------------------------------------------------------------------------
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        bundle["text/plain"] = repr(self)
+        return bundle
+
+    def __repr__(self) -> str:
+        chosen = [
+            f"{name}={dd.value}"
+            for name, dd in (
+                ("package", self.package),
+                ("compiler", self.compiler),
+                ("run", self.run),
+                ("outcome", self.outcome),
+            )
+            if dd.value != ALL
+        ]
+        runs = self.builds["run"].dropna().nunique() if "run" in self.builds else 0
+        return (
+            f"<Explorer: {len(self.builds)} builds in {runs} runs; "
+            + (" ".join(chosen) if chosen else "no filter")
+            + f" -> {len(self.filtered())} builds>"
+        )
+
+
+def _is_seq(value: Any) -> bool:
+    return isinstance(value, list | tuple) or hasattr(value, "__array__")
+
+
+def _outcome_order(values: Any) -> list[str]:
+    order = ["succeeded", "failed", "never built", "unknown"]
+    present = {t for t in (_text(v) for v in values) if t is not None}
+    return [o for o in order if o in present] + sorted(present - set(order))
+
+
+def _first_errors(
+    events: pandas.DataFrame, phases: pandas.DataFrame | None = None
+) -> pandas.DataFrame:
+    """The first error event of each build, indexed by build key: earliest phase (by the
+    phase's ``order`` when ``phases`` is given), then lowest line number."""
+    import pandas as pd
+
+    if not len(events):
+        return pd.DataFrame(columns=["text"])
+    errors = events[events["kind"].astype("object") == "error"].copy()
+    if not len(errors):
+        return pd.DataFrame(columns=["text"])
+    errors["_build"] = errors["build"].astype(str)
+    errors["_pos"] = range(len(errors))
+    errors["_order"] = 0
+    if phases is not None and len(phases) and "phase" in errors:
+        order = {
+            (str(b), str(n)): o
+            for b, n, o in zip(phases["build"], phases["name"], phases["order"], strict=True)
+        }
+        errors["_order"] = [
+            order.get((b, str(p)), 0)
+            for b, p in zip(errors["_build"], errors["phase"], strict=True)
+        ]
+    line = pd.to_numeric(errors["line_no"], errors="coerce") if "line_no" in errors else 0
+    errors["_line"] = line
+    errors = errors.sort_values(["_build", "_order", "_line", "_pos"], kind="stable")
+    return errors.groupby("_build", sort=False).head(1).set_index("_build")
+
+
+def _build_label(row: Any) -> str:
+    def g(name: str) -> str:
+        return _text(row.get(name)) or "?"
+
+    return (
+        f"{g('run')} · {g('spec_name')}@{g('spec_version')}%{g('compiler')} "
+        f"· {g('outcome')} · {g('build')[:8]}"
+    )
+
+
+def _pick(dd: Any, value: str | None, what: str, *, prefix: bool) -> str:
+    """The dropdown option for ``value`` (``None`` -> ALL); a prefix adds an option if needed."""
+    if value is None:
+        return ALL
+    value = str(value)
+    options = list(dd.options)
+    if value in options:
+        return value
+    if prefix:
+        matches = [o for o in options if o != ALL and o.startswith(value)]
+        if matches:
+            dd.options = [*options, value]  # a prefix filters every match
+            return value
+    raise ValueError(f"no {what} {value!r}; choices: {', '.join(o for o in options if o != ALL)}")
+
+
+def explore(data: Any) -> Explorer:
+    """An :class:`Explorer` over ``data`` (a ``MonitorData``); display it, or call
+    ``.select(...)`` to filter from code."""
+    return Explorer(data)
