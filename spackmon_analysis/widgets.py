@@ -245,7 +245,7 @@ class Explorer:
         row = b[b["build"].astype(str) == build].iloc[0]
         head = (
             f"<b>{html.escape(_build_label(row))}</b><br>"
-            f"status {html.escape(str(_text(row['status'])))}, outcome "
+            f"status {html.escape(_text(row['status']) or 'none recorded')}, outcome "
             f"<b>{html.escape(str(_text(row['outcome'])))}</b>"
         )
         ev = self.data.events
