@@ -19,6 +19,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -383,6 +384,7 @@ class _Assembler:
         created_at: Any,
         source: str,
         phases: list[dict[str, Any]],
+        compiler: str | None = None,
     ) -> None:
         """``phases``: dicts with name, status, output, duration, started_at,
         finished_at, phase_id, output_size, order and optionally events
@@ -444,6 +446,7 @@ class _Assembler:
                 "created_at": _utc(created_at),
                 "duration": sum(durations) if durations else float("nan"),
                 "source": source,
+                "compiler": compiler,
             }
         )
 
@@ -459,7 +462,7 @@ class _Assembler:
         build_cols = [c for c, _, _ in FRAME_COLUMNS["builds"]]
         compilers = {k: row[3] for k, row in self.specs.items()}
         data: dict[str, Any] = {c: [b.get(c) for b in self.builds] for c in build_cols}
-        data["compiler"] = [compilers.get(b["full_hash"]) for b in self.builds]
+        data["compiler"] = [compilers.get(b["full_hash"]) or b["compiler"] for b in self.builds]
         data["tags"] = _object_column([b["tags"] for b in self.builds])
         for column in ("run_time", "created_at"):
             data[column] = pd.Series(data[column], dtype=object)
@@ -965,6 +968,11 @@ def _installation_times(root: Path) -> dict[str, Any]:
     return {}
 
 
+#: ``tinybroken@0.9%gcc@12.2.0 arch=...``: the compiler of a stage directory's build
+#: (no spec file there) from ``SPACK_SHORT_SPEC`` in its ``spack-build-env.txt``.
+_SHORT_SPEC_COMPILER = re.compile(r"%([^\s%~+^/]+@[^\s%~+^/]+)")
+
+
 def load_install_tree(
     path: str | os.PathLike[str],
     *,
@@ -1025,7 +1033,9 @@ def load_install_tree(
         starts = [p.started_at for p in record.phases if p.started_at is not None]
         created = times.get(build.key) or (min(starts) if starts else None)
         full_hash = asm.resolve(build.full_hash)
+        short = _SHORT_SPEC_COMPILER.search(build.environment_variables.get("SPACK_SHORT_SPEC", ""))
         asm.add_build(
+            compiler=short.group(1) if short else None,
             key=build.key,
             build_id=None,
             run=None,

@@ -15,12 +15,17 @@ import pytest
 
 from spackmon_analysis.demo import example_data_dir
 from spackmon_analysis.errors import (
+    ConfigError,
+    InstallPrefixError,
     SaveLocalError,
+    SpackmonError,
 )
 from spackmon_analysis.frames import (
     FRAME_COLUMNS,
     OUTCOMES,
     MonitorData,
+    load,
+    load_install_tree,
     load_save_local,
 )
 
@@ -318,3 +323,293 @@ def test_save_local_bad_input_is_typed(tmp_path: Path) -> None:
     with pytest.raises(SaveLocalError) as info:
         load_save_local(run, strict=True)
     assert bad.name in str(info.value)
+
+
+# ---------------------------------------------------------------------------------
+# install trees
+
+
+def test_install_tree_real_fixtures() -> None:
+    data = load_install_tree(INSTALLS)
+    assert_contract(data)
+    b = data.builds.set_index("spec_name")
+    assert set(b.index) == {"tinyutil", "tinybroken"}
+    assert b.loc["tinyutil", "build"] == "o3dvqdizwzqb5yb35aqxfy4npnx625h5"  # the DAG hash
+    assert b.loc["tinyutil", "status"] == "SUCCESS"
+    assert b.loc["tinyutil", "outcome"] == "succeeded"
+    assert b.loc["tinyutil", "source"] == "install"
+    assert b.loc["tinyutil", "compiler"] == "gcc@12.2.0"
+    assert b.loc["tinybroken", "status"] == "FAILED"
+    assert b.loc["tinybroken", "outcome"] == "failed"
+    assert b.loc["tinybroken", "compiler"] == "gcc@12.2.0"  # from SPACK_SHORT_SPEC
+    assert data.runs == []
+    # durations come from install_times.json
+    times = json.loads(
+        (
+            INSTALLS / "tinyutil-2.1-o3dvqdizwzqb5yb35aqxfy4npnx625h5/.spack/install_times.json"
+        ).read_text()
+    )
+    seconds = {p["name"]: p["seconds"] for p in times["phases"]}
+    util = data.phases[data.phases["build"] == "o3dvqdizwzqb5yb35aqxfy4npnx625h5"]
+    assert list(util["name"]) == ["edit", "build", "install"]
+    for name, duration in zip(util["name"], util["duration"], strict=True):
+        assert duration == pytest.approx(seconds[name])
+    assert b.loc["tinyutil", "duration"] == pytest.approx(sum(seconds[n] for n in util["name"]))
+    errors = data.events[data.events["kind"] == "error"]
+    assert (errors["build"] == "bgd6kv3dv7wnvfjyx3ezjp5eqwkbbbdn").all()
+    assert errors["text"].str.contains("broken.c:4:3: error").any()
+    # the prefix's spec graph gives the specs and edges
+    assert {"tinyutil", "tinybase"} <= set(data.specs["name"])
+    assert len(data.dependencies) >= 1
+
+
+def test_install_tree_single_prefix_gzip_and_empty(tmp_path: Path) -> None:
+    prefix = INSTALLS / "tinyutil-2.1-o3dvqdizwzqb5yb35aqxfy4npnx625h5"
+    for start in (prefix, prefix / ".spack"):
+        one = load_install_tree(start)
+        assert list(one.builds["spec_name"]) == ["tinyutil"]
+    # the same prefix with gzipped logs (Spack 0.22+) gives the same phases
+    import gzip
+    import shutil
+
+    copy = tmp_path / "opt" / prefix.name
+    shutil.copytree(prefix, copy)
+    for log in (copy / ".spack").glob("spack-build-*out.txt"):
+        with gzip.open(f"{log}.gz", "wb") as fh:
+            fh.write(log.read_bytes())
+        log.unlink()
+    zipped = load_install_tree(tmp_path / "opt")
+    plain = load_install_tree(prefix)
+    cols = ["name", "order", "status", "output_size", "duration", "output"]
+    pd.testing.assert_frame_equal(zipped.phases[cols], plain.phases[cols])
+    with pytest.raises(InstallPrefixError) as info:
+        load_install_tree(tmp_path / "nothing-here")
+    assert "nothing-here" in str(info.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InstallPrefixError) as info:
+        load_install_tree(tmp_path / "empty")
+    assert "empty" in str(info.value)
+
+
+def test_load_dispatches_on_the_path(tmp_path: Path) -> None:
+    assert set(load(SUCCESS_RUN).builds["source"]) == {"save-local"}
+    assert set(load(SAVE_LOCAL).builds["run"]) == {FAILURE_RUN.name, SUCCESS_RUN.name}
+    assert set(load(INSTALLS).builds["source"]) == {"install"}
+    assert len(load(INSTALLS, keep_output=False).phases["output"].dropna()) == 0
+    for bad in (DATA / "specs", tmp_path / "missing", DATA / "README.md"):
+        with pytest.raises(ConfigError) as info:
+            load(bad)
+        assert isinstance(info.value, SpackmonError)
+        assert str(bad) in str(info.value)
+
+
+# ---------------------------------------------------------------------------------
+# graph, filter, concat
+
+
+def test_graph_node_outcomes(fixtures: MonitorData) -> None:
+    graph = fixtures.graph()
+    names = {data["name"]: key for key, data in graph.nodes(data=True)}
+    assert graph.nodes[names["tinybroken"]]["outcome"] == "failed"
+    assert graph.nodes[names["tinybroken"]]["status"] is None
+    assert graph.nodes[names["tinybrokenapp"]]["outcome"] == "never built"
+    assert graph.nodes[names["tinybrokenapp"]]["status"] == "FAILED"
+    # tinybase was built in the success run only
+    assert graph.nodes[names["tinybase"]]["outcome"] == "succeeded"
+    # edges go dependent -> dependency and carry deptypes
+    assert graph.has_edge(names["tinybrokenapp"], names["tinybroken"])
+    assert graph.edges[names["tinybrokenapp"], names["tinybroken"]]["deptypes"] == "build,link"
+    assert set(graph.nodes[names["tinyapp"]]) >= set(EXPECTED_DTYPES["specs"]) | {
+        "status",
+        "outcome",
+    }
+    # restricted to the failure run, what only the success run built is "not built"
+    only = fixtures.graph(run=FAILURE_RUN.name)
+    assert only.nodes[names["tinybase"]]["outcome"] == "not built"
+    assert only.nodes[names["tinybroken"]]["outcome"] == "failed"
+
+
+def test_graph_latest_build_wins(examples: MonitorData) -> None:
+    # openmpi (gcc) failed on 11-21 and again on 11-25; sqlite (clang) failed on
+    # 11-22 and succeeded on the 11-23 retry
+    graph = examples.graph()
+    by_name: dict[tuple[str, str], dict] = {}
+    for _, attrs in graph.nodes(data=True):
+        by_name[(attrs["name"], attrs["compiler"])] = attrs
+    assert by_name[("sqlite", "clang@14.0.6")]["outcome"] == "succeeded"
+    assert by_name[("openmpi", "gcc@12.2.0")]["outcome"] == "failed"
+    first = examples.graph(run="2026-11-22-03-15-42-1795317342")
+    sqlite = [a for _, a in first.nodes(data=True) if a["name"] == "sqlite"]
+    assert {a["outcome"] for a in sqlite if a["compiler"] == "clang@14.0.6"} == {"failed"}
+
+
+def test_filter(examples: MonitorData) -> None:
+    failed = examples.filter(outcome="failed")
+    assert sorted(failed.builds["spec_name"]) == ["openmpi", "openmpi", "sqlite"]
+    assert set(failed.phases["build"]) == set(failed.builds["build"])
+    assert set(failed.events["build"]) <= set(failed.builds["build"])
+    assert len(failed.specs) == len(examples.specs)  # specs kept whole
+    assert_contract(failed)
+    clang = examples.filter(compiler="clang")
+    assert set(clang.builds["compiler"]) == {"clang@14.0.6"}
+    assert len(examples.filter(compiler="clang@14.0.6").builds) == len(clang.builds)
+    run = examples.runs[1]
+    both = examples.filter(package=["hdf5", "openmpi"], run=run)
+    assert sorted(both.builds["spec_name"]) == ["hdf5", "openmpi"]
+    assert examples.filter(run=run).runs == [run]
+    with pytest.raises(ConfigError):
+        examples.filter(outcome="exploded")
+
+
+def test_concat_keeps_build_keys_unique(fixtures: MonitorData) -> None:
+    success = load_save_local(SUCCESS_RUN)
+    failure = load_save_local(FAILURE_RUN)
+    joined = MonitorData.concat([success, failure])
+    assert_contract(joined)
+    assert len(joined.builds) == len(fixtures.builds)
+    assert set(joined.builds["build"]) == set(fixtures.builds["build"])
+    assert len(joined.specs) == len(fixtures.specs)
+    # the same data twice: the second copy's keys get prefixed, everything kept
+    twice = MonitorData.concat([success, success])
+    assert_contract(twice)
+    assert len(twice.builds) == 2 * len(success.builds)
+    assert len(twice.phases) == 2 * len(success.phases)
+    assert len(twice.specs) == len(success.specs)
+    assert set(twice.phases["build"]) == set(twice.builds["build"])
+
+
+# ---------------------------------------------------------------------------------
+# online: the same runs replayed into the embedded monitor, read back two ways
+
+# gcc hdf5 stack with a compile failure (errors) and clang hdf5 stack (warnings):
+# no spec in common, so the server keeps one build per save-local build.
+REPLAYED = ("2026-11-21-02-00-07-1795226407", "2026-11-24-03-16-30-1795490190")
+
+
+@pytest.fixture(scope="module")
+def online():
+    from spackmon_analysis.server import LocalMonitor
+
+    runs = [EXAMPLES / "save-local" / name for name in REPLAYED]
+    with LocalMonitor() as mon:
+        mon.add_user("alice")
+        with mon.client("alice", progress=False, backoff=0) as client:
+            summary = client.upload_local_save(runs, progress=False)
+            assert not summary.problems
+            yield {
+                "offline": MonitorData.concat([load_save_local(run) for run in runs]),
+                "client": MonitorData.from_client(client),
+                "client_light": MonitorData.from_client(client, keep_output=False),
+                "database": MonitorData.from_database(mon.db_url),
+                "url": mon.db_url,
+            }
+
+
+def _by_hash(data: MonitorData) -> pd.DataFrame:
+    return data.builds.set_index("full_hash").sort_index()
+
+
+def test_online_frames_follow_the_contract(online) -> None:
+    for key in ("client", "client_light", "database"):
+        assert_contract(online[key])
+    client = online["client"]
+    assert set(client.builds["source"]) == {"server"}
+    assert set(online["database"].builds["source"]) == {"database"}
+    assert (client.builds["build"] == client.builds["build_id"].astype(str)).all()
+    assert set(client.builds["owner"]) == {"alice"}
+    assert client.runs == []
+    assert client.builds["run_time"].notna().all()
+
+
+def test_from_database_equals_from_client(online) -> None:
+    client, database = online["client"], online["database"]
+    for name in ("specs", "dependencies", "phases", "events"):
+        pd.testing.assert_frame_equal(getattr(client, name), getattr(database, name))
+    pd.testing.assert_frame_equal(
+        client.builds.drop(columns="source"), database.builds.drop(columns="source")
+    )
+
+
+def test_online_equals_offline(online) -> None:
+    offline, client = online["offline"], online["client"]
+    assert len(client.builds) == len(offline.builds) == 16
+    on, off = _by_hash(client), _by_hash(offline)
+    assert list(on.index) == list(off.index)  # same specs built
+    for column in ("spec_name", "spec_version", "outcome", "compiler", "tags", "hostname"):
+        assert list(on[column].astype(object)) == list(off[column].astype(object)), column
+    assert on["duration"].to_numpy() == pytest.approx(off["duration"].to_numpy(), nan_ok=True)
+    # status: what each source recorded; Spack 0.17 writes none for the failed package,
+    # which the server keeps as its default NOTRUN
+    recorded = off["status"].astype(object).where(off["status"].notna(), "NOTRUN")
+    assert list(on["status"].astype(object)) == list(recorded)
+    # phases: same names, order, status, sizes, durations, times and text per build
+    cols = ["name", "order", "status", "output_size", "duration", "started_at", "output"]
+
+    def phases(data: MonitorData) -> pd.DataFrame:
+        frame = data.phases.merge(data.builds[["build", "full_hash"]], on="build")
+        frame = frame.sort_values(["full_hash", "order"], ignore_index=True)
+        frame["name"] = frame["name"].astype(object)
+        frame["status"] = frame["status"].astype(object)
+        return frame[["full_hash", *cols]]
+
+    pd.testing.assert_frame_equal(phases(client), phases(offline))
+    # events: the server's stored builderrors/buildwarnings equal parse_log offline
+    event_cols = [c for c in EXPECTED_DTYPES["events"] if c != "build"]
+
+    def events(data: MonitorData) -> pd.DataFrame:
+        frame = data.events.merge(data.builds[["build", "full_hash"]], on="build")
+        frame = frame.sort_values(["full_hash", "phase", "line_no"], ignore_index=True)
+        for column in ("phase", "kind"):
+            frame[column] = frame[column].astype(object)
+        return frame[["full_hash", *event_cols]]
+
+    assert set(offline.events["kind"]) == {"error", "warning"}
+    pd.testing.assert_frame_equal(events(client), events(offline))
+    # specs and edges (the server stores each node once)
+    assert set(client.specs["full_hash"]) == set(offline.specs["full_hash"])
+    edges = {tuple(r) for r in offline.dependencies.itertuples(index=False)}
+    assert {tuple(r) for r in client.dependencies.itertuples(index=False)} == edges
+    # graph outcomes agree
+    g_on, g_off = client.graph(), offline.graph()
+    assert {k: g_on.nodes[k]["outcome"] for k in g_on} == {
+        k: g_off.nodes[k]["outcome"] for k in g_off
+    }
+
+
+def test_from_client_without_output(online) -> None:
+    light, full = online["client_light"], online["client"]
+    assert light.phases["output"].isna().all()
+    assert list(light.phases["output_size"]) == list(full.phases["output_size"])
+    assert len(light.events) == len(full.events)
+    assert list(light.builds["outcome"]) == list(full.builds["outcome"])
+
+
+def test_online_bad_input_is_typed(online, tmp_path: Path) -> None:
+    from spackmon_analysis.errors import MonitorError
+
+    with pytest.raises(ConfigError) as info:
+        MonitorData.from_database(tmp_path / "missing.db")
+    assert "missing.db" in str(info.value)
+    with pytest.raises(ConfigError):
+        MonitorData.from_database("notadb://x")
+
+    class Client:
+        """Serves the rows of one route with a field left out."""
+
+        def __init__(self, route: str, field: str):
+            self.route, self.field = route, field
+
+        def pull(self, route: str, **_: object) -> list[dict]:
+            rows = {
+                "specs": [{"id": 1, "full_hash": "a" * 32, "name": "zlib"}],
+                "builds": [{"id": 1, "full_hash": "a" * 32}],
+            }.get(route, [])
+            if route == self.route:
+                rows = [{k: v for k, v in r.items() if k != self.field} for r in rows]
+            return rows
+
+    assert len(MonitorData.from_client(Client("none", "")).builds) == 1
+    for route, field in (("specs", "full_hash"), ("builds", "full_hash"), ("builds", "id")):
+        with pytest.raises(MonitorError) as info:
+            MonitorData.from_client(Client(route, field))
+        assert route in str(info.value) and repr(field) in str(info.value)
