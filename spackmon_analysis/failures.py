@@ -82,6 +82,19 @@ FAILURE_COLUMNS = [
 FLAKY_ENVIRONMENT = ("host_os", "platform", "host_target", "spack_version")
 
 _NO_RUN = "<no run>"
+_TEXT_COLUMNS = [
+    "run",
+    "spec_name",
+    "spec_version",
+    "compiler",
+    "full_hash",
+    "status",
+    "failed_phase",
+    "first_error",
+    "error_context",
+    "error_class",
+    "fingerprint",
+]
 
 
 # ---------------------------------------------------------------------------------
@@ -114,32 +127,33 @@ def _text(v: Any) -> str | None:
 def outcomes(data: Any) -> pd.Series:
     """Each build's outcome (index ``build``): the ``outcome`` column of the contract.
 
-    Derived from ``status`` and the phases when a frame lacks the column: ``failed``
-    when one of its phases is ``ERROR``, ``succeeded`` for status ``SUCCESS``, ``never
-    built`` for ``FAILED``/``CANCELLED``, else ``unknown``.
+    Where that column is missing or ``<NA>`` (frames built by hand), the outcome is
+    derived the same way: ``failed`` when one of the build's phases is ``ERROR``,
+    ``succeeded`` for status ``SUCCESS``, ``never built`` for ``FAILED``/``CANCELLED``,
+    else ``unknown``.
     """
     builds = data.builds
-    if "outcome" in builds.columns:
-        return pd.Series(
-            builds["outcome"].astype(object).where(builds["outcome"].notna(), "unknown").values,
-            index=builds["build"].astype(object).values,
-            dtype=object,
-        )
+    keys = builds["build"].astype(object).values
+    given = (
+        builds["outcome"].astype(object).values
+        if "outcome" in builds.columns
+        else [None] * len(builds)
+    )
     phases = data.phases
     errored = set(phases.loc[phases["status"].astype(object) == "ERROR", "build"].astype(object))
-    result = {}
-    for build, status in zip(
-        builds["build"].astype(object), builds["status"].astype(object), strict=True
-    ):
-        if build in errored:
-            result[build] = "failed"
+    result = []
+    for build, status, known in zip(keys, builds["status"].astype(object), given, strict=True):
+        if _value(known) is not None:
+            result.append(str(known))
+        elif build in errored:
+            result.append("failed")
         elif status == "SUCCESS":
-            result[build] = "succeeded"
+            result.append("succeeded")
         elif status in ("FAILED", "CANCELLED"):
-            result[build] = "never built"
+            result.append("never built")
         else:
-            result[build] = "unknown"
-    return pd.Series(result, dtype=object)
+            result.append("unknown")
+    return pd.Series(result, index=keys, dtype=object)
 
 
 def _run_keys(builds: pd.DataFrame) -> pd.Series:
@@ -370,6 +384,8 @@ def failures(data: Any) -> pd.DataFrame:
     sort = ["run_time", "run", "_role_rank", "spec_name", "build"]
     frame = frame.sort_values(sort, kind="stable", na_position="last")
     frame = frame.drop(columns="_role_rank").reset_index(drop=True)
+    for column in _TEXT_COLUMNS:  # missing text is None, never NaN
+        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     frame["error_line_no"] = frame["error_line_no"].astype("Int64")
     if "run_time" in builds.columns:
         frame["run_time"] = pd.to_datetime(frame["run_time"], utc=True)
