@@ -189,10 +189,19 @@ def _resolve_graph(data_or_graph: Any, run: str | None) -> tuple[networkx.DiGrap
         return data_or_graph, run
     if hasattr(data_or_graph, "builds") and hasattr(data_or_graph, "graph"):
         data = data_or_graph
+        runs = (
+            [str(r) for r in data.builds["run"].dropna().unique()] if "run" in data.builds else []
+        )
         if run is None:
-            runs = data.builds["run"].dropna().unique() if "run" in data.builds else []
             if len(runs) > 1:
                 run = _latest_run(data)
+        elif run not in runs:
+            matches = [r for r in runs if r.startswith(str(run))]
+            if len(matches) != 1:
+                raise ValueError(
+                    f"run {run!r} matches {len(matches)} runs of the data; runs: {', '.join(sorted(runs))}"
+                )
+            run = matches[0]
         g = data.graph(run=run) if run is not None else data.graph()
         if run is not None:
             # keep the run's builds and what they depend on (a run reuses earlier installs)
@@ -297,7 +306,7 @@ def plot_dependency_graph(
 
     ``data_or_graph`` is a ``MonitorData`` (drawn from ``data.graph(run=run)``; with several
     runs and ``run=None`` the latest run is drawn, restricted to that run's builds and their
-    dependencies), a ``networkx.DiGraph`` with the node attributes of ``MonitorData.graph()``
+    dependencies; ``run`` may be a unique prefix of a run name), a ``networkx.DiGraph`` with the node attributes of ``MonitorData.graph()``
     (``name``, ``version``, ``outcome``), or a ``spec.SpecGraph`` (every node grey: no builds).
     ``root`` (hash, hash prefix, name or name@version) restricts the drawing to that node and
     its dependencies.

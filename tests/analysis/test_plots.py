@@ -250,6 +250,11 @@ def test_graph_latest_run_by_default_and_root_selection() -> None:
     assert set(drawn_nodes(ax)) == {"mpi@4.1.1", "hwloc@2.6.0", "zlib@1.2.11"}
     with pytest.raises(KeyError):
         plots.plot_dependency_graph(data, run="r1", root="nosuchpackage")
+    with pytest.raises(ValueError, match="runs: r1, r2"):
+        plots.plot_dependency_graph(data, run="r9")
+    # a hash prefix selects the node too
+    ax = plots.plot_dependency_graph(data, run="r1", root="hwlochw")
+    assert set(drawn_nodes(ax)) == {"hwloc@2.6.0", "zlib@1.2.11"}
 
 
 def test_graph_from_networkx_and_from_spec_graph(data_dir: Path) -> None:
@@ -417,7 +422,7 @@ def test_example_matrix_matches_manifest(example, manifest) -> None:
 def test_example_graph_of_the_openmpi_run(example, manifest) -> None:
     run = manifest["runs"][1]
     assert run["root"] == "hdf5"
-    ax = plots.plot_dependency_graph(example, run=run["directory"])
+    ax = plots.plot_dependency_graph(example, run=run["directory"][:10])  # a unique prefix
     nodes = {label.split("@")[0]: v for label, v in drawn_nodes(ax).items()}
     assert set(run["builds"]) <= set(nodes)
     for pkg, b in run["builds"].items():
