@@ -1,0 +1,214 @@
+"""report.py and the ``spackmon failures`` / ``spackmon report`` commands on real data.
+
+Expected names come from the raw save-local files and the example manifest.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spackmon_analysis import cli
+from spackmon_analysis.frames import MonitorData, load_save_local
+
+R = importlib.import_module("spackmon_analysis.report")
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "spackmon_analysis" / "data" / "examples"
+SAVE_LOCAL = EXAMPLES / "save-local"
+MANIFEST = json.loads((EXAMPLES / "manifest.json").read_text())
+TINY = ROOT / "tests" / "data" / "save-local"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def manifest_labels() -> tuple[set[str], set[str]]:
+    """``name@version%compiler`` of the manifest's root causes and blocked builds."""
+    versions = {}
+    for run in SAVE_LOCAL.iterdir():
+        for spec_file in run.glob("spec-*-config.json"):
+            for node in json.loads(spec_file.read_text())["spec"]["nodes"]:
+                versions[node["name"]] = node["version"]
+    causes, blocked = set(), set()
+    for run in MANIFEST["runs"]:
+        for name, build in run["builds"].items():
+            text = f"{name}@{versions[name]}%{run['compiler']}"
+            if "failure" in build:
+                causes.add(text)
+            elif build["status"] == "FAILED":
+                blocked.add(text)
+    return causes, blocked
+
+
+@pytest.fixture(scope="module")
+def example() -> MonitorData:
+    return load_save_local(SAVE_LOCAL)
+
+
+def test_failure_report_text(example: MonitorData) -> None:
+    text = R.failure_report(example)
+    causes, blocked = manifest_labels()
+    assert causes and blocked
+    for name in causes | blocked:
+        assert name in text, name
+    n_builds = len(list(SAVE_LOCAL.glob("*/build-metadata-*.json")))
+    n_runs = len([p for p in SAVE_LOCAL.iterdir() if p.is_dir()])
+    assert f"{n_runs} runs, {n_builds} builds" in text
+    assert "3 failed (root causes), 3 never built" in text
+    # the first error and its context lines
+    assert "pmix3x_client.c:117:17: error: 'PMIX_MODEL_LIBRARY_NAME' undeclared" in text
+    assert "    | make: *** [Makefile:1901: all-recursive] Error 1" in text
+    assert "clang: error: unable to execute command: Killed" in text
+    # flaky sqlite, recurring openmpi error, classes
+    flaky = text[text.index("Flaky builds") :]
+    assert "sqlite@3.36.0%clang@14.0.6" in flaky.splitlines()[2]
+    assert "Errors seen in more than one run (4)" in text
+    assert "compiler_error" in text and "out_of_memory_killed" in text
+    short = R.failure_report(example, context=False)
+    assert "    | " not in short and len(short) < len(text)
+
+
+def test_report_on_tiny_and_empty() -> None:
+    text = R.failure_report(load_save_local(TINY))
+    assert "tinybroken@0.9%gcc@12.2.0" in text
+    assert "tinybrokenapp@1.0%gcc@12.2.0" in text and "blocked by tinybroken" in text
+    empty = R.failure_report(MonitorData.empty())
+    assert "0 builds" in empty and "Root causes (0)" in empty
+
+
+def test_html_report_self_contained(example: MonitorData, tmp_path: Path) -> None:
+    path = R.write_html_report(example, tmp_path / "sub" / "report.html")
+    html = Path(path).read_text()
+    assert html.lstrip().lower().startswith("<!doctype html")
+    assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", html)
+    assert "<link" not in html and "<script" not in html
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    assert len(images) == len(R.PLOTS)
+    for encoded in images:
+        assert base64.b64decode(encoded)[:8] == PNG
+    causes, blocked = manifest_labels()
+    for name in causes | blocked:
+        assert name in html, name
+    assert "PMIX_MODEL_LIBRARY_NAME" in html and "&#x27;" in html  # escaped log text
+
+
+def test_write_plots(example: MonitorData, tmp_path: Path) -> None:
+    paths = R.write_plots(example, tmp_path / "plots")
+    assert [p.name for p in paths] == [f"{stem}.png" for stem, _, _ in R.PLOTS]
+    for p in paths:
+        data = p.read_bytes()
+        assert data[:8] == PNG and len(data) > 5000, p.name
+
+
+def test_write_plots_without_plots_module(
+    example: MonitorData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(R, "_plots_module", lambda: None)
+    paths = R.write_plots(example, tmp_path)
+    assert len(paths) == len(R.PLOTS)
+    assert all(p.read_bytes()[:8] == PNG and p.stat().st_size > 5000 for p in paths)
+    assert len(R.write_plots(MonitorData.empty(), tmp_path / "empty")) == len(R.PLOTS)
+
+
+def test_a_failing_view_falls_back(
+    example: MonitorData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Broken:
+        def __getattr__(self, name: str):
+            def plot(data, ax=None):
+                raise RuntimeError("boom")
+
+            return plot
+
+    monkeypatch.setattr(R, "_plots_module", Broken)
+    with pytest.warns(RuntimeWarning, match="boom"):
+        paths = R.write_plots(example, tmp_path)
+    assert all(p.read_bytes()[:8] == PNG for p in paths)
+
+
+# ---------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------
+
+
+def test_cli_failures_formats(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert cli.main(["failures", str(TINY), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {(r["role"], r["spec_name"]) for r in rows} == {
+        ("root cause", "tinybroken"),
+        ("blocked", "tinybrokenapp"),
+    }
+    cause = next(r for r in rows if r["role"] == "root cause")
+    assert cause["blocked_direct"] == ["tinybrokenapp"] and cause["status"] is None
+
+    out = tmp_path / "f.csv"
+    assert cli.main(["failures", str(TINY), "--format", "csv", "-o", str(out)]) == 0
+    import pandas as pd
+
+    table = pd.read_csv(out)
+    assert list(table["spec_name"]) == ["tinybroken", "tinybrokenapp"]
+    assert table.loc[1, "blocked_by"] == "tinybroken"
+
+    assert cli.main(["failures", str(TINY), "--no-context"]) == 0
+    text = capsys.readouterr().out
+    assert "tinybroken@0.9%gcc@12.2.0" in text and "    | " not in text
+
+
+def test_cli_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert cli.main(["failures"]) == 1
+    assert "exactly one of SOURCE" in capsys.readouterr().err
+    assert cli.main(["failures", str(tmp_path / "missing")]) == 1
+    assert "missing" in capsys.readouterr().err
+    assert cli.main(["failures", str(TINY), "--db", "x.db"]) == 1
+
+
+def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "rep"
+    assert cli.main(["report", str(SAVE_LOCAL), "--out", str(out)]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(["report.txt", "report.html", *(f"{s}.png" for s, _, _ in R.PLOTS)])
+    assert "openmpi@4.1.1%gcc@12.2.0" in (out / "report.txt").read_text()
+    assert f"Wrote {len(names)} files" in capsys.readouterr().out
+
+
+def test_console_script(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "spackmon"
+    exe = str(exe) if exe.exists() else shutil.which("spackmon")
+    if not exe:
+        pytest.skip("the spackmon console script is not installed")
+    env = dict(os.environ, MPLBACKEND="Agg")
+    proc = subprocess.run(
+        [exe, "failures", str(TINY)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "broken.c:4:3: error: expected ',' or ';' before 'return'" in proc.stdout
+
+
+def test_cli_host_and_db(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same failures through --host (client) and --db (database) after a replay."""
+    server = pytest.importorskip("spackmon_analysis.server")
+    db = tmp_path / "monitor.db"
+    with server.LocalMonitor(f"sqlite:///{db}") as mon:
+        token = mon.add_user("tester")
+        client = mon.client("tester", progress=False)
+        client.upload_local_save(TINY, progress=False)
+        args = ["--host", mon.url, "--user", "tester", "--token", token, "--format", "json"]
+        assert cli.main(["failures", *args]) == 0
+        online = json.loads(capsys.readouterr().out)
+    assert cli.main(["failures", "--db", str(db), "--format", "json"]) == 0
+    offline = json.loads(capsys.readouterr().out)
+    for rows in (online, offline):
+        assert {(r["role"], r["spec_name"], tuple(r["blocked_by"])) for r in rows} == {
+            ("root cause", "tinybroken", ()),
+            ("blocked", "tinybrokenapp", ("tinybroken",)),
+        }
+        cause = next(r for r in rows if r["role"] == "root cause")
+        assert cause["first_error"] == "broken.c:4:3: error: expected ',' or ';' before 'return'"
