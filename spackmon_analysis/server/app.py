@@ -25,14 +25,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from . import ingest
-from .auth import Identity, TokenIssuer
+from .auth import FailureLimiter, Identity, TokenIssuer
 from .ingest import RequestError
 from .store import ROUTES, Store, apply_filters, iter_rows, phase_query, specs
 
 __all__ = ["create_app", "DEFAULT_MAX_BODY_SIZE", "MAX_PAGE_SIZE"]
 
-#: Largest request body accepted by default (bytes); larger bodies get 413.
-DEFAULT_MAX_BODY_SIZE = 64 * 1024 * 1024
+#: Largest request body accepted by default (bytes, 100 MiB); larger bodies get 413.
+DEFAULT_MAX_BODY_SIZE = 100 * 1024 * 1024
 #: Largest ``limit`` of one data API page.
 MAX_PAGE_SIZE = 100_000
 DEFAULT_PAGE_SIZE = 10
@@ -84,16 +84,24 @@ class _FastPath:
             headers = dict(scope["headers"])
             length = headers.get(b"content-length", b"")
             if length.isdigit() and int(length) > self.max_body:
-                message = f"Request body of {int(length)} bytes exceeds the limit of {self.max_body} bytes."
-                await _send(send, *_raw(413, {"message": message, "code": 413}))
+                await _send(send, *_too_large(self.max_body, int(length)), close=True)
                 return
+            # Count bytes as they arrive (a chunked body has no Content-Length): refuse as soon
+            # as the limit is passed, without reading or holding the rest.
             chunks = []
+            total = 0
             more = True
             while more:
                 message = await receive()
                 if message["type"] == "http.disconnect":
                     return
-                chunks.append(message.get("body", b""))
+                chunk = message.get("body", b"")
+                total += len(chunk)
+                if total > self.max_body:
+                    chunks.clear()
+                    await _send(send, *_too_large(self.max_body), close=True)
+                    return
+                chunks.append(chunk)
                 more = message.get("more_body", False)
             auth = headers.get(b"authorization")
             host = headers.get(b"host")
@@ -132,7 +140,16 @@ class MonitorApp(FastAPI):
             await super().__call__(scope, receive, send)
 
 
-async def _send(send: Callable, status: int, body: bytes, extra: list) -> None:
+def _too_large(limit: int, length: int | None = None) -> tuple[int, bytes, list]:
+    size = f"of {length} bytes" if length is not None else f"larger than {limit} bytes"
+    message = f"Request body {size} exceeds the limit of {limit} bytes."
+    return _raw(413, {"message": message, "code": 413})
+
+
+async def _send(
+    send: Callable, status: int, body: bytes, extra: list, *, close: bool = False
+) -> None:
+    # ``close``: the request body was not read to its end, so the connection cannot be reused.
     await send(
         {
             "type": "http.response.start",
@@ -140,6 +157,7 @@ async def _send(send: Callable, status: int, body: bytes, extra: list) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *([(b"connection", b"close")] if close else []),
                 *extra,
             ],
         }
@@ -156,6 +174,8 @@ def create_app(
     store: Store | None = None,
     environment: str = "production",
     fast_path: bool = True,
+    auth_failure_limit: int = 10,
+    auth_failure_window: float = 60.0,
 ) -> FastAPI:
     """Build the monitor application over the database at ``db_url``.
 
@@ -165,9 +185,12 @@ def create_app(
     largest accepted request body in bytes, ``prefix`` the protocol prefix (``ms1``).
     ``fast_path`` serves the five protected writes and service info from a thin ASGI layer in
     front of FastAPI's routing (same handlers, same answers; about twice the throughput).
+    ``auth_failure_limit`` failed token requests from one address within ``auth_failure_window``
+    seconds make the token endpoint answer 429 with ``Retry-After`` (0 disables the limit).
     """
     store = store or Store.open(db_url)
     issuer = TokenIssuer(store, token_lifetime)
+    limiter = FailureLimiter(auth_failure_limit, auth_failure_window)
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     created = store.created_at()
     base_path = "/" + prefix.strip("/")
@@ -185,6 +208,7 @@ def create_app(
     )
     app.state.store = store
     app.state.issuer = issuer
+    app.state.limiter = limiter
 
     # ---------------------------------------------------------------- error handlers
     @app.exception_handler(RequestError)
@@ -327,11 +351,25 @@ def create_app(
 
     async def write_route(request: Request) -> Response:
         length = request.headers.get("content-length")
+        too_large = None
         if length and length.isdigit() and int(length) > max_body_size:
-            return _error(
-                413, f"Request body of {length} bytes exceeds the limit of {max_body_size} bytes."
+            too_large = _too_large(max_body_size, int(length))
+        else:
+            chunks, total = [], 0
+            async for chunk in request.stream():
+                total += len(chunk)
+                if total > max_body_size:
+                    too_large = _too_large(max_body_size)
+                    break
+                chunks.append(chunk)
+        if too_large is not None:
+            return Response(
+                too_large[1],
+                status_code=413,
+                media_type="application/json",
+                headers={"Connection": "close"},
             )
-        raw = await request.body()
+        raw = b"".join(chunks)
         base = base_of(request.url.scheme, request.headers.get("host"), request.url.netloc)
         status, body, headers = handle_write(
             request.url.path, request.headers.get("authorization"), base, raw
@@ -377,11 +415,20 @@ def create_app(
         tags=["ms1"],
     )
     async def auth_token(request: Request) -> Response:
+        address = request.client.host if request.client else "unknown"
+        wait = limiter.retry_after(address)
+        if wait is not None:
+            return _error(
+                429,
+                f"Too many failed authentication attempts from {address}; retry after {wait} s.",
+                {"Retry-After": str(wait)},
+            )
         header = request.headers.get("authorization")
         if not header:
             return _error(403, "Basic authentication with a username and API token is required.")
         ident = issuer.check_basic(header)
         if ident is None:
+            limiter.failed(address)
             return _error(403, "Invalid username or token.")
         return _json(issuer.issue(ident))
 
@@ -423,6 +470,8 @@ def create_app(
         base_path + "/specs/name/{name}/", summary="All specs of one package name", tags=["ms1"]
     )
     async def specs_by_name(name: str) -> Response:
+        if "\x00" in name:  # PostgreSQL text cannot hold NUL: no spec has this name
+            return envelope("success", {"specs": []}, 200)
         with store.read.connect() as conn:
             rows = conn.execute(
                 select(specs).where(specs.c.name == name).order_by(specs.c.id)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import secrets
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 
 import jwt
@@ -22,7 +24,15 @@ from sqlalchemy import select
 from ..errors import ConfigError
 from .store import Store, users, utcnow
 
-__all__ = ["Identity", "TokenIssuer", "add_user", "rotate_token", "list_users", "hash_token"]
+__all__ = [
+    "Identity",
+    "TokenIssuer",
+    "FailureLimiter",
+    "add_user",
+    "rotate_token",
+    "list_users",
+    "hash_token",
+]
 
 ISSUER = "spackmon-analysis"
 
@@ -117,7 +127,7 @@ class TokenIssuer:
         except (ValueError, UnicodeDecodeError):
             return None
         name, sep, token = decoded.partition(":")
-        if not sep:
+        if not sep or "\x00" in name or len(name) > 150:  # no such user can exist
             return None
         with self.store.read.connect() as conn:
             row = conn.execute(
@@ -175,3 +185,58 @@ class TokenIssuer:
                 self._cache.clear()
             self._cache[token] = (ident, float(claims["exp"]))
         return ident
+
+
+class FailureLimiter:
+    """Refuses an address after ``limit`` failed attempts within ``window`` seconds.
+
+    The token endpoint records each wrong ``user:token`` pair here; once an address has ``limit``
+    failures younger than ``window`` seconds, :meth:`retry_after` answers the seconds until the
+    oldest of them ages out (the endpoint then answers 429 with ``Retry-After``, even for right
+    credentials, so guessing cannot go on). ``limit <= 0`` disables the limiter. At most
+    ``max_addresses`` addresses are tracked (the table is cleared beyond that).
+    """
+
+    def __init__(self, limit: int = 10, window: float = 60.0, *, max_addresses: int = 100_000):
+        self.limit = int(limit)
+        self.window = float(window)
+        self.max_addresses = max_addresses
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, address: str, now: float) -> deque[float] | None:
+        times = self._failures.get(address)
+        if times is None:
+            return None
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        if not times:
+            del self._failures[address]
+            return None
+        return times
+
+    def retry_after(self, address: str) -> int | None:
+        """Seconds the address must wait before trying again, or None when it may try now."""
+        if self.limit <= 0:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            times = self._recent(address, now)
+            if times is None or len(times) < self.limit:
+                return None
+            return max(1, math.ceil(times[-self.limit] + self.window - now))
+
+    def failed(self, address: str) -> None:
+        """Record one failed attempt from ``address``."""
+        if self.limit <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            times = self._recent(address, now)
+            if times is None:
+                if len(self._failures) >= self.max_addresses:
+                    self._failures.clear()
+                times = self._failures[address] = deque()
+            times.append(now)
+            while len(times) > self.limit:
+                times.popleft()

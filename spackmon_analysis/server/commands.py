@@ -18,13 +18,23 @@ def _db_help() -> str:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from ..errors import ConfigError
     from .app import create_app
     from .local import _http_impl, _loop_impl
     from .store import Store
 
+    max_body = args.max_body_size
+    if args.max_body_mb is not None:
+        max_body = int(args.max_body_mb * 1024 * 1024)
+    if max_body <= 0:
+        raise ConfigError("the body size limit must be positive")
     store = Store.open(args.db)
     app = create_app(
-        store=store, token_lifetime=args.token_lifetime, max_body_size=args.max_body_size
+        store=store,
+        token_lifetime=args.token_lifetime,
+        max_body_size=max_body,
+        auth_failure_limit=args.auth_failures,
+        auth_failure_window=args.auth_window,
     )
     print(
         f"spackmon: serving http://{args.host}:{args.port}/ms1/ (data API /api/, docs /api/docs) "
@@ -84,7 +94,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     serve.add_argument("--db", default=None, help=_db_help())
     serve.add_argument("--token-lifetime", type=int, default=6000, help="bearer token lifetime, s")
-    serve.add_argument("--max-body-size", type=int, default=64 * 1024 * 1024, help="bytes")
+    limit = serve.add_mutually_exclusive_group()
+    limit.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=None,
+        help="largest request body in MiB; larger ones get 413 (default 100)",
+    )
+    limit.add_argument(
+        "--max-body-size", type=int, default=100 * 1024 * 1024, help="the same limit in bytes"
+    )
+    serve.add_argument(
+        "--auth-failures",
+        type=int,
+        default=10,
+        help="failed token requests per address per --auth-window before 429 (0 = no limit; 10)",
+    )
+    serve.add_argument(
+        "--auth-window", type=float, default=60.0, help="seconds of that window (default 60)"
+    )
     serve.add_argument("--log-level", default="warning", help="uvicorn log level")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=_serve)

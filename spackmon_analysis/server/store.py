@@ -746,11 +746,17 @@ def _r_features(r: Any) -> dict:
 
 
 def _int(text: str) -> int:
-    return int(text)
+    value = int(text)
+    if not -(2**63) <= value < 2**63:  # no row id or number is outside a 64-bit integer
+        raise ValueError("out of the 64-bit integer range")
+    return value
 
 
 def _str(text: str) -> str:
-    return str(text)
+    text = str(text)
+    if "\x00" in text:  # PostgreSQL text cannot hold NUL: no stored value can match
+        raise ValueError("contains a NUL character")
+    return text
 
 
 ROUTES: dict[str, Route] = {

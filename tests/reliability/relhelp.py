@@ -1,0 +1,222 @@
+"""Helpers of the reliability tests: databases, table dumps, replays and the figures they report.
+
+Imported by the test modules as ``relhelp`` (conftest.py puts this directory on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import Engine, create_engine, select, text
+
+from spackmon_analysis.demo import example_data_dir
+from spackmon_analysis.server.store import metadata
+
+HERE = Path(__file__).resolve().parent
+TESTS = HERE.parent
+PG_ENV = "SPACKMON_TEST_POSTGRES_URL"
+
+#: The save-local runs replayed by the concurrency, crash and client-fault tests: the bundled
+#: example runs and the real Spack 0.17.1 runs of tests/data (8 runs, 266 files).
+REPLAY_SOURCES = [example_data_dir() / "save-local", TESTS / "data" / "save-local"]
+
+#: Figures measured by the tests (printed in the terminal summary, see conftest.py).
+FIGURES: dict[str, Any] = {}
+_figures_lock = threading.Lock()
+
+
+def record(key: str, value: Any) -> None:
+    """Record one measured figure (the last value per key wins)."""
+    with _figures_lock:
+        FIGURES[key] = value
+
+
+def add(key: str, n: int) -> None:
+    """Add ``n`` to a counting figure."""
+    with _figures_lock:
+        FIGURES[key] = FIGURES.get(key, 0) + n
+
+
+# ---------------------------------------------------------------------------------------------
+# databases
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A URL to a fresh PostgreSQL schema (dropped afterwards); skips without PostgreSQL.
+
+    Same rules as tests/server/conftest.py: ``SPACKMON_REQUIRE_POSTGRES=1`` turns a skip into a
+    failure.
+    """
+    url = os.environ.get(PG_ENV)
+    required = os.environ.get("SPACKMON_REQUIRE_POSTGRES") == "1"
+    if not url:
+        if required:
+            pytest.fail(f"SPACKMON_REQUIRE_POSTGRES=1 but {PG_ENV} is not set")
+        pytest.skip(f"{PG_ENV} not set")
+    schema = "r_" + uuid.uuid4().hex[:12]
+    try:
+        admin = create_engine(url)
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    except Exception as exc:  # unreachable server
+        if required:
+            pytest.fail(f"PostgreSQL at {PG_ENV} unreachable: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    sep = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{sep}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@contextmanager
+def database(backend: str, tmp_path: Path, name: str = "db") -> Iterator[str]:
+    """A database URL of ``backend`` ("sqlite": a file under tmp_path, or "postgresql")."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / (name + '.sqlite')}"
+    else:
+        with postgres_schema() as url:
+            yield url
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+# ---------------------------------------------------------------------------------------------
+# table dumps
+
+#: Columns that differ between two equivalent databases: row ids, clocks, secrets.
+VOLATILE = {"id", "created_at", "updated_at", "token_updated_at", "token_hash"}
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True, default=str)
+    if isinstance(value, bytes | memoryview):
+        return bytes(value).hex()
+    return value
+
+
+def _engine(db: str | Engine) -> tuple[Engine, bool]:
+    if isinstance(db, str):
+        return create_engine(db), True
+    return db, False
+
+
+def raw_dump(db: str | Engine) -> dict[str, list[tuple]]:
+    """Every row of every table, every column (ids and timestamps included), in key order."""
+    engine, own = _engine(db)
+    try:
+        with engine.connect() as conn:
+            return {
+                t.name: [
+                    tuple(_norm(v) for v in row)
+                    for row in conn.execute(select(t).order_by(*t.primary_key.columns))
+                ]
+                for t in metadata.sorted_tables
+            }
+    finally:
+        if own:
+            engine.dispose()
+
+
+def canonical(db: str | Engine) -> dict[str, list[str]]:
+    """Every table's content without ids, timestamps and secrets, as a sorted list of rows.
+
+    A foreign key is replaced by the canonical content of the row it points to (tables come in
+    dependency order), so two databases holding the same data under different ids compare equal,
+    and a duplicated row shows up as a repeated entry.
+    """
+    engine, own = _engine(db)
+    keys: dict[str, dict[Any, tuple]] = {}
+    out: dict[str, list[str]] = {}
+    try:
+        with engine.connect() as conn:
+            for table in metadata.sorted_tables:
+                if table.name == "spackmon_meta":
+                    continue
+                fks = {fk.parent.name: fk.column.table.name for fk in table.foreign_keys}
+                cols = [c.name for c in table.columns if c.name not in VOLATILE]
+                rows: dict[Any, tuple] = {}
+                for i, row in enumerate(conn.execute(select(table)).mappings()):
+                    canon = tuple(
+                        (
+                            name,
+                            keys[fks[name]][row[name]]
+                            if name in fks and row[name] is not None
+                            else _norm(row[name]),
+                        )
+                        for name in cols
+                    )
+                    rows[row["id"] if "id" in row else i] = canon
+                keys[table.name] = rows
+                out[table.name] = sorted(repr(r) for r in rows.values())
+    finally:
+        if own:
+            engine.dispose()
+    return out
+
+
+def n_rows(dump: dict[str, list]) -> int:
+    return sum(len(rows) for rows in dump.values())
+
+
+def assert_same(got: dict[str, list], want: dict[str, list], what: str) -> int:
+    """Assert two canonical dumps are equal table by table; returns the rows compared."""
+    assert set(got) == set(want)
+    for name in want:
+        if got[name] != want[name]:
+            extra = sorted(set(got[name]) - set(want[name]))[:3]
+            missing = sorted(set(want[name]) - set(got[name]))[:3]
+            raise AssertionError(
+                f"{what}: table {name} differs ({len(got[name])} rows vs {len(want[name])}); "
+                f"unexpected {extra}; missing {missing}"
+            )
+    return n_rows(want)
+
+
+def assert_no_duplicates(dump: dict[str, list[str]]) -> None:
+    """No two identical rows in the tables whose rows are unique by content."""
+    for name in ("specs", "builds", "build_phases", "build_environments", "dependencies"):
+        rows = dump[name]
+        assert len(rows) == len(set(rows)), f"duplicate rows in {name}"
+
+
+# ---------------------------------------------------------------------------------------------
+# replays
+
+
+def replay(client: Any, sources: list[Path] | None = None) -> Any:
+    """Replay the save-local runs with ``client`` (no progress bar); returns the summary."""
+    return client.upload_local_save(
+        [str(p) for p in (sources or REPLAY_SOURCES)], progress=False, workers=4
+    )
+
+
+def reference_dump(tmp_path: Path, user: str = "u") -> dict[str, list[str]]:
+    """Canonical content after one clean sequential replay of REPLAY_SOURCES (cached)."""
+    cached = FIGURES.get("_reference")
+    if cached is not None:
+        return cached
+    from spackmon_analysis.server import LocalMonitor
+
+    url = f"sqlite:///{tmp_path / 'reference.sqlite'}"
+    with LocalMonitor(url) as mon:
+        mon.add_user(user)
+        with mon.client(user, progress=False) as client:
+            replay(client)
+        dump = canonical(mon.store.read)
+    FIGURES["_reference"] = dump
+    return dump
