@@ -32,6 +32,8 @@ def code(text: str) -> nbformat.NotebookNode:
 SETUP = """
 import pandas as pd
 
+import spackmon_analysis as sma
+
 pd.set_option("display.width", 120)
 pd.set_option("display.max_columns", 12)
 """
@@ -298,6 +300,17 @@ sma.error_fingerprints(data)
     code("""
 sma.flaky(data)
 """),
+    md("## The answer, checked"),
+    code("""
+# NBVAL_CHECK_OUTPUT
+causes = found[found["role"] == "root cause"]
+blocked = found[found["role"] == "blocked"]
+print("root causes:", sorted(causes["spec_name"] + "%" + causes["compiler"].astype(str)))
+print("blocked:", sorted(blocked["spec_name"]))
+print("openmpi fingerprints:", causes.loc[causes["spec_name"] == "openmpi", "fingerprint"].nunique())
+print("flaky:", list(sma.flaky(data)["spec_name"]))
+print("classes:", dict(causes.groupby("spec_name")["error_class"].first()))
+"""),
     md("""
 ## Answer
 
@@ -389,6 +402,11 @@ explorer
 """),
     code("""
 explorer.select(package="sqlite", compiler="clang")
+"""),
+    code("""
+# NBVAL_CHECK_OUTPUT
+picked = explorer.select(package="sqlite", compiler="clang")
+print(picked[["run", "host_target", "outcome", "failed_phase", "first_error"]].to_string(index=False))
 """),
     md("""
 ## Answer
