@@ -1,0 +1,200 @@
+"""One build of a :class:`~spackmon_analysis.frames.MonitorData`, for reading in a notebook.
+
+``data.build(key)`` returns a :class:`BuildView`: the build's row, its phases in order, its
+error/warning events, the first error with its context, and the packages it depends on and
+that depend on it in the same run. It renders as an HTML card in Jupyter
+(``_repr_html_``) and as a few plain lines elsewhere.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+
+    from .frames import MonitorData
+
+__all__ = ["BuildView", "find_build"]
+
+_COLOURS = {
+    "succeeded": "#2e7d32",
+    "failed": "#c62828",
+    "never built": "#ef6c00",
+    "unknown": "#757575",
+}
+
+
+def find_build(data: MonitorData, key: Any) -> int:
+    """Row position in ``data.builds`` of ``key``.
+
+    ``key`` is a build key, a unique prefix of one (local ids are 32 hex characters), or a
+    server build id (int). Raises :class:`ConfigError` naming the key when nothing or more
+    than one build matches.
+    """
+    builds = data.builds
+    if isinstance(key, int) and not isinstance(key, bool):
+        hits = builds.index[builds["build_id"] == key]
+    else:
+        text = str(key)
+        exact = builds.index[builds["build"] == text]
+        hits = exact if len(exact) else builds.index[builds["build"].str.startswith(text, na=False)]
+    if len(hits) == 0:
+        raise ConfigError(f"no build {key!r} in this data ({len(builds)} builds)")
+    if len(hits) > 1:
+        raise ConfigError(f"build key {key!r} is ambiguous: it matches {len(hits)} builds")
+    return builds.index.get_loc(hits[0])
+
+
+class BuildView:
+    """A read-only view of one build; see the module docstring."""
+
+    def __init__(self, data: MonitorData, key: Any) -> None:
+        self._data = data
+        self.row: pandas.Series = data.builds.iloc[find_build(data, key)]
+        self.key: str = str(self.row["build"])
+
+    # -- what a reader asks -----------------------------------------------------------
+    @property
+    def label(self) -> str:
+        row = self.row
+        text = str(row["spec_name"])
+        if _present(row["spec_version"]):
+            text += f"@{row['spec_version']}"
+        if _present(row["compiler"]):
+            text += f"%{row['compiler']}"
+        return text
+
+    @property
+    def outcome(self) -> str:
+        return str(self.row["outcome"])
+
+    @property
+    def phases(self) -> pandas.DataFrame:
+        phases = self._data.phases
+        mine = phases[phases["build"] == self.key]
+        return mine.sort_values("order", na_position="last").reset_index(drop=True)
+
+    @property
+    def events(self) -> pandas.DataFrame:
+        events = self._data.events
+        return events[events["build"] == self.key].reset_index(drop=True)
+
+    @property
+    def first_error(self) -> pandas.Series | None:
+        """The first error event of the first failed phase (``None`` without errors)."""
+        events = self.events
+        errors = events[events["kind"] == "error"]
+        if errors.empty:
+            return None
+        failed = self.phases[self.phases["status"] == "ERROR"]["name"].astype(str).tolist()
+        if failed:
+            in_failed = errors[errors["phase"].astype(str) == failed[0]]
+            if not in_failed.empty:
+                errors = in_failed
+        return errors.sort_values("line_no").iloc[0]
+
+    def _same_run(self) -> pandas.DataFrame:
+        builds = self._data.builds
+        run = self.row["run"]
+        if _present(run):
+            return builds[builds["run"] == run]
+        return builds
+
+    def _neighbours(self, column_from: str, column_to: str) -> list[str]:
+        deps = self._data.dependencies
+        hashes = set(deps.loc[deps[column_from] == self.row["full_hash"], column_to])
+        names = self._data.specs.set_index("full_hash")["name"]
+        return sorted(str(names.get(h, h)) for h in hashes)
+
+    @property
+    def dependencies(self) -> list[str]:
+        """Names of the packages this build's spec depends on directly."""
+        return self._neighbours("parent_hash", "child_hash")
+
+    @property
+    def dependents(self) -> list[str]:
+        """Names of the packages in the data that depend on this build's spec directly."""
+        return self._neighbours("child_hash", "parent_hash")
+
+    # -- rendering ----------------------------------------------------------------------
+    def __repr__(self) -> str:
+        row = self.row
+        lines = [f"<Build {self.key} {self.label}: {self.outcome}"]
+        where = [str(row[c]) for c in ("run", "host_os", "host_target") if _present(row[c])]
+        if where:
+            lines.append("  " + ", ".join(where))
+        phases = self.phases
+        if not phases.empty:
+            lines.append(
+                "  phases: "
+                + ", ".join(f"{p.name} {p.status}" for p in phases.itertuples(index=False))
+            )
+        error = self.first_error
+        if error is not None:
+            lines.append(f"  first error (line {error['line_no']}): {error['text']}")
+        return "\n".join(lines) + ">"
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        row = self.row
+        colour = _COLOURS.get(self.outcome, "#757575")
+        facts = [
+            ("build", self.key),
+            ("server id", row["build_id"]),
+            ("run", row["run"]),
+            ("status recorded", row["status"]),
+            ("environment", " / ".join(
+                str(row[c]) for c in ("host_os", "platform", "host_target") if _present(row[c])
+            )),
+            ("spack", row["spack_version"]),
+            ("full hash", row["full_hash"]),
+            ("depends on", ", ".join(self.dependencies)),
+            ("needed by", ", ".join(self.dependents)),
+        ]  # fmt: skip
+        parts = [
+            '<div style="border:1px solid #ccc;border-radius:4px;padding:8px;font-family:sans-serif">',
+            f'<b>{esc(self.label)}</b> <span style="background:{colour};color:white;'
+            f'padding:1px 6px;border-radius:3px">{esc(self.outcome)}</span>',
+            '<table style="margin-top:4px">',
+        ]
+        for name, value in facts:
+            if _present(value) and str(value):
+                parts.append(f"<tr><th style='text-align:left'>{esc(name)}</th>"
+                             f"<td>{esc(str(value))}</td></tr>")  # fmt: skip
+        parts.append("</table>")
+        phases = self.phases
+        if not phases.empty:
+            cells = []
+            for p in phases.itertuples(index=False):
+                c = "#c62828" if p.status == "ERROR" else "#2e7d32"
+                cells.append(f'<span style="color:{c}">{esc(str(p.name))}</span>')
+            parts.append("<div>phases: " + " &rarr; ".join(cells) + "</div>")
+        error = self.first_error
+        if error is not None:
+            pre = list(error["pre_context"] or [])
+            post = list(error["post_context"] or [])
+            lines = (
+                [esc(x) for x in pre] + [f"<b>{esc(error['text'])}</b>"] + [esc(x) for x in post]
+            )
+            parts.append(
+                f"<div>first error, {esc(str(error['phase']))} line {esc(str(error['line_no']))}:"
+                f"</div><pre style='background:#f6f6f6;padding:4px'>{chr(10).join(lines)}</pre>"
+            )
+        parts.append("</div>")
+        return "".join(parts)
+
+
+def _present(value: Any) -> bool:
+    """False for None, NaN, NaT and pd.NA; True for anything else (lists included)."""
+    import pandas as pd
+
+    missing = pd.isna(value)
+    return (
+        not missing
+        if isinstance(missing, bool) or hasattr(missing, "item") and missing.ndim == 0
+        else True
+    )
