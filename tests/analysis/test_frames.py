@@ -613,3 +613,36 @@ def test_online_bad_input_is_typed(online, tmp_path: Path) -> None:
         with pytest.raises(MonitorError) as info:
             MonitorData.from_client(Client(route, field))
         assert route in str(info.value) and repr(field) in str(info.value)
+
+
+def test_build_hash_resolves_to_the_spec_node(tmp_path: Path) -> None:
+    # Spack 0.18 sends its DAG hash as the build's full_hash while the uploaded nodes
+    # are keyed by a legacy full_hash: the build must still point at its node.
+    run = tmp_path / "run"
+    run.mkdir()
+    for src in FAILURE_RUN.iterdir():
+        (run / src.name).write_bytes(src.read_bytes())
+    meta = run / "build-metadata-5dc1b4dfa0a36b7fe9009965aa24e445.json"
+    body = json.loads(meta.read_text())
+    original = body["full_hash"]
+    spec = json.loads((run / "spec-tinybrokenapp-1.0-config.json").read_text())
+    nodes = spec["spec"]["spec"]["nodes"] if "spec" in spec["spec"] else spec["spec"]["nodes"]
+    node = next(n for n in nodes if n.get("full_hash") == original)
+    body["full_hash"] = node["hash"]
+    meta.write_text(json.dumps(body))
+    data = load_save_local(run)
+    row = data.builds.set_index("build").loc["5dc1b4dfa0a36b7fe9009965aa24e445"]
+    assert row["full_hash"] == original
+    assert row["spec_name"] == "tinybrokenapp" and row["compiler"] == "gcc@12.2.0"
+    assert data.graph().nodes[original]["outcome"] == "never built"
+
+
+def test_constructor_conforms_plain_frames(fixtures: MonitorData) -> None:
+    plain = {
+        name: getattr(fixtures, name).astype(object)
+        for name in ("specs", "dependencies", "builds", "phases", "events")
+    }
+    rebuilt = MonitorData(**plain, source="plain")
+    assert_contract(rebuilt)
+    pd.testing.assert_frame_equal(rebuilt.builds, fixtures.builds)
+    pd.testing.assert_frame_equal(rebuilt.events, fixtures.events)
