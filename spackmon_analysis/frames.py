@@ -29,7 +29,6 @@ from .errors import (
     ConfigError,
     InstallPrefixError,
     MonitorError,
-    SaveLocalError,
     SpackmonError,
 )
 from .logs import LogEvent, Rules, fingerprint, load_rules, parse_log
@@ -1244,6 +1243,3 @@ def load(path: str | os.PathLike[str], **kwargs: Any) -> MonitorData:
     exc.path = str(target)  # type: ignore[attr-defined]
     raise exc
 
-
-# keep SaveLocalError importable from here for callers catching loader errors
-_LOADER_ERRORS = (SaveLocalError, InstallPrefixError, ConfigError)
