@@ -1242,4 +1242,3 @@ def load(path: str | os.PathLike[str], **kwargs: Any) -> MonitorData:
     )
     exc.path = str(target)  # type: ignore[attr-defined]
     raise exc
-
