@@ -38,6 +38,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import networkx
     import pandas
 
+    from .buildview import BuildView
+
 __all__ = [
     "MonitorData",
     "load",
@@ -537,6 +539,8 @@ class MonitorData:
         rules: Rules | None = None,
         problems: list[tuple[str, str]] | None = None,
     ):
+        from . import accessor  # noqa: F401  (registers the df.spack accessor)
+
         self.specs = _conform("specs", specs)
         self.dependencies = _conform("dependencies", dependencies)
         self.builds = _conform("builds", builds)
@@ -675,6 +679,15 @@ class MonitorData:
     def runs(self) -> list[str]:
         """The save-local run names present in ``builds`` (sorted)."""
         return sorted({str(r) for r in self.builds["run"].dropna().unique()})
+
+    def build(self, key: Any) -> BuildView:
+        """One build as a :class:`~spackmon_analysis.buildview.BuildView` (HTML card in Jupyter).
+
+        ``key``: a build key, a unique prefix of one, or a server build id (int).
+        """
+        from .buildview import BuildView
+
+        return BuildView(self, key)
 
     def outcome_counts(self) -> dict[str, int]:
         """Number of builds per outcome (every outcome, zero included)."""

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 import spackmon_analysis as sma
-import spackmon_analysis.accessor  # noqa: F401  (TEMP until frames imports it)
 from spackmon_analysis.demo import example_data_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,10 +111,9 @@ def test_wrong_frame_is_a_clear_error(data) -> None:
 
 
 def test_build_view_of_a_root_cause(data) -> None:
-    from spackmon_analysis.buildview import BuildView
 
     openmpi = [b for run, _, name, o, b in EXPECTED if name == "openmpi" and o == "failed"][0]
-    view = BuildView(data, openmpi["build_id"][:8])  # a unique prefix is enough
+    view = data.build(openmpi["build_id"][:8])  # a unique prefix is enough
     assert view.key == openmpi["build_id"] and view.outcome == "failed"
     assert list(view.phases["name"]) == list(openmpi["phases"])  # in Spack's order
     assert "PMIX_MODEL_LIBRARY_NAME" in view.first_error["text"]
