@@ -847,8 +847,11 @@ class SpackMonitorClient:
 
         Raises:
             SaveLocalError: a path holds no save-local files.
-            TransportError / AuthError: the server is unreachable or refuses the
-                credentials (the partial summary is on the exception's ``summary``).
+            TransportError / AuthError: the server is unreachable (or went away
+                mid-replay) or refuses the credentials. The message says what was
+                uploaded and what was not, per run with file names; the exception carries
+                ``summary`` (the partial summary), ``uploaded`` and ``not_uploaded`` (file
+                paths). Running the same replay again uploads the rest, duplicating nothing.
         """
         from .savelocal import read_save_local
 
@@ -864,11 +867,69 @@ class SpackMonitorClient:
             for run in runs:
                 _Replayer(self, run, summary, bar, max(1, int(workers))).replay()
         except _FATAL_ERRORS as exc:
-            exc.summary = summary  # type: ignore[attr-defined]
-            raise
+            raise _interrupted(exc, runs, summary) from exc
         finally:
             bar.close()
         return summary
+
+
+def _run_files(run: Any) -> list[str]:
+    """Every file of a save-local run, as paths (what a replay of it sends or skips)."""
+    names = [name for _doc, _version, name in run.spec_documents]
+    names += [run.build(key).source for key in run.build_documents]
+    names += [phase.source for phase in run.phases]
+    names += list(run.status_files.values())
+    names += [name for name, _message in run.problems]
+    return [str(Path(run.path) / name) for name in dict.fromkeys(names)]
+
+
+def _interrupted(exc: MonitorError, runs: list[Any], summary: ReplaySummary) -> MonitorError:
+    """The fatal error of a replay, re-raised with what was uploaded and what was not.
+
+    Same class as ``exc`` (TransportError, AuthError or RedirectError) with ``summary``,
+    ``uploaded`` and ``not_uploaded`` (file paths) attached.
+    """
+    done = summary._done
+    skipped = {path for path, _message in summary.problems}
+    uploaded, missing, lines = [], [], []
+    for run in runs:
+        files = _run_files(run)
+        sent = [f for f in files if f in done]
+        left = [f for f in files if f not in done and f not in skipped]
+        uploaded += sent
+        missing += left
+        if left:
+            shown = ", ".join(Path(f).name for f in left[:3]) + (", ..." if len(left) > 3 else "")
+            lines.append(
+                f"  {run.name}: {len(left)} of {len(files)} file(s) not uploaded ({shown})"
+            )
+        else:
+            lines.append(f"  {run.name}: complete ({len(files)} file(s))")
+    per_kind = ", ".join(
+        f"{kind} {sum(summary.counts[kind][o] for o in ('created', 'updated', 'present'))}"
+        for kind in KINDS
+    )
+    message = (
+        f"Replay interrupted: {exc}\n"
+        f"Uploaded (now on the server): {len(uploaded)} file(s): {per_kind}.\n"
+        f"Not uploaded: {len(missing)} file(s)"
+        + (f"; skipped as bad: {len(skipped)}" if skipped else "")
+        + ".\nPer run:\n"
+        + "\n".join(lines)
+        + "\nRun the same replay again to upload the rest: nothing is duplicated."
+    )
+    new = type(exc)(
+        message,
+        method=exc.method,
+        url=exc.url,
+        status_code=exc.status_code,
+        server_message=exc.server_message,
+        response=exc.response,
+    )
+    new.summary = summary  # type: ignore[attr-defined]
+    new.uploaded = uploaded  # type: ignore[attr-defined]
+    new.not_uploaded = missing  # type: ignore[attr-defined]
+    return new
 
 
 def _short(exc: BaseException) -> str:
@@ -943,11 +1004,15 @@ class ReplaySummary:
     build_ids: dict[str, int] = field(default_factory=dict)
     problems: list[tuple[str, str]] = field(default_factory=list)
     _lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
+    #: Paths of the files the server holds after this replay (for an interruption report).
+    _done: set[str] = field(default_factory=set, repr=False, compare=False)
 
-    def add(self, kind: str, outcome: str, n: int = 1) -> None:
+    def add(self, kind: str, outcome: str, n: int = 1, path: str | None = None) -> None:
         """Count ``n`` files of ``kind`` with ``outcome`` (thread-safe)."""
         with self._lock:
             self.counts[kind][outcome] += n
+            if path is not None and outcome != "skipped":
+                self._done.add(path)
 
     def _total(self, outcome: str) -> int:
         return sum(self.counts[kind][outcome] for kind in KINDS)
@@ -1062,7 +1127,9 @@ class _Replayer:
                 self.problem("specs", filename, str(exc))
             else:
                 created = _created(envelope, "created")
-                self.summary.add("specs", "created" if created else "present")
+                self.summary.add(
+                    "specs", "created" if created else "present", 1, self.where(filename)
+                )
             self.bar.update(1)
 
     def replay_builds(self) -> dict[str, bool]:
@@ -1100,7 +1167,7 @@ class _Replayer:
         is_new = _created(envelope, "build_created")
         created[key] = is_new
         self.summary.build_ids[key] = build_id
-        self.summary.add("builds", "created" if is_new else "present")
+        self.summary.add("builds", "created" if is_new else "present", 1, self.where(record.source))
 
     def replay_phases_and_statuses(self, created: dict[str, bool]) -> None:
         phases_by_build: dict[str, list[Any]] = {}
@@ -1183,7 +1250,7 @@ class _Replayer:
         build_id = self.summary.build_ids[key]
         server_phases = state[0] if state else {}
         if server_phases is not None and server_phases.get(phase.name) == phase.status:
-            self.summary.add("phases", "present")
+            self.summary.add("phases", "present", 1, self.where(phase.source))
             return
         try:
             self.client.update_phase(build_id, phase.name, phase.status, phase.output)
@@ -1198,7 +1265,7 @@ class _Replayer:
             outcome = "updated"
         else:
             outcome = "created"
-        self.summary.add("phases", outcome)
+        self.summary.add("phases", outcome, 1, self.where(phase.source))
 
     def send_status(
         self, key: str, filename: str, state: tuple[dict[str, str] | None, str | None] | None
@@ -1207,7 +1274,7 @@ class _Replayer:
         status = self.run.build(key).status
         server_status = state[1] if state else None
         if server_status == status:
-            self.summary.add("statuses", "present")
+            self.summary.add("statuses", "present", 1, self.where(filename))
             return
         try:
             self.client.update_build(build_id, status)
@@ -1217,7 +1284,7 @@ class _Replayer:
             self.problem("statuses", filename, str(exc))
             return
         fresh = state is None or server_status in (None, "NOTRUN")
-        self.summary.add("statuses", "created" if fresh else "updated")
+        self.summary.add("statuses", "created" if fresh else "updated", 1, self.where(filename))
 
 
 def _created(envelope: Any, flag: str) -> bool:
