@@ -38,8 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(name)
-        except ImportError as exc:  # an optional extra is not installed
-            missing.append(f"{name} ({exc})")
+        except ImportError as exc:
+            missing_module = getattr(exc, "name", None) or ""
+            if not missing_module or missing_module.split(".")[0] == "spackmon_analysis":
+                raise  # our own bug, not a missing optional extra: do not hide it
+            missing.append(f"{name.rsplit('.', 1)[-1]} (needs {missing_module})")
             continue
         module.register(subparsers)
     if missing:
