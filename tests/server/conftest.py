@@ -117,7 +117,10 @@ def bulk(mon: LocalMonitor):
 def row_counts(mon: LocalMonitor) -> dict[str, int]:
     """Row count of every table (to prove a rejected request changed nothing)."""
     with mon.store.read.connect() as conn:
-        return {t.name: conn.execute(select(func.count()).select_from(t)).scalar() for t in metadata.sorted_tables}
+        return {
+            t.name: conn.execute(select(func.count()).select_from(t)).scalar()
+            for t in metadata.sorted_tables
+        }
 
 
 def api_all(mon: LocalMonitor, route: str, **params: object) -> list[dict]:

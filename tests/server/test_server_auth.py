@@ -23,7 +23,13 @@ def _challenge(r: requests.Response) -> dict:
 
 def test_no_token_gets_challenge(mon, counts):
     before = counts()
-    for path in ("specs/new/", "builds/new/", "builds/update/", "builds/phases/update/", "analyze/builds/"):
+    for path in (
+        "specs/new/",
+        "builds/new/",
+        "builds/update/",
+        "builds/phases/update/",
+        "analyze/builds/",
+    ):
         r = requests.post(f"{mon.base_url}/{path}", data='{"build_id": 1}')
         fields = _challenge(r)
         assert fields == {
@@ -39,12 +45,18 @@ def test_basic_to_bearer(mon):
     r = requests.get(f"{mon.base_url}/auth/token/", auth=("alice", mon.tokens["alice"]))
     assert r.status_code == 200
     body = r.json()
-    assert body["expires_in"] == 6000 and re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", body["issued_at"])
+    assert body["expires_in"] == 6000 and re.match(
+        r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", body["issued_at"]
+    )
     claims = jwt.decode(body["token"], options={"verify_signature": False})
     assert claims["sub"] == "alice" and claims["exp"] - claims["iat"] == 6000
     for k in ("iss", "nbf", "jti", "access"):
         assert k in claims
-    r = requests.post(f"{mon.base_url}/builds/update/", data="{}", headers={"Authorization": f"Bearer {body['token']}"})
+    r = requests.post(
+        f"{mon.base_url}/builds/update/",
+        data="{}",
+        headers={"Authorization": f"Bearer {body['token']}"},
+    )
     assert r.status_code == 400  # authenticated, then the body is judged
 
 
@@ -60,13 +72,19 @@ def test_bad_credentials_are_403(mon):
 
 
 def test_forged_and_garbage_bearer(mon):
-    real = requests.get(f"{mon.base_url}/auth/token/", auth=("alice", mon.tokens["alice"])).json()["token"]
+    real = requests.get(f"{mon.base_url}/auth/token/", auth=("alice", mon.tokens["alice"])).json()[
+        "token"
+    ]
     claims = jwt.decode(real, options={"verify_signature": False})
-    forged = jwt.encode(claims, "not-the-secret-but-just-as-long-as-a-real-one-0123456789", algorithm="HS256")
+    forged = jwt.encode(
+        claims, "not-the-secret-but-just-as-long-as-a-real-one-0123456789", algorithm="HS256"
+    )
     unsigned = jwt.encode(claims, None, algorithm="none")
     tampered = real[:-3] + ("AAA" if not real.endswith("AAA") else "BBB")
     for token in (forged, unsigned, tampered, "garbage"):
-        r = requests.post(f"{mon.base_url}/specs/new/", data="{}", headers={"Authorization": f"Bearer {token}"})
+        r = requests.post(
+            f"{mon.base_url}/specs/new/", data="{}", headers={"Authorization": f"Bearer {token}"}
+        )
         _challenge(r)
         assert "invalid or expired" in r.json()["message"]
 

@@ -100,7 +100,9 @@ def test_serve_survives_sigkill_and_keeps_secret(tmp_path):
     base = f"http://127.0.0.1:{port}/ms1"
     try:
         bearer = requests.get(f"{base}/auth/token/", auth=("u", api_token)).json()["token"]
-        r = requests.post(f"{base}/builds/update/", data="{}", headers={"Authorization": f"Bearer {bearer}"})
+        r = requests.post(
+            f"{base}/builds/update/", data="{}", headers={"Authorization": f"Bearer {bearer}"}
+        )
         assert r.status_code == 400
     finally:
         os.kill(proc.pid, signal.SIGKILL)
@@ -108,7 +110,9 @@ def test_serve_survives_sigkill_and_keeps_secret(tmp_path):
     proc = _start(db, port)
     try:
         # the signing secret persisted: the old bearer token still works after the restart
-        r = requests.post(f"{base}/builds/update/", data="{}", headers={"Authorization": f"Bearer {bearer}"})
+        r = requests.post(
+            f"{base}/builds/update/", data="{}", headers={"Authorization": f"Bearer {bearer}"}
+        )
         assert r.status_code == 400
     finally:
         proc.terminate()

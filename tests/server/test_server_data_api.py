@@ -15,7 +15,13 @@ from spackmon_analysis.spec import load_spec
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "tests" / "data" / "specs"
 SPEC_FILES = sorted(p for p in SPECS.iterdir() if p.suffix in (".json", ".yaml"))
-ENV = {"host_os": "debian12", "platform": "linux", "host_target": "icelake", "hostname": "vm", "kernel_version": "k"}
+ENV = {
+    "host_os": "debian12",
+    "platform": "linux",
+    "host_target": "icelake",
+    "hostname": "vm",
+    "kernel_version": "k",
+}
 
 
 def _doc(path: Path):
@@ -60,9 +66,13 @@ def test_every_fixture_spec_uploads(path, alice, bulk, counts):
 
 
 def test_shared_nodes_are_deduplicated(alice, bulk):
-    alice.post("specs/new/", {"spec": _doc(SPECS / "zlib-spack-0.17.1.json"), "spack_version": "0.17.1"})
+    alice.post(
+        "specs/new/", {"spec": _doc(SPECS / "zlib-spack-0.17.1.json"), "spack_version": "0.17.1"}
+    )
     n_zlib = len(bulk("specs"))
-    alice.post("specs/new/", {"spec": _doc(SPECS / "tinyapp-spack-0.17.1.json"), "spack_version": "0.17.1"})
+    alice.post(
+        "specs/new/", {"spec": _doc(SPECS / "tinyapp-spack-0.17.1.json"), "spack_version": "0.17.1"}
+    )
     graph = load_spec(SPECS / "tinyapp-spack-0.17.1.json")
     zlib = load_spec(SPECS / "zlib-spack-0.17.1.json")
     shared = {n.full_hash for n in graph} & {n.full_hash for n in zlib}
@@ -70,11 +80,16 @@ def test_shared_nodes_are_deduplicated(alice, bulk):
 
 
 def _load_some(alice, n_builds: int = 3) -> list[int]:
-    alice.post("specs/new/", {"spec": _doc(SPECS / "tinyapp-spack-0.17.1.json"), "spack_version": "0.17.1"})
+    alice.post(
+        "specs/new/", {"spec": _doc(SPECS / "tinyapp-spack-0.17.1.json"), "spack_version": "0.17.1"}
+    )
     specs = requests.get(f"{alice.mon.url}/api/specs/", params={"limit": 100}).json()["results"]
     ids = []
     for i, spec in enumerate(specs[:n_builds]):
-        r = alice.post("builds/new/", {**ENV, "spack_version": "0.17.1", "full_hash": spec["full_hash"], "tags": f"t{i},all"})
+        r = alice.post(
+            "builds/new/",
+            {**ENV, "spack_version": "0.17.1", "full_hash": spec["full_hash"], "tags": f"t{i},all"},
+        )
         ids.append(r.json()["data"]["build"]["build_id"])
     return ids
 
@@ -102,13 +117,54 @@ def test_page_envelope_and_links(alice, mon):
 def test_row_shapes(alice, mon):
     _load_some(alice, 1)
     required = {
-        "specs": {"id", "name", "version", "full_hash", "hash", "build_hash", "dag_hash", "package_hash",
-                  "spack_version", "namespace", "compiler_name", "compiler_version", "platform", "os",
-                  "target", "parameters", "external", "is_root"},
-        "dependencies": {"id", "spec", "dependency", "spec_full_hash", "dependency_full_hash", "deptypes", "virtuals"},
-        "builds": {"id", "spec", "spec_name", "spec_version", "full_hash", "status", "build_environment",
-                   "host_os", "platform", "host_target", "hostname", "kernel_version", "spack_version",
-                   "tags", "owner", "created_at", "updated_at"},
+        "specs": {
+            "id",
+            "name",
+            "version",
+            "full_hash",
+            "hash",
+            "build_hash",
+            "dag_hash",
+            "package_hash",
+            "spack_version",
+            "namespace",
+            "compiler_name",
+            "compiler_version",
+            "platform",
+            "os",
+            "target",
+            "parameters",
+            "external",
+            "is_root",
+        },
+        "dependencies": {
+            "id",
+            "spec",
+            "dependency",
+            "spec_full_hash",
+            "dependency_full_hash",
+            "deptypes",
+            "virtuals",
+        },
+        "builds": {
+            "id",
+            "spec",
+            "spec_name",
+            "spec_version",
+            "full_hash",
+            "status",
+            "build_environment",
+            "host_os",
+            "platform",
+            "host_target",
+            "hostname",
+            "kernel_version",
+            "spack_version",
+            "tags",
+            "owner",
+            "created_at",
+            "updated_at",
+        },
     }
     for route, keys in required.items():
         rows = requests.get(f"{mon.url}/api/{route}/").json()["results"]
@@ -120,8 +176,14 @@ def test_row_shapes(alice, mon):
 def test_filters(alice, bob, mon, bulk):
     ids = _load_some(alice)
     alice.post("builds/update/", {"build_id": ids[0], "status": "FAILED"})
-    alice.post("builds/phases/update/", {"build_id": ids[0], "phase_name": "build", "status": "ERROR", "output": "x"})
-    alice.post("builds/phases/update/", {"build_id": ids[1], "phase_name": "build", "status": "SUCCESS", "output": "y"})
+    alice.post(
+        "builds/phases/update/",
+        {"build_id": ids[0], "phase_name": "build", "status": "ERROR", "output": "x"},
+    )
+    alice.post(
+        "builds/phases/update/",
+        {"build_id": ids[1], "phase_name": "build", "status": "SUCCESS", "output": "y"},
+    )
     assert [b["id"] for b in bulk("builds", status="FAILED")] == [ids[0]]
     assert len(bulk("builds", status="NOTRUN")) == 2
     assert [b["id"] for b in bulk("builds", tag="t1")] == [ids[1]]
@@ -132,19 +194,32 @@ def test_filters(alice, bob, mon, bulk):
     assert [p["build"] for p in bulk("buildphases", status="ERROR")] == [ids[0]]
     assert len(bulk("buildphases", name="build")) == 2
     page = requests.get(f"{mon.url}/api/buildphases/", params={"build": ids[1], "output": 0}).json()
-    assert page["count"] == 1 and "output" not in page["results"][0] and page["results"][0]["output_size"] == 1
+    assert (
+        page["count"] == 1
+        and "output" not in page["results"][0]
+        and page["results"][0]["output_size"] == 1
+    )
     assert len(bulk("specs", is_root="true")) == 1
     root = bulk("specs", is_root="true")[0]
-    assert len(bulk("dependencies", spec=root["id"])) == len(load_spec(SPECS / "tinyapp-spack-0.17.1.json").dependencies(root["full_hash"]))
+    assert len(bulk("dependencies", spec=root["id"])) == len(
+        load_spec(SPECS / "tinyapp-spack-0.17.1.json").dependencies(root["full_hash"])
+    )
 
 
 def test_bulk_path_streams_all_rows(alice, mon):
-    alice.post("specs/new/", {"spec": _doc(SPECS / "tinyapp-spack-0.17.1.json"), "spack_version": "0.17.1"})
+    alice.post(
+        "specs/new/", {"spec": _doc(SPECS / "tinyapp-spack-0.17.1.json"), "spack_version": "0.17.1"}
+    )
     spec = requests.get(f"{mon.url}/api/specs/").json()["results"][0]
-    r = alice.post("builds/new/", {**ENV, "spack_version": "0.17.1", "full_hash": spec["full_hash"]})
+    r = alice.post(
+        "builds/new/", {**ENV, "spack_version": "0.17.1", "full_hash": spec["full_hash"]}
+    )
     build_id = r.json()["data"]["build"]["build_id"]
     for i in range(5):
-        alice.post("builds/phases/update/", {"build_id": build_id, "phase_name": f"p{i}", "status": "SUCCESS", "output": None})
+        alice.post(
+            "builds/phases/update/",
+            {"build_id": build_id, "phase_name": f"p{i}", "status": "SUCCESS", "output": None},
+        )
     r = requests.get(f"{mon.url}/api/buildphases/all/", stream=True)
     assert r.headers["content-type"].startswith("application/x-ndjson")
     lines = [json.loads(x) for x in r.iter_lines() if x]
@@ -154,10 +229,15 @@ def test_bulk_path_streams_all_rows(alice, mon):
 
 def test_read_rows_matches_api(alice, mon, bulk):
     ids = _load_some(alice)
-    alice.post("builds/phases/update/", {"build_id": ids[0], "phase_name": "build", "status": "SUCCESS", "output": "ok"})
+    alice.post(
+        "builds/phases/update/",
+        {"build_id": ids[0], "phase_name": "build", "status": "SUCCESS", "output": "ok"},
+    )
     for route in ROUTES:
         assert list(read_rows(mon.db_url, route)) == bulk(route), route
-    assert list(read_rows(mon.store.read, "builds", status="NOTRUN")) == bulk("builds", status="NOTRUN")
+    assert list(read_rows(mon.store.read, "builds", status="NOTRUN")) == bulk(
+        "builds", status="NOTRUN"
+    )
     from spackmon_analysis.errors import ConfigError
 
     with pytest.raises(ConfigError):
@@ -169,7 +249,9 @@ def test_read_rows_matches_api(alice, mon, bulk):
 def test_keyset_chunks(alice, mon):
     from spackmon_analysis.server.store import iter_rows
 
-    alice.post("specs/new/", {"spec": _doc(SPECS / "tinyapp-spack-0.17.1.json"), "spack_version": "0.17.1"})
+    alice.post(
+        "specs/new/", {"spec": _doc(SPECS / "tinyapp-spack-0.17.1.json"), "spack_version": "0.17.1"}
+    )
     whole = list(iter_rows(mon.store.read, "specs"))
     assert list(iter_rows(mon.store.read, "specs", chunk=1)) == whole and len(whole) > 1
 

@@ -38,7 +38,9 @@ STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
 def upload(api, path: Path, spack_version: str):
-    return api.post("specs/new/", {"spec": json.loads(path.read_text()), "spack_version": spack_version})
+    return api.post(
+        "specs/new/", {"spec": json.loads(path.read_text()), "spack_version": spack_version}
+    )
 
 
 def test_service_info_and_redirect(mon):
@@ -46,8 +48,18 @@ def test_service_info_and_redirect(mon):
     assert r.status_code == 301 and r.headers["Location"].endswith("/ms1/")
     info = requests.get(mon.base_url).json()
     assert set(info) == {
-        "id", "status", "name", "description", "organization", "contactUrl", "documentationUrl",
-        "createdAt", "updatedAt", "environment", "version", "auth_instructions_url",
+        "id",
+        "status",
+        "name",
+        "description",
+        "organization",
+        "contactUrl",
+        "documentationUrl",
+        "createdAt",
+        "updatedAt",
+        "environment",
+        "version",
+        "auth_instructions_url",
     }
     assert info["id"] == "spackmon" and info["status"] == "running"
     assert info["organization"] == {"name": "spack", "url": "https://github.com/spack"}
@@ -76,11 +88,16 @@ def test_build_sequence(alice, bulk):
     sv = "0.17.1"
     assert upload(alice, SPECS / "tinyapp-spack-0.17.1.json", sv).status_code == 201
     root = bulk("specs", is_root="true")[0]
-    r = alice.post("builds/new/", {**ENV, "spack_version": sv, "full_hash": root["full_hash"], "tags": "a, b"})
+    r = alice.post(
+        "builds/new/", {**ENV, "spack_version": sv, "full_hash": root["full_hash"], "tags": "a, b"}
+    )
     assert r.status_code == 201, r.text
     data = r.json()["data"]
     assert data["build_created"] is True and data["build_environment_created"] is True
-    assert data["build"]["spec_name"] == "tinyapp" and data["build"]["spec_full_hash"] == root["full_hash"]
+    assert (
+        data["build"]["spec_name"] == "tinyapp"
+        and data["build"]["spec_full_hash"] == root["full_hash"]
+    )
     assert r.json()["message"] == "Build get or create was successful."
     build_id = data["build"]["build_id"]
     again = alice.post("builds/new/", {**ENV, "spack_version": sv, "full_hash": root["full_hash"]})
@@ -89,23 +106,41 @@ def test_build_sequence(alice, bulk):
     for phase in ("autoreconf", "configure", "build", "install"):
         r = alice.post(
             "builds/phases/update/",
-            {"build_id": build_id, "phase_name": phase, "status": "SUCCESS", "output": f"==> {phase}\n"},
+            {
+                "build_id": build_id,
+                "phase_name": phase,
+                "status": "SUCCESS",
+                "output": f"==> {phase}\n",
+            },
         )
         assert r.status_code == 200, r.text
         assert r.json()["message"] == f"Phase {phase} was successfully updated."
         assert r.json()["data"]["build_phase"]["name"] == phase
     # upsert: same phase again replaces, no new row
-    r = alice.post("builds/phases/update/", {"build_id": build_id, "phase_name": "install", "status": "ERROR", "output": None})
+    r = alice.post(
+        "builds/phases/update/",
+        {"build_id": build_id, "phase_name": "install", "status": "ERROR", "output": None},
+    )
     assert r.status_code == 200
     r = alice.post("builds/update/", {"build_id": build_id, "status": "SUCCESS"})
     assert r.status_code == 200 and r.json()["message"] == "Status updated"
-    assert r.json()["data"]["build"] == {"build_id": build_id, "spec_full_hash": root["full_hash"], "spec_name": "tinyapp"}
+    assert r.json()["data"]["build"] == {
+        "build_id": build_id,
+        "spec_full_hash": root["full_hash"],
+        "spec_name": "tinyapp",
+    }
     (build,) = bulk("builds")
-    assert build["status"] == "SUCCESS" and build["tags"] == ["a", "b"] and build["owner"] == "alice"
+    assert (
+        build["status"] == "SUCCESS" and build["tags"] == ["a", "b"] and build["owner"] == "alice"
+    )
     assert build["hostname"] == "vm" and build["spec_version"] == "0.3"
     phases = bulk("buildphases", build=build_id)
     assert [p["name"] for p in phases] == ["autoreconf", "configure", "build", "install"]
-    assert phases[-1]["status"] == "ERROR" and phases[-1]["output"] is None and phases[-1]["output_size"] == 0
+    assert (
+        phases[-1]["status"] == "ERROR"
+        and phases[-1]["output"] is None
+        and phases[-1]["output_size"] == 0
+    )
 
 
 def test_status_update_does_not_cancel_dependencies(alice, bulk):
@@ -145,7 +180,10 @@ def test_two_users_same_spec_same_host(alice, bob, bulk):
     # the build stays alice's: bob may not update it
     r = bob.post("builds/update/", {"build_id": build_id, "status": "FAILED"})
     assert r.status_code == 403 and "own" in r.json()["message"]
-    r = bob.post("builds/phases/update/", {"build_id": build_id, "phase_name": "x", "status": "SUCCESS", "output": ""})
+    r = bob.post(
+        "builds/phases/update/",
+        {"build_id": build_id, "phase_name": "x", "status": "SUCCESS", "output": ""},
+    )
     assert r.status_code == 403
     assert bulk("builds")[0]["status"] == "NOTRUN" and bulk("buildphases") == []
 
@@ -153,7 +191,9 @@ def test_two_users_same_spec_same_host(alice, bob, bulk):
 def _setup_build(api, bulk) -> int:
     upload(api, SPECS / "zlib-spack-0.17.1.json", "0.17.1")
     root = bulk("specs")[0]["full_hash"]
-    return api.post("builds/new/", {**ENV, "spack_version": "0.17.1", "full_hash": root}).json()["data"]["build"]["build_id"]
+    return api.post("builds/new/", {**ENV, "spack_version": "0.17.1", "full_hash": root}).json()[
+        "data"
+    ]["build"]["build_id"]
 
 
 BAD_REQUESTS = [
@@ -162,32 +202,106 @@ BAD_REQUESTS = [
     ("specs/new/", "", 400, "empty"),
     ("specs/new/", "[1, 2]", 400, "JSON object"),
     ("specs/new/", '{"spec": {"nodes": []}}', 400, "A spack_version string is required"),
-    ("specs/new/", '{"spec": {"x": 1}, "spack_version": ""}', 400, "A spack_version string is required"),
+    (
+        "specs/new/",
+        '{"spec": {"x": 1}, "spack_version": ""}',
+        400,
+        "A spack_version string is required",
+    ),
     ("specs/new/", '{"spack_version": "0.17.1"}', 400, "spec"),
     ("specs/new/", '{"spec": {"nodes": "bad"}, "spack_version": "0.17.1"}', 400, "Invalid spec"),
-    ("specs/new/", '{"spec": [{"zlib": {"dependencies": 5}}], "spack_version": "0.17.1"}', 400, "Invalid spec"),
+    (
+        "specs/new/",
+        '{"spec": [{"zlib": {"dependencies": 5}}], "spack_version": "0.17.1"}',
+        400,
+        "Invalid spec",
+    ),
     ("builds/new/", "{}", 400, "Missing required build environment data."),
-    ("builds/new/", json.dumps({**ENV, "spack_version": "0.17.1"}), 400, "Missing required build environment data."),
-    ("builds/new/", json.dumps({**ENV, "spack_version": "0.17.1", "full_hash": 5}), 400, "full_hash"),
-    ("builds/new/", json.dumps({**ENV, "spack_version": "0.17.1", "full_hash": "nope"}), 400,
-     "The spec with full hash nope and spack version 0.17.1 does not exist."),
+    (
+        "builds/new/",
+        json.dumps({**ENV, "spack_version": "0.17.1"}),
+        400,
+        "Missing required build environment data.",
+    ),
+    (
+        "builds/new/",
+        json.dumps({**ENV, "spack_version": "0.17.1", "full_hash": 5}),
+        400,
+        "full_hash",
+    ),
+    (
+        "builds/new/",
+        json.dumps({**ENV, "spack_version": "0.17.1", "full_hash": "nope"}),
+        400,
+        "The spec with full hash nope and spack version 0.17.1 does not exist.",
+    ),
     ("builds/update/", "{}", 400, "Missing required build id."),
-    ("builds/update/", '{"build_id": "abc", "status": "SUCCESS"}', 400, "build_id must be an integer"),
-    ("builds/update/", '{"build_id": true, "status": "SUCCESS"}', 400, "build_id must be an integer"),
-    ("builds/update/", '{"build_id": BUILD, "status": 5}', 400, "Invalid status. Choices are CANCELLED,SUCCESS,NOTRUN,FAILED"),
+    (
+        "builds/update/",
+        '{"build_id": "abc", "status": "SUCCESS"}',
+        400,
+        "build_id must be an integer",
+    ),
+    (
+        "builds/update/",
+        '{"build_id": true, "status": "SUCCESS"}',
+        400,
+        "build_id must be an integer",
+    ),
+    (
+        "builds/update/",
+        '{"build_id": BUILD, "status": 5}',
+        400,
+        "Invalid status. Choices are CANCELLED,SUCCESS,NOTRUN,FAILED",
+    ),
     ("builds/update/", '{"build_id": BUILD, "status": "DONE"}', 400, "Invalid status"),
     ("builds/update/", '{"build_id": 999999, "status": "SUCCESS"}', 404, "does not exist"),
     ("builds/phases/update/", '{"status": "SUCCESS"}', 400, "Missing required build_id."),
     ("builds/phases/update/", '{"build_id": BUILD}', 400, "phase_name, and status are required."),
-    ("builds/phases/update/", '{"build_id": BUILD, "phase_name": "b", "status": "WAT"}', 400, "Invalid phase status"),
-    ("builds/phases/update/", '{"build_id": BUILD, "phase_name": ["b"], "status": "SUCCESS"}', 400, "phase_name must be a string"),
-    ("builds/phases/update/", '{"build_id": BUILD, "phase_name": "b", "status": "SUCCESS", "output": 7}', 400, "output must be a string"),
-    ("builds/phases/update/", '{"build_id": 999999, "phase_name": "b", "status": "SUCCESS"}', 404, "does not exist"),
+    (
+        "builds/phases/update/",
+        '{"build_id": BUILD, "phase_name": "b", "status": "WAT"}',
+        400,
+        "Invalid phase status",
+    ),
+    (
+        "builds/phases/update/",
+        '{"build_id": BUILD, "phase_name": ["b"], "status": "SUCCESS"}',
+        400,
+        "phase_name must be a string",
+    ),
+    (
+        "builds/phases/update/",
+        '{"build_id": BUILD, "phase_name": "b", "status": "SUCCESS", "output": 7}',
+        400,
+        "output must be a string",
+    ),
+    (
+        "builds/phases/update/",
+        '{"build_id": 999999, "phase_name": "b", "status": "SUCCESS"}',
+        404,
+        "does not exist",
+    ),
     ("analyze/builds/", '{"build_id": BUILD}', 400, "metadata"),
-    ("analyze/builds/", '{"build_id": BUILD, "metadata": {"environment_variables": [1]}}', 400, "environment_variables"),
-    ("analyze/builds/", '{"build_id": BUILD, "metadata": {"config_args": "x", "myanalyzer": [{"value": 1}]}}', 400, "myanalyzer[0]"),
+    (
+        "analyze/builds/",
+        '{"build_id": BUILD, "metadata": {"environment_variables": [1]}}',
+        400,
+        "environment_variables",
+    ),
+    (
+        "analyze/builds/",
+        '{"build_id": BUILD, "metadata": {"config_args": "x", "myanalyzer": [{"value": 1}]}}',
+        400,
+        "myanalyzer[0]",
+    ),
     ("analyze/builds/", '{"build_id": 999999, "metadata": {}}', 404, "does not exist"),
-    ("builds/new/", json.dumps({**ENV, "spack_version": "0.17.1", "full_hash": "x", "tags": ["a"]}), 400, "tags must be a comma-separated string"),
+    (
+        "builds/new/",
+        json.dumps({**ENV, "spack_version": "0.17.1", "full_hash": "x", "tags": ["a"]}),
+        400,
+        "tags must be a comma-separated string",
+    ),
 ]
 
 
@@ -209,7 +323,9 @@ def test_analyze_rejected_late_rolls_back(alice, bulk, counts):
     body = {
         "build_id": build_id,
         "metadata": {
-            "install_files": {"/opt/p/zlib/lib/libz.so": {"mode": 33261, "owner": 0, "group": 0, "type": "file"}},
+            "install_files": {
+                "/opt/p/zlib/lib/libz.so": {"mode": 33261, "owner": 0, "group": 0, "type": "file"}
+            },
             "environment_variables": {"CC": "gcc"},
             "zzz": "not a list",
         },
@@ -226,7 +342,9 @@ def test_body_too_large(db_url):
         m.add_user("u")
         s = requests.Session()
         tok = s.get(f"{m.base_url}/auth/token/", auth=("u", m.tokens["u"])).json()["token"]
-        r = s.post(f"{m.base_url}/specs/new/", data="x" * 5000, headers={"Authorization": f"Bearer {tok}"})
+        r = s.post(
+            f"{m.base_url}/specs/new/", data="x" * 5000, headers={"Authorization": f"Bearer {tok}"}
+        )
         assert r.status_code == 413 and "exceeds" in r.json()["message"]
 
 
@@ -264,7 +382,11 @@ def test_analyze_stores_relative_paths_and_replaces(alice, bulk):
         # Spack's manifest lists the prefix directory itself; relative to the prefix it is "."
         # (the convention of spackmon_analysis.installs and os.path.relpath), never "".
         stored = rel[os.path.relpath(abspath, prefix)]
-        assert stored["prefix"] == prefix and stored["mode"] == info["mode"] and stored["ftype"] == info["type"]
+        assert (
+            stored["prefix"] == prefix
+            and stored["mode"] == info["mode"]
+            and stored["ftype"] == info["type"]
+        )
         if "hash" in info:
             assert stored["hash"] == info["hash"] and stored["size"] == info["size"]
     (attr,) = bulk("attributes", build=build_id)
@@ -289,7 +411,13 @@ def test_same_answers_without_fast_path(db_url):
             m.add_user("u")
             s = requests.Session()
             r = s.post(f"{m.base_url}/specs/new/", data="{}")
-            answers.append((r.status_code, r.json()["message"], r.headers["Www-Authenticate"].split("/ms1")[-1]))
+            answers.append(
+                (
+                    r.status_code,
+                    r.json()["message"],
+                    r.headers["Www-Authenticate"].split("/ms1")[-1],
+                )
+            )
             tok = s.get(f"{m.base_url}/auth/token/", auth=("u", m.tokens["u"])).json()["token"]
             s.headers["Authorization"] = f"Bearer {tok}"
             for raw in ("nope", '{"build_id": 1, "status": "SUCCESS"}'):

@@ -42,7 +42,9 @@ def test_replay_success_run(alice, bulk, counts):
         meta = json.loads((run / f"build-metadata-{local}.json").read_text())
         assert builds[server]["full_hash"] == meta["full_hash"]
         assert builds[server]["tags"] == [t for t in meta.get("tags", "").split(",") if t]
-        expected = sorted(p.name.split("-phase-")[1][:-5] for p in run.glob(f"build-{local}-phase-*.json"))
+        expected = sorted(
+            p.name.split("-phase-")[1][:-5] for p in run.glob(f"build-{local}-phase-*.json")
+        )
         assert sorted(p["name"] for p in bulk("buildphases", build=server)) == expected
         assert {p["status"] for p in bulk("buildphases", build=server)} == {"SUCCESS"}
     before = counts()
