@@ -77,6 +77,7 @@ _EXPORTS: dict[str, str] = {
     "write_plots": "report",
     # demo and synthetic data
     "run_demo": "demo",
+    "example_data_dir": "demo",
     "generate_spec_document": "synth",
     "generate_save_local": "synth",
     # errors

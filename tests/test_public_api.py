@@ -33,7 +33,7 @@ PUBLIC_API = [
     "plot_dependency_graph", "plot_failure_matrix", "plot_phase_outcomes",
     "plot_error_classes", "plot_build_times", "explore", "Explorer",
     "failure_report", "write_html_report", "write_plots",
-    "run_demo", "generate_spec_document", "generate_save_local",
+    "run_demo", "example_data_dir", "generate_spec_document", "generate_save_local",
     # errors
     "SpackmonError", "SpecFormatError", "SaveLocalError", "InstallPrefixError",
     "LogParseError", "RulesError", "ConfigError", "SchemaVersionError", "MonitorError",
