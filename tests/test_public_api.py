@@ -112,3 +112,5 @@ def test_readme_quick_start_is_two_commands() -> None:
     assert "spackmon demo" in commands[0] and "pip install" in commands[0]
     ci = (ROOT / ".ci" / "run").read_text()
     assert commands[1].strip() in ci, "the README's test command is what CI runs"
+    install = re.search(r"pip install (-e \S+)", commands[0])
+    assert install and f"pip install -q {install.group(1)}" in ci, "CI installs as the README does"
