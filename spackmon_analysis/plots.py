@@ -14,10 +14,15 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
+from .errors import ConfigError
+
 if TYPE_CHECKING:
     import matplotlib.axes
     import networkx
     import pandas
+
+    from .frames import MonitorData
+    from .spec import SpecGraph
 
 __all__ = [
     "OUTCOME_COLORS",
@@ -49,13 +54,50 @@ PHASE_STATUS_COLORS = {"SUCCESS": "#2ca02c", "ERROR": "#d62728", "other": "#8c8c
 _OUTCOME_ORDER = ["succeeded", "failed", "never built", "unknown", "not built", "no build data"]
 
 
+#: Axis names of ``builds`` columns (``plot_failure_matrix`` rows/cols).
+_COLUMN_LABELS = {
+    "spec_name": "package",
+    "spec_version": "version",
+    "compiler": "compiler",
+    "host_target": "target",
+    "host_os": "operating system",
+    "platform": "platform",
+    "run": "run",
+    "hostname": "host",
+    "spack_version": "Spack version",
+    "owner": "owner",
+    "status": "status",
+    "outcome": "outcome",
+}
+
+
 def _new_axes(figsize: tuple[float, float]) -> matplotlib.axes.Axes:
     # pyplot, so that Jupyter's inline backend shows the figure after `ax = plot_...(data)`;
-    # it needs no display (Agg) and nothing here calls show().
+    # it needs no display (Agg) and nothing here calls show(). Constrained layout keeps the
+    # legends placed beside the axes inside the figure.
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=figsize)
+    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
     return ax
+
+
+def _check_data(data: Any, function: str, *frames: str) -> None:
+    """Raise ``ConfigError`` naming ``data`` unless it has the frames ``function`` reads."""
+    missing = [f for f in frames if not hasattr(data, f)]
+    if data is None or missing:
+        raise ConfigError(
+            f"{function}(data=...): data must be a MonitorData (for example "
+            f"sma.load_save_local(path)), not {type(data).__name__}"
+            + (f" (it has no {', '.join(missing)})" if data is not None else "")
+        )
+
+
+def _check_column(data: Any, function: str, argument: str, column: Any) -> None:
+    if not isinstance(column, str) or column not in data.builds.columns:
+        choices = ", ".join(str(c) for c in data.builds.columns if c not in ("tags",))
+        raise ConfigError(
+            f"{function}({argument}={column!r}): not a column of data.builds; use one of: {choices}"
+        )
 
 
 def _empty(ax: matplotlib.axes.Axes, title: str, message: str) -> matplotlib.axes.Axes:
@@ -258,26 +300,89 @@ def _outcome(attrs: dict[str, Any]) -> str:
     return str(value)
 
 
-def _labels(g: networkx.DiGraph) -> dict[Hashable, str]:
-    base: dict[Hashable, str] = {}
+def _label_parts(g: networkx.DiGraph) -> dict[Hashable, list[str]]:
+    """Each node's label as lines ``[name, "@version", "%compiler"]`` (joined: the label).
+
+    The compiler (or ``/hash`` when compilers do not tell them apart) is added only when a
+    ``name@version`` occurs more than once; it is shortened to the compiler's name when the
+    names alone tell the nodes apart (``%gcc`` / ``%clang``).
+    """
+    parts: dict[Hashable, list[str]] = {}
     for n, a in g.nodes(data=True):
         name = a.get("name")
         version = a.get("version")
         if name is None or (not isinstance(name, str)):
-            base[n] = str(n)[:7]
+            parts[n] = [str(n)[:7]]
         else:
-            base[n] = f"{name}@{version}" if isinstance(version, str) and version else name
-    counts: dict[str, int] = {}
-    for label in base.values():
-        counts[label] = counts.get(label, 0) + 1
-    out = {}
-    for n, label in base.items():
-        if counts[label] > 1:  # the same package twice: tell them apart by compiler, else hash
-            comp = g.nodes[n].get("compiler")
-            extra = f"%{comp}" if isinstance(comp, str) and comp else f"/{str(n)[:7]}"
-            label += extra
-        out[n] = label
-    return out
+            parts[n] = [name] + ([f"@{version}"] if isinstance(version, str) and version else [])
+    groups: dict[str, list[Hashable]] = {}
+    for n, lines in parts.items():
+        groups.setdefault("".join(lines), []).append(n)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        comps = {n: g.nodes[n].get("compiler") for n in members}
+        comps = {n: c if isinstance(c, str) and c else None for n, c in comps.items()}
+        short = {n: c.split("@")[0] if c else None for n, c in comps.items()}
+        for n in members:
+            if None not in short.values() and len(set(short.values())) == len(members):
+                extra = f"%{short[n]}"
+            elif None not in comps.values() and len(set(comps.values())) == len(members):
+                extra = f"%{comps[n]}"
+            else:
+                extra = f"/{str(n)[:7]}"
+            parts[n] = [*parts[n], extra]
+    return parts
+
+
+def _labels(g: networkx.DiGraph) -> dict[Hashable, str]:
+    """``name@version`` of every node (plus ``%compiler`` or ``/hash`` when repeated)."""
+    return {n: "".join(lines) for n, lines in _label_parts(g).items()}
+
+
+def _graph_title(g: networkx.DiGraph, roots: list[Hashable], labels: dict[Hashable, str]) -> str:
+    """A one-line title: the root packages when there are few, else the counts."""
+    if not len(g):
+        return "Dependency graph"
+    names = sorted({f"{g.nodes[n].get('name')}@{g.nodes[n].get('version')}"
+                    if isinstance(g.nodes[n].get("name"), str) else labels[n] for n in roots})  # fmt: skip
+    packages = len({g.nodes[n].get("name") or n for n in g.nodes})
+    if 0 < len(names) <= 2:
+        title = "Dependency graph of " + ", ".join(names)
+        if len(roots) > len(names):
+            title += f" ({len(roots)} roots)"
+        return title
+    return f"Dependency graph: {packages} packages, {len(roots)} roots"
+
+
+_CHAR_WIDTH = 0.62  # average width of a label character, in font sizes (DejaVu Sans)
+
+
+def _fit_labels(
+    parts: dict[Hashable, list[str]], slot_pt: float, layer_pt: float
+) -> tuple[float, bool, int | None]:
+    """``(font size, stagger, max characters per line or None)`` so that the labels of
+    neighbouring nodes (``slot_pt`` apart) do not overlap and fit between layers
+    (``layer_pt`` apart). Staggered labels alternate between two rows, so each may use two
+    slots; lines longer than the maximum are cut with an ellipsis."""
+    longest = max((len(line) for lines in parts.values() for line in lines), default=1)
+    nlines = max((len(lines) for lines in parts.values()), default=1)
+    for font in (8.0, 7.0, 6.0):
+        width = longest * _CHAR_WIDTH * font
+        height = nlines * 1.25 * font + 4
+        room = layer_pt - 22  # the node marker and the gap below it
+        if width <= 0.92 * slot_pt and height <= room:
+            return font, False, None
+        if width <= 1.85 * slot_pt and 2 * height + 2 <= room:
+            return font, True, None
+    font = 6.0
+    stagger = 2 * (nlines * 1.25 * font + 4) + 2 <= layer_pt - 22
+    chars = int((1.85 if stagger else 0.92) * slot_pt / (_CHAR_WIDTH * font))
+    return font, stagger, max(chars, 4)
+
+
+def _cut(line: str, chars: int | None) -> str:
+    return line if chars is None or len(line) <= chars else line[: chars - 1] + "\u2026"
 
 
 def failure_path_edges(g: networkx.DiGraph) -> set[tuple[Hashable, Hashable]]:
@@ -296,7 +401,7 @@ def failure_path_edges(g: networkx.DiGraph) -> set[tuple[Hashable, Hashable]]:
 
 
 def plot_dependency_graph(
-    data_or_graph: Any,
+    data_or_graph: MonitorData | networkx.DiGraph | SpecGraph,
     *,
     run: str | None = None,
     root: str | None = None,
@@ -306,16 +411,20 @@ def plot_dependency_graph(
 
     ``data_or_graph`` is a ``MonitorData`` (drawn from ``data.graph(run=run)``; with several
     runs and ``run=None`` the latest run is drawn, restricted to that run's builds and their
-    dependencies; ``run`` may be a unique prefix of a run name), a ``networkx.DiGraph`` with the node attributes of ``MonitorData.graph()``
-    (``name``, ``version``, ``outcome``), or a ``spec.SpecGraph`` (every node grey: no builds).
-    ``root`` (hash, hash prefix, name or name@version) restricts the drawing to that node and
-    its dependencies.
+    dependencies; ``run`` may be a unique prefix of a run name), a ``networkx.DiGraph`` with
+    the node attributes of ``MonitorData.graph()`` (``name``, ``version``, ``outcome``), or a
+    ``spec.SpecGraph`` (every node grey: no builds). ``root`` (hash, hash prefix, name or
+    name@version) restricts the drawing to that node and its dependencies.
 
     Dependents are drawn above their dependencies; edges from each root-cause failure up to
-    the dependents it blocked are drawn thick and red. The node markers are one
-    ``PathCollection`` (gid ``"dependency-graph-nodes"``), node labels are annotations whose
-    ``xy`` is the node position, edges are ``LineCollection``s with gids ``"dependency-graph-
-    edges"`` and ``"failure-path"``.
+    the dependents it blocked are drawn thick and red. Labels are ``name`` / ``@version`` /
+    ``%compiler`` on up to three lines (the compiler only when a ``name@version`` repeats);
+    when neighbours are too close for them, labels alternate between two rows, then get a
+    smaller font, then are cut. Without ``ax`` the figure is sized to the widest layer. The
+    title names the roots when there are at most two distinct ones, else counts packages and
+    roots. The node markers are one ``PathCollection`` (gid ``"dependency-graph-nodes"``),
+    node labels are annotations whose ``xy`` is the node position, edges are
+    ``LineCollection``s with gids ``"dependency-graph-edges"`` and ``"failure-path"``.
     """
     from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
@@ -323,22 +432,30 @@ def plot_dependency_graph(
 
     g, run = _resolve_graph(data_or_graph, run)
     g = _select_root(g, root)
-    labels = _labels(g)
+    parts = _label_parts(g)
+    labels = {n: "".join(lines) for n, lines in parts.items()}
     pos = layered_layout(g, key=lambda n: (labels[n], str(n)))
     width = max(
         (sum(1 for p in pos.values() if p[1] == y) for y in {p[1] for p in pos.values()}), default=1
     )
     nlayers = len({p[1] for p in pos.values()}) or 1
+    longest = max((len(line) for lines in parts.values() for line in lines), default=1)
+    nlines = max((len(lines) for lines in parts.values()), default=1)
     if ax is None:
+        # one slot per node of the widest layer, wide enough for the longest label line at
+        # 8 pt (or half of it, labels alternating between two rows, for very wide layers)
+        slot = max(0.75, longest * _CHAR_WIDTH * 8 / 72 + 0.15)
+        stagger = width * slot > 22.0
+        if stagger:
+            slot = max(0.6, slot / 1.85)
+        layer = 0.45 + nlines * 0.15 * (2 if stagger else 1)
         ax = _new_axes(
-            (min(max(6.0, 1.7 * width + 1.5), 30.0), min(max(4.0, 1.15 * nlayers + 1.5), 30.0))
-        )
+            (min(max(6.0, slot * (width + 1.6) + 2.2), 40.0),
+             min(max(4.0, layer * nlayers + 1.4), 30.0))
+        )  # fmt: skip
 
     roots = [n for n in g.nodes if g.in_degree(n) == 0]
-    root_label = ", ".join(sorted(labels[n] for n in roots)[:3]) + (
-        " ..." if len(roots) > 3 else ""
-    )
-    title = "Dependency graph" + (f" of {root_label}" if root_label else "")
+    title = _graph_title(g, roots, labels)
     if run is not None:
         title += f"\nrun {run}"
     ax.set_title(title)
@@ -361,15 +478,46 @@ def plot_dependency_graph(
     colors = [OUTCOME_COLORS.get(o, OUTCOME_COLORS["unknown"]) for o in outcomes]
     xs = [pos[n][0] for n in nodes]
     ys = [pos[n][1] for n in nodes]
+    xmin, xmax = min(xs), max(xs)
+    ymin, ymax = min(ys), max(ys)
+    xlim = (xmin - 0.8, xmax + 0.8)
+    ylim = (ymin - 0.75, ymax + 0.4)
+
+    # room per node and per layer on this axes, in points (the legend takes ~1.6 inch of a
+    # figure that lays itself out; otherwise it hangs outside the axes)
+    fig = ax.figure
+    fig_w, fig_h = fig.get_size_inches()
+    box = ax.get_position()
+    ax_w = fig_w * box.width - (1.6 if fig.get_layout_engine() is not None else 0.0)
+    ax_h = fig_h * box.height - 0.3 * title.count("\n")
+    slot_pt = max(ax_w, 1.0) * 72 / (xlim[1] - xlim[0])
+    layer_pt = max(ax_h, 1.0) * 72 / (ylim[1] - ylim[0])
+    font, stagger, chars = _fit_labels(parts, slot_pt, layer_pt)
+    line_h = 1.25 * font
+    marker = 260 if slot_pt >= 24 else 140
+
     edge_w = [2.5 if n in roots else 1.0 for n in nodes]
-    sc = ax.scatter(xs, ys, s=260, c=colors, edgecolors="#333333", linewidths=edge_w, zorder=3)
+    sc = ax.scatter(xs, ys, s=marker, c=colors, edgecolors="#333333", linewidths=edge_w, zorder=3)
     sc.set_gid("dependency-graph-nodes")
+    rank: dict[Hashable, int] = {}
+    for y in {p[1] for p in pos.values()}:
+        for i, n in enumerate(
+            sorted((n for n in nodes if pos[n][1] == y), key=lambda n: pos[n][0])
+        ):
+            rank[n] = i
+    first_gap = 11 if marker == 260 else 8
     for n in nodes:
+        lines = [_cut(line, chars) for line in parts[n]]
+        lower = stagger and rank[n] % 2 == 1
+        drop = first_gap + ((nlines * line_h + 5) if lower else 0)
         ax.annotate(
-            labels[n], pos[n], xytext=(0, -13), textcoords="offset points", ha="center",
-            va="top", fontsize=8, zorder=4,
+            "\n".join(lines), pos[n], xytext=(0, -drop), textcoords="offset points", ha="center",
+            va="top", fontsize=font, zorder=4, linespacing=1.0,
             fontweight="bold" if n in roots else "normal",
-            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
+            bbox={"boxstyle": "round,pad=0.12", "fc": "white", "ec": "none", "alpha": 0.85},
+            # a label on the lower row hangs from its node on a thin leader line
+            arrowprops={"arrowstyle": "-", "color": "#555555", "lw": 0.6, "shrinkA": 0,
+                        "shrinkB": first_gap - 2} if lower else None,
         )  # fmt: skip
 
     present = [o for o in _OUTCOME_ORDER if o in outcomes] + sorted(
@@ -386,15 +534,13 @@ def plot_dependency_graph(
     ax.legend(
         handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False
     )
-    xmin, xmax = min(xs), max(xs)
-    ymin, ymax = min(ys), max(ys)
-    ax.set_xlim(xmin - 0.8, xmax + 0.8)
-    ax.set_ylim(ymin - 0.6, ymax + 0.4)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():
         spine.set_visible(False)
-    ax.set_xlabel("dependents above their dependencies; bold: root")
+    ax.set_xlabel("dependents above their dependencies; bold: root", fontsize=8)
     return ax
 
 
@@ -408,15 +554,18 @@ def _as_labels(series: pandas.Series, missing: str = "<unknown>") -> pandas.Seri
 
 
 def failure_counts(
-    data: Any, rows: str = "spec_name", cols: str = "compiler"
+    data: MonitorData, rows: str = "spec_name", cols: str = "compiler"
 ) -> tuple[pandas.DataFrame, pandas.DataFrame]:
     """``(failed, builds)``: root-cause failures and build records per (rows, cols) cell.
 
     Computed from ``data.builds`` (``outcome == "failed"`` is a root cause); cells with no
-    build are NaN in both.
+    build are NaN in both. ``ConfigError`` when ``rows``/``cols`` is not a builds column.
     """
     import pandas as pd
 
+    _check_data(data, "failure_counts", "builds")
+    _check_column(data, "failure_counts", "rows", rows)
+    _check_column(data, "failure_counts", "cols", cols)
     b = data.builds
     frame = pd.DataFrame(
         {
@@ -435,7 +584,7 @@ def failure_counts(
 
 
 def plot_failure_matrix(
-    data: Any,
+    data: MonitorData,
     rows: str = "spec_name",
     cols: str = "compiler",
     ax: matplotlib.axes.Axes | None = None,
@@ -443,11 +592,17 @@ def plot_failure_matrix(
     """Heatmap of the failure rate (root-cause failures / build records) per ``rows`` x ``cols``.
 
     Each cell is annotated ``failed/builds``; a cell with no build is left blank. Rows and
-    columns are any two ``builds`` columns (default package x compiler).
+    columns are any two ``builds`` columns (default package x compiler; axes are labelled
+    with readable names: ``spec_name`` is "package"). A name that is not a ``builds`` column
+    raises ``ConfigError`` naming the argument.
     """
     import numpy as np
 
-    title = f"Root-cause failure rate by {rows} and {cols}"
+    _check_data(data, "plot_failure_matrix", "builds")
+    _check_column(data, "plot_failure_matrix", "rows", rows)
+    _check_column(data, "plot_failure_matrix", "cols", cols)
+    row_label, col_label = _COLUMN_LABELS.get(rows, rows), _COLUMN_LABELS.get(cols, cols)
+    title = f"Root-cause failure rate by {row_label} and {col_label}"
     failed, builds = failure_counts(data, rows, cols)
     if ax is None:
         ax = _new_axes(
@@ -473,25 +628,29 @@ def plot_failure_matrix(
             )  # fmt: skip
     ax.set_xticks(range(builds.shape[1]), [str(c) for c in builds.columns])
     ax.set_yticks(range(builds.shape[0]), [str(r) for r in builds.index])
-    ax.set_xlabel(cols)
-    ax.set_ylabel(rows)
+    ax.set_xlabel(col_label)
+    ax.set_ylabel(row_label)
     ax.set_title(title + "\n(annotated: failures/builds; grey: no builds)")
     return ax
 
 
-def plot_phase_outcomes(data: Any, ax: matplotlib.axes.Axes | None = None) -> matplotlib.axes.Axes:
+def plot_phase_outcomes(
+    data: MonitorData, ax: matplotlib.axes.Axes | None = None
+) -> matplotlib.axes.Axes:
     """Stacked bars per phase name: how many phases ended SUCCESS and how many ERROR.
 
     Phases are in pipeline order (median ``order`` within builds). Statuses other than
-    SUCCESS/ERROR, if any, are stacked as ``other``.
+    SUCCESS/ERROR, if any, are stacked as ``other``. The ERROR count is written inside its
+    segment when the segment is tall enough to hold it, else in red above the bar.
     """
     import pandas as pd
 
+    _check_data(data, "plot_phase_outcomes", "phases")
     title = "Phase outcomes"
     ph = data.phases
     if ax is None:
         n = int(ph["name"].nunique()) if len(ph) else 1
-        ax = _new_axes((max(5.0, 0.9 * n + 2.5), 4.0))
+        ax = _new_axes((max(5.0, 0.9 * n + 3.5), 4.0))
     if ph.empty:
         return _empty(ax, title, "no phases recorded")
     status = ph["status"].astype("object").where(ph["status"].isin(["SUCCESS", "ERROR"]), "other")
@@ -506,8 +665,12 @@ def plot_phase_outcomes(data: Any, ax: matplotlib.axes.Axes | None = None) -> ma
     )
     names = sorted(counts.index, key=lambda n: (order.get(n, float("inf")), n))
     counts = counts.reindex(names)
+    totals = counts.sum(axis=1)
+    top = float(totals.max()) or 1.0
+    # a segment holds its count when it is at least ~14 pt tall on a 4-inch axes
+    min_inside = 0.07 * top
     bottom = pd.Series(0, index=counts.index)
-    x = range(len(names))
+    x = list(range(len(names)))
     for st in ["SUCCESS", "ERROR", "other"]:
         if st not in counts:
             continue
@@ -516,11 +679,19 @@ def plot_phase_outcomes(data: Any, ax: matplotlib.axes.Axes | None = None) -> ma
             x, vals, bottom=bottom, color=PHASE_STATUS_COLORS[st], label=st, edgecolor="white"
         )
         if st == "ERROR":
-            labels = [str(int(v)) if v else "" for v in vals]
-            ax.bar_label(bars, labels=labels, label_type="center", color="white", fontsize=9)
+            inside = [str(int(v)) if v >= min_inside else "" for v in vals]
+            ax.bar_label(bars, labels=inside, label_type="center", color="white", fontsize=9)
+            for xi, v, total in zip(x, vals, totals, strict=True):
+                if 0 < v < min_inside:
+                    ax.annotate(
+                        f"{int(v)} ERROR", (xi, total), xytext=(0, 3), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=8, color=PHASE_STATUS_COLORS["ERROR"],
+                        fontweight="bold",
+                    )  # fmt: skip
         bottom = bottom + vals
+    ax.set_ylim(0, top * 1.12)
     ax.set_xticks(
-        list(x),
+        x,
         names,
         rotation=30 if len(names) > 6 else 0,
         ha="right" if len(names) > 6 else "center",
@@ -528,34 +699,70 @@ def plot_phase_outcomes(data: Any, ax: matplotlib.axes.Axes | None = None) -> ma
     ax.set_xlabel("phase")
     ax.set_ylabel("phases recorded")
     ax.set_title(title)
-    ax.legend(title="status", frameon=False)
+    ax.legend(title="status", frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
 
 
-def plot_error_classes(data: Any, ax: matplotlib.axes.Axes | None = None) -> matplotlib.axes.Axes:
-    """Horizontal bars: number of error events per ``primary_class`` (``unclassified`` too)."""
-    title = "Error events by failure class"
-    ev = data.events
-    errors = ev[ev["kind"].astype("object") == "error"] if len(ev) else ev
-    counts = (
-        _as_labels(errors["primary_class"], "unclassified").value_counts() if len(errors) else None
-    )
+def plot_error_classes(
+    data: MonitorData,
+    ax: matplotlib.axes.Axes | None = None,
+    *,
+    count: str = "builds",
+) -> matplotlib.axes.Axes:
+    """Horizontal bars per failure class (``unclassified`` in grey).
+
+    ``count="builds"`` (default): one class per root-cause failure, its summary class (the
+    ``error_class`` of :func:`spackmon_analysis.failures.failures`, the class of highest
+    precedence among its errors: the "Failure classes of the root causes" of the text
+    report), so the make lines that follow a compiler error do not outweigh it.
+    ``count="events"``: every error event by its ``primary_class`` (warnings excluded).
+    """
+    _check_data(data, "plot_error_classes", "builds", "events")
+    if count not in ("builds", "events"):
+        raise ConfigError(f"plot_error_classes(count={count!r}): use 'builds' or 'events'")
+    if count == "builds":
+        from .failures import failures
+
+        title = "Failure classes of the root causes"
+        xlabel = "root-cause failures (one class per failed build)"
+        found = failures(data)
+        causes = found[found["role"] == "root cause"]
+        counts = (
+            _as_labels(causes["error_class"], "unclassified").value_counts()
+            if len(causes)
+            else None
+        )
+        nothing = "no root-cause failures"
+    else:
+        title = "Error events by failure class"
+        xlabel = "error events"
+        ev = data.events
+        errors = ev[ev["kind"].astype("object") == "error"] if len(ev) else ev
+        counts = (
+            _as_labels(errors["primary_class"], "unclassified").value_counts()
+            if len(errors)
+            else None
+        )
+        nothing = "no error events"
     if ax is None:
         ax = _new_axes((7.0, max(2.5, 0.45 * (0 if counts is None else len(counts)) + 1.5)))
     if counts is None or counts.empty:
-        return _empty(ax, title, "no error events")
+        return _empty(ax, title, nothing)
     counts = counts.sort_values(kind="stable")  # largest at the top
     colors = ["#bdbdbd" if c == "unclassified" else "#d62728" for c in counts.index]
     bars = ax.barh(list(counts.index), counts.to_numpy(), color=colors)
     ax.bar_label(bars, padding=3, fontsize=9)
-    ax.set_xlabel("error events")
-    ax.set_ylabel("primary class")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("failure class")
     ax.set_title(title)
     ax.margins(x=0.15)
     return ax
 
 
-def plot_build_times(data: Any, ax: matplotlib.axes.Axes | None = None) -> matplotlib.axes.Axes:
+def plot_build_times(
+    data: MonitorData, ax: matplotlib.axes.Axes | None = None
+) -> matplotlib.axes.Axes:
     """Total phase duration per package: median over its builds (bar) and each build (dots;
     red for a failed build, whose total covers the phases up to the error).
 
@@ -565,6 +772,7 @@ def plot_build_times(data: Any, ax: matplotlib.axes.Axes | None = None) -> matpl
     import numpy as np
     import pandas as pd
 
+    _check_data(data, "plot_build_times", "builds", "phases")
     title = "Build time per package (sum of phase durations)"
     ph = data.phases
     dur = ph.dropna(subset=["duration"]) if len(ph) else ph

@@ -15,8 +15,12 @@ import html
 import io
 from typing import TYPE_CHECKING, Any
 
+from .errors import ConfigError
+
 if TYPE_CHECKING:
     import pandas
+
+    from .frames import MonitorData
 
 __all__ = ["Explorer", "explore", "ALL"]
 
@@ -64,9 +68,15 @@ class Explorer:
     (``Image``, PNG), ``widget`` (the ``VBox`` holding them), ``data``.
     """
 
-    def __init__(self, data: Any) -> None:
+    def __init__(self, data: MonitorData) -> None:
         import ipywidgets as w
 
+        missing = [f for f in ("builds", "phases", "events", "graph") if not hasattr(data, f)]
+        if data is None or missing:
+            raise ConfigError(
+                "explore(data=...): data must be a MonitorData (for example "
+                f"sma.load_save_local(path)), not {type(data).__name__}"
+            )
         self.data = data
         self.builds = self._builds_table(data)
         self._dag_cache: dict[str | None, bytes] = {}
@@ -119,7 +129,7 @@ class Explorer:
     # -- data ---------------------------------------------------------------------------------
 
     @staticmethod
-    def _builds_table(data: Any) -> pandas.DataFrame:
+    def _builds_table(data: MonitorData) -> pandas.DataFrame:
         """``data.builds`` plus ``failed_phase`` and ``first_error`` per build, by run time."""
         import pandas as pd
 
@@ -431,7 +441,7 @@ def _pick(dd: Any, value: str | None, what: str, *, prefix: bool) -> str:
     raise ValueError(f"no {what} {value!r}; choices: {', '.join(o for o in options if o != ALL)}")
 
 
-def explore(data: Any) -> Explorer:
+def explore(data: MonitorData) -> Explorer:
     """An :class:`Explorer` over ``data`` (a ``MonitorData``); display it, or call
-    ``.select(...)`` to filter from code."""
+    ``.select(...)`` to filter from code. ``ConfigError`` when ``data`` is not one."""
     return Explorer(data)

@@ -22,6 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from spackmon_analysis import plots  # noqa: E402
+from spackmon_analysis.errors import ConfigError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "data"
@@ -177,7 +178,8 @@ def drawn_nodes(ax) -> dict[str, tuple[tuple[float, float], tuple[float, ...]]]:
         if xy is None:
             continue
         (i,) = [k for k, o in enumerate(offsets) if np.allclose(o, xy)]
-        out[text.get_text()] = (tuple(xy), tuple(colors[i]))
+        # a label is drawn on up to three lines (name, @version, %compiler)
+        out[text.get_text().replace("\n", "")] = (tuple(xy), tuple(colors[i]))
     return out
 
 
@@ -340,7 +342,7 @@ def test_phase_outcomes_and_error_classes() -> None:
     }
     assert heights == {"SUCCESS": [7, 5], "ERROR": [0, 1]}
 
-    ax = plots.plot_error_classes(data)
+    ax = plots.plot_error_classes(data, count="events")
     bars = {
         t.get_text(): p.get_width() for t, p in zip(ax.get_yticklabels(), ax.patches, strict=True)
     }
@@ -368,7 +370,7 @@ def test_empty_data_gives_explanatory_axes() -> None:
         events=data.events.iloc[0:0],
     )
     assert "no phase durations" in plots.plot_build_times(empty).texts[0].get_text()
-    assert "no error events" in plots.plot_error_classes(empty).texts[0].get_text()
+    assert "no error events" in plots.plot_error_classes(empty, count="events").texts[0].get_text()
     assert "no phases" in plots.plot_phase_outcomes(empty).texts[0].get_text()
     assert "no builds" in plots.plot_failure_matrix(empty).texts[0].get_text()
     no_durations = make_data()
@@ -460,3 +462,98 @@ def test_example_latest_run_and_pngs(example, manifest, tmp_path: Path) -> None:
     )
     assert sum(errors.values()) == expected_errors == 3
     assert errors["build"] == 3
+
+
+def _bars(ax) -> dict[str, float]:
+    return {
+        t.get_text(): p.get_width() for t, p in zip(ax.get_yticklabels(), ax.patches, strict=True)
+    }
+
+
+def test_example_error_classes_one_per_failed_build(example) -> None:
+    from spackmon_analysis.failures import failures
+
+    found = failures(example)
+    causes = found[found["role"] == "root cause"]
+    ax = plots.plot_error_classes(example)  # default: one summary class per root cause
+    assert _bars(ax) == causes["error_class"].value_counts().to_dict()
+    assert _bars(ax) == {"compiler_error": 2, "out_of_memory_killed": 1}
+    assert sum(_bars(ax).values()) == len(causes) == 3
+    # every error event: the make lines after each compiler error count too
+    events = _bars(plots.plot_error_classes(example, count="events"))
+    errors = example.events[example.events["kind"] == "error"]
+    assert sum(events.values()) == len(errors)
+    assert events["make_failure"] > events["compiler_error"]
+    with pytest.raises(ConfigError, match="count='lines'"):
+        plots.plot_error_classes(example, count="lines")
+
+
+def test_bad_arguments_raise_config_error(example) -> None:
+    for call in (
+        lambda: plots.plot_phase_outcomes(None),
+        lambda: plots.plot_failure_matrix(None),
+        lambda: plots.plot_error_classes(None),
+        lambda: plots.plot_build_times(None),
+        lambda: plots.plot_phase_outcomes(example.builds),  # a frame, not the data
+    ):
+        with pytest.raises(ConfigError, match=r"\(data=\.\.\.\): data must be a MonitorData"):
+            call()
+    with pytest.raises(ConfigError, match=r"plot_failure_matrix\(rows='x'\): not a column"):
+        plots.plot_failure_matrix(example, rows="x")
+    with pytest.raises(ConfigError, match=r"cols='nope'"):
+        plots.plot_failure_matrix(example, cols="nope")
+    with pytest.raises(ConfigError, match=r"failure_counts\(rows='x'\)"):
+        plots.failure_counts(example, rows="x")
+
+
+def test_example_readable_labels(example) -> None:
+    # the matrix names its axes in words, not by column name
+    ax = plots.plot_failure_matrix(example)
+    assert (ax.get_ylabel(), ax.get_xlabel()) == ("package", "compiler")
+    assert "by package and compiler" in ax.get_title()
+    ax = plots.plot_failure_matrix(example, rows="host_target", cols="run")
+    assert (ax.get_ylabel(), ax.get_xlabel()) == ("target", "run")
+    # 3 ERROR of 41 build phases: tall enough, the count is inside the segment
+    ax = plots.plot_phase_outcomes(example)
+    assert [t.get_text() for t in ax.texts if t.get_text()] == ["3"]
+    # 1 ERROR among 61 build phases: too thin, written in red above the bar instead
+    data = make_data()
+    ok = data.phases[data.phases["status"] == "SUCCESS"]
+    data.phases = pd.concat([data.phases] + [ok] * 10, ignore_index=True)
+    ax = plots.plot_phase_outcomes(data)
+    assert [t.get_text() for t in ax.texts if t.get_text()] == ["1 ERROR"]
+
+
+def test_graph_labels_fit_and_title_is_concise(example) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    # every run together (as server data is): 40 nodes, the widest layer has 14
+    g = example.graph()
+    fig = Figure(figsize=(12, 8), dpi=100, layout="constrained")  # as report.write_plots
+    FigureCanvasAgg(fig)
+    ax = plots.plot_dependency_graph(g, ax=fig.add_subplot())
+    assert ax.get_title() == "Dependency graph of hdf5@1.10.7, python@3.8.12 (4 roots)"
+    labels = [t for t in ax.texts if getattr(t, "xy", None) is not None]
+    assert len(labels) == len(g)
+    # two compilers of one package: told apart by the compiler's name alone
+    joined = {t.get_text().replace("\n", "") for t in labels}
+    assert {"zlib@1.2.11%gcc", "zlib@1.2.11%clang"} <= joined
+    assert all(t.get_text().count("\n") <= 2 for t in labels)
+    # no two labels overlap once drawn
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    overlaps = [
+        (labels[i].get_text(), labels[j].get_text())
+        for i in range(len(boxes))
+        for j in range(i + 1, len(boxes))
+        if boxes[i].overlaps(boxes[j])
+    ]
+    assert overlaps == []
+    # many roots: the counts instead of the names
+    wide = nx.DiGraph()
+    for i in range(5):
+        wide.add_node(f"h{i}", name=f"pkg{i}", version="1.0", outcome="succeeded")
+    ax = plots.plot_dependency_graph(wide)
+    assert ax.get_title() == "Dependency graph: 5 packages, 5 roots"

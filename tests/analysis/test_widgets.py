@@ -129,3 +129,13 @@ def test_example_sqlite_with_clang(example) -> None:
     assert "Killed" in ex.log.value  # the failed build is selected and its error shown
     assert bytes(ex.dag.value).startswith(PNG)
     assert len(ex.select()) == sum(len(r["builds"]) for r in manifest["runs"])
+
+
+def test_explore_rejects_what_is_not_monitor_data(small) -> None:
+    from spackmon_analysis.errors import ConfigError
+
+    for bad in (None, small.builds, 42):
+        with pytest.raises(
+            ConfigError, match=r"explore\(data=\.\.\.\): data must be a MonitorData"
+        ):
+            widgets.explore(bad)
