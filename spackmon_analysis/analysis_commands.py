@@ -7,7 +7,13 @@ Both read their data from one SOURCE:
 - ``--host URL`` (with ``--user``/``--token``, or ``SPACKMON_HOST``/``SPACKMON_USER``/
   ``SPACKMON_TOKEN``): everything a monitor server holds, through the client;
 - ``--db URL``: a monitor server's database read directly (SQLite path or URL,
-  PostgreSQL URL).
+  PostgreSQL URL);
+- with none of the three: the server named by ``$SPACKMON_HOST`` (like the client
+  commands).
+
+Inputs the loader had to skip (corrupt or unreadable files, ``data.problems``) are
+listed on stderr and in a "Skipped inputs" section of the text report; the command
+then exits 1, with the report still written. Exit 0 means every input was read.
 
 ``spackmon failures SOURCE`` prints the text failure report, or with ``--format
 csv|json`` the :func:`~spackmon_analysis.failures.failures` table (lists as
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,10 +43,12 @@ def _source_options(parser: argparse.ArgumentParser) -> None:
         nargs="?",
         metavar="SOURCE",
         help="save-local directory (one run or a directory of runs), install tree, "
-        "prefix or stage directory; omit with --host or --db",
+        "prefix or stage directory; omit with --host or --db (or set SPACKMON_HOST)",
     )
     group = parser.add_argument_group("server or database instead of SOURCE")
-    group.add_argument("--host", help="monitor server URL, e.g. http://127.0.0.1:5000")
+    group.add_argument(
+        "--host", help="monitor server URL, e.g. http://127.0.0.1:5000 (env SPACKMON_HOST)"
+    )
     group.add_argument("--db", metavar="URL", help="server database: SQLite path/URL or PostgreSQL")
     group.add_argument("--prefix", help="API prefix (env SPACKMON_PREFIX; default ms1)")
     group.add_argument("--user", help="user name (env SPACKMON_USER)")
@@ -56,8 +65,17 @@ def load_source(args: argparse.Namespace) -> Any:
     from .frames import MonitorData, load
 
     chosen = [bool(args.source), bool(args.host), bool(args.db)]
-    if sum(chosen) != 1:
-        raise ConfigError("give exactly one of SOURCE, --host URL or --db URL")
+    if sum(chosen) > 1:
+        raise ConfigError("give exactly one of SOURCE, --host URL or --db URL, not several")
+    if not any(chosen):
+        host = os.environ.get("SPACKMON_HOST", "").strip()
+        if not host:
+            raise ConfigError(
+                "no data source: give exactly one of SOURCE (a save-local or install "
+                "directory), --host URL (a monitor server) or --db URL (a server database), "
+                "or set SPACKMON_HOST (with SPACKMON_USER and SPACKMON_TOKEN)"
+            )
+        args.host = host
     if args.db:
         return MonitorData.from_database(args.db)
     if args.host:
@@ -117,6 +135,42 @@ def _table_text(frame: Any, fmt: str) -> str:
     return json.dumps(records, indent=2) + "\n"
 
 
+def _skipped(data: Any, command: str) -> int:
+    """List the inputs the loader skipped on stderr; the exit status (1 if any)."""
+    problems = list(getattr(data, "problems", None) or [])
+    if not problems:
+        return 0
+    print(
+        f"spackmon {command}: warning: skipped {len(problems)} unreadable input(s); "
+        "the report leaves them out:",
+        file=sys.stderr,
+    )
+    for name, message in problems:
+        print(f"    {name}: {message}", file=sys.stderr)
+    return 1
+
+
+def _output_dir(path: str, option: str) -> Path:
+    """``path`` as a folder, created; ConfigError naming it when it cannot be one."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{option} {out}: exists and is not a directory; give a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{option} {out}: cannot create the folder ({exc.strerror})") from exc
+    return out
+
+
+def _write(path: Path, text: str, option: str) -> None:
+    if path.is_dir():
+        raise ConfigError(f"{option} {path}: is a directory; give a file name")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{option} {path}: cannot write ({exc.strerror})") from exc
+
+
 def _failures(args: argparse.Namespace) -> int:
     from .failures import failures
     from .report import failure_report
@@ -127,24 +181,23 @@ def _failures(args: argparse.Namespace) -> int:
     else:
         text = _table_text(failures(data), args.format)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        _write(Path(args.output), text, "-o")
         print(f"Wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
-    return 0
+    return _skipped(data, "failures")
 
 
 def _report(args: argparse.Namespace) -> int:
     from .report import failure_report, write_html_report, write_plots
 
+    out = _output_dir(args.out, "--out")
     data = load_source(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     text = failure_report(data)
-    (out / "report.txt").write_text(text, encoding="utf-8")
+    _write(out / "report.txt", text, "--out")
     files = [out / "report.txt", write_html_report(data, out / "report.html")]
     files += write_plots(data, out)
     print(f"Wrote {len(files)} files to {out}/:")
     for path in files:
         print(f"    {Path(path).name}")
-    return 0
+    return _skipped(data, "report")

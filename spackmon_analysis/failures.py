@@ -28,12 +28,16 @@ install and database data) form one group.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .errors import ConfigError
 from .logs import UNCLASSIFIED, Rules, load_rules
 from .logs import fingerprint as _fingerprint
+
+if TYPE_CHECKING:
+    from .frames import MonitorData
 
 __all__ = [
     "ROOT_CAUSE",
@@ -47,6 +51,8 @@ __all__ = [
     "error_fingerprints",
     "flaky",
     "class_summary",
+    "first_errors",
+    "EVENT_CHOICES",
     "outcomes",
     "label",
 ]
@@ -102,7 +108,41 @@ _TEXT_COLUMNS = [
 # ---------------------------------------------------------------------------------
 
 
-def _rules(data: Any) -> Rules:
+_FRAMES = ("builds", "phases", "events", "dependencies")
+
+
+def _check_data(data: Any, where: str) -> None:
+    """ConfigError unless ``data`` looks like a :class:`MonitorData` (the five frames)."""
+    missing = [name for name in _FRAMES if not isinstance(getattr(data, name, None), pd.DataFrame)]
+    if missing:
+        raise ConfigError(
+            f"{where}: data must be a MonitorData (from load_save_local, load, "
+            f"MonitorData.from_client, ...), got {type(data).__name__}"
+            + ("" if data is None else f" without the frame(s) {', '.join(missing)}")
+        )
+
+
+def _check_columns(data: MonitorData, where: str, argument: str, given: Sequence[str]) -> None:
+    """ConfigError naming ``argument`` when a name in ``given`` is not a builds column."""
+    columns = list(data.builds.columns)
+    bad = [c for c in given if c not in columns]
+    if bad:
+        shown = bad[0] if len(bad) == 1 else bad
+        raise ConfigError(
+            f"{where}: {argument}={shown!r} is not a builds column; "
+            f"choose from: {', '.join(map(str, columns))}"
+        )
+
+
+def _check_choice(where: str, argument: str, value: Any, choices: Sequence[Any]) -> None:
+    if value not in choices:
+        raise ConfigError(
+            f"{where}: {argument}={value!r} is not valid; choose from: "
+            + ", ".join(repr(c) for c in choices)
+        )
+
+
+def _rules(data: MonitorData) -> Rules:
     rules = getattr(data, "rules", None)
     return rules if isinstance(rules, Rules) else load_rules(rules)
 
@@ -124,7 +164,7 @@ def _text(v: Any) -> str | None:
     return None if v is None else str(v)
 
 
-def outcomes(data: Any) -> pd.Series:
+def outcomes(data: MonitorData) -> pd.Series:
     """Each build's outcome (index ``build``): the ``outcome`` column of the contract.
 
     Where that column is missing or ``<NA>`` (frames built by hand), the outcome is
@@ -132,6 +172,7 @@ def outcomes(data: Any) -> pd.Series:
     ``succeeded`` for status ``SUCCESS``, ``never built`` for ``FAILED``/``CANCELLED``,
     else ``unknown``.
     """
+    _check_data(data, "outcomes")
     builds = data.builds
     keys = builds["build"].astype(object).values
     given = (
@@ -163,7 +204,7 @@ def _run_keys(builds: pd.DataFrame) -> pd.Series:
     return builds["run"].astype(object).where(builds["run"].notna(), _NO_RUN)
 
 
-def _dependency_map(data: Any) -> dict[str, set[str]]:
+def _dependency_map(data: MonitorData) -> dict[str, set[str]]:
     """parent full_hash -> set of direct child (dependency) full_hashes."""
     deps = data.dependencies
     children: dict[str, set[str]] = {}
@@ -253,7 +294,7 @@ def _empty_failures() -> pd.DataFrame:
 # ---------------------------------------------------------------------------------
 
 
-def failures(data: Any) -> pd.DataFrame:
+def failures(data: MonitorData) -> pd.DataFrame:
     """One row per failed or blocked build, root causes first within each run.
 
     ``role`` is ``"root cause"`` for a build one of whose own phases is ``ERROR`` and
@@ -279,6 +320,7 @@ def failures(data: Any) -> pd.DataFrame:
     ``data.dependencies``; runs are the ``run`` column (builds without a run form one
     group).
     """
+    _check_data(data, "failures")
     builds = data.builds
     if not len(builds):
         return _empty_failures()
@@ -422,17 +464,22 @@ def label(row: Any) -> str:
 _COUNT_COLUMNS = ["builds", "failed", "blocked", "succeeded", "unknown"]
 
 
-def _by_columns(by: str | Sequence[str]) -> list[str]:
-    columns = [by] if isinstance(by, str) else list(by)
+def _by_columns(by: str | Sequence[str], where: str) -> list[str]:
+    if isinstance(by, str):
+        columns = [by]
+    elif isinstance(by, Iterable):
+        columns = list(by)
+    else:
+        raise ConfigError(f"{where}: by={by!r} must be a builds column name or a list of them")
     if not columns:
-        raise ValueError("by: give at least one column")
+        raise ConfigError(f"{where}: by=[] names no column; give at least one builds column")
     # a version alone means nothing across packages
     if "spec_version" in columns and "spec_name" not in columns:
         columns.insert(columns.index("spec_version"), "spec_name")
     return columns
 
 
-def _outcome_table(data: Any) -> pd.DataFrame:
+def _outcome_table(data: MonitorData) -> pd.DataFrame:
     builds = data.builds.copy()
     builds["_outcome"] = builds["build"].astype(object).map(outcomes(data)).fillna("unknown")
     for name, value in (
@@ -446,7 +493,7 @@ def _outcome_table(data: Any) -> pd.DataFrame:
     return builds
 
 
-def failure_rates(data: Any, by: str | Sequence[str] = "spec_name") -> pd.DataFrame:
+def failure_rates(data: MonitorData, by: str | Sequence[str] = "spec_name") -> pd.DataFrame:
     """Build outcomes per group, most failing first.
 
     ``by`` is a build column (``spec_name``, ``spec_version``, ``compiler``,
@@ -456,11 +503,10 @@ def failure_rates(data: Any, by: str | Sequence[str] = "spec_name") -> pd.DataFr
     causes), ``blocked`` (never built), ``succeeded``, ``unknown`` and
     ``failure_rate`` = failed / builds.
     """
-    columns = _by_columns(by)
+    _check_data(data, "failure_rates")
+    columns = _by_columns(by, "failure_rates")
+    _check_columns(data, "failure_rates", "by", columns)
     table = _outcome_table(data)
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise KeyError(f"failure_rates: no build column(s) {missing}")
     for column in columns:
         if column == "tags":
             table = table.assign(
@@ -485,7 +531,7 @@ def failure_rates(data: Any, by: str | Sequence[str] = "spec_name") -> pd.DataFr
 
 
 def failure_matrix(
-    data: Any,
+    data: MonitorData,
     rows: str = "spec_name",
     cols: str = "compiler",
     *,
@@ -497,12 +543,14 @@ def failure_matrix(
     ``"builds"``, ``"succeeded"`` or ``"rate"`` (failed / builds, NaN where there was
     no build). Only row and column values that have builds appear; counts are int.
     """
-    if value not in ("failed", "blocked", "builds", "succeeded", "rate"):
-        raise ValueError(f"failure_matrix: unknown value {value!r}")
+    _check_data(data, "failure_matrix")
+    _check_choice(
+        "failure_matrix", "value", value, ("failed", "blocked", "builds", "succeeded", "rate")
+    )
+    _check_columns(data, "failure_matrix", "rows", [rows])
+    _check_columns(data, "failure_matrix", "cols", [cols])
     table = _outcome_table(data)
     for column in (rows, cols):
-        if column not in table.columns:
-            raise KeyError(f"failure_matrix: no build column {column!r}")
         table[column] = table[column].astype(object).where(table[column].notna(), "<NA>")
     if not len(table):
         return pd.DataFrame(dtype="int64")
@@ -522,7 +570,7 @@ def failure_matrix(
 # ---------------------------------------------------------------------------------
 
 
-def phase_times(data: Any, by: str | None = "spec_name") -> pd.DataFrame:
+def phase_times(data: MonitorData, by: str | None = "spec_name") -> pd.DataFrame:
     """Phase durations per package (``by``) and phase name.
 
     Columns: ``by`` (when given), ``phase``, ``count`` (phases with a known duration),
@@ -530,6 +578,9 @@ def phase_times(data: Any, by: str | None = "spec_name") -> pd.DataFrame:
     ``by`` is None), ``min``, ``median``, ``max`` (seconds). Sorted by package, then
     by the phases' usual order.
     """
+    _check_data(data, "phase_times")
+    if by is not None:
+        _check_columns(data, "phase_times", "by", [by])
     phases = data.phases[["build", "name", "order", "duration"]].copy()
     phases = phases[phases["duration"].notna()]
     keys = ["phase"] if by is None else [by, "phase"]
@@ -561,10 +612,62 @@ def phase_times(data: Any, by: str | None = "spec_name") -> pd.DataFrame:
 # ---------------------------------------------------------------------------------
 
 
-def _events_with_builds(data: Any, kind: str | None) -> pd.DataFrame:
+#: ``events=`` choices of :func:`error_fingerprints` and :func:`class_summary`.
+EVENT_CHOICES = ("first", "all")
+
+
+def first_errors(data: MonitorData) -> pd.DataFrame:
+    """The first error event of each failed phase (rows of ``data.events``).
+
+    For every ``ERROR`` phase, its error event with the lowest line number: the error
+    :func:`failures` reports. A root cause whose failed phase has no error event but
+    whose other phases do contributes the first error of the build instead (as in
+    :func:`failures`). The make/ninja lines that merely repeat the failure further up
+    the recursion (``make[2]: *** ... Error 1``, ``all-recursive``) are left out, so
+    each failure counts once.
+    """
+    _check_data(data, "first_errors")
     events = data.events
-    if kind is not None:
-        events = events[events["kind"].astype(object) == kind]
+    errors = events[events["kind"].astype(object) == "error"]
+    phases = data.phases
+    errored = phases[phases["status"].astype(object) == "ERROR"]
+    if not len(errors) or not len(errored):
+        return errors.iloc[0:0]
+    if "order" in errored.columns:
+        errored = errored.sort_values(["build", "order"], kind="stable", na_position="last")
+    by_build = {str(b): g for b, g in errors.groupby(errors["build"].astype(object), sort=False)}
+    chosen: list[Any] = []
+    for build, group in errored.groupby(errored["build"].astype(object), sort=False):
+        ev = by_build.get(str(build))
+        if ev is None:
+            continue
+        found = False
+        for name in dict.fromkeys(group["name"].astype(object)):
+            in_phase = ev[ev["phase"].astype(object) == name]
+            if len(in_phase):
+                first = in_phase.sort_values("line_no", kind="stable", na_position="last")
+                chosen.append(first.index[0])
+                found = True
+        if not found:
+            first = ev.sort_values("line_no", kind="stable", na_position="last")
+            chosen.append(first.index[0])
+    return errors.loc[[i for i in errors.index if i in set(chosen)]]
+
+
+def _select_events(data: MonitorData, kind: str | None, events: str) -> pd.DataFrame:
+    """Events of ``kind`` (None: all); errors limited to :func:`first_errors` for "first"."""
+    frame = data.events
+    if events == "all" or kind == "warning":
+        return frame if kind is None else frame[frame["kind"].astype(object) == kind]
+    firsts = first_errors(data)
+    if kind == "error":
+        return firsts
+    warnings = frame[frame["kind"].astype(object) != "error"]
+    return pd.concat([firsts, warnings]).sort_index(kind="stable")
+
+
+def _events_with_builds(data: MonitorData, kind: str | None, which: str) -> pd.DataFrame:
+    events = _select_events(data, kind, which)
     builds = data.builds
     extra = builds[["build", "spec_name", "run", "run_time"]].copy()
     extra["build"] = extra["build"].astype(object)
@@ -574,18 +677,43 @@ def _events_with_builds(data: Any, kind: str | None) -> pd.DataFrame:
     )
     # builds without a run (server/install data) count as their own occasion
     events["occasion"] = events["run"].where(events["run"].notna(), events["build"])
+    # what first_seen/last_seen show: the run, else the build's time (never a bare key)
+    shown = events["run_time"].map(_when) if "run_time" in events else events["build"]
+    events["seen"] = events["run"].where(events["run"].notna(), shown)
     return events
 
 
-def error_fingerprints(data: Any, *, kind: str | None = "error") -> pd.DataFrame:
+def _when(value: Any) -> str | None:
+    value = _value(value)
+    if value is None:
+        return None
+    try:
+        return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def error_fingerprints(
+    data: MonitorData, *, kind: str | None = "error", events: str = "first"
+) -> pd.DataFrame:
     """The most frequent event fingerprints (errors by default; ``kind=None``: all).
+
+    ``events="first"`` (the default) counts one error per failed phase: its first error
+    event, the one :func:`failures` reports (:func:`first_errors`), so the make lines
+    that only echo a compiler error up the recursion do not count as failures of their
+    own. ``events="all"`` counts every error event. Warnings (``kind="warning"`` or
+    ``None``) are always all counted.
 
     Columns: ``fingerprint``, ``count`` (events, repeats within a log counted once),
     ``builds``, ``runs`` (distinct runs; a build without a run counts as one),
-    ``packages`` (sorted names), ``first_seen`` / ``last_seen`` (run, by run time),
-    ``status`` (``"new"``: seen in exactly one run; ``"recurring"``: in more),
-    ``primary_class`` (the most common), ``example`` (the text of its latest event).
+    ``packages`` (sorted names), ``first_seen`` / ``last_seen`` (run, by run time;
+    for a build without a run, its time), ``status`` (``"new"``: seen in exactly one
+    run; ``"recurring"``: in more), ``primary_class`` (the most common), ``example``
+    (the text of its latest event).
     """
+    _check_data(data, "error_fingerprints")
+    _check_choice("error_fingerprints", "kind", kind, ("error", "warning", None))
+    _check_choice("error_fingerprints", "events", events, EVENT_CHOICES)
     columns = [
         "fingerprint",
         "count",
@@ -598,7 +726,7 @@ def error_fingerprints(data: Any, *, kind: str | None = "error") -> pd.DataFrame
         "primary_class",
         "example",
     ]
-    events = _events_with_builds(data, kind)
+    events = _events_with_builds(data, kind, events)
     events = events[events["fingerprint"].notna() & (events["fingerprint"].astype(str) != "")]
     if not len(events):
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
@@ -606,6 +734,7 @@ def error_fingerprints(data: Any, *, kind: str | None = "error") -> pd.DataFrame
     rows = []
     for fp, group in events.groupby(events["fingerprint"].astype(str), sort=False):
         occasions = list(dict.fromkeys(group["occasion"].astype(object)))
+        seen = list(group["seen"].astype(object))
         classes = group["primary_class"].dropna().astype(str)
         rows.append(
             {
@@ -614,8 +743,8 @@ def error_fingerprints(data: Any, *, kind: str | None = "error") -> pd.DataFrame
                 "builds": group["build"].nunique(),
                 "runs": len(occasions),
                 "packages": sorted({str(n) for n in group["spec_name"].dropna()}),
-                "first_seen": _text(occasions[0]),
-                "last_seen": _text(occasions[-1]),
+                "first_seen": _text(seen[0]),
+                "last_seen": _text(seen[-1]),
                 "status": "new" if len(occasions) == 1 else "recurring",
                 "primary_class": classes.mode().iloc[0] if len(classes) else None,
                 "example": str(group["text"].iloc[-1]),
@@ -626,7 +755,7 @@ def error_fingerprints(data: Any, *, kind: str | None = "error") -> pd.DataFrame
     return out.reset_index(drop=True)
 
 
-def flaky(data: Any, environment: Iterable[str] = FLAKY_ENVIRONMENT) -> pd.DataFrame:
+def flaky(data: MonitorData, environment: Iterable[str] = FLAKY_ENVIRONMENT) -> pd.DataFrame:
     """Specs that failed (a root cause) in one run and succeeded in another.
 
     Builds are compared by ``full_hash`` plus the ``environment`` columns
@@ -636,8 +765,18 @@ def flaky(data: Any, environment: Iterable[str] = FLAKY_ENVIRONMENT) -> pd.DataF
     for builds without a run), ``error_class`` and ``first_error`` of the latest
     failure.
     """
-    env = [c for c in environment if c in data.builds.columns]
-    keys = ["full_hash", *env]
+    _check_data(data, "flaky")
+    if isinstance(environment, str):
+        environment = [environment]
+    elif not isinstance(environment, Iterable):
+        raise ConfigError(f"flaky: environment={environment!r} must be a list of builds columns")
+    environment = list(environment)
+    if tuple(environment) == FLAKY_ENVIRONMENT:  # the default: use what the frame has
+        env = [c for c in environment if c in data.builds.columns]
+    else:
+        _check_columns(data, "flaky", "environment", environment)
+        env = environment
+    keys = ["full_hash", *dict.fromkeys(c for c in env if c != "full_hash")]
     columns = [
         "spec_name",
         "spec_version",
@@ -688,23 +827,29 @@ def flaky(data: Any, environment: Iterable[str] = FLAKY_ENVIRONMENT) -> pd.DataF
     return pd.DataFrame.from_records(rows, columns=columns)
 
 
-def class_summary(data: Any, found: pd.DataFrame | None = None) -> pd.DataFrame:
+def class_summary(
+    data: MonitorData, found: pd.DataFrame | None = None, *, events: str = "first"
+) -> pd.DataFrame:
     """Failure classes of the root causes.
 
     One row per class that is the summary class of at least one root cause, plus
     ``unclassified`` (always present). Columns: ``class``, ``builds`` (root causes
     with this summary class), ``share`` (of all root causes), ``events`` (error events
-    of any build whose classes include it; for ``unclassified``: error events with
-    no class), ``description`` (from the rules file). ``frame.attrs`` holds
+    whose classes include it; for ``unclassified``: error events with no class; with
+    ``events="first"``, the default, only the first error of each failed phase counts,
+    see :func:`first_errors`; ``events="all"``: every error event), ``description``
+    (from the rules file). ``frame.attrs`` holds
     ``root_causes``, ``unclassified_rate`` (share of root causes left unclassified)
     and ``unclassified_event_rate`` (share of error events with no class). Pass
     ``found`` (a :func:`failures` frame) to avoid recomputing it.
     """
+    _check_data(data, "class_summary")
+    _check_choice("class_summary", "events", events, EVENT_CHOICES)
     rules = _rules(data)
     found = failures(data) if found is None else found
     causes = found[found["role"] == ROOT_CAUSE]
     counts = causes["error_class"].fillna(UNCLASSIFIED).value_counts()
-    errors = data.events[data.events["kind"].astype(object) == "error"]
+    errors = _select_events(data, "error", events)
     event_counts: dict[str, int] = {}
     unclassified_events = 0
     for classes in errors["classes"]:

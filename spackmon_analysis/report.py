@@ -18,6 +18,7 @@ All three take a :class:`~spackmon_analysis.frames.MonitorData`.
 from __future__ import annotations
 
 import base64
+import copy
 import html
 import importlib
 import io
@@ -25,30 +26,46 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from .failures import (
     BLOCKED,
     ROOT_CAUSE,
+    _check_data,
     class_summary,
     error_fingerprints,
     failure_rates,
     failures,
+    first_errors,
     flaky,
     label,
     outcomes,
 )
 
-__all__ = ["failure_report", "write_html_report", "write_plots", "report_counts", "PLOTS"]
+if TYPE_CHECKING:
+    from .frames import MonitorData
+
+__all__ = [
+    "failure_report",
+    "write_html_report",
+    "write_plots",
+    "report_counts",
+    "runs_table",
+    "PLOTS",
+]
 
 #: Plots written by :func:`write_plots`: (file stem, title, ``plots`` function name).
 PLOTS: tuple[tuple[str, str, str], ...] = (
     ("dependency-graph", "Dependency graph of the latest run", "plot_dependency_graph"),
     ("failure-matrix", "Root-cause failures by package and compiler", "plot_failure_matrix"),
     ("phase-outcomes", "Phase outcomes", "plot_phase_outcomes"),
-    ("error-classes", "Error events by failure class", "plot_error_classes"),
+    (
+        "error-classes",
+        "First error of each failed phase, by failure class",
+        "plot_error_classes",
+    ),
 )
 
 _CONTEXT_INDENT = "    | "
@@ -57,6 +74,16 @@ _CONTEXT_INDENT = "    | "
 # ---------------------------------------------------------------------------------
 # shared pieces
 # ---------------------------------------------------------------------------------
+
+_NOT_AVAILABLE = (
+    "not available from {kind} (it keeps the latest state of each build); "
+    "analyse the save-local runs for history"
+)
+_SOURCE_KINDS = {
+    "server": "server data",
+    "database": "server data",
+    "install": "install-tree data",
+}
 
 
 @dataclass
@@ -67,11 +94,15 @@ class _Parts:
     fingerprints: pd.DataFrame
     flaky: pd.DataFrame
     by_compiler: pd.DataFrame
+    has_runs: bool
+    kind: str
+    per_run: pd.DataFrame
 
 
-def report_counts(data: Any, found: pd.DataFrame | None = None) -> dict[str, int]:
+def report_counts(data: MonitorData, found: pd.DataFrame | None = None) -> dict[str, int]:
     """``runs``, ``builds``, ``succeeded``, ``failed`` (root causes), ``never_built``
     (blocked dependents) and ``unknown``, as the reports print them."""
+    _check_data(data, "report_counts")
     builds = data.builds
     found = failures(data) if found is None else found
     outcome = outcomes(data)
@@ -86,15 +117,63 @@ def report_counts(data: Any, found: pd.DataFrame | None = None) -> dict[str, int
     }
 
 
-def _parts(data: Any) -> _Parts:
+def _data_kind(data: MonitorData) -> str:
+    """``"server data"``, ``"install-tree data"``, ... for builds that carry no run."""
+    builds = data.builds
+    sources = set(builds["source"].dropna().astype(str)) if "source" in builds.columns else set()
+    kinds = {_SOURCE_KINDS.get(s, f"{s} data") for s in sources}
+    return kinds.pop() if len(kinds) == 1 else "data without runs"
+
+
+def runs_table(data: MonitorData, found: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per run, in time order: ``run``, ``run_time``, ``builds``, ``succeeded``,
+    ``failed`` (root causes), ``never_built``, ``root_causes`` and ``blocked``
+    (``name@version%compiler`` lists). Empty when no build carries a run."""
+    _check_data(data, "runs_table")
+    columns = ["run", "run_time", "builds", "succeeded", "failed", "never_built"]
+    columns += ["root_causes", "blocked"]
+    builds = data.builds
+    if "run" not in builds.columns or not builds["run"].notna().any():
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    found = failures(data) if found is None else found
+    outcome = builds["build"].astype(object).map(outcomes(data))
+    rows = []
+    with_run = builds.assign(_outcome=outcome.values)[builds["run"].notna()]
+    order = with_run.groupby(with_run["run"].astype(object), sort=False)["run_time"].min()
+    for run in order.sort_values(kind="stable").index:
+        mine = with_run[with_run["run"].astype(object) == run]
+        rows_found = found[found["run"] == run]
+        causes = rows_found[rows_found["role"] == ROOT_CAUSE]
+        blocked = rows_found[rows_found["role"] == BLOCKED]
+        rows.append(
+            {
+                "run": str(run),
+                "run_time": order[run],
+                "builds": len(mine),
+                "succeeded": int((mine["_outcome"] == "succeeded").sum()),
+                "failed": len(causes),
+                "never_built": len(blocked),
+                "root_causes": [label(r) for _, r in causes.iterrows()],
+                "blocked": [label(r) for _, r in blocked.iterrows()],
+            }
+        )
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def _parts(data: MonitorData) -> _Parts:
     found = failures(data)
+    builds = data.builds
+    has_runs = "run" in builds.columns and bool(builds["run"].notna().any())
     return _Parts(
         counts=report_counts(data, found),
         found=found,
         classes=class_summary(data, found),
         fingerprints=error_fingerprints(data),
         flaky=flaky(data),
-        by_compiler=failure_rates(data, by="compiler") if len(data.builds) else pd.DataFrame(),
+        by_compiler=failure_rates(data, by="compiler") if len(builds) else pd.DataFrame(),
+        has_runs=has_runs or not len(builds),
+        kind=_data_kind(data),
+        per_run=runs_table(data, found),
     )
 
 
@@ -110,14 +189,58 @@ def _counts_line(counts: dict[str, int]) -> str:
     return text
 
 
+def _when(row: Any) -> str | None:
+    value = row.get("run_time")
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _where(row: Any) -> str:
+    """``run <name>``, or for data without runs ``build <key>, <time>``."""
     run = row.get("run")
-    return f"run {run}" if isinstance(run, str) and run else f"build {row['build']}"
+    if isinstance(run, str) and run:
+        return f"run {run}"
+    when = _when(row)
+    return f"build {row['build']}" + (f", {when}" if when else "")
+
+
+def _problems(data: MonitorData) -> list[tuple[str, str]]:
+    """``(input, message)`` of what the loader skipped (``data.problems``)."""
+    return [(str(a), str(b)) for a, b in (getattr(data, "problems", None) or [])]
 
 
 def _names(values: Any) -> str:
     items = list(values) if isinstance(values, list | tuple) else []
     return ", ".join(items) if items else "none"
+
+
+def _percent(value: Any) -> str:
+    return "" if value is None or pd.isna(value) else f"{float(value):.1%}"
+
+
+def _scope(data: MonitorData, p: _Parts, history: bool) -> str:
+    if p.has_runs:
+        return "Per-run data: every build of every run, as the files recorded it."
+    text = (
+        f"Current state from {p.kind}: the latest state of each build (one build per spec "
+        "and build environment; a rebuild in a later run replaces the earlier record)."
+    )
+    return text + (" The per-run history follows below." if history else "")
+
+
+def _unavailable(p: _Parts, history: bool) -> str:
+    text = _NOT_AVAILABLE.format(kind=p.kind)
+    if history:  # the save-local runs are analysed below
+        text = text.replace("analyse the save-local runs for history", "")
+        text = text.rstrip("; ") + "; see the per-run history below, from the save-local files"
+    return text
+
+
+def _history_title(history: MonitorData) -> str:
+    source = getattr(history, "source", None)
+    where = f": {source}" if isinstance(source, str) and source else ""
+    return f"Per-run history (from the save-local files{where})"
 
 
 # ---------------------------------------------------------------------------------
@@ -129,19 +252,117 @@ def _heading(title: str) -> list[str]:
     return ["", title, "-" * len(title)]
 
 
-def failure_report(data: Any, *, context: bool = True) -> str:
+def _fingerprint_lines(p: _Parts) -> list[str]:
+    lines = _heading(f"Error fingerprints ({len(p.fingerprints)})")
+    lines.append("  (the first error of each failed phase, by normalised text)")
+    if not len(p.fingerprints):
+        lines.append("None.")
+    for _, row in p.fingerprints.iterrows():
+        seen = (
+            f"{row['runs']} run(s), first {row['first_seen']}, last {row['last_seen']}"
+            if p.has_runs
+            else f"{row['builds']} build(s), last {row['last_seen']}"
+        )
+        lines.append(
+            f"  {row['count']:>3}x {_names(row['packages'])} "
+            f"[{row['primary_class'] or 'unclassified'}]: {row['fingerprint']}  ({seen})"
+        )
+    return lines
+
+
+def _recurring_lines(p: _Parts, history: bool) -> list[str]:
+    if not p.has_runs:
+        return [*_heading("Errors seen in more than one run"), _unavailable(p, history)]
+    recurring = p.fingerprints[p.fingerprints["status"] == "recurring"]
+    lines = _heading(f"Errors seen in more than one run ({len(recurring)})")
+    if not len(recurring):
+        lines.append("None.")
+    for _, row in recurring.iterrows():
+        lines.append(
+            f"  {row['runs']} runs, {_names(row['packages'])}: {row['fingerprint']}"
+            f"  (first {row['first_seen']}, last {row['last_seen']})"
+        )
+    return lines
+
+
+def _flaky_lines(p: _Parts, history: bool) -> list[str]:
+    if not p.has_runs:
+        return [*_heading("Flaky builds"), _unavailable(p, history)]
+    lines = _heading(f"Flaky builds ({len(p.flaky)})")
+    if not len(p.flaky):
+        lines.append("None: no spec failed in one run and built in another.")
+    for _, row in p.flaky.iterrows():
+        target = row.get("host_target")
+        on = f" on {target}" if isinstance(target, str) else ""
+        lines.append(
+            f"* {label(row)}{on}: failed in {_names(row['failed_runs'])}"
+            f" ({row['error_class'] or 'unclassified'}), "
+            f"succeeded in {_names(row['succeeded_runs'])}"
+        )
+        if isinstance(row["first_error"], str):
+            lines.append(f"  error: {row['first_error']}")
+    return lines
+
+
+def _per_run_lines(p: _Parts) -> list[str]:
+    lines = _heading(f"Root causes per run ({len(p.per_run)} runs)")
+    for _, row in p.per_run.iterrows():
+        lines.append(
+            f"  {row['run']}: {row['builds']} builds, {row['succeeded']} succeeded, "
+            f"{row['failed']} failed, {row['never_built']} never built"
+        )
+        if row["root_causes"]:
+            lines.append(f"      root causes: {_names(row['root_causes'])}")
+        if row["blocked"]:
+            lines.append(f"      blocked: {_names(row['blocked'])}")
+    return lines
+
+
+def _history_text(history: MonitorData) -> list[str]:
+    p = _parts(history)
+    title = _history_title(history)
+    lines = ["", "", title, "=" * len(title), _counts_line(p.counts)]
+    if not p.has_runs:
+        lines.append(_unavailable(p, False))
+        return lines
+    lines += _per_run_lines(p)
+    lines += _recurring_lines(p, False)
+    lines += _flaky_lines(p, False)
+    return lines
+
+
+def failure_report(
+    data: MonitorData, *, context: bool = True, history: MonitorData | None = None
+) -> str:
     """The failure report as plain text.
 
-    Sections: counts; root causes (``package@version%compiler``, run, failed phase,
-    failure class, the first error with its context lines unless ``context=False``,
-    the dependents it blocked); blocked dependents and what blocked them; failure
-    classes of the root causes; errors seen in more than one run; flaky builds;
-    root-cause failure rate per compiler.
+    Sections: what the data is (per-run data, or the latest state of each build for
+    server, database and install-tree data); counts; root causes
+    (``package@version%compiler``, run, failed phase, failure class, the first error
+    with its context lines unless ``context=False``, the dependents it blocked);
+    blocked dependents and what blocked them; failure classes of the root causes;
+    error fingerprints (first error of each failed phase); errors seen in more than
+    one run; flaky builds; root-cause failure rate per compiler; root causes per run.
+    Data without runs (a server keeps one build per spec and environment) cannot show
+    recurring errors or flaky builds: those sections say so instead of "0".
+
+    ``history``: save-local data (runs) of the same builds, e.g. the runs that were
+    replayed to the server; it adds a "Per-run history" part (counts, root causes per
+    run, recurring errors, flaky builds) labelled as coming from the files.
     """
+    _check_data(data, "failure_report")
+    if history is not None:
+        _check_data(history, "failure_report (history)")
     p = _parts(data)
     source = getattr(data, "source", None)
     title = "Build failure report" + (f" ({source})" if isinstance(source, str) and source else "")
-    lines = [title, "=" * len(title), _counts_line(p.counts)]
+    lines = [title, "=" * len(title), _scope(data, p, history is not None)]
+    lines.append(_counts_line(p.counts))
+    problems = _problems(data)
+    if problems:
+        lines += _heading(f"Skipped inputs ({len(problems)})")
+        lines.append("These could not be read and are left out of this report:")
+        lines += [f"  {name}: {message}" for name, message in problems]
 
     causes = p.found[p.found["role"] == ROOT_CAUSE]
     blocked = p.found[p.found["role"] == BLOCKED]
@@ -181,42 +402,30 @@ def failure_report(data: Any, *, context: bool = True) -> str:
     if not len(shown):
         lines.append("No root causes.")
     for _, row in shown.iterrows():
-        lines.append(f"  {row['class']:<24} {row['builds']:>4}  {row['description']}")
+        lines.append(
+            f"  {row['class']:<24} {row['builds']:>4} ({_percent(row['share'])})"
+            f"  {row['description']}"
+        )
     if p.classes.attrs.get("root_causes"):
         rate = p.classes.attrs["unclassified_rate"]
-        lines.append(f"  unclassified root causes: {rate:.0%}")
+        lines.append(f"  unclassified root causes: {_percent(rate)}")
 
-    recurring = p.fingerprints[p.fingerprints["status"] == "recurring"]
-    lines += _heading(f"Errors seen in more than one run ({len(recurring)})")
-    if not len(recurring):
-        lines.append("None.")
-    for _, row in recurring.iterrows():
+    lines += _fingerprint_lines(p)
+    lines += _recurring_lines(p, history is not None)
+    lines += _flaky_lines(p, history is not None)
+
+    lines += _heading("Root-cause failure rate by compiler")
+    if not len(p.by_compiler):
+        lines.append("No builds.")
+    for _, row in p.by_compiler.iterrows():
         lines.append(
-            f"  {row['runs']} runs, {_names(row['packages'])}: {row['fingerprint']}"
-            f"  (first {row['first_seen']}, last {row['last_seen']})"
+            f"  {row['compiler']:<20} {row['failed']:>3} failed / {row['builds']:>3} builds"
+            f" ({_percent(row['failure_rate'])}), {row['blocked']} blocked"
         )
-
-    lines += _heading(f"Flaky builds ({len(p.flaky)})")
-    if not len(p.flaky):
-        lines.append("None: no spec failed in one run and built in another.")
-    for _, row in p.flaky.iterrows():
-        target = row.get("host_target")
-        on = f" on {target}" if isinstance(target, str) else ""
-        lines.append(
-            f"* {label(row)}{on}: failed in {_names(row['failed_runs'])}"
-            f" ({row['error_class'] or 'unclassified'}), "
-            f"succeeded in {_names(row['succeeded_runs'])}"
-        )
-        if isinstance(row["first_error"], str):
-            lines.append(f"  error: {row['first_error']}")
-
-    if len(p.by_compiler):
-        lines += _heading("Root-cause failure rate by compiler")
-        for _, row in p.by_compiler.iterrows():
-            lines.append(
-                f"  {row['compiler']:<20} {row['failed']:>3} failed / {row['builds']:>3} builds"
-                f" ({row['failure_rate']:.1%}), {row['blocked']} blocked"
-            )
+    if len(p.per_run):
+        lines += _per_run_lines(p)
+    if history is not None:
+        lines += _history_text(history)
     return "\n".join(lines) + "\n"
 
 
@@ -370,16 +579,28 @@ def _plots_module() -> Any:
         return None
 
 
-def _render(data: Any) -> list[tuple[str, str, bytes]]:
+def _first_errors_only(data: MonitorData) -> MonitorData:
+    """A shallow copy of ``data`` whose error events are the first error of each failed
+    phase (:func:`~spackmon_analysis.failures.first_errors`), warnings kept, so the
+    error-class plot counts each failure once, like the report's tables."""
+    events = data.events
+    warnings_only = events[events["kind"].astype(object) != "error"]
+    trimmed = copy.copy(data)
+    trimmed.events = pd.concat([first_errors(data), warnings_only]).sort_index(kind="stable")
+    return trimmed
+
+
+def _render(original: MonitorData) -> list[tuple[str, str, bytes]]:
     """``(file stem, title, PNG bytes)`` of every plot in :data:`PLOTS`."""
     module = _plots_module()
     rendered = []
     for stem, title, function in PLOTS:
+        data = _first_errors_only(original) if stem == "error-classes" else original
         png = None
         plot = getattr(module, function, None) if module is not None else None
         if plot is not None:
             try:
-                png = _png(lambda ax, plot=plot: plot(data, ax=ax), _size(stem, data))
+                png = _png(lambda ax, plot=plot, d=data: plot(d, ax=ax), _size(stem, data))
             except Exception as exc:  # a view must not stop the report
                 warnings.warn(
                     f"plots.{function} failed ({exc!r}); drawing a simple chart instead",
@@ -388,7 +609,7 @@ def _render(data: Any) -> list[tuple[str, str, bytes]]:
                 )
         if png is None:
             fallback = _FALLBACKS[function]
-            png = _png(lambda ax, fallback=fallback: fallback(data, ax), _size(stem, data))
+            png = _png(lambda ax, f=fallback, d=data: f(d, ax), _size(stem, data))
         rendered.append((stem, title, png))
     return rendered
 
@@ -410,12 +631,13 @@ def _png(draw: Callable[[Any], Any], size: tuple[float, float]) -> bytes:
     return buffer.getvalue()
 
 
-def write_plots(data: Any, out: str | Path) -> list[Path]:
+def write_plots(data: MonitorData, out: str | Path) -> list[Path]:
     """Write the report's PNG plots into ``out`` (created); returns their paths.
 
     Files: ``dependency-graph.png``, ``failure-matrix.png``, ``phase-outcomes.png``,
-    ``error-classes.png``.
+    ``error-classes.png`` (the first error of each failed phase per failure class).
     """
+    _check_data(data, "write_plots")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -449,36 +671,102 @@ code { font-size: .95em; }
 """
 
 
+def _cell(column: str, v: Any) -> str:
+    if isinstance(v, list | tuple):
+        return ", ".join(map(str, v))
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return ""
+    if column in _PERCENT_COLUMNS:
+        return _percent(v)
+    if isinstance(v, pd.Timestamp):
+        return v.strftime("%Y-%m-%d %H:%M:%S UTC")
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)
+
+
+_PERCENT_COLUMNS = ("share", "failure_rate")
+
+
 def _table(frame: pd.DataFrame, columns: list[str]) -> str:
     esc = html.escape
     head = "".join(f"<th>{esc(c)}</th>" for c in columns)
     body = []
     for _, row in frame.iterrows():
-        cells = []
-        for c in columns:
-            v = row.get(c)
-            if isinstance(v, list | tuple):
-                v = ", ".join(map(str, v))
-            elif isinstance(v, float):
-                v = f"{v:.3g}"
-            elif v is None or (not isinstance(v, str) and pd.isna(v)):
-                v = ""
-            cells.append(f"<td>{esc(str(v))}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
+        cells = "".join(f"<td>{esc(_cell(c, row.get(c)))}</td>" for c in columns)
+        body.append(f"<tr>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def write_html_report(data: Any, path: str | Path) -> Path:
+def _counts_html(c: dict[str, int]) -> str:
+    return (
+        '<p class="counts">'
+        + (f"<span>{c['runs']} runs</span>" if c["runs"] else "")
+        + f"<span>{c['builds']} builds</span>"
+        + f'<span class="ok">{c["succeeded"]} succeeded</span>'
+        + f'<span class="bad">{c["failed"]} failed (root causes)</span>'
+        + f'<span class="blocked">{c["never_built"]} never built (blocked)</span>'
+        + (f"<span>{c['unknown']} unknown</span>" if c["unknown"] else "")
+        + "</p>"
+    )
+
+
+def _recurring_html(p: _Parts, history: bool) -> list[str]:
+    esc = html.escape
+    if not p.has_runs:
+        return [
+            "<h2>Errors seen in more than one run</h2>",
+            f"<p>{esc(_unavailable(p, history))}</p>",
+        ]
+    recurring = p.fingerprints[p.fingerprints["status"] == "recurring"]
+    out = [f"<h2>Errors seen in more than one run ({len(recurring)})</h2>"]
+    if len(recurring):
+        out.append(
+            _table(recurring, ["fingerprint", "runs", "packages", "first_seen", "last_seen"])
+        )
+    else:
+        out.append("<p>None.</p>")
+    return out
+
+
+def _flaky_html(p: _Parts, history: bool) -> list[str]:
+    esc = html.escape
+    if not p.has_runs:
+        return ["<h2>Flaky builds</h2>", f"<p>{esc(_unavailable(p, history))}</p>"]
+    out = [f"<h2>Flaky builds ({len(p.flaky)})</h2>"]
+    if len(p.flaky):
+        table = p.flaky.assign(package=[label(r) for _, r in p.flaky.iterrows()])
+        columns = ["package", "failed_runs", "succeeded_runs", "error_class", "first_error"]
+        out.append(_table(table, columns))
+    else:
+        out.append("<p>None: no spec failed in one run and built in another.</p>")
+    return out
+
+
+def _per_run_html(p: _Parts) -> list[str]:
+    columns = ["run", "builds", "succeeded", "failed", "never_built", "root_causes", "blocked"]
+    return [
+        f"<h2>Root causes per run ({len(p.per_run)} runs)</h2>",
+        _table(p.per_run, columns),
+    ]
+
+
+def write_html_report(
+    data: MonitorData, path: str | Path, *, history: MonitorData | None = None
+) -> Path:
     """Write the failure report as one self-contained HTML file; returns its path.
 
-    The page holds the counts, every root cause with its first error and context, the
-    blocked dependents, failure classes, fingerprints, flaky builds, failure rates, and
-    the plots of :func:`write_plots` embedded as ``data:image/png;base64`` images. CSS is
-    inline and nothing is loaded from elsewhere.
+    The page holds the same sections as :func:`failure_report` (``history`` adds the
+    same "Per-run history" part) in tables, and the plots of :func:`write_plots`
+    embedded as ``data:image/png;base64`` images. CSS is inline and nothing is loaded
+    from elsewhere.
     """
+    _check_data(data, "write_html_report")
+    if history is not None:
+        _check_data(history, "write_html_report (history)")
     esc = html.escape
     p = _parts(data)
-    c = p.counts
+    has_history = history is not None
     source = getattr(data, "source", None)
     title = "Build failure report" + (f" ({source})" if isinstance(source, str) and source else "")
     out: list[str] = [
@@ -487,15 +775,15 @@ def write_html_report(data: Any, path: str | Path) -> Path:
         f"<title>{esc(title)}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
-        '<p class="counts">'
-        + (f"<span>{c['runs']} runs</span>" if c["runs"] else "")
-        + f"<span>{c['builds']} builds</span>"
-        + f'<span class="ok">{c["succeeded"]} succeeded</span>'
-        + f'<span class="bad">{c["failed"]} failed (root causes)</span>'
-        + f'<span class="blocked">{c["never_built"]} never built (blocked)</span>'
-        + (f"<span>{c['unknown']} unknown</span>" if c["unknown"] else "")
-        + "</p>",
+        f'<p class="scope">{esc(_scope(data, p, has_history))}</p>',
+        _counts_html(p.counts),
     ]
+    problems = _problems(data)
+    if problems:
+        out.append(f"<h2>Skipped inputs ({len(problems)})</h2>")
+        out.append("<p>These could not be read and are left out of this report:</p>")
+        frame = pd.DataFrame(problems, columns=["input", "problem"])
+        out.append(_table(frame, ["input", "problem"]))
     causes = p.found[p.found["role"] == ROOT_CAUSE]
     blocked = p.found[p.found["role"] == BLOCKED]
     out.append(f"<h2>Root causes ({len(causes)})</h2>")
@@ -510,56 +798,60 @@ def write_html_report(data: Any, path: str | Path) -> Path:
             f" blocked: {esc(_names(row['blocked_transitive']))}</p>"
         )
         if isinstance(row["first_error"], str):
-            out.append(f"<p>First error: <code>{esc(row['first_error'])}</code></p>")
+            line = row["error_line_no"]
+            at = f" (line {int(line)})" if pd.notna(line) else ""
+            out.append(f"<p>First error{at}: <code>{esc(row['first_error'])}</code></p>")
+        else:
+            out.append("<p>First error: (no error line found in the log)</p>")
         if isinstance(row["error_context"], str):
             out.append(f"<pre>{esc(row['error_context'])}</pre>")
         out.append("</div>")
 
     out.append(f"<h2>Blocked dependents, never built ({len(blocked)})</h2>")
     if len(blocked):
-        table = blocked.assign(package=[label(r) for _, r in blocked.iterrows()])
-        out.append(_table(table, ["package", "run", "blocked_by", "status"]))
+        table = blocked.assign(
+            package=[label(r) for _, r in blocked.iterrows()],
+            where=[_where(r) for _, r in blocked.iterrows()],
+            outcome="never built",
+        )
+        out.append(_table(table, ["package", "where", "blocked_by", "outcome"]))
     else:
         out.append("<p>None.</p>")
 
     out.append("<h2>Failure classes of the root causes</h2>")
-    out.append(_table(p.classes, ["class", "builds", "share", "events", "description"]))
-    out.append(
-        f"<p>Unclassified root causes: {p.classes.attrs.get('unclassified_rate', 0.0):.0%}</p>"
-    )
-
-    out.append("<h2>Error fingerprints</h2>")
-    if len(p.fingerprints):
-        out.append(
-            _table(
-                p.fingerprints,
-                ["fingerprint", "count", "runs", "packages", "first_seen", "last_seen", "status"],
-            )
-        )
+    shown = p.classes[p.classes["builds"] > 0]
+    if len(shown):
+        out.append(_table(shown, ["class", "builds", "share", "events", "description"]))
+        rate = p.classes.attrs.get("unclassified_rate", 0.0)
+        out.append(f"<p>Unclassified root causes: {_percent(rate)}</p>")
     else:
-        out.append("<p>No error events.</p>")
+        out.append("<p>No root causes.</p>")
 
-    out.append(f"<h2>Flaky builds ({len(p.flaky)})</h2>")
-    if len(p.flaky):
-        table = p.flaky.assign(package=[label(r) for _, r in p.flaky.iterrows()])
-        out.append(
-            _table(
-                table, ["package", "failed_runs", "succeeded_runs", "error_class", "first_error"]
-            )
-        )
+    out.append(f"<h2>Error fingerprints ({len(p.fingerprints)})</h2>")
+    out.append("<p>The first error of each failed phase, by normalised text.</p>")
+    if len(p.fingerprints):
+        columns = ["fingerprint", "count", "packages", "primary_class"]
+        columns += ["runs", "first_seen", "last_seen"] if p.has_runs else ["builds", "last_seen"]
+        out.append(_table(p.fingerprints, columns))
     else:
         out.append("<p>None.</p>")
+    out += _recurring_html(p, has_history)
+    out += _flaky_html(p, has_history)
 
+    out.append("<h2>Root-cause failure rate by compiler</h2>")
     if len(p.by_compiler):
-        out.append("<h2>Failure rate by compiler</h2>")
         out.append(
             _table(
                 p.by_compiler,
                 ["compiler", "builds", "failed", "blocked", "succeeded", "failure_rate"],
             )
         )
+    else:
+        out.append("<p>No builds.</p>")
+    if len(p.per_run):
+        out += _per_run_html(p)
 
-    out.append("<h2>Plots</h2>")
+    out.append("<h2>Plots</h2>" if p.has_runs else f"<h2>Plots ({esc(p.kind)})</h2>")
     for stem, caption, png in _render(data):
         encoded = base64.b64encode(png).decode("ascii")
         out.append(
@@ -567,6 +859,17 @@ def write_html_report(data: Any, path: str | Path) -> Path:
             f'src="data:image/png;base64,{encoded}"><figcaption>{esc(caption)}</figcaption>'
             "</figure>"
         )
+    if history is not None:
+        h = _parts(history)
+        out.append(f'<h1 id="history">{esc(_history_title(history))}</h1>')
+        out.append(_counts_html(h.counts))
+        if h.has_runs:
+            out += _per_run_html(h)
+            out += _recurring_html(h, False)
+            out += _flaky_html(h, False)
+        else:
+            out.append(f"<p>{esc(_unavailable(h, False))}</p>")
+
     out.append("</body></html>")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

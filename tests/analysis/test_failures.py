@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from spackmon_analysis.errors import ConfigError
 from spackmon_analysis.frames import MonitorData, load_save_local
 
 F = importlib.import_module("spackmon_analysis.failures")
@@ -365,7 +366,7 @@ def test_failure_rates_by_compiler_and_tags(example: MonitorData) -> None:
     assert list(by_version.columns[:2]) == ["spec_name", "spec_version"]
     multi = F.failure_rates(example, by=["spec_name", "host_target"])
     assert multi[["failed"]].sum().iloc[0] == sum(r["failed"] for r in raw)
-    with pytest.raises(KeyError):
+    with pytest.raises(ConfigError, match="by='no_such_column'.*choose from: .*spec_name"):
         F.failure_rates(example, by="no_such_column")
 
 
@@ -419,6 +420,84 @@ def test_error_fingerprints(example: MonitorData) -> None:
     )
     assert set(prints["status"]) == {"new", "recurring"}
     assert list(prints["count"]) == sorted(prints["count"], reverse=True)
+
+
+def _raw_first_error_lines() -> dict[tuple[str, str], list[int]]:
+    """(run, package) -> line numbers (1-based) of the error lines of its ERROR phase,
+    read from the phase files: compiler errors and the make lines that echo them."""
+    out = {}
+    for run, info in raw_runs(SAVE_LOCAL).items():
+        for v in info["builds"].values():
+            for phase in v["phases"].values():
+                if phase["status"] != "ERROR":
+                    continue
+                lines = phase["output"].splitlines()
+                out[run, v["name"]] = [
+                    i
+                    for i, line in enumerate(lines, 1)
+                    if re.search(r"\berror\b|\*\*\* .*Error \d+", line)
+                ]
+    return out
+
+
+def test_error_fingerprints_count_one_per_failed_phase(example: MonitorData) -> None:
+    """The make cascade under a compiler error is not counted as failures of its own."""
+    raw = _raw_first_error_lines()
+    failed_phases = len(raw)
+    assert any(len(lines) > 1 for lines in raw.values())  # the data has the cascade
+    firsts = F.error_fingerprints(example)
+    assert firsts["count"].sum() == failed_phases  # one per failed phase
+    assert set(firsts["primary_class"]) == {"compiler_error", "out_of_memory_killed"}
+    assert not firsts["fingerprint"].str.contains("all-recursive").any()
+    every = F.error_fingerprints(example, events="all")
+    assert every["count"].sum() > failed_phases
+    assert every["fingerprint"].str.contains("all-recursive").any()
+    # class counts in class_summary follow the same rule
+    summary = F.class_summary(example).set_index("class")
+    assert "make_failure" not in summary.index
+    assert summary.loc["compiler_error", "builds"] == 2
+    # the first error event per failed phase is the one failures() reports
+    found = F.failures(example)
+    causes = found[found["role"] == "root cause"]
+    firsts_text = set(F.first_errors(example)["text"])
+    assert set(causes["first_error"]) == firsts_text
+    assert F.first_errors(MonitorData.empty()).empty
+
+
+def test_bad_arguments_raise_config_error(example: MonitorData) -> None:
+    cases = [
+        (F.failure_rates, {"by": "x"}, "by='x'"),
+        (F.failure_rates, {"by": []}, "by="),
+        (F.failure_matrix, {"rows": "x"}, "rows='x'"),
+        (F.failure_matrix, {"cols": "x"}, "cols='x'"),
+        (F.failure_matrix, {"value": "x"}, "value='x'"),
+        (F.phase_times, {"by": "x"}, "by='x'"),
+        (F.error_fingerprints, {"kind": "bogus"}, "kind='bogus'.*'error', 'warning', None"),
+        (F.error_fingerprints, {"events": "some"}, "events='some'.*'first', 'all'"),
+        (F.class_summary, {"events": "some"}, "events='some'"),
+        (F.flaky, {"environment": ["nosuch"]}, "environment='nosuch'.*host_os"),
+    ]
+    for function, kwargs, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            function(example, **kwargs)
+    from spackmon_analysis.report import failure_report
+
+    for function in (
+        F.failures,
+        F.failure_rates,
+        F.failure_matrix,
+        F.phase_times,
+        F.error_fingerprints,
+        F.flaky,
+        F.class_summary,
+        F.outcomes,
+        failure_report,
+    ):
+        with pytest.raises(ConfigError, match="data must be a MonitorData.*got NoneType"):
+            function(None)
+    # a valid non-default environment is used
+    by_os = F.flaky(example, environment=["host_os"])
+    assert list(by_os["spec_name"]) == ["sqlite"] and "host_target" not in by_os.columns
 
 
 def test_flaky(example: MonitorData) -> None:

@@ -70,7 +70,11 @@ def test_failure_report_text(example: MonitorData) -> None:
     # flaky sqlite, recurring openmpi error, classes
     flaky = text[text.index("Flaky builds") :]
     assert "sqlite@3.36.0%clang@14.0.6" in flaky.splitlines()[2]
-    assert "Errors seen in more than one run (4)" in text
+    # one fingerprint per failed phase: the openmpi compiler error, not the make lines
+    assert "Errors seen in more than one run (1)" in text
+    recurring = text[text.index("Errors seen in more than one run") :].splitlines()
+    assert "2 runs, openmpi: pmixNx_client.c" in recurring[2]
+    assert "Root causes per run (6 runs)" in text
     assert "compiler_error" in text and "out_of_memory_killed" in text
     short = R.failure_report(example, context=False)
     assert "    | " not in short and len(short) < len(text)
