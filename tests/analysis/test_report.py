@@ -216,3 +216,192 @@ def test_cli_host_and_db(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         }
         cause = next(r for r in rows if r["role"] == "root cause")
         assert cause["first_error"] == "broken.c:4:3: error: expected ',' or ';' before 'return'"
+
+
+# ---------------------------------------------------------------------------------
+# server data: current state, not history; text and HTML tell the same story
+# ---------------------------------------------------------------------------------
+
+NOT_AVAILABLE = "not available from server data (it keeps the latest state of each build)"
+
+
+@pytest.fixture(scope="module")
+def tiny_server() -> MonitorData:
+    server = pytest.importorskip("spackmon_analysis.server")
+    with server.LocalMonitor() as mon:
+        mon.add_user("tester")
+        client = mon.client("tester", progress=False)
+        client.upload_local_save(TINY, progress=False)
+        return MonitorData.from_client(client)
+
+
+def _html_text(html_doc: str) -> str:
+    """The visible text of an HTML page, tags dropped, entities decoded."""
+    import html as html_module
+
+    body = re.sub(r"<style>.*?</style>", "", html_doc, flags=re.S)
+    return html_module.unescape(re.sub(r"<[^>]+>", " ", body))
+
+
+def _html_cells(html_doc: str, heading: str) -> list[list[str]]:
+    """Rows (lists of cell texts) of the first table after the <h2> starting with heading."""
+    import html as html_module
+
+    part = html_doc[html_doc.index(f"<h2>{heading}") :]
+    table = part[part.index("<table>") : part.index("</table>")]
+    rows = re.findall(r"<tr>(.*?)</tr>", table, flags=re.S)
+    return [
+        [html_module.unescape(c) for c in re.findall(r"<t[dh]>(.*?)</t[dh]>", row, flags=re.S)]
+        for row in rows
+    ]
+
+
+def test_server_data_report_says_what_it_cannot_show(
+    tiny_server: MonitorData, tmp_path: Path
+) -> None:
+    text = R.failure_report(tiny_server)
+    html_doc = Path(R.write_html_report(tiny_server, tmp_path / "r.html")).read_text()
+    visible = _html_text(html_doc)
+    for page in (text, visible):
+        assert "latest state of each build" in page
+        # no "(0)" pretending there is no recurring error or flaky build
+        assert "Errors seen in more than one run (0)" not in page
+        assert "Flaky builds (0)" not in page
+        assert page.count(NOT_AVAILABLE + "; analyse the save-local runs for history") == 2
+    # the blocked table: who, where (build + time, not an empty run), "never built"
+    rows = _html_cells(html_doc, "Blocked dependents")
+    assert rows[0] == ["package", "where", "blocked_by", "outcome"]
+    (package, where, blocked_by, outcome) = rows[1]
+    assert package.startswith("tinybrokenapp@1.0%gcc@12.2.0")
+    assert re.fullmatch(r"build \d+, \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", where), where
+    assert (blocked_by, outcome) == ("tinybroken", "never built")
+    assert "FAILED" not in html_doc.split("<h2>Blocked dependents")[1].split("</table>")[0]
+    # percentages: the text's rate is the HTML's rate; shares are percentages too
+    n_builds = len(tiny_server.builds)
+    rate = f"{1 / n_builds:.1%}"
+    assert f"1 failed / {n_builds:>3} builds ({rate})" in text
+    rate_rows = _html_cells(html_doc, "Root-cause failure rate by compiler")
+    assert rate_rows[1][0] == "gcc@12.2.0" and rate_rows[1][-1] == rate
+    class_rows = _html_cells(html_doc, "Failure classes")
+    assert [r[2] for r in class_rows[1:]] == ["100.0%"]
+    assert "(100.0%)" in text
+    # fingerprints: a time where there is no run, never a bare build key
+    fp_rows = _html_cells(html_doc, "Error fingerprints")
+    assert fp_rows[0][-1] == "last_seen"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", fp_rows[1][-1]), fp_rows[1]
+    assert "Error fingerprints (1)" in text and "Error fingerprints (1)" in visible
+
+
+def test_text_and_html_sections_agree(example: MonitorData, tmp_path: Path) -> None:
+    text = R.failure_report(example)
+    visible = _html_text(Path(R.write_html_report(example, tmp_path / "r.html")).read_text())
+    headings = re.findall(r"^(\S[^\n]*\(\d+(?: runs)?\))\n-+$", text, flags=re.M)
+    assert "Errors seen in more than one run (1)" in headings
+    assert "Flaky builds (1)" in headings and "Error fingerprints (2)" in headings
+    for heading in headings:
+        assert heading in visible, heading
+    assert "make_failure" not in text and "make_failure" not in visible
+
+
+def test_report_with_history(tiny_server: MonitorData, tmp_path: Path) -> None:
+    history = load_save_local(TINY)
+    text = R.failure_report(tiny_server, history=history)
+    head, _, tail = text.partition("Per-run history (from the save-local files: ")
+    assert tail, text
+    assert "see the per-run history below, from the save-local files" in head
+    n_runs = len([p for p in TINY.iterdir() if p.is_dir()])
+    assert f"Root causes per run ({n_runs} runs)" in tail
+    assert "Flaky builds (0)" in tail and "Errors seen in more than one run (0)" in tail
+    html_doc = Path(
+        R.write_html_report(tiny_server, tmp_path / "h.html", history=history)
+    ).read_text()
+    assert html_doc.index('id="history"') > html_doc.index('id="error-classes"')
+    assert f"Root causes per run ({n_runs} runs)" in html_doc
+
+
+def _corrupt_copy(tmp_path: Path) -> tuple[Path, str]:
+    copy = tmp_path / "runs"
+    shutil.copytree(TINY, copy)
+    victim = sorted(copy.glob("*success*/build-*-phase-build.json"))[0]
+    victim.write_text('{"phase_name": "build", "out')
+    return copy, victim.name
+
+
+def test_cli_reports_skipped_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runs, name = _corrupt_copy(tmp_path)
+    assert cli.main(["failures", str(runs)]) == 1
+    captured = capsys.readouterr()
+    assert "Skipped inputs (1)" in captured.out and name in captured.out
+    assert "tinybroken@0.9%gcc@12.2.0" in captured.out  # the report is still printed
+    assert "skipped 1 unreadable input(s)" in captured.err and name in captured.err
+    assert cli.main(["failures", str(runs), "--format", "json"]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) and name in captured.err
+    out = tmp_path / "rep"
+    assert cli.main(["report", str(runs), "--out", str(out)]) == 1
+    assert name in (out / "report.txt").read_text() and name in capsys.readouterr().err
+    assert name in (out / "report.html").read_text()
+    assert cli.main(["failures", str(TINY)]) == 0  # clean input: exit 0
+    assert "Skipped inputs" not in capsys.readouterr().out
+
+
+def test_cli_output_paths_are_config_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a_file = tmp_path / "taken"
+    a_file.write_text("x")
+    assert cli.main(["report", str(TINY), "--out", str(a_file)]) == 1
+    err = capsys.readouterr().err
+    assert f"spackmon report: error: --out {a_file}: exists and is not a directory" in err
+    assert "Traceback" not in err and a_file.read_text() == "x"
+    assert cli.main(["failures", str(TINY), "-o", str(tmp_path)]) == 1
+    assert f"-o {tmp_path}: is a directory" in capsys.readouterr().err
+    assert cli.main(["demo", "--out", str(a_file)]) == 1
+    err = capsys.readouterr().err
+    assert f"spackmon demo: error: --out {a_file}: exists and is not a directory" in err
+
+
+def test_cli_no_source_names_every_option(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SPACKMON_HOST", raising=False)
+    for command in (["failures"], ["report", "--out", "x"]):
+        assert cli.main(command) == 1
+        err = capsys.readouterr().err
+        for option in ("SOURCE", "--host", "--db", "SPACKMON_HOST"):
+            assert option in err, (option, err)
+
+
+def test_cli_falls_back_to_spackmon_host(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = pytest.importorskip("spackmon_analysis.server")
+    with server.LocalMonitor() as mon:
+        token = mon.add_user("tester")
+        mon.client("tester", progress=False).upload_local_save(TINY, progress=False)
+        monkeypatch.setenv("SPACKMON_HOST", mon.url)
+        monkeypatch.setenv("SPACKMON_USER", "tester")
+        monkeypatch.setenv("SPACKMON_TOKEN", token)
+        assert cli.main(["failures", "--format", "json"]) == 0
+        rows = json.loads(capsys.readouterr().out)
+        assert {(r["role"], r["spec_name"]) for r in rows} == {
+            ("root cause", "tinybroken"),
+            ("blocked", "tinybrokenapp"),
+        }
+        assert cli.main(["report", "--out", str(tmp_path / "rep")]) == 0
+        text = (tmp_path / "rep" / "report.txt").read_text()
+        assert mon.url in text and "tinybroken@0.9%gcc@12.2.0" in text
+
+
+def test_cli_empty_database_shows_every_section(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = pytest.importorskip("spackmon_analysis.server")
+    db = tmp_path / "empty.db"
+    with server.LocalMonitor(f"sqlite:///{db}"):
+        pass
+    assert cli.main(["failures", "--db", str(db)]) == 0
+    text = capsys.readouterr().out
+    assert "0 builds" in text
+    rates = text[text.index("Root-cause failure rate by compiler") :].splitlines()
+    assert rates[2] == "No builds."
