@@ -65,6 +65,77 @@ def expected_from_files() -> dict:
     }
 
 
+FLAKY_FIELDS = ("host_os", "platform", "host_target", "spack_version")
+
+
+def _first_error_key(output: str) -> str | None:
+    """The first compiler/tool error line of a phase output, file path and numbers dropped."""
+    for line in output.splitlines():
+        if re.search(r"\berror:", line):
+            text = re.sub(r"^\S*/", "", line.strip())  # ../../x/y/file.c:1:2: -> file.c:1:2:
+            return re.sub(r"\d+", "N", text)
+    return None
+
+
+def history_from_files() -> dict:
+    """The per-run history, from the files alone: what the server cannot keep.
+
+    Per run: its builds, the packages whose own phase errored (root causes), the
+    ``FAILED`` dependents without phases (never built), the ``SUCCESS`` builds. Across
+    runs: specs (full hash + environment) that errored in one run and succeeded in
+    another (flaky), and first error lines that came back in a later run (recurring).
+    """
+    labels: dict[str, str] = {}
+    for run in sorted(SAVE_LOCAL.iterdir()):
+        for spec_file in run.glob("spec-*-config.json"):
+            for node in json.loads(spec_file.read_text())["spec"]["nodes"]:
+                compiler = f"{node['compiler']['name']}@{node['compiler']['version']}"
+                labels[node["full_hash"]] = f"{node['name']}@{node['version']}%{compiler}"
+    runs: dict[str, dict] = {}
+    outcomes_by_spec: dict[tuple, dict[str, set]] = {}
+    error_runs: dict[str, set] = {}
+    error_packages: dict[str, set] = {}
+    for run in sorted(p for p in SAVE_LOCAL.iterdir() if p.is_dir()):
+        info = {"builds": 0, "succeeded": [], "root_causes": [], "blocked": []}
+        for meta_file in run.glob("build-metadata-*.json"):
+            build_id = meta_file.name[len("build-metadata-") : -len(".json")]
+            meta = json.loads(meta_file.read_text())
+            name = labels[meta["full_hash"]]
+            status_file = run / f"build-{build_id}-status.json"
+            status = json.loads(status_file.read_text())["status"] if status_file.exists() else None
+            phases = [json.loads(p.read_text()) for p in run.glob(f"build-{build_id}-phase-*.json")]
+            errored = [p for p in phases if p["status"] == "ERROR"]
+            key = (meta["full_hash"], *(meta[f] for f in FLAKY_FIELDS))
+            seen = outcomes_by_spec.setdefault(key, {"failed": set(), "succeeded": set()})
+            info["builds"] += 1
+            if errored:
+                info["root_causes"].append(name)
+                seen["failed"].add(run.name)
+                for phase in errored:
+                    fp = _first_error_key(phase["output"])
+                    error_runs.setdefault(fp, set()).add(run.name)
+                    error_packages.setdefault(fp, set()).add(name.split("@")[0])
+            elif status == "FAILED":
+                info["blocked"].append(name)
+            elif status == "SUCCESS":
+                info["succeeded"].append(name)
+                seen["succeeded"].add(run.name)
+        runs[run.name] = info
+    flaky = sorted(
+        labels[key[0]] for key, v in outcomes_by_spec.items() if v["failed"] and v["succeeded"]
+    )
+    recurring = {fp: sorted(error_packages[fp]) for fp, r in error_runs.items() if len(r) > 1}
+    return {
+        "runs": runs,
+        "builds": sum(r["builds"] for r in runs.values()),
+        "succeeded": sum(len(r["succeeded"]) for r in runs.values()),
+        "failed": sum(len(r["root_causes"]) for r in runs.values()),
+        "never_built": sum(len(r["blocked"]) for r in runs.values()),
+        "flaky": flaky,
+        "recurring": recurring,
+    }
+
+
 def test_demo_command(tmp_path: Path) -> None:
     out = tmp_path / "demo-out"
     env = dict(os.environ, MPLBACKEND="Agg")
@@ -111,3 +182,60 @@ def test_demo_command(tmp_path: Path) -> None:
         data = png.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, png.name
     assert "server stopped" in text
+
+    # -- the per-run history, from the save-local files (what the server cannot keep)
+    history = history_from_files()
+    assert history["failed"] > expected["failed"] and history["flaky"]  # more than the server
+    assert (
+        f"==> {history['builds']} local builds -> {expected['builds']} server builds "
+        "(a rebuild of the same spec on the same host is one server build)"
+    ) in text
+    assert (
+        f"per-run history (save-local files, read offline): {len(history['runs'])} runs, "
+        f"{history['builds']} builds, {history['succeeded']} succeeded, "
+        f"{history['failed']} failed, {history['never_built']} never built, "
+        f"{len(history['flaky'])} flaky, {len(history['recurring'])} error(s) seen in more "
+        "than one run"
+    ) in text
+    server_part, marker, history_part = report.partition("Per-run history (from the save-local")
+    assert marker, report
+    # the server part is labelled as the current state and does not pretend "0"
+    assert "latest state of each build" in server_part
+    assert "Flaky builds (0)" not in server_part
+    assert "Errors seen in more than one run (0)" not in server_part
+    assert server_part.count("not available from server data") == 2
+    assert f"{expected['builds']} builds: {expected['succeeded']} succeeded" in server_part
+    # the history part: every run with its builds, root causes and blocked dependents
+    assert f"Root causes per run ({len(history['runs'])} runs)" in history_part
+    lines = history_part.splitlines()
+    for run, info in history["runs"].items():
+        at = next(i for i, ln in enumerate(lines) if ln.startswith(f"  {run}: "))
+        assert lines[at] == (
+            f"  {run}: {info['builds']} builds, {len(info['succeeded'])} succeeded, "
+            f"{len(info['root_causes'])} failed, {len(info['blocked'])} never built"
+        )
+        block = lines[at + 1 : at + 3]
+        if info["root_causes"]:
+            assert f"      root causes: {', '.join(sorted(info['root_causes']))}" in block
+        if info["blocked"]:
+            assert f"      blocked: {', '.join(sorted(info['blocked']))}" in block
+    flaky_part = history_part[history_part.index(f"Flaky builds ({len(history['flaky'])})") :]
+    for name in history["flaky"]:
+        assert f"* {name}" in flaky_part
+    recurring_part = history_part[
+        history_part.index(f"Errors seen in more than one run ({len(history['recurring'])})") :
+    ]
+    for fp, packages in history["recurring"].items():
+        runs_seen = sum(
+            any(fp == _first_error_key(p) for p in _error_outputs(SAVE_LOCAL / run))
+            for run in history["runs"]
+        )
+        assert f"  {runs_seen} runs, {', '.join(packages)}: {fp}" in recurring_part, fp
+    html_history = html[html.index('id="history"') :]
+    for run in history["runs"]:
+        assert run in html_history
+
+
+def _error_outputs(run: Path) -> list[str]:
+    phases = (json.loads(p.read_text()) for p in run.glob("build-*-phase-*.json"))
+    return [p["output"] for p in phases if p["status"] == "ERROR"]
