@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Write and execute the five notebooks (their sources live here, their outputs in the .ipynb).
 
-    MPLBACKEND=Agg /work/venv/bin/python notebooks/make_notebooks.py [01 02 ...]
+    python notebooks/make_notebooks.py [01 02 ...]
 
-Each notebook is built from the cell lists below, executed top to bottom in this Python's
-own kernel (the same environment nbval's ``--nbval-current-env`` uses), and saved with its
-outputs, which ``tests/notebooks/test_notebooks.py`` then compares with nbval.
+(with the Python of the environment the package is installed in). Each notebook is built
+from the cell lists below, executed top to bottom in this Python's own kernel (the same
+environment nbval's ``--nbval-current-env`` uses), and saved with its outputs, which
+``tests/notebooks/test_notebooks.py`` then compares with nbval. Notebooks that draw put
+``%matplotlib inline`` in their setup cell (``PLOT_SETUP``), so the figures are stored as
+PNG whatever ``MPLBACKEND`` says (nbval does not compare ``image/png``, only the figure's
+``text/plain`` line); outputs never print paths of this checkout.
 """
 
 from __future__ import annotations
@@ -37,6 +41,15 @@ import spackmon_analysis as sma
 pd.set_option("display.width", 120)
 pd.set_option("display.max_columns", 12)
 """
+
+#: Setup of the notebooks that draw: figures are shown inline (stored as PNG in the
+#: notebook) at a modest resolution.
+PLOT_SETUP = """
+%matplotlib inline
+import matplotlib.pyplot as plt
+
+plt.rcParams["figure.dpi"] = 80
+""" + SETUP
 
 NB01 = [
     md("""
@@ -142,10 +155,9 @@ The runs are the bundled example data (six runs of Spack 0.17.1 over a 20-packag
 `gcc@12.2.0` on icelake and `clang@14.0.6` on zen3; see `docs/demo.md`).
 """),
     code(SETUP + """
-from spackmon_analysis.demo import example_data_dir
 from spackmon_analysis.server import LocalMonitor
 
-RUNS = example_data_dir() / "save-local"
+RUNS = sma.example_data_dir() / "save-local"
 sorted(p.name for p in RUNS.iterdir())
 """),
     code("""
@@ -182,6 +194,24 @@ after = client.builds().to_frame().sort_values("id").reset_index(drop=True)
 print("created on the second replay:", sum(second.created.values()))
 print("builds before/after:", len(before), len(after))
 print("same builds and statuses:", before[["id", "full_hash", "status"]].equals(after[["id", "full_hash", "status"]]))
+"""),
+    md("""
+Why does the second replay count a few phases and statuses as "updated" when it ends where it
+started? A rebuild of the same spec on the same host is one server build, so the runs' files
+are played onto it in run order; every file that holds a different state than the file
+played before it overwrites the server's value. These are the only such files:
+"""),
+    code("""
+# NBVAL_CHECK_OUTPUT
+local = sma.load_save_local(RUNS)
+b = local.builds.assign(label=local.builds["spec_name"] + "%" + local.builds["compiler"].astype(str))
+phases = local.phases.merge(b[["build", "run", "label", "full_hash", "host_target"]], on="build")
+keys = ["full_hash", "host_target"]
+for what, frame, by in [("status", b.dropna(subset=["status"]), keys), ("phase", phases, [*keys, "name"])]:
+    for _, rows in frame.sort_values("run").groupby(by, observed=True):
+        if rows["status"].astype(str).nunique() > 1:
+            name = rows["label"].iloc[0] + (f" phase {rows['name'].iloc[0]}" if what == "phase" else " status")
+            print(name + ": " + " -> ".join(f"{s} ({r[:10]})" for r, s in zip(rows["run"], rows["status"])))
 """),
     md("""
 ## Offline and online answers agree (one run)
@@ -247,11 +277,17 @@ print("first error online: ", online_error)
 The first replay created 4 root specs, 40 builds, 146 phases and 39 statuses (44 local
 builds map to 40 server builds: a rebuild of the same spec on the same host is the same
 build, so its later files count as "present" or "updated"); the second created nothing,
-and the builds and their statuses are exactly the same afterwards. (The few "updated" phases
-and statuses of the second replay are the flaky `sqlite` build's history played again: the
-failed night sets its `build` phase to `ERROR`, the next night sets it back to `SUCCESS`.) For the run `2026-11-21-02-00-07`, the offline analysis of the
-files and the analysis of what the server returns give the same status for every package
-and the same root cause, `openmpi`.
+and the builds and their statuses are exactly the same afterwards.
+
+The "updated" counts come from the clang nights of 2026-11-22 and 2026-11-23, played onto
+the same two server builds: `sqlite`'s `build` phase (`ERROR`, killed, then `SUCCESS`) and
+`python`'s status (`FAILED`, blocked by sqlite, then `SUCCESS`; sqlite itself has no status
+file for its failed night, as Spack 0.17.1 writes none for the package whose phase failed).
+The first replay updated each once (the second night overwrote the first: 1 phase, 1
+status); the second replay plays both nights again onto the final state, so each is
+overwritten twice (2 phases, 2 statuses) and ends where it was. For the run
+`2026-11-21-02-00-07`, the offline analysis of the files and the analysis of what the
+server returns give the same status for every package and the same root cause, `openmpi`.
 """),
     code("monitor.stop()"),
 ]
@@ -266,11 +302,11 @@ does the first error say, which failures are flaky, and which compiler is affect
 
 Everything here is offline: the bundled `--monitor-save-local` runs read straight from disk.
 """),
-    code(SETUP + """
-from spackmon_analysis.demo import example_data_dir
-
-data = sma.load_save_local(example_data_dir() / "save-local")
-data
+    code(PLOT_SETUP + """
+data = sma.load_save_local(sma.example_data_dir() / "save-local")
+print(len(data.builds), "builds in", len(data.runs), "runs of", data.builds["spec_name"].nunique(), "packages")
+print(", ".join(data.runs))
+data.outcome_counts()
 """),
     md("## Root causes and the dependents they blocked"),
     code("""
@@ -292,6 +328,9 @@ sma.failure_rates(data, by="compiler")
 """),
     code("""
 ax = sma.plot_failure_matrix(data)
+"""),
+    code("""
+ax = sma.plot_error_classes(data)  # one class per root-cause failure
 """),
     md("## Fingerprints over runs: the same error again, or a one-off?"),
     code("""
@@ -330,7 +369,7 @@ NB04 = [
 **Question:** do spec files written by Spack releases from 0.16 to 0.22 give the same kind of
 DAG, and what changed between the `singularity@3.6.4` and `singularity@3.8.0` DAGs?
 """),
-    code(SETUP + """
+    code(PLOT_SETUP + """
 from pathlib import Path
 
 from spackmon_analysis.spec import load_spec
@@ -350,9 +389,7 @@ graphs["tinyapp-spack-0.22.1.json"].nodes_frame()[["name", "version", "external"
     md("## A DAG coloured by build status"),
     code("""
 # needs: plots
-from spackmon_analysis.demo import example_data_dir
-
-data = sma.load_save_local(example_data_dir() / "save-local" / "2026-11-21-02-00-07-1795226407")
+data = sma.load_save_local(sma.example_data_dir() / "save-local" / "2026-11-21-02-00-07-1795226407")
 ax = sma.plot_dependency_graph(data)
 """),
     md("## singularity 3.6.4 → 3.8.0"),
@@ -391,9 +428,7 @@ and see its history? `sma.explore(data)` builds an ipywidgets explorer; here we 
 code with `.select(...)` so the notebook can be checked without clicking.
 """),
     code(SETUP + """
-from spackmon_analysis.demo import example_data_dir
-
-data = sma.load_save_local(example_data_dir() / "save-local")
+data = sma.load_save_local(sma.example_data_dir() / "save-local")
 explorer = sma.explore(data)
 """),
     code("""

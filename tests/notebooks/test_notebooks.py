@@ -44,3 +44,32 @@ def test_notebook(mode: str, notebook: str) -> None:
     proc = _nbval(mode, [notebook])
     assert proc.returncode == 0, proc.stdout[-20000:] + proc.stderr[-5000:]
     assert " passed" in proc.stdout and " failed" not in proc.stdout, proc.stdout
+
+
+def _outputs(notebook: str) -> list[dict]:
+    import json
+
+    cells = json.loads((NOTEBOOKS / notebook).read_text())["cells"]
+    return [out for cell in cells if cell["cell_type"] == "code" for out in cell["outputs"]]
+
+
+@pytest.mark.parametrize(
+    "notebook", ["03-build-failure-analysis.ipynb", "04-dependency-graphs.ipynb"]
+)
+def test_plots_are_stored_as_png(notebook: str) -> None:
+    # %matplotlib inline in the setup cell: the figures are in the committed notebook (nbval
+    # compares their text/plain line, not the PNG bytes)
+    pngs = [
+        out["data"]["image/png"] for out in _outputs(notebook) if "image/png" in out.get("data", {})
+    ]
+    assert pngs, f"{notebook} stores no figure"
+    assert (NOTEBOOKS / notebook).stat().st_size < 400_000
+
+
+def test_outputs_hold_no_checkout_path() -> None:
+    import json
+
+    for notebook in STRICT + LAX:
+        text = json.dumps(_outputs(notebook))
+        assert str(ROOT) not in text, notebook
+        assert "spackmon_analysis/data" not in text, notebook
