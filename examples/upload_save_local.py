@@ -26,7 +26,7 @@ def main(argv: list[str]) -> int:
     except SpackmonError as exc:
         print(f"Upload failed: {exc}", file=sys.stderr)
         return 1
-    print(summary)
+    print(repr(summary))  # the table, and a note naming builds whose state changed
     return 1 if summary.problems else 0
 
 

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from . import __version__
 from .errors import SpackmonError
+
+#: Exit status after a closed stdout pipe: 128 + SIGPIPE, as a shell reports it.
+BROKEN_PIPE_EXIT = 141
 
 #: Modules whose ``register(subparsers)`` adds subcommands, in help order.
 COMMAND_MODULES = (
@@ -58,12 +62,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows up here, inside the handler below
+        return code
+    except BrokenPipeError:
+        return _broken_pipe()
     except SpackmonError as exc:
         print(f"spackmon {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _broken_pipe() -> int:
+    """The reader of stdout went away (``spackmon ... | head``): exit quietly.
+
+    As the Python documentation recommends (signal module, "Note on SIGPIPE"), stdout
+    is pointed at devnull so that the interpreter's final flush does not fail again,
+    and the exit status is the shell's convention for a process killed by SIGPIPE.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout replaced by an object without a fd
+        pass
+    return BROKEN_PIPE_EXIT
 
 
 if __name__ == "__main__":  # pragma: no cover

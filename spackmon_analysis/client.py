@@ -58,6 +58,7 @@ from .errors import (
     BadRequestError,
     ConfigError,
     HTTPStatusError,
+    InstallPrefixError,
     MonitorError,
     NotFoundError,
     PayloadTooLargeError,
@@ -70,9 +71,11 @@ from .errors import (
 __all__ = [
     "SpackMonitorClient",
     "ReplaySummary",
+    "BuildChange",
     "PaginatedPull",
     "parse_www_authenticate",
     "read_spec_document",
+    "ROUTE_COLUMNS",
 ]
 
 DEFAULT_HOST = "http://127.0.0.1"
@@ -86,6 +89,20 @@ CREDENTIALS_HINT = (
     "set SPACKMON_USER and SPACKMON_TOKEN in the environment "
     "(or pass username= and token= to SpackMonitorClient)"
 )
+#: Where the default ``spackmon serve`` listens (named in "cannot connect" messages).
+SERVE_URL = "http://127.0.0.1:5000"
+#: How the error messages tell the user to set the host and the credentials; the
+#: ``spackmon`` commands swap in their option names (:data:`CLI_HINTS`).
+LIBRARY_HINTS = {
+    "host": "pass host= or set SPACKMON_HOST",
+    "credentials": CREDENTIALS_HINT,
+}
+CLI_HINTS = {
+    "host": "set --host or SPACKMON_HOST",
+    "credentials": (
+        "pass --user and --token, or set SPACKMON_USER and SPACKMON_TOKEN in the environment"
+    ),
+}
 #: Data API routes behind the pull shortcuts.
 PULL_ROUTES = {
     "builds": "builds",
@@ -94,6 +111,53 @@ PULL_ROUTES = {
     "errors": "builderrors",
     "warnings": "buildwarnings",
 }
+
+#: The fields of each data API route's rows, in the server's order (the embedded
+#: monitor's schema; ``spackmon_analysis.server.store.ROUTES`` shapes the rows and a test
+#: checks that the two agree). An empty pull's ``to_frame()`` gets these columns.
+#: ``buildphases`` rows leave ``output`` out when the pull has ``output=0``.
+ROUTE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "specs": (
+        "id", "name", "version", "full_hash", "hash", "build_hash", "dag_hash",
+        "package_hash", "spack_version", "namespace", "compiler_name", "compiler_version",
+        "compiler", "architecture", "platform", "os", "target", "parameters", "external",
+        "external_path", "is_root", "created_at",
+    ),
+    "dependencies": (
+        "id", "spec", "dependency", "spec_full_hash", "dependency_full_hash", "spec_name",
+        "dependency_name", "deptypes", "virtuals",
+    ),
+    "builds": (
+        "id", "spec", "spec_name", "spec_version", "full_hash", "status",
+        "build_environment", "host_os", "platform", "host_target", "hostname",
+        "kernel_version", "spack_version", "tags", "owner", "config_args", "created_at",
+        "updated_at",
+    ),
+    "buildenvironments": (
+        "id", "hostname", "host_os", "platform", "host_target", "kernel_version",
+    ),
+    "buildphases": (
+        "id", "build", "name", "status", "output", "output_size", "created_at", "updated_at",
+    ),
+    "builderrors": (
+        "id", "build", "phase", "phase_name", "kind", "text", "line_no", "source_file",
+        "source_line_no", "pre_context", "post_context", "repeat_count", "classes",
+    ),
+    "installfiles": (
+        "id", "build", "path", "prefix", "ftype", "mode", "owner", "group", "hash", "size",
+        "time", "extra",
+    ),
+    "attributes": (
+        "id", "build", "analyzer", "name", "install_file", "value", "json_value",
+        "binary_value",
+    ),
+    "environmentvariable": ("id", "build", "name", "value"),
+    "compilers": ("id", "name", "version"),
+    "architectures": ("id", "platform", "os", "target", "target_name"),
+    "targets": ("id", "name", "vendor", "generation", "features", "parents"),
+    "features": ("id", "name"),
+}  # fmt: skip
+ROUTE_COLUMNS["buildwarnings"] = ROUTE_COLUMNS["builderrors"]
 
 _AUTH_FIELD = re.compile(r'([A-Za-z_]+)\s*=\s*"([^"]*)"')
 
@@ -283,6 +347,8 @@ class SpackMonitorClient:
         if self._owns_session:
             self._read_environment_settings()
         self.bearer: str | None = None
+        #: How error messages say to set the host and credentials (see CLI_HINTS).
+        self._hints = dict(LIBRARY_HINTS)
         self._lock = threading.Lock()
         self._auth_lock = threading.Lock()
         #: HTTP exchanges made (every attempt, redirect and token request counts).
@@ -342,18 +408,22 @@ class SpackMonitorClient:
         method: str,
         url: str,
         *,
-        json_body: Any = None,
+        body: bytes | None = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         stream: bool = False,
     ) -> requests.Response:
-        """One request with retries on connection errors and 502/503/504."""
+        """One request with retries on connection errors and 502/503/504.
+
+        ``body`` is the JSON body already encoded (:func:`_encode_json`), so retries,
+        redirects and the token flow resend the same bytes without re-serialising.
+        """
         attempt = 0
         while True:
             try:
                 if self._fast_path:
                     response = self.session.send(
-                        self._prepare(method, url, json_body, params, headers),
+                        self._prepare(method, url, body, params, headers),
                         timeout=self.timeout,
                         allow_redirects=False,
                         stream=stream,
@@ -362,12 +432,15 @@ class SpackMonitorClient:
                         cert=self.session.cert,
                     )
                 else:
+                    extra = dict(headers or {})
+                    if body is not None:
+                        extra["Content-Type"] = "application/json"
                     response = self.session.request(
                         method,
                         url,
-                        json=json_body,
+                        data=body,
                         params=params,
-                        headers=dict(headers or {}),
+                        headers=extra,
                         timeout=self.timeout,
                         allow_redirects=False,
                         stream=stream,
@@ -381,13 +454,7 @@ class SpackMonitorClient:
             except requests.RequestException as exc:
                 self._count()
                 if attempt >= self.retries:
-                    tries = attempt + 1
-                    raise TransportError(
-                        f"{method} {url} failed after {tries} attempt(s): "
-                        f"{type(exc).__name__}: {_short(exc)}",
-                        method=method,
-                        url=url,
-                    ) from exc
+                    raise self._transport_error(exc, method, url, attempt + 1) from exc
                 self._pause(attempt, None)
                 attempt += 1
                 continue
@@ -402,11 +469,31 @@ class SpackMonitorClient:
                 response.retries_used = attempt  # type: ignore[attr-defined]
             return response
 
+    def _transport_error(
+        self, exc: requests.RequestException, method: str, url: str, tries: int
+    ) -> TransportError:
+        """A short, actionable message for a request that got no answer at all."""
+        reason, connected = _transport_reason(exc, self.timeout)
+        attempts = f"{tries} attempt{'s' if tries != 1 else ''}"
+        shown = url.split("?", 1)[0]
+        if connected:
+            message = (
+                f"no answer from {shown} ({reason}) after {attempts}; the monitor may be "
+                f"overloaded or restarting (the timeout is {self.timeout:g} s per request)"
+            )
+        else:
+            message = (
+                f"cannot connect to {shown} ({reason}) after {attempts}; is a monitor "
+                f"running there? {_capital(self._hints['host'])} "
+                f"(spackmon serve listens on {SERVE_URL})"
+            )
+        return TransportError(message, method=method, url=url)
+
     def _prepare(
         self,
         method: str,
         url: str,
-        json_body: Any,
+        body: bytes | None,
         params: Mapping[str, Any] | None,
         headers: Mapping[str, str] | None,
     ) -> requests.PreparedRequest:
@@ -430,9 +517,7 @@ class SpackMonitorClient:
         merged = CaseInsensitiveDict(self.session.headers)
         if headers:
             merged.update(headers)
-        body = None
-        if json_body is not None:
-            body = json.dumps(json_body, allow_nan=False).encode("utf-8")
+        if body is not None:
             merged["Content-Type"] = "application/json"
         if body is not None or method not in ("GET", "HEAD", "OPTIONS"):
             merged["Content-Length"] = str(len(body or b""))
@@ -472,6 +557,7 @@ class SpackMonitorClient:
         Returns a 2xx response; raises a typed :class:`MonitorError` otherwise.
         """
         url = self._url(path)
+        body = None if json_body is None else _encode_json(json_body, method, url)
         redirects = 0
         authenticated_for_this = False
         while True:
@@ -480,7 +566,7 @@ class SpackMonitorClient:
             if bearer:
                 headers["Authorization"] = f"Bearer {bearer}"
             response = self._send(
-                method, url, json_body=json_body, params=params, headers=headers, stream=stream
+                method, url, body=body, params=params, headers=headers, stream=stream
             )
             status = response.status_code
             if status in (301, 302, 303, 307, 308):
@@ -549,7 +635,7 @@ class SpackMonitorClient:
     def _token_flow(self, challenge: requests.Response, method: str, url: str) -> None:
         if not (self.username and self.token):
             raise AuthError(
-                f"{method} {url} needs credentials: {CREDENTIALS_HINT}",
+                f"{method} {url} needs credentials: {self._hints['credentials']}",
                 method=method,
                 url=url,
                 status_code=401,
@@ -615,7 +701,7 @@ class SpackMonitorClient:
         if retries:
             text += f" (after {retries} retr{'y' if retries == 1 else 'ies'})"
         if cls is AuthError and status == 401:
-            text += f" ({CREDENTIALS_HINT})" if not (self.username and self.token) else ""
+            text += f" ({self._hints['credentials']})" if not (self.username and self.token) else ""
         return cls(
             text,
             method=method,
@@ -660,8 +746,11 @@ class SpackMonitorClient:
         """
         from .spec import load_spec
 
-        load_spec(Path(filename))
-        doc = read_spec_document(filename)
+        try:
+            load_spec(Path(filename))
+            doc = read_spec_document(filename)
+        except SpecFormatError as exc:
+            raise _with_source(exc, filename) from exc
         return self._upload(doc, spack_version)
 
     def upload_spec(self, doc: Any, spack_version: str | None = None) -> dict:
@@ -756,10 +845,20 @@ class SpackMonitorClient:
         """
         from .installs import read_install_prefix
 
-        record = read_install_prefix(prefix)
+        try:
+            record = read_install_prefix(prefix)
+        except InstallPrefixError as exc:
+            given = Path(prefix)
+            if given.is_file():
+                raise InstallPrefixError(
+                    "is a file, not an install prefix: pass the prefix directory (the one "
+                    f"holding .spack/), its .spack folder or a spack-stage directory ({exc})",
+                    path=str(prefix),
+                ) from exc
+            raise
         build = record.build
         if build_id is None:
-            spec_doc = _install_spec_document(Path(prefix))
+            spec_doc = _install_spec_document(record.path)
             envelope = self.new_build(
                 build.full_hash,
                 build.spack_version,
@@ -781,8 +880,30 @@ class SpackMonitorClient:
 
         Returns the list of spec rows (the envelope's ``data.specs``); a server
         that answers a bare list or another shape gets its JSON passed through.
+        A name that cannot be a package name (empty, or with a ``/`` such as Spack's
+        ``name/hash`` syntax) raises :class:`~spackmon_analysis.errors.ConfigError`
+        before any request.
         """
-        payload = self._call("GET", f"specs/name/{quote(name, safe='')}/")
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"get_specs_by_name({name!r}): give a package name such as 'zlib'")
+        if "/" in name:
+            head = name.split("/", 1)[0] or "zlib"
+            raise ConfigError(
+                f"get_specs_by_name({name!r}): a package name cannot contain '/' "
+                f"(Spack's 'name/hash' syntax is not a name); pass the name alone, e.g. "
+                f"{head!r}, and pick the spec by its full_hash in the rows"
+            )
+        try:
+            payload = self._call("GET", f"specs/name/{quote(name, safe='')}/")
+        except NotFoundError as exc:
+            raise NotFoundError(
+                f"{exc} (no specs named {name!r}, or the server has no specs/name/ route)",
+                method=exc.method,
+                url=exc.url,
+                status_code=exc.status_code,
+                server_message=exc.server_message,
+                response=exc.response,
+            ) from exc
         if isinstance(payload, Mapping) and "data" in payload:
             data = payload["data"]
             if isinstance(data, Mapping) and isinstance(data.get("specs"), list):
@@ -840,8 +961,14 @@ class SpackMonitorClient:
         monitor/``) or a list of either; runs go in timestamp order. Per run: specs,
         then each build from its own metadata file, then every phase and status file
         to the server id of its own build. Idempotent: a second replay creates
-        nothing (see ``docs/client.md`` for how "already present" is decided). A
-        bad file is skipped and named in ``summary.problems``; the rest uploads.
+        nothing (:class:`ReplaySummary` says exactly what created, updated and present
+        mean). A bad file is skipped and named in ``summary.problems``; the rest uploads.
+
+        Each build is set to the state in its files, runs oldest first (the protocol
+        carries no build time): replaying an older run after newer ones sets builds
+        back to the older state, and a build's history (failed, then rebuilt) is
+        replayed every time. Every such overwrite of an existing build is listed in
+        ``summary.changes`` and noted at the end of ``repr(summary)``.
         Builds (after the first of each environment), phases and statuses go out on
         ``workers`` pooled connections at once.
 
@@ -937,6 +1064,104 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:300] + "..."
 
 
+def _with_source(exc: SpecFormatError, filename: str | Path) -> SpecFormatError:
+    """``exc`` naming the file as the caller gave it (``sub/x.json``, not ``x.json``)."""
+    given = str(filename)
+    if exc.source in (None, given) or exc.source not in (Path(given).name, str(Path(given))):
+        return exc
+    return SpecFormatError(exc.reason, source=given, path=exc.path)
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _transport_reason(exc: BaseException, timeout: float) -> tuple[str, bool]:
+    """``(short reason, connected)`` for a request that got no answer.
+
+    ``connected`` is False when no connection was made at all (refused, unknown
+    host, connect timeout) and True when the connection broke or timed out after
+    the request went out.
+    """
+    low = str(exc).lower()
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return f"no connection within {timeout:g} s", False
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return f"no answer within {timeout:g} s", True
+    if isinstance(exc, requests.exceptions.SSLError):
+        return f"TLS error: {_short(exc)}", False
+    if "refused" in low:
+        return "connection refused", False
+    if any(
+        marker in low
+        for marker in (
+            "failed to resolve",
+            "name resolution",
+            "name or service not known",
+            "nodename nor servname",
+            "getaddrinfo failed",
+        )
+    ):
+        return "host name not found", False
+    if "unreachable" in low:
+        return "network unreachable", False
+    if "newconnectionerror" in low or "failed to establish" in low:
+        return "no connection", False
+    if "reset" in low:
+        return "connection reset by the server", True
+    if "remotedisconnected" in low or "closed connection" in low or "aborted" in low:
+        return "the server closed the connection without answering", True
+    return f"{type(exc).__name__}: {_short(exc)}", True
+
+
+def _encode_json(body: Any, method: str, url: str) -> bytes:
+    """The request body as JSON bytes, or a ConfigError naming the field JSON cannot carry.
+
+    Standard JSON has no NaN or Infinity (the server would reject them, or worse, store
+    text it cannot read back), and only dicts, lists, strings, numbers, booleans and None.
+    """
+    try:
+        return json.dumps(body, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:
+        where, what = _json_offender(body)
+        field = f"field {where}" if where else "the body"
+        what = what or f"not encodable as JSON ({type(exc).__name__}: {_short(exc)})"
+        raise ConfigError(
+            f"cannot send {method} {url}: {field} is {what}; nothing was sent"
+        ) from exc
+
+
+def _json_offender(value: Any, path: str = "", seen: set[int] | None = None) -> tuple[str, str]:
+    """``(path, description)`` of the first value ``json.dumps(allow_nan=False)`` rejects."""
+    import math
+
+    seen = set() if seen is None else seen
+    if isinstance(value, float) and not math.isfinite(value):
+        return path, f"{value!r}, which JSON cannot carry (use None for a missing value)"
+    if value is None or isinstance(value, str | int | float | bool):
+        return "", ""
+    if isinstance(value, dict | list | tuple):
+        if id(value) in seen:
+            return path, "a reference to itself, which JSON cannot carry (a circular structure)"
+        seen = seen | {id(value)}
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not (key is None or isinstance(key, str | int | float | bool)):
+                    kind = type(key).__name__
+                    return path, f"a mapping with a {kind} key ({key!r}); JSON keys are strings"
+                where, what = _json_offender(item, f"{path}.{key}" if path else str(key), seen)
+                if what:
+                    return where, what
+        else:
+            for index, item in enumerate(value):
+                where, what = _json_offender(item, f"{path}[{index}]", seen)
+                if what:
+                    return where, what
+        return "", ""
+    shown = _short(repr(value))[:80]
+    return path, f"a {type(value).__name__} ({shown}), which is not a JSON value"
+
+
 def _replay_order(run: Any) -> tuple[int, float, str]:
     from .savelocal import _run_sort_key
 
@@ -982,6 +1207,35 @@ ENVIRONMENT_KEY = (
     "spack_version",
 )
 OUTCOMES = ("created", "updated", "present", "skipped")
+#: Builds listed by name in ``repr(ReplaySummary)``'s note (the rest are counted).
+MAX_SHOWN_CHANGES = 20
+
+
+@dataclass(frozen=True)
+class BuildChange:
+    """One piece of an existing build's server state that a replay overwrote.
+
+    ``name`` is the package (``name@version``), ``build_id`` the server's build id,
+    ``item`` ``"status"`` or ``"<phase> phase"``, ``before``/``after`` the status the
+    server held and the one the replayed file set, ``run`` the run the file came from.
+    """
+
+    name: str
+    build_id: int
+    item: str
+    before: str
+    after: str
+    run: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.name} (build {self.build_id}): {self.item} {self.before} -> {self.after} "
+            f"(run {self.run})"
+        )
+
+
+#: The note shown when a replay changed the state of builds already on the server.
+CHANGE_NOTE = "a replay sets each build to the state in the files; replay runs oldest first"
 
 
 @dataclass
@@ -989,12 +1243,29 @@ class ReplaySummary:
     """What a save-local replay did, per kind of file.
 
     ``counts[kind][outcome]`` for kinds ``specs``, ``builds``, ``phases``,
-    ``statuses`` and outcomes ``created`` (new on the server), ``updated`` (a phase
-    or status the server held with a different status, overwritten), ``present``
-    (already on the server, nothing sent or nothing changed) and ``skipped`` (a bad
-    file, or a file whose build could not be created). ``build_ids`` maps each local
-    id (32-hex, or full hash in old runs) to the server's build id; ``problems`` lists
-    ``(file path, message)``.
+    ``statuses``; per file, exactly one outcome:
+
+    - ``created``: specs and builds the server answered 201 for (new rows); phases and
+      statuses sent for a build that did not exist before this file's run, a phase the
+      server did not have yet, or a status where the server held none (``NOTRUN``);
+    - ``updated``: a phase or status of a build that already existed, that the server
+      held with a **different** status and that the file overwrote (each one is listed
+      in :attr:`changes`);
+    - ``present``: already on the server: specs and builds answered 200 (get, not
+      create); phases and statuses equal to the server's, so nothing was sent (or, when
+      the data API could not be read, sent again as an idempotent upsert);
+    - ``skipped``: a bad file, or a file whose build could not be created (named in
+      ``problems``).
+
+    The protocol carries no build time, so a replay sets each build to the state in its
+    files, runs oldest first: replaying an older run after newer ones sets builds back
+    to the older state, and replaying a build's history again (a failure, then the
+    rebuild) reports those steps as ``updated`` every time. :attr:`changes` lists
+    every such overwrite and ``repr(summary)`` (what ``spackmon replay`` prints) ends
+    with a note naming the builds; ``str(summary)`` is the table alone.
+
+    ``build_ids`` maps each local id (32-hex, or full hash in old runs) to the
+    server's build id; ``problems`` lists ``(file path, message)``.
     """
 
     runs: list[str] = field(default_factory=list)
@@ -1003,6 +1274,8 @@ class ReplaySummary:
     )
     build_ids: dict[str, int] = field(default_factory=dict)
     problems: list[tuple[str, str]] = field(default_factory=list)
+    #: Every phase or status of an existing build that the replay overwrote, in run order.
+    changes: list[BuildChange] = field(default_factory=list)
     _lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
     #: Paths of the files the server holds after this replay (for an interruption report).
     _done: set[str] = field(default_factory=set, repr=False, compare=False)
@@ -1013,6 +1286,40 @@ class ReplaySummary:
             self.counts[kind][outcome] += n
             if path is not None and outcome != "skipped":
                 self._done.add(path)
+
+    def _add_change(self, change: BuildChange) -> None:
+        with self._lock:
+            self.changes.append(change)
+
+    @property
+    def changed_builds(self) -> dict[str, list[BuildChange]]:
+        """``"name (build id)" -> [BuildChange, ...]`` for every build whose server state
+        this replay changed (the :attr:`changes` grouped by build, in run order)."""
+        grouped: dict[str, list[BuildChange]] = {}
+        for change in self.changes:
+            grouped.setdefault(f"{change.name} (build {change.build_id})", []).append(change)
+        return grouped
+
+    @staticmethod
+    def _describe(changes: list[BuildChange]) -> list[str]:
+        """Lines for one build's changes (``item before -> after (run ...)``)."""
+        lines = [f"{c.item} {c.before} -> {c.after} (run {c.run})" for c in changes]
+        first: dict[str, str] = {}
+        last: dict[str, str] = {}
+        for c in changes:
+            first.setdefault(c.item, c.before)
+            last[c.item] = c.after
+        if len(changes) > 1 and first == last:
+            lines.append("ends as it was before the replay")
+        return lines
+
+    @property
+    def change_note(self) -> str:
+        """The warning shown when builds already on the server changed state ('' if none)."""
+        n = len(self.changed_builds)
+        if not n:
+            return ""
+        return f"{n} build{'s' if n != 1 else ''} changed state on the server: {CHANGE_NOTE}"
 
     def _total(self, outcome: str) -> int:
         return sum(self.counts[kind][outcome] for kind in KINDS)
@@ -1037,7 +1344,33 @@ class ReplaySummary:
         """Everything created or updated on the server (0 for a repeated replay)."""
         return self._total("created") + self._total("updated")
 
+    def __str__(self) -> str:
+        """The table of counts, the build-id mapping and the problems."""
+        return self._table()
+
     def __repr__(self) -> str:
+        """The table, then (when the replay changed builds already on the server) a note
+        naming each of them: ``name (build id): status FAILED -> SUCCESS, ...``."""
+        text = self._table()
+        note = self.change_note
+        if not note:
+            return text
+        lines = [text, f"  NOTE: {note}:"]
+        grouped = list(self.changed_builds.items())
+        for build, changes in grouped[:MAX_SHOWN_CHANGES]:
+            described = self._describe(changes)
+            if len(described) == 1:
+                lines.append(f"    {build}: {described[0]}")
+            else:
+                lines.append(f"    {build}:")
+                lines.extend(f"      {line}" for line in described)
+        if len(grouped) > MAX_SHOWN_CHANGES:
+            lines.append(
+                f"    ... and {len(grouped) - MAX_SHOWN_CHANGES} more (see summary.changes)"
+            )
+        return "\n".join(lines)
+
+    def _table(self) -> str:
         runs = ", ".join(self.runs) if len(self.runs) <= 3 else f"{len(self.runs)} runs"
         lines = [f"ReplaySummary of {len(self.runs)} run(s): {runs}"]
         lines.append(f"  {'':9}" + "".join(f"{o:>9}" for o in OUTCOMES))
@@ -1067,6 +1400,12 @@ class ReplaySummary:
                 for name, message in self.problems
             )
             problems = f"<p>Problems ({len(self.problems)}):</p><ul>{items}</ul>"
+        if self.change_note:
+            items = "".join(
+                f"<li>{esc(build)}: {esc('; '.join(self._describe(changes)))}</li>"
+                for build, changes in self.changed_builds.items()
+            )
+            problems += f"<p><strong>Note</strong>: {esc(self.change_note)}:</p><ul>{items}</ul>"
         return (
             f"<div><strong>Replay of {len(self.runs)} run(s)</strong>: {esc(', '.join(self.runs))}"
             f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{rows}</tbody></table>"
@@ -1115,7 +1454,13 @@ class _Replayer:
         self.bar.set_postfix_str(self.run.name)
         self.replay_specs()
         created = self.replay_builds()
+        first_change = len(self.summary.changes)
         self.replay_phases_and_statuses(created)
+        # phases and statuses go out in parallel: list this run's changes in a stable order
+        self.summary.changes[first_change:] = sorted(
+            self.summary.changes[first_change:],
+            key=lambda c: (c.name, c.build_id, c.item == "status", c.item),
+        )
 
     def replay_specs(self) -> None:
         for doc, version, filename in self.run.spec_documents:
@@ -1263,6 +1608,7 @@ class _Replayer:
             outcome = "present" if state is not None else "created"
         elif phase.name in server_phases:
             outcome = "updated"
+            self.changed(key, f"{phase.name} phase", server_phases[phase.name], phase.status)
         else:
             outcome = "created"
         self.summary.add("phases", outcome, 1, self.where(phase.source))
@@ -1284,7 +1630,18 @@ class _Replayer:
             self.problem("statuses", filename, str(exc))
             return
         fresh = state is None or server_status in (None, "NOTRUN")
+        if not fresh:
+            self.changed(key, "status", str(server_status), str(status))
         self.summary.add("statuses", "created" if fresh else "updated", 1, self.where(filename))
+
+    def changed(self, key: str, item: str, before: str, after: str) -> None:
+        """Note that this replay overwrote the server's state of an existing build."""
+        record = self.run.build(key)
+        name = record.spec_name or (record.full_hash or key)[:7]
+        if record.spec_version:
+            name = f"{name}@{record.spec_version}"
+        change = BuildChange(name, self.summary.build_ids[key], item, before, after, self.run.name)
+        self.summary._add_change(change)
 
 
 def _created(envelope: Any, flag: str) -> bool:
@@ -1394,13 +1751,29 @@ class PaginatedPull(Sequence):
         finally:
             bar.close()
 
+    @property
+    def columns(self) -> list[str]:
+        """The route's fields (:data:`ROUTE_COLUMNS`; empty for a route it does not know)."""
+        columns = list(ROUTE_COLUMNS.get(self.route, ()))
+        if self.route == "buildphases" and str(self.filters.get("output", "1")).lower() in (
+            "0",
+            "false",
+            "no",
+        ):
+            columns.remove("output")
+        return columns
+
     def to_frame(self) -> Any:
-        """All rows as a pandas DataFrame (columns in the server's order)."""
+        """All rows as a pandas DataFrame (columns in the server's order).
+
+        A pull with no rows still has the route's columns (:attr:`columns`), so
+        ``frame["status"]`` and friends work on an empty result too.
+        """
         import pandas as pd
 
         rows = list(self)
         if not rows:
-            return pd.DataFrame()
+            return pd.DataFrame(columns=self.columns)
         return pd.DataFrame.from_records(rows)
 
     def __repr__(self) -> str:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .client import PULL_ROUTES, SpackMonitorClient
+from .client import CLI_HINTS, PULL_ROUTES, SpackMonitorClient
 from .errors import ConfigError
 
 __all__ = ["register", "client_from_args"]
@@ -37,7 +37,7 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
 def client_from_args(args: argparse.Namespace) -> SpackMonitorClient:
     """A client from ``--host/--prefix/--user/--token`` with the environment as fallback."""
     prefix = args.prefix or os.environ.get("SPACKMON_PREFIX") or "ms1"
-    return SpackMonitorClient(
+    client = SpackMonitorClient(
         host=args.host or None,
         prefix=prefix,
         token=args.token or None,
@@ -46,6 +46,8 @@ def client_from_args(args: argparse.Namespace) -> SpackMonitorClient:
         retries=args.retries,
         progress=not getattr(args, "no_progress", False),
     )
+    client._hints.update(CLI_HINTS)  # errors name --host/--user/--token, not host=/token=
+    return client
 
 
 def register(subparsers: Any) -> None:
@@ -138,7 +140,7 @@ def _replay(args: argparse.Namespace) -> int:
         summary = client.upload_local_save(
             args.dirs, progress=not args.no_progress, workers=args.workers
         )
-    print(repr(summary))
+    print(repr(summary))  # the table, and a note naming builds whose state changed
     return 1 if summary.problems else 0
 
 
@@ -177,15 +179,18 @@ def _pull(args: argparse.Namespace) -> int:
         )
     route = PULL_ROUTES.get(args.table, args.table)
     with client_from_args(args) as client:
-        frame = client.pull(route, **_parse_filters(args.filter)).to_frame()
-    if fmt == "csv":
+        pulled = client.pull(route, **_parse_filters(args.filter))
+        rows = list(pulled)
+        frame = pulled.to_frame()  # the pages are cached: no second download
+    if fmt == "json":
+        # the server's rows as they came, as plain JSON (pandas' to_json escapes "/")
+        output.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    elif fmt == "csv":
         _encode_nested(frame, (dict, list)).to_csv(output, index=False)
     elif fmt == "parquet":
         try:
             _encode_nested(frame, (dict,)).to_parquet(output, index=False)
         except ImportError as exc:
             raise ConfigError(f"parquet output needs pyarrow (pip install pyarrow): {exc}") from exc
-    else:
-        output.write_text(frame.to_json(orient="records", indent=2) if len(frame) else "[]\n")
     print(f"Wrote {len(frame)} row(s) of {route} to {output}", file=sys.stderr)
     return 0
