@@ -9,6 +9,7 @@ back and the client gets ``{"message": ...}`` with a 4xx status. No bad input ev
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +37,14 @@ DEFAULT_MAX_BODY_SIZE = 100 * 1024 * 1024
 #: Largest ``limit`` of one data API page.
 MAX_PAGE_SIZE = 100_000
 DEFAULT_PAGE_SIZE = 10
+#: The answer to an unexpected server error (the details go to the log, never to the client).
+INTERNAL_ERROR = "Internal server error; the details are in the server log."
+TOO_DEEP = (
+    f"The request body is nested too deeply (more than {ingest.MAX_JSON_DEPTH} levels of arrays "
+    "and objects)."
+)
+
+log = logging.getLogger("spackmon_analysis.server")
 
 
 def _json(data: Any, status: int = 200, headers: dict | None = None) -> Response:
@@ -112,14 +121,9 @@ class _FastPath:
                 status, body, extra = self.handle(
                     path, auth.decode("latin-1") if auth else None, base, b"".join(chunks)
                 )
-            except Exception as exc:  # noqa: BLE001 - answer JSON, never an HTML 500
-                status, body, extra = _raw(
-                    500,
-                    {
-                        "message": f"Internal server error ({type(exc).__name__}): {exc}",
-                        "code": 500,
-                    },
-                )
+            except Exception:  # noqa: BLE001 - answer JSON, never an HTML 500
+                log.exception("unexpected error answering POST %s", path)
+                status, body, extra = _raw(500, {"message": INTERNAL_ERROR, "code": 500})
         elif method == "GET" and path == self.info_path:
             status, body, extra = 200, self.info, []
         else:
@@ -229,8 +233,14 @@ def create_app(
         return _error(exc.status_code, message, getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> Response:
-        return _error(500, f"Internal server error ({type(exc).__name__}): {exc}")
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.error(
+            "unexpected error answering %s %s",
+            request.method,
+            request.url.path,
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+        return _error(500, INTERNAL_ERROR)
 
     # ---------------------------------------------------------------- the write path
     def challenge(base: str, why: str) -> tuple[int, bytes, list]:
@@ -245,9 +255,13 @@ def create_app(
         if not raw.strip():
             raise RequestError(400, "The request body is empty; a JSON object is required.")
         try:
-            return json.loads(raw)
+            body = json.loads(raw)
+        except RecursionError:
+            raise RequestError(400, TOO_DEEP) from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise RequestError(400, f"The request body is not valid JSON: {exc}") from None
+        # A NUL can only come as the escape \u0000 (or in a UTF-16/32 body, full of zero bytes).
+        return ingest.clean_json(body, scrub=b"\\u0000" in raw or b"\x00" in raw)
 
     # Writes are serialised through one long-lived connection (handlers run on the event loop;
     # the lock covers other callers): no pool checkout per request.
@@ -344,6 +358,8 @@ def create_app(
             message, data, status = transaction(lambda conn: writers[path](conn, body, ident))
         except RequestError as exc:
             return _raw(exc.status, {"message": exc.message, "code": exc.status})
+        except RecursionError:  # rolled back; e.g. a spec document too deep for the spec reader
+            return _raw(400, {"message": TOO_DEEP, "code": 400})
         return _raw(status, {"message": message, "data": data, "code": status})
 
     def base_of(scheme: str, host: str | None, fallback: str) -> str:

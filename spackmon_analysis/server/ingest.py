@@ -7,6 +7,7 @@ rolls the transaction back on any error, so a rejected request changes nothing.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, NamedTuple
 
@@ -160,20 +161,46 @@ def _require_dict(body: Any, what: str = "request body") -> dict:
     return body
 
 
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+#: Range of a 64-bit signed integer: every integer the database stores (SQLite INTEGER, BIGINT).
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: Range of a 32-bit signed integer (PostgreSQL INTEGER: row ids and line numbers).
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+#: Deepest nesting of arrays and objects accepted in a request body (and in a json_value).
+MAX_JSON_DEPTH = 200
+
+
 def _build_id(body: dict, missing_message: str) -> int:
     value = body.get("build_id")
     if value is None or value == "":
         raise RequestError(400, missing_message)
     if isinstance(value, bool):
         raise RequestError(400, f"build_id must be an integer, got {value!r}.")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    raise RequestError(400, f"build_id must be an integer, got {value!r}.")
+    if isinstance(value, str):
+        text = value.strip()
+        # ASCII digits only (str.isdigit also accepts e.g. superscripts, which int() refuses)
+        if not text or not text.isascii() or not text.isdigit():
+            raise RequestError(400, f"build_id must be an integer, got {_short(value)}.")
+        if len(text.lstrip("0")) > 19:
+            raise RequestError(
+                400, f"build_id must be an integer within 64 bits, got {_short(value)}."
+            )
+        value = int(text)
+    if not isinstance(value, int):
+        raise RequestError(400, f"build_id must be an integer, got {_short(value)}.")
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise RequestError(400, f"build_id must be an integer within 64 bits, got {_short(value)}.")
+    return value
 
 
 def _get_build(conn: Connection, build_id: int, caller_id: int) -> Any:
+    if not INT32_MIN <= build_id <= INT32_MAX and conn.dialect.name == "postgresql":
+        # PostgreSQL row ids are 32-bit: no such build (SQLite answers the same after its lookup)
+        raise RequestError(404, f"Build {build_id} does not exist.")
     rows = run_prepared(conn, _SEL_BUILD, {"b_id": build_id})
     row = _BuildRow(*rows[0]) if rows else None
     if row is None:
@@ -450,6 +477,13 @@ def update_build(conn: Connection, body: Any, caller_id: int) -> dict:
     return {"build": _build_summary(row)}
 
 
+def _line_no(value: int | None) -> int | None:
+    """A source line number the database can hold (a log may say ``a.c:99999999999999999999:``)."""
+    if value is None or not 0 <= value <= INT32_MAX:
+        return None
+    return value
+
+
 def _event_rows(text: str, build_id: int, phase_id: int) -> list[dict]:
     from ..logs import parse_log
 
@@ -463,7 +497,7 @@ def _event_rows(text: str, build_id: int, phase_id: int) -> list[dict]:
                 "text": ev.text,
                 "line_no": ev.line_no,
                 "source_file": ev.source_file,
-                "source_line_no": ev.source_line_no,
+                "source_line_no": _line_no(ev.source_line_no),
                 "pre_context": list(ev.pre_context),
                 "post_context": list(ev.post_context),
                 "repeat_count": ev.repeat_count,
@@ -546,14 +580,60 @@ def _relative(path: str, prefix: str | None) -> str:
     return path
 
 
-def _as_int(value: Any) -> int | None:
+def _as_int(value: Any, what: str) -> int | None:
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, int):
-        return value
     if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
+        value = int(value)
+    if not isinstance(value, int):
+        return None
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise RequestError(400, f"{what} must be an integer within 64 bits, got {_short(value)}.")
+    return value
+
+
+def _no_nul(text: str) -> str:
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+def clean_json(value: Any, *, scrub: bool = True, what: str = "The request body") -> Any:
+    """Check the nesting depth of decoded JSON and (``scrub``) replace NUL characters in strings.
+
+    Every string and object key has U+0000 replaced by U+FFFD (PostgreSQL text cannot hold NUL;
+    SQLite stores the same thing), except the value of a ``binary_value`` key (stored as bytes).
+    Raises :class:`RequestError` (400) beyond :data:`MAX_JSON_DEPTH` levels of arrays/objects.
+    Without ``scrub`` the value is only checked and returned unchanged.
+    """
+
+    def walk(v: Any, depth: int) -> Any:
+        if depth > MAX_JSON_DEPTH:
+            raise RequestError(
+                400,
+                f"{what} is nested too deeply (more than {MAX_JSON_DEPTH} levels of arrays "
+                "and objects).",
+            )
+        if isinstance(v, dict):
+            if scrub:
+                return {
+                    _no_nul(k): (x if k == "binary_value" else walk(x, depth + 1))
+                    for k, x in v.items()
+                }
+            for x in v.values():
+                if isinstance(x, (dict, list)):
+                    walk(x, depth + 1)
+            return v
+        if isinstance(v, list):
+            if scrub:
+                return [walk(x, depth + 1) for x in v]
+            for x in v:
+                if isinstance(x, (dict, list)):
+                    walk(x, depth + 1)
+            return v
+        if scrub and isinstance(v, str):
+            return _no_nul(v)
+        return v
+
+    return walk(value, 1)
 
 
 def analyze_build(conn: Connection, body: Any, caller_id: int) -> dict:
@@ -576,8 +656,9 @@ def analyze_build(conn: Connection, body: Any, caller_id: int) -> dict:
         conn.execute(delete(install_files).where(install_files.c.build_id == build_id))
         rows = []
         for path, info in files.items():
+            where = f"metadata.install_files[{_short(path)}]"
             if not isinstance(info, dict):
-                raise RequestError(400, f"metadata.install_files[{path!r}] must be an object.")
+                raise RequestError(400, f"{where} must be an object.")
             extra = {
                 k: v
                 for k, v in info.items()
@@ -589,11 +670,11 @@ def analyze_build(conn: Connection, body: Any, caller_id: int) -> dict:
                     "path": _relative(path, prefix),
                     "prefix": prefix,
                     "ftype": info.get("type"),
-                    "mode": _as_int(info.get("mode")),
-                    "owner": _as_int(info.get("owner")),
-                    "group": _as_int(info.get("group")),
+                    "mode": _as_int(info.get("mode"), f"{where}.mode"),
+                    "owner": _as_int(info.get("owner"), f"{where}.owner"),
+                    "group": _as_int(info.get("group"), f"{where}.group"),
                     "hash": info.get("hash") if isinstance(info.get("hash"), str) else None,
-                    "size": _as_int(info.get("size")),
+                    "size": _as_int(info.get("size"), f"{where}.size"),
                     "time": None if info.get("time") is None else str(info.get("time")),
                     "extra": extra,
                 }
@@ -646,14 +727,18 @@ def analyze_build(conn: Connection, body: Any, caller_id: int) -> dict:
                 item.get("binary_value"),
             )
             if isinstance(json_value, str):
-                import json
-
+                where = f"metadata.{analyzer}[{i}].json_value"
                 try:
                     json_value = json.loads(json_value)
-                except ValueError:
+                except RecursionError:
                     raise RequestError(
-                        400, f"metadata.{analyzer}[{i}].json_value is not valid JSON."
+                        400,
+                        f"{where} is nested too deeply (more than {MAX_JSON_DEPTH} levels of "
+                        "arrays and objects).",
                     ) from None
+                except ValueError:
+                    raise RequestError(400, f"{where} is not valid JSON.") from None
+                json_value = clean_json(json_value, what=where)
             ifile = item.get("install_file")
             rows.append(
                 {

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -232,11 +233,11 @@ install_files = Table(
     Column("path", Text, nullable=False),
     Column("prefix", Text),
     Column("ftype", String(32)),
-    Column("mode", Integer),
-    Column("owner", Integer),
-    Column("group", Integer),
+    Column("mode", BigInteger),
+    Column("owner", BigInteger),
+    Column("group", BigInteger),
     Column("hash", String(128)),
-    Column("size", Integer),
+    Column("size", BigInteger),
     Column("time", String(64)),
     Column("extra", JSON, nullable=False),
 )

@@ -129,4 +129,5 @@ def api_all(mon: LocalMonitor, route: str, **params: object) -> list[dict]:
 
     r = requests.get(f"{mon.url}/api/{route}/all/", params=params)
     assert r.status_code == 200, r.text
-    return [json.loads(line) for line in r.text.splitlines() if line]
+    # the body is UTF-8 (NDJSON carries no charset); lines end in \n only
+    return [json.loads(line) for line in r.content.decode("utf-8").split("\n") if line]
