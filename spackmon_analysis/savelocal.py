@@ -26,14 +26,22 @@ import html
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from .errors import SaveLocalError, SpackmonError
 from .records import ENVIRONMENT_FIELDS, BuildRecord, PhaseRecord
 
-__all__ = ["SaveLocalRun", "read_save_local", "is_save_local_run", "phase_timestamps"]
+__all__ = [
+    "SaveLocalRun",
+    "read_save_local",
+    "is_save_local_run",
+    "phase_timestamps",
+    "parse_stamp",
+    "parse_stamps",
+    "first_last_stamp_texts",
+]
 
 SPEC_FILE = re.compile(r"^spec-(?P<label>.+)-config\.json$")
 METADATA_FILE = re.compile(r"^build-metadata-(?P<id>[^/]+)\.json$")
@@ -62,18 +70,133 @@ CANONICAL_PHASES = (
 )
 
 
+def parse_stamp(text: str) -> datetime | None:
+    """A ``LOG_STAMP`` text (``YYYY-MM-DD-HH:MM:SS[.f]``) as a naive datetime, ``None``
+    when it is not a valid time. Same results as ``datetime.strptime`` with
+    ``%Y-%m-%d-%H:%M:%S[.%f]`` (1-6 fraction digits), by slicing: no locale lookups."""
+    frac = text[20:]
+    if len(text) != 19 and (text[19:20] != "." or not 1 <= len(frac) <= 6 or not frac.isdigit()):
+        return None
+    try:
+        return datetime(
+            int(text[0:4]),
+            int(text[5:7]),
+            int(text[8:10]),
+            int(text[11:13]),
+            int(text[14:16]),
+            int(text[17:19]),
+            int(frac.ljust(6, "0")) if frac else 0,
+        )
+    except ValueError:
+        return None
+
+
 def phase_timestamps(output: str | None) -> list[datetime]:
-    """The ``==> [YYYY-MM-DD-HH:MM:SS.ffffff]`` timestamps of a phase log, in order."""
+    """The ``==> [YYYY-MM-DD-HH:MM:SS.ffffff]`` timestamps of a phase log, in order
+    (stamps that are not valid times are skipped)."""
     if not output:
         return []
     stamps = []
     for text in LOG_STAMP.findall(output):
-        fmt = "%Y-%m-%d-%H:%M:%S.%f" if "." in text else "%Y-%m-%d-%H:%M:%S"
-        try:
-            stamps.append(datetime.strptime(text, fmt))
-        except ValueError:
-            continue
+        stamp = parse_stamp(text)
+        if stamp is not None:
+            stamps.append(stamp)
     return stamps
+
+
+_stamp_match = LOG_STAMP.match
+
+
+def first_last_stamp_texts(output: str | None) -> tuple[str | None, str | None, bool]:
+    """The texts of the first and last ``==> [stamp]`` lines of ``output`` and whether they
+    are two different lines (the same as ``LOG_STAMP.findall(output)[0]``, ``[-1]`` and
+    ``len(...) >= 2``), found with ``str.find``/``rfind`` from both ends instead of a regex
+    scan of the whole log. ``(None, None, False)`` when there is none. The texts are not
+    validated (:func:`parse_stamps` / :func:`phase_timestamps` do that)."""
+    if not output:
+        return None, None, False
+    first = _stamp_match(output) if output.startswith("==> [") else None
+    start = 0
+    while first is None:
+        start = output.find("\n==> [", start) + 1
+        if not start:
+            return None, None, False
+        first = _stamp_match(output, start)
+    end = len(output)
+    while True:
+        pos = output.rfind("\n==> [", start, end) + 1
+        if pos <= start:
+            text = first.group(1)
+            return text, text, False
+        last = _stamp_match(output, pos)
+        if last is not None:
+            return first.group(1), last.group(1), True
+        end = pos + 4
+
+
+def parse_stamps(texts: list[str | None]) -> tuple[Any, Any]:
+    """Vectorised :func:`parse_stamp`: ``(microseconds since the epoch as int64, ok mask)``
+    for a list of ``LOG_STAMP`` texts (``None`` allowed). ``ok`` is False where
+    :func:`parse_stamp` would give ``None``, and for years outside 1678-2261 (the
+    ``datetime64[ns]`` range)."""
+    import numpy as np
+
+    n = len(texts)
+    us = np.zeros(n, dtype=np.int64)
+    if not n:
+        return us, np.zeros(0, dtype=bool)
+    try:
+        raw = np.array([t or "" for t in texts], dtype="S27")
+    except UnicodeEncodeError:  # non-ASCII digits: the scalar path decides
+        ok = np.zeros(n, dtype=bool)
+        epoch = datetime(1970, 1, 1)
+        for i, text in enumerate(texts):
+            stamp = parse_stamp(text) if text else None
+            if stamp is not None and 1678 <= stamp.year <= 2261:
+                us[i] = (stamp - epoch) // _MICROSECOND
+                ok[i] = True
+        return us, ok
+    m = raw.view(np.uint8).reshape(n, 27)
+
+    def digit(k: int) -> Any:
+        return m[:, k].astype(np.int64) - 48
+
+    ok = (m[:, 4] == 45) & (m[:, 7] == 45) & (m[:, 10] == 45)
+    ok &= (m[:, 13] == 58) & (m[:, 16] == 58)
+    ok &= (m[:, 19] == 0) | (m[:, 19] == 46)
+    ok &= m[:, 26] == 0  # at most 6 fraction digits
+    values = {}
+    for k in (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18):
+        values[k] = value = digit(k)
+        ok &= (value >= 0) & (value <= 9)
+    frac = np.zeros(n, dtype=np.int64)
+    ended = m[:, 19] == 0
+    for k in range(20, 26):
+        ended |= m[:, k] == 0
+        value = digit(k)
+        ok &= ended | ((value >= 0) & (value <= 9))
+        frac = frac * 10 + np.where(ended, 0, value)
+    ok &= (m[:, 19] == 0) | (m[:, 20] != 0)  # "." needs a digit after it
+    v = values
+    year = v[0] * 1000 + v[1] * 100 + v[2] * 10 + v[3]
+    month = v[5] * 10 + v[6]
+    day = v[8] * 10 + v[9]
+    hour = v[11] * 10 + v[12]
+    minute = v[14] * 10 + v[15]
+    second = v[17] * 10 + v[18]
+    ok &= (year >= 1678) & (year <= 2261) & (month >= 1) & (month <= 12) & (day >= 1)
+    ok &= (hour < 24) & (minute < 60) & (second < 60)
+    months = np.where(ok, (year - 1970) * 12 + month - 1, 0)
+    first_day = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    next_first = (months + 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    ok &= day <= next_first - first_day
+    days = first_day + day - 1
+    us[:] = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000 + frac
+    us[~ok] = 0
+    return us, ok
+
+
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _run_timestamp(name: str) -> datetime | None:

@@ -646,3 +646,106 @@ def test_constructor_conforms_plain_frames(fixtures: MonitorData) -> None:
     assert_contract(rebuilt)
     pd.testing.assert_frame_equal(rebuilt.builds, fixtures.builds)
     pd.testing.assert_frame_equal(rebuilt.events, fixtures.events)
+
+
+def _edge_case_database(path: Path) -> str:
+    """A server database whose phases exercise the column-wise reader's corner cases."""
+    import sqlite3
+
+    from spackmon_analysis.server.auth import add_user
+    from spackmon_analysis.server.store import Store
+
+    url = f"sqlite:///{path}"
+    store = Store.open(url)
+    add_user(store, "alice")
+    store.dispose()
+    when = "2026-11-01 06:00:00.000000"
+
+    def log(*stamps: str) -> str:
+        return "".join(f"==> [{s}] step\nchatter\n" for s in stamps)
+
+    ok1, ok2, ok3 = "2026-11-01-06:00:01.5", "2026-11-01-06:00:09", "2026-11-01-06:00:30.000123"
+    phases = [  # (id, build, name, status, output)
+        (1, 1, "install", "SUCCESS", log(ok3, "2026-11-01-06:00:31")),
+        (2, 2, "install", "SUCCESS", None),
+        (3, 1, "edit", "SUCCESS", ""),  # untimed among timed phases
+        (4, 1, "configure", "SUCCESS", "no stamp here\n" + log(ok1, ok2)),
+        (5, 2, "build", "SUCCESS", "plain text"),
+        (6, 1, "build", "ERROR", log(ok2)),  # one stamp: no duration
+        (7, 3, "build", "SUCCESS", log("2026-13-01-06:00:00", ok1, "2026-11-31-00:00:00")),
+        (8, 3, "configure", "SUCCESS", log(ok1, ok3)),  # same first stamp as 7: id order
+        (9, 3, "install", "SUCCESS", log("2026-11-01-06:00:61", "2026-11-01-06:00:02.1234567")),
+    ]
+    con = sqlite3.connect(path)
+    with con:
+        con.executemany(
+            "INSERT INTO specs (id, name, version, full_hash, hash, spack_version, compiler_name, "
+            "compiler_version, parameters, external, is_root, created_at) "
+            "VALUES (?, ?, '1.3', ?, ?, '0.17.1', 'gcc', '12.2.0', '{}', 0, 1, ?)",
+            [(i, f"pkg{i}", f"full{i}", f"dag{i}", when) for i in (1, 2, 3)],
+        )
+        con.execute(
+            "INSERT INTO build_environments (id, hostname, host_os, platform, host_target, "
+            "kernel_version) VALUES (1, 'h', 'ubuntu22.04', 'linux', 'zen3', '6.1')"
+        )
+        con.executemany(
+            "INSERT INTO builds (id, spec_id, build_environment_id, owner_id, status, tags, "
+            "spack_version, created_at, updated_at) VALUES (?, ?, 1, 1, ?, ?, '0.17.1', ?, ?)",
+            [
+                (1, 1, "FAILED", '["a", "b"]', when, when),
+                (2, 2, "SUCCESS", "[]", "2026-11-01 07:00:00.250000", when),
+                (3, 3, "NOTRUN", '["a", "b"]', when, when),
+            ],
+        )
+        con.executemany(
+            "INSERT INTO build_phases (id, build_id, name, status, output, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(*row, when, when) for row in phases],
+        )
+        con.executemany(
+            "INSERT INTO build_events (id, kind, build_id, phase_id, text, line_no, pre_context, "
+            "post_context, repeat_count, classes) VALUES (?, ?, 1, ?, ?, ?, '[]', '[\"x\"]', 1, "
+            "'[\"compiler\"]')",
+            [
+                (1, "warning", 6, "warning: w", 1),
+                (2, "error", 6, "error: e", 3),
+                (3, "error", 4, "error: c", 2),
+                (4, "warning", 6, "warning: v", 2),
+            ],
+        )
+    con.close()
+    return url
+
+
+@pytest.mark.parametrize("keep_output", [True, False])
+def test_from_database_column_reader_corner_cases(tmp_path, monkeypatch, keep_output) -> None:
+    """The column-wise database reader gives exactly the frames of the data API rows
+    (untimed phases among timed ones, invalid stamps, ties, paging, events order)."""
+    from spackmon_analysis import frames
+    from spackmon_analysis.server.store import read_rows
+
+    url = _edge_case_database(tmp_path / "edge.db")
+    monkeypatch.setattr(frames, "_DB_PAGE", 2)
+    direct = MonitorData.from_database(url, keep_output=keep_output)
+    phase_filter = {} if keep_output else {"output": False}
+    rows = {
+        route: list(read_rows(url, route, **(phase_filter if route == "buildphases" else {})))
+        for route in ("specs", "dependencies", "builds", "buildphases")
+    }
+    rows |= {route: list(read_rows(url, route)) for route in ("builderrors", "buildwarnings")}
+    expected = frames._from_rows(rows, source="database", label=url, keep_output=keep_output)
+    for name in ("specs", "dependencies", "builds", "phases", "events"):
+        pd.testing.assert_frame_equal(getattr(direct, name), getattr(expected, name))
+    phases = direct.phases
+    assert list(phases["phase_id"]) == (
+        [4, 3, 6, 1, 5, 2, 7, 8, 9] if keep_output else [4, 3, 6, 1, 5, 2, 8, 7, 9]
+    )
+    if keep_output:
+        by_id = phases.set_index("phase_id")
+        assert by_id.loc[6, "duration"] != by_id.loc[6, "duration"]  # one stamp: NaN
+        assert pd.isna(by_id.loc[7, "duration"])  # one valid stamp among invalid ones
+        assert by_id.loc[7, "started_at"] == pd.Timestamp("2026-11-01 06:00:01.5", tz="UTC")
+        assert by_id.loc[8, "duration"] == pytest.approx(28.500123)
+        assert pd.isna(by_id.loc[9, "started_at"])  # no valid stamp at all
+    assert list(direct.events["text"]) == ["error: c", "warning: w", "warning: v", "error: e"]
+    assert direct.builds["tags"].tolist() == [("a", "b"), (), ("a", "b")]
