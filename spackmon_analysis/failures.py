@@ -14,7 +14,8 @@ phases and error events:
 - :func:`failure_matrix`: root-cause failures (or builds, or a rate) as a
   package x compiler table.
 - :func:`phase_times`: time per package and phase.
-- :func:`error_fingerprints`: the most frequent error fingerprints, new vs recurring.
+- :func:`error_fingerprints`: the most frequent error fingerprints, new vs recurring
+  (by default one per failed phase, its first error: :func:`first_errors`).
 - :func:`flaky`: the same spec in the same environment failed once and built once.
 - :func:`class_summary`: failure classes of the root causes, and how many stay
   unclassified.
@@ -23,6 +24,10 @@ Everything works on the frames alone (``builds``, ``phases``, ``events``,
 ``dependencies``), so it gives the same answers for save-local, install-tree, server
 and database data. Builds are grouped by ``run``; builds without a run (server,
 install and database data) form one group.
+
+Bad arguments (a column that is not in ``builds``, an unknown choice, ``data`` that is
+not a :class:`~spackmon_analysis.frames.MonitorData`) raise
+:class:`~spackmon_analysis.errors.ConfigError` naming the argument and the valid choices.
 """
 
 from __future__ import annotations

@@ -1,8 +1,12 @@
 """Failure reports: plain text, a self-contained HTML page, and PNG plots.
 
 - :func:`failure_report`: the text report (root causes with the first error and its
-  context, the dependents they blocked, failure classes, recurring errors, flaky
-  builds, counts). ``spackmon failures`` prints it; ``spackmon demo`` prints and saves it.
+  context, the dependents they blocked, failure classes, fingerprints, recurring errors,
+  flaky builds, counts, root causes per run). Server, database and install-tree data hold
+  the latest state of each build, so for them the report says that recurring errors and
+  flaky builds are not available instead of counting 0; ``history=`` (save-local runs)
+  adds a per-run history part. ``spackmon failures`` prints it; ``spackmon demo`` prints
+  and saves it.
 - :func:`write_plots`: PNG files of the dependency graph, the package x compiler failure
   matrix, phase outcomes and error classes. The drawings of
   :mod:`spackmon_analysis.plots` are used when that module is importable; otherwise (or
