@@ -273,9 +273,13 @@ class _Parser:
             if "spec" in doc:
                 version = doc.get("spack_version")
                 if version is not None:
-                    if not isinstance(version, (str, int, float)) or isinstance(version, bool):
-                        raise self.fail("spack_version must be a string", _join(path, "spack_version"))
-                    self.spack_version = str(version)
+                    if not isinstance(version, str):
+                        raise self.fail(
+                            f"spack_version must be a string, got {type(version).__name__} "
+                            f"{version!r}",
+                            _join(path, "spack_version"),
+                        )
+                    self.spack_version = version
                 doc = doc["spec"]
                 path = _join(path, "spec")
                 continue
@@ -296,6 +300,7 @@ class _Parser:
         if not self.nodes:
             raise self.fail("the document holds no nodes", path)
         edges = self._resolve()
+        self._check_acyclic(edges)
         self._derive_compilers(edges)
         roots = self._roots(edges, explicit_roots)
         return roots, edges
@@ -323,10 +328,10 @@ class _Parser:
                 raise self.fail("_meta must be an object", _join(path, "_meta"))
             version = meta.get("version")
             if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-                if isinstance(version, str) and version.isdigit():
-                    version = int(version)
-                else:
-                    raise self.fail("_meta.version must be an integer", _join(path, "_meta.version"))
+                raise self.fail(
+                    f"_meta.version must be an integer, got {type(version).__name__} {version!r}",
+                    _join(path, "_meta.version"),
+                )
         nodes = doc["nodes"]
         npath = _join(path, "nodes")
         if not isinstance(nodes, list):
@@ -643,6 +648,40 @@ class _Parser:
             append(SpecEdge(parent, child, deptypes, virtuals))
         return edges
 
+    def _check_acyclic(self, edges: list[SpecEdge]) -> None:
+        """Raise naming a node on a dependency cycle, if there is one (Kahn's algorithm)."""
+        indegree = dict.fromkeys(self.nodes, 0)
+        children: dict[str, list[str]] = {}
+        for e in edges:
+            indegree[e.child] += 1
+            children.setdefault(e.parent, []).append(e.child)
+        ready = [k for k, d in indegree.items() if d == 0]
+        done = 0
+        while ready:
+            key = ready.pop()
+            done += 1
+            for child in children.get(key, ()):
+                indegree[child] -= 1
+                if indegree[child] == 0:
+                    ready.append(child)
+        if done == len(indegree):
+            return
+        # every node left has a parent left: walking up parents must come back round
+        left = {k for k, d in indegree.items() if d > 0}
+        parent_of = {e.child: e.parent for e in edges if e.parent in left and e.child in left}
+        key = next(k for k in self.nodes if k in left)
+        seen: list[str] = []
+        while key not in seen:
+            seen.append(key)
+            key = parent_of[key]
+        cycle = seen[seen.index(key):][::-1]
+        nodes = self.nodes
+        names = " -> ".join(f"{nodes[k].name}/{k[:7]}" for k in [*cycle, cycle[0]])
+        node = nodes[key]
+        raise self.fail(
+            f"dependency cycle through {node.name} /{key} ({names}): a spec is a DAG"
+        )
+
     def _derive_compilers(self, edges: list[SpecEdge]) -> None:
         """Version 5+ nodes have no ``compiler`` key: use the build edge providing c/cxx/fortran."""
         nodes = self.nodes
@@ -666,8 +705,6 @@ class _Parser:
             return roots
         children = {e.child for e in edges}
         roots = [k for k in self.nodes if k not in children]
-        if not roots:  # a cycle: fall back to the first node, as Spack does
-            roots = [next(iter(self.nodes))]
         return roots
 
 
@@ -1026,13 +1063,21 @@ class SpecGraph:
 
 @dataclass
 class SpecDiff:
-    """Differences between two spec DAGs (``old`` -> ``new``), by package name.
+    """Differences between two spec DAGs (``old`` -> ``new``), by package.
 
-    ``added``/``removed``: package names; ``version_changes``: name -> (old, new);
-    ``variant_changes``: name -> {variant: (old, new)} (``None`` where a side lacks it);
-    ``compiler_changes``: name -> (old, new) as ``name@version``; ``edges_added`` /
-    ``edges_removed``: (parent name, child name) pairs; ``deptype_changes``:
-    (parent, child) -> (old deptypes, new deptypes); ``hash_changes``: names whose key changed.
+    Nodes are matched by name; where a name has several nodes on either side (compilers as
+    nodes in v5+, build-only duplicates), by a hash they share, then by version, then the
+    last one left on each side; such packages are labelled ``name@version/hash7`` (the old
+    node's for a matched pair) so duplicates stay apart. Nodes left unmatched are in
+    ``added``/``removed``.
+
+    ``added``/``removed``: package labels; ``version_changes``: label -> (old, new);
+    ``variant_changes``: label -> {variant: (old, new)} (``None`` where a side lacks it);
+    ``compiler_changes``: label -> (old, new) as ``name@version``; ``patch_changes``:
+    label -> (old patches, new patches); ``edges_added`` / ``edges_removed``: (parent,
+    child) label pairs; ``deptype_changes``: (parent, child) -> (old deptypes, new
+    deptypes); ``hash_changes``: labels whose key changed (``hash_values``: label -> (old
+    key, new key)).
     """
 
     old_label: str
@@ -1046,19 +1091,18 @@ class SpecDiff:
     edges_removed: list[tuple[str, str]] = field(default_factory=list)
     deptype_changes: dict[tuple[str, str], tuple] = field(default_factory=dict)
     hash_changes: list[str] = field(default_factory=list)
+    patch_changes: dict[str, tuple] = field(default_factory=dict)
+    hash_values: dict[str, tuple] = field(default_factory=dict)
 
     @classmethod
     def between(cls, old: SpecGraph, new: SpecGraph) -> SpecDiff:
-        """Compare two graphs by package name (the first node of each name)."""
-        a = _by_name(old)
-        b = _by_name(new)
+        """Compare two graphs node by node (see the class docstring for the matching)."""
+        pairs, removed, added, label_a, label_b = _match_nodes(old, new)
         d = cls(old_label=_label(old), new_label=_label(new))
-        d.added = [n for n in b if n not in a]
-        d.removed = [n for n in a if n not in b]
-        for name, na in a.items():
-            nb = b.get(name)
-            if nb is None:
-                continue
+        d.added = [label_b[n.key] for n in added]
+        d.removed = [label_a[n.key] for n in removed]
+        for na, nb in pairs:
+            name = label_a[na.key]
             if na.version != nb.version:
                 d.version_changes[name] = (na.version, nb.version)
             if na.compiler != nb.compiler:
@@ -1071,10 +1115,13 @@ class SpecDiff:
                         changes[v] = (va, vb)
                 if changes:
                     d.variant_changes[name] = changes
+            if tuple(na.patches) != tuple(nb.patches):
+                d.patch_changes[name] = (tuple(na.patches), tuple(nb.patches))
             if na.key != nb.key:
                 d.hash_changes.append(name)
-        ea = _edge_map(old)
-        eb = _edge_map(new)
+                d.hash_values[name] = (na.key, nb.key)
+        ea = _edge_map(old, label_a)
+        eb = _edge_map(new, label_b)
         d.edges_added = [e for e in eb if e not in ea]
         d.edges_removed = [e for e in ea if e not in eb]
         for e, ta in ea.items():
@@ -1087,7 +1134,7 @@ class SpecDiff:
         return bool(
             self.added or self.removed or self.version_changes or self.variant_changes
             or self.compiler_changes or self.edges_added or self.edges_removed
-            or self.deptype_changes
+            or self.deptype_changes or self.hash_changes or self.patch_changes
         )
 
     def to_frame(self) -> pandas.DataFrame:
@@ -1108,6 +1155,11 @@ class SpecDiff:
         rows += [("edge removed", p, c, None, None) for p, c in self.edges_removed]
         for (p, c), (o, w) in self.deptype_changes.items():
             rows += [("deptypes", p, c, ",".join(o), ",".join(w))]
+        for n, (o, w) in self.patch_changes.items():
+            rows += [("patches", n, "patches", ",".join(o), ",".join(w))]
+        for n in self.hash_changes:
+            o, w = self.hash_values.get(n, (None, None))
+            rows += [("hash", n, "hash", o, w)]
         return rows
 
     def __repr__(self) -> str:
@@ -1155,18 +1207,85 @@ def _label(g: SpecGraph) -> str:
     return f"{r.name}@{r.version}" if r.version is not None else r.name
 
 
-def _by_name(g: SpecGraph) -> dict[str, SpecNode]:
-    out: dict[str, SpecNode] = {}
-    for n in g.nodes.values():
-        out.setdefault(n.name, n)
-    return out
+def _match_nodes(
+    old: SpecGraph, new: SpecGraph
+) -> tuple[list[tuple[SpecNode, SpecNode]], list[SpecNode], list[SpecNode], dict, dict]:
+    """Pair the nodes of two graphs: ``(pairs, removed, added, old labels, new labels)``.
+
+    Per name: a single node on each side is a pair; otherwise nodes sharing a hash pair
+    first, then nodes of the same version (document order), then the last node left on
+    each side. Labels: the name, or ``name@version/hash7`` where the name has several
+    nodes on either side (a pair gets the old node's label on both sides).
+    """
+    by_a: dict[str, list[SpecNode]] = {}
+    by_b: dict[str, list[SpecNode]] = {}
+    for n in old.nodes.values():
+        by_a.setdefault(n.name, []).append(n)
+    for n in new.nodes.values():
+        by_b.setdefault(n.name, []).append(n)
+    pairs: list[tuple[SpecNode, SpecNode]] = []
+    removed: list[SpecNode] = []
+    added: list[SpecNode] = []
+    label_a: dict[str, str] = {}
+    label_b: dict[str, str] = {}
+
+    def long_label(n: SpecNode) -> str:
+        ver = f"@{n.version}" if n.version is not None else ""
+        return f"{n.name}{ver}/{n.key[:7]}"
+
+    for name, nodes_a in by_a.items():
+        nodes_b = by_b.get(name, [])
+        if len(nodes_a) == 1 and len(nodes_b) <= 1:
+            label_a[nodes_a[0].key] = name
+            if nodes_b:
+                label_b[nodes_b[0].key] = name
+                pairs.append((nodes_a[0], nodes_b[0]))
+            else:
+                removed.append(nodes_a[0])
+            continue
+        left_a, left_b = list(nodes_a), list(nodes_b)
+        matched: list[tuple[SpecNode, SpecNode]] = []
+        for same in (
+            lambda x, y: bool(set(x.hashes.values()) & set(y.hashes.values())),
+            lambda x, y: x.version == y.version,
+        ):
+            for na in list(left_a):
+                for nb in left_b:
+                    if same(na, nb):
+                        matched.append((na, nb))
+                        left_a.remove(na)
+                        left_b.remove(nb)
+                        break
+        if len(left_a) == 1 and len(left_b) == 1:
+            matched.append((left_a.pop(), left_b.pop()))
+        for na, nb in matched:
+            label_a[na.key] = label_b[nb.key] = long_label(na)
+        for na in left_a:
+            label_a[na.key] = long_label(na)
+        for nb in left_b:
+            label_b[nb.key] = long_label(nb)
+        pairs += matched
+        removed += left_a
+        added += left_b
+    for name, nodes_b in by_b.items():
+        if name in by_a:
+            continue
+        for nb in nodes_b:
+            label_b[nb.key] = name if len(nodes_b) == 1 else long_label(nb)
+            added.append(nb)
+    # keep document order for the reports
+    order_a = {k: i for i, k in enumerate(old.nodes)}
+    order_b = {k: i for i, k in enumerate(new.nodes)}
+    pairs.sort(key=lambda p: order_a[p[0].key])
+    removed.sort(key=lambda n: order_a[n.key])
+    added.sort(key=lambda n: order_b[n.key])
+    return pairs, removed, added, label_a, label_b
 
 
-def _edge_map(g: SpecGraph) -> dict[tuple[str, str], tuple]:
-    nodes = g.nodes
+def _edge_map(g: SpecGraph, labels: dict[str, str]) -> dict[tuple[str, str], tuple]:
     out: dict[tuple[str, str], tuple] = {}
     for e in g.edges:
-        out.setdefault((nodes[e.parent].name, nodes[e.child].name), e.deptypes)
+        out.setdefault((labels[e.parent], labels[e.child]), e.deptypes)
     return out
 
 
@@ -1191,11 +1310,11 @@ def load_spec(source: Any, *, name: str | None = None) -> SpecGraph:
     gc.disable()
     try:
         if isinstance(source, Path):
-            label = name or source.name
+            label = name or str(source)
             doc = _read_path(source, label)
         elif isinstance(source, str):
             if _looks_like_path(source):
-                label = name or Path(source).name
+                label = name or source
                 doc = _read_path(Path(source), label)
             else:
                 label = name or "<string>"
