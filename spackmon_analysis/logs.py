@@ -394,6 +394,16 @@ _FP_NUMBER = re.compile(r"\d+")
 _FP_SPACE = re.compile(r"\s+")
 
 
+def _need_text(text: Any, func: str) -> None:
+    """Raise :class:`LogParseError` when ``text`` is not a ``str``."""
+    if not isinstance(text, str):
+        hint = " (decode bytes first)" if isinstance(text, bytes | bytearray) else ""
+        raise LogParseError(
+            f"{func}() needs the text of a log line or event as a str, got "
+            f"{type(text).__name__}{hint}"
+        )
+
+
 def fingerprint(text: str) -> str:
     """A stable form of an event's text for "have we seen this before".
 
@@ -404,7 +414,11 @@ def fingerprint(text: str) -> str:
 
     >>> fingerprint("/tmp/spack-stage/x/broken.c:4:3: error: expected ';'")
     "broken.c:N:N: error: expected ';'"
+
+    Raises:
+        LogParseError: ``text`` is not a string (``None``, bytes...).
     """
+    _need_text(text, "fingerprint")
     s = _FP_PATH.sub("", text)
     s = _FP_SPACK_HASH.sub("<hash>", s)
     s = _FP_HEX.sub("<hex>", s)
@@ -446,7 +460,9 @@ class Rules:
     source: str = "<rules>"
 
     def classify(self, text: str) -> tuple[str, ...]:
-        """Every class whose patterns match ``text``, in precedence order."""
+        """Every class whose patterns match ``text``, in precedence order
+        (:class:`~spackmon_analysis.errors.LogParseError` when ``text`` is not a str)."""
+        _need_text(text, "classify")
         return tuple(name for name in self.precedence if self.classes[name].matches(text))
 
     def summary(self, classes: Iterable[str]) -> str | None:
@@ -551,7 +567,12 @@ def _load_rules(path: Path) -> Rules:
 
 
 def classify(text: str, rules: Rules | None = None) -> tuple[str, ...]:
-    """The failure classes (precedence order) whose patterns match ``text``."""
+    """The failure classes (precedence order) whose patterns match ``text``.
+
+    Raises:
+        LogParseError: ``text`` is not a string (``None``, bytes...).
+    """
+    _need_text(text, "classify")
     return (rules or _default_rules()).classify(text)
 
 

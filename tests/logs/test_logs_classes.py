@@ -150,3 +150,21 @@ def test_unreadable_rules_files(tmp_path):
         load_rules(_write(tmp_path, "version: [1\n"))
     with pytest.raises(RulesError, match="mapping"):
         load_rules(_write(tmp_path, "- a\n- b\n"))
+
+
+@pytest.mark.parametrize("value", [None, b"error: x", 3])
+def test_classify_and_fingerprint_need_text(value) -> None:
+    from spackmon_analysis.errors import LogParseError
+    from spackmon_analysis.logs import classify, fingerprint, load_rules
+
+    for call, name in (
+        (lambda: classify(value), "classify"),
+        (lambda: load_rules().classify(value), "classify"),
+        (lambda: fingerprint(value), "fingerprint"),
+    ):
+        with pytest.raises(LogParseError) as info:
+            call()
+        message = str(info.value)
+        assert f"{name}() needs" in message and type(value).__name__ in message
+        if isinstance(value, bytes):
+            assert "decode bytes first" in message
