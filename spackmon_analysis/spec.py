@@ -248,12 +248,16 @@ class _Parser:
 
     # -- unwrapping ---------------------------------------------------------------------------
 
-    def parse(self, doc: Any) -> tuple[list[str], list[SpecEdge]]:
+    def parse(self, doc: Any) -> tuple[list[str], list[SpecEdge]] | _Cols:
+        """Read ``doc``: columns (well-formed node lists) or ``(roots, edges)`` with ``nodes``."""
         path = ""
         explicit_roots: list[tuple[str, str]] | None = None
         for _ in range(8):  # wrappers nest at most a few levels
             if isinstance(doc, list):
                 self.format = "list"
+                cols = _try_fast(doc, True)
+                if cols is not None:
+                    return cols
                 self._parse_list(doc, path)
                 break
             if not isinstance(doc, dict):
@@ -262,7 +266,9 @@ class _Parser:
             if not doc:
                 raise self.fail("empty document", path)
             if "nodes" in doc:
-                self._parse_nodes(doc, path)
+                cols = self._parse_nodes(doc, path)
+                if cols is not None:
+                    return cols
                 break
             if "concrete_specs" in doc:
                 explicit_roots = self._parse_lock(doc, path)
@@ -288,6 +294,9 @@ class _Parser:
                 if isinstance(only, dict) and "nodes" not in doc:
                     # a single list-format node {"<name>": {...}} without the list around it
                     self.format = "list"
+                    cols = _try_fast([doc], True)
+                    if cols is not None:
+                        return cols
                     self._parse_list([doc], path, bare=True)
                     break
             raise self.fail(
@@ -320,7 +329,7 @@ class _Parser:
                 raise self.fail("expected the node to be an object", npath)
             self._add_node(body, name, npath)
 
-    def _parse_nodes(self, doc: dict, path: str) -> None:
+    def _parse_nodes(self, doc: dict, path: str) -> _Cols | None:
         meta = doc.get("_meta")
         version = None
         if meta is not None:
@@ -336,6 +345,12 @@ class _Parser:
         npath = _join(path, "nodes")
         if not isinstance(nodes, list):
             raise self.fail("nodes must be a list", npath)
+        cols = _try_fast(nodes, False)
+        if cols is not None:
+            if version is None:
+                version = self._guess_version(nodes)
+            self.format = f"v{version}"
+            return cols
         for i, body in enumerate(nodes):
             ipath = f"{npath}[{i}]"
             if not isinstance(body, dict):
@@ -347,6 +362,7 @@ class _Parser:
         if version is None:
             version = self._guess_version(nodes)
         self.format = f"v{version}"
+        return None
 
     def _guess_version(self, nodes: list) -> int:
         for body in nodes:
@@ -805,6 +821,460 @@ def _parse_compiler_string(text: str) -> tuple[str | None, str | None]:
 
 
 # ---------------------------------------------------------------------------------------------
+# the fast path: well-formed node lists straight into columns
+
+
+class _Bail(Exception):
+    """The fast reader met something it does not handle: the checked reader takes over."""
+
+
+class _Cols:
+    """A parsed graph as columns (node ``i`` is row ``i``; edges as index lists).
+
+    Built by :func:`_fast_columns` for well-formed documents; :class:`SpecGraph` builds its
+    ``SpecNode``/``SpecEdge`` objects from it only when they are asked for.
+    """
+
+    __slots__ = (
+        "keys", "names", "versions", "hash_cols", "compiler_name", "compiler_version", "platform",
+        "os", "target", "namespace", "params", "external", "external_path", "patches",
+        "index", "parent", "child", "deptypes", "virtuals",
+    )
+
+
+def _try_fast(bodies: list, list_format: bool) -> _Cols | None:
+    """:func:`_fast_columns`, or ``None`` when the checked reader must read the document."""
+    try:
+        return _fast_columns(bodies, list_format)
+    except Exception:  # noqa: BLE001 - _Bail, or an unusual value (unhashable deptypes, ...)
+        return None
+
+
+def _fast_columns(bodies: list, list_format: bool) -> _Cols:
+    """Read well-formed nodes into a :class:`_Cols`, or raise :class:`_Bail`.
+
+    Accepts exactly what the checked reader accepts with the same result, for the common
+    shapes only: anything unusual (a wrong type anywhere, numeric versions, string-only
+    dependency entries, a reference that needs the by-name fallback, a cycle, ...) bails
+    out, and the checked reader then reads the document again (and reports its error).
+    """
+    keys: list[str] = []
+    names: list[str] = []
+    versions: list = []
+    c_hash: list = []
+    c_full: list = []
+    c_build: list = []
+    c_dag: list = []
+    c_pkg: list = []
+    cnames: list = []
+    cvers: list = []
+    platforms: list = []
+    oses: list = []
+    targets: list = []
+    namespaces: list = []
+    params_col: list = []
+    externals: list = []
+    ext_paths: list = []
+    patches_col: list = []
+    e_parent: list[int] = []
+    e_ref: list[str] = []
+    e_dt: list[tuple] = []
+    e_vt: list[tuple] = []
+    index: dict[str, int] = {}
+    key_of: dict[str, int] = {}
+    tuples: dict[tuple, tuple] = {}
+    compilers: dict[str, tuple] = {}
+    sd = index.setdefault
+    str_ = str
+    dict_ = dict
+    list_ = list
+    i = -1
+    for item in bodies:
+        i += 1
+        if list_format:
+            if item.__class__ is not dict_ or len(item) != 1:
+                raise _Bail
+            [(name, body)] = item.items()
+            if name.__class__ is not str_ or not name or body.__class__ is not dict_:
+                raise _Bail
+        else:
+            body = item
+            if body.__class__ is not dict_:
+                raise _Bail
+            name = body.get("name")
+            if name.__class__ is not str_ or not name:
+                raise _Bail
+        get = body.get
+        h = get("hash")
+        fh = get("full_hash")
+        bh = get("build_hash")
+        dh = get("dag_hash")
+        ph = get("package_hash")
+        if (
+            (h is not None and (h.__class__ is not str_ or not h))
+            or (fh is not None and (fh.__class__ is not str_ or not fh))
+            or (bh is not None and (bh.__class__ is not str_ or not bh))
+            or (dh is not None and (dh.__class__ is not str_ or not dh))
+            or (ph is not None and (ph.__class__ is not str_ or not ph))
+        ):
+            raise _Bail
+        key = fh or h or bh or dh
+        if key is None or key_of.setdefault(key, i) != i:
+            raise _Bail
+        version = get("version")
+        if version is not None and version.__class__ is not str_:
+            raise _Bail
+
+        arch = get("arch")
+        if arch is None:
+            platform = os_name = target = None
+        elif arch.__class__ is dict_:
+            platform = arch.get("platform")
+            os_name = arch.get("platform_os")
+            target = arch.get("target")
+            if target.__class__ is dict_:
+                target = target.get("name")
+            if (
+                (target is not None and target.__class__ is not str_)
+                or (platform is not None and platform.__class__ is not str_)
+                or (os_name is not None and os_name.__class__ is not str_)
+            ):
+                raise _Bail
+        else:
+            raise _Bail
+
+        comp = get("compiler")
+        if comp is None:
+            cname = cver = None
+            ann = get("annotations")
+            if ann is not None:
+                if ann.__class__ is not dict_:
+                    raise _Bail
+                acomp = ann.get("compiler")
+                if acomp is not None:
+                    if acomp.__class__ is not str_:
+                        raise _Bail
+                    parsed = compilers.get(acomp)
+                    if parsed is None:
+                        parsed = compilers[acomp] = _parse_compiler_string(acomp)
+                    cname, cver = parsed
+        elif comp.__class__ is dict_:
+            cname = comp.get("name")
+            cver = comp.get("version")
+            if (cname is not None and cname.__class__ is not str_) or (
+                cver is not None and cver.__class__ is not str_
+            ):
+                raise _Bail
+        elif comp.__class__ is str_:
+            parsed = compilers.get(comp)
+            if parsed is None:
+                parsed = compilers[comp] = _parse_compiler_string(comp)
+            cname, cver = parsed
+        else:
+            raise _Bail
+
+        namespace = get("namespace")
+        if namespace is not None and namespace.__class__ is not str_:
+            raise _Bail
+        params = get("parameters")
+        if params is not None and params.__class__ is not dict_:
+            raise _Bail
+        patches = get("patches")
+        if patches is None and params is not None:
+            patches = params.get("patches")
+        if patches is None:
+            patches = ()
+        elif patches.__class__ is list_:
+            patches = tuple(map(str_, patches))
+        elif patches.__class__ is str_:
+            patches = (patches,)
+        else:
+            raise _Bail
+
+        ext = get("external")
+        if ext is None or ext is False:
+            ext_path = get("external_path")
+            if ext_path.__class__ is str_:
+                external = True
+            else:
+                external = False
+                ext_path = None
+        elif ext.__class__ is dict_:
+            external = True
+            ext_path = ext.get("path")
+            if ext_path is not None and ext_path.__class__ is not str_:
+                raise _Bail
+        elif ext.__class__ is str_:
+            external = True
+            ext_path = ext
+        elif ext is True:
+            external = True
+            ext_path = None
+        else:
+            raise _Bail
+
+        keys.append(key)
+        names.append(name)
+        versions.append(version)
+        c_hash.append(h)
+        c_full.append(fh)
+        c_build.append(bh)
+        c_dag.append(dh)
+        c_pkg.append(ph)
+        cnames.append(cname)
+        cvers.append(cver)
+        platforms.append(platform)
+        oses.append(os_name)
+        targets.append(target)
+        namespaces.append(namespace)
+        params_col.append(params)
+        externals.append(external)
+        ext_paths.append(ext_path)
+        patches_col.append(patches)
+        if h is not None:
+            sd(h, i)
+        if fh is not None:
+            sd(fh, i)
+        if bh is not None:
+            sd(bh, i)
+        if dh is not None:
+            sd(dh, i)
+        if ph is not None:
+            sd(ph, i)
+
+        deps = get("dependencies")
+        if deps is None:
+            continue
+        if deps.__class__ is list_:
+            for entry in deps:
+                if entry.__class__ is not dict_:
+                    raise _Bail
+                eget = entry.get
+                dep_name = eget("name")
+                ref = eget("hash")
+                if ref is None:
+                    ref = eget("build_hash") or eget("full_hash") or eget("dag_hash")
+                if (dep_name is not None and dep_name.__class__ is not str_) or (
+                    ref.__class__ is not str_ or not ref
+                ):
+                    raise _Bail
+                t = eget("type")
+                v = None
+                dparams = eget("parameters")
+                if dparams is not None:
+                    if dparams.__class__ is not dict_:
+                        raise _Bail
+                    if t is None:
+                        t = dparams.get("deptypes")
+                    v = dparams.get("virtuals")
+                if t is None:
+                    t = ()
+                else:
+                    if t.__class__ is str_:
+                        t = [t]
+                    elif t.__class__ is not list_:
+                        raise _Bail
+                    tt = tuple(t)
+                    t = tuples.get(tt)  # TypeError (unhashable member) bails too
+                    if t is None:
+                        for x in tt:
+                            if x.__class__ is not str_:
+                                raise _Bail
+                        t = tuples[tt] = tt
+                if v is None:
+                    v = ()
+                else:
+                    if v.__class__ is str_:
+                        v = [v]
+                    elif v.__class__ is not list_:
+                        raise _Bail
+                    vv = tuple(v)
+                    v = tuples.get(vv)
+                    if v is None:
+                        for x in vv:
+                            if x.__class__ is not str_:
+                                raise _Bail
+                        v = tuples[vv] = vv
+                e_parent.append(i)
+                e_ref.append(ref)
+                e_dt.append(t)
+                e_vt.append(v)
+        elif deps.__class__ is dict_:
+            for dep_name, entry in deps.items():
+                if entry.__class__ is not dict_ or dep_name.__class__ is not str_ or len(entry) != 2:
+                    raise _Bail
+                ref = entry.get("hash")
+                if ref.__class__ is not str_ or not ref:
+                    raise _Bail
+                t = entry.get("type")
+                if t is None:
+                    t = ()
+                else:
+                    if t.__class__ is str_:
+                        t = [t]
+                    elif t.__class__ is not list_:
+                        raise _Bail
+                    tt = tuple(t)
+                    t = tuples.get(tt)
+                    if t is None:
+                        for x in tt:
+                            if x.__class__ is not str_:
+                                raise _Bail
+                        t = tuples[tt] = tt
+                e_parent.append(i)
+                e_ref.append(ref)
+                e_dt.append(t)
+                e_vt.append(())
+        else:
+            raise _Bail
+
+    n = len(keys)
+    if not n:
+        raise _Bail
+    # every reference resolves through the hash index (else: the by-name fallback, or an error)
+    e_child = list(map(index.get, e_ref))
+    if None in e_child:
+        raise _Bail
+    _fast_acyclic(n, e_parent, e_child)
+    # version 5+: the compiler is the build dependency providing c/cxx/fortran
+    for j, vt in enumerate(e_vt):
+        if vt:
+            p = e_parent[j]
+            if cnames[p] is None and "build" in e_dt[j] and not _COMPILER_VIRTUALS.isdisjoint(vt):
+                c = e_child[j]
+                cnames[p] = names[c]
+                cvers[p] = versions[c]
+    cols = _Cols()
+    cols.keys = keys
+    cols.names = names
+    cols.versions = versions
+    cols.hash_cols = (c_hash, c_full, c_build, c_dag, c_pkg)  # HASH_KEYS order
+    cols.compiler_name = cnames
+    cols.compiler_version = cvers
+    cols.platform = platforms
+    cols.os = oses
+    cols.target = targets
+    cols.namespace = namespaces
+    cols.params = params_col
+    cols.external = externals
+    cols.external_path = ext_paths
+    cols.patches = patches_col
+    cols.index = index
+    cols.parent = e_parent
+    cols.child = e_child
+    cols.deptypes = e_dt
+    cols.virtuals = e_vt
+    return cols
+
+
+def _fast_acyclic(n: int, parent: list[int], child: list[int]) -> None:
+    """Bail unless the edges (node indices) form a DAG without self-loops."""
+    if not parent:
+        return
+    import numpy as np
+
+    p = np.array(parent, dtype=np.int64)
+    c = np.array(child, dtype=np.int64)
+    if (p < c).all() or (p > c).all():  # document order is a topological order
+        return
+    if (p == c).any():
+        raise _Bail
+    # Kahn's algorithm on index arrays
+    order = np.argsort(p, kind="stable")
+    kids = c[order].tolist()
+    starts = np.searchsorted(p[order], np.arange(n + 1)).tolist()
+    indegree = np.bincount(c, minlength=n).tolist()
+    ready = [k for k in range(n) if not indegree[k]]
+    done = 0
+    while ready:
+        k = ready.pop()
+        done += 1
+        for j in range(starts[k], starts[k + 1]):
+            x = kids[j]
+            indegree[x] -= 1
+            if not indegree[x]:
+                ready.append(x)
+    if done != n:
+        raise _Bail
+
+
+def _nodes_from_columns(cols: _Cols) -> dict[str, SpecNode]:
+    nodes: dict[str, SpecNode] = {}
+    hk = HASH_KEYS
+    for i, (key, h, fh, bh, dh, ph) in enumerate(zip(cols.keys, *cols.hash_cols, strict=True)):
+        hashes = {}
+        for k, v in zip(hk, (h, fh, bh, dh, ph), strict=True):
+            if v is not None:
+                hashes[k] = v
+        params = cols.params[i]
+        nodes[key] = SpecNode(
+            key, cols.names[i], cols.versions[i], hashes, cols.compiler_name[i],
+            cols.compiler_version[i], cols.platform[i], cols.os[i], cols.target[i],
+            cols.namespace[i], {} if params is None else params, cols.external[i],
+            cols.external_path[i], cols.patches[i],
+        )
+    return nodes
+
+
+_CATEGORY_COLUMNS = ("compiler_name", "compiler_version", "platform", "os", "target", "namespace")
+_STR_COLUMNS = ("key", "name", "version", *HASH_KEYS, "external_path")
+
+
+def _object_array(values: list) -> Any:
+    import numpy as np
+
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _nodes_frame(cols: dict, keys: list, roots: set, n_deps: Any, variants: list) -> pandas.DataFrame:
+    """``SpecGraph.nodes_frame`` from column lists (either source: columns or nodes)."""
+    import numpy as np
+    import pandas as pd
+
+    n = len(keys)
+    out: dict[str, Any] = {}
+    for c in ("key", "name", "version", *HASH_KEYS):
+        out[c] = cols[c]
+    for c in _CATEGORY_COLUMNS:
+        out[c] = _categorical(cols[c])
+    out["external"] = np.array(cols["external"], dtype=bool)
+    out["external_path"] = cols["external_path"]
+    out["is_root"] = np.fromiter((k in roots for k in keys), dtype=bool, count=n)
+    out["n_dependencies"] = n_deps
+    out["variants"] = _object_array(variants)
+    for c in _STR_COLUMNS:
+        # one string dtype, also for columns no node fills (e.g. dag_hash)
+        out[c] = pd.array(out[c], dtype="str")
+    return pd.DataFrame(out)
+
+
+def _edges_frame(
+    parent: list, child: list, parent_name: list, child_name: list, deptypes: list, virtuals: list
+) -> pandas.DataFrame:
+    """``SpecGraph.edges_frame`` from column lists."""
+    import numpy as np
+    import pandas as pd
+
+    cols: dict[str, Any] = {
+        "parent": parent,
+        "child": child,
+        "parent_name": parent_name,
+        "child_name": child_name,
+        "deptypes": _object_array(deptypes),
+        "virtuals": _object_array(virtuals),
+    }
+    # the bool columns per distinct deptypes tuple, then by code
+    distinct: dict[tuple, int] = {}
+    codes = np.array([distinct.setdefault(t, len(distinct)) for t in deptypes], dtype=np.intp)
+    for t in ("build", "link", "run", "test"):
+        table = np.array([t in d for d in distinct], dtype=bool)
+        cols[t] = table[codes] if len(codes) else np.zeros(0, dtype=bool)
+    return pd.DataFrame(cols)
+
+
+# ---------------------------------------------------------------------------------------------
 # the graph
 
 
@@ -828,8 +1298,9 @@ class SpecGraph:
         spack_version: str | None = None,
         index: dict[str, str] | None = None,
     ):
-        self.nodes = nodes
-        self.edges = edges
+        self._nodes: dict[str, SpecNode] | None = nodes
+        self._edges: list[SpecEdge] | None = edges
+        self._cols: _Cols | None = None
         self.roots = roots
         self.format = format
         self.source = source
@@ -839,9 +1310,76 @@ class SpecGraph:
             for k, n in nodes.items():
                 for v in n.hashes.values():
                     index.setdefault(v, k)
-        self._index = index
+        self._index_map: dict[str, str] | None = index
         self._children: dict[str, list[SpecEdge]] | None = None
         self._parents: dict[str, list[SpecEdge]] | None = None
+
+    @classmethod
+    def _from_columns(
+        cls, cols: _Cols, *, format: str, source: str, spack_version: str | None
+    ) -> SpecGraph:
+        """A graph whose ``SpecNode``/``SpecEdge`` objects are built on first access."""
+        g = cls.__new__(cls)
+        g._nodes = None
+        g._edges = None
+        g._cols = cols
+        keys = cols.keys
+        is_child = bytearray(len(keys))
+        for c in cols.child:
+            is_child[c] = 1
+        g.roots = [keys[i] for i in range(len(keys)) if not is_child[i]]
+        g.format = format
+        g.source = source
+        g.spack_version = spack_version
+        g._index_map = None
+        g._children = None
+        g._parents = None
+        return g
+
+    @property
+    def nodes(self) -> dict[str, SpecNode]:
+        """``{key: SpecNode}`` in document order."""
+        nodes = self._nodes
+        if nodes is None:
+            with _no_gc():
+                nodes = self._nodes = _nodes_from_columns(self._cols)
+        return nodes
+
+    @nodes.setter
+    def nodes(self, value: dict[str, SpecNode]) -> None:
+        self._nodes = value
+
+    @property
+    def edges(self) -> list[SpecEdge]:
+        """Every dependency edge, in document order."""
+        edges = self._edges
+        if edges is None:
+            cols = self._cols
+            keys = cols.keys
+            with _no_gc():
+                edges = self._edges = [
+                    SpecEdge(keys[p], keys[c], dt, vt)
+                    for p, c, dt, vt in zip(cols.parent, cols.child, cols.deptypes, cols.virtuals, strict=True)
+                ]
+        return edges
+
+    @edges.setter
+    def edges(self, value: list[SpecEdge]) -> None:
+        self._edges = value
+
+    @property
+    def _index(self) -> dict[str, str]:
+        index = self._index_map
+        if index is None:
+            keys = self._cols.keys
+            index = self._index_map = {h: keys[i] for h, i in self._cols.index.items()}
+        return index
+
+    def _columns(self) -> _Cols | None:
+        """The columns, while they are the whole truth (no object handed out yet)."""
+        if self._nodes is None and self._edges is None:
+            return self._cols
+        return None
 
     # -- basics -------------------------------------------------------------------------------
 
@@ -851,6 +1389,8 @@ class SpecGraph:
         return self.nodes[self.roots[0]]
 
     def __len__(self) -> int:
+        if self._nodes is None:
+            return len(self._cols.keys)
         return len(self.nodes)
 
     def __iter__(self) -> Iterator[SpecNode]:
@@ -954,62 +1494,66 @@ class SpecGraph:
         n_dependencies (int), variants (dict).
         """
         import numpy as np
-        import pandas as pd
 
         with _no_gc():
-            nodes = list(self.nodes.values())
             roots = set(self.roots)
-            children, _ = self._adjacency()
-            cols: dict[str, Any] = {
-                "key": [n.key for n in nodes],
-                "name": [n.name for n in nodes],
-                "version": [n.version for n in nodes],
-            }
-            for h in HASH_KEYS:
-                cols[h] = [n.hashes.get(h) for n in nodes]
-            for c, attr in (("compiler_name", "compiler_name"), ("compiler_version", "compiler_version"),
-                            ("platform", "platform"), ("os", "os"), ("target", "target"),
-                            ("namespace", "namespace")):
-                cols[c] = _categorical([getattr(n, attr) for n in nodes])
-            cols["external"] = np.fromiter((n.external for n in nodes), dtype=bool, count=len(nodes))
-            cols["external_path"] = [n.external_path for n in nodes]
-            cols["is_root"] = np.fromiter((n.key in roots for n in nodes), dtype=bool, count=len(nodes))
-            cols["n_dependencies"] = np.fromiter(
-                (len(children[n.key]) for n in nodes), dtype=np.int64, count=len(nodes)
-            )
-            variants = np.empty(len(nodes), dtype=object)
-            variants[:] = [n.variants for n in nodes]
-            cols["variants"] = variants
-            for c in ("key", "name", "version", *HASH_KEYS, "external_path"):
-                # one string dtype, also for columns no node fills (e.g. dag_hash)
-                cols[c] = pd.array(cols[c], dtype="str")
-            return pd.DataFrame(cols)
+            src = self._columns()
+            if src is not None:
+                keys = src.keys
+                n = len(keys)
+                cols: dict[str, Any] = {"key": keys, "name": src.names, "version": src.versions}
+                for h, col in zip(HASH_KEYS, src.hash_cols, strict=True):
+                    cols[h] = col
+                for c in _CATEGORY_COLUMNS:
+                    cols[c] = getattr(src, c)
+                cols["external"] = src.external
+                cols["external_path"] = src.external_path
+                parents = np.array(src.parent, dtype=np.int64)
+                n_deps = np.bincount(parents, minlength=n).astype(np.int64, copy=False)
+                flags = _FLAG_KEYS
+                variants = [
+                    {} if p is None else {k: v for k, v in p.items() if k not in flags}
+                    for p in src.params
+                ]
+            else:
+                nodes = list(self.nodes.values())
+                keys = [nd.key for nd in nodes]
+                n = len(nodes)
+                children, _ = self._adjacency()
+                cols = {"key": keys, "name": [nd.name for nd in nodes], "version": [nd.version for nd in nodes]}
+                for h in HASH_KEYS:
+                    cols[h] = [nd.hashes.get(h) for nd in nodes]
+                for c in _CATEGORY_COLUMNS:
+                    cols[c] = [getattr(nd, c) for nd in nodes]
+                cols["external"] = [nd.external for nd in nodes]
+                cols["external_path"] = [nd.external_path for nd in nodes]
+                n_deps = np.fromiter((len(children[k]) for k in keys), dtype=np.int64, count=n)
+                variants = [nd.variants for nd in nodes]
+            return _nodes_frame(cols, keys, roots, n_deps, variants)
 
     def edges_frame(self) -> pandas.DataFrame:
         """One row per edge: parent, child, parent_name, child_name, deptypes (tuple),
         virtuals (tuple) and bool columns build, link, run, test."""
-        import numpy as np
-        import pandas as pd
-
         with _no_gc():
-            edges = self.edges
-            nodes = self.nodes
-            n = len(edges)
-            deptypes = np.empty(n, dtype=object)
-            deptypes[:] = [e.deptypes for e in edges]
-            virtuals = np.empty(n, dtype=object)
-            virtuals[:] = [e.virtuals for e in edges]
-            cols: dict[str, Any] = {
-                "parent": [e.parent for e in edges],
-                "child": [e.child for e in edges],
-                "parent_name": [nodes[e.parent].name for e in edges],
-                "child_name": [nodes[e.child].name for e in edges],
-                "deptypes": deptypes,
-                "virtuals": virtuals,
-            }
-            for t in ("build", "link", "run", "test"):
-                cols[t] = np.fromiter((t in e.deptypes for e in edges), dtype=bool, count=n)
-            return pd.DataFrame(cols)
+            src = self._columns()
+            if src is not None:
+                keys, names = src.keys, src.names
+                pi, ci = src.parent, src.child
+                parent = list(map(keys.__getitem__, pi))
+                child = list(map(keys.__getitem__, ci))
+                parent_name = list(map(names.__getitem__, pi))
+                child_name = list(map(names.__getitem__, ci))
+                deptypes, virtuals = src.deptypes, src.virtuals
+            else:
+                edges = self.edges
+                nodes = self.nodes
+                parent = [e.parent for e in edges]
+                child = [e.child for e in edges]
+                parent_name = [nodes[e.parent].name for e in edges]
+                child_name = [nodes[e.child].name for e in edges]
+                deptypes = [e.deptypes for e in edges]
+                virtuals = [e.virtuals for e in edges]
+            return _edges_frame(parent, child, parent_name, child_name, deptypes, virtuals)
 
     def diff(self, other: SpecGraph) -> SpecDiff:
         """What changed from this DAG (old) to ``other`` (new), compared by package name."""
@@ -1306,43 +1850,55 @@ def load_spec(source: Any, *, name: str | None = None) -> SpecGraph:
     """
     # Parsing allocates many small containers and no cycles: the cyclic garbage collector
     # would repeatedly walk the whole document while it grows (more than doubling load time).
+    # The document is dropped inside _load, before the collector runs again, so its first
+    # pass only sees what the graph keeps.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        if isinstance(source, Path):
-            label = name or str(source)
-            doc = _read_path(source, label)
-        elif isinstance(source, str):
-            if _looks_like_path(source):
-                label = name or source
-                doc = _read_path(Path(source), label)
-            else:
-                label = name or "<string>"
-                doc = _parse_text(source, label)
-        elif isinstance(source, (bytes, bytearray, memoryview)):
-            label = name or "<string>"
-            doc = _parse_bytes(bytes(source), label)
-        elif isinstance(source, (dict, list)):
-            label = name or "<object>"
-            doc = source
-        else:
-            raise SpecFormatError(
-                f"cannot read a spec from a {type(source).__name__} (expected a path, text, bytes, "
-                "dict or list)",
-                source=name or "<object>",
-            )
-        parser = _Parser(label)
-        try:
-            roots, edges = parser.parse(doc)
-        except SpecFormatError:
-            raise
-        except RecursionError:
-            raise parser.fail("document nested too deeply") from None
-        except Exception as exc:  # noqa: BLE001 - the contract: nothing but SpecFormatError escapes
-            raise parser.fail(f"malformed document ({type(exc).__name__}: {exc})") from None
+        return _load(source, name)
     finally:
         if gc_was_enabled:
             gc.enable()
+
+
+def _load(source: Any, name: str | None) -> SpecGraph:
+    if isinstance(source, Path):
+        label = name or str(source)
+        doc = _read_path(source, label)
+    elif isinstance(source, str):
+        if _looks_like_path(source):
+            label = name or source
+            doc = _read_path(Path(source), label)
+        else:
+            label = name or "<string>"
+            doc = _parse_text(source, label)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        label = name or "<string>"
+        doc = _parse_bytes(bytes(source), label)
+    elif isinstance(source, (dict, list)):
+        label = name or "<object>"
+        doc = source
+    else:
+        raise SpecFormatError(
+            f"cannot read a spec from a {type(source).__name__} (expected a path, text, bytes, "
+            "dict or list)",
+            source=name or "<object>",
+        )
+    parser = _Parser(label)
+    try:
+        result = parser.parse(doc)
+    except SpecFormatError:
+        raise
+    except RecursionError:
+        raise parser.fail("document nested too deeply") from None
+    except Exception as exc:  # noqa: BLE001 - the contract: nothing but SpecFormatError escapes
+        raise parser.fail(f"malformed document ({type(exc).__name__}: {exc})") from None
+    del doc
+    if isinstance(result, _Cols):
+        return SpecGraph._from_columns(
+            result, format=parser.format, source=label, spack_version=parser.spack_version
+        )
+    roots, edges = result
     return SpecGraph(
         parser.nodes, edges, roots, format=parser.format, source=label,
         spack_version=parser.spack_version, index=parser.index,
