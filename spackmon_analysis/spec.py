@@ -739,16 +739,12 @@ class _no_gc:
 
 
 def _categorical(values: list) -> Any:
-    """A pandas Categorical built by one dict pass (fast for few distinct values)."""
+    """A pandas Categorical of ``values`` (``None`` missing), categories in order of appearance."""
     import numpy as np
     import pandas as pd
 
-    codes_of: dict = {}
-    codes = np.fromiter(
-        (-1 if v is None else codes_of.setdefault(v, len(codes_of)) for v in values),
-        dtype=np.int32, count=len(values),
-    )
-    return pd.Categorical.from_codes(codes, categories=list(codes_of))
+    codes, uniques = pd.factorize(np.array(values, dtype=object))
+    return pd.Categorical.from_codes(codes, categories=list(uniques))
 
 
 def _cached_tuple(value: Any, cache: dict) -> tuple | None:
@@ -858,28 +854,10 @@ def _fast_columns(bodies: list, list_format: bool) -> _Cols:
     dependency entries, a reference that needs the by-name fallback, a cycle, ...) bails
     out, and the checked reader then reads the document again (and reports its error).
     """
-    keys: list[str] = []
-    names: list[str] = []
-    versions: list = []
-    c_hash: list = []
-    c_full: list = []
-    c_build: list = []
-    c_dag: list = []
-    c_pkg: list = []
-    cnames: list = []
-    cvers: list = []
-    platforms: list = []
-    oses: list = []
-    targets: list = []
-    namespaces: list = []
-    params_col: list = []
-    externals: list = []
-    ext_paths: list = []
-    patches_col: list = []
-    e_parent: list[int] = []
-    e_ref: list[str] = []
-    e_dt: list[tuple] = []
-    e_vt: list[tuple] = []
+    rows: list[tuple] = []  # one tuple per node, transposed into columns at the end
+    edge_rows: list[tuple] = []  # (parent index, reference, deptypes, virtuals)
+    row = rows.append
+    edge = edge_rows.append
     index: dict[str, int] = {}
     key_of: dict[str, int] = {}
     tuples: dict[tuple, tuple] = {}
@@ -1013,24 +991,10 @@ def _fast_columns(bodies: list, list_format: bool) -> _Cols:
         else:
             raise _Bail
 
-        keys.append(key)
-        names.append(name)
-        versions.append(version)
-        c_hash.append(h)
-        c_full.append(fh)
-        c_build.append(bh)
-        c_dag.append(dh)
-        c_pkg.append(ph)
-        cnames.append(cname)
-        cvers.append(cver)
-        platforms.append(platform)
-        oses.append(os_name)
-        targets.append(target)
-        namespaces.append(namespace)
-        params_col.append(params)
-        externals.append(external)
-        ext_paths.append(ext_path)
-        patches_col.append(patches)
+        row((
+            key, name, version, h, fh, bh, dh, ph, cname, cver, platform, os_name, target,
+            namespace, params, external, ext_path, patches,
+        ))
         if h is not None:
             sd(h, i)
         if fh is not None:
@@ -1081,7 +1045,7 @@ def _fast_columns(bodies: list, list_format: bool) -> _Cols:
                             if x.__class__ is not str_:
                                 raise _Bail
                         t = tuples[tt] = tt
-                if v is None:
+                if v is None or (v.__class__ is list_ and not v):
                     v = ()
                 else:
                     if v.__class__ is str_:
@@ -1095,10 +1059,7 @@ def _fast_columns(bodies: list, list_format: bool) -> _Cols:
                             if x.__class__ is not str_:
                                 raise _Bail
                         v = tuples[vv] = vv
-                e_parent.append(i)
-                e_ref.append(ref)
-                e_dt.append(t)
-                e_vt.append(v)
+                edge((i, ref, t, v))
         elif deps.__class__ is dict_:
             for dep_name, entry in deps.items():
                 if entry.__class__ is not dict_ or dep_name.__class__ is not str_ or len(entry) != 2:
@@ -1121,16 +1082,23 @@ def _fast_columns(bodies: list, list_format: bool) -> _Cols:
                             if x.__class__ is not str_:
                                 raise _Bail
                         t = tuples[tt] = tt
-                e_parent.append(i)
-                e_ref.append(ref)
-                e_dt.append(t)
-                e_vt.append(())
+                edge((i, ref, t, ()))
         else:
             raise _Bail
 
-    n = len(keys)
+    n = len(rows)
     if not n:
         raise _Bail
+    (
+        keys, names, versions, c_hash, c_full, c_build, c_dag, c_pkg, cnames, cvers, platforms,
+        oses, targets, namespaces, params_col, externals, ext_paths, patches_col,
+    ) = map(list, zip(*rows, strict=True))
+    del rows
+    if edge_rows:
+        e_parent, e_ref, e_dt, e_vt = map(list, zip(*edge_rows, strict=True))
+    else:
+        e_parent, e_ref, e_dt, e_vt = [], [], [], []
+    del edge_rows
     # every reference resolves through the hash index (else: the by-name fallback, or an error)
     e_child = list(map(index.get, e_ref))
     if None in e_child:
@@ -1214,6 +1182,23 @@ def _nodes_from_columns(cols: _Cols) -> dict[str, SpecNode]:
             cols.external_path[i], cols.patches[i],
         )
     return nodes
+
+
+def _variants(params: list) -> list[dict]:
+    """``SpecNode.variants`` of each parameters dict (``None``: no parameters)."""
+    flags = tuple(_FLAG_KEYS)
+    out = []
+    append = out.append
+    for p in params:
+        if p is None:
+            append({})
+            continue
+        d = p.copy()
+        for k in flags:
+            if k in d:
+                del d[k]
+        append(d)
+    return out
 
 
 _CATEGORY_COLUMNS = ("compiler_name", "compiler_version", "platform", "os", "target", "namespace")
@@ -1510,11 +1495,7 @@ class SpecGraph:
                 cols["external_path"] = src.external_path
                 parents = np.array(src.parent, dtype=np.int64)
                 n_deps = np.bincount(parents, minlength=n).astype(np.int64, copy=False)
-                flags = _FLAG_KEYS
-                variants = [
-                    {} if p is None else {k: v for k, v in p.items() if k not in flags}
-                    for p in src.params
-                ]
+                variants = _variants(src.params)
             else:
                 nodes = list(self.nodes.values())
                 keys = [nd.key for nd in nodes]
@@ -1537,12 +1518,18 @@ class SpecGraph:
         with _no_gc():
             src = self._columns()
             if src is not None:
-                keys, names = src.keys, src.names
-                pi, ci = src.parent, src.child
-                parent = list(map(keys.__getitem__, pi))
-                child = list(map(keys.__getitem__, ci))
-                parent_name = list(map(names.__getitem__, pi))
-                child_name = list(map(names.__getitem__, ci))
+                import numpy as np
+                import pandas as pd
+
+                # every edge's key and name taken from the node columns (string arrays)
+                keys = pd.array(src.keys, dtype="str")
+                names = pd.array(src.names, dtype="str")
+                pi = np.array(src.parent, dtype=np.intp)
+                ci = np.array(src.child, dtype=np.intp)
+                parent, child = keys.take(pi), keys.take(ci)
+                parent_name, child_name = names.take(pi), names.take(ci)
+                if not len(pi):  # no edges: the dtypes pandas gives empty lists
+                    parent, child, parent_name, child_name = [], [], [], []
                 deptypes, virtuals = src.deptypes, src.virtuals
             else:
                 edges = self.edges

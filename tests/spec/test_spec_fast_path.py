@@ -1,0 +1,142 @@
+"""The fast column reader against the checked reader: same graphs, same frames, same errors.
+
+``load_spec`` reads well-formed node lists with ``spec._fast_columns`` and builds ``SpecNode``
+/ ``SpecEdge`` objects only when asked; anything unusual goes to the checked reader. These
+tests load every document both ways (the checked way by disabling the fast reader) and
+compare everything a caller can see.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from spackmon_analysis import spec as spec_mod
+from spackmon_analysis.errors import SpecFormatError
+from spackmon_analysis.spec import load_spec
+from spackmon_analysis.synth import ERAS, generate_spec_document
+
+SPECS = Path(__file__).resolve().parent.parent / "data" / "specs"
+FIXTURES = sorted(p for p in SPECS.iterdir() if p.suffix in (".json", ".yaml"))
+
+
+def _checked(source, monkeypatch):
+    with monkeypatch.context() as m:
+        m.setattr(spec_mod, "_try_fast", lambda bodies, list_format: None)
+        return load_spec(source)
+
+
+def _outcome(source, monkeypatch, checked: bool):
+    try:
+        g = _checked(source, monkeypatch) if checked else load_spec(source)
+    except SpecFormatError as exc:
+        return ("error", str(exc), exc.path)
+    return ("graph", g)
+
+
+def _assert_same(fast, slow) -> None:
+    assert (fast.format, fast.source, fast.spack_version) == (slow.format, slow.source, slow.spack_version)
+    assert len(fast) == len(slow)
+    assert fast.roots == slow.roots
+    # frames first: from the columns while no object was handed out
+    pd.testing.assert_frame_equal(fast.nodes_frame(), slow.nodes_frame())
+    pd.testing.assert_frame_equal(fast.edges_frame(), slow.edges_frame())
+    for h in slow._index:
+        assert fast.find(h).key == slow.find(h).key
+        assert h in fast
+    assert fast._index == slow._index
+    assert list(fast.nodes) == list(slow.nodes)
+    for key, n in slow.nodes.items():
+        m = fast.nodes[key]
+        assert dataclasses.asdict(m) == dataclasses.asdict(n), key
+        assert list(m.hashes) == list(n.hashes)
+        assert (m.variants, m.compiler, m.full_hash, m.dag_hash) == (n.variants, n.compiler, n.full_hash, n.dag_hash)
+    assert fast.edges == slow.edges
+    # frames again, now from the objects
+    pd.testing.assert_frame_equal(fast.nodes_frame(), slow.nodes_frame())
+    pd.testing.assert_frame_equal(fast.edges_frame(), slow.edges_frame())
+    assert [n.key for n in fast.dependencies(transitive=True)] == [
+        n.key for n in slow.dependencies(transitive=True)
+    ]
+
+
+@pytest.mark.parametrize("era", ERAS)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_synthetic_documents_take_the_fast_path_and_match(era: str, seed: int, monkeypatch) -> None:
+    doc = generate_spec_document(300, era=era, seed=seed)
+    data = json.dumps(doc).encode()
+    fast = load_spec(data)
+    assert fast._cols is not None and fast._nodes is None  # the fast reader read it
+    _assert_same(fast, _checked(data, monkeypatch))
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
+def test_fixtures_match_the_checked_reader(path: Path, monkeypatch) -> None:
+    _assert_same(load_spec(path), _checked(path, monkeypatch))
+
+
+def test_objects_are_built_once_and_frames_follow_them() -> None:
+    g = load_spec(generate_spec_document(50, era="v4", seed=3))
+    nodes = g.nodes
+    assert g.nodes is nodes and g.edges is g.edges
+    assert g.root is nodes[g.roots[0]]
+    # once handed out, the objects are the truth for the frames
+    nodes[g.roots[0]].version = "changed"
+    assert g.nodes_frame().loc[0, "version"] == "changed"
+
+
+def test_by_name_fallback_and_unusual_values_take_the_checked_path(monkeypatch) -> None:
+    doc = generate_spec_document(40, era="v4", seed=5)
+    nodes = doc["spec"]["nodes"]
+    # a reference no hash resolves, with a unique name: the by-name fallback
+    entry = nodes[0]["dependencies"][0]
+    entry["hash"] = "nothere"
+    nodes[1]["version"] = 1.5  # numeric version: read as "1.5"
+    nodes[2]["compiler"] = {"name": "gcc", "version": ["9", "10"]}  # version range list
+    g = load_spec(doc)
+    assert g._cols is None
+    _assert_same(g, _checked(doc, monkeypatch))
+
+
+MUTATIONS = [None, 0, 7, 1.5, True, False, "", "x", [], ["x"], [1], {}, {"a": 1}, [[]]]
+
+
+def _paths(obj, path=()):
+    yield path
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _paths(v, (*path, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _paths(v, (*path, i))
+
+
+@pytest.mark.parametrize("era", ERAS)
+def test_mutated_documents_give_the_same_graph_or_the_same_error(era: str, monkeypatch) -> None:
+    """Replace one value anywhere (or drop a key) and compare both readers' outcome."""
+    base = generate_spec_document(12, era=era, seed=11)
+    paths = [p for p in _paths(base) if len(p) > 2]
+    rng = random.Random(era)
+    for _ in range(80):
+        doc = copy.deepcopy(base)
+        path = rng.choice(paths)
+        parent = doc
+        for k in path[:-1]:
+            parent = parent[k]
+        if isinstance(parent, dict) and rng.random() < 0.2:
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = copy.deepcopy(rng.choice(MUTATIONS))
+        fast = _outcome(copy.deepcopy(doc), monkeypatch, checked=False)
+        slow = _outcome(copy.deepcopy(doc), monkeypatch, checked=True)
+        assert fast[0] == slow[0], (path, fast, slow)
+        if fast[0] == "error":
+            assert fast == slow, path
+        else:
+            _assert_same(fast[1], slow[1])
