@@ -14,7 +14,9 @@ in real use. Each variant gets its own fresh server, so every variant does the s
   on 4 connections at once).
 
 Prints total time, requests and requests/s per variant and the speed-up over the
-baseline. Run: ``python benchmarks/bench_client.py [--builds 1000] [--phases 5]``.
+baseline. Run: ``python benchmarks/bench_client.py [--builds 1000] [--phases 5] [--repeat 3]
+[--workers 4 8]``; with ``--repeat`` the variants run interleaved, round after round, and the
+ranges are printed (the machine's load changes between rounds).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -100,9 +103,13 @@ def replay(directory: Path, *, baseline: bool, workers: int) -> dict:
         client = SpackMonitorClient(
             host=server.url, username="bench", token=server.token, session=session, progress=False
         )
+        server_cpu = _process_cpu(server.proc.pid)
+        cpu = time.process_time()
         start = time.perf_counter()
         summary = client.upload_local_save(directory, progress=False, workers=workers)
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu
+        server_after = _process_cpu(server.proc.pid)
         assert not summary.problems, summary.problems[:3]
         client.close()
         return {
@@ -110,7 +117,24 @@ def replay(directory: Path, *, baseline: bool, workers: int) -> dict:
             "requests": client.request_count,
             "rps": client.request_count / elapsed,
             "created": summary.total_created,
+            # CPU per request in ms: this process (the client, including reading the files)
+            # and the server process (None where /proc is not available)
+            "client_ms": 1000 * cpu / client.request_count,
+            "server_ms": (
+                1000 * (server_after - server_cpu) / client.request_count
+                if server_cpu is not None and server_after is not None
+                else None
+            ),
         }
+
+
+def _process_cpu(pid: int) -> float | None:
+    """User + system CPU seconds of a process, from /proc (Linux); None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -118,6 +142,16 @@ def main() -> None:
     parser.add_argument("--builds", type=int, default=1000)
     parser.add_argument("--phases", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of all variants (report the range)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[4],
+        help="worker counts of the parallel pooled variants (default: 4)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-client-") as tmp:
@@ -128,21 +162,40 @@ def main() -> None:
         variants = [
             ("baseline: new connection per request", True, 1),
             ("pooled session, 1 worker", False, 1),
-            ("pooled session, 4 workers (default)", False, 4),
+        ] + [
+            (f"pooled session, {n} workers{' (default)' if n == 4 else ''}", False, n)
+            for n in args.workers
+            if n > 1
         ]
-        results = []
-        for label, baseline, workers in variants:
-            result = replay(directory, baseline=baseline, workers=workers)
-            results.append((label, result))
+        speedups: dict[str, list[float]] = {label: [] for label, _b, _w in variants[1:]}
+        times: dict[str, list[float]] = {label: [] for label, _b, _w in variants}
+        for round_no in range(1, args.repeat + 1):
+            if args.repeat > 1:
+                print(f"round {round_no} of {args.repeat}", flush=True)
+            results = []
+            for label, baseline, workers in variants:  # interleaved: same load for each
+                result = replay(directory, baseline=baseline, workers=workers)
+                results.append((label, result))
+                times[label].append(result["seconds"])
+                server_ms = result["server_ms"]
+                print(
+                    f"{label:40s} {result['seconds']:8.2f} s  {result['requests']:6d} requests  "
+                    f"{result['rps']:8.1f} req/s  ({result['created']} created)  CPU/request: "
+                    f"client {result['client_ms']:.3f} ms, server "
+                    + (f"{server_ms:.3f} ms" if server_ms is not None else "n/a"),
+                    flush=True,
+                )
+            base = results[0][1]["seconds"]
+            for label, result in results[1:]:
+                speedups[label].append(base / result["seconds"])
+        print(f"\n{args.builds} builds x {args.phases} phases, {args.repeat} round(s)")
+        for label, values in times.items():
+            print(f"time of {label}: {min(values):.2f}-{max(values):.2f} s")
+        for label, values in speedups.items():
             print(
-                f"{label:40s} {result['seconds']:8.2f} s  {result['requests']:6d} requests  "
-                f"{result['rps']:8.1f} req/s  ({result['created']} created)",
-                flush=True,
+                f"speed-up of {label}: {min(values):.2f}x-{max(values):.2f}x over the baseline "
+                f"(median {statistics.median(values):.2f}x)"
             )
-        base = results[0][1]["seconds"]
-        print(f"\n{args.builds} builds x {args.phases} phases")
-        for label, result in results[1:]:
-            print(f"speed-up of {label}: {base / result['seconds']:.2f}x over the baseline")
 
 
 if __name__ == "__main__":

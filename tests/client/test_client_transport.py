@@ -274,3 +274,38 @@ def test_defaults_come_from_the_environment(monkeypatch):
     )
     monkeypatch.delenv("SPACKMON_HOST")
     assert SpackMonitorClient(prefix="ms2").baseurl == "http://127.0.0.1/ms2"
+
+
+def test_the_lean_send_path_keeps_hooks_bodies_and_headers():
+    """The client's own session sends on its adapter directly: the body and headers arrive
+    as built, the session's response hooks still run, no cookie is kept."""
+    answer = {"message": "ok", "code": 200}
+    with ScriptedServer(lambda *a: (200, {"Set-Cookie": "a=b; Path=/"}, answer)) as server:
+        client = make_client(server.url)
+        seen = []
+        client.session.hooks["response"].append(lambda r, *a, **k: seen.append(r.status_code))
+        client._call("POST", "builds/update/", {"build_id": 1, "status": "SUCCESS"})
+        assert client.service_info() == answer
+    (_m, _p, headers, body), _get = server.seen
+    assert json.loads(body) == {"build_id": 1, "status": "SUCCESS"}
+    assert headers["content-type"] == "application/json"
+    assert headers["content-length"] == str(len(body))
+    assert headers["user-agent"].startswith("spackmon-analysis/")
+    assert seen == [200, 200]  # response hooks on the session still run
+    assert len(client.session.cookies) == 0
+
+
+def test_a_wrapped_session_send_is_still_called():
+    """Wrapping ``client.session.send`` (a seam tests use to inject faults) keeps working."""
+    with ScriptedServer(lambda *a: (200, {}, INFO)) as server:
+        client = make_client(server.url)
+        sent = []
+        original = client.session.send
+
+        def spy(request, **kwargs):
+            sent.append((request.method, request.url, kwargs["allow_redirects"]))
+            return original(request, **kwargs)
+
+        client.session.send = spy
+        assert client.service_info() == INFO
+    assert sent == [("GET", server.url + "/ms1/", False)]
