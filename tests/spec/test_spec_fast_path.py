@@ -140,3 +140,27 @@ def test_mutated_documents_give_the_same_graph_or_the_same_error(era: str, monke
             assert fast == slow, path
         else:
             _assert_same(fast[1], slow[1])
+
+
+def test_collector_state_and_callers_frozen_objects_are_kept() -> None:
+    import gc
+
+    doc = generate_spec_document(30, era="v4", seed=2)
+    assert gc.isenabled()
+    load_spec(doc).nodes_frame()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        load_spec(doc).edges_frame()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        g = load_spec(doc)
+        g.nodes_frame()
+        assert gc.get_freeze_count() == frozen  # the caller's frozen objects stay frozen
+    finally:
+        gc.unfreeze()
