@@ -1215,6 +1215,26 @@ _CATEGORY_COLUMNS = ("compiler_name", "compiler_version", "platform", "os", "tar
 _STR_COLUMNS = ("key", "name", "version", *HASH_KEYS, "external_path")
 
 
+_ARROW_STR: list[bool] = []  # whether pandas' "str" dtype is Arrow-backed (checked once)
+
+
+def _str_array(values: list) -> Any:
+    """``pd.array(values, dtype="str")``, built through Arrow when that dtype is Arrow-backed
+    (half the time, and an all-missing column in a fraction of it)."""
+    import pandas as pd
+
+    if not _ARROW_STR:
+        _ARROW_STR.append(getattr(pd.api.types.pandas_dtype("str"), "storage", None) == "pyarrow")
+    if _ARROW_STR[0]:
+        try:
+            import pyarrow as pa
+
+            return pd.array(pa.array(values, type=pa.large_string()), dtype="str")
+        except Exception:  # noqa: BLE001 - anything unusual: the plain conversion decides
+            pass
+    return pd.array(values, dtype="str")
+
+
 def _object_array(values: list) -> Any:
     import numpy as np
 
@@ -1241,7 +1261,7 @@ def _nodes_frame(cols: dict, keys: list, roots: set, n_deps: Any, variants: list
     out["variants"] = _object_array(variants)
     for c in _STR_COLUMNS:
         # one string dtype, also for columns no node fills (e.g. dag_hash)
-        out[c] = pd.array(out[c], dtype="str")
+        out[c] = _str_array(out[c])
     return pd.DataFrame(out)
 
 
@@ -1529,11 +1549,10 @@ class SpecGraph:
             src = self._columns()
             if src is not None:
                 import numpy as np
-                import pandas as pd
 
                 # every edge's key and name taken from the node columns (string arrays)
-                keys = pd.array(src.keys, dtype="str")
-                names = pd.array(src.names, dtype="str")
+                keys = _str_array(src.keys)
+                names = _str_array(src.names)
                 pi = np.array(src.parent, dtype=np.intp)
                 ci = np.array(src.child, dtype=np.intp)
                 parent, child = keys.take(pi), keys.take(ci)

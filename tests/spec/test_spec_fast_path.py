@@ -164,3 +164,67 @@ def test_collector_state_and_callers_frozen_objects_are_kept() -> None:
         assert gc.get_freeze_count() == frozen  # the caller's frozen objects stay frozen
     finally:
         gc.unfreeze()
+
+
+def _reference_nodes_frame(g) -> pd.DataFrame:
+    """nodes_frame as it was first written: straight from the SpecNode objects."""
+    import numpy as np
+
+    nodes = list(g.nodes.values())
+    roots = set(g.roots)
+    children, _ = g._adjacency()
+
+    def categorical(values):
+        codes_of: dict = {}
+        codes = [-1 if v is None else codes_of.setdefault(v, len(codes_of)) for v in values]
+        return pd.Categorical.from_codes(np.array(codes, dtype=np.int32), categories=list(codes_of))
+
+    cols = {"key": [n.key for n in nodes], "name": [n.name for n in nodes], "version": [n.version for n in nodes]}
+    for h in spec_mod.HASH_KEYS:
+        cols[h] = [n.hashes.get(h) for n in nodes]
+    for c in ("compiler_name", "compiler_version", "platform", "os", "target", "namespace"):
+        cols[c] = categorical([getattr(n, c) for n in nodes])
+    cols["external"] = np.array([n.external for n in nodes], dtype=bool)
+    cols["external_path"] = [n.external_path for n in nodes]
+    cols["is_root"] = np.array([n.key in roots for n in nodes], dtype=bool)
+    cols["n_dependencies"] = np.array([len(children[n.key]) for n in nodes], dtype=np.int64)
+    variants = np.empty(len(nodes), dtype=object)
+    variants[:] = [n.variants for n in nodes]
+    cols["variants"] = variants
+    for c in ("key", "name", "version", *spec_mod.HASH_KEYS, "external_path"):
+        cols[c] = pd.array(cols[c], dtype="str")
+    return pd.DataFrame(cols)
+
+
+def _reference_edges_frame(g) -> pd.DataFrame:
+    import numpy as np
+
+    edges, nodes = g.edges, g.nodes
+    deptypes = np.empty(len(edges), dtype=object)
+    deptypes[:] = [e.deptypes for e in edges]
+    virtuals = np.empty(len(edges), dtype=object)
+    virtuals[:] = [e.virtuals for e in edges]
+    cols = {
+        "parent": [e.parent for e in edges],
+        "child": [e.child for e in edges],
+        "parent_name": [nodes[e.parent].name for e in edges],
+        "child_name": [nodes[e.child].name for e in edges],
+        "deptypes": deptypes,
+        "virtuals": virtuals,
+    }
+    for t in ("build", "link", "run", "test"):
+        cols[t] = np.array([t in e.deptypes for e in edges], dtype=bool)
+    return pd.DataFrame(cols)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [SPECS / "zlib-spack-0.19.0.json", SPECS / "tinyapp-spack-0.22.1.json", SPECS / "tinyapp-spack-0.16.3.json"]
+    + [generate_spec_document(200, era=era, seed=4) for era in ERAS],
+    ids=lambda s: s.name if isinstance(s, Path) else "synthetic",
+)
+def test_frames_equal_the_plain_construction(source) -> None:
+    g = load_spec(source)
+    nodes, edges = g.nodes_frame(), g.edges_frame()  # from the columns
+    pd.testing.assert_frame_equal(nodes, _reference_nodes_frame(load_spec(source)))
+    pd.testing.assert_frame_equal(edges, _reference_edges_frame(load_spec(source)))
