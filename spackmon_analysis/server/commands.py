@@ -3,16 +3,62 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from collections.abc import Callable
 
 __all__ = ["register"]
 
 
 def _db_help() -> str:
     return (
-        "database URL (default: $SPACKMON_DB, else sqlite in $XDG_DATA_HOME/spackmon/spackmon.db "
-        "or ~/.local/share/spackmon/spackmon.db); e.g. postgresql+psycopg://user@host/db"
+        "database URL or SQLite file path (default: $SPACKMON_DB, else sqlite in "
+        "$XDG_DATA_HOME/spackmon/spackmon.db or ~/.local/share/spackmon/spackmon.db); e.g. "
+        "postgresql+psycopg://user@host/db or ./monitor.db"
     )
+
+
+def _int_arg(what: str, low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high] (a clear message otherwise)."""
+
+    def parse(text: str) -> int:
+        span = f"between {low} and {high}" if high is not None else f"at least {low}"
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{what} must be an integer {span}, got {text!r}"
+            ) from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{what} must be an integer {span}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive_float(what: str, *, zero: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number > 0 (>= 0 with ``zero``)."""
+
+    def parse(text: str) -> float:
+        bound = "zero or more" if zero else "greater than zero"
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{what} must be a number {bound}, got {text!r}"
+            ) from None
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+            raise argparse.ArgumentTypeError(f"{what} must be a number {bound}, got {text}")
+        return value
+
+    return parse
+
+
+def _db_arg(text: str) -> str:
+    """``--db``: a database URL, or a plain file path taken as a SQLite database."""
+    from .store import as_db_url
+
+    return as_db_url(text)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -27,7 +73,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.max_body_mb is not None:
         max_body = int(args.max_body_mb * 1024 * 1024)
     if max_body <= 0:
-        raise ConfigError("the body size limit must be positive")
+        raise ConfigError("the body size limit must be at least one byte")
     store = Store.open(args.db)
     app = create_app(
         store=store,
@@ -91,29 +137,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "serve", help="run the embedded Spack Monitor server (ms1 + /api/)"
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=5000, help="port (default 5000)")
-    serve.add_argument("--db", default=None, help=_db_help())
-    serve.add_argument("--token-lifetime", type=int, default=6000, help="bearer token lifetime, s")
+    serve.add_argument(
+        "--port", type=_int_arg("--port", 1, 65535), default=5000, help="port (default 5000)"
+    )
+    serve.add_argument("--db", default=None, type=_db_arg, help=_db_help())
+    serve.add_argument(
+        "--token-lifetime",
+        type=_int_arg("--token-lifetime", 1),
+        default=6000,
+        help="bearer token lifetime, s",
+    )
     limit = serve.add_mutually_exclusive_group()
     limit.add_argument(
         "--max-body-mb",
-        type=float,
+        type=_positive_float("--max-body-mb"),
         default=None,
         help="largest request body in MiB; larger ones get 413 (default 100)",
     )
     limit.add_argument(
-        "--max-body-size", type=int, default=100 * 1024 * 1024, help="the same limit in bytes"
+        "--max-body-size",
+        type=_int_arg("--max-body-size", 1),
+        default=100 * 1024 * 1024,
+        help="the same limit in bytes",
     )
     serve.add_argument(
         "--auth-failures",
-        type=int,
+        type=_int_arg("--auth-failures", 0),
         default=10,
         help="failed token requests per address per --auth-window before 429 (0 = no limit; 10)",
     )
     serve.add_argument(
-        "--auth-window", type=float, default=60.0, help="seconds of that window (default 60)"
+        "--auth-window",
+        type=_positive_float("--auth-window"),
+        default=60.0,
+        help="seconds of that window (default 60)",
     )
-    serve.add_argument("--log-level", default="warning", help="uvicorn log level")
+    serve.add_argument(
+        "--log-level",
+        default="warning",
+        choices=("critical", "error", "warning", "info", "debug", "trace"),
+        help="uvicorn log level (default warning)",
+    )
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=_serve)
 
@@ -121,13 +185,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = users.add_subparsers(dest="users_command", metavar="ACTION")
     add = sub.add_parser("add", help="create a user and print its 40-hex API token")
     add.add_argument("name")
-    add.add_argument("--db", default=None, help=_db_help())
+    add.add_argument("--db", default=None, type=_db_arg, help=_db_help())
     add.set_defaults(func=_users_add)
     tok = sub.add_parser("token", help="rotate a user's API token and print the new one")
     tok.add_argument("name")
-    tok.add_argument("--db", default=None, help=_db_help())
+    tok.add_argument("--db", default=None, type=_db_arg, help=_db_help())
     tok.set_defaults(func=_users_token)
     lst = sub.add_parser("list", help="list users")
-    lst.add_argument("--db", default=None, help=_db_help())
+    lst.add_argument("--db", default=None, type=_db_arg, help=_db_help())
     lst.set_defaults(func=_users_list)
     users.set_defaults(func=lambda _args: (users.print_help(), 2)[1])

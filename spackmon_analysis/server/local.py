@@ -84,6 +84,14 @@ class LocalMonitor:
 
         from .app import create_app
 
+        try:
+            self._start(uvicorn, create_app)
+        except BaseException:
+            self.stop()  # a failed start leaves nothing behind (no temporary database, no socket)
+            raise
+        return self
+
+    def _start(self, uvicorn: Any, create_app: Any) -> None:
         if self._requested_db is None:
             self._tmpdir = tempfile.mkdtemp(prefix="spackmon-local-")
             self.db_url = f"sqlite:///{Path(self._tmpdir) / 'spackmon.db'}"
@@ -95,13 +103,14 @@ class LocalMonitor:
             environment="local",
             **self._app_kwargs,
         )
+        self._app = app
         # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets whose proto is
         # IPPROTO_TCP; without it keep-alive requests stall on Nagle + delayed ACK (40 ms each).
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self.port))
-        except OSError as exc:
+        except (OSError, OverflowError) as exc:  # OverflowError: a port outside 0-65535
             sock.close()
             raise ConfigError(f"cannot bind {self.host}:{self.port}: {exc}") from None
         self.port = sock.getsockname()[1]
@@ -116,7 +125,6 @@ class LocalMonitor:
             server_header=False,
             date_header=False,
         )
-        self._app = app
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # not the main thread
         self._thread = threading.Thread(
@@ -129,10 +137,8 @@ class LocalMonitor:
         deadline = time.monotonic() + 15
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
                 raise ConfigError("the local monitor did not start")
             time.sleep(0.01)
-        return self
 
     def stop(self) -> None:
         """Stop serving, close the database and remove a temporary database."""

@@ -52,6 +52,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "ROUTES",
     "Store",
+    "as_db_url",
     "default_db_url",
     "read_rows",
     "utcnow",
@@ -307,6 +308,13 @@ def default_db_url() -> str:
     return f"sqlite:///{path}"
 
 
+def as_db_url(text: str) -> str:
+    """A database URL from ``text``: a URL as given, or a plain file path as a SQLite URL."""
+    if "://" in text:
+        return text
+    return f"sqlite:///{Path(text).expanduser().absolute()}"
+
+
 def _make_engine(url: str, *, immediate: bool) -> Engine:
     try:
         parsed = make_url(url)
@@ -352,10 +360,11 @@ class Store:
     def open(cls, url: str | None = None, *, create: bool = True) -> Store:
         """Open (and on first use create) the database at ``url`` (default: :func:`default_db_url`).
 
-        Raises :class:`SchemaVersionError` when the database carries another schema version and
+        ``url`` may also be a plain file path (a SQLite database). Raises
+        :class:`SchemaVersionError` when the database carries another schema version and
         :class:`ConfigError` when it cannot be reached.
         """
-        url = url or default_db_url()
+        url = as_db_url(url or default_db_url())
         write = _make_engine(url, immediate=True)
         read = write if not url.startswith("sqlite") else _make_engine(url, immediate=False)
         store = cls(url=url, write=write, read=read)

@@ -126,3 +126,87 @@ def test_read_rows_needs_an_existing_database(tmp_path):
     with pytest.raises(ConfigError, match="no database file"):
         list(read_rows(f"sqlite:///{missing}", "builds"))
     assert not missing.exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--port", "99999"], "--port must be an integer between 1 and 65535, got 99999"),
+        (["--port", "-1"], "--port must be an integer between 1 and 65535, got -1"),
+        (["--port", "http"], "--port must be an integer between 1 and 65535, got 'http'"),
+        (["--token-lifetime", "0"], "--token-lifetime must be an integer at least 1, got 0"),
+        (["--max-body-size", "-5"], "--max-body-size must be an integer at least 1, got -5"),
+        (["--max-body-mb", "inf"], "--max-body-mb must be a number greater than zero, got inf"),
+        (["--max-body-mb", "0"], "--max-body-mb must be a number greater than zero, got 0"),
+        (["--auth-failures", "-1"], "--auth-failures must be an integer at least 0, got -1"),
+        (["--auth-window", "nan"], "--auth-window must be a number greater than zero, got nan"),
+        (["--log-level", "loud"], "invalid choice: 'loud'"),
+    ],
+)
+def test_serve_refuses_bad_numbers_with_a_message(capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", *argv])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_serve_port_out_of_range_in_a_real_process():
+    proc = subprocess.run(
+        [sys.executable, "-m", "spackmon_analysis", "serve", "--port", "99999"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "--port must be an integer between 1 and 65535" in proc.stderr
+    assert "Traceback" not in proc.stderr and "OverflowError" not in proc.stderr
+
+
+def test_db_accepts_a_plain_file_path(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "u" / "x.db"
+    assert main(["users", "add", "vsoch", "--db", str(path)]) == 0
+    token = capsys.readouterr().out.strip()
+    assert path.exists()
+    assert main(["users", "token", "vsoch", "--db", str(path)]) == 0
+    assert capsys.readouterr().out.strip() != token
+    assert main(["users", "list", "--db", str(path)]) == 0
+    assert "vsoch" in capsys.readouterr().out
+    # a relative path, and the same database through its URL
+    assert main(["users", "add", "ann", "--db", "u/x.db"]) == 0
+    capsys.readouterr()
+    assert main(["users", "list", "--db", f"sqlite:///{path}"]) == 0
+    assert {"vsoch", "ann"} <= set(re.findall(r"\t(\w+)\t", capsys.readouterr().out))
+    store = Store.open(str(path))
+    assert store.url == f"sqlite:///{path}"
+    store.dispose()
+
+
+def _spackmon_tmpdirs(root) -> list:
+    return sorted(p.name for p in root.iterdir() if p.name.startswith("spackmon-local-"))
+
+
+def test_local_monitor_cleans_up_when_the_port_is_taken(tmp_path, monkeypatch):
+    import tempfile
+
+    from spackmon_analysis.server import LocalMonitor
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        mon = LocalMonitor(port=port)
+        with pytest.raises(ConfigError, match=f"cannot bind 127.0.0.1:{port}"):
+            mon.start()
+    assert _spackmon_tmpdirs(tmp_path) == []
+    assert mon.store is None and not mon.running
+    with pytest.raises(ConfigError, match="cannot bind 127.0.0.1:99999"):
+        LocalMonitor(port=99999).start()
+    assert _spackmon_tmpdirs(tmp_path) == []
+    # and a monitor that starts and stops leaves nothing either
+    with LocalMonitor() as mon:
+        assert _spackmon_tmpdirs(tmp_path)
+    assert _spackmon_tmpdirs(tmp_path) == []
