@@ -394,6 +394,92 @@ def test_fuzz_data_api(server):
     run()
 
 
+# ------------------------------------------------------------------------------ explicit edges
+# Values the derandomized cases above did not reach (found by review): each is sent on every write
+# endpoint inside an otherwise valid body.
+EDGE_IDS = [2**63, -(2**70), "9" * 25, 2**63 - 1, -(2**63), "0" * 40 + "7"]
+DEEP = 100_000
+
+
+def _valid_bodies(server: dict, build_id: object) -> dict[str, dict]:
+    spec = json.loads((SPECS / "tinyapp-spack-0.17.1.json").read_text())
+    return {
+        "specs/new/": {"spec": spec, "spack_version": "0.17.1", "build_id": build_id},
+        "builds/new/": {
+            **ENV,
+            "spack_version": "0.17.1",
+            "full_hash": server["root"],
+            "build_id": build_id,
+        },
+        "builds/update/": {"build_id": build_id, "status": "SUCCESS"},
+        "builds/phases/update/": {
+            "build_id": build_id,
+            "phase_name": "edge",
+            "status": "ERROR",
+            "output": "src/a.c:1:2: error: boom\nmake: *** [all] Error 1\n",
+        },
+        "analyze/builds/": {"build_id": build_id, "metadata": {"config_args": "--prefix=/x"}},
+    }
+
+
+def _post(server: dict, endpoint: str, data: bytes) -> requests.Response:
+    relhelp.add(f"edge cases [{server['backend']}]", 1)
+    return server["s"].post(
+        f"{server['mon'].base_url}/{endpoint}",
+        data=data,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+
+
+@pytest.mark.parametrize("endpoint", list(WRITE_FIELDS))
+def test_edge_build_ids(server, endpoint):
+    """build_id beyond 64 bits is a 400 naming it; within 64 bits but unknown, a 404."""
+    for value in EDGE_IDS:
+        body = _valid_bodies(server, value)[endpoint]
+        r = _post(server, endpoint, _encode(body))
+        _check(r, f"POST {endpoint} build_id={value!r}")
+        if endpoint in ("specs/new/", "builds/new/"):  # no build_id in the protocol: ignored
+            assert r.status_code in (200, 201), r.text
+        elif isinstance(value, int) and not -(2**63) <= value < 2**63 or value == "9" * 25:
+            assert r.status_code == 400, r.text
+            assert r.json()["message"].startswith("build_id must be an integer within 64 bits")
+        else:
+            assert r.status_code == 404, r.text
+
+
+@pytest.mark.parametrize("endpoint", list(WRITE_FIELDS))
+def test_edge_deeply_nested_json(server, endpoint):
+    """100 000 levels of arrays or objects, bare or inside a valid body: 400, never a 5xx."""
+    deep_array = "[" * DEEP + "]" * DEEP
+    deep_object = '{"a":' * DEEP + "0" + "}" * DEEP
+    valid = _valid_bodies(server, server["build_id"])[endpoint]
+    inside = json.dumps({**valid, "extra": "@@"})
+    for raw in (
+        deep_array,
+        deep_object,
+        inside.replace('"@@"', deep_array),
+        inside.replace('"@@"', deep_object),
+    ):
+        r = _post(server, endpoint, raw.encode())
+        _check(r, f"POST {endpoint} nested {raw[:40]}")
+        assert r.status_code == 400, r.text
+        assert "nested too deeply" in r.json()["message"]
+
+
+def test_edge_install_file_ints(server):
+    """install_files mode/owner/group/size beyond 64 bits: 400 naming the field."""
+    for field in ("mode", "owner", "group", "size"):
+        for value in (2**63, -(2**63) - 1, 2**70, 1e300):
+            body = {
+                "build_id": server["build_id"],
+                "metadata": {"install_files": {"/opt/p/.spack/spec.json": {field: value}}},
+            }
+            r = _post(server, "analyze/builds/", _encode(body))
+            _check(r, f"install_files {field}={value!r}")
+            assert r.status_code == 400, r.text
+            assert f"].{field} must be an integer within 64 bits" in r.json()["message"]
+
+
 def test_server_still_consistent_after_fuzzing(server):
     """After all of the above the server answers normally (runs last in this module)."""
     s, mon = server["s"], server["mon"]
