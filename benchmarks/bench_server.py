@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -55,10 +56,23 @@ def _phase_outputs() -> list[str]:
     return outs or ["==> phase\n"]
 
 
-def _serve(db: str) -> tuple[subprocess.Popen, str]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc; 0.0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _serve(db: str, profile: str | None = None) -> tuple[subprocess.Popen, str]:
     port = _free_port()
+    if profile:  # the same server under cProfile, stopped by SIGUSR1 (see _profiled_serve)
+        cmd = [sys.executable, __file__, "--_profiled-serve", profile, str(port), db]
+    else:
+        cmd = [sys.executable, "-m", "spackmon_analysis", "serve", "--port", str(port), "--db", db]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "spackmon_analysis", "serve", "--port", str(port), "--db", db],
+        cmd,
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}/ms1"
@@ -72,7 +86,9 @@ def _serve(db: str) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("server did not start")
 
 
-def bench(db: str, runs: int, n_packages: int, with_output: bool = True) -> dict:
+def bench(
+    db: str, runs: int, n_packages: int, with_output: bool = True, profile: str | None = None
+) -> dict:
     """Run the sequence against a fresh database ``db``; returns the figures."""
     from spackmon_analysis.server.auth import add_user
     from spackmon_analysis.server.store import Store, specs, utcnow
@@ -99,7 +115,7 @@ def bench(db: str, runs: int, n_packages: int, with_output: bool = True) -> dict
             ],
         )
     store.dispose()
-    proc, base = _serve(db)
+    proc, base = _serve(db, profile)
     try:
         s = requests.Session()
         s.headers["Authorization"] = (
@@ -108,6 +124,7 @@ def bench(db: str, runs: int, n_packages: int, with_output: bool = True) -> dict
         packages = [(f"{i:032x}", "0.17.1") for i in range(n_packages)]
         outputs = _phase_outputs()
         seq_requests = 0
+        server_cpu0, client_cpu0 = _cpu_seconds(proc.pid), time.process_time()
         t0 = time.perf_counter()
         for run in range(runs):
             env = {
@@ -145,19 +162,23 @@ def bench(db: str, runs: int, n_packages: int, with_output: bool = True) -> dict
                 )
                 seq_requests += 7
         seq = time.perf_counter() - t0
+        server_cpu = _cpu_seconds(proc.pid) - server_cpu0
+        client_cpu = time.process_time() - client_cpu0
         t0 = time.perf_counter()
         for _ in range(seq_requests):
             s.get(f"{base}/")
         base_t = time.perf_counter() - t0
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        proc.send_signal(signal.SIGUSR1 if profile else signal.SIGTERM)
+        proc.wait(timeout=30)
     return {
         "requests": seq_requests,
         "packages": len(packages) * runs,
         "sequence_rps": seq_requests / seq,
         "baseline_rps": seq_requests / base_t,
         "ratio": (seq_requests / seq) / (seq_requests / base_t),
+        "server_us": server_cpu / seq_requests * 1e6,
+        "client_us": client_cpu / seq_requests * 1e6,
     }
 
 
@@ -178,11 +199,47 @@ def _pg_schema(url: str) -> tuple[str, object]:
     return f"{url}{sep}options={quote(f'-csearch_path={schema}')}", drop
 
 
+def _profiled_serve(out: str, port: int, db: str) -> int:
+    """``spackmon serve`` (same app, same uvicorn settings) under cProfile; SIGUSR1 stops it."""
+    import cProfile
+
+    import uvicorn
+
+    from spackmon_analysis.server.app import create_app
+    from spackmon_analysis.server.local import _http_impl, _loop_impl
+
+    config = uvicorn.Config(
+        create_app(db),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        http=_http_impl(),
+        loop=_loop_impl(),
+        lifespan="off",
+        server_header=False,
+        date_header=False,
+    )
+    server = uvicorn.Server(config)
+    signal.signal(signal.SIGUSR1, lambda *_: setattr(server, "should_exit", True))
+    profiler = cProfile.Profile()
+    profiler.runcall(server.run)
+    profiler.dump_stats(out)
+    return 0
+
+
 def main() -> int:
+    if len(sys.argv) == 5 and sys.argv[1] == "--_profiled-serve":
+        return _profiled_serve(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=2, help="install runs (one host each)")
     parser.add_argument("--packages", type=int, default=300, help="packages per run")
     parser.add_argument("--no-output", action="store_true", help="send phases without log text")
+    parser.add_argument(
+        "--profile-server",
+        metavar="FILE",
+        help="run the SQLite server under cProfile and write its stats to FILE (slower)",
+    )
     parser.add_argument(
         "--pg", default=os.environ.get("SPACKMON_TEST_POSTGRES_URL"), help="PostgreSQL URL"
     )
@@ -192,7 +249,13 @@ def main() -> int:
         rows.append(
             (
                 "sqlite",
-                bench(f"sqlite:///{tmp}/bench.db", args.runs, args.packages, not args.no_output),
+                bench(
+                    f"sqlite:///{tmp}/bench.db",
+                    args.runs,
+                    args.packages,
+                    not args.no_output,
+                    args.profile_server,
+                ),
             )
         )
     if args.pg:
@@ -201,10 +264,14 @@ def main() -> int:
             rows.append(("postgresql", bench(url, args.runs, args.packages, not args.no_output)))
         finally:
             drop()
-    print(f"{'db':<11} {'requests':>8} {'sequence req/s':>15} {'baseline req/s':>15} {'ratio':>6}")
+    print(
+        f"{'db':<11} {'requests':>8} {'sequence req/s':>15} {'baseline req/s':>15} {'ratio':>6}"
+        f" {'server CPU us/req':>18} {'client CPU us/req':>18}"
+    )
     for name, r in rows:
         print(
-            f"{name:<11} {r['requests']:>8} {r['sequence_rps']:>15.0f} {r['baseline_rps']:>15.0f} {r['ratio']:>6.2f}"
+            f"{name:<11} {r['requests']:>8} {r['sequence_rps']:>15.0f} {r['baseline_rps']:>15.0f}"
+            f" {r['ratio']:>6.2f} {r['server_us']:>18.0f} {r['client_us']:>18.0f}"
         )
     return 0
 

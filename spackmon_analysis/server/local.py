@@ -218,10 +218,63 @@ def _loop_impl() -> str:
     return "uvloop"
 
 
-def _http_impl() -> str:
-    """uvicorn's ``httptools`` protocol when installed (faster), else ``h11``."""
+class _CoalescingTransport:
+    """A transport whose writes leave together at the end of the event-loop iteration.
+
+    uvicorn writes a response's status line and headers, then its body, as two ``write`` calls
+    (two ``send`` system calls, two TCP segments with ``TCP_NODELAY``). Buffering them until the
+    loop's next turn sends one segment per response; nothing is held back longer than that, and
+    ``close`` sends what is buffered first.
+    """
+
+    __slots__ = ("_transport", "_loop", "_chunks")
+
+    def __init__(self, transport: Any, loop: Any):
+        self._transport = transport
+        self._loop = loop
+        self._chunks: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        if not self._chunks:
+            self._loop.call_soon(self._flush)
+        self._chunks.append(data)
+
+    def _flush(self) -> None:
+        if self._chunks:
+            data = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+            self._chunks = []
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def writelines(self, lines: Any) -> None:
+        for data in lines:
+            self.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+_COALESCING: dict[str, type] = {}
+
+
+def _http_impl() -> Any:
+    """uvicorn's ``httptools`` protocol when installed (faster, one write per response), else ``h11``."""
     try:
         import httptools  # noqa: F401
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     except ImportError:
         return "h11"
-    return "httptools"
+    if "httptools" not in _COALESCING:
+
+        class CoalescingHttpToolsProtocol(HttpToolsProtocol):
+            def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+                super().connection_made(_CoalescingTransport(transport, self.loop))
+
+        _COALESCING["httptools"] = CoalescingHttpToolsProtocol
+    return _COALESCING["httptools"]

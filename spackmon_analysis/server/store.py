@@ -336,10 +336,15 @@ def _make_engine(url: str, *, immediate: bool) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Our own BEGIN, issued straight on the DBAPI connection where SQLAlchemy would begin (a
+        # "begin" event running exec_driver_sql costs a full statement execution per request);
+        # errors are still wrapped by SQLAlchemy (OperationalError for a locked database).
+        begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
+        def _do_begin(dbapi_conn: Any) -> None:
+            dbapi_conn.execute(begin_sql)
+
+        engine.dialect.do_begin = _do_begin  # type: ignore[method-assign]
         return engine
     try:
         return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
