@@ -29,6 +29,7 @@ import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import compress, filterfalse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -1154,10 +1155,12 @@ def _fast_columns(bodies: list, list_format: bool) -> _Cols:
         raise _Bail
     _fast_acyclic(n, e_parent, e_child)
     # version 5+: the compiler is the build dependency providing c/cxx/fortran
-    for j, vt in enumerate(e_vt):
-        if vt:
+    # (only the edges whose virtuals name a compiler language are visited, found at C level)
+    hot = {vt for vt in tuples.values() if not _COMPILER_VIRTUALS.isdisjoint(vt)}
+    if hot:
+        for j in compress(range(len(e_vt)), map(hot.__contains__, e_vt)):
             p = e_parent[j]
-            if cnames[p] is None and "build" in e_dt[j] and not _COMPILER_VIRTUALS.isdisjoint(vt):
+            if cnames[p] is None and "build" in e_dt[j]:
                 c = e_child[j]
                 cnames[p] = names[c]
                 cvers[p] = versions[c]
@@ -1395,10 +1398,8 @@ class SpecGraph:
         g._edges = None
         g._cols = cols
         keys = cols.keys
-        is_child = bytearray(len(keys))
-        for c in cols.child:
-            is_child[c] = 1
-        g.roots = [keys[i] for i in range(len(keys)) if not is_child[i]]
+        children = set(cols.child)
+        g.roots = list(map(keys.__getitem__, filterfalse(children.__contains__, range(len(keys)))))
         g.format = format
         g.source = source
         g.spack_version = spack_version
