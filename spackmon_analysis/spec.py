@@ -1071,51 +1071,56 @@ def _fast_columns(bodies: list, list_format: bool) -> _Cols:
                 if entry.__class__ is not dict_:
                     raise _Bail
                 eget = entry.get
-                dep_name = eget("name")
                 ref = eget("hash")
-                if ref is None:
+                if ref.__class__ is not str_:
+                    if ref is not None:
+                        raise _Bail
                     ref = eget("build_hash") or eget("full_hash") or eget("dag_hash")
-                if (dep_name is not None and dep_name.__class__ is not str_) or (
-                    ref.__class__ is not str_ or not ref
-                ):
+                    if ref.__class__ is not str_:
+                        raise _Bail
+                dep_name = eget("name")
+                if not ref or (dep_name.__class__ is not str_ and dep_name is not None):
                     raise _Bail
                 t = eget("type")
-                v = None
                 dparams = eget("parameters")
-                if dparams is not None:
-                    if dparams.__class__ is not dict_:
-                        raise _Bail
+                if dparams.__class__ is dict_:
                     if t is None:
                         t = dparams.get("deptypes")
                     v = dparams.get("virtuals")
-                if t is None:
-                    t = ()
-                else:
-                    if t.__class__ is str_:
-                        t = [t]
-                    elif t.__class__ is not list_:
+                    if v:
+                        if v.__class__ is str_:
+                            v = [v]
+                        elif v.__class__ is not list_:
+                            raise _Bail
+                        vv = tuple(v)
+                        v = tuples.get(vv)  # TypeError (unhashable member) bails too
+                        if v is None:
+                            for x in vv:
+                                if x.__class__ is not str_:
+                                    raise _Bail
+                            v = tuples[vv] = vv
+                    elif v is None or v.__class__ is list_:
+                        v = ()
+                    else:  # "", 0, {}, false: the checked reader decides
                         raise _Bail
+                elif dparams is None:
+                    v = ()
+                else:
+                    raise _Bail
+                if t.__class__ is list_:
                     tt = tuple(t)
-                    t = tuples.get(tt)  # TypeError (unhashable member) bails too
+                    t = tuples.get(tt)
                     if t is None:
                         for x in tt:
                             if x.__class__ is not str_:
                                 raise _Bail
                         t = tuples[tt] = tt
-                if v is None or (v.__class__ is list_ and not v):
-                    v = ()
+                elif t is None:
+                    t = ()
+                elif t.__class__ is str_:
+                    t = (t,)
                 else:
-                    if v.__class__ is str_:
-                        v = [v]
-                    elif v.__class__ is not list_:
-                        raise _Bail
-                    vv = tuple(v)
-                    v = tuples.get(vv)
-                    if v is None:
-                        for x in vv:
-                            if x.__class__ is not str_:
-                                raise _Bail
-                        v = tuples[vv] = vv
+                    raise _Bail
                 edge((i, ref, t, v))
         elif deps.__class__ is dict_:
             for dep_name, entry in deps.items():

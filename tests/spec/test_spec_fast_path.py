@@ -228,3 +228,46 @@ def test_frames_equal_the_plain_construction(source) -> None:
     nodes, edges = g.nodes_frame(), g.edges_frame()  # from the columns
     pd.testing.assert_frame_equal(nodes, _reference_nodes_frame(load_spec(source)))
     pd.testing.assert_frame_equal(edges, _reference_edges_frame(load_spec(source)))
+
+
+def _varied_document(n: int = 300) -> dict:
+    """Many distinct compiler/arch/namespace combinations, some missing, some virtuals."""
+    doc = generate_spec_document(n, era="v4", seed=6)
+    rng = random.Random(6)
+    for i, body in enumerate(doc["spec"]["nodes"]):
+        if i % 3 == 0:
+            # (the generator shares arch and parameters objects between nodes: replace, not edit)
+            body["arch"] = {**body["arch"], "target": f"target{i}"}  # 300 nodes: > 75 combinations
+        if i % 5 == 0:
+            body["compiler"] = {"name": f"cc{rng.randrange(9)}", "version": None}
+        if i % 7 == 0:
+            del body["namespace"]
+        for entry in body.get("dependencies", ()):
+            if rng.random() < 0.3:
+                virtuals = rng.choice([["mpi"], ["blas", "lapack"], "mpi", []])
+                entry["parameters"] = {**entry["parameters"], "virtuals": virtuals}
+    return doc
+
+
+@pytest.mark.parametrize("n", [5, 300])
+def test_frames_with_many_categories_equal_the_plain_construction(n: int, monkeypatch) -> None:
+    """Few and many distinct combinations (the joint factorization and its fallback)."""
+    doc = _varied_document(n)
+    g = load_spec(copy.deepcopy(doc))
+    assert g._cols is not None
+    pd.testing.assert_frame_equal(g.nodes_frame(), _reference_nodes_frame(load_spec(copy.deepcopy(doc))))
+    pd.testing.assert_frame_equal(g.edges_frame(), _reference_edges_frame(load_spec(copy.deepcopy(doc))))
+    _assert_same(load_spec(copy.deepcopy(doc)), _checked(copy.deepcopy(doc), monkeypatch))
+
+
+@pytest.mark.parametrize("value", ["", 0, False, {}])
+def test_falsy_non_list_virtuals_read_like_the_checked_reader(value, monkeypatch) -> None:
+    doc = generate_spec_document(20, era="v5", seed=8)
+    doc["spec"]["nodes"][0]["dependencies"][0]["parameters"]["virtuals"] = value
+    fast = _outcome(copy.deepcopy(doc), monkeypatch, checked=False)
+    slow = _outcome(copy.deepcopy(doc), monkeypatch, checked=True)
+    assert fast[0] == slow[0]
+    if fast[0] == "graph":
+        _assert_same(fast[1], slow[1])
+    else:
+        assert fast == slow
