@@ -756,37 +756,33 @@ def _promote_young() -> None:
         gc.unfreeze()
 
 
-def _categorical(values: list) -> Any:
-    """A pandas Categorical of ``values`` (``None`` missing), categories in order of appearance."""
-    return _categoricals([values])[0]
+def _categoricals(rows: list[tuple], width: int) -> list:
+    """One pandas Categorical per position of the equally long tuples ``rows`` (``None``
+    missing), categories in order of appearance, factorized together.
 
-
-def _categoricals(columns: list[list]) -> list:
-    """:func:`_categorical` of each of several equally long columns, factorized together.
-
-    The columns of a spec repeat the same few combinations (compiler, platform, os, target,
-    namespace), so the rows are reduced to their distinct combinations first (C-level
-    ``zip``/``dict`` work) and each column's codes are then taken from the few combinations.
-    Categories stay in order of first appearance: a value's first row is the first row of
-    the first combination holding it, and combinations are numbered in order of appearance.
+    The rows of a spec repeat the same few combinations (compiler, platform, os, target,
+    namespace), so they are reduced to their distinct combinations first (C-level ``dict``
+    work) and each column's codes are then taken from the few combinations. Categories stay
+    in order of first appearance: a value's first row is the first row of the first
+    combination holding it, and combinations are numbered in order of appearance.
     """
     import numpy as np
     import pandas as pd
 
-    n = len(columns[0])
-    rows = list(zip(*columns, strict=True)) if len(columns) > 1 else columns[0]
+    n = len(rows)
     distinct = dict.fromkeys(rows)
     if len(distinct) > max(64, n // 4):  # many combinations: one factorize per column
         out = []
+        columns = list(zip(*rows, strict=True)) if n else [()] * width
         for values in columns:
             codes, uniques = pd.factorize(np.array(values, dtype=object))
             out.append(pd.Categorical.from_codes(codes, categories=list(uniques)))
         return out
     combo_index = {c: j for j, c in enumerate(distinct)}
     combo_codes = np.fromiter(map(combo_index.__getitem__, rows), dtype=np.intp, count=n)
-    combos = list(distinct) if len(columns) > 1 else [(c,) for c in distinct]
+    combos = list(distinct)
     out = []
-    for k in range(len(columns)):
+    for k in range(width):
         cats: dict = {}
         table = np.empty(len(combos), dtype=np.intp)
         for j, combo in enumerate(combos):
@@ -870,7 +866,7 @@ def _parse_compiler_string(text: str) -> tuple[str | None, str | None]:
 # the fast path: well-formed node lists straight into columns
 
 
-_NODE_FIELDS = 18  # values per node in _fast_columns' flat row list
+_NODE_FIELDS = 13  # values per node in _fast_columns' flat row list
 _EDGE_FIELDS = 4  # values per dependency entry in its flat edge list
 
 
@@ -886,10 +882,19 @@ class _Cols:
     """
 
     __slots__ = (
-        "keys", "names", "versions", "hash_cols", "compiler_name", "compiler_version", "platform",
-        "os", "target", "namespace", "params", "external", "external_path", "patches",
+        "keys", "names", "versions", "hash_cols", "combos", "params", "external", "external_path",
+        "patches",
         "index", "parent", "child", "deptypes", "virtuals",
     )
+
+    # ``combos`` holds one shared (compiler_name, compiler_version, platform, os, target,
+    # namespace) tuple per node; the single columns are built from it when asked for
+    compiler_name = property(lambda self: [c[0] for c in self.combos])
+    compiler_version = property(lambda self: [c[1] for c in self.combos])
+    platform = property(lambda self: [c[2] for c in self.combos])
+    os = property(lambda self: [c[3] for c in self.combos])
+    target = property(lambda self: [c[4] for c in self.combos])
+    namespace = property(lambda self: [c[5] for c in self.combos])
 
 
 def _try_fast(bodies: list, list_format: bool) -> _Cols | None:
@@ -919,6 +924,8 @@ def _fast_columns(bodies: list, list_format: bool) -> _Cols:
     key_of: dict[str, int] = {}
     tuples: dict[tuple, tuple] = {}
     compilers: dict[str, tuple] = {}
+    combos_seen: dict[tuple, tuple] = {}
+    prev_combo = None
     sd = index.setdefault
     str_ = str
     dict_ = dict
@@ -1048,10 +1055,15 @@ def _fast_columns(bodies: list, list_format: bool) -> _Cols:
         else:
             raise _Bail
 
-        row((
-            key, name, version, h, fh, bh, dh, ph, cname, cver, platform, os_name, target,
-            namespace, params, external, ext_path, patches,
-        ))
+        # the six low-cardinality values as one shared tuple: equal to the previous node's
+        # (the usual case: one comparison) or looked up. Sharing the objects keeps the frames'
+        # categoricals from touching (hashing, comparing) 30,000 fresh strings again.
+        combo = (cname, cver, platform, os_name, target, namespace)
+        if combo == prev_combo:
+            combo = prev_combo
+        else:
+            combo = prev_combo = combos_seen.setdefault(combo, combo)
+        row((key, name, version, h, fh, bh, dh, ph, combo, params, external, ext_path, patches))
         if h is not None:
             sd(h, i)
         if fh is not None:
@@ -1152,8 +1164,8 @@ def _fast_columns(bodies: list, list_format: bool) -> _Cols:
     if not n or rest:
         raise _Bail
     (
-        keys, names, versions, c_hash, c_full, c_build, c_dag, c_pkg, cnames, cvers, platforms,
-        oses, targets, namespaces, params_col, externals, ext_paths, patches_col,
+        keys, names, versions, c_hash, c_full, c_build, c_dag, c_pkg, combos, params_col, externals,
+        ext_paths, patches_col,
     ) = [rows[k::_NODE_FIELDS] for k in range(_NODE_FIELDS)]
     del rows
     e_parent, e_ref, e_dt, e_vt = [edge_rows[k::_EDGE_FIELDS] for k in range(_EDGE_FIELDS)]
@@ -1169,21 +1181,17 @@ def _fast_columns(bodies: list, list_format: bool) -> _Cols:
     if hot:
         for j in compress(range(len(e_vt)), map(hot.__contains__, e_vt)):
             p = e_parent[j]
-            if cnames[p] is None and "build" in e_dt[j]:
+            combo = combos[p]
+            if combo[0] is None and "build" in e_dt[j]:
                 c = e_child[j]
-                cnames[p] = names[c]
-                cvers[p] = versions[c]
+                combo = (names[c], versions[c], *combo[2:])
+                combos[p] = combos_seen.setdefault(combo, combo)
     cols = _Cols()
     cols.keys = keys
     cols.names = names
     cols.versions = versions
     cols.hash_cols = (c_hash, c_full, c_build, c_dag, c_pkg)  # HASH_KEYS order
-    cols.compiler_name = cnames
-    cols.compiler_version = cvers
-    cols.platform = platforms
-    cols.os = oses
-    cols.target = targets
-    cols.namespace = namespaces
+    cols.combos = combos
     cols.params = params_col
     cols.external = externals
     cols.external_path = ext_paths
@@ -1230,6 +1238,7 @@ def _fast_acyclic(n: int, parent: list[int], child: list[int]) -> None:
 def _nodes_from_columns(cols: _Cols) -> dict[str, SpecNode]:
     nodes: dict[str, SpecNode] = {}
     hk = HASH_KEYS
+    combos = cols.combos
     for i, (key, h, fh, bh, dh, ph) in enumerate(zip(cols.keys, *cols.hash_cols, strict=True)):
         hashes = {}
         for k, v in zip(hk, (h, fh, bh, dh, ph), strict=True):
@@ -1237,10 +1246,9 @@ def _nodes_from_columns(cols: _Cols) -> dict[str, SpecNode]:
                 hashes[k] = v
         params = cols.params[i]
         nodes[key] = SpecNode(
-            key, cols.names[i], cols.versions[i], hashes, cols.compiler_name[i],
-            cols.compiler_version[i], cols.platform[i], cols.os[i], cols.target[i],
-            cols.namespace[i], {} if params is None else params, cols.external[i],
-            cols.external_path[i], cols.patches[i],
+            key, cols.names[i], cols.versions[i], hashes, *combos[i],
+            {} if params is None else params, cols.external[i], cols.external_path[i],
+            cols.patches[i],
         )
     return nodes
 
@@ -1309,8 +1317,12 @@ def _object_array(values: list) -> Any:
     return out
 
 
-def _nodes_frame(cols: dict, keys: list, roots: set, n_deps: Any, variants: list) -> pandas.DataFrame:
-    """``SpecGraph.nodes_frame`` from column lists (either source: columns or nodes)."""
+def _nodes_frame(
+    cols: dict, cat_rows: list[tuple], keys: list, roots: set, n_deps: Any, variants: list
+) -> pandas.DataFrame:
+    """``SpecGraph.nodes_frame`` from column lists (either source: columns or nodes);
+    ``cat_rows``: one (compiler_name, compiler_version, platform, os, target, namespace)
+    tuple per node."""
     import numpy as np
     import pandas as pd
 
@@ -1318,7 +1330,8 @@ def _nodes_frame(cols: dict, keys: list, roots: set, n_deps: Any, variants: list
     out: dict[str, Any] = {}
     for c in ("key", "name", "version", *HASH_KEYS):
         out[c] = cols[c]
-    for c, cat in zip(_CATEGORY_COLUMNS, _categoricals([cols[c] for c in _CATEGORY_COLUMNS]), strict=True):
+    cats = _categoricals(cat_rows, len(_CATEGORY_COLUMNS))
+    for c, cat in zip(_CATEGORY_COLUMNS, cats, strict=True):
         out[c] = cat
     out["external"] = np.array(cols["external"], dtype=bool)
     out["external_path"] = cols["external_path"]
@@ -1585,8 +1598,7 @@ class SpecGraph:
                 cols: dict[str, Any] = {"key": keys, "name": src.names, "version": src.versions}
                 for h, col in zip(HASH_KEYS, src.hash_cols, strict=True):
                     cols[h] = col
-                for c in _CATEGORY_COLUMNS:
-                    cols[c] = getattr(src, c)
+                cat_rows = src.combos
                 cols["external"] = src.external
                 cols["external_path"] = src.external_path
                 parents = np.array(src.parent, dtype=np.int64)
@@ -1600,13 +1612,15 @@ class SpecGraph:
                 cols = {"key": keys, "name": [nd.name for nd in nodes], "version": [nd.version for nd in nodes]}
                 for h in HASH_KEYS:
                     cols[h] = [nd.hashes.get(h) for nd in nodes]
-                for c in _CATEGORY_COLUMNS:
-                    cols[c] = [getattr(nd, c) for nd in nodes]
+                cat_rows = [
+                    (nd.compiler_name, nd.compiler_version, nd.platform, nd.os, nd.target, nd.namespace)
+                    for nd in nodes
+                ]
                 cols["external"] = [nd.external for nd in nodes]
                 cols["external_path"] = [nd.external_path for nd in nodes]
                 n_deps = np.fromiter((len(children[k]) for k in keys), dtype=np.int64, count=n)
                 variants = [nd.variants for nd in nodes]
-            return _nodes_frame(cols, keys, roots, n_deps, variants)
+            return _nodes_frame(cols, cat_rows, keys, roots, n_deps, variants)
 
     def edges_frame(self) -> pandas.DataFrame:
         """One row per edge: parent, child, parent_name, child_name, deptypes (tuple),
