@@ -414,8 +414,10 @@ files (the 0.22 files add `gcc-runtime` and an external `glibc`).
 
 From `singularity@3.6.4` (36 nodes) to `singularity@3.8.0` (35 nodes): `zstd` is added
 (`squashfs +zstd`), `libgpg-error` and with it `gawk` are gone, ten packages changed version
-(singularity 3.6.4 -> 3.8.0, go 1.15.5 -> 1.16.6, ...), and `singularity` turned `network`
-off.
+(singularity 3.6.4 -> 3.8.0, go 1.15.5 -> 1.16.6, ...), `singularity` turned `network`
+off, four edges went with `libgpg-error` and `gawk`, and all 34 packages present in both DAGs
+have a new hash (a change anywhere below a package changes its hash; the root goes from
+`p64nmszwer36ly7pnch5fznni4cnmndg` to `zngmidedubydjsqjftyhpwgtnognnyva`).
 """),
 ]
 
