@@ -88,6 +88,7 @@ _EXPORTS: dict[str, str] = {
     "LogParseError": "errors",
     "RulesError": "errors",
     "ConfigError": "errors",
+    "UnknownKeyError": "errors",
     "SchemaVersionError": "errors",
     "MonitorError": "errors",
     "TransportError": "errors",

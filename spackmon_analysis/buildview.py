@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
+from .errors import UnknownKeyError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -32,7 +32,7 @@ def find_build(data: MonitorData, key: Any) -> int:
     """Row position in ``data.builds`` of ``key``.
 
     ``key`` is a build key, a unique prefix of one (local ids are 32 hex characters), or a
-    server build id (int). Raises :class:`ConfigError` naming the key when nothing or more
+    server build id (int). Raises :class:`UnknownKeyError` naming the key when nothing or more
     than one build matches.
     """
     builds = data.builds
@@ -43,9 +43,9 @@ def find_build(data: MonitorData, key: Any) -> int:
         exact = builds.index[builds["build"] == text]
         hits = exact if len(exact) else builds.index[builds["build"].str.startswith(text, na=False)]
     if len(hits) == 0:
-        raise ConfigError(f"no build {key!r} in this data ({len(builds)} builds)")
+        raise UnknownKeyError(f"no build {key!r} in this data ({len(builds)} builds)")
     if len(hits) > 1:
-        raise ConfigError(f"build key {key!r} is ambiguous: it matches {len(hits)} builds")
+        raise UnknownKeyError(f"build key {key!r} is ambiguous: it matches {len(hits)} builds")
     return builds.index.get_loc(hits[0])
 
 

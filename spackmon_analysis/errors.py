@@ -9,7 +9,8 @@ can catch the family with one ``except``; each subclass names what went wrong::
     ├── InstallPrefixError         an install prefix / .spack folder is unusable
     ├── LogParseError              a build log cannot be read
     ├── RulesError                 the failure-class rules file is invalid
-    ├── ConfigError                bad option, database URL or environment setting
+    ├── ConfigError                bad option, argument, database URL or environment setting
+    ├── UnknownKeyError            a build, package, run or compiler that is not in the data
     ├── SchemaVersionError         the database schema is newer/older than this server
     └── MonitorError               talking to a monitor server failed (carries request/response)
         ├── TransportError         no HTTP answer at all (refused, timeout, reset) after retries
@@ -36,6 +37,7 @@ __all__ = [
     "LogParseError",
     "RulesError",
     "ConfigError",
+    "UnknownKeyError",
     "SchemaVersionError",
     "MonitorError",
     "TransportError",
@@ -102,6 +104,15 @@ class RulesError(SpackmonError, ValueError):
 
 class ConfigError(SpackmonError, ValueError):
     """A bad option, database URL or environment setting."""
+
+
+class UnknownKeyError(SpackmonError, LookupError):
+    """A lookup in loaded data found nothing (or more than one match for a prefix).
+
+    Raised by ``MonitorData.build(key)`` and ``Explorer.select(...)``; the message names
+    the key and, where few, the valid choices. Also a :class:`LookupError`, so
+    ``except KeyError``-style code written against dicts keeps working via ``LookupError``.
+    """
 
 
 class SchemaVersionError(SpackmonError):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
+from .errors import ConfigError, UnknownKeyError
 
 if TYPE_CHECKING:
     import matplotlib.axes
@@ -240,7 +240,7 @@ def _resolve_graph(data_or_graph: Any, run: str | None) -> tuple[networkx.DiGrap
         elif run not in runs:
             matches = [r for r in runs if r.startswith(str(run))]
             if len(matches) != 1:
-                raise ValueError(
+                raise UnknownKeyError(
                     f"run {run!r} matches {len(matches)} runs of the data; runs: {', '.join(sorted(runs))}"
                 )
             run = matches[0]

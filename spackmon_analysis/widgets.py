@@ -15,7 +15,7 @@ import html
 import io
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
+from .errors import ConfigError, UnknownKeyError
 
 if TYPE_CHECKING:
     import pandas
@@ -180,7 +180,7 @@ class Explorer:
         """Set the four dropdowns (``None``: no filter) and return the matching builds.
 
         ``compiler`` may be a prefix (``"clang"`` matches ``clang@14.0.6``); ``run`` may be a
-        prefix of a run directory name (``"2026-11-22"``). Raises ``ValueError`` for a value
+        prefix of a run directory name (``"2026-11-22"``). Raises ``UnknownKeyError`` for a value
         that matches nothing, naming the choices.
         """
         self._updating = True  # one refresh at the end, not one per dropdown
@@ -438,7 +438,7 @@ def _pick(dd: Any, value: str | None, what: str, *, prefix: bool) -> str:
         if matches:
             dd.options = [*options, value]  # a prefix filters every match
             return value
-    raise ValueError(f"no {what} {value!r}; choices: {', '.join(o for o in options if o != ALL)}")
+    raise UnknownKeyError(f"no {what} {value!r}; choices: {', '.join(o for o in options if o != ALL)}")
 
 
 def explore(data: MonitorData) -> Explorer:

@@ -36,7 +36,7 @@ PUBLIC_API = [
     "run_demo", "example_data_dir", "generate_spec_document", "generate_save_local",
     # errors
     "SpackmonError", "SpecFormatError", "SaveLocalError", "InstallPrefixError",
-    "LogParseError", "RulesError", "ConfigError", "SchemaVersionError", "MonitorError",
+    "LogParseError", "RulesError", "ConfigError", "UnknownKeyError", "SchemaVersionError", "MonitorError",
     "TransportError", "RedirectError", "HTTPStatusError", "BadRequestError", "AuthError",
     "NotFoundError", "PayloadTooLargeError", "ServerError",
 ]  # fmt: skip

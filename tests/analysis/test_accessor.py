@@ -128,9 +128,9 @@ def test_build_view_of_a_root_cause(data) -> None:
 def test_build_view_lookup_errors(data) -> None:
     from spackmon_analysis.buildview import BuildView
 
-    with pytest.raises(sma.ConfigError, match="no build 'zzzz'"):
+    with pytest.raises(sma.UnknownKeyError, match="no build 'zzzz'"):
         BuildView(data, "zzzz")
-    with pytest.raises(sma.ConfigError, match="ambiguous"):
+    with pytest.raises(sma.UnknownKeyError, match="ambiguous"):
         BuildView(data, "")
     blocked = BuildView(data, data.builds.spack.blocked()["build"].iloc[0])
     assert blocked.first_error is None and blocked.phases.empty

@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from spackmon_analysis import plots  # noqa: E402
-from spackmon_analysis.errors import ConfigError  # noqa: E402
+from spackmon_analysis.errors import ConfigError, UnknownKeyError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "data"
@@ -252,7 +252,7 @@ def test_graph_latest_run_by_default_and_root_selection() -> None:
     assert set(drawn_nodes(ax)) == {"mpi@4.1.1", "hwloc@2.6.0", "zlib@1.2.11"}
     with pytest.raises(KeyError):
         plots.plot_dependency_graph(data, run="r1", root="nosuchpackage")
-    with pytest.raises(ValueError, match="runs: r1, r2"):
+    with pytest.raises(UnknownKeyError, match="runs: r1, r2"):
         plots.plot_dependency_graph(data, run="r9")
     # a hash prefix selects the node too
     ax = plots.plot_dependency_graph(data, run="r1", root="hwlochw")

@@ -10,6 +10,8 @@ from pathlib import Path
 import matplotlib
 import pytest
 
+from spackmon_analysis.errors import UnknownKeyError
+
 matplotlib.use("Agg")
 
 from spackmon_analysis import widgets  # noqa: E402
@@ -64,9 +66,9 @@ def test_explorer_headless_on_hand_built_data(small) -> None:
     assert list(never["spec_name"]) == ["app"]
     assert "blocked by <b>mpi@4.1.1</b>" in ex.log.value
 
-    with pytest.raises(ValueError, match="choices"):
+    with pytest.raises(UnknownKeyError, match="choices"):
         ex.select(package="nosuch")
-    with pytest.raises(ValueError):
+    with pytest.raises(UnknownKeyError):
         ex.select(compiler="intel")
 
 
