@@ -177,11 +177,26 @@ def _pull(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"cannot tell the format of {output}: pass --format {'|'.join(PULL_FORMATS)}"
         )
+    if output.is_dir():
+        raise ConfigError(
+            f"-o {output}: is a directory; give a file name such as {output}/{args.table}.{fmt}"
+        )
+    if not output.parent.is_dir():
+        raise ConfigError(f"-o {output}: the folder {output.parent} does not exist")
     route = PULL_ROUTES.get(args.table, args.table)
     with client_from_args(args) as client:
         pulled = client.pull(route, **_parse_filters(args.filter))
         rows = list(pulled)
         frame = pulled.to_frame()  # the pages are cached: no second download
+    try:
+        _write_pulled(output, fmt, rows, frame)
+    except OSError as exc:
+        raise ConfigError(f"-o {output}: cannot write ({exc.strerror or exc})") from exc
+    print(f"Wrote {len(frame)} row(s) of {route} to {output}", file=sys.stderr)
+    return 0
+
+
+def _write_pulled(output: Path, fmt: str, rows: list, frame: Any) -> None:
     if fmt == "json":
         # the server's rows as they came, as plain JSON (pandas' to_json escapes "/")
         output.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -192,5 +207,3 @@ def _pull(args: argparse.Namespace) -> int:
             _encode_nested(frame, (dict,)).to_parquet(output, index=False)
         except ImportError as exc:
             raise ConfigError(f"parquet output needs pyarrow (pip install pyarrow): {exc}") from exc
-    print(f"Wrote {len(frame)} row(s) of {route} to {output}", file=sys.stderr)
-    return 0
