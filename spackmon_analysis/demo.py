@@ -319,6 +319,17 @@ def _command(args: argparse.Namespace) -> int:
     return 0 if result.builds else 1
 
 
+def _port(text: str) -> int:
+    """``--port``: 0 (a free port) or 1-65535, refused by argparse otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0-65535)")
+    return value
+
+
 def register(subparsers: Any) -> None:
     """Add ``spackmon demo`` to the ``spackmon`` parser."""
     parser = subparsers.add_parser(
@@ -340,7 +351,9 @@ def register(subparsers: Any) -> None:
         help="leave the server up afterwards and print its URL and credentials "
         "(Ctrl-C or SIGTERM stops it)",
     )
-    parser.add_argument("--port", type=int, default=0, help="loopback port (default: a free one)")
+    parser.add_argument(
+        "--port", type=_port, default=0, help="loopback port 1-65535 (default 0: a free one)"
+    )
     parser.set_defaults(func=_command)
 
 

@@ -6,6 +6,7 @@ import argparse
 import math
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 __all__ = ["register"]
 
@@ -74,6 +75,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_body = int(args.max_body_mb * 1024 * 1024)
     if max_body <= 0:
         raise ConfigError("the body size limit must be at least one byte")
+    _check_port_free(args.host, args.port)
     store = Store.open(args.db)
     app = create_app(
         store=store,
@@ -103,6 +105,44 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Fail with a one-line message, before anything is printed or opened, when ``host:port``
+    cannot be bound (in use, or an address this machine does not have)."""
+    import socket
+
+    from ..errors import ConfigError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host}: cannot resolve it ({exc.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                "(another server there? choose another --port)"
+            ) from None
+
+
+def _existing_store(db: str | None):  # noqa: ANN202 - Store, imported lazily
+    """The store of an existing database: ``users token``/``users list`` never create one."""
+    from ..errors import ConfigError
+    from .store import Store, as_db_url, default_db_url
+
+    url = as_db_url(db or default_db_url())
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        path = url[len("sqlite:///") :].split("?", 1)[0]
+        if not Path(path).expanduser().is_file():
+            raise ConfigError(
+                f"no database at {path}: `spackmon users add NAME` (or `spackmon serve`) creates it"
+            )
+    return Store.open(url)
+
+
 def _users_add(args: argparse.Namespace) -> int:
     from .auth import add_user
     from .store import Store
@@ -113,17 +153,15 @@ def _users_add(args: argparse.Namespace) -> int:
 
 def _users_token(args: argparse.Namespace) -> int:
     from .auth import rotate_token
-    from .store import Store
 
-    print(rotate_token(Store.open(args.db), args.name))
+    print(rotate_token(_existing_store(args.db), args.name))
     return 0
 
 
 def _users_list(args: argparse.Namespace) -> int:
     from .auth import list_users
-    from .store import Store
 
-    for user in list_users(Store.open(args.db)):
+    for user in list_users(_existing_store(args.db)):
         print(
             f"{user['id']}\t{user['username']}\tcreated {user['created_at']:%Y-%m-%dT%H:%M:%SZ}"
             f"\ttoken set {user['token_updated_at']:%Y-%m-%dT%H:%M:%SZ}"

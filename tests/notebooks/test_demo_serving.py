@@ -98,3 +98,12 @@ def test_keep_serving_then_sigterm(tmp_path: Path) -> None:
     assert "==> server stopped" in output
     assert "Traceback" not in output
     assert not list(temp.glob("spackmon-local-*")), "the temporary database was left behind"
+
+
+def test_demo_refuses_a_port_out_of_range(capsys) -> None:
+    from spackmon_analysis.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["demo", "--port", "99999"])
+    assert stop.value.code == 2
+    assert "99999 is not a port (0-65535)" in capsys.readouterr().err

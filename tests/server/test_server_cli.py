@@ -210,3 +210,33 @@ def test_local_monitor_cleans_up_when_the_port_is_taken(tmp_path, monkeypatch):
     with LocalMonitor() as mon:
         assert _spackmon_tmpdirs(tmp_path)
     assert _spackmon_tmpdirs(tmp_path) == []
+
+
+def test_users_token_and_list_never_create_a_database(tmp_path, capsys):
+    typo = tmp_path / "typo.db"
+    for argv in (["users", "list", "--db", str(typo)], ["users", "token", "x", "--db", str(typo)]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert f"no database at {typo}" in err and "spackmon users add NAME" in err
+    assert not typo.exists()
+    assert main(["users", "add", "alice", "--db", str(typo)]) == 0  # add creates it
+    assert typo.is_file()
+    capsys.readouterr()
+    assert main(["users", "list", "--db", str(typo)]) == 0
+    assert "\talice\t" in capsys.readouterr().out
+
+
+def test_serve_on_a_taken_port_says_so_before_serving(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "spackmon_analysis", "serve", "--port", str(port),
+             "--db", str(tmp_path / "s.db")],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert proc.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+    assert "serving" not in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "s.db").exists()  # nothing opened either
