@@ -526,7 +526,9 @@ class MonitorData:
     the frames are brought to the contract's columns and dtypes either way (extra
     columns are kept after them). ``source`` says where the data came from; ``rules``
     are the failure-class rules used for the events (None: the packaged ones);
-    ``problems`` lists ``(file or key, message)`` for inputs the loader skipped.
+    ``problems`` lists ``(file or key, message)`` for inputs the loader skipped because
+    they could not be used; ``notes`` lists ``(input, message)`` for inputs it left out on
+    purpose (a stage directory superseded by an install of the same hash).
     """
 
     def __init__(
@@ -539,6 +541,7 @@ class MonitorData:
         source: str = "",
         rules: Rules | None = None,
         problems: list[tuple[str, str]] | None = None,
+        notes: list[tuple[str, str]] | None = None,
     ):
         from . import accessor  # noqa: F401  (registers the df.spack accessor)
 
@@ -550,6 +553,7 @@ class MonitorData:
         self.source = source
         self.rules = rules
         self.problems = list(problems or [])
+        self.notes = list(notes or [])
 
     # -- constructors --------------------------------------------------------------------
     @classmethod
@@ -607,7 +611,14 @@ class MonitorData:
             if item.source and item.source not in sources:
                 sources.append(item.source)
         problems = [p for item in items for p in item.problems]
-        return cls(**frames, source=" + ".join(sources), rules=items[0].rules, problems=problems)
+        notes = [n for item in items for n in item.notes]
+        return cls(
+            **frames,
+            source=" + ".join(sources),
+            rules=items[0].rules,
+            problems=problems,
+            notes=notes,
+        )
 
     @classmethod
     def from_client(
@@ -741,6 +752,7 @@ class MonitorData:
             source=self.source,
             rules=self.rules,
             problems=self.problems,
+            notes=self.notes,
         )
 
     def graph(self, run: str | None = None) -> networkx.DiGraph:
@@ -1031,8 +1043,19 @@ def load_install_tree(
             if strict:
                 raise
             problems.append((str(prefix), str(exc)))
-    # prefixes before stage directories, so a hash present as both keeps its prefix
+    # prefixes before stage directories: a stage directory of a hash that is installed is
+    # an earlier failed attempt the install superseded (the prefix is the current state)
     records.sort(key=lambda r: (r.kind != "prefix", str(r.path)))
+    installed = {r.build.key for r in records if r.kind == "prefix"}
+    notes = [
+        (
+            str(r.path),
+            f"stage directory of {r.build.spec_name} {r.build.key}: superseded by its install",
+        )
+        for r in records
+        if r.kind != "prefix" and r.build.key in installed
+    ]
+    records = [r for r in records if r.kind == "prefix" or r.build.key not in installed]
     times = _installation_times(root if root.is_dir() else root.parent)
     asm = _Assembler(keep_output=keep_output, rules=active_rules)
     asm.problems.extend(problems)
@@ -1073,7 +1096,13 @@ def load_install_tree(
                 for p in sorted(record.phases, key=lambda p: p.order or 0)
             ],
         )
-    return MonitorData(**asm.frames(), source=str(root), rules=active_rules, problems=asm.problems)
+    return MonitorData(
+        **asm.frames(),
+        source=str(root),
+        rules=active_rules,
+        problems=asm.problems,
+        notes=notes,
+    )
 
 
 # ---------------------------------------------------------------------------------

@@ -749,3 +749,26 @@ def test_from_database_column_reader_corner_cases(tmp_path, monkeypatch, keep_ou
         assert pd.isna(by_id.loc[9, "started_at"])  # no valid stamp at all
     assert list(direct.events["text"]) == ["error: c", "warning: w", "warning: v", "error: e"]
     assert direct.builds["tags"].tolist() == [("a", "b"), (), ("a", "b")]
+
+
+def test_install_tree_stage_superseded_by_its_install_is_a_note() -> None:
+    """The bundled tree holds sqlite's stage directory of a failed attempt and, under the
+    same hash, its later install: the install is the current state, the stage a note."""
+    root = Path(__file__).resolve().parents[2] / "examples" / "data" / "installs"
+    stage_dirs = sorted((root / "stage").glob("spack-stage-*"))
+    prefixes = (root / "opt" / "spack").glob("*/*/*-*")
+    installed = {p.name.rsplit("-", 1)[-1] for p in prefixes if (p / ".spack").is_dir()}
+    superseded = [d for d in stage_dirs if d.name.rsplit("-", 1)[-1] in installed]
+    assert superseded, "the example data has a stage directory of an installed hash"
+    data = load_install_tree(root)
+    assert data.problems == []
+    assert sorted(Path(name).name for name, _ in data.notes) == [d.name for d in superseded]
+    for d in superseded:
+        key = d.name.rsplit("-", 1)[-1]
+        row = data.builds[data.builds["build"] == key]
+        assert list(row["status"]) == ["SUCCESS"] and list(row["outcome"]) == ["succeeded"]
+    others = [d for d in stage_dirs if d not in superseded]
+    for d in others:  # a stage directory of a hash that never installed is a failure
+        key = d.name.rsplit("-", 1)[-1]
+        assert list(data.builds.loc[data.builds["build"] == key, "outcome"]) == ["failed"]
+    assert data.filter(package="sqlite").notes == data.notes
