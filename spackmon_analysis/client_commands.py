@@ -119,6 +119,14 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _upload(args: argparse.Namespace) -> int:
+    if not args.spack_version:
+        from .spec import load_spec
+
+        if load_spec(args.specfile).spack_version is None:  # parsed again by the client
+            raise ConfigError(
+                f"{args.specfile}: this spec file carries no Spack version; "
+                "pass --spack-version (e.g. the output of `spack --version`)"
+            )
     with client_from_args(args) as client:
         envelope = client.upload_specfile(args.specfile, args.spack_version)
     data = envelope.get("data") if isinstance(envelope, dict) else None
