@@ -29,6 +29,7 @@ __all__ = [
     "FAILURE_PATH_COLOR",
     "layered_layout",
     "failure_path_edges",
+    "failure_neighbourhood",
     "failure_counts",
     "plot_dependency_graph",
     "plot_failure_matrix",
@@ -400,12 +401,65 @@ def failure_path_edges(g: networkx.DiGraph) -> set[tuple[Hashable, Hashable]]:
     return {(u, v) for u, v in g.edges if v in reach}
 
 
+def _built_nodes(g: networkx.DiGraph, data: Any) -> set[Hashable]:
+    """Nodes of ``g`` with at least one build: in ``data.builds`` when ``data`` is a
+    ``MonitorData``, else by the node's outcome."""
+    if hasattr(data, "builds") and "full_hash" in getattr(data.builds, "columns", ()):
+        hashes = set(data.builds["full_hash"].dropna().astype(str))
+        return {n for n in g.nodes if str(n) in hashes}
+    return {n for n, a in g.nodes(data=True) if _outcome(a) not in ("not built", "no build data")}
+
+
+def failure_neighbourhood(g: networkx.DiGraph) -> set[Hashable]:
+    """The failed (outcome ``failed``) and blocked (``never built``) nodes, every node that
+    depends on them, and the dependencies of the failed ones; empty without failures."""
+    import networkx as nx
+
+    failed = {n for n, a in g.nodes(data=True) if _outcome(a) == "failed"}
+    blocked = {n for n, a in g.nodes(data=True) if _outcome(a) == "never built"}
+    keep = failed | blocked
+    for n in failed | blocked:
+        keep |= nx.ancestors(g, n)
+    for n in failed:
+        keep |= nx.descendants(g, n)
+    return keep
+
+
+def _reduce_graph(
+    g: networkx.DiGraph, data: Any, only_built: bool, focus: str | None, max_nodes: int | None
+) -> tuple[networkx.DiGraph, str]:
+    """``(graph to draw, what was left out)`` for ``only_built`` / ``focus`` / ``max_nodes``
+    (see :func:`plot_dependency_graph`); the text is empty when nothing was left out."""
+    total = len(g)
+
+    def too_big(graph: networkx.DiGraph) -> bool:
+        return max_nodes is None or len(graph) > max_nodes
+
+    reasons: list[str] = []
+    if only_built and too_big(g):
+        built = _built_nodes(g, data)
+        if built and len(built) < len(g):
+            reasons.append(f"{len(g) - len(built)} without any build left out")
+            g = g.subgraph(built).copy()
+    if focus == "failures" and too_big(g):
+        keep = failure_neighbourhood(g)
+        if keep and len(keep) < len(g):
+            reasons = ["the failures and what they touch"]
+            g = g.subgraph(keep).copy()
+    if not reasons:
+        return g, ""
+    return g, f"showing {len(g)} of {total} packages: " + "; ".join(reasons)
+
+
 def plot_dependency_graph(
     data_or_graph: MonitorData | networkx.DiGraph | SpecGraph,
     *,
     run: str | None = None,
     root: str | None = None,
     ax: matplotlib.axes.Axes | None = None,
+    only_built: bool = False,
+    focus: str | None = None,
+    max_nodes: int | None = None,
 ) -> matplotlib.axes.Axes:
     """Draw a dependency DAG in layers, nodes coloured by build outcome.
 
@@ -425,13 +479,37 @@ def plot_dependency_graph(
     roots. The node markers are one ``PathCollection`` (gid ``"dependency-graph-nodes"``),
     node labels are annotations whose ``xy`` is the node position, edges are
     ``LineCollection``s with gids ``"dependency-graph-edges"`` and ``"failure-path"``.
+
+    Drawing part of a big graph (all off by default):
+
+    - ``only_built=True`` leaves out spec nodes without any build in the data (an uploaded
+      spec that was never built, externals): with a ``MonitorData``, nodes whose hash has
+      no row in ``data.builds``; with a graph, nodes whose outcome is ``not built`` / ``no
+      build data``.
+    - ``focus="failures"`` draws only the failure neighbourhood: the failed (root cause) and
+      blocked (never built) nodes, everything that depends on them (up to the roots) and
+      the dependencies of the failed ones. Without failures nothing is left out.
+    - ``max_nodes``: apply the two above only while the graph has more nodes than this
+      (``write_plots`` uses ``only_built=True, focus="failures", max_nodes=30``).
+
+    When something was left out, the title's second line says what: ``showing 12 of 46
+    packages: the failures and what they touch`` or ``showing 40 of 46 packages: 6 without
+    any build left out`` (counts of spec nodes).
     """
     from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
+    if focus not in (None, "failures"):
+        raise ConfigError(f"plot_dependency_graph(focus={focus!r}): use None or 'failures'")
+    if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int)
+                                  or max_nodes < 1):  # fmt: skip
+        raise ConfigError(
+            f"plot_dependency_graph(max_nodes={max_nodes!r}): use a positive integer or None"
+        )
     g, run = _resolve_graph(data_or_graph, run)
     g = _select_root(g, root)
+    g, shown = _reduce_graph(g, data_or_graph, only_built, focus, max_nodes)
     parts = _label_parts(g)
     labels = {n: "".join(lines) for n, lines in parts.items()}
     pos = layered_layout(g, key=lambda n: (labels[n], str(n)))
@@ -456,6 +534,8 @@ def plot_dependency_graph(
 
     roots = [n for n in g.nodes if g.in_degree(n) == 0]
     title = _graph_title(g, roots, labels)
+    if shown:
+        title += "\n" + shown
     if run is not None:
         title += f"\nrun {run}"
     ax.set_title(title)

@@ -60,9 +60,10 @@ __all__ = [
     "PLOTS",
 ]
 
-#: Plots written by :func:`write_plots`: (file stem, title, ``plots`` function name).
+#: Plots written by :func:`write_plots`: (file stem, title, ``plots`` function name). The
+#: dependency graph's caption in the HTML report is built from the data (:func:`_caption`).
 PLOTS: tuple[tuple[str, str, str], ...] = (
-    ("dependency-graph", "Dependency graph of the latest run", "plot_dependency_graph"),
+    ("dependency-graph", "Dependency graph", "plot_dependency_graph"),
     ("failure-matrix", "Root-cause failures by package and compiler", "plot_failure_matrix"),
     ("phase-outcomes", "Phase outcomes", "plot_phase_outcomes"),
     (
@@ -73,6 +74,10 @@ PLOTS: tuple[tuple[str, str, str], ...] = (
 )
 
 _CONTEXT_INDENT = "    | "
+
+#: How the report draws the dependency graph: a big graph is cut to the builds, then to
+#: the failures and what they touch (``plots.plot_dependency_graph`` says so in its title).
+GRAPH_OPTIONS: dict[str, Any] = {"only_built": True, "focus": "failures", "max_nodes": 30}
 
 
 # ---------------------------------------------------------------------------------
@@ -101,6 +106,8 @@ class _Parts:
     has_runs: bool
     kind: str
     per_run: pd.DataFrame
+    server_builds: set[str]
+    server: bool
 
 
 def report_counts(data: MonitorData, found: pd.DataFrame | None = None) -> dict[str, int]:
@@ -178,7 +185,13 @@ def _parts(data: MonitorData) -> _Parts:
         has_runs=has_runs or not len(builds),
         kind=_data_kind(data),
         per_run=runs_table(data, found),
+        server_builds=_server_builds(data),
+        server=_server_data(data),
     )
+
+
+def _row_where(row: Any, p: _Parts) -> str:
+    return _where(row, str(row["build"]) in p.server_builds)
 
 
 def _counts_line(counts: dict[str, int]) -> str:
@@ -200,13 +213,41 @@ def _when(row: Any) -> str | None:
     return pd.Timestamp(value).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _where(row: Any) -> str:
-    """``run <name>``, or for data without runs ``build <key>, <time>``."""
+#: Sources whose build time is when the server received the build, not when it ran.
+_SERVER_SOURCES = frozenset({"server", "database"})
+
+
+def _server_time(when: Any, server: bool) -> Any:
+    """A time as the report prints it: ``reported <time> (server time)`` for a time the
+    server stamped when it received the data (a replay happens long after the build)."""
+    return f"reported {when} (server time)" if server and isinstance(when, str) else when
+
+
+def _where(row: Any, server: bool = False) -> str:
+    """``run <name>``, or for data without runs ``build <key>, <time>``; for server and
+    database data ``build <key>, reported <time> (server time)``."""
     run = row.get("run")
     if isinstance(run, str) and run:
         return f"run {run}"
     when = _when(row)
-    return f"build {row['build']}" + (f", {when}" if when else "")
+    return f"build {row['build']}" + (f", {_server_time(when, server)}" if when else "")
+
+
+def _server_builds(data: MonitorData) -> set[str]:
+    """Keys of the builds whose time is the server's (source ``server``/``database``)."""
+    b = data.builds
+    if not len(b) or "source" not in b.columns:
+        return set()
+    mask = b["source"].astype(object).isin(_SERVER_SOURCES)
+    return set(b.loc[mask, "build"].astype(str))
+
+
+def _server_data(data: MonitorData) -> bool:
+    """Every build comes from a server (client or database): times are the server's."""
+    b = data.builds
+    if not len(b) or "source" not in b.columns:
+        return False
+    return bool(b["source"].astype(object).isin(_SERVER_SOURCES).all())
 
 
 def _problems(data: MonitorData) -> list[tuple[str, str]]:
@@ -265,7 +306,7 @@ def _fingerprint_lines(p: _Parts) -> list[str]:
         seen = (
             f"{row['runs']} run(s), first {row['first_seen']}, last {row['last_seen']}"
             if p.has_runs
-            else f"{row['builds']} build(s), last {row['last_seen']}"
+            else f"{row['builds']} build(s), last {_server_time(row['last_seen'], p.server)}"
         )
         lines.append(
             f"  {row['count']:>3}x {_names(row['packages'])} "
@@ -376,7 +417,7 @@ def failure_report(
     for _, row in causes.iterrows():
         lines.append(f"* {label(row)}")
         lines.append(
-            f"  {_where(row)}; failed phase: {row['failed_phase'] or '?'}; "
+            f"  {_row_where(row, p)}; failed phase: {row['failed_phase'] or '?'}; "
             f"class: {row['error_class'] or 'unclassified'}"
         )
         if isinstance(row["first_error"], str):
@@ -399,7 +440,9 @@ def failure_report(
     if not len(blocked):
         lines.append("None.")
     for _, row in blocked.iterrows():
-        lines.append(f"* {label(row)}  {_where(row)}; blocked by {_names(row['blocked_by'])}")
+        lines.append(
+            f"* {label(row)}  {_row_where(row, p)}; blocked by {_names(row['blocked_by'])}"
+        )
 
     lines += _heading("Failure classes of the root causes")
     shown = p.classes[p.classes["builds"] > 0]
@@ -594,17 +637,41 @@ def _first_errors_only(data: MonitorData) -> MonitorData:
     return trimmed
 
 
+def _caption(stem: str, title: str, data: MonitorData) -> str:
+    """The caption of a plot; the dependency graph's says what it shows: the latest run
+    (named), or the current state on the server / in the install tree."""
+    if stem != "dependency-graph":
+        return title
+    builds = data.builds
+    runs = builds.dropna(subset=["run"]) if "run" in builds.columns else builds.iloc[0:0]
+    if len(runs):
+        names = runs["run"].astype(object).unique()
+        last = runs.sort_values(["run_time", "run"], kind="stable")["run"].iloc[-1]
+        which = "the latest run" if len(names) > 1 else "the run"
+        return f"{title} of {which} {last}"
+    kind = _data_kind(data) if len(builds) else ""
+    if kind == "server data":
+        return f"{title}: current state on the server"
+    if kind == "install-tree data":
+        return f"{title}: current state of the install tree"
+    return f"{title}: every spec and build in the data" if len(builds) else title
+
+
 def _render(original: MonitorData) -> list[tuple[str, str, bytes]]:
-    """``(file stem, title, PNG bytes)`` of every plot in :data:`PLOTS`."""
+    """``(file stem, caption, PNG bytes)`` of every plot in :data:`PLOTS`."""
     module = _plots_module()
     rendered = []
     for stem, title, function in PLOTS:
         data = _first_errors_only(original) if stem == "error-classes" else original
+        options = GRAPH_OPTIONS if stem == "dependency-graph" else {}
         png = None
         plot = getattr(module, function, None) if module is not None else None
         if plot is not None:
             try:
-                png = _png(lambda ax, plot=plot, d=data: plot(d, ax=ax), _size(stem, data))
+                png = _png(
+                    lambda ax, plot=plot, d=data, o=options: plot(d, ax=ax, **o),
+                    _size(stem, data),
+                )
             except Exception as exc:  # a view must not stop the report
                 warnings.warn(
                     f"plots.{function} failed ({exc!r}); drawing a simple chart instead",
@@ -614,7 +681,7 @@ def _render(original: MonitorData) -> list[tuple[str, str, bytes]]:
         if png is None:
             fallback = _FALLBACKS[function]
             png = _png(lambda ax, f=fallback, d=data: f(d, ax), _size(stem, data))
-        rendered.append((stem, title, png))
+        rendered.append((stem, _caption(stem, title, original), png))
     return rendered
 
 
@@ -797,7 +864,7 @@ def write_html_report(
         out.append('<div class="cause">')
         out.append(f"<h3><code>{esc(label(row))}</code></h3>")
         out.append(
-            f"<p>{esc(_where(row))}; failed phase <b>{esc(str(row['failed_phase'] or '?'))}</b>;"
+            f"<p>{esc(_row_where(row, p))}; failed phase <b>{esc(str(row['failed_phase'] or '?'))}</b>;"
             f" class <b>{esc(str(row['error_class'] or 'unclassified'))}</b>;"
             f" blocked: {esc(_names(row['blocked_transitive']))}</p>"
         )
@@ -815,7 +882,7 @@ def write_html_report(
     if len(blocked):
         table = blocked.assign(
             package=[label(r) for _, r in blocked.iterrows()],
-            where=[_where(r) for _, r in blocked.iterrows()],
+            where=[_row_where(r, p) for _, r in blocked.iterrows()],
             outcome="never built",
         )
         out.append(_table(table, ["package", "where", "blocked_by", "outcome"]))
@@ -836,7 +903,12 @@ def write_html_report(
     if len(p.fingerprints):
         columns = ["fingerprint", "count", "packages", "primary_class"]
         columns += ["runs", "first_seen", "last_seen"] if p.has_runs else ["builds", "last_seen"]
-        out.append(_table(p.fingerprints, columns))
+        frame = p.fingerprints
+        if p.server and not p.has_runs:  # the time the server received the data
+            reported = "last reported (server time)"
+            frame = frame.assign(**{reported: frame["last_seen"]})
+            columns[-1] = reported
+        out.append(_table(frame, columns))
     else:
         out.append("<p>None.</p>")
     out += _recurring_html(p, has_history)

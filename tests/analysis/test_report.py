@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from spackmon_analysis import cli
@@ -127,7 +128,7 @@ def test_a_failing_view_falls_back(
 ) -> None:
     class Broken:
         def __getattr__(self, name: str):
-            def plot(data, ax=None):
+            def plot(data, ax=None, **options):
                 raise RuntimeError("boom")
 
             return plot
@@ -273,7 +274,10 @@ def test_server_data_report_says_what_it_cannot_show(
     assert rows[0] == ["package", "where", "blocked_by", "outcome"]
     (package, where, blocked_by, outcome) = rows[1]
     assert package.startswith("tinybrokenapp@1.0%gcc@12.2.0")
-    assert re.fullmatch(r"build \d+, \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", where), where
+    # the time is when the server received the build (a replay is long after the build)
+    assert re.fullmatch(
+        r"build \d+, reported \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(server time\)", where
+    ), where
     assert (blocked_by, outcome) == ("tinybroken", "never built")
     assert "FAILED" not in html_doc.split("<h2>Blocked dependents")[1].split("</table>")[0]
     # percentages: the text's rate is the HTML's rate; shares are percentages too
@@ -287,9 +291,16 @@ def test_server_data_report_says_what_it_cannot_show(
     assert "(100.0%)" in text
     # fingerprints: a time where there is no run, never a bare build key
     fp_rows = _html_cells(html_doc, "Error fingerprints")
-    assert fp_rows[0][-1] == "last_seen"
+    assert fp_rows[0][-1] == "last reported (server time)"
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", fp_rows[1][-1]), fp_rows[1]
     assert "Error fingerprints (1)" in text and "Error fingerprints (1)" in visible
+    # the text report says the same about its times: the server's, when it was reported
+    assert re.search(
+        r"1 build\(s\), last reported \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(server time\)", text
+    ), text
+    cause = text[text.index("* tinybroken@") :].splitlines()[1]
+    assert re.match(r"  build \d+, reported \S+ \S+ UTC \(server time\); failed phase", cause)
+    assert "(server time)" in text[text.index("Blocked dependents") :].splitlines()[2]
 
 
 def test_text_and_html_sections_agree(example: MonitorData, tmp_path: Path) -> None:
@@ -405,3 +416,140 @@ def test_cli_empty_database_shows_every_section(
     assert "0 builds" in text
     rates = text[text.index("Root-cause failure rate by compiler") :].splitlines()
     assert rates[2] == "No builds."
+
+
+# ---------------------------------------------------------------------------------
+# the dependency graph of a report: caption from the data, big graphs cut to what matters
+# ---------------------------------------------------------------------------------
+
+
+def _as_server_data(data: MonitorData) -> MonitorData:
+    """``data`` as a server returns it: the latest build of each spec, no runs, source
+    ``server``."""
+    builds = data.builds.sort_values(["run_time", "build"], kind="stable")
+    builds = builds.drop_duplicates("full_hash", keep="last").copy()
+    builds["run"] = pd.Series(pd.NA, index=builds.index, dtype=builds["run"].dtype)
+    builds["source"] = pd.Categorical(["server"] * len(builds))
+    keys = set(builds["build"])
+    phases = data.phases[data.phases["build"].isin(keys)]
+    events = data.events[data.events["build"].isin(keys)]
+    return MonitorData(data.specs, data.dependencies, builds, phases, events, source="server")
+
+
+def _with_unbuilt_spec(data: MonitorData, n: int = 36) -> MonitorData:
+    """``data`` plus an uploaded, never built spec of ``n`` nodes (singularity and deps)."""
+    template = data.specs.iloc[[0] * n].reset_index(drop=True).copy()
+    hashes = [f"{i:02d}" + "s" * 30 for i in range(n)]
+    template["full_hash"] = pd.array(hashes, dtype="string")
+    template["dag_hash"] = pd.array(hashes, dtype="string")
+    template["build_hash"] = pd.array(hashes, dtype="string")
+    names = ["singularity"] + [f"sdep{i}" for i in range(1, n)]
+    template["name"] = pd.array(names, dtype="string")
+    template["version"] = pd.array(["3.8.5"] * n, dtype="string")
+    edges = pd.DataFrame(
+        {
+            "parent_hash": [hashes[0]] * (n - 1),
+            "child_hash": hashes[1:],
+            "parent_name": [names[0]] * (n - 1),
+            "child_name": names[1:],
+            "deptypes": ["build,link"] * (n - 1),
+        }
+    ).astype("string")
+    return MonitorData(
+        pd.concat([data.specs, template], ignore_index=True),
+        pd.concat([data.dependencies, edges], ignore_index=True),
+        data.builds,
+        data.phases,
+        data.events,
+        source=data.source,
+    )
+
+
+def _graph_axes(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Record the axes that write_plots gets back from plots.plot_dependency_graph."""
+    plots = importlib.import_module("spackmon_analysis.plots")
+    real = plots.plot_dependency_graph
+    drawn: list = []
+
+    def spy(*args, **kwargs):
+        drawn.append(real(*args, **kwargs))
+        return drawn[-1]
+
+    monkeypatch.setattr(plots, "plot_dependency_graph", spy)
+    return drawn
+
+
+def _captions(html_doc: str) -> dict[str, str]:
+    import html as html_module
+
+    found = re.findall(r'<figure id="([^"]+)">.*?<figcaption>(.*?)</figcaption>', html_doc, re.S)
+    return {stem: html_module.unescape(text) for stem, text in found}
+
+
+def test_graph_caption_is_built_from_the_data(
+    example: MonitorData, tiny_server: MonitorData, tmp_path: Path
+) -> None:
+    latest = sorted(p.name for p in SAVE_LOCAL.iterdir() if p.is_dir())[-1]
+    html_doc = Path(R.write_html_report(example, tmp_path / "runs.html")).read_text()
+    assert _captions(html_doc)["dependency-graph"] == f"Dependency graph of the latest run {latest}"
+    html_doc = Path(R.write_html_report(tiny_server, tmp_path / "server.html")).read_text()
+    caption = _captions(html_doc)["dependency-graph"]
+    assert caption == "Dependency graph: current state on the server"
+    assert "latest run" not in caption
+    one_run = load_save_local(next(p for p in TINY.iterdir() if p.is_dir()))
+    html_doc = Path(R.write_html_report(one_run, tmp_path / "one.html")).read_text()
+    assert _captions(html_doc)["dependency-graph"].startswith("Dependency graph of the run v0.17")
+
+
+def test_report_graph_leaves_out_unbuilt_specs(
+    tiny_server: MonitorData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An uploaded spec that was never built does not crowd the report's graph."""
+    data = _with_unbuilt_spec(tiny_server)
+    total = len(data.graph())
+    built = len(set(tiny_server.builds["full_hash"]))
+    assert total == built + 36 and built <= 30
+    drawn = _graph_axes(monkeypatch)
+    R.write_plots(data, tmp_path)
+    (ax,) = drawn
+    title = ax.get_title()
+    assert f"showing {built} of {total} packages: 36 without any build left out" in title
+    labels = [t.get_text() for t in ax.texts if getattr(t, "xy", None) is not None]
+    assert len(labels) == built
+    assert not any("singularity" in t or "sdep" in t for t in labels)
+    assert not any("\u2026" in t for t in labels), labels  # nothing cut to "pyt…"
+    # an explicit call still draws everything
+    plots = importlib.import_module("spackmon_analysis.plots")
+    monkeypatch.undo()
+    ax = plots.plot_dependency_graph(data)
+    assert len([t for t in ax.texts if getattr(t, "xy", None) is not None]) == total
+    assert "showing" not in ax.get_title()
+
+
+def test_report_graph_of_a_big_server_shows_the_failures(
+    example: MonitorData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six runs replayed plus a never-built spec: 76 nodes; the report draws the
+    failures and what they touch, readably, and says what it left out."""
+    server = _as_server_data(example)
+    data = _with_unbuilt_spec(server)
+    g = data.graph()
+    assert len(g) > 70
+    drawn = _graph_axes(monkeypatch)
+    R.write_plots(data, tmp_path)
+    (ax,) = drawn
+    title = ax.get_title()
+    labels = [t.get_text() for t in ax.texts if getattr(t, "xy", None) is not None]
+    names = {t.split("\n")[0] for t in labels}
+    assert f"of {len(g)} packages: the failures and what they touch" in title
+    assert f"showing {len(labels)} of" in title and len(labels) <= 30
+    # every root cause and every blocked dependent is drawn, with its dependents
+    found = R.failures(data)
+    assert len(found) and set(found["spec_name"]) <= names
+    assert {"hdf5", "openmpi"} <= names
+    assert not names & {"singularity", "sdep1"}
+    assert not any("\u2026" in t for t in labels), labels
+    html_doc = Path(R.write_html_report(data, tmp_path / "r.html")).read_text()
+    assert _captions(html_doc)["dependency-graph"] == (
+        "Dependency graph: current state on the server"
+    )
