@@ -181,7 +181,9 @@ class Explorer:
 
         ``compiler`` may be a prefix (``"clang"`` matches ``clang@14.0.6``); ``run`` may be a
         prefix of a run directory name (``"2026-11-22"``). Raises ``UnknownKeyError`` for a value
-        that matches nothing, naming the choices.
+        that matches nothing, naming the choices. Text columns are ``string`` dtype, so a
+        missing value (e.g. the ``status`` Spack 0.17 does not write for the package whose
+        phase failed) shows as ``<NA>`` like every other.
         """
         self._updating = True  # one refresh at the end, not one per dropdown
         try:
@@ -196,7 +198,8 @@ class Explorer:
         finally:
             self._updating = False
         self._refresh()
-        return self.filtered()[[c for c in _TABLE_COLUMNS + ["run_time"] if c in self.builds]]
+        rows = self.filtered()[[c for c in _TABLE_COLUMNS + ["run_time"] if c in self.builds]]
+        return _as_text_columns(rows)
 
     # -- views --------------------------------------------------------------------------------
 
@@ -373,6 +376,17 @@ class Explorer:
             + (" ".join(chosen) if chosen else "no filter")
             + f" -> {len(self.filtered())} builds>"
         )
+
+
+def _as_text_columns(frame: pandas.DataFrame) -> pandas.DataFrame:
+    """``frame`` with its categorical columns (``status``, ``outcome``, ``compiler``, ...) as
+    ``string`` dtype, so a missing value shows as ``<NA>`` in every text column (a
+    categorical shows ``NaN``, next to the ``<NA>`` of ``failed_phase``)."""
+    out = frame.copy()
+    for column in out.columns:
+        if str(out[column].dtype) == "category":
+            out[column] = out[column].astype("string")
+    return out
 
 
 def _is_seq(value: Any) -> bool:

@@ -557,3 +557,50 @@ def test_graph_labels_fit_and_title_is_concise(example) -> None:
         wide.add_node(f"h{i}", name=f"pkg{i}", version="1.0", outcome="succeeded")
     ax = plots.plot_dependency_graph(wide)
     assert ax.get_title() == "Dependency graph: 5 packages, 5 roots"
+
+
+def test_graph_only_built_and_failure_focus(example) -> None:
+    """Explicit calls draw everything; only_built / focus / max_nodes draw the part that
+    matters and the title says what was left out."""
+    g = example.graph()
+    # an uploaded spec that was never built: a root over ten dependencies, no build at all
+    big = g.copy()
+    big.add_node("sing", name="singularity", version="3.8.5", outcome="not built")
+    for i in range(10):
+        big.add_node(f"d{i}", name=f"dep{i}", version="1.0", outcome="not built")
+        big.add_edge("sing", f"d{i}")
+    ax = plots.plot_dependency_graph(big)
+    assert len(drawn_nodes(ax)) == len(big)
+    assert "showing" not in ax.get_title()
+
+    ax = plots.plot_dependency_graph(big, only_built=True)
+    assert len(drawn_nodes(ax)) == len(g)
+    assert f"showing {len(g)} of {len(big)} packages: 11 without any build left out" in (
+        ax.get_title()
+    )
+
+    ax = plots.plot_dependency_graph(big, only_built=True, focus="failures")
+    nodes = drawn_nodes(ax)
+    names = {label.split("@")[0] for label in nodes}
+    failed = {a["name"] for _, a in g.nodes(data=True) if a["outcome"] in ("failed", "never built")}
+    assert failed and failed <= names
+    assert "singularity" not in names and len(nodes) < len(g)
+    assert f"showing {len(nodes)} of {len(big)} packages: the failures and what they touch" in (
+        ax.get_title()
+    )
+    assert len(nodes) == len(plots.failure_neighbourhood(g))
+
+    # max_nodes: a graph that is small enough is drawn whole
+    ax = plots.plot_dependency_graph(g, focus="failures", max_nodes=len(g))
+    assert len(drawn_nodes(ax)) == len(g) and "showing" not in ax.get_title()
+    # no failure: nothing to focus on, everything is drawn
+    ok = nx.DiGraph()
+    ok.add_edge("a", "b")
+    for n in ok:
+        ok.nodes[n].update(name=n, version="1", outcome="succeeded")
+    ax = plots.plot_dependency_graph(ok, focus="failures")
+    assert len(drawn_nodes(ax)) == 2
+    with pytest.raises(ConfigError, match="focus='everything'"):
+        plots.plot_dependency_graph(g, focus="everything")
+    with pytest.raises(ConfigError, match="max_nodes=0"):
+        plots.plot_dependency_graph(g, max_nodes=0)

@@ -133,6 +133,21 @@ def test_example_sqlite_with_clang(example) -> None:
     assert len(ex.select()) == sum(len(r["builds"]) for r in manifest["runs"])
 
 
+def test_select_shows_missing_values_alike(example) -> None:
+    """The failed sqlite build has no status (Spack 0.17.1 writes none for it) and the
+    succeeded one no failed phase: both show as <NA>, not NaN in one and <NA> in the other."""
+    rows = widgets.explore(example).select(package="sqlite", compiler="clang")
+    assert rows["status"].isna().tolist() == [True, False]
+    assert rows["failed_phase"].isna().tolist() == [False, True]
+    assert "NaN" not in rows.drop(columns=["duration"]).to_string()
+    table = rows[["status", "failed_phase"]].to_string().splitlines()
+    assert table[1].split()[1:] == ["<NA>", "build"]
+    assert table[2].split()[1:] == ["SUCCESS", "<NA>"]
+    assert "<td>NaN</td>" not in rows.to_html() and "<td>&lt;NA&gt;</td>" in rows.to_html()
+    for column in ("status", "outcome", "compiler", "run", "host_target"):
+        assert str(rows[column].dtype) == "string", column
+
+
 def test_explore_rejects_what_is_not_monitor_data(small) -> None:
     from spackmon_analysis.errors import ConfigError
 
