@@ -10,8 +10,8 @@ in real use. Each variant gets its own fresh server, so every variant does the s
   ``requests.Session`` per request with ``Connection: close``, as the reference
   ``spackmoncli`` / urllib clients do), one request at a time;
 - ``pooled, 1 worker``: one pooled keep-alive session, one request at a time;
-- ``pooled, 4 workers``: the default client (pooled session; phases and statuses are sent
-  on 4 connections at once).
+- ``pooled, 4 workers``: the default client (pooled session; each build's requests are a
+  chain, and 4 chains run at once on 4 connections, overlapping the spec uploads).
 
 Prints total time, requests and requests/s per variant and the speed-up over the
 baseline. Run: ``python benchmarks/bench_client.py [--builds 1000] [--phases 5] [--repeat 3]

@@ -48,6 +48,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from requests.cookies import RequestsCookieJar
 from requests.hooks import dispatch_hook
@@ -289,9 +290,57 @@ def _unwrap_upload_body(doc: Any) -> tuple[Any, str | None]:
 
 
 class _ClientAdapter(HTTPAdapter):
-    """The client's own ``HTTPAdapter``: responses are built without copying cookies into
-    ``response.cookies`` (the client neither sends nor reads cookies, and the copy parses
-    every response's headers again)."""
+    """The client's own ``HTTPAdapter`` (same ``HTTPAdapter.send``, same urllib3 pool
+    manager and connection pools, same exception mapping), with three of the hooks that
+    ``requests`` documents for subclasses made cheaper for the client's requests:
+
+    - responses are built without copying cookies into ``response.cookies`` (the client
+      neither sends nor reads cookies, and the copy parses every response's headers
+      again);
+    - without proxies, the pool key attributes (scheme, host, port, TLS settings) are
+      worked out once per origin and TLS setting instead of re-parsing the URL on every
+      request; the pool itself is still looked up in the pool manager every time;
+    - without proxies, the request line's URL is the request's path (what
+      ``HTTPAdapter.request_url`` returns then) without a proxy lookup.
+
+    With a proxy configured, ``requests``' own code runs unchanged.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pool_keys: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def get_connection_with_tls_context(
+        self,
+        request: requests.PreparedRequest,
+        verify: Any,
+        proxies: Mapping[str, str] | None = None,
+        cert: Any = None,
+    ) -> Any:
+        url = request.url
+        if proxies or not isinstance(url, str):
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)
+        slash = url.find("/", url.find("://") + 3)
+        origin = url if slash < 0 else url[:slash]
+        try:
+            key = (origin, verify, cert)
+            params = self._pool_keys.get(key)
+        except TypeError:  # unhashable TLS settings: no cache
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)
+        if params is None:
+            try:
+                params = self.build_connection_pool_key_attributes(request, verify, cert)
+            except ValueError as exc:
+                raise requests.exceptions.InvalidURL(exc, request=request) from exc
+            if len(self._pool_keys) < 64:
+                self._pool_keys[key] = params
+        host_params, pool_kwargs = params
+        return self.poolmanager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
+
+    def request_url(self, request: requests.PreparedRequest, proxies: Any) -> str:
+        if proxies:
+            return super().request_url(request, proxies)
+        return request.path_url
 
     def build_response(self, req: requests.PreparedRequest, resp: Any) -> requests.Response:
         response = requests.Response()
@@ -304,6 +353,31 @@ class _ClientAdapter(HTTPAdapter):
         response.request = req
         response.connection = self
         return response
+
+
+def _read_body(response: requests.Response) -> None:
+    """``response.content``, read in one call when ``raw`` is a urllib3 response.
+
+    ``Response.content`` reads through ``iter_content`` (a generator over
+    ``raw.stream`` in 10 kB chunks, then a read that finds the end); one ``raw.read``
+    gets the same bytes, and its errors are mapped the way ``iter_content`` maps them.
+    """
+    raw = response.raw
+    if isinstance(raw, urllib3.response.HTTPResponse) and response._content is False:
+        try:
+            body = raw.read(decode_content=True)
+        except urllib3.exceptions.ProtocolError as exc:
+            raise requests.exceptions.ChunkedEncodingError(exc) from exc
+        except urllib3.exceptions.DecodeError as exc:
+            raise requests.exceptions.ContentDecodingError(exc) from exc
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise requests.exceptions.ConnectionError(exc) from exc
+        except urllib3.exceptions.SSLError as exc:
+            raise requests.exceptions.SSLError(exc) from exc
+        response._content = body or b""
+        response._content_consumed = True
+        return
+    response.content  # noqa: B018
 
 
 def _show_progress(flag: bool | None, default: bool) -> bool:
@@ -507,7 +581,7 @@ class SpackMonitorClient:
         if prepared.hooks.get("response"):
             response = dispatch_hook("response", prepared.hooks, response, **options)
         if not stream:
-            response.content  # noqa: B018 - read the body now, as Session.send does
+            _read_body(response)  # read the body now, as Session.send does
         return response
 
     def _transport_error(
@@ -1011,8 +1085,11 @@ class SpackMonitorClient:
         back to the older state, and a build's history (failed, then rebuilt) is
         replayed every time. Every such overwrite of an existing build is listed in
         ``summary.changes`` and noted at the end of ``repr(summary)``.
-        Builds (after the first of each environment), phases and statuses go out on
-        ``workers`` pooled connections at once.
+        Specs go one at a time; each build's requests (``builds/new``, its phases in
+        order, then its status) form a chain, and up to ``workers`` chains run at once
+        on the pooled connections, each starting as soon as a spec document holding its
+        build is on the server (so they overlap later spec uploads). The first build of
+        each build environment is answered before the others in it are sent.
 
         Raises:
             SaveLocalError: a path holds no save-local files.
@@ -1466,8 +1543,21 @@ def _file_error(exc: BaseException) -> bool:
     return isinstance(exc, MonitorError | SpecFormatError) and not isinstance(exc, _FATAL_ERRORS)
 
 
+class _Stopped(Exception):
+    """A chain found the replay stopped (a fatal error elsewhere) before sending."""
+
+
 class _Replayer:
-    """Replays one save-local run (specs, builds, then phases and statuses)."""
+    """Replays one save-local run: specs, then each build's chain of requests.
+
+    Specs go one at a time on the calling thread. Each build is one *chain* run on a
+    worker thread: ``builds/new``, then (for a build that already existed) a read of
+    its server state, then its phases in order, then its status. A chain starts as
+    soon as a spec document holding its spec (same Spack version) is on the server, so
+    builds, phases and statuses of early specs overlap the upload of later ones; the
+    first build to start in a build environment goes alone until it has answered (it
+    may create the environment row). Up to ``workers`` chains run at once.
+    """
 
     def __init__(
         self, client: SpackMonitorClient, run: Any, summary: ReplaySummary, bar: Any, workers: int
@@ -1477,9 +1567,19 @@ class _Replayer:
         self.summary = summary
         self.bar = bar
         self.workers = workers
+        self.base = str(Path(run.path))
+        #: Set on a fatal error (or an interruption): chains not yet running send nothing.
+        self.stop = threading.Event()
+        self.env_lock = threading.Lock()
+        #: Build environments the server holds (a builds/new in them answered).
+        self.env_ready: set[tuple[str, ...]] = set()
+        #: Build environments whose first builds/new is in flight -> set when it answers.
+        self.env_busy: dict[tuple[str, ...], threading.Event] = {}
 
     def where(self, filename: str) -> str:
-        return str(Path(self.run.path) / filename)
+        if os.sep in filename or (os.altsep and os.altsep in filename):
+            return str(Path(self.base) / filename)
+        return os.path.join(self.base, filename)
 
     def problem(self, kind: str, filename: str, message: str) -> None:
         self.summary.problems.append((self.where(filename), message))
@@ -1494,108 +1594,204 @@ class _Replayer:
             self.problem(kind_names.get(_kind(filename) or "", ""), filename, message)
             self.bar.update(1)
         self.bar.set_postfix_str(self.run.name)
-        self.replay_specs()
-        created = self.replay_builds()
         first_change = len(self.summary.changes)
-        self.replay_phases_and_statuses(created)
-        # phases and statuses go out in parallel: list this run's changes in a stable order
-        self.summary.changes[first_change:] = sorted(
-            self.summary.changes[first_change:],
-            key=lambda c: (c.name, c.build_id, c.item == "status", c.item),
-        )
-
-    def replay_specs(self) -> None:
-        for doc, version, filename in self.run.spec_documents:
-            try:
-                envelope = self.client.upload_spec(doc, version)
-            except (MonitorError, SpecFormatError) as exc:
-                if not _file_error(exc):
-                    raise
-                self.problem("specs", filename, str(exc))
-            else:
-                created = _created(envelope, "created")
-                self.summary.add(
-                    "specs", "created" if created else "present", 1, self.where(filename)
-                )
-            self.bar.update(1)
-
-    def replay_builds(self) -> dict[str, bool]:
-        """Create every build from its own metadata file; local id -> build_created.
-
-        The first build of each build environment goes alone (it may create the
-        environment row); the others go on ``workers`` connections at once, since they
-        only add rows of their own.
-        """
-        created: dict[str, bool] = {}
-        seen_envs: set[tuple[Any, ...]] = set()
-        first, rest = [], []
-        for key, body in self.run.build_documents.items():
-            env = tuple(str(body.get(name)) for name in ENVIRONMENT_KEY)
-            (rest if env in seen_envs else first).append(key)
-            seen_envs.add(env)
-        for key in first:
-            self.create_build(key, created)
-            self.bar.update(1)
-        if rest:
-            with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                self.collect([pool.submit(self.create_build, key, created) for key in rest])
-        return created
-
-    def create_build(self, key: str, created: dict[str, bool]) -> None:
-        record = self.run.build(key)
+        first_problem = len(self.summary.problems)
         try:
-            envelope = self.client._call("POST", "builds/new/", self.run.build_documents[key])
-            build_id = int(_dig(envelope, "data", "build", "build_id", what="builds/new"))
-        except (MonitorError, SpecFormatError) as exc:
-            if not _file_error(exc):
-                raise
-            self.problem("builds", record.source, str(exc))
-            return
-        is_new = _created(envelope, "build_created")
-        created[key] = is_new
-        self.summary.build_ids[key] = build_id
-        self.summary.add("builds", "created" if is_new else "present", 1, self.where(record.source))
+            self.replay_files()
+        finally:
+            # chains run in parallel: list this run's changes and problems in a stable order
+            # (changes by build; problems by file: specs, builds, phases, statuses)
+            self.summary.changes[first_change:] = sorted(
+                self.summary.changes[first_change:],
+                key=lambda c: (c.name, c.build_id, c.item == "status", c.item),
+            )
+            if len(self.summary.problems) > first_problem:
+                order = self.file_order()
+                self.summary.problems[first_problem:] = sorted(
+                    self.summary.problems[first_problem:],
+                    key=lambda p: order.get(p[0], len(order)),
+                )
 
-    def replay_phases_and_statuses(self, created: dict[str, bool]) -> None:
+    def file_order(self) -> dict[str, int]:
+        run = self.run
+        names = [name for _doc, _version, name in run.spec_documents]
+        names += [run.build(key).source for key in run.build_documents]
+        names += [phase.source for phase in run.phases]
+        names += list(run.status_files.values())
+        order: dict[str, int] = {}
+        for index, name in enumerate(names):
+            order.setdefault(self.where(name), index)
+        return order
+
+    def replay_files(self) -> None:
+        run = self.run
         phases_by_build: dict[str, list[Any]] = {}
-        for phase in self.run.phases:
+        for phase in run.phases:
             phases_by_build.setdefault(phase.build_key, []).append(phase)
-        # Files whose build could not be created are skipped, by name.
+        # Files of a build without a usable metadata file are skipped, by name (the reader
+        # reports these already; this keeps every file with exactly one outcome).
         for key, phases in phases_by_build.items():
-            if key not in created:
+            if key not in run.build_documents:
                 for phase in phases:
                     self.problem("phases", phase.source, f"skipped: build {key} was not created")
                     self.bar.update(1)
-        for key, filename in self.run.status_files.items():
-            if key not in created:
+        for key, filename in run.status_files.items():
+            if key not in run.build_documents:
                 self.problem("statuses", filename, f"skipped: build {key} was not created")
                 self.bar.update(1)
 
-        existing: dict[str, tuple[dict[str, str] | None, str | None]] = {}
-        known = [key for key in created if not created[key]]
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            for key, state in zip(known, pool.map(self.server_state, known), strict=True):
-                existing[key] = state
-            jobs = []
-            for key, phases in phases_by_build.items():
-                if key in created:
-                    for phase in phases:
-                        jobs.append(pool.submit(self.send_phase, key, phase, existing.get(key)))
-            self.collect(jobs)
-            jobs = []
-            for key, filename in self.run.status_files.items():
-                if key in created:
-                    jobs.append(pool.submit(self.send_status, key, filename, existing.get(key)))
-            self.collect(jobs)
+        waiting = self.spec_gates()
+        pool = ThreadPoolExecutor(max_workers=self.workers)
+        jobs: list[tuple[Any, int]] = []
+        drained = 0
 
-    def collect(self, jobs: list[Any]) -> None:
+        def start(keys: list[str]) -> None:
+            for key in keys:
+                phases = phases_by_build.get(key, [])
+                status_file = run.status_files.get(key)
+                files = 1 + len(phases) + (status_file is not None)
+                jobs.append((pool.submit(self.chain, key, phases, status_file), files))
+
+        try:
+            for index, (doc, version, filename) in enumerate(run.spec_documents):
+                uploaded = self.upload_spec(doc, version, filename)
+                ready = waiting.pop(index, [])
+                if uploaded:
+                    start(ready)
+                else:  # that spec is not on the server: wait for all the others
+                    waiting.setdefault(None, []).extend(ready)
+                while drained < len(jobs) and jobs[drained][0].done():
+                    self.bar.update(jobs[drained][1])
+                    drained += 1
+            order = {key: i for i, key in enumerate(run.build_documents)}
+            start(sorted((k for keys in waiting.values() for k in keys), key=order.__getitem__))
+            self.collect(jobs[drained:])
+        except BaseException:
+            self.stop.set()  # chains still queued send nothing; running ones stop early
+            raise
+        finally:
+            pool.shutdown(wait=True)
+
+    def spec_gates(self) -> dict[int | None, list[str]]:
+        """Build keys by the index of the spec document whose upload lets them start
+        (the first that holds the build's hash for the build's Spack version); ``None``:
+        after every spec."""
+        names = [name for _doc, _version, name in self.run.spec_documents]
+        # run.specs and run.spec_documents are filled together by the reader
+        aligned = len(self.run.specs) == len(names) and all(
+            spec[2] == name for spec, name in zip(self.run.specs, names, strict=False)
+        )
+        waiting: dict[int | None, list[str]] = {}
+        for key, body in self.run.build_documents.items():
+            gate = None
+            full_hash = body.get("full_hash") if isinstance(body, Mapping) else None
+            version = body.get("spack_version") if isinstance(body, Mapping) else None
+            if aligned and isinstance(full_hash, str) and isinstance(version, str):
+                full_hash, version = full_hash.strip(), version.strip()
+                for index, (graph, spec_version, _name) in enumerate(self.run.specs):
+                    if spec_version == version and full_hash in graph:
+                        gate = index
+                        break
+            waiting.setdefault(gate, []).append(key)
+        return waiting
+
+    def upload_spec(self, doc: Any, version: str | None, filename: str) -> bool:
+        """Upload one spec file's document (validated by the reader); True when the server
+        holds it."""
+        try:
+            envelope = self.client._upload(doc, version)
+        except (MonitorError, SpecFormatError) as exc:
+            if not _file_error(exc):
+                raise
+            self.problem("specs", filename, str(exc))
+            self.bar.update(1)
+            return False
+        created = _created(envelope, "created")
+        self.summary.add("specs", "created" if created else "present", 1, self.where(filename))
+        self.bar.update(1)
+        return True
+
+    def chain(self, key: str, phases: list[Any], status_file: str | None) -> None:
+        """One build's requests in order: builds/new, its phases, then its status."""
+        try:
+            if self.stop.is_set():
+                return
+            try:
+                is_new = self.create_build(key)
+            except _Stopped:
+                return
+            if is_new is None:
+                for phase in phases:
+                    self.problem("phases", phase.source, f"skipped: build {key} was not created")
+                if status_file is not None:
+                    self.problem("statuses", status_file, f"skipped: build {key} was not created")
+                return
+            state = None
+            if not is_new:
+                if self.stop.is_set():
+                    return
+                state = self.server_state(key)
+            for phase in phases:
+                if self.stop.is_set():
+                    return
+                self.send_phase(key, phase, state)
+            if status_file is not None and not self.stop.is_set():
+                self.send_status(key, status_file, state)
+        except BaseException:
+            self.stop.set()
+            raise
+
+    def create_build(self, key: str) -> bool | None:
+        """``builds/new`` from the build's own metadata file: build_created, or None when
+        the server rejected it (named in the problems)."""
+        body = self.run.build_documents[key]
+        env = tuple(
+            str(body.get(name)) if isinstance(body, Mapping) else "" for name in ENVIRONMENT_KEY
+        )
+        mine = None  # set when this build is the first in its environment
+        while True:
+            with self.env_lock:
+                if env in self.env_ready:
+                    break
+                gate = self.env_busy.get(env)
+                if gate is None:
+                    mine = self.env_busy[env] = threading.Event()
+                    break
+            gate.wait()
+        answered = False
+        try:
+            if self.stop.is_set():
+                raise _Stopped
+            record = self.run.build(key)
+            try:
+                envelope = self.client._call("POST", "builds/new/", body)
+                answered = True
+                build_id = int(_dig(envelope, "data", "build", "build_id", what="builds/new"))
+            except (MonitorError, SpecFormatError) as exc:
+                if not _file_error(exc):
+                    raise
+                self.problem("builds", record.source, str(exc))
+                return None
+        finally:
+            if mine is not None:
+                with self.env_lock:
+                    del self.env_busy[env]
+                    if answered:
+                        self.env_ready.add(env)
+                mine.set()
+        is_new = _created(envelope, "build_created")
+        self.summary.build_ids[key] = build_id
+        self.summary.add("builds", "created" if is_new else "present", 1, self.where(record.source))
+        return is_new
+
+    def collect(self, jobs: list[tuple[Any, int]]) -> None:
         first_fatal = None
-        for job in jobs:
+        for job, files in jobs:
             try:
                 job.result()
-            except MonitorError as exc:  # transport/auth: stop after the batch
+            except MonitorError as exc:  # transport/auth: stop after the running chains
                 first_fatal = first_fatal or exc
-            self.bar.update(1)
+            self.bar.update(files)
         if first_fatal is not None:
             raise first_fatal
 

@@ -183,3 +183,73 @@ def test_replay_needs_credentials_and_a_server(monitor, monkeypatch):
         down.upload_local_save(SUCCESS_RUN)
     with pytest.raises(SaveLocalError):
         down.upload_local_save(SUCCESS_RUN / "build-metadata-missing.json")
+
+
+def test_each_build_goes_in_order_after_its_own_spec(monitor, tmp_path):
+    """Builds overlap later spec uploads and each other, but per build the requests go
+    builds/new, its phases in file order, then its status; no builds/new is sent before
+    a spec document holding its hash was answered, nor before the first builds/new of
+    its build environment was answered."""
+    import threading
+
+    from spackmon_analysis import synth
+    from spackmon_analysis.savelocal import read_save_local
+    from spackmon_analysis.spec import load_spec
+
+    run_dir = tmp_path / "monitor"
+    synth.generate_save_local(run_dir, 60, phases_per_build=3, seed=1)
+    [run] = read_save_local(run_dir)
+    envs = {
+        json.dumps({k: v for k, v in b.items() if k != "full_hash"}, sort_keys=True)
+        for b in run.build_documents.values()
+    }
+    assert len(envs) == 1  # one build environment in the generated run
+    client = make_client(monitor)
+    send = client.session.send
+    log, lock = [], threading.Lock()
+
+    def recording_send(request, **kwargs):
+        body = json.loads(request.body) if request.body else {}
+        path = request.url.split("/ms1/", 1)[-1]
+        with lock:
+            log.append(("start", path, body))
+        response = send(request, **kwargs)
+        with lock:
+            log.append(("end", path, body))
+        return response
+
+    client.session.send = recording_send
+    summary = client.upload_local_save(run_dir)
+    assert not summary.problems
+    assert summary.created == {"specs": len(run.specs), "builds": 60, "phases": 180, "statuses": 60}
+
+    id_to_key = {v: k for k, v in summary.build_ids.items()}
+    key_of_hash = {b["full_hash"]: k for k, b in run.build_documents.items()}
+    on_server: set[str] = set()  # full hashes of the spec documents answered so far
+    per_build: dict[str, list[tuple[str, str]]] = {}
+    for event, path, body in log:
+        if path == "specs/new/" and event == "end":
+            on_server.update(node.full_hash for node in load_spec(body["spec"]))
+        if event != "start":
+            continue
+        if path == "builds/new/":
+            assert body["full_hash"] in on_server, "builds/new before a spec holding it"
+            per_build.setdefault(key_of_hash[body["full_hash"]], []).append(("new", ""))
+        elif path == "builds/phases/update/":
+            key = id_to_key[body["build_id"]]
+            per_build.setdefault(key, []).append(("phase", body["phase_name"]))
+        elif path == "builds/update/":
+            per_build.setdefault(id_to_key[body["build_id"]], []).append(("status", ""))
+    assert len(per_build) == 60
+    for key, sequence in per_build.items():
+        phases = [p.name for p in run.phases_of(key)]
+        assert sequence == [("new", ""), *[("phase", n) for n in phases], ("status", "")], key
+
+    starts = [i for i, (e, p, _b) in enumerate(log) if e == "start" and p == "builds/new/"]
+    first_end = next(i for i, (e, p, _b) in enumerate(log) if e == "end" and p == "builds/new/")
+    assert starts[0] < first_end < starts[1]  # the environment's first build went alone
+    last_spec = max(i for i, (_e, p, _b) in enumerate(log) if p == "specs/new/")
+    assert starts[0] < last_spec  # builds overlapped the later spec uploads
+
+    again = client.upload_local_save(run_dir)  # still idempotent
+    assert again.total_created == 0 and not again.problems
