@@ -380,8 +380,30 @@ def _read_body(response: requests.Response) -> None:
     response.content  # noqa: B018
 
 
-def _show_progress(flag: bool | None, default: bool) -> bool:
-    return default if flag is None else bool(flag)
+def _show_progress(flag: bool | None, default: bool | None) -> bool:
+    """``flag`` if given, else the client's setting, else whether someone is watching."""
+    if flag is not None:
+        return bool(flag)
+    if default is not None:
+        return bool(default)
+    return interactive()
+
+
+def interactive() -> bool:
+    """True in a Jupyter kernel or when stderr is a terminal (where progress bars help);
+    False in pipes, log files and CI (where they only add carriage-return noise)."""
+    ipython = sys.modules.get("IPython")
+    if ipython is not None:
+        try:
+            shell = ipython.get_ipython()
+        except Exception:  # noqa: BLE001 - any IPython oddity means "not a kernel"
+            shell = None
+        if shell is not None and getattr(shell, "kernel", None) is not None:
+            return True  # a running Jupyter kernel: tqdm.auto draws a widget
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 class SpackMonitorClient:
@@ -398,7 +420,8 @@ class SpackMonitorClient:
         backoff: first pause between attempts in seconds, doubled each time.
         session: a ``requests.Session`` to use (the injection seam for tests and
             benchmarks); by default a pooled session owned by the client.
-        progress: show tqdm progress bars (stderr) on long pulls and replays.
+        progress: show tqdm progress bars (stderr) on long pulls and replays; default
+            (``None``): only in Jupyter or when stderr is a terminal.
     """
 
     def __init__(
@@ -412,7 +435,7 @@ class SpackMonitorClient:
         retries: int = 3,
         backoff: float = 0.5,
         session: requests.Session | None = None,
-        progress: bool = True,
+        progress: bool | None = None,
     ) -> None:
         host = host or os.environ.get("SPACKMON_HOST") or DEFAULT_HOST
         if "://" not in host:
@@ -1155,15 +1178,22 @@ def _interrupted(exc: MonitorError, runs: list[Any], summary: ReplaySummary) -> 
         f"{kind} {sum(summary.counts[kind][o] for o in ('created', 'updated', 'present'))}"
         for kind in KINDS
     )
-    message = (
-        f"Replay interrupted: {exc}\n"
-        f"Uploaded (now on the server): {len(uploaded)} file(s): {per_kind}.\n"
-        f"Not uploaded: {len(missing)} file(s)"
-        + (f"; skipped as bad: {len(skipped)}" if skipped else "")
-        + ".\nPer run:\n"
-        + "\n".join(lines)
-        + "\nRun the same replay again to upload the rest: nothing is duplicated."
-    )
+    if not uploaded:
+        message = (
+            f"Replay stopped before anything was uploaded: {exc}\n"
+            f"Nothing is on the server yet ({len(missing)} file(s) in {len(runs)} run(s) "
+            "not uploaded); fix the cause and run the same replay again."
+        )
+    else:
+        message = (
+            f"Replay interrupted: {exc}\n"
+            f"Uploaded (now on the server): {len(uploaded)} file(s): {per_kind}.\n"
+            f"Not uploaded: {len(missing)} file(s)"
+            + (f"; skipped as bad: {len(skipped)}" if skipped else "")
+            + ".\nPer run:\n"
+            + "\n".join(lines)
+            + "\nRun the same replay again to upload the rest: nothing is duplicated."
+        )
     new = type(exc)(
         message,
         method=exc.method,
@@ -1490,8 +1520,9 @@ class ReplaySummary:
         return "\n".join(lines)
 
     def _table(self) -> str:
-        runs = ", ".join(self.runs) if len(self.runs) <= 3 else f"{len(self.runs)} runs"
-        lines = [f"ReplaySummary of {len(self.runs)} run(s): {runs}"]
+        n = len(self.runs)
+        named = f": {', '.join(self.runs)}" if n <= 3 else ""
+        lines = [f"Replay of {n} run{'s' if n != 1 else ''}{named}"]
         lines.append(f"  {'':9}" + "".join(f"{o:>9}" for o in OUTCOMES))
         for kind in KINDS:
             lines.append(f"  {kind:9}" + "".join(f"{self.counts[kind][o]:>9}" for o in OUTCOMES))

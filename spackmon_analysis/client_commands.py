@@ -44,7 +44,7 @@ def client_from_args(args: argparse.Namespace) -> SpackMonitorClient:
         username=args.user or None,
         timeout=args.timeout,
         retries=args.retries,
-        progress=not getattr(args, "no_progress", False),
+        progress=False if getattr(args, "no_progress", False) else None,  # None: when watched
     )
     client._hints.update(CLI_HINTS)  # errors name --host/--user/--token, not host=/token=
     return client
@@ -83,7 +83,7 @@ def register(subparsers: Any) -> None:
     )
     replay.add_argument("dirs", nargs="+", metavar="DIR", help="save-local run directory")
     replay.add_argument("--workers", type=int, default=4, help="parallel phase/status uploads")
-    replay.add_argument("--no-progress", action="store_true", help="no progress bar")
+    replay.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown only on a terminal)")
     _connection_options(replay)
     replay.set_defaults(func=_replay)
 
@@ -107,7 +107,7 @@ def register(subparsers: Any) -> None:
         metavar="KEY=VALUE",
         help="a data API filter, e.g. status=FAILED (repeatable)",
     )
-    pull.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pull.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown only on a terminal)")
     _connection_options(pull)
     pull.set_defaults(func=_pull)
 
@@ -146,7 +146,7 @@ def _upload(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     with client_from_args(args) as client:
         summary = client.upload_local_save(
-            args.dirs, progress=not args.no_progress, workers=args.workers
+            args.dirs, progress=False if args.no_progress else None, workers=args.workers
         )
     print(repr(summary))  # the table, and a note naming builds whose state changed
     return 1 if summary.problems else 0

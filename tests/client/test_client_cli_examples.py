@@ -111,7 +111,7 @@ def test_upload_config_without_credentials_fails_clearly(monitor):
 def test_upload_save_local_example(monitor, credentials):
     done = run_example("upload_save_local.py", SUCCESS_RUN, env=credentials)
     assert done.returncode == 0, done.stderr
-    assert "ReplaySummary of 1 run(s): v0.17.1-success-tinyapp" in done.stdout
+    assert "Replay of 1 run: v0.17.1-success-tinyapp" in done.stdout
     assert "problems: none" in done.stdout
 
 

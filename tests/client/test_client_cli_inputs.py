@@ -47,3 +47,33 @@ def test_upload_without_a_spack_version_asks_for_one(monitor, capsys, monkeypatc
     assert main(["upload", str(body), "--host", monitor.url]) == 1  # no credentials set here
     err = capsys.readouterr().err
     assert "no Spack version" not in err and "SPACKMON_USER" in err  # it got to the request
+
+
+SAVE_LOCAL = Path(__file__).resolve().parents[1] / "data" / "save-local"
+
+
+def test_progress_bars_only_when_someone_watches(monitor, capfd):
+    """Default progress: none into a pipe or log file (no carriage-return noise)."""
+    from spackmon_analysis.client import SpackMonitorClient, interactive
+
+    assert interactive() is False  # pytest captures stderr: not a terminal, no kernel
+    with SpackMonitorClient(monitor.url, username="alice", token=monitor.test_token) as client:
+        client.upload_local_save(SAVE_LOCAL)
+        assert len(client.builds().to_frame()) > 0
+    assert "\r" not in capfd.readouterr().err
+    with SpackMonitorClient(monitor.url, username="alice", token=monitor.test_token) as client:
+        client.upload_local_save(SAVE_LOCAL, progress=True)  # asked for: shown anyway
+    assert "replay" in capfd.readouterr().err
+
+
+def test_a_replay_refused_at_once_says_nothing_was_uploaded(monitor):
+    from spackmon_analysis.client import SpackMonitorClient
+    from spackmon_analysis.errors import AuthError
+
+    with SpackMonitorClient(monitor.url, username="alice", token="0" * 40, backoff=0) as client:
+        with pytest.raises(AuthError) as caught:
+            client.upload_local_save(SAVE_LOCAL)
+    text = str(caught.value)
+    assert text.startswith("Replay stopped before anything was uploaded:")
+    assert "Nothing is on the server yet" in text and "Per run" not in text
+    assert caught.value.uploaded == [] and len(caught.value.not_uploaded) > 10

@@ -85,7 +85,7 @@ def test_replay_of_the_real_runs_maps_every_file_to_its_own_build(monitor):
     assert len(client.phases()) == 12
 
     text = repr(again)
-    assert "ReplaySummary of 2 run(s)" in text and "problems: none" in text
+    assert "Replay of 2 runs: " in text and "problems: none" in text
     assert "<table>" in again._repr_html_()
 
 
