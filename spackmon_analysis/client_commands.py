@@ -83,7 +83,11 @@ def register(subparsers: Any) -> None:
     )
     replay.add_argument("dirs", nargs="+", metavar="DIR", help="save-local run directory")
     replay.add_argument("--workers", type=int, default=4, help="parallel phase/status uploads")
-    replay.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown only on a terminal)")
+    replay.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (default: shown only on a terminal)",
+    )
     _connection_options(replay)
     replay.set_defaults(func=_replay)
 
@@ -107,7 +111,11 @@ def register(subparsers: Any) -> None:
         metavar="KEY=VALUE",
         help="a data API filter, e.g. status=FAILED (repeatable)",
     )
-    pull.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown only on a terminal)")
+    pull.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (default: shown only on a terminal)",
+    )
     _connection_options(pull)
     pull.set_defaults(func=_pull)
 

@@ -231,7 +231,16 @@ def _looks_like_path(text: str) -> bool:
 class _Parser:
     """Turns a parsed document into nodes and edges (one instance per load)."""
 
-    __slots__ = ("source", "spack_version", "format", "nodes", "index", "names", "raw_edges", "tuples")
+    __slots__ = (
+        "source",
+        "spack_version",
+        "format",
+        "nodes",
+        "index",
+        "names",
+        "raw_edges",
+        "tuples",
+    )
 
     def __init__(self, source: str):
         self.source = source
@@ -262,7 +271,11 @@ class _Parser:
                 self._parse_list(doc, path)
                 break
             if not isinstance(doc, dict):
-                what = "empty document" if doc is None else f"expected an object or a list, got {type(doc).__name__}"
+                what = (
+                    "empty document"
+                    if doc is None
+                    else f"expected an object or a list, got {type(doc).__name__}"
+                )
                 raise self.fail(what, path)
             if not doc:
                 raise self.fail("empty document", path)
@@ -436,7 +449,12 @@ class _Parser:
                 if value.__class__ is not str or not value:
                     raise self.fail(f"{k} must be a non-empty string", _join(path, k))
                 hashes[k] = value
-        key = hashes.get("full_hash") or hashes.get("hash") or hashes.get("build_hash") or hashes.get("dag_hash")
+        key = (
+            hashes.get("full_hash")
+            or hashes.get("hash")
+            or hashes.get("build_hash")
+            or hashes.get("dag_hash")
+        )
         if key is None:
             raise self.fail("node has no hash key (hash, full_hash, build_hash or dag_hash)", path)
         if key in self.nodes:
@@ -490,7 +508,10 @@ class _Parser:
                 acomp = ann.get("compiler")
                 if acomp is not None:
                     if not isinstance(acomp, str):
-                        raise self.fail("annotations.compiler must be a string", _join(path, "annotations.compiler"))
+                        raise self.fail(
+                            "annotations.compiler must be a string",
+                            _join(path, "annotations.compiler"),
+                        )
                     compiler_name, compiler_version = _parse_compiler_string(acomp)
 
         namespace = get("namespace")
@@ -536,8 +557,20 @@ class _Parser:
                 external_path = old_ext
 
         node = SpecNode(
-            key, name, version, hashes, compiler_name, compiler_version, platform, os_name,
-            target, namespace, params, external, external_path, patches,
+            key,
+            name,
+            version,
+            hashes,
+            compiler_name,
+            compiler_version,
+            platform,
+            os_name,
+            target,
+            namespace,
+            params,
+            external,
+            external_path,
+            patches,
         )
         self.nodes[key] = node
         index = self.index
@@ -564,7 +597,11 @@ class _Parser:
                     name = entry.get("name")
                     ref = entry.get("hash")
                     if ref is None:
-                        ref = entry.get("build_hash") or entry.get("full_hash") or entry.get("dag_hash")
+                        ref = (
+                            entry.get("build_hash")
+                            or entry.get("full_hash")
+                            or entry.get("dag_hash")
+                        )
                     t = entry.get("type")
                     params = entry.get("parameters")
                     v: Any = None
@@ -577,8 +614,13 @@ class _Parser:
                             t = 0  # invalid: the checked path reports it
                     dt = _cached_tuple(t, cache)
                     vt = _cached_tuple(v, cache)
-                    if (ref.__class__ is str and ref and dt is not None and vt is not None
-                            and (name is None or name.__class__ is str)):
+                    if (
+                        ref.__class__ is str
+                        and ref
+                        and dt is not None
+                        and vt is not None
+                        and (name is None or name.__class__ is str)
+                    ):
                         raw.append((key, name, ref, dt, vt, entry, (path, i)))
                         continue
                 epath = f"{path}[{i}]"
@@ -629,7 +671,9 @@ class _Parser:
             if deptypes is None:
                 deptypes = params.get("deptypes")
             virtuals = params.get("virtuals") or ()
-        deptypes = _str_tuple(deptypes, self, epath, "type" if "type" in entry else "parameters.deptypes")
+        deptypes = _str_tuple(
+            deptypes, self, epath, "type" if "type" in entry else "parameters.deptypes"
+        )
         virtuals = _str_tuple(virtuals, self, epath, "parameters.virtuals")
         return (key, name, refs, deptypes, virtuals, None, epath)
 
@@ -691,13 +735,11 @@ class _Parser:
         while key not in seen:
             seen.append(key)
             key = parent_of[key]
-        cycle = seen[seen.index(key):][::-1]
+        cycle = seen[seen.index(key) :][::-1]
         nodes = self.nodes
         names = " -> ".join(f"{nodes[k].name}/{k[:7]}" for k in [*cycle, cycle[0]])
         node = nodes[key]
-        raise self.fail(
-            f"dependency cycle through {node.name} /{key} ({names}): a spec is a DAG"
-        )
+        raise self.fail(f"dependency cycle through {node.name} /{key} ({names}): a spec is a DAG")
 
     def _derive_compilers(self, edges: list[SpecEdge]) -> None:
         """Version 5+ nodes have no ``compiler`` key: use the build edge providing c/cxx/fortran."""
@@ -882,9 +924,20 @@ class _Cols:
     """
 
     __slots__ = (
-        "keys", "names", "versions", "hash_cols", "combos", "params", "external", "external_path",
+        "keys",
+        "names",
+        "versions",
+        "hash_cols",
+        "combos",
+        "params",
+        "external",
+        "external_path",
         "patches",
-        "index", "parent", "child", "deptypes", "virtuals",
+        "index",
+        "parent",
+        "child",
+        "deptypes",
+        "virtuals",
     )
 
     # ``combos`` holds one shared (compiler_name, compiler_version, platform, os, target,
@@ -1136,7 +1189,11 @@ def _fast_columns(bodies: list, list_format: bool) -> _Cols:
                 edge((i, ref, t, v))
         elif deps.__class__ is dict_:
             for dep_name, entry in deps.items():
-                if entry.__class__ is not dict_ or dep_name.__class__ is not str_ or len(entry) != 2:
+                if (
+                    entry.__class__ is not dict_
+                    or dep_name.__class__ is not str_
+                    or len(entry) != 2
+                ):
                     raise _Bail
                 ref = entry.get("hash")
                 if ref.__class__ is not str_ or not ref:
@@ -1164,8 +1221,19 @@ def _fast_columns(bodies: list, list_format: bool) -> _Cols:
     if not n or rest:
         raise _Bail
     (
-        keys, names, versions, c_hash, c_full, c_build, c_dag, c_pkg, combos, params_col, externals,
-        ext_paths, patches_col,
+        keys,
+        names,
+        versions,
+        c_hash,
+        c_full,
+        c_build,
+        c_dag,
+        c_pkg,
+        combos,
+        params_col,
+        externals,
+        ext_paths,
+        patches_col,
     ) = [rows[k::_NODE_FIELDS] for k in range(_NODE_FIELDS)]
     del rows
     e_parent, e_ref, e_dt, e_vt = [edge_rows[k::_EDGE_FIELDS] for k in range(_EDGE_FIELDS)]
@@ -1246,8 +1314,14 @@ def _nodes_from_columns(cols: _Cols) -> dict[str, SpecNode]:
                 hashes[k] = v
         params = cols.params[i]
         nodes[key] = SpecNode(
-            key, cols.names[i], cols.versions[i], hashes, *combos[i],
-            {} if params is None else params, cols.external[i], cols.external_path[i],
+            key,
+            cols.names[i],
+            cols.versions[i],
+            hashes,
+            *combos[i],
+            {} if params is None else params,
+            cols.external[i],
+            cols.external_path[i],
             cols.patches[i],
         )
     return nodes
@@ -1306,7 +1380,9 @@ def _codes(values: list) -> tuple[dict, Any]:
     import numpy as np
 
     distinct = {t: j for j, t in enumerate(dict.fromkeys(values))}
-    return distinct, np.fromiter(map(distinct.__getitem__, values), dtype=np.intp, count=len(values))
+    return distinct, np.fromiter(
+        map(distinct.__getitem__, values), dtype=np.intp, count=len(values)
+    )
 
 
 def _object_array(values: list) -> Any:
@@ -1453,7 +1529,9 @@ class SpecGraph:
             with _no_gc():
                 edges = self._edges = [
                     SpecEdge(keys[p], keys[c], dt, vt)
-                    for p, c, dt, vt in zip(cols.parent, cols.child, cols.deptypes, cols.virtuals, strict=True)
+                    for p, c, dt, vt in zip(
+                        cols.parent, cols.child, cols.deptypes, cols.virtuals, strict=True
+                    )
                 ]
         return edges
 
@@ -1526,7 +1604,9 @@ class SpecGraph:
             self._children, self._parents = children, parents
         return self._children, self._parents
 
-    def _walk(self, key: str, adj: dict[str, list[SpecEdge]], attr: str, transitive: bool) -> list[SpecNode]:
+    def _walk(
+        self, key: str, adj: dict[str, list[SpecEdge]], attr: str, transitive: bool
+    ) -> list[SpecNode]:
         start = self._key(key)
         seen: dict[str, None] = {}
         stack = [start]
@@ -1540,7 +1620,9 @@ class SpecGraph:
                         stack.append(nxt)
         return [self.nodes[k] for k in seen]
 
-    def dependencies(self, key: str | SpecNode | None = None, transitive: bool = False) -> list[SpecNode]:
+    def dependencies(
+        self, key: str | SpecNode | None = None, transitive: bool = False
+    ) -> list[SpecNode]:
         """Direct (or all transitive) dependencies of ``key`` (any hash; default: the root)."""
         return self._walk(key, self._adjacency()[0], "child", transitive)  # type: ignore[arg-type]
 
@@ -1570,10 +1652,20 @@ class SpecGraph:
         g = nx.DiGraph(source=self.source, format=self.format, roots=list(self.roots))
         for k, n in self.nodes.items():
             g.add_node(
-                k, name=n.name, version=n.version, **n.hashes, compiler=n.compiler,
-                compiler_name=n.compiler_name, compiler_version=n.compiler_version,
-                platform=n.platform, os=n.os, target=n.target, namespace=n.namespace,
-                external=n.external, variants=n.variants, is_root=k in self.roots,
+                k,
+                name=n.name,
+                version=n.version,
+                **n.hashes,
+                compiler=n.compiler,
+                compiler_name=n.compiler_name,
+                compiler_version=n.compiler_version,
+                platform=n.platform,
+                os=n.os,
+                target=n.target,
+                namespace=n.namespace,
+                external=n.external,
+                variants=n.variants,
+                is_root=k in self.roots,
             )
         for e in self.edges:
             g.add_edge(e.parent, e.child, deptypes=e.deptypes, virtuals=e.virtuals)
@@ -1609,11 +1701,22 @@ class SpecGraph:
                 keys = [nd.key for nd in nodes]
                 n = len(nodes)
                 children, _ = self._adjacency()
-                cols = {"key": keys, "name": [nd.name for nd in nodes], "version": [nd.version for nd in nodes]}
+                cols = {
+                    "key": keys,
+                    "name": [nd.name for nd in nodes],
+                    "version": [nd.version for nd in nodes],
+                }
                 for h in HASH_KEYS:
                     cols[h] = [nd.hashes.get(h) for nd in nodes]
                 cat_rows = [
-                    (nd.compiler_name, nd.compiler_version, nd.platform, nd.os, nd.target, nd.namespace)
+                    (
+                        nd.compiler_name,
+                        nd.compiler_version,
+                        nd.platform,
+                        nd.os,
+                        nd.target,
+                        nd.namespace,
+                    )
                     for nd in nodes
                 ]
                 cols["external"] = [nd.external for nd in nodes]
@@ -1675,7 +1778,9 @@ class SpecGraph:
         limit = 60
         for i, n in enumerate(self.nodes.values()):
             if i >= limit:
-                rows.append(f"<tr><td colspan='6'>... {len(self.nodes) - limit} more nodes</td></tr>")
+                rows.append(
+                    f"<tr><td colspan='6'>... {len(self.nodes) - limit} more nodes</td></tr>"
+                )
                 break
             name = f"<b>{escape(n.name)}</b>" if n.key in roots else escape(n.name)
             rows.append(
@@ -1772,9 +1877,16 @@ class SpecDiff:
 
     def __bool__(self) -> bool:
         return bool(
-            self.added or self.removed or self.version_changes or self.variant_changes
-            or self.compiler_changes or self.edges_added or self.edges_removed
-            or self.deptype_changes or self.hash_changes or self.patch_changes
+            self.added
+            or self.removed
+            or self.version_changes
+            or self.variant_changes
+            or self.compiler_changes
+            or self.edges_added
+            or self.edges_removed
+            or self.deptype_changes
+            or self.hash_changes
+            or self.patch_changes
         )
 
     def to_frame(self) -> pandas.DataFrame:
@@ -1824,7 +1936,9 @@ class SpecDiff:
         from html import escape
 
         rows = "".join(
-            "<tr>" + "".join(f"<td>{escape('' if c is None else str(c))}</td>" for c in row) + "</tr>"
+            "<tr>"
+            + "".join(f"<td>{escape('' if c is None else str(c))}</td>" for c in row)
+            + "</tr>"
             for row in self._rows()
         )
         head = escape(f"{self.old_label} -> {self.new_label}")
@@ -1991,6 +2105,11 @@ def _load(source: Any, name: str | None) -> SpecGraph:
         )
     roots, edges = result
     return SpecGraph(
-        parser.nodes, edges, roots, format=parser.format, source=label,
-        spack_version=parser.spack_version, index=parser.index,
+        parser.nodes,
+        edges,
+        roots,
+        format=parser.format,
+        source=label,
+        spack_version=parser.spack_version,
+        index=parser.index,
     )

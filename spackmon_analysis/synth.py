@@ -30,36 +30,175 @@ __all__ = ["ERAS", "generate_spec_document", "generate_save_local", "spec_hash"]
 ERAS = ("list", "v2", "v3", "v4", "v5", "v6")
 
 _PACKAGES = (
-    "zlib", "bzip2", "xz", "zstd", "lz4", "openssl", "curl", "libiconv", "gettext", "ncurses",
-    "readline", "sqlite", "libxml2", "expat", "libffi", "pcre", "pcre2", "python", "perl",
-    "cmake", "autoconf", "automake", "libtool", "m4", "pkgconf", "gdbm", "berkeley-db",
-    "libsigsegv", "diffutils", "tar", "hdf5", "netcdf-c", "netcdf-fortran", "openmpi", "mpich",
-    "hwloc", "libpciaccess", "libevent", "numactl", "ucx", "rdma-core", "libfabric", "boost",
-    "eigen", "fftw", "openblas", "netlib-lapack", "scalapack", "petsc", "hypre", "superlu-dist",
-    "metis", "parmetis", "trilinos", "suite-sparse", "gmp", "mpfr", "mpc", "isl", "binutils",
-    "llvm", "libedit", "swig", "git", "libunistring", "libidn2", "gnutls", "nettle", "krb5",
-    "libxcrypt", "util-linux", "util-linux-uuid", "libuuid", "json-c", "yaml-cpp", "libyaml",
-    "py-setuptools", "py-pip", "py-wheel", "py-numpy", "py-scipy", "py-cython", "py-mpi4py",
-    "py-h5py", "py-pyyaml", "py-six", "py-packaging", "py-pybind11", "pybind11", "hdf",
-    "libjpeg-turbo", "libpng", "libtiff", "freetype", "fontconfig", "libx11", "libxext",
-    "libxcb", "xproto", "glib", "pixman", "cairo", "harfbuzz", "pango", "qt", "vtk", "paraview",
-    "adios2", "c-blosc", "snappy", "protobuf", "abseil-cpp", "re2", "googletest", "benchmark",
-    "tcl", "tk", "lua", "lmod", "gawk", "findutils", "sed", "grep", "bison", "flex", "texinfo",
-    "help2man", "ninja", "meson", "go", "rust", "openjdk", "squashfs", "cryptsetup", "lvm2",
-    "libaio", "popt", "libseccomp", "shadow", "libgpg-error", "libgcrypt", "gperf",
+    "zlib",
+    "bzip2",
+    "xz",
+    "zstd",
+    "lz4",
+    "openssl",
+    "curl",
+    "libiconv",
+    "gettext",
+    "ncurses",
+    "readline",
+    "sqlite",
+    "libxml2",
+    "expat",
+    "libffi",
+    "pcre",
+    "pcre2",
+    "python",
+    "perl",
+    "cmake",
+    "autoconf",
+    "automake",
+    "libtool",
+    "m4",
+    "pkgconf",
+    "gdbm",
+    "berkeley-db",
+    "libsigsegv",
+    "diffutils",
+    "tar",
+    "hdf5",
+    "netcdf-c",
+    "netcdf-fortran",
+    "openmpi",
+    "mpich",
+    "hwloc",
+    "libpciaccess",
+    "libevent",
+    "numactl",
+    "ucx",
+    "rdma-core",
+    "libfabric",
+    "boost",
+    "eigen",
+    "fftw",
+    "openblas",
+    "netlib-lapack",
+    "scalapack",
+    "petsc",
+    "hypre",
+    "superlu-dist",
+    "metis",
+    "parmetis",
+    "trilinos",
+    "suite-sparse",
+    "gmp",
+    "mpfr",
+    "mpc",
+    "isl",
+    "binutils",
+    "llvm",
+    "libedit",
+    "swig",
+    "git",
+    "libunistring",
+    "libidn2",
+    "gnutls",
+    "nettle",
+    "krb5",
+    "libxcrypt",
+    "util-linux",
+    "util-linux-uuid",
+    "libuuid",
+    "json-c",
+    "yaml-cpp",
+    "libyaml",
+    "py-setuptools",
+    "py-pip",
+    "py-wheel",
+    "py-numpy",
+    "py-scipy",
+    "py-cython",
+    "py-mpi4py",
+    "py-h5py",
+    "py-pyyaml",
+    "py-six",
+    "py-packaging",
+    "py-pybind11",
+    "pybind11",
+    "hdf",
+    "libjpeg-turbo",
+    "libpng",
+    "libtiff",
+    "freetype",
+    "fontconfig",
+    "libx11",
+    "libxext",
+    "libxcb",
+    "xproto",
+    "glib",
+    "pixman",
+    "cairo",
+    "harfbuzz",
+    "pango",
+    "qt",
+    "vtk",
+    "paraview",
+    "adios2",
+    "c-blosc",
+    "snappy",
+    "protobuf",
+    "abseil-cpp",
+    "re2",
+    "googletest",
+    "benchmark",
+    "tcl",
+    "tk",
+    "lua",
+    "lmod",
+    "gawk",
+    "findutils",
+    "sed",
+    "grep",
+    "bison",
+    "flex",
+    "texinfo",
+    "help2man",
+    "ninja",
+    "meson",
+    "go",
+    "rust",
+    "openjdk",
+    "squashfs",
+    "cryptsetup",
+    "lvm2",
+    "libaio",
+    "popt",
+    "libseccomp",
+    "shadow",
+    "libgpg-error",
+    "libgcrypt",
+    "gperf",
 )
 _PREFIXES = ("", "py-", "r-", "perl-", "lua-", "rust-", "go-")
 _VARIANTS = (
-    ("shared", (True, False)), ("pic", (True, False)), ("debug", (False, True)),
-    ("mpi", (True, False)), ("openmp", (False, True)), ("cuda", (False,)),
-    ("build_type", ("Release", "RelWithDebInfo", "Debug")), ("fortran", (True, False)),
-    ("python", (False, True)), ("static", (False, True)), ("optimize", (True,)),
-    ("threads", ("none", "pthreads", "openmp")), ("ipo", (False,)),
+    ("shared", (True, False)),
+    ("pic", (True, False)),
+    ("debug", (False, True)),
+    ("mpi", (True, False)),
+    ("openmp", (False, True)),
+    ("cuda", (False,)),
+    ("build_type", ("Release", "RelWithDebInfo", "Debug")),
+    ("fortran", (True, False)),
+    ("python", (False, True)),
+    ("static", (False, True)),
+    ("optimize", (True,)),
+    ("threads", ("none", "pthreads", "openmp")),
+    ("ipo", (False,)),
 )
 _FLAGS = ("cflags", "cppflags", "cxxflags", "fflags", "ldflags", "ldlibs")
 _DEPTYPES = (
-    ["build", "link"], ["build", "link"], ["build", "link"], ["build"], ["build"],
-    ["build", "link", "run"], ["run"], ["link"],
+    ["build", "link"],
+    ["build", "link"],
+    ["build", "link"],
+    ["build"],
+    ["build"],
+    ["build", "link", "run"],
+    ["run"],
+    ["link"],
 )
 _TARGETS = {
     "icelake": ("GenuineIntel", ["cascadelake", "cannonlake"]),
@@ -68,9 +207,35 @@ _TARGETS = {
     "zen2": ("AuthenticAMD", ["zen"]),
 }
 _FEATURES = (
-    "adx", "aes", "avx", "avx2", "avx512bw", "avx512cd", "avx512dq", "avx512f", "avx512vl",
-    "bmi1", "bmi2", "clflushopt", "clwb", "f16c", "fma", "mmx", "movbe", "pclmulqdq", "popcnt",
-    "rdrand", "rdseed", "sha_ni", "sse", "sse2", "sse4_1", "sse4_2", "ssse3", "xsavec", "xsaveopt",
+    "adx",
+    "aes",
+    "avx",
+    "avx2",
+    "avx512bw",
+    "avx512cd",
+    "avx512dq",
+    "avx512f",
+    "avx512vl",
+    "bmi1",
+    "bmi2",
+    "clflushopt",
+    "clwb",
+    "f16c",
+    "fma",
+    "mmx",
+    "movbe",
+    "pclmulqdq",
+    "popcnt",
+    "rdrand",
+    "rdseed",
+    "sha_ni",
+    "sse",
+    "sse2",
+    "sse4_1",
+    "sse4_2",
+    "ssse3",
+    "xsavec",
+    "xsaveopt",
 )
 _COMPILERS = (("gcc", "12.2.0"), ("gcc", "11.4.0"), ("clang", "16.0.6"), ("oneapi", "2024.0.0"))
 _CC_WRAPPER = {"gcc": "gcc/gcc", "clang": "clang/clang", "oneapi": "oneapi/icx"}
@@ -117,8 +282,13 @@ def _version(rng: random.Random) -> str:
 
 def _target(name: str) -> dict:
     vendor, parents = _TARGETS[name]
-    return {"name": name, "vendor": vendor, "features": list(_FEATURES), "generation": 0,
-            "parents": list(parents)}
+    return {
+        "name": name,
+        "vendor": vendor,
+        "features": list(_FEATURES),
+        "generation": 0,
+        "parents": list(parents),
+    }
 
 
 def _layered_dag(n: int, rng: random.Random) -> list[list[tuple[int, list[str]]]]:
@@ -178,12 +348,14 @@ def generate_spec_document(
     hashes = []
     for i, name in enumerate(names):
         dag = spec_hash(tag, name, versions[i], "hash")
-        hashes.append({
-            "hash": dag,
-            "full_hash": spec_hash(tag, name, versions[i], "full"),
-            "build_hash": dag if not deps[i] else spec_hash(tag, name, versions[i], "build"),
-            "package_hash": spec_hash(tag, name, versions[i], "package"),
-        })
+        hashes.append(
+            {
+                "hash": dag,
+                "full_hash": spec_hash(tag, name, versions[i], "full"),
+                "build_hash": dag if not deps[i] else spec_hash(tag, name, versions[i], "build"),
+                "package_hash": spec_hash(tag, name, versions[i], "package"),
+            }
+        )
     arch = {"platform": "linux", "platform_os": os_name, "target": target}
     meta_version = {"v2": 2, "v3": 3, "v4": 4, "v5": 5, "v6": 6}.get(era)
 
@@ -191,7 +363,8 @@ def generate_spec_document(
         nodes_out: list = []
         for i, name in enumerate(names):
             body: dict[str, Any] = {
-                "version": versions[i], "arch": arch,
+                "version": versions[i],
+                "arch": arch,
                 "compiler": {"name": comp_name, "version": comp_version},
                 "namespace": "builtin",
                 "parameters": {**variants[i], **{f: [] for f in _FLAGS}},
@@ -230,15 +403,35 @@ def generate_spec_document(
             elif era == "v3":
                 entries.append({"name": names[j], "hash": hashes[j]["hash"], "type": t})
             else:
-                entries.append({"name": names[j], "hash": hashes[j]["hash"],
-                                "parameters": {"deptypes": t, "virtuals": []}})
+                entries.append(
+                    {
+                        "name": names[j],
+                        "hash": hashes[j]["hash"],
+                        "parameters": {"deptypes": t, "virtuals": []},
+                    }
+                )
         if node_list and not external[i]:
-            entries.append({"name": "compiler-wrapper", "hash": wrapper_key,
-                            "parameters": {"deptypes": ["build"], "virtuals": []}})
-            entries.append({"name": "gcc", "hash": cc_key,
-                            "parameters": {"deptypes": ["build"], "virtuals": ["c", "cxx"]}})
-            entries.append({"name": "glibc", "hash": libc_key,
-                            "parameters": {"deptypes": ["link"], "virtuals": ["libc"]}})
+            entries.append(
+                {
+                    "name": "compiler-wrapper",
+                    "hash": wrapper_key,
+                    "parameters": {"deptypes": ["build"], "virtuals": []},
+                }
+            )
+            entries.append(
+                {
+                    "name": "gcc",
+                    "hash": cc_key,
+                    "parameters": {"deptypes": ["build"], "virtuals": ["c", "cxx"]},
+                }
+            )
+            entries.append(
+                {
+                    "name": "glibc",
+                    "hash": libc_key,
+                    "parameters": {"deptypes": ["link"], "virtuals": ["libc"]},
+                }
+            )
         if entries:
             entries.sort(key=lambda e: e["name"])
             body["dependencies"] = entries
@@ -251,27 +444,53 @@ def generate_spec_document(
         ann = {"original_specfile_version": meta_version}
         ext = {"path": "/usr", "module": None, "extra_attributes": {}}
         gcc_node = {
-            "name": "gcc", "version": comp_version, "arch": arch, "namespace": "builtin",
+            "name": "gcc",
+            "version": comp_version,
+            "arch": arch,
+            "namespace": "builtin",
             "parameters": {"languages": ["c", "c++", "fortran"], **{f: [] for f in _FLAGS}},
-            "external": {**ext, "extra_attributes": {"compilers": {
-                "c": "/usr/bin/gcc", "cxx": "/usr/bin/g++", "fortran": "/usr/bin/gfortran"}}},
-            "package_hash": spec_hash(tag, "gcc", "package"), "annotations": ann, "hash": cc_key,
+            "external": {
+                **ext,
+                "extra_attributes": {
+                    "compilers": {
+                        "c": "/usr/bin/gcc",
+                        "cxx": "/usr/bin/g++",
+                        "fortran": "/usr/bin/gfortran",
+                    }
+                },
+            },
+            "package_hash": spec_hash(tag, "gcc", "package"),
+            "annotations": ann,
+            "hash": cc_key,
         }
         if era == "v6":
             gcc_node["provided_virtuals"] = ["c", "cxx", "fortran"]
         nodes_out.append(gcc_node)
-        nodes_out.append({
-            "name": "compiler-wrapper", "version": "1.0", "arch": arch, "namespace": "builtin",
-            "parameters": {f: [] for f in _FLAGS},
-            "package_hash": spec_hash(tag, "compiler-wrapper", "package"), "annotations": ann,
-            "hash": wrapper_key,
-        })
-        nodes_out.append({
-            "name": "glibc", "version": "2.36", "arch": arch, "namespace": "builtin",
-            "parameters": {f: [] for f in _FLAGS}, "external": ext,
-            "package_hash": spec_hash(tag, "glibc", "package"), "annotations": ann,
-            "hash": libc_key,
-        })
+        nodes_out.append(
+            {
+                "name": "compiler-wrapper",
+                "version": "1.0",
+                "arch": arch,
+                "namespace": "builtin",
+                "parameters": {f: [] for f in _FLAGS},
+                "package_hash": spec_hash(tag, "compiler-wrapper", "package"),
+                "annotations": ann,
+                "hash": wrapper_key,
+            }
+        )
+        nodes_out.append(
+            {
+                "name": "glibc",
+                "version": "2.36",
+                "arch": arch,
+                "namespace": "builtin",
+                "parameters": {f: [] for f in _FLAGS},
+                "external": ext,
+                "package_hash": spec_hash(tag, "glibc", "package"),
+                "annotations": ann,
+                "hash": libc_key,
+            }
+        )
     return {"spec": {"_meta": {"version": meta_version}, "nodes": nodes_out}}
 
 
@@ -280,14 +499,22 @@ def generate_spec_document(
 
 _PHASES = ("autoreconf", "configure", "build", "check", "install", "installcheck")
 _ERRORS = (
-    ("{f}.c: In function '{fn}':\n{f}.c:{ln}:3: error: expected ',' or ';' before 'return'\n"
-     "   {ln} |   return {fn}_impl(x);\n      |   ^~~~~~\n"),
-    ("{f}.c:{ln}:10: fatal error: {h}.h: No such file or directory\n   {ln} | #include <{h}.h>\n"
-     "      |          ^~~~~~~~\ncompilation terminated.\n"),
-    ("{f}.c: In function '{fn}':\n{f}.c:{ln}:12: error: implicit declaration of function "
-     "'{fn}_helper' [-Wimplicit-function-declaration]\n"),
-    ("/usr/bin/ld: {f}.o: in function `{fn}':\n{f}.c:(.text+0x1a): undefined reference to "
-     "`{h}_init'\ncollect2: error: ld returned 1 exit status\n"),
+    (
+        "{f}.c: In function '{fn}':\n{f}.c:{ln}:3: error: expected ',' or ';' before 'return'\n"
+        "   {ln} |   return {fn}_impl(x);\n      |   ^~~~~~\n"
+    ),
+    (
+        "{f}.c:{ln}:10: fatal error: {h}.h: No such file or directory\n   {ln} | #include <{h}.h>\n"
+        "      |          ^~~~~~~~\ncompilation terminated.\n"
+    ),
+    (
+        "{f}.c: In function '{fn}':\n{f}.c:{ln}:12: error: implicit declaration of function "
+        "'{fn}_helper' [-Wimplicit-function-declaration]\n"
+    ),
+    (
+        "/usr/bin/ld: {f}.o: in function `{fn}':\n{f}.c:(.text+0x1a): undefined reference to "
+        "`{h}_init'\ncollect2: error: ld returned 1 exit status\n"
+    ),
 )
 
 
@@ -356,7 +583,9 @@ def generate_save_local(
             node["compiler"] = {"name": comp_name, "version": comp_version}
             keys = list(node)
             node["package_hash"] = spec_hash("package", node["hash"])
-            order = [k for k in keys if k not in ("dependencies", "hash", "full_hash", "build_hash")]
+            order = [
+                k for k in keys if k not in ("dependencies", "hash", "full_hash", "build_hash")
+            ]
             order += ["package_hash", "dependencies", "hash", "full_hash", "build_hash"]
             full_of = {}
             for k in order:
@@ -371,19 +600,28 @@ def generate_save_local(
                 dep["full_hash"] = child["full_hash"]
                 dep["type"] = typ
         root = nodes[0]
-        _dump(out / f"spec-{root['name']}-{root['version']}-config.json",
-              {"spec": doc, "spack_version": spack_version})
+        _dump(
+            out / f"spec-{root['name']}-{root['version']}-config.json",
+            {"spec": doc, "spack_version": spack_version},
+        )
 
         # build order: dependencies first (the generator only points forward in the list)
         failed: set[str] = set()
         for node in reversed(nodes):
             full = node["full_hash"]
-            build_id = (hashlib.md5(f"{seed}-{part}-{full}".encode()).hexdigest()  # noqa: S324
-                        if naming == "md5" else full)
+            build_id = (
+                hashlib.md5(f"{seed}-{part}-{full}".encode()).hexdigest()  # noqa: S324
+                if naming == "md5"
+                else full
+            )
             meta = {
-                "host_os": os_name, "platform": "linux", "host_target": target_name,
-                "hostname": "vm", "spack_version": spack_version,
-                "kernel_version": "#1 SMP PREEMPT_DYNAMIC @0", "full_hash": full,
+                "host_os": os_name,
+                "platform": "linux",
+                "host_target": target_name,
+                "hostname": "vm",
+                "spack_version": spack_version,
+                "kernel_version": "#1 SMP PREEMPT_DYNAMIC @0",
+                "full_hash": full,
             }
             if tags:
                 meta["tags"] = tags
@@ -391,61 +629,103 @@ def generate_save_local(
             dep_hashes = [d["full_hash"] for d in node.get("dependencies", [])]
             if any(h in failed for h in dep_hashes):
                 failed.add(full)
-                _dump(out / f"build-{build_id}-status.json", {"build_id": build_id, "status": "FAILED"})
+                _dump(
+                    out / f"build-{build_id}-status.json",
+                    {"build_id": build_id, "status": "FAILED"},
+                )
                 continue
             fails = failure_rate > 0 and rng.random() < failure_rate
-            fail_at = (phases.index("build") if "build" in phases and rng.random() < 0.7
-                       else rng.randrange(len(phases))) if fails else -1
+            fail_at = (
+                (
+                    phases.index("build")
+                    if "build" in phases and rng.random() < 0.7
+                    else rng.randrange(len(phases))
+                )
+                if fails
+                else -1
+            )
             name, version = node["name"], node["version"]
-            prefix = (f"{base}/opt/spack/linux-{os_name}-{target_name}/{comp_name}-{comp_version}/"
-                      f"{name}-{version}-{node['hash']}")
+            prefix = (
+                f"{base}/opt/spack/linux-{os_name}-{target_name}/{comp_name}-{comp_version}/"
+                f"{name}-{version}-{node['hash']}"
+            )
             cc = f"{base}/lib/spack/env/{_CC_WRAPPER[comp_name]}"
             for p, phase in enumerate(phases):
                 clock += _dt.timedelta(milliseconds=rng.randint(3, 4000))
                 lines = [f"==> {name}: Executing phase: '{phase}'"]
                 error = p == fail_at
-                lines += _phase_lines(rng, phase, name, version, prefix, cc, clock, error, base, node)
+                lines += _phase_lines(
+                    rng, phase, name, version, prefix, cc, clock, error, base, node
+                )
                 if not error:
                     clock += _dt.timedelta(milliseconds=rng.randint(1, 300))
-                    lines.append(f"==> [{_ts(clock)}] Running on_phase_success {name}, phase {phase}")
-                _dump(out / f"build-{build_id}-phase-{phase}.json", {
-                    "build_id": build_id, "status": "ERROR" if error else "SUCCESS",
-                    "output": "\n".join(lines) + "\n", "phase_name": phase,
-                })
+                    lines.append(
+                        f"==> [{_ts(clock)}] Running on_phase_success {name}, phase {phase}"
+                    )
+                _dump(
+                    out / f"build-{build_id}-phase-{phase}.json",
+                    {
+                        "build_id": build_id,
+                        "status": "ERROR" if error else "SUCCESS",
+                        "output": "\n".join(lines) + "\n",
+                        "phase_name": phase,
+                    },
+                )
                 if error:
                     break
             if fail_at >= 0:
                 failed.add(full)
             else:
-                _dump(out / f"build-{build_id}-status.json", {"build_id": build_id, "status": "SUCCESS"})
+                _dump(
+                    out / f"build-{build_id}-status.json",
+                    {"build_id": build_id, "status": "SUCCESS"},
+                )
     return out
 
 
 def _phase_lines(
-    rng: random.Random, phase: str, name: str, version: str, prefix: str, cc: str,
-    clock: _dt.datetime, error: bool, base: str, node: dict,
+    rng: random.Random,
+    phase: str,
+    name: str,
+    version: str,
+    prefix: str,
+    cc: str,
+    clock: _dt.datetime,
+    error: bool,
+    base: str,
+    node: dict,
 ) -> list[str]:
     src = name.replace("-", "_")
     stage = f"{base}/stage/spack-stage-{name}-{version}-{node['hash']}/spack-src"
     if phase == "autoreconf":
         lines: list[str] = []
     elif phase == "configure":
-        lines = [f"==> [{_ts(clock)}] '{stage}/configure' '--prefix={prefix}'",
-                 f"checking for C compiler... {cc}", "checking whether the C compiler works... yes",
-                 "config.status: creating Makefile"]
+        lines = [
+            f"==> [{_ts(clock)}] '{stage}/configure' '--prefix={prefix}'",
+            f"checking for C compiler... {cc}",
+            "checking whether the C compiler works... yes",
+            "config.status: creating Makefile",
+        ]
     elif phase in ("build", "check", "installcheck"):
         target = {"build": [], "check": ["'check'"], "installcheck": ["'installcheck'"]}[phase]
         lines = [f"==> [{_ts(clock)}] " + " ".join(["'make'", "'-j2'", *target])]
         for k in range(rng.randint(1, 4)):
             lines.append(f"{cc} -O2 -fPIC -c -o {src}_{k}.o {src}_{k}.c")
     else:
-        lines = [f"==> [{_ts(clock)}] 'make' '-j2' 'install'", f"mkdir -p {prefix}/lib {prefix}/include",
-                 f"cp lib{src}.so {prefix}/lib/"]
+        lines = [
+            f"==> [{_ts(clock)}] 'make' '-j2' 'install'",
+            f"mkdir -p {prefix}/lib {prefix}/include",
+            f"cp lib{src}.so {prefix}/lib/",
+        ]
     if error:
         template = rng.choice(_ERRORS)
         ln = rng.randint(3, 400)
-        text = template.format(f=f"{src}_0", fn=f"{src}_init", ln=ln, h=rng.choice(
-            ("mpi", "zlib", "hdf5", "omp", "curl/curl", "openssl/ssl")))
+        text = template.format(
+            f=f"{src}_0",
+            fn=f"{src}_init",
+            ln=ln,
+            h=rng.choice(("mpi", "zlib", "hdf5", "omp", "curl/curl", "openssl/ssl")),
+        )
         if not lines:
             lines = [f"==> [{_ts(clock)}] 'make' '-j2'"]
         lines.append(f"{cc} -O2 -fPIC -c -o {src}_0.o {src}_0.c")

@@ -452,7 +452,9 @@ def _pick(dd: Any, value: str | None, what: str, *, prefix: bool) -> str:
         if matches:
             dd.options = [*options, value]  # a prefix filters every match
             return value
-    raise UnknownKeyError(f"no {what} {value!r}; choices: {', '.join(o for o in options if o != ALL)}")
+    raise UnknownKeyError(
+        f"no {what} {value!r}; choices: {', '.join(o for o in options if o != ALL)}"
+    )
 
 
 def explore(data: MonitorData) -> Explorer:

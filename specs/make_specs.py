@@ -34,50 +34,120 @@ FLAGS = {"cflags": [], "cppflags": [], "cxxflags": [], "fflags": [], "ldflags": 
 
 # name: (version, variants, [(dep, types)])  -- Spack 0.16 packages, default variants
 PACKAGES_0_16 = {
-    "singularity": ("3.6.4", {"network": True, "suid": True}, [
-        ("cryptsetup", ["build", "link"]), ("go", ["build"]), ("libgpg-error", ["build", "link"]),
-        ("libseccomp", ["build", "link"]), ("pkgconf", ["build"]), ("shadow", ["run"]),
-        ("squashfs", ["run"]), ("util-linux-uuid", ["build", "link"])]),
-    "cryptsetup": ("2.3.4", {}, [
-        ("autoconf", ["build"]), ("automake", ["build"]), ("gettext", ["build", "link"]),
-        ("json-c", ["build", "link"]), ("libtool", ["build"]), ("lvm2", ["build", "link"]),
-        ("m4", ["build"]), ("pkgconf", ["build"]), ("popt", ["build", "link"]),
-        ("util-linux", ["build", "link"])]),
+    "singularity": (
+        "3.6.4",
+        {"network": True, "suid": True},
+        [
+            ("cryptsetup", ["build", "link"]),
+            ("go", ["build"]),
+            ("libgpg-error", ["build", "link"]),
+            ("libseccomp", ["build", "link"]),
+            ("pkgconf", ["build"]),
+            ("shadow", ["run"]),
+            ("squashfs", ["run"]),
+            ("util-linux-uuid", ["build", "link"]),
+        ],
+    ),
+    "cryptsetup": (
+        "2.3.4",
+        {},
+        [
+            ("autoconf", ["build"]),
+            ("automake", ["build"]),
+            ("gettext", ["build", "link"]),
+            ("json-c", ["build", "link"]),
+            ("libtool", ["build"]),
+            ("lvm2", ["build", "link"]),
+            ("m4", ["build"]),
+            ("pkgconf", ["build"]),
+            ("popt", ["build", "link"]),
+            ("util-linux", ["build", "link"]),
+        ],
+    ),
     "autoconf": ("2.69", {}, [("m4", ["build", "run"]), ("perl", ["build", "run"])]),
-    "m4": ("1.4.18", {"patches": ["3877ab548f88597ab2327a2230ee048d2d07ace1062efe81fc92e91b7f39cd00",
-                                  "fc9b61654a3ba1a8d6cd78ce087e7c96366c290bc8d2c299f09828d793b853c8"],
-                      "sigsegv": True}, [("libsigsegv", ["build", "link"])]),
+    "m4": (
+        "1.4.18",
+        {
+            "patches": [
+                "3877ab548f88597ab2327a2230ee048d2d07ace1062efe81fc92e91b7f39cd00",
+                "fc9b61654a3ba1a8d6cd78ce087e7c96366c290bc8d2c299f09828d793b853c8",
+            ],
+            "sigsegv": True,
+        },
+        [("libsigsegv", ["build", "link"])],
+    ),
     "libsigsegv": ("2.12", {}, []),
-    "perl": ("5.32.0", {"cpanm": True, "shared": True, "threads": True}, [
-        ("berkeley-db", ["build", "link"]), ("gdbm", ["build", "link"])]),
+    "perl": (
+        "5.32.0",
+        {"cpanm": True, "shared": True, "threads": True},
+        [("berkeley-db", ["build", "link"]), ("gdbm", ["build", "link"])],
+    ),
     "berkeley-db": ("18.1.40", {}, []),
     "gdbm": ("1.18.1", {}, [("readline", ["build", "link"])]),
     "readline": ("8.0", {}, [("ncurses", ["build", "link"])]),
     "ncurses": ("6.2", {"symlinks": False, "termlib": True}, [("pkgconf", ["build"])]),
     "pkgconf": ("1.7.3", {}, []),
     "automake": ("1.16.2", {}, [("autoconf", ["build"]), ("perl", ["build", "run"])]),
-    "gettext": ("0.21", {"bzip2": True, "curses": True, "git": True, "libunistring": False,
-                         "libxml2": True, "tar": True, "xz": True}, [
-        ("bzip2", ["build", "link"]), ("libiconv", ["build", "link"]),
-        ("libxml2", ["build", "link"]), ("ncurses", ["build", "link"]),
-        ("tar", ["build", "link"]), ("xz", ["build", "link"])]),
+    "gettext": (
+        "0.21",
+        {
+            "bzip2": True,
+            "curses": True,
+            "git": True,
+            "libunistring": False,
+            "libxml2": True,
+            "tar": True,
+            "xz": True,
+        },
+        [
+            ("bzip2", ["build", "link"]),
+            ("libiconv", ["build", "link"]),
+            ("libxml2", ["build", "link"]),
+            ("ncurses", ["build", "link"]),
+            ("tar", ["build", "link"]),
+            ("xz", ["build", "link"]),
+        ],
+    ),
     "bzip2": ("1.0.8", {"shared": True}, [("diffutils", ["build"])]),
     "diffutils": ("3.7", {}, [("libiconv", ["build", "link"])]),
     "libiconv": ("1.16", {}, []),
-    "libxml2": ("2.9.10", {"python": False}, [
-        ("libiconv", ["build", "link"]), ("pkgconf", ["build"]), ("xz", ["build", "link"]),
-        ("zlib", ["build", "link"])]),
+    "libxml2": (
+        "2.9.10",
+        {"python": False},
+        [
+            ("libiconv", ["build", "link"]),
+            ("pkgconf", ["build"]),
+            ("xz", ["build", "link"]),
+            ("zlib", ["build", "link"]),
+        ],
+    ),
     "xz": ("5.2.5", {"pic": False}, []),
     "zlib": ("1.2.11", {"optimize": True, "pic": True, "shared": True}, []),
     "tar": ("1.32", {}, []),
     "json-c": ("0.15", {}, [("cmake", ["build"])]),
-    "cmake": ("3.18.4", {"build_type": "Release", "doc": False, "ncurses": True,
-                         "openssl": True, "ownlibs": True, "qt": False}, [
-        ("ncurses", ["build", "link"]), ("openssl", ["build", "link"])]),
-    "openssl": ("1.1.1h", {"certs": "system", "systemcerts": True}, [
-        ("perl", ["build"]), ("zlib", ["build", "link"])]),
+    "cmake": (
+        "3.18.4",
+        {
+            "build_type": "Release",
+            "doc": False,
+            "ncurses": True,
+            "openssl": True,
+            "ownlibs": True,
+            "qt": False,
+        },
+        [("ncurses", ["build", "link"]), ("openssl", ["build", "link"])],
+    ),
+    "openssl": (
+        "1.1.1h",
+        {"certs": "system", "systemcerts": True},
+        [("perl", ["build"]), ("zlib", ["build", "link"])],
+    ),
     "libtool": ("2.4.6", {}, [("m4", ["build"])]),
-    "lvm2": ("2.03.05", {"pkgconfig": True}, [("libaio", ["build", "link"]), ("pkgconf", ["build"])]),
+    "lvm2": (
+        "2.03.05",
+        {"pkgconfig": True},
+        [("libaio", ["build", "link"]), ("pkgconf", ["build"])],
+    ),
     "libaio": ("0.3.110", {}, []),
     "popt": ("1.16", {}, [("libiconv", ["build", "link"])]),
     "util-linux": ("2.35.1", {"bash": False}, [("pkgconf", ["build"])]),
@@ -85,11 +155,29 @@ PACKAGES_0_16 = {
     "go-bootstrap": ("1.4-bootstrap-20171003", {}, []),
     "libgpg-error": ("1.37", {}, [("gawk", ["build"])]),
     "gawk": ("5.1.0", {}, [("gettext", ["build", "link"]), ("libsigsegv", ["build", "link"])]),
-    "libseccomp": ("2.3.3", {}, [("autoconf", ["build"]), ("automake", ["build"]),
-                                 ("libtool", ["build"]), ("m4", ["build"])]),
+    "libseccomp": (
+        "2.3.3",
+        {},
+        [
+            ("autoconf", ["build"]),
+            ("automake", ["build"]),
+            ("libtool", ["build"]),
+            ("m4", ["build"]),
+        ],
+    ),
     "shadow": ("4.8.1", {}, []),
-    "squashfs": ("4.4", {"default_compression": "gzip", "gzip": True, "lz4": False, "lzo": False,
-                         "xz": False, "zstd": False}, [("zlib", ["build", "link"])]),
+    "squashfs": (
+        "4.4",
+        {
+            "default_compression": "gzip",
+            "gzip": True,
+            "lz4": False,
+            "lzo": False,
+            "xz": False,
+            "zstd": False,
+        },
+        [("zlib", ["build", "link"])],
+    ),
     "util-linux-uuid": ("2.36", {}, [("pkgconf", ["build"])]),
 }
 
@@ -116,19 +204,45 @@ def _changes_for_0_17(packages: dict) -> dict:
     pk["squashfs"][2].append(("zstd", ["build", "link"]))
     pk["zstd"] = ("1.5.0", {"programs": False}, [])
     # 3.8 no longer needs libgpg-error at build time
-    pk["singularity"] = (pk["singularity"][0], pk["singularity"][1],
-                         [d for d in pk["singularity"][2] if d[0] != "libgpg-error"])
+    pk["singularity"] = (
+        pk["singularity"][0],
+        pk["singularity"][1],
+        [d for d in pk["singularity"][2] if d[0] != "libgpg-error"],
+    )
     del pk["libgpg-error"]
     del pk["gawk"]  # only libgpg-error needed it
     return pk
 
 
 TARGET = {
-    "name": "skylake", "vendor": "GenuineIntel",
-    "features": ["adx", "aes", "avx", "avx2", "bmi1", "bmi2", "clflushopt", "f16c", "fma",
-                 "mmx", "movbe", "pclmulqdq", "popcnt", "rdrand", "rdseed", "sse", "sse2",
-                 "sse4_1", "sse4_2", "ssse3", "xsavec", "xsaveopt"],
-    "generation": 0, "parents": ["broadwell"],
+    "name": "skylake",
+    "vendor": "GenuineIntel",
+    "features": [
+        "adx",
+        "aes",
+        "avx",
+        "avx2",
+        "bmi1",
+        "bmi2",
+        "clflushopt",
+        "f16c",
+        "fma",
+        "mmx",
+        "movbe",
+        "pclmulqdq",
+        "popcnt",
+        "rdrand",
+        "rdseed",
+        "sse",
+        "sse2",
+        "sse4_1",
+        "sse4_2",
+        "ssse3",
+        "xsavec",
+        "xsaveopt",
+    ],
+    "generation": 0,
+    "parents": ["broadwell"],
 }
 
 
@@ -156,7 +270,8 @@ def _has_build_edge(packages: dict, name: str, memo: dict) -> bool:
     if name not in memo:
         deps = packages[name][2]
         memo[name] = any("build" in t and t == ["build"] for _d, t in deps) or any(
-            _has_build_edge(packages, d, memo) for d, _t in deps)
+            _has_build_edge(packages, d, memo) for d, _t in deps
+        )
     return memo[name]
 
 
@@ -167,7 +282,11 @@ def _hashes(packages: dict, era: str, fixed: dict[str, str]) -> dict[str, dict[s
         build_hash = _h(era, name, version, "build")
         # the DAG hash leaves build-only dependencies out, so it equals build_hash when the
         # node's sub-DAG has no build-only edge
-        dag = build_hash if not _has_build_edge(packages, name, memo) else _h(era, name, version, "dag")
+        dag = (
+            build_hash
+            if not _has_build_edge(packages, name, memo)
+            else _h(era, name, version, "dag")
+        )
         full = fixed.get(name) or _h(era, name, version, "full")
         out[name] = {"hash": dag, "full_hash": full, "build_hash": build_hash}
     return out

@@ -18,8 +18,12 @@ SPECS = DATA / "specs"
 ROOT = Path(__file__).resolve().parent.parent.parent
 ALL = sorted(p for p in SPECS.iterdir() if p.suffix in (".json", ".yaml"))
 FORMAT_OF_RELEASE = {
-    "0.16.3": "list", "0.17.1": "v2", "0.18.0.dev0": "v3", "0.19.0": "v3",
-    "0.21.2": "v4", "0.22.1": "v4",
+    "0.16.3": "list",
+    "0.17.1": "v2",
+    "0.18.0.dev0": "v3",
+    "0.19.0": "v3",
+    "0.21.2": "v4",
+    "0.22.1": "v4",
 }
 
 
@@ -57,7 +61,9 @@ def test_every_fixture_loads_with_independent_counts(path: Path) -> None:
     assert all(n.os == "debian12" and n.platform == "linux" for n in graph)
 
 
-@pytest.mark.parametrize("release", ["0.16.3", "0.17.1", "0.18.0.dev0", "0.19.0", "0.21.2", "0.22.1"])
+@pytest.mark.parametrize(
+    "release", ["0.16.3", "0.17.1", "0.18.0.dev0", "0.19.0", "0.21.2", "0.22.1"]
+)
 def test_json_and_yaml_give_the_same_graph(release: str) -> None:
     a = load_spec(SPECS / f"zlib-spack-{release}.json")
     b = load_spec(SPECS / f"zlib-spack-{release}.yaml")
@@ -72,7 +78,9 @@ def test_json_and_yaml_give_the_same_graph(release: str) -> None:
 RUNTIME_0_22 = {"gcc-runtime", "glibc"}
 
 
-@pytest.mark.parametrize("package,base", [("zlib", {"zlib"}), ("tinyapp", {"tinyapp", "tinybase", "tinyutil"})])
+@pytest.mark.parametrize(
+    "package,base", [("zlib", {"zlib"}), ("tinyapp", {"tinyapp", "tinybase", "tinyutil"})]
+)
 def test_same_package_same_package_set_across_releases(package: str, base: set) -> None:
     for path in sorted(SPECS.glob(f"{package}-spack-*.json")):
         names = {n.name for n in load_spec(path)}
@@ -202,10 +210,15 @@ def test_lock_and_database_documents() -> None:
     }
     g = load_spec(lock)
     assert g.roots == [raw[0]["hash"]] and len(g) == 3 and len(g.edges) == 3
-    db = {"database": {"version": "6", "installs": {
-        n["hash"]: {"spec": n, "path": "/x", "installed": True, "explicit": i == 0}
-        for i, n in enumerate(raw)
-    }}}
+    db = {
+        "database": {
+            "version": "6",
+            "installs": {
+                n["hash"]: {"spec": n, "path": "/x", "installed": True, "explicit": i == 0}
+                for i, n in enumerate(raw)
+            },
+        }
+    }
     g = load_spec(db)
     assert g.root.name == "tinyapp" and len(g) == 3
 
@@ -227,7 +240,10 @@ def test_singularity_tutorial_upload() -> None:
     }
     # a complete DAG: every node reachable from the root
     assert len(g.dependencies(transitive=True)) == len(g) - 1
-    assert repr(g) == f"<SpecGraph singularity@3.6.4 /p64nmsz {len(g)} nodes, {len(g.edges)} edges, format=list>"
+    assert (
+        repr(g)
+        == f"<SpecGraph singularity@3.6.4 /p64nmsz {len(g)} nodes, {len(g.edges)} edges, format=list>"
+    )
     raw = json.loads((ROOT / "specs" / "singularity-3.6.4.json").read_text())["spec"]
     assert len(g) == len(raw)
     assert len(g.edges) == sum(len(next(iter(n.values())).get("dependencies", {})) for n in raw)

@@ -73,7 +73,9 @@ def test_diff_singularity() -> None:
 
 
 def test_diff_across_releases_shows_compiler_runtime() -> None:
-    d = load_spec(SPECS / "zlib-spack-0.21.2.json").diff(load_spec(SPECS / "zlib-spack-0.22.1.json"))
+    d = load_spec(SPECS / "zlib-spack-0.21.2.json").diff(
+        load_spec(SPECS / "zlib-spack-0.22.1.json")
+    )
     assert sorted(d.added) == ["gcc-runtime", "glibc"]
     assert d.version_changes == {"zlib": ("1.3", "1.3.1")}
 
@@ -98,13 +100,61 @@ def test_v5_compiler_from_annotation_and_build_edge() -> None:
 @pytest.mark.parametrize(
     "doc,path,reason",
     [
-        ({"spec": {"_meta": {"version": 3}, "nodes": [{"name": "a", "version": "1"}]}}, "spec.nodes[0]", "no hash key"),
-        ({"spec": {"_meta": {"version": 3}, "nodes": [{"name": "a", "hash": "x", "dependencies": [{"name": "b", "type": ["link"]}]}, {"name": "b", "hash": "y"}, {"name": "b", "hash": "z"}]}}, "spec.nodes[0].dependencies[0]", "no hash key"),
-        ({"spec": {"_meta": {"version": 3}, "nodes": [{"name": "a", "hash": "x", "dependencies": [{"name": "b", "hash": "q"}, {"name": "c", "hash": "nothere"}]}, {"name": "b", "hash": "q"}]}}, "spec.nodes[0].dependencies[1]", "matches no node"),
+        (
+            {"spec": {"_meta": {"version": 3}, "nodes": [{"name": "a", "version": "1"}]}},
+            "spec.nodes[0]",
+            "no hash key",
+        ),
+        (
+            {
+                "spec": {
+                    "_meta": {"version": 3},
+                    "nodes": [
+                        {
+                            "name": "a",
+                            "hash": "x",
+                            "dependencies": [{"name": "b", "type": ["link"]}],
+                        },
+                        {"name": "b", "hash": "y"},
+                        {"name": "b", "hash": "z"},
+                    ],
+                }
+            },
+            "spec.nodes[0].dependencies[0]",
+            "no hash key",
+        ),
+        (
+            {
+                "spec": {
+                    "_meta": {"version": 3},
+                    "nodes": [
+                        {
+                            "name": "a",
+                            "hash": "x",
+                            "dependencies": [
+                                {"name": "b", "hash": "q"},
+                                {"name": "c", "hash": "nothere"},
+                            ],
+                        },
+                        {"name": "b", "hash": "q"},
+                    ],
+                }
+            },
+            "spec.nodes[0].dependencies[1]",
+            "matches no node",
+        ),
         ({"spec": {"nodes": "x"}}, "spec.nodes", "must be a list"),
         ({"spec": [{"a": {"hash": 3}}]}, "spec[0].a.hash", "non-empty string"),
-        ({"spec": [{"a": {"hash": "h", "arch": {"target": 5}}}]}, "spec[0].a.arch.target", "string"),
-        ({"spec": [{"a": {"hash": "h", "dependencies": 7}}]}, "spec[0].a.dependencies", "list or an object"),
+        (
+            {"spec": [{"a": {"hash": "h", "arch": {"target": 5}}}]},
+            "spec[0].a.arch.target",
+            "string",
+        ),
+        (
+            {"spec": [{"a": {"hash": "h", "dependencies": 7}}]},
+            "spec[0].a.dependencies",
+            "list or an object",
+        ),
         ({"spec": {"_meta": {"version": "x"}, "nodes": []}}, "spec._meta.version", "integer"),
     ],
 )
@@ -115,7 +165,20 @@ def test_malformed_documents_name_the_path(doc: dict, path: str, reason: str) ->
     assert info.value.source == "<object>"
 
 
-@pytest.mark.parametrize("data", [b"", b"   ", b"\xff\xfe\x00bad", b"{not json", b"a: [b", b"42", b"null", b"[]", b"\x1f\x8bnotgzip"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"   ",
+        b"\xff\xfe\x00bad",
+        b"{not json",
+        b"a: [b",
+        b"42",
+        b"null",
+        b"[]",
+        b"\x1f\x8bnotgzip",
+    ],
+)
 def test_bad_bytes_raise_spec_format_error(data: bytes) -> None:
     with pytest.raises(SpecFormatError):
         load_spec(data)
@@ -138,8 +201,13 @@ BASE_DOCS = [
     json.loads((SPECS / "tinyapp-spack-0.22.1.json").read_text()),
 ]
 JUNK = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=5),
-    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=5),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
 
 
@@ -154,7 +222,9 @@ def _paths(obj, prefix=()):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(range(len(BASE_DOCS))), st.data(), JUNK, st.sampled_from(["replace", "delete"]))
+@given(
+    st.sampled_from(range(len(BASE_DOCS))), st.data(), JUNK, st.sampled_from(["replace", "delete"])
+)
 def test_mutated_documents_raise_only_spec_format_error(which, data, junk, how) -> None:
     doc = copy.deepcopy(BASE_DOCS[which])
     paths = [p for p in _paths(doc) if p]
@@ -202,7 +272,8 @@ def test_synth_round_trips_every_era(era: str, n: int) -> None:
     body = doc["spec"]
     entries = (
         sum(len(next(iter(x.values())).get("dependencies", {})) for x in body)
-        if era == "list" else sum(len(x.get("dependencies", [])) for x in body["nodes"])
+        if era == "list"
+        else sum(len(x.get("dependencies", [])) for x in body["nodes"])
     )
     assert len(g.edges) == entries
     assert all(node.compiler for node in g if not node.external and node.name != "compiler-wrapper")
@@ -229,10 +300,16 @@ def test_generate_save_local_matches_the_real_shape(tmp_path: Path) -> None:
     assert text == json.dumps(mine, indent=2)  # two-space indent, no trailing newline
     run = read_save_local(out)[0]
     assert not run.problems
-    statuses = {json.loads((out / f).read_text())["build_id"]: json.loads((out / f).read_text())["status"]
-                for f in files if f.endswith("-status.json")}
-    errors = [json.loads((out / f).read_text()) for f in files if "-phase-" in f
-              and json.loads((out / f).read_text())["status"] == "ERROR"]
+    statuses = {
+        json.loads((out / f).read_text())["build_id"]: json.loads((out / f).read_text())["status"]
+        for f in files
+        if f.endswith("-status.json")
+    }
+    errors = [
+        json.loads((out / f).read_text())
+        for f in files
+        if "-phase-" in f and json.loads((out / f).read_text())["status"] == "ERROR"
+    ]
     assert errors, "a 15% failure rate over 60 builds fails something for this seed"
     for e in errors:
         assert e["build_id"] not in statuses  # the package that really failed: no status file
@@ -242,7 +319,9 @@ def test_generate_save_local_matches_the_real_shape(tmp_path: Path) -> None:
         assert not list(out.glob(f"build-{b}-phase-*.json"))
     ok = [b for b, s in statuses.items() if s == "SUCCESS"]
     assert len(list(out.glob(f"build-{ok[0]}-phase-*.json"))) == 4
-    again = generate_save_local(tmp_path / "again", 60, phases_per_build=4, seed=5, failure_rate=0.15)
+    again = generate_save_local(
+        tmp_path / "again", 60, phases_per_build=4, seed=5, failure_rate=0.15
+    )
     assert sorted(p.name for p in again.iterdir()) == files
     assert all((again / f).read_bytes() == (out / f).read_bytes() for f in files)
 
