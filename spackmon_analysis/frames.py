@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
     from .buildview import BuildView
+    from .records import PhaseRecord
 
 __all__ = [
     "MonitorData",
@@ -945,19 +946,7 @@ def load_save_local(
                 owner=record.owner,
                 created_at=record.created_at or (min(own) if own else run_time),
                 source="save-local",
-                phases=[
-                    {
-                        "name": p.name,
-                        "status": p.status,
-                        "output": p.output,
-                        "order": p.order,
-                        "duration": p.duration,
-                        "started_at": p.started_at,
-                        "finished_at": p.finished_at,
-                        "phase_id": p.phase_id,
-                    }
-                    for p in phases
-                ],
+                phases=[_phase_dict(p) for p in phases],
             )
     return MonitorData(
         **asm.frames(),
@@ -965,6 +954,20 @@ def load_save_local(
         rules=active_rules,
         problems=asm.problems,
     )
+
+
+def _phase_dict(p: PhaseRecord) -> dict[str, Any]:
+    """A :class:`~spackmon_analysis.records.PhaseRecord` as ``_Assembler.add_build`` takes it."""
+    return {
+        "name": p.name,
+        "status": p.status,
+        "output": p.output,
+        "order": p.order,
+        "duration": p.duration,
+        "started_at": p.started_at,
+        "finished_at": p.finished_at,
+        "phase_id": p.phase_id,
+    }
 
 
 # ---------------------------------------------------------------------------------
@@ -1083,18 +1086,7 @@ def load_install_tree(
             owner=None,
             created_at=created,
             source="install",
-            phases=[
-                {
-                    "name": p.name,
-                    "status": p.status,
-                    "output": p.output,
-                    "order": p.order,
-                    "duration": p.duration,
-                    "started_at": p.started_at,
-                    "finished_at": p.finished_at,
-                }
-                for p in sorted(record.phases, key=lambda p: p.order or 0)
-            ],
+            phases=[_phase_dict(p) for p in sorted(record.phases, key=lambda p: p.order or 0)],
         )
     return MonitorData(
         **asm.frames(),
