@@ -61,15 +61,19 @@ class SpackAccessor:
 
     # -- builds and specs -------------------------------------------------------------
     def labels(self) -> pd.Series:
-        """``name@version%compiler`` for each row of a builds or specs frame."""
+        """``name@version%compiler`` for each row of a builds or specs frame
+        (:func:`spackmon_analysis.failures.label` per row)."""
+        from .failures import label
+
         df = self._need("builds", "specs")
-        name, version = (
-            ("spec_name", "spec_version") if self.kind == "builds" else ("name", "version")
+        rows = (
+            df
+            if self.kind == "builds"
+            else df.rename(columns={"name": "spec_name", "version": "spec_version"})
         )
-        text = df[name].astype("string").fillna("?")
-        text = text.where(df[version].isna(), text + "@" + df[version].astype("string"))
-        compiler = df["compiler"].astype("string")
-        return text.where(compiler.isna(), text + "%" + compiler).rename("label")
+        return pd.Series(
+            [label(row) for _, row in rows.iterrows()], index=df.index, dtype="string", name="label"
+        )
 
     def outcomes(self) -> pd.Series:
         """Number of builds per outcome (every outcome category, zeros included)."""
@@ -91,25 +95,21 @@ class SpackAccessor:
         return df[df["outcome"] == "succeeded"]
 
     def rates(self, by: str | list[str] = "spec_name") -> pd.DataFrame:
-        """Builds, failed, blocked, succeeded and ``failure_rate`` (failed / builds) per group."""
+        """Builds, failed, blocked, succeeded and ``failure_rate`` (failed / builds) per group,
+        indexed by the group, most failing first: :func:`spackmon_analysis.failures.failure_rates`
+        over this frame's builds."""
+        from .failures import failure_rates
+        from .frames import MonitorData
+
         df = self._need("builds")
         keys = [by] if isinstance(by, str) else list(by)
         missing = [k for k in keys if k not in df.columns]
         if missing:
             raise ConfigError(f"df.spack.rates: no column {missing[0]!r} in the builds frame")
-        outcome = df["outcome"].astype("string")
-        counts = pd.DataFrame(
-            {
-                **{k: df[k] for k in keys},
-                "builds": 1,
-                "failed": (outcome == "failed").astype(int),
-                "blocked": (outcome == "never built").astype(int),
-                "succeeded": (outcome == "succeeded").astype(int),
-            }
-        )
-        out = counts.groupby(keys, observed=True, dropna=False).sum()
-        out["failure_rate"] = out["failed"] / out["builds"]
-        return out.sort_values(["failure_rate", "builds"], ascending=[False, False])
+        table = failure_rates(MonitorData(builds=df), by=keys)
+        counts = ["builds", "failed", "blocked", "succeeded", "failure_rate"]
+        groups = [c for c in table.columns if c not in (*counts, "unknown")]
+        return table.set_index(groups)[counts]
 
     # -- phases -----------------------------------------------------------------------
     def by_phase(self) -> pd.DataFrame:

@@ -638,28 +638,18 @@ def failure_counts(
 ) -> tuple[pandas.DataFrame, pandas.DataFrame]:
     """``(failed, builds)``: root-cause failures and build records per (rows, cols) cell.
 
-    Computed from ``data.builds`` (``outcome == "failed"`` is a root cause); cells with no
-    build are NaN in both. ``ConfigError`` when ``rows``/``cols`` is not a builds column.
+    The counts of :func:`spackmon_analysis.failures.failure_matrix`, as floats with NaN in
+    both for a cell that had no build. ``ConfigError`` when ``rows``/``cols`` is not a
+    builds column.
     """
-    import pandas as pd
+    from .failures import failure_matrix
 
     _check_data(data, "failure_counts", "builds")
     _check_column(data, "failure_counts", "rows", rows)
     _check_column(data, "failure_counts", "cols", cols)
-    b = data.builds
-    frame = pd.DataFrame(
-        {
-            "r": _as_labels(b[rows]),
-            "c": _as_labels(b[cols]),
-            "failed": (b["outcome"].astype("object") == "failed").astype(int),
-        }
-    )
-    builds = frame.groupby(["r", "c"]).size().unstack("c")
-    failed = frame.groupby(["r", "c"])["failed"].sum().unstack("c")
-    builds = builds.sort_index().sort_index(axis=1)
-    failed = failed.reindex_like(builds)
-    builds.index.name, builds.columns.name = rows, cols
-    failed.index.name, failed.columns.name = rows, cols
+    builds = failure_matrix(data, rows, cols, value="builds")
+    builds = builds.where(builds > 0).astype(float)
+    failed = failure_matrix(data, rows, cols, value="failed").astype(float).where(builds.notna())
     return failed, builds
 
 
