@@ -85,24 +85,14 @@ class BuildView:
 
     @property
     def first_error(self) -> pandas.Series | None:
-        """The first error event of the first failed phase (``None`` without errors)."""
-        events = self.events
-        errors = events[events["kind"] == "error"]
-        if errors.empty:
-            return None
-        failed = self.phases[self.phases["status"] == "ERROR"]["name"].astype(str).tolist()
-        if failed:
-            in_failed = errors[errors["phase"].astype(str) == failed[0]]
-            if not in_failed.empty:
-                errors = in_failed
-        return errors.sort_values("line_no").iloc[0]
+        """The error every view names as this build's first (``None`` without errors):
+        :func:`~spackmon_analysis.failures.first_error_per_build`."""
+        from .failures import first_error_per_build
+        from .frames import MonitorData
 
-    def _same_run(self) -> pandas.DataFrame:
-        builds = self._data.builds
-        run = self.row["run"]
-        if _present(run):
-            return builds[builds["run"] == run]
-        return builds
+        mine = MonitorData(phases=self.phases, events=self.events)
+        first = first_error_per_build(mine)
+        return first.loc[self.key] if self.key in first.index else None
 
     def _neighbours(self, column_from: str, column_to: str) -> list[str]:
         deps = self._data.dependencies

@@ -57,6 +57,7 @@ __all__ = [
     "flaky",
     "class_summary",
     "first_errors",
+    "first_error_per_build",
     "EVENT_CHOICES",
     "outcomes",
     "label",
@@ -657,6 +658,52 @@ def first_errors(data: MonitorData) -> pd.DataFrame:
             first = ev.sort_values("line_no", kind="stable", na_position="last")
             chosen.append(first.index[0])
     return errors.loc[[i for i in errors.index if i in set(chosen)]]
+
+
+def first_error_per_build(data: MonitorData) -> pd.DataFrame:
+    """The error event each view shows as a build's "first error", indexed by build key.
+
+    The error with the lowest line number in the build's first ``ERROR`` phase (by phase
+    ``order``), as :func:`failures` reports it; for a build whose failed phase has no error
+    event, or that has no failed phase, its earliest error by phase order, then line. Builds
+    without error events are absent. Used by ``MonitorData.build(key)`` and the explorer so
+    every view names the same error.
+    """
+    _check_data(data, "first_error_per_build")
+    events = data.events
+    errors = events[events["kind"].astype(object) == "error"]
+    if not len(errors):
+        return errors.iloc[0:0].set_index(errors["build"].iloc[0:0].astype(str))
+    phases = data.phases
+    order = {
+        (str(b), str(n)): o
+        for b, n, o in zip(phases["build"], phases["name"], phases["order"], strict=True)
+        if _value(o) is not None
+    }
+    errored = phases[phases["status"].astype(object) == "ERROR"]
+    errored = errored.sort_values("order", kind="stable", na_position="last")
+    failed_phase: dict[str, str] = {}
+    for b, n in zip(errored["build"].astype(str), errored["name"].astype(str), strict=True):
+        failed_phase.setdefault(b, n)  # the build's first failed phase
+    build = errors["build"].astype(str)
+    phase = errors["phase"].astype(str)
+    key = pd.DataFrame(
+        {
+            "build": build.values,
+            "not_failed_phase": [
+                failed_phase.get(b) != p for b, p in zip(build, phase, strict=True)
+            ],
+            "order": [order.get((b, p), 0) for b, p in zip(build, phase, strict=True)],
+            "line": pd.to_numeric(errors["line_no"], errors="coerce").values,
+            "pos": range(len(errors)),
+        },
+        index=errors.index,
+    )
+    key = key.sort_values(
+        ["build", "not_failed_phase", "order", "line", "pos"], kind="stable", na_position="last"
+    )
+    chosen = key.groupby("build", sort=False).head(1)
+    return errors.loc[chosen.index].set_index(chosen["build"].rename(None))
 
 
 def _select_events(data: MonitorData, kind: str | None, events: str) -> pd.DataFrame:

@@ -16,6 +16,7 @@ import io
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, UnknownKeyError
+from .failures import first_error_per_build
 
 if TYPE_CHECKING:
     import pandas
@@ -78,7 +79,8 @@ class Explorer:
                 f"sma.load_save_local(path)), not {type(data).__name__}"
             )
         self.data = data
-        self.builds = self._builds_table(data)
+        self._first_errors = first_error_per_build(data)  # what every view calls the first error
+        self.builds = self._builds_table(data, self._first_errors)
         self._dag_cache: dict[str | None, bytes] = {}
         self._updating = False
         layout = w.Layout(width="260px")
@@ -129,7 +131,7 @@ class Explorer:
     # -- data ---------------------------------------------------------------------------------
 
     @staticmethod
-    def _builds_table(data: MonitorData) -> pandas.DataFrame:
+    def _builds_table(data: MonitorData, first: pandas.DataFrame) -> pandas.DataFrame:
         """``data.builds`` plus ``failed_phase`` and ``first_error`` per build, by run time."""
         import pandas as pd
 
@@ -144,7 +146,6 @@ class Explorer:
             if len(ph)
             else pd.Series(dtype=object)
         )
-        first = _first_errors(data.events, ph)
         key = b["build"].astype(str)
         b["failed_phase"] = key.map(failed).astype("string")
         b["first_error"] = key.map(first["text"] if len(first) else pd.Series(dtype=object)).astype(
@@ -261,12 +262,9 @@ class Explorer:
             f"status {html.escape(_text(row['status']) or 'none recorded')}, outcome "
             f"<b>{html.escape(str(_text(row['outcome'])))}</b>"
         )
-        ev = self.data.events
-        errors = (
-            _first_errors(ev[ev["build"].astype(str) == build], self.data.phases) if len(ev) else ev
-        )
-        if len(errors):
-            e = errors.iloc[0]
+        first = self._first_errors
+        if build in first.index:
+            e = first.loc[build]
             pre = (
                 [str(x) for x in (e.get("pre_context") or ())]
                 if _is_seq(e.get("pre_context"))
@@ -397,36 +395,6 @@ def _outcome_order(values: Any) -> list[str]:
     order = ["succeeded", "failed", "never built", "unknown"]
     present = {t for t in (_text(v) for v in values) if t is not None}
     return [o for o in order if o in present] + sorted(present - set(order))
-
-
-def _first_errors(
-    events: pandas.DataFrame, phases: pandas.DataFrame | None = None
-) -> pandas.DataFrame:
-    """The first error event of each build, indexed by build key: earliest phase (by the
-    phase's ``order`` when ``phases`` is given), then lowest line number."""
-    import pandas as pd
-
-    if not len(events):
-        return pd.DataFrame(columns=["text"])
-    errors = events[events["kind"].astype("object") == "error"].copy()
-    if not len(errors):
-        return pd.DataFrame(columns=["text"])
-    errors["_build"] = errors["build"].astype(str)
-    errors["_pos"] = range(len(errors))
-    errors["_order"] = 0
-    if phases is not None and len(phases) and "phase" in errors:
-        order = {
-            (str(b), str(n)): o
-            for b, n, o in zip(phases["build"], phases["name"], phases["order"], strict=True)
-        }
-        errors["_order"] = [
-            order.get((b, str(p)), 0)
-            for b, p in zip(errors["_build"], errors["phase"], strict=True)
-        ]
-    line = pd.to_numeric(errors["line_no"], errors="coerce") if "line_no" in errors else 0
-    errors["_line"] = line
-    errors = errors.sort_values(["_build", "_order", "_line", "_pos"], kind="stable")
-    return errors.groupby("_build", sort=False).head(1).set_index("_build")
 
 
 def _build_label(row: Any) -> str:

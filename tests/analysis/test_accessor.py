@@ -135,3 +135,35 @@ def test_build_view_lookup_errors(data) -> None:
     blocked = BuildView(data, data.builds.spack.blocked()["build"].iloc[0])
     assert blocked.first_error is None and blocked.phases.empty
     assert "never built" in blocked._repr_html_()
+
+
+def test_every_view_names_the_same_first_error(data) -> None:
+    """A stray error line in a phase that succeeded (configure) must not become the "first
+    error" of a build whose build phase failed: failures(), data.build() and the explorer
+    all name the error of the failed phase."""
+    from spackmon_analysis.failures import first_error_per_build
+
+    openmpi = data.builds.spack.failed()
+    key = str(openmpi[openmpi["spec_name"] == "openmpi"]["build"].iloc[0])
+    events = data.events
+    real = events[(events["build"] == key) & (events["kind"] == "error")]
+    stray = real.iloc[[0]].copy()
+    stray["phase"] = "configure"
+    stray["line_no"] = 1
+    stray["text"] = "configure: error: a stray line in a phase that succeeded"
+    stray.index = [events.index.max() + 1]
+    noisy = sma.MonitorData(
+        data.specs,
+        data.dependencies,
+        data.builds,
+        data.phases,
+        pd.concat([events, stray]),
+    )
+    expected = real.sort_values("line_no")["text"].iloc[0]
+    assert "PMIX_MODEL_LIBRARY_NAME" in expected
+    assert first_error_per_build(noisy).loc[key, "text"] == expected
+    assert noisy.build(key).first_error["text"] == expected
+    found = sma.failures(noisy)
+    assert found.loc[found["build"] == key, "first_error"].iloc[0] == expected
+    table = sma.explore(noisy).select(package="openmpi")
+    assert table.loc[table["build"] == key, "first_error"].iloc[0] == expected
