@@ -6,24 +6,21 @@ Imported by the test modules as ``relhelp`` (conftest.py puts this directory on 
 from __future__ import annotations
 
 import json
-import os
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
-from sqlalchemy import Engine, create_engine, select, text
+from pgschema import postgres_schema
+from sqlalchemy import Engine, create_engine, select
 
 from spackmon_analysis.demo import example_data_dir
 from spackmon_analysis.server.store import metadata
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent
-PG_ENV = "SPACKMON_TEST_POSTGRES_URL"
 
 #: The save-local runs replayed by the concurrency, crash and client-fault tests: the bundled
 #: example runs and the real Spack 0.17.1 runs of tests/data (8 runs, 266 files).
@@ -48,37 +45,6 @@ def add(key: str, n: int) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # databases
-
-
-@contextmanager
-def postgres_schema() -> Iterator[str]:
-    """A URL to a fresh PostgreSQL schema (dropped afterwards); skips without PostgreSQL.
-
-    Same rules as tests/server/conftest.py: ``SPACKMON_REQUIRE_POSTGRES=1`` turns a skip into a
-    failure.
-    """
-    url = os.environ.get(PG_ENV)
-    required = os.environ.get("SPACKMON_REQUIRE_POSTGRES") == "1"
-    if not url:
-        if required:
-            pytest.fail(f"SPACKMON_REQUIRE_POSTGRES=1 but {PG_ENV} is not set")
-        pytest.skip(f"{PG_ENV} not set")
-    schema = "r_" + uuid.uuid4().hex[:12]
-    try:
-        admin = create_engine(url)
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-    except Exception as exc:  # unreachable server
-        if required:
-            pytest.fail(f"PostgreSQL at {PG_ENV} unreachable: {exc}")
-        pytest.skip(f"PostgreSQL unreachable: {exc}")
-    sep = "&" if "?" in url else "?"
-    try:
-        yield f"{url}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 @contextmanager

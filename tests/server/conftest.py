@@ -7,42 +7,15 @@ unreachable PostgreSQL fails the test instead of skipping it.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
-from urllib.parse import quote
 
 import pytest
 import requests
-from sqlalchemy import create_engine, func, select, text
+from pgschema import postgres_schema
+from sqlalchemy import func, select
 
 from spackmon_analysis.server import LocalMonitor
 from spackmon_analysis.server.store import metadata
-
-PG_ENV = "SPACKMON_TEST_POSTGRES_URL"
-
-
-def _postgres_schema_url() -> Iterator[str]:
-    url = os.environ.get(PG_ENV)
-    required = os.environ.get("SPACKMON_REQUIRE_POSTGRES") == "1"
-    if not url:
-        if required:
-            pytest.fail(f"SPACKMON_REQUIRE_POSTGRES=1 but {PG_ENV} is not set")
-        pytest.skip(f"{PG_ENV} not set")
-    schema = "t_" + uuid.uuid4().hex[:12]
-    try:
-        admin = create_engine(url)
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-    except Exception as exc:  # unreachable server
-        if required:
-            pytest.fail(f"PostgreSQL at {PG_ENV} unreachable: {exc}")
-        pytest.skip(f"PostgreSQL unreachable: {exc}")
-    sep = "&" if "?" in url else "?"
-    yield f"{url}{sep}options={quote(f'-csearch_path={schema}')}"
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -51,7 +24,8 @@ def db_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     if request.param == "sqlite":
         yield None
     else:
-        yield from _postgres_schema_url()
+        with postgres_schema() as url:
+            yield url
 
 
 @pytest.fixture
