@@ -12,11 +12,11 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from testlib import spackmon_script
 
 from spackmon_analysis import cli
 from spackmon_analysis.frames import MonitorData, load_save_local
@@ -185,10 +185,7 @@ def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_console_script(tmp_path: Path) -> None:
-    exe = Path(sys.executable).parent / "spackmon"
-    exe = str(exe) if exe.exists() else shutil.which("spackmon")
-    if not exe:
-        pytest.skip("the spackmon console script is not installed")
+    exe = spackmon_script()
     env = dict(os.environ, MPLBACKEND="Agg")
     proc = subprocess.run(
         [exe, "failures", str(TINY)], capture_output=True, text=True, env=env, timeout=120

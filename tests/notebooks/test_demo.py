@@ -11,18 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from testlib import spackmon_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SAVE_LOCAL = ROOT / "spackmon_analysis" / "data" / "examples" / "save-local"
 ENV_FIELDS = ("host_os", "platform", "host_target", "hostname", "kernel_version", "spack_version")
 
 
-def _spackmon() -> str:
-    here = Path(sys.executable).parent / "spackmon"
-    found = str(here) if here.exists() else shutil.which("spackmon")
-    if not found:
-        pytest.fail("the spackmon console script is not installed next to this Python")
-    return found
 
 
 def expected_from_files() -> dict:
@@ -141,7 +136,7 @@ def test_demo_command(tmp_path: Path) -> None:
     env = dict(os.environ, MPLBACKEND="Agg")
     env.pop("SPACKMON_HOST", None)
     proc = subprocess.run(
-        [_spackmon(), "demo", "--out", str(out)],
+        [spackmon_script(), "demo", "--out", str(out)],
         capture_output=True,
         text=True,
         env=env,

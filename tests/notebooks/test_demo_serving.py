@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from testlib import spackmon_script
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM is POSIX")
 
@@ -22,12 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SAVE_LOCAL = ROOT / "spackmon_analysis" / "data" / "examples" / "save-local"
 
 
-def _spackmon() -> str:
-    here = Path(sys.executable).parent / "spackmon"
-    found = str(here) if here.exists() else shutil.which("spackmon")
-    if not found:
-        pytest.fail("the spackmon console script is not installed next to this Python")
-    return found
 
 
 def _reader(stream, lines: queue.Queue) -> None:
@@ -63,7 +58,7 @@ def test_keep_serving_then_sigterm(tmp_path: Path) -> None:
     for name in ("SPACKMON_HOST", "SPACKMON_USER", "SPACKMON_TOKEN"):
         env.pop(name, None)
     proc = subprocess.Popen(
-        [_spackmon(), "demo", "--keep-serving", "--out", str(tmp_path / "out")],
+        [spackmon_script(), "demo", "--keep-serving", "--out", str(tmp_path / "out")],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

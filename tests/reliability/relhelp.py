@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pgschema import postgres_schema
 from sqlalchemy import Engine, create_engine, select
+from testlib import postgres_schema
 
 from spackmon_analysis.demo import example_data_dir
 from spackmon_analysis.server.store import metadata

@@ -14,17 +14,11 @@ import json
 import pytest
 import relhelp
 import requests
+from testlib import BUILD_ENV as ENV
 
 from spackmon_analysis.server import LocalMonitor, ingest
 
 SPECS = relhelp.TESTS / "data" / "specs"
-ENV = {
-    "host_os": "debian12",
-    "platform": "linux",
-    "host_target": "icelake",
-    "hostname": "vm",
-    "kernel_version": "6.1",
-}
 LOG = "checking...\nsrc/a.c:10:5: error: 'x' undeclared\nsrc/b.c:3:1: warning: unused\n"
 
 

@@ -16,6 +16,7 @@ import pytest
 import relhelp
 import requests
 from sqlalchemy import select
+from testlib import BUILD_ENV as ENV
 
 from spackmon_analysis.server import LocalMonitor
 from spackmon_analysis.server.store import users
@@ -28,13 +29,6 @@ WRITES = [
     "analyze/builds/",
 ]
 OWNED = ["builds/update/", "builds/phases/update/", "analyze/builds/"]
-ENV = {
-    "host_os": "debian12",
-    "platform": "linux",
-    "host_target": "icelake",
-    "hostname": "vm",
-    "kernel_version": "6.1",
-}
 
 
 def _token(mon, user):

@@ -17,6 +17,7 @@ import relhelp
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from testlib import BUILD_ENV as ENV
 
 from spackmon_analysis.server import LocalMonitor
 from spackmon_analysis.server.store import ROUTES
@@ -26,13 +27,6 @@ SPECS = relhelp.TESTS / "data" / "specs"
 SPEC_DOCS = [
     json.loads(p.read_text()) for p in sorted(SPECS.glob("*.json")) if p.stat().st_size < 200_000
 ][:6]
-ENV = {
-    "host_os": "debian12",
-    "platform": "linux",
-    "host_target": "icelake",
-    "hostname": "vm",
-    "kernel_version": "6.1",
-}
 FUZZ = settings(
     max_examples=CASES,
     derandomize=True,

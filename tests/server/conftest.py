@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from pgschema import postgres_schema
 from sqlalchemy import func, select
+from testlib import postgres_schema
 
 from spackmon_analysis.server import LocalMonitor
 from spackmon_analysis.server.store import metadata

@@ -11,18 +11,12 @@ from pathlib import Path
 
 import pytest
 import requests
+from testlib import BUILD_ENV as ENV
 
 from spackmon_analysis.server import app as app_module
 from spackmon_analysis.server import ingest
 
 SPECS = Path(__file__).resolve().parents[1] / "data" / "specs"
-ENV = {
-    "host_os": "debian12",
-    "platform": "linux",
-    "host_target": "icelake",
-    "hostname": "vm",
-    "kernel_version": "6.1",
-}
 BUILD_ID_ENDPOINTS = {
     "builds/update/": {"status": "SUCCESS"},
     "builds/phases/update/": {"phase_name": "build", "status": "SUCCESS", "output": "ok\n"},

@@ -1,22 +1,45 @@
-"""A fresh PostgreSQL schema per test, for the server and reliability tests.
+"""Helpers shared by several test folders, importable as ``testlib`` (tests/conftest.py puts
+this directory on ``sys.path``): a fresh PostgreSQL schema per test, the installed
+``spackmon`` console script, and one build environment for protocol requests.
 
 PostgreSQL runs when ``SPACKMON_TEST_POSTGRES_URL`` is set; the schema is selected through
-``search_path`` and dropped afterwards. Importable as ``pgschema`` (tests/conftest.py puts
-this directory on ``sys.path``).
+``search_path`` and dropped afterwards.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from sqlalchemy import create_engine, text
 
 PG_ENV = "SPACKMON_TEST_POSTGRES_URL"
+
+#: The five build-environment fields of a ``builds/new`` body (PROTOCOL section 2).
+BUILD_ENV = {
+    "host_os": "debian12",
+    "platform": "linux",
+    "host_target": "icelake",
+    "hostname": "vm",
+    "kernel_version": "6.1",
+}
+
+
+def spackmon_script() -> str:
+    """The ``spackmon`` console script of this Python's environment (the README's install
+    puts it there); the test fails when it is missing."""
+    here = Path(sys.executable).parent / "spackmon"
+    found = str(here) if here.exists() else shutil.which("spackmon")
+    if not found:
+        pytest.fail("the spackmon console script is not installed next to this Python")
+    return found
 
 
 @contextmanager
