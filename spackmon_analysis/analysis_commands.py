@@ -152,7 +152,7 @@ def _skipped(data: Any, command: str) -> int:
     return 1
 
 
-def _output_dir(path: str, option: str) -> Path:
+def output_dir(path: str | Path, option: str) -> Path:
     """``path`` as a folder, created; ConfigError naming it when it cannot be one."""
     out = Path(path)
     if out.exists() and not out.is_dir():
@@ -193,7 +193,7 @@ def _failures(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from .report import failure_report, write_html_report, write_plots
 
-    out = _output_dir(args.out, "--out")
+    out = output_dir(args.out, "--out")
     data = load_source(args)
     text = failure_report(data)
     _write(out / "report.txt", text, "--out")

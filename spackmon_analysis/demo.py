@@ -32,6 +32,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .analysis_commands import output_dir
 from .errors import ConfigError
 
 __all__ = ["DemoResult", "example_data_dir", "run_demo", "register"]
@@ -130,7 +131,7 @@ def run_demo(
     started = time.monotonic()
     data_root = Path(data_dir) if data_dir is not None else example_data_dir()
     save_local = data_root / "save-local"
-    out = _output_dir(out)
+    out = output_dir(out, "--out")
     run_dirs = sorted(p for p in save_local.iterdir() if p.is_dir())
     # SIGTERM (kill, systemd, a CI timeout) stops the demo like Ctrl-C: the server is
     # stopped and its temporary database removed.
@@ -146,17 +147,6 @@ def run_demo(
 
 def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _output_dir(out: str | Path) -> Path:
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: exists and is not a directory; give a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"--out {out}: cannot create the folder ({exc.strerror})") from exc
-    return out
 
 
 def _run(
