@@ -89,7 +89,7 @@ _SEL_SPEC = (
 _SEL_ENV = select(build_environments.c.id).where(
     *(build_environments.c[f] == bindparam("b_" + f) for f in ENV_FIELDS)
 )
-_SEL_BUILD_BY = select(builds.c.id).where(
+_SEL_BUILD_BY = select(builds.c.id, builds.c.tags, builds.c.owner_id).where(
     builds.c.spec_id == bindparam("b_spec"), builds.c.build_environment_id == bindparam("b_env")
 )
 
@@ -251,23 +251,87 @@ def _direct_deps(graph: Any, key: str) -> dict[str, str]:
     return {n.name: n.full_hash for n in graph.dependencies(key)}
 
 
+#: Hash keys that identify a node (``package_hash`` is the recipe's hash, shared by many specs).
+_IDENTITY_KEYS = ("full_hash", "hash", "build_hash", "dag_hash")
+
+
+def _node_hashes(node: Any) -> set[str]:
+    """Every identity hash ``node`` carries (plus its graph key)."""
+    hashes_of = dict(getattr(node, "hashes", {}) or {})
+    found = {hashes_of[k] for k in _IDENTITY_KEYS if hashes_of.get(k)}
+    found.add(node.key)
+    return found
+
+
+def _row_has_full_hash(row: Any) -> bool:
+    """True when the stored row's ``full_hash`` came from a ``full_hash`` key of its document.
+
+    A node written without one (a Spack 0.18+ ``spec.json``) is stored under its DAG hash, so
+    its ``full_hash`` column then repeats its ``hash`` column.
+    """
+    return row.hash is None or row.full_hash != row.hash
+
+
+def _match_stored(node: Any, rows: list[Any]) -> int | None:
+    """The id of the stored spec ``node`` is, among ``rows`` of the same name, or None.
+
+    Same spec = same ``full_hash``; else any identity hash the node carries equals any hash the
+    stored spec carries (a Spack 0.18 installed ``spec.json`` carries only the DAG ``hash`` of a
+    spec its monitor upload stored under a legacy ``full_hash``). Exception: when both sides carry
+    a ``full_hash`` and the two differ, they are different specs even if another hash agrees
+    (Spack 0.17's ``hash`` left out build dependencies and the recipe, so it can be shared).
+    """
+    mine = _node_hashes(node)
+    explicit_full = (getattr(node, "hashes", {}) or {}).get("full_hash")
+    for row in rows:
+        if row.full_hash == node.full_hash:
+            return row.id
+    for row in rows:
+        theirs = {row.full_hash, row.hash, row.build_hash, row.dag_hash} - {None}
+        if not mine & theirs:
+            continue
+        if explicit_full and _row_has_full_hash(row) and row.full_hash != explicit_full:
+            continue
+        return row.id
+    return None
+
+
 def import_graph(conn: Connection, graph: Any, spack_version: str) -> tuple[int, bool, dict]:
     """Store every node and edge of ``graph`` (deduplicating nodes already stored).
 
-    Returns ``(root spec id, root created?, {key: spec id})``.
+    A node is already stored when a spec of the same name and Spack version carries any of its
+    hashes (see :func:`_match_stored`): documents of one spec that carry different hash keys
+    (a monitor upload with ``full_hash``, an installed ``spec.json`` with only ``hash``) resolve
+    to one row. Returns ``(root spec id, root created?, {key: spec id})``.
     """
     now = utcnow()
     nodes = list(graph.nodes.values())
-    hashes = list({n.full_hash for n in nodes})
-    existing: dict[tuple[str, str], int] = {}
+    hashes = list({h for n in nodes for h in _node_hashes(n)})
+    stored: dict[str, list[Any]] = {}
+    seen_ids: set[int] = set()
+    cols = (specs.c.full_hash, specs.c.hash, specs.c.build_hash, specs.c.dag_hash)
     for start in range(0, len(hashes), 500):
         chunk = hashes[start : start + 500]
         for r in conn.execute(
-            select(specs.c.id, specs.c.name, specs.c.full_hash).where(
-                specs.c.spack_version == spack_version, specs.c.full_hash.in_(chunk)
+            select(
+                specs.c.id,
+                specs.c.name,
+                specs.c.full_hash,
+                specs.c.hash,
+                specs.c.build_hash,
+                specs.c.dag_hash,
             )
+            .where(specs.c.spack_version == spack_version, or_(*(c.in_(chunk) for c in cols)))
+            .order_by(specs.c.id)
         ):
-            existing[(r.name, r.full_hash)] = r.id
+            if r.id not in seen_ids:
+                seen_ids.add(r.id)
+                stored.setdefault(r.name, []).append(r)
+    existing: dict[tuple[str, str], int] = {}
+    for node in nodes:
+        match = _match_stored(node, stored.get(node.name, []))
+        if match is not None:
+            existing[(node.name, node.full_hash)] = match
     roots = set(graph.roots)
     ids: dict[str, int] = {}
     memo: dict = {}
@@ -411,11 +475,28 @@ def _tags(value: Any) -> list[str]:
         raise RequestError(
             400, f"tags must be a comma-separated string, got {type(value).__name__}."
         )
-    return [t.strip() for t in value.split(",") if t.strip()]
+    return list(dict.fromkeys(t.strip() for t in value.split(",") if t.strip()))
+
+
+def _merge_tags(conn: Connection, build_id: int, stored: Any, tags: list[str]) -> None:
+    """Add the ``tags`` an existing build does not carry yet (stored ones keep their order)."""
+    if isinstance(stored, (str, bytes)):
+        stored = json.loads(stored)
+    have = list(stored or [])
+    merged = have + [t for t in dict.fromkeys(tags) if t not in have]
+    if merged != have:
+        conn.execute(
+            update(builds).where(builds.c.id == build_id).values(tags=merged, updated_at=utcnow())
+        )
 
 
 def new_build(conn: Connection, body: Any, caller_id: int) -> tuple[int, dict]:
-    """``POST builds/new``: get or create the build of a spec in a build environment."""
+    """``POST builds/new``: get or create the build of a spec in a build environment.
+
+    ``tags`` sent for an existing build are added to its tags (as the reference server does)
+    when the caller owns the build; another user's tags leave it as it is, as a status update
+    from them would.
+    """
     body = _require_dict(body)
     fields = (*ENV_FIELDS, "spack_version", "full_hash")
     if any(not isinstance(body.get(f), str) or not body.get(f).strip() for f in fields):
@@ -446,6 +527,8 @@ def new_build(conn: Connection, body: Any, caller_id: int) -> tuple[int, dict]:
         env_id = found[0][0]
         found = run_prepared(conn, _SEL_BUILD_BY, {"b_spec": spec.id, "b_env": env_id})
         build_id = found[0][0] if found else None
+        if found and tags and found[0][2] == caller_id:
+            _merge_tags(conn, build_id, found[0][1], tags)
     build_created = build_id is None
     if build_created:
         params = {

@@ -17,6 +17,8 @@ server is exercised exactly as ``spack install --monitor`` exercises it.
 from __future__ import annotations
 
 import base64
+import copy
+import hashlib
 import json
 import re
 import urllib.error
@@ -217,3 +219,159 @@ def test_spack_bad_credentials_and_error_bodies(mon):
     assert exc.value.code == 400
     body = json.loads(exc.value.read().decode("utf8", "ignore"))
     assert body["message"] == "Invalid status. Choices are CANCELLED,SUCCESS,NOTRUN,FAILED"
+
+
+INSTALLS = Path(__file__).resolve().parents[1] / "data" / "installs" / "v0.17.1"
+SPACK_018 = "0.18.0.dev0"
+
+
+def _legacy_full_hash(dag_hash: str) -> str:
+    """A stand-in for the legacy ``full_hash`` 0.18's monitor computes (distinct per node)."""
+    digest = hashlib.sha1(f"legacy:{dag_hash}".encode()).digest()
+    return base64.b32encode(digest).decode("ascii").lower()[:32]
+
+
+def _spack_018_documents() -> tuple[dict, dict]:
+    """(the monitor upload of ``spack install --monitor``, the prefix's installed spec.json).
+
+    Both are Spack 0.18.0.dev0's own ``spec.json`` of tinyapp (``_meta.version`` 3, nodes carry
+    only the DAG ``hash``). The monitor upload adds a legacy ``full_hash`` to every node and names
+    dependencies by it (PROTOCOL section 5); the installed file is used as written.
+    """
+    installed = json.loads((SPECS / "tinyapp-spack-0.18.0.dev0.json").read_text())
+    upload = copy.deepcopy(installed["spec"])
+    legacy = {n["hash"]: _legacy_full_hash(n["hash"]) for n in upload["nodes"]}
+    for node in upload["nodes"]:
+        node["full_hash"] = legacy[node["hash"]]
+        for dep in node.get("dependencies", []):
+            dep["full_hash"] = legacy[dep.pop("hash")]
+    return upload, installed
+
+
+ENV_018 = {
+    **json.loads(next(INSTALLS.glob("tinyutil-*/.spack/install_environment.json")).read_text()),
+    "spack_version": SPACK_018,
+}
+
+
+def test_spack_018_analyze_attaches_to_the_installed_build(spack, bulk):
+    """``spack install --monitor`` then ``spack analyze --monitor run`` of Spack 0.18.
+
+    Analyze sends builds/new with the DAG hash and the prefix's spec.json (DAG hashes only): it
+    must find the build install made, not store the specs again under their DAG hashes.
+    """
+    upload, installed = _spack_018_documents()
+    spack.do_request("")
+    answer = spack.do_request(
+        "specs/new/", data=json.dumps({"spec": upload, "spack_version": SPACK_018})
+    )
+    assert answer["code"] == 201
+    # install: one build per package, named by its DAG hash, each with its phases
+    install_ids = {}
+    for node in installed["spec"]["nodes"]:
+        body = {**ENV_018, "full_hash": node["hash"], "tags": "live"}
+        answer = spack.do_request("builds/new/", data=json.dumps(body))
+        assert answer["code"] == 201
+        build_id = answer["data"]["build"]["build_id"]
+        install_ids[node["name"]] = build_id
+        for phase in ("edit", "build", "install"):
+            phase_body = {
+                "build_id": build_id,
+                "status": "SUCCESS",
+                "output": "",
+                "phase_name": phase,
+            }
+            spack.do_request("builds/phases/update/", data=json.dumps(phase_body))
+        spack.do_request(
+            "builds/update/", data=json.dumps({"build_id": build_id, "status": "SUCCESS"})
+        )
+    specs_before = bulk("specs")
+    assert len(specs_before) == 3
+
+    # analyze tinyutil: builds/new with its DAG hash and {"spec": <its prefix's spec.json>}
+    tinyutil = next(n for n in installed["spec"]["nodes"] if n["name"] == "tinyutil")
+    body = {**ENV_018, "full_hash": tinyutil["hash"], "spec": installed}
+    answer = spack.do_request("builds/new/", data=json.dumps(body))
+    assert answer["code"] == 200 and answer["data"]["build_created"] is False
+    build = answer["data"]["build"]
+    assert build["build_id"] == install_ids["tinyutil"]
+    assert build["spec_full_hash"] == _legacy_full_hash(tinyutil["hash"])
+    manifest = json.loads(
+        next(INSTALLS.glob("tinyutil-*/.spack/install_manifest.json")).read_text()
+    )
+    answer = spack.do_request(
+        "analyze/builds/",
+        data=json.dumps({"build_id": build["build_id"], "metadata": {"install_files": manifest}}),
+    )
+    assert answer["code"] == 200
+
+    # no spec stored twice, no empty second build; the files sit on the build with the phases
+    assert [(s["id"], s["name"], s["full_hash"]) for s in bulk("specs")] == [
+        (s["id"], s["name"], s["full_hash"]) for s in specs_before
+    ]
+    builds = bulk("builds")
+    assert sorted(b["id"] for b in builds) == sorted(install_ids.values())
+    assert {b["status"] for b in builds} == {"SUCCESS"}
+    files = bulk("installfiles")
+    assert len(files) == len(manifest)
+    assert {f["build"] for f in files} == {install_ids["tinyutil"]}
+    phased = {p["build"] for p in bulk("buildphases")}
+    assert install_ids["tinyutil"] in phased
+
+
+def test_installed_spec_json_first_then_monitor_upload_is_one_spec(spack, bulk):
+    """The other order: the DAG-only spec.json is stored first; the upload then matches it."""
+    upload, installed = _spack_018_documents()
+    first = spack.do_request(
+        "specs/new/", data=json.dumps({"spec": installed, "spack_version": SPACK_018})
+    )
+    again = spack.do_request(
+        "specs/new/", data=json.dumps({"spec": upload, "spack_version": SPACK_018})
+    )
+    assert (first["code"], again["code"]) == (201, 200)
+    assert len(bulk("specs")) == 3
+    # the spec answers under the hash it was first stored by, whichever document comes later
+    assert again["data"]["spec"]["name"] == "tinyapp" and again["data"]["created"] is False
+    root = upload["nodes"][0]
+    a = spack.do_request("builds/new/", data=json.dumps({**ENV_018, "full_hash": root["hash"]}))
+    assert a["code"] == 201 and a["data"]["build"]["spec_full_hash"] == root["hash"]
+    assert len(bulk("specs")) == 3 and len(bulk("builds")) == 1
+
+
+def test_spack_017_nodes_sharing_a_dag_hash_stay_distinct(spack, bulk):
+    """Spack 0.17's ``hash`` left out the recipe: two full hashes may share it; they stay two."""
+    doc = json.loads((SPECS / "tinyapp-spack-0.17.1-installed.json").read_text())
+    changed = copy.deepcopy(doc)
+    root = changed["spec"]["nodes"][0]
+    root["full_hash"] = _legacy_full_hash(root["full_hash"])  # a recipe edit: same hash
+    for body in (doc, changed):
+        spack.do_request(
+            "specs/new/", data=json.dumps({"spec": body["spec"], "spack_version": "0.17.1"})
+        )
+    roots = [s for s in bulk("specs") if s["name"] == "tinyapp"]
+    assert sorted(s["full_hash"] for s in roots) == sorted(
+        [doc["spec"]["nodes"][0]["full_hash"], root["full_hash"]]
+    )
+    assert len(bulk("specs")) == 4
+
+
+def test_builds_new_merges_tags_of_an_existing_build(spack, make_api, bulk):
+    """A re-run or ``monitor upload`` sends its own tags: they are added to the build's tags."""
+    spec = json.loads((SPECS / "tinyapp-spack-0.17.1.json").read_text())
+    spec = spec.get("spec", spec)
+    answer = spack.do_request(
+        "specs/new/", data=json.dumps({"spec": spec, "spack_version": "0.17.1"})
+    )
+    env = {**ENV_018, "spack_version": "0.17.1", "full_hash": answer["data"]["spec"]["full_hash"]}
+    first = spack.do_request("builds/new/", data=json.dumps({**env, "tags": "heldout,mixed"}))
+    again = spack.do_request("builds/new/", data=json.dumps({**env, "tags": "live, rerun,mixed"}))
+    plain = spack.do_request("builds/new/", data=json.dumps(env))
+    assert (first["code"], again["code"], plain["code"]) == (201, 200, 200)
+    (build,) = bulk("builds")
+    assert build["tags"] == ["heldout", "mixed", "live", "rerun"]
+    # another user gets the build's id but does not relabel alice's build
+    bob = make_api("bob")
+    r = bob.post("builds/new/", {**env, "tags": "bobs"})
+    assert r.status_code == 200
+    assert bulk("builds")[0]["tags"] == ["heldout", "mixed", "live", "rerun"]
+    assert bulk("builds", tag="rerun")[0]["id"] == build["id"]
