@@ -32,6 +32,7 @@ not a :class:`~spackmon_analysis.frames.MonitorData`) raise
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +59,7 @@ __all__ = [
     "class_summary",
     "first_errors",
     "first_error_per_build",
+    "error_log_position",
     "EVENT_CHOICES",
     "outcomes",
     "label",
@@ -80,6 +82,8 @@ FAILURE_COLUMNS = [
     "failed_phase",
     "first_error",
     "error_line_no",
+    "error_log",
+    "error_build_log_line",
     "error_context",
     "error_class",
     "fingerprint",
@@ -103,10 +107,14 @@ _TEXT_COLUMNS = [
     "status",
     "failed_phase",
     "first_error",
+    "error_log",
     "error_context",
     "error_class",
     "fingerprint",
 ]
+
+#: Spack's combined build log (stage directory; ``.spack/`` of a prefix, gzipped from 0.20).
+BUILD_LOG = "spack-build-out.txt"
 
 
 # ---------------------------------------------------------------------------------
@@ -261,6 +269,7 @@ def _first_error(
             found.update(_value(classes) or ())
         found.discard(UNCLASSIFIED)
         return {
+            "_error_phase": _text(first.get("phase")),
             "first_error": text,
             "error_line_no": _value(first.get("line_no")),
             "error_context": "\n".join([*map(str, pre), text, *map(str, post)]),
@@ -271,6 +280,7 @@ def _first_error(
     lines = [ln for ln in (output or "").splitlines() if ln.strip()]
     if not lines:
         return {
+            "_error_phase": None,
             "first_error": None,
             "error_line_no": None,
             "error_context": None,
@@ -281,6 +291,7 @@ def _first_error(
     all_lines = (output or "").splitlines()
     line_no = max(i for i, ln in enumerate(all_lines, 1) if ln.strip())
     return {
+        "_error_phase": failed_phase,
         "first_error": text,
         "error_line_no": line_no,
         "error_context": "\n".join(lines[-7:]),
@@ -289,9 +300,54 @@ def _first_error(
     }
 
 
+def _per_phase_logs(spack_version: Any) -> bool:
+    """Whether that Spack release wrote one log file per phase (0.17 and later; 0.16
+    wrote only the combined log). Unknown versions are assumed to."""
+    match = re.match(r"\s*(\d+)\.(\d+)", _text(spack_version) or "")
+    return match is None or (int(match.group(1)), int(match.group(2))) >= (0, 17)
+
+
+def error_log_position(
+    phases: pd.DataFrame, phase: str | None, line_no: Any, spack_version: Any = None
+) -> tuple[str | None, int | None]:
+    """``(phase log file, line in the combined log)`` of an error at ``line_no`` of the
+    output of ``phase``; ``phases`` are the build's rows of ``data.phases``.
+
+    Spack writes each phase's output to ``spack-build-<NN>-<phase>-out.txt`` (``NN`` is
+    the 1-based position of the phase; Spack 0.17 and later) and, when the build ends or
+    fails, concatenates them into ``spack-build-out.txt``: the file whose line numbers
+    Spack prints on the console (``>> 8    broken.c:4:3: error: ...``). The combined line
+    is the line in the phase plus the lines of every earlier phase; it is ``None`` when an
+    earlier phase or its output is missing (``keep_output=False``). The file is ``None``
+    for releases that wrote no per-phase logs (0.16) or a phase without ``order``.
+    """
+    line = _value(line_no)
+    if phase is None or not len(phases):
+        return None, None
+    mine = phases[phases["name"].astype(object) == phase]
+    if not len(mine):
+        return None, None
+    order = _value(mine["order"].iloc[0]) if "order" in mine.columns else None
+    if order is None:
+        return None, None
+    order = int(order)
+    log = f"spack-build-{order + 1:02d}-{phase}-out.txt" if _per_phase_logs(spack_version) else None
+    if line is None:
+        return log, None
+    earlier = phases[pd.to_numeric(phases["order"], errors="coerce") < order]
+    known = sorted(int(o) for o in earlier["order"].dropna())
+    if known != list(range(order)) or "output" not in earlier.columns:
+        return log, None
+    outputs = [_value(o) for o in earlier["output"]]
+    if any(not isinstance(o, str) for o in outputs):
+        return log, None
+    return log, int(line) + sum(len(o.splitlines()) for o in outputs)
+
+
 def _empty_failures() -> pd.DataFrame:
     frame = pd.DataFrame({c: pd.Series(dtype=object) for c in FAILURE_COLUMNS})
     frame["error_line_no"] = frame["error_line_no"].astype("Int64")
+    frame["error_build_log_line"] = frame["error_build_log_line"].astype("Int64")
     return frame
 
 
@@ -310,6 +366,10 @@ def failures(data: MonitorData) -> pd.DataFrame:
     - ``build``, ``run``, ``run_time``, ``spec_name``, ``spec_version``, ``compiler``,
       ``full_hash``, ``status``: from ``builds``;
     - ``failed_phase``: the first ``ERROR`` phase (root causes);
+    - ``error_log`` / ``error_build_log_line``: the phase log file ``error_line_no``
+      counts in (``spack-build-02-build-out.txt``) and the error's line in the combined
+      ``spack-build-out.txt``, the number Spack printed as ``>> N`` on the console
+      (:func:`error_log_position`; ``None`` where unknown);
     - ``first_error``, ``error_line_no``, ``error_context`` (pre-context, the line and
       post-context joined by newlines), ``fingerprint``: the first error event of the
       failed phase (else of the build; else the last non-blank line of the failed
@@ -347,6 +407,13 @@ def failures(data: MonitorData) -> pd.DataFrame:
     ]
     if "order" in errored.columns:
         errored = errored.sort_values(["build", "order"], kind="stable", na_position="last")
+    involved_keys = set(involved["build"].astype(object))
+    phases_of = {
+        str(b): g
+        for b, g in phases[phases["build"].astype(object).isin(involved_keys)].groupby(
+            phases["build"].astype(object), sort=False
+        )
+    }
     failed_phase: dict[str, tuple[str | None, str | None]] = {}
     for _, ph in errored.iterrows():
         b = str(ph["build"])
@@ -397,6 +464,12 @@ def failures(data: MonitorData) -> pd.DataFrame:
             rec = _base_row(row, ROOT_CAUSE)
             rec["failed_phase"] = phase
             rec.update(_first_error(b, phase, events_by_build, output, rules))
+            rec["error_log"], rec["error_build_log_line"] = error_log_position(
+                phases_of.get(b, phases.iloc[0:0]),
+                rec.pop("_error_phase"),
+                rec["error_line_no"],
+                row.get("spack_version"),
+            )
             rec["blocked_direct"] = sorted(
                 {blocked_names[x] for x, d in direct_of.items() if h is not None and h in d}
             )
@@ -412,6 +485,8 @@ def failures(data: MonitorData) -> pd.DataFrame:
                 failed_phase=None,
                 first_error=None,
                 error_line_no=None,
+                error_log=None,
+                error_build_log_line=None,
                 error_context=None,
                 error_class=None,
                 fingerprint=None,
@@ -435,6 +510,7 @@ def failures(data: MonitorData) -> pd.DataFrame:
     for column in _TEXT_COLUMNS:  # missing text is None, never NaN
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     frame["error_line_no"] = frame["error_line_no"].astype("Int64")
+    frame["error_build_log_line"] = frame["error_build_log_line"].astype("Int64")
     if "run_time" in builds.columns:
         frame["run_time"] = pd.to_datetime(frame["run_time"], utc=True)
     return frame

@@ -108,6 +108,7 @@ class _Parts:
     per_run: pd.DataFrame
     server_builds: set[str]
     server: bool
+    spack_versions: dict[str, str]
 
 
 def report_counts(data: MonitorData, found: pd.DataFrame | None = None) -> dict[str, int]:
@@ -137,11 +138,12 @@ def _data_kind(data: MonitorData) -> str:
 
 
 def runs_table(data: MonitorData, found: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per run, in time order: ``run``, ``run_time``, ``builds``, ``succeeded``,
+    """One row per run, in time order: ``run``, ``run_time``, ``spack_version`` (the
+    release(s) that ran it, comma-joined; None when unknown), ``builds``, ``succeeded``,
     ``failed`` (root causes), ``never_built``, ``root_causes`` and ``blocked``
     (``name@version%compiler`` lists). Empty when no build carries a run."""
     _check_data(data, "runs_table")
-    columns = ["run", "run_time", "builds", "succeeded", "failed", "never_built"]
+    columns = ["run", "run_time", "spack_version", "builds", "succeeded", "failed", "never_built"]
     columns += ["root_causes", "blocked"]
     builds = data.builds
     if "run" not in builds.columns or not builds["run"].notna().any():
@@ -156,10 +158,16 @@ def runs_table(data: MonitorData, found: pd.DataFrame | None = None) -> pd.DataF
         rows_found = found[found["run"] == run]
         causes = rows_found[rows_found["role"] == ROOT_CAUSE]
         blocked = rows_found[rows_found["role"] == BLOCKED]
+        versions = (
+            sorted(set(mine["spack_version"].dropna().astype(str)))
+            if "spack_version" in mine.columns
+            else []
+        )
         rows.append(
             {
                 "run": str(run),
                 "run_time": order[run],
+                "spack_version": ", ".join(versions) or None,
                 "builds": len(mine),
                 "succeeded": int((mine["_outcome"] == "succeeded").sum()),
                 "failed": len(causes),
@@ -187,6 +195,7 @@ def _parts(data: MonitorData) -> _Parts:
         per_run=runs_table(data, found),
         server_builds=_server_builds(data),
         server=_server_data(data),
+        spack_versions=_spack_versions(data),
     )
 
 
@@ -260,6 +269,63 @@ def _names(values: Any) -> str:
     return ", ".join(items) if items else "none"
 
 
+def _spack_versions(data: MonitorData) -> dict[str, str]:
+    """Build key -> the Spack release that ran it (builds without one are absent)."""
+    b = data.builds
+    if not len(b) or "spack_version" not in b.columns:
+        return {}
+    known = b.dropna(subset=["spack_version"])
+    return dict(zip(known["build"].astype(str), known["spack_version"].astype(str), strict=True))
+
+
+def _with_version(where: str, build: Any, p: _Parts) -> str:
+    """``run <name> (Spack 0.17.1)``: where a build ran and with which Spack release."""
+    version = p.spack_versions.get(str(build))
+    return f"{where} (Spack {version})" if version else where
+
+
+def _error_at(row: Any) -> str:
+    """Where the first error is, naming the file its line number counts in: the combined
+    ``spack-build-out.txt`` line (the ``>> N`` Spack printed on the console) when it is
+    known, and the line in the phase's own log file."""
+    parts = []
+    combined = row.get("error_build_log_line")
+    if combined is not None and pd.notna(combined):
+        n = int(combined)
+        parts.append(f'line {n} of spack-build-out.txt, Spack\'s ">> {n}"')
+    line = row.get("error_line_no")
+    if line is not None and pd.notna(line):
+        log = row.get("error_log")
+        if isinstance(log, str) and log:
+            parts.append(f"line {int(line)} of {log}")
+        elif not parts:
+            phase = row.get("failed_phase") or "?"
+            parts.append(f"line {int(line)} of the {phase} phase's output")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
+def _group_rows(frame: pd.DataFrame, key: Callable[[Any], tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows of ``frame`` grouped by ``key(row)``, groups in the order of their first row."""
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    for _, row in frame.iterrows():
+        groups.setdefault(key(row), []).append(row)
+    return list(groups.values())
+
+
+def _cause_key(row: Any) -> tuple[Any, ...]:
+    """A recurring failure: the same package, phase and first error (by fingerprint)."""
+    return (label(row), row["failed_phase"], row["fingerprint"] or row["first_error"])
+
+
+def _blocked_key(row: Any) -> tuple[Any, ...]:
+    return (label(row), tuple(row["blocked_by"] or ()))
+
+
+def _occurrences(rows: list[Any], p: _Parts) -> str:
+    """``run A (Spack 0.17.1), run B (Spack 0.17.1)``: where each occurrence was."""
+    return ", ".join(_with_version(_row_where(r, p), r["build"], p) for r in rows)
+
+
 def _percent(value: Any) -> str:
     return "" if value is None or pd.isna(value) else f"{float(value):.1%}"
 
@@ -291,6 +357,11 @@ def _history_title(history: MonitorData) -> str:
 # ---------------------------------------------------------------------------------
 # text
 # ---------------------------------------------------------------------------------
+
+
+def _groups_title(title: str, total: int, groups: int) -> str:
+    """``Root causes (3)``, or ``Root causes (3, 2 distinct)`` when some recur."""
+    return f"{title} ({total})" if groups == total else f"{title} ({total}, {groups} distinct)"
 
 
 def _heading(title: str) -> list[str]:
@@ -352,8 +423,9 @@ def _flaky_lines(p: _Parts, history: bool) -> list[str]:
 def _per_run_lines(p: _Parts) -> list[str]:
     lines = _heading(f"Root causes per run ({len(p.per_run)} runs)")
     for _, row in p.per_run.iterrows():
+        version = f" (Spack {row['spack_version']})" if row["spack_version"] else ""
         lines.append(
-            f"  {row['run']}: {row['builds']} builds, {row['succeeded']} succeeded, "
+            f"  {row['run']}{version}: {row['builds']} builds, {row['succeeded']} succeeded, "
             f"{row['failed']} failed, {row['never_built']} never built"
         )
         if row["root_causes"]:
@@ -411,38 +483,56 @@ def failure_report(
 
     causes = p.found[p.found["role"] == ROOT_CAUSE]
     blocked = p.found[p.found["role"] == BLOCKED]
-    lines += _heading(f"Root causes ({len(causes)})")
+    cause_groups = _group_rows(causes, _cause_key)
+    lines += _heading(_groups_title("Root causes", len(causes), len(cause_groups)))
     if not len(causes):
         lines.append("No build failed in one of its own phases.")
-    for _, row in causes.iterrows():
-        lines.append(f"* {label(row)}")
-        lines.append(
-            f"  {_row_where(row, p)}; failed phase: {row['failed_phase'] or '?'}; "
-            f"class: {row['error_class'] or 'unclassified'}"
-        )
+    for group in cause_groups:
+        row = group[0]
+        if len(group) == 1:
+            lines.append(f"* {label(row)}")
+            lines.append(
+                f"  {_occurrences(group, p)}; failed phase: {row['failed_phase'] or '?'}; "
+                f"class: {row['error_class'] or 'unclassified'}"
+            )
+        else:
+            kind = "runs" if p.has_runs else "builds"
+            lines.append(f"* {label(row)}: the same failure in {len(group)} {kind}")
+            lines.append(f"  {kind}: {_occurrences(group, p)}")
+            lines.append(
+                f"  failed phase: {row['failed_phase'] or '?'}; "
+                f"class: {row['error_class'] or 'unclassified'}"
+            )
         if isinstance(row["first_error"], str):
-            where = f" (line {int(row['error_line_no'])})" if pd.notna(row["error_line_no"]) else ""
-            lines.append(f"  first error{where}: {row['first_error']}")
+            seen = f" in {_row_where(row, p)}" if len(group) > 1 else ""
+            lines.append(f"  first error{seen}{_error_at(row)}: {row['first_error']}")
             if context and isinstance(row["error_context"], str):
                 lines.append("  context:")
                 lines += [_CONTEXT_INDENT + ln for ln in row["error_context"].splitlines()]
         else:
             lines.append("  first error: (no error line found in the log)")
-        direct = row["blocked_direct"] or []
-        transitive = row["blocked_transitive"] or []
+        direct = sorted({n for r in group for n in (r["blocked_direct"] or [])})
+        transitive = sorted({n for r in group for n in (r["blocked_transitive"] or [])})
         text = f"  blocked: {_names(transitive)}"
         indirect = [n for n in transitive if n not in direct]
         if indirect:
             text += f" (directly: {_names(direct)})"
         lines.append(text)
 
-    lines += _heading(f"Blocked dependents, never built ({len(blocked)})")
+    blocked_groups = _group_rows(blocked, _blocked_key)
+    lines += _heading(
+        _groups_title("Blocked dependents, never built", len(blocked), len(blocked_groups))
+    )
     if not len(blocked):
         lines.append("None.")
-    for _, row in blocked.iterrows():
-        lines.append(
-            f"* {label(row)}  {_row_where(row, p)}; blocked by {_names(row['blocked_by'])}"
-        )
+    for group in blocked_groups:
+        row = group[0]
+        by = f"blocked by {_names(row['blocked_by'])}"
+        if len(group) == 1:
+            lines.append(f"* {label(row)}  {_occurrences(group, p)}; {by}")
+        else:
+            kind = "runs" if p.has_runs else "builds"
+            lines.append(f"* {label(row)}  {by}, in {len(group)} {kind}: {_occurrences(group, p)}")
 
     lines += _heading("Failure classes of the root causes")
     shown = p.classes[p.classes["builds"] > 0]
@@ -815,7 +905,8 @@ def _flaky_html(p: _Parts, history: bool) -> list[str]:
 
 
 def _per_run_html(p: _Parts) -> list[str]:
-    columns = ["run", "builds", "succeeded", "failed", "never_built", "root_causes", "blocked"]
+    columns = ["run", "spack_version", "builds", "succeeded", "failed", "never_built"]
+    columns += ["root_causes", "blocked"]
     return [
         f"<h2>Root causes per run ({len(p.per_run)} runs)</h2>",
         _table(p.per_run, columns),
@@ -857,33 +948,48 @@ def write_html_report(
         out.append(_table(frame, ["input", "problem"]))
     causes = p.found[p.found["role"] == ROOT_CAUSE]
     blocked = p.found[p.found["role"] == BLOCKED]
-    out.append(f"<h2>Root causes ({len(causes)})</h2>")
+    cause_groups = _group_rows(causes, _cause_key)
+    out.append(f"<h2>{esc(_groups_title('Root causes', len(causes), len(cause_groups)))}</h2>")
     if not len(causes):
         out.append("<p>No build failed in one of its own phases.</p>")
-    for _, row in causes.iterrows():
+    kind = "runs" if p.has_runs else "builds"
+    for group in cause_groups:
+        row = group[0]
+        blocked_names = sorted({n for r in group for n in (r["blocked_transitive"] or [])})
         out.append('<div class="cause">')
         out.append(f"<h3><code>{esc(label(row))}</code></h3>")
+        where = _occurrences(group, p)
+        if len(group) > 1:
+            where = f"the same failure in {len(group)} {kind}: {where}"
         out.append(
-            f"<p>{esc(_row_where(row, p))}; failed phase <b>{esc(str(row['failed_phase'] or '?'))}</b>;"
+            f"<p>{esc(where)}; failed phase <b>{esc(str(row['failed_phase'] or '?'))}</b>;"
             f" class <b>{esc(str(row['error_class'] or 'unclassified'))}</b>;"
-            f" blocked: {esc(_names(row['blocked_transitive']))}</p>"
+            f" blocked: {esc(_names(blocked_names))}</p>"
         )
         if isinstance(row["first_error"], str):
-            line = row["error_line_no"]
-            at = f" (line {int(line)})" if pd.notna(line) else ""
-            out.append(f"<p>First error{at}: <code>{esc(row['first_error'])}</code></p>")
+            seen = f" in {_row_where(row, p)}" if len(group) > 1 else ""
+            out.append(
+                f"<p>First error{esc(seen + _error_at(row))}: "
+                f"<code>{esc(row['first_error'])}</code></p>"
+            )
         else:
             out.append("<p>First error: (no error line found in the log)</p>")
         if isinstance(row["error_context"], str):
             out.append(f"<pre>{esc(row['error_context'])}</pre>")
         out.append("</div>")
 
-    out.append(f"<h2>Blocked dependents, never built ({len(blocked)})</h2>")
+    blocked_groups = _group_rows(blocked, _blocked_key)
+    title = _groups_title("Blocked dependents, never built", len(blocked), len(blocked_groups))
+    out.append(f"<h2>{esc(title)}</h2>")
     if len(blocked):
-        table = blocked.assign(
-            package=[label(r) for _, r in blocked.iterrows()],
-            where=[_row_where(r, p) for _, r in blocked.iterrows()],
-            outcome="never built",
+        firsts = [g[0] for g in blocked_groups]
+        table = pd.DataFrame(
+            {
+                "package": [label(r) for r in firsts],
+                "where": [_occurrences(g, p) for g in blocked_groups],
+                "blocked_by": [r["blocked_by"] for r in firsts],
+                "outcome": "never built",
+            }
         )
         out.append(_table(table, ["package", "where", "blocked_by", "outcome"]))
     else:

@@ -273,7 +273,9 @@ def test_server_data_report_says_what_it_cannot_show(
     assert package.startswith("tinybrokenapp@1.0%gcc@12.2.0")
     # the time is when the server received the build (a replay is long after the build)
     assert re.fullmatch(
-        r"build \d+, reported \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(server time\)", where
+        r"build \d+, reported \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(server time\)"
+        r" \(Spack 0\.17\.1\)",
+        where,
     ), where
     assert (blocked_by, outcome) == ("tinybroken", "never built")
     assert "FAILED" not in html_doc.split("<h2>Blocked dependents")[1].split("</table>")[0]
@@ -296,7 +298,9 @@ def test_server_data_report_says_what_it_cannot_show(
         r"1 build\(s\), last reported \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(server time\)", text
     ), text
     cause = text[text.index("* tinybroken@") :].splitlines()[1]
-    assert re.match(r"  build \d+, reported \S+ \S+ UTC \(server time\); failed phase", cause)
+    assert re.match(
+        r"  build \d+, reported \S+ \S+ UTC \(server time\) \(Spack 0\.17\.1\); failed phase", cause
+    )
     assert "(server time)" in text[text.index("Blocked dependents") :].splitlines()[2]
 
 

@@ -204,9 +204,10 @@ def test_demo_command(tmp_path: Path) -> None:
     assert f"Root causes per run ({len(history['runs'])} runs)" in history_part
     lines = history_part.splitlines()
     for run, info in history["runs"].items():
-        at = next(i for i, ln in enumerate(lines) if ln.startswith(f"  {run}: "))
+        # each run with the Spack release that ran it (the metadata files say 0.17.1)
+        at = next(i for i, ln in enumerate(lines) if ln.startswith(f"  {run} (Spack 0.17.1): "))
         assert lines[at] == (
-            f"  {run}: {info['builds']} builds, {len(info['succeeded'])} succeeded, "
+            f"  {run} (Spack 0.17.1): {info['builds']} builds, {len(info['succeeded'])} succeeded, "
             f"{len(info['root_causes'])} failed, {len(info['blocked'])} never built"
         )
         block = lines[at + 1 : at + 3]
