@@ -98,10 +98,14 @@ SERVE_URL = "http://127.0.0.1:5000"
 #: ``spackmon`` commands swap in their option names (:data:`CLI_HINTS`).
 LIBRARY_HINTS = {
     "host": "pass host= or set SPACKMON_HOST",
+    "host_default": f"pass host= or export SPACKMON_HOST={SERVE_URL} (spackmon serve's address)",
     "credentials": CREDENTIALS_HINT,
 }
 CLI_HINTS = {
     "host": "set --host or SPACKMON_HOST",
+    "host_default": (
+        "start `spackmon serve`, or pass --host or export SPACKMON_HOST=http://HOST:PORT"
+    ),
     "credentials": (
         "pass --user and --token, or set SPACKMON_USER and SPACKMON_TOKEN in the environment"
     ),
@@ -411,7 +415,10 @@ class SpackMonitorClient:
 
     Args:
         host: scheme + host (+ port), e.g. ``http://127.0.0.1:5000``; default
-            ``$SPACKMON_HOST``, else ``http://127.0.0.1``.
+            ``$SPACKMON_HOST``, else ``http://127.0.0.1``. A URL that already ends in the
+            prefix (``http://127.0.0.1:5000/ms1/``, as ``spackmon serve`` prints it) is the
+            same server: the prefix is not added twice. Without a host from either place, a
+            refused connection is not retried (the error says to set ``SPACKMON_HOST``).
         prefix: the API prefix, ``ms1`` by default (a 302 from the server may move it).
         token: the user's 40-hex API token; default ``$SPACKMON_TOKEN``.
         username: default ``$SPACKMON_USER``.
@@ -437,11 +444,12 @@ class SpackMonitorClient:
         session: requests.Session | None = None,
         progress: bool | None = None,
     ) -> None:
+        #: True when neither ``host`` nor ``$SPACKMON_HOST`` named the server: a refused
+        #: connection then fails at once (no retries) saying what to set.
+        self.host_is_default = not (host or os.environ.get("SPACKMON_HOST"))
         host = host or os.environ.get("SPACKMON_HOST") or DEFAULT_HOST
-        if "://" not in host:
-            host = "http://" + host
-        self.host = host.rstrip("/")
         self.prefix = (prefix if prefix is not None else DEFAULT_PREFIX).strip("/")
+        self.host = _split_host(host, self.prefix)
         self.token = token if token is not None else os.environ.get("SPACKMON_TOKEN")
         self.username = username if username is not None else os.environ.get("SPACKMON_USER")
         if retries < 0:
@@ -566,6 +574,8 @@ class SpackMonitorClient:
                 raise ConfigError(f"bad server URL {url!r}: {exc}") from exc
             except requests.RequestException as exc:
                 self._count()
+                if self.host_is_default and not _transport_reason(exc, self.timeout)[1]:
+                    raise self._default_host_error(exc, url) from exc
                 if attempt >= self.retries:
                     raise self._transport_error(exc, method, url, attempt + 1) from exc
                 self._pause(attempt, None)
@@ -606,6 +616,15 @@ class SpackMonitorClient:
         if not stream:
             _read_body(response)  # read the body now, as Session.send does
         return response
+
+    def _default_host_error(self, exc: requests.RequestException, url: str) -> TransportError:
+        """No server at the default host, which nobody chose: say at once what to set."""
+        reason, _ = _transport_reason(exc, self.timeout)
+        message = (
+            f"no Spack Monitor at {self.baseurl}/ ({reason}); no server was named, so the "
+            f"default was tried: {self._hints['host_default']}"
+        )
+        return TransportError(message, method="GET", url=url)
 
     def _transport_error(
         self, exc: requests.RequestException, method: str, url: str, tries: int
@@ -1223,6 +1242,25 @@ def _with_source(exc: SpecFormatError, filename: str | Path) -> SpecFormatError:
 
 def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+def _split_host(host: str, prefix: str) -> str:
+    """``host`` as scheme://netloc[/path] without a trailing ``/`` or a trailing ``prefix``.
+
+    ``http://127.0.0.1:5000/ms1/`` with prefix ``ms1`` is ``http://127.0.0.1:5000``; a path
+    before the prefix (a server behind a reverse proxy at ``/monitor/ms1/``) is kept.
+    """
+    host = host.strip()
+    if "://" not in host:
+        host = "http://" + host
+    host = host.rstrip("/")
+    scheme_end = host.index("://") + 3
+    path_start = host.find("/", scheme_end)
+    if prefix and path_start != -1:
+        head, _, last = host.rpartition("/")
+        if last == prefix and len(head) >= scheme_end:
+            host = head.rstrip("/")
+    return host
 
 
 def _transport_reason(exc: BaseException, timeout: float) -> tuple[str, bool]:

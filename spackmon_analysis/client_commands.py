@@ -2,7 +2,10 @@
 
 Every command takes ``--host``/``--prefix`` and ``--user``/``--token``; each falls
 back to ``SPACKMON_HOST``, ``SPACKMON_PREFIX``, ``SPACKMON_USER`` and
-``SPACKMON_TOKEN`` (then to ``http://127.0.0.1`` and ``ms1``).
+``SPACKMON_TOKEN`` (then to ``http://127.0.0.1:5000``, where ``spackmon serve`` listens by
+default, and ``ms1``). A host URL may end in the prefix (``http://127.0.0.1:5000/ms1/``, as
+``spackmon serve`` prints it). When no host is named and nothing answers at the default, the
+command fails at once (no retries) with a one-line error saying what to export.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .client import CLI_HINTS, PULL_ROUTES, SpackMonitorClient
+from .client import CLI_HINTS, PULL_ROUTES, SERVE_URL, SpackMonitorClient
 from .errors import ConfigError
 
 __all__ = ["register", "client_from_args"]
@@ -24,10 +27,16 @@ PULL_FORMATS = ("csv", "parquet", "json")
 
 def _connection_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("server connection")
-    group.add_argument("--host", help="server URL, e.g. http://127.0.0.1:5000 (env SPACKMON_HOST)")
-    group.add_argument("--prefix", help="API prefix (env SPACKMON_PREFIX; default ms1)")
-    group.add_argument("--user", help="user name (env SPACKMON_USER)")
-    group.add_argument("--token", help="API token (env SPACKMON_TOKEN)")
+    group.add_argument(
+        "--host",
+        help=(
+            "server URL, e.g. http://127.0.0.1:5000 or http://127.0.0.1:5000/ms1/ "
+            f"(default: $SPACKMON_HOST, else {SERVE_URL}, where spackmon serve listens)"
+        ),
+    )
+    group.add_argument("--prefix", help="API prefix (default: $SPACKMON_PREFIX, else ms1)")
+    group.add_argument("--user", help="user name (default: $SPACKMON_USER)")
+    group.add_argument("--token", help="API token (default: $SPACKMON_TOKEN)")
     group.add_argument("--timeout", type=float, default=30, help="seconds per request (default 30)")
     group.add_argument(
         "--retries", type=int, default=3, help="retries on connection errors/502-504"
@@ -37,8 +46,9 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
 def client_from_args(args: argparse.Namespace) -> SpackMonitorClient:
     """A client from ``--host/--prefix/--user/--token`` with the environment as fallback."""
     prefix = args.prefix or os.environ.get("SPACKMON_PREFIX") or "ms1"
+    named = args.host or os.environ.get("SPACKMON_HOST")
     client = SpackMonitorClient(
-        host=args.host or None,
+        host=named or SERVE_URL,
         prefix=prefix,
         token=args.token or None,
         username=args.user or None,
@@ -47,6 +57,8 @@ def client_from_args(args: argparse.Namespace) -> SpackMonitorClient:
         progress=False if getattr(args, "no_progress", False) else None,  # None: when watched
     )
     client._hints.update(CLI_HINTS)  # errors name --host/--user/--token, not host=/token=
+    # nothing named a server: try where `spackmon serve` listens, and fail at once if it is not
+    client.host_is_default = not named
     return client
 
 
