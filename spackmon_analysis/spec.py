@@ -1821,8 +1821,22 @@ class SpecDiff:
     ``compiler_changes``: label -> (old, new) as ``name@version``; ``patch_changes``:
     label -> (old patches, new patches); ``edges_added`` / ``edges_removed``: (parent,
     child) label pairs; ``deptype_changes``: (parent, child) -> (old deptypes, new
-    deptypes); ``hash_changes``: labels whose key changed (``hash_values``: label -> (old
-    key, new key)).
+    deptypes).
+
+    Hashes are compared kind for kind: the ``full_hash`` when both nodes carry one, else
+    the DAG ``hash`` when both carry one of the same meaning (Spack 0.18 changed it: before,
+    list format and ``_meta`` v1/v2, it left out build dependencies and the recipe), else
+    the ``build_hash``. ``hash_changes``: labels whose compared hash changed;
+    ``hash_values``: label -> (old, new); ``hash_kinds``: label -> the kind compared
+    (``"full_hash"``, ``"DAG hash"``, ``"DAG hash (Spack < 0.18)"``, ``"build_hash"``);
+    ``hash_reasons``: label -> why it changed, from what the documents show: ``package_hash
+    changed (the recipe)``, the node's own version/compiler/variants/patches/
+    architecture/external changes, ``dependency changed: a, b`` (a dependency's hash
+    changed), dependencies added/removed, deptypes changed; ``unexplained`` when none of
+    those differ. ``hash_kind_mismatches``: label -> ((old kind, old value), (new kind, new
+    value)) for a pair with no hash kind in common (a Spack 0.17 ``full_hash`` against a
+    0.18+ DAG hash): those are labelled as different kinds, not reported as a change.
+    Patches are compared once (``patch_changes``), not also as a ``patches`` variant.
     """
 
     old_label: str
@@ -1838,6 +1852,9 @@ class SpecDiff:
     hash_changes: list[str] = field(default_factory=list)
     patch_changes: dict[str, tuple] = field(default_factory=dict)
     hash_values: dict[str, tuple] = field(default_factory=dict)
+    hash_kinds: dict[str, str] = field(default_factory=dict)
+    hash_reasons: dict[str, list[str]] = field(default_factory=dict)
+    hash_kind_mismatches: dict[str, tuple] = field(default_factory=dict)
 
     @classmethod
     def between(cls, old: SpecGraph, new: SpecGraph) -> SpecDiff:
@@ -1846,25 +1863,41 @@ class SpecDiff:
         d = cls(old_label=_label(old), new_label=_label(new))
         d.added = [label_b[n.key] for n in added]
         d.removed = [label_a[n.key] for n in removed]
+        own: dict[str, list[str]] = {}
         for na, nb in pairs:
             name = label_a[na.key]
+            mine = own.setdefault(name, [])
             if na.version != nb.version:
                 d.version_changes[name] = (na.version, nb.version)
+                mine.append("version")
             if na.compiler != nb.compiler:
                 d.compiler_changes[name] = (na.compiler, nb.compiler)
-            if na.variants != nb.variants:
+                mine.append("compiler")
+            va_all = {k: v for k, v in na.variants.items() if k != "patches"}
+            vb_all = {k: v for k, v in nb.variants.items() if k != "patches"}
+            if va_all != vb_all:
                 changes = {}
-                for v in list(na.variants) + [v for v in nb.variants if v not in na.variants]:
-                    va, vb = na.variants.get(v), nb.variants.get(v)
+                for v in list(va_all) + [v for v in vb_all if v not in va_all]:
+                    va, vb = va_all.get(v), vb_all.get(v)
                     if va != vb:
                         changes[v] = (va, vb)
                 if changes:
                     d.variant_changes[name] = changes
+                    mine.append("variants " + ", ".join(changes))
             if tuple(na.patches) != tuple(nb.patches):
                 d.patch_changes[name] = (tuple(na.patches), tuple(nb.patches))
-            if na.key != nb.key:
+                mine.append("patches")
+            if (na.platform, na.os, na.target) != (nb.platform, nb.os, nb.target):
+                mine.append("architecture")
+            if (na.external, na.external_path) != (nb.external, nb.external_path):
+                mine.append("external")
+            compared = _comparable_hash(na, old, nb, new)
+            if compared is None:
+                d.hash_kind_mismatches[name] = (_hash_kind(na, old), _hash_kind(nb, new))
+            elif compared[1] != compared[2]:
                 d.hash_changes.append(name)
-                d.hash_values[name] = (na.key, nb.key)
+                d.hash_values[name] = (compared[1], compared[2])
+                d.hash_kinds[name] = compared[0]
         ea = _edge_map(old, label_a)
         eb = _edge_map(new, label_b)
         d.edges_added = [e for e in eb if e not in ea]
@@ -1873,6 +1906,11 @@ class SpecDiff:
             tb = eb.get(e)
             if tb is not None and tuple(sorted(ta)) != tuple(sorted(tb)):
                 d.deptype_changes[e] = (ta, tb)
+        changed = set(d.hash_changes) | set(d.hash_kind_mismatches)
+        for na, nb in pairs:
+            name = label_a[na.key]
+            if name in d.hash_changes:
+                d.hash_reasons[name] = _hash_reasons(name, na, nb, own[name], d, ea, eb, changed)
         return d
 
     def __bool__(self) -> bool:
@@ -1887,13 +1925,19 @@ class SpecDiff:
             or self.deptype_changes
             or self.hash_changes
             or self.patch_changes
+            or self.hash_kind_mismatches
         )
 
     def to_frame(self) -> pandas.DataFrame:
-        """One row per change: columns change, package, attribute, old, new."""
+        """One row per change: columns change, package, attribute, old, new, why.
+
+        ``hash`` rows name the kind of hash compared in ``attribute`` (``full_hash``,
+        ``DAG hash``, ...) and why it changed in ``why``; ``hash kind`` rows are nodes whose
+        documents carry different kinds of hash (``old``/``new``: ``kind value``)."""
         import pandas as pd
 
-        return pd.DataFrame(self._rows(), columns=["change", "package", "attribute", "old", "new"])
+        columns = ["change", "package", "attribute", "old", "new", "why"]
+        return pd.DataFrame([(*r, None)[:6] for r in self._rows()], columns=columns)
 
     def _rows(self) -> list[tuple]:
         rows: list[tuple] = []
@@ -1911,15 +1955,22 @@ class SpecDiff:
             rows += [("patches", n, "patches", ",".join(o), ",".join(w))]
         for n in self.hash_changes:
             o, w = self.hash_values.get(n, (None, None))
-            rows += [("hash", n, "hash", o, w)]
+            why = "; ".join(self.hash_reasons.get(n, [])) or None
+            rows += [("hash", n, self.hash_kinds.get(n, "hash"), o, w, why)]
+        for n, ((ko, o), (kw, w)) in self.hash_kind_mismatches.items():
+            rows += [("hash kind", n, "hash", f"{ko} {o}", f"{kw} {w}", _KIND_MISMATCH)]
         return rows
 
     def __repr__(self) -> str:
         lines = [f"SpecDiff {self.old_label} -> {self.new_label}"]
         if not self:
             lines.append("  no differences")
-        for change, pkg, attr, old, new in self._rows():
-            if change in ("added", "removed"):
+        for change, pkg, attr, old, new, *why in self._rows():
+            if change == "hash":
+                lines.append(f"  ~ {pkg} {attr}: {old} -> {new} ({why[0] or 'unexplained'})")
+            elif change == "hash kind":
+                lines.append(f"  ~ {pkg} hash: {old} -> {new}: {_KIND_MISMATCH}")
+            elif change in ("added", "removed"):
                 lines.append(f"  {'+' if change == 'added' else '-'} {pkg}")
             elif change == "edge added":
                 lines.append(f"  + edge {pkg} -> {attr}")
@@ -1937,7 +1988,7 @@ class SpecDiff:
 
         rows = "".join(
             "<tr>"
-            + "".join(f"<td>{escape('' if c is None else str(c))}</td>" for c in row)
+            + "".join(f"<td>{escape('' if c is None else str(c))}</td>" for c in (*row, None)[:6])
             + "</tr>"
             for row in self._rows()
         )
@@ -1946,8 +1997,88 @@ class SpecDiff:
             return f"<div><p>SpecDiff {head}: no differences</p></div>"
         return (
             f"<div><p>SpecDiff {head}</p><table><thead><tr><th>change</th><th>package</th>"
-            f"<th>attribute</th><th>old</th><th>new</th></tr></thead><tbody>{rows}</tbody></table></div>"
+            f"<th>attribute</th><th>old</th><th>new</th><th>why</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table></div>"
         )
+
+
+_KIND_MISMATCH = "different kinds of hash, not comparable"
+
+#: Spec formats written before Spack 0.18, whose DAG ``hash`` left out build dependencies.
+_OLD_DAG_HASH_FORMATS = frozenset({"list", "v1", "v2"})
+
+
+def _hash_kind(node: SpecNode, graph: SpecGraph) -> tuple[str, str]:
+    """``(kind, value)`` of the hash a node is keyed by: what a reader sees for it."""
+    if "full_hash" in node.hashes:
+        return "full_hash", node.hashes["full_hash"]
+    if "hash" in node.hashes:
+        return _dag_kind(graph), node.hashes["hash"]
+    for key in ("build_hash", "dag_hash"):
+        if key in node.hashes:
+            return key, node.hashes[key]
+    return "hash", node.key
+
+
+def _dag_kind(graph: SpecGraph) -> str:
+    return "DAG hash (Spack < 0.18)" if graph.format in _OLD_DAG_HASH_FORMATS else "DAG hash"
+
+
+def _comparable_hash(
+    na: SpecNode, ga: SpecGraph, nb: SpecNode, gb: SpecGraph
+) -> tuple[str, str, str] | None:
+    """``(kind, old, new)`` of the first hash kind both nodes carry with the same meaning,
+    else None."""
+    ha, hb = na.hashes, nb.hashes
+    if "full_hash" in ha and "full_hash" in hb:
+        return "full_hash", ha["full_hash"], hb["full_hash"]
+    if "hash" in ha and "hash" in hb and _dag_kind(ga) == _dag_kind(gb):
+        return _dag_kind(ga), ha["hash"], hb["hash"]
+    for key in ("build_hash", "dag_hash"):
+        if key in ha and key in hb:
+            return key, ha[key], hb[key]
+    if not ha and not hb:  # documents without any hash key: the graph keys
+        return "hash", na.key, nb.key
+    return None
+
+
+def _hash_reasons(
+    name: str,
+    na: SpecNode,
+    nb: SpecNode,
+    own: list[str],
+    d: SpecDiff,
+    ea: dict,
+    eb: dict,
+    changed: set[str],
+) -> list[str]:
+    """Why a node's hash changed, as far as the two documents show."""
+    reasons: list[str] = []
+    pa, pb = na.hashes.get("package_hash"), nb.hashes.get("package_hash")
+    if pa is not None and pb is not None and pa != pb:
+        reasons.append("package_hash changed (the recipe)")
+    reasons += [f"{what} changed" for what in own]
+    deps_a = {c for (p, c) in ea if p == name}
+    deps_b = {c for (p, c) in eb if p == name}
+    moved = sorted(c for c in deps_a & deps_b if c in changed)
+    if moved:
+        reasons.append("dependency changed: " + ", ".join(moved))
+    if deps_b - deps_a:
+        reasons.append("dependencies added: " + ", ".join(sorted(deps_b - deps_a)))
+    if deps_a - deps_b:
+        reasons.append("dependencies removed: " + ", ".join(sorted(deps_a - deps_b)))
+    retyped = sorted(c for (p, c) in d.deptype_changes if p == name)
+    if retyped:
+        reasons.append("deptypes changed: " + ", ".join(retyped))
+    if not reasons:
+        if pa is None or pb is None:
+            reasons.append(
+                "unexplained: no field of the documents differs and they carry no "
+                "package_hash to compare (the recipe or the Spack release may differ)"
+            )
+        else:
+            reasons.append("unexplained: no field of the documents differs")
+    return reasons
 
 
 def _fmt(value: Any) -> Any:

@@ -53,7 +53,7 @@ def test_diff_only_hash_changed_is_a_difference() -> None:
     assert d and d.hash_changes == ["zlib"]
     assert d.hash_values["zlib"] == ("aaaaaaa1", "bbbbbbb2")
     assert "no differences" not in repr(d)
-    assert "zlib hash: aaaaaaa1 -> bbbbbbb2" in repr(d)
+    assert "zlib DAG hash: aaaaaaa1 -> bbbbbbb2 (unexplained: " in repr(d)
     assert "no differences" not in d._repr_html_()
     assert list(d.to_frame()["change"]) == ["hash"]
 

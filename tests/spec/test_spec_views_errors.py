@@ -66,7 +66,7 @@ def test_diff_singularity() -> None:
     assert ("singularity", "libgpg-error") in d.edges_removed
     assert not d.compiler_changes
     frame = d.to_frame()
-    assert list(frame.columns) == ["change", "package", "attribute", "old", "new"]
+    assert list(frame.columns) == ["change", "package", "attribute", "old", "new", "why"]
     assert len(frame[frame.change == "version"]) == len(d.version_changes)
     assert "~ go version: 1.15.5 -> 1.16.6" in repr(d) and "<table>" in d._repr_html_()
     assert not old.diff(old) and "no differences" in repr(old.diff(old))
