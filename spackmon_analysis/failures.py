@@ -68,28 +68,29 @@ __all__ = [
 ROOT_CAUSE = "root cause"
 BLOCKED = "blocked"
 
-#: Columns of :func:`failures`, in order.
+#: Columns of :func:`failures`, in order: what a reader looks at first (the package, its role
+#: and its first error; for a blocked build, what blocked it) leads, so a plain ``repr`` shows it.
 FAILURE_COLUMNS = [
+    "spec_name",
     "role",
-    "build",
+    "first_error",
+    "blocked_by",
+    "failed_phase",
+    "compiler",
+    "spec_version",
+    "status",
+    "error_class",
     "run",
     "run_time",
-    "spec_name",
-    "spec_version",
-    "compiler",
-    "full_hash",
-    "status",
-    "failed_phase",
-    "first_error",
     "error_line_no",
     "error_log",
     "error_build_log_line",
     "error_context",
-    "error_class",
     "fingerprint",
     "blocked_direct",
     "blocked_transitive",
-    "blocked_by",
+    "full_hash",
+    "build",
 ]
 
 #: Build columns that must match for two builds of one ``full_hash`` to count as the

@@ -187,6 +187,18 @@ def test_failures_match_raw_files(root: Path) -> None:
         assert roles == sorted(roles, key=lambda r: r != "root cause")
 
 
+def test_plain_repr_leads_with_package_role_and_first_error(found: pd.DataFrame) -> None:
+    # what `failures(data)` prints in a notebook or a REPL at pandas' usual 12 columns
+    with pd.option_context("display.width", 120, "display.max_columns", 12):
+        text = repr(found)
+    header = text.splitlines()[0].split()
+    assert header[:4] == ["spec_name", "role", "first_error", "blocked_by"]
+    first = text.splitlines()[1]
+    assert "openmpi" in first and "root cause" in first and "pmix3x_client" in first
+    hdf5 = next(line for line in text.splitlines() if " hdf5 " in line)
+    assert "blocked" in hdf5 and "[openmpi]" in hdf5
+
+
 def test_manifest_story(found: pd.DataFrame) -> None:
     """The manifest's failures: which package, which run, what kind, what it blocked."""
     expected = set()
