@@ -838,6 +838,14 @@ def plot_build_times(
 
     A build's total is the sum of its known phase durations (``phases.duration``); builds
     without any known duration are left out. With no durations at all, the axes explain so.
+
+    The x-axis label says what the figure covers (:data:`DURATION_BASIS`). Durations from
+    log timestamps (save-local and server data) cover each phase from its first to its
+    last ``==> [time]`` line only: staging, build-environment setup, the time between
+    phases (the monitor hooks) and post-install are not in them, so the total is shorter
+    than the "Build: X s" Spack prints (65% of it on a real Spack 0.17.1 build; see
+    ``docs/analysis.md``, "What build times cover"). Durations of install trees come from
+    Spack's ``install_times.json`` phase timers.
     """
     import numpy as np
     import pandas as pd
@@ -875,8 +883,39 @@ def plot_build_times(
             color=OUTCOME_COLORS["failed"] if is_failed else "#08306b",
             label="failed build (phases until the error)" if is_failed else "one build",
         )  # fmt: skip
-    ax.set_xlabel(f"total phase duration ({unit})")
+    sources = b["source"].astype("object").reindex(per_build.index) if "source" in b else None
+    basis = _duration_basis(sources)
+    ax.set_xlabel(f"total phase duration ({unit})" + (f"\n{basis}" if basis else ""), fontsize=9)
     ax.set_ylabel("package")
     ax.set_title(title)
     ax.legend(frameon=False, loc="lower right", fontsize=8)
     return ax
+
+
+#: What the phase durations of each kind of source cover (the x-axis note of
+#: :func:`plot_build_times`).
+DURATION_BASIS: dict[str, str] = {
+    "stamps": (
+        "inside the phases only: each phase's first to last log timestamp; staging, "
+        "environment setup, the gaps between phases and post-install are not included, "
+        "so Spack's own 'Build:' time is longer"
+    ),
+    "install": "Spack's install_times.json phase timers",
+}
+_STAMP_SOURCES = frozenset({"save-local", "server", "database"})
+
+
+def _duration_basis(sources: pandas.Series | None) -> str:
+    """The note on what the plotted durations cover, wrapped for an axis label."""
+    import textwrap
+
+    kinds = set() if sources is None else {str(s) for s in sources.dropna()}
+    notes = []
+    if kinds & _STAMP_SOURCES or not kinds:
+        notes.append(DURATION_BASIS["stamps"])
+    if "install" in kinds:
+        notes.append(DURATION_BASIS["install"])
+    text = "; ".join(notes)
+    if len(notes) > 1:
+        text = f"save-local/server: {notes[0]}; install trees: {notes[1]}"
+    return "\n".join(textwrap.wrap(text, 95))
