@@ -29,8 +29,32 @@ def md(text: str) -> nbformat.NotebookNode:
     return nbformat.v4.new_markdown_cell(text.strip("\n"))
 
 
-def code(text: str) -> nbformat.NotebookNode:
-    return nbformat.v4.new_code_cell(text.strip("\n"))
+def code(text: str, *tags: str) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(text.strip("\n"))
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    return cell
+
+
+def checked(text: str) -> nbformat.NotebookNode:
+    """A code cell whose output nbval compares even under ``--nbval-lax``.
+
+    nbval reads its markers from cell tags (``nbval-check-output``, ``nbval-ignore-output``),
+    so the code a reader copies carries no test comments.
+    """
+    return code(text, "nbval-check-output")
+
+
+def unchecked(text: str) -> nbformat.NotebookNode:
+    """A code cell whose output truly varies between runs (ports, concurrent ids): not compared."""
+    return code(text, "nbval-ignore-output")
+
+
+def needs(module: str, text: str) -> nbformat.NotebookNode:
+    """A code cell left out when ``spackmon_analysis.<module>`` cannot be imported."""
+    cell = code(text)
+    cell.metadata["spackmon_needs"] = module  # read by _available, removed before writing
+    return cell
 
 
 SETUP = """
@@ -76,8 +100,7 @@ SPEC_FILE = Path("..") / "specs" / "singularity-3.6.4.json"
 SPACK_VERSION = "0.16.0-1379-7a5351d495"  # the list format carries no version: give it, as the tutorial does
 """),
     md("## A server, a user and a token"),
-    code("""
-# NBVAL_IGNORE_OUTPUT
+    unchecked("""
 if os.environ.get("SPACKMON_HOST"):
     monitor = None
     client = SpackMonitorClient(progress=False)  # SPACKMON_HOST / _USER / _TOKEN
@@ -88,41 +111,34 @@ else:
 print(monitor)
 print(client)
 """),
-    code("""
-# NBVAL_CHECK_OUTPUT
+    checked("""
 info = client.service_info()
 {key: info[key] for key in ("id", "status", "name")}
 """),
     md("## Upload the same file twice"),
-    code("""
-# NBVAL_CHECK_OUTPUT
+    checked("""
 first = client.upload_specfile(SPEC_FILE, SPACK_VERSION)
 print(first["code"], first["data"]["created"], first["message"])
 {key: first["data"]["spec"][key] for key in ("name", "version", "full_hash", "spack_version")}
 """),
-    code("""
-# NBVAL_CHECK_OUTPUT
+    checked("""
 second = client.upload_specfile(SPEC_FILE, SPACK_VERSION)
 print(second["code"], second["data"]["created"], second["message"])
 """),
-    code("""
-# NBVAL_CHECK_OUTPUT
+    checked("""
 sorted(first["data"]["spec"]["specs"])
 """),
     md("## Look it up by name and pull it back as frames"),
-    code("""
-# NBVAL_CHECK_OUTPUT
+    checked("""
 rows = client.get_specs_by_name("singularity")
 [(row["name"], row["version"], row["full_hash"]) for row in rows]
 """),
-    code("""
-# NBVAL_CHECK_OUTPUT
+    checked("""
 specs = client.specs().to_frame()
 print(len(specs), "spec rows on the server")
 specs.sort_values(["name", "full_hash"])[["name", "version", "full_hash"]].reset_index(drop=True).head(10)
 """),
-    code("""
-# NBVAL_CHECK_OUTPUT
+    checked("""
 graph = load_spec(SPEC_FILE)
 print(graph.root.name, graph.root.version, len(graph), "nodes")
 assert set(specs["full_hash"]) >= {node.full_hash for node in graph}
@@ -160,16 +176,14 @@ from spackmon_analysis.server import LocalMonitor
 RUNS = sma.example_data_dir() / "save-local"
 sorted(p.name for p in RUNS.iterdir())
 """),
-    code("""
-# NBVAL_IGNORE_OUTPUT
+    unchecked("""
 monitor = LocalMonitor().start()
 monitor.add_user("analyst")
 client = monitor.client("analyst", progress=False)
 monitor
 """),
     md("## First replay: everything is created"),
-    code("""
-# NBVAL_CHECK_OUTPUT
+    checked("""
 first = client.upload_local_save(RUNS, progress=False)
 print(first)
 """),
@@ -178,15 +192,13 @@ Each local build id (the 32-hex name in the files) maps to a server build id. A 
 rebuilt in a later run with the same spec on the same host is the same server build, so
 several local ids can map to one server id.
 """),
-    code("""
-# NBVAL_IGNORE_OUTPUT
+    unchecked("""
 mapping = pd.Series(first.build_ids, name="server build id").rename_axis("local id").sort_index()
 print(len(mapping), "local ids ->", mapping.nunique(), "server builds")
 mapping.head(8)
 """),
     md("## Second replay: nothing new"),
-    code("""
-# NBVAL_CHECK_OUTPUT
+    checked("""
 before = client.builds().to_frame().sort_values("id").reset_index(drop=True)
 second = client.upload_local_save(RUNS, progress=False)
 print(second)
@@ -201,8 +213,7 @@ started? A rebuild of the same spec on the same host is one server build, so the
 are played onto it in run order; every file that holds a different state than the file
 played before it overwrites the server's value. These are the only such files:
 """),
-    code("""
-# NBVAL_CHECK_OUTPUT
+    checked("""
 local = sma.load_save_local(RUNS)
 b = local.builds.assign(label=local.builds["spec_name"] + "%" + local.builds["compiler"].astype(str))
 phases = local.phases.merge(b[["build", "run", "label", "full_hash", "host_target"]], on="build")
@@ -245,8 +256,7 @@ offline_error = next(
     e.text for p in run.phases if p.status == "ERROR" for e in parse_log(p.output) if e.kind == "error"
 )
 """),
-    code("""
-# NBVAL_CHECK_OUTPUT
+    checked("""
 with LocalMonitor() as single:
     single.add_user("analyst")
     one = single.client("analyst", progress=False)
@@ -265,8 +275,7 @@ online_error = server_errors.sort_values(["build", "line_no"])["text"].iloc[0]
 both = offline.merge(online, on="package", suffixes=("_offline", "_online"))
 both
 """),
-    code("""
-# NBVAL_CHECK_OUTPUT
+    checked("""
 print("same outcome for every package:", (both["outcome_offline"] == both["outcome_online"]).all())
 print("first error offline:", offline_error)
 print("first error online: ", online_error)
@@ -297,10 +306,26 @@ NB03 = [
 # 03 · Why did the builds fail, and whose problem is it?
 
 **Question:** across six nightly runs of a 20-package stack on two compilers and two
-targets, which failures are root causes, which packages never built because of them, what
-does the first error say, which failures are flaky, and which compiler is affected?
+targets, which packages failed by themselves, which only never built because something they
+depend on failed, what does the first error say, which failures are flaky, and which compiler
+is affected?
 
 Everything here is offline: the bundled `--monitor-save-local` runs read straight from disk.
+"""),
+    md("""
+### Two kinds of failed build: *root cause* and *blocked*
+
+When one package fails, Spack stops there and marks every package that depends on it as
+failed too, so a run's list of failed builds mixes two very different things:
+
+* a **root cause** is a build that failed in one of its *own* phases (Spack recorded an
+  `ERROR` phase for it, e.g. `build`): its log holds the error, and it is the thing to fix;
+* a **blocked** build never started: a dependency failed first, so it has no phases, no log
+  and no error of its own (Spack 0.17 gives it status `FAILED`). Fixing its root cause fixes it.
+
+`sma.failures(data)` returns one row per such build, with `role` saying which of the two it is,
+`first_error` the first error of a root cause, and `blocked_by` the root causes that blocked a
+blocked build.
 """),
     code(PLOT_SETUP + """
 data = sma.load_save_local(sma.example_data_dir() / "save-local")
@@ -340,8 +365,7 @@ sma.error_fingerprints(data)
 sma.flaky(data)
 """),
     md("## The answer, checked"),
-    code("""
-# NBVAL_CHECK_OUTPUT
+    checked("""
 causes = found[found["role"] == "root cause"]
 blocked = found[found["role"] == "blocked"]
 print("root causes:", sorted(causes["spec_name"] + "%" + causes["compiler"].astype(str)))
@@ -387,8 +411,7 @@ pd.DataFrame(
 graphs["tinyapp-spack-0.22.1.json"].nodes_frame()[["name", "version", "external"]].sort_values("name").reset_index(drop=True)
 """),
     md("## A DAG coloured by build status"),
-    code("""
-# needs: plots
+    needs("plots", """
 data = sma.load_save_local(sma.example_data_dir() / "save-local" / "2026-11-21-02-00-07-1795226407")
 ax = sma.plot_dependency_graph(data)
 """),
@@ -433,15 +456,13 @@ code with `.select(...)` so the notebook can be checked without clicking.
 data = sma.load_save_local(sma.example_data_dir() / "save-local")
 explorer = sma.explore(data)
 """),
-    code("""
-# NBVAL_IGNORE_OUTPUT
+    unchecked("""
 explorer
 """),
     code("""
 explorer.select(package="sqlite", compiler="clang")
 """),
-    code("""
-# NBVAL_CHECK_OUTPUT
+    checked("""
 picked = explorer.select(package="sqlite", compiler="clang")
 print(picked[["run", "host_target", "outcome", "failed_phase", "first_error"]].to_string(index=False))
 """),
@@ -500,13 +521,12 @@ def execute(nb: nbformat.NotebookNode, cwd: Path) -> None:
 
 
 def _available(cell: nbformat.NotebookNode) -> bool:
-    """False for a cell whose first line says ``# needs: <module>`` and that module is missing."""
-    first = cell.source.splitlines()[0] if cell.source else ""
-    if cell.cell_type != "code" or "# needs:" not in first:
+    """False for a cell made by :func:`needs` whose module is missing."""
+    module = cell.metadata.get("spackmon_needs")
+    if not module:
         return True
     import importlib.util
 
-    module = first.split("# needs:")[1].strip()
     return importlib.util.find_spec(f"spackmon_analysis.{module}") is not None
 
 
@@ -517,6 +537,7 @@ def main(which: list[str]) -> None:
         nb = nbformat.v4.new_notebook(cells=[nbformat.from_dict(dict(c)) for c in cells])
         for i, cell in enumerate(nb.cells):
             cell.id = f"{key}-{i:02d}"  # stable ids: rebuilding changes only what changed
+            cell.metadata.pop("spackmon_needs", None)
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.metadata["language_info"] = {"name": "python"}
         execute(nb, HERE)
