@@ -47,14 +47,20 @@ def _source_options(parser: argparse.ArgumentParser) -> None:
     )
     group = parser.add_argument_group("server or database instead of SOURCE")
     group.add_argument(
-        "--host", help="monitor server URL, e.g. http://127.0.0.1:5000 (env SPACKMON_HOST)"
+        "--host",
+        help="monitor server URL, e.g. http://127.0.0.1:5000 (default: $SPACKMON_HOST when "
+        "no SOURCE or --db is given)",
     )
-    group.add_argument("--db", metavar="URL", help="server database: SQLite path/URL or PostgreSQL")
-    group.add_argument("--prefix", help="API prefix (env SPACKMON_PREFIX; default ms1)")
-    group.add_argument("--user", help="user name (env SPACKMON_USER)")
-    group.add_argument("--token", help="API token (env SPACKMON_TOKEN)")
-    group.add_argument("--timeout", type=float, default=30, help="seconds per request")
-    group.add_argument("--retries", type=int, default=3, help="retries on connection errors")
+    group.add_argument(
+        "--db", metavar="URL", help="server database: SQLite path/URL or PostgreSQL (default: none)"
+    )
+    group.add_argument("--prefix", help="API prefix (default: $SPACKMON_PREFIX, else ms1)")
+    group.add_argument("--user", help="user name (default: $SPACKMON_USER)")
+    group.add_argument("--token", help="API token (default: $SPACKMON_TOKEN)")
+    group.add_argument("--timeout", type=float, default=30, help="seconds per request (default 30)")
+    group.add_argument(
+        "--retries", type=int, default=3, help="retries on connection errors (default 3)"
+    )
     parser.add_argument(
         "--rules", help="failure-class rules file (default: the packaged one; file sources)"
     )
@@ -102,9 +108,13 @@ def register(subparsers: Any) -> None:
     _source_options(failures)
     failures.add_argument("--format", choices=FORMATS, default="text", help="default: text")
     failures.add_argument(
-        "--no-context", action="store_true", help="text: leave out the error context lines"
+        "--no-context",
+        action="store_true",
+        help="text: leave out the error context lines (default: shown)",
     )
-    failures.add_argument("-o", "--output", help="write to this file instead of stdout")
+    failures.add_argument(
+        "-o", "--output", help="write to this file instead of stdout (default: stdout)"
+    )
     failures.set_defaults(func=_failures)
 
     report = subparsers.add_parser(
@@ -116,7 +126,11 @@ def register(subparsers: Any) -> None:
         ),
     )
     _source_options(report)
-    report.add_argument("--out", required=True, help="output folder (created)")
+    report.add_argument(
+        "--out",
+        required=True,
+        help="output folder (required; created when the report is written, not on an error)",
+    )
     report.set_defaults(func=_report)
 
 
@@ -152,11 +166,17 @@ def _skipped(data: Any, command: str) -> int:
     return 1
 
 
-def output_dir(path: str | Path, option: str) -> Path:
-    """``path`` as a folder, created; ConfigError naming it when it cannot be one."""
+def output_dir(path: str | Path, option: str, *, create: bool = True) -> Path:
+    """``path`` as a folder, created; ConfigError naming it when it cannot be one.
+
+    With ``create=False`` it is only checked (a command calls it so before its work, and
+    again with ``create=True`` just before writing, so a failed run leaves no empty folder).
+    """
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{option} {out}: exists and is not a directory; give a folder")
+    if not create:
+        return out
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -193,9 +213,10 @@ def _failures(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from .report import failure_report, write_html_report, write_plots
 
-    out = output_dir(args.out, "--out")
+    out = output_dir(args.out, "--out", create=False)  # a bad --out fails before the work
     data = load_source(args)
     text = failure_report(data)
+    out = output_dir(out, "--out")  # created only now, when there is something to write
     _write(out / "report.txt", text, "--out")
     files = [out / "report.txt", write_html_report(data, out / "report.html")]
     files += write_plots(data, out)

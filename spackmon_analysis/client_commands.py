@@ -39,7 +39,7 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--token", help="API token (default: $SPACKMON_TOKEN)")
     group.add_argument("--timeout", type=float, default=30, help="seconds per request (default 30)")
     group.add_argument(
-        "--retries", type=int, default=3, help="retries on connection errors/502-504"
+        "--retries", type=int, default=3, help="retries on connection errors/502-504 (default 3)"
     )
 
 
@@ -94,7 +94,9 @@ def register(subparsers: Any) -> None:
         ),
     )
     replay.add_argument("dirs", nargs="+", metavar="DIR", help="save-local run directory")
-    replay.add_argument("--workers", type=int, default=4, help="parallel phase/status uploads")
+    replay.add_argument(
+        "--workers", type=int, default=4, help="parallel phase/status uploads (default 4)"
+    )
     replay.add_argument(
         "--no-progress",
         action="store_true",
@@ -115,13 +117,13 @@ def register(subparsers: Any) -> None:
     pull.add_argument(
         "--format", choices=PULL_FORMATS, default=None, help="default: from -o suffix"
     )
-    pull.add_argument("-o", "--output", required=True, help="file to write")
+    pull.add_argument("-o", "--output", required=True, help="file to write (required)")
     pull.add_argument(
         "--filter",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a data API filter, e.g. status=FAILED (repeatable)",
+        help="a data API filter, e.g. status=FAILED (repeatable; default: none, every row)",
     )
     pull.add_argument(
         "--no-progress",

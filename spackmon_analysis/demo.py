@@ -131,7 +131,7 @@ def run_demo(
     started = time.monotonic()
     data_root = Path(data_dir) if data_dir is not None else example_data_dir()
     save_local = data_root / "save-local"
-    out = output_dir(out, "--out")
+    out = output_dir(out, "--out", create=False)  # created just before the report is written
     run_dirs = sorted(p for p in save_local.iterdir() if p.is_dir())
     # SIGTERM (kill, systemd, a CI timeout) stops the demo like Ctrl-C: the server is
     # stopped and its temporary database removed.
@@ -232,6 +232,7 @@ def _run(
         text = report_module.failure_report(data, history=history)
         result.report = text
         _say(echo, text)
+        output_dir(out, "--out")
         report_txt = out / "report.txt"
         report_txt.write_text(text if text.endswith("\n") else text + "\n")
         result.files.append(report_txt)
@@ -339,7 +340,7 @@ def register(subparsers: Any) -> None:
         "--keep-serving",
         action="store_true",
         help="leave the server up afterwards and print its URL and credentials "
-        "(Ctrl-C or SIGTERM stops it)",
+        "(Ctrl-C or SIGTERM stops it; default: stop when done)",
     )
     parser.add_argument(
         "--port", type=_port, default=0, help="loopback port 1-65535 (default 0: a free one)"

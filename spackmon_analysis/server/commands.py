@@ -172,7 +172,14 @@ def _users_list(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``serve`` and ``users`` to the ``spackmon`` command line."""
     serve = subparsers.add_parser(
-        "serve", help="run the embedded Spack Monitor server (ms1 + /api/)"
+        "serve",
+        help="run the embedded Spack Monitor server (ms1 + /api/)",
+        description=(
+            "Run the Spack Monitor server in the foreground (Ctrl-C stops it): the ms1 API that "
+            "`spack install --monitor` talks to, with token authentication, and the read-only "
+            "data API under /api/. It prints its URL (http://HOST:PORT/ms1/, usable as "
+            "SPACKMON_HOST). Create users with `spackmon users add NAME`."
+        ),
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument(
@@ -183,7 +190,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--token-lifetime",
         type=_int_arg("--token-lifetime", 1),
         default=6000,
-        help="bearer token lifetime, s",
+        help="bearer token lifetime in seconds (default 6000)",
     )
     limit = serve.add_mutually_exclusive_group()
     limit.add_argument(
@@ -196,13 +203,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-body-size",
         type=_int_arg("--max-body-size", 1),
         default=100 * 1024 * 1024,
-        help="the same limit in bytes",
+        help="the same limit in bytes (default 104857600 = 100 MiB)",
     )
     serve.add_argument(
         "--auth-failures",
         type=_int_arg("--auth-failures", 0),
         default=10,
-        help="failed token requests per address per --auth-window before 429 (0 = no limit; 10)",
+        help="failed token requests per address per --auth-window before 429 (0 = no limit; default 10)",
     )
     serve.add_argument(
         "--auth-window",
@@ -216,20 +223,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("critical", "error", "warning", "info", "debug", "trace"),
         help="uvicorn log level (default warning)",
     )
-    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--access-log", action="store_true", help="log every request (default: off)")
     serve.set_defaults(func=_serve)
 
-    users = subparsers.add_parser("users", help="manage monitor users and their API tokens")
+    users = subparsers.add_parser(
+        "users",
+        help="manage monitor users and their API tokens",
+        description="Create users, rotate their API tokens and list them (in the server's database).",
+    )
     sub = users.add_subparsers(dest="users_command", metavar="ACTION")
-    add = sub.add_parser("add", help="create a user and print its 40-hex API token")
-    add.add_argument("name")
+    add = sub.add_parser(
+        "add",
+        help="create a user and print its 40-hex API token",
+        description="Create a user and print its API token (40 hex characters): the "
+        "SPACKMON_TOKEN for SPACKMON_USER=NAME.",
+    )
+    add.add_argument("name", metavar="NAME", help="user name (the SPACKMON_USER of its builds)")
     add.add_argument("--db", default=None, type=_db_arg, help=_db_help())
     add.set_defaults(func=_users_add)
-    tok = sub.add_parser("token", help="rotate a user's API token and print the new one")
-    tok.add_argument("name")
+    tok = sub.add_parser(
+        "token",
+        help="rotate a user's API token and print the new one",
+        description="Give a user a new API token and print it; the old one stops working.",
+    )
+    tok.add_argument("name", metavar="NAME", help="an existing user's name")
     tok.add_argument("--db", default=None, type=_db_arg, help=_db_help())
     tok.set_defaults(func=_users_token)
-    lst = sub.add_parser("list", help="list users")
+    lst = sub.add_parser(
+        "list",
+        help="list users",
+        description="List users: id, name, creation time and last token rotation.",
+    )
     lst.add_argument("--db", default=None, type=_db_arg, help=_db_help())
     lst.set_defaults(func=_users_list)
     users.set_defaults(func=lambda _args: (users.print_help(), 2)[1])

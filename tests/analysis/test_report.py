@@ -374,14 +374,28 @@ def test_cli_output_paths_are_config_errors(
 
 
 def test_cli_no_source_names_every_option(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SPACKMON_HOST", raising=False)
+    monkeypatch.chdir(tmp_path)  # `--out x` is relative: never in the checkout
     for command in (["failures"], ["report", "--out", "x"]):
         assert cli.main(command) == 1
         err = capsys.readouterr().err
         for option in ("SOURCE", "--host", "--db", "SPACKMON_HOST"):
             assert option in err, (option, err)
+    assert list(tmp_path.iterdir()) == []  # the failed report created no empty folder
+
+
+def test_report_out_is_created_only_when_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-run"
+    out = tmp_path / "deep" / "report"
+    assert cli.main(["report", str(missing), "--out", str(out)]) == 1
+    assert "no-such-run" in capsys.readouterr().err
+    assert not (tmp_path / "deep").exists()
+    assert cli.main(["report", str(TINY), "--out", str(out)]) == 0
+    assert (out / "report.txt").is_file() and (out / "report.html").is_file()
 
 
 def test_cli_falls_back_to_spackmon_host(
