@@ -31,9 +31,12 @@ _COLOURS = {
 def find_build(data: MonitorData, key: Any) -> int:
     """Row position in ``data.builds`` of ``key``.
 
-    ``key`` is a build key, a unique prefix of one (local ids are 32 hex characters), or a
-    server build id (int). Raises :class:`UnknownKeyError` naming the key when nothing or more
-    than one build matches.
+    ``key`` is a build key, a unique prefix of one (local ids are 32 hex characters), a
+    server build id (int), or the DAG hash Spack shows (prefix and stage directory names,
+    ``spack find -l``; a leading ``/`` is allowed) or a unique prefix of it. Build keys are
+    tried first. Raises :class:`UnknownKeyError` naming the key when nothing matches, and
+    listing the candidates (build key, run) when more than one build does (the same spec
+    built in several runs has one DAG hash).
     """
     builds = data.builds
     if isinstance(key, int) and not isinstance(key, bool):
@@ -42,10 +45,26 @@ def find_build(data: MonitorData, key: Any) -> int:
         text = str(key)
         exact = builds.index[builds["build"] == text]
         hits = exact if len(exact) else builds.index[builds["build"].str.startswith(text, na=False)]
+        if len(hits) == 0 and text.lstrip("/"):
+            dag = text.lstrip("/")
+            exact = builds.index[builds["dag_hash"] == dag]
+            hits = (
+                exact
+                if len(exact)
+                else builds.index[builds["dag_hash"].str.startswith(dag, na=False)]
+            )
     if len(hits) == 0:
         raise UnknownKeyError(f"no build {key!r} in this data ({len(builds)} builds)")
     if len(hits) > 1:
-        raise UnknownKeyError(f"build key {key!r} is ambiguous: it matches {len(hits)} builds")
+        shown = [
+            f"{b} (run {r})" if _present(r) else str(b)
+            for b, r in zip(builds.loc[hits, "build"], builds.loc[hits, "run"], strict=True)
+        ]
+        raise UnknownKeyError(
+            f"build key {key!r} is ambiguous: it matches {len(hits)} builds: "
+            + ", ".join(shown[:10])
+            + (", ..." if len(shown) > 10 else "")
+        )
     return builds.index.get_loc(hits[0])
 
 
@@ -113,7 +132,9 @@ class BuildView:
     # -- rendering ----------------------------------------------------------------------
     def __repr__(self) -> str:
         row = self.row
-        lines = [f"<Build {self.key} {self.label}: {self.outcome}"]
+        dag = self.row["dag_hash"]
+        shown = f" /{dag}" if _present(dag) and str(dag) != self.key else ""
+        lines = [f"<Build {self.key} {self.label}{shown}: {self.outcome}"]
         where = [str(row[c]) for c in ("run", "host_os", "host_target") if _present(row[c])]
         if where:
             lines.append("  " + ", ".join(where))
@@ -141,6 +162,7 @@ class BuildView:
                 str(row[c]) for c in ("host_os", "platform", "host_target") if _present(row[c])
             )),
             ("spack", row["spack_version"]),
+            ("DAG hash", row["dag_hash"]),
             ("full hash", row["full_hash"]),
             ("depends on", ", ".join(self.dependencies)),
             ("needed by", ", ".join(self.dependents)),

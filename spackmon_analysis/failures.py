@@ -82,6 +82,7 @@ FAILURE_COLUMNS = [
     "error_class",
     "run",
     "run_time",
+    "dag_hash",
     "error_line_no",
     "error_log",
     "error_build_log_line",
@@ -104,6 +105,7 @@ _TEXT_COLUMNS = [
     "spec_name",
     "spec_version",
     "compiler",
+    "dag_hash",
     "full_hash",
     "status",
     "failed_phase",
@@ -365,6 +367,7 @@ def failures(data: MonitorData) -> pd.DataFrame:
     ``ERROR`` phase: outcome ``never built``). Columns (:data:`FAILURE_COLUMNS`):
 
     - ``build``, ``run``, ``run_time``, ``spec_name``, ``spec_version``, ``compiler``,
+      ``dag_hash`` (the hash Spack shows: prefix and stage names, ``spack find -l``),
       ``full_hash``, ``status``: from ``builds``;
     - ``failed_phase``: the first ``ERROR`` phase (root causes);
     - ``error_log`` / ``error_build_log_line``: the phase log file ``error_line_no``
@@ -526,6 +529,7 @@ def _base_row(row: pd.Series, role: str) -> dict[str, Any]:
         "spec_name": _text(row.get("spec_name")),
         "spec_version": _text(row.get("spec_version")),
         "compiler": _text(row.get("compiler")),
+        "dag_hash": _text(row.get("dag_hash")),
         "full_hash": _text(row.get("full_hash")),
         "status": _text(row.get("status")),
     }

@@ -95,6 +95,7 @@ FRAME_COLUMNS: dict[str, list[tuple[str, str, tuple[str, ...] | None]]] = {
         ("run", _C, None),
         ("run_time", "datetime", None),
         ("full_hash", _S, None),
+        ("dag_hash", _S, None),
         ("spec_name", _S, None),
         ("spec_version", _S, None),
         ("compiler", _C, None),
@@ -388,10 +389,12 @@ class _Assembler:
         source: str,
         phases: list[dict[str, Any]],
         compiler: str | None = None,
+        dag_hash: str | None = None,
     ) -> None:
         """``phases``: dicts with name, status, output, duration, started_at,
         finished_at, phase_id, output_size, order and optionally events
-        (a list of LogEvent; else the output is parsed)."""
+        (a list of LogEvent; else the output is parsed); ``dag_hash``: the build's DAG
+        hash (default: its spec's)."""
         if key in self.build_keys:
             self.problems.append((key, "duplicate build key; later copy skipped"))
             return
@@ -434,6 +437,7 @@ class _Assembler:
                 "run": run,
                 "run_time": _utc(run_time),
                 "full_hash": full_hash,
+                "dag_hash": dag_hash,
                 "spec_name": spec_name,
                 "spec_version": spec_version,
                 "status": status,
@@ -466,6 +470,8 @@ class _Assembler:
         compilers = {k: row[3] for k, row in self.specs.items()}
         data: dict[str, Any] = {c: [b.get(c) for b in self.builds] for c in build_cols}
         data["compiler"] = [compilers.get(b["full_hash"]) or b["compiler"] for b in self.builds]
+        dags = {k: row[11] for k, row in self.specs.items()}
+        data["dag_hash"] = [b["dag_hash"] or dags.get(b["full_hash"]) for b in self.builds]
         data["tags"] = _object_column([b["tags"] for b in self.builds])
         for column in ("run_time", "created_at"):
             data[column] = pd.Series(data[column], dtype=object)
@@ -509,6 +515,22 @@ class _Assembler:
 
 # ---------------------------------------------------------------------------------
 # MonitorData
+
+
+def _fill_dag_hashes(builds: pandas.DataFrame, specs: pandas.DataFrame) -> None:
+    """Fill missing ``builds.dag_hash`` from the spec of each build (``specs.dag_hash``),
+    in place: every source shows the hash a Spack user sees."""
+    if not len(builds) or not len(specs):
+        return
+    missing = builds["dag_hash"].isna()
+    if not missing.any():
+        return
+    known = specs.dropna(subset=["full_hash", "dag_hash"])
+    if not len(known):
+        return
+    lookup = dict(zip(known["full_hash"].astype(str), known["dag_hash"].astype(str), strict=True))
+    filled = builds.loc[missing, "full_hash"].astype(object).map(lookup)
+    builds.loc[missing, "dag_hash"] = filled.astype("string")
 
 
 def _as_set(value: Any) -> set[str] | None:
@@ -555,6 +577,7 @@ class MonitorData:
         self.rules = rules
         self.problems = list(problems or [])
         self.notes = list(notes or [])
+        _fill_dag_hashes(self.builds, self.specs)
 
     # -- constructors --------------------------------------------------------------------
     @classmethod
@@ -1059,6 +1082,7 @@ def load_install_tree(
         if r.kind != "prefix" and r.build.key in installed
     ]
     records = [r for r in records if r.kind == "prefix" or r.build.key not in installed]
+    notes += [(str(r.path), message) for r in records for message in r.notes]
     times = _installation_times(root if root.is_dir() else root.parent)
     asm = _Assembler(keep_output=keep_output, rules=active_rules)
     asm.problems.extend(problems)
@@ -1074,6 +1098,7 @@ def load_install_tree(
         asm.add_build(
             compiler=short.group(1) if short else None,
             key=build.key,
+            dag_hash=build.key,
             build_id=None,
             run=None,
             run_time=created,
@@ -1738,10 +1763,155 @@ def _add_server_spec(
 # dispatch
 
 
+def _save_local_runs(root: Path) -> list[Path]:
+    """Save-local run directories anywhere under ``root`` (sorted); the walk does not
+    descend into runs, install prefixes or stage directories."""
+    from .installs import is_build_directory
+    from .savelocal import is_save_local_run
+
+    found: list[Path] = []
+    for dirpath, dirnames, _files in os.walk(root):
+        here = Path(dirpath)
+        if is_save_local_run(here):
+            found.append(here)
+            dirnames[:] = []
+        elif is_build_directory(here):
+            dirnames[:] = []
+        else:
+            dirnames[:] = sorted(d for d in dirnames if d != ".spack")
+    return sorted(found)
+
+
+def _same_attempt(a: pandas.DataFrame, b: pandas.DataFrame) -> bool:
+    """Whether two builds' phases (rows of ``phases``) are the same attempt: at least one
+    phase has a non-empty log on both sides, and every such phase has the same log (the
+    text when both kept it, else its size). An empty log on one side says nothing (Spack
+    0.17's save-local client writes some phases with an empty ``output``)."""
+    import pandas as pd
+
+    def logs(frame: pandas.DataFrame) -> dict[str, Any]:
+        out = {}
+        for name, text, size in zip(
+            frame["name"], frame["output"], frame["output_size"], strict=True
+        ):
+            if not pd.isna(size) and int(size) > 0:
+                out[str(name)] = (str(text).rstrip() if not pd.isna(text) else None, size)
+        return out
+
+    mine, theirs = logs(a), logs(b)
+    shared = set(mine) & set(theirs)
+    if not shared:
+        return False
+    for name in shared:
+        (t1, s1), (t2, s2) = mine[name], theirs[name]
+        if t1 is not None and t2 is not None:
+            if t1 != t2:
+                return False
+        elif int(s1) != int(s2):
+            return False
+    return True
+
+
+def _merge_directories_into_runs(data: MonitorData, paths: dict[str | None, str]) -> MonitorData:
+    """Drop each install-tree build that is the same build as a save-local one.
+
+    The merge key is the DAG hash plus the attempt: an install prefix or stage directory
+    and a save-local build are one build when they have the same DAG hash and the logs of
+    their shared phases are identical (the prefix or stage keeps the logs of exactly the
+    attempt the run recorded). The save-local build stays (it has the run, tags and local
+    id) and takes the directory's durations where it has none; each merge is a note."""
+    import pandas as pd
+
+    builds, phases = data.builds, data.phases
+    source = builds["source"].astype(object)
+    runs = builds[source == "save-local"]
+    dirs = builds[source == "install"]
+    if not len(runs) or not len(dirs):
+        return data
+    by_dag: dict[str, list[Any]] = {}
+    for _, row in runs.sort_values("run_time", ascending=False, na_position="last").iterrows():
+        if not pd.isna(row["dag_hash"]):
+            by_dag.setdefault(str(row["dag_hash"]), []).append(row)
+    phase_build = phases["build"].astype(object)
+    drop: set[str] = set()
+    notes: list[tuple[str, str]] = []
+    for _, row in dirs.iterrows():
+        key = str(row["build"])
+        mine = phases[phase_build == key]
+        for other in by_dag.get(str(row["dag_hash"]), []):
+            theirs_mask = phase_build == str(other["build"])
+            if not _same_attempt(mine, phases[theirs_mask]):
+                continue
+            drop.add(key)
+            known = dict(zip(mine["name"].astype(str), mine["duration"], strict=True))
+            for index in phases.index[theirs_mask & phases["duration"].isna()]:
+                value = known.get(str(phases.at[index, "name"]))
+                if value is not None and not pd.isna(value):
+                    phases.at[index, "duration"] = value
+            notes.append(
+                (
+                    paths.get(key, key),
+                    f"{row['spec_name']} /{key[:7]}: the same build as save-local run "
+                    f"{other['run']} build {other['build']} (same DAG hash, same phase logs); "
+                    "counted once, as the run's build",
+                )
+            )
+            break
+    if not drop:
+        return data
+    keep_b = ~builds["build"].astype(object).isin(drop)
+    keep_p = ~phase_build.isin(drop)
+    keep_e = ~data.events["build"].astype(object).isin(drop)
+    builds = builds[keep_b].reset_index(drop=True)
+    phases = phases[keep_p].reset_index(drop=True)
+    sums = phases.groupby(phases["build"].astype(object))["duration"].sum(min_count=1)
+    builds["duration"] = builds["build"].astype(object).map(sums).astype("float64")
+    return MonitorData(
+        specs=data.specs,
+        dependencies=data.dependencies,
+        builds=builds,
+        phases=phases,
+        events=data.events[keep_e].reset_index(drop=True),
+        source=data.source,
+        rules=data.rules,
+        problems=data.problems,
+        notes=data.notes + notes,
+    )
+
+
+def _load_folder(target: Path, runs: list[Path], builds: list[Path], **kwargs: Any) -> MonitorData:
+    """Every save-local run and every install prefix / stage directory under ``target``
+    as one object; see :func:`load`."""
+    from .installs import build_directory_hash
+
+    parts = [load_save_local(run, **kwargs) for run in runs]
+    if builds:
+        parts.append(load_install_tree(target, **kwargs))
+    data = MonitorData.concat(parts)
+    data.source = str(target)
+    sources = [*runs, *builds]
+    for child in sorted(target.iterdir()):
+        if not child.is_dir() or child.name.startswith("."):
+            continue
+        if not any(s == child or child in s.parents for s in sources):
+            data.notes.append(
+                (
+                    str(child),
+                    "holds no save-local run, install prefix or stage directory; not loaded",
+                )
+            )
+    paths = {build_directory_hash(b): str(b) for b in builds}
+    return _merge_directories_into_runs(data, paths)
+
+
 def load(path: str | os.PathLike[str], **kwargs: Any) -> MonitorData:
     """Load ``path`` with the right loader: a save-local run or directory of runs
-    (:func:`load_save_local`), else an install tree, prefix or stage directory
-    (:func:`load_install_tree`). Keyword arguments go to the loader.
+    (:func:`load_save_local`), an install tree, prefix or stage directory
+    (:func:`load_install_tree`), or a folder holding both kinds, at any depth: then
+    every run and every prefix/stage directory is loaded into one object, the folders
+    next to them that hold neither are named in ``notes``, and a build seen by both a
+    run and a directory (same DAG hash, same phase logs: the same attempt) is counted
+    once, as the run's build (a note says so). Keyword arguments go to the loaders.
 
     Raises:
         ConfigError: ``path`` is neither (the message names the path); its
@@ -1756,14 +1926,18 @@ def load(path: str | os.PathLike[str], **kwargs: Any) -> MonitorData:
         exc.path = str(target)  # type: ignore[attr-defined]
         raise exc
     if target.is_dir():
-        if is_save_local_run(target) or any(
-            is_save_local_run(child) for child in target.iterdir() if child.is_dir()
-        ):
+        if is_save_local_run(target):
             return load_save_local(target, **kwargs)
+        runs = _save_local_runs(target)
         try:
-            found = bool(find_install_prefixes(target))
+            builds = find_install_prefixes(target)
         except InstallPrefixError:
-            found = False
+            builds = []
+        found = bool(builds)
+        if runs and (found or any(run.parent != target for run in runs)):
+            return _load_folder(target, runs, builds, **kwargs)
+        if runs:
+            return load_save_local(target, **kwargs)
         if found or (target / ".spack").is_dir() or target.name == ".spack":
             return load_install_tree(target, **kwargs)
     exc = ConfigError(

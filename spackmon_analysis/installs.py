@@ -28,6 +28,7 @@ from typing import Any
 
 from .errors import InstallPrefixError, SpackmonError
 from .records import BuildRecord, PhaseRecord
+from .spackfacts import PHASE_SUCCESS_MARKER, PhaseDurations, phase_durations, split_phases
 
 __all__ = [
     "InstallRecord",
@@ -42,7 +43,6 @@ _STAGE_NAME = re.compile(rf"^spack-stage-(?P<name>.+)-(?P<version>[^-]+)-(?P<has
 _PREFIX_NAME = re.compile(rf"^(?P<name>.+)-(?P<version>[^-]+)-(?P<hash>{_HASH})$")
 _PHASE_FILE = re.compile(r"^spack-build-(?P<nn>\d+)-(?P<phase>.+)-out\.txt(?P<gz>\.gz)?$")
 _TIMESTAMP = re.compile(r"^==> \[(\d{4}-\d{2}-\d{2}-\d{2}:\d{2}:\d{2}(?:\.\d+)?)\]", re.MULTILINE)
-_SUCCESS_MARK = re.compile(r"^==> (?:\[[^\]]*\] )?Running on_phase_success", re.MULTILINE)
 _SHORT_SPEC = re.compile(r"^(?P<name>[^@%\s]+)@(?P<version>[^%\s+~^]+)")
 _ARCH = re.compile(r"arch=(?P<platform>[^-\s/]+)-(?P<os>[^-\s/]+)-(?P<target>[^\s/]+)")
 _SPEC_FILES = ("spec.json", "spec.yaml")
@@ -69,6 +69,8 @@ class InstallRecord:
     spec: Any = None
     install_times: dict[str, Any] = field(default_factory=dict)
     original_prefix: str | None = None
+    phase_times: PhaseDurations = field(default_factory=PhaseDurations)
+    notes: list[str] = field(default_factory=list)
 
     def install_files_absolute(self) -> dict[str, dict[str, Any]]:
         """``build.install_files`` keyed by absolute paths again, as Spack wrote them.
@@ -86,7 +88,10 @@ class InstallRecord:
         }
 
     def events(self, *, context: int = 6) -> dict[str, list]:
-        """The error/warning events of each phase's output (phase name -> events)."""
+        """The error/warning events of each phase's output (phase name -> events).
+
+        Line numbers count in the phase's output; for a phase cut out of the combined
+        ``spack-build-out.txt``, add ``phase.first_line - 1`` for the line in that file."""
         from .logs import parse_log
 
         return {p.name: parse_log(p.output or "", context=context) for p in self.phases}
@@ -320,13 +325,6 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
         times = _read_json(times_file)
         if not isinstance(times, dict):
             raise InstallPrefixError("must be a JSON object", path=str(times_file))
-    phase_seconds: dict[str, float] = {}
-    for item in times.get("phases") or []:
-        if isinstance(item, dict) and isinstance(item.get("name"), str):
-            sec = item.get("seconds")
-            if isinstance(sec, int | float):
-                phase_seconds[item["name"]] = float(sec)
-
     # configure args and manifest
     config_args = None
     cfg = _find(meta, "spack-configure-args.txt")
@@ -340,24 +338,45 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
             _read_json(manifest), root.name, manifest
         )
 
-    # phases
+    # phases: the per-phase logs, else the combined log cut on the phase markers
     from .logs import parse_log
 
-    files = _phase_files(meta)
-    outputs = [(nn, phase, _read_text(p), p) for nn, phase, p in files]
+    notes: list[str] = []
+    # (order, phase, text, source file, first line in that file)
+    outputs: list[tuple[int, str, str, str, int | None]] = []
+    for nn, phase, p in _phase_files(meta):
+        outputs.append((nn - 1 if nn > 0 else nn, phase, _read_text(p), p.name, None))
+    if not outputs:
+        combined = _find(meta, "spack-build-out.txt")
+        if combined is None:
+            notes.append(f"no build log in {meta.name} (no spack-build-*out.txt): no phases")
+        else:
+            _preamble, cut = split_phases(_read_text(combined))
+            if not cut:
+                notes.append(
+                    f"{combined.name} has no \"==> <package>: Executing phase: '<name>'\" "
+                    "lines: no phases read from it"
+                )
+            outputs = [
+                (i, lp.name, lp.text, combined.name, lp.first_line) for i, lp in enumerate(cut)
+            ]
+    spack_version = env.get("spack_version") or (spec.spack_version if spec is not None else None)
+    attributed = phase_durations(times, spack_version, [phase for _, phase, _, _, _ in outputs])
+    if times and attributed.note:
+        notes.append(attributed.note)
     phases: list[PhaseRecord] = []
-    any_marker = any(_SUCCESS_MARK.search(text) for _, _, text, _ in outputs)
+    any_marker = any(PHASE_SUCCESS_MARKER.search(text) for _, _, text, _, _ in outputs)
     has_errors = [
         kind == "stage"
         and any(e.kind == "error" for e in parse_log(text, context=0, classify=False))
-        for _, _, text, _ in outputs
+        for _, _, text, _, _ in outputs
     ]
-    for i, (nn, phase, text, p) in enumerate(outputs):
+    for i, (order, phase, text, source, first_line) in enumerate(outputs):
         started, finished = phase_timestamps(text)
         if kind == "prefix":
             status = "SUCCESS"
         elif any_marker:
-            ok = _SUCCESS_MARK.search(text) is not None
+            ok = PHASE_SUCCESS_MARKER.search(text) is not None
             status = (
                 "SUCCESS"
                 if ok
@@ -372,11 +391,12 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
                 name=phase,
                 status=status,
                 output=text,
-                order=nn - 1 if nn > 0 else nn,
-                duration=phase_seconds.get(phase),
+                order=order,
+                duration=attributed.durations.get(phase),
                 started_at=started,
                 finished_at=finished,
-                source=p.name,
+                source=source,
+                first_line=first_line,
             )
         )
     if kind == "prefix":
@@ -399,8 +419,7 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
         host_target=env.get("host_target") or target,
         hostname=env.get("hostname"),
         kernel_version=env.get("kernel_version"),
-        spack_version=env.get("spack_version")
-        or (spec.spack_version if spec is not None else None),
+        spack_version=spack_version,
         source=str(root),
         environment_variables=env_vars,
         config_args=config_args,
@@ -415,7 +434,26 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
         spec=spec,
         install_times=times,
         original_prefix=original_prefix,
+        phase_times=attributed,
+        notes=notes,
     )
+
+
+def is_build_directory(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is an install prefix (``.spack/spec.json`` or ``spec.yaml``) or a
+    ``spack-stage-<name>-<version>-<hash>`` directory holding build logs."""
+    here = Path(path)
+    meta = here / ".spack"
+    if meta.is_dir() and any(_find(meta, n) for n in _SPEC_FILES):
+        return True
+    return bool(_STAGE_NAME.match(here.name)) and any(here.glob("spack-build-*out.txt*"))
+
+
+def build_directory_hash(path: str | os.PathLike[str]) -> str | None:
+    """The DAG hash in an install prefix's or stage directory's name (None if none)."""
+    name = Path(path).name
+    match = _STAGE_NAME.match(name) or _PREFIX_NAME.match(name)
+    return match.group("hash") if match else None
 
 
 def find_install_prefixes(root: str | os.PathLike[str]) -> list[Path]:
@@ -431,12 +469,7 @@ def find_install_prefixes(root: str | os.PathLike[str]) -> list[Path]:
     found: list[Path] = []
     for dirpath, dirnames, _files in os.walk(base):
         here = Path(dirpath)
-        meta = here / ".spack"
-        if meta.is_dir() and any(_find(meta, n) for n in _SPEC_FILES):
-            found.append(here)
-            dirnames[:] = []
-            continue
-        if _STAGE_NAME.match(here.name) and any(here.glob("spack-build-*out.txt*")):
+        if is_build_directory(here):
             found.append(here)
             dirnames[:] = []
             continue

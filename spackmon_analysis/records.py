@@ -62,7 +62,9 @@ class PhaseRecord:
 
     ``order`` is the 0-based position of the phase within its build when the source
     knows it (install prefixes' ``spack-build-NN-<phase>-out.txt``; timestamps in the
-    output otherwise); ``duration`` is in seconds when known.
+    output otherwise); ``duration`` is in seconds when known. ``first_line`` is the 1-based
+    line where ``output`` starts in the file ``source`` (a phase cut out of a combined
+    ``spack-build-out.txt``; None when the output is the whole file).
     """
 
     build_key: str
@@ -75,3 +77,4 @@ class PhaseRecord:
     finished_at: Any = None
     phase_id: int | None = None
     source: str | None = None
+    first_line: int | None = None

@@ -47,6 +47,7 @@ from .failures import (
     label,
     outcomes,
 )
+from .spackfacts import short_hash
 
 if TYPE_CHECKING:
     from .frames import MonitorData
@@ -201,6 +202,15 @@ def _parts(data: MonitorData) -> _Parts:
 
 def _row_where(row: Any, p: _Parts) -> str:
     return _where(row, str(row["build"]) in p.server_builds)
+
+
+def _spec(group: list[Any]) -> str:
+    """``name@version%compiler /dag7``: the package and the DAG hash Spack shows for it
+    (``spack find -l``, prefix and stage directory names); every distinct hash of a group
+    of rows (the same failure of differently concretized specs shows each)."""
+    dags = list(dict.fromkeys(d for d in (short_hash(r.get("dag_hash")) for r in group) if d))
+    text = label(group[0])
+    return f"{text} {' '.join('/' + d for d in dags)}" if dags else text
 
 
 def _counts_line(counts: dict[str, int]) -> str:
@@ -490,14 +500,14 @@ def failure_report(
     for group in cause_groups:
         row = group[0]
         if len(group) == 1:
-            lines.append(f"* {label(row)}")
+            lines.append(f"* {_spec(group)}")
             lines.append(
                 f"  {_occurrences(group, p)}; failed phase: {row['failed_phase'] or '?'}; "
                 f"class: {row['error_class'] or 'unclassified'}"
             )
         else:
             kind = "runs" if p.has_runs else "builds"
-            lines.append(f"* {label(row)}: the same failure in {len(group)} {kind}")
+            lines.append(f"* {_spec(group)}: the same failure in {len(group)} {kind}")
             lines.append(f"  {kind}: {_occurrences(group, p)}")
             lines.append(
                 f"  failed phase: {row['failed_phase'] or '?'}; "
@@ -529,10 +539,10 @@ def failure_report(
         row = group[0]
         by = f"blocked by {_names(row['blocked_by'])}"
         if len(group) == 1:
-            lines.append(f"* {label(row)}  {_occurrences(group, p)}; {by}")
+            lines.append(f"* {_spec(group)}  {_occurrences(group, p)}; {by}")
         else:
             kind = "runs" if p.has_runs else "builds"
-            lines.append(f"* {label(row)}  {by}, in {len(group)} {kind}: {_occurrences(group, p)}")
+            lines.append(f"* {_spec(group)}  {by}, in {len(group)} {kind}: {_occurrences(group, p)}")
 
     lines += _heading("Failure classes of the root causes")
     shown = p.classes[p.classes["builds"] > 0]
@@ -957,7 +967,7 @@ def write_html_report(
         row = group[0]
         blocked_names = sorted({n for r in group for n in (r["blocked_transitive"] or [])})
         out.append('<div class="cause">')
-        out.append(f"<h3><code>{esc(label(row))}</code></h3>")
+        out.append(f"<h3><code>{esc(_spec(group))}</code></h3>")
         where = _occurrences(group, p)
         if len(group) > 1:
             where = f"the same failure in {len(group)} {kind}: {where}"
@@ -985,7 +995,7 @@ def write_html_report(
         firsts = [g[0] for g in blocked_groups]
         table = pd.DataFrame(
             {
-                "package": [label(r) for r in firsts],
+                "package": [_spec(g) for g in blocked_groups],
                 "where": [_occurrences(g, p) for g in blocked_groups],
                 "blocked_by": [r["blocked_by"] for r in firsts],
                 "outcome": "never built",

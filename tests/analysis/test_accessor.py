@@ -119,7 +119,8 @@ def test_build_view_of_a_root_cause(data) -> None:
     assert "PMIX_MODEL_LIBRARY_NAME" in view.first_error["text"]
     assert "hdf5" in view.dependents and "hwloc" in view.dependencies
     text = repr(view)
-    assert text.startswith(f"<Build {openmpi['build_id']} openmpi@4.1.1%gcc@12.2.0: failed")
+    dag = view.row["dag_hash"]  # the hash Spack shows, next to the run's local id
+    assert text.startswith(f"<Build {openmpi['build_id']} openmpi@4.1.1%gcc@12.2.0 /{dag}: failed")
     page = view._repr_html_()
     assert "openmpi@4.1.1%gcc@12.2.0" in page and "PMIX_MODEL_LIBRARY_NAME" in page
     assert "<b>../../../../opal" in page  # the error line is highlighted within its context

@@ -70,6 +70,7 @@ EXPECTED_DTYPES = {
         "run": CATEGORY,
         "run_time": UTC,
         "full_hash": STRING,
+        "dag_hash": STRING,
         "spec_name": STRING,
         "spec_version": STRING,
         "compiler": CATEGORY,
@@ -343,7 +344,8 @@ def test_install_tree_real_fixtures() -> None:
     assert b.loc["tinybroken", "outcome"] == "failed"
     assert b.loc["tinybroken", "compiler"] == "gcc@12.2.0"  # from SPACK_SHORT_SPEC
     assert data.runs == []
-    # durations come from install_times.json
+    # durations come from install_times.json, read as Spack 0.17 wrote it (each value
+    # belongs to the phase before the one it is filed under; see docs/install-trees.md)
     times = json.loads(
         (
             INSTALLS / "tinyutil-2.1-o3dvqdizwzqb5yb35aqxfy4npnx625h5/.spack/install_times.json"
@@ -352,9 +354,10 @@ def test_install_tree_real_fixtures() -> None:
     seconds = {p["name"]: p["seconds"] for p in times["phases"]}
     util = data.phases[data.phases["build"] == "o3dvqdizwzqb5yb35aqxfy4npnx625h5"]
     assert list(util["name"]) == ["edit", "build", "install"]
-    for name, duration in zip(util["name"], util["duration"], strict=True):
-        assert duration == pytest.approx(seconds[name])
-    assert b.loc["tinyutil", "duration"] == pytest.approx(sum(seconds[n] for n in util["name"]))
+    assert list(util["duration"])[:2] == [seconds["build"], seconds["install"]]
+    # every phase together: the total minus the time before the first phase
+    total = times["total"]["seconds"]
+    assert b.loc["tinyutil", "duration"] == pytest.approx(total - seconds["edit"])
     errors = data.events[data.events["kind"] == "error"]
     assert (errors["build"] == "bgd6kv3dv7wnvfjyx3ezjp5eqwkbbbdn").all()
     assert errors["text"].str.contains("broken.c:4:3: error").any()

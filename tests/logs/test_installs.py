@@ -24,6 +24,8 @@ PREFIX = INSTALLS / "v0.17.1/tinyutil-2.1-o3dvqdizwzqb5yb35aqxfy4npnx625h5"
 STAGE = (
     INSTALLS / "v0.17.1/failed-stage/spack-stage-tinybroken-0.9-bgd6kv3dv7wnvfjyx3ezjp5eqwkbbbdn"
 )
+PREFIX_016 = INSTALLS / "v0.16.3/tinybase-1.0-oy5qlozs7m6g7luvusunksrymcj2wbb4"
+PREFIX_022 = INSTALLS / "v0.22.1/tinyutil-2.1-olb4tahxn3q52a56sww6ljj2kugp32jd"
 
 
 def test_install_prefix_build_record():
@@ -74,9 +76,18 @@ def test_install_prefix_phases():
         ("build", 1, "SUCCESS"),
         ("install", 2, "SUCCESS"),
     ]
+    # Spack 0.17 recorded each phase's timer when the next phase started: the value under
+    # "build" is edit's duration, under "install" build's; install lasted total - sum
     times = {p["name"]: p["seconds"] for p in rec.install_times["phases"]}
+    total = rec.install_times["total"]["seconds"]
+    assert [p.duration for p in rec.phases] == [
+        times["build"],
+        times["install"],
+        pytest.approx(total - sum(times.values())),
+    ]
+    assert rec.phase_times.meaning == "next-phase"
+    assert rec.phase_times.before_first == times["edit"]
     for p in rec.phases:
-        assert p.duration == times[p.name]
         assert p.build_key == rec.build.key
         assert p.output == (PREFIX / ".spack" / p.source).read_text()
     build = rec.phases[1]
@@ -142,7 +153,8 @@ def test_gzipped_logs_of_newer_spack(tmp_path):
 
 
 def test_find_install_prefixes():
-    assert find_install_prefixes(INSTALLS) == sorted([STAGE, PREFIX])
+    assert find_install_prefixes(INSTALLS / "v0.17.1") == sorted([STAGE, PREFIX])
+    assert find_install_prefixes(INSTALLS) == sorted([STAGE, PREFIX, PREFIX_016, PREFIX_022])
     assert find_install_prefixes(PREFIX) == [PREFIX]
 
 
@@ -189,3 +201,129 @@ def test_parse_build_env_styles():
         "E": "it's",
         "F": "",
     }
+
+
+# ---------------------------------------------------------------------------------
+# combined logs: Spack 0.16 (no per-phase logs) and 0.22 (only spack-build-out.txt.gz)
+
+
+def _stage_as_016(tmp_path: Path) -> Path:
+    """The real 0.17.1 failed stage directory as Spack 0.16 leaves one: the combined
+    ``spack-build-out.txt`` and the build environment, no per-phase logs (0.16 writes none;
+    its phase markers are the same, see the 0.16.3 prefix's log)."""
+    copy = tmp_path / STAGE.name
+    copy.mkdir()
+    for name in ("spack-build-out.txt", "spack-build-env.txt"):
+        shutil.copyfile(STAGE / name, copy / name)
+    return copy
+
+
+def test_split_phases_on_the_real_logs_of_every_release():
+    from spackmon_analysis.spackfacts import split_phases
+
+    # 0.17.1: the combined log cut on the markers is exactly the per-phase logs Spack wrote
+    combined = (PREFIX / ".spack/spack-build-out.txt").read_text()
+    preamble, cut = split_phases(combined)
+    assert preamble == ""
+    per_phase = sorted((PREFIX / ".spack").glob("spack-build-0*-out.txt"))
+    assert [(p.name, p.package) for p in cut] == [
+        ("edit", "tinyutil"),
+        ("build", "tinyutil"),
+        ("install", "tinyutil"),
+    ]
+    assert [p.text for p in cut] == [f.read_text() for f in per_phase]
+    lines = combined.splitlines()
+    assert [lines[p.first_line - 1] for p in cut] == [p.text.splitlines()[0] for p in cut]
+    assert [p.first_line for p in cut] == [1, 4, 8]
+    # 0.16.3 and 0.22.1 (gzipped)
+    old = split_phases((PREFIX_016 / ".spack/spack-build-out.txt").read_text())[1]
+    assert [p.name for p in old] == ["autoreconf", "configure", "build", "install"]
+    with gzip.open(PREFIX_022 / ".spack/spack-build-out.txt.gz", "rt") as fh:
+        new = split_phases(fh.read())[1]
+    assert [p.name for p in new] == ["edit", "build", "install"]
+    assert split_phases("make: nothing to do\n") == ("make: nothing to do\n", [])
+
+
+def test_spack_016_failed_stage_has_its_failed_phase_and_error(tmp_path):
+    rec = read_install_prefix(_stage_as_016(tmp_path))
+    assert rec.build.status == "FAILED"
+    assert [(p.name, p.status, p.source) for p in rec.phases] == [
+        ("edit", "SUCCESS", "spack-build-out.txt"),
+        ("build", "ERROR", "spack-build-out.txt"),
+    ]
+    errors = [e for e in rec.events()["build"] if e.kind == "error"]
+    assert errors[0].text == "broken.c:4:3: error: expected ',' or ';' before 'return'"
+    # the line counts in the phase's output; first_line places it in spack-build-out.txt
+    lines = (STAGE / "spack-build-out.txt").read_text().splitlines()
+    assert lines[rec.phases[1].first_line - 1 + errors[0].line_no - 1] == errors[0].text
+    assert rec.notes == []
+
+
+def test_spack_016_prefix_phases_from_the_combined_log():
+    rec = read_install_prefix(PREFIX_016)
+    assert [(p.name, p.order, p.status) for p in rec.phases] == [
+        ("autoreconf", 0, "SUCCESS"),
+        ("configure", 1, "SUCCESS"),
+        ("build", 2, "SUCCESS"),
+        ("install", 3, "SUCCESS"),
+    ]
+    assert rec.phases[2].started_at == datetime(2026, 11, 28, 6, 16, 21, 837758)
+    assert all(p.duration is None for p in rec.phases)  # 0.16 writes no install_times.json
+    assert "make' '-j2' 'install'" in rec.phases[3].output
+
+
+def test_spack_022_prefix_phases_from_the_gzipped_combined_log():
+    rec = read_install_prefix(PREFIX_022)
+    times = json.loads((PREFIX_022 / ".spack/install_times.json").read_text())
+    seconds = {p["name"]: p["seconds"] for p in times["phases"]}
+    assert [(p.name, p.source) for p in rec.phases] == [
+        ("edit", "spack-build-out.txt.gz"),
+        ("build", "spack-build-out.txt.gz"),
+        ("install", "spack-build-out.txt.gz"),
+    ]
+    # 0.22 times each phase itself: read as written
+    assert [p.duration for p in rec.phases] == [seconds[n] for n in ("edit", "build", "install")]
+    assert rec.phase_times.meaning == "own"
+    assert rec.phase_times.other == {
+        "stage": seconds["stage"],
+        "post-install": seconds["post-install"],
+    }
+
+
+@pytest.mark.parametrize("prefix", [PREFIX, PREFIX_022], ids=["0.17.1", "0.22.1"])
+def test_install_times_agree_with_the_log_timestamps(prefix):
+    """Each attributed duration covers its phase's own ``==> [stamp]`` lines and ends before
+    the next phase's first stamp (5 ms slack for the rounding of the stamps)."""
+    rec = read_install_prefix(prefix)
+    checked = 0
+    for phase, following in zip(rec.phases, rec.phases[1:], strict=False):
+        if phase.started_at is None or following.started_at is None:
+            continue
+        own = (phase.finished_at - phase.started_at).total_seconds()
+        until_next = (following.started_at - phase.started_at).total_seconds()
+        assert own <= phase.duration <= until_next + 0.005, phase.name
+        checked += 1
+    assert checked >= 1
+
+
+def test_install_times_meaning_per_release():
+    from spackmon_analysis.spackfacts import install_times_meaning, phase_durations
+
+    legacy = json.loads((PREFIX / ".spack/install_times.json").read_text())
+    newer = json.loads((PREFIX_022 / ".spack/install_times.json").read_text())
+    assert install_times_meaning(legacy, "0.17.1") == "next-phase"
+    assert install_times_meaning(legacy, "0.18.0.dev0") == "next-phase"
+    assert install_times_meaning(legacy, "0.19.0") == "own"
+    assert install_times_meaning(newer, None) == "own"
+    # the 0.17-0.19 layout without a release cannot be read either way: a note, no numbers
+    unknown = phase_durations(legacy, None, ["edit", "build", "install"])
+    assert unknown.durations == {} and "0.17/0.18" in unknown.note
+
+
+def test_combined_log_without_phase_markers_is_a_note(tmp_path):
+    stage = tmp_path / STAGE.name
+    stage.mkdir()
+    (stage / "spack-build-out.txt").write_text("gcc: fatal error: no input files\n")
+    rec = read_install_prefix(stage)
+    assert rec.phases == [] and rec.build.status is None
+    assert rec.notes and "Executing phase" in rec.notes[0]
