@@ -542,7 +542,9 @@ def failure_report(
             lines.append(f"* {_spec(group)}  {_occurrences(group, p)}; {by}")
         else:
             kind = "runs" if p.has_runs else "builds"
-            lines.append(f"* {_spec(group)}  {by}, in {len(group)} {kind}: {_occurrences(group, p)}")
+            lines.append(
+                f"* {_spec(group)}  {by}, in {len(group)} {kind}: {_occurrences(group, p)}"
+            )
 
     lines += _heading("Failure classes of the root causes")
     shown = p.classes[p.classes["builds"] > 0]

@@ -52,7 +52,7 @@ def test_spackmon_failures_reports_a_spack_016_failure(
     assert f"* tinybroken@0.9%gcc@12.2.0 /{BROKEN_DAG[:7]}" in out
     assert "failed phase: build" in out
     # the line counts in spack-build-out.txt (edit took lines 1-3), as Spack's `>> 8`
-    assert "first error (line 8): broken.c:4:3: error: expected ',' or ';'" in out
+    assert 'first error (line 8 of spack-build-out.txt, Spack\'s ">> 8"' in out
     assert cli.main(["failures", str(tree), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["role"], r["dag_hash"], r["failed_phase"]) for r in rows] == [
