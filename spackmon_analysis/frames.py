@@ -33,7 +33,8 @@ from .errors import (
     SpackmonError,
 )
 from .logs import LogEvent, Rules, fingerprint, load_rules, parse_log
-from .savelocal import CANONICAL_PHASES, phase_timestamps
+from .savelocal import phase_timestamps
+from .spackfacts import CANONICAL_PHASES
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx

@@ -28,7 +28,13 @@ from typing import Any
 
 from .errors import InstallPrefixError, SpackmonError
 from .records import BuildRecord, PhaseRecord
-from .spackfacts import PHASE_SUCCESS_MARKER, PhaseDurations, phase_durations, split_phases
+from .spackfacts import (
+    LOG_STAMP,
+    PHASE_SUCCESS_MARKER,
+    PhaseDurations,
+    phase_durations,
+    split_phases,
+)
 
 __all__ = [
     "InstallRecord",
@@ -42,7 +48,6 @@ _HASH = r"[a-z2-7]{32}"
 _STAGE_NAME = re.compile(rf"^spack-stage-(?P<name>.+)-(?P<version>[^-]+)-(?P<hash>{_HASH})$")
 _PREFIX_NAME = re.compile(rf"^(?P<name>.+)-(?P<version>[^-]+)-(?P<hash>{_HASH})$")
 _PHASE_FILE = re.compile(r"^spack-build-(?P<nn>\d+)-(?P<phase>.+)-out\.txt(?P<gz>\.gz)?$")
-_TIMESTAMP = re.compile(r"^==> \[(\d{4}-\d{2}-\d{2}-\d{2}:\d{2}:\d{2}(?:\.\d+)?)\]", re.MULTILINE)
 _SHORT_SPEC = re.compile(r"^(?P<name>[^@%\s]+)@(?P<version>[^%\s+~^]+)")
 _ARCH = re.compile(r"arch=(?P<platform>[^-\s/]+)-(?P<os>[^-\s/]+)-(?P<target>[^\s/]+)")
 _SPEC_FILES = ("spec.json", "spec.yaml")
@@ -142,7 +147,7 @@ def parse_build_env(text: str) -> dict[str, str]:
 
 def phase_timestamps(output: str) -> tuple[datetime | None, datetime | None]:
     """First and last ``==> [YYYY-MM-DD-HH:MM:SS.ffffff]`` timestamps of a phase's output."""
-    stamps = _TIMESTAMP.findall(output or "")
+    stamps = LOG_STAMP.findall(output or "")
     if not stamps:
         return None, None
     return _parse_stamp(stamps[0]), _parse_stamp(stamps[-1])

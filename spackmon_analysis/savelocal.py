@@ -32,6 +32,7 @@ from typing import Any
 
 from .errors import SaveLocalError, SpackmonError
 from .records import ENVIRONMENT_FIELDS, BuildRecord, PhaseRecord
+from .spackfacts import CANONICAL_PHASES, LOG_STAMP  # Spack's log stamp and phase order
 
 __all__ = [
     "SaveLocalRun",
@@ -49,25 +50,6 @@ PHASE_FILE = re.compile(r"^build-(?P<id>[^/]+?)-phase-(?P<phase>[^/]+)\.json$")
 STATUS_FILE = re.compile(r"^build-(?P<id>[^/]+)-status\.json$")
 #: ``2021-06-14-17-02-27-1623711747``: the run directory names Spack writes.
 RUN_NAME = re.compile(r"^(?P<stamp>\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})(?:-(?P<epoch>\d+))?$")
-#: ``==> [2026-11-28-06:01:27.840541] 'make' '-j2'``: timestamped lines in phase logs.
-LOG_STAMP = re.compile(r"^==> \[(\d{4}-\d{2}-\d{2}-\d{2}:\d{2}:\d{2}(?:\.\d+)?)\]", re.MULTILINE)
-
-#: Usual order of Spack's build-system phases, used only to place phases whose
-#: output carries no timestamp (an ``edit`` phase with empty output, say).
-CANONICAL_PHASES = (
-    "autoreconf",
-    "bootstrap",
-    "cmake",
-    "meson",
-    "qmake",
-    "configure",
-    "edit",
-    "build_ext",
-    "build",
-    "check",
-    "install",
-    "installcheck",
-)
 
 
 def parse_stamp(text: str) -> datetime | None:

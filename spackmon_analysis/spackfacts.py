@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "LOG_STAMP",
+    "CANONICAL_PHASES",
     "PHASE_MARKER",
     "PHASE_SUCCESS_MARKER",
     "LogPhase",
@@ -48,6 +50,26 @@ __all__ = [
     "release",
     "short_hash",
 ]
+
+#: ``==> [2026-11-28-06:01:27.840541] 'make' '-j2'``: timestamped lines in phase logs.
+LOG_STAMP = re.compile(r"^==> \[(\d{4}-\d{2}-\d{2}-\d{2}:\d{2}:\d{2}(?:\.\d+)?)\]", re.MULTILINE)
+
+#: Usual order of Spack's build-system phases, used only to place phases whose
+#: output carries no timestamp (an ``edit`` phase with empty output, say).
+CANONICAL_PHASES = (
+    "autoreconf",
+    "bootstrap",
+    "cmake",
+    "meson",
+    "qmake",
+    "configure",
+    "edit",
+    "build_ext",
+    "build",
+    "check",
+    "install",
+    "installcheck",
+)
 
 #: ``==> <pkg>: Executing phase: '<name>'`` (optionally ``==> [<stamp>] <pkg>: ...``):
 #: the line Spack 0.16-0.22 writes when a phase starts.

@@ -168,3 +168,32 @@ def test_a_different_attempt_of_the_same_hash_stays_a_second_build(tmp_path: Pat
     broken = data.builds[data.builds["dag_hash"] == BROKEN_DAG]
     assert sorted(broken["source"].astype(str)) == ["install", "save-local"]
     assert data.outcome_counts()["failed"] == 2
+
+
+def test_server_and_database_data_carry_the_dag_hash(tmp_path: Path) -> None:
+    """A 0.17.1 run replayed to the server: the server's builds point at specs by full
+    hash, and both the client pull and the database read give the DAG hash too."""
+    from spackmon_analysis.frames import MonitorData
+
+    server = pytest.importorskip("spackmon_analysis.server")
+    db = tmp_path / "monitor.db"
+    with server.LocalMonitor(db_url=f"sqlite:///{db}") as mon:
+        mon.add_user("tester")
+        client = mon.client("tester", progress=False)
+        client.upload_local_save(FAILURE_RUN, progress=False)
+        online = MonitorData.from_client(client)
+    offline = MonitorData.from_database(db)
+    for data in (online, offline):
+        broken = data.builds[data.builds["spec_name"] == "tinybroken"].iloc[0]
+        assert (broken["dag_hash"], broken["full_hash"]) == (BROKEN_DAG, BROKEN_FULL)
+        assert f"/{BROKEN_DAG[:7]}" in failure_report(data)
+
+
+def test_a_stage_log_without_phase_markers_is_named_in_the_notes(tmp_path: Path) -> None:
+    stage = tmp_path / "stage" / STAGE.name
+    stage.mkdir(parents=True)
+    (stage / "spack-build-out.txt").write_text("gcc: fatal error: no input files\n")
+    data = load(tmp_path / "stage")
+    assert list(data.builds["outcome"]) == ["unknown"]
+    (path, message), *_ = data.notes
+    assert path == str(stage) and "Executing phase" in message and "no phases" in message
