@@ -1819,8 +1819,8 @@ def _merge_directories_into_runs(data: MonitorData, paths: dict[str | None, str]
     The merge key is the DAG hash plus the attempt: an install prefix or stage directory
     and a save-local build are one build when they have the same DAG hash and the logs of
     their shared phases are identical (the prefix or stage keeps the logs of exactly the
-    attempt the run recorded). The save-local build stays (it has the run, tags and local
-    id) and takes the directory's durations where it has none; each merge is a note."""
+    attempt the run recorded). The save-local build stays as it is (it has the run, tags and
+    local id; its durations keep their one basis, the log stamps); each merge is a note."""
     import pandas as pd
 
     builds, phases = data.builds, data.phases
@@ -1844,11 +1844,6 @@ def _merge_directories_into_runs(data: MonitorData, paths: dict[str | None, str]
             if not _same_attempt(mine, phases[theirs_mask]):
                 continue
             drop.add(key)
-            known = dict(zip(mine["name"].astype(str), mine["duration"], strict=True))
-            for index in phases.index[theirs_mask & phases["duration"].isna()]:
-                value = known.get(str(phases.at[index, "name"]))
-                if value is not None and not pd.isna(value):
-                    phases.at[index, "duration"] = value
             notes.append(
                 (
                     paths.get(key, key),
@@ -1865,8 +1860,6 @@ def _merge_directories_into_runs(data: MonitorData, paths: dict[str | None, str]
     keep_e = ~data.events["build"].astype(object).isin(drop)
     builds = builds[keep_b].reset_index(drop=True)
     phases = phases[keep_p].reset_index(drop=True)
-    sums = phases.groupby(phases["build"].astype(object))["duration"].sum(min_count=1)
-    builds["duration"] = builds["build"].astype(object).map(sums).astype("float64")
     return MonitorData(
         specs=data.specs,
         dependencies=data.dependencies,
