@@ -27,3 +27,21 @@ def data_dir() -> Path:
 @pytest.fixture
 def project_root() -> Path:
     return ROOT
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
+    """Report every PostgreSQL skip at one location, so ``-ra`` prints one line for all.
+
+    pytest folds skips that share (file, line, reason); a skip raised in a fixture is placed at
+    its test, so without this each PostgreSQL test would get a line of its own.
+    """
+    outcome = yield
+    report = outcome.get_result()
+    longrepr = report.longrepr
+    if report.skipped and isinstance(longrepr, tuple) and len(longrepr) == 3:
+        from testlib import PG_SKIP_PREFIX, postgres_skip_location
+
+        reason = str(longrepr[2])
+        if PG_SKIP_PREFIX in reason:
+            report.longrepr = (*postgres_skip_location(), reason)

@@ -42,27 +42,59 @@ def spackmon_script() -> str:
     return found
 
 
+#: Every PostgreSQL skip starts with this; ``tests/conftest.py`` folds those skips into one
+#: line of pytest's short summary.
+PG_SKIP_PREFIX = "PostgreSQL tests skipped:"
+_PG_UNAVAILABLE: list[str | None] = []  # the session's answer, found once
+
+
+def postgres_unavailable() -> str | None:
+    """Why this session cannot use PostgreSQL (None when it can); checked once per session.
+
+    ``SPACKMON_REQUIRE_POSTGRES=1`` (set by .ci/run) turns the reason into a test failure.
+    """
+    if not _PG_UNAVAILABLE:
+        url = os.environ.get(PG_ENV)
+        reason = None
+        if not url:
+            reason = f"{PG_ENV} not set (a PostgreSQL URL runs them)"
+        else:
+            try:
+                engine = create_engine(url)
+                try:
+                    with engine.connect() as conn:
+                        conn.execute(text("SELECT 1"))
+                finally:
+                    engine.dispose()
+            except Exception as exc:  # unreachable server, bad URL, missing driver
+                reason = f"PostgreSQL at {PG_ENV} unreachable: {str(exc).splitlines()[0]}"
+        _PG_UNAVAILABLE.append(reason)
+    return _PG_UNAVAILABLE[0]
+
+
+def postgres_skip_location() -> tuple[str, int]:
+    """(this file, the line of the ``pytest.skip`` in :func:`postgres_schema`), 1-based."""
+    lines = Path(__file__).read_text().splitlines()
+    line = next(i for i, t in enumerate(lines, 1) if 'pytest.skip(f"{PG_SKIP_PREFIX}' in t)
+    return __file__, line
+
+
 @contextmanager
 def postgres_schema() -> Iterator[str]:
     """A URL to a fresh PostgreSQL schema (dropped afterwards); skips without PostgreSQL.
 
     ``SPACKMON_REQUIRE_POSTGRES=1`` (set by .ci/run) turns a skip into a failure.
     """
-    url = os.environ.get(PG_ENV)
-    required = os.environ.get("SPACKMON_REQUIRE_POSTGRES") == "1"
-    if not url:
-        if required:
-            pytest.fail(f"SPACKMON_REQUIRE_POSTGRES=1 but {PG_ENV} is not set")
-        pytest.skip(f"{PG_ENV} not set")
+    reason = postgres_unavailable()
+    if reason is not None:
+        if os.environ.get("SPACKMON_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"SPACKMON_REQUIRE_POSTGRES=1 but {reason}")
+        pytest.skip(f"{PG_SKIP_PREFIX} {reason}")
+    url = os.environ[PG_ENV]
     schema = "r_" + uuid.uuid4().hex[:12]
-    try:
-        admin = create_engine(url)
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-    except Exception as exc:  # unreachable server
-        if required:
-            pytest.fail(f"PostgreSQL at {PG_ENV} unreachable: {exc}")
-        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
     sep = "&" if "?" in url else "?"
     try:
         yield f"{url}{sep}options={quote(f'-csearch_path={schema}')}"

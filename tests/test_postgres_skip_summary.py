@@ -1,0 +1,38 @@
+"""Without PostgreSQL, pytest's short summary says so in one line, not once per test."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_postgres_skips_are_one_summary_line(tmp_path: Path) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SPACKMON_TEST_POSTGRES_URL", "SPACKMON_REQUIRE_POSTGRES")
+    }
+    # skips raised in a fixture (server tests) and inside a test body (reliability tests)
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-ra",
+            "tests/server/test_spack_client_compat.py::test_spack_sees_existing_spec_and_build_as_200",
+            "tests/server/test_spack_client_compat.py::test_builds_new_merges_tags_of_an_existing_build",
+            "tests/reliability/test_atomicity.py::test_builds_update_fault_after_status_written",
+        ],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    skipped = [line for line in done.stdout.splitlines() if line.startswith("SKIPPED")]
+    assert len(skipped) == 1, skipped
+    assert re.match(
+        r"SKIPPED \[3\] tests/testlib\.py:\d+: PostgreSQL tests skipped: "
+        r"SPACKMON_TEST_POSTGRES_URL not set",
+        skipped[0],
+    ), skipped[0]
+    assert "3 passed, 3 skipped" in done.stdout
