@@ -14,8 +14,9 @@ Phase markers
         ==> tinybase: Executing phase: 'autoreconf'
 
     With ``spack -d`` the line may carry a ``[timestamp]`` after ``==>`` like Spack's
-    other debug messages; both forms are accepted. :func:`split_phases` cuts a combined
-    log on these lines.
+    other debug messages, and a log written with colour on keeps the escape codes around
+    ``==>``; all these forms (and CRLF line ends) are accepted. :func:`split_phases` cuts
+    a combined log on these lines.
 
 ``install_times.json``
     Written from 0.17 on (not by 0.16). :func:`phase_durations` attributes its values
@@ -74,7 +75,8 @@ CANONICAL_PHASES = (
 #: ``==> <pkg>: Executing phase: '<name>'`` (optionally ``==> [<stamp>] <pkg>: ...``):
 #: the line Spack 0.16-0.22 writes when a phase starts.
 PHASE_MARKER = re.compile(
-    r"^==> (?:\[[^\]\n]*\] )?(?P<package>[^\s:]+): Executing phase: '(?P<phase>[^'\n]+)'[ \t]*$",
+    r"^(?:\x1b\[[0-9;]*m)*==>(?:\x1b\[[0-9;]*m)* (?:\[[^\]\n]*\] )?"
+    r"(?P<package>[^\s:]+): Executing phase: '(?P<phase>[^'\n]+)'[ \t\r]*$",
     re.MULTILINE,
 )
 #: ``==> [<stamp>] Running on_phase_success <pkg>, phase <name>``: written by the 0.17

@@ -197,3 +197,22 @@ def test_a_stage_log_without_phase_markers_is_named_in_the_notes(tmp_path: Path)
     assert list(data.builds["outcome"]) == ["unknown"]
     (path, message), *_ = data.notes
     assert path == str(stage) and "Executing phase" in message and "no phases" in message
+
+
+def test_the_example_folder_counts_each_build_once() -> None:
+    """examples/data holds the six example runs and the install tree they left: every
+    prefix and the failed stage are builds of some run, so loading the folder gives the
+    runs' builds, no more, with one note per merged directory."""
+    root = Path(__file__).resolve().parents[2] / "examples" / "data"
+    data = load(root)
+    runs = load_save_local(root / "save-local")
+    assert len(data.builds) == len(runs.builds)
+    assert set(data.builds["source"].astype(str)) == {"save-local"}
+    assert data.outcome_counts() == runs.outcome_counts()
+    merged = [p for p, m in data.notes if "the same build as save-local run" in m]
+    directories = [p for p, m in data.notes if "superseded by its install" not in m]
+    assert merged and len(merged) == len(directories)
+    # the failed openmpi stage is the last failed attempt: the last run's openmpi build
+    openmpi_stage = [m for p, m in data.notes if "spack-stage-openmpi" in p]
+    last = sorted(runs.runs)[-1]
+    assert len(openmpi_stage) == 1 and f"save-local run {last}" in openmpi_stage[0]

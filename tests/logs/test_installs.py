@@ -327,3 +327,22 @@ def test_combined_log_without_phase_markers_is_a_note(tmp_path):
     rec = read_install_prefix(stage)
     assert rec.phases == [] and rec.build.status is None
     assert rec.notes and "Executing phase" in rec.notes[0]
+
+
+def test_phase_marker_forms():
+    """The marker as Spack writes it, with ``spack -d``'s stamp, with colour codes kept in
+    the log, and with CRLF line ends; a quoted marker inside a command line is not one."""
+    from spackmon_analysis.spackfacts import PHASE_MARKER
+
+    real = (PREFIX_016 / ".spack/spack-build-out.txt").read_text().splitlines()[0]
+    assert real == "==> tinybase: Executing phase: 'autoreconf'"
+    forms = [
+        real,
+        "==> [2026-11-28-06:16:21.833049] tinybase: Executing phase: 'autoreconf'",
+        "\x1b[1;34m==>\x1b[0m tinybase: Executing phase: 'autoreconf'",
+        real + "\r",
+    ]
+    for form in forms:
+        m = PHASE_MARKER.search(form + "\n")
+        assert (m.group("package"), m.group("phase")) == ("tinybase", "autoreconf"), form
+    assert PHASE_MARKER.search("echo \"==> x: Executing phase: 'y'\"\n") is None
