@@ -122,7 +122,7 @@ PULL_ROUTES = {
 #: The fields of each data API route's rows, in the server's order (the embedded
 #: monitor's schema; ``spackmon_analysis.server.store.ROUTES`` shapes the rows and a test
 #: checks that the two agree). An empty pull's ``to_frame()`` gets these columns.
-#: ``buildphases`` rows leave ``output`` out when the pull has ``output=0``.
+#: ``buildphases`` rows carry ``output`` only when the pull has ``output=1``.
 ROUTE_COLUMNS: dict[str, tuple[str, ...]] = {
     "specs": (
         "id", "name", "version", "full_hash", "hash", "build_hash", "dag_hash",
@@ -1091,8 +1091,13 @@ class SpackMonitorClient:
         return self.pull("specs", **filters)
 
     def phases(self, **filters: Any) -> PaginatedPull:
-        """Build phases (filters: ``build``, ``status``, ``name``; ``output=0`` drops logs)."""
+        """Build phases (filters: ``build``, ``status``, ``name``; ``output=1`` adds the logs,
+        which list pages leave out by default; :meth:`phase` fetches one phase whole)."""
         return self.pull("buildphases", **filters)
+
+    def phase(self, phase_id: int) -> dict[str, Any]:
+        """One build phase, whole (with its ``output``): ``GET /api/buildphases/<id>/``."""
+        return self._json(self._request("GET", f"{self._api_url('buildphases')}{int(phase_id)}/"))
 
     def errors(self, **filters: Any) -> PaginatedPull:
         """Build-log errors (filters: ``build``, ``phase``)."""
@@ -1972,7 +1977,9 @@ class PaginatedPull(Sequence):
     """A lazy, paginated view of one data API route (PyGithub ``PaginatedList`` style).
 
     ``len()`` reads ``count`` from the first page; indexing and iteration fetch pages
-    of ``page_size`` rows (``limit``/``offset``) only when needed and cache them;
+    of up to ``page_size`` rows (``limit``/``offset``) only when needed and cache them. A page
+    may hold fewer rows than asked (the server bounds a page in bytes too): the next page
+    starts after the last row received, until ``count`` rows have been read;
     :meth:`to_frame` builds a DataFrame. Long pulls show a tqdm bar on stderr unless
     ``progress=False``.
     """
@@ -2001,15 +2008,16 @@ class PaginatedPull(Sequence):
         """The route's URL (without the query string)."""
         return self.client._api_url(self.route)
 
-    def _fetch(self, page: int) -> list[dict[str, Any]]:
-        if page in self._pages:
-            return self._pages[page]
-        params = dict(self.filters, limit=self.page_size, offset=page * self.page_size)
+    def _fetch(self, offset: int) -> list[dict[str, Any]]:
+        """The page of rows starting at row ``offset`` (cached by its offset)."""
+        if offset in self._pages:
+            return self._pages[offset]
+        params = dict(self.filters, limit=self.page_size, offset=offset)
         response = self.client._request("GET", self.url, params=params)
         payload = self.client._json(response)
         if isinstance(payload, list):  # a server that ignores pagination
             rows, count = payload, len(payload)
-            self._pages = {0: rows} if page == 0 else self._pages
+            self._pages = {0: rows} if offset == 0 else self._pages
         else:
             rows = _dig(payload, "results", what=f"GET {self.url}")
             count = payload.get("count") if isinstance(payload, Mapping) else None
@@ -2017,7 +2025,7 @@ class PaginatedPull(Sequence):
                 raise MonitorError(f"GET {self.url}: 'results' is not a list")
         if isinstance(count, int):
             self._count = count
-        self._pages[page] = rows
+        self._pages[offset] = rows
         return rows
 
     def __len__(self) -> int:
@@ -2035,26 +2043,30 @@ class PaginatedPull(Sequence):
             index += n
         if not 0 <= index < n:
             raise IndexError(f"{self.route} index {index} out of range ({n} rows)")
-        rows = self._fetch(index // self.page_size)
-        offset = index % self.page_size
-        if offset >= len(rows):
+        for start, rows in self._pages.items():
+            if start <= index < start + len(rows):
+                return rows[index - start]
+        rows = self._fetch(index)
+        if not rows:
             raise IndexError(f"{self.route} index {index}: the server returned fewer rows")
-        return rows[offset]
+        return rows[0]
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         total = len(self)
         bar = _progress_bar(total, self.route, self.progress and total > self.page_size, unit="row")
         try:
-            page = 0
-            seen = 0
+            offset = 0
             while True:
-                rows = self._fetch(page)
+                rows = self._fetch(offset)
                 yield from rows
-                seen += len(rows)
+                offset += len(rows)
                 bar.update(len(rows))
-                if len(rows) < self.page_size or not rows:
+                if not rows:
                     break
-                page += 1
+                if self._count is not None and offset >= self._count:
+                    break
+                if self._count is None and len(rows) < self.page_size:
+                    break
         finally:
             bar.close()
 
@@ -2062,11 +2074,11 @@ class PaginatedPull(Sequence):
     def columns(self) -> list[str]:
         """The route's fields (:data:`ROUTE_COLUMNS`; empty for a route it does not know)."""
         columns = list(ROUTE_COLUMNS.get(self.route, ()))
-        if self.route == "buildphases" and str(self.filters.get("output", "1")).lower() in (
+        if self.route == "buildphases" and str(self.filters.get("output", "0")).lower() in (
             "0",
             "false",
             "no",
-        ):
+        ):  # list pages leave phase outputs out unless the pull asks for them (output=1)
             columns.remove("output")
         return columns
 

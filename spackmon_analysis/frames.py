@@ -662,7 +662,8 @@ class MonitorData:
         def pull(route: str, **filters: Any) -> list[dict[str, Any]]:
             return list(client.pull(route, progress=progress, **filters))
 
-        phase_filters = {} if keep_output else {"output": False}
+        # list pages leave phase outputs out unless asked (the server bounds each page in bytes)
+        phase_filters = {"output": bool(keep_output)}
         rows = {
             "specs": pull("specs"),
             "dependencies": pull("dependencies"),

@@ -20,15 +20,24 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from . import ingest
+from . import ingest, validate
 from .auth import FailureLimiter, Identity, TokenIssuer
 from .ingest import RequestError
-from .store import ROUTES, Store, apply_filters, iter_rows, phase_query, specs
+from .store import (
+    MAX_PAGE_BYTES,
+    ROUTES,
+    Store,
+    apply_filters,
+    iter_rows,
+    read_one,
+    read_page,
+    specs,
+)
 
 __all__ = ["create_app", "DEFAULT_MAX_BODY_SIZE", "MAX_PAGE_SIZE"]
 
@@ -48,7 +57,7 @@ log = logging.getLogger("spackmon_analysis.server")
 
 
 def _json(data: Any, status: int = 200, headers: dict | None = None) -> Response:
-    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    body = validate.dumps(data)
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
@@ -57,11 +66,7 @@ def _error(status: int, message: str, headers: dict | None = None) -> Response:
 
 
 def _raw(status: int, data: Any, headers: list | None = None) -> tuple[int, bytes, list]:
-    return (
-        status,
-        json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8"),
-        headers or [],
-    )
+    return status, validate.dumps(data), headers or []
 
 
 class _FastPath:
@@ -180,6 +185,7 @@ def create_app(
     fast_path: bool = True,
     auth_failure_limit: int = 10,
     auth_failure_window: float = 60.0,
+    max_page_bytes: int = MAX_PAGE_BYTES,
 ) -> FastAPI:
     """Build the monitor application over the database at ``db_url``.
 
@@ -191,6 +197,7 @@ def create_app(
     front of FastAPI's routing (same handlers, same answers; about twice the throughput).
     ``auth_failure_limit`` failed token requests from one address within ``auth_failure_window``
     seconds make the token endpoint answer 429 with ``Retry-After`` (0 disables the limit).
+    ``max_page_bytes`` bounds the results of one data API page (and one chunk of ``/all/``).
     """
     store = store or Store.open(db_url)
     issuer = TokenIssuer(store, token_lifetime)
@@ -217,7 +224,7 @@ def create_app(
     # ---------------------------------------------------------------- error handlers
     @app.exception_handler(RequestError)
     async def _request_error(_request: Request, exc: RequestError) -> Response:
-        return _error(exc.status, exc.message)
+        return _json(exc.body(), exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
@@ -254,14 +261,7 @@ def create_app(
             )
         if not raw.strip():
             raise RequestError(400, "The request body is empty; a JSON object is required.")
-        try:
-            body = json.loads(raw)
-        except RecursionError:
-            raise RequestError(400, TOO_DEEP) from None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise RequestError(400, f"The request body is not valid JSON: {exc}") from None
-        # A NUL can only come as the escape \u0000 (or in a UTF-16/32 body, full of zero bytes).
-        return ingest.clean_json(body, scrub=b"\\u0000" in raw or b"\x00" in raw)
+        return validate.decode_json(raw)  # the rules of validate.py (NaN, NUL, surrogates)
 
     # Writes are serialised through one long-lived connection (handlers run on the event loop;
     # the lock covers other callers): no pool checkout per request.
@@ -357,7 +357,7 @@ def create_app(
             body = decode_body(raw)
             message, data, status = transaction(lambda conn: writers[path](conn, body, ident))
         except RequestError as exc:
-            return _raw(exc.status, {"message": exc.message, "code": exc.status})
+            return _raw(exc.status, exc.body())
         except RecursionError:  # rolled back; e.g. a spec document too deep for the spec reader
             return _raw(400, {"message": TOO_DEEP, "code": 400})
         return _raw(status, {"message": message, "data": data, "code": status})
@@ -496,13 +496,14 @@ def create_app(
         return envelope("success", {"specs": [route.row(r) for r in rows]}, 200)
 
     # ---------------------------------------------------------------- data API
-    def parse_query(request: Request, route_name: str) -> tuple[dict, bool]:
+    def parse_query(
+        request: Request, route_name: str, with_output: bool = True
+    ) -> tuple[dict, bool]:
         if route_name not in ROUTES:
             raise RequestError(
                 404, f"Unknown data API route {route_name!r}; routes: {', '.join(ROUTES)}"
             )
         filters = {}
-        with_output = True
         for key, value in request.query_params.multi_items():
             if key in ("limit", "offset", "format"):
                 continue
@@ -511,6 +512,12 @@ def create_app(
                 continue
             filters[key] = value
         return filters, with_output
+
+    def parse_query_route(route_name: str) -> None:
+        if route_name not in ROUTES:
+            raise RequestError(
+                404, f"Unknown data API route {route_name!r}; routes: {', '.join(ROUTES)}"
+            )
 
     def int_param(request: Request, key: str, default: int, low: int, high: int) -> int:
         raw = request.query_params.get(key)
@@ -535,22 +542,23 @@ def create_app(
 
     @app.get("/api/{route}/", summary="One page of a data API table", tags=["api"])
     def api_page(route: str, request: Request) -> Response:
-        filters, with_output = parse_query(request, route)
+        # list pages leave phase outputs out unless asked (?output=1); bounded in bytes too
+        filters, with_output = parse_query(request, route, with_output=False)
         limit = int_param(request, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
         offset = int_param(request, "offset", 0, 0, 2**62)
-        spec_route = ROUTES[route]
-        base = (
-            phase_query(spec_route, with_output) if route == "buildphases" else spec_route.query()
-        )
         try:
-            query = apply_filters(spec_route, base, filters)
+            count, rows = read_page(
+                store.read,
+                route,
+                filters,
+                limit=limit,
+                offset=offset,
+                with_output=with_output,
+                max_bytes=max_page_bytes,
+                encode=validate.dumps,
+            )
         except ValueError as exc:
             raise RequestError(400, str(exc)) from None
-        with store.read.connect() as conn:
-            count = conn.execute(
-                select(func.count()).select_from(query.order_by(None).subquery())
-            ).scalar()
-            rows = conn.execute(query.limit(limit).offset(offset)).all()
 
         def link(new_offset: int | None) -> str | None:
             if new_offset is None:
@@ -564,16 +572,13 @@ def create_app(
             host = request.headers.get("host", request.url.netloc)
             return f"{request.url.scheme}://{host}{request.url.path}?{urlencode(params)}"
 
-        nxt = offset + limit if offset + limit < count else None
+        # a page cut short by its byte budget continues right after its last row
+        end = offset + len(rows)
+        nxt = end if end < count and rows else None
         prev = max(offset - limit, 0) if offset > 0 else None
-        return _json(
-            {
-                "count": count,
-                "next": link(nxt),
-                "previous": link(prev),
-                "results": [spec_route.row(r) for r in rows],
-            }
-        )
+        head = validate.dumps({"count": count, "next": link(nxt), "previous": link(prev)})
+        body = b"".join((head[:-1], b',"results":[', b",".join(rows), b"]}"))
+        return Response(body, media_type="application/json")
 
     @app.get("/api/{route}/all/", summary="Every matching row as NDJSON (no paging)", tags=["api"])
     def api_all(route: str, request: Request) -> Response:
@@ -584,15 +589,35 @@ def create_app(
             raise RequestError(400, str(exc)) from None
 
         def lines() -> Iterator[bytes]:
-            batch: list[str] = []
-            for row in iter_rows(store.read, route, filters, with_output=with_output):
-                batch.append(json.dumps(row, separators=(",", ":"), ensure_ascii=False))
-                if len(batch) >= 500:
-                    yield ("\n".join(batch) + "\n").encode("utf-8")
-                    batch = []
+            # memory: one keyset chunk (bounded in bytes) plus at most ~64 KiB of output
+            batch: list[bytes] = []
+            size = 0
+            rows = iter_rows(
+                store.read, route, filters, with_output=with_output, max_bytes=max_page_bytes
+            )
+            for row in rows:
+                line = validate.dumps(row)
+                batch.append(line)
+                size += len(line) + 1
+                if size >= 65536:
+                    yield b"\n".join(batch) + b"\n"
+                    batch, size = [], 0
             if batch:
-                yield ("\n".join(batch) + "\n").encode("utf-8")
+                yield b"\n".join(batch) + b"\n"
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+    @app.get("/api/{route}/{row_id}/", summary="One row, whole (phases with output)", tags=["api"])
+    def api_row(route: str, row_id: int) -> Response:
+        parse_query_route(route)
+        if not 1 <= row_id <= ingest.INT64_MAX or (
+            row_id > ingest.INT32_MAX and store.read.dialect.name == "postgresql"
+        ):  # PostgreSQL row ids are 32-bit: no such row (SQLite answers the same after a lookup)
+            row = None
+        else:
+            row = read_one(store.read, route, row_id)
+        if row is None:
+            raise RequestError(404, f"No row {row_id} in /api/{route}/.")
+        return _json(row)
 
     return app

@@ -7,7 +7,6 @@ rolls the transaction back on any error, so a rejected request changes nothing.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, NamedTuple
 
@@ -30,9 +29,11 @@ from .store import (
     targets,
     utcnow,
 )
+from .validate import MAX_JSON_DEPTH, RequestError, check_lengths, decode_json
 
 __all__ = [
     "RequestError",
+    "MAX_JSON_DEPTH",
     "BUILD_STATUSES",
     "PHASE_STATUSES",
     "new_spec",
@@ -142,15 +143,6 @@ class _BuildRow(NamedTuple):
     name: str
 
 
-class RequestError(Exception):
-    """A request the server refuses: HTTP ``status`` and a ``message`` naming the problem."""
-
-    def __init__(self, status: int, message: str):
-        self.status = status
-        self.message = message
-        super().__init__(message)
-
-
 # ---------------------------------------------------------------------------------------------
 # field helpers
 
@@ -170,8 +162,6 @@ def _short(value: Any) -> str:
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 #: Range of a 32-bit signed integer (PostgreSQL INTEGER: row ids and line numbers).
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-#: Deepest nesting of arrays and objects accepted in a request body (and in a json_value).
-MAX_JSON_DEPTH = 200
 
 
 def _build_id(body: dict, missing_message: str) -> int:
@@ -341,6 +331,29 @@ def import_graph(conn: Connection, graph: Any, spack_version: str) -> tuple[int,
         if ident in existing:
             ids[node.key] = existing[ident]
             continue
+        hashes_of = dict(getattr(node, "hashes", {}) or {})
+        values = dict(
+            name=node.name,
+            version=str(node.version or ""),
+            full_hash=node.full_hash,
+            hash=hashes_of.get("hash"),
+            build_hash=hashes_of.get("build_hash"),
+            dag_hash=node.dag_hash,
+            package_hash=hashes_of.get("package_hash"),
+            spack_version=spack_version,
+            namespace=node.namespace,
+            compiler_name=node.compiler_name,
+            compiler_version=node.compiler_version,
+            platform=node.platform,
+            os=node.os,
+            target=node.target,
+            parameters=dict(node.parameters or {}),
+            external=bool(node.external),
+            external_path=getattr(node, "external_path", None),
+            is_root=node.key in roots,
+            created_at=now,
+        )
+        check_lengths(specs, values, f"spec node {node.name[:60]!r}")
         compiler_id = None
         if node.compiler_name:
             compiler_id = _get_or_create(
@@ -364,32 +377,8 @@ def import_graph(conn: Connection, graph: Any, spack_version: str) -> tuple[int,
                 {"platform": node.platform or "", "os": node.os or "", "target_id": target_id},
                 memo=memo,
             )
-        hashes_of = dict(getattr(node, "hashes", {}) or {})
-        new_id = conn.execute(
-            specs.insert().values(
-                name=node.name,
-                version=str(node.version or ""),
-                full_hash=node.full_hash,
-                hash=hashes_of.get("hash"),
-                build_hash=hashes_of.get("build_hash"),
-                dag_hash=node.dag_hash,
-                package_hash=hashes_of.get("package_hash"),
-                spack_version=spack_version,
-                namespace=node.namespace,
-                compiler_id=compiler_id,
-                architecture_id=arch_id,
-                compiler_name=node.compiler_name,
-                compiler_version=node.compiler_version,
-                platform=node.platform,
-                os=node.os,
-                target=node.target,
-                parameters=dict(node.parameters or {}),
-                external=bool(node.external),
-                external_path=getattr(node, "external_path", None),
-                is_root=node.key in roots,
-                created_at=now,
-            )
-        ).inserted_primary_key[0]
+        values.update(compiler_id=compiler_id, architecture_id=arch_id)
+        new_id = conn.execute(specs.insert().values(**values)).inserted_primary_key[0]
         existing[ident] = new_id
         ids[node.key] = new_id
         created_keys.add(node.key)
@@ -433,7 +422,9 @@ def _spack_version(body: dict) -> str:
     version = body.get("spack_version")
     if not isinstance(version, str) or not version.strip():
         raise RequestError(400, "A spack_version string is required")
-    return version.strip()
+    version = version.strip()
+    check_lengths(specs, {"spack_version": version}, "The request")
+    return version
 
 
 def new_spec(conn: Connection, body: Any) -> tuple[int, dict]:
@@ -508,6 +499,10 @@ def new_build(conn: Connection, body: Any, caller_id: int) -> tuple[int, dict]:
     tags = _tags(body.get("tags"))
     spack_version = body["spack_version"].strip()
     full_hash = body["full_hash"].strip()
+    check_lengths(
+        build_environments, {f: body[f].strip() for f in ENV_FIELDS}, "The build environment"
+    )
+    check_lengths(builds, {"spack_version": spack_version}, "The build")
     if body.get("spec") not in (None, "", {}):
         import_graph(conn, _load_graph(body["spec"]), spack_version)
     spec = resolve_spec(conn, full_hash, spack_version)
@@ -603,6 +598,7 @@ def update_phase(conn: Connection, body: Any, caller_id: int) -> dict:
         raise RequestError(
             400, f"Invalid phase status {status!r}. Choices are {','.join(PHASE_STATUSES)}"
         )
+    check_lengths(build_phases, {"name": name}, "The phase")
     output = body.get("output")
     if output is not None and not isinstance(output, str):
         raise RequestError(400, f"output must be a string or null, got {type(output).__name__}.")
@@ -675,50 +671,6 @@ def _as_int(value: Any, what: str) -> int | None:
     return value
 
 
-def _no_nul(text: str) -> str:
-    return text.replace("\x00", "\ufffd") if "\x00" in text else text
-
-
-def clean_json(value: Any, *, scrub: bool = True, what: str = "The request body") -> Any:
-    """Check the nesting depth of decoded JSON and (``scrub``) replace NUL characters in strings.
-
-    Every string and object key has U+0000 replaced by U+FFFD (PostgreSQL text cannot hold NUL;
-    SQLite stores the same thing), except the value of a ``binary_value`` key (stored as bytes).
-    Raises :class:`RequestError` (400) beyond :data:`MAX_JSON_DEPTH` levels of arrays/objects.
-    Without ``scrub`` the value is only checked and returned unchanged.
-    """
-
-    def walk(v: Any, depth: int) -> Any:
-        if depth > MAX_JSON_DEPTH:
-            raise RequestError(
-                400,
-                f"{what} is nested too deeply (more than {MAX_JSON_DEPTH} levels of arrays "
-                "and objects).",
-            )
-        if isinstance(v, dict):
-            if scrub:
-                return {
-                    _no_nul(k): (x if k == "binary_value" else walk(x, depth + 1))
-                    for k, x in v.items()
-                }
-            for x in v.values():
-                if isinstance(x, (dict, list)):
-                    walk(x, depth + 1)
-            return v
-        if isinstance(v, list):
-            if scrub:
-                return [walk(x, depth + 1) for x in v]
-            for x in v:
-                if isinstance(x, (dict, list)):
-                    walk(x, depth + 1)
-            return v
-        if scrub and isinstance(v, str):
-            return _no_nul(v)
-        return v
-
-    return walk(value, 1)
-
-
 def analyze_build(conn: Connection, body: Any, caller_id: int) -> dict:
     """``POST analyze/builds``: config args, environment variables, install files, analyzer results.
 
@@ -747,21 +699,22 @@ def analyze_build(conn: Connection, body: Any, caller_id: int) -> dict:
                 for k, v in info.items()
                 if k not in ("type", "mode", "owner", "group", "hash", "size", "time")
             }
-            rows.append(
-                {
-                    "build_id": build_id,
-                    "path": _relative(path, prefix),
-                    "prefix": prefix,
-                    "ftype": info.get("type"),
-                    "mode": _as_int(info.get("mode"), f"{where}.mode"),
-                    "owner": _as_int(info.get("owner"), f"{where}.owner"),
-                    "group": _as_int(info.get("group"), f"{where}.group"),
-                    "hash": info.get("hash") if isinstance(info.get("hash"), str) else None,
-                    "size": _as_int(info.get("size"), f"{where}.size"),
-                    "time": None if info.get("time") is None else str(info.get("time")),
-                    "extra": extra,
-                }
-            )
+            ftype = info.get("type")
+            file_row = {
+                "build_id": build_id,
+                "path": _relative(path, prefix),
+                "prefix": prefix,
+                "ftype": None if ftype is None else str(ftype),
+                "mode": _as_int(info.get("mode"), f"{where}.mode"),
+                "owner": _as_int(info.get("owner"), f"{where}.owner"),
+                "group": _as_int(info.get("group"), f"{where}.group"),
+                "hash": info.get("hash") if isinstance(info.get("hash"), str) else None,
+                "size": _as_int(info.get("size"), f"{where}.size"),
+                "time": None if info.get("time") is None else str(info.get("time")),
+                "extra": extra,
+            }
+            check_lengths(install_files, file_row, where)
+            rows.append(file_row)
         if rows:
             conn.execute(install_files.insert(), rows)
     else:
@@ -793,6 +746,7 @@ def analyze_build(conn: Connection, body: Any, caller_id: int) -> dict:
             continue
         if not isinstance(results, list):
             raise RequestError(400, f"metadata.{analyzer} must be a list of results.")
+        check_lengths(attributes, {"analyzer": analyzer}, "metadata")
         conn.execute(
             delete(attributes).where(
                 attributes.c.build_id == build_id, attributes.c.analyzer == analyzer
@@ -811,17 +765,7 @@ def analyze_build(conn: Connection, body: Any, caller_id: int) -> dict:
             )
             if isinstance(json_value, str):
                 where = f"metadata.{analyzer}[{i}].json_value"
-                try:
-                    json_value = json.loads(json_value)
-                except RecursionError:
-                    raise RequestError(
-                        400,
-                        f"{where} is nested too deeply (more than {MAX_JSON_DEPTH} levels of "
-                        "arrays and objects).",
-                    ) from None
-                except ValueError:
-                    raise RequestError(400, f"{where} is not valid JSON.") from None
-                json_value = clean_json(json_value, what=where)
+                json_value = decode_json(json_value, what=where, field=where)
             ifile = item.get("install_file")
             rows.append(
                 {

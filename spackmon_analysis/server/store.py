@@ -897,6 +897,28 @@ def phase_query(route: Route, with_output: bool) -> Select:
     ).order_by(build_phases.c.id)
 
 
+#: Byte budget of one data API page's results (a page ends early, with a ``next`` link, once the
+#: next row would pass it; a single row larger than this is still sent, alone) and of one
+#: keyset chunk held in memory while ``/all/`` or :func:`read_rows` streams a table.
+MAX_PAGE_BYTES = 8 * 1024 * 1024
+
+
+def _weight(row: Any) -> int:
+    """A cheap upper estimate of a row's size in memory and in JSON (its text and bytes)."""
+    return 16 * len(row) + sum(len(v) for v in row if isinstance(v, str | bytes))
+
+
+def _fetch_size(route_name: str, with_output: bool) -> int:
+    """Rows fetched from the database at a time: few when rows may carry a whole build log."""
+    return 1 if route_name == "buildphases" and with_output else 200
+
+
+def _route_query(route_name: str, filters: dict[str, Any] | None, with_output: bool) -> Select:
+    route = ROUTES[route_name]
+    base = phase_query(route, with_output) if route_name == "buildphases" else route.query()
+    return apply_filters(route, base, dict(filters or {}))
+
+
 def iter_rows(
     engine: Engine,
     route_name: str,
@@ -904,24 +926,100 @@ def iter_rows(
     *,
     chunk: int = 2000,
     with_output: bool = True,
+    max_bytes: int = MAX_PAGE_BYTES,
 ) -> Iterator[dict]:
     """Every row of ``route_name`` matching ``filters``, by id, in keyset-paged chunks.
 
-    Each chunk is read in its own short transaction, so a huge table never sits in memory and no
-    long read transaction blocks writers.
+    Each chunk (at most ``chunk`` rows, and no more rows once their text passes ``max_bytes``)
+    is read in its own short transaction, so neither a huge table nor a table of huge build logs
+    sits in memory, and no long read transaction blocks writers.
     """
     route = ROUTES[route_name]
-    base = phase_query(route, with_output) if route_name == "buildphases" else route.query()
-    base = apply_filters(route, base, dict(filters or {}))
-    last = 0
+    for r in _keyset_rows(engine, route_name, filters, chunk, with_output, max_bytes):
+        yield route.row(r)
+
+
+def _keyset_rows(
+    engine: Engine,
+    route_name: str,
+    filters: dict[str, Any] | None,
+    chunk: int,
+    with_output: bool,
+    max_bytes: int,
+) -> Iterator[Any]:
+    route = ROUTES[route_name]
+    base = _route_query(route_name, filters, with_output)
+    fetch = _fetch_size(route_name, with_output)
+    last = None
     while True:
+        rows: list[Any] = []
+        size = 0
+        ended = True
+        query = base if last is None else base.where(route.id_col > last)
         with engine.connect() as conn:
-            rows = conn.execute(base.where(route.id_col > last).limit(chunk)).all()
-        for r in rows:
-            yield route.row(r)
-        if len(rows) < chunk:
+            result = conn.execution_options(stream_results=True, yield_per=fetch).execute(
+                query.limit(chunk)
+            )
+            try:
+                for r in result:
+                    rows.append(r)
+                    size += _weight(r)
+                    if size >= max_bytes and len(rows) < chunk:
+                        ended = False
+                        break
+            finally:
+                result.close()
+        yield from rows
+        if not rows or (ended and len(rows) < chunk):
             return
         last = rows[-1].id
+        rows = []
+
+
+def read_page(
+    engine: Engine,
+    route_name: str,
+    filters: dict[str, Any],
+    *,
+    limit: int,
+    offset: int,
+    with_output: bool,
+    max_bytes: int = MAX_PAGE_BYTES,
+    encode: Callable[[Any], bytes],
+) -> tuple[int, list[bytes]]:
+    """``(count, encoded rows)`` of one data API page: at most ``limit`` rows from ``offset``,
+    ending before the row that would take the encoded results past ``max_bytes`` (the first row
+    is always included). Rows are fetched a few at a time, so memory stays near ``max_bytes``.
+    """
+    route = ROUTES[route_name]
+    query = _route_query(route_name, filters, with_output)
+    out: list[bytes] = []
+    total = 0
+    with engine.connect() as conn:
+        count = conn.execute(
+            select(func.count()).select_from(query.order_by(None).subquery())
+        ).scalar()
+        result = conn.execution_options(
+            stream_results=True, yield_per=_fetch_size(route_name, with_output)
+        ).execute(query.limit(limit).offset(offset))
+        try:
+            for r in result:
+                data = encode(route.row(r))
+                if out and total + len(data) + 1 > max_bytes:
+                    break
+                out.append(data)
+                total += len(data) + 1
+        finally:
+            result.close()
+    return count, out
+
+
+def read_one(engine: Engine, route_name: str, row_id: int) -> dict | None:
+    """The full row ``row_id`` of ``route_name`` (phases with their output), or None."""
+    route = ROUTES[route_name]
+    with engine.connect() as conn:
+        r = conn.execute(route.query().where(route.id_col == row_id)).first()
+    return None if r is None else route.row(r)
 
 
 def read_rows(db_url_or_engine: str | Engine, route: str, **filters: Any) -> Iterator[dict]:

@@ -117,7 +117,12 @@ def test_build_lifecycle(client):
     row = [b for b in client.builds(full_hash=full_hash) if b["id"] == build_id][0]
     assert row["status"] == "SUCCESS" and set(row["tags"]) == {"lifecycle", "test"}
     phases = client.phases(build=build_id).to_frame()
+    # list pages leave the log out by default; output=1 or the per-row fetch bring it
+    assert list(phases["name"]) == ["build"] and "output" not in phases
+    assert phases["output_size"][0] == len("==> building\nok\n")
+    phases = client.phases(build=build_id, output=1).to_frame()
     assert list(phases["name"]) == ["build"] and phases["output"][0] == "==> building\nok\n"
+    assert client.phase(int(phases["id"][0]))["output"] == "==> building\nok\n"
 
     with pytest.raises(BadRequestError, match="Invalid status"):
         client.update_build(build_id, "GREAT")

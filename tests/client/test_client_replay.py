@@ -73,7 +73,7 @@ def test_replay_of_the_real_runs_maps_every_file_to_its_own_build(monitor):
     )
     for name in ("tinybase", "tinyutil", "tinyapp"):
         assert builds[name]["status"] == "SUCCESS"
-    output = client.phases(build=broken["id"], name="build")[0]["output"]
+    output = client.phases(build=broken["id"], name="build", output=1)[0]["output"]
     assert "error: expected ',' or ';' before 'return'" in output
 
     # a second replay creates nothing new

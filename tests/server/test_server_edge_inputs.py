@@ -182,7 +182,7 @@ def test_unexpected_error_is_a_generic_500_logged_server_side(
         raise RuntimeError("secret detail /etc/spackmon password=hunter2")
 
     monkeypatch.setattr(ingest, "update_build", boom)
-    monkeypatch.setattr(app_module, "apply_filters", boom)
+    monkeypatch.setattr(app_module, "read_page", boom)
     with caplog.at_level(logging.ERROR, logger="spackmon_analysis.server"):
         fast = alice.post("builds/update/", {"build_id": build_id, "status": "SUCCESS"})
         routed = requests.get(f"{mon.url}/api/builds/")
