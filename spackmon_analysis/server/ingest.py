@@ -7,6 +7,7 @@ rolls the transaction back on any error, so a rejected request changes nothing.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, NamedTuple
 
