@@ -28,6 +28,7 @@ __all__ = [
     "OUTCOME_COLORS",
     "FAILURE_PATH_COLOR",
     "layered_layout",
+    "routed_layout",
     "failure_path_edges",
     "failure_neighbourhood",
     "failure_counts",
@@ -101,8 +102,34 @@ def _check_column(data: Any, function: str, argument: str, column: Any) -> None:
         )
 
 
+def _set_title(ax: matplotlib.axes.Axes, title: str, **kwargs: Any) -> None:
+    """Set a title that fits: each line is wrapped to the figure's width (a title wider
+    than its figure would be clipped at both sides)."""
+    import textwrap
+
+    fontsize = kwargs.pop("fontsize", None)
+    reserve = kwargs.pop("reserve", 0.0)  # inches a legend beside the axes will take
+    from matplotlib import rcParams
+    from matplotlib.font_manager import FontProperties
+
+    size = FontProperties(size=fontsize or rcParams["axes.titlesize"]).get_size_in_points()
+    fig_w = ax.figure.get_figwidth()
+    box = ax.get_position()
+    centre = (box.x0 + box.x1) / 2 * fig_w - reserve / 2
+    width_pt = max(2 * min(centre, fig_w - centre) - 0.2, 1.0) * 72
+    chars = max(16, int(width_pt / (0.62 * size)))
+    lines = [
+        w
+        for line in title.split("\n")
+        for w in (textwrap.wrap(line, chars, break_on_hyphens=False) or [""])
+    ]
+    if fontsize is not None:
+        kwargs["fontsize"] = fontsize
+    ax.set_title("\n".join(lines), **kwargs)
+
+
 def _empty(ax: matplotlib.axes.Axes, title: str, message: str) -> matplotlib.axes.Axes:
-    ax.set_title(title)
+    _set_title(ax, title)
     ax.text(
         0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, wrap=True,
         fontsize=10, color="#555555",
@@ -118,7 +145,8 @@ def _empty(ax: matplotlib.axes.Axes, title: str, message: str) -> matplotlib.axe
 
 
 def _longest_path_layers(g: networkx.DiGraph) -> dict[Hashable, int]:
-    """Layer of every node: 0 for nodes without dependents, else 1 + max layer of its dependents.
+    """Layer of every node: ``nx.topological_generations`` (0 for nodes without dependents,
+    else 1 + the deepest layer of its dependents).
 
     Every edge parent -> child therefore goes strictly downwards (child layer > parent layer).
     A cyclic graph is layered through its condensation (nodes of one cycle share a layer).
@@ -126,11 +154,7 @@ def _longest_path_layers(g: networkx.DiGraph) -> dict[Hashable, int]:
     import networkx as nx
 
     if nx.is_directed_acyclic_graph(g):
-        layer: dict[Hashable, int] = {}
-        for n in nx.topological_sort(g):
-            preds = list(g.predecessors(n))
-            layer[n] = 1 + max(layer[p] for p in preds) if preds else 0
-        return layer
+        return {n: i for i, gen in enumerate(nx.topological_generations(g)) for n in gen}
     cond = nx.condensation(g)
     clayer = _longest_path_layers(cond)
     return {n: clayer[c] for c, members in cond.nodes(data="members") for n in members}
@@ -159,20 +183,15 @@ def _count_crossings(layers: list[list[Hashable]], edges: list[tuple[Hashable, H
     return total
 
 
-def layered_layout(
-    g: networkx.DiGraph, *, sweeps: int = 8, key: Any = None
-) -> dict[Hashable, tuple[float, float]]:
-    """Positions ``{node: (x, y)}`` of a layered (Sugiyama-style) drawing of ``g``.
-
-    Layers are longest-path layers from the nodes without dependents (y = -layer, so every
-    dependency is drawn below all of its dependents); within a layer nodes are ordered by the
-    barycenter heuristic (alternating down and up sweeps, keeping the ordering with the fewest
-    adjacent-layer crossings), starting from ``key(node)`` order (default: the node itself as
-    a string). x positions are centred, one unit apart.
-    """
+def _layer_orders(
+    g: networkx.DiGraph, sweeps: int = 8, key: Any = None
+) -> tuple[dict[Hashable, int], list[list[Hashable]]]:
+    """``(layer of each node, nodes of each layer in drawing order)``: barycenter sweeps
+    (down and up, keeping the ordering with the fewest adjacent-layer crossings), starting
+    from ``key(node)`` order (default: the node as a string)."""
     layer = _longest_path_layers(g)
     if not layer:
-        return {}
+        return {}, []
     sort_key = key or (lambda n: str(n))
     nlayers = max(layer.values()) + 1
     layers: list[list[Hashable]] = [[] for _ in range(nlayers)]
@@ -208,11 +227,135 @@ def layered_layout(
                 best, best_cross = [list(lay) for lay in layers], cross
         else:
             best = [list(lay) for lay in layers]
+    return layer, best
+
+
+def layered_layout(
+    g: networkx.DiGraph, *, sweeps: int = 8, key: Any = None
+) -> dict[Hashable, tuple[float, float]]:
+    """Positions ``{node: (x, y)}`` of a layered (Sugiyama-style) drawing of ``g``.
+
+    Layers come from ``nx.topological_generations`` (y = -layer, so every dependency is
+    drawn below all of its dependents); within a layer nodes are ordered by the barycenter
+    heuristic (alternating down and up sweeps, keeping the ordering with the fewest
+    adjacent-layer crossings), starting from ``key(node)`` order (default: the node itself
+    as a string). x positions are centred, one unit apart. :func:`plot_dependency_graph`
+    uses :func:`routed_layout`, which also routes the long edges.
+    """
+    _, best = _layer_orders(g, sweeps, key)
     return {
         n: (i - (len(nodes) - 1) / 2, -float(li))
         for li, nodes in enumerate(best)
         for i, n in enumerate(nodes)
     }
+
+
+class _Dummy(tuple):
+    """A bend point of a long edge in one layer (``(parent, child, k)``)."""
+
+
+def _isotonic(values: list[float]) -> list[float]:
+    """The non-decreasing sequence closest to ``values`` (least squares; pool adjacent
+    violators)."""
+    blocks: list[list[float]] = []  # [mean, weight]
+    for v in values:
+        blocks.append([v, 1.0])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            m2, w2 = blocks.pop()
+            m1, w1 = blocks.pop()
+            blocks.append([(m1 * w1 + m2 * w2) / (w1 + w2), w1 + w2])
+    out: list[float] = []
+    for mean, weight in blocks:
+        out += [mean] * int(weight)
+    return out
+
+
+def routed_layout(
+    g: networkx.DiGraph,
+    *,
+    widths: dict[Hashable, float] | None = None,
+    gap: float = 0.25,
+    bend_gap: float = 0.12,
+    layer_height: float = 1.0,
+    key: Any = None,
+) -> tuple[dict[Hashable, tuple[float, float]], dict[tuple[Hashable, Hashable], list[float]]]:
+    """``(positions, bends)`` of a layered drawing whose long edges go around the nodes.
+
+    Layers come from ``nx.topological_generations``. An edge spanning several layers gets a
+    bend point (a dummy node) in every layer between; nodes and bend points are ordered
+    together by barycenter sweeps, so a bend point takes its own slot between the nodes of
+    its layer and the edge never runs through a node. ``widths`` (node -> box width, default
+    1) and ``gap`` set the room each node takes, ``bend_gap`` the room beside a bend point;
+    x positions are then pulled towards the neighbours (mean of the adjacent layers, a few
+    sweeps, order and spacing kept) so that chains of bend points run straight. ``bends``
+    maps each long edge to the x of its bend points, top to bottom (layer ``i`` is at
+    ``y = -i * layer_height``).
+    """
+    import networkx as nx
+
+    widths = widths or {}
+    layer = _longest_path_layers(g)
+    aug = nx.DiGraph()
+    aug.add_nodes_from(g.nodes)
+    chains: dict[tuple[Hashable, Hashable], list[Hashable]] = {}
+    for u, v in g.edges:
+        span = layer[v] - layer[u]
+        if span <= 1:
+            aug.add_edge(u, v)
+            continue
+        chain = [_Dummy((u, v, k)) for k in range(1, span)]
+        chains[(u, v)] = chain
+        nx.add_path(aug, [u, *chain, v])
+
+    def sort_key(n: Hashable) -> Any:
+        if isinstance(n, _Dummy):
+            return (0, (str(n[0]), str(n[1]), n[2]))
+        return (1, key(n) if key is not None else str(n))
+
+    _, order = _layer_orders(aug, key=sort_key)
+
+    def half(n: Hashable) -> float:
+        return 0.0 if isinstance(n, _Dummy) else widths.get(n, 1.0) / 2
+
+    def room(a: Hashable, b: Hashable) -> float:
+        between = bend_gap if isinstance(a, _Dummy) or isinstance(b, _Dummy) else gap
+        return half(a) + between + half(b)
+
+    x: dict[Hashable, float] = {}
+    for nodes in order:
+        at = 0.0
+        for i, n in enumerate(nodes):
+            at = at + room(nodes[i - 1], n) if i else 0.0
+            x[n] = at
+        shift = (x[nodes[0]] + x[nodes[-1]]) / 2 if nodes else 0.0
+        for n in nodes:
+            x[n] -= shift
+
+    def place(nodes: list[Hashable], desired: list[float]) -> None:
+        offsets = [0.0]
+        for a, b in zip(nodes, nodes[1:], strict=False):
+            offsets.append(offsets[-1] + room(a, b))
+        fitted = _isotonic([d - o for d, o in zip(desired, offsets, strict=True)])
+        for n, f, o in zip(nodes, fitted, offsets, strict=True):
+            x[n] = f + o
+
+    nlayers = len(order)
+    for sweep in range(6):
+        down = sweep % 2 == 0
+        for li in range(1, nlayers) if down else range(nlayers - 2, -1, -1):
+            nodes = order[li]
+            desired = []
+            for n in nodes:
+                near = list(aug.predecessors(n)) if down else list(aug.successors(n))
+                desired.append(sum(x[m] for m in near) / len(near) if near else x[n])
+            place(nodes, desired)
+    if x:
+        mid = (min(x.values()) + max(x.values())) / 2
+        x = {n: v - mid for n, v in x.items()}
+    pos = {n: (x[n], -li * layer_height) for li, nodes in enumerate(order) for n in nodes}
+    real = {n: p for n, p in pos.items() if not isinstance(n, _Dummy)}
+    bends = {e: [x[d] for d in chain] for e, chain in chains.items()}
+    return real, bends
 
 
 def _latest_run(data: Any) -> str | None:
@@ -224,10 +367,46 @@ def _latest_run(data: Any) -> str | None:
     return str(last["run"])
 
 
-def _resolve_graph(data_or_graph: Any, run: str | None) -> tuple[networkx.DiGraph, str | None]:
-    """(graph to draw, run drawn) from a MonitorData, a networkx DiGraph or a SpecGraph."""
+#: Most severe first: the outcome a node shows when several runs are drawn together.
+_SEVERITY = ("failed", "never built", "unknown", "succeeded", "not built", "no build data")
+
+
+def _union_of_runs(data: Any, runs: list[str]) -> networkx.DiGraph:
+    """The graphs of several runs together; a node shows its most severe outcome among
+    them and, in ``failed_runs``, how many of them it failed in."""
     import networkx as nx
 
+    union = nx.DiGraph()
+    for one in runs:
+        g, _ = _resolve_graph(data, one)
+        for n, a in g.nodes(data=True):
+            outcome = _outcome(a)
+            if n not in union:
+                union.add_node(n, **a)
+                union.nodes[n]["failed_runs"] = 0
+            else:
+                now = _outcome(union.nodes[n])
+                rank = {o: i for i, o in enumerate(_SEVERITY)}
+                if rank.get(outcome, 2) < rank.get(now, 2):
+                    union.nodes[n]["outcome"] = outcome
+            if outcome == "failed":
+                union.nodes[n]["failed_runs"] += 1
+        union.add_edges_from(g.edges(data=True))
+    return union
+
+
+def _resolve_graph(
+    data_or_graph: Any, run: str | list[str] | tuple[str, ...] | None
+) -> tuple[networkx.DiGraph, str | list[str] | None]:
+    """(graph to draw, run(s) drawn) from a MonitorData, a networkx DiGraph or a SpecGraph."""
+    import networkx as nx
+
+    if isinstance(run, list | tuple) and hasattr(data_or_graph, "builds"):
+        names = [_resolve_graph(data_or_graph, r)[1] for r in run]
+        names = [str(r) for r in dict.fromkeys(names) if r is not None]
+        if len(names) == 1:
+            return _resolve_graph(data_or_graph, names[0])
+        return _union_of_runs(data_or_graph, names), names
     if isinstance(data_or_graph, nx.DiGraph):
         return data_or_graph, run
     if hasattr(data_or_graph, "builds") and hasattr(data_or_graph, "graph"):
@@ -238,7 +417,7 @@ def _resolve_graph(data_or_graph: Any, run: str | None) -> tuple[networkx.DiGrap
         if run is None:
             if len(runs) > 1:
                 run = _latest_run(data)
-        elif run not in runs:
+        elif str(run) not in runs:
             matches = [r for r in runs if r.startswith(str(run))]
             if len(matches) != 1:
                 raise UnknownKeyError(
@@ -454,7 +633,7 @@ def _reduce_graph(
 def plot_dependency_graph(
     data_or_graph: MonitorData | networkx.DiGraph | SpecGraph,
     *,
-    run: str | None = None,
+    run: str | list[str] | None = None,
     root: str | None = None,
     ax: matplotlib.axes.Axes | None = None,
     only_built: bool = False,
@@ -465,20 +644,32 @@ def plot_dependency_graph(
 
     ``data_or_graph`` is a ``MonitorData`` (drawn from ``data.graph(run=run)``; with several
     runs and ``run=None`` the latest run is drawn, restricted to that run's builds and their
-    dependencies; ``run`` may be a unique prefix of a run name), a ``networkx.DiGraph`` with
+    dependencies; ``run`` may be a unique prefix of a run name, or a list of runs: drawn
+    together, each node with its most severe outcome among them (failed, never built,
+    unknown, succeeded, not built) and ``failed in N runs`` under a label that failed in
+    more than one; ``write_plots`` passes every run that has a root-cause failure), a
+    ``networkx.DiGraph`` with
     the node attributes of ``MonitorData.graph()`` (``name``, ``version``, ``outcome``), or a
     ``spec.SpecGraph`` (every node grey: no builds). ``root`` (hash, hash prefix, name or
     name@version) restricts the drawing to that node and its dependencies.
 
-    Dependents are drawn above their dependencies; edges from each root-cause failure up to
-    the dependents it blocked are drawn thick and red. Labels are ``name`` / ``@version`` /
-    ``%compiler`` on up to three lines (the compiler only when a ``name@version`` repeats);
-    when neighbours are too close for them, labels alternate between two rows, then get a
-    smaller font, then are cut. Without ``ax`` the figure is sized to the widest layer. The
-    title names the roots when there are at most two distinct ones, else counts packages and
-    roots. The node markers are one ``PathCollection`` (gid ``"dependency-graph-nodes"``),
-    node labels are annotations whose ``xy`` is the node position, edges are
-    ``LineCollection``s with gids ``"dependency-graph-edges"`` and ``"failure-path"``.
+    Layout: layers from ``nx.topological_generations`` (dependents above their
+    dependencies); an edge that spans several layers bends through a point in each layer
+    between, placed beside that layer's nodes (:func:`routed_layout`), so no edge runs
+    through a node. Each node is a box holding its label ``name`` / ``@version`` /
+    ``%compiler`` (the compiler only when a ``name@version`` repeats), filled by outcome;
+    roots have a thick border and a bold label, externals a dashed border and an italic
+    label. Edges end in an arrow at the dependency; build-only edges are dashed, link/run
+    edges solid; edges from each root-cause failure up to the dependents it blocked are
+    thick and red. The legend names every mark used. Without ``ax`` the figure is sized to
+    the drawing at an 8 pt font (a 90-node DAG is legible); on a given ``ax`` the drawing is
+    scaled to fit (equal aspect) and the font with it, so a label always stays inside its
+    box and boxes never overlap. The title names the roots when there are at most two
+    distinct ones, else counts packages and roots; it is wrapped to the figure. For tests
+    and tools: the boxes are one ``PatchCollection`` (gid ``"dependency-graph-nodes"``),
+    labels are annotations whose ``xy`` is the node's centre, edges are ``LineCollection``
+    polylines with gids ``"dependency-graph-edges"`` and ``"failure-path"``, arrow heads
+    are patches with gid ``"dependency-graph-arrow"``.
 
     Drawing part of a big graph (all off by default):
 
@@ -512,116 +703,247 @@ def plot_dependency_graph(
     g, shown = _reduce_graph(g, data_or_graph, only_built, focus, max_nodes)
     parts = _label_parts(g)
     labels = {n: "".join(lines) for n, lines in parts.items()}
-    pos = layered_layout(g, key=lambda n: (labels[n], str(n)))
-    width = max(
-        (sum(1 for p in pos.values() if p[1] == y) for y in {p[1] for p in pos.values()}), default=1
-    )
-    nlayers = len({p[1] for p in pos.values()}) or 1
-    longest = max((len(line) for lines in parts.values() for line in lines), default=1)
-    nlines = max((len(lines) for lines in parts.values()), default=1)
-    if ax is None:
-        # one slot per node of the widest layer, wide enough for the longest label line at
-        # 8 pt (or half of it, labels alternating between two rows, for very wide layers)
-        slot = max(0.75, longest * _CHAR_WIDTH * 8 / 72 + 0.15)
-        stagger = width * slot > 22.0
-        if stagger:
-            slot = max(0.6, slot / 1.85)
-        layer = 0.45 + nlines * 0.15 * (2 if stagger else 1)
-        ax = _new_axes(
-            (min(max(6.0, slot * (width + 1.6) + 2.2), 40.0),
-             min(max(4.0, layer * nlayers + 1.4), 30.0))
-        )  # fmt: skip
-
+    if isinstance(run, list):  # several runs together: say how often a node failed
+        for n, a in g.nodes(data=True):
+            if a.get("failed_runs", 0) > 1:
+                parts[n] = [*parts[n], f"failed in {a['failed_runs']} runs"]
     roots = [n for n in g.nodes if g.in_degree(n) == 0]
     title = _graph_title(g, roots, labels)
     if shown:
         title += "\n" + shown
-    if run is not None:
+    if isinstance(run, list):
+        shown_runs = ", ".join(run) if len(run) <= 3 else f"{run[0]} ... {run[-1]}"
+        title += f"\n{len(run)} runs together: {shown_runs}"
+    elif run is not None:
         title += f"\nrun {run}"
-    ax.set_title(title)
-    if not pos:
+    if not len(g):
+        if ax is None:
+            ax = _new_axes((6.0, 4.0))
         return _empty(ax, title, "no nodes to draw")
 
-    path = failure_path_edges(g)
-    normal = [(pos[u], pos[v]) for u, v in g.edges if (u, v) not in path]
-    red = [(pos[u], pos[v]) for u, v in g.edges if (u, v) in path]
-    lc = LineCollection(normal, colors=EDGE_COLOR, linewidths=1.0, zorder=1)
-    lc.set_gid("dependency-graph-edges")
-    ax.add_collection(lc)
-    if red:
-        rc = LineCollection(red, colors=FAILURE_PATH_COLOR, linewidths=3.0, zorder=2)
-        rc.set_gid("failure-path")
-        ax.add_collection(rc)
+    # Geometry in inches at an 8 pt font: each node is a box holding its label; a box is
+    # as wide as its longest label line. The drawing is scaled to the axes afterwards
+    # (equal aspect) and the font with it, so the text always fits its box.
+    base = 8.0
+    nlines = max(len(lines) for lines in parts.values())
+    widths = {
+        n: max(len(line) for line in parts[n]) * (_CHAR_WIDTH + (0.08 if n in roots else 0.0))
+        * base / 72 + 0.18
+        for n in g.nodes
+    }  # fmt: skip
+    box_h = nlines * 1.2 * base / 72 + 0.14
+    layer_h = box_h + 0.6
+    pos, bends = routed_layout(
+        g, widths=widths, gap=0.22, bend_gap=0.12, layer_height=layer_h,
+        key=lambda n: (labels[n], str(n)),
+    )  # fmt: skip
+    xs0 = [pos[n][0] - widths[n] / 2 for n in g.nodes]
+    xs1 = [pos[n][0] + widths[n] / 2 for n in g.nodes]
+    xs0 += [x for bx in bends.values() for x in bx]
+    xs1 += [x for bx in bends.values() for x in bx]
+    ys = [pos[n][1] for n in g.nodes]
+    xlim = (min(xs0) - 0.15, max(xs1) + 0.15)
+    ylim = (min(ys) - box_h / 2 - 0.15, max(ys) + box_h / 2 + 0.15)
+    content_w, content_h = xlim[1] - xlim[0], ylim[1] - ylim[0]
+    legend_w = 2.4  # inches beside the axes (below them in a figure narrower than 6 inches)
+    title_h = 0.3 * (title.count("\n") + 1) + 0.5
+    created = ax is None
+    if ax is None:
+        from matplotlib import rcParams
+        from matplotlib.font_manager import FontProperties
+
+        title_pt = FontProperties(size=rcParams["axes.titlesize"]).get_size_in_points()
+        title_w = max(len(line) for line in title.split("\n")) * 0.62 * title_pt / 72 + 0.3
+        ax = _new_axes(
+            (min(max(6.0, content_w + legend_w + 0.4, title_w + legend_w), 48.0),
+             min(max(3.0, content_h + title_h + 0.5), 36.0))
+        )  # fmt: skip
+    fig = ax.figure
+    fig_w, fig_h = fig.get_size_inches()
+    frame = ax.get_position()
+    own_layout = fig.get_layout_engine() is not None
+    single = own_layout and len(fig.axes) == 1
+    beside = created or (fig_w if single else fig_w * frame.width) >= 6.0
+    if not beside:
+        legend_w = 0.0
+    if single:  # constrained layout gives the axes the figure
+        ax_w, ax_h = fig_w - legend_w - 0.3, fig_h - title_h - 0.45
+    else:
+        ax_w = fig_w * frame.width - (legend_w if own_layout else 0.0)
+        ax_h = fig_h * frame.height - (title_h if own_layout else 0.0)
+    scale = min(max(ax_w, 0.5) / content_w, max(ax_h, 0.5) / content_h, 1.0)
+    font = max(base * scale * 0.88, 1.0)
+
+    _set_title(ax, title, reserve=legend_w if own_layout else 0.0)
+
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     nodes = list(g.nodes)
     outcomes = [_outcome(g.nodes[n]) for n in nodes]
-    colors = [OUTCOME_COLORS.get(o, OUTCOME_COLORS["unknown"]) for o in outcomes]
-    xs = [pos[n][0] for n in nodes]
-    ys = [pos[n][1] for n in nodes]
-    xmin, xmax = min(xs), max(xs)
-    ymin, ymax = min(ys), max(ys)
-    xlim = (xmin - 0.8, xmax + 0.8)
-    ylim = (ymin - 0.75, ymax + 0.4)
-
-    # room per node and per layer on this axes, in points (the legend takes ~1.6 inch of a
-    # figure that lays itself out; otherwise it hangs outside the axes)
-    fig = ax.figure
-    fig_w, fig_h = fig.get_size_inches()
-    box = ax.get_position()
-    ax_w = fig_w * box.width - (1.6 if fig.get_layout_engine() is not None else 0.0)
-    ax_h = fig_h * box.height - 0.3 * title.count("\n")
-    slot_pt = max(ax_w, 1.0) * 72 / (xlim[1] - xlim[0])
-    layer_pt = max(ax_h, 1.0) * 72 / (ylim[1] - ylim[0])
-    font, stagger, chars = _fit_labels(parts, slot_pt, layer_pt)
-    line_h = 1.25 * font
-    marker = 260 if slot_pt >= 24 else 140
-
-    edge_w = [2.5 if n in roots else 1.0 for n in nodes]
-    sc = ax.scatter(xs, ys, s=marker, c=colors, edgecolors="#333333", linewidths=edge_w, zorder=3)
-    sc.set_gid("dependency-graph-nodes")
-    rank: dict[Hashable, int] = {}
-    for y in {p[1] for p in pos.values()}:
-        for i, n in enumerate(
-            sorted((n for n in nodes if pos[n][1] == y), key=lambda n: pos[n][0])
-        ):
-            rank[n] = i
-    first_gap = 11 if marker == 260 else 8
-    for n in nodes:
-        lines = [_cut(line, chars) for line in parts[n]]
-        lower = stagger and rank[n] % 2 == 1
-        drop = first_gap + ((nlines * line_h + 5) if lower else 0)
+    external = {n for n in nodes if _truthy(g.nodes[n].get("external"))}
+    boxes = [
+        FancyBboxPatch(
+            (pos[n][0] - widths[n] / 2, pos[n][1] - box_h / 2), widths[n], box_h,
+            boxstyle="round,pad=0,rounding_size=0.05",
+        )
+        for n in nodes
+    ]  # fmt: skip
+    node_boxes = PatchCollection(
+        boxes,
+        facecolors=[OUTCOME_COLORS.get(o, OUTCOME_COLORS["unknown"]) for o in outcomes],
+        edgecolors="#333333",
+        linewidths=[2.2 if n in roots else 0.8 for n in nodes],
+        linestyles=["--" if n in external else "-" for n in nodes],
+        zorder=3,
+    )
+    node_boxes.set_gid("dependency-graph-nodes")
+    ax.add_collection(node_boxes)
+    for n, o in zip(nodes, outcomes, strict=True):
         ax.annotate(
-            "\n".join(lines), pos[n], xytext=(0, -drop), textcoords="offset points", ha="center",
-            va="top", fontsize=font, zorder=4, linespacing=1.0,
+            "\n".join(parts[n]), pos[n], xytext=pos[n], textcoords="data", ha="center",
+            va="center", fontsize=font, zorder=4, linespacing=1.05,
             fontweight="bold" if n in roots else "normal",
-            bbox={"boxstyle": "round,pad=0.12", "fc": "white", "ec": "none", "alpha": 0.85},
-            # a label on the lower row hangs from its node on a thin leader line
-            arrowprops={"arrowstyle": "-", "color": "#555555", "lw": 0.6, "shrinkA": 0,
-                        "shrinkB": first_gap - 2} if lower else None,
+            fontstyle="italic" if n in external else "normal",
+            color="white" if o == "failed" else "black",
         )  # fmt: skip
+
+    # Edge routes: from a port on the parent's bottom edge, down through the bend points
+    # (a vertical stretch through each layer between, beside its nodes), to a port on the
+    # child's top edge. Ports spread over a box's width in the order the edges leave.
+    routes: dict[tuple[Hashable, Hashable], list[tuple[float, float]]] = {}
+    first_x = {}
+    last_x = {}
+    for u, v in g.edges:
+        bx = bends.get((u, v), [])
+        first_x[(u, v)] = bx[0] if bx else pos[v][0]
+        last_x[(u, v)] = bx[-1] if bx else pos[u][0]
+
+    def ports(n: Hashable, edges: list[tuple[Hashable, Hashable]], toward: dict) -> dict:
+        ordered = sorted(edges, key=lambda e: (toward[e], str(e)))
+        span = widths[n] * 0.7
+        k = len(ordered)
+        return {
+            e: pos[n][0] + (span * ((i + 0.5) / k - 0.5) if k > 1 else 0.0)
+            for i, e in enumerate(ordered)
+        }
+
+    out_port: dict[tuple[Hashable, Hashable], float] = {}
+    in_port: dict[tuple[Hashable, Hashable], float] = {}
+    for n in nodes:
+        out_port.update(ports(n, list(g.out_edges(n)), first_x))
+        in_port.update(ports(n, list(g.in_edges(n)), last_x))
+    layer_of = {n: round(-pos[n][1] / layer_h) for n in nodes}
+    for u, v in g.edges:
+        if layer_of[v] <= layer_of[u]:  # inside a cycle: straight, centre to centre
+            routes[(u, v)] = [pos[u], pos[v]]
+            continue
+        points = [(out_port[(u, v)], pos[u][1] - box_h / 2)]
+        for k, bx in enumerate(bends.get((u, v), []), start=1):
+            y = -(layer_of[u] + k) * layer_h
+            points += [(bx, y + box_h / 2), (bx, y - box_h / 2)]
+        points.append((in_port[(u, v)], pos[v][1] + box_h / 2))
+        routes[(u, v)] = points
+
+    path = failure_path_edges(g)
+    build_only = {e for e in g.edges if _build_only(g.edges[e].get("deptypes"))}
+    normal = [e for e in g.edges if e not in path]
+    red = [e for e in g.edges if e in path]
+    dashed = (0, (4.0, 2.5))
+    lc = LineCollection(
+        [routes[e] for e in normal], colors=EDGE_COLOR, linewidths=1.0, zorder=1,
+        linestyles=[dashed if e in build_only else "solid" for e in normal],
+    )  # fmt: skip
+    lc.set_gid("dependency-graph-edges")
+    ax.add_collection(lc)
+    if red:
+        rc = LineCollection(
+            [routes[e] for e in red], colors=FAILURE_PATH_COLOR, linewidths=2.6, zorder=2,
+            linestyles=[dashed if e in build_only else "solid" for e in red],
+        )  # fmt: skip
+        rc.set_gid("failure-path")
+        ax.add_collection(rc)
+    head = max(4.0, 9.0 * scale)
+    for e in g.edges:
+        (x0, y0), (x1, y1) = routes[e][-2], routes[e][-1]
+        length = max(((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5, 1e-9)
+        stub = min(0.15, length)
+        start = (x1 - (x1 - x0) * stub / length, y1 - (y1 - y0) * stub / length)
+        arrow = FancyArrowPatch(
+            start, (x1, y1), arrowstyle="-|>", mutation_scale=head, shrinkA=0, shrinkB=0,
+            color=FAILURE_PATH_COLOR if e in path else EDGE_COLOR, linewidth=0.8, zorder=2.5,
+        )  # fmt: skip
+        arrow.set_gid("dependency-graph-arrow")
+        ax.add_patch(arrow)
 
     present = [o for o in _OUTCOME_ORDER if o in outcomes] + sorted(
         {o for o in outcomes if o not in _OUTCOME_ORDER}
     )
-    names = {"not built": "not built in this run"} if run is not None else {}
+    names = (
+        {"not built": "not built in these runs"}
+        if isinstance(run, list)
+        else {"not built": "not built in this run"}
+        if run is not None
+        else {}
+    )
     handles: list[Any] = [
         Patch(facecolor=OUTCOME_COLORS.get(o, OUTCOME_COLORS["unknown"]), edgecolor="#333333",
               label=f"{names.get(o, o)} ({outcomes.count(o)})")
         for o in present
     ]  # fmt: skip
+    handles.append(Patch(facecolor="white", edgecolor="#333333", linewidth=2.2,
+                         label="root (thick border, bold)"))  # fmt: skip
+    if external:
+        handles.append(Patch(facecolor="white", edgecolor="#333333", linestyle="--",
+                             label=f"external, not built by Spack ({len(external)})"))  # fmt: skip
+    handles.append(Line2D([], [], color=EDGE_COLOR, lw=1.2, marker=">", markevery=[-1],
+                          label="link/run dependency"))  # fmt: skip
+    if build_only:
+        handles.append(Line2D([], [], color=EDGE_COLOR, lw=1.2, linestyle=(0, (4.0, 2.5)),
+                              label="build-only dependency"))  # fmt: skip
     if red:
-        handles.append(Line2D([], [], color=FAILURE_PATH_COLOR, lw=3, label="failure path"))
-    ax.legend(
-        handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False
-    )
-    ax.set_xlim(*xlim)
-    ax.set_ylim(*ylim)
+        handles.append(Line2D([], [], color=FAILURE_PATH_COLOR, lw=2.6, label="failure path"))
+    if beside:
+        ax.legend(
+            handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8,
+            frameon=False,
+        )  # fmt: skip
+    else:
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.04), ncols=2,
+                  fontsize=7, frameon=False)  # fmt: skip
+    # equal aspect: the boxes keep their shape; the limits grow in one direction to fill
+    # the axes (the content stays centred)
+    ax.update_datalim([(xlim[0], ylim[0]), (xlim[1], ylim[1])])
+    ax.set_xmargin(0.0)
+    ax.set_ymargin(0.0)
+    ax.autoscale_view()
+    ax.set_aspect("equal", adjustable="datalim")
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():
         spine.set_visible(False)
-    ax.set_xlabel("dependents above their dependencies; bold: root", fontsize=8)
+    ax.set_xlabel("arrows point from a dependent down to its dependencies", fontsize=8)
     return ax
+
+
+def _truthy(value: Any) -> bool:
+    try:
+        import pandas as pd
+
+        if value is None or pd.isna(value):
+            return False
+    except (TypeError, ValueError):
+        pass
+    return bool(value)
+
+
+def _build_only(deptypes: Any) -> bool:
+    """Whether an edge's deptypes (tuple or ``"build,link"`` text) are ``build`` alone."""
+    if deptypes is None or (isinstance(deptypes, float) and deptypes != deptypes):
+        return False
+    kinds = deptypes.split(",") if isinstance(deptypes, str) else list(deptypes)
+    kinds = {str(k).strip() for k in kinds if str(k).strip()}
+    return kinds == {"build"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -653,6 +975,16 @@ def failure_counts(
     return failed, builds
 
 
+def _never_built_counts(
+    data: MonitorData, rows: str, cols: str, like: pandas.DataFrame
+) -> pandas.DataFrame:
+    """Never-built (blocked) build records per cell, aligned with ``like``."""
+    from .failures import failure_matrix
+
+    blocked = failure_matrix(data, rows, cols, value="blocked")
+    return blocked.reindex(index=like.index, columns=like.columns).fillna(0).astype(int)
+
+
 def plot_failure_matrix(
     data: MonitorData,
     rows: str = "spec_name",
@@ -665,6 +997,11 @@ def plot_failure_matrix(
     columns are any two ``builds`` columns (default package x compiler; axes are labelled
     with readable names: ``spec_name`` is "package"). A name that is not a ``builds`` column
     raises ``ConfigError`` naming the argument.
+
+    Builds that never built (blocked by a failed dependency) are not successes: a cell
+    with any is hatched in the never-built colour (gid ``"never-built"``) and its text
+    gets a second line ``N never built``; a cell where nothing built at all is filled with
+    that colour instead of the failure-rate scale. The legend explains both marks.
     """
     import numpy as np
 
@@ -676,31 +1013,70 @@ def plot_failure_matrix(
     failed, builds = failure_counts(data, rows, cols)
     if ax is None:
         ax = _new_axes(
-            (max(5.0, 1.6 * builds.shape[1] + 3.5), max(3.0, 0.38 * builds.shape[0] + 1.8))
+            (max(5.0, 1.6 * builds.shape[1] + 5.5), max(3.0, 0.42 * builds.shape[0] + 2.0))
         )
     if builds.empty:
         return _empty(ax, title, "no builds")
+    blocked = _never_built_counts(data, rows, cols, builds)
     rate = (failed / builds).to_numpy(dtype=float)
-    masked = np.ma.masked_invalid(rate)
+    nothing_built = (blocked.to_numpy() >= builds.fillna(0).to_numpy()) & ~np.isnan(rate)
+    masked = np.ma.masked_invalid(np.where(nothing_built, np.nan, rate))
     im = ax.imshow(masked, cmap="Reds", vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
     ax.set_facecolor("#d9d9d9")
     cbar = ax.figure.colorbar(im, ax=ax, fraction=0.08, pad=0.03)
     cbar.set_label("failure rate (root causes / builds)")
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import Patch, Rectangle
+
+    never = OUTCOME_COLORS["never built"]
+    marks: list[Any] = []
     for i in range(builds.shape[0]):
         for j in range(builds.shape[1]):
             n = builds.iat[i, j]
             if np.isnan(n):
                 continue
             k = int(failed.iat[i, j])
+            nb = int(blocked.iat[i, j])
+            text = f"{k}/{int(n)}" + (f"\n{nb} never built" if nb else "")
+            if nb:
+                marks.append(Rectangle((j - 0.5, i - 0.5), 1.0, 1.0))
+            box = None
+            if nb and not nothing_built[i, j]:  # keep the text legible over the hatching
+                box = {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85}
             ax.text(
-                j, i, f"{k}/{int(n)}", ha="center", va="center", fontsize=8,
-                color="white" if rate[i, j] > 0.6 else "black",
+                j, i, text, ha="center", va="center", fontsize=8, linespacing=1.0,
+                color="white" if rate[i, j] > 0.6 and box is None else "black", bbox=box,
+                zorder=3,
             )  # fmt: skip
+    handles: list[Any] = [Patch(facecolor="#d9d9d9", edgecolor="#999999", label="no builds")]
+    if marks:
+        full = [
+            Rectangle((j - 0.5, i - 0.5), 1.0, 1.0)
+            for i, j in zip(*np.nonzero(nothing_built), strict=True)
+        ]
+        if full:
+            filled = PatchCollection(full, facecolor=never, edgecolor="none", zorder=1.5)
+            filled.set_gid("never-built-only")
+            ax.add_collection(filled)
+        hatch = PatchCollection(
+            marks, facecolor="none", edgecolor=never, hatch="///", linewidth=0.0, zorder=2
+        )
+        hatch.set_gid("never-built")
+        ax.add_collection(hatch)
+        handles = [
+            Patch(facecolor=never, edgecolor="none", label="nothing built (all blocked)"),
+            Patch(facecolor="white", edgecolor=never, hatch="///",
+                  label="some builds never built\n(blocked by a failed dependency)"),
+            *handles,
+        ]  # fmt: skip
     ax.set_xticks(range(builds.shape[1]), [str(c) for c in builds.columns])
     ax.set_yticks(range(builds.shape[0]), [str(r) for r in builds.index])
+    ax.set_xlim(-0.5, builds.shape[1] - 0.5)
+    ax.set_ylim(builds.shape[0] - 0.5, -0.5)
     ax.set_xlabel(col_label)
     ax.set_ylabel(row_label)
-    ax.set_title(title + "\n(annotated: failures/builds; grey: no builds)")
+    _legend_below(ax, handles)
+    _set_title(ax, title + "\n(annotated: failures/builds)")
     return ax
 
 
@@ -709,7 +1085,10 @@ def plot_phase_outcomes(
 ) -> matplotlib.axes.Axes:
     """Stacked bars per phase name: how many phases ended SUCCESS and how many ERROR.
 
-    Phases are in pipeline order (median ``order`` within builds). Statuses other than
+    Phases are in Spack's order (``savelocal.CANONICAL_PHASES``: autoreconf, bootstrap,
+    cmake, ..., configure, edit, build, check, install); a phase name Spack does not
+    have there goes after the known phase it follows in the builds (median ``order``).
+    Statuses other than
     SUCCESS/ERROR, if any, are stacked as ``other``. The ERROR count is written inside its
     segment when the segment is tall enough to hold it, else in red above the bar.
     """
@@ -733,7 +1112,7 @@ def plot_phase_outcomes(
         .groupby("name")["order"]
         .median()
     )
-    names = sorted(counts.index, key=lambda n: (order.get(n, float("inf")), n))
+    names = _spack_phase_order(list(counts.index), order)
     counts = counts.reindex(names)
     totals = counts.sum(axis=1)
     top = float(totals.max()) or 1.0
@@ -768,9 +1147,40 @@ def plot_phase_outcomes(
     )
     ax.set_xlabel("phase")
     ax.set_ylabel("phases recorded")
-    ax.set_title(title)
+    _set_title(ax, title)
     ax.legend(title="status", frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
+
+
+def _legend_below(ax: matplotlib.axes.Axes, handles: list[Any]) -> None:
+    """A legend under the plot: a figure legend in the space constrained layout keeps for
+    it when this axes is the figure's only plot (besides colour bars), else on the axes."""
+    fig = ax.figure
+    plots_in_fig = [a for a in fig.axes if a is ax or not hasattr(a, "_colorbar")]
+    if fig.get_layout_engine() is not None and plots_in_fig == [ax]:
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles),
+                   fontsize=8, frameon=False)  # fmt: skip
+    else:
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12),
+                  ncols=len(handles), fontsize=8, frameon=False)  # fmt: skip
+
+
+def _spack_phase_order(names: list[str], order: pandas.Series) -> list[str]:
+    """Phase names in Spack's order; unknown names after the known phase whose median
+    ``order`` precedes theirs (by median order among themselves)."""
+    from .savelocal import CANONICAL_PHASES
+
+    rank = {name: i for i, name in enumerate(CANONICAL_PHASES)}
+    known = sorted((n for n in names if n in rank), key=rank.__getitem__)
+
+    def key(name: str) -> tuple[float, float, str]:
+        if name in rank:
+            return (float(rank[name]), 0.0, name)
+        mine = order.get(name, float("inf"))
+        before = [rank[k] for k in known if order.get(k, float("inf")) <= mine]
+        return (max(before) + 0.5 if before else -0.5, float(mine), name)
+
+    return sorted(names, key=key)
 
 
 def plot_error_classes(
@@ -825,7 +1235,7 @@ def plot_error_classes(
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("failure class")
-    ax.set_title(title)
+    _set_title(ax, title)
     ax.margins(x=0.15)
     return ax
 
@@ -887,7 +1297,7 @@ def plot_build_times(
     basis = _duration_basis(sources)
     ax.set_xlabel(f"total phase duration ({unit})" + (f"\n{basis}" if basis else ""), fontsize=9)
     ax.set_ylabel("package")
-    ax.set_title(title)
+    _set_title(ax, title)
     ax.legend(frameon=False, loc="lower right", fontsize=8)
     return ax
 

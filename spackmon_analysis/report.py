@@ -58,6 +58,7 @@ __all__ = [
     "write_plots",
     "report_counts",
     "runs_table",
+    "failing_runs",
     "PLOTS",
 ]
 
@@ -612,14 +613,18 @@ def _note(ax: Any, title: str, message: str) -> None:
 def _own_dependency_graph(data: Any, ax: Any) -> None:
     import networkx as nx
 
-    title = "Dependency graph (builds of the latest run)"
+    title = "Dependency graph (builds of the runs with failures, else of the latest run)"
     builds = data.builds
     if not len(builds):
         _note(ax, title, "no builds")
         return
     if "run" in builds.columns and builds["run"].notna().any():
-        order = builds.dropna(subset=["run"]).sort_values("run_time", kind="stable")
-        builds = builds[builds["run"].astype(object) == order["run"].astype(object).iloc[-1]]
+        failing = failing_runs(data)
+        if failing:
+            builds = builds[builds["run"].astype(object).isin(failing)]
+        else:
+            order = builds.dropna(subset=["run"]).sort_values("run_time", kind="stable")
+            builds = builds[builds["run"].astype(object) == order["run"].astype(object).iloc[-1]]
     outcome = outcomes(data)
     colors = {
         "succeeded": "#2ca02c",
@@ -739,18 +744,44 @@ def _first_errors_only(data: MonitorData) -> MonitorData:
     return trimmed
 
 
+def failing_runs(data: MonitorData) -> list[str]:
+    """The runs with at least one root-cause failure, in time order (the runs the
+    report's dependency graph draws together)."""
+    builds = data.builds
+    if "run" not in builds.columns or not builds["run"].notna().any():
+        return []
+    outcome = builds["build"].astype(object).map(outcomes(data))
+    failed = builds[(outcome == "failed").to_numpy() & builds["run"].notna().to_numpy()]
+    order = failed.groupby(failed["run"].astype(object), sort=False)["run_time"].min()
+    return [str(r) for r in order.sort_values(kind="stable").index]
+
+
+def _graph_options(data: MonitorData) -> dict[str, Any]:
+    """:data:`GRAPH_OPTIONS`, plus every run with a failure when the data has runs (not
+    only the latest one)."""
+    failing = failing_runs(data)
+    return {**GRAPH_OPTIONS, "run": failing} if failing else dict(GRAPH_OPTIONS)
+
+
 def _caption(stem: str, title: str, data: MonitorData) -> str:
-    """The caption of a plot; the dependency graph's says what it shows: the latest run
-    (named), or the current state on the server / in the install tree."""
+    """The caption of a plot; the dependency graph's says what it shows: every run with a
+    failure, else the latest run (named), or the current state on the server / in the
+    install tree."""
     if stem != "dependency-graph":
         return title
     builds = data.builds
     runs = builds.dropna(subset=["run"]) if "run" in builds.columns else builds.iloc[0:0]
     if len(runs):
         names = runs["run"].astype(object).unique()
+        failing = failing_runs(data)
+        if len(names) == 1:
+            return f"{title} of the run {names[0]}"
+        if len(failing) > 1:
+            return f"{title} of the {len(failing)} runs with failures: {', '.join(failing)}"
+        if failing:
+            return f"{title} of the run with failures {failing[0]}"
         last = runs.sort_values(["run_time", "run"], kind="stable")["run"].iloc[-1]
-        which = "the latest run" if len(names) > 1 else "the run"
-        return f"{title} of {which} {last}"
+        return f"{title} of the latest run {last} (no run has failures)"
     kind = _data_kind(data) if len(builds) else ""
     if kind == "server data":
         return f"{title}: current state on the server"
@@ -765,13 +796,17 @@ def _render(original: MonitorData) -> list[tuple[str, str, bytes]]:
     rendered = []
     for stem, title, function in PLOTS:
         data = _first_errors_only(original) if stem == "error-classes" else original
-        options = GRAPH_OPTIONS if stem == "dependency-graph" else {}
+        graph = stem == "dependency-graph"
+        options = _graph_options(data) if graph else {}
         png = None
         plot = getattr(module, function, None) if module is not None else None
         if plot is not None:
             try:
+                # the graph sizes its own figure to the drawing (legible at any size)
                 png = _png(
-                    lambda ax, plot=plot, d=data, o=options: plot(d, ax=ax, **o),
+                    lambda ax, plot=plot, d=data, o=options, own=graph: plot(
+                        d, ax=None if own else ax, **o
+                    ),
                     _size(stem, data),
                 )
             except Exception as exc:  # a view must not stop the report

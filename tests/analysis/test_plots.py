@@ -167,27 +167,55 @@ def _by_gid(ax, gid):
     return found[0] if found else None
 
 
+def _node_boxes(ax) -> list:
+    """Data-space extents of the node boxes and their face colours."""
+    boxes = _by_gid(ax, "dependency-graph-nodes")
+    return list(
+        zip([p.get_extents() for p in boxes.get_paths()], boxes.get_facecolors(), strict=True)
+    )
+
+
 def drawn_nodes(ax) -> dict[str, tuple[tuple[float, float], tuple[float, ...]]]:
-    """label -> (position, facecolour RGBA) read from the Axes."""
-    sc = _by_gid(ax, "dependency-graph-nodes")
-    offsets = sc.get_offsets()
-    colors = sc.get_facecolors()
+    """label -> (position, facecolour RGBA) read from the Axes: each label is an annotation
+    at its node's position, inside the node's box."""
+    boxes = _node_boxes(ax)
     out = {}
     for text in ax.texts:
         xy = getattr(text, "xy", None)
         if xy is None:
             continue
-        (i,) = [k for k, o in enumerate(offsets) if np.allclose(o, xy)]
+        (i,) = [
+            k for k, (b, _) in enumerate(boxes)
+            if b.x0 < xy[0] < b.x1 and b.y0 < xy[1] < b.y1
+        ]  # fmt: skip
         # a label is drawn on up to three lines (name, @version, %compiler)
-        out[text.get_text().replace("\n", "")] = (tuple(xy), tuple(colors[i]))
+        out[text.get_text().replace("\n", "")] = (
+            (round(float(xy[0]), 6), round(float(xy[1]), 6)),
+            tuple(boxes[i][1]),
+        )
     return out
 
 
 def drawn_segments(ax, gid) -> set[tuple[tuple[float, float], tuple[float, float]]]:
+    """(parent position, child position) of each edge drawn in the collection ``gid``: an
+    edge runs from a port on its parent's box to a port on its child's box."""
     lc = _by_gid(ax, gid)
     if lc is None:
         return set()
-    return {tuple(map(tuple, np.round(seg, 6))) for seg in lc.get_segments()}
+    boxes = _node_boxes(ax)
+    centre = {
+        k: (round((b.x0 + b.x1) / 2, 6), round((b.y0 + b.y1) / 2, 6))
+        for k, (b, _) in enumerate(boxes)
+    }
+
+    def owner(point) -> tuple[float, float]:
+        (k,) = [
+            k for k, (b, _) in enumerate(boxes)
+            if b.x0 - 1e-6 <= point[0] <= b.x1 + 1e-6 and b.y0 - 1e-6 <= point[1] <= b.y1 + 1e-6
+        ]  # fmt: skip
+        return centre[k]
+
+    return {(owner(seg[0]), owner(seg[-1])) for seg in lc.get_segments()}
 
 
 def color(outcome: str) -> tuple[float, ...]:
@@ -399,11 +427,14 @@ def manifest() -> dict:
 def test_example_matrix_matches_manifest(example, manifest) -> None:
     builds: dict[tuple[str, str], int] = {}
     failed: dict[tuple[str, str], int] = {}
+    never: dict[tuple[str, str], int] = {}
     for run in manifest["runs"]:
         for pkg, b in run["builds"].items():
             cell = (pkg, run["compiler"])
             builds[cell] = builds.get(cell, 0) + 1
             failed[cell] = failed.get(cell, 0) + ("ERROR" in b["phases"].values())
+            blocked = b["status"] == "FAILED" and "ERROR" not in b["phases"].values()
+            never[cell] = never.get(cell, 0) + blocked
     ax = plots.plot_failure_matrix(example)
     rows = [t.get_text() for t in ax.get_yticklabels()]
     cols = [t.get_text() for t in ax.get_xticklabels()]
@@ -414,8 +445,13 @@ def test_example_matrix_matches_manifest(example, manifest) -> None:
     seen = set()
     for (pkg, compiler), n in builds.items():
         i, j = rows.index(pkg), cols.index(compiler)
-        assert texts[(i, j)] == f"{failed[(pkg, compiler)]}/{n}", (pkg, compiler)
-        assert values[i, j] == pytest.approx(failed[(pkg, compiler)] / n)
+        nb = never[(pkg, compiler)]
+        expected = f"{failed[(pkg, compiler)]}/{n}" + (f"\n{nb} never built" if nb else "")
+        assert texts[(i, j)] == expected, (pkg, compiler)
+        if nb == n:  # nothing built: the never-built colour, not the rate scale
+            assert np.ma.is_masked(values[i, j]), (pkg, compiler)
+        else:
+            assert values[i, j] == pytest.approx(failed[(pkg, compiler)] / n)
         seen.add((i, j))
     assert set(texts) == seen  # no cell without builds is annotated
     assert texts[(rows.index("openmpi"), cols.index("gcc@12.2.0"))] == "2/2"  # both gcc hdf5 runs

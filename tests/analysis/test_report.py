@@ -504,9 +504,17 @@ def _captions(html_doc: str) -> dict[str, str]:
 def test_graph_caption_is_built_from_the_data(
     example: MonitorData, tiny_server: MonitorData, tmp_path: Path
 ) -> None:
-    latest = sorted(p.name for p in SAVE_LOCAL.iterdir() if p.is_dir())[-1]
+    # every run with a root-cause failure, not only the latest run (from the manifest)
+    failing = [
+        run["directory"]
+        for run in MANIFEST["runs"]
+        if any("ERROR" in b["phases"].values() for b in run["builds"].values())
+    ]
+    assert len(failing) == 3
     html_doc = Path(R.write_html_report(example, tmp_path / "runs.html")).read_text()
-    assert _captions(html_doc)["dependency-graph"] == f"Dependency graph of the latest run {latest}"
+    assert _captions(html_doc)["dependency-graph"] == (
+        f"Dependency graph of the 3 runs with failures: {', '.join(failing)}"
+    )
     html_doc = Path(R.write_html_report(tiny_server, tmp_path / "server.html")).read_text()
     caption = _captions(html_doc)["dependency-graph"]
     assert caption == "Dependency graph: current state on the server"
