@@ -1085,7 +1085,7 @@ def plot_phase_outcomes(
 ) -> matplotlib.axes.Axes:
     """Stacked bars per phase name: how many phases ended SUCCESS and how many ERROR.
 
-    Phases are in Spack's order (``savelocal.CANONICAL_PHASES``: autoreconf, bootstrap,
+    Phases are in Spack's order (``spackfacts.CANONICAL_PHASES``: autoreconf, bootstrap,
     cmake, ..., configure, edit, build, check, install); a phase name Spack does not
     have there goes after the known phase it follows in the builds (median ``order``).
     Statuses other than
@@ -1168,7 +1168,7 @@ def _legend_below(ax: matplotlib.axes.Axes, handles: list[Any]) -> None:
 def _spack_phase_order(names: list[str], order: pandas.Series) -> list[str]:
     """Phase names in Spack's order; unknown names after the known phase whose median
     ``order`` precedes theirs (by median order among themselves)."""
-    from .savelocal import CANONICAL_PHASES
+    from .spackfacts import CANONICAL_PHASES
 
     rank = {name: i for i, name in enumerate(CANONICAL_PHASES)}
     known = sorted((n for n in names if n in rank), key=rank.__getitem__)

@@ -16,7 +16,7 @@ from matplotlib.colors import to_rgba
 
 from spackmon_analysis import plots
 from spackmon_analysis.frames import load_save_local
-from spackmon_analysis.savelocal import CANONICAL_PHASES
+from spackmon_analysis.spackfacts import CANONICAL_PHASES
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "spackmon_analysis" / "data" / "examples"
