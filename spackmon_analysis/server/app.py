@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from . import ingest, validate
-from .auth import FailureLimiter, Identity, TokenIssuer
+from .auth import FailureLimiter, Identity, TokenIssuer, header_problem
 from .ingest import RequestError
 from .store import (
     MAX_PAGE_BYTES,
@@ -143,6 +143,11 @@ class MonitorApp(FastAPI):
     fast: _FastPath | None = None
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http":
+            problem = header_problem(scope["headers"])  # on every route, before anything else
+            if problem is not None:
+                await _send(send, *_raw(400, {"message": problem, "code": 400}), close=True)
+                return
         if self.fast is not None:
             await self.fast(scope, receive, send)
         else:

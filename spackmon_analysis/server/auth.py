@@ -3,6 +3,12 @@
 API tokens are 40-hex strings stored as SHA-256 digests and compared in constant time. Bearer
 tokens are HS256 JWTs signed with the secret kept in the database (so a restart does not log
 anyone out); decoded tokens are cached so the hot path costs a dict lookup and a clock read.
+
+A bearer has exactly one spelling (unpadded base64url, canonical: PyJWT alone also accepts
+trailing ``=`` and other aliases). Each user has a *session generation* in ``spackmon_meta``
+(``sessions:<user id>``); a bearer carries the generation it was issued under (claim ``gen``,
+0 when absent) and :func:`revoke_sessions` raises it, which ends every bearer issued before, in
+every server process on the database within :data:`REVOCATION_REFRESH` seconds.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import base64
 import hashlib
 import hmac
 import math
+import re
 import secrets
 import threading
 import time
@@ -22,7 +29,7 @@ import jwt
 from sqlalchemy import select
 
 from ..errors import ConfigError
-from .store import Store, users, utcnow
+from .store import Store, meta, users, utcnow
 
 __all__ = [
     "Identity",
@@ -30,11 +37,53 @@ __all__ = [
     "FailureLimiter",
     "add_user",
     "rotate_token",
+    "revoke_sessions",
+    "header_problem",
     "list_users",
     "hash_token",
 ]
 
 ISSUER = "spackmon-analysis"
+#: Seconds a server trusts its copy of the session generations before reading them again.
+REVOCATION_REFRESH = 1.0
+_SESSIONS = "sessions:"
+_JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+#: A Host header: a DNS name (underscores allowed), an IPv4 address or a bracketed IPv6 address,
+#: with an optional port.
+_HOST = re.compile(r"(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def header_problem(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """Why a request's headers must be refused (400) before anything else, or None.
+
+    Two ``Authorization`` headers (a proxy and a client could each add one; which counts would be
+    a guess) and a ``Host`` that is not a host name with an optional port (the server writes it
+    into ``WWW-Authenticate`` and the data API's ``next`` links) are refused on every route.
+    """
+    auths = hosts = 0
+    host = b""
+    for key, value in headers:
+        if key == b"authorization":
+            auths += 1
+        elif key == b"host":
+            hosts += 1
+            host = value
+    if auths > 1:
+        return f"The request has {auths} Authorization headers; send exactly one."
+    if hosts > 1:
+        return f"The request has {hosts} Host headers; send exactly one."
+    if hosts and (len(host) > 255 or not _HOST.fullmatch(host.decode("latin-1"))):
+        return "The Host header is not a host name with an optional port."
+    return None
+
+
+def _canonical_b64(segment: str) -> bool:
+    """True when ``segment`` is the one unpadded base64url spelling of its bytes."""
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except ValueError:
+        return False
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") == segment
 
 
 def hash_token(token: str) -> str:
@@ -86,6 +135,23 @@ def rotate_token(store: Store, name: str) -> str:
     return token
 
 
+def revoke_sessions(store: Store, name: str) -> int:
+    """End every bearer token issued to user ``name`` so far, in every server on ``store``'s
+    database (within :data:`REVOCATION_REFRESH` seconds); returns the new session generation."""
+    with store.write.begin() as conn:
+        uid = conn.execute(select(users.c.id).where(users.c.username == name)).scalar()
+        if uid is None:
+            raise ConfigError(f"no user named {name!r}")
+        key = f"{_SESSIONS}{uid}"
+        current = conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+        generation = int(current or 0) + 1
+        if current is None:
+            conn.execute(meta.insert().values(key=key, value=str(generation)))
+        else:
+            conn.execute(meta.update().where(meta.c.key == key).values(value=str(generation)))
+    return generation
+
+
 def list_users(store: Store) -> list[dict]:
     """Every user: ``{"id", "username", "created_at", "token_updated_at"}``."""
     with store.read.connect() as conn:
@@ -112,11 +178,32 @@ class Identity:
 class TokenIssuer:
     """Checks Basic credentials, issues bearer JWTs and verifies them (with a decode cache)."""
 
-    def __init__(self, store: Store, lifetime: int = 6000):
+    def __init__(self, store: Store, lifetime: int = 6000, refresh: float = REVOCATION_REFRESH):
         self.store = store
         self.lifetime = int(lifetime)
-        self._cache: dict[str, tuple[Identity, float]] = {}
+        self.refresh = float(refresh)
+        self._cache: dict[str, tuple[Identity, float, int]] = {}
         self._lock = threading.Lock()
+        self._generations: dict[int, int] = {}
+        self._read_at = -math.inf
+
+    def _generation(self, uid: int) -> int:
+        """The user's session generation, read from the database at most every ``refresh`` s."""
+        now = time.monotonic()
+        if now - self._read_at >= self.refresh:
+            with self._lock:
+                if now - self._read_at >= self.refresh:
+                    with self.store.read.connect() as conn:
+                        rows = conn.execute(
+                            select(meta.c.key, meta.c.value).where(meta.c.key.like(_SESSIONS + "%"))
+                        ).all()
+                    self._generations = {
+                        int(k[len(_SESSIONS) :]): int(v)
+                        for k, v in rows
+                        if k[len(_SESSIONS) :].isdigit() and v.isdigit()
+                    }
+                    self._read_at = now
+        return self._generations.get(uid, 0)
 
     def check_basic(self, header: str | None) -> Identity | None:
         """The user of a ``Basic base64(user:token)`` header, or None when it does not match."""
@@ -150,6 +237,7 @@ class TokenIssuer:
             "nbf": now - 5,
             "exp": now + self.lifetime,
             "jti": uuid.uuid4().hex,
+            "gen": self._generation(ident.user_id),
             "access": [{"type": "repository", "name": "build", "actions": ["push", "pull"]}],
         }
         token = jwt.encode(claims, self.store.secret, algorithm="HS256")
@@ -164,10 +252,13 @@ class TokenIssuer:
         now = time.time()
         hit = self._cache.get(token)
         if hit is not None:
-            if now < hit[1]:
+            if now < hit[1] and hit[2] >= self._generation(hit[0].user_id):
                 return hit[0]
             with self._lock:
                 self._cache.pop(token, None)
+            return None
+        # one spelling per token: no padding, no other base64 alias of the same bytes
+        if not _JWT.fullmatch(token) or not all(_canonical_b64(p) for p in token.split(".")):
             return None
         try:
             claims = jwt.decode(
@@ -180,10 +271,13 @@ class TokenIssuer:
         except jwt.PyJWTError:
             return None
         ident = Identity(int(claims["uid"]), str(claims["sub"]))
+        generation = claims.get("gen", 0)
+        if not isinstance(generation, int) or generation < self._generation(ident.user_id):
+            return None  # issued before the user's sessions were revoked
         with self._lock:
             if len(self._cache) > 10000:
                 self._cache.clear()
-            self._cache[token] = (ident, float(claims["exp"]))
+            self._cache[token] = (ident, float(claims["exp"]), generation)
         return ident
 
 

@@ -152,9 +152,13 @@ def _users_add(args: argparse.Namespace) -> int:
 
 
 def _users_token(args: argparse.Namespace) -> int:
-    from .auth import rotate_token
+    from .auth import revoke_sessions, rotate_token
 
-    print(rotate_token(_existing_store(args.db), args.name))
+    store = _existing_store(args.db)
+    token = rotate_token(store, args.name)
+    if args.revoke_sessions:
+        revoke_sessions(store, args.name)
+    print(token)
     return 0
 
 
@@ -247,6 +251,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Give a user a new API token and print it; the old one stops working.",
     )
     tok.add_argument("name", metavar="NAME", help="an existing user's name")
+    tok.add_argument(
+        "--revoke-sessions",
+        action="store_true",
+        help="also end the bearer tokens already issued to the user, in every server on the "
+        "database within about a second (default: they run until they expire)",
+    )
     tok.add_argument("--db", default=None, type=_db_arg, help=_db_help())
     tok.set_defaults(func=_users_token)
     lst = sub.add_parser(

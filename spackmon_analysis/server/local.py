@@ -22,6 +22,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .auth import add_user, rotate_token
+from .auth import revoke_sessions as _revoke_sessions
 from .store import Store
 
 __all__ = ["LocalMonitor"]
@@ -184,9 +185,13 @@ class LocalMonitor:
         self.tokens[name] = token
         return token
 
-    def rotate_token(self, name: str) -> str:
-        """Give ``name`` a new API token and return it."""
-        token = rotate_token(self._need_store(), name)
+    def rotate_token(self, name: str, *, revoke_sessions: bool = False) -> str:
+        """Give ``name`` a new API token and return it; ``revoke_sessions`` also ends the bearer
+        tokens already issued to ``name`` (``spackmon users token --revoke-sessions``)."""
+        store = self._need_store()
+        token = rotate_token(store, name)
+        if revoke_sessions:
+            _revoke_sessions(store, name)
         self.tokens[name] = token
         return token
 
