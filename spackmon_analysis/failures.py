@@ -304,10 +304,11 @@ def _first_error(
 
 
 def _per_phase_logs(spack_version: Any) -> bool:
-    """Whether that Spack release wrote one log file per phase (0.17 and later; 0.16
-    wrote only the combined log). Unknown versions are assumed to."""
+    """Whether that Spack release is known to write one log file per phase (0.17 and
+    later; 0.16 wrote only the combined log). An unknown release (a stage directory
+    records none) is not: the file might not exist, so none is named."""
     match = re.match(r"\s*(\d+)\.(\d+)", _text(spack_version) or "")
-    return match is None or (int(match.group(1)), int(match.group(2))) >= (0, 17)
+    return match is not None and (int(match.group(1)), int(match.group(2))) >= (0, 17)
 
 
 def error_log_position(
@@ -320,9 +321,12 @@ def error_log_position(
     the 1-based position of the phase; Spack 0.17 and later) and, when the build ends or
     fails, concatenates them into ``spack-build-out.txt``: the file whose line numbers
     Spack prints on the console (``>> 8    broken.c:4:3: error: ...``). The combined line
-    is the line in the phase plus the lines of every earlier phase; it is ``None`` when an
-    earlier phase or its output is missing (``keep_output=False``). The file is ``None``
-    for releases that wrote no per-phase logs (0.16) or a phase without ``order``.
+    is the line in the phase plus the lines of every earlier phase (a combined log starts
+    with its first phase marker in every real log; phases split from it concatenate back
+    to it); it is ``None`` when an earlier phase or its output is missing
+    (``keep_output=False``). The file is ``None`` unless the release is known to write
+    per-phase logs (0.17+; 0.16 wrote only the combined log, and a stage directory does
+    not record its release), or for a phase without ``order``.
     """
     line = _value(line_no)
     if phase is None or not len(phases):

@@ -68,19 +68,33 @@ def test_html_prints_a_recurring_failure_once(example: MonitorData, tmp_path: Pa
 
 
 def test_error_line_names_its_file_and_matches_the_combined_log() -> None:
-    """The stage of a real failed Spack 0.17.1 build: the line numbers the report prints are
-    the lines of the files it names (``>> 8`` is what Spack printed for spack-build-out.txt)."""
+    """The stage of a real failed Spack 0.17.1 build: the line number the report prints is
+    the line of the file it names (``>> 8`` is what Spack printed for spack-build-out.txt).
+    A stage directory does not record its Spack release, so no per-phase file is named."""
     text = R.failure_report(load(STAGE.parent))
     match = re.search(
-        r'first error \(line (\d+) of spack-build-out.txt, Spack\'s ">> (\d+)"; '
-        r"line (\d+) of (spack-build-\d\d-build-out.txt)\): (.*)",
-        text,
+        r'first error \(line (\d+) of spack-build-out.txt, Spack\'s ">> (\d+)"\): (.*)', text
     )
     assert match, text
-    combined, shown, in_phase, phase_log, error = match.groups()
-    assert combined == shown == "8" and in_phase == "5"
+    combined, shown, error = match.groups()
+    assert combined == shown == "8"
     assert (STAGE / "spack-build-out.txt").read_text().splitlines()[7] == error
-    assert (STAGE / phase_log).read_text().splitlines()[4] == error
+
+
+def test_combined_log_only_stage(tmp_path: Path) -> None:
+    """A stage with only the combined log (as Spack 0.16 leaves it): the phases are cut
+    from it and the error's line is still the combined log's ``>> 8``."""
+    stage = tmp_path / STAGE.name
+    stage.mkdir()
+    for name in ("spack-build-out.txt", "spack-build-env.txt"):
+        (stage / name).write_bytes((STAGE / name).read_bytes())
+    found = F.failures(load(tmp_path))
+    cause = found[found["role"] == F.ROOT_CAUSE].iloc[0]
+    assert cause["error_build_log_line"] == 8 and cause["error_log"] is None
+    lines = (stage / "spack-build-out.txt").read_text().splitlines()
+    assert lines[7] == cause["first_error"]
+    text = R.failure_report(load(tmp_path))
+    assert 'first error (line 8 of spack-build-out.txt, Spack\'s ">> 8"): broken.c:4:3' in text
 
 
 def test_save_local_error_line_names_the_phase_log() -> None:
@@ -114,8 +128,9 @@ def test_error_log_position_releases() -> None:
     phases = example.phases[example.phases["build"] == b]
     log, line = F.error_log_position(phases, "build", 10, "0.17.1")
     assert log == "spack-build-03-build-out.txt" and line is not None and line > 10
-    # Spack 0.16 wrote only the combined log: no per-phase file to name
+    # Spack 0.16 wrote only the combined log, an unknown release may not have: no file named
     assert F.error_log_position(phases, "build", 10, "0.16.3") == (None, line)
+    assert F.error_log_position(phases, "build", 10, None) == (None, line)
     # an earlier phase without output: the combined line cannot be known
     gone = phases.assign(output=phases["output"].where(phases["name"] != "configure"))
     assert F.error_log_position(gone, "build", 10, "0.17.1") == (log, None)
