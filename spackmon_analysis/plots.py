@@ -12,6 +12,7 @@ dependency) orange, unknown and not built greys.
 from __future__ import annotations
 
 from collections.abc import Hashable
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, UnknownKeyError
@@ -29,6 +30,7 @@ __all__ = [
     "FAILURE_PATH_COLOR",
     "layered_layout",
     "routed_layout",
+    "dependency_graph_size",
     "failure_path_edges",
     "failure_neighbourhood",
     "failure_counts",
@@ -630,6 +632,100 @@ def _reduce_graph(
     return g, f"showing {len(g)} of {total} packages: " + "; ".join(reasons)
 
 
+def _graph_drawing(
+    data_or_graph: Any,
+    run: str | list[str] | None,
+    root: str | None,
+    only_built: bool,
+    focus: str | None,
+    max_nodes: int | None,
+) -> SimpleNamespace:
+    """The graph to draw, its labels, title, layout in inches and the figure size that
+    holds it at an 8 pt font (shared by :func:`plot_dependency_graph` and
+    :func:`dependency_graph_size`)."""
+    if focus not in (None, "failures"):
+        raise ConfigError(f"plot_dependency_graph(focus={focus!r}): use None or 'failures'")
+    if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int)
+                                  or max_nodes < 1):  # fmt: skip
+        raise ConfigError(
+            f"plot_dependency_graph(max_nodes={max_nodes!r}): use a positive integer or None"
+        )
+    g, run = _resolve_graph(data_or_graph, run)
+    g = _select_root(g, root)
+    g, shown = _reduce_graph(g, data_or_graph, only_built, focus, max_nodes)
+    parts = _label_parts(g)
+    labels = {n: "".join(lines) for n, lines in parts.items()}
+    if isinstance(run, list):  # several runs together: say how often a node failed
+        for n, a in g.nodes(data=True):
+            if a.get("failed_runs", 0) > 1:
+                parts[n] = [*parts[n], f"failed in {a['failed_runs']} runs"]
+    roots = [n for n in g.nodes if g.in_degree(n) == 0]
+    title = _graph_title(g, roots, labels)
+    if shown:
+        title += "\n" + shown
+    if isinstance(run, list):
+        shown_runs = ", ".join(run) if len(run) <= 3 else f"{run[0]} ... {run[-1]}"
+        title += f"\n{len(run)} runs together: {shown_runs}"
+    elif run is not None:
+        title += f"\nrun {run}"
+    d = SimpleNamespace(g=g, run=run, parts=parts, labels=labels, roots=roots, title=title)
+    d.legend_w = 2.4  # inches beside the axes (below them in a figure narrower than 6 inches)
+    d.title_h = 0.3 * (title.count("\n") + 1) + 0.5
+    if not len(g):
+        d.figsize = (6.0, 4.0)
+        return d
+    # Geometry in inches at an 8 pt font: each node is a box holding its label; a box is
+    # as wide as its longest label line. The drawing is scaled to the axes afterwards
+    # (equal aspect) and the font with it, so the text always fits its box.
+    d.base = 8.0
+    nlines = max(len(lines) for lines in parts.values())
+    d.widths = {
+        n: max(len(line) for line in parts[n]) * (_CHAR_WIDTH + (0.08 if n in roots else 0.0))
+        * d.base / 72 + 0.18
+        for n in g.nodes
+    }  # fmt: skip
+    d.box_h = nlines * 1.2 * d.base / 72 + 0.14
+    d.layer_h = d.box_h + 0.6
+    d.pos, d.bends = routed_layout(
+        g, widths=d.widths, gap=0.22, bend_gap=0.12, layer_height=d.layer_h,
+        key=lambda n: (labels[n], str(n)),
+    )  # fmt: skip
+    pos, widths, bends = d.pos, d.widths, d.bends
+    xs0 = [pos[n][0] - widths[n] / 2 for n in g.nodes]
+    xs1 = [pos[n][0] + widths[n] / 2 for n in g.nodes]
+    xs0 += [x for bx in bends.values() for x in bx]
+    xs1 += [x for bx in bends.values() for x in bx]
+    ys = [pos[n][1] for n in g.nodes]
+    d.xlim = (min(xs0) - 0.15, max(xs1) + 0.15)
+    d.ylim = (min(ys) - d.box_h / 2 - 0.15, max(ys) + d.box_h / 2 + 0.15)
+    d.content_w, d.content_h = d.xlim[1] - d.xlim[0], d.ylim[1] - d.ylim[0]
+    from matplotlib import rcParams
+    from matplotlib.font_manager import FontProperties
+
+    title_pt = FontProperties(size=rcParams["axes.titlesize"]).get_size_in_points()
+    title_w = max(len(line) for line in title.split("\n")) * 0.62 * title_pt / 72 + 0.3
+    d.figsize = (
+        min(max(6.0, d.content_w + d.legend_w + 0.4, title_w + d.legend_w), 48.0),
+        min(max(3.0, d.content_h + d.title_h + 0.5), 36.0),
+    )
+    return d
+
+
+def dependency_graph_size(
+    data_or_graph: MonitorData | networkx.DiGraph | SpecGraph,
+    *,
+    run: str | list[str] | None = None,
+    root: str | None = None,
+    only_built: bool = False,
+    focus: str | None = None,
+    max_nodes: int | None = None,
+) -> tuple[float, float]:
+    """``(width, height)`` in inches of the figure :func:`plot_dependency_graph` makes for
+    these arguments when no ``ax`` is given (for a ``matplotlib.figure.Figure`` made
+    without pyplot, as ``report.write_plots`` does)."""
+    return _graph_drawing(data_or_graph, run, root, only_built, focus, max_nodes).figsize
+
+
 def plot_dependency_graph(
     data_or_graph: MonitorData | networkx.DiGraph | SpecGraph,
     *,
@@ -691,73 +787,16 @@ def plot_dependency_graph(
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    if focus not in (None, "failures"):
-        raise ConfigError(f"plot_dependency_graph(focus={focus!r}): use None or 'failures'")
-    if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int)
-                                  or max_nodes < 1):  # fmt: skip
-        raise ConfigError(
-            f"plot_dependency_graph(max_nodes={max_nodes!r}): use a positive integer or None"
-        )
-    g, run = _resolve_graph(data_or_graph, run)
-    g = _select_root(g, root)
-    g, shown = _reduce_graph(g, data_or_graph, only_built, focus, max_nodes)
-    parts = _label_parts(g)
-    labels = {n: "".join(lines) for n, lines in parts.items()}
-    if isinstance(run, list):  # several runs together: say how often a node failed
-        for n, a in g.nodes(data=True):
-            if a.get("failed_runs", 0) > 1:
-                parts[n] = [*parts[n], f"failed in {a['failed_runs']} runs"]
-    roots = [n for n in g.nodes if g.in_degree(n) == 0]
-    title = _graph_title(g, roots, labels)
-    if shown:
-        title += "\n" + shown
-    if isinstance(run, list):
-        shown_runs = ", ".join(run) if len(run) <= 3 else f"{run[0]} ... {run[-1]}"
-        title += f"\n{len(run)} runs together: {shown_runs}"
-    elif run is not None:
-        title += f"\nrun {run}"
-    if not len(g):
-        if ax is None:
-            ax = _new_axes((6.0, 4.0))
-        return _empty(ax, title, "no nodes to draw")
-
-    # Geometry in inches at an 8 pt font: each node is a box holding its label; a box is
-    # as wide as its longest label line. The drawing is scaled to the axes afterwards
-    # (equal aspect) and the font with it, so the text always fits its box.
-    base = 8.0
-    nlines = max(len(lines) for lines in parts.values())
-    widths = {
-        n: max(len(line) for line in parts[n]) * (_CHAR_WIDTH + (0.08 if n in roots else 0.0))
-        * base / 72 + 0.18
-        for n in g.nodes
-    }  # fmt: skip
-    box_h = nlines * 1.2 * base / 72 + 0.14
-    layer_h = box_h + 0.6
-    pos, bends = routed_layout(
-        g, widths=widths, gap=0.22, bend_gap=0.12, layer_height=layer_h,
-        key=lambda n: (labels[n], str(n)),
-    )  # fmt: skip
-    xs0 = [pos[n][0] - widths[n] / 2 for n in g.nodes]
-    xs1 = [pos[n][0] + widths[n] / 2 for n in g.nodes]
-    xs0 += [x for bx in bends.values() for x in bx]
-    xs1 += [x for bx in bends.values() for x in bx]
-    ys = [pos[n][1] for n in g.nodes]
-    xlim = (min(xs0) - 0.15, max(xs1) + 0.15)
-    ylim = (min(ys) - box_h / 2 - 0.15, max(ys) + box_h / 2 + 0.15)
-    content_w, content_h = xlim[1] - xlim[0], ylim[1] - ylim[0]
-    legend_w = 2.4  # inches beside the axes (below them in a figure narrower than 6 inches)
-    title_h = 0.3 * (title.count("\n") + 1) + 0.5
+    d = _graph_drawing(data_or_graph, run, root, only_built, focus, max_nodes)
+    g, run, parts, roots, title = d.g, d.run, d.parts, d.roots, d.title
     created = ax is None
     if ax is None:
-        from matplotlib import rcParams
-        from matplotlib.font_manager import FontProperties
-
-        title_pt = FontProperties(size=rcParams["axes.titlesize"]).get_size_in_points()
-        title_w = max(len(line) for line in title.split("\n")) * 0.62 * title_pt / 72 + 0.3
-        ax = _new_axes(
-            (min(max(6.0, content_w + legend_w + 0.4, title_w + legend_w), 48.0),
-             min(max(3.0, content_h + title_h + 0.5), 36.0))
-        )  # fmt: skip
+        ax = _new_axes(d.figsize)
+    if not len(g):
+        return _empty(ax, title, "no nodes to draw")
+    base, widths, box_h, layer_h = d.base, d.widths, d.box_h, d.layer_h
+    pos, bends, xlim, ylim = d.pos, d.bends, d.xlim, d.ylim
+    content_w, content_h, legend_w, title_h = d.content_w, d.content_h, d.legend_w, d.title_h
     fig = ax.figure
     fig_w, fig_h = fig.get_size_inches()
     frame = ax.get_position()

@@ -802,13 +802,12 @@ def _render(original: MonitorData) -> list[tuple[str, str, bytes]]:
         plot = getattr(module, function, None) if module is not None else None
         if plot is not None:
             try:
-                # the graph sizes its own figure to the drawing (legible at any size)
-                png = _png(
-                    lambda ax, plot=plot, d=data, o=options, own=graph: plot(
-                        d, ax=None if own else ax, **o
-                    ),
-                    _size(stem, data),
-                )
+                # the graph's figure is sized to its drawing (legible at any size)
+                size = _size(stem, data)
+                sizer = getattr(module, "dependency_graph_size", None)
+                if graph and sizer is not None:
+                    size = sizer(data, **options)
+                png = _png(lambda ax, plot=plot, d=data, o=options: plot(d, ax=ax, **o), size)
             except Exception as exc:  # a view must not stop the report
                 warnings.warn(
                     f"plots.{function} failed ({exc!r}); drawing a simple chart instead",

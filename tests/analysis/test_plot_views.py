@@ -287,3 +287,26 @@ def test_report_graph_covers_every_failing_run(example, tmp_path: Path, monkeypa
     assert sum(tuple(c) == red for c in boxes.get_facecolors()) == 2  # openmpi and sqlite
     assert f"{len(failing)} runs together" in ax.get_title()
     assert _crossings_of_boxes(ax) == [] and _label_overlaps(ax) == []
+
+
+def test_report_draws_the_graph_without_pyplot(example, tmp_path: Path, monkeypatch) -> None:
+    """write_plots sizes a plain Figure to the graph (plots.dependency_graph_size) instead of
+    letting the view open a pyplot figure: no view falls back to the simple chart."""
+    import warnings
+
+    from spackmon_analysis import report as R  # noqa: N812
+
+    def no_pyplot(*args, **kwargs):
+        raise AssertionError("pyplot figure opened")
+
+    monkeypatch.setattr(plots, "_new_axes", no_pyplot)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fallback chart would warn
+        paths = R.write_plots(example, tmp_path)
+    assert len(paths) == len(R.PLOTS)
+    options = R._graph_options(example)
+    width, height = plots.dependency_graph_size(example, **options)
+    from PIL import Image
+
+    with Image.open(tmp_path / "dependency-graph.png") as png:
+        assert png.size == (round(width * 100), round(height * 100))
