@@ -113,6 +113,23 @@ class BuildView:
         first = first_error_per_build(mine)
         return first.loc[self.key] if self.key in first.index else None
 
+    @property
+    def first_error_at(self) -> str:
+        """Where the first error is, naming the file its line counts in: ``line 26 of
+        spack-build-out.txt, Spack's ">> 26"; line 10 of spack-build-03-build-out.txt``
+        (:func:`~spackmon_analysis.failures.describe_error_line`); empty without one."""
+        from .failures import describe_error_line, error_log_position
+
+        error = self.first_error
+        if error is None:
+            return ""
+        phase = error.get("phase")
+        phase = None if not _present(phase) else str(phase)
+        log, combined = error_log_position(
+            self.phases, phase, error.get("line_no"), self.row["spack_version"]
+        )
+        return describe_error_line(log, error.get("line_no"), combined, phase)
+
     def _neighbours(self, column_from: str, column_to: str) -> list[str]:
         deps = self._data.dependencies
         hashes = set(deps.loc[deps[column_from] == self.row["full_hash"], column_to])
@@ -146,7 +163,8 @@ class BuildView:
             )
         error = self.first_error
         if error is not None:
-            lines.append(f"  first error (line {error['line_no']}): {error['text']}")
+            at = self.first_error_at
+            lines.append(f"  first error{f' ({at})' if at else ''}: {error['text']}")
         return "\n".join(lines) + ">"
 
     def _repr_html_(self) -> str:
@@ -192,9 +210,11 @@ class BuildView:
             lines = (
                 [esc(x) for x in pre] + [f"<b>{esc(error['text'])}</b>"] + [esc(x) for x in post]
             )
+            at = self.first_error_at
             parts.append(
-                f"<div>first error, {esc(str(error['phase']))} line {esc(str(error['line_no']))}:"
-                f"</div><pre style='background:#f6f6f6;padding:4px'>{chr(10).join(lines)}</pre>"
+                f"<div>first error, {esc(str(error['phase']))} phase"
+                + (f" ({esc(at)})" if at else "")
+                + f":</div><pre style='background:#f6f6f6;padding:4px'>{chr(10).join(lines)}</pre>"
             )
         parts.append("</div>")
         return "".join(parts)

@@ -60,6 +60,7 @@ __all__ = [
     "first_errors",
     "first_error_per_build",
     "error_log_position",
+    "describe_error_line",
     "EVENT_CHOICES",
     "outcomes",
     "label",
@@ -349,6 +350,28 @@ def error_log_position(
     if any(not isinstance(o, str) for o in outputs):
         return log, None
     return log, int(line) + sum(len(o.splitlines()) for o in outputs)
+
+
+def describe_error_line(
+    log: str | None, line_no: Any, build_log_line: Any, phase: str | None = None
+) -> str:
+    """Where an error is, naming the file its line number counts in: ``line 26 of
+    spack-build-out.txt, Spack's ">> 26"; line 10 of spack-build-03-build-out.txt`` (the
+    combined log first, when known: the number Spack printed on the console), else
+    ``line 10 of the build phase's output``; empty when no line is known. The inputs are
+    :func:`error_log_position`'s results and the event's ``line_no``."""
+    parts = []
+    combined = _value(build_log_line)
+    if combined is not None:
+        n = int(combined)
+        parts.append(f'line {n} of {BUILD_LOG}, Spack\'s ">> {n}"')
+    line = _value(line_no)
+    if line is not None:
+        if isinstance(log, str) and log:
+            parts.append(f"line {int(line)} of {log}")
+        elif not parts:
+            parts.append(f"line {int(line)} of the {phase or '?'} phase's output")
+    return "; ".join(parts)
 
 
 def _empty_failures() -> pd.DataFrame:

@@ -39,6 +39,7 @@ from .failures import (
     ROOT_CAUSE,
     _check_data,
     class_summary,
+    describe_error_line,
     error_fingerprints,
     failure_rates,
     failures,
@@ -296,23 +297,16 @@ def _with_version(where: str, build: Any, p: _Parts) -> str:
 
 
 def _error_at(row: Any) -> str:
-    """Where the first error is, naming the file its line number counts in: the combined
-    ``spack-build-out.txt`` line (the ``>> N`` Spack printed on the console) when it is
-    known, and the line in the phase's own log file."""
-    parts = []
-    combined = row.get("error_build_log_line")
-    if combined is not None and pd.notna(combined):
-        n = int(combined)
-        parts.append(f'line {n} of spack-build-out.txt, Spack\'s ">> {n}"')
-    line = row.get("error_line_no")
-    if line is not None and pd.notna(line):
-        log = row.get("error_log")
-        if isinstance(log, str) and log:
-            parts.append(f"line {int(line)} of {log}")
-        elif not parts:
-            phase = row.get("failed_phase") or "?"
-            parts.append(f"line {int(line)} of the {phase} phase's output")
-    return f" ({'; '.join(parts)})" if parts else ""
+    """`` (line 26 of spack-build-out.txt, Spack's ">> 26"; line 10 of ...)``: where the
+    first error is, naming the file its line number counts in
+    (:func:`~spackmon_analysis.failures.describe_error_line`)."""
+    text = describe_error_line(
+        row.get("error_log"),
+        row.get("error_line_no"),
+        row.get("error_build_log_line"),
+        row.get("failed_phase"),
+    )
+    return f" ({text})" if text else ""
 
 
 def _group_rows(frame: pd.DataFrame, key: Callable[[Any], tuple[Any, ...]]) -> list[list[Any]]:

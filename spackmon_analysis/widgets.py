@@ -253,6 +253,18 @@ class Explorer:
         run = self.run.value if self.run.value != ALL else _text(row.get("run"))
         self._show_dag(run)
 
+    def _error_at(self, build: str, event: Any) -> str:
+        """Where an error is, naming the file its line counts in (as the report says)."""
+        from .failures import describe_error_line, error_log_position
+
+        phases = self.data.phases
+        mine = phases[phases["build"].astype(str) == build]
+        phase = _text(event.get("phase"))
+        row = self.builds[self.builds["build"].astype(str) == build].iloc[0]
+        version = row.get("spack_version") if "spack_version" in row else None
+        log, combined = error_log_position(mine, phase, event.get("line_no"), version)
+        return describe_error_line(log, event.get("line_no"), combined, phase)
+
     def error_view(self, build: str) -> str:
         """HTML: the build's first error event with its context (or why there is none)."""
         b = self.builds
@@ -275,7 +287,7 @@ class Explorer:
                 if _is_seq(e.get("post_context"))
                 else []
             )
-            line = _text(e.get("line_no"))
+            line = self._error_at(build, e)
             cls = _text(e.get("primary_class")) or "unclassified"
             lines = [html.escape(x) for x in pre]
             lines.append(
@@ -284,7 +296,7 @@ class Explorer:
             lines += [html.escape(x) for x in post]
             return (
                 f"{head}<br>first error in phase <b>{html.escape(str(_text(e.get('phase'))))}</b>"
-                + (f", line {html.escape(line)}" if line else "")
+                + (f" ({html.escape(line)})" if line else "")
                 + f", class <code>{html.escape(cls)}</code>"
                 + '<pre style="font-size:11px;max-height:300px;overflow:auto">'
                 + "\n".join(lines)

@@ -140,3 +140,20 @@ def pd_na(value: object) -> bool:
     import pandas as pd
 
     return bool(pd.isna(value))
+
+
+def test_build_card_and_explorer_name_the_log_file(example: MonitorData) -> None:
+    """Every view that shows a first error's line says which file it counts in."""
+    found = F.failures(example)
+    cause = found[(found["role"] == F.ROOT_CAUSE) & (found["spec_name"] == "openmpi")].iloc[0]
+    n, log = int(cause["error_build_log_line"]), cause["error_log"]
+    where = f'line {n} of spack-build-out.txt, Spack\'s ">> {n}"; line 10 of {log}'
+    card = example.build(cause["build"])
+    assert card.first_error_at == where
+    assert f"  first error ({where}): " in repr(card)
+    assert "first error, build phase (line " in card._repr_html_()
+    pytest.importorskip("ipywidgets")
+    from spackmon_analysis.widgets import Explorer
+
+    view = Explorer(example).error_view(cause["build"])
+    assert "spack-build-out.txt, Spack&#x27;s &quot;&gt;&gt; " in view and log in view
