@@ -13,16 +13,29 @@ lazy, paginated pulls of the data API into pandas::
 
 Transport (one pooled ``requests.Session``):
 
-- a timeout on every request; bounded retries with exponential backoff on connection
-  errors and on 502/503/504 (``Retry-After`` is honoured, capped);
-- 301 redirects the one request; 302 moves the base URL (host and prefix) for every
-  later request as well (PROTOCOL section 2); either without ``Location`` raises
-  :class:`~spackmon_analysis.errors.RedirectError`;
+- a connect timeout and a read timeout on every request (the read timeout of a write
+  grows with its body: ``timeout`` + 1 s per MiB), and a total deadline per exchange
+  (``deadline``, default 4 x the read timeout) that also ends an answer trickling in
+  a byte at a time;
+- answers are bounded: more than ``max_response_bytes`` (256 MiB by default), on the
+  wire or after gzip/deflate decoding, is refused without holding more;
+- bounded retries with exponential backoff: reads (GET) on connection errors, read
+  timeouts and 502/503/504; writes (POST) only on connection errors and 502/503/504,
+  never after a read timeout (the server may still be processing the first copy). A
+  503 that says the disk is full or the database read-only is not retried unless it
+  carries ``Retry-After`` (honoured, capped);
+- redirects: 301/307/308 redirect the one request; a 302 on the server's own origin
+  moves the base URL (host and prefix) for every later request (PROTOCOL section 2).
+  A redirect to another origin is followed for that one request without the
+  ``Authorization`` header, and never moves the base URL; a redirect without
+  ``Location`` raises :class:`~spackmon_analysis.errors.RedirectError`;
 - the docker-style token flow (PROTOCOL section 3): a 401 carrying ``Www-Authenticate``
   (with or without a scheme word) sends ``GET <realm>`` with HTTP Basic credentials
   (``SPACKMON_USER`` / ``SPACKMON_TOKEN``), takes ``token`` or ``access_token`` from the
   answer, retries the original request once with ``Authorization: Bearer``, keeps the
   bearer for later requests and repeats the dance when a later 401 says it expired.
+  The Basic credentials go only to a realm on the server's own origin (or an origin
+  named in ``auth_hosts``); the bearer only to the server's own origin.
 
 Every failure is a typed :class:`~spackmon_analysis.errors.MonitorError` carrying the
 method, URL, status code and the server's message; no raw ``requests`` exception and
@@ -33,10 +46,13 @@ from __future__ import annotations
 
 import base64
 import gzip
+import heapq
 import html
+import itertools
 import json
 import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -54,6 +70,8 @@ from requests.cookies import RequestsCookieJar
 from requests.hooks import dispatch_hook
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from . import __version__
 from .errors import (
@@ -88,6 +106,21 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 MAX_REDIRECTS = 5
 #: Longest pause honoured from a ``Retry-After`` header, in seconds.
 MAX_RETRY_AFTER = 10.0
+#: Methods that change nothing on the server: resent after a read timeout as well.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: A 503 whose message says this is not retried without ``Retry-After`` (waiting does
+#: not free a full disk or make a read-only database writable).
+PERMANENT_503 = re.compile(
+    r"disk (?:is )?full|no space left|read-?only|readonly|quota exceeded", re.IGNORECASE
+)
+#: Default cap on an answer's size, on the wire and after decoding (bytes).
+DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+#: Extra read timeout per MiB of request body (seconds): the server parses what it got.
+READ_SECONDS_PER_MIB = 1.0
+#: The default total deadline of one exchange, as a multiple of its read timeout.
+DEADLINE_FACTOR = 4.0
+#: Default cap on the pages one pull fetches (with ``page_size=1000``: 10 million rows).
+MAX_PAGES = 10_000
 CREDENTIALS_HINT = (
     "set SPACKMON_USER and SPACKMON_TOKEN in the environment "
     "(or pass username= and token= to SpackMonitorClient)"
@@ -293,6 +326,159 @@ def _unwrap_upload_body(doc: Any) -> tuple[Any, str | None]:
     return doc, None
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str, default_scheme: str = "http") -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of a URL (or of a bare ``host[:port]``), lower-cased."""
+    text = url if "://" in url else f"{default_scheme}://{url}"
+    parts = urlsplit(text)
+    scheme = (parts.scheme or default_scheme).lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme, 0)
+
+
+def _same_site(base: str, url: str) -> bool:
+    """True when ``url`` is on the origin of ``base``, or is its upgrade from http to https
+    on the same host with the default ports (what a server behind TLS redirects to)."""
+    a, b = _origin(base), _origin(url)
+    if a == b:
+        return True
+    return a == ("http", b[1], 80) and b == ("https", a[1], 443)
+
+
+def _show_origin(url: str) -> str:
+    scheme, host, port = _origin(url)
+    if _DEFAULT_PORTS.get(scheme) == port:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+class _Deadline:
+    """One exchange's total deadline: the connections it used, whether it has passed."""
+
+    __slots__ = ("when", "connections", "fired", "done")
+
+    def __init__(self, when: float) -> None:
+        self.when = when
+        self.connections: list[Any] = []
+        self.fired = False
+        self.done = False
+
+
+class _Watchdog:
+    """One daemon thread that ends exchanges whose total deadline has passed.
+
+    A socket read times out only when *nothing* arrives for the read timeout; an answer
+    trickling in a byte at a time never does. The client's own connections register
+    with the exchange's :class:`_Deadline` (thread-local), and when it passes this
+    thread shuts their sockets down, so the blocked read returns at once.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._seq = itertools.count()
+        self._live = 0
+        self._thread: threading.Thread | None = None
+
+    def arm(self, seconds: float) -> _Deadline:
+        deadline = _Deadline(time.monotonic() + seconds)
+        with self._cond:
+            heapq.heappush(self._heap, (deadline.when, next(self._seq), deadline))
+            self._live += 1
+            if len(self._heap) > 1024 and self._live * 2 < len(self._heap):
+                self._heap = [item for item in self._heap if not item[2].done]
+                heapq.heapify(self._heap)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="spackmon-client-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif self._heap[0][2] is deadline:
+                self._cond.notify()
+        return deadline
+
+    def disarm(self, deadline: _Deadline) -> bool:
+        """Stop watching; True when the deadline passed before this call."""
+        with self._cond:
+            if not deadline.done:
+                deadline.done = True
+                self._live -= 1
+            deadline.connections = []
+            return deadline.fired
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][2].done:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._cond.wait(60)
+                    if not self._heap:
+                        self._thread = None
+                        return
+                    continue
+                wait = self._heap[0][0] - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                _when, _seq, deadline = heapq.heappop(self._heap)
+                deadline.fired = True
+                for connection in deadline.connections:
+                    _shut(connection)
+
+
+def _shut(connection: Any) -> None:
+    """Shut a connection's socket down (a blocked read in another thread returns)."""
+    sock = getattr(connection, "sock", None)
+    if sock is None:
+        return
+    try:  # socket.socket's own shutdown also for TLS sockets (no TLS close_notify dance)
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except (OSError, TypeError, ValueError):
+        pass
+
+
+_WATCHDOG = _Watchdog()
+_ACTIVE = threading.local()
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    """A urllib3 connection that registers with the current exchange's deadline."""
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        deadline = getattr(_ACTIVE, "deadline", None)
+        if deadline is not None:
+            deadline.connections.append(self)
+        return super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    request = _WatchedHTTPConnection.request
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _TooLarge(Exception):
+    """An answer over the size cap (``declared``: said so in ``Content-Length``)."""
+
+    def __init__(self, size: int, declared: bool, decoded: bool) -> None:
+        self.size = size
+        self.declared = declared
+        self.decoded = decoded
+        super().__init__(size)
+
+
 class _ClientAdapter(HTTPAdapter):
     """The client's own ``HTTPAdapter`` (same ``HTTPAdapter.send``, same urllib3 pool
     manager and connection pools, same exception mapping), with three of the hooks that
@@ -307,12 +493,21 @@ class _ClientAdapter(HTTPAdapter):
     - without proxies, the request line's URL is the request's path (what
       ``HTTPAdapter.request_url`` returns then) without a proxy lookup.
 
-    With a proxy configured, ``requests``' own code runs unchanged.
+    With a proxy configured, ``requests``' own code runs unchanged. Its connections
+    register with the exchange's total deadline (:class:`_Watchdog`).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._pool_keys: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        # connections that the total deadline of an exchange can end (see _Watchdog)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _WatchedHTTPPool,
+            "https": _WatchedHTTPSPool,
+        }
 
     def get_connection_with_tls_context(
         self,
@@ -359,29 +554,56 @@ class _ClientAdapter(HTTPAdapter):
         return response
 
 
-def _read_body(response: requests.Response) -> None:
-    """``response.content``, read in one call when ``raw`` is a urllib3 response.
+def _read_body(response: requests.Response, limit: int) -> None:
+    """Read ``response.content``, refusing more than ``limit`` bytes on the wire or
+    decoded (:class:`_TooLarge`); errors are mapped the way ``iter_content`` maps them,
+    except that a read timeout stays a :class:`requests.exceptions.ReadTimeout`.
 
-    ``Response.content`` reads through ``iter_content`` (a generator over
-    ``raw.stream`` in 10 kB chunks, then a read that finds the end); one ``raw.read``
-    gets the same bytes, and its errors are mapped the way ``iter_content`` maps them.
+    A ``Content-Length`` over the cap is refused before anything is read. Decoding
+    (gzip, deflate) goes 64 KiB at a time, so a small compressed bomb never expands
+    beyond the cap in memory.
     """
+    if response._content is not False:
+        return
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _TooLarge(int(declared), declared=True, decoded=False)
     raw = response.raw
-    if isinstance(raw, urllib3.response.HTTPResponse) and response._content is False:
+    chunks: list[bytes] = []
+    total = 0
+    if isinstance(raw, urllib3.response.HTTPResponse):
+        encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
         try:
-            body = raw.read(decode_content=True)
+            if declared.isdigit() and not encoded:
+                chunks.append(raw.read(decode_content=True) or b"")  # at most `declared`
+                total = len(chunks[0])
+            else:
+                while True:
+                    chunk = raw.read(65536, decode_content=True)
+                    if not chunk:
+                        break
+                    total += len(chunk)
+                    if total > limit:
+                        raise _TooLarge(total, declared=False, decoded=encoded)
+                    if raw.tell() > limit:
+                        raise _TooLarge(raw.tell(), declared=False, decoded=False)
+                    chunks.append(chunk)
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise requests.exceptions.ReadTimeout(exc) from exc
         except urllib3.exceptions.ProtocolError as exc:
             raise requests.exceptions.ChunkedEncodingError(exc) from exc
         except urllib3.exceptions.DecodeError as exc:
             raise requests.exceptions.ContentDecodingError(exc) from exc
-        except urllib3.exceptions.ReadTimeoutError as exc:
-            raise requests.exceptions.ConnectionError(exc) from exc
         except urllib3.exceptions.SSLError as exc:
             raise requests.exceptions.SSLError(exc) from exc
-        response._content = body or b""
-        response._content_consumed = True
-        return
-    response.content  # noqa: B018
+    else:  # an injected session's own response object
+        for chunk in response.iter_content(65536):
+            total += len(chunk)
+            if total > limit:
+                raise _TooLarge(total, declared=False, decoded=False)
+            chunks.append(chunk)
+    response._content = b"".join(chunks)
+    response._content_consumed = True
 
 
 def _show_progress(flag: bool | None, default: bool | None) -> bool:
@@ -422,13 +644,26 @@ class SpackMonitorClient:
         prefix: the API prefix, ``ms1`` by default (a 302 from the server may move it).
         token: the user's 40-hex API token; default ``$SPACKMON_TOKEN``.
         username: default ``$SPACKMON_USER``.
-        timeout: seconds for every request (connect and read).
-        retries: extra attempts after a connection error or a 502/503/504.
+        timeout: seconds to connect, and to wait for the next bytes of an answer; a
+            write waits ``timeout`` + 1 s per MiB of its body.
+        retries: extra attempts after a connection error or a 502/503/504 (and, for
+            reads only, after a read timeout: a write is never resent after one).
         backoff: first pause between attempts in seconds, doubled each time.
         session: a ``requests.Session`` to use (the injection seam for tests and
             benchmarks); by default a pooled session owned by the client.
         progress: show tqdm progress bars (stderr) on long pulls and replays; default
             (``None``): only in Jupyter or when stderr is a terminal.
+        deadline: total seconds for one exchange (sending, waiting, reading the whole
+            answer); default ``None``: 4 x its read timeout. Enforced mid-read on the
+            client's own session; with an injected session, between chunks of the body.
+        max_response_bytes: the largest answer accepted, on the wire and decoded
+            (default 256 MiB); a larger one raises
+            :class:`~spackmon_analysis.errors.MonitorError` without being held.
+        auth_hosts: origins (``https://auth.example.org``) or host names besides the
+            server's own to which the Basic API token may be sent when a 401 names
+            their realm; by default only the server's own origin.
+        max_pages: the most pages one pull fetches (default 10,000); a pull that would
+            need more raises :class:`~spackmon_analysis.errors.MonitorError`.
     """
 
     def __init__(
@@ -443,6 +678,10 @@ class SpackMonitorClient:
         backoff: float = 0.5,
         session: requests.Session | None = None,
         progress: bool | None = None,
+        deadline: float | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        auth_hosts: Sequence[str] = (),
+        max_pages: int = MAX_PAGES,
     ) -> None:
         #: True when neither ``host`` nor ``$SPACKMON_HOST`` named the server: a refused
         #: connection then fails at once (no retries) saying what to set.
@@ -454,7 +693,19 @@ class SpackMonitorClient:
         self.username = username if username is not None else os.environ.get("SPACKMON_USER")
         if retries < 0:
             raise ConfigError("retries must be >= 0")
+        if deadline is not None and deadline <= 0:
+            raise ConfigError("deadline must be > 0 seconds (or None for 4 x the timeout)")
+        if max_response_bytes < 1:
+            raise ConfigError("max_response_bytes must be >= 1")
+        if max_pages < 1:
+            raise ConfigError("max_pages must be >= 1")
+        if isinstance(auth_hosts, str):
+            auth_hosts = [auth_hosts]
         self.timeout = timeout
+        self.deadline = deadline
+        self.max_response_bytes = int(max_response_bytes)
+        self.auth_hosts = tuple(auth_hosts)
+        self.max_pages = int(max_pages)
         self.retries = int(retries)
         self.backoff = float(backoff)
         self.progress = progress
@@ -530,6 +781,14 @@ class SpackMonitorClient:
         return f"{self.baseurl}/{path}"
 
     # --------------------------------------------------------------- transport
+    def _read_timeout(self, body: bytes | None) -> float:
+        """The read timeout of one request: ``timeout`` + 1 s per MiB of its body."""
+        size = len(body) if body else 0
+        return float(self.timeout) + READ_SECONDS_PER_MIB * size / (1024 * 1024)
+
+    def _deadline_for(self, read_timeout: float) -> float:
+        return float(self.deadline) if self.deadline is not None else DEADLINE_FACTOR * read_timeout
+
     def _send(
         self,
         method: str,
@@ -538,51 +797,63 @@ class SpackMonitorClient:
         body: bytes | None = None,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
-        stream: bool = False,
     ) -> requests.Response:
-        """One request with retries on connection errors and 502/503/504.
+        """One exchange, with the retries of the module docstring.
 
         ``body`` is the JSON body already encoded (:func:`_encode_json`), so retries,
-        redirects and the token flow resend the same bytes without re-serialising.
+        redirects and the token flow resend the same bytes without re-serialising. The
+        answer is read whole (at most ``max_response_bytes``) within the deadline.
         """
         attempt = 0
+        write = method.upper() not in IDEMPOTENT_METHODS
+        read_timeout = self._read_timeout(body)
+        total = self._deadline_for(read_timeout)
         while True:
+            response = None
+            deadline = _WATCHDOG.arm(total)
+            _ACTIVE.deadline = deadline
+            failure: BaseException | None = None
             try:
-                if self._fast_path:
-                    response = self._send_prepared(
-                        self._prepare(method, url, body, params, headers), stream
-                    )
-                else:
-                    extra = dict(headers or {})
-                    if body is not None:
-                        extra["Content-Type"] = "application/json"
-                    response = self.session.request(
-                        method,
-                        url,
-                        data=body,
-                        params=params,
-                        headers=extra,
-                        timeout=self.timeout,
-                        allow_redirects=False,
-                        stream=stream,
-                    )
+                response = self._exchange(method, url, body, params, headers, read_timeout)
+                _read_body(response, self.max_response_bytes)
             except (
                 requests.exceptions.MissingSchema,
                 requests.exceptions.InvalidSchema,
                 requests.exceptions.InvalidURL,
             ) as exc:
                 raise ConfigError(f"bad server URL {url!r}: {exc}") from exc
+            except _TooLarge as exc:
+                failure = exc
             except requests.RequestException as exc:
-                self._count()
-                if self.host_is_default and not _transport_reason(exc, self.timeout)[1]:
-                    raise self._default_host_error(exc, url) from exc
+                failure = exc
+            finally:
+                _ACTIVE.deadline = None
+                fired = _WATCHDOG.disarm(deadline)
+            self._count()
+            if fired:
+                if response is not None:
+                    response.close()
+                raise self._deadline_error(method, url, total, write, attempt + 1) from failure
+            if isinstance(failure, _TooLarge):
+                response.close()
+                raise self._too_large_error(failure, method, url, write, response) from None
+            if failure is not None:
+                if self.host_is_default and not _transport_reason(failure, self.timeout)[1]:
+                    raise self._default_host_error(failure, url) from failure
+                if write and not _connection_failure(failure):
+                    raise self._unanswered_write(failure, method, url, read_timeout) from failure
                 if attempt >= self.retries:
-                    raise self._transport_error(exc, method, url, attempt + 1) from exc
+                    raise self._transport_error(
+                        failure, method, url, attempt + 1, read_timeout
+                    ) from failure
                 self._pause(attempt, None)
                 attempt += 1
                 continue
-            self._count()
-            if response.status_code in RETRY_STATUSES and attempt < self.retries:
+            if (
+                response.status_code in RETRY_STATUSES
+                and attempt < self.retries
+                and _worth_retrying(response)
+            ):
                 retry_after = response.headers.get("Retry-After")
                 response.close()
                 self._pause(attempt, retry_after)
@@ -592,17 +863,48 @@ class SpackMonitorClient:
                 response.retries_used = attempt  # type: ignore[attr-defined]
             return response
 
-    def _send_prepared(self, prepared: requests.PreparedRequest, stream: bool) -> requests.Response:
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        body: bytes | None,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        read_timeout: float,
+    ) -> requests.Response:
+        """Send one request and get the answer's head (the body is read by the caller)."""
+        timeout = (self.timeout, read_timeout)
+        if self._fast_path:
+            prepared = self._prepare(method, url, body, params, headers)
+            return self._send_prepared(prepared, timeout)
+        extra = dict(headers or {})
+        if body is not None:
+            extra["Content-Type"] = "application/json"
+        return self.session.request(
+            method,
+            url,
+            data=body,
+            params=params,
+            headers=extra,
+            timeout=timeout,
+            allow_redirects=False,
+            stream=True,
+        )
+
+    def _send_prepared(
+        self, prepared: requests.PreparedRequest, timeout: Any = None
+    ) -> requests.Response:
         """Send on the session's own adapter (and connection pool), skipping the per-request
         work of ``Session.send`` that the client does not use: proxy resolution (done once at
         construction), cookie extraction into the session's jar (the client sends no
         cookies), the redirect generator (redirects are handled by :meth:`_request`) and an
         empty hook dispatch. Response hooks set on ``session.hooks`` still run, and a
-        ``send`` replaced on the session (or overridden by a subclass) is called instead."""
+        ``send`` replaced on the session (or overridden by a subclass) is called instead.
+        The answer's body is left unread (``stream``): :func:`_read_body` reads it."""
         session = self.session
         options = {
-            "stream": stream,
-            "timeout": self.timeout,
+            "stream": True,
+            "timeout": timeout if timeout is not None else self.timeout,
             "verify": session.verify,
             "cert": session.cert,
             "proxies": session.proxies,
@@ -613,8 +915,6 @@ class SpackMonitorClient:
         response = session.get_adapter(prepared.url).send(prepared, **options)
         if prepared.hooks.get("response"):
             response = dispatch_hook("response", prepared.hooks, response, **options)
-        if not stream:
-            _read_body(response)  # read the body now, as Session.send does
         return response
 
     def _default_host_error(self, exc: requests.RequestException, url: str) -> TransportError:
@@ -627,16 +927,22 @@ class SpackMonitorClient:
         return TransportError(message, method="GET", url=url)
 
     def _transport_error(
-        self, exc: requests.RequestException, method: str, url: str, tries: int
+        self,
+        exc: BaseException,
+        method: str,
+        url: str,
+        tries: int,
+        read_timeout: float | None = None,
     ) -> TransportError:
         """A short, actionable message for a request that got no answer at all."""
-        reason, connected = _transport_reason(exc, self.timeout)
+        waited = self.timeout if read_timeout is None else read_timeout
+        reason, connected = _transport_reason(exc, self.timeout, waited)
         attempts = f"{tries} attempt{'s' if tries != 1 else ''}"
         shown = url.split("?", 1)[0]
         if connected:
             message = (
                 f"no answer from {shown} ({reason}) after {attempts}; the monitor may be "
-                f"overloaded or restarting (the timeout is {self.timeout:g} s per request)"
+                f"overloaded or restarting (the timeout is {waited:g} s per request)"
             )
         else:
             message = (
@@ -645,6 +951,68 @@ class SpackMonitorClient:
                 f"(spackmon serve listens on {SERVE_URL})"
             )
         return TransportError(message, method=method, url=url)
+
+    def _unanswered_write(
+        self, exc: BaseException, method: str, url: str, read_timeout: float
+    ) -> TransportError:
+        """A write that went out and got no (complete) answer: not resent."""
+        reason, _connected = _transport_reason(exc, self.timeout, read_timeout)
+        shown = url.split("?", 1)[0]
+        return TransportError(
+            f"{method} {shown}: the request was sent but no complete answer came ({reason}); "
+            "the server may still be processing it, so it was NOT sent again (a write is "
+            "resent only after a connection error or a 502/503/504). Check what the server "
+            "holds before sending it again, or raise timeout=.",
+            method=method,
+            url=url,
+        )
+
+    def _deadline_error(
+        self, method: str, url: str, total: float, write: bool, tries: int
+    ) -> TransportError:
+        shown = url.split("?", 1)[0]
+        text = (
+            f"{method} {shown}: no complete answer within the deadline of {total:g} s "
+            f"(attempt {tries}); the answer was cut off"
+        )
+        if write:
+            text += (
+                " and the request was NOT sent again (the server may have processed it; "
+                "check before sending it again)"
+            )
+        text += "; raise deadline= if the server is just slow"
+        return TransportError(text, method=method, url=url)
+
+    def _too_large_error(
+        self,
+        exc: _TooLarge,
+        method: str,
+        url: str,
+        write: bool,
+        response: requests.Response | None,
+    ) -> MonitorError:
+        shown = url.split("?", 1)[0]
+        cap = self.max_response_bytes
+        if exc.declared:
+            what = f"declares {exc.size:,} bytes (Content-Length)"
+        elif exc.decoded:
+            what = f"decodes (Content-Encoding) to more than {cap:,} bytes"
+        else:
+            what = f"is more than {cap:,} bytes"
+        text = (
+            f"{method} {shown}: the answer {what}, over the client's cap of {cap:,} bytes; "
+            "it was not read further"
+        )
+        if write:
+            text += " (the server did answer, so it may have processed the request)"
+        text += "; raise max_response_bytes= if this is expected"
+        return MonitorError(
+            text,
+            method=method,
+            url=url,
+            status_code=response.status_code if response is not None else None,
+            response=response,
+        )
 
     def _prepare(
         self,
@@ -708,11 +1076,12 @@ class SpackMonitorClient:
         *,
         json_body: Any = None,
         params: Mapping[str, Any] | None = None,
-        stream: bool = False,
     ) -> requests.Response:
         """A request under the ms1 base with redirects and the token flow handled.
 
-        Returns a 2xx response; raises a typed :class:`MonitorError` otherwise.
+        Returns a 2xx response; raises a typed :class:`MonitorError` otherwise. The
+        bearer goes only to the server's own origin: a redirect elsewhere is followed
+        for this request without it, and only a 302 on the same origin moves the base.
         """
         url = self._url(path)
         body = None if json_body is None else _encode_json(json_body, method, url)
@@ -721,11 +1090,9 @@ class SpackMonitorClient:
         while True:
             headers = {"Accept": "application/json"}
             bearer = self.bearer
-            if bearer:
+            if bearer and _same_site(self.host, url):
                 headers["Authorization"] = f"Bearer {bearer}"
-            response = self._send(
-                method, url, body=body, params=params, headers=headers, stream=stream
-            )
+            response = self._send(method, url, body=body, params=params, headers=headers)
             status = response.status_code
             if status in (301, 302, 303, 307, 308):
                 redirects += 1
@@ -748,9 +1115,13 @@ class SpackMonitorClient:
                         response=response,
                     )
                 target = urljoin(url, location)
-                if status == 302 and url.startswith(self.baseurl + "/"):
+                if (
+                    status == 302
+                    and url.startswith(self.baseurl + "/")
+                    and _same_site(self.host, target)
+                ):
                     url = self._move_base(url, target)
-                else:
+                else:  # this request only (another origin never becomes the base)
                     url = target
                 continue
             if status == 401 and not authenticated_for_this:
@@ -762,7 +1133,8 @@ class SpackMonitorClient:
             raise self._error(response, method, url)
 
     def _move_base(self, request_url: str, location: str) -> str:
-        """Apply a 302: switch host/prefix for all later requests; return the new URL."""
+        """Apply a 302 on the same origin: switch the prefix (and an http -> https upgrade
+        of the host) for all later requests; return the new URL."""
         old_base = self.baseurl + "/"
         rest = request_url[len(old_base) :] if request_url.startswith(old_base) else ""
         rest = rest.split("?", 1)[0]
@@ -780,6 +1152,21 @@ class SpackMonitorClient:
             self.host = new_host
             self.prefix = base_path.strip("/")
         return self._url(rest)
+
+    def _realm_allowed(self, realm: str) -> bool:
+        """True when the Basic credentials may go to ``realm``: the server's own origin,
+        or one named in ``auth_hosts`` (a URL names an origin, a bare name a host)."""
+        if _same_site(self.host, realm):
+            return True
+        scheme, host, port = _origin(realm)
+        for allowed in self.auth_hosts:
+            text = str(allowed).strip().rstrip("/")
+            if "://" in text or ":" in text:
+                if _origin(text, default_scheme=scheme) == (scheme, host, port):
+                    return True
+            elif text.lower() == host:
+                return True
+        return False
 
     def _authenticate(
         self, challenge: requests.Response, method: str, url: str, stale: str | None
@@ -814,6 +1201,18 @@ class SpackMonitorClient:
                 response=challenge,
             )
         realm = urljoin(url, realm)
+        if not self._realm_allowed(realm):
+            raise AuthError(
+                f"{method} {url} answered 401 naming the token realm {realm}, which is not "
+                f"on the server's own origin ({_show_origin(self.host)}); the API token was "
+                "not sent there. If that host really issues this server's tokens, name it "
+                f"in auth_hosts= (e.g. auth_hosts=[{_show_origin(realm)!r}])",
+                method=method,
+                url=url,
+                status_code=401,
+                server_message=_server_message(challenge),
+                response=challenge,
+            )
         basic = base64.b64encode(f"{self.username}:{self.token}".encode()).decode("ascii")
         answer = self._send(
             "GET", realm, headers={"Authorization": f"Basic {basic}", "Accept": "application/json"}
@@ -1080,6 +1479,7 @@ class SpackMonitorClient:
             filters,
             page_size=page_size,
             progress=_show_progress(progress, self.progress),
+            max_pages=self.max_pages,
         )
 
     def builds(self, **filters: Any) -> PaginatedPull:
@@ -1268,7 +1668,9 @@ def _split_host(host: str, prefix: str) -> str:
     return host
 
 
-def _transport_reason(exc: BaseException, timeout: float) -> tuple[str, bool]:
+def _transport_reason(
+    exc: BaseException, timeout: float, read_timeout: float | None = None
+) -> tuple[str, bool]:
     """``(short reason, connected)`` for a request that got no answer.
 
     ``connected`` is False when no connection was made at all (refused, unknown
@@ -1279,7 +1681,8 @@ def _transport_reason(exc: BaseException, timeout: float) -> tuple[str, bool]:
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return f"no connection within {timeout:g} s", False
     if isinstance(exc, requests.exceptions.ReadTimeout):
-        return f"no answer within {timeout:g} s", True
+        waited = timeout if read_timeout is None else read_timeout
+        return f"no answer within {waited:g} s", True
     if isinstance(exc, requests.exceptions.SSLError):
         return f"TLS error: {_short(exc)}", False
     if "refused" in low:
@@ -1304,6 +1707,23 @@ def _transport_reason(exc: BaseException, timeout: float) -> tuple[str, bool]:
     if "remotedisconnected" in low or "closed connection" in low or "aborted" in low:
         return "the server closed the connection without answering", True
     return f"{type(exc).__name__}: {_short(exc)}", True
+
+
+def _connection_failure(exc: BaseException) -> bool:
+    """True when the request may not have reached the server's handler: a connection
+    refused, reset or closed before an answer (a write may be resent); False for a read
+    timeout or a broken answer (the server got the request and may act on it)."""
+    return isinstance(exc, requests.exceptions.ConnectionError) and not isinstance(
+        exc, requests.exceptions.ReadTimeout
+    )
+
+
+def _worth_retrying(response: requests.Response) -> bool:
+    """False for a 503 that says the disk is full or the database read-only and gives no
+    ``Retry-After``: a retry cannot succeed soon, so the error shows at once."""
+    if response.status_code != 503 or response.headers.get("Retry-After"):
+        return True
+    return not PERMANENT_503.search(_server_message(response))
 
 
 def _encode_json(body: Any, method: str, url: str) -> bytes:
@@ -1982,6 +2402,12 @@ class PaginatedPull(Sequence):
     starts after the last row received, until ``count`` rows have been read;
     :meth:`to_frame` builds a DataFrame. Long pulls show a tqdm bar on stderr unless
     ``progress=False``.
+
+    Iteration ends after ``count`` rows (the first page's count stands), or, for a server
+    that gives no count, at a short page; a pull that still has rows after ``max_pages``
+    pages (default: the client's ``max_pages``) raises
+    :class:`~spackmon_analysis.errors.MonitorError` instead of following a server that
+    never stops.
     """
 
     def __init__(
@@ -1992,9 +2418,15 @@ class PaginatedPull(Sequence):
         *,
         page_size: int = 1000,
         progress: bool = True,
+        max_pages: int | None = None,
     ) -> None:
         if page_size < 1:
             raise ConfigError("page_size must be >= 1")
+        if max_pages is None:
+            max_pages = getattr(client, "max_pages", MAX_PAGES)
+        if max_pages < 1:
+            raise ConfigError("max_pages must be >= 1")
+        self.max_pages = int(max_pages)
         self.client = client
         self.route = route.strip("/")
         self.filters = {k: _param(v) for k, v in (filters or {}).items() if v is not None}
@@ -2002,6 +2434,8 @@ class PaginatedPull(Sequence):
         self.progress = progress
         self._pages: dict[int, list[dict[str, Any]]] = {}
         self._count: int | None = None
+        #: True when ``_count`` is the server's ``count`` (not the first page's length).
+        self._count_given = False
 
     @property
     def url(self) -> str:
@@ -2023,8 +2457,10 @@ class PaginatedPull(Sequence):
             count = payload.get("count") if isinstance(payload, Mapping) else None
             if not isinstance(rows, list):
                 raise MonitorError(f"GET {self.url}: 'results' is not a list")
-        if isinstance(count, int):
-            self._count = count
+        if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+            if self._count is None or not self._count_given:
+                self._count = count  # the first count stands: a growing one ends no pull
+                self._count_given = True
         self._pages[offset] = rows
         return rows
 
@@ -2053,19 +2489,34 @@ class PaginatedPull(Sequence):
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         total = len(self)
+        counted = self._count_given
         bar = _progress_bar(total, self.route, self.progress and total > self.page_size, unit="row")
         try:
             offset = 0
+            pages = 0
             while True:
+                if pages >= self.max_pages:
+                    raise MonitorError(
+                        f"GET {self.url}: the server still had rows after {self.max_pages:,} "
+                        f"pages ({offset:,} rows"
+                        + (f" of the {total:,} it counts" if counted else ", no count given")
+                        + "); stopped at the page cap. Narrow the pull with filters or raise "
+                        "max_pages=",
+                        method="GET",
+                        url=self.url,
+                    )
                 rows = self._fetch(offset)
+                pages += 1
+                if counted and offset + len(rows) > total:
+                    rows = rows[: max(0, total - offset)]  # the server's own count ends it
                 yield from rows
                 offset += len(rows)
                 bar.update(len(rows))
                 if not rows:
                     break
-                if self._count is not None and offset >= self._count:
+                if counted and offset >= total:
                     break
-                if self._count is None and len(rows) < self.page_size:
+                if not counted and len(rows) < self.page_size:
                     break
         finally:
             bar.close()
