@@ -259,18 +259,25 @@ def _dig(payload: Any, *keys: str, what: str) -> Any:
     return value
 
 
-def read_spec_document(path: str | Path) -> Any:
-    """The parsed document of a spec file (JSON, YAML, clearsigned ``.sig``, gzip)."""
+def read_spec_document(path: str | Path, *, within: str | Path | None = None) -> Any:
+    """The parsed document of a spec file (JSON, YAML, clearsigned ``.sig``, gzip).
+
+    Read under the upload rules of :mod:`~spackmon_analysis.localfiles`: at most
+    ``MAX_FILE_BYTES``, decompressed to at most ``MAX_DECODED_BYTES``, and, with
+    ``within`` (the install prefix it comes from), never through a symbolic link out of
+    that folder. A refused file raises :class:`SpecFormatError` naming it and the reason.
+    """
+    from .localfiles import UnsafeFileError, read_local
+
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_local(path, within)  # gunzipped (to at most MAX_DECODED_BYTES) when gzip
+    except UnsafeFileError as exc:
+        raise SpecFormatError(exc.reason, source=str(path)) from None
+    except (gzip.BadGzipFile, EOFError) as exc:
+        raise SpecFormatError(f"bad gzip data: {exc}", source=str(path)) from exc
     except OSError as exc:
         raise SpecFormatError(f"cannot read file: {exc.strerror or exc}", source=str(path)) from exc
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except OSError as exc:
-            raise SpecFormatError(f"bad gzip data: {exc}", source=str(path)) from exc
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -289,6 +296,18 @@ def read_spec_document(path: str | Path) -> Any:
             raise SpecFormatError(
                 f"neither JSON ({json_exc}) nor YAML ({exc})", source=str(path)
             ) from exc
+
+
+def _spec_bytes(path: str | Path) -> bytes:
+    """A spec file's bytes (gunzipped) under the size rules, for ``load_spec``'s checks."""
+    from .localfiles import UnsafeFileError, read_local
+
+    try:
+        return read_local(path, None)
+    except UnsafeFileError as exc:
+        raise SpecFormatError(exc.reason, source=str(path)) from None
+    except OSError as exc:
+        raise SpecFormatError(f"cannot read file: {exc.strerror or exc}", source=str(path)) from exc
 
 
 def _looks_like_path(value: Any) -> bool:
@@ -1304,7 +1323,7 @@ class SpackMonitorClient:
         from .spec import load_spec
 
         try:
-            load_spec(Path(filename))
+            load_spec(_spec_bytes(filename), name=str(filename))  # size-capped (localfiles)
             doc = read_spec_document(filename)
         except SpecFormatError as exc:
             raise _with_source(exc, filename) from exc
@@ -1414,6 +1433,16 @@ class SpackMonitorClient:
                 ) from exc
             raise
         build = record.build
+        if record.skipped:
+            import warnings
+
+            listed = "; ".join(f"{path}: {reason}" for path, reason in record.skipped)
+            warnings.warn(
+                f"analyze_install({str(prefix)!r}): left out {len(record.skipped)} file(s) "
+                f"the upload rules refuse: {listed}",
+                UserWarning,
+                stacklevel=2,
+            )
         if build_id is None:
             spec_doc = _install_spec_document(record.path)
             envelope = self.new_build(
@@ -1785,7 +1814,7 @@ def _install_spec_document(prefix: Path) -> Any | None:
         for name in ("spec.json", "spec.yaml", "spec.json.gz"):
             candidate = folder / name
             if candidate.is_file():
-                return read_spec_document(candidate)
+                return read_spec_document(candidate, within=prefix)
     return None
 
 

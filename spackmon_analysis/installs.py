@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InstallPrefixError, SpackmonError
+from .localfiles import UnsafeFileError, read_local
 from .records import BuildRecord, PhaseRecord
 from .spackfacts import (
     LOG_STAMP,
@@ -63,7 +64,9 @@ class InstallRecord:
     directory, which has no spec file); ``install_times`` the parsed
     ``install_times.json`` (empty when absent); ``original_prefix`` the absolute
     prefix Spack installed to, as its ``install_manifest.json`` records it (None
-    without a manifest) -- ``build.install_files`` is keyed relative to it.
+    without a manifest) -- ``build.install_files`` is keyed relative to it;
+    ``skipped`` the files left out by the upload rules (symlinks out of the prefix,
+    oversized files), as ``(path, reason)``.
     """
 
     path: Path
@@ -76,6 +79,10 @@ class InstallRecord:
     original_prefix: str | None = None
     phase_times: PhaseDurations = field(default_factory=PhaseDurations)
     notes: list[str] = field(default_factory=list)
+    #: ``(path, reason)`` of each file left out because the upload rules of
+    #: :mod:`~spackmon_analysis.localfiles` refuse it (a symbolic link out of the
+    #: prefix, a file over the size cap); the build is read without it.
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def install_files_absolute(self) -> dict[str, dict[str, Any]]:
         """``build.install_files`` keyed by absolute paths again, as Spack wrote them.
@@ -162,22 +169,56 @@ def _parse_stamp(text: str) -> datetime | None:
     return None
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, within: Path | None = None) -> str:
+    """A metadata file's text (gunzipped for ``.gz``) under the upload rules of
+    :mod:`~spackmon_analysis.localfiles`; :class:`UnsafeFileError` when they refuse it."""
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rt", encoding="utf-8", errors="replace") as fh:
-                return fh.read()
-        return path.read_text(encoding="utf-8", errors="replace")
+        data = read_local(path, within, decompress=path.suffix == ".gz")
+    except UnsafeFileError:
+        raise
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise InstallPrefixError(f"cannot read ({exc})", path=str(path)) from exc
+    return data.decode("utf-8", errors="replace")
 
 
-def _read_json(path: Path) -> Any:
-    text = _read_text(path)
+def _read_json(path: Path, within: Path | None = None) -> Any:
+    text = _read_text(path, within)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InstallPrefixError(f"not valid JSON ({exc})", path=str(path)) from exc
+
+
+_ABSENT = object()
+
+
+class _Reader:
+    """Reads one prefix's (or stage directory's) files; a file the upload rules refuse
+    (a symbolic link out of ``root``, over a size cap) is treated as absent and named in
+    ``skipped`` as ``(path, reason)``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.skipped: list[tuple[str, str]] = []
+
+    def text(self, path: Path | None) -> str | None:
+        if path is None:
+            return None
+        try:
+            return _read_text(path, self.root)
+        except UnsafeFileError as exc:
+            self.skipped.append((str(path), f"skipped: {exc.reason}"))
+            return None
+
+    def json(self, path: Path | None, default: Any = None) -> Any:
+        """The parsed file, or ``default`` when it is absent or skipped."""
+        text = self.text(path)
+        if text is None:
+            return default
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InstallPrefixError(f"not valid JSON ({exc})", path=str(path)) from exc
 
 
 def _find(folder: Path, name: str) -> Path | None:
@@ -276,18 +317,27 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
             break
     if kind == "prefix" and spec_file is None:
         raise InstallPrefixError("no spec.json or spec.yaml in the metadata folder", path=str(meta))
+    files = _Reader(root)
     if spec_file is not None:
         from .spec import load_spec
 
         try:
-            spec = load_spec(spec_file)
+            data = read_local(spec_file, root)
+            spec = load_spec(data, name=str(spec_file))
+        except UnsafeFileError as exc:
+            raise InstallPrefixError(
+                f"spec file not read: {exc.reason}", path=str(spec_file)
+            ) from None
+        except OSError as exc:
+            raise InstallPrefixError(f"unreadable spec ({exc})", path=str(spec_file)) from exc
         except SpackmonError as exc:
             raise InstallPrefixError(f"unreadable spec ({exc})", path=str(spec_file)) from exc
 
     # names, version and hashes
     dir_match = (_STAGE_NAME if kind == "stage" else _PREFIX_NAME).match(root.name)
     env_file = _find(meta, "spack-build-env.txt")
-    env_vars = parse_build_env(_read_text(env_file)) if env_file else {}
+    env_text = files.text(env_file)
+    env_vars = parse_build_env(env_text) if env_text is not None else {}
     short = env_vars.get("SPACK_SHORT_SPEC", "")
     short_m = _SHORT_SPEC.match(short)
 
@@ -321,27 +371,27 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
     env: dict[str, Any] = {}
     env_json = _find(meta, "install_environment.json")
     if env_json:
-        env = _read_json(env_json)
+        env = files.json(env_json, {})
         if not isinstance(env, dict):
             raise InstallPrefixError("must be a JSON object", path=str(env_json))
     times: dict[str, Any] = {}
     times_file = _find(meta, "install_times.json")
     if times_file:
-        times = _read_json(times_file)
+        times = files.json(times_file, {})
         if not isinstance(times, dict):
             raise InstallPrefixError("must be a JSON object", path=str(times_file))
     # configure args and manifest
     config_args = None
     cfg = _find(meta, "spack-configure-args.txt")
-    if cfg:
-        config_args = _read_text(cfg).strip()
+    cfg_text = files.text(cfg)
+    if cfg_text is not None:
+        config_args = cfg_text.strip()
     install_files: dict[str, dict] = {}
     original_prefix = None
     manifest = _find(meta, "install_manifest.json")
-    if manifest:
-        install_files, original_prefix = _relative_manifest(
-            _read_json(manifest), root.name, manifest
-        )
+    manifest_doc = files.json(manifest, _ABSENT)
+    if manifest_doc is not _ABSENT:
+        install_files, original_prefix = _relative_manifest(manifest_doc, root.name, manifest)
 
     # phases: the per-phase logs, else the combined log cut on the phase markers
     from .logs import parse_log
@@ -350,13 +400,18 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
     # (order, phase, text, source file, first line in that file)
     outputs: list[tuple[int, str, str, str, int | None]] = []
     for nn, phase, p in _phase_files(meta):
-        outputs.append((nn - 1 if nn > 0 else nn, phase, _read_text(p), p.name, None))
+        text = files.text(p)  # None: refused by the upload rules (named in files.skipped)
+        if text is not None:
+            outputs.append((nn - 1 if nn > 0 else nn, phase, text, p.name, None))
     if not outputs:
         combined = _find(meta, "spack-build-out.txt")
-        if combined is None:
+        combined_text = files.text(combined)
+        if combined is not None and combined_text is None:
+            pass  # refused by the upload rules: named in files.skipped
+        elif combined is None:
             notes.append(f"no build log in {meta.name} (no spack-build-*out.txt): no phases")
         else:
-            _preamble, cut = split_phases(_read_text(combined))
+            _preamble, cut = split_phases(combined_text)
             if not cut:
                 notes.append(
                     f"{combined.name} has no \"==> <package>: Executing phase: '<name>'\" "
@@ -441,6 +496,7 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
         original_prefix=original_prefix,
         phase_times=attributed,
         notes=notes,
+        skipped=files.skipped,
     )
 
 

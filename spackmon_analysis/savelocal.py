@@ -17,7 +17,9 @@ its own metadata file, which is how :func:`read_save_local` ties them together.
 
 A file that cannot be used (bad JSON, missing fields, a phase of an unknown build)
 is skipped and recorded in :attr:`SaveLocalRun.problems` as ``(filename, message)``;
-``strict=True`` raises :class:`~spackmon_analysis.errors.SaveLocalError` instead.
+``strict=True`` raises :class:`~spackmon_analysis.errors.SaveLocalError` instead. So is
+a file that the upload rules of :mod:`~spackmon_analysis.localfiles` refuse: a symbolic
+link out of the run directory, or a file over the size cap (``"skipped: <reason>"``).
 """
 
 from __future__ import annotations
@@ -370,8 +372,16 @@ class _Problems:
 
 
 def _load_json(file: Path, problems: _Problems) -> Any | None:
+    """The parsed file, or None with the file named in the problems. Files are read
+    under the upload rules of :mod:`~spackmon_analysis.localfiles` (no symbolic link out
+    of the run directory, bounded sizes)."""
+    from .localfiles import UnsafeFileError, read_local
+
     try:
-        text = file.read_text(encoding="utf-8")
+        text = read_local(file, problems.run.path, decompress=False).decode("utf-8")
+    except UnsafeFileError as exc:
+        problems.add(file.name, f"skipped: {exc.reason}")
+        return None
     except (OSError, UnicodeDecodeError) as exc:
         problems.add(file.name, f"cannot read file: {exc}")
         return None

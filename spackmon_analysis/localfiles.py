@@ -1,0 +1,128 @@
+"""Reading local files that may be uploaded: one rule for symlinks and sizes.
+
+A save-local run directory, an install prefix and a spec file are read to be sent to a
+monitor, where anyone may read them on the public data API. So every reader that takes
+files from such a folder goes through :func:`read_local`:
+
+- **no way out of the folder**: a file whose real path (every symbolic link resolved)
+  is not inside the real path of the folder being read (the run directory, the install
+  prefix or stage directory) is not read. A symlinked ``spack-configure-args.txt``
+  pointing at ``~/.ssh/id_rsa`` stays home. Links *within* the folder are fine.
+- **bounded sizes**: a file larger than ``max_bytes`` (default :data:`MAX_FILE_BYTES`)
+  is not read, and a gzip file is decompressed only up to ``max_decoded`` (default
+  :data:`MAX_DECODED_BYTES`); a small compressed bomb costs nothing.
+- only regular files (no FIFOs or devices that would block or never end).
+
+A file refused by these rules raises :class:`UnsafeFileError` (a
+:class:`~spackmon_analysis.errors.SpackmonError`) with the reason; the readers skip
+the file and name it with that reason (``SaveLocalRun.problems`` and the replay
+summary, ``InstallRecord.skipped`` and ``MonitorData.notes``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import stat
+import zlib
+from pathlib import Path
+
+from .errors import SpackmonError
+
+__all__ = ["MAX_FILE_BYTES", "MAX_DECODED_BYTES", "UnsafeFileError", "read_local"]
+
+#: The largest local file read for upload (bytes; a monitor accepts 100 MiB bodies).
+MAX_FILE_BYTES = 256 * 1024 * 1024
+#: The most a gzip file is decompressed to (bytes).
+MAX_DECODED_BYTES = 256 * 1024 * 1024
+
+
+class UnsafeFileError(SpackmonError, ValueError):
+    """A local file that the upload rules refuse to read (outside its folder, too big,
+    not a regular file). ``path`` names the file, ``reason`` says why."""
+
+    def __init__(self, reason: str, *, path: str | os.PathLike[str]):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+def read_local(
+    path: str | os.PathLike[str],
+    within: str | os.PathLike[str] | None,
+    *,
+    max_bytes: int | None = None,
+    max_decoded: int | None = None,
+    decompress: bool | None = None,
+) -> bytes:
+    """The bytes of ``path`` (decompressed when it is gzip data), under the rules above.
+
+    ``within`` is the folder the file must stay inside after resolving links (``None``:
+    a file the user named directly, where only the size rules apply). ``max_bytes`` and
+    ``max_decoded`` default to the module's :data:`MAX_FILE_BYTES` and
+    :data:`MAX_DECODED_BYTES` (read at each call). ``decompress``: ``True``/``False`` to
+    force, ``None`` to decompress gzip data (by its magic bytes).
+
+    Raises:
+        UnsafeFileError: outside ``within``, not a regular file, or over a size cap.
+        OSError: the file cannot be read (missing, no permission).
+    """
+    max_bytes = MAX_FILE_BYTES if max_bytes is None else max_bytes
+    max_decoded = MAX_DECODED_BYTES if max_decoded is None else max_decoded
+    path = Path(path)
+    real = path.resolve(strict=True)
+    if within is not None:
+        root = Path(within).resolve()
+        if real != root and root not in real.parents:
+            raise UnsafeFileError(
+                f"a symbolic link to {real}, outside {Path(within)}; not read "
+                "(files for upload must stay inside the folder being read)",
+                path=path,
+            )
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(real, flags)
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafeFileError("not a regular file; not read", path=path)
+        if info.st_size > max_bytes:
+            raise UnsafeFileError(
+                f"{info.st_size:,} bytes, over the cap of {max_bytes:,} bytes for a file "
+                "read for upload; not read",
+                path=path,
+            )
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:  # grew while being read
+        raise UnsafeFileError(f"more than {max_bytes:,} bytes; not read", path=path)
+    if decompress or (decompress is None and data[:2] == b"\x1f\x8b"):
+        data = _gunzip(data, max_decoded, path)
+    return data
+
+
+def _gunzip(data: bytes, limit: int, path: Path) -> bytes:
+    """Decompress gzip ``data`` (several members too) to at most ``limit`` bytes."""
+    out: list[bytes] = []
+    total = 0
+    rest = data
+    try:
+        while rest:
+            decoder = zlib.decompressobj(wbits=31)
+            chunk = decoder.decompress(rest, limit - total + 1)
+            while True:
+                total += len(chunk)
+                if total > limit:
+                    raise UnsafeFileError(
+                        f"decompresses to more than {limit:,} bytes (the cap for a file read "
+                        "for upload); not read",
+                        path=path,
+                    )
+                out.append(chunk)
+                if decoder.eof or not decoder.unconsumed_tail:
+                    break
+                chunk = decoder.decompress(decoder.unconsumed_tail, limit - total + 1)
+            if not decoder.eof:
+                raise gzip.BadGzipFile("compressed file ended before the end-of-stream marker")
+            rest = decoder.unused_data.lstrip(b"\0")
+    except zlib.error as exc:
+        raise gzip.BadGzipFile(f"invalid gzip data: {exc}") from exc
+    return b"".join(out)

@@ -1,0 +1,158 @@
+"""Local files read for upload (issue 14): no symbolic link out of the install prefix or
+the save-local run directory is followed, sizes are capped (compressed and decoded), and
+every skipped file is named. The uploads go to the real embedded monitor."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+
+import pytest
+from client_testlib import SUCCESS_RUN, TINYAPP_SPEC, TINYUTIL_PREFIX
+
+from spackmon_analysis import localfiles
+from spackmon_analysis.client import SpackMonitorClient
+from spackmon_analysis.errors import InstallPrefixError, SpecFormatError
+from spackmon_analysis.frames import load_install_tree, load_save_local
+from spackmon_analysis.installs import read_install_prefix
+from spackmon_analysis.savelocal import read_save_local
+
+SECRET = "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+@pytest.fixture
+def secret(tmp_path):
+    """A file outside every prefix and run directory."""
+    path = tmp_path / "home" / "credentials"
+    path.parent.mkdir()
+    path.write_text(SECRET + "\n")
+    return path
+
+
+def _prefix(tmp_path):
+    root = tmp_path / "opt" / TINYUTIL_PREFIX.name
+    shutil.copytree(TINYUTIL_PREFIX, root)
+    return root
+
+
+def test_a_symlinked_configure_args_file_outside_the_prefix_is_not_published(
+    monitor, tmp_path, secret
+):
+    """The attack: ``.spack/spack-configure-args.txt`` -> a secret elsewhere; the build
+    goes up without it, and the skipped file is named (warning, record, data.notes)."""
+    prefix = _prefix(tmp_path)
+    link = prefix / ".spack" / "spack-configure-args.txt"
+    link.symlink_to(secret)
+
+    record = read_install_prefix(prefix)
+    assert record.build.config_args is None
+    [(path, reason)] = record.skipped
+    assert path == str(link)
+    assert "a symbolic link to" in reason and "outside" in reason
+
+    client = SpackMonitorClient(
+        host=monitor.url, username="alice", token=monitor.test_token, progress=False
+    )
+    with pytest.warns(UserWarning, match="spack-configure-args.txt"):
+        client.analyze_install(prefix)
+    public = json.dumps(list(client.builds())) + json.dumps(list(client.pull("attributes")))
+    assert "wJalrXUtnFEMI" not in public
+
+    data = load_install_tree(tmp_path / "opt")
+    assert any(name == str(link) and "outside" in note for name, note in data.notes)
+
+
+def test_a_symlink_inside_the_prefix_is_read(tmp_path):
+    prefix = _prefix(tmp_path)
+    (prefix / "share").mkdir()
+    target = prefix / "share" / "configure-args"
+    target.write_text("--enable-shared\n")
+    (prefix / ".spack" / "spack-configure-args.txt").symlink_to(target)
+    record = read_install_prefix(prefix)
+    assert record.build.config_args == "--enable-shared"
+    assert record.skipped == []
+
+
+def test_a_symlinked_phase_log_outside_the_prefix_is_skipped_and_named(tmp_path, secret):
+    prefix = _prefix(tmp_path)
+    log = prefix / ".spack" / "spack-build-02-build-out.txt"
+    log.unlink()
+    log.symlink_to(secret)
+    record = read_install_prefix(prefix)
+    assert [p.name for p in record.phases] == ["edit", "install"]
+    assert [path for path, _reason in record.skipped] == [str(log)]
+    assert all(SECRET not in (p.output or "") for p in record.phases)
+
+
+def test_a_symlinked_spec_outside_the_prefix_refuses_the_prefix(tmp_path):
+    prefix = _prefix(tmp_path)
+    elsewhere = tmp_path / "elsewhere.json"
+    shutil.copy(prefix / ".spack" / "spec.json", elsewhere)
+    (prefix / ".spack" / "spec.json").unlink()
+    (prefix / ".spack" / "spec.json").symlink_to(elsewhere)
+    with pytest.raises(InstallPrefixError, match="spec file not read: a symbolic link"):
+        read_install_prefix(prefix)
+
+
+def test_a_gzip_bomb_phase_log_is_skipped_and_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(localfiles, "MAX_DECODED_BYTES", 1024 * 1024)
+    prefix = _prefix(tmp_path)
+    log = prefix / ".spack" / "spack-build-02-build-out.txt"
+    log.unlink()
+    (log.parent / (log.name + ".gz")).write_bytes(gzip.compress(b"x" * (8 * 1024 * 1024)))
+    record = read_install_prefix(prefix)
+    assert "build" not in [p.name for p in record.phases]
+    [(path, reason)] = record.skipped
+    assert path.endswith("spack-build-02-build-out.txt.gz")
+    assert "decompresses to more than 1,048,576 bytes" in reason
+
+
+def test_a_symlinked_save_local_file_outside_the_run_is_not_replayed(monitor, tmp_path, secret):
+    """A phase file of a save-local run that links out of the run directory: skipped,
+    named in the replay summary; the rest of the run uploads."""
+    run = tmp_path / "runs" / SUCCESS_RUN.name
+    shutil.copytree(SUCCESS_RUN, run)
+    phase = sorted(run.glob("build-*-phase-build.json"))[0]
+    outside = tmp_path / "home" / "phase.json"
+    doc = json.loads(phase.read_text())
+    doc["output"] = SECRET
+    outside.write_text(json.dumps(doc))
+    phase.unlink()
+    phase.symlink_to(outside)
+
+    client = SpackMonitorClient(
+        host=monitor.url, username="alice", token=monitor.test_token, progress=False, backoff=0
+    )
+    summary = client.upload_local_save(run)
+    named = {path: message for path, message in summary.problems}
+    assert str(phase) in named and "outside" in named[str(phase)]
+    assert summary.counts["phases"]["skipped"] == 1
+    assert summary.counts["builds"]["created"] == 3
+    outputs = json.dumps([row.get("output") for row in client.phases()])
+    assert "wJalrXUtnFEMI" not in outputs
+    assert str(phase) in repr(summary)
+
+    data = load_save_local(run)
+    assert any(name.endswith(phase.name) and "outside" in msg for name, msg in data.problems)
+
+
+def test_an_oversized_save_local_file_is_skipped_and_named(tmp_path, monkeypatch):
+    run = tmp_path / SUCCESS_RUN.name
+    shutil.copytree(SUCCESS_RUN, run)
+    phase = sorted(run.glob("build-*-phase-build.json"))[0]
+    monkeypatch.setattr(localfiles, "MAX_FILE_BYTES", phase.stat().st_size - 1)
+    [read] = read_save_local(run)
+    reasons = dict(read.problems)
+    assert "over the cap" in reasons[phase.name]
+
+
+def test_a_spec_file_that_decompresses_past_the_cap_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(localfiles, "MAX_DECODED_BYTES", 1024 * 1024)
+    bomb = tmp_path / "spec.json.gz"
+    text = TINYAPP_SPEC.read_text()
+    bomb.write_bytes(gzip.compress(text.encode() + b" " * (4 * 1024 * 1024)))
+    client = SpackMonitorClient(host="http://127.0.0.1:9", progress=False)
+    with pytest.raises(SpecFormatError, match="decompresses to more than 1,048,576 bytes"):
+        client.upload_specfile(bomb, "0.17.1")
+    assert client.request_count == 0
