@@ -403,7 +403,12 @@ def _resolve_graph(
     """(graph to draw, run(s) drawn) from a MonitorData, a networkx DiGraph or a SpecGraph."""
     import networkx as nx
 
-    if isinstance(run, list | tuple) and hasattr(data_or_graph, "builds"):
+    if isinstance(run, list | tuple) and not hasattr(data_or_graph, "builds"):
+        raise ConfigError(
+            "plot_dependency_graph(run=[...]): several runs can be drawn together only from "
+            f"a MonitorData, not a {type(data_or_graph).__name__}"
+        )
+    if isinstance(run, list | tuple):
         names = [_resolve_graph(data_or_graph, r)[1] for r in run]
         names = [str(r) for r in dict.fromkeys(names) if r is not None]
         if len(names) == 1:

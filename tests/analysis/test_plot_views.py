@@ -310,3 +310,14 @@ def test_report_draws_the_graph_without_pyplot(example, tmp_path: Path, monkeypa
 
     with Image.open(tmp_path / "dependency-graph.png") as png:
         assert png.size == (round(width * 100), round(height * 100))
+
+
+def test_several_runs_need_monitor_data(example) -> None:
+    from spackmon_analysis.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"run=\[\.\.\.\]\): several runs .* not a DiGraph"):
+        plots.plot_dependency_graph(example.graph(), run=["a", "b"])
+    # one run in a list is that run
+    run = example.runs[1]
+    ax = plots.plot_dependency_graph(example, run=[run])
+    assert ax.get_title().endswith(f"run {run}")
