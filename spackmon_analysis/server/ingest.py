@@ -236,12 +236,6 @@ def _get_or_create(
     return conn.execute(table.insert().values(**key, **(extra or {}))).inserted_primary_key[0]
 
 
-def _direct_deps(graph: Any, key: str) -> dict[str, str]:
-    if hasattr(graph, "direct_dependency_hashes"):
-        return dict(graph.direct_dependency_hashes(key))
-    return {n.name: n.full_hash for n in graph.dependencies(key)}
-
-
 #: Hash keys that identify a node (``package_hash`` is the recipe's hash, shared by many specs).
 _IDENTITY_KEYS = ("full_hash", "hash", "build_hash", "dag_hash")
 
@@ -287,6 +281,145 @@ def _match_stored(node: Any, rows: list[Any]) -> int | None:
     return None
 
 
+#: Fields of a stored spec compared with a document's node of the same hash when both carry them.
+_COMPARED = (
+    "version",
+    "namespace",
+    "compiler_name",
+    "compiler_version",
+    "platform",
+    "os",
+    "target",
+    "external_path",
+)
+
+
+def _canon(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _stored_summary(conn: Connection, spec_id: int) -> dict:
+    """What is stored for one spec, in the ``specs/new`` answer's shape."""
+    row = conn.execute(
+        select(specs.c.full_hash, specs.c.name, specs.c.version, specs.c.spack_version).where(
+            specs.c.id == spec_id
+        )
+    ).one()
+    child = specs.alias("child")
+    deps = conn.execute(
+        select(child.c.name, child.c.full_hash)
+        .join(dependencies, dependencies.c.dependency_id == child.c.id)
+        .where(dependencies.c.spec_id == spec_id)
+        .order_by(dependencies.c.id)
+    ).all()
+    return {
+        "full_hash": row.full_hash,
+        "name": row.name,
+        "version": row.version,
+        "spack_version": row.spack_version,
+        "specs": {d.name: d.full_hash for d in deps},
+    }
+
+
+def _node_conflicts(node: Any, row: Any, sent_deps: dict, stored_deps: dict) -> dict:
+    """The fields where ``node`` (a document's) and ``row`` (stored, same spec) disagree.
+
+    Only fields both carry are compared (a Spack 0.18 installed ``spec.json`` carries only the
+    DAG ``hash`` of a spec its monitor upload stored with a ``full_hash`` too: no conflict).
+    ``sent_deps``/``stored_deps`` map dependency names to stored spec ids (None: a spec not
+    stored). A dependency both list must be the same stored spec; one only one side lists is a
+    conflict only when both carry a ``full_hash`` (which covers every dependency).
+    """
+    found: dict[str, dict] = {}
+    hashes_of = dict(getattr(node, "hashes", {}) or {})
+    sent_full = hashes_of.get("full_hash")
+    stored_full = row.full_hash if _row_has_full_hash(row) else None
+    pairs = [("full_hash", sent_full, stored_full)]
+    pairs += [
+        (k, hashes_of.get(k), row._mapping[k]) for k in ("hash", "build_hash", "package_hash")
+    ]
+    values = {
+        "version": str(node.version or ""),
+        "namespace": node.namespace,
+        "compiler_name": node.compiler_name,
+        "compiler_version": node.compiler_version,
+        "platform": node.platform,
+        "os": node.os,
+        "target": node.target,
+        "external_path": getattr(node, "external_path", None),
+    }
+    pairs += [(k, values[k], row._mapping[k]) for k in _COMPARED]
+    for key, sent, stored in pairs:
+        if sent not in (None, "") and stored not in (None, "") and str(sent) != str(stored):
+            found[key] = {"sent": sent, "stored": stored}
+    stored_params = row.parameters
+    if isinstance(stored_params, str):
+        stored_params = json.loads(stored_params)
+    sent_params = dict(node.parameters or {})
+    for key in sorted(set(sent_params) & set(stored_params or {})):
+        if _canon(sent_params[key]) != _canon(stored_params[key]):
+            found[f"parameters.{key}"] = {"sent": sent_params[key], "stored": stored_params[key]}
+    both_full = sent_full is not None and stored_full is not None
+    for name in sorted(set(sent_deps) | set(stored_deps)):
+        if name in sent_deps and name in stored_deps:
+            if sent_deps[name] != stored_deps[name]:
+                found[f"dependencies.{name}"] = {"sent": "another spec", "stored": "stored one"}
+        elif both_full:
+            side = "sent" if name in sent_deps else "stored"
+            found[f"dependencies.{name}"] = {"sent": side == "sent", "stored": side == "stored"}
+    return found
+
+
+def _check_conflicts(
+    conn: Connection, graph: Any, matched: dict[str, int], spack_version: str
+) -> None:
+    """Refuse (409) a document whose nodes disagree with the stored specs they resolve to."""
+    ids = sorted(set(matched.values()))
+    rows: dict[int, Any] = {}
+    stored_deps: dict[int, dict[str, int]] = {}
+    child = specs.alias("child")
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows.update((r.id, r) for r in conn.execute(select(specs).where(specs.c.id.in_(chunk))))
+        for r in conn.execute(
+            select(dependencies.c.spec_id, dependencies.c.dependency_id, child.c.name)
+            .join(child, child.c.id == dependencies.c.dependency_id)
+            .where(dependencies.c.spec_id.in_(chunk))
+        ):
+            stored_deps.setdefault(r.spec_id, {})[r.name] = r.dependency_id
+    sent_deps: dict[str, dict[str, int | None]] = {}
+    for e in graph.edges:
+        if e.parent in matched:
+            sent_deps.setdefault(e.parent, {})[graph.nodes[e.child].name] = matched.get(e.child)
+    conflicts = []
+    for key, spec_id in matched.items():
+        node = graph.nodes[key]
+        fields = _node_conflicts(
+            node, rows[spec_id], sent_deps.get(key, {}), stored_deps.get(spec_id, {})
+        )
+        if fields:
+            conflicts.append((node, spec_id, fields))
+    if not conflicts:
+        return
+    parts = [
+        f"{node.name} {rows[spec_id].full_hash} ({', '.join(fields)})"
+        for node, spec_id, fields in conflicts[:5]
+    ]
+    more = f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else ""
+    raise RequestError(
+        409,
+        f"The spec document disagrees with what is stored for the same hash under Spack "
+        f"{spack_version}: {'; '.join(parts)}{more}. Nothing was stored; data.conflicts shows "
+        "what is stored.",
+        data={
+            "conflicts": [
+                {**_stored_summary(conn, spec_id), "fields": fields}
+                for _node, spec_id, fields in conflicts[:20]
+            ]
+        },
+    )
+
+
 def import_graph(conn: Connection, graph: Any, spack_version: str) -> tuple[int, bool, dict]:
     """Store every node and edge of ``graph`` (deduplicating nodes already stored).
 
@@ -323,6 +456,11 @@ def import_graph(conn: Connection, graph: Any, spack_version: str) -> tuple[int,
         match = _match_stored(node, stored.get(node.name, []))
         if match is not None:
             existing[(node.name, node.full_hash)] = match
+    matched = {
+        n.key: existing[(n.name, n.full_hash)] for n in nodes if (n.name, n.full_hash) in existing
+    }
+    if matched:  # a document must agree with what is stored for the specs it names (409)
+        _check_conflicts(conn, graph, matched, spack_version)
     roots = set(graph.roots)
     ids: dict[str, int] = {}
     memo: dict = {}
@@ -401,6 +539,8 @@ def import_graph(conn: Connection, graph: Any, spack_version: str) -> tuple[int,
         )
     new_edges = []
     for e in graph.edges:
+        if e.parent in matched:  # a stored spec keeps the edges it was stored with
+            continue
         pair = (ids[e.parent], ids[e.child])
         if pair in have:
             continue
@@ -436,17 +576,8 @@ def new_spec(conn: Connection, body: Any) -> tuple[int, dict]:
         raise RequestError(400, "A spec is required: the body needs a 'spec' object.")
     graph = _load_graph(body["spec"])
     root_id, created, _ = import_graph(conn, graph, spack_version)
-    root = graph.nodes[graph.roots[0]] if graph.roots else graph.root
-    data = {
-        "spec": {
-            "full_hash": root.full_hash,
-            "name": root.name,
-            "version": str(root.version or ""),
-            "spack_version": spack_version,
-            "specs": _direct_deps(graph, root.key),
-        },
-        "created": created,
-    }
+    # the answer shows what is stored (for an existing spec: the first upload's values)
+    data = {"spec": _stored_summary(conn, root_id), "created": created}
     return (201 if created else 200), data
 
 
