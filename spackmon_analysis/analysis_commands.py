@@ -144,7 +144,9 @@ def _table_text(frame: Any, fmt: str) -> str:
     if fmt == "csv":
         for column in list_columns:
             frame[column] = frame[column].map(lambda v: ",".join(v or ()))
-        return frame.to_csv(index=False)
+        from .safetext import csv_safe
+
+        return csv_safe(frame).to_csv(index=False)  # no cell starts a spreadsheet formula
     records = json.loads(frame.to_json(orient="records"))
     return json.dumps(records, indent=2) + "\n"
 

@@ -5,6 +5,10 @@ function (``register(subparsers) -> None``) in the modules listed in
 :data:`COMMAND_MODULES`; every subcommand sets ``func`` (``func(args) -> int``) as
 its default. A module that cannot be imported (for example the server's, without
 the ``server`` extra) leaves its commands out with a note in ``spackmon --help``.
+
+Everything a subcommand prints goes through
+:class:`~spackmon_analysis.safetext.PrintableStream`: no control character from a file
+or package name reaches the terminal raw.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from .errors import SpackmonError
+from .safetext import PrintableStream
 
 #: Exit status after a closed stdout pipe: 128 + SIGPIPE, as a shell reports it.
 BROKEN_PIPE_EXIT = 141
@@ -61,17 +66,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    # file and package names come from builds: never print their control characters raw
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = PrintableStream(sys.stdout), PrintableStream(sys.stderr)
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows up here, inside the handler below
         return code
     except BrokenPipeError:
+        sys.stdout, sys.stderr = streams
         return _broken_pipe()
     except SpackmonError as exc:
         print(f"spackmon {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        sys.stdout, sys.stderr = streams
 
 
 def _broken_pipe() -> int:

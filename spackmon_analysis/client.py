@@ -88,6 +88,7 @@ from .errors import (
     SpecFormatError,
     TransportError,
 )
+from .safetext import printable
 
 __all__ = [
     "SpackMonitorClient",
@@ -2009,7 +2010,7 @@ class ReplaySummary:
             lines.append(
                 f"    ... and {len(grouped) - MAX_SHOWN_CHANGES} more (see summary.changes)"
             )
-        return "\n".join(lines)
+        return printable("\n".join(lines), keep="\n")
 
     def _table(self) -> str:
         n = len(self.runs)
@@ -2024,7 +2025,7 @@ class ReplaySummary:
             lines.extend(f"    {name}: {message}" for name, message in self.problems)
         else:
             lines.append("  problems: none")
-        return "\n".join(lines)
+        return printable("\n".join(lines), keep="\n")  # file names may hold control chars
 
     def _repr_html_(self) -> str:
         esc = html.escape
@@ -2116,7 +2117,7 @@ class _Replayer:
         for filename, message in self.run.problems:
             self.problem(kind_names.get(_kind(filename) or "", ""), filename, message)
             self.bar.update(1)
-        self.bar.set_postfix_str(self.run.name)
+        self.bar.set_postfix_str(printable(self.run.name, keep=""))
         first_change = len(self.summary.changes)
         first_problem = len(self.summary.problems)
         try:

@@ -231,7 +231,10 @@ def _write_pulled(output: Path, fmt: str, rows: list, frame: Any) -> None:
         # the server's rows as they came, as plain JSON (pandas' to_json escapes "/")
         output.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     elif fmt == "csv":
-        _encode_nested(frame, (dict, list)).to_csv(output, index=False)
+        from .safetext import csv_safe
+
+        # no cell starts a spreadsheet formula (=, +, -, @): such cells get a leading '
+        csv_safe(_encode_nested(frame, (dict, list))).to_csv(output, index=False)
     elif fmt == "parquet":
         try:
             _encode_nested(frame, (dict,)).to_parquet(output, index=False)

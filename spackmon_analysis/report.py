@@ -48,6 +48,7 @@ from .failures import (
     label,
     outcomes,
 )
+from .safetext import printable
 from .spackfacts import short_hash
 
 if TYPE_CHECKING:
@@ -570,7 +571,8 @@ def failure_report(
         lines += _per_run_lines(p)
     if history is not None:
         lines += _history_text(history)
-    return "\n".join(lines) + "\n"
+    # names and log lines come from builds: no raw control characters (safetext)
+    return printable("\n".join(lines)) + "\n"
 
 
 # ---------------------------------------------------------------------------------
