@@ -325,6 +325,8 @@ class _Assembler:
         self.event_build: list[str] = []
         self.event_phase: list[str] = []
         self.problems: list[tuple[str, str]] = []
+        #: ``(build/phase, message)`` for phase logs whose events were capped by parse_log
+        self.notes: list[tuple[str, str]] = []
 
     # -- specs ---------------------------------------------------------------------
     def add_spec_row(self, key: str, row: tuple, hashes: Iterable[str | None]) -> None:
@@ -427,6 +429,8 @@ class _Assembler:
             events = phase.get("events")
             if events is None and self.parse_events and output:
                 events = parse_log(output, rules=self.rules)
+                if events.dropped:
+                    self.notes.append((f"{key}/{phase['name']}", events.note() or ""))
             for event in events or ():
                 self.events.append(event)
                 self.event_build.append(key)
@@ -978,6 +982,7 @@ def load_save_local(
         source=str(Path(path).expanduser()),
         rules=active_rules,
         problems=asm.problems,
+        notes=asm.notes,
     )
 
 
@@ -1122,7 +1127,7 @@ def load_install_tree(
         source=str(root),
         rules=active_rules,
         problems=asm.problems,
-        notes=notes,
+        notes=notes + asm.notes,
     )
 
 

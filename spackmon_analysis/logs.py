@@ -36,6 +36,7 @@ from .errors import LogParseError, RulesError
 
 __all__ = [
     "LogEvent",
+    "LogEvents",
     "Rules",
     "FailureClass",
     "parse_log",
@@ -51,11 +52,21 @@ __all__ = [
     "WARNING_EXCEPTIONS",
     "PREFILTER_KEYWORDS",
     "UNCLASSIFIED",
+    "MAX_LINE_CHARS",
+    "DEFAULT_MAX_EVENTS",
 ]
 
 UNCLASSIFIED = "unclassified"
 DEFAULT_CONTEXT = 6
 _BLOCK_CHARS = 1 << 22  # characters read per block from a file (4 Mi)
+#: The rules look at the first ``MAX_LINE_CHARS`` characters of a line. An event text or a
+#: context line longer than that keeps those characters followed by ``" [... N more
+#: characters]"``. Every rule costs time linear in what it looks at, so a log's parse costs
+#: time linear in its size whatever its lines hold.
+MAX_LINE_CHARS = 4096
+#: Distinct events kept per kind (errors, warnings) by :func:`parse_log` unless told otherwise;
+#: the lines of events beyond the cap are counted in :attr:`LogEvents.dropped`.
+DEFAULT_MAX_EVENTS = 5000
 
 # ---------------------------------------------------------------------------------
 # Event rules. Each entry is (name, regex); regexes are case-sensitive unless they
@@ -74,6 +85,17 @@ _COMMAND_LINE = (
     r"|mpic\+\+|mpif77|mpif90|mpifort|hipcc|ld|ld\.bfd|ld\.gold|ld\.lld|ar|ranlib|libtool)"
     r"(?:-\d+(?:\.\d+)*)?\s+-"
 )
+
+# An error keyword as a word of its own (not in -Werror=..., not part of an identifier).
+_KEYWORD = r"(?<![\w-])(?:[Ee]rror|ERROR|[Ff]atal)\b"
+
+
+def _first(keyword: str) -> str:
+    """``^`` + everything before the line's first match of ``keyword`` + ``keyword``: a rule
+    "keyword, anything, tail" written as ``_first(keyword) + ".*tail"`` is tried from the first
+    keyword only (linear in the line; ``keyword.*tail`` rescans the line from every keyword)."""
+    return r"^(?:(?!" + keyword + r").)*" + keyword
+
 
 ERROR_PATTERNS: tuple[tuple[str, str], ...] = (
     # compilers: file:line[:col]: [fatal ]error  (gcc, clang, gfortran, flang, nvcc host)
@@ -103,9 +125,12 @@ ERROR_PATTERNS: tuple[tuple[str, str], ...] = (
     ("undefined-first-referenced", r"^Undefined\s+first referenced"),
     (
         "unresolved-external",
-        r"(?<![\w-])(?:[Ee]rror|ERROR|[Ff]atal)\b.*[Uu]nresolved (?:external|symbol)",
+        _first(_KEYWORD) + r".*[Uu]nresolved (?:external|symbol)",
     ),
-    ("unsatisfied-symbol", r"(?<![\w-])(?:[Ee]rror|ERROR|[Ff]atal)\b.*Unsatisfied symbol"),
+    (
+        "unsatisfied-symbol",
+        _first(_KEYWORD) + r".*Unsatisfied symbol",
+    ),
     ("multiple-definition", r"multiple definition of\b|multiply defined"),
     ("ld-returned", r"(?<![\w-])error: ld returned \d+ exit status"),
     ("linker-failed", r"linker command failed with exit code"),
@@ -123,7 +148,7 @@ ERROR_PATTERNS: tuple[tuple[str, str], ...] = (
     ("make-error", r"^(?:\S*/)?g?make(?:\[\d+\])?: \*\*\* .*Error \d+"),
     ("make-no-rule", r"\*\*\* No rule to make target"),
     ("make-no-targets", r"\*\*\* No targets specified and no makefile found"),
-    ("make-stop", r"\*\*\* .*Stop\.$"),
+    ("make-stop", _first(r"\*\*\* ") + r".*Stop\.$"),
     ("bsd-make-error", r"^\*\*\* (?:Error code|\[.*\] Error code) \d+"),
     ("ninja-failed", r"^FAILED: "),
     ("ninja-stopped", r"^ninja: build stopped: subcommand failed"),
@@ -150,7 +175,9 @@ ERROR_PATTERNS: tuple[tuple[str, str], ...] = (
     ("pip-error", r"^ERROR: (?:Could not|Failed|Command|No matching|Exception)"),
     (
         "subprocess-error",
-        r"(?<![\w-])error: subprocess-exited-with-error|error: command '.*' failed",
+        r"(?<![\w-])error: subprocess-exited-with-error|"
+        + _first("error: command '")
+        + ".*' failed",
     ),
     # tests
     ("ctest-failed", r"\*\*\*Failed|The following tests FAILED|^Errors while running CTest"),
@@ -163,7 +190,9 @@ ERROR_PATTERNS: tuple[tuple[str, str], ...] = (
     ("spack-error", r"^==> (?:\[[^\]]*\] )?Error: "),
     (
         "command-failed",
-        r"^Command .* failed with exit code|(?<![\w-])Error: .*[Cc]ommand exited with status [1-9]",
+        r"^Command .* failed with exit code|"
+        + _first(r"(?<![\w-])Error: ")
+        + r".*[Cc]ommand exited with status [1-9]",
     ),
 )
 
@@ -181,7 +210,7 @@ ERROR_EXCEPTIONS: tuple[tuple[str, str], ...] = (
     ("zero-count", r"^# (?:FAIL|ERROR|XFAIL|XPASS):\s+0$|\b0 [Ee]rrors?\b|\b0 failed\b"),
     ("makefile-echo", r"^\s*(?:echo|printf) "),
     ("where", r":\s+Where:"),
-    ("build-started", r"------ Build started: .* ------"),
+    ("build-started", _first("------ Build started: ") + ".* ------"),
 )
 
 WARNING_PATTERNS: tuple[tuple[str, str], ...] = (
@@ -209,7 +238,10 @@ WARNING_PATTERNS: tuple[tuple[str, str], ...] = (
 )
 
 WARNING_EXCEPTIONS: tuple[tuple[str, str], ...] = (
-    ("clock-skew", r"Clock skew detected|has modification time .* in the future"),
+    (
+        "clock-skew",
+        r"Clock skew detected|" + _first("has modification time ") + ".* in the future",
+    ),
     ("compiler-command", _COMMAND_LINE),
     ("configure-check", r"^checking (?!.*configure: error:)"),
     ("note", r":\s*note:"),
@@ -218,11 +250,11 @@ WARNING_EXCEPTIONS: tuple[tuple[str, str], ...] = (
     ("libtool-finish", r"remember to run [`']libtool --finish"),
     ("jobserver", r"-j\d* forced in submake|jobserver unavailable"),
     ("pip-root", r"Running pip as the 'root' user|Running pip as root"),
-    ("ssh-known-hosts", r"Permanently added .* to the list of known hosts"),
+    ("ssh-known-hosts", _first("Permanently added ") + ".* to the list of known hosts"),
     ("msvc-noise", r"LNK4089|LNK4221|LNK4099"),
     ("bind-at-load", r"bind_at_load"),
     ("autoconf-obsolete", r"warning: The macro [`']\w+' is obsolete"),
-    ("x11-ansi", r"/X11/X\w+\.h:\d+: war.*: ANSI C\+\+ forbids declaration"),
+    ("x11-ansi", _first(r"/X11/X\w+\.h:\d+: war") + r".*: ANSI C\+\+ forbids declaration"),
     ("makefile-echo", r"^\s*(?:echo|printf) "),
     ("zero-warnings", r"\b0 [Ww]arnings?\b"),
 )
@@ -317,8 +349,15 @@ def _candidate_starts(block: str) -> list[int]:
     starts: set[int] = set()
     add = starts.add
     if len(low) != len(block):  # lower() changed the length (rare non-ASCII text)
+        line_end = -1
         for m in _PREFILTER_I.finditer(block):
-            add(rfind("\n", 0, m.start()) + 1)
+            i = m.start()
+            if i <= line_end:  # this line is a candidate already
+                continue
+            add(rfind("\n", 0, i) + 1)
+            line_end = block.find("\n", i)
+            if line_end < 0:
+                break
         return sorted(starts)
     lfind = low.find
     startswith = low.startswith
@@ -386,7 +425,9 @@ def _source_location(text: str) -> tuple[str | None, int | None]:
 # Fingerprints
 # ---------------------------------------------------------------------------------
 
-_FP_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\w.+~@%=-]*/)+(?=[\w.+~@%=-])")
+# A path starts at a drive letter or where a run of path characters starts (the lookbehind): tried
+# from inside a run, the run would be rescanned from every character (quadratic on long words).
+_FP_PATH = re.compile(r"(?:[A-Za-z]:|(?<![\w.+~@%=-]))(?:[\w.+~@%=-]*/)+(?=[\w.+~@%=-])")
 _FP_SPACK_HASH = re.compile(r"\b[a-z2-7]{32}\b")
 _FP_HEX_HASH = re.compile(r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{7,}\b")
 _FP_HEX = re.compile(r"\b0[xX][0-9a-fA-F]+\b")
@@ -621,25 +662,90 @@ class LogEvent:
         }
 
 
+class LogEvents(list):
+    """The events :func:`parse_log` found (a ``list`` of :class:`LogEvent`) and what it left out.
+
+    ``dropped`` maps a kind (``"error"``, ``"warning"``) to the number of log lines of that kind
+    that were not kept because ``max_events`` distinct events of the kind were kept already
+    (repeats of a kept event are always counted in its ``repeat_count``); ``max_events`` is
+    the cap that applied (None: no cap).
+    """
+
+    def __init__(
+        self,
+        events: Iterable[LogEvent] = (),
+        *,
+        dropped: dict[str, int] | None = None,
+        max_events: int | None = None,
+    ):
+        super().__init__(events)
+        self.dropped: dict[str, int] = {k: v for k, v in (dropped or {}).items() if v}
+        self.max_events = max_events
+
+    @property
+    def complete(self) -> bool:
+        """True when no event was left out by the cap."""
+        return not self.dropped
+
+    def note(self) -> str | None:
+        """A one-line account of what the cap left out (None when nothing was)."""
+        if not self.dropped:
+            return None
+        parts = ", ".join(f"{n} {kind} line(s)" for kind, n in sorted(self.dropped.items()))
+        return (
+            f"{parts} not kept: at most {self.max_events} distinct events of each kind are kept "
+            "per log"
+        )
+
+
+def _clip(text: str) -> str:
+    """``text``, or its first :data:`MAX_LINE_CHARS` characters and how many more it had."""
+    extra = len(text) - MAX_LINE_CHARS
+    if extra <= 0:
+        return text
+    return f"{text[:MAX_LINE_CHARS]} [... {extra} more characters]"
+
+
+def _piece(block: str, s: int, e: int) -> str:
+    """``_clip(block[s:e])`` without copying a long line whole."""
+    if e - s <= MAX_LINE_CHARS:
+        return block[s:e]
+    return f"{block[s : s + MAX_LINE_CHARS]} [... {e - s - MAX_LINE_CHARS} more characters]"
+
+
 class _Collector:
-    """Creates events, merges repeats and completes post-context across blocks."""
+    """Creates events, merges repeats, applies the cap and completes post-context across blocks."""
 
-    __slots__ = ("context", "rules", "events", "seen", "pending")
+    __slots__ = ("context", "rules", "events", "seen", "pending", "max_events", "kept", "dropped")
 
-    def __init__(self, context: int, rules: Rules | None):
+    def __init__(self, context: int, rules: Rules | None, max_events: int | None = None):
         self.context = context
         self.rules = rules
         self.events: list[LogEvent] = []
         self.seen: dict[tuple[str, str], LogEvent] = {}
         self.pending: list[LogEvent] = []
+        self.max_events = max_events
+        self.kept = {"error": 0, "warning": 0}
+        self.dropped = {"error": 0, "warning": 0}
+
+    def full(self, kind: str) -> bool:
+        """Whether the cap of ``kind`` is reached (a new event of it would be dropped)."""
+        return self.max_events is not None and self.kept[kind] >= self.max_events
+
+    def result(self) -> LogEvents:
+        return LogEvents(self.events, dropped=self.dropped, max_events=self.max_events)
 
     def add(self, kind: str, text: str, line_no: int, pre: list[str]) -> LogEvent | None:
-        """Record an event; returns the new event, or None for a repeat."""
+        """Record an event; returns the new event, or None for a repeat or a dropped one."""
         key = (kind, text)
         old = self.seen.get(key)
         if old is not None:
             old.repeat_count += 1
             return None
+        if self.full(kind):
+            self.dropped[kind] += 1
+            return None
+        self.kept[kind] += 1
         src_file, src_line = _source_location(text)
         classes = self.rules.classify(text) if (self.rules is not None and kind == "error") else ()
         ev = LogEvent(
@@ -678,10 +784,7 @@ def _iter_blocks(source: Any) -> Iterator[str]:
         yield from _file_blocks(Path(source))
         return
     if isinstance(source, str):
-        if "\r" in source:
-            source = source.replace("\r\n", "\n").replace("\r", "\n")
-        if source:
-            yield source
+        yield from _str_blocks(source)
         return
     try:
         iterator = iter(source)
@@ -709,6 +812,21 @@ def _iter_blocks(source: Any) -> Iterator[str]:
     if buf:
         buf.append("")
         yield "\n".join(buf)
+
+
+def _str_blocks(text: str) -> Iterator[str]:
+    """Log text as blocks of about :data:`_BLOCK_CHARS` characters of whole lines (a copy of
+    one block at a time, never of the whole text), line ends normalised to ``\n``."""
+    n = len(text)
+    start = 0
+    while start < n:
+        cut = text.find("\n", start + _BLOCK_CHARS) if start + _BLOCK_CHARS < n else -1
+        end = n if cut < 0 else cut + 1
+        block = text if (start == 0 and end == n) else text[start:end]
+        start = end
+        if "\r" in block:
+            block = block.replace("\r\n", "\n").replace("\r", "\n")
+        yield block
 
 
 def _file_blocks(path: Path) -> Iterator[str]:
@@ -763,7 +881,7 @@ def _scan_block(
             e = find("\n", s)
             if e < 0:
                 e = n
-            head.append(block[s:e])
+            head.append(_piece(block, s, e))
             s = e + 1
         col.feed_pending(head)
     line_no = first_line_no  # number of the line starting at `counted`
@@ -772,28 +890,35 @@ def _scan_block(
         le = find("\n", ls)
         if le < 0:
             le = n
-        line = block[ls:le]
-        kind = _line_kind(line)
+        if le - ls <= MAX_LINE_CHARS:
+            line = text = block[ls:le]
+            kind = _line_kind(line)
+        else:  # the rules look at the first MAX_LINE_CHARS characters
+            kind = _line_kind(block[ls : ls + MAX_LINE_CHARS])
+            text = _piece(block, ls, le) if kind is not None else ""
         if kind is None:
             continue
         line_no += count("\n", counted, ls)
         counted = ls
-        old = seen.get((kind, line))
+        old = seen.get((kind, text))
         if old is not None:
             old.repeat_count += 1
+            continue
+        if col.full(kind):
+            col.dropped[kind] += 1
             continue
         pre: list[str] = []
         if context:
             e = ls - 1
             while len(pre) < context and e >= 0:
                 s = rfind("\n", 0, e) + 1
-                pre.append(block[s:e])
+                pre.append(_piece(block, s, e))
                 e = s - 1
             if len(pre) < context and tail:
                 need = context - len(pre)
                 pre.extend(reversed(list(tail)[-need:]))
             pre.reverse()
-        ev = col.add(kind, line, line_no, pre)
+        ev = col.add(kind, text, line_no, pre)
         if ev is not None and context:
             post = ev.post_context
             s = le + 1
@@ -801,7 +926,7 @@ def _scan_block(
                 e = find("\n", s)
                 if e < 0:
                     e = n
-                post.append(block[s:e])
+                post.append(_piece(block, s, e))
                 s = e + 1
             if len(post) < context:
                 col.pending.append(ev)
@@ -812,7 +937,7 @@ def _scan_block(
         taken: list[str] = []
         while len(taken) < context and e >= 0:
             s = rfind("\n", 0, e) + 1
-            taken.append(block[s:e])
+            taken.append(_piece(block, s, e))
             e = s - 1
         tail.extend(reversed(taken))
     return lines_in_block
@@ -824,7 +949,8 @@ def parse_log(
     context: int = DEFAULT_CONTEXT,
     classify: bool = True,
     rules: Rules | None = None,
-) -> list[LogEvent]:
+    max_events: int | None = DEFAULT_MAX_EVENTS,
+) -> LogEvents:
     """Find the error and warning events of a build log.
 
     ``source`` is the log text (``str``, or ``bytes`` decoded as UTF-8), a path
@@ -835,18 +961,33 @@ def parse_log(
     ``classify`` adds the failure classes of ``rules`` (the packaged rules file by
     default) to error events. Events come in order of first occurrence.
 
+    At most ``max_events`` distinct events of each kind are kept (None: no cap); the lines of
+    later distinct events are counted in the result's ``dropped`` (a :class:`LogEvents`, a
+    ``list``), so memory stays proportional to the log however error-dense it is. The rules
+    look at the first :data:`MAX_LINE_CHARS` characters of each line, and a longer event text
+    or context line is cut there (it ends with ``" [... N more characters]"``). Time is linear
+    in the size of the log.
+
     Raises :class:`~spackmon_analysis.errors.LogParseError` when the log cannot be
     read (missing file, broken gzip, wrong type).
     """
     if not isinstance(context, int) or context < 0:
         raise LogParseError(f"context must be a non-negative int, not {context!r}")
+    _check_max(max_events)
     active_rules = (rules or _default_rules()) if classify else None
-    col = _Collector(context, active_rules)
+    col = _Collector(context, active_rules, max_events)
     tail: deque[str] = deque(maxlen=max(context, 1))
     line_no = 1
     for block in _iter_blocks(source):
         line_no += _scan_block(block, line_no, tail, col)
-    return col.events
+    return col.result()
+
+
+def _check_max(max_events: Any) -> None:
+    if max_events is not None and (
+        not isinstance(max_events, int) or isinstance(max_events, bool) or max_events < 0
+    ):
+        raise LogParseError(f"max_events must be a non-negative int or None, not {max_events!r}")
 
 
 def scan_log_naive(
@@ -855,7 +996,8 @@ def scan_log_naive(
     context: int = DEFAULT_CONTEXT,
     classify: bool = True,
     rules: Rules | None = None,
-) -> list[LogEvent]:
+    max_events: int | None = DEFAULT_MAX_EVENTS,
+) -> LogEvents:
     """The straightforward reference scan: every rule on every line, one line at a time.
 
     Same result as :func:`parse_log` (which the tests and the benchmark check), and
@@ -865,8 +1007,9 @@ def scan_log_naive(
     error_exc = [re.compile(rx) for _, rx in ERROR_EXCEPTIONS]
     warn_rules = [re.compile(rx) for _, rx in WARNING_PATTERNS]
     warn_exc = [re.compile(rx) for _, rx in WARNING_EXCEPTIONS]
+    _check_max(max_events)
     active_rules = (rules or _default_rules()) if classify else None
-    col = _Collector(context, active_rules)
+    col = _Collector(context, active_rules, max_events)
     before: deque[str] = deque(maxlen=max(context, 1))
     waiting: list[LogEvent] = []
     line_no = 0
@@ -874,10 +1017,12 @@ def scan_log_naive(
         lines = block.split("\n")
         if block.endswith("\n"):
             lines.pop()
-        for line in lines:
+        for full_line in lines:
             line_no += 1
+            text = _clip(full_line)
+            line = full_line[:MAX_LINE_CHARS]  # what the rules look at
             for ev in waiting:
-                ev.post_context.append(line)
+                ev.post_context.append(text)
             waiting = [ev for ev in waiting if len(ev.post_context) < context]
             kind = None
             if any(r.search(line) for r in error_rules) and not any(
@@ -890,12 +1035,12 @@ def scan_log_naive(
                 kind = "warning"
             if kind is not None:
                 pre = list(before)[-context:] if context else []
-                ev = col.add(kind, line, line_no, pre)
+                ev = col.add(kind, text, line_no, pre)
                 if ev is not None and context:
                     waiting.append(ev)
             if context:
-                before.append(line)
-    return col.events
+                before.append(text)
+    return col.result()
 
 
 # ---------------------------------------------------------------------------------

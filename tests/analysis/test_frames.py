@@ -775,3 +775,28 @@ def test_install_tree_stage_superseded_by_its_install_is_a_note() -> None:
         key = d.name.rsplit("-", 1)[-1]
         assert list(data.builds.loc[data.builds["build"] == key, "outcome"]) == ["failed"]
     assert data.filter(package="sqlite").notes == data.notes
+
+
+def test_capped_phase_log_is_named_in_notes(tmp_path: Path) -> None:
+    """A phase log with more distinct events than parse_log keeps: the loader says so."""
+    import json
+    import shutil
+
+    from spackmon_analysis.logs import DEFAULT_MAX_EVENTS
+
+    run = tmp_path / "run"
+    shutil.copytree(EXAMPLES / "save-local" / "2026-11-20-02-00-11-1795140011", run)
+    phase = sorted(run.glob("*-phase-build.json"))[0]
+    doc = json.loads(phase.read_text())
+    n = DEFAULT_MAX_EVENTS + 25
+    doc["output"] = "".join(f"f{i}.c:{i}:1: error: bad {i}\n" for i in range(n))
+    phase.write_text(json.dumps(doc))
+    data = load_save_local(run)
+    build = doc["build_id"]
+    notes = [(where, message) for where, message in data.notes if "not kept" in message]
+    assert len(notes) == 1
+    where, message = notes[0]
+    assert build in where and where.endswith("/build")
+    assert message.startswith("25 error line(s) not kept")
+    mine = data.events[data.events["build"].astype(str).str.contains(build[:8])]
+    assert (mine["kind"] == "error").sum() >= DEFAULT_MAX_EVENTS
