@@ -206,7 +206,7 @@ def _profiled_serve(out: str, port: int, db: str) -> int:
     import uvicorn
 
     from spackmon_analysis.server.app import create_app
-    from spackmon_analysis.server.local import _http_impl, _loop_impl
+    from spackmon_analysis.server.local import _loop_impl, uvicorn_options
 
     config = uvicorn.Config(
         create_app(db),
@@ -214,11 +214,9 @@ def _profiled_serve(out: str, port: int, db: str) -> int:
         port=port,
         log_level="warning",
         access_log=False,
-        http=_http_impl(),
         loop=_loop_impl(),
         lifespan="off",
-        server_header=False,
-        date_header=False,
+        **uvicorn_options(),
     )
     server = uvicorn.Server(config)
     signal.signal(signal.SIGUSR1, lambda *_: setattr(server, "should_exit", True))

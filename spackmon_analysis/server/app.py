@@ -4,15 +4,32 @@ Request bodies are read raw and decoded as JSON whatever the Content-Type (Spack
 sends a form content type). Every write request runs in one database transaction; any refusal
 raises :class:`~spackmon_analysis.server.ingest.RequestError` inside it, so the transaction rolls
 back and the client gets ``{"message": ...}`` with a 4xx status. No bad input ever yields a 500.
+
+No request stalls the others (docs/server.md, "Serving many clients"):
+
+* a write is refused on its headers before its body is read when it can be (413 for a declared
+  size over the limit, 401 for a missing or invalid bearer); a refused body is read and thrown
+  away when it is small (the connection stays open) and not read at all otherwise (the
+  connection is closed), so an unauthenticated body never occupies memory;
+* the body is decoded, logs are parsed and the transaction runs in a worker thread
+  (:data:`WRITE_THREADS`), never on the event loop; large bodies are decoded with the garbage
+  collector paused and an object hook that lets the loop's thread in between objects, so
+  ``GET /ms1/`` and the data API keep answering while a 100 MiB upload is processed;
+* a write waits at most ``db_wait`` seconds in all for the write lock and the database (another
+  server or process holding SQLite's lock, a PostgreSQL row or table lock); then it answers
+  503 with ``Retry-After``. Reads wait at most as long and answer the same way.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 from urllib.parse import urlencode
@@ -22,6 +39,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
@@ -36,16 +54,27 @@ from .store import (
     iter_rows,
     read_one,
     read_page,
+    set_lock_wait,
     specs,
 )
 
-__all__ = ["create_app", "DEFAULT_MAX_BODY_SIZE", "MAX_PAGE_SIZE"]
+__all__ = ["create_app", "DEFAULT_MAX_BODY_SIZE", "MAX_PAGE_SIZE", "DEFAULT_DB_WAIT"]
 
 #: Largest request body accepted by default (bytes, 100 MiB); larger bodies get 413.
 DEFAULT_MAX_BODY_SIZE = 100 * 1024 * 1024
 #: Largest ``limit`` of one data API page.
 MAX_PAGE_SIZE = 100_000
 DEFAULT_PAGE_SIZE = 10
+#: Longest total wait of one request for the write lock and the database (seconds); then 503.
+DEFAULT_DB_WAIT = 15.0
+#: A refused write's body of at most this many bytes is read and discarded (the connection stays
+#: open for the next request); a larger or chunked one is not read and the connection is closed.
+DRAIN_LIMIT = 1 << 20
+#: Threads that decode bodies and run write transactions (transactions are serialised by a lock;
+#: a second thread decodes the next body meanwhile).
+WRITE_THREADS = 2
+#: Bodies larger than this are decoded with the garbage collector paused and an object hook.
+_BIG_BODY = 1 << 20
 #: The answer to an unexpected server error (the details go to the log, never to the client).
 INTERNAL_ERROR = "Internal server error; the details are in the server log."
 TOO_DEEP = (
@@ -77,15 +106,13 @@ class _FastPath:
         app: Any,
         *,
         paths: frozenset,
-        handle: Callable,
+        serve_write: Callable,
         info: bytes,
         info_path: str,
-        max_body: int,
     ):
-        self.max_body = max_body
         self.app = app
         self.paths = paths
-        self.handle = handle
+        self.serve_write = serve_write
         self.info = info
         self.info_path = info_path
 
@@ -96,45 +123,18 @@ class _FastPath:
         path, method = scope["path"], scope["method"]
         if method == "POST" and path in self.paths:
             headers = dict(scope["headers"])
-            length = headers.get(b"content-length", b"")
-            if length.isdigit() and int(length) > self.max_body:
-                await _send(send, *_too_large(self.max_body, int(length)), close=True)
-                return
-            # Count bytes as they arrive (a chunked body has no Content-Length): refuse as soon
-            # as the limit is passed, without reading or holding the rest.
-            chunks = []
-            total = 0
-            more = True
-            while more:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                chunk = message.get("body", b"")
-                total += len(chunk)
-                if total > self.max_body:
-                    chunks.clear()
-                    await _send(send, *_too_large(self.max_body), close=True)
-                    return
-                chunks.append(chunk)
-                more = message.get("more_body", False)
-            auth = headers.get(b"authorization")
             host = headers.get(b"host")
             server = scope.get("server") or ("127.0.0.1", 80)
             base_host = host.decode("latin-1") if host else f"{server[0]}:{server[1]}"
             base = f"{scope.get('scheme', 'http')}://{base_host}{path[: path.index('/', 1)]}"
-            try:
-                status, body, extra = self.handle(
-                    path, auth.decode("latin-1") if auth else None, base, b"".join(chunks)
-                )
-            except Exception:  # noqa: BLE001 - answer JSON, never an HTML 500
-                log.exception("unexpected error answering POST %s", path)
-                status, body, extra = _raw(500, {"message": INTERNAL_ERROR, "code": 500})
+            answer = await self.serve_write(path, headers, base, receive)
+            if answer is None:  # the client went away
+                return
+            await _send(send, *answer)
         elif method == "GET" and path == self.info_path:
-            status, body, extra = 200, self.info, []
+            await _send(send, 200, self.info, [])
         else:
             await self.app(scope, receive, send)
-            return
-        await _send(send, status, body, extra)
 
 
 class MonitorApp(FastAPI):
@@ -160,9 +160,7 @@ def _too_large(limit: int, length: int | None = None) -> tuple[int, bytes, list]
     return _raw(413, {"message": message, "code": 413})
 
 
-async def _send(
-    send: Callable, status: int, body: bytes, extra: list, *, close: bool = False
-) -> None:
+async def _send(send: Callable, status: int, body: bytes, extra: list, close: bool = False) -> None:
     # ``close``: the request body was not read to its end, so the connection cannot be reused.
     await send(
         {
@@ -179,6 +177,43 @@ async def _send(
     await send({"type": "http.response.body", "body": body})
 
 
+class _Busy(RequestError):
+    """The database (or the write lock) stayed busy past the request's wait budget: 503."""
+
+    def __init__(self, message: str, retry_after: str):
+        super().__init__(503, message)
+        self.retry_after = retry_after
+
+
+def _is_lock_wait(exc: Exception) -> bool:
+    """Whether a database error is a lock wait that ran out (worth a later retry)."""
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlstate", None) in ("55P03", "40001", "40P01", "57014"):
+        return True  # lock_not_available, serialization failure, deadlock, statement timeout
+    text = str(orig).lower()
+    return "database is locked" in text or "database is busy" in text or "lock timeout" in text
+
+
+def _same(obj: dict) -> dict:
+    """An ``object_hook`` that changes nothing: calling it lets other threads run."""
+    return obj
+
+
+async def _drain(receive: Callable, limit: int) -> bool:
+    """Read and discard a request body of at most ``limit`` bytes; False when the client went
+    away or sent more."""
+    total = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return False
+        total += len(message.get("body", b""))
+        if total > limit:
+            return False
+        if not message.get("more_body", False):
+            return True
+
+
 def create_app(
     db_url: str | None = None,
     *,
@@ -191,6 +226,7 @@ def create_app(
     auth_failure_limit: int = 10,
     auth_failure_window: float = 60.0,
     max_page_bytes: int = MAX_PAGE_BYTES,
+    db_wait: float = DEFAULT_DB_WAIT,
 ) -> FastAPI:
     """Build the monitor application over the database at ``db_url``.
 
@@ -203,7 +239,12 @@ def create_app(
     ``auth_failure_limit`` failed token requests from one address within ``auth_failure_window``
     seconds make the token endpoint answer 429 with ``Retry-After`` (0 disables the limit).
     ``max_page_bytes`` bounds the results of one data API page (and one chunk of ``/all/``).
+    ``db_wait`` bounds, in seconds, how long one request waits in all for the write lock and
+    the database (SQLite's lock held by another process or server, a PostgreSQL lock); then it
+    answers 503 with ``Retry-After`` and nothing is written.
     """
+    if not (isinstance(db_wait, int | float) and math.isfinite(db_wait) and db_wait > 0):
+        raise ValueError(f"db_wait must be a number of seconds > 0, got {db_wait!r}")
     store = store or Store.open(db_url)
     issuer = TokenIssuer(store, token_lifetime)
     limiter = FailureLimiter(auth_failure_limit, auth_failure_window)
@@ -244,6 +285,17 @@ def create_app(
         message = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
         return _error(exc.status_code, message, getattr(exc, "headers", None))
 
+    @app.exception_handler(OperationalError)
+    async def _database_busy(request: Request, exc: OperationalError) -> Response:
+        if _is_lock_wait(exc):
+            return _error(
+                503,
+                f"The database stayed busy for {db_wait:g} s; try again.",
+                {"Retry-After": str(max(1, math.ceil(db_wait)))},
+            )
+        log.error("database error answering %s %s: %s", request.method, request.url.path, exc)
+        return _error(503, "The database is unreachable; the details are in the server log.")
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.error(
@@ -266,12 +318,29 @@ def create_app(
             )
         if not raw.strip():
             raise RequestError(400, "The request body is empty; a JSON object is required.")
+        # a large body: the collector paused, and an object hook that lets the event loop's
+        # thread in between objects (json.loads holds the interpreter for the whole document)
+        if len(raw) > _BIG_BODY:
+            from ..spec import _no_gc
+
+            with _no_gc():
+                return validate.decode_json(raw, object_hook=_same)
         return validate.decode_json(raw)  # the rules of validate.py (NaN, NUL, surrogates)
 
-    # Writes are serialised through one long-lived connection (handlers run on the event loop;
-    # the lock covers other callers): no pool checkout per request.
+    # Writes are serialised through one long-lived connection, used by the worker threads one
+    # at a time under ``write_lock``: no pool checkout per request.
     held: dict[str, Connection | None] = {"conn": None}
     write_lock = threading.Lock()
+    set_lock_wait(store, db_wait)
+    retry_after = str(max(1, math.ceil(db_wait)))
+    write_pool = ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="spackmon-write")
+
+    def busy(what: str) -> _Busy:
+        return _Busy(
+            f"The database stayed busy for {db_wait:g} s ({what}); nothing was written, "
+            f"try again in {retry_after} s.",
+            retry_after,
+        )
 
     def _drop_connection() -> None:
         conn = held["conn"]
@@ -283,10 +352,18 @@ def create_app(
             except Exception:  # noqa: BLE001 - a broken connection may fail to close
                 pass
 
-    def transaction(fn: Callable[[Connection], Any]) -> Any:
-        """Run ``fn`` in one write transaction, retrying on a unique-key race or a busy database."""
-        attempts = 5
-        with write_lock:
+    def transaction(fn: Callable[[Connection], Any], deadline: float | None = None) -> Any:
+        """Run ``fn`` in one write transaction, retrying on a unique-key race or a busy database.
+
+        The waits for the write lock and the database end at ``deadline`` (``time.monotonic``;
+        default ``db_wait`` from now): then :class:`_Busy` (503 with ``Retry-After``).
+        """
+        if deadline is None:
+            deadline = time.monotonic() + db_wait
+        if not write_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise busy("other writes held the write lock")
+        try:
+            attempts = 5
             for attempt in range(attempts):
                 conn = held["conn"]
                 if conn is None or conn.closed:
@@ -301,11 +378,15 @@ def create_app(
                         ) from None
                 except OperationalError as exc:
                     _drop_connection()
-                    if attempt == attempts - 1:
+                    pause = 0.05 * (attempt + 1)
+                    if _is_lock_wait(exc):
+                        if time.monotonic() + pause >= deadline:
+                            raise busy(f"{exc.orig}".strip()) from None
+                    elif attempt == attempts - 1:
                         raise RequestError(
                             503, f"The database is busy or unreachable, try again: {exc.orig}"
                         ) from None
-                    time.sleep(0.05 * (attempt + 1))
+                    time.sleep(pause)
                 except DBAPIError as exc:  # e.g. a value the database cannot hold
                     if exc.connection_invalidated:
                         _drop_connection()
@@ -316,9 +397,15 @@ def create_app(
                     if conn.invalidated:
                         _drop_connection()
                     raise
-            raise AssertionError("unreachable")
+            raise busy("lock waits")
+        finally:
+            write_lock.release()
 
-    app.state.close_writer = _drop_connection
+    def close_writer() -> None:
+        write_pool.shutdown(wait=False, cancel_futures=True)
+        _drop_connection()
+
+    app.state.close_writer = close_writer
 
     def do_specs_new(conn: Connection, body: Any, _ident: Identity) -> tuple[str, Any, int]:
         status, data = ingest.new_spec(conn, body)
@@ -346,61 +433,114 @@ def create_app(
         base_path + "/analyze/builds/": do_analyze,
     }
 
+    def refuse_bearer(authorization: str | None, base: str) -> tuple[int, bytes, list] | None:
+        """The 401 challenge when ``authorization`` is no valid bearer, else None."""
+        if issuer.verify_bearer(authorization) is not None:
+            return None
+        why = (
+            "Authentication credentials were not provided."
+            if not authorization
+            else "The bearer token is invalid or expired; authenticate again."
+        )
+        return challenge(base, why)
+
+    def run_write(
+        path: str, ident: Identity, raw: bytes | list, deadline: float | None = None
+    ) -> tuple[int, bytes, list]:
+        """Decode ``raw`` and run the write of ``path`` -> (status, JSON body, extra headers).
+
+        ``raw`` may be a one-item list, emptied here: the body's bytes are then freed as soon as
+        they are decoded."""
+        try:
+            try:
+                body = decode_body(raw.pop() if isinstance(raw, list) else raw)
+                raw = b""
+                message, data, status = transaction(
+                    lambda conn: writers[path](conn, body, ident), deadline
+                )
+            except _Busy as exc:
+                return _raw(
+                    503,
+                    {"message": exc.message, "code": 503},
+                    [(b"retry-after", exc.retry_after.encode())],
+                )
+            except RequestError as exc:
+                return _raw(exc.status, exc.body())
+            except RecursionError:  # rolled back; e.g. a spec document too deep for the reader
+                return _raw(400, {"message": TOO_DEEP, "code": 400})
+            return _raw(status, {"message": message, "data": data, "code": status})
+        except Exception:  # noqa: BLE001 - answer JSON, never an HTML 500
+            log.exception("unexpected error answering POST %s", path)
+            return _raw(500, {"message": INTERNAL_ERROR, "code": 500})
+
     def handle_write(
         path: str, authorization: str | None, base: str, raw: bytes
     ) -> tuple[int, bytes, list]:
-        """One protected write request -> (status, JSON body, extra headers)."""
+        """One protected write request -> (status, JSON body, extra headers) (synchronous)."""
         ident = issuer.verify_bearer(authorization)
         if ident is None:
-            why = (
-                "Authentication credentials were not provided."
-                if not authorization
-                else "The bearer token is invalid or expired; authenticate again."
-            )
-            return challenge(base, why)
+            return refuse_bearer(authorization, base)  # type: ignore[return-value]
+        return run_write(path, ident, raw)
+
+    async def serve_write(
+        path: str, headers: dict[bytes, bytes], base: str, receive: Callable
+    ) -> tuple[int, bytes, list, bool] | None:
+        """A write request from its headers and ASGI ``receive`` -> (status, body, headers,
+        close), or None when the client went away. Cheap refusals come before the body."""
+        length = headers.get(b"content-length", b"")
+        declared = int(length) if length.isdigit() else None
+        if declared is not None and declared > max_body_size:
+            return (*_too_large(max_body_size, declared), True)
+        auth = headers.get(b"authorization")
+        authorization = auth.decode("latin-1") if auth else None
+        ident = issuer.verify_bearer(authorization)
+        if ident is None:
+            refusal = refuse_bearer(authorization, base)
+            if declared is None or declared > DRAIN_LIMIT:
+                return (*refusal, True)  # type: ignore[misc]
+            if not await _drain(receive, DRAIN_LIMIT):
+                return (*refusal, True)  # type: ignore[misc]
+            return (*refusal, False)  # type: ignore[misc]
+        # Count bytes as they arrive (a chunked body has no Content-Length): refuse as soon as the
+        # limit is passed, without reading or holding the rest.
+        chunks = []
+        total = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > max_body_size:
+                chunks.clear()
+                return (*_too_large(max_body_size), True)
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        box = [chunks[0] if len(chunks) == 1 else b"".join(chunks)]
+        chunks.clear()
+        deadline = time.monotonic() + db_wait
+        loop = asyncio.get_running_loop()
         try:
-            body = decode_body(raw)
-            message, data, status = transaction(lambda conn: writers[path](conn, body, ident))
-        except RequestError as exc:
-            return _raw(exc.status, exc.body())
-        except RecursionError:  # rolled back; e.g. a spec document too deep for the spec reader
-            return _raw(400, {"message": TOO_DEEP, "code": 400})
-        return _raw(status, {"message": message, "data": data, "code": status})
+            answer = await loop.run_in_executor(write_pool, run_write, path, ident, box, deadline)
+        except RuntimeError:  # the pool was shut down: the server is stopping
+            answer = _raw(503, {"message": "The server is shutting down.", "code": 503})
+        return (*answer, False)
 
     def base_of(scheme: str, host: str | None, fallback: str) -> str:
         return f"{scheme}://{host or fallback}{base_path}"
 
     async def write_route(request: Request) -> Response:
-        length = request.headers.get("content-length")
-        too_large = None
-        if length and length.isdigit() and int(length) > max_body_size:
-            too_large = _too_large(max_body_size, int(length))
-        else:
-            chunks, total = [], 0
-            async for chunk in request.stream():
-                total += len(chunk)
-                if total > max_body_size:
-                    too_large = _too_large(max_body_size)
-                    break
-                chunks.append(chunk)
-        if too_large is not None:
-            return Response(
-                too_large[1],
-                status_code=413,
-                media_type="application/json",
-                headers={"Connection": "close"},
-            )
-        raw = b"".join(chunks)
         base = base_of(request.url.scheme, request.headers.get("host"), request.url.netloc)
-        status, body, headers = handle_write(
-            request.url.path, request.headers.get("authorization"), base, raw
-        )
-        return Response(
-            body,
-            status_code=status,
-            media_type="application/json",
-            headers={k.decode(): v.decode() for k, v in headers},
-        )
+        headers = {k.lower(): v for k, v in request.headers.raw}
+        answer = await serve_write(request.url.path, headers, base, request.receive)
+        if answer is None:
+            return Response(b"", status_code=400)  # nobody is listening any more
+        status, body, extra, close = answer
+        out = {k.decode(): v.decode() for k, v in extra}
+        if close:
+            out["Connection"] = "close"
+        return Response(body, status_code=status, media_type="application/json", headers=out)
 
     app.state.handle_write = handle_write
 
@@ -447,7 +587,7 @@ def create_app(
         header = request.headers.get("authorization")
         if not header:
             return _error(403, "Basic authentication with a username and API token is required.")
-        ident = issuer.check_basic(header)
+        ident = await run_in_threadpool(issuer.check_basic, header)
         if ident is None:
             limiter.failed(address)
             return _error(403, "Invalid username or token.")
@@ -478,10 +618,9 @@ def create_app(
         app.fast = _FastPath(
             partial(FastAPI.__call__, app),
             paths=frozenset(writers),
-            handle=handle_write,
+            serve_write=serve_write,
             info=info_body,
             info_path=base_path + "/",
-            max_body=max_body_size,
         )
 
     def envelope(message: str, data: Any, status: int) -> Response:
@@ -490,7 +629,7 @@ def create_app(
     @app.get(
         base_path + "/specs/name/{name}/", summary="All specs of one package name", tags=["ms1"]
     )
-    async def specs_by_name(name: str) -> Response:
+    def specs_by_name(name: str) -> Response:
         if "\x00" in name:  # PostgreSQL text cannot hold NUL: no spec has this name
             return envelope("success", {"specs": []}, 200)
         with store.read.connect() as conn:

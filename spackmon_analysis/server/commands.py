@@ -67,7 +67,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     from ..errors import ConfigError
     from .app import create_app
-    from .local import _http_impl, _loop_impl
+    from .guard import TransportLimits
+    from .local import _loop_impl, uvicorn_options
     from .store import Store
 
     max_body = args.max_body_size
@@ -75,6 +76,15 @@ def _serve(args: argparse.Namespace) -> int:
         max_body = int(args.max_body_mb * 1024 * 1024)
     if max_body <= 0:
         raise ConfigError("the body size limit must be at least one byte")
+    try:
+        limits = TransportLimits(
+            max_header_bytes=args.max_header_kb * 1024,
+            header_timeout=args.header_timeout,
+            body_timeout=args.body_timeout,
+            max_connections=args.max_connections,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     _check_port_free(args.host, args.port)
     store = Store.open(args.db)
     app = create_app(
@@ -83,6 +93,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_body_size=max_body,
         auth_failure_limit=args.auth_failures,
         auth_failure_window=args.auth_window,
+        db_wait=args.db_wait,
     )
     print(
         f"spackmon: serving http://{args.host}:{args.port}/ms1/ (data API /api/, docs /api/docs) "
@@ -96,11 +107,9 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_level=args.log_level,
         access_log=args.access_log,
-        http=_http_impl(),
         loop=_loop_impl(),
         lifespan="off",
-        server_header=False,
-        date_header=False,
+        **uvicorn_options(limits, args.forwarded_allow_ips),
     )
     return 0
 
@@ -220,6 +229,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=_positive_float("--auth-window"),
         default=60.0,
         help="seconds of that window (default 60)",
+    )
+    serve.add_argument(
+        "--db-wait",
+        type=_positive_float("--db-wait"),
+        default=15.0,
+        help="longest wait of a request for the database's locks, s; then 503 with "
+        "Retry-After (default 15)",
+    )
+    serve.add_argument(
+        "--max-header-kb",
+        type=_int_arg("--max-header-kb", 1),
+        default=64,
+        help="largest request header block in KiB; larger ones get 431 (default 64)",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=_positive_float("--header-timeout"),
+        default=10.0,
+        help="seconds a request's headers may take to arrive (default 10)",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=_positive_float("--body-timeout"),
+        default=30.0,
+        help="seconds a request body may stall; after that long it must also average "
+        "1 KiB/s (default 30)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=_int_arg("--max-connections", 1),
+        default=None,
+        help="open connections at most; beyond, the oldest one not waiting for an answer is "
+        "closed (default: the descriptor limit less a reserve)",
+    )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        metavar="ADDRS",
+        help="trust X-Forwarded-For/-Proto only from these comma-separated proxy addresses or "
+        "networks ('*' for any); by default they are never trusted",
     )
     serve.add_argument(
         "--log-level",

@@ -695,23 +695,45 @@ def _line_no(value: int | None) -> int | None:
 
 
 def _event_rows(text: str, build_id: int, phase_id: int) -> list[dict]:
+    """The event rows of a phase output: at most ``logs.DEFAULT_MAX_EVENTS`` distinct events of
+    each kind, then, per capped kind, one row of that kind saying how many lines were left out
+    (text ``"[spackmon] N more ... not stored ..."``, ``repeat_count`` N, no line number)."""
     from ..logs import parse_log
 
-    rows = []
-    for ev in parse_log(text):
+    events = parse_log(text)
+    rows = [
+        {
+            "kind": ev.kind,
+            "build_id": build_id,
+            "phase_id": phase_id,
+            "text": ev.text,
+            "line_no": ev.line_no,
+            "source_file": ev.source_file,
+            "source_line_no": _line_no(ev.source_line_no),
+            "pre_context": list(ev.pre_context),
+            "post_context": list(ev.post_context),
+            "repeat_count": ev.repeat_count,
+            "classes": list(ev.classes),
+        }
+        for ev in events
+    ]
+    for kind, n in sorted(events.dropped.items()):
         rows.append(
             {
-                "kind": ev.kind,
+                "kind": kind,
                 "build_id": build_id,
                 "phase_id": phase_id,
-                "text": ev.text,
-                "line_no": ev.line_no,
-                "source_file": ev.source_file,
-                "source_line_no": _line_no(ev.source_line_no),
-                "pre_context": list(ev.pre_context),
-                "post_context": list(ev.post_context),
-                "repeat_count": ev.repeat_count,
-                "classes": list(ev.classes),
+                "text": (
+                    f"[spackmon] {n} more {kind} line(s) of this phase were not stored: at most "
+                    f"{events.max_events} distinct {kind}s are kept per phase"
+                ),
+                "line_no": None,
+                "source_file": None,
+                "source_line_no": None,
+                "pre_context": [],
+                "post_context": [],
+                "repeat_count": n,
+                "classes": [],
             }
         )
     return rows

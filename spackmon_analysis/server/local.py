@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import ConfigError
 from .auth import add_user, rotate_token
 from .auth import revoke_sessions as _revoke_sessions
+from .guard import TransportLimits, guarded_protocol
 from .store import Store
 
 __all__ = ["LocalMonitor"]
@@ -32,8 +33,9 @@ class LocalMonitor:
     """An in-process Spack Monitor on a loopback port (a context manager).
 
     ``db_url``: database URL (default: a temporary SQLite file removed on :meth:`stop`);
-    ``port``: 0 picks a free port; ``token_lifetime`` / ``max_body_size`` / other keyword
-    arguments go to :func:`create_app`.
+    ``port``: 0 picks a free port; ``transport_limits`` (:class:`~.guard.TransportLimits`)
+    and ``forwarded_allow_ips`` are the transport settings of ``spackmon serve``;
+    ``token_lifetime`` / ``max_body_size`` / other keyword arguments go to :func:`create_app`.
     """
 
     def __init__(
@@ -44,8 +46,12 @@ class LocalMonitor:
         port: int = 0,
         prefix: str = "ms1",
         token_lifetime: int = 6000,
+        transport_limits: TransportLimits | None = None,
+        forwarded_allow_ips: str | None = None,
         **app_kwargs: Any,
     ):
+        self.transport_limits = transport_limits
+        self.forwarded_allow_ips = forwarded_allow_ips
         self.host = host
         self.port = port
         self.prefix = prefix
@@ -120,11 +126,9 @@ class LocalMonitor:
             app,
             log_level="warning",
             access_log=False,
-            http=_http_impl(),
             loop="asyncio",
             lifespan="off",
-            server_header=False,
-            date_header=False,
+            **uvicorn_options(self.transport_limits, self.forwarded_allow_ips),
         )
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # not the main thread
@@ -268,8 +272,10 @@ class _CoalescingTransport:
 _COALESCING: dict[str, type] = {}
 
 
-def _http_impl() -> Any:
-    """uvicorn's ``httptools`` protocol when installed (faster, one write per response), else ``h11``."""
+def _http_impl(limits: TransportLimits | None = None) -> Any:
+    """uvicorn's ``httptools`` protocol when installed (faster, one write per response) with the
+    transport limits of :mod:`.guard` (default :class:`TransportLimits`), else ``h11`` (which
+    enforces only its own header size limit; see docs/server.md)."""
     try:
         import httptools  # noqa: F401
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -282,4 +288,22 @@ def _http_impl() -> Any:
                 super().connection_made(_CoalescingTransport(transport, self.loop))
 
         _COALESCING["httptools"] = CoalescingHttpToolsProtocol
-    return _COALESCING["httptools"]
+    return guarded_protocol(_COALESCING["httptools"], limits or TransportLimits())
+
+
+def uvicorn_options(
+    limits: TransportLimits | None = None, forwarded_allow_ips: str | None = None
+) -> dict[str, Any]:
+    """The uvicorn settings every server of this package runs with (``spackmon serve`` and
+    :class:`LocalMonitor`): the guarded protocol, and ``X-Forwarded-For``/``-Proto`` trusted
+    only from the addresses of ``forwarded_allow_ips`` (uvicorn's own default trusts them from
+    127.0.0.1, so anyone on the machine could choose the address the login limiter sees)."""
+    limits = limits or TransportLimits()
+    return {
+        "http": _http_impl(limits),
+        "h11_max_incomplete_event_size": limits.max_header_bytes,
+        "proxy_headers": forwarded_allow_ips is not None,
+        "forwarded_allow_ips": forwarded_allow_ips if forwarded_allow_ips is not None else "",
+        "server_header": False,
+        "date_header": False,
+    }

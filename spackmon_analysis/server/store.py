@@ -55,6 +55,7 @@ __all__ = [
     "as_db_url",
     "default_db_url",
     "read_rows",
+    "set_lock_wait",
     "utcnow",
     "iso",
 ]
@@ -446,6 +447,26 @@ class Store:
         self.write.dispose()
         if self.read is not self.write:
             self.read.dispose()
+
+
+def set_lock_wait(store: Store, seconds: float) -> None:
+    """Bound how long one statement of ``store``'s connections waits for a lock held by someone
+    else (SQLite's ``busy_timeout``, PostgreSQL's ``lock_timeout``) to ``seconds``; the waiting
+    statement then fails with an ``OperationalError``. Pooled connections are replaced."""
+    ms = max(1, int(seconds * 1000))
+    engines = [store.write] if store.read is store.write else [store.write, store.read]
+    for engine in engines:
+        sqlite = engine.dialect.name == "sqlite"
+
+        def on_connect(dbapi_conn: Any, _record: Any, sqlite: bool = sqlite) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout={ms}" if sqlite else f"SET lock_timeout = {ms}")
+            cur.close()
+            if not sqlite:
+                dbapi_conn.commit()  # a SET inside a transaction rolled back would be undone
+
+        event.listen(engine, "connect", on_connect)
+        engine.dispose()
 
 
 def _safe(url: str) -> str:

@@ -24,6 +24,7 @@ import codecs
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import String, Table
@@ -216,16 +217,28 @@ def clean_json(
     return walk(value, 1)
 
 
-def decode_json(raw: bytes | str, *, what: str = "The request body", field: str = "") -> Any:
+def decode_json(
+    raw: bytes | str,
+    *,
+    what: str = "The request body",
+    field: str = "",
+    object_hook: Callable[[dict], Any] | None = None,
+) -> Any:
     """Decode one JSON document under the rules of this module (see the module docstring).
 
     ``what`` names the document in messages about it as a whole; ``field`` is the dotted path of
     the document inside the request (for an analyzer's ``json_value`` string), prefixed to the
-    field named in a refusal. Raises :class:`RequestError` (400).
+    field named in a refusal; ``object_hook`` goes to ``json.loads``. Raises
+    :class:`RequestError` (400).
     """
     hooks = _Hooks()
     try:
-        value = json.loads(raw, parse_constant=hooks.constant, parse_float=hooks.number)
+        value = json.loads(
+            raw,
+            parse_constant=hooks.constant,
+            parse_float=hooks.number,
+            object_hook=object_hook,
+        )
     except RecursionError:
         raise _too_deep(what) from None
     except (ValueError, UnicodeDecodeError) as exc:

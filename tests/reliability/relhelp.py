@@ -186,3 +186,145 @@ def reference_dump(tmp_path: Path, user: str = "u") -> dict[str, list[str]]:
         dump = canonical(mon.store.read)
     FIGURES["_reference"] = dump
     return dump
+
+
+# ---------------------------------------------------------------------------------------------
+# a real `spackmon serve` process (the attack tests of issue 14)
+
+
+class ServeProcess:
+    """``spackmon serve`` as a subprocess on a free loopback port.
+
+    ``args`` are extra command-line options; ``nofile`` sets the process's descriptor limit.
+    ``rss()``/``peak_rss()`` read its resident and peak memory (bytes) from ``/proc``.
+    """
+
+    def __init__(self, db_url: str, log_path: Path, *args: str, nofile: int | None = None):
+        import socket
+        import subprocess
+        import sys
+        import time
+
+        import requests
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.base = f"{self.url}/ms1"
+        self.log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+
+        def limit() -> None:
+            if nofile is not None:
+                import resource
+
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "spackmon_analysis", "serve", "--db", db_url]
+            + ["--port", str(self.port), *args],
+            stdout=self.log,
+            stderr=self.log,
+            preexec_fn=limit,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"{self.base}/", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"spackmon serve did not start (see {log_path})")
+            time.sleep(0.05)
+
+    def _status(self, key: str) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+        raise KeyError(key)
+
+    def rss(self) -> int:
+        return self._status("VmRSS")
+
+    def peak_rss(self) -> int:
+        return self._status("VmHWM")
+
+    def stop(self) -> None:
+        import os
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.log.close()
+
+    def __enter__(self) -> ServeProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def cli(*args: str) -> str:
+    """``spackmon ARGS`` (this checkout) -> its standard output."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "spackmon_analysis", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+class Prober:
+    """Another client: ``GET`` each of ``urls`` in turn every ``every`` seconds in a thread;
+    ``worst`` is the longest answer time seen, ``failures`` the answers other than 200."""
+
+    def __init__(self, urls: list[str], every: float = 0.05, timeout: float = 30.0):
+        import requests
+
+        self.urls = urls
+        self.every = every
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.worst = 0.0
+        self.sent = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import time
+
+        i = 0
+        while not self._stop.is_set():
+            url = self.urls[i % len(self.urls)]
+            i += 1
+            start = time.monotonic()
+            try:
+                r = self.session.get(url, timeout=self.timeout)
+                if r.status_code != 200:
+                    self.failures.append(f"{url}: {r.status_code}")
+            except Exception as exc:  # noqa: BLE001 - reported by the test
+                self.failures.append(f"{url}: {type(exc).__name__}: {exc}")
+            self.worst = max(self.worst, time.monotonic() - start)
+            self.sent += 1
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> Prober:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.timeout + 5)
+        self.session.close()

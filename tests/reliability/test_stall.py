@@ -1,0 +1,109 @@
+"""One upload never stalls the other clients (issue 14).
+
+A real ``spackmon serve`` process takes uploads that froze the whole server before (a one-line
+phase output of ``"error "`` x 32,000: 45 s; an error-dense log; a large spec) while another
+client asks ``GET /ms1/`` and a data-API page every 50 ms. Every answer must come within a
+generous bound (the target is 1 s; ``benchmarks/bench_stall.py`` measures the real figures),
+every upload must be stored, and nothing may answer 5xx.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import relhelp
+import requests
+from testlib import BUILD_ENV
+
+from spackmon_analysis.synth import generate_spec_document
+
+BOUND = 2.5  # seconds; the target is 1 s
+
+
+def lean_spec(n_nodes: int, seed: int = 0) -> dict:
+    """A spec document of ``n_nodes`` nodes whose targets are plain names (about 400 bytes a
+    node: 200,000 nodes fit in the default 100 MiB body limit)."""
+    doc = generate_spec_document(n_nodes, era="v4", seed=seed)
+    for node in doc["spec"]["nodes"]:
+        target = node["arch"]["target"]
+        node["arch"]["target"] = target["name"] if isinstance(target, dict) else target
+    return doc
+
+
+def dense_log(n_lines: int) -> str:
+    """An error-dense log: every line a distinct compiler error."""
+    return "".join(
+        f"src/f{i}.c:{i}:7: error: 'x{i}' undeclared (first use in this function)\n"
+        for i in range(n_lines)
+    )
+
+
+class Uploader:
+    def __init__(self, base: str, token: str):
+        self.base = base
+        self.s = requests.Session()
+        r = self.s.get(f"{base}/auth/token/", auth=("u", token), timeout=30)
+        assert r.status_code == 200, r.text
+        self.s.headers["Authorization"] = "Bearer " + r.json()["token"]
+
+    def post(self, path: str, body: dict) -> requests.Response:
+        return self.s.post(f"{self.base}/{path}", data=json.dumps(body), timeout=300)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", relhelp.BACKENDS)
+def test_uploads_do_not_stall_other_clients(backend, tmp_path):
+    with relhelp.database(backend, tmp_path) as url:
+        token = relhelp.cli("users", "add", "u", "--db", url).strip()
+        with relhelp.ServeProcess(url, tmp_path / "serve.log") as server:
+            up = Uploader(server.base, token)
+            spec = lean_spec(10_000)
+            r = up.post("specs/new/", {"spec": spec, "spack_version": "0.22.0"})
+            assert r.status_code == 201, r.text[:300]
+            root = spec["spec"]["nodes"][0]["hash"]
+            r = up.post("builds/new/", {**BUILD_ENV, "spack_version": "0.22.0", "full_hash": root})
+            assert r.status_code == 201, r.text[:300]
+            build_id = r.json()["data"]["build"]["build_id"]
+            probes = [f"{server.base}/", f"{server.url}/api/builds/?limit=5"]
+            uploads = {
+                "one line of 'error ' x 32,000": "error " * 32_000,
+                "one line of 'sh libtool --a --b error ' x 32,000": "sh libtool --a --b error "
+                * 32_000,
+                "error-dense log, 6 MB": dense_log(80_000),
+            }
+            with relhelp.Prober(probes) as prober:
+                for i, (what, output) in enumerate(uploads.items()):
+                    body = {
+                        "build_id": build_id,
+                        "phase_name": f"p{i}",
+                        "status": "ERROR",
+                        "output": output,
+                    }
+                    r = up.post("builds/phases/update/", body)
+                    assert r.status_code == 200, (what, r.text[:300])
+                # a second large spec (new nodes) while the prober runs
+                r = up.post(
+                    "specs/new/", {"spec": lean_spec(10_000, seed=1), "spack_version": "0.22.0"}
+                )
+                assert r.status_code == 201, r.text[:300]
+            assert not prober.failures, prober.failures[:5]
+            assert prober.sent > 10
+            relhelp.record(
+                f"stall [{backend}] worst GET during uploads (s)", round(prober.worst, 3)
+            )
+            assert prober.worst < BOUND, f"another client waited {prober.worst:.1f} s"
+            # the uploads are stored, with their events (capped, and the cap is stored too)
+            phases = requests.get(
+                f"{server.url}/api/buildphases/", params={"limit": 10, "output": 0}, timeout=30
+            ).json()
+            assert phases["count"] == 3
+            errors = f"{server.url}/api/builderrors/"
+            count = requests.get(errors, params={"limit": 1}, timeout=30).json()["count"]
+            assert count == 5_001  # the cap of distinct errors, and the row saying so
+            last = requests.get(errors, params={"limit": 1, "offset": count - 1}, timeout=30)
+            note = last.json()["results"][0]
+            assert note["text"] == (
+                "[spackmon] 75000 more error line(s) of this phase were not stored: at most "
+                "5000 distinct errors are kept per phase"
+            ), note
