@@ -32,6 +32,8 @@ __all__ = ["TransportLimits", "guarded_protocol", "default_max_connections"]
 
 #: Descriptors kept free beyond the connection cap (database connections, log files, imports).
 FD_RESERVE = 128
+#: Bytes read and thrown away after a 408/431 answer before the connection is dropped.
+LINGER_BYTES = 1 << 20
 
 
 def default_max_connections() -> int:
@@ -93,6 +95,10 @@ def guarded_protocol(base: type, limits: TransportLimits) -> type:
     Each call makes a new class with its own table of open connections (one per server).
     """
     cap = limits.connections
+    too_large = (
+        f"The request headers exceed the limit of {limits.max_header_bytes} bytes "
+        f"({limits.max_header_bytes / 1024:g} KiB)."
+    )
     open_connections: set[Any] = set()
     sweeper: dict[str, Any] = {"handle": None}
 
@@ -114,9 +120,12 @@ def guarded_protocol(base: type, limits: TransportLimits) -> type:
             self._g_phase = _HEADER
             self._g_since = now  # when the current phase started
             self._g_header_bytes = 0
+            self._g_parsed = 0
+            self._g_too_large = False
             self._g_body_bytes = 0
             self._g_last = now  # last body bytes
             self._g_closed = False
+            self._g_linger = 0
             if len(open_connections) >= cap:
                 victims = [c for c in open_connections if c._g_phase != _BUSY]
                 if victims:
@@ -135,7 +144,10 @@ def guarded_protocol(base: type, limits: TransportLimits) -> type:
             super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
-            if self._g_closed:
+            if self._g_closed:  # lingering after an answer: discard, but not without end
+                self._g_linger += len(data)
+                if self._g_linger > LINGER_BYTES and self.transport is not None:
+                    self.transport.abort()
                 return
             if self._g_phase == _BODY:
                 self._g_body_bytes += len(data)
@@ -146,18 +158,33 @@ def guarded_protocol(base: type, limits: TransportLimits) -> type:
                 if self._g_header_bytes > limits.max_header_bytes:
                     self._guard_close(
                         431,
-                        f"The request headers exceed {limits.max_header_bytes} bytes.",
+                        too_large,
                     )
 
         # parser callbacks (httptools)
         def on_message_begin(self) -> None:
             super().on_message_begin()
+            self._g_parsed = 0  # header bytes of this request seen by the parser
             if self._g_phase != _HEADER:
                 self._g_phase = _HEADER
                 self._g_since = time.monotonic()
                 self._g_header_bytes = 0
 
+        def on_url(self, url: bytes) -> None:
+            self._g_parsed += len(url)
+            super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._g_parsed += len(name) + len(value) + 4
+            super().on_header(name, value)
+
         def on_headers_complete(self) -> None:
+            # Headers that arrived whole in one read are measured here (the parser saw them
+            # all); uvicorn turns the exception into its 400 answer, which send_400_response
+            # below replaces by the 431.
+            if self._g_parsed > limits.max_header_bytes:
+                self._g_too_large = True
+                raise ValueError("request headers too large")
             super().on_headers_complete()
             now = time.monotonic()
             self._g_phase = _BODY
@@ -173,6 +200,12 @@ def guarded_protocol(base: type, limits: TransportLimits) -> type:
             if self._g_phase == _BUSY:
                 self._g_phase = _IDLE
                 self._g_since = time.monotonic()
+
+        def send_400_response(self, msg: str) -> None:
+            if getattr(self, "_g_too_large", False):
+                self._guard_close(431, too_large)
+            else:
+                super().send_400_response(msg)
 
         # the checks
         def _guard_check(self, now: float) -> None:
