@@ -7,7 +7,16 @@ for tests and notebooks; ``spackmon serve`` runs it from the command line. See d
 from __future__ import annotations
 
 from .app import create_app
+from .guard import TransportLimits
 from .local import LocalMonitor
 from .store import SCHEMA_VERSION, Store, default_db_url, read_rows
 
-__all__ = ["create_app", "LocalMonitor", "Store", "read_rows", "default_db_url", "SCHEMA_VERSION"]
+__all__ = [
+    "create_app",
+    "LocalMonitor",
+    "Store",
+    "TransportLimits",
+    "read_rows",
+    "default_db_url",
+    "SCHEMA_VERSION",
+]
