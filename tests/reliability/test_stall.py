@@ -18,7 +18,7 @@ from testlib import BUILD_ENV
 
 from spackmon_analysis.synth import generate_spec_document
 
-BOUND = 2.5  # seconds; the target is 1 s
+BOUND = 5.0  # seconds; the target is 1 s (a shared 2-core machine under other test runs saw 2 s)
 
 
 def lean_spec(n_nodes: int, seed: int = 0) -> dict:
