@@ -513,8 +513,9 @@ class _ClientAdapter(HTTPAdapter):
     - without proxies, the request line's URL is the request's path (what
       ``HTTPAdapter.request_url`` returns then) without a proxy lookup.
 
-    With a proxy configured, ``requests``' own code runs unchanged. Its connections
-    register with the exchange's total deadline (:class:`_Watchdog`).
+    With a proxy configured, ``requests``' own code runs unchanged. Its connections (also
+    through an HTTP proxy; not SOCKS) register with the exchange's total deadline
+    (:class:`_Watchdog`).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -528,6 +529,15 @@ class _ClientAdapter(HTTPAdapter):
             "http": _WatchedHTTPPool,
             "https": _WatchedHTTPSPool,
         }
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if type(manager) is urllib3.ProxyManager:  # not SOCKS: it has its own pool classes
+            manager.pool_classes_by_scheme = {
+                "http": _WatchedHTTPPool,
+                "https": _WatchedHTTPSPool,
+            }
+        return manager
 
     def get_connection_with_tls_context(
         self,

@@ -284,6 +284,36 @@ def test_an_answer_trickling_in_a_byte_at_a_time_ends_at_the_deadline(where):
         assert "raise deadline=" in str(info.value)
 
 
+def test_the_deadline_also_ends_a_drip_through_an_http_proxy(monkeypatch):
+    """With ``HTTP_PROXY`` set, the answer (here from the proxy itself) is bounded too."""
+    stop = threading.Event()
+    body = json.dumps(INFO).encode()
+
+    def handle(req):
+        h = req.handler
+        h.wfile.write(f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+        for byte in body:
+            if stop.wait(10 / len(body)):
+                return
+            h.wfile.write(bytes([byte]))
+            h.wfile.flush()
+
+    with RogueServer(handle) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        client = make_client("http://monitor.invalid:5000", timeout=0.5, retries=0)
+        assert client.session.proxies.get("http") == proxy.url
+        started = time.monotonic()
+        try:
+            with pytest.raises(TransportError, match="deadline of 2 s"):
+                client.service_info()
+        finally:
+            stop.set()
+        assert time.monotonic() - started < 8
+        assert proxy.seen[0].path == "http://monitor.invalid:5000/ms1/"
+
+
 # ------------------------------------------------------------------- pagination
 def _endless(count=None, pages_before_end=50):
     def handle(req):
