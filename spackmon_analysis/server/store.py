@@ -11,6 +11,7 @@ The data API's row shapes live here too (:data:`ROUTES`), so the HTTP routes and
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -47,6 +48,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.sql import Select
 
 from ..errors import ConfigError, SchemaVersionError
+from .validate import clean_text
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -502,8 +504,19 @@ def _bool(text: str) -> bool:
 
 
 def _load(value: Any) -> Any:
+    """A JSON column's value as read (SQLAlchemy has decoded it; a JSON string stays a string),
+    cleaned so that no read fails on what is stored: lone surrogates (an older version could
+    store them in JSON columns) become U+FFFD, a non-finite number (an older SQLite server
+    stored NaN) becomes None. The data API, ``read_rows`` and ``MonitorData.from_database``
+    therefore see the same values."""
     if isinstance(value, str):
-        return json.loads(value)
+        return clean_text(value)
+    if isinstance(value, list):
+        return [_load(v) for v in value]
+    if isinstance(value, dict):
+        return {clean_text(str(k)): _load(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
 
 
@@ -719,7 +732,7 @@ def _r_attrs(r: Any) -> dict:
         "name": r.name,
         "install_file": r.install_file,
         "value": r.value,
-        "json_value": _load(r.json_value) if isinstance(r.json_value, str) else r.json_value,
+        "json_value": _load(r.json_value),
         "binary_value": binary.decode("latin-1") if binary is not None else None,
     }
 

@@ -14,7 +14,7 @@ import requests
 from sqlalchemy import insert, update
 from testlib import BUILD_ENV as ENV
 
-from spackmon_analysis.server.store import ROUTES, attributes, builds, specs
+from spackmon_analysis.server.store import ROUTES, attributes, builds, read_rows, specs
 
 SPECS = Path(__file__).resolve().parents[1] / "data" / "specs"
 LONE = "\ud800"  # a lone high surrogate
@@ -147,6 +147,24 @@ def test_rows_stored_by_older_versions_do_not_break_reads(alice, build_id, mon):
     assert values["n"] == {"k": f"v{FFFD}"}
     if "nan" in values:
         assert values["nan"] is None
+    # read straight from the database (MonitorData.from_database): the same values
+    for route in ("builds", "specs", "attributes"):
+        assert list(read_rows(mon.store.read, route)) == rows[route], route
+
+
+def test_a_json_value_that_is_a_json_string_is_read_back(alice, build_id, mon):
+    """An analyzer result whose json_value is the JSON text of a string or a number: stored as
+    that value, and every read answers it (a string used to break every attributes page)."""
+    results = [
+        {"name": "s", "json_value": '"hello"'},
+        {"name": "n", "json_value": "42"},
+        {"name": "l", "json_value": ["already", "decoded"]},
+    ]
+    r = alice.post("analyze/builds/", {"build_id": build_id, "metadata": {"an": results}})
+    assert r.status_code == 200, r.text
+    rows = every_read_is_valid(mon)
+    values = {a["name"]: a["json_value"] for a in rows["attributes"]}
+    assert values == {"s": "hello", "n": 42, "l": ["already", "decoded"]}
 
 
 # ------------------------------------------------------------------ NaN and Infinity
