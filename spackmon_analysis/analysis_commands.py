@@ -61,6 +61,15 @@ def _source_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--retries", type=int, default=3, help="retries on connection errors (default 3)"
     )
+    group.add_argument(
+        "--auth-host",
+        action="append",
+        metavar="URL",
+        help=(
+            "another origin allowed to issue this server's tokens (repeatable; the API token "
+            "is otherwise sent only to the server's own origin; default: $SPACKMON_AUTH_HOSTS)"
+        ),
+    )
     parser.add_argument(
         "--rules", help="failure-class rules file (default: the packaged one; file sources)"
     )

@@ -691,7 +691,8 @@ class SpackMonitorClient:
             :class:`~spackmon_analysis.errors.MonitorError` without being held.
         auth_hosts: origins (``https://auth.example.org``) or host names besides the
             server's own to which the Basic API token may be sent when a 401 names
-            their realm; by default only the server's own origin.
+            their realm; default ``$SPACKMON_AUTH_HOSTS`` (comma- or space-separated),
+            else none: only the server's own origin.
         max_pages: the most pages one pull fetches (default 10,000); a pull that would
             need more raises :class:`~spackmon_analysis.errors.MonitorError`.
     """
@@ -710,7 +711,7 @@ class SpackMonitorClient:
         progress: bool | None = None,
         deadline: float | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        auth_hosts: Sequence[str] = (),
+        auth_hosts: Sequence[str] | None = None,
         max_pages: int = MAX_PAGES,
     ) -> None:
         #: True when neither ``host`` nor ``$SPACKMON_HOST`` named the server: a refused
@@ -729,6 +730,8 @@ class SpackMonitorClient:
             raise ConfigError("max_response_bytes must be >= 1")
         if max_pages < 1:
             raise ConfigError("max_pages must be >= 1")
+        if auth_hosts is None:
+            auth_hosts = os.environ.get("SPACKMON_AUTH_HOSTS", "").replace(",", " ").split()
         if isinstance(auth_hosts, str):
             auth_hosts = [auth_hosts]
         self.timeout = timeout

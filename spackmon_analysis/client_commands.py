@@ -41,6 +41,15 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--retries", type=int, default=3, help="retries on connection errors/502-504 (default 3)"
     )
+    group.add_argument(
+        "--auth-host",
+        action="append",
+        metavar="URL",
+        help=(
+            "another origin allowed to issue this server's tokens (repeatable; the API token "
+            "is otherwise sent only to the server's own origin; default: $SPACKMON_AUTH_HOSTS)"
+        ),
+    )
 
 
 def client_from_args(args: argparse.Namespace) -> SpackMonitorClient:
@@ -55,6 +64,7 @@ def client_from_args(args: argparse.Namespace) -> SpackMonitorClient:
         timeout=args.timeout,
         retries=args.retries,
         progress=False if getattr(args, "no_progress", False) else None,  # None: when watched
+        auth_hosts=getattr(args, "auth_host", None) or None,  # None: $SPACKMON_AUTH_HOSTS
     )
     client._hints.update(CLI_HINTS)  # errors name --host/--user/--token, not host=/token=
     # nothing named a server: try where `spackmon serve` listens, and fail at once if it is not

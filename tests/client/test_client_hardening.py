@@ -347,3 +347,28 @@ def test_a_pull_without_a_count_stops_at_the_page_cap():
             list(client.pull("builds", page_size=10))
         assert "max_pages=" in str(info.value)
         assert len(server.seen) == 5
+
+
+def test_the_cli_allows_a_token_host_by_option_or_environment(monkeypatch, capsys):
+    from spackmon_analysis.cli import main
+
+    with RogueServer(lambda req: req.reply(200, {"token": "from-auth-host"})) as auth:
+
+        def handle(req):
+            if req.headers.get("authorization") == "Bearer from-auth-host":
+                return req.reply(200, INFO)
+            return req.reply(
+                401, {"message": "auth"}, {"WWW-Authenticate": f'Bearer realm="{auth.url}/t"'}
+            )
+
+        with RogueServer(handle) as server:
+            monkeypatch.setenv("SPACKMON_USER", "alice")
+            monkeypatch.setenv("SPACKMON_TOKEN", TOKEN)
+            monkeypatch.delenv("SPACKMON_AUTH_HOSTS", raising=False)
+            assert main(["info", "--host", server.url, "--retries", "0"]) == 1
+            assert "the API token was not sent there" in capsys.readouterr().err
+            assert auth.seen == []
+            assert main(["info", "--host", server.url, "--auth-host", auth.url]) == 0
+            assert json.loads(capsys.readouterr().out) == INFO
+            monkeypatch.setenv("SPACKMON_AUTH_HOSTS", f"https://other.example, {auth.url}")
+            assert main(["info", "--host", server.url]) == 0
