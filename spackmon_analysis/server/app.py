@@ -56,6 +56,7 @@ from .store import (
     read_page,
     set_lock_wait,
     specs,
+    stream_phase,
 )
 
 __all__ = ["create_app", "DEFAULT_MAX_BODY_SIZE", "MAX_PAGE_SIZE", "DEFAULT_DB_WAIT"]
@@ -763,10 +764,14 @@ def create_app(
             row_id > ingest.INT32_MAX and store.read.dialect.name == "postgresql"
         ):  # PostgreSQL row ids are 32-bit: no such row (SQLite answers the same after a lookup)
             row = None
+        elif route == "buildphases":  # the output streamed in pieces, never held whole
+            row = stream_phase(store.read, row_id, validate.dumps)
         else:
             row = read_one(store.read, route, row_id)
         if row is None:
             raise RequestError(404, f"No row {row_id} in /api/{route}/.")
+        if route == "buildphases":
+            return StreamingResponse(row, media_type="application/json")
         return _json(row)
 
     return app

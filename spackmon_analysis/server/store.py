@@ -1056,6 +1056,58 @@ def read_one(engine: Engine, route_name: str, row_id: int) -> dict | None:
     return None if r is None else route.row(r)
 
 
+#: Characters of a phase output read from the database and sent at a time by
+#: ``GET /api/buildphases/<id>/`` (so a 100 MiB log is never held whole).
+OUTPUT_PIECE = 1 << 20
+
+
+def stream_phase(
+    engine: Engine, row_id: int, encode: Callable[[Any], bytes]
+) -> Iterator[bytes] | None:
+    """The JSON of phase ``row_id`` with its output, as pieces of bytes, or None (no such row).
+
+    The output is read with ``substr`` in pieces of :data:`OUTPUT_PIECE` characters, each in
+    its own short transaction, and encoded piece by piece: memory stays near one piece however
+    long the log is. (A phase rewritten while it is being sent may mix its old and new text.)
+    """
+    route = ROUTES["buildphases"]
+    with engine.connect() as conn:
+        r = conn.execute(
+            phase_query(route, False)
+            .add_columns(build_phases.c.output.is_(None).label("output_is_null"))
+            .where(build_phases.c.id == row_id)
+        ).first()
+    if r is None:
+        return None
+    row = route.row(r)
+    head = {k: row[k] for k in ("id", "build", "name", "status")}
+    tail = {k: v for k, v in row.items() if k not in head}
+    piece = OUTPUT_PIECE
+
+    def pieces() -> Iterator[bytes]:
+        yield encode(head)[:-1] + b',"output":'
+        if r.output_is_null:
+            yield b"null"
+        else:
+            yield b'"'
+            start = 1
+            while start <= row["output_size"]:
+                with engine.connect() as conn:
+                    text = conn.execute(
+                        select(func.substr(build_phases.c.output, start, piece)).where(
+                            build_phases.c.id == row_id
+                        )
+                    ).scalar()
+                if not text:
+                    break
+                yield encode(text)[1:-1]
+                start += piece
+            yield b'"'
+        yield b"," + encode(tail)[1:]
+
+    return pieces()
+
+
 def read_rows(db_url_or_engine: str | Engine, route: str, **filters: Any) -> Iterator[dict]:
     """Yield the data API rows of ``route`` (e.g. ``"builds"``) straight from a database.
 

@@ -185,3 +185,43 @@ def test_all_and_big_pages_stream_in_bounded_memory(alice, mon):
     peak = _peak_while(pages)
     print(f"4 pages peak {peak / 2**20:.1f} MiB")
     assert peak < 120 * 2**20, f"4 pages peak {peak / 2**20:.0f} MiB"
+
+
+def test_one_phase_is_streamed_in_pieces(alice, mon, monkeypatch):
+    """GET /api/buildphases/<id>/ reads and sends the output in pieces of characters (here 1000;
+    multi-byte characters cut nowhere), and holds about one piece, not the log."""
+    from spackmon_analysis.server import store
+
+    build_id = _build(alice)
+    text = "".join(f'line {i}: é € 😀 "quoted" \\ tab\t\n' for i in range(3000))
+    for name, output in (("build", text), ("empty", None)):
+        r = alice.post(
+            "builds/phases/update/",
+            {"build_id": build_id, "phase_name": name, "status": "SUCCESS", "output": output},
+        )
+        assert r.status_code == 200, r.text
+    rows = requests.get(f"{mon.url}/api/buildphases/", params={"output": 1}).json()["results"]
+    monkeypatch.setattr(store, "OUTPUT_PIECE", 1000)
+    for row in rows:
+        one = requests.get(f"{mon.url}/api/buildphases/{row['id']}/")
+        assert one.status_code == 200
+        assert one.json() == row  # same fields, same order of keys, same text
+        assert list(one.json()) == list(row)
+    assert rows[0]["output"] == text and rows[1]["output"] is None
+
+    big = _log(1, 20_000_000)
+    alice.post(
+        "builds/phases/update/",
+        {"build_id": build_id, "phase_name": "big", "status": "SUCCESS", "output": big},
+    )
+    big_id = rows[-1]["id"] + 1
+    monkeypatch.setattr(store, "OUTPUT_PIECE", 1 << 20)
+    got = []
+
+    def fetch() -> None:
+        with requests.get(f"{mon.url}/api/buildphases/{big_id}/", stream=True) as r:
+            got.append(sum(len(c) for c in r.iter_content(1 << 16)))
+
+    peak = _peak_while(fetch)
+    assert got[0] > 20_000_000 - 100
+    assert peak < 16 * 2**20, f"per-row peak {peak / 2**20:.0f} MiB for a 20 MB log"
