@@ -322,10 +322,10 @@ def error_log_position(
     the 1-based position of the phase; Spack 0.17 and later) and, when the build ends or
     fails, concatenates them into ``spack-build-out.txt``: the file whose line numbers
     Spack prints on the console (``>> 8    broken.c:4:3: error: ...``). The combined line
-    is the line in the phase plus the lines of every earlier phase (a combined log starts
-    with its first phase marker in every real log; phases split from it concatenate back
-    to it); it is ``None`` when an earlier phase or its output is missing
-    (``keep_output=False``). The file is ``None`` unless the release is known to write
+    is the line in the phase plus the lines of every earlier phase; for a phase cut out of
+    a combined log (its ``build_log_first_line`` is known) it is counted from where the
+    phase starts in that file, so text before the first phase marker counts too. It is
+    ``None`` when an earlier phase or its output is missing (``keep_output=False``). The file is ``None`` unless the release is known to write
     per-phase logs (0.17+; 0.16 wrote only the combined log, and a stage directory does
     not record its release), or for a phase without ``order``.
     """
@@ -342,6 +342,13 @@ def error_log_position(
     log = f"spack-build-{order + 1:02d}-{phase}-out.txt" if _per_phase_logs(spack_version) else None
     if line is None:
         return log, None
+    start = (
+        _value(mine["build_log_first_line"].iloc[0])
+        if "build_log_first_line" in mine.columns
+        else None
+    )
+    if start is not None:  # cut out of the combined log: counts any text before it too
+        return log, int(start) - 1 + int(line)
     earlier = phases[pd.to_numeric(phases["order"], errors="coerce") < order]
     known = sorted(int(o) for o in earlier["order"].dropna())
     if known != list(range(order)) or "output" not in earlier.columns:

@@ -125,6 +125,7 @@ FRAME_COLUMNS: dict[str, list[tuple[str, str, tuple[str, ...] | None]]] = {
         ("started_at", "datetime", None),
         ("finished_at", "datetime", None),
         ("output", _S, None),
+        ("build_log_first_line", "Int64", None),
     ],
     "events": [
         ("build", _S, None),
@@ -395,7 +396,8 @@ class _Assembler:
         dag_hash: str | None = None,
     ) -> None:
         """``phases``: dicts with name, status, output, duration, started_at,
-        finished_at, phase_id, output_size, order and optionally events
+        finished_at, phase_id, output_size, order, first_line (the line of the combined
+        ``spack-build-out.txt`` where the output starts, when cut from it) and optionally events
         (a list of LogEvent; else the output is parsed); ``dag_hash``: the build's DAG
         hash (default: its spec's)."""
         if key in self.build_keys:
@@ -424,6 +426,7 @@ class _Assembler:
                     _utc(phase.get("started_at")),
                     _utc(phase.get("finished_at")),
                     output if self.keep_output else None,
+                    phase.get("first_line"),
                 )
             )
             events = phase.get("events")
@@ -997,6 +1000,7 @@ def _phase_dict(p: PhaseRecord) -> dict[str, Any]:
         "started_at": p.started_at,
         "finished_at": p.finished_at,
         "phase_id": p.phase_id,
+        "first_line": p.first_line,
     }
 
 

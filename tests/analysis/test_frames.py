@@ -99,6 +99,7 @@ EXPECTED_DTYPES = {
         "started_at": UTC,
         "finished_at": UTC,
         "output": STRING,
+        "build_log_first_line": "Int64",
     },
     "events": {
         "build": STRING,

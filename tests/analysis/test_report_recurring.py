@@ -97,6 +97,32 @@ def test_combined_log_only_stage(tmp_path: Path) -> None:
     assert 'first error (line 8 of spack-build-out.txt, Spack\'s ">> 8"): broken.c:4:3' in text
 
 
+def test_combined_log_with_text_before_first_phase(tmp_path: Path) -> None:
+    """A combined log with lines before its first phase marker (a wrapper's banner, a
+    build started with ``spack -d``): the error's line still counts in the whole file, so
+    it is the ``>> N`` of that file, in failures, the report and the build card."""
+    stage = tmp_path / STAGE.name
+    stage.mkdir()
+    preamble = "==> [2026-11-28-06:01:29.860000] Installing tinybroken\nsetting up\nmore setup\n"
+    log = preamble + (STAGE / "spack-build-out.txt").read_text()
+    (stage / "spack-build-out.txt").write_text(log)
+    (stage / "spack-build-env.txt").write_bytes((STAGE / "spack-build-env.txt").read_bytes())
+    data = load(tmp_path)
+    found = F.failures(data)
+    cause = found[found["role"] == F.ROOT_CAUSE].iloc[0]
+    assert cause["error_build_log_line"] == 11
+    assert log.splitlines()[10] == cause["first_error"]
+    text = R.failure_report(data)
+    assert 'first error (line 11 of spack-build-out.txt, Spack\'s ">> 11"): broken.c:4:3' in text
+    card = data.build(cause["build"]).first_error_at
+    assert card.startswith('line 11 of spack-build-out.txt, Spack\'s ">> 11"')
+    # keep_output=False keeps the position: the start of each phase is a column
+    light = load(tmp_path, keep_output=False)
+    assert light.phases["build_log_first_line"].dropna().tolist() == [4, 7]
+    light_cause = F.failures(light).iloc[0]
+    assert light_cause["error_build_log_line"] == 11
+
+
 def test_save_local_error_line_names_the_phase_log() -> None:
     """Spack 0.17.1 sent ``output: null`` for the edit phase, so the combined-log line is
     unknown; the line is given in the phase log Spack wrote (same name as in the stage)."""
