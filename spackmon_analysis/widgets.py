@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, UnknownKeyError
 from .failures import first_error_per_build
+from .spackfacts import short_hash
 
 if TYPE_CHECKING:
     import pandas
@@ -33,12 +34,14 @@ _TABLE_COLUMNS = [
     "spec_name",
     "spec_version",
     "compiler",
+    "dag_hash",
     "host_target",
     "status",
     "outcome",
     "failed_phase",
     "first_error",
     "duration",
+    "full_hash",
     "build",
 ]
 
@@ -410,12 +413,17 @@ def _outcome_order(values: Any) -> list[str]:
 
 
 def _build_label(row: Any) -> str:
+    """``run · name@version%compiler · outcome · /dag7``: the DAG hash as Spack shows it
+    (prefix and stage names, ``spack find -l``); the build key only when no DAG hash is
+    known."""
+
     def g(name: str) -> str:
         return _text(row.get(name)) or "?"
 
+    dag = short_hash(_text(row.get("dag_hash")))
     return (
         f"{g('run')} · {g('spec_name')}@{g('spec_version')}%{g('compiler')} "
-        f"· {g('outcome')} · {g('build')[:8]}"
+        f"· {g('outcome')} · " + (f"/{dag}" if dag else f"build {g('build')[:8]}")
     )
 
 

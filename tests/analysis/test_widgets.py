@@ -156,3 +156,21 @@ def test_explore_rejects_what_is_not_monitor_data(small) -> None:
             ConfigError, match=r"explore\(data=\.\.\.\): data must be a MonitorData"
         ):
             widgets.explore(bad)
+
+
+def test_explorer_shows_the_dag_hash() -> None:
+    """Spack 0.17.1's save-local run keys builds by full_hash, a hash that appears nowhere
+    a user can look it up: the explorer names the failed build by its DAG hash (as in its
+    stage directory and ``spack find -l``) and keeps the full hash as a column."""
+    from spackmon_analysis.frames import load_save_local
+
+    run = HERE.parents[1] / "tests" / "data" / "save-local" / "v0.17.1-failure-tinybrokenapp"
+    ex = widgets.explore(load_save_local(run))
+    dag, full = "bgd6kv3dv7wnvfjyx3ezjp5eqwkbbbdn", "axpm7s3jmo55t4gmxldi62s7v3bjiekk"
+    label = dict((v, k) for k, v in ex.build.options)[ex.build.value]
+    assert "tinybroken@0.9" in label and label.endswith(f"/{dag[:7]}")
+    assert full[:7] not in label
+    assert f"/{dag[:7]}" in ex.log.value  # the selected build's error view
+    rows = ex.select(package="tinybroken")
+    assert rows["dag_hash"].tolist() == [dag] and rows["full_hash"].tolist() == [full]
+    assert dag in ex.table.value
