@@ -411,7 +411,13 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
         elif combined is None:
             notes.append(f"no build log in {meta.name} (no spack-build-*out.txt): no phases")
         else:
-            _preamble, cut = split_phases(combined_text)
+            preamble, cut = split_phases(combined_text)
+            if cut and preamble.strip():
+                notes.append(
+                    f"{combined.name}: {len(preamble.splitlines())} line(s) before the first "
+                    "phase marker belong to no phase (not searched for errors; line numbers "
+                    "still count them)"
+                )
             if not cut:
                 notes.append(
                     f"{combined.name} has no \"==> <package>: Executing phase: '<name>'\" "

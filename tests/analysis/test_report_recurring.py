@@ -121,6 +121,8 @@ def test_combined_log_with_text_before_first_phase(tmp_path: Path) -> None:
     assert light.phases["build_log_first_line"].dropna().tolist() == [4, 7]
     light_cause = F.failures(light).iloc[0]
     assert light_cause["error_build_log_line"] == 11
+    # the lines before the first marker are in no phase: said, not dropped silently
+    assert any("3 line(s) before the first phase marker" in str(n) for n in data.notes)
 
 
 def test_save_local_error_line_names_the_phase_log() -> None:
