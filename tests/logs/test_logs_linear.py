@@ -200,13 +200,22 @@ def test_max_events_must_be_a_count():
 
 
 MEMORY_SCRIPT = r"""
-import resource, sys
+import sys
+from pathlib import Path
 from spackmon_analysis.logs import parse_log
-text = open(sys.argv[1], encoding="utf-8").read()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def peak():  # the process's peak resident memory (VmHWM), bytes
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+
+text = Path(sys.argv[1]).read_text(encoding="utf-8")
+# the peak is inherited from the parent through fork and kept across exec, and reading the
+# file had its own: reset it to the memory in use now ("5" to clear_refs, Linux >= 4.0)
+Path("/proc/self/clear_refs").write_text("5")
+before = peak()
 events = parse_log(text)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(len(text), (after - before) * 1024, len(events), sum(events.dropped.values()))
+print(len(text), peak() - before, len(events), sum(events.dropped.values()))
 """
 
 
