@@ -381,6 +381,57 @@ def describe_error_line(
     return "; ".join(parts)
 
 
+class FailureTable(pd.DataFrame):
+    """What :func:`failures` returns: a plain :class:`pandas.DataFrame` except for its
+    plain-text repr. When the display is too narrow for every column, pandas would show
+    the first and the last columns (``spec_name ... build``); this repr shows instead the
+    leading columns that fit (package, role, first error, ``blocked_by`` ...) and names
+    the columns left out. Frames derived from it (selections, copies, sorts) are plain
+    DataFrames; HTML (notebooks) is pandas' own.
+    """
+
+    @property
+    def _constructor(self) -> type[pd.DataFrame]:
+        return pd.DataFrame
+
+    def __repr__(self) -> str:
+        import shutil
+
+        width = pd.get_option("display.width") or 80
+        max_columns = pd.get_option("display.max_columns")
+        if max_columns == 0:  # pandas' "fit the terminal"
+            width = shutil.get_terminal_size((width, 24)).columns
+        options = {
+            "max_rows": pd.get_option("display.max_rows"),
+            "min_rows": pd.get_option("display.min_rows"),
+            "max_colwidth": pd.get_option("display.max_colwidth"),
+        }
+        columns = list(self.columns)
+        if max_columns:
+            limit = int(max_columns)
+        else:
+            limit = len(columns)
+
+        def fits(cols: list[Any]) -> bool:
+            text = pd.DataFrame(self).to_string(columns=cols, **options)
+            return max(len(line) for line in text.splitlines()) <= width
+
+        if not len(self) or (len(columns) <= limit and fits(columns)):
+            return pd.DataFrame.__repr__(self)
+        shown = columns[:1]
+        for column in columns[1:limit]:
+            if not fits([*shown, column]):
+                break
+            shown.append(column)
+        text = pd.DataFrame(self).to_string(columns=shown, **options)
+        rest = [str(c) for c in columns[len(shown) :]]
+        return (
+            f"{text}\n\n[{len(self)} rows x {len(columns)} columns; not shown: "
+            + ", ".join(rest)
+            + "]"
+        )
+
+
 def _empty_failures() -> pd.DataFrame:
     frame = pd.DataFrame({c: pd.Series(dtype=object) for c in FAILURE_COLUMNS})
     frame["error_line_no"] = frame["error_line_no"].astype("Int64")
@@ -427,7 +478,7 @@ def failures(data: MonitorData) -> pd.DataFrame:
     _check_data(data, "failures")
     builds = data.builds
     if not len(builds):
-        return _empty_failures()
+        return FailureTable(_empty_failures())
     rules = _rules(data)
     outcome = outcomes(data)
     builds = builds.assign(
@@ -436,7 +487,7 @@ def failures(data: MonitorData) -> pd.DataFrame:
     )
     involved = builds[builds["_outcome"].isin(["failed", "never built"])]
     if not len(involved):
-        return _empty_failures()
+        return FailureTable(_empty_failures())
 
     phases = data.phases
     errored = phases[
@@ -551,7 +602,7 @@ def failures(data: MonitorData) -> pd.DataFrame:
     frame["error_build_log_line"] = frame["error_build_log_line"].astype("Int64")
     if "run_time" in builds.columns:
         frame["run_time"] = pd.to_datetime(frame["run_time"], utc=True)
-    return frame
+    return FailureTable(frame)
 
 
 def _base_row(row: pd.Series, role: str) -> dict[str, Any]:

@@ -199,6 +199,24 @@ def test_plain_repr_leads_with_package_role_and_first_error(found: pd.DataFrame)
     assert "blocked" in hdf5 and "[openmpi]" in hdf5
 
 
+def test_plain_repr_at_pandas_defaults(found: pd.DataFrame) -> None:
+    """At pandas' default 80 columns (a plain Python REPL), pandas alone would print
+    ``spec_name ... build``: the repr shows the leading columns that fit and names the
+    others; a wide display shows more; derived frames are plain DataFrames."""
+    with pd.option_context("display.width", 80, "display.max_columns", 20):
+        text = repr(found)
+    lines = text.splitlines()
+    assert lines[0].split() == ["spec_name", "role", "first_error"]
+    assert "openmpi" in lines[1] and "root cause" in lines[1] and "pmix3x_client" in lines[1]
+    assert max(len(line) for line in lines[:-1]) <= 80
+    assert lines[-1].startswith(f"[{len(found)} rows x {len(found.columns)} columns; not shown: ")
+    assert "blocked_by" in lines[-1] and lines[-1].endswith("full_hash, build]")
+    with pd.option_context("display.width", 250, "display.max_columns", 20):
+        wide = repr(found).splitlines()
+    assert wide[0].split()[:5] == ["spec_name", "role", "first_error", "blocked_by", "failed_phase"]
+    assert type(found[found["role"] == "blocked"]) is pd.DataFrame
+
+
 def test_manifest_story(found: pd.DataFrame) -> None:
     """The manifest's failures: which package, which run, what kind, what it blocked."""
     expected = set()
