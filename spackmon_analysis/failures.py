@@ -386,7 +386,8 @@ class FailureTable(pd.DataFrame):
     plain-text repr. When the display is too narrow for every column, pandas would show
     the first and the last columns (``spec_name ... build``); this repr shows instead the
     leading columns that fit (package, role, first error, ``blocked_by`` ...) and names
-    the columns left out. Frames derived from it (selections, copies, sorts) are plain
+    the columns left out. With ``display.max_columns`` set to None (every column asked
+    for) it is pandas' repr. Frames derived from it (selections, copies, sorts) are plain
     DataFrames; HTML (notebooks) is pandas' own.
     """
 
@@ -399,6 +400,8 @@ class FailureTable(pd.DataFrame):
 
         width = pd.get_option("display.width") or 80
         max_columns = pd.get_option("display.max_columns")
+        if max_columns is None:  # every column asked for: pandas wraps them
+            return pd.DataFrame.__repr__(self)
         if max_columns == 0:  # pandas' "fit the terminal"
             width = shutil.get_terminal_size((width, 24)).columns
         options = {

@@ -215,6 +215,8 @@ def test_plain_repr_at_pandas_defaults(found: pd.DataFrame) -> None:
         wide = repr(found).splitlines()
     assert wide[0].split()[:5] == ["spec_name", "role", "first_error", "blocked_by", "failed_phase"]
     assert type(found[found["role"] == "blocked"]) is pd.DataFrame
+    with pd.option_context("display.width", 80, "display.max_columns", None):
+        assert repr(found) == repr(pd.DataFrame(found))  # every column asked for
 
 
 def test_manifest_story(found: pd.DataFrame) -> None:
