@@ -228,18 +228,14 @@ class TokenIssuer:
 
     def issue(self, ident: Identity) -> dict:
         """A bearer token for ``ident``: ``{"token", "expires_in", "issued_at"}``."""
-        clock = time.time()
-        now = int(clock)
-        # exp rounds up: a token lives at least its whole lifetime (rounding down made a
-        # 1 s token expire almost at once)
-        expires = int(clock) + (clock > int(clock)) + self.lifetime
+        now = int(time.time())
         claims = {
             "iss": ISSUER,
             "sub": ident.username,
             "uid": ident.user_id,
             "iat": now,
             "nbf": now - 5,
-            "exp": expires,
+            "exp": now + self.lifetime,
             "jti": uuid.uuid4().hex,
             "gen": self._generation(ident.user_id),
             "access": [{"type": "repository", "name": "build", "actions": ["push", "pull"]}],

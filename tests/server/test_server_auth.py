@@ -90,13 +90,13 @@ def test_forged_and_garbage_bearer(mon):
 
 
 def test_expired_token_then_reauth(db_url):
-    with LocalMonitor(db_url, token_lifetime=1) as m:
+    with LocalMonitor(db_url, token_lifetime=2) as m:
         tok = m.add_user("u")
         s = requests.Session()
         bearer = s.get(f"{m.base_url}/auth/token/", auth=("u", tok)).json()["token"]
         s.headers["Authorization"] = f"Bearer {bearer}"
         assert s.post(f"{m.base_url}/builds/update/", data="{}").status_code == 400
-        time.sleep(2.2)
+        time.sleep(3.2)  # exp counts from the whole second the token was issued in
         fields = _challenge(s.post(f"{m.base_url}/builds/update/", data="{}"))
         bearer = s.get(fields["realm"], auth=("u", tok)).json()["token"]
         s.headers["Authorization"] = f"Bearer {bearer}"
