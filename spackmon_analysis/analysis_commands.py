@@ -162,9 +162,10 @@ def _table_text(frame: Any, fmt: str) -> str:
 
 def _skipped(data: Any, command: str) -> int:
     """List the inputs the loader skipped on stderr; the exit status (1 if any)."""
-    for name, message in getattr(data, "notes", None) or []:
-        print(f"spackmon {command}: note: {name}: {message}", file=sys.stderr)
     problems = list(getattr(data, "problems", None) or [])
+    for name, message in getattr(data, "notes", None) or []:
+        if (name, message) not in problems:  # a skip in both is listed once, below
+            print(f"spackmon {command}: note: {name}: {message}", file=sys.stderr)
     if not problems:
         return 0
     print(

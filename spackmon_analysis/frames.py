@@ -937,7 +937,9 @@ def load_save_local(
     ``rules``, a :class:`~spackmon_analysis.logs.Rules` or a rules file path).
     ``keep_output=False`` drops the log text after parsing (``output`` is ``<NA>``).
     Files that cannot be used are skipped and listed in ``problems`` (``strict=True``
-    raises instead).
+    raises instead); those the upload rules of :mod:`~spackmon_analysis.localfiles`
+    refuse (a symbolic link out of the run directory, over a size cap) are also named in
+    ``notes``, as :func:`load_install_tree` names them.
 
     Raises:
         SaveLocalError: the path does not exist or holds no save-local files.
@@ -953,6 +955,8 @@ def load_save_local(
     for run in runs:
         for filename, message in run.problems:
             asm.problems.append((f"{run.name}/{filename}", message))
+        # files the upload rules left out are named in notes too, as for install trees
+        asm.notes.extend((f"{run.name}/{filename}", message) for filename, message in run.skipped)
         by_build: dict[str, list[Any]] = {}
         for phase in run.phases:
             by_build.setdefault(phase.build_key, []).append(phase)

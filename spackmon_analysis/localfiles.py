@@ -15,8 +15,8 @@ files from such a folder goes through :func:`read_local`:
 
 A file refused by these rules raises :class:`UnsafeFileError` (a
 :class:`~spackmon_analysis.errors.SpackmonError`) with the reason; the readers skip
-the file and name it with that reason (``SaveLocalRun.problems`` and the replay
-summary, ``InstallRecord.skipped`` and ``MonitorData.notes``).
+the file and name it with that reason (``SaveLocalRun.problems``/``skipped`` and the
+replay summary, ``InstallRecord.skipped``; every loader also in ``MonitorData.notes``).
 """
 
 from __future__ import annotations

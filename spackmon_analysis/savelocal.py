@@ -229,6 +229,9 @@ class SaveLocalRun:
         phases: one :class:`~spackmon_analysis.records.PhaseRecord` per phase file;
             ``order`` follows the ``==> [timestamp]`` lines of the outputs.
         problems: ``(filename, message)`` for every file that was skipped.
+        skipped: ``(filename, message)`` for the files among ``problems`` that the upload
+            rules of :mod:`~spackmon_analysis.localfiles` refused (a symbolic link out of
+            the run directory, over a size cap); loaders also name these in ``notes``.
         spec_documents: ``(document, spack_version, filename)``: the spec files' bodies.
         build_documents: local id -> the ``builds/new`` body exactly as written.
         status_files: local id -> the status file's name (builds that have one).
@@ -241,6 +244,7 @@ class SaveLocalRun:
     builds: list[BuildRecord] = field(default_factory=list)
     phases: list[PhaseRecord] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
     spec_documents: list[tuple[Any, str | None, str]] = field(default_factory=list)
     build_documents: dict[str, dict[str, Any]] = field(default_factory=dict)
     status_files: dict[str, str] = field(default_factory=dict)
@@ -380,7 +384,9 @@ def _load_json(file: Path, problems: _Problems) -> Any | None:
     try:
         text = read_local(file, problems.run.path, decompress=False).decode("utf-8")
     except UnsafeFileError as exc:
-        problems.add(file.name, f"skipped: {exc.reason}")
+        message = f"skipped: {exc.reason}"
+        problems.add(file.name, message)
+        problems.run.skipped.append((file.name, message))
         return None
     except (OSError, UnicodeDecodeError) as exc:
         problems.add(file.name, f"cannot read file: {exc}")

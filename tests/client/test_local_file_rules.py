@@ -156,3 +156,26 @@ def test_a_spec_file_that_decompresses_past_the_cap_is_refused(tmp_path, monkeyp
     with pytest.raises(SpecFormatError, match="decompresses to more than 1,048,576 bytes"):
         client.upload_specfile(bomb, "0.17.1")
     assert client.request_count == 0
+
+
+def test_a_symlinked_save_local_file_is_named_in_notes_and_listed_once(tmp_path, secret, capsys):
+    """The loader rule: what a loader skips is named in ``data.notes`` (as install trees
+    name theirs), and ``spackmon failures`` lists the skipped file once, exiting 1."""
+    from spackmon_analysis.cli import main
+
+    run = tmp_path / "runs" / SUCCESS_RUN.name
+    shutil.copytree(SUCCESS_RUN, run)
+    phase = sorted(run.glob("build-*-phase-build.json"))[0]
+    phase.unlink()
+    phase.symlink_to(secret)
+
+    data = load_save_local(run)
+    [(name, message)] = data.notes
+    assert name == f"{run.name}/{phase.name}"
+    assert message.startswith("skipped: a symbolic link to") and "outside" in message
+    assert (name, message) in data.problems
+
+    assert main(["failures", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert err.count(phase.name) == 1, err
+    assert "outside" in err
