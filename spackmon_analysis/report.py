@@ -337,6 +337,10 @@ def _percent(value: Any) -> str:
 
 
 def _scope(data: MonitorData, p: _Parts, history: bool) -> str:
+    if not len(data.builds):  # an empty server or folder: neither files' runs nor a state
+        return "No builds in this data." + (
+            " The per-run history follows below." if history else ""
+        )
     if p.has_runs:
         return "Per-run data: every build of every run, as the files recorded it."
     text = (

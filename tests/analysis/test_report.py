@@ -429,6 +429,8 @@ def test_cli_empty_database_shows_every_section(
     assert cli.main(["failures", "--db", str(db)]) == 0
     text = capsys.readouterr().out
     assert "0 builds" in text
+    # an empty server database is not described as save-local files
+    assert text.splitlines()[2] == "No builds in this data."
     rates = text[text.index("Root-cause failure rate by compiler") :].splitlines()
     assert rates[2] == "No builds."
 
