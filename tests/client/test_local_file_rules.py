@@ -179,3 +179,40 @@ def test_a_symlinked_save_local_file_is_named_in_notes_and_listed_once(tmp_path,
     err = capsys.readouterr().err
     assert err.count(phase.name) == 1, err
     assert "outside" in err
+
+
+def test_a_symlinked_metadata_directory_outside_the_prefix_is_not_read(tmp_path, secret):
+    """Not only a file: ``<prefix>/.spack`` itself a symbolic link to a folder elsewhere
+    (holding a spec and a secret configure-args file) is outside the prefix, so nothing
+    in it is read; the loader names the prefix and why."""
+    prefix = _prefix(tmp_path)
+    elsewhere = tmp_path / "home" / "meta"
+    shutil.move(prefix / ".spack", elsewhere)
+    shutil.copy(secret, elsewhere / "spack-configure-args.txt")
+    (prefix / ".spack").symlink_to(elsewhere, target_is_directory=True)
+
+    with pytest.raises(InstallPrefixError, match="spec file not read: a symbolic link"):
+        read_install_prefix(prefix)
+    data = load_install_tree(prefix)
+    [(name, message)] = data.problems
+    assert name == str(prefix) and "outside" in message
+    assert len(data.builds) == 0
+
+
+def test_a_symlinked_directory_on_a_phase_log_path_is_not_followed(tmp_path, secret):
+    """A phase log reached through a symlinked directory inside the metadata folder is
+    read only when the directory stays inside the prefix."""
+    prefix = _prefix(tmp_path)
+    outside = tmp_path / "home" / "logs"
+    outside.mkdir()
+    (outside / "spack-build-02-build-out.txt").write_text(SECRET + "\n")
+    (prefix / ".spack" / "spack-build-02-build-out.txt").unlink()
+    (prefix / ".spack" / "logs").symlink_to(outside, target_is_directory=True)
+    log = prefix / ".spack" / "spack-build-02-build-out.txt"
+    log.symlink_to("logs/spack-build-02-build-out.txt")
+
+    record = read_install_prefix(prefix)
+    assert [p.name for p in record.phases] == ["edit", "install"]
+    [(path, reason)] = record.skipped
+    assert path == str(log) and "outside" in reason
+    assert all(SECRET not in (p.output or "") for p in record.phases)
