@@ -33,6 +33,7 @@ from .spackfacts import (
     LOG_STAMP,
     PHASE_SUCCESS_MARKER,
     PhaseDurations,
+    parse_stamp,
     phase_durations,
     split_phases,
 )
@@ -157,16 +158,7 @@ def phase_timestamps(output: str) -> tuple[datetime | None, datetime | None]:
     stamps = LOG_STAMP.findall(output or "")
     if not stamps:
         return None, None
-    return _parse_stamp(stamps[0]), _parse_stamp(stamps[-1])
-
-
-def _parse_stamp(text: str) -> datetime | None:
-    for fmt in ("%Y-%m-%d-%H:%M:%S.%f", "%Y-%m-%d-%H:%M:%S"):
-        try:
-            return datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-    return None
+    return parse_stamp(stamps[0]), parse_stamp(stamps[-1])
 
 
 def _read_text(path: Path, within: Path | None = None) -> str:

@@ -34,7 +34,11 @@ from typing import Any
 
 from .errors import SaveLocalError, SpackmonError
 from .records import ENVIRONMENT_FIELDS, BuildRecord, PhaseRecord
-from .spackfacts import CANONICAL_PHASES, LOG_STAMP  # Spack's log stamp and phase order
+from .spackfacts import (  # Spack's log stamp, its parser and phase order
+    CANONICAL_PHASES,
+    LOG_STAMP,
+    parse_stamp,
+)
 
 __all__ = [
     "SaveLocalRun",
@@ -52,27 +56,6 @@ PHASE_FILE = re.compile(r"^build-(?P<id>[^/]+?)-phase-(?P<phase>[^/]+)\.json$")
 STATUS_FILE = re.compile(r"^build-(?P<id>[^/]+)-status\.json$")
 #: ``2021-06-14-17-02-27-1623711747``: the run directory names Spack writes.
 RUN_NAME = re.compile(r"^(?P<stamp>\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})(?:-(?P<epoch>\d+))?$")
-
-
-def parse_stamp(text: str) -> datetime | None:
-    """A ``LOG_STAMP`` text (``YYYY-MM-DD-HH:MM:SS[.f]``) as a naive datetime, ``None``
-    when it is not a valid time. Same results as ``datetime.strptime`` with
-    ``%Y-%m-%d-%H:%M:%S[.%f]`` (1-6 fraction digits), by slicing: no locale lookups."""
-    frac = text[20:]
-    if len(text) != 19 and (text[19:20] != "." or not 1 <= len(frac) <= 6 or not frac.isdigit()):
-        return None
-    try:
-        return datetime(
-            int(text[0:4]),
-            int(text[5:7]),
-            int(text[8:10]),
-            int(text[11:13]),
-            int(text[14:16]),
-            int(text[17:19]),
-            int(frac.ljust(6, "0")) if frac else 0,
-        )
-    except ValueError:
-        return None
 
 
 def phase_timestamps(output: str | None) -> list[datetime]:

@@ -35,10 +35,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 __all__ = [
     "LOG_STAMP",
+    "parse_stamp",
     "CANONICAL_PHASES",
     "PHASE_MARKER",
     "PHASE_SUCCESS_MARKER",
@@ -54,6 +56,28 @@ __all__ = [
 
 #: ``==> [2026-11-28-06:01:27.840541] 'make' '-j2'``: timestamped lines in phase logs.
 LOG_STAMP = re.compile(r"^==> \[(\d{4}-\d{2}-\d{2}-\d{2}:\d{2}:\d{2}(?:\.\d+)?)\]", re.MULTILINE)
+
+
+def parse_stamp(text: str) -> datetime | None:
+    """A ``LOG_STAMP`` text (``YYYY-MM-DD-HH:MM:SS[.f]``) as a naive datetime, ``None``
+    when it is not a valid time. Same results as ``datetime.strptime`` with
+    ``%Y-%m-%d-%H:%M:%S[.%f]`` (1-6 fraction digits), by slicing: no locale lookups."""
+    frac = text[20:]
+    if len(text) != 19 and (text[19:20] != "." or not 1 <= len(frac) <= 6 or not frac.isdigit()):
+        return None
+    try:
+        return datetime(
+            int(text[0:4]),
+            int(text[5:7]),
+            int(text[8:10]),
+            int(text[11:13]),
+            int(text[14:16]),
+            int(text[17:19]),
+            int(frac.ljust(6, "0")) if frac else 0,
+        )
+    except ValueError:
+        return None
+
 
 #: Usual order of Spack's build-system phases, used only to place phases whose
 #: output carries no timestamp (an ``edit`` phase with empty output, say).
