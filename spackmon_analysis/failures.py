@@ -32,7 +32,6 @@ not a :class:`~spackmon_analysis.frames.MonitorData`) raise
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +40,7 @@ import pandas as pd
 from .errors import ConfigError
 from .logs import UNCLASSIFIED, Rules, load_rules
 from .logs import fingerprint as _fingerprint
+from .spackfacts import writes_phase_logs
 
 if TYPE_CHECKING:
     from .frames import MonitorData
@@ -304,14 +304,6 @@ def _first_error(
     }
 
 
-def _per_phase_logs(spack_version: Any) -> bool:
-    """Whether that Spack release is known to write one log file per phase (0.17 and
-    later; 0.16 wrote only the combined log). An unknown release (a stage directory
-    records none) is not: the file might not exist, so none is named."""
-    match = re.match(r"\s*(\d+)\.(\d+)", _text(spack_version) or "")
-    return match is not None and (int(match.group(1)), int(match.group(2))) >= (0, 17)
-
-
 def error_log_position(
     phases: pd.DataFrame, phase: str | None, line_no: Any, spack_version: Any = None
 ) -> tuple[str | None, int | None]:
@@ -339,7 +331,11 @@ def error_log_position(
     if order is None:
         return None, None
     order = int(order)
-    log = f"spack-build-{order + 1:02d}-{phase}-out.txt" if _per_phase_logs(spack_version) else None
+    log = (
+        f"spack-build-{order + 1:02d}-{phase}-out.txt"
+        if writes_phase_logs(_text(spack_version))
+        else None
+    )
     if line is None:
         return log, None
     start = (

@@ -51,6 +51,7 @@ __all__ = [
     "install_times_meaning",
     "phase_durations",
     "release",
+    "writes_phase_logs",
     "short_hash",
 ]
 
@@ -201,6 +202,15 @@ def release(version: Any) -> tuple[int, ...] | None:
     if not m:
         return None
     return tuple(int(g) for g in m.groups() if g is not None)
+
+
+def writes_phase_logs(spack_version: str | None) -> bool:
+    """Whether that Spack release is known to write one log file per phase,
+    ``spack-build-<NN>-<phase>-out.txt`` (0.17 and later; 0.16 wrote only the combined
+    log). An unknown release (a stage directory records none) is not: the file might not
+    exist, so none is named."""
+    rel = release(spack_version)
+    return rel is not None and rel[:2] >= (0, 17)
 
 
 def install_times_meaning(doc: Any, spack_version: str | None) -> str:
