@@ -268,17 +268,26 @@ def read_spec_document(path: str | Path, *, within: str | Path | None = None) ->
     ``within`` (the install prefix it comes from), never through a symbolic link out of
     that folder. A refused file raises :class:`SpecFormatError` naming it and the reason.
     """
+    return _spec_document(_spec_bytes(path, within), path)
+
+
+def _spec_bytes(path: str | Path, within: str | Path | None = None) -> bytes:
+    """A spec file's bytes (gunzipped) under the upload rules; ``SpecFormatError`` naming
+    the file when they refuse it or it cannot be read."""
     from .localfiles import UnsafeFileError, read_local
 
-    path = Path(path)
     try:
-        raw = read_local(path, within)  # gunzipped (to at most MAX_DECODED_BYTES) when gzip
+        return read_local(path, within)  # gunzipped (to at most MAX_DECODED_BYTES) when gzip
     except UnsafeFileError as exc:
         raise SpecFormatError(exc.reason, source=str(path)) from None
     except (gzip.BadGzipFile, EOFError) as exc:
         raise SpecFormatError(f"bad gzip data: {exc}", source=str(path)) from exc
     except OSError as exc:
         raise SpecFormatError(f"cannot read file: {exc.strerror or exc}", source=str(path)) from exc
+
+
+def _spec_document(raw: bytes, path: str | Path) -> Any:
+    """The document in a spec file's (gunzipped) bytes: JSON, YAML or clearsigned."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -297,18 +306,6 @@ def read_spec_document(path: str | Path, *, within: str | Path | None = None) ->
             raise SpecFormatError(
                 f"neither JSON ({json_exc}) nor YAML ({exc})", source=str(path)
             ) from exc
-
-
-def _spec_bytes(path: str | Path) -> bytes:
-    """A spec file's bytes (gunzipped) under the size rules, for ``load_spec``'s checks."""
-    from .localfiles import UnsafeFileError, read_local
-
-    try:
-        return read_local(path, None)
-    except UnsafeFileError as exc:
-        raise SpecFormatError(exc.reason, source=str(path)) from None
-    except OSError as exc:
-        raise SpecFormatError(f"cannot read file: {exc.strerror or exc}", source=str(path)) from exc
 
 
 def _looks_like_path(value: Any) -> bool:
@@ -1337,8 +1334,9 @@ class SpackMonitorClient:
         from .spec import load_spec
 
         try:
-            load_spec(_spec_bytes(filename), name=str(filename))  # size-capped (localfiles)
-            doc = read_spec_document(filename)
+            raw = _spec_bytes(filename)  # read once, under the upload rules (localfiles)
+            load_spec(raw, name=str(filename))
+            doc = _spec_document(raw, filename)
         except SpecFormatError as exc:
             raise _with_source(exc, filename) from exc
         return self._upload(doc, spack_version)

@@ -216,3 +216,21 @@ def test_a_symlinked_directory_on_a_phase_log_path_is_not_followed(tmp_path, sec
     [(path, reason)] = record.skipped
     assert path == str(log) and "outside" in reason
     assert all(SECRET not in (p.output or "") for p in record.phases)
+
+
+def test_upload_specfile_reads_the_file_once(monitor, tmp_path, monkeypatch):
+    """The document checked is the document sent: a gzipped spec file is read (and
+    decompressed) once, not once to check and again to upload."""
+    path = tmp_path / "spec.json.gz"
+    path.write_bytes(gzip.compress(TINYAPP_SPEC.read_bytes()))
+    reads = []
+    real = localfiles.read_local
+    monkeypatch.setattr(
+        localfiles, "read_local", lambda *a, **k: reads.append(a[0]) or real(*a, **k)
+    )
+    client = SpackMonitorClient(
+        host=monitor.url, username="alice", token=monitor.test_token, progress=False
+    )
+    answer = client.upload_specfile(path, "0.17.1")
+    assert answer["code"] == 201
+    assert reads == [path]
