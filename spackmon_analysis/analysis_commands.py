@@ -45,30 +45,16 @@ def _source_options(parser: argparse.ArgumentParser) -> None:
         help="save-local directory (one run or a directory of runs), install tree, "
         "prefix or stage directory; omit with --host or --db (or set SPACKMON_HOST)",
     )
+    from .client_commands import connection_options
+
     group = parser.add_argument_group("server or database instead of SOURCE")
-    group.add_argument(
-        "--host",
-        help="monitor server URL, e.g. http://127.0.0.1:5000 (default: $SPACKMON_HOST when "
-        "no SOURCE or --db is given)",
-    )
     group.add_argument(
         "--db", metavar="URL", help="server database: SQLite path/URL or PostgreSQL (default: none)"
     )
-    group.add_argument("--prefix", help="API prefix (default: $SPACKMON_PREFIX, else ms1)")
-    group.add_argument("--user", help="user name (default: $SPACKMON_USER)")
-    group.add_argument("--token", help="API token (default: $SPACKMON_TOKEN)")
-    group.add_argument("--timeout", type=float, default=30, help="seconds per request (default 30)")
-    group.add_argument(
-        "--retries", type=int, default=3, help="retries on connection errors (default 3)"
-    )
-    group.add_argument(
-        "--auth-host",
-        action="append",
-        metavar="URL",
-        help=(
-            "another origin allowed to issue this server's tokens (repeatable; the API token "
-            "is otherwise sent only to the server's own origin; default: $SPACKMON_AUTH_HOSTS)"
-        ),
+    connection_options(
+        group,
+        host_help="monitor server URL, e.g. http://127.0.0.1:5000 (default: $SPACKMON_HOST when "
+        "no SOURCE or --db is given)",
     )
     parser.add_argument(
         "--rules", help="failure-class rules file (default: the packaged one; file sources)"

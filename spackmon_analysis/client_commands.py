@@ -20,20 +20,25 @@ from typing import Any
 from .client import CLI_HINTS, PULL_ROUTES, SERVE_URL, SpackMonitorClient
 from .errors import ConfigError
 
-__all__ = ["register", "client_from_args"]
+__all__ = ["register", "client_from_args", "connection_options"]
 
 PULL_FORMATS = ("csv", "parquet", "json")
 
 
 def _connection_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("server connection")
-    group.add_argument(
-        "--host",
-        help=(
+    connection_options(
+        parser.add_argument_group("server connection"),
+        host_help=(
             "server URL, e.g. http://127.0.0.1:5000 or http://127.0.0.1:5000/ms1/ "
             f"(default: $SPACKMON_HOST, else {SERVE_URL}, where spackmon serve listens)"
         ),
     )
+
+
+def connection_options(group: Any, *, host_help: str) -> None:
+    """The options :func:`client_from_args` reads (``--host`` ... ``--auth-host``), added
+    to ``group`` (a parser or an argument group); ``failures``/``report`` share them."""
+    group.add_argument("--host", help=host_help)
     group.add_argument("--prefix", help="API prefix (default: $SPACKMON_PREFIX, else ms1)")
     group.add_argument("--user", help="user name (default: $SPACKMON_USER)")
     group.add_argument("--token", help="API token (default: $SPACKMON_TOKEN)")

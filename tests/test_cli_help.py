@@ -58,3 +58,23 @@ def test_serve_help_has_a_description(capsys) -> None:
     description = out.split("\n\n")[1]
     assert "ms1" in description and "foreground" in description
     assert "(default 5000)" in out and "(default 6000)" in out
+
+
+def test_failures_and_report_share_the_client_commands_connection_options() -> None:
+    # one definition: the same options with the same help (only --host's differs, it names
+    # SOURCE/--db), as client_from_args reads them for every command
+    walked = dict(_walk(build_parser(), ("spackmon",)))
+
+    def options(command: str) -> dict[str, str | None]:
+        parser = walked[("spackmon", command)]
+        return {
+            action.option_strings[-1]: action.help
+            for action in parser._actions
+            if action.option_strings and action.dest not in ("help", "host")
+        }
+
+    info = options("info")
+    assert set(info) == {"--prefix", "--user", "--token", "--timeout", "--retries", "--auth-host"}
+    for command in ("failures", "report"):
+        shared = {k: v for k, v in options(command).items() if k in info}
+        assert shared == info, command
