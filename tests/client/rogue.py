@@ -4,6 +4,8 @@
 ``method``, ``path``, ``headers`` (lower-case keys), ``body`` and the raw ``handler``
 (a ``BaseHTTPRequestHandler``) for answers that drip, stall or lie. ``request.reply``
 sends an ordinary answer. Every request is recorded in ``server.seen``.
+``ScriptedServer(script)`` is the same server answering ``script(method, path, headers,
+body) -> (status, headers, payload)``; ``make_client`` a client of either without pauses.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from spackmon_analysis.client import SpackMonitorClient
 
 
 @dataclass
@@ -91,3 +95,25 @@ class RogueServer:
                 for s in self.seen
                 if (method is None or s.method == method) and (path is None or s.path == path)
             ]
+
+
+class ScriptedServer(RogueServer):
+    """A :class:`RogueServer` whose answers are ``script(method, path, headers, body)``
+    returning ``(status, extra headers, payload)``."""
+
+    def __init__(self, script):
+        def handle(req: Seen) -> None:
+            status, extra, payload = script(req.method, req.path, req.headers, req.body)
+            req.reply(status, payload, extra)
+
+        super().__init__(handle)
+
+    def paths(self) -> list[tuple[str, str]]:
+        return [(s.method, s.path) for s in self.requests()]
+
+
+def make_client(url: str, **kwargs: Any) -> SpackMonitorClient:
+    """A client of ``url`` with no pause between attempts and no progress bars."""
+    kwargs.setdefault("backoff", 0)
+    kwargs.setdefault("progress", False)
+    return SpackMonitorClient(host=url, **kwargs)

@@ -14,19 +14,12 @@ import tracemalloc
 import zlib
 
 import pytest
-from rogue import RogueServer
+from rogue import RogueServer, make_client
 
-from spackmon_analysis.client import SpackMonitorClient
 from spackmon_analysis.errors import AuthError, MonitorError, ServerError, TransportError
 
 INFO = {"id": "spackmon", "status": "running"}
 TOKEN = "a" * 40
-
-
-def make_client(url, **kwargs):
-    kwargs.setdefault("backoff", 0)
-    kwargs.setdefault("progress", False)
-    return SpackMonitorClient(host=url, **kwargs)
 
 
 def protected(target, status_for_redirect=None):

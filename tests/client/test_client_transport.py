@@ -5,11 +5,10 @@ down. A tiny real ``http.server`` on a loopback port plays the misbehaving serve
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from client_testlib import free_port
+from rogue import ScriptedServer, make_client
 
 from spackmon_analysis.client import SpackMonitorClient, parse_www_authenticate
 from spackmon_analysis.errors import (
@@ -23,61 +22,6 @@ from spackmon_analysis.errors import (
 )
 
 INFO = {"id": "spackmon", "status": "running"}
-
-
-class ScriptedServer:
-    """A loopback HTTP server whose answers come from ``script(method, path, headers, body)``
-    returning ``(status, headers, body)``; it records every request it saw."""
-
-    def __init__(self, script):
-        self.script = script
-        self.seen: list[tuple[str, str, dict, bytes]] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _answer(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                owner.seen.append((self.command, self.path, headers, body))
-                status, extra, payload = owner.script(self.command, self.path, headers, body)
-                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                self.send_response(status)
-                for key, value in extra.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = _answer
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def paths(self):
-        return [(method, path) for method, path, _h, _b in self.seen]
-
-
-def make_client(url, **kwargs):
-    kwargs.setdefault("backoff", 0)
-    kwargs.setdefault("progress", False)
-    return SpackMonitorClient(host=url, **kwargs)
 
 
 def test_503_then_success_is_retried():
@@ -203,7 +147,7 @@ def test_token_flow_with_access_token_and_no_scheme_word():
             ("POST", "/ms1/specs/new/"),
         ]
         # the original body was sent again after authenticating
-        assert json.loads(server.seen[2][3]) == {"x": 1}
+        assert json.loads(server.seen[2].body) == {"x": 1}
 
         wrong = make_client(server.url, username="u", token="bad")
         with pytest.raises(AuthError, match="Permission denied") as info:
@@ -286,7 +230,8 @@ def test_the_lean_send_path_keeps_hooks_bodies_and_headers():
         client.session.hooks["response"].append(lambda r, *a, **k: seen.append(r.status_code))
         client._call("POST", "builds/update/", {"build_id": 1, "status": "SUCCESS"})
         assert client.service_info() == answer
-    (_m, _p, headers, body), _get = server.seen
+    post, _get = server.seen
+    headers, body = post.headers, post.body
     assert json.loads(body) == {"build_id": 1, "status": "SUCCESS"}
     assert headers["content-type"] == "application/json"
     assert headers["content-length"] == str(len(body))
