@@ -117,18 +117,13 @@ class BuildView:
     def first_error_at(self) -> str:
         """Where the first error is, naming the file its line counts in: ``line 26 of
         spack-build-out.txt, Spack's ">> 26"; line 10 of spack-build-03-build-out.txt``
-        (:func:`~spackmon_analysis.failures.describe_error_line`); empty without one."""
-        from .failures import describe_error_line, error_log_position
+        (:func:`~spackmon_analysis.failures.describe_error_at`); empty without one."""
+        from .failures import describe_error_at
 
         error = self.first_error
         if error is None:
             return ""
-        phase = error.get("phase")
-        phase = None if not _present(phase) else str(phase)
-        log, combined = error_log_position(
-            self.phases, phase, error.get("line_no"), self.row["spack_version"]
-        )
-        return describe_error_line(log, error.get("line_no"), combined, phase)
+        return describe_error_at(self.phases, error, self.row["spack_version"])
 
     def _neighbours(self, column_from: str, column_to: str) -> list[str]:
         deps = self._data.dependencies

@@ -61,6 +61,7 @@ __all__ = [
     "first_error_per_build",
     "error_log_position",
     "describe_error_line",
+    "describe_error_at",
     "EVENT_CHOICES",
     "outcomes",
     "label",
@@ -375,6 +376,17 @@ def describe_error_line(
         elif not parts:
             parts.append(f"line {int(line)} of the {phase or '?'} phase's output")
     return "; ".join(parts)
+
+
+def describe_error_at(phases: pd.DataFrame, event: Any, spack_version: Any = None) -> str:
+    """Where one error event is (a row of ``data.events`` or of
+    :func:`first_error_per_build`), in the one wording of every view: its build's
+    ``phases`` rows through :func:`error_log_position`, worded by
+    :func:`describe_error_line`; empty when no line is known."""
+    phase = _text(event.get("phase"))
+    line_no = event.get("line_no")
+    log, combined = error_log_position(phases, phase, line_no, spack_version)
+    return describe_error_line(log, line_no, combined, phase)
 
 
 class FailureTable(pd.DataFrame):

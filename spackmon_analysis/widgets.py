@@ -258,15 +258,13 @@ class Explorer:
 
     def _error_at(self, build: str, event: Any) -> str:
         """Where an error is, naming the file its line counts in (as the report says)."""
-        from .failures import describe_error_line, error_log_position
+        from .failures import describe_error_at
 
         phases = self.data.phases
         mine = phases[phases["build"].astype(str) == build]
-        phase = _text(event.get("phase"))
         row = self.builds[self.builds["build"].astype(str) == build].iloc[0]
         version = row.get("spack_version") if "spack_version" in row else None
-        log, combined = error_log_position(mine, phase, event.get("line_no"), version)
-        return describe_error_line(log, event.get("line_no"), combined, phase)
+        return describe_error_at(mine, event, version)
 
     def error_view(self, build: str) -> str:
         """HTML: the build's first error event with its context (or why there is none)."""
