@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, UnknownKeyError
+from .spackfacts import short_hash
 
 if TYPE_CHECKING:
     import matplotlib.axes
@@ -487,10 +488,19 @@ def _outcome(attrs: dict[str, Any]) -> str:
     return str(value)
 
 
+def _dag7(n: Hashable, attrs: dict[str, Any]) -> str:
+    """The 7-character DAG hash Spack shows for a node (``spack find -l``, prefix names):
+    its ``dag_hash`` (``MonitorData.graph``) or ``hash`` (``SpecGraph.to_networkx``)
+    attribute, else the node key (:func:`~spackmon_analysis.spackfacts.short_hash`)."""
+    dag = attrs.get("dag_hash") or attrs.get("hash")
+    return short_hash(dag if isinstance(dag, str) else str(n)) or str(n)
+
+
 def _label_parts(g: networkx.DiGraph) -> dict[Hashable, list[str]]:
     """Each node's label as lines ``[name, "@version", "%compiler"]`` (joined: the label).
 
-    The compiler (or ``/hash`` when compilers do not tell them apart) is added only when a
+    The compiler (or ``/hash`` when compilers do not tell them apart: the DAG hash Spack
+    shows, or the graph key when the DAG hashes do not tell them apart) is added only when a
     ``name@version`` occurs more than once; it is shortened to the compiler's name when the
     names alone tell the nodes apart (``%gcc`` / ``%clang``).
     """
@@ -499,7 +509,7 @@ def _label_parts(g: networkx.DiGraph) -> dict[Hashable, list[str]]:
         name = a.get("name")
         version = a.get("version")
         if name is None or (not isinstance(name, str)):
-            parts[n] = [str(n)[:7]]
+            parts[n] = [_dag7(n, a)]
         else:
             parts[n] = [name] + ([f"@{version}"] if isinstance(version, str) and version else [])
     groups: dict[str, list[Hashable]] = {}
@@ -511,13 +521,16 @@ def _label_parts(g: networkx.DiGraph) -> dict[Hashable, list[str]]:
         comps = {n: g.nodes[n].get("compiler") for n in members}
         comps = {n: c if isinstance(c, str) and c else None for n, c in comps.items()}
         short = {n: c.split("@")[0] if c else None for n, c in comps.items()}
+        dags = {n: _dag7(n, g.nodes[n]) for n in members}
+        if len(set(dags.values())) < len(members):  # one DAG hash, several full hashes (0.17)
+            dags = {n: short_hash(str(n)) or str(n) for n in members}
         for n in members:
             if None not in short.values() and len(set(short.values())) == len(members):
                 extra = f"%{short[n]}"
             elif None not in comps.values() and len(set(comps.values())) == len(members):
                 extra = f"%{comps[n]}"
             else:
-                extra = f"/{str(n)[:7]}"
+                extra = f"/{dags[n]}"
             parts[n] = [*parts[n], extra]
     return parts
 

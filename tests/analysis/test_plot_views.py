@@ -321,3 +321,25 @@ def test_several_runs_need_monitor_data(example) -> None:
     run = example.runs[1]
     ax = plots.plot_dependency_graph(example, run=[run])
     assert ax.get_title().endswith(f"run {run}")
+
+
+def test_repeated_node_label_shows_the_dag_hash_spack_shows() -> None:
+    """Two builds of one ``name@version`` with one compiler are told apart by ``/hash``:
+    the DAG hash of the prefix name and ``spack find -l`` (real Spack 0.17.1 files, whose
+    graph keys are full hashes), not the full hash nobody can look up."""
+    import matplotlib.pyplot as plt
+
+    from spackmon_analysis import load
+
+    data = load(Path(__file__).parents[1] / "data" / "installs" / "v0.17.1")
+    g = data.graph()
+    real = next(n for n, a in g.nodes(data=True) if a.get("name") == "tinyutil")
+    assert real.startswith("cznsrdg") and g.nodes[real]["dag_hash"].startswith("o3dvqdi")
+    twin = "x" * 32  # another concretization of tinyutil@2.1%gcc@12.2.0
+    g.add_node(twin, **{**g.nodes[real], "full_hash": twin, "dag_hash": "y" * 32})
+    fig, ax = plt.subplots()
+    plots.plot_dependency_graph(g, ax=ax)
+    texts = [t.get_text().replace("\n", "") for t in _node_labels(ax)]
+    plt.close(fig)
+    assert "tinyutil@2.1/o3dvqdi" in texts and "tinyutil@2.1/yyyyyyy" in texts
+    assert not any("cznsrdg" in t for t in texts)
