@@ -34,7 +34,7 @@ from .errors import (
 )
 from .logs import LogEvent, Rules, fingerprint, load_rules, parse_log
 from .savelocal import phase_timestamps
-from .spackfacts import CANONICAL_PHASES
+from .spackfacts import CANONICAL_PHASES, short_hash
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx
@@ -1863,7 +1863,8 @@ def _merge_directories_into_runs(data: MonitorData, paths: dict[str | None, str]
             notes.append(
                 (
                     paths.get(key, key),
-                    f"{row['spec_name']} /{key[:7]}: the same build as save-local run "
+                    f"{row['spec_name']} /{short_hash(row['dag_hash'])}: the same build as "
+                    f"save-local run "
                     f"{other['run']} build {other['build']} (same DAG hash, same phase logs); "
                     "counted once, as the run's build",
                 )

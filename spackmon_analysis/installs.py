@@ -35,6 +35,7 @@ from .spackfacts import (
     PhaseDurations,
     parse_stamp,
     phase_durations,
+    short_hash,
     split_phases,
 )
 
@@ -112,7 +113,7 @@ class InstallRecord:
     def __repr__(self) -> str:
         b = self.build
         return (
-            f"InstallRecord({self.kind} {b.spec_name}@{b.spec_version}/{b.key[:7]} "
+            f"InstallRecord({self.kind} {b.spec_name}@{b.spec_version}/{short_hash(b.key)} "
             f"status={b.status} phases={[p.name for p in self.phases]})"
         )
 
