@@ -478,8 +478,6 @@ class _Assembler:
         compilers = {k: row[3] for k, row in self.specs.items()}
         data: dict[str, Any] = {c: [b.get(c) for b in self.builds] for c in build_cols}
         data["compiler"] = [compilers.get(b["full_hash"]) or b["compiler"] for b in self.builds]
-        dags = {k: row[11] for k, row in self.specs.items()}
-        data["dag_hash"] = [b["dag_hash"] or dags.get(b["full_hash"]) for b in self.builds]
         data["tags"] = _object_column([b["tags"] for b in self.builds])
         for column in ("run_time", "created_at"):
             data[column] = pd.Series(data[column], dtype=object)
@@ -527,7 +525,8 @@ class _Assembler:
 
 def _fill_dag_hashes(builds: pandas.DataFrame, specs: pandas.DataFrame) -> None:
     """Fill missing ``builds.dag_hash`` from the spec of each build (``specs.dag_hash``),
-    in place: every source shows the hash a Spack user sees."""
+    in place: every source shows the hash a Spack user sees. The one place this is done
+    (every loader's frames pass through ``MonitorData.__init__``)."""
     if not len(builds) or not len(specs):
         return
     missing = builds["dag_hash"].isna()
