@@ -6,6 +6,7 @@ pages). Each server here is a real ``http.server`` on a loopback port (tests/cli
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import threading
@@ -96,7 +97,10 @@ def test_the_api_token_is_not_sent_to_a_realm_on_another_origin():
             assert thief.seen == []  # the token never left
 
 
-def test_auth_hosts_allows_a_named_token_host():
+@contextlib.contextmanager
+def _server_with_token_host():
+    """``(auth, server)``: ``server`` answers 401 naming a token realm on ``auth``, another
+    origin, and accepts the bearer ``auth`` issues."""
     with RogueServer(lambda req: req.reply(200, {"token": "from-auth-host"})) as auth:
 
         def handle(req):
@@ -107,10 +111,15 @@ def test_auth_hosts_allows_a_named_token_host():
             )
 
         with RogueServer(handle) as server:
-            client = make_client(server.url, username="alice", token=TOKEN, auth_hosts=[auth.url])
-            assert client.service_info() == INFO
-            [basic] = auth.seen
-            assert basic.headers["authorization"].startswith("Basic ")
+            yield auth, server
+
+
+def test_auth_hosts_allows_a_named_token_host():
+    with _server_with_token_host() as (auth, server):
+        client = make_client(server.url, username="alice", token=TOKEN, auth_hosts=[auth.url])
+        assert client.service_info() == INFO
+        [basic] = auth.seen
+        assert basic.headers["authorization"].startswith("Basic ")
 
 
 # ------------------------------------------------------------- retries of writes
@@ -345,23 +354,14 @@ def test_a_pull_without_a_count_stops_at_the_page_cap():
 def test_the_cli_allows_a_token_host_by_option_or_environment(monkeypatch, capsys):
     from spackmon_analysis.cli import main
 
-    with RogueServer(lambda req: req.reply(200, {"token": "from-auth-host"})) as auth:
-
-        def handle(req):
-            if req.headers.get("authorization") == "Bearer from-auth-host":
-                return req.reply(200, INFO)
-            return req.reply(
-                401, {"message": "auth"}, {"WWW-Authenticate": f'Bearer realm="{auth.url}/t"'}
-            )
-
-        with RogueServer(handle) as server:
-            monkeypatch.setenv("SPACKMON_USER", "alice")
-            monkeypatch.setenv("SPACKMON_TOKEN", TOKEN)
-            monkeypatch.delenv("SPACKMON_AUTH_HOSTS", raising=False)
-            assert main(["info", "--host", server.url, "--retries", "0"]) == 1
-            assert "the API token was not sent there" in capsys.readouterr().err
-            assert auth.seen == []
-            assert main(["info", "--host", server.url, "--auth-host", auth.url]) == 0
-            assert json.loads(capsys.readouterr().out) == INFO
-            monkeypatch.setenv("SPACKMON_AUTH_HOSTS", f"https://other.example, {auth.url}")
-            assert main(["info", "--host", server.url]) == 0
+    with _server_with_token_host() as (auth, server):
+        monkeypatch.setenv("SPACKMON_USER", "alice")
+        monkeypatch.setenv("SPACKMON_TOKEN", TOKEN)
+        monkeypatch.delenv("SPACKMON_AUTH_HOSTS", raising=False)
+        assert main(["info", "--host", server.url, "--retries", "0"]) == 1
+        assert "the API token was not sent there" in capsys.readouterr().err
+        assert auth.seen == []
+        assert main(["info", "--host", server.url, "--auth-host", auth.url]) == 0
+        assert json.loads(capsys.readouterr().out) == INFO
+        monkeypatch.setenv("SPACKMON_AUTH_HOSTS", f"https://other.example, {auth.url}")
+        assert main(["info", "--host", server.url]) == 0
