@@ -82,6 +82,8 @@ def read_local(
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     fd = os.open(real, flags)
     with os.fdopen(fd, "rb") as fh:
+        if within is not None:
+            _check_opened(fh.fileno(), root, path)
         info = os.fstat(fh.fileno())
         if not stat.S_ISREG(info.st_mode):
             raise UnsafeFileError("not a regular file; not read", path=path)
@@ -97,6 +99,22 @@ def read_local(
     if decompress or (decompress is None and data[:2] == b"\x1f\x8b"):
         data = _gunzip(data, max_decoded, path)
     return data
+
+
+def _check_opened(fd: int, root: Path, path: Path) -> None:
+    """Where the file was really opened from, where the system says so (Linux ``/proc``):
+    a folder on the path swapped for a link out between the check above and the open
+    is refused too."""
+    try:
+        opened = Path(os.readlink(f"/proc/self/fd/{fd}"))
+    except OSError:
+        return  # no /proc: the check on the resolved path stands
+    if opened != root and root not in opened.parents:
+        raise UnsafeFileError(
+            f"opened as {opened}, outside {root} (a folder on its path was replaced by a "
+            "symbolic link while it was being read); not read",
+            path=path,
+        )
 
 
 def _gunzip(data: bytes, limit: int, path: Path) -> bytes:

@@ -234,3 +234,32 @@ def test_upload_specfile_reads_the_file_once(monitor, tmp_path, monkeypatch):
     answer = client.upload_specfile(path, "0.17.1")
     assert answer["code"] == 201
     assert reads == [path]
+
+
+def test_a_folder_swapped_for_a_link_out_while_being_read_is_refused(tmp_path, secret, monkeypatch):
+    """The race: the path is checked, then a folder on it is replaced by a symbolic link
+    to a folder elsewhere before the file is opened. What was really opened is checked."""
+    import os
+    import sys
+
+    if not os.path.isdir("/proc/self/fd") or sys.platform != "linux":
+        pytest.skip("needs /proc/self/fd (Linux)")
+    prefix = _prefix(tmp_path)
+    meta = prefix / ".spack"
+    elsewhere = tmp_path / "home" / "meta"
+    elsewhere.mkdir()
+    (elsewhere / "spack-configure-args.txt").write_text(SECRET + "\n")
+    (meta / "spack-configure-args.txt").write_text("--enable-shared\n")
+    assert localfiles.read_local(meta / "spack-configure-args.txt", prefix) == b"--enable-shared\n"
+    real_open = os.open
+
+    def swap_then_open(path, flags, *args, **kwargs):
+        if str(path).endswith("spack-configure-args.txt"):
+            shutil.move(meta, tmp_path / "moved-away")
+            meta.symlink_to(elsewhere, target_is_directory=True)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(localfiles.os, "open", swap_then_open)
+    with pytest.raises(localfiles.UnsafeFileError, match="outside") as info:
+        localfiles.read_local(meta / "spack-configure-args.txt", prefix)
+    assert "replaced by a symbolic link" in str(info.value)
