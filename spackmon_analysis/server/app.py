@@ -350,22 +350,14 @@ def create_app(
             retry_after,
         )
 
-    def _drop_connection() -> None:
-        conn = held["conn"]
-        held["conn"] = None
-        if conn is not None:
-            try:
-                conn.invalidate()
-                conn.close()
-            except Exception:  # noqa: BLE001 - a broken connection may fail to close
-                pass
-
+    # Two connection slots: ``held`` for the worker threads, ``fast`` (SQLite only, busy timeout
+    # zero) for the one attempt a small write gets on the event loop (see :data:`INLINE_LIMIT`).
     inline_ok = store.write.dialect.name == "sqlite"
     fast: dict[str, Connection | None] = {"conn": None}
 
-    def _drop_fast() -> None:
-        conn = fast["conn"]
-        fast["conn"] = None
+    def _drop(slot: dict[str, Connection | None]) -> None:
+        conn = slot["conn"]
+        slot["conn"] = None
         if conn is not None:
             try:
                 conn.invalidate()
@@ -373,65 +365,56 @@ def create_app(
             except Exception:  # noqa: BLE001 - a broken connection may fail to close
                 pass
 
-    def inline_transaction(fn: Callable[[Connection], Any]) -> Any:
-        """One attempt of ``fn`` on the event loop, never waiting: :class:`_Handover` when the
-        write lock is taken, the database is locked or a unique key raced (nothing is kept)."""
-        if not write_lock.acquire(blocking=False):
-            raise _Handover
-        try:
-            conn = fast["conn"]
-            if conn is None or conn.closed:
-                conn = store.write.connect()
+    def _connection(inline: bool) -> Connection:
+        slot = fast if inline else held
+        conn = slot["conn"]
+        if conn is None or conn.closed:
+            conn = store.write.connect()
+            if inline:
                 conn.connection.driver_connection.execute("PRAGMA busy_timeout=0")
-                fast["conn"] = conn
-            try:
-                with conn.begin():
-                    return fn(conn)
-            except IntegrityError:
-                raise _Handover from None
-            except OperationalError:
-                _drop_fast()
-                raise _Handover from None
-            except DBAPIError as exc:  # e.g. a value the database cannot hold
-                if exc.connection_invalidated:
-                    _drop_fast()
-                raise RequestError(400, f"The database rejected the request: {exc.orig}") from None
-            except BaseException:
-                if conn.invalidated:
-                    _drop_fast()
-                raise
-        finally:
-            write_lock.release()
+            slot["conn"] = conn
+        return conn
 
-    def transaction(fn: Callable[[Connection], Any], deadline: float | None = None) -> Any:
+    def transaction(
+        fn: Callable[[Connection], Any], deadline: float | None = None, inline: bool = False
+    ) -> Any:
         """Run ``fn`` in one write transaction, retrying on a unique-key race or a busy database.
 
         The waits for the write lock and the database end at ``deadline`` (``time.monotonic``;
         default ``db_wait`` from now): then :class:`_Busy` (503 with ``Retry-After``).
+        ``inline``: one attempt on the event loop that never waits: :class:`_Handover` (nothing
+        kept) when the write lock is taken, the database is locked or a unique key raced.
         """
-        if deadline is None:
-            deadline = time.monotonic() + db_wait
-        if not write_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            raise busy("other writes held the write lock")
+        if inline:
+            if not write_lock.acquire(blocking=False):
+                raise _Handover
+        else:
+            if deadline is None:
+                deadline = time.monotonic() + db_wait
+            if not write_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                raise busy("other writes held the write lock")
+        slot = fast if inline else held
         try:
-            attempts = 5
+            attempts = 1 if inline else 5
             for attempt in range(attempts):
-                conn = held["conn"]
-                if conn is None or conn.closed:
-                    conn = held["conn"] = store.write.connect()
+                conn = _connection(inline)
                 try:
                     with conn.begin():
                         return fn(conn)
                 except IntegrityError as exc:
+                    if inline:
+                        raise _Handover from None
                     if attempt == attempts - 1:
                         raise RequestError(
                             409, f"Conflicting concurrent update: {exc.orig}"
                         ) from None
                 except OperationalError as exc:
-                    _drop_connection()
+                    _drop(slot)
+                    if inline:
+                        raise _Handover from None
                     pause = 0.05 * (attempt + 1)
                     if _is_lock_wait(exc):
-                        if time.monotonic() + pause >= deadline:
+                        if time.monotonic() + pause >= deadline:  # type: ignore[operator]
                             raise busy(f"{exc.orig}".strip()) from None
                     elif attempt == attempts - 1:
                         raise RequestError(
@@ -440,13 +423,13 @@ def create_app(
                     time.sleep(pause)
                 except DBAPIError as exc:  # e.g. a value the database cannot hold
                     if exc.connection_invalidated:
-                        _drop_connection()
+                        _drop(slot)
                     raise RequestError(
                         400, f"The database rejected the request: {exc.orig}"
                     ) from None
                 except BaseException:
                     if conn.invalidated:
-                        _drop_connection()
+                        _drop(slot)
                     raise
             raise busy("lock waits")
         finally:
@@ -454,8 +437,8 @@ def create_app(
 
     def close_writer() -> None:
         write_pool.shutdown(wait=False, cancel_futures=True)
-        _drop_connection()
-        _drop_fast()
+        _drop(held)
+        _drop(fast)
 
     app.state.close_writer = close_writer
 
@@ -521,10 +504,7 @@ def create_app(
                     held_body = [decode_body(raw)]
                     raw = b""
                     write = lambda conn: writers[path](conn, held_body[0], ident)  # noqa: E731
-                    if inline:
-                        message, data, status = inline_transaction(write)
-                    else:
-                        message, data, status = transaction(write, deadline)
+                    message, data, status = transaction(write, deadline, inline)
                     held_body.clear()  # freed before the collector runs again
             except _Handover:
                 return None
