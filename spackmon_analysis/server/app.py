@@ -78,11 +78,6 @@ DRAIN_LIMIT = 1 << 20
 WRITE_THREADS = 2
 #: Bodies larger than this are decoded with the garbage collector paused and an object hook.
 _BIG_BODY = 1 << 20
-#: On SQLite a write body of at most this many bytes is first tried on the event loop itself,
-#: when the write lock is free, with a busy timeout of zero: the thread hop costs about a third of
-#: a small write's CPU time. If the database is locked (another process or server) or a unique
-#: key races, nothing is kept and the write goes to a worker thread, where it may wait.
-INLINE_LIMIT = 128 * 1024
 #: The answer to an unexpected server error (the details go to the log, never to the client).
 INTERNAL_ERROR = "Internal server error; the details are in the server log."
 TOO_DEEP = (
@@ -191,10 +186,6 @@ class _Busy(RequestError):
     def __init__(self, message: str, retry_after: str):
         super().__init__(503, message)
         self.retry_after = retry_after
-
-
-class _Handover(Exception):
-    """An inline write attempt gave up without keeping anything: run it in a worker thread."""
 
 
 def _is_lock_wait(exc: Exception) -> bool:
@@ -350,14 +341,9 @@ def create_app(
             retry_after,
         )
 
-    # Two connection slots: ``held`` for the worker threads, ``fast`` (SQLite only, busy timeout
-    # zero) for the one attempt a small write gets on the event loop (see :data:`INLINE_LIMIT`).
-    inline_ok = store.write.dialect.name == "sqlite"
-    fast: dict[str, Connection | None] = {"conn": None}
-
-    def _drop(slot: dict[str, Connection | None]) -> None:
-        conn = slot["conn"]
-        slot["conn"] = None
+    def _drop_connection() -> None:
+        conn = held["conn"]
+        held["conn"] = None
         if conn is not None:
             try:
                 conn.invalidate()
@@ -365,56 +351,35 @@ def create_app(
             except Exception:  # noqa: BLE001 - a broken connection may fail to close
                 pass
 
-    def _connection(inline: bool) -> Connection:
-        slot = fast if inline else held
-        conn = slot["conn"]
-        if conn is None or conn.closed:
-            conn = store.write.connect()
-            if inline:
-                conn.connection.driver_connection.execute("PRAGMA busy_timeout=0")
-            slot["conn"] = conn
-        return conn
-
-    def transaction(
-        fn: Callable[[Connection], Any], deadline: float | None = None, inline: bool = False
-    ) -> Any:
+    def transaction(fn: Callable[[Connection], Any], deadline: float | None = None) -> Any:
         """Run ``fn`` in one write transaction, retrying on a unique-key race or a busy database.
 
         The waits for the write lock and the database end at ``deadline`` (``time.monotonic``;
         default ``db_wait`` from now): then :class:`_Busy` (503 with ``Retry-After``).
-        ``inline``: one attempt on the event loop that never waits: :class:`_Handover` (nothing
-        kept) when the write lock is taken, the database is locked or a unique key raced.
         """
-        if inline:
-            if not write_lock.acquire(blocking=False):
-                raise _Handover
-        else:
-            if deadline is None:
-                deadline = time.monotonic() + db_wait
-            if not write_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-                raise busy("other writes held the write lock")
-        slot = fast if inline else held
+        if deadline is None:
+            deadline = time.monotonic() + db_wait
+        if not write_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise busy("other writes held the write lock")
         try:
-            attempts = 1 if inline else 5
+            attempts = 5
             for attempt in range(attempts):
-                conn = _connection(inline)
+                conn = held["conn"]
+                if conn is None or conn.closed:
+                    conn = held["conn"] = store.write.connect()
                 try:
                     with conn.begin():
                         return fn(conn)
                 except IntegrityError as exc:
-                    if inline:
-                        raise _Handover from None
                     if attempt == attempts - 1:
                         raise RequestError(
                             409, f"Conflicting concurrent update: {exc.orig}"
                         ) from None
                 except OperationalError as exc:
-                    _drop(slot)
-                    if inline:
-                        raise _Handover from None
+                    _drop_connection()
                     pause = 0.05 * (attempt + 1)
                     if _is_lock_wait(exc):
-                        if time.monotonic() + pause >= deadline:  # type: ignore[operator]
+                        if time.monotonic() + pause >= deadline:
                             raise busy(f"{exc.orig}".strip()) from None
                     elif attempt == attempts - 1:
                         raise RequestError(
@@ -423,13 +388,13 @@ def create_app(
                     time.sleep(pause)
                 except DBAPIError as exc:  # e.g. a value the database cannot hold
                     if exc.connection_invalidated:
-                        _drop(slot)
+                        _drop_connection()
                     raise RequestError(
                         400, f"The database rejected the request: {exc.orig}"
                     ) from None
                 except BaseException:
                     if conn.invalidated:
-                        _drop(slot)
+                        _drop_connection()
                     raise
             raise busy("lock waits")
         finally:
@@ -437,8 +402,7 @@ def create_app(
 
     def close_writer() -> None:
         write_pool.shutdown(wait=False, cancel_futures=True)
-        _drop(held)
-        _drop(fast)
+        _drop_connection()
 
     app.state.close_writer = close_writer
 
@@ -480,17 +444,12 @@ def create_app(
         return challenge(base, why)
 
     def run_write(
-        path: str,
-        ident: Identity,
-        raw: bytes | list,
-        deadline: float | None = None,
-        inline: bool = False,
-    ) -> tuple[int, bytes, list] | None:
+        path: str, ident: Identity, raw: bytes | list, deadline: float | None = None
+    ) -> tuple[int, bytes, list]:
         """Decode ``raw`` and run the write of ``path`` -> (status, JSON body, extra headers).
 
         ``raw`` may be a one-item list, emptied here: the body's bytes are then freed as soon as
-        they are decoded. ``inline``: one attempt that never waits (see :data:`INLINE_LIMIT`);
-        None when the write must go to a worker thread instead."""
+        they are decoded."""
         if isinstance(raw, list):
             raw = raw.pop()
         # A large body is decoded and written with the cyclic garbage collector paused: its
@@ -503,11 +462,10 @@ def create_app(
                 with paused:
                     held_body = [decode_body(raw)]
                     raw = b""
-                    write = lambda conn: writers[path](conn, held_body[0], ident)  # noqa: E731
-                    message, data, status = transaction(write, deadline, inline)
+                    message, data, status = transaction(
+                        lambda conn: writers[path](conn, held_body[0], ident), deadline
+                    )
                     held_body.clear()  # freed before the collector runs again
-            except _Handover:
-                return None
             except _Busy as exc:
                 return _raw(
                     503,
@@ -567,14 +525,8 @@ def create_app(
                 return (*_too_large(max_body_size), True)
             chunks.append(chunk)
             more = message.get("more_body", False)
-        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        box = [chunks[0] if len(chunks) == 1 else b"".join(chunks)]
         chunks.clear()
-        if inline_ok and len(raw) <= INLINE_LIMIT:
-            answer = run_write(path, ident, raw, inline=True)
-            if answer is not None:
-                return (*answer, False)
-        box = [raw]
-        del raw
         deadline = time.monotonic() + db_wait
         loop = asyncio.get_running_loop()
         try:
