@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,12 +26,6 @@ from spackmon_analysis.errors import TransportError
 KILL_AFTER_PHASES = 20
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "spackmon_analysis", *args],
@@ -43,39 +36,8 @@ def _cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
     )
 
 
-class Server:
-    """``spackmon serve`` as a subprocess on a free port."""
-
-    def __init__(self, db_url: str, log_path):
-        self.db_url = db_url
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "spackmon_analysis",
-                "serve",
-                "--db",
-                db_url,
-                "--port",
-                str(self.port),
-            ],
-            stdout=self.log,
-            stderr=self.log,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{self.url}/ms1/", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"spackmon serve did not start (see {log_path})")
-            time.sleep(0.05)
+class Server(relhelp.ServeProcess):
+    """``spackmon serve`` as a subprocess on a free port, which the test may kill."""
 
     def phases(self) -> int:
         r = requests.get(f"{self.url}/api/buildphases/", params={"limit": 1, "output": 0})
@@ -84,16 +46,6 @@ class Server:
     def kill(self) -> None:
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        self.log.close()
 
 
 @pytest.mark.parametrize("backend", relhelp.BACKENDS)
