@@ -24,51 +24,15 @@ SPECS = Path(__file__).resolve().parents[1] / "data" / "specs"
 LONE = "\ud800"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _status_kb(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise AssertionError(f"no {key} for {pid}")
-
-
-class Served:
+class Served(relhelp.ServeProcess):
     """``spackmon serve`` on a free port with user alice; counts requests and 5xx answers."""
 
     def __init__(self, db_url: str, log: Path):
-        cli = [sys.executable, "-m", "spackmon_analysis"]
-        out = subprocess.run(
-            [*cli, "users", "add", "alice", "--db", db_url],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        self.api_token = out.stdout.strip()
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(log, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [*cli, "serve", "--db", db_url, "--port", str(self.port)],
-            stdout=self.log,
-            stderr=self.log,
-        )
+        self.api_token = relhelp.cli("users", "add", "alice", "--db", db_url).strip()
+        super().__init__(db_url, log)
         self.sent = 0
         self.server_errors = 0
         self._lock = threading.Lock()
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{self.url}/ms1/", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert self.proc.poll() is None and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
         r = requests.get(f"{self.url}/ms1/auth/token/", auth=("alice", self.api_token))
         self.bearer = r.json()["token"]
 
@@ -85,24 +49,15 @@ class Served:
         return self.request("POST", f"/ms1/{path}", data=payload, headers=headers)
 
     def rss_mib(self) -> float:
-        return _status_kb(self.proc.pid, "VmRSS") / 1024
+        return self.rss() / 1024 / 1024
 
     def peak_mib(self) -> float:
-        return _status_kb(self.proc.pid, "VmHWM") / 1024
+        return self.peak_rss() / 1024 / 1024
 
     def reset_peak(self) -> float:
         """Reset the process's peak RSS to its current RSS (Linux ``clear_refs``); that RSS."""
         Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
         return self.rss_mib()
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
 
 
 @pytest.fixture(params=relhelp.BACKENDS)
