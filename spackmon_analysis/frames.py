@@ -1058,13 +1058,28 @@ def load_install_tree(
     Raises:
         InstallPrefixError: the path does not exist or holds no prefix/stage directory.
     """
-    from .installs import find_install_prefixes, read_install_prefix
+    from .installs import find_install_prefixes
 
     root = Path(path).expanduser()
     if not root.exists():
         raise InstallPrefixError("no such file or directory", path=str(root))
-    active_rules = _resolve_rules(rules)
     prefixes = find_install_prefixes(root) if root.is_dir() else []
+    return _load_prefixes(root, prefixes, keep_output=keep_output, rules=rules, strict=strict)
+
+
+def _load_prefixes(
+    root: Path,
+    prefixes: list[Path],
+    *,
+    keep_output: bool = True,
+    rules: Rules | str | os.PathLike[str] | None = None,
+    strict: bool = False,
+) -> MonitorData:
+    """:func:`load_install_tree` of ``root`` once its prefixes and stage directories are
+    found (``[]``: ``root`` itself is one)."""
+    from .installs import read_install_prefix
+
+    active_rules = _resolve_rules(rules)
     records = []
     problems: list[tuple[str, str]] = []
     if not prefixes:
@@ -1779,23 +1794,27 @@ def _add_server_spec(
 # dispatch
 
 
-def _save_local_runs(root: Path) -> list[Path]:
-    """Save-local run directories anywhere under ``root`` (sorted); the walk does not
-    descend into runs, install prefixes or stage directories."""
+def _walk_folder(root: Path) -> tuple[list[Path], list[Path]]:
+    """``(save-local runs, install prefixes and stage directories)`` anywhere under
+    ``root``, each sorted, in one walk. The walk does not descend into prefixes or stage
+    directories; inside a run it looks only for those (as
+    :func:`~spackmon_analysis.installs.find_install_prefixes` does), not for nested runs."""
     from .installs import is_build_directory
     from .savelocal import is_save_local_run
 
-    found: list[Path] = []
-    for dirpath, dirnames, _files in os.walk(root):
+    runs: list[Path] = []
+    builds: list[Path] = []
+    for dirpath, dirnames, _files in os.walk(root):  # top-down, depth first
         here = Path(dirpath)
-        if is_save_local_run(here):
-            found.append(here)
+        in_run = bool(runs) and here.is_relative_to(runs[-1])
+        if not in_run and is_save_local_run(here):
+            runs.append(here)
+        if is_build_directory(here):
+            builds.append(here)
             dirnames[:] = []
-        elif is_build_directory(here):
-            dirnames[:] = []
-        else:
-            dirnames[:] = sorted(d for d in dirnames if d != ".spack")
-    return sorted(found)
+            continue
+        dirnames[:] = sorted(d for d in dirnames if d != ".spack")
+    return sorted(runs), sorted(builds)
 
 
 def _same_attempt(a: pandas.DataFrame, b: pandas.DataFrame) -> bool:
@@ -1896,7 +1915,7 @@ def _load_folder(target: Path, runs: list[Path], builds: list[Path], **kwargs: A
 
     parts = [load_save_local(run, **kwargs) for run in runs]
     if builds:
-        parts.append(load_install_tree(target, **kwargs))
+        parts.append(_load_prefixes(target, builds, **kwargs))
     data = MonitorData.concat(parts)
     data.source = str(target)
     sources = [*runs, *builds]
@@ -1927,7 +1946,6 @@ def load(path: str | os.PathLike[str], **kwargs: Any) -> MonitorData:
         ConfigError: ``path`` is neither (the message names the path); its
             ``path`` attribute holds it.
     """
-    from .installs import find_install_prefixes
     from .savelocal import is_save_local_run
 
     target = Path(path).expanduser()
@@ -1938,11 +1956,7 @@ def load(path: str | os.PathLike[str], **kwargs: Any) -> MonitorData:
     if target.is_dir():
         if is_save_local_run(target):
             return load_save_local(target, **kwargs)
-        runs = _save_local_runs(target)
-        try:
-            builds = find_install_prefixes(target)
-        except InstallPrefixError:
-            builds = []
+        runs, builds = _walk_folder(target)
         found = bool(builds)
         if runs and (found or any(run.parent != target for run in runs)):
             return _load_folder(target, runs, builds, **kwargs)

@@ -159,6 +159,26 @@ def test_load_a_folder_with_save_local_runs_and_install_trees(tmp_path: Path) ->
     assert list(phases["name"]) == ["edit", "build"]
 
 
+def test_a_mixed_folder_is_walked_once(tmp_path: Path, monkeypatch) -> None:
+    """``load`` finds the runs and the prefixes/stage directories of a folder in one walk
+    of it (a large install tree is not walked again per kind of source), and the
+    merged result is the same."""
+    import os
+
+    root = _mixed_folder(tmp_path / "mixed")
+    walked: list[str] = []
+    real_walk = os.walk
+
+    def counting_walk(top, *args, **kwargs):
+        walked.append(str(top))
+        return real_walk(top, *args, **kwargs)
+
+    monkeypatch.setattr(os, "walk", counting_walk)
+    data = load(root)
+    assert walked.count(str(root)) == 1
+    assert len(data.builds) == 5 and (data.builds["dag_hash"] == BROKEN_DAG).sum() == 1
+
+
 def test_a_different_attempt_of_the_same_hash_stays_a_second_build(tmp_path: Path) -> None:
     root = _mixed_folder(tmp_path / "mixed")
     log = root / "opt" / "failed-stage" / STAGE.name / "spack-build-02-build-out.txt"
