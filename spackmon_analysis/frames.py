@@ -1113,7 +1113,7 @@ def _load_prefixes(
     records = [r for r in records if r.kind == "prefix" or r.build.key not in installed]
     notes += [(str(r.path), message) for r in records for message in r.notes]
     # files the upload rules left out (symlinks out of the prefix, oversized files)
-    notes += [item for r in records for item in getattr(r, "skipped", ())]
+    notes += [item for r in records for item in r.skipped]
     times = _installation_times(root if root.is_dir() else root.parent)
     asm = _Assembler(keep_output=keep_output, rules=active_rules)
     asm.problems.extend(problems)
