@@ -1870,12 +1870,20 @@ def _merge_directories_into_runs(data: MonitorData, paths: dict[str | None, str]
     phase_build = phases["build"].astype(object)
     drop: set[str] = set()
     notes: list[tuple[str, str]] = []
+    # each build's phase rows, grouped once (a mask per build made the merge quadratic)
+    rows_of = phase_build.groupby(phase_build, sort=False).indices
+
+    def phases_of(build: Any) -> pandas.DataFrame:
+        return phases.iloc[rows_of.get(str(build), [])]
+
     for _, row in dirs.iterrows():
+        candidates = by_dag.get(str(row["dag_hash"]), [])
+        if not candidates:
+            continue
         key = str(row["build"])
-        mine = phases[phase_build == key]
-        for other in by_dag.get(str(row["dag_hash"]), []):
-            theirs_mask = phase_build == str(other["build"])
-            if not _same_attempt(mine, phases[theirs_mask]):
+        mine = phases_of(key)
+        for other in candidates:
+            if not _same_attempt(mine, phases_of(other["build"])):
                 continue
             drop.add(key)
             notes.append(
