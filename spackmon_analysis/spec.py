@@ -1937,9 +1937,10 @@ class SpecDiff:
         import pandas as pd
 
         columns = ["change", "package", "attribute", "old", "new", "why"]
-        return pd.DataFrame([(*r, None)[:6] for r in self._rows()], columns=columns)
+        return pd.DataFrame(self._rows(), columns=columns)
 
     def _rows(self) -> list[tuple]:
+        """``(change, package, attribute, old, new, why)`` per change (``why``: hash rows)."""
         rows: list[tuple] = []
         rows += [("added", n, None, None, None) for n in self.added]
         rows += [("removed", n, None, None, None) for n in self.removed]
@@ -1959,15 +1960,15 @@ class SpecDiff:
             rows += [("hash", n, self.hash_kinds.get(n, "hash"), o, w, why)]
         for n, ((ko, o), (kw, w)) in self.hash_kind_mismatches.items():
             rows += [("hash kind", n, "hash", f"{ko} {o}", f"{kw} {w}", _KIND_MISMATCH)]
-        return rows
+        return [(*r, None)[:6] for r in rows]
 
     def __repr__(self) -> str:
         lines = [f"SpecDiff {self.old_label} -> {self.new_label}"]
         if not self:
             lines.append("  no differences")
-        for change, pkg, attr, old, new, *why in self._rows():
+        for change, pkg, attr, old, new, why in self._rows():
             if change == "hash":
-                lines.append(f"  ~ {pkg} {attr}: {old} -> {new} ({why[0] or 'unexplained'})")
+                lines.append(f"  ~ {pkg} {attr}: {old} -> {new} ({why or 'unexplained'})")
             elif change == "hash kind":
                 lines.append(f"  ~ {pkg} hash: {old} -> {new}: {_KIND_MISMATCH}")
             elif change in ("added", "removed"):
@@ -1988,7 +1989,7 @@ class SpecDiff:
 
         rows = "".join(
             "<tr>"
-            + "".join(f"<td>{escape('' if c is None else str(c))}</td>" for c in (*row, None)[:6])
+            + "".join(f"<td>{escape('' if c is None else str(c))}</td>" for c in row)
             + "</tr>"
             for row in self._rows()
         )
