@@ -12,7 +12,7 @@ Run: ``python benchmarks/bench_frames.py`` (options: ``--runs``, ``--builds``, `
 ``--failure-rate``, ``--repeats``, ``--seed``).
 
 ``--large`` (issue 5) measures ``MonitorData.from_database`` instead: a server database
-(SQLite file, schema created by ``server.store.Store``, rows written straight with
+(SQLite file, schema created by ``server.tables.Store``, rows written straight with
 ``sqlite3.executemany``, not through HTTP) is seeded with ``--large-builds`` builds (default
 100,000) and exactly six times as many phases (600,000): 25,000 specs with dependency edges,
 4 build environments, short Spack-style phase logs with ``==> [timestamp]`` lines, 2% of builds
@@ -192,7 +192,7 @@ def seed_database(path: Path, n_builds: int, seed: int = 0) -> dict[str, int]:
     """Write a server database with ``n_builds`` builds and ``6 * n_builds`` phases."""
     from spackmon_analysis.logs import parse_log
     from spackmon_analysis.server.auth import add_user
-    from spackmon_analysis.server.store import Store
+    from spackmon_analysis.server.tables import Store
 
     store = Store.open(f"sqlite:///{path}")
     add_user(store, "bench")
@@ -411,7 +411,7 @@ def _read_sql(db: str) -> int:
 
 
 def _read_rows(db: str) -> int:
-    from spackmon_analysis.server.store import read_rows
+    from spackmon_analysis.server.tables import read_rows
 
     return sum(len(list(read_rows(f"sqlite:///{db}", r))) for r in _ROUTES)
 
@@ -453,7 +453,7 @@ def large_child(variant: str, db: str, trace: bool, profile: bool) -> None:
     import pandas  # noqa: F401  (imports are not part of any variant)
 
     import spackmon_analysis.frames  # noqa: F401
-    import spackmon_analysis.server.store  # noqa: F401
+    import spackmon_analysis.server.tables  # noqa: F401
 
     fn = LARGE_VARIANTS[variant][1]
     gc.collect()

@@ -91,7 +91,7 @@ def bench(
 ) -> dict:
     """Run the sequence against a fresh database ``db``; returns the figures."""
     from spackmon_analysis.server.auth import add_user
-    from spackmon_analysis.server.store import Store, specs, utcnow
+    from spackmon_analysis.server.tables import Store, specs, utcnow
 
     store = Store.open(db)
     token = add_user(store, "bench")

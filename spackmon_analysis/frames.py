@@ -688,7 +688,7 @@ class MonitorData:
         without HTTP, for large pulls. Raises
         :class:`~spackmon_analysis.errors.ConfigError` for an unusable URL and
         :class:`~spackmon_analysis.errors.SchemaVersionError` for another schema."""
-        from .server.store import Store, _safe
+        from .server.tables import Store, _safe
 
         store = None
         if isinstance(url, str | os.PathLike):
@@ -1382,7 +1382,7 @@ def _read_database(engine: Any, *, keep_output: bool) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from .savelocal import first_last_stamp_texts, parse_stamps
-    from .server.store import (
+    from .server.tables import (
         build_environments,
         build_events,
         build_phases,

@@ -48,7 +48,7 @@ from ..spec import _no_gc
 from . import ingest, validate
 from .auth import FailureLimiter, Identity, TokenIssuer, header_problem
 from .ingest import RequestError
-from .store import (
+from .tables import (
     MAX_PAGE_BYTES,
     ROUTES,
     Store,

@@ -29,7 +29,7 @@ import jwt
 from sqlalchemy import select
 
 from ..errors import ConfigError
-from .store import Store, meta, users, utcnow
+from .tables import Store, meta, users, utcnow
 
 __all__ = [
     "Identity",

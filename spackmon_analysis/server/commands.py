@@ -57,7 +57,7 @@ def _positive_float(what: str, *, zero: bool = False) -> Callable[[str], float]:
 
 def _db_arg(text: str) -> str:
     """``--db``: a database URL, or a plain file path taken as a SQLite database."""
-    from .store import as_db_url
+    from .tables import as_db_url
 
     return as_db_url(text)
 
@@ -69,7 +69,7 @@ def _serve(args: argparse.Namespace) -> int:
     from .app import create_app
     from .guard import TransportLimits
     from .local import _loop_impl, uvicorn_options
-    from .store import Store
+    from .tables import Store
 
     max_body = args.max_body_size
     if args.max_body_mb is not None:
@@ -140,7 +140,7 @@ def _check_port_free(host: str, port: int) -> None:
 def _existing_store(db: str | None):  # noqa: ANN202 - Store, imported lazily
     """The store of an existing database: ``users token``/``users list`` never create one."""
     from ..errors import ConfigError
-    from .store import Store, as_db_url, default_db_url
+    from .tables import Store, as_db_url, default_db_url
 
     url = as_db_url(db or default_db_url())
     if url.startswith("sqlite:///") and ":memory:" not in url:
@@ -154,7 +154,7 @@ def _existing_store(db: str | None):  # noqa: ANN202 - Store, imported lazily
 
 def _users_add(args: argparse.Namespace) -> int:
     from .auth import add_user
-    from .store import Store
+    from .tables import Store
 
     print(add_user(Store.open(args.db), args.name))
     return 0

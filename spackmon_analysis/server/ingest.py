@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, bindparam, case, delete, or_, select, update
 
 from ..errors import SpecFormatError
-from .store import (
+from .tables import (
     architectures,
     attributes,
     build_environments,

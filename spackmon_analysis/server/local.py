@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from .auth import add_user, rotate_token
 from .auth import revoke_sessions as _revoke_sessions
 from .guard import TransportLimits, guarded_protocol
-from .store import Store
+from .tables import Store
 
 __all__ = ["LocalMonitor"]
 

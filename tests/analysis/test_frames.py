@@ -657,7 +657,7 @@ def _edge_case_database(path: Path) -> str:
     import sqlite3
 
     from spackmon_analysis.server.auth import add_user
-    from spackmon_analysis.server.store import Store
+    from spackmon_analysis.server.tables import Store
 
     url = f"sqlite:///{path}"
     store = Store.open(url)
@@ -726,7 +726,7 @@ def test_from_database_column_reader_corner_cases(tmp_path, monkeypatch, keep_ou
     """The column-wise database reader gives exactly the frames of the data API rows
     (untimed phases among timed ones, invalid stamps, ties, paging, events order)."""
     from spackmon_analysis import frames
-    from spackmon_analysis.server.store import read_rows
+    from spackmon_analysis.server.tables import read_rows
 
     url = _edge_case_database(tmp_path / "edge.db")
     monkeypatch.setattr(frames, "_DB_PAGE", 2)

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, create_engine, select
 from testlib import postgres_schema
 
 from spackmon_analysis.demo import example_data_dir
-from spackmon_analysis.server.store import metadata
+from spackmon_analysis.server.tables import metadata
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent

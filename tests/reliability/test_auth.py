@@ -19,7 +19,7 @@ from sqlalchemy import select
 from testlib import BUILD_ENV as ENV
 
 from spackmon_analysis.server import LocalMonitor
-from spackmon_analysis.server.store import users
+from spackmon_analysis.server.tables import users
 
 WRITES = [
     "specs/new/",

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from testlib import postgres_schema
 
 from spackmon_analysis.server import LocalMonitor
-from spackmon_analysis.server.store import metadata
+from spackmon_analysis.server.tables import metadata
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -115,7 +115,7 @@ def test_rotated_token_replaces_old(mon):
 def test_tokens_are_stored_hashed(mon):
     from sqlalchemy import select
 
-    from spackmon_analysis.server.store import users
+    from spackmon_analysis.server.tables import users
 
     with mon.store.read.connect() as conn:
         stored = dict(conn.execute(select(users.c.username, users.c.token_hash)).all())

@@ -190,7 +190,7 @@ def test_all_and_big_pages_stream_in_bounded_memory(alice, mon):
 def test_one_phase_is_streamed_in_pieces(alice, mon, monkeypatch):
     """GET /api/buildphases/<id>/ reads and sends the output in pieces of characters (here 1000;
     multi-byte characters cut nowhere), and holds about one piece, not the log."""
-    from spackmon_analysis.server import store
+    from spackmon_analysis.server import tables as store
 
     build_id = _build(alice)
     text = "".join(f'line {i}: é € 😀 "quoted" \\ tab\t\n' for i in range(3000))

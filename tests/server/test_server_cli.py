@@ -16,7 +16,7 @@ from sqlalchemy import update
 
 from spackmon_analysis.cli import main
 from spackmon_analysis.errors import ConfigError, SchemaVersionError
-from spackmon_analysis.server.store import Store, default_db_url, meta
+from spackmon_analysis.server.tables import Store, default_db_url, meta
 
 
 def test_users_commands(tmp_path, capsys):

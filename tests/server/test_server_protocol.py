@@ -431,7 +431,7 @@ def test_same_answers_without_fast_path(db_url):
                 if db_url:  # PostgreSQL: start the second server on a clean schema
                     from sqlalchemy import create_engine
 
-                    from spackmon_analysis.server.store import metadata
+                    from spackmon_analysis.server.tables import metadata
 
                     eng = create_engine(db_url)
                     metadata.drop_all(eng)
