@@ -44,7 +44,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..spec import _no_gc
+from ..spec.graph import _no_gc
 from . import ingest, validate
 from .auth import FailureLimiter, Identity, TokenIssuer, header_problem
 from .ingest import RequestError

@@ -1,6 +1,6 @@
 """The fast column reader against the checked reader: same graphs, same frames, same errors.
 
-``load_spec`` reads well-formed node lists with ``spec._fast_columns`` and builds ``SpecNode``
+``load_spec`` reads well-formed node lists with ``spec.parse._fast_columns`` and builds ``SpecNode``
 / ``SpecEdge`` objects only when asked; anything unusual goes to the checked reader. These
 tests load every document both ways (the checked way by disabling the fast reader) and
 compare everything a caller can see.
@@ -17,9 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from spackmon_analysis import spec as spec_mod
 from spackmon_analysis.errors import SpecFormatError
+from spackmon_analysis.spec import graph as spec_graph
 from spackmon_analysis.spec import load_spec
+from spackmon_analysis.spec import parse as spec_parse
 from spackmon_analysis.synth import ERAS, generate_spec_document
 
 SPECS = Path(__file__).resolve().parent.parent / "data" / "specs"
@@ -28,7 +29,7 @@ FIXTURES = sorted(p for p in SPECS.iterdir() if p.suffix in (".json", ".yaml"))
 
 def _checked(source, monkeypatch):
     with monkeypatch.context() as m:
-        m.setattr(spec_mod, "_try_fast", lambda bodies, list_format: None)
+        m.setattr(spec_parse, "_try_fast", lambda bodies, list_format: None)
         return load_spec(source)
 
 
@@ -196,7 +197,7 @@ def _reference_nodes_frame(g) -> pd.DataFrame:
         "name": [n.name for n in nodes],
         "version": [n.version for n in nodes],
     }
-    for h in spec_mod.HASH_KEYS:
+    for h in spec_graph.HASH_KEYS:
         cols[h] = [n.hashes.get(h) for n in nodes]
     for c in ("compiler_name", "compiler_version", "platform", "os", "target", "namespace"):
         cols[c] = categorical([getattr(n, c) for n in nodes])
@@ -207,7 +208,7 @@ def _reference_nodes_frame(g) -> pd.DataFrame:
     variants = np.empty(len(nodes), dtype=object)
     variants[:] = [n.variants for n in nodes]
     cols["variants"] = variants
-    for c in ("key", "name", "version", *spec_mod.HASH_KEYS, "external_path"):
+    for c in ("key", "name", "version", *spec_graph.HASH_KEYS, "external_path"):
         cols[c] = pd.array(cols[c], dtype="str")
     return pd.DataFrame(cols)
 

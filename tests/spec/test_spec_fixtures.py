@@ -28,7 +28,7 @@ FORMAT_OF_RELEASE = {
 
 
 def raw_counts(path: Path) -> tuple[int, int]:
-    """Nodes and dependency entries counted straight from the parsed file, no spec.py."""
+    """Nodes and dependency entries counted straight from the parsed file, no spec package."""
     text = path.read_text()
     doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     body = doc["spec"]
