@@ -1,7 +1,7 @@
 """The merge of ``load(folder)``: install-tree builds against save-local builds.
 
 ``python benchmarks/bench_folder_merge.py [--small 400] [--large 4000]``: times
-``frames._merge_directories_into_runs`` on N install builds (5 phases each) and one
+``loaders.detect._merge_directories_into_runs`` on N install builds (5 phases each) and one
 save-local build sharing a DAG hash with one of them, for a small and a large N, and
 prints the ratio of the two times. Linear work gives about large/small (10x by default);
 the old per-build mask over every phase row gave about (large/small)^2.
@@ -15,6 +15,7 @@ import time
 import pandas as pd
 
 from spackmon_analysis import frames
+from spackmon_analysis.loaders import detect
 
 
 def _data(n: int) -> frames.MonitorData:
@@ -44,7 +45,7 @@ def _data(n: int) -> frames.MonitorData:
 def _time(n: int) -> float:
     data = _data(n)
     start = time.perf_counter()
-    merged = frames._merge_directories_into_runs(data, {})
+    merged = detect._merge_directories_into_runs(data, {})
     elapsed = time.perf_counter() - start
     assert len(merged.builds) == n  # the twin was merged
     return elapsed

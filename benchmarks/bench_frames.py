@@ -44,8 +44,8 @@ import time
 from pathlib import Path
 
 from spackmon_analysis.frames import load_save_local
+from spackmon_analysis.loaders.savelocal import read_save_local
 from spackmon_analysis.logs import parse_log
-from spackmon_analysis.savelocal import read_save_local
 from spackmon_analysis.synth import generate_save_local
 
 

@@ -33,11 +33,11 @@ _EXPORTS: dict[str, str] = {
     "BuildRecord": "records",
     "PhaseRecord": "records",
     # sources read from disk
-    "read_save_local": "savelocal",
-    "SaveLocalRun": "savelocal",
-    "read_install_prefix": "installs",
-    "find_install_prefixes": "installs",
-    "InstallRecord": "installs",
+    "read_save_local": "loaders.savelocal",
+    "SaveLocalRun": "loaders.savelocal",
+    "read_install_prefix": "loaders.installs",
+    "find_install_prefixes": "loaders.installs",
+    "InstallRecord": "loaders.installs",
     # build logs
     "parse_log": "logs",
     "LogEvent": "logs",

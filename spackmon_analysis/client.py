@@ -1431,7 +1431,7 @@ class SpackMonitorClient:
         build first from the prefix's spec and ``install_environment.json``. Returns
         the analyze envelope with ``data.build``.
         """
-        from .installs import read_install_prefix
+        from .loaders.installs import read_install_prefix
 
         try:
             record = read_install_prefix(prefix)
@@ -1587,7 +1587,7 @@ class SpackMonitorClient:
                 ``summary`` (the partial summary), ``uploaded`` and ``not_uploaded`` (file
                 paths). Running the same replay again uploads the rest, duplicating nothing.
         """
-        from .savelocal import read_save_local
+        from .loaders.savelocal import read_save_local
 
         paths = [dirname] if isinstance(dirname, str | Path) else list(dirname)
         runs = []
@@ -1816,7 +1816,7 @@ def _json_offender(value: Any, path: str = "", seen: set[int] | None = None) -> 
 
 
 def _replay_order(run: Any) -> tuple[int, float, str]:
-    from .savelocal import _run_sort_key
+    from .loaders.savelocal import _run_sort_key
 
     return _run_sort_key(run)
 
@@ -2122,7 +2122,7 @@ class _Replayer:
             self.summary.add(kind, "skipped")
 
     def replay(self) -> None:
-        from .savelocal import _kind
+        from .loaders.savelocal import _kind
 
         kind_names = {"spec": "specs", "build": "builds", "phase": "phases", "status": "statuses"}
         for filename, message in self.run.problems:

@@ -2,8 +2,8 @@
 
 Everything here was worked out from files real Spack releases wrote (``tests/data/``:
 0.16.3, 0.17.1 and 0.22.1 install trees, 0.17.1 save-local runs) and from Spack's
-source history; the readers (:mod:`~spackmon_analysis.installs`,
-:mod:`~spackmon_analysis.savelocal`, :mod:`~spackmon_analysis.frames`) use these
+source history; the readers (:mod:`~spackmon_analysis.loaders.installs`,
+:mod:`~spackmon_analysis.loaders.savelocal`, :mod:`~spackmon_analysis.frames`) use these
 definitions instead of keeping their own copies. ``docs/install-trees.md`` has the
 same facts as tables.
 

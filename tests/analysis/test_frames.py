@@ -725,11 +725,11 @@ def _edge_case_database(path: Path) -> str:
 def test_from_database_column_reader_corner_cases(tmp_path, monkeypatch, keep_output) -> None:
     """The column-wise database reader gives exactly the frames of the data API rows
     (untimed phases among timed ones, invalid stamps, ties, paging, events order)."""
-    from spackmon_analysis import frames
+    from spackmon_analysis.loaders import database, server
     from spackmon_analysis.server.tables import read_rows
 
     url = _edge_case_database(tmp_path / "edge.db")
-    monkeypatch.setattr(frames, "_DB_PAGE", 2)
+    monkeypatch.setattr(database, "_DB_PAGE", 2)
     direct = MonitorData.from_database(url, keep_output=keep_output)
     phase_filter = {} if keep_output else {"output": False}
     rows = {
@@ -737,7 +737,7 @@ def test_from_database_column_reader_corner_cases(tmp_path, monkeypatch, keep_ou
         for route in ("specs", "dependencies", "builds", "buildphases")
     }
     rows |= {route: list(read_rows(url, route)) for route in ("builderrors", "buildwarnings")}
-    expected = frames._from_rows(rows, source="database", label=url, keep_output=keep_output)
+    expected = server._from_rows(rows, source="database", label=url, keep_output=keep_output)
     for name in ("specs", "dependencies", "builds", "phases", "events"):
         pd.testing.assert_frame_equal(getattr(direct, name), getattr(expected, name))
     phases = direct.phases

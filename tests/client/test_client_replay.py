@@ -193,7 +193,7 @@ def test_each_build_goes_in_order_after_its_own_spec(monitor, tmp_path):
     import threading
 
     from spackmon_analysis import synth
-    from spackmon_analysis.savelocal import read_save_local
+    from spackmon_analysis.loaders.savelocal import read_save_local
     from spackmon_analysis.spec import load_spec
 
     run_dir = tmp_path / "monitor"

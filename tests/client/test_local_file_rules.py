@@ -15,8 +15,8 @@ from spackmon_analysis import localfiles
 from spackmon_analysis.client import SpackMonitorClient
 from spackmon_analysis.errors import InstallPrefixError, SpecFormatError
 from spackmon_analysis.frames import load_install_tree, load_save_local
-from spackmon_analysis.installs import read_install_prefix
-from spackmon_analysis.savelocal import read_save_local
+from spackmon_analysis.loaders.installs import read_install_prefix
+from spackmon_analysis.loaders.savelocal import read_save_local
 
 SECRET = "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 

@@ -15,8 +15,8 @@ from client_testlib import (
 )
 
 from spackmon_analysis.errors import SaveLocalError
+from spackmon_analysis.loaders.savelocal import SaveLocalRun, phase_timestamps, read_save_local
 from spackmon_analysis.records import BuildRecord, PhaseRecord
-from spackmon_analysis.savelocal import SaveLocalRun, phase_timestamps, read_save_local
 
 
 def test_success_run_builds_phases_and_statuses():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from spackmon_analysis.errors import InstallPrefixError
-from spackmon_analysis.installs import (
+from spackmon_analysis.loaders.installs import (
     InstallRecord,
     find_install_prefixes,
     parse_build_env,

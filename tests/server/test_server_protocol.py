@@ -380,7 +380,7 @@ def test_analyze_stores_relative_paths_and_replaces(alice, bulk):
     rel = {f["path"]: f for f in files}
     for abspath, info in manifest.items():
         # Spack's manifest lists the prefix directory itself; relative to the prefix it is "."
-        # (the convention of spackmon_analysis.installs and os.path.relpath), never "".
+        # (the convention of spackmon_analysis.loaders.installs and os.path.relpath), never "".
         stored = rel[os.path.relpath(abspath, prefix)]
         assert (
             stored["prefix"] == prefix

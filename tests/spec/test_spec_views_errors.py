@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spackmon_analysis.errors import SpecFormatError
-from spackmon_analysis.savelocal import read_save_local
+from spackmon_analysis.loaders.savelocal import read_save_local
 from spackmon_analysis.spec import load_spec
 from spackmon_analysis.synth import ERAS, generate_save_local, generate_spec_document
 

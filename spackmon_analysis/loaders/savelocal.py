@@ -32,9 +32,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import SaveLocalError, SpackmonError
-from .records import ENVIRONMENT_FIELDS, BuildRecord, PhaseRecord
-from .spackfacts import (  # Spack's log stamp, its parser and phase order
+from ..errors import SaveLocalError, SpackmonError
+from ..records import ENVIRONMENT_FIELDS, BuildRecord, PhaseRecord
+from ..spackfacts import (  # Spack's log stamp, its parser and phase order
     CANONICAL_PHASES,
     LOG_STAMP,
     parse_stamp,
@@ -362,7 +362,7 @@ def _load_json(file: Path, problems: _Problems) -> Any | None:
     """The parsed file, or None with the file named in the problems. Files are read
     under the upload rules of :mod:`~spackmon_analysis.localfiles` (no symbolic link out
     of the run directory, bounded sizes)."""
-    from .localfiles import UnsafeFileError, read_local
+    from ..localfiles import UnsafeFileError, read_local
 
     try:
         text = read_local(file, problems.run.path, decompress=False).decode("utf-8")
@@ -402,7 +402,7 @@ def _read_run(path: Path, *, strict: bool) -> SaveLocalRun:
 
 
 def _read_specs(run: SaveLocalRun, files: list[Path], problems: _Problems) -> None:
-    from .spec import load_spec
+    from ..spec import load_spec
 
     for file in files:
         doc = _load_json(file, problems)

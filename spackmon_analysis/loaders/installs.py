@@ -26,10 +26,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import InstallPrefixError, SpackmonError
-from .localfiles import UnsafeFileError, read_local
-from .records import BuildRecord, PhaseRecord
-from .spackfacts import (
+from ..errors import InstallPrefixError, SpackmonError
+from ..localfiles import UnsafeFileError, read_local
+from ..records import BuildRecord, PhaseRecord
+from ..spackfacts import (
     LOG_STAMP,
     PHASE_SUCCESS_MARKER,
     PhaseDurations,
@@ -106,7 +106,7 @@ class InstallRecord:
 
         Line numbers count in the phase's output; for a phase cut out of the combined
         ``spack-build-out.txt``, add ``phase.first_line - 1`` for the line in that file."""
-        from .logs import parse_log
+        from ..logs import parse_log
 
         return {p.name: parse_log(p.output or "", context=context) for p in self.phases}
 
@@ -312,7 +312,7 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
         raise InstallPrefixError("no spec.json or spec.yaml in the metadata folder", path=str(meta))
     files = _Reader(root)
     if spec_file is not None:
-        from .spec import load_spec
+        from ..spec import load_spec
 
         try:
             data = read_local(spec_file, root)
@@ -387,7 +387,7 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
         install_files, original_prefix = _relative_manifest(manifest_doc, root.name, manifest)
 
     # phases: the per-phase logs, else the combined log cut on the phase markers
-    from .logs import parse_log
+    from ..logs import parse_log
 
     notes: list[str] = []
     # (order, phase, text, source file, first line in that file)

@@ -1,0 +1,177 @@
+"""Server rows (the data API's ``specs``, ``dependencies``, ``builds``, ``buildphases``,
+``builderrors``, ``buildwarnings``) -> frames, for :meth:`MonitorData.from_client`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import ConfigError, MonitorError
+from ..frames import MonitorData, _Assembler, _order_by_time
+from ..logs import LogEvent, fingerprint
+from .savelocal import phase_timestamps
+
+
+def _need(row: Any, name: str, route: str, error: type[Exception]) -> Any:
+    if not isinstance(row, Mapping):
+        raise _make_error(error, f"{route}: expected a JSON object per row, got {row!r:.80}")
+    if name not in row:
+        ident = row.get("id", "?")
+        raise _make_error(error, f"{route} row id={ident}: missing field {name!r}")
+    return row[name]
+
+
+def _make_error(error: type[Exception], message: str) -> Exception:
+    return error(message)
+
+
+def _empty_to_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
+def _from_rows(
+    rows: Mapping[str, list[dict[str, Any]]], *, source: str, label: str, keep_output: bool
+) -> MonitorData:
+    error: type[Exception] = MonitorError if source == "server" else ConfigError
+    asm = _Assembler(keep_output=keep_output, rules=None, parse_events=False)
+
+    for row in rows["specs"]:
+        _add_server_spec(
+            asm,
+            _need(row, "full_hash", "specs", error),
+            _need(row, "name", "specs", error),
+            row.get("version"),
+            row.get("compiler_name"),
+            row.get("compiler_version"),
+            row.get("platform"),
+            row.get("os"),
+            row.get("target"),
+            row.get("namespace"),
+            row.get("external"),
+            row.get("hash"),
+            row.get("build_hash"),
+            row.get("dag_hash"),
+        )
+    for row in rows["dependencies"]:
+        parent = _need(row, "spec_full_hash", "dependencies", error)
+        child = _need(row, "dependency_full_hash", "dependencies", error)
+        if (parent, child) not in asm.edges:
+            deptypes = row.get("deptypes") or []
+            asm.edges[(parent, child)] = (
+                parent,
+                child,
+                row.get("spec_name"),
+                row.get("dependency_name"),
+                ",".join(sorted(str(d) for d in deptypes)),
+            )
+
+    # events per phase id, in stored order
+    events_of: dict[Any, list[LogEvent]] = {}
+    for route in ("builderrors", "buildwarnings"):
+        for row in rows[route]:
+            phase_id = _need(row, "phase", route, error)
+            text = _need(row, "text", route, error)
+            classes = tuple(row.get("classes") or ())
+            event = LogEvent(
+                kind=_need(row, "kind", route, error),
+                text=text,
+                line_no=row.get("line_no"),
+                source_file=row.get("source_file"),
+                source_line_no=row.get("source_line_no"),
+                pre_context=list(row.get("pre_context") or []),
+                post_context=list(row.get("post_context") or []),
+                repeat_count=row.get("repeat_count") or 1,
+                classes=classes,
+                fingerprint=fingerprint(text),
+            )
+            events_of.setdefault(phase_id, []).append(event)
+
+    phases_of: dict[Any, list[tuple[str, Any, dict[str, Any]]]] = {}
+    for row in rows["buildphases"]:
+        build_id = _need(row, "build", "buildphases", error)
+        name = _need(row, "name", "buildphases", error)
+        phase_id = _need(row, "id", "buildphases", error)
+        output = row.get("output")
+        stamps = phase_timestamps(output)
+        started = stamps[0] if stamps else None
+        finished = stamps[-1] if stamps else None
+        duration = (finished - started).total_seconds() if len(stamps) >= 2 else None
+        events = sorted(events_of.get(phase_id, []), key=lambda e: e.line_no or 0)
+        phase = {
+            "name": name,
+            "status": row.get("status"),
+            "output": output,
+            "output_size": row.get("output_size"),
+            "duration": duration,
+            "started_at": started,
+            "finished_at": finished,
+            "phase_id": phase_id,
+            "events": events,
+        }
+        phases_of.setdefault(build_id, []).append((name, started, phase))
+
+    for row in rows["builds"]:
+        build_id = _need(row, "id", "builds", error)
+        full_hash = asm.resolve(_need(row, "full_hash", "builds", error))
+        phases = _order_by_time(phases_of.get(build_id, []))
+        for index, phase in enumerate(phases):
+            phase["order"] = index
+        created = row.get("created_at")
+        asm.add_build(
+            key=str(build_id),
+            build_id=build_id,
+            run=None,
+            run_time=created,
+            full_hash=full_hash,
+            spec_name=row.get("spec_name"),
+            spec_version=_empty_to_none(row.get("spec_version")),
+            status=row.get("status"),
+            env=row,
+            tags=[str(t) for t in (row.get("tags") or [])],
+            owner=row.get("owner"),
+            created_at=created,
+            source=source,
+            phases=phases,
+        )
+    return MonitorData(**asm.frames(), source=label, rules=None, problems=asm.problems)
+
+
+def _add_server_spec(
+    asm: _Assembler,
+    key: str,
+    name: str,
+    version: str | None,
+    compiler_name: str | None,
+    compiler_version: str | None,
+    platform: str | None,
+    os_name: str | None,
+    target: str | None,
+    namespace: str | None,
+    external: Any,
+    dag: str | None,
+    build_hash: str | None,
+    dag_hash: str | None,
+) -> None:
+    """One server ``specs`` row into ``asm`` (data API rows and database rows alike)."""
+    compiler = None
+    if compiler_name:
+        compiler = f"{compiler_name}@{compiler_version}" if compiler_version else compiler_name
+    hashes = (dag, build_hash, dag_hash, key)
+    if not dag and dag_hash and dag_hash != key:
+        dag = dag_hash
+    spec_row = (
+        key,
+        name,
+        _empty_to_none(version),
+        compiler,
+        compiler_name,
+        compiler_version,
+        platform,
+        os_name,
+        target,
+        namespace,
+        bool(external),
+        dag,
+        build_hash,
+    )
+    asm.add_spec_row(key, spec_row, hashes)
