@@ -68,15 +68,12 @@ pd.set_option("display.max_columns", 12)
 
 #: Setup of the notebooks that draw: figures are shown inline (stored as PNG in the
 #: notebook) at a modest resolution.
-PLOT_SETUP = (
-    """
+PLOT_SETUP = """
 %matplotlib inline
 import matplotlib.pyplot as plt
 
 plt.rcParams["figure.dpi"] = 80
-"""
-    + SETUP
-)
+""" + SETUP
 
 NB01 = [
     md("""
@@ -91,9 +88,7 @@ dependencies). The server is the embedded monitor on a free loopback port with a
 database, unless `SPACKMON_HOST` (plus `SPACKMON_USER` and `SPACKMON_TOKEN`) points at
 another one.
 """),
-    code(
-        SETUP
-        + """
+    code(SETUP + """
 import os
 from pathlib import Path
 
@@ -103,8 +98,7 @@ from spackmon_analysis.spec import load_spec
 
 SPEC_FILE = Path("..") / "specs" / "singularity-3.6.4.json"
 SPACK_VERSION = "0.16.0-1379-7a5351d495"  # the list format carries no version: give it, as the tutorial does
-"""
-    ),
+"""),
     md("## A server, a user and a token"),
     unchecked("""
 if os.environ.get("SPACKMON_HOST"):
@@ -176,15 +170,12 @@ the same answers as an offline analysis of the files, and is replaying twice har
 The runs are the bundled example data (six runs of Spack 0.17.1 over a 20-package stack,
 `gcc@12.2.0` on icelake and `clang@14.0.6` on zen3; see `docs/demo.md`).
 """),
-    code(
-        SETUP
-        + """
+    code(SETUP + """
 from spackmon_analysis.server import LocalMonitor
 
 RUNS = sma.example_data_dir() / "save-local"
 sorted(p.name for p in RUNS.iterdir())
-"""
-    ),
+"""),
     unchecked("""
 monitor = LocalMonitor().start()
 monitor.add_user("analyst")
@@ -336,15 +327,12 @@ failed too, so a run's list of failed builds mixes two very different things:
 `first_error` the first error of a root cause, and `blocked_by` the root causes that blocked a
 blocked build.
 """),
-    code(
-        PLOT_SETUP
-        + """
+    code(PLOT_SETUP + """
 data = sma.load_save_local(sma.example_data_dir() / "save-local")
 print(len(data.builds), "builds in", len(data.runs), "runs of", data.builds["spec_name"].nunique(), "packages")
 print(", ".join(data.runs))
 data.outcome_counts()
-"""
-    ),
+"""),
     md("## Root causes and the dependents they blocked"),
     code("""
 found = sma.failures(data)
@@ -405,9 +393,7 @@ NB04 = [
 **Question:** do spec files written by Spack releases from 0.16 to 0.22 give the same kind of
 DAG, and what changed between the `singularity@3.6.4` and `singularity@3.8.0` DAGs?
 """),
-    code(
-        PLOT_SETUP
-        + """
+    code(PLOT_SETUP + """
 from pathlib import Path
 
 from spackmon_analysis.spec import load_spec
@@ -420,19 +406,15 @@ pd.DataFrame(
     [(name, g.format, g.root.name, g.root.version, len(g), len(g.edges)) for name, g in graphs.items()],
     columns=["file", "format", "root", "version", "nodes", "edges"],
 )
-"""
-    ),
+"""),
     code("""
 graphs["tinyapp-spack-0.22.1.json"].nodes_frame()[["name", "version", "external"]].sort_values("name").reset_index(drop=True)
 """),
     md("## A DAG coloured by build status"),
-    needs(
-        "plots",
-        """
+    needs("plots", """
 data = sma.load_save_local(sma.example_data_dir() / "save-local" / "2026-11-21-02-00-07-1795226407")
 ax = sma.plot_dependency_graph(data)
-""",
-    ),
+"""),
     md("## singularity 3.6.4 → 3.8.0"),
     code("""
 old = load_spec(Path("..") / "specs" / "singularity-3.6.4.json")
@@ -470,13 +452,10 @@ NB05 = [
 and see its history? `sma.explore(data)` builds an ipywidgets explorer; here we drive it from
 code with `.select(...)` so the notebook can be checked without clicking.
 """),
-    code(
-        SETUP
-        + """
+    code(SETUP + """
 data = sma.load_save_local(sma.example_data_dir() / "save-local")
 explorer = sma.explore(data)
-"""
-    ),
+"""),
     unchecked("""
 explorer
 """),
@@ -523,29 +502,17 @@ def execute(nb: nbformat.NotebookNode, cwd: Path) -> None:
                 if kind == "status" and content["execution_state"] == "idle":
                     break
                 if kind == "stream":
-                    if (
-                        outputs
-                        and outputs[-1].output_type == "stream"
-                        and outputs[-1].name == content["name"]
-                    ):
+                    if outputs and outputs[-1].output_type == "stream" and outputs[-1].name == content["name"]:
                         outputs[-1].text += content["text"]
                     else:
-                        outputs.append(
-                            nbformat.v4.new_output(
-                                "stream", name=content["name"], text=content["text"]
-                            )
-                        )
+                        outputs.append(nbformat.v4.new_output("stream", name=content["name"], text=content["text"]))
                 elif kind in ("execute_result", "display_data"):
-                    out = nbformat.v4.new_output(
-                        kind, data=content["data"], metadata=content["metadata"]
-                    )
+                    out = nbformat.v4.new_output(kind, data=content["data"], metadata=content["metadata"])
                     if kind == "execute_result":
                         out.execution_count = count
                     outputs.append(out)
                 elif kind == "error":
-                    raise RuntimeError(
-                        f"cell {count} failed:\n{cell.source}\n" + "\n".join(content["traceback"])
-                    )
+                    raise RuntimeError(f"cell {count} failed:\n{cell.source}\n" + "\n".join(content["traceback"]))
             cell.outputs = outputs
             cell.execution_count = count
     finally:
@@ -571,11 +538,7 @@ def main(which: list[str]) -> None:
         for i, cell in enumerate(nb.cells):
             cell.id = f"{key}-{i:02d}"  # stable ids: rebuilding changes only what changed
             cell.metadata.pop("spackmon_needs", None)
-        nb.metadata["kernelspec"] = {
-            "name": "python3",
-            "display_name": "Python 3",
-            "language": "python",
-        }
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.metadata["language_info"] = {"name": "python"}
         execute(nb, HERE)
         nbformat.write(nb, HERE / filename)
