@@ -266,9 +266,19 @@ def read_spec_document(path: str | Path, *, within: str | Path | None = None) ->
     Read under the upload rules of :mod:`~spackmon_analysis.localfiles`: at most
     ``MAX_FILE_BYTES``, decompressed to at most ``MAX_DECODED_BYTES``, and, with
     ``within`` (the install prefix it comes from), never through a symbolic link out of
-    that folder. A refused file raises :class:`SpecFormatError` naming it and the reason.
+    that folder; decoded and checked by
+    :func:`~spackmon_analysis.spec.decode_spec_document`, the reader of ``load_spec``. A
+    refused or malformed file raises :class:`SpecFormatError` naming it and the reason.
     """
-    return _spec_document(_spec_bytes(path, within), path)
+    return _spec_file_document(path, within)
+
+
+def _spec_file_document(path: str | Path, within: str | Path | None = None) -> Any:
+    """The checked document of a spec file, read once under the upload rules."""
+    from .spec import decode_spec_document
+
+    doc, _graph = decode_spec_document(_spec_bytes(path, within), name=str(path))
+    return doc
 
 
 def _spec_bytes(path: str | Path, within: str | Path | None = None) -> bytes:
@@ -286,28 +296,6 @@ def _spec_bytes(path: str | Path, within: str | Path | None = None) -> bytes:
         raise SpecFormatError(f"cannot read file: {exc.strerror or exc}", source=str(path)) from exc
 
 
-def _spec_document(raw: bytes, path: str | Path) -> Any:
-    """The document in a spec file's (gunzipped) bytes: JSON, YAML or clearsigned."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecFormatError(f"not UTF-8 text: {exc}", source=str(path)) from exc
-    if text.lstrip().startswith("-----BEGIN PGP SIGNED MESSAGE-----"):
-        body = text.split("\n\n", 1)[1] if "\n\n" in text else text
-        text = body.split("-----BEGIN PGP SIGNATURE-----", 1)[0]
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as json_exc:
-        try:
-            import yaml
-
-            return yaml.safe_load(text)
-        except Exception as exc:  # noqa: BLE001 - yaml raises many types
-            raise SpecFormatError(
-                f"neither JSON ({json_exc}) nor YAML ({exc})", source=str(path)
-            ) from exc
-
-
 def _looks_like_path(value: Any) -> bool:
     """A ``Path``, or a one-line string that is not JSON/YAML document text."""
     if isinstance(value, Path):
@@ -321,18 +309,6 @@ def _looks_like_path(value: Any) -> bool:
         and not text.startswith(("{", "[", "-----"))
         and len(text) < 4096
     )
-
-
-def _parse_text(text: str | bytes) -> Any:
-    """Parse JSON (or YAML) document text that ``load_spec`` has already accepted."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        import yaml
-
-        return yaml.safe_load(text)
 
 
 def _unwrap_upload_body(doc: Any) -> tuple[Any, str | None]:
@@ -1331,12 +1307,9 @@ class SpackMonitorClient:
         Returns the server's envelope: ``data.spec`` and ``data.created`` (``code``
         201 when new, 200 when it already existed).
         """
-        from .spec import load_spec
-
         try:
-            raw = _spec_bytes(filename)  # read once, under the upload rules (localfiles)
-            load_spec(raw, name=str(filename))
-            doc = _spec_document(raw, filename)
+            # read once, under the upload rules (localfiles); the document checked is sent
+            doc = _spec_file_document(filename)
         except SpecFormatError as exc:
             raise _with_source(exc, filename) from exc
         return self._upload(doc, spack_version)
@@ -1347,13 +1320,11 @@ class SpackMonitorClient:
         Validated with :func:`~spackmon_analysis.spec.load_spec` first; see
         :meth:`upload_specfile` for the answer.
         """
-        from .spec import load_spec
+        from .spec import decode_spec_document
 
         if _looks_like_path(doc):
             return self.upload_specfile(doc, spack_version)
-        load_spec(doc)
-        if isinstance(doc, str | bytes):
-            doc = _parse_text(doc)
+        doc, _graph = decode_spec_document(doc)  # text: the document checked is sent
         return self._upload(doc, spack_version)
 
     def _upload(self, doc: Any, spack_version: str | None) -> dict:
@@ -1397,12 +1368,11 @@ class SpackMonitorClient:
             body["tags"] = tags if isinstance(tags, str) else ",".join(tags)
         if spec is not None:
             if _looks_like_path(spec):
-                spec = read_spec_document(spec)
-            elif isinstance(spec, str | bytes):
-                spec = _parse_text(spec)
-            from .spec import load_spec
+                spec = _spec_file_document(spec)
+            else:
+                from .spec import decode_spec_document
 
-            load_spec(spec)
+                spec, _graph = decode_spec_document(spec)
             body["spec"], _ = _unwrap_upload_body(spec)
         return self._call("POST", "builds/new/", body)
 

@@ -2,7 +2,8 @@
 
 :func:`load_spec` accepts a path (``.json``, ``.yaml``/``.yml``, clearsigned ``.json.sig``,
 optionally gzip-compressed), JSON or YAML text, ``bytes`` or an already-parsed object, and
-returns a :class:`SpecGraph`. Every format Spack has written is read (see PROTOCOL section 5):
+returns a :class:`SpecGraph`; :func:`decode_spec_document` returns the decoded document with
+it (what the client uploads). Every format Spack has written is read (see PROTOCOL section 5):
 
 * the old list format of Spack <= 0.16 (``[{"<name>": {node}}]``),
 * node lists with ``_meta.version`` 2 (0.17), 3 (0.18-0.19), 4 (0.21-0.23), 5 (1.0-1.2), 6 (1.3),
@@ -22,19 +23,26 @@ nothing else.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from ..errors import SpecFormatError
-from .decode import _looks_like_path, _parse_bytes, _parse_text, _read_path
+from .decode import decode
 from .diff import SpecDiff
 from .graph import HASH_KEYS, SpecEdge, SpecGraph, SpecNode, _Cols, _no_gc
 from .parse import _Parser
 
-__all__ = ["load_spec", "SpecGraph", "SpecNode", "SpecEdge", "SpecDiff", "HASH_KEYS"]
+__all__ = [
+    "load_spec",
+    "decode_spec_document",
+    "SpecGraph",
+    "SpecNode",
+    "SpecEdge",
+    "SpecDiff",
+    "HASH_KEYS",
+]
 
 # ---------------------------------------------------------------------------------------------
-# entry point
+# entry points
 
 
 def load_spec(source: Any, *, name: str | None = None) -> SpecGraph:
@@ -50,35 +58,28 @@ def load_spec(source: Any, *, name: str | None = None) -> SpecGraph:
     """
     # Parsing allocates many small containers and no cycles: the cyclic garbage collector
     # would repeatedly walk the whole document while it grows (more than doubling load time).
-    # The document is dropped inside _load, before the collector runs again, so its first
+    # The document is dropped inside _graph, before the collector runs again, so its first
     # pass only sees what the graph keeps.
     with _no_gc():
-        return _load(source, name)
+        return _graph(*decode(source, name))
 
 
-def _load(source: Any, name: str | None) -> SpecGraph:
-    if isinstance(source, Path):
-        label = name or str(source)
-        doc = _read_path(source, label)
-    elif isinstance(source, str):
-        if _looks_like_path(source):
-            label = name or source
-            doc = _read_path(Path(source), label)
-        else:
-            label = name or "<string>"
-            doc = _parse_text(source, label)
-    elif isinstance(source, (bytes, bytearray, memoryview)):
-        label = name or "<string>"
-        doc = _parse_bytes(bytes(source), label)
-    elif isinstance(source, (dict, list)):
-        label = name or "<object>"
-        doc = source
-    else:
-        raise SpecFormatError(
-            f"cannot read a spec from a {type(source).__name__} (expected a path, text, bytes, "
-            "dict or list)",
-            source=name or "<object>",
-        )
+def decode_spec_document(source: Any, *, name: str | None = None) -> tuple[Any, SpecGraph]:
+    """``(document, graph)``: the decoded spec document and the :class:`SpecGraph` read from
+    that very object.
+
+    ``source`` is what :func:`load_spec` takes. The document is what a file, ``bytes`` or
+    text holds once gunzipped, freed of an OpenPGP clearsign (dash-escaped lines restored)
+    and parsed as JSON or YAML; a ``dict``/``list`` is returned as it is. Whoever sends a
+    spec on (the client's uploads) sends this document, so what was checked is what is
+    sent. Raises :class:`~spackmon_analysis.errors.SpecFormatError` like :func:`load_spec`.
+    """
+    with _no_gc():
+        label, doc = decode(source, name)
+        return doc, _graph(label, doc)
+
+
+def _graph(label: str, doc: Any) -> SpecGraph:
     parser = _Parser(label)
     try:
         result = parser.parse(doc)

@@ -117,3 +117,31 @@ def _looks_like_path(text: str) -> bool:
         return Path(text).exists()
     except (OSError, ValueError):
         return False
+
+
+def decode(source: Any, name: str | None = None) -> tuple[str, Any]:
+    """``(label, document)`` of a spec source: a path (``str``/``Path``), JSON/YAML text,
+    ``bytes``, or an already-parsed ``dict``/``list`` (returned as it is).
+
+    ``label`` is ``name``, else the path, ``<string>`` or ``<object>``: the ``source`` of
+    every error and of the graph read from the document.
+    """
+    if isinstance(source, Path):
+        label = name or str(source)
+        return label, _read_path(source, label)
+    if isinstance(source, str):
+        if _looks_like_path(source):
+            label = name or source
+            return label, _read_path(Path(source), label)
+        label = name or "<string>"
+        return label, _parse_text(source, label)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        label = name or "<string>"
+        return label, _parse_bytes(bytes(source), label)
+    if isinstance(source, (dict, list)):
+        return name or "<object>", source
+    raise SpecFormatError(
+        f"cannot read a spec from a {type(source).__name__} (expected a path, text, bytes, "
+        "dict or list)",
+        source=name or "<object>",
+    )

@@ -203,3 +203,19 @@ def test_paginated_pulls_are_lazy_sequences(client):
     assert set(roots["name"]) == {"zlib"}
     assert len(client.errors(build=10**9)) == 0
     assert client.warnings(build=10**9).to_frame().empty
+
+
+def test_clearsigned_old_style_yaml_spec_uploads_the_document_it_checked(client):
+    """A ``gpg --clearsign``ed Spack 0.16 ``spec.yaml`` (its ``- name:`` list lines are
+    dash-escaped to ``- - name:``): the client checks and sends the same document, through
+    every entry that takes a spec (a file, its text, a build's ``spec=``)."""
+    signed = SPECS / "tinyapp-spack-0.16.3-installed.yaml.sig"
+    plain = client.upload_specfile(SPECS / "tinyapp-spack-0.16.3-installed.yaml", "0.16.3")
+    answer = client.upload_specfile(signed, "0.16.3")
+    assert answer["code"] == 200  # the very spec uploaded from the unsigned file
+    assert answer["data"]["spec"] == plain["data"]["spec"]
+    assert set(answer["data"]["spec"]["specs"]) == {"tinybase", "tinyutil"}
+    again = client.upload_spec(signed.read_text(), "0.16.3")
+    assert again["data"]["spec"]["full_hash"] == plain["data"]["spec"]["full_hash"]
+    built = client.new_build(plain["data"]["spec"]["full_hash"], "0.16.3", spec=signed, **ENV)
+    assert built["data"]["build"]["spec_name"] == "tinyapp"

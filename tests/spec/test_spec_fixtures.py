@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from spackmon_analysis.errors import SpecFormatError
-from spackmon_analysis.spec import SpecGraph, load_spec
+from spackmon_analysis.spec import SpecGraph, decode_spec_document, load_spec
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SPECS = DATA / "specs"
@@ -254,3 +254,23 @@ def test_repr_html_and_plain_repr() -> None:
     html = g._repr_html_()
     assert "<table>" in html and "gcc-runtime" in html and "zlib" in html
     assert isinstance(g, SpecGraph) and "4 nodes, 4 edges, format=v4" in repr(g)
+
+
+def test_decode_spec_document_of_a_clearsigned_old_style_yaml_spec() -> None:
+    """``gpg --clearsign`` of a Spack 0.16 ``spec.yaml`` (its ``- tinyapp:`` list lines are
+    dash-escaped): the decoder hands back the document the unsigned file holds, and the graph
+    read from that very object."""
+    import yaml
+
+    signed = SPECS / "tinyapp-spack-0.16.3-installed.yaml.sig"
+    assert "\n- - tinyapp:" in signed.read_text()  # really dash-escaped
+    plain = yaml.safe_load((SPECS / "tinyapp-spack-0.16.3-installed.yaml").read_text())
+    for source in (signed, str(signed), signed.read_bytes(), signed.read_text()):
+        doc, graph = decode_spec_document(source, name="signed")
+        assert doc == plain
+        assert graph.source == "signed" and graph.format == "list"
+        assert [n.name for n in graph] == [n.name for n in load_spec(plain)]
+    doc, graph = decode_spec_document(plain)
+    assert doc is plain and graph.root.name == "tinyapp"
+    with pytest.raises(SpecFormatError, match="cannot read a spec from a int"):
+        decode_spec_document(3)
