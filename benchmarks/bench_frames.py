@@ -411,7 +411,7 @@ def _read_sql(db: str) -> int:
 
 
 def _read_rows(db: str) -> int:
-    from spackmon_analysis.server.tables import read_rows
+    from spackmon_analysis.server.queries import read_rows
 
     return sum(len(list(read_rows(f"sqlite:///{db}", r))) for r in _ROUTES)
 
@@ -453,7 +453,7 @@ def large_child(variant: str, db: str, trace: bool, profile: bool) -> None:
     import pandas  # noqa: F401  (imports are not part of any variant)
 
     import spackmon_analysis.frames  # noqa: F401
-    import spackmon_analysis.server.tables  # noqa: F401
+    import spackmon_analysis.server.queries  # noqa: F401
 
     fn = LARGE_VARIANTS[variant][1]
     gc.collect()

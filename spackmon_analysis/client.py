@@ -154,7 +154,7 @@ PULL_ROUTES = {
 }
 
 #: The fields of each data API route's rows, in the server's order (the embedded
-#: monitor's schema; ``spackmon_analysis.server.tables.ROUTES`` shapes the rows and a test
+#: monitor's schema; ``spackmon_analysis.server.queries.ROUTES`` shapes the rows and a test
 #: checks that the two agree). An empty pull's ``to_frame()`` gets these columns.
 #: ``buildphases`` rows carry ``output`` only when the pull has ``output=1``.
 ROUTE_COLUMNS: dict[str, tuple[str, ...]] = {

@@ -31,7 +31,7 @@ from .server import _add_server_spec, _empty_to_none
 def read_database(url: Any, *, keep_output: bool = True) -> tuple[dict[str, Any], str]:
     """The five frames of the database at ``url`` and a label for it (see
     :meth:`~spackmon_analysis.frames.MonitorData.from_database`)."""
-    from ..server.tables import Store, _safe
+    from ..server.tables import Store, redact_url
 
     store = None
     if isinstance(url, str | os.PathLike):
@@ -42,7 +42,7 @@ def read_database(url: Any, *, keep_output: bool = True) -> tuple[dict[str, Any]
             text = f"sqlite:///{Path(text).expanduser()}"
         store = Store.open(text, create=False)
         engine = store.read
-        label = _safe(text)
+        label = redact_url(text)
     else:
         engine = url
         label = str(getattr(engine, "url", "database"))

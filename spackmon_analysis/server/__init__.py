@@ -9,7 +9,8 @@ from __future__ import annotations
 from .app import create_app
 from .guard import TransportLimits
 from .local import LocalMonitor
-from .tables import SCHEMA_VERSION, Store, default_db_url, read_rows
+from .queries import read_rows
+from .tables import SCHEMA_VERSION, Store, default_db_url
 
 __all__ = [
     "create_app",

@@ -48,18 +48,16 @@ from ..spec.graph import _no_gc
 from . import ingest, validate
 from .auth import FailureLimiter, Identity, TokenIssuer, header_problem
 from .ingest import RequestError
-from .tables import (
+from .queries import (
     MAX_PAGE_BYTES,
     ROUTES,
-    Store,
     apply_filters,
     iter_rows,
     read_one,
     read_page,
-    set_lock_wait,
-    specs,
     stream_phase,
 )
+from .tables import Store, set_lock_wait, specs
 
 __all__ = ["create_app", "DEFAULT_MAX_BODY_SIZE", "MAX_PAGE_SIZE", "DEFAULT_DB_WAIT"]
 

@@ -726,7 +726,7 @@ def test_from_database_column_reader_corner_cases(tmp_path, monkeypatch, keep_ou
     """The column-wise database reader gives exactly the frames of the data API rows
     (untimed phases among timed ones, invalid stamps, ties, paging, events order)."""
     from spackmon_analysis.loaders import database, server
-    from spackmon_analysis.server.tables import read_rows
+    from spackmon_analysis.server.queries import read_rows
 
     url = _edge_case_database(tmp_path / "edge.db")
     monkeypatch.setattr(database, "_DB_PAGE", 2)

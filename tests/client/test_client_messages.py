@@ -92,7 +92,7 @@ def test_the_client_schema_matches_the_servers_rows(monitor):
             seen += 1
             assert list(frame.columns) == list(columns), route
     assert seen >= 10
-    from spackmon_analysis.server.tables import ROUTES
+    from spackmon_analysis.server.queries import ROUTES
 
     assert set(ROUTES) == set(ROUTE_COLUMNS)
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from testlib import BUILD_ENV as ENV
 
 from spackmon_analysis.server import LocalMonitor
-from spackmon_analysis.server.tables import ROUTES
+from spackmon_analysis.server.queries import ROUTES
 
 CASES = 200
 SPECS = relhelp.TESTS / "data" / "specs"

@@ -19,7 +19,7 @@ import relhelp
 import requests
 
 from spackmon_analysis.server import LocalMonitor
-from spackmon_analysis.server.tables import read_rows
+from spackmon_analysis.server.queries import read_rows
 
 LIMIT = 1024 * 1024  # 1 MiB for the oversized-body tests
 

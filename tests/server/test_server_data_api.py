@@ -9,7 +9,7 @@ import pytest
 import requests
 import yaml
 
-from spackmon_analysis.server.tables import ROUTES, read_rows
+from spackmon_analysis.server.queries import ROUTES, read_rows
 from spackmon_analysis.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -247,7 +247,7 @@ def test_read_rows_matches_api(alice, mon, bulk):
 
 
 def test_keyset_chunks(alice, mon):
-    from spackmon_analysis.server.tables import iter_rows
+    from spackmon_analysis.server.queries import iter_rows
 
     alice.post(
         "specs/new/", {"spec": _doc(SPECS / "tinyapp-spack-0.17.1.json"), "spack_version": "0.17.1"}

@@ -14,7 +14,8 @@ import requests
 from sqlalchemy import insert, update
 from testlib import BUILD_ENV as ENV
 
-from spackmon_analysis.server.tables import ROUTES, attributes, builds, read_rows, specs
+from spackmon_analysis.server.queries import ROUTES, read_rows
+from spackmon_analysis.server.tables import attributes, builds, specs
 
 SPECS = Path(__file__).resolve().parents[1] / "data" / "specs"
 LONE = "\ud800"  # a lone high surrogate

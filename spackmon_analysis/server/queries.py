@@ -1,0 +1,709 @@
+"""The data API's reads: one select, one row shaper and the filters per ``/api/<route>/``.
+
+:data:`ROUTES` defines each route; :func:`read_page` (one bounded page), :func:`iter_rows`
+(keyset chunks, for ``/all/``), :func:`read_one` and :func:`stream_phase` (one row, a phase's
+output in pieces) serve the HTTP routes of :mod:`.routes.data`, and :func:`read_rows` yields
+exactly the same dicts straight from a database, without HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, Text, cast, func, select
+from sqlalchemy.sql import Select
+
+from ..errors import ConfigError
+from .tables import (
+    Store,
+    architectures,
+    attributes,
+    build_environments,
+    build_events,
+    build_phases,
+    builds,
+    compilers,
+    dependencies,
+    environment_variables,
+    features,
+    install_files,
+    iso,
+    specs,
+    targets,
+    users,
+)
+from .validate import clean_text
+
+__all__ = [
+    "ROUTES",
+    "Route",
+    "MAX_PAGE_BYTES",
+    "OUTPUT_PIECE",
+    "apply_filters",
+    "iter_rows",
+    "read_one",
+    "read_page",
+    "read_rows",
+    "stream_phase",
+]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One ``/api/<name>/`` route: its select, id column, row shaper and filters."""
+
+    name: str
+    query: Callable[[], Select]
+    id_col: Any
+    row: Callable[[Any], dict]
+    filters: dict[str, tuple[Any, Callable[[str], Any]]]
+
+
+def _bool(text: str) -> bool:
+    low = str(text).strip().lower()
+    if low in ("1", "true", "yes", "t", "y"):
+        return True
+    if low in ("0", "false", "no", "f", "n"):
+        return False
+    raise ValueError(f"expected a boolean, got {text!r}")
+
+
+def _load(value: Any) -> Any:
+    """A JSON column's value as read (SQLAlchemy has decoded it; a JSON string stays a string),
+    cleaned so that no read fails on what is stored: lone surrogates (an older version could
+    store them in JSON columns) become U+FFFD, a non-finite number (an older SQLite server
+    stored NaN) becomes None. The data API, ``read_rows`` and ``MonitorData.from_database``
+    therefore see the same values."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [_load(v) for v in value]
+    if isinstance(value, dict):
+        return {clean_text(str(k)): _load(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _q_specs() -> Select:
+    return select(specs).order_by(specs.c.id)
+
+
+def _r_specs(r: Any) -> dict:
+    return {
+        "id": r.id,
+        "name": r.name,
+        "version": r.version,
+        "full_hash": r.full_hash,
+        "hash": r.hash,
+        "build_hash": r.build_hash,
+        "dag_hash": r.dag_hash,
+        "package_hash": r.package_hash,
+        "spack_version": r.spack_version,
+        "namespace": r.namespace,
+        "compiler_name": r.compiler_name,
+        "compiler_version": r.compiler_version,
+        "compiler": r.compiler_id,
+        "architecture": r.architecture_id,
+        "platform": r.platform,
+        "os": r.os,
+        "target": r.target,
+        "parameters": _load(r.parameters) or {},
+        "external": bool(r.external),
+        "external_path": r.external_path,
+        "is_root": bool(r.is_root),
+        "created_at": iso(r.created_at),
+    }
+
+
+_parent = specs.alias("parent")
+_child = specs.alias("child")
+
+
+def _q_deps() -> Select:
+    return (
+        select(
+            dependencies,
+            _parent.c.full_hash.label("spec_full_hash"),
+            _child.c.full_hash.label("dependency_full_hash"),
+            _parent.c.name.label("spec_name"),
+            _child.c.name.label("dependency_name"),
+        )
+        .join(_parent, _parent.c.id == dependencies.c.spec_id)
+        .join(_child, _child.c.id == dependencies.c.dependency_id)
+        .order_by(dependencies.c.id)
+    )
+
+
+def _r_deps(r: Any) -> dict:
+    return {
+        "id": r.id,
+        "spec": r.spec_id,
+        "dependency": r.dependency_id,
+        "spec_full_hash": r.spec_full_hash,
+        "dependency_full_hash": r.dependency_full_hash,
+        "spec_name": r.spec_name,
+        "dependency_name": r.dependency_name,
+        "deptypes": list(_load(r.deptypes) or []),
+        "virtuals": list(_load(r.virtuals) or []),
+    }
+
+
+def _q_builds() -> Select:
+    return (
+        select(
+            builds,
+            specs.c.name.label("spec_name"),
+            specs.c.version.label("spec_version"),
+            specs.c.full_hash,
+            build_environments.c.hostname,
+            build_environments.c.host_os,
+            build_environments.c.platform,
+            build_environments.c.host_target,
+            build_environments.c.kernel_version,
+            users.c.username.label("owner"),
+        )
+        .join(specs, specs.c.id == builds.c.spec_id)
+        .join(build_environments, build_environments.c.id == builds.c.build_environment_id)
+        .join(users, users.c.id == builds.c.owner_id)
+        .order_by(builds.c.id)
+    )
+
+
+def _r_builds(r: Any) -> dict:
+    return {
+        "id": r.id,
+        "spec": r.spec_id,
+        "spec_name": r.spec_name,
+        "spec_version": r.spec_version,
+        "full_hash": r.full_hash,
+        "status": r.status,
+        "build_environment": r.build_environment_id,
+        "host_os": r.host_os,
+        "platform": r.platform,
+        "host_target": r.host_target,
+        "hostname": r.hostname,
+        "kernel_version": r.kernel_version,
+        "spack_version": r.spack_version,
+        "tags": list(_load(r.tags) or []),
+        "owner": r.owner,
+        "config_args": r.config_args,
+        "created_at": iso(r.created_at),
+        "updated_at": iso(r.updated_at),
+    }
+
+
+def _q_envs() -> Select:
+    return select(build_environments).order_by(build_environments.c.id)
+
+
+def _r_envs(r: Any) -> dict:
+    return {
+        "id": r.id,
+        "hostname": r.hostname,
+        "host_os": r.host_os,
+        "platform": r.platform,
+        "host_target": r.host_target,
+        "kernel_version": r.kernel_version,
+    }
+
+
+def _q_phases() -> Select:
+    return select(build_phases).order_by(build_phases.c.id)
+
+
+def _r_phases(r: Any) -> dict:
+    row = {
+        "id": r.id,
+        "build": r.build_id,
+        "name": r.name,
+        "status": r.status,
+    }
+    if "output" in r._fields:
+        row["output"] = r.output
+    row["output_size"] = r.output_size
+    row["created_at"] = iso(r.created_at)
+    row["updated_at"] = iso(r.updated_at)
+    return row
+
+
+def _q_phases_full() -> Select:
+    return select(
+        build_phases, func.coalesce(func.length(build_phases.c.output), 0).label("output_size")
+    ).order_by(build_phases.c.id)
+
+
+def _q_events(kind: str) -> Callable[[], Select]:
+    def query() -> Select:
+        return (
+            select(build_events, build_phases.c.name.label("phase_name"))
+            .join(build_phases, build_phases.c.id == build_events.c.phase_id)
+            .where(build_events.c.kind == kind)
+            .order_by(build_events.c.id)
+        )
+
+    return query
+
+
+def _r_events(r: Any) -> dict:
+    return {
+        "id": r.id,
+        "build": r.build_id,
+        "phase": r.phase_id,
+        "phase_name": r.phase_name,
+        "kind": r.kind,
+        "text": r.text,
+        "line_no": r.line_no,
+        "source_file": r.source_file,
+        "source_line_no": r.source_line_no,
+        "pre_context": list(_load(r.pre_context) or []),
+        "post_context": list(_load(r.post_context) or []),
+        "repeat_count": r.repeat_count,
+        "classes": list(_load(r.classes) or []),
+    }
+
+
+def _q_files() -> Select:
+    return select(install_files).order_by(install_files.c.id)
+
+
+def _r_files(r: Any) -> dict:
+    return {
+        "id": r.id,
+        "build": r.build_id,
+        "path": r.path,
+        "prefix": r.prefix,
+        "ftype": r.ftype,
+        "mode": r.mode,
+        "owner": r.owner,
+        "group": r.group,
+        "hash": r.hash,
+        "size": r.size,
+        "time": r.time,
+        "extra": _load(r.extra) or {},
+    }
+
+
+def _q_attrs() -> Select:
+    return select(attributes).order_by(attributes.c.id)
+
+
+def _r_attrs(r: Any) -> dict:
+    binary = r.binary_value
+    return {
+        "id": r.id,
+        "build": r.build_id,
+        "analyzer": r.analyzer,
+        "name": r.name,
+        "install_file": r.install_file,
+        "value": r.value,
+        "json_value": _load(r.json_value),
+        "binary_value": binary.decode("latin-1") if binary is not None else None,
+    }
+
+
+def _q_envvars() -> Select:
+    return select(environment_variables).order_by(environment_variables.c.id)
+
+
+def _r_envvars(r: Any) -> dict:
+    return {"id": r.id, "build": r.build_id, "name": r.name, "value": r.value}
+
+
+def _q_compilers() -> Select:
+    return select(compilers).order_by(compilers.c.id)
+
+
+def _r_compilers(r: Any) -> dict:
+    return {"id": r.id, "name": r.name, "version": r.version}
+
+
+def _q_archs() -> Select:
+    return (
+        select(architectures, targets.c.name.label("target_name"))
+        .join(targets, targets.c.id == architectures.c.target_id)
+        .order_by(architectures.c.id)
+    )
+
+
+def _r_archs(r: Any) -> dict:
+    return {
+        "id": r.id,
+        "platform": r.platform,
+        "os": r.os,
+        "target": r.target_id,
+        "target_name": r.target_name,
+    }
+
+
+def _q_targets() -> Select:
+    return select(targets).order_by(targets.c.id)
+
+
+def _r_targets(r: Any) -> dict:
+    return {
+        "id": r.id,
+        "name": r.name,
+        "vendor": r.vendor,
+        "generation": r.generation,
+        "features": list(_load(r.features) or []),
+        "parents": list(_load(r.parents) or []),
+    }
+
+
+def _q_features() -> Select:
+    return select(features).order_by(features.c.id)
+
+
+def _r_features(r: Any) -> dict:
+    return {"id": r.id, "name": r.name}
+
+
+def _int(text: str) -> int:
+    value = int(text)
+    if not -(2**63) <= value < 2**63:  # no row id or number is outside a 64-bit integer
+        raise ValueError("out of the 64-bit integer range")
+    return value
+
+
+def _str(text: str) -> str:
+    text = str(text)
+    if "\x00" in text:  # PostgreSQL text cannot hold NUL: no stored value can match
+        raise ValueError("contains a NUL character")
+    return text
+
+
+ROUTES: dict[str, Route] = {
+    "specs": Route(
+        "specs",
+        _q_specs,
+        specs.c.id,
+        _r_specs,
+        {
+            "name": (specs.c.name, _str),
+            "full_hash": (specs.c.full_hash, _str),
+            "spack_version": (specs.c.spack_version, _str),
+            "is_root": (specs.c.is_root, _bool),
+            "version": (specs.c.version, _str),
+        },
+    ),
+    "dependencies": Route(
+        "dependencies",
+        _q_deps,
+        dependencies.c.id,
+        _r_deps,
+        {
+            "spec": (dependencies.c.spec_id, _int),
+            "dependency": (dependencies.c.dependency_id, _int),
+        },
+    ),
+    "builds": Route(
+        "builds",
+        _q_builds,
+        builds.c.id,
+        _r_builds,
+        {
+            "status": (builds.c.status, _str),
+            "spec_name": (specs.c.name, _str),
+            "owner": (users.c.username, _str),
+            "full_hash": (specs.c.full_hash, _str),
+            "spec": (builds.c.spec_id, _int),
+            "tag": (builds.c.tags, _str),  # handled specially (membership)
+        },
+    ),
+    "buildenvironments": Route("buildenvironments", _q_envs, build_environments.c.id, _r_envs, {}),
+    "buildphases": Route(
+        "buildphases",
+        _q_phases_full,
+        build_phases.c.id,
+        _r_phases,
+        {
+            "build": (build_phases.c.build_id, _int),
+            "status": (build_phases.c.status, _str),
+            "name": (build_phases.c.name, _str),
+        },
+    ),
+    "builderrors": Route(
+        "builderrors",
+        _q_events("error"),
+        build_events.c.id,
+        _r_events,
+        {"build": (build_events.c.build_id, _int), "phase": (build_events.c.phase_id, _int)},
+    ),
+    "buildwarnings": Route(
+        "buildwarnings",
+        _q_events("warning"),
+        build_events.c.id,
+        _r_events,
+        {"build": (build_events.c.build_id, _int), "phase": (build_events.c.phase_id, _int)},
+    ),
+    "installfiles": Route(
+        "installfiles",
+        _q_files,
+        install_files.c.id,
+        _r_files,
+        {"build": (install_files.c.build_id, _int)},
+    ),
+    "attributes": Route(
+        "attributes",
+        _q_attrs,
+        attributes.c.id,
+        _r_attrs,
+        {"build": (attributes.c.build_id, _int), "analyzer": (attributes.c.analyzer, _str)},
+    ),
+    "environmentvariable": Route(
+        "environmentvariable",
+        _q_envvars,
+        environment_variables.c.id,
+        _r_envvars,
+        {"build": (environment_variables.c.build_id, _int)},
+    ),
+    "compilers": Route("compilers", _q_compilers, compilers.c.id, _r_compilers, {}),
+    "architectures": Route("architectures", _q_archs, architectures.c.id, _r_archs, {}),
+    "targets": Route("targets", _q_targets, targets.c.id, _r_targets, {}),
+    "features": Route("features", _q_features, features.c.id, _r_features, {}),
+}
+
+
+def apply_filters(route: Route, query: Select, filters: dict[str, Any]) -> Select:
+    """Add ``WHERE`` clauses for ``filters`` (raises ``ValueError`` naming a bad one)."""
+    for key, raw in filters.items():
+        if key not in route.filters:
+            known = ", ".join(sorted(route.filters)) or "none"
+            raise ValueError(f"unknown filter {key!r} for /api/{route.name}/ (filters: {known})")
+        column, convert = route.filters[key]
+        try:
+            value = convert(raw) if isinstance(raw, str) else raw
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"bad value {raw!r} for filter {key!r}: {exc}") from None
+        if route.name == "builds" and key == "tag":
+            # tags are a JSON list; match the quoted tag inside its text form
+            needle = json.dumps(str(value))
+            needle = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(cast(builds.c.tags, Text).like(f"%{needle}%", escape="\\"))
+        else:
+            query = query.where(column == value)
+    return query
+
+
+def phase_query(route: Route, with_output: bool) -> Select:
+    """The buildphases select with or without the output column."""
+    if with_output:
+        return route.query()
+    cols = [c for c in build_phases.c if c.name != "output"]
+    return select(
+        *cols, func.coalesce(func.length(build_phases.c.output), 0).label("output_size")
+    ).order_by(build_phases.c.id)
+
+
+#: Byte budget of one data API page's results (a page ends early, with a ``next`` link, once the
+#: next row would pass it; a single row larger than this is still sent, alone) and of one
+#: keyset chunk held in memory while ``/all/`` or :func:`read_rows` streams a table.
+MAX_PAGE_BYTES = 8 * 1024 * 1024
+
+
+def _weight(row: Any) -> int:
+    """A cheap upper estimate of a row's size in memory and in JSON (its text and bytes)."""
+    return 16 * len(row) + sum(len(v) for v in row if isinstance(v, str | bytes))
+
+
+def _fetch_size(route_name: str, with_output: bool) -> int:
+    """Rows fetched from the database at a time: few when rows may carry a whole build log."""
+    return 1 if route_name == "buildphases" and with_output else 200
+
+
+def _route_query(route_name: str, filters: dict[str, Any] | None, with_output: bool) -> Select:
+    route = ROUTES[route_name]
+    base = phase_query(route, with_output) if route_name == "buildphases" else route.query()
+    return apply_filters(route, base, dict(filters or {}))
+
+
+def iter_rows(
+    engine: Engine,
+    route_name: str,
+    filters: dict[str, Any] | None = None,
+    *,
+    chunk: int = 2000,
+    with_output: bool = True,
+    max_bytes: int = MAX_PAGE_BYTES,
+) -> Iterator[dict]:
+    """Every row of ``route_name`` matching ``filters``, by id, in keyset-paged chunks.
+
+    Each chunk (at most ``chunk`` rows, and no more rows once their text passes ``max_bytes``)
+    is read in its own short transaction, so neither a huge table nor a table of huge build logs
+    sits in memory, and no long read transaction blocks writers.
+    """
+    route = ROUTES[route_name]
+    for r in _keyset_rows(engine, route_name, filters, chunk, with_output, max_bytes):
+        yield route.row(r)
+
+
+def _keyset_rows(
+    engine: Engine,
+    route_name: str,
+    filters: dict[str, Any] | None,
+    chunk: int,
+    with_output: bool,
+    max_bytes: int,
+) -> Iterator[Any]:
+    route = ROUTES[route_name]
+    base = _route_query(route_name, filters, with_output)
+    fetch = _fetch_size(route_name, with_output)
+    last = None
+    while True:
+        rows: list[Any] = []
+        size = 0
+        ended = True
+        query = base if last is None else base.where(route.id_col > last)
+        with engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=fetch).execute(
+                query.limit(chunk)
+            )
+            try:
+                for r in result:
+                    rows.append(r)
+                    size += _weight(r)
+                    if size >= max_bytes and len(rows) < chunk:
+                        ended = False
+                        break
+            finally:
+                result.close()
+        yield from rows
+        if not rows or (ended and len(rows) < chunk):
+            return
+        last = rows[-1].id
+        rows = []
+
+
+def read_page(
+    engine: Engine,
+    route_name: str,
+    filters: dict[str, Any],
+    *,
+    limit: int,
+    offset: int,
+    with_output: bool,
+    max_bytes: int = MAX_PAGE_BYTES,
+    encode: Callable[[Any], bytes],
+) -> tuple[int, list[bytes]]:
+    """``(count, encoded rows)`` of one data API page: at most ``limit`` rows from ``offset``,
+    ending before the row that would take the encoded results past ``max_bytes`` (the first row
+    is always included). Rows are fetched a few at a time, so memory stays near ``max_bytes``.
+    """
+    route = ROUTES[route_name]
+    query = _route_query(route_name, filters, with_output)
+    out: list[bytes] = []
+    total = 0
+    with engine.connect() as conn:
+        count = conn.execute(
+            select(func.count()).select_from(query.order_by(None).subquery())
+        ).scalar()
+        result = conn.execution_options(
+            stream_results=True, yield_per=_fetch_size(route_name, with_output)
+        ).execute(query.limit(limit).offset(offset))
+        try:
+            for r in result:
+                data = encode(route.row(r))
+                if out and total + len(data) + 1 > max_bytes:
+                    break
+                out.append(data)
+                total += len(data) + 1
+        finally:
+            result.close()
+    return count, out
+
+
+def read_one(engine: Engine, route_name: str, row_id: int) -> dict | None:
+    """The full row ``row_id`` of ``route_name`` (phases with their output), or None."""
+    route = ROUTES[route_name]
+    with engine.connect() as conn:
+        r = conn.execute(route.query().where(route.id_col == row_id)).first()
+    return None if r is None else route.row(r)
+
+
+#: Characters of a phase output read from the database and sent at a time by
+#: ``GET /api/buildphases/<id>/`` (so a 100 MiB log is never held whole).
+OUTPUT_PIECE = 1 << 20
+
+
+def stream_phase(
+    engine: Engine, row_id: int, encode: Callable[[Any], bytes]
+) -> Iterator[bytes] | None:
+    """The JSON of phase ``row_id`` with its output, as pieces of bytes, or None (no such row).
+
+    The output is read with ``substr`` in pieces of :data:`OUTPUT_PIECE` characters, each in
+    its own short transaction, and encoded piece by piece: memory stays near one piece however
+    long the log is. (A phase rewritten while it is being sent may mix its old and new text.)
+    """
+    route = ROUTES["buildphases"]
+    with engine.connect() as conn:
+        r = conn.execute(
+            phase_query(route, False)
+            .add_columns(build_phases.c.output.is_(None).label("output_is_null"))
+            .where(build_phases.c.id == row_id)
+        ).first()
+    if r is None:
+        return None
+    row = route.row(r)
+    head = {k: row[k] for k in ("id", "build", "name", "status")}
+    tail = {k: v for k, v in row.items() if k not in head}
+    piece = OUTPUT_PIECE
+
+    def pieces() -> Iterator[bytes]:
+        yield encode(head)[:-1] + b',"output":'
+        if r.output_is_null:
+            yield b"null"
+        else:
+            yield b'"'
+            start = 1
+            while start <= row["output_size"]:
+                with engine.connect() as conn:
+                    text = conn.execute(
+                        select(func.substr(build_phases.c.output, start, piece)).where(
+                            build_phases.c.id == row_id
+                        )
+                    ).scalar()
+                if not text:
+                    break
+                yield encode(text)[1:-1]
+                start += piece
+            yield b'"'
+        yield b"," + encode(tail)[1:]
+
+    return pieces()
+
+
+def read_rows(db_url_or_engine: str | Engine, route: str, **filters: Any) -> Iterator[dict]:
+    """Yield the data API rows of ``route`` (e.g. ``"builds"``) straight from a database.
+
+    ``db_url_or_engine`` is a database URL or an SQLAlchemy ``Engine``; ``filters`` are the
+    route's query filters (``status="FAILED"``, ``build=3`` ...). The dicts are exactly those of
+    ``GET /api/<route>/``. Pass ``output=False`` for ``buildphases`` to leave out log text.
+    Raises :class:`ConfigError` for an unknown route/filter or unusable database and
+    :class:`SchemaVersionError` for a database of another schema version.
+    """
+    if route not in ROUTES:
+        raise ConfigError(f"unknown data API route {route!r} (routes: {', '.join(ROUTES)})")
+    with_output = True
+    if "output" in filters:
+        out = filters.pop("output")
+        with_output = _bool(out) if isinstance(out, str) else bool(out)
+    try:
+        apply_filters(ROUTES[route], ROUTES[route].query(), dict(filters))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if isinstance(db_url_or_engine, str):
+        store = Store.open(db_url_or_engine, create=False)
+        engine = store.read
+    else:
+        store = None
+        engine = db_url_or_engine
+    try:
+        yield from iter_rows(engine, route, filters, with_output=with_output)
+    finally:
+        if store is not None:
+            store.dispose()
