@@ -20,6 +20,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .errors import ConfigError
+from .spackfacts import echo_errors
 
 __all__ = ["SpackAccessor", "frame_kind"]
 
@@ -144,8 +145,16 @@ class SpackAccessor:
         return df[df["kind"] == "warning"]
 
     def top(self, n: int = 10) -> pd.DataFrame:
-        """The ``n`` most frequent fingerprints: events (repeats counted), builds, an example."""
+        """The ``n`` most frequent fingerprints: events (repeats counted), builds, an example.
+
+        The make/ninja lines that only repeat an earlier error of their phase
+        (``make[2]: *** [Makefile:6: x.o] Error 1``, ``all-recursive``, ninja's
+        ``FAILED:``) are left out, by the rule the first errors and
+        :func:`~spackmon_analysis.failures.error_fingerprints` follow
+        (:func:`~spackmon_analysis.spackfacts.echo_errors`); alone in their phase they
+        count."""
         df = self._need("events")
+        df = df[~echo_errors(df).to_numpy()]
         if df.empty:
             return pd.DataFrame(columns=["events", "builds", "example"]).rename_axis("fingerprint")
         repeats = df["repeat_count"].fillna(1).astype(int)

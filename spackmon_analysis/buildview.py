@@ -12,6 +12,8 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from .errors import UnknownKeyError
+from .palette import outcome_color, phase_status_color
+from .spackfacts import first_error_events
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -19,14 +21,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .frames import MonitorData
 
 __all__ = ["BuildView", "find_build"]
-
-_COLOURS = {
-    "succeeded": "#2e7d32",
-    "failed": "#c62828",
-    "never built": "#ef6c00",
-    "unknown": "#757575",
-}
-
 
 def find_build(data: MonitorData, key: Any) -> int:
     """Row position in ``data.builds`` of ``key``.
@@ -105,12 +99,8 @@ class BuildView:
     @property
     def first_error(self) -> pandas.Series | None:
         """The error every view names as this build's first (``None`` without errors):
-        :func:`~spackmon_analysis.failures.first_error_per_build`."""
-        from .failures import first_error_per_build
-        from .frames import MonitorData
-
-        mine = MonitorData(phases=self.phases, events=self.events)
-        first = first_error_per_build(mine)
+        :func:`~spackmon_analysis.spackfacts.first_error_events`."""
+        first = first_error_events(self.events, self.phases)
         return first.loc[self.key] if self.key in first.index else None
 
     @property
@@ -165,7 +155,7 @@ class BuildView:
     def _repr_html_(self) -> str:
         esc = html.escape
         row = self.row
-        colour = _COLOURS.get(self.outcome, "#757575")
+        colour = outcome_color(self.outcome)
         facts = [
             ("build", self.key),
             ("server id", row["build_id"]),
@@ -195,7 +185,7 @@ class BuildView:
         if not phases.empty:
             cells = []
             for p in phases.itertuples(index=False):
-                c = "#c62828" if p.status == "ERROR" else "#2e7d32"
+                c = phase_status_color(p.status)
                 cells.append(f'<span style="color:{c}">{esc(str(p.name))}</span>')
             parts.append("<div>phases: " + " &rarr; ".join(cells) + "</div>")
         error = self.first_error

@@ -40,7 +40,15 @@ import pandas as pd
 from .errors import ConfigError
 from .logs import UNCLASSIFIED, Rules, load_rules
 from .logs import fingerprint as _fingerprint
-from .spackfacts import writes_phase_logs
+from .spackfacts import (
+    build_outcome,
+    failed_phases,
+    first_error_events,
+    first_errors_per_failed_phase,
+    last_line_clue,
+    sort_phase_names,
+    writes_phase_logs,
+)
 
 if TYPE_CHECKING:
     from .frames import MonitorData
@@ -187,9 +195,9 @@ def outcomes(data: MonitorData) -> pd.Series:
     """Each build's outcome (index ``build``): the ``outcome`` column of the contract.
 
     Where that column is missing or ``<NA>`` (frames built by hand), the outcome is
-    derived the same way: ``failed`` when one of the build's phases is ``ERROR``,
-    ``succeeded`` for status ``SUCCESS``, ``never built`` for ``FAILED``/``CANCELLED``,
-    else ``unknown``.
+    derived by the one rule, :func:`~spackmon_analysis.spackfacts.build_outcome`
+    (``failed`` when one of the build's phases is ``ERROR``, ``succeeded`` for status
+    ``SUCCESS``, ``never built`` for ``FAILED``/``CANCELLED``, else ``unknown``).
     """
     _check_data(data, "outcomes")
     builds = data.builds
@@ -201,18 +209,12 @@ def outcomes(data: MonitorData) -> pd.Series:
     )
     phases = data.phases
     errored = set(phases.loc[phases["status"].astype(object) == "ERROR", "build"].astype(object))
-    result = []
-    for build, status, known in zip(keys, builds["status"].astype(object), given, strict=True):
-        if _value(known) is not None:
-            result.append(str(known))
-        elif build in errored:
-            result.append("failed")
-        elif status == "SUCCESS":
-            result.append("succeeded")
-        elif status in ("FAILED", "CANCELLED"):
-            result.append("never built")
-        else:
-            result.append("unknown")
+    result = [
+        str(known)
+        if _value(known) is not None
+        else build_outcome(status, ["ERROR"] if build in errored else [])
+        for build, status, known in zip(keys, builds["status"].astype(object), given, strict=True)
+    ]
     return pd.Series(result, index=keys, dtype=object)
 
 
@@ -254,36 +256,36 @@ def _reachable(start: str, children: dict[str, set[str]]) -> set[str]:
 def _first_error(
     build: str,
     failed_phase: str | None,
-    events_by_build: dict[str, pd.DataFrame],
+    first: pd.Series | None,
+    build_errors: pd.DataFrame | None,
     output: str | None,
     rules: Rules,
 ) -> dict[str, Any]:
-    """The first error of a root cause (in its failed phase when it has errors there)."""
-    ev = events_by_build.get(build)
-    errors = ev[ev["kind"].astype(object) == "error"] if ev is not None else None
-    if errors is not None and len(errors):
-        in_phase = errors[errors["phase"].astype(object) == failed_phase]
-        chosen = in_phase if len(in_phase) else errors
-        chosen = chosen.sort_values("line_no", kind="stable", na_position="last")
-        first = chosen.iloc[0]
+    """The first error of a root cause: ``first`` is its row of
+    :func:`~spackmon_analysis.spackfacts.first_error_events` (the one rule of every view);
+    without error events, the last non-blank line of the failed phase
+    (:func:`~spackmon_analysis.spackfacts.last_line_clue`). ``error_class``: the class of
+    highest precedence among the errors of the failed phase (of the build when that phase
+    has none)."""
+    if first is not None and build_errors is not None:
+        in_phase = build_errors[build_errors["phase"].astype(object) == failed_phase]
+        found: set[str] = set()
+        for classes in (in_phase if len(in_phase) else build_errors)["classes"]:
+            found.update(_value(classes) or ())
+        found.discard(UNCLASSIFIED)
         pre = list(_value(first.get("pre_context")) or [])
         post = list(_value(first.get("post_context")) or [])
         text = str(first["text"])
-        found: set[str] = set()
-        for classes in chosen["classes"]:
-            found.update(_value(classes) or ())
-        found.discard(UNCLASSIFIED)
         return {
             "_error_phase": _text(first.get("phase")),
             "first_error": text,
             "error_line_no": _value(first.get("line_no")),
             "error_context": "\n".join([*map(str, pre), text, *map(str, post)]),
             "error_class": rules.summary(found) or UNCLASSIFIED,
-            "fingerprint": _text(first.get("fingerprint")) or _fingerprint(text),
+            "fingerprint": _text(first.get("fingerprint")),
         }
-    # No error event: the last non-blank line of the failed phase is the best clue.
-    lines = [ln for ln in (output or "").splitlines() if ln.strip()]
-    if not lines:
+    clue = last_line_clue(output)
+    if clue is None:
         return {
             "_error_phase": None,
             "first_error": None,
@@ -292,14 +294,12 @@ def _first_error(
             "error_class": UNCLASSIFIED,
             "fingerprint": None,
         }
-    text = lines[-1].strip()
-    all_lines = (output or "").splitlines()
-    line_no = max(i for i, ln in enumerate(all_lines, 1) if ln.strip())
+    text, line_no, context = clue
     return {
         "_error_phase": failed_phase,
         "first_error": text,
         "error_line_no": line_no,
-        "error_context": "\n".join(lines[-7:]),
+        "error_context": context,
         "error_class": rules.summary(rules.classify(text)) or UNCLASSIFIED,
         "fingerprint": _fingerprint(text),
     }
@@ -501,32 +501,23 @@ def failures(data: MonitorData) -> pd.DataFrame:
         return FailureTable(_empty_failures())
 
     phases = data.phases
-    errored = phases[
-        (phases["status"].astype(object) == "ERROR")
-        & phases["build"].astype(object).isin(set(involved["build"].astype(object)))
-    ]
-    if "order" in errored.columns:
-        errored = errored.sort_values(["build", "order"], kind="stable", na_position="last")
     involved_keys = set(involved["build"].astype(object))
-    phases_of = {
-        str(b): g
-        for b, g in phases[phases["build"].astype(object).isin(involved_keys)].groupby(
-            phases["build"].astype(object), sort=False
-        )
-    }
+    mine = phases[phases["build"].astype(object).isin(involved_keys)]
+    phases_of = {str(b): g for b, g in mine.groupby(mine["build"].astype(object), sort=False)}
+    failed_name = failed_phases(mine)
     failed_phase: dict[str, tuple[str | None, str | None]] = {}
-    for _, ph in errored.iterrows():
-        b = str(ph["build"])
-        if b not in failed_phase:
-            output = _text(ph["output"]) if "output" in ph else None
-            failed_phase[b] = (_text(ph["name"]), output)
+    for b, name in failed_name.items():
+        group = phases_of[str(b)]
+        row = group[group["name"].astype(object) == name].iloc[0]
+        failed_phase[str(b)] = (_text(name), _text(row["output"]) if "output" in row else None)
 
     events = data.events
-    events_by_build: dict[str, pd.DataFrame] = {}
-    if len(events):
-        wanted = events[events["build"].astype(object).isin(set(involved["build"].astype(object)))]
-        for b, group in wanted.groupby(wanted["build"].astype(object), sort=False):
-            events_by_build[str(b)] = group
+    wanted = events[events["build"].astype(object).isin(involved_keys)] if len(events) else events
+    errors = wanted[wanted["kind"].astype(object) == "error"] if len(wanted) else wanted
+    errors_by_build = {
+        str(b): g for b, g in errors.groupby(errors["build"].astype(object), sort=False)
+    }
+    firsts = first_error_events(errors, mine) if len(errors) else None
 
     children = _dependency_map(data)
     rows: list[dict[str, Any]] = []
@@ -563,7 +554,8 @@ def failures(data: MonitorData) -> pd.DataFrame:
             phase, output = failed_phase.get(b, (None, None))
             rec = _base_row(row, ROOT_CAUSE)
             rec["failed_phase"] = phase
-            rec.update(_first_error(b, phase, events_by_build, output, rules))
+            first = firsts.loc[b] if firsts is not None and b in firsts.index else None
+            rec.update(_first_error(b, phase, first, errors_by_build.get(b), output, rules))
             rec["error_log"], rec["error_build_log_line"] = error_log_position(
                 phases_of.get(b, phases.iloc[0:0]),
                 rec.pop("_error_phase"),
@@ -759,7 +751,7 @@ def phase_times(data: MonitorData, by: str | None = "spec_name") -> pd.DataFrame
     Columns: ``by`` (when given), ``phase``, ``count`` (phases with a known duration),
     ``total``, ``share`` (of the ``by`` group's total, or of the overall total when
     ``by`` is None), ``min``, ``median``, ``max`` (seconds). Sorted by package, then
-    by the phases' usual order.
+    by Spack's phase order (:func:`~spackmon_analysis.spackfacts.sort_phase_names`).
     """
     _check_data(data, "phase_times")
     if by is not None:
@@ -786,6 +778,14 @@ def phase_times(data: MonitorData, by: str | None = "spec_name") -> pd.DataFrame
     else:
         out["share"] = out["total"] / out.groupby(by)["total"].transform("sum")
     out["share"] = out["share"].fillna(0.0)
+    # phases in Spack's order (spackfacts.sort_phase_names), within each group
+    rank: dict[Any, int] = {}
+    groups = out.groupby(keys[:-1], sort=False) if by is not None else [(None, out)]
+    for _, group in groups:
+        medians = dict(zip(group["phase"], group["_order"], strict=True))
+        place = {name: i for i, name in enumerate(sort_phase_names(group["phase"], medians))}
+        rank.update({i: place[p] for i, p in zip(group.index, group["phase"], strict=True)})
+    out["_order"] = pd.Series(rank)
     out = out.sort_values([*keys[:-1], "_order", "phase"], kind="stable")
     return out[columns].reset_index(drop=True)
 
@@ -804,83 +804,29 @@ def first_errors(data: MonitorData) -> pd.DataFrame:
 
     For every ``ERROR`` phase, its error event with the lowest line number: the error
     :func:`failures` reports. A root cause whose failed phase has no error event but
-    whose other phases do contributes the first error of the build instead (as in
-    :func:`failures`). The make/ninja lines that merely repeat the failure further up
-    the recursion (``make[2]: *** ... Error 1``, ``all-recursive``) are left out, so
-    each failure counts once.
+    whose other phases do contributes the first error of the build instead, the one
+    :func:`first_error_per_build` names. The make/ninja lines that merely repeat the
+    failure further up the recursion (``make[2]: *** ... Error 1``, ``all-recursive``)
+    are never chosen while the phase has another error, so each failure counts once
+    (:func:`~spackmon_analysis.spackfacts.first_errors_per_failed_phase`).
     """
     _check_data(data, "first_errors")
-    events = data.events
-    errors = events[events["kind"].astype(object) == "error"]
-    phases = data.phases
-    errored = phases[phases["status"].astype(object) == "ERROR"]
-    if not len(errors) or not len(errored):
-        return errors.iloc[0:0]
-    if "order" in errored.columns:
-        errored = errored.sort_values(["build", "order"], kind="stable", na_position="last")
-    by_build = {str(b): g for b, g in errors.groupby(errors["build"].astype(object), sort=False)}
-    chosen: list[Any] = []
-    for build, group in errored.groupby(errored["build"].astype(object), sort=False):
-        ev = by_build.get(str(build))
-        if ev is None:
-            continue
-        found = False
-        for name in dict.fromkeys(group["name"].astype(object)):
-            in_phase = ev[ev["phase"].astype(object) == name]
-            if len(in_phase):
-                first = in_phase.sort_values("line_no", kind="stable", na_position="last")
-                chosen.append(first.index[0])
-                found = True
-        if not found:
-            first = ev.sort_values("line_no", kind="stable", na_position="last")
-            chosen.append(first.index[0])
-    return errors.loc[[i for i in errors.index if i in set(chosen)]]
+    return first_errors_per_failed_phase(data.events, data.phases)
 
 
 def first_error_per_build(data: MonitorData) -> pd.DataFrame:
     """The error event each view shows as a build's "first error", indexed by build key.
 
-    The error with the lowest line number in the build's first ``ERROR`` phase (by phase
-    ``order``), as :func:`failures` reports it; for a build whose failed phase has no error
-    event, or that has no failed phase, its earliest error by phase order, then line. Builds
-    without error events are absent. Used by ``MonitorData.build(key)`` and the explorer so
+    The rule is :func:`~spackmon_analysis.spackfacts.first_error_events`: the error with
+    the lowest line number in the build's first ``ERROR`` phase (by phase ``order``); for
+    a build whose failed phase has no error event, or that has no failed phase, its
+    earliest error by phase order, then line; make/ninja lines that repeat an earlier
+    error of their phase are passed over. Builds without error events are absent.
+    :func:`failures`, ``MonitorData.build(key)``, the explorer and the reports use it, so
     every view names the same error.
     """
     _check_data(data, "first_error_per_build")
-    events = data.events
-    errors = events[events["kind"].astype(object) == "error"]
-    if not len(errors):
-        return errors.iloc[0:0].set_index(errors["build"].iloc[0:0].astype(str))
-    phases = data.phases
-    order = {
-        (str(b), str(n)): o
-        for b, n, o in zip(phases["build"], phases["name"], phases["order"], strict=True)
-        if _value(o) is not None
-    }
-    errored = phases[phases["status"].astype(object) == "ERROR"]
-    errored = errored.sort_values("order", kind="stable", na_position="last")
-    failed_phase: dict[str, str] = {}
-    for b, n in zip(errored["build"].astype(str), errored["name"].astype(str), strict=True):
-        failed_phase.setdefault(b, n)  # the build's first failed phase
-    build = errors["build"].astype(str)
-    phase = errors["phase"].astype(str)
-    key = pd.DataFrame(
-        {
-            "build": build.values,
-            "not_failed_phase": [
-                failed_phase.get(b) != p for b, p in zip(build, phase, strict=True)
-            ],
-            "order": [order.get((b, p), 0) for b, p in zip(build, phase, strict=True)],
-            "line": pd.to_numeric(errors["line_no"], errors="coerce").values,
-            "pos": range(len(errors)),
-        },
-        index=errors.index,
-    )
-    key = key.sort_values(
-        ["build", "not_failed_phase", "order", "line", "pos"], kind="stable", na_position="last"
-    )
-    chosen = key.groupby("build", sort=False).head(1)
-    return errors.loc[chosen.index].set_index(chosen["build"].rename(None))
+    return first_error_events(data.events, data.phases)
 
 
 def _select_events(data: MonitorData, kind: str | None, events: str) -> pd.DataFrame:

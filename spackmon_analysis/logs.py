@@ -46,6 +46,8 @@ __all__ = [
     "summary_class",
     "load_rules",
     "fingerprint",
+    "is_echo",
+    "ECHO_RULES",
     "ERROR_PATTERNS",
     "ERROR_EXCEPTIONS",
     "WARNING_PATTERNS",
@@ -195,6 +197,23 @@ ERROR_PATTERNS: tuple[tuple[str, str], ...] = (
         + r".*[Cc]ommand exited with status [1-9]",
     ),
 )
+
+#: The :data:`ERROR_PATTERNS` rules whose lines only say that a command failed, repeating
+#: the failure up the build tool: make's ``make[2]: *** [Makefile:6: x.o] Error 1`` (and
+#: ``all-recursive``), BSD make's ``*** Error code 1``, ninja's ``FAILED: <target>`` and
+#: ``ninja: build stopped: subcommand failed``. They stay error events (a phase may have no
+#: other clue); rankings leave them out where the phase has another error
+#: (:func:`~spackmon_analysis.spackfacts.echo_errors`).
+ECHO_RULES = ("make-error", "bsd-make-error", "ninja-failed", "ninja-stopped")
+
+
+_ECHO = re.compile("|".join(f"(?:{rx})" for name, rx in ERROR_PATTERNS if name in ECHO_RULES))
+
+
+def is_echo(text: str) -> bool:
+    """Whether an error line is a build tool repeating a failure (:data:`ECHO_RULES`)."""
+    return _ECHO.search(text[:MAX_LINE_CHARS]) is not None
+
 
 ERROR_EXCEPTIONS: tuple[tuple[str, str], ...] = (
     ("warning", r":\s*(?:[Ww]arning|WARNING)\b|\([Ww]arning\)"),

@@ -4,9 +4,10 @@ Every ``plot_*`` function takes the data first, draws on ``ax`` when one is give
 new figure sized for the content) and returns the ``matplotlib.axes.Axes``. Only the object
 oriented matplotlib API is used, so the functions work under the ``Agg`` backend (no display).
 
-Colours of build outcomes are shared by every view (``OUTCOME_COLORS``): succeeded green,
-failed (a root cause: one of its own phases is ERROR) red, never built (blocked by a failed
-dependency) orange, unknown and not built greys.
+Colours of build outcomes are shared by every view (``OUTCOME_COLORS``, from
+:mod:`~spackmon_analysis.palette`): succeeded green, failed (a root cause: one of its own
+phases is ERROR) red, never built (blocked by a failed dependency) orange, unknown and not
+built greys.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, UnknownKeyError
-from .spackfacts import short_hash
+from .palette import (
+    EDGE_COLOR,
+    FAILURE_PATH_COLOR,
+    OUTCOME_COLORS,
+    OUTCOME_ORDER,
+    PHASE_STATUS_COLORS,
+)
+from .spackfacts import short_hash, sort_phase_names
 
 if TYPE_CHECKING:
     import matplotlib.axes
@@ -42,21 +50,7 @@ __all__ = [
     "plot_build_times",
 ]
 
-#: Node colour of each build outcome (``builds.outcome`` plus the graph's ``"not built"``).
-OUTCOME_COLORS: dict[str, str] = {
-    "succeeded": "#2ca02c",
-    "failed": "#d62728",
-    "never built": "#ff7f0e",
-    "unknown": "#8c8c8c",
-    "not built": "#cfcfcf",
-    "no build data": "#cfcfcf",
-}
-#: Colour of the edges from root-cause failures up to their blocked dependents.
-FAILURE_PATH_COLOR = "#b2182b"
-EDGE_COLOR = "#9a9a9a"
-PHASE_STATUS_COLORS = {"SUCCESS": "#2ca02c", "ERROR": "#d62728", "other": "#8c8c8c"}
-
-_OUTCOME_ORDER = ["succeeded", "failed", "never built", "unknown", "not built", "no build data"]
+_OUTCOME_ORDER = list(OUTCOME_ORDER)
 
 
 #: Axis names of ``builds`` columns (``plot_failure_matrix`` rows/cols).
@@ -1142,9 +1136,10 @@ def plot_phase_outcomes(
 ) -> matplotlib.axes.Axes:
     """Stacked bars per phase name: how many phases ended SUCCESS and how many ERROR.
 
-    Phases are in Spack's order (``spackfacts.CANONICAL_PHASES``: autoreconf, bootstrap,
-    cmake, ..., configure, edit, build, check, install); a phase name Spack does not
-    have there goes after the known phase it follows in the builds (median ``order``).
+    Phases are in Spack's order (``spackfacts.CANONICAL_PHASES``, merged from the phases of
+    every build system: autoreconf, cmake, ..., configure, edit, build, install); a phase
+    name Spack does not have there goes after the known phase it follows in the builds
+    (median ``order``, :func:`~spackmon_analysis.spackfacts.sort_phase_names`).
     Statuses other than
     SUCCESS/ERROR, if any, are stacked as ``other``. The ERROR count is written inside its
     segment when the segment is tall enough to hold it, else in red above the bar.
@@ -1223,21 +1218,9 @@ def _legend_below(ax: matplotlib.axes.Axes, handles: list[Any]) -> None:
 
 
 def _spack_phase_order(names: list[str], order: pandas.Series) -> list[str]:
-    """Phase names in Spack's order; unknown names after the known phase whose median
-    ``order`` precedes theirs (by median order among themselves)."""
-    from .spackfacts import CANONICAL_PHASES
-
-    rank = {name: i for i, name in enumerate(CANONICAL_PHASES)}
-    known = sorted((n for n in names if n in rank), key=rank.__getitem__)
-
-    def key(name: str) -> tuple[float, float, str]:
-        if name in rank:
-            return (float(rank[name]), 0.0, name)
-        mine = order.get(name, float("inf"))
-        before = [rank[k] for k in known if order.get(k, float("inf")) <= mine]
-        return (max(before) + 0.5 if before else -0.5, float(mine), name)
-
-    return sorted(names, key=key)
+    """Phase names in Spack's order (:func:`~spackmon_analysis.spackfacts.sort_phase_names`,
+    unknown names placed by their median ``order``)."""
+    return sort_phase_names(names, order.to_dict())
 
 
 def plot_error_classes(

@@ -8,11 +8,10 @@
   adds a per-run history part. ``spackmon failures`` prints it; ``spackmon demo`` prints
   and saves it.
 - :func:`write_plots`: PNG files of the dependency graph, the package x compiler failure
-  matrix, phase outcomes and error classes. The drawings of
-  :mod:`spackmon_analysis.plots` are used when that module is importable; otherwise (or
-  when one of them fails) a simple bar chart/heatmap drawn here takes its place, so a
-  report can always be written. Only ``matplotlib.figure.Figure`` is used (no pyplot):
-  safe without a display.
+  matrix, phase outcomes and error classes, drawn by :mod:`spackmon_analysis.plots` (the
+  report draws nothing of its own); a view that fails is named in a warning and in its
+  place in the report, and the rest of the report is still written. Only
+  ``matplotlib.figure.Figure`` is used (no pyplot): safe without a display.
 - :func:`write_html_report`: one HTML file with inline CSS and the plots embedded as
   base64 ``data:`` URIs: no external resource, it can be mailed or archived as is.
 
@@ -24,7 +23,6 @@ from __future__ import annotations
 import base64
 import copy
 import html
-import importlib
 import io
 import warnings
 from collections.abc import Callable
@@ -34,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from . import plots
 from .failures import (
     BLOCKED,
     ROOT_CAUSE,
@@ -48,6 +47,7 @@ from .failures import (
     label,
     outcomes,
 )
+from .palette import OUTCOME_COLORS
 from .safetext import printable
 from .spackfacts import short_hash
 
@@ -610,129 +610,6 @@ def _note(ax: Any, title: str, message: str) -> None:
     ax.set_yticks([])
 
 
-def _own_dependency_graph(data: Any, ax: Any) -> None:
-    import networkx as nx
-
-    title = "Dependency graph (builds of the runs with failures, else of the latest run)"
-    builds = data.builds
-    if not len(builds):
-        _note(ax, title, "no builds")
-        return
-    if "run" in builds.columns and builds["run"].notna().any():
-        failing = failing_runs(data)
-        if failing:
-            builds = builds[builds["run"].astype(object).isin(failing)]
-        else:
-            order = builds.dropna(subset=["run"]).sort_values("run_time", kind="stable")
-            builds = builds[builds["run"].astype(object) == order["run"].astype(object).iloc[-1]]
-    outcome = outcomes(data)
-    colors = {
-        "succeeded": "#2ca02c",
-        "failed": "#d62728",
-        "never built": "#ff7f0e",
-        "unknown": "#8c8c8c",
-    }
-    g = nx.DiGraph()
-    for b, h, name in zip(
-        builds["build"].astype(object),
-        builds["full_hash"].astype(object),
-        builds["spec_name"].astype(object),
-        strict=True,
-    ):
-        g.add_node(str(h), label=str(name), outcome=outcome.get(b, "unknown"))
-    deps = data.dependencies
-    for parent, child in zip(
-        deps["parent_hash"].astype(object), deps["child_hash"].astype(object), strict=True
-    ):
-        if parent in g and child in g:
-            g.add_edge(parent, child)
-    pos = nx.spring_layout(g, seed=1)
-    nx.draw_networkx_edges(g, pos, ax=ax, edge_color="#9a9a9a", arrows=True, arrowsize=8)
-    nx.draw_networkx_nodes(
-        g,
-        pos,
-        ax=ax,
-        node_color=[colors.get(g.nodes[n]["outcome"], "#8c8c8c") for n in g],
-        node_size=500,
-    )
-    nx.draw_networkx_labels(g, pos, {n: g.nodes[n]["label"] for n in g}, ax=ax, font_size=8)
-    ax.set_title(title)
-    ax.set_axis_off()
-
-
-def _own_failure_matrix(data: Any, ax: Any) -> None:
-    from .failures import failure_matrix
-
-    title = "Root-cause failures by package and compiler"
-    if not len(data.builds):
-        _note(ax, title, "no builds")
-        return
-    failed = failure_matrix(data, value="failed")
-    total = failure_matrix(data, value="builds")
-    rate = failure_matrix(data, value="rate").to_numpy(dtype=float)
-    im = ax.imshow(rate, cmap="Reds", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
-    ax.figure.colorbar(im, ax=ax, label="failed / builds")
-    for i in range(failed.shape[0]):
-        for j in range(failed.shape[1]):
-            if total.iat[i, j]:
-                ax.text(j, i, f"{failed.iat[i, j]}/{total.iat[i, j]}", ha="center", va="center")
-    ax.set_xticks(range(failed.shape[1]), [str(c) for c in failed.columns])
-    ax.set_yticks(range(failed.shape[0]), [str(r) for r in failed.index])
-    ax.set_title(title)
-
-
-def _own_phase_outcomes(data: Any, ax: Any) -> None:
-    title = "Phase outcomes"
-    ph = data.phases
-    if not len(ph):
-        _note(ax, title, "no phases")
-        return
-    counts = (
-        pd.DataFrame({"name": ph["name"].astype(str), "status": ph["status"].astype(str)})
-        .groupby(["name", "status"])
-        .size()
-        .unstack("status", fill_value=0)
-    )
-    bottom = pd.Series(0, index=counts.index)
-    for status, color in (("SUCCESS", "#2ca02c"), ("ERROR", "#d62728")):
-        if status in counts:
-            ax.bar(counts.index, counts[status], bottom=bottom, color=color, label=status)
-            bottom = bottom + counts[status]
-    ax.set_ylabel("phases")
-    ax.set_title(title)
-    ax.legend(frameon=False)
-
-
-def _own_error_classes(data: Any, ax: Any) -> None:
-    title = "Error events by failure class"
-    ev = data.events
-    errors = ev[ev["kind"].astype(object) == "error"] if len(ev) else ev
-    if not len(errors):
-        _note(ax, title, "no error events")
-        return
-    counts = errors["primary_class"].astype(object).fillna("unclassified").value_counts()
-    counts = counts.sort_values()
-    bars = ax.barh([str(i) for i in counts.index], counts.to_numpy(), color="#d62728")
-    ax.bar_label(bars, padding=3)
-    ax.set_xlabel("error events")
-    ax.set_title(title)
-
-
-_FALLBACKS: dict[str, Callable[[Any, Any], None]] = {
-    "plot_dependency_graph": _own_dependency_graph,
-    "plot_failure_matrix": _own_failure_matrix,
-    "plot_phase_outcomes": _own_phase_outcomes,
-    "plot_error_classes": _own_error_classes,
-}
-
-
-def _plots_module() -> Any:
-    try:
-        return importlib.import_module("spackmon_analysis.plots")
-    except ImportError:
-        return None
-
-
 def _first_errors_only(data: MonitorData) -> MonitorData:
     """A shallow copy of ``data`` whose error events are the first error of each failed
     phase (:func:`~spackmon_analysis.failures.first_errors`), warnings kept, so the
@@ -791,33 +668,27 @@ def _caption(stem: str, title: str, data: MonitorData) -> str:
 
 
 def _render(original: MonitorData) -> list[tuple[str, str, bytes]]:
-    """``(file stem, caption, PNG bytes)`` of every plot in :data:`PLOTS`."""
-    module = _plots_module()
+    """``(file stem, caption, PNG bytes)`` of every plot in :data:`PLOTS`, drawn by
+    :mod:`spackmon_analysis.plots` (the report has no drawings of its own). A view that
+    fails does not stop the report: a ``RuntimeWarning`` names it, and its place holds a
+    picture and a caption saying it was not drawn and why."""
     rendered = []
     for stem, title, function in PLOTS:
         data = _first_errors_only(original) if stem == "error-classes" else original
         graph = stem == "dependency-graph"
         options = _graph_options(data) if graph else {}
-        png = None
-        plot = getattr(module, function, None) if module is not None else None
-        if plot is not None:
-            try:
-                # the graph's figure is sized to its drawing (legible at any size)
-                size = _size(stem, data)
-                sizer = getattr(module, "dependency_graph_size", None)
-                if graph and sizer is not None:
-                    size = sizer(data, **options)
-                png = _png(lambda ax, plot=plot, d=data, o=options: plot(d, ax=ax, **o), size)
-            except Exception as exc:  # a view must not stop the report
-                warnings.warn(
-                    f"plots.{function} failed ({exc!r}); drawing a simple chart instead",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-        if png is None:
-            fallback = _FALLBACKS[function]
-            png = _png(lambda ax, f=fallback, d=data: f(d, ax), _size(stem, data))
-        rendered.append((stem, _caption(stem, title, original), png))
+        plot = getattr(plots, function)
+        caption = _caption(stem, title, original)
+        try:
+            # the graph's figure is sized to its drawing (legible at any size)
+            size = plots.dependency_graph_size(data, **options) if graph else _size(stem, data)
+            png = _png(lambda ax, plot=plot, d=data, o=options: plot(d, ax=ax, **o), size)
+        except Exception as exc:  # a view must not stop the report
+            why = f"plots.{function} failed ({type(exc).__name__}: {exc})"
+            warnings.warn(f"{why}; the report says so in its place", RuntimeWarning, stacklevel=2)
+            png = _png(lambda ax, t=title, w=why: _note(ax, t, f"not drawn: {w}"), (8.0, 2.0))
+            caption = f"{caption}: not drawn, {why}"
+        rendered.append((stem, caption, png))
     return rendered
 
 
@@ -859,23 +730,28 @@ def write_plots(data: MonitorData, out: str | Path) -> list[Path]:
 # HTML
 # ---------------------------------------------------------------------------------
 
-_CSS = """
+#: The report's style sheet; outcome colours from the palette (:mod:`~spackmon_analysis.palette`).
+_CSS = (
+    """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto;
        max-width: 72em; padding: 0 1em; color: #222; line-height: 1.4; }
-h1 { font-size: 1.6em; border-bottom: 2px solid #d62728; padding-bottom: .2em; }
+h1 { font-size: 1.6em; border-bottom: 2px solid @failed@; padding-bottom: .2em; }
 h2 { font-size: 1.25em; margin-top: 1.8em; }
 table { border-collapse: collapse; margin: .6em 0; font-size: .92em; }
 th, td { border: 1px solid #ddd; padding: .3em .6em; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; }
-pre { background: #f8f8f8; border-left: 3px solid #d62728; padding: .5em .8em;
+pre { background: #f8f8f8; border-left: 3px solid @failed@; padding: .5em .8em;
       overflow-x: auto; font-size: .85em; }
 .counts span { display: inline-block; margin-right: 1.2em; font-weight: 600; }
-.ok { color: #2ca02c; } .bad { color: #d62728; } .blocked { color: #e07000; }
+.ok { color: @succeeded@; } .bad { color: @failed@; } .blocked { color: @never built@; }
 .cause { margin-bottom: 1.5em; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: .9em; color: #555; }
 code { font-size: .95em; }
-"""
+""".replace("@succeeded@", OUTCOME_COLORS["succeeded"])
+    .replace("@failed@", OUTCOME_COLORS["failed"])
+    .replace("@never built@", OUTCOME_COLORS["never built"])
+)
 
 
 def _cell(column: str, v: Any) -> str:

@@ -28,20 +28,62 @@ The DAG hash
     carries a ``full_hash`` (what its monitor client sends); it appears nowhere a user
     can look a build up, so views show the DAG hash (:func:`short_hash` for the
     7-character form of ``spack find -l``) and keep the full hash as a column.
+
+Phase names and order
+    :data:`BUILD_SYSTEM_PHASES` lists the phases each of Spack's build systems runs by
+    default (from the ``phases`` of Spack's package base classes and builders);
+    :data:`CANONICAL_PHASES` merges them into one order consistent with every build
+    system, and :func:`order_phases` places a build's phases with it where the logs carry
+    no timestamps. A new phase name or build system goes into these two tables, nowhere
+    else.
+
+Phase timing
+    :func:`phase_timestamps` reads the ``==> [stamp]`` lines Spack writes into phase
+    output; :func:`phase_timing` turns them into a phase's start, end and duration.
+    Every reader (save-local runs, install trees, server rows, the server database) uses
+    these two.
+
+A build's outcome and first error
+    :func:`build_outcome` is the one rule for ``succeeded`` / ``failed`` / ``never built``
+    / ``unknown``; :func:`first_error_events` picks the error every view names as a
+    build's first error (see its docstring for the rule), :func:`failed_phases` the phase
+    that failed, and :func:`echo_errors` marks the make/ninja lines that only repeat an
+    earlier error of the same phase (left out of error rankings).
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .logs import is_echo
+
+if TYPE_CHECKING:
+    import pandas
 
 __all__ = [
     "LOG_STAMP",
     "parse_stamp",
+    "phase_timestamps",
+    "PhaseTiming",
+    "phase_timing",
+    "BUILD_SYSTEM_PHASES",
+    "PYTHON_SETUP_PY_PHASES",
     "CANONICAL_PHASES",
+    "phase_rank",
+    "order_phases",
+    "sort_phase_names",
+    "OUTCOMES",
+    "build_outcome",
+    "failed_phases",
+    "echo_errors",
+    "first_error_events",
+    "first_errors_per_failed_phase",
+    "last_line_clue",
     "PHASE_MARKER",
     "PHASE_SUCCESS_MARKER",
     "LogPhase",
@@ -80,22 +122,381 @@ def parse_stamp(text: str) -> datetime | None:
         return None
 
 
-#: Usual order of Spack's build-system phases, used only to place phases whose
-#: output carries no timestamp (an ``edit`` phase with empty output, say).
+def phase_timestamps(output: str | None) -> list[datetime]:
+    """The valid ``==> [YYYY-MM-DD-HH:MM:SS.ffffff]`` stamps of a phase's output, in
+    order; a stamp that is not a valid time (``2021-13-45-...``) is skipped, so it never
+    hides the valid stamps after it."""
+    if not output:
+        return []
+    stamps = []
+    for text in LOG_STAMP.findall(output):
+        stamp = parse_stamp(text)
+        if stamp is not None:
+            stamps.append(stamp)
+    return stamps
+
+
+@dataclass(frozen=True)
+class PhaseTiming:
+    """When a phase ran, from the stamps of its output (:func:`phase_timing`).
+
+    ``started``/``finished``: its first and last valid stamp (naive datetimes, as Spack
+    writes them; None without a stamp); ``duration``: seconds between them, None unless
+    the output holds at least two valid stamps (one stamp dates the phase but does not
+    measure it)."""
+
+    started: datetime | None
+    finished: datetime | None
+    duration: float | None
+
+
+def phase_timing(output: str | None) -> PhaseTiming:
+    """The start, end and duration of a phase from the ``==> [stamp]`` lines of its
+    output (:func:`phase_timestamps`): the one rule every reader uses."""
+    stamps = phase_timestamps(output)
+    if not stamps:
+        return PhaseTiming(None, None, None)
+    duration = (stamps[-1] - stamps[0]).total_seconds() if len(stamps) >= 2 else None
+    return PhaseTiming(stamps[0], stamps[-1], duration)
+
+
+# ---------------------------------------------------------------------------------
+# phase names and order
+
+#: The phases each of Spack's build systems runs by default, in order (the ``phases`` of
+#: Spack's package base classes, and of its builders from 0.19 on). A package may
+#: override them (``phases = ["build", "install"]`` in a ``Package``); ``bundle`` runs
+#: none. ``python`` is ``PythonPackage`` up to 0.17 (``setup.py`` commands; a package
+#: could add the ones in :data:`PYTHON_SETUP_PY_PHASES`); ``python_pip`` is the pip-based
+#: ``PythonPackage`` of 0.18 and later. ``lua`` is 0.19 and later (0.18's
+#: ``LuaPackage`` ran ``preprocess``, ``install``). Autotools' ``check`` and
+#: ``installcheck`` are tests run after ``build``/``install`` inside those phases, not
+#: phases of their own.
+BUILD_SYSTEM_PHASES: dict[str, tuple[str, ...]] = {
+    "generic": ("install",),
+    "bundle": (),
+    "autotools": ("autoreconf", "configure", "build", "install"),
+    "cmake": ("cmake", "build", "install"),
+    "cached_cmake": ("initconfig", "cmake", "build", "install"),
+    "makefile": ("edit", "build", "install"),
+    "meson": ("meson", "build", "install"),
+    "qmake": ("qmake", "build", "install"),
+    "scons": ("build", "install"),
+    "waf": ("configure", "build", "install"),
+    "perl": ("configure", "build", "install"),
+    "sip": ("configure", "build", "install"),
+    "intel": ("configure", "install"),
+    "python": ("build", "install"),
+    "python_pip": ("install",),
+    "r": ("install",),
+    "octave": ("install",),
+    "racket": ("install",),
+    "oneapi": ("install",),
+    "ruby": ("build", "install"),
+    "maven": ("build", "install"),
+    "go": ("build", "install"),
+    "cargo": ("build", "install"),
+    "nmake": ("build", "install"),
+    "msbuild": ("build", "install"),
+    "lua": ("unpack", "generate_luarocks_config", "preprocess", "install"),
+}
+
+#: The ``setup.py`` commands a ``PythonPackage`` up to 0.17 could run as phases
+#: (``phases = ["build_ext", "install"]``), in the order ``setup.py build`` and
+#: ``setup.py install`` run them.
+PYTHON_SETUP_PY_PHASES = (
+    "build_py",
+    "build_clib",
+    "build_ext",
+    "build_scripts",
+    "install_lib",
+    "install_headers",
+    "install_scripts",
+    "install_data",
+)
+
+#: One order of every phase name above, consistent with each build system's own order
+#: (tests/analysis/test_spackfacts.py checks that), plus ``bootstrap`` (the ``cmake``
+#: package's first phase) and ``check``/``installcheck`` (kept for data that names them
+#: as phases). Used only to place phases whose output carries no timestamp (an ``edit``
+#: phase with empty output, say) and to sort phase names in tables and plots.
 CANONICAL_PHASES = (
+    "unpack",
+    "generate_luarocks_config",
+    "preprocess",
     "autoreconf",
     "bootstrap",
+    "initconfig",
     "cmake",
     "meson",
     "qmake",
     "configure",
     "edit",
+    "build_py",
+    "build_clib",
     "build_ext",
+    "build_scripts",
     "build",
     "check",
+    "install_lib",
+    "install_headers",
+    "install_scripts",
+    "install_data",
     "install",
     "installcheck",
 )
+
+_RANK = {name: i for i, name in enumerate(CANONICAL_PHASES)}
+
+_T = TypeVar("_T")
+
+
+def phase_rank(name: Any) -> int:
+    """The position of a phase name in :data:`CANONICAL_PHASES`; names Spack's build
+    systems do not have rank after all of them."""
+    return _RANK.get(name, len(CANONICAL_PHASES)) if isinstance(name, str) else len(_RANK)
+
+
+def order_phases(
+    items: Iterable[_T], name: Callable[[_T], str], started: Callable[[_T], Any]
+) -> list[_T]:
+    """A build's phases in the order they ran.
+
+    Phases with a start (``started(item)``, from their stamps) go by start; a phase
+    without one goes before the first timed phase that ranks after it in
+    :data:`CANONICAL_PHASES` (else last); untimed phases among themselves go by rank,
+    then name. The one ordering rule of every reader."""
+    items = list(items)
+    timed = sorted((i for i in items if started(i) is not None), key=started)
+    untimed = sorted(
+        (i for i in items if started(i) is None), key=lambda i: (phase_rank(name(i)), name(i))
+    )
+    result = list(timed)
+    for item in untimed:
+        rank = phase_rank(name(item))
+        position = len(result)
+        for index, other in enumerate(result):
+            if phase_rank(name(other)) > rank:
+                position = index
+                break
+        result.insert(position, item)
+    return result
+
+
+def sort_phase_names(names: Iterable[str], median_order: Mapping[str, float]) -> list[str]:
+    """Phase names (one per column or bar) in Spack's order: known names by
+    :data:`CANONICAL_PHASES`; a name Spack's build systems do not have goes after the
+    known name whose median ``order`` in the builds precedes its own (``median_order``),
+    several such names by their median order, then by name."""
+    names = list(names)
+    known = sorted((n for n in names if n in _RANK), key=_RANK.__getitem__)
+
+    def key(name: str) -> tuple[float, float, str]:
+        if name in _RANK:
+            return (float(_RANK[name]), 0.0, name)
+        mine = median_order.get(name, float("inf"))
+        mine = float("inf") if mine != mine else float(mine)  # NaN: unknown
+        before = [_RANK[k] for k in known if median_order.get(k, float("inf")) <= mine]
+        return (max(before) + 0.5 if before else -0.5, mine, name)
+
+    return sorted(names, key=key)
+
+
+# ---------------------------------------------------------------------------------
+# a build's outcome
+
+#: The outcomes of a build (``builds.outcome``), in the order views list them.
+OUTCOMES = ("succeeded", "failed", "never built", "unknown")
+
+
+def build_outcome(status: Any, phase_statuses: Iterable[Any]) -> str:
+    """A build's outcome from its status and its phases' statuses.
+
+    ``failed`` when one of its own phases is ``ERROR`` (whatever the status says: Spack
+    0.17.1 writes no status for the package that failed); ``succeeded`` for status
+    ``SUCCESS``; ``never built`` for ``FAILED``/``CANCELLED`` without an ``ERROR`` phase
+    (a dependent Spack never started because a dependency failed); ``unknown`` else
+    (``STARTED``, ``NOTRUN``, no status)."""
+    if any(s == "ERROR" for s in phase_statuses):
+        return "failed"
+    if status == "SUCCESS":
+        return "succeeded"
+    if status in ("FAILED", "CANCELLED"):
+        return "never built"
+    return "unknown"
+
+
+# ---------------------------------------------------------------------------------
+# a build's failed phase and first error (over the frames of docs/analysis.md)
+
+
+def _order_column(phases: pandas.DataFrame) -> pandas.Series:
+    import pandas as pd
+
+    if "order" not in phases.columns:
+        return pd.Series(float("nan"), index=phases.index)
+    return pd.to_numeric(phases["order"], errors="coerce")
+
+
+def failed_phases(phases: pandas.DataFrame) -> pandas.Series:
+    """Each build's failed phase: its first ``ERROR`` phase by ``order`` (index: build
+    key as ``str``; builds without an ``ERROR`` phase are absent)."""
+    import pandas as pd
+
+    errored = phases[phases["status"].astype(object) == "ERROR"]
+    if not len(errored):
+        return pd.Series(dtype=object)
+    key = pd.DataFrame(
+        {
+            "build": errored["build"].astype(str).values,
+            "name": errored["name"].astype(object).values,
+            "order": _order_column(errored).values,
+            "pos": range(len(errored)),
+        }
+    ).sort_values(["build", "order", "pos"], kind="stable", na_position="last")
+    first = key.groupby("build", sort=False).head(1)
+    return pd.Series(first["name"].values, index=first["build"].values, dtype=object)
+
+
+def echo_errors(events: pandas.DataFrame) -> pandas.Series:
+    """True for the error events that only repeat an earlier failure: make's
+    ``make[2]: *** [Makefile:6: x.o] Error 1`` and ``all-recursive`` lines, ninja's
+    ``FAILED: <target>`` and ``build stopped`` (:func:`~spackmon_analysis.logs.is_echo`),
+    in a phase of a build that has an error event that is not such a line (the compiler
+    or tool error they repeat). A phase whose only errors are these lines keeps them:
+    nothing else says what failed. Warnings are never echoes. One rule for the first
+    error (:func:`first_error_events`) and for rankings of errors (``df.spack.top()``)."""
+    import pandas as pd
+
+    if not len(events):
+        return pd.Series(False, index=events.index, dtype=bool)
+    is_error = (events["kind"].astype(object) == "error").to_numpy()
+    echo_text = pd.Series(
+        [bool(e) and is_echo(str(t)) for e, t in zip(is_error, events["text"], strict=True)],
+        index=events.index,
+    )
+    group = [
+        (str(b), str(p))
+        for b, p in zip(
+            events["build"].astype(object),
+            events["phase"].astype(object) if "phase" in events.columns else [None] * len(events),
+            strict=True,
+        )
+    ]
+    has_own = {g for g, e, echo in zip(group, is_error, echo_text, strict=True) if e and not echo}
+    return pd.Series(
+        [bool(echo) and g in has_own for g, echo in zip(group, echo_text, strict=True)],
+        index=events.index,
+        dtype=bool,
+    )
+
+
+def _error_keys(errors: pandas.DataFrame, phases: pandas.DataFrame) -> pandas.DataFrame:
+    """Sort keys of error events: build, outside the failed phase, phase order, line."""
+    import pandas as pd
+
+    order = {
+        (str(b), str(n)): o
+        for b, n, o in zip(phases["build"], phases["name"], _order_column(phases), strict=True)
+        if o == o
+    }
+    failed = failed_phases(phases)
+    build = errors["build"].astype(str)
+    phase = errors["phase"].astype(str)
+    return pd.DataFrame(
+        {
+            "build": build.values,
+            "phase": phase.values,
+            "not_failed_phase": [failed.get(b) != p for b, p in zip(build, phase, strict=True)],
+            "echo": echo_errors(errors).values,
+            "order": [order.get((b, p), 0) for b, p in zip(build, phase, strict=True)],
+            "line": pd.to_numeric(errors["line_no"], errors="coerce").values,
+            "pos": range(len(errors)),
+        },
+        index=errors.index,
+    )
+
+
+def _first_error_labels(errors: pandas.DataFrame, phases: pandas.DataFrame) -> pandas.Series:
+    """build key -> index label in ``errors`` of its first error (the rule of
+    :func:`first_error_events`)."""
+    import pandas as pd
+
+    if not len(errors):
+        return pd.Series(dtype=object)
+    key = _error_keys(errors, phases).sort_values(
+        ["build", "not_failed_phase", "echo", "order", "line", "pos"],
+        kind="stable",
+        na_position="last",
+    )
+    chosen = key.groupby("build", sort=False).head(1)
+    return pd.Series(list(chosen.index), index=chosen["build"].values, dtype=object)
+
+
+def first_error_events(events: pandas.DataFrame, phases: pandas.DataFrame) -> pandas.DataFrame:
+    """The error event every view names as a build's first error (rows of ``events``,
+    indexed by build key as ``str``; builds without error events are absent).
+
+    The rule, for each build:
+
+    1. its failed phase is its first ``ERROR`` phase by ``order`` (:func:`failed_phases`);
+    2. the first error is the failed phase's error event with the lowest line number,
+       leaving out the make/ninja lines that repeat an earlier error
+       (:func:`echo_errors`);
+    3. when the failed phase has no error event (or the build has no failed phase), the
+       build's earliest error event by phase ``order``, then line number, same exclusion;
+    4. when the build has no error event at all there is none here; :func:`failures
+       <spackmon_analysis.failures.failures>` then quotes the last non-blank line of the
+       failed phase (:func:`last_line_clue`).
+
+    ``failures(data)``, ``data.build(key)``, the explorer and the reports all call this.
+    """
+    errors = events[events["kind"].astype(object) == "error"]
+    labels = _first_error_labels(errors, phases)
+    return errors.loc[list(labels.values)].set_index(labels.index.astype(str).rename(None))
+
+
+def first_errors_per_failed_phase(
+    events: pandas.DataFrame, phases: pandas.DataFrame
+) -> pandas.DataFrame:
+    """The first error of each ``ERROR`` phase (rows of ``events``, in their order): its
+    error event with the lowest line number, echoes left out (:func:`echo_errors`). A
+    build with ``ERROR`` phases none of which has an error event contributes its
+    :func:`first_error_events` event instead, so each failure counts once, with the
+    error every view names."""
+    errors = events[events["kind"].astype(object) == "error"]
+    errored = phases[phases["status"].astype(object) == "ERROR"]
+    if not len(errors) or not len(errored):
+        return errors.iloc[0:0]
+    failed_pairs = set(zip(errored["build"].astype(str), errored["name"].astype(str), strict=True))
+    key = _error_keys(errors, phases)
+    in_failed = [(b, p) in failed_pairs for b, p in zip(key["build"], key["phase"], strict=True)]
+    per_phase = (
+        key[in_failed]
+        .sort_values(["build", "phase", "echo", "line", "pos"], kind="stable", na_position="last")
+        .groupby(["build", "phase"], sort=False)
+        .head(1)
+    )
+    chosen = set(per_phase.index)
+    uncovered = {b for b, _ in failed_pairs} - set(per_phase["build"])
+    if uncovered:
+        labels = _first_error_labels(errors, phases)
+        chosen.update(labels[labels.index.isin(uncovered)].values)
+    return errors.loc[[i for i in errors.index if i in chosen]]
+
+
+def last_line_clue(output: str | None) -> tuple[str, int, str] | None:
+    """For a failed phase without any error event: its last non-blank line (the best
+    clue left: the command that failed, or the tool's last words), as ``(text, line
+    number in the output, context: the last seven non-blank lines)``; None for an empty
+    output."""
+    all_lines = (output or "").splitlines()
+    numbered = [(i, ln) for i, ln in enumerate(all_lines, 1) if ln.strip()]
+    if not numbered:
+        return None
+    line_no, text = numbered[-1]
+    return text.strip(), line_no, "\n".join(ln for _, ln in numbered[-7:])
+
 
 #: ``==> <pkg>: Executing phase: '<name>'`` (optionally ``==> [<stamp>] <pkg>: ...``):
 #: the line Spack 0.16-0.22 writes when a phase starts.

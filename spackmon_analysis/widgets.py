@@ -16,8 +16,8 @@ import io
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, UnknownKeyError
-from .failures import first_error_per_build
-from .spackfacts import short_hash
+from .palette import FAILURE_PATH_COLOR, OUTCOME_ORDER
+from .spackfacts import failed_phases, first_error_events, short_hash
 
 if TYPE_CHECKING:
     import pandas
@@ -82,7 +82,8 @@ class Explorer:
                 f"sma.load_save_local(path)), not {type(data).__name__}"
             )
         self.data = data
-        self._first_errors = first_error_per_build(data)  # what every view calls the first error
+        # what every view calls the first error (spackfacts.first_error_events)
+        self._first_errors = first_error_events(data.events, data.phases)
         self.builds = self._builds_table(data, self._first_errors)
         self._dag_cache: dict[str | None, bytes] = {}
         self._updating = False
@@ -139,16 +140,7 @@ class Explorer:
         import pandas as pd
 
         b = data.builds.copy()
-        ph = data.phases
-        failed = (
-            ph[ph["status"].astype("object") == "ERROR"]
-            .sort_values(["build", "order"])
-            .groupby(ph["build"].astype(str))["name"]
-            .first()
-            .astype(str)
-            if len(ph)
-            else pd.Series(dtype=object)
-        )
+        failed = failed_phases(data.phases)
         key = b["build"].astype(str)
         b["failed_phase"] = key.map(failed).astype("string")
         b["first_error"] = key.map(first["text"] if len(first) else pd.Series(dtype=object)).astype(
@@ -292,7 +284,8 @@ class Explorer:
             cls = _text(e.get("primary_class")) or "unclassified"
             lines = [html.escape(x) for x in pre]
             lines.append(
-                f'<span style="color:#b2182b;font-weight:bold">{html.escape(str(e["text"]))}</span>'
+                f'<span style="color:{FAILURE_PATH_COLOR};font-weight:bold">'
+                f"{html.escape(str(e['text']))}</span>"
             )
             lines += [html.escape(x) for x in post]
             return (
@@ -405,7 +398,7 @@ def _is_seq(value: Any) -> bool:
 
 
 def _outcome_order(values: Any) -> list[str]:
-    order = ["succeeded", "failed", "never built", "unknown"]
+    order = list(OUTCOME_ORDER)
     present = {t for t in (_text(v) for v in values) if t is not None}
     return [o for o in order if o in present] + sorted(present - set(order))
 

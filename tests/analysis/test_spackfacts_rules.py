@@ -1,0 +1,190 @@
+"""Spack's facts about builds are defined once (``spackfacts``) and every view follows them:
+phase order per build system, a build's first error, the make/ninja echo lines, the outcome
+palette and the report's plots (issue 11)."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import spackmon_analysis as sma
+from spackmon_analysis import palette, plots, report, spackfacts
+from spackmon_analysis.demo import example_data_dir
+from spackmon_analysis.failures import error_fingerprints, first_errors
+
+
+@pytest.fixture(scope="module")
+def data() -> sma.MonitorData:
+    return sma.load_save_local(example_data_dir() / "save-local")
+
+
+def _openmpi(data: sma.MonitorData) -> str:
+    failed = data.builds.spack.failed()
+    return str(failed[failed["spec_name"] == "openmpi"]["build"].iloc[0])
+
+
+# ---------------------------------------------------------------------------------
+# phase names and order
+
+
+def test_canonical_order_agrees_with_every_build_system() -> None:
+    rank = {name: i for i, name in enumerate(spackfacts.CANONICAL_PHASES)}
+    assert len(rank) == len(spackfacts.CANONICAL_PHASES)  # no name twice
+    for system, phases in spackfacts.BUILD_SYSTEM_PHASES.items():
+        assert all(p in rank for p in phases), system
+        assert [rank[p] for p in phases] == sorted(rank[p] for p in phases), system
+    legacy = ("build", *spackfacts.PYTHON_SETUP_PY_PHASES[:4], "install")
+    assert all(p in rank for p in legacy)
+    assert spackfacts.BUILD_SYSTEM_PHASES["bundle"] == ()
+    assert spackfacts.BUILD_SYSTEM_PHASES["python_pip"] == ("install",)
+
+
+def test_untimed_phases_of_any_build_system_are_placed_in_spack_order() -> None:
+    """Phases whose output has no stamp (``spack install`` without ``-d``) are ordered by
+    the build system's own order, Lua's four phases and CachedCMake's initconfig included
+    (before, only the autotools/cmake names were known and the rest went last by name)."""
+    for system, phases in spackfacts.BUILD_SYSTEM_PHASES.items():
+        shuffled = list(reversed(phases))
+        ordered = spackfacts.order_phases(shuffled, name=lambda p: p, started=lambda p: None)
+        assert ordered == list(phases), system
+    # a timed phase keeps its place; an untimed one goes before the first that follows it
+    items = [("install", 3.0), ("preprocess", None), ("unpack", 1.0)]
+    ordered = spackfacts.order_phases(items, name=lambda i: i[0], started=lambda i: i[1])
+    assert [n for n, _ in ordered] == ["unpack", "preprocess", "install"]
+
+
+def test_phase_tables_and_plots_use_spack_order() -> None:
+    names = ["install", "generate_luarocks_config", "zz-custom", "unpack", "preprocess"]
+    medians = {"unpack": 0, "generate_luarocks_config": 1, "preprocess": 2, "zz-custom": 2.5}
+    assert spackfacts.sort_phase_names(names, medians) == [
+        "unpack",
+        "generate_luarocks_config",
+        "preprocess",
+        "zz-custom",
+        "install",
+    ]
+    builds = pd.DataFrame(
+        {"build": ["b"], "spec_name": ["lua-x"], "status": ["SUCCESS"], "full_hash": ["h"]}
+    )
+    phases = pd.DataFrame(
+        {
+            "build": ["b"] * 4,
+            "name": ["install", "preprocess", "generate_luarocks_config", "unpack"],
+            "order": [None, None, None, None],
+            "status": ["SUCCESS"] * 4,
+            "duration": [4.0, 3.0, 2.0, 1.0],
+        }
+    )
+    times = sma.phase_times(sma.MonitorData(builds=builds, phases=phases))
+    assert list(times["phase"]) == ["unpack", "generate_luarocks_config", "preprocess", "install"]
+
+
+# ---------------------------------------------------------------------------------
+# a build's first error
+
+
+def test_every_view_names_the_same_first_error_when_the_failed_phase_has_none(data) -> None:
+    """openmpi's build phase failed; here it has no error event, while autoreconf (line 30)
+    and configure (line 2) printed error lines. failures() took the lowest line number of
+    any phase (configure's), data.build() the earliest phase (autoreconf's): now one rule,
+    phase order then line, in every view."""
+    key = _openmpi(data)
+    events = data.events
+    template = events[(events["build"] == key) & (events["kind"] == "error")].iloc[[0]]
+    strays = []
+    for phase, line, text in (
+        ("autoreconf", 30, "autoreconf: error: m4 macro AC_FOO not found"),
+        ("configure", 2, "conftest.c:2:1: error: unknown type name 'foo'"),
+    ):
+        row = template.copy()
+        row["phase"], row["line_no"], row["text"] = phase, line, text
+        row["fingerprint"] = sma.fingerprint(text)
+        strays.append(row)
+    kept = events[~((events["build"] == key) & (events["phase"] == "build"))]
+    noisy_events = pd.concat([kept, *strays], ignore_index=True)
+    noisy = sma.MonitorData(data.specs, data.dependencies, data.builds, data.phases, noisy_events)
+    expected = "autoreconf: error: m4 macro AC_FOO not found"
+    found = sma.failures(noisy)
+    row = found[found["build"] == key].iloc[0]
+    assert (row["failed_phase"], row["first_error"]) == ("build", expected)
+    assert noisy.build(key).first_error["text"] == expected
+    assert expected in repr(noisy.build(key))
+    table = sma.explore(noisy).select(package="openmpi")
+    assert table.loc[table["build"] == key, "first_error"].iloc[0] == expected
+    mine = first_errors(noisy)
+    assert list(mine.loc[mine["build"] == key, "text"]) == [expected]
+    prints = error_fingerprints(noisy).set_index("fingerprint")
+    assert prints.loc[sma.fingerprint(expected), "count"] == 1
+
+
+# ---------------------------------------------------------------------------------
+# make/ninja echo lines
+
+
+def test_top_leaves_out_the_make_lines_error_fingerprints_leaves_out(data) -> None:
+    top = data.events.spack.errors().spack.top(50)
+    assert not any(re.search(r"\*\*\* .*Error N", fp) for fp in top.index), list(top.index)
+    assert not top.index.str.contains("all-recursive").any()
+    # every error the failure view counts is ranked
+    assert set(error_fingerprints(data)["fingerprint"]) <= set(top.index)
+    # the compiler error still leads, found in both runs
+    assert "PMIX_MODEL_LIBRARY_NAME" in top["example"].iloc[0]
+
+
+def test_a_make_line_alone_in_its_phase_is_the_error(data) -> None:
+    """A phase whose only error is make's line keeps it: nothing else says what failed."""
+    text = "make: *** [Makefile:3: all] Error 2"
+    events = pd.DataFrame(
+        {
+            "build": ["b1", "b1", "b2"],
+            "phase": ["build", "build", "build"],
+            "kind": ["error", "error", "error"],
+            "text": ["x.c:1:1: error: boom", text, text],
+            "line_no": [3, 4, 9],
+            "fingerprint": [sma.fingerprint("x.c:1:1: error: boom"), sma.fingerprint(text)] * 1
+            + [sma.fingerprint(text)],
+            "repeat_count": [1, 1, 1],
+        }
+    )
+    top = events.spack.top()
+    assert list(top["builds"]) == [1, 1] and set(top["example"]) == {"x.c:1:1: error: boom", text}
+    assert top.loc[sma.fingerprint(text), "events"] == 1  # only b2's, the one alone
+
+
+# ---------------------------------------------------------------------------------
+# one palette, the report's plots from plots.py
+
+
+def test_one_palette_for_every_view(data) -> None:
+    for outcome in ("failed", "never built", "succeeded"):
+        key = str(data.builds.loc[data.builds["outcome"] == outcome, "build"].iloc[0])
+        card = data.build(key)._repr_html_()
+        assert f"background:{palette.OUTCOME_COLORS[outcome]}" in card, outcome
+    assert plots.OUTCOME_COLORS is palette.OUTCOME_COLORS
+    css = report._CSS
+    assert f".blocked {{ color: {palette.OUTCOME_COLORS['never built']}; }}" in css
+    assert f".bad {{ color: {palette.OUTCOME_COLORS['failed']}; }}" in css
+
+
+def test_report_plots_come_from_plots_and_a_failed_view_is_named(
+    data, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(data, ax=None, **options):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(plots, "plot_phase_outcomes", broken)
+    with pytest.warns(RuntimeWarning, match=r"plots\.plot_phase_outcomes failed.*boom"):
+        path = sma.write_html_report(data, tmp_path / "report.html")
+    page = Path(path).read_text()
+    assert (
+        "Phase outcomes: not drawn, plots.plot_phase_outcomes failed (RuntimeError: boom)" in page
+    )
+    assert page.count("<img") == len(report.PLOTS)  # every place still holds a picture
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        monkeypatch.undo()
+        report.write_plots(data, tmp_path / "plots")
