@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["BuildView", "find_build"]
 
+
 def find_build(data: MonitorData, key: Any) -> int:
     """Row position in ``data.builds`` of ``key``.
 

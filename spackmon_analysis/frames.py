@@ -31,7 +31,7 @@ from .errors import (
     SpackmonError,
 )
 from .logs import LogEvent, Rules, load_rules, parse_log
-from .spackfacts import CANONICAL_PHASES
+from .spackfacts import OUTCOMES, build_outcome
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx
@@ -50,8 +50,6 @@ __all__ = [
     "FRAME_COLUMNS",
 ]
 
-#: The ``builds.outcome`` categories, in this order.
-OUTCOMES = ("succeeded", "failed", "never built", "unknown")
 #: The ``builds.source`` categories.
 SOURCES = ("save-local", "server", "install", "database")
 BUILD_STATUS_CATEGORIES = ("SUCCESS", "FAILED", "NOTRUN", "CANCELLED")
@@ -258,16 +256,6 @@ def _object_column(values: list[Any]) -> Any:
 # shared assembly: records / rows -> column lists -> frames
 
 
-def _outcome(status: str | None, phase_statuses: Iterable[str | None]) -> str:
-    if any(s == "ERROR" for s in phase_statuses):
-        return "failed"
-    if status == "SUCCESS":
-        return "succeeded"
-    if status in ("FAILED", "CANCELLED"):
-        return "never built"
-    return "unknown"
-
-
 def _utc(value: Any) -> Any:
     """A naive datetime taken as UTC (Spack's log stamps carry no zone)."""
     if isinstance(value, datetime) and value.tzinfo is None:
@@ -279,31 +267,6 @@ def _resolve_rules(rules: Rules | str | os.PathLike[str] | None) -> Rules | None
     if rules is None or isinstance(rules, Rules):
         return rules
     return load_rules(rules)
-
-
-def _phase_rank(name: str) -> int:
-    try:
-        return CANONICAL_PHASES.index(name)
-    except ValueError:
-        return len(CANONICAL_PHASES)
-
-
-def _order_by_time(items: list[tuple[str, Any, Any]]) -> list[Any]:
-    """Order ``(name, first_stamp, payload)`` the way the save-local reader orders phases:
-    timestamped phases by first stamp; the others before the first timestamped phase
-    that usually comes after them (by :data:`CANONICAL_PHASES`)."""
-    timed = sorted((i for i in items if i[1] is not None), key=lambda i: i[1])
-    untimed = sorted((i for i in items if i[1] is None), key=lambda i: (_phase_rank(i[0]), i[0]))
-    result = list(timed)
-    for item in untimed:
-        rank = _phase_rank(item[0])
-        position = len(result)
-        for index, other in enumerate(result):
-            if _phase_rank(other[0]) > rank:
-                position = index
-                break
-        result.insert(position, item)
-    return [i[2] for i in result]
 
 
 class _Assembler:
@@ -446,7 +409,7 @@ class _Assembler:
                 "spec_name": spec_name,
                 "spec_version": spec_version,
                 "status": status,
-                "outcome": _outcome(status, (p.get("status") for p in phases)),
+                "outcome": build_outcome(status, (p.get("status") for p in phases)),
                 "host_os": env.get("host_os"),
                 "platform": env.get("platform"),
                 "host_target": env.get("host_target"),

@@ -57,7 +57,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .logs import is_echo
@@ -69,6 +69,9 @@ __all__ = [
     "LOG_STAMP",
     "parse_stamp",
     "phase_timestamps",
+    "first_last_stamp_texts",
+    "parse_stamps",
+    "stamp_micros",
     "PhaseTiming",
     "phase_timing",
     "BUILD_SYSTEM_PHASES",
@@ -134,6 +137,121 @@ def phase_timestamps(output: str | None) -> list[datetime]:
         if stamp is not None:
             stamps.append(stamp)
     return stamps
+
+
+_stamp_match = LOG_STAMP.match
+
+
+def first_last_stamp_texts(output: str | None) -> tuple[str | None, str | None, bool]:
+    """The texts of the first and last ``==> [stamp]`` lines of ``output`` and whether they
+    are two different lines (the same as ``LOG_STAMP.findall(output)[0]``, ``[-1]`` and
+    ``len(...) >= 2``), found with ``str.find``/``rfind`` from both ends instead of a regex
+    scan of the whole log. ``(None, None, False)`` when there is none. The texts are not
+    validated (:func:`parse_stamps` / :func:`phase_timestamps` do that)."""
+    if not output:
+        return None, None, False
+    first = _stamp_match(output) if output.startswith("==> [") else None
+    start = 0
+    while first is None:
+        start = output.find("\n==> [", start) + 1
+        if not start:
+            return None, None, False
+        first = _stamp_match(output, start)
+    end = len(output)
+    while True:
+        pos = output.rfind("\n==> [", start, end) + 1
+        if pos <= start:
+            text = first.group(1)
+            return text, text, False
+        last = _stamp_match(output, pos)
+        if last is not None:
+            return first.group(1), last.group(1), True
+        end = pos + 4
+
+
+def parse_stamps(texts: list[str | None]) -> tuple[Any, Any]:
+    """Vectorised :func:`parse_stamp`: ``(microseconds since the epoch as int64, ok mask)``
+    for a list of ``LOG_STAMP`` texts (``None`` allowed). ``ok`` is False where
+    :func:`parse_stamp` would give ``None``, and for years outside 1678-2261 (the
+    ``datetime64[ns]`` range)."""
+    import numpy as np
+
+    n = len(texts)
+    us = np.zeros(n, dtype=np.int64)
+    if not n:
+        return us, np.zeros(0, dtype=bool)
+    try:
+        raw = np.array([t or "" for t in texts], dtype="S27")
+    except UnicodeEncodeError:  # non-ASCII digits: the scalar path decides
+        ok = np.zeros(n, dtype=bool)
+        epoch = datetime(1970, 1, 1)
+        for i, text in enumerate(texts):
+            stamp = parse_stamp(text) if text else None
+            if stamp is not None and 1678 <= stamp.year <= 2261:
+                us[i] = (stamp - epoch) // _MICROSECOND
+                ok[i] = True
+        return us, ok
+    m = raw.view(np.uint8).reshape(n, 27)
+
+    def digit(k: int) -> Any:
+        return m[:, k].astype(np.int64) - 48
+
+    ok = (m[:, 4] == 45) & (m[:, 7] == 45) & (m[:, 10] == 45)
+    ok &= (m[:, 13] == 58) & (m[:, 16] == 58)
+    ok &= (m[:, 19] == 0) | (m[:, 19] == 46)
+    ok &= m[:, 26] == 0  # at most 6 fraction digits
+    values = {}
+    for k in (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18):
+        values[k] = value = digit(k)
+        ok &= (value >= 0) & (value <= 9)
+    frac = np.zeros(n, dtype=np.int64)
+    ended = m[:, 19] == 0
+    for k in range(20, 26):
+        ended |= m[:, k] == 0
+        value = digit(k)
+        ok &= ended | ((value >= 0) & (value <= 9))
+        frac = frac * 10 + np.where(ended, 0, value)
+    ok &= (m[:, 19] == 0) | (m[:, 20] != 0)  # "." needs a digit after it
+    v = values
+    year = v[0] * 1000 + v[1] * 100 + v[2] * 10 + v[3]
+    month = v[5] * 10 + v[6]
+    day = v[8] * 10 + v[9]
+    hour = v[11] * 10 + v[12]
+    minute = v[14] * 10 + v[15]
+    second = v[17] * 10 + v[18]
+    ok &= (year >= 1678) & (year <= 2261) & (month >= 1) & (month <= 12) & (day >= 1)
+    ok &= (hour < 24) & (minute < 60) & (second < 60)
+    months = np.where(ok, (year - 1970) * 12 + month - 1, 0)
+    first_day = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    next_first = (months + 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    ok &= day <= next_first - first_day
+    days = first_day + day - 1
+    us[:] = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000 + frac
+    us[~ok] = 0
+    return us, ok
+
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def stamp_micros(output: str | None) -> tuple[int, bool, int, bool, bool]:
+    """:func:`phase_timing` in microseconds since the epoch, for column-wise readers:
+    ``(first, first_ok, last, last_ok, two)`` (``two``: at least two valid stamps, so the
+    phase has a duration); a stamp outside the ``datetime64[ns]`` years 1678-2261 is not
+    ok."""
+    stamps = phase_timestamps(output)
+    epoch = datetime(1970, 1, 1)
+
+    def micro(stamp: datetime) -> tuple[int, bool]:
+        if not 1678 <= stamp.year <= 2261:
+            return 0, False
+        return (stamp - epoch) // _MICROSECOND, True
+
+    if not stamps:
+        return 0, False, 0, False, False
+    first, first_ok = micro(stamps[0])
+    last, last_ok = micro(stamps[-1])
+    return first, first_ok, last, last_ok, len(stamps) >= 2
 
 
 @dataclass(frozen=True)

@@ -7,24 +7,27 @@ import gc
 import json
 import os
 from collections.abc import Iterable
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
 from ..frames import (
     BUILD_STATUS_CATEGORIES,
-    OUTCOMES,
     PHASE_STATUS_CATEGORIES,
     SOURCES,
     _Assembler,
     _object_column,
-    _order_by_time,
-    _outcome,
-    _phase_rank,
 )
 from ..logs import LogEvent, fingerprint
-from .savelocal import phase_timestamps
+from ..spackfacts import (
+    OUTCOMES,
+    build_outcome,
+    first_last_stamp_texts,
+    order_phases,
+    parse_stamps,
+    phase_rank,
+    stamp_micros,
+)
 from .server import _add_server_spec, _empty_to_none
 
 
@@ -166,7 +169,6 @@ def _read_database(engine: Any, *, keep_output: bool) -> dict[str, Any]:
         specs,
         users,
     )
-    from .savelocal import first_last_stamp_texts, parse_stamps
 
     asm = _Assembler(keep_output=keep_output, rules=None, parse_events=False)
 
@@ -295,7 +297,7 @@ def _read_database(engine: Any, *, keep_output: bool) -> dict[str, Any]:
         for i in np.flatnonzero(
             np.array([f is not None for f in firsts], dtype=bool) & ~(start_ok & finish_ok)
         ):
-            start[i], start_ok[i], finish[i], finish_ok[i], two[i] = _slow_stamps(outputs[i])
+            start[i], start_ok[i], finish[i], finish_ok[i], two[i] = stamp_micros(outputs[i])
         p_start.append(start)
         p_start_ok.append(start_ok)
         p_finish.append(finish)
@@ -329,7 +331,7 @@ def _read_database(engine: Any, *, keep_output: bool) -> dict[str, Any]:
     valid = (build_ids[pos] == phase_builds) if nb else np.zeros(n, dtype=bool)
     timed = start_ok
     name_codes, name_uniques = pd.factorize(names, sort=True)
-    ranks = np.array([_phase_rank(str(u)) for u in name_uniques], dtype=np.int64)
+    ranks = np.array([phase_rank(str(u)) for u in name_uniques], dtype=np.int64)
     key1 = np.where(timed, start, ranks[name_codes] if n else 0)
     key2 = np.where(timed, 0, name_codes)
     untimed_in = np.bincount(pos[valid & ~timed], minlength=nb)
@@ -342,7 +344,8 @@ def _read_database(engine: Any, *, keep_output: bool) -> dict[str, Any]:
             members.setdefault(int(pos[i]), []).append(i)
         for b in mixed_set:
             items = [(str(names[i]), start[i] if timed[i] else None, i) for i in members[b]]
-            for place, i in enumerate(_order_by_time(items)):
+            ordered = order_phases(items, name=lambda t: t[0], started=lambda t: t[1])
+            for place, (_, _, i) in enumerate(ordered):
                 key1[i], key2[i] = place, 0
     keep = np.flatnonzero(valid)
     perm = keep[np.lexsort((ids[keep], key2[keep], key1[keep], pos[keep]))]
@@ -385,7 +388,7 @@ def _read_database(engine: Any, *, keep_output: bool) -> dict[str, Any]:
     compilers = {k: row[3] for k, row in asm.specs.items()}
     full_hashes = [asm.resolve(h) for h in b_hash]
     outcome = [
-        "failed" if err else _outcome(status, ())
+        build_outcome(status, ("ERROR",) if err else ())
         for err, status in zip(errored.tolist(), b_status, strict=True)
     ]
     created = _db_times(b_created)
@@ -505,21 +508,3 @@ def _string_column(chunks: list[Any], perm: Any, n: int, arrow: bool) -> Any:
     if len(perm) != n or not np.array_equal(perm, np.arange(n)):
         column = column.take(pa.array(perm))
     return pd.arrays.ArrowStringArray(column)
-
-
-def _slow_stamps(output: str) -> tuple[int, bool, int, bool, bool]:
-    """First/last valid stamps of ``output`` the exact way (:func:`phase_timestamps`),
-    as microseconds since the epoch (for the rare log whose stamps are not valid times)."""
-    stamps = phase_timestamps(output)
-    epoch = datetime(1970, 1, 1)
-
-    def micro(stamp: datetime) -> tuple[int, bool]:
-        if not 1678 <= stamp.year <= 2261:
-            return 0, False
-        return (stamp - epoch) // timedelta(microseconds=1), True
-
-    if not stamps:
-        return 0, False, 0, False, False
-    first, first_ok = micro(stamps[0])
-    last, last_ok = micro(stamps[-1])
-    return first, first_ok, last, last_ok, len(stamps) >= 2

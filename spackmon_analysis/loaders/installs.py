@@ -22,7 +22,6 @@ import os
 import re
 import shlex
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +29,10 @@ from ..errors import InstallPrefixError, SpackmonError
 from ..localfiles import UnsafeFileError, read_local
 from ..records import BuildRecord, PhaseRecord
 from ..spackfacts import (
-    LOG_STAMP,
     PHASE_SUCCESS_MARKER,
     PhaseDurations,
-    parse_stamp,
     phase_durations,
+    phase_timing,
     short_hash,
     split_phases,
 )
@@ -44,7 +42,6 @@ __all__ = [
     "read_install_prefix",
     "find_install_prefixes",
     "parse_build_env",
-    "phase_timestamps",
 ]
 
 _HASH = r"[a-z2-7]{32}"
@@ -152,14 +149,6 @@ def parse_build_env(text: str) -> dict[str, str]:
         else:
             out[name] = rest
     return out
-
-
-def phase_timestamps(output: str) -> tuple[datetime | None, datetime | None]:
-    """First and last ``==> [YYYY-MM-DD-HH:MM:SS.ffffff]`` timestamps of a phase's output."""
-    stamps = LOG_STAMP.findall(output or "")
-    if not stamps:
-        return None, None
-    return parse_stamp(stamps[0]), parse_stamp(stamps[-1])
 
 
 def _read_text(path: Path, within: Path | None = None) -> str:
@@ -431,7 +420,7 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
         for _, _, text, _, _ in outputs
     ]
     for i, (order, phase, text, source, first_line) in enumerate(outputs):
-        started, finished = phase_timestamps(text)
+        timing = phase_timing(text)
         if kind == "prefix":
             status = "SUCCESS"
         elif any_marker:
@@ -452,8 +441,8 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
                 output=text,
                 order=order,
                 duration=attributed.durations.get(phase),
-                started_at=started,
-                finished_at=finished,
+                started_at=timing.started,
+                finished_at=timing.finished,
                 source=source,
                 first_line=first_line,
             )

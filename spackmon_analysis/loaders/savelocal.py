@@ -28,26 +28,18 @@ import html
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..errors import SaveLocalError, SpackmonError
 from ..records import ENVIRONMENT_FIELDS, BuildRecord, PhaseRecord
-from ..spackfacts import (  # Spack's log stamp, its parser and phase order
-    CANONICAL_PHASES,
-    LOG_STAMP,
-    parse_stamp,
-)
+from ..spackfacts import order_phases, phase_timing  # phase timing and order, defined once
 
 __all__ = [
     "SaveLocalRun",
     "read_save_local",
     "is_save_local_run",
-    "phase_timestamps",
-    "parse_stamp",
-    "parse_stamps",
-    "first_last_stamp_texts",
 ]
 
 SPEC_FILE = re.compile(r"^spec-(?P<label>.+)-config\.json$")
@@ -56,114 +48,6 @@ PHASE_FILE = re.compile(r"^build-(?P<id>[^/]+?)-phase-(?P<phase>[^/]+)\.json$")
 STATUS_FILE = re.compile(r"^build-(?P<id>[^/]+)-status\.json$")
 #: ``2021-06-14-17-02-27-1623711747``: the run directory names Spack writes.
 RUN_NAME = re.compile(r"^(?P<stamp>\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2})(?:-(?P<epoch>\d+))?$")
-
-
-def phase_timestamps(output: str | None) -> list[datetime]:
-    """The ``==> [YYYY-MM-DD-HH:MM:SS.ffffff]`` timestamps of a phase log, in order
-    (stamps that are not valid times are skipped)."""
-    if not output:
-        return []
-    stamps = []
-    for text in LOG_STAMP.findall(output):
-        stamp = parse_stamp(text)
-        if stamp is not None:
-            stamps.append(stamp)
-    return stamps
-
-
-_stamp_match = LOG_STAMP.match
-
-
-def first_last_stamp_texts(output: str | None) -> tuple[str | None, str | None, bool]:
-    """The texts of the first and last ``==> [stamp]`` lines of ``output`` and whether they
-    are two different lines (the same as ``LOG_STAMP.findall(output)[0]``, ``[-1]`` and
-    ``len(...) >= 2``), found with ``str.find``/``rfind`` from both ends instead of a regex
-    scan of the whole log. ``(None, None, False)`` when there is none. The texts are not
-    validated (:func:`parse_stamps` / :func:`phase_timestamps` do that)."""
-    if not output:
-        return None, None, False
-    first = _stamp_match(output) if output.startswith("==> [") else None
-    start = 0
-    while first is None:
-        start = output.find("\n==> [", start) + 1
-        if not start:
-            return None, None, False
-        first = _stamp_match(output, start)
-    end = len(output)
-    while True:
-        pos = output.rfind("\n==> [", start, end) + 1
-        if pos <= start:
-            text = first.group(1)
-            return text, text, False
-        last = _stamp_match(output, pos)
-        if last is not None:
-            return first.group(1), last.group(1), True
-        end = pos + 4
-
-
-def parse_stamps(texts: list[str | None]) -> tuple[Any, Any]:
-    """Vectorised :func:`parse_stamp`: ``(microseconds since the epoch as int64, ok mask)``
-    for a list of ``LOG_STAMP`` texts (``None`` allowed). ``ok`` is False where
-    :func:`parse_stamp` would give ``None``, and for years outside 1678-2261 (the
-    ``datetime64[ns]`` range)."""
-    import numpy as np
-
-    n = len(texts)
-    us = np.zeros(n, dtype=np.int64)
-    if not n:
-        return us, np.zeros(0, dtype=bool)
-    try:
-        raw = np.array([t or "" for t in texts], dtype="S27")
-    except UnicodeEncodeError:  # non-ASCII digits: the scalar path decides
-        ok = np.zeros(n, dtype=bool)
-        epoch = datetime(1970, 1, 1)
-        for i, text in enumerate(texts):
-            stamp = parse_stamp(text) if text else None
-            if stamp is not None and 1678 <= stamp.year <= 2261:
-                us[i] = (stamp - epoch) // _MICROSECOND
-                ok[i] = True
-        return us, ok
-    m = raw.view(np.uint8).reshape(n, 27)
-
-    def digit(k: int) -> Any:
-        return m[:, k].astype(np.int64) - 48
-
-    ok = (m[:, 4] == 45) & (m[:, 7] == 45) & (m[:, 10] == 45)
-    ok &= (m[:, 13] == 58) & (m[:, 16] == 58)
-    ok &= (m[:, 19] == 0) | (m[:, 19] == 46)
-    ok &= m[:, 26] == 0  # at most 6 fraction digits
-    values = {}
-    for k in (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18):
-        values[k] = value = digit(k)
-        ok &= (value >= 0) & (value <= 9)
-    frac = np.zeros(n, dtype=np.int64)
-    ended = m[:, 19] == 0
-    for k in range(20, 26):
-        ended |= m[:, k] == 0
-        value = digit(k)
-        ok &= ended | ((value >= 0) & (value <= 9))
-        frac = frac * 10 + np.where(ended, 0, value)
-    ok &= (m[:, 19] == 0) | (m[:, 20] != 0)  # "." needs a digit after it
-    v = values
-    year = v[0] * 1000 + v[1] * 100 + v[2] * 10 + v[3]
-    month = v[5] * 10 + v[6]
-    day = v[8] * 10 + v[9]
-    hour = v[11] * 10 + v[12]
-    minute = v[14] * 10 + v[15]
-    second = v[17] * 10 + v[18]
-    ok &= (year >= 1678) & (year <= 2261) & (month >= 1) & (month <= 12) & (day >= 1)
-    ok &= (hour < 24) & (minute < 60) & (second < 60)
-    months = np.where(ok, (year - 1970) * 12 + month - 1, 0)
-    first_day = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
-    next_first = (months + 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
-    ok &= day <= next_first - first_day
-    days = first_day + day - 1
-    us[:] = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000 + frac
-    us[~ok] = 0
-    return us, ok
-
-
-_MICROSECOND = timedelta(microseconds=1)
 
 
 def _run_timestamp(name: str) -> datetime | None:
@@ -501,19 +385,16 @@ def _read_phases(run: SaveLocalRun, files: list[Path], problems: _Problems) -> N
         if local_id not in run.build_documents:
             problems.add(file.name, f"no usable build-metadata-{local_id}.json for this phase")
             continue
-        stamps = phase_timestamps(output)
-        started = stamps[0] if stamps else None
-        finished = stamps[-1] if stamps else None
-        duration = (finished - started).total_seconds() if len(stamps) >= 2 else None
+        timing = phase_timing(output)
         phases.append(
             PhaseRecord(
                 build_key=local_id,
                 name=name,
                 status=status,
                 output=output,
-                started_at=started,
-                finished_at=finished,
-                duration=duration,
+                started_at=timing.started,
+                finished_at=timing.finished,
+                duration=timing.duration,
                 source=file.name,
             )
         )
@@ -529,27 +410,10 @@ def _read_phases(run: SaveLocalRun, files: list[Path], problems: _Problems) -> N
     run.phases = ordered
 
 
-def _rank(name: str) -> int:
-    try:
-        return CANONICAL_PHASES.index(name)
-    except ValueError:
-        return len(CANONICAL_PHASES)
-
-
 def _order_phases(phases: list[PhaseRecord]) -> list[PhaseRecord]:
-    timed = sorted((p for p in phases if p.started_at is not None), key=lambda p: p.started_at)
-    untimed = sorted(
-        (p for p in phases if p.started_at is None), key=lambda p: (_rank(p.name), p.name)
-    )
-    result = list(timed)
-    for phase in untimed:
-        rank = _rank(phase.name)
-        position = len(result)
-        for index, other in enumerate(result):
-            if _rank(other.name) > rank:
-                position = index
-                break
-        result.insert(position, phase)
+    """A build's phases in the order they ran (:func:`~spackmon_analysis.spackfacts.order_phases`),
+    numbered."""
+    result = order_phases(phases, name=lambda p: p.name, started=lambda p: p.started_at)
     for index, phase in enumerate(result):
         phase.order = index
     return result

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError, MonitorError
-from ..frames import MonitorData, _Assembler, _order_by_time
+from ..frames import MonitorData, _Assembler
 from ..logs import LogEvent, fingerprint
-from .savelocal import phase_timestamps
+from ..spackfacts import order_phases, phase_timing
 
 
 def _need(row: Any, name: str, route: str, error: type[Exception]) -> Any:
@@ -86,34 +86,33 @@ def _from_rows(
             )
             events_of.setdefault(phase_id, []).append(event)
 
-    phases_of: dict[Any, list[tuple[str, Any, dict[str, Any]]]] = {}
+    phases_of: dict[Any, list[dict[str, Any]]] = {}
     for row in rows["buildphases"]:
         build_id = _need(row, "build", "buildphases", error)
         name = _need(row, "name", "buildphases", error)
         phase_id = _need(row, "id", "buildphases", error)
         output = row.get("output")
-        stamps = phase_timestamps(output)
-        started = stamps[0] if stamps else None
-        finished = stamps[-1] if stamps else None
-        duration = (finished - started).total_seconds() if len(stamps) >= 2 else None
+        timing = phase_timing(output)
         events = sorted(events_of.get(phase_id, []), key=lambda e: e.line_no or 0)
         phase = {
             "name": name,
             "status": row.get("status"),
             "output": output,
             "output_size": row.get("output_size"),
-            "duration": duration,
-            "started_at": started,
-            "finished_at": finished,
+            "duration": timing.duration,
+            "started_at": timing.started,
+            "finished_at": timing.finished,
             "phase_id": phase_id,
             "events": events,
         }
-        phases_of.setdefault(build_id, []).append((name, started, phase))
+        phases_of.setdefault(build_id, []).append(phase)
 
     for row in rows["builds"]:
         build_id = _need(row, "id", "builds", error)
         full_hash = asm.resolve(_need(row, "full_hash", "builds", error))
-        phases = _order_by_time(phases_of.get(build_id, []))
+        phases = order_phases(
+            phases_of.get(build_id, []), name=lambda p: p["name"], started=lambda p: p["started_at"]
+        )
         for index, phase in enumerate(phases):
             phase["order"] = index
         created = row.get("created_at")

@@ -188,3 +188,48 @@ def test_report_plots_come_from_plots_and_a_failed_view_is_named(
         warnings.simplefilter("error")
         monkeypatch.undo()
         report.write_plots(data, tmp_path / "plots")
+
+
+# ---------------------------------------------------------------------------------
+# phase timestamps: one function for every reader
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+STAGE = "spack-stage-tinybroken-0.9-bgd6kv3dv7wnvfjyx3ezjp5eqwkbbbdn"
+
+
+def test_every_reader_gives_the_same_phase_start(tmp_path: Path) -> None:
+    """A stamp that is not a valid time (hour 25) before the valid ones: the install-tree
+    reader took the first stamp as is (no start) while the save-local and server readers
+    skipped it (start at the next valid stamp). Now one function decides for all."""
+    import shutil
+
+    stage = tmp_path / "stage"
+    shutil.copytree(DATA / "installs" / "v0.17.1" / "failed-stage", stage)
+    bogus = "==> [2026-11-28-25:61:00.000000] a stamp that is not a time\n"
+    for name in ("spack-build-02-build-out.txt", "spack-build-out.txt"):
+        path = stage / STAGE / name
+        text = path.read_text()
+        marker = "==> tinybroken: Executing phase: 'build'\n"
+        path.write_text(text.replace(marker, marker + bogus))
+    build_text = (stage / STAGE / "spack-build-02-build-out.txt").read_text()
+    expected = spackfacts.phase_timing(build_text)
+    assert expected.started == pd.Timestamp("2026-11-28 06:01:29.875639").to_pydatetime()
+
+    installed = sma.load_install_tree(stage)
+    phase = installed.phases[installed.phases["name"] == "build"].iloc[0]
+    assert phase["started_at"] == pd.Timestamp(expected.started, tz="UTC")
+
+    rows = {
+        "specs": [],
+        "dependencies": [],
+        "builds": [{"id": 1, "full_hash": "h" * 32, "status": "FAILED", "created_at": None}],
+        "buildphases": [
+            {"id": 7, "build": 1, "name": "build", "status": "ERROR", "output": build_text}
+        ],
+        "builderrors": [],
+        "buildwarnings": [],
+    }
+    from spackmon_analysis.loaders.server import _from_rows
+
+    served = _from_rows(rows, source="server", label="rows", keep_output=True)
+    assert served.phases["started_at"].iloc[0] == pd.Timestamp(expected.started, tz="UTC")

@@ -15,8 +15,9 @@ from client_testlib import (
 )
 
 from spackmon_analysis.errors import SaveLocalError
-from spackmon_analysis.loaders.savelocal import SaveLocalRun, phase_timestamps, read_save_local
+from spackmon_analysis.loaders.savelocal import SaveLocalRun, read_save_local
 from spackmon_analysis.records import BuildRecord, PhaseRecord
+from spackmon_analysis.spackfacts import phase_timestamps
 
 
 def test_success_run_builds_phases_and_statuses():
