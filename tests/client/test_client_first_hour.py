@@ -90,7 +90,9 @@ def test_info_with_nothing_exported_and_no_server_fails_at_once(no_env, monkeypa
 
 
 def test_library_default_host_is_not_retried(no_env, monkeypatch):
-    monkeypatch.setattr("spackmon_analysis.client.DEFAULT_HOST", f"127.0.0.1:{free_port()}")
+    monkeypatch.setattr(
+        "spackmon_analysis.client.endpoints.DEFAULT_HOST", f"127.0.0.1:{free_port()}"
+    )
     client = SpackMonitorClient(backoff=5)
     with pytest.raises(TransportError, match="export SPACKMON_HOST=http://127.0.0.1:5000"):
         client.service_info()

@@ -1,0 +1,70 @@
+"""``SpackMonitorClient``: talk to any server that speaks the Spack Monitor ``ms1`` protocol.
+
+The same names as the Spack Monitor API tutorial's client, plus save-local replay and
+lazy, paginated pulls of the data API into pandas::
+
+    from spackmon_analysis import SpackMonitorClient
+
+    client = SpackMonitorClient()                 # SPACKMON_HOST or http://127.0.0.1, prefix ms1
+    client.service_info()                         # public
+    client.upload_specfile("specs/singularity-3.6.4.json", "0.16.0")   # needs credentials
+    summary = client.upload_local_save("~/.spack/reports/monitor/")   # replay save-local runs
+    failed = client.builds(status="FAILED").to_frame()
+
+The package, one concern per module:
+
+- :mod:`.transport`: one pooled ``requests.Session``, timeouts and the total deadline of
+  an exchange, the cap on an answer's size, retries;
+- :mod:`.auth`: one ``ms1`` request: redirects (a 302 moves the base URL), the
+  docker-style token flow (PROTOCOL section 3), typed errors for the answers;
+- :mod:`.endpoints`: :class:`SpackMonitorClient` and its ``ms1`` endpoints;
+- :mod:`.specfiles`: a spec file or document text to the document an upload sends;
+- :mod:`.pulls`: :class:`PaginatedPull` over the data API and its columns;
+- :mod:`.replay` and :mod:`.summary`: the save-local replay and its
+  :class:`ReplaySummary`;
+- :mod:`.progress`: progress bars (Jupyter or a terminal only).
+
+Every failure is a typed :class:`~spackmon_analysis.errors.MonitorError` carrying the
+method, URL, status code and the server's message; no raw ``requests`` exception and
+no ``KeyError`` on a response escapes.
+"""
+
+from __future__ import annotations
+
+from .auth import parse_www_authenticate
+from .endpoints import (
+    CLI_HINTS,
+    CREDENTIALS_HINT,
+    DEFAULT_HOST,
+    DEFAULT_PREFIX,
+    LIBRARY_HINTS,
+    SpackMonitorClient,
+)
+from .progress import interactive
+from .pulls import MAX_PAGES, PULL_ROUTES, ROUTE_COLUMNS, PaginatedPull
+from .specfiles import read_spec_document
+from .summary import BuildChange, ReplaySummary
+from .transport import SERVE_URL
+
+__all__ = [
+    "SpackMonitorClient",
+    "ReplaySummary",
+    "BuildChange",
+    "PaginatedPull",
+    "parse_www_authenticate",
+    "read_spec_document",
+    "ROUTE_COLUMNS",
+]
+
+# also importable from here (the CLI and older code use them); not in ``__all__``
+_REEXPORTED = (
+    CLI_HINTS,
+    CREDENTIALS_HINT,
+    DEFAULT_HOST,
+    DEFAULT_PREFIX,
+    LIBRARY_HINTS,
+    MAX_PAGES,
+    PULL_ROUTES,
+    SERVE_URL,
+    interactive,
+)
