@@ -6,7 +6,11 @@ A ``--monitor-save-local`` directory (:func:`load_save_local`), an install tree
 (:meth:`MonitorData.from_database`) all become one :class:`MonitorData` holding the
 frames ``specs``, ``dependencies``, ``builds``, ``phases`` and ``events``, with the
 columns and dtypes of the contract in ``docs/analysis.md`` (even when empty).
-:func:`load` picks the loader from what a path is.
+:func:`load` picks the loader from what a path is. The loaders themselves live in
+:mod:`spackmon_analysis.loaders` (one module per source, each returning a
+:class:`~spackmon_analysis.loaders.assemble.FrameSet`); this module holds the dtype rules of
+the frame contract (the columns are :data:`~spackmon_analysis.records.FRAME_COLUMNS`) and
+:class:`MonitorData`, whose constructors call the loaders.
 
 Build outcomes are derived the same way for every source: ``failed`` when one of the
 build's own phases is ``ERROR`` (a root cause), ``succeeded`` when its status is
@@ -17,28 +21,28 @@ build's own phases is ``ERROR`` (a root cause), ``succeeded`` when its status is
 from __future__ import annotations
 
 import html
-import json
 import os
-import re
-from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
-from pathlib import Path
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
-    ConfigError,
-    InstallPrefixError,
-    SpackmonError,
+from .errors import ConfigError
+from .loaders import detect, installs, savelocal, server
+from .loaders.assemble import FrameSet, concat_frames, fill_dag_hashes
+from .logs import Rules
+from .records import (
+    BUILD_STATUS_CATEGORIES,
+    EVENT_KINDS,
+    FRAME_COLUMNS,
+    OUTCOMES,
+    PHASE_STATUS_CATEGORIES,
+    SOURCES,
 )
-from .logs import LogEvent, Rules, load_rules, parse_log
-from .spackfacts import OUTCOMES, build_outcome
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx
     import pandas
 
     from .buildview import BuildView
-    from .records import PhaseRecord
 
 __all__ = [
     "MonitorData",
@@ -48,97 +52,13 @@ __all__ = [
     "OUTCOMES",
     "SOURCES",
     "FRAME_COLUMNS",
+    "BUILD_STATUS_CATEGORIES",
+    "PHASE_STATUS_CATEGORIES",
+    "EVENT_KINDS",
 ]
 
-#: The ``builds.source`` categories.
-SOURCES = ("save-local", "server", "install", "database")
-BUILD_STATUS_CATEGORIES = ("SUCCESS", "FAILED", "NOTRUN", "CANCELLED")
-PHASE_STATUS_CATEGORIES = ("SUCCESS", "ERROR")
-EVENT_KINDS = ("error", "warning")
 #: Outcome given by :meth:`MonitorData.graph` to a node without any build.
 NOT_BUILT = "not built"
-
-# (column, kind, fixed categories) per frame; kinds: string, category, bool, Int64,
-# float64, datetime, object.
-_S = "string"
-_C = "category"
-FRAME_COLUMNS: dict[str, list[tuple[str, str, tuple[str, ...] | None]]] = {
-    "specs": [
-        ("full_hash", _S, None),
-        ("name", _S, None),
-        ("version", _S, None),
-        ("compiler", _C, None),
-        ("compiler_name", _S, None),
-        ("compiler_version", _S, None),
-        ("platform", _C, None),
-        ("os", _C, None),
-        ("target", _C, None),
-        ("namespace", _S, None),
-        ("external", "bool", None),
-        ("dag_hash", _S, None),
-        ("build_hash", _S, None),
-    ],
-    "dependencies": [
-        ("parent_hash", _S, None),
-        ("child_hash", _S, None),
-        ("parent_name", _S, None),
-        ("child_name", _S, None),
-        ("deptypes", _S, None),
-    ],
-    "builds": [
-        ("build", _S, None),
-        ("build_id", "Int64", None),
-        ("run", _C, None),
-        ("run_time", "datetime", None),
-        ("full_hash", _S, None),
-        ("dag_hash", _S, None),
-        ("spec_name", _S, None),
-        ("spec_version", _S, None),
-        ("compiler", _C, None),
-        ("status", _C, BUILD_STATUS_CATEGORIES),
-        ("outcome", _C, OUTCOMES),
-        ("host_os", _C, None),
-        ("platform", _C, None),
-        ("host_target", _C, None),
-        ("hostname", _C, None),
-        ("kernel_version", _C, None),
-        ("spack_version", _C, None),
-        ("tags", "object", None),
-        ("owner", _S, None),
-        ("created_at", "datetime", None),
-        ("duration", "float64", None),
-        ("source", _C, SOURCES),
-    ],
-    "phases": [
-        ("build", _S, None),
-        ("phase_id", "Int64", None),
-        ("name", _C, None),
-        ("order", "Int64", None),
-        ("status", _C, PHASE_STATUS_CATEGORIES),
-        ("output_size", "Int64", None),
-        ("duration", "float64", None),
-        ("started_at", "datetime", None),
-        ("finished_at", "datetime", None),
-        ("output", _S, None),
-        ("build_log_first_line", "Int64", None),
-    ],
-    "events": [
-        ("build", _S, None),
-        ("phase", _C, None),
-        ("kind", _C, EVENT_KINDS),
-        ("text", _S, None),
-        ("line_no", "Int64", None),
-        ("source_file", _S, None),
-        ("source_line_no", "Int64", None),
-        ("pre_context", "object", None),
-        ("post_context", "object", None),
-        ("repeat_count", "Int64", None),
-        ("classes", "object", None),
-        ("primary_class", _S, None),
-        ("fingerprint", _S, None),
-    ],
-}
-_FRAMES = ("specs", "dependencies", "builds", "phases", "events")
 
 
 # ---------------------------------------------------------------------------------
@@ -194,13 +114,13 @@ def _to_datetime(series: pandas.Series) -> pandas.Series:
 def _coerce(series: pandas.Series, kind: str, fixed: tuple[str, ...] | None) -> pandas.Series:
     import pandas as pd
 
-    if kind == _S:
+    if kind == "string":
         if isinstance(series.dtype, pd.StringDtype) and series.dtype.na_value is pd.NA:
             return series
         if isinstance(series.dtype, pd.CategoricalDtype):
             series = series.astype(object)
         return series.astype("string")
-    if kind == _C:
+    if kind == "category":
         return _to_category(series, fixed)
     if kind == "bool":
         if series.dtype == bool:
@@ -244,260 +164,8 @@ def _conform(name: str, frame: pandas.DataFrame | None) -> pandas.DataFrame:
     return pd.DataFrame(cols, index=index)
 
 
-def _object_column(values: list[Any]) -> Any:
-    import numpy as np
-
-    arr = np.empty(len(values), dtype=object)
-    arr[:] = values
-    return arr
-
-
-# ---------------------------------------------------------------------------------
-# shared assembly: records / rows -> column lists -> frames
-
-
-def _utc(value: Any) -> Any:
-    """A naive datetime taken as UTC (Spack's log stamps carry no zone)."""
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
-
-
-def _resolve_rules(rules: Rules | str | os.PathLike[str] | None) -> Rules | None:
-    if rules is None or isinstance(rules, Rules):
-        return rules
-    return load_rules(rules)
-
-
-class _Assembler:
-    """Collects spec nodes, edges, builds, phases and events as column lists."""
-
-    def __init__(self, *, keep_output: bool, rules: Rules | None, parse_events: bool = True):
-        self.keep_output = keep_output
-        self.rules = rules
-        self.parse_events = parse_events
-        self.specs: dict[str, tuple] = {}
-        self.edges: dict[tuple[str, str], tuple] = {}
-        self.hash_index: dict[str, str] = {}
-        self.builds: list[dict[str, Any]] = []
-        self.build_keys: set[str] = set()
-        self.phases: list[tuple] = []
-        self.events: list[LogEvent] = []
-        self.event_build: list[str] = []
-        self.event_phase: list[str] = []
-        self.problems: list[tuple[str, str]] = []
-        #: ``(build/phase, message)`` for phase logs whose events were capped by parse_log
-        self.notes: list[tuple[str, str]] = []
-
-    # -- specs ---------------------------------------------------------------------
-    def add_spec_row(self, key: str, row: tuple, hashes: Iterable[str | None]) -> None:
-        if key not in self.specs:
-            self.specs[key] = row
-        for value in hashes:
-            if value:
-                self.hash_index.setdefault(value, key)
-        self.hash_index.setdefault(key, key)
-
-    def add_graph(self, graph: Any) -> None:
-        for node in graph.nodes.values():
-            hashes = node.hashes
-            row = (
-                node.key,
-                node.name,
-                node.version,
-                node.compiler,
-                node.compiler_name,
-                node.compiler_version,
-                node.platform,
-                node.os,
-                node.target,
-                node.namespace,
-                bool(node.external),
-                hashes.get("hash") or hashes.get("dag_hash"),
-                hashes.get("build_hash"),
-            )
-            self.add_spec_row(node.key, row, hashes.values())
-        nodes = graph.nodes
-        for edge in graph.edges:
-            pair = (edge.parent, edge.child)
-            if pair not in self.edges:
-                self.edges[pair] = (
-                    edge.parent,
-                    edge.child,
-                    nodes[edge.parent].name,
-                    nodes[edge.child].name,
-                    ",".join(sorted(edge.deptypes)),
-                )
-
-    def resolve(self, full_hash: str | None) -> str | None:
-        if not full_hash:
-            return full_hash
-        return self.hash_index.get(full_hash, full_hash)
-
-    # -- builds and phases -----------------------------------------------------------
-    def add_build(
-        self,
-        *,
-        key: str,
-        build_id: int | None,
-        run: str | None,
-        run_time: Any,
-        full_hash: str | None,
-        spec_name: str | None,
-        spec_version: str | None,
-        status: str | None,
-        env: Mapping[str, Any],
-        tags: Iterable[str],
-        owner: str | None,
-        created_at: Any,
-        source: str,
-        phases: list[dict[str, Any]],
-        compiler: str | None = None,
-        dag_hash: str | None = None,
-    ) -> None:
-        """``phases``: dicts with name, status, output, duration, started_at,
-        finished_at, phase_id, output_size, order, first_line (the line of the combined
-        ``spack-build-out.txt`` where the output starts, when cut from it) and optionally events
-        (a list of LogEvent; else the output is parsed); ``dag_hash``: the build's DAG
-        hash (default: its spec's)."""
-        if key in self.build_keys:
-            self.problems.append((key, "duplicate build key; later copy skipped"))
-            return
-        self.build_keys.add(key)
-        durations = []
-        for index, phase in enumerate(phases):
-            output = phase.get("output")
-            size = phase.get("output_size")
-            if size is None:
-                size = len(output) if output is not None else 0
-            duration = phase.get("duration")
-            if duration is not None:
-                durations.append(float(duration))
-            order = phase.get("order")
-            self.phases.append(
-                (
-                    key,
-                    phase.get("phase_id"),
-                    phase["name"],
-                    index if order is None else order,
-                    phase.get("status"),
-                    size,
-                    duration,
-                    _utc(phase.get("started_at")),
-                    _utc(phase.get("finished_at")),
-                    output if self.keep_output else None,
-                    phase.get("first_line"),
-                )
-            )
-            events = phase.get("events")
-            if events is None and self.parse_events and output:
-                events = parse_log(output, rules=self.rules)
-                if events.dropped:
-                    self.notes.append((f"{key}/{phase['name']}", events.note() or ""))
-            for event in events or ():
-                self.events.append(event)
-                self.event_build.append(key)
-                self.event_phase.append(phase["name"])
-        self.builds.append(
-            {
-                "build": key,
-                "build_id": build_id,
-                "run": run,
-                "run_time": _utc(run_time),
-                "full_hash": full_hash,
-                "dag_hash": dag_hash,
-                "spec_name": spec_name,
-                "spec_version": spec_version,
-                "status": status,
-                "outcome": build_outcome(status, (p.get("status") for p in phases)),
-                "host_os": env.get("host_os"),
-                "platform": env.get("platform"),
-                "host_target": env.get("host_target"),
-                "hostname": env.get("hostname"),
-                "kernel_version": env.get("kernel_version"),
-                "spack_version": env.get("spack_version"),
-                "tags": tuple(tags or ()),
-                "owner": owner,
-                "created_at": _utc(created_at),
-                "duration": sum(durations) if durations else float("nan"),
-                "source": source,
-                "compiler": compiler,
-            }
-        )
-
-    # -- frames ------------------------------------------------------------------------
-    def frames(self) -> dict[str, pandas.DataFrame]:
-        import pandas as pd
-
-        spec_cols = [c for c, _, _ in FRAME_COLUMNS["specs"]]
-        specs = pd.DataFrame.from_records(list(self.specs.values()), columns=spec_cols)
-        dep_cols = [c for c, _, _ in FRAME_COLUMNS["dependencies"]]
-        deps = pd.DataFrame.from_records(list(self.edges.values()), columns=dep_cols)
-
-        build_cols = [c for c, _, _ in FRAME_COLUMNS["builds"]]
-        compilers = {k: row[3] for k, row in self.specs.items()}
-        data: dict[str, Any] = {c: [b.get(c) for b in self.builds] for c in build_cols}
-        data["compiler"] = [compilers.get(b["full_hash"]) or b["compiler"] for b in self.builds]
-        data["tags"] = _object_column([b["tags"] for b in self.builds])
-        for column in ("run_time", "created_at"):
-            data[column] = pd.Series(data[column], dtype=object)
-        builds = pd.DataFrame({c: data[c] for c in build_cols})
-
-        phase_cols = [c for c, _, _ in FRAME_COLUMNS["phases"]]
-        phases = pd.DataFrame.from_records(self.phases, columns=phase_cols)
-        for column in ("started_at", "finished_at"):
-            phases[column] = phases[column].astype(object)
-
-        events = self._events_frame()
-        return {
-            "specs": specs,
-            "dependencies": deps,
-            "builds": builds,
-            "phases": phases,
-            "events": events,
-        }
-
-    def _events_frame(self) -> pandas.DataFrame:
-        import pandas as pd
-
-        evs = self.events
-        cols: dict[str, Any] = {
-            "build": self.event_build,
-            "phase": self.event_phase,
-            "kind": [e.kind for e in evs],
-            "text": [e.text for e in evs],
-            "line_no": [e.line_no for e in evs],
-            "source_file": [e.source_file for e in evs],
-            "source_line_no": [e.source_line_no for e in evs],
-            "pre_context": _object_column([list(e.pre_context) for e in evs]),
-            "post_context": _object_column([list(e.post_context) for e in evs]),
-            "repeat_count": [e.repeat_count for e in evs],
-            "classes": _object_column([tuple(e.classes) for e in evs]),
-            "primary_class": [e.classes[0] if e.classes else None for e in evs],
-            "fingerprint": [e.fingerprint for e in evs],
-        }
-        return pd.DataFrame(cols)
-
-
 # ---------------------------------------------------------------------------------
 # MonitorData
-
-
-def _fill_dag_hashes(builds: pandas.DataFrame, specs: pandas.DataFrame) -> None:
-    """Fill missing ``builds.dag_hash`` from the spec of each build (``specs.dag_hash``),
-    in place: every source shows the hash a Spack user sees. The one place this is done
-    (every loader's frames pass through ``MonitorData.__init__``)."""
-    if not len(builds) or not len(specs):
-        return
-    missing = builds["dag_hash"].isna()
-    if not missing.any():
-        return
-    known = specs.dropna(subset=["full_hash", "dag_hash"])
-    if not len(known):
-        return
-    lookup = dict(zip(known["full_hash"].astype(str), known["dag_hash"].astype(str), strict=True))
-    filled = builds.loc[missing, "full_hash"].astype(object).map(lookup)
-    builds.loc[missing, "dag_hash"] = filled.astype("string")
 
 
 def _as_set(value: Any) -> set[str] | None:
@@ -544,13 +212,25 @@ class MonitorData:
         self.rules = rules
         self.problems = list(problems or [])
         self.notes = list(notes or [])
-        _fill_dag_hashes(self.builds, self.specs)
+        fill_dag_hashes(self.builds, self.specs)
 
     # -- constructors --------------------------------------------------------------------
     @classmethod
     def empty(cls, source: str = "") -> MonitorData:
         """An object whose five frames are empty (with every contract column and dtype)."""
         return cls(source=source)
+
+    @classmethod
+    def from_frames(cls, frames: FrameSet) -> MonitorData:
+        """A loader's :class:`~spackmon_analysis.loaders.assemble.FrameSet` as an object
+        (every public loader returns this)."""
+        return cls(
+            **frames.frames(),
+            source=frames.source,
+            rules=frames.rules,
+            problems=frames.problems,
+            notes=frames.notes,
+        )
 
     @classmethod
     def concat(cls, items: Iterable[MonitorData]) -> MonitorData:
@@ -561,55 +241,7 @@ class MonitorData:
         the keys of the later object are prefixed with ``"<its source>:"`` (and
         ``"<position>:"`` if that is still not unique) in builds, phases and events.
         """
-        import pandas as pd
-
-        items = list(items)
-        if not items:
-            return cls.empty()
-        seen: set[str] = set()
-        parts: dict[str, list[pandas.DataFrame]] = {name: [] for name in _FRAMES}
-        for position, item in enumerate(items):
-            builds, phases, events = item.builds, item.phases, item.events
-            keys = set(builds["build"].dropna())
-            if keys & seen:
-                prefix = f"{item.source or 'data'}:"
-                renamed = {prefix + k for k in keys}
-                if renamed & seen or len(renamed) != len(keys):
-                    prefix = f"{position}:{prefix}"
-                builds = builds.assign(build=prefix + builds["build"])
-                phases = phases.assign(build=prefix + phases["build"])
-                events = events.assign(build=prefix + events["build"])
-                keys = set(builds["build"].dropna())
-            seen |= keys
-            for name, frame in (
-                ("specs", item.specs),
-                ("dependencies", item.dependencies),
-                ("builds", builds),
-                ("phases", phases),
-                ("events", events),
-            ):
-                parts[name].append(_decategorize(frame))
-        frames: dict[str, pandas.DataFrame] = {}
-        for name in _FRAMES:
-            non_empty = [f for f in parts[name] if len(f)]
-            frames[name] = pd.concat(non_empty, ignore_index=True) if non_empty else parts[name][0]
-        frames["specs"] = frames["specs"].drop_duplicates("full_hash", ignore_index=True)
-        frames["dependencies"] = frames["dependencies"].drop_duplicates(
-            ["parent_hash", "child_hash"], ignore_index=True
-        )
-        sources = []
-        for item in items:
-            if item.source and item.source not in sources:
-                sources.append(item.source)
-        problems = [p for item in items for p in item.problems]
-        notes = [n for item in items for n in item.notes]
-        return cls(
-            **frames,
-            source=" + ".join(sources),
-            rules=items[0].rules,
-            problems=problems,
-            notes=notes,
-        )
+        return cls.from_frames(concat_frames(items))
 
     @classmethod
     def from_client(
@@ -623,25 +255,11 @@ class MonitorData:
         (phase durations then stay unknown: they come from the output's timestamps).
         Events are the server's stored ``builderrors``/``buildwarnings``. Rows missing
         a field raise :class:`~spackmon_analysis.errors.MonitorError` naming it.
+        (Loader: :mod:`spackmon_analysis.loaders.server`.)
         """
-
-        def pull(route: str, **filters: Any) -> list[dict[str, Any]]:
-            return list(client.pull(route, progress=progress, **filters))
-
-        # list pages leave phase outputs out unless asked (the server bounds each page in bytes)
-        phase_filters = {"output": bool(keep_output)}
-        rows = {
-            "specs": pull("specs"),
-            "dependencies": pull("dependencies"),
-            "builds": pull("builds"),
-            "buildphases": pull("buildphases", **phase_filters),
-            "builderrors": pull("builderrors"),
-            "buildwarnings": pull("buildwarnings"),
-        }
-        from .loaders.server import _from_rows
-
-        label = getattr(client, "baseurl", None) or getattr(client, "host", "") or "server"
-        return _from_rows(rows, source="server", label=str(label), keep_output=keep_output)
+        return cls.from_frames(
+            server.client_frames(client, keep_output=keep_output, progress=progress)
+        )
 
     @classmethod
     def from_database(cls, url: Any, *, keep_output: bool = True) -> MonitorData:
@@ -649,11 +267,13 @@ class MonitorData:
         SQLAlchemy ``Engine``): the same frames as :meth:`from_client` on that server,
         without HTTP, for large pulls. Raises
         :class:`~spackmon_analysis.errors.ConfigError` for an unusable URL and
-        :class:`~spackmon_analysis.errors.SchemaVersionError` for another schema."""
-        from .loaders.database import read_database
+        :class:`~spackmon_analysis.errors.SchemaVersionError` for another schema.
+        (Loader: :mod:`spackmon_analysis.loaders.database`.)"""
+        # imported here, not above: it needs the ``server`` extra (SQLAlchemy), which the
+        # other loaders do not
+        from .loaders import database
 
-        frames, label = read_database(url, keep_output=keep_output)
-        return cls(**frames, source=label, rules=None)
+        return cls.from_frames(database.database_frames(url, keep_output=keep_output))
 
     # -- views -------------------------------------------------------------------------------
     @property
@@ -844,17 +464,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _decategorize(frame: pandas.DataFrame) -> pandas.DataFrame:
-    import pandas as pd
-
-    cats = [c for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)]
-    if not cats:
-        return frame
-    return frame.assign(**{c: frame[c].astype(object) for c in cats})
-
-
 # ---------------------------------------------------------------------------------
-# save-local directories
+# loaders (each a MonitorData around a loader's frame set)
 
 
 def load_save_local(
@@ -882,97 +493,9 @@ def load_save_local(
     Raises:
         SaveLocalError: the path does not exist or holds no save-local files.
     """
-    from .loaders.savelocal import read_save_local
-
-    active_rules = _resolve_rules(rules)
-    runs = read_save_local(path, strict=strict)
-    asm = _Assembler(keep_output=keep_output, rules=active_rules)
-    for run in runs:
-        for graph, _version, _name in run.specs:
-            asm.add_graph(graph)
-    for run in runs:
-        for filename, message in run.problems:
-            asm.problems.append((f"{run.name}/{filename}", message))
-        # files the upload rules left out are named in notes too, as for install trees
-        asm.notes.extend((f"{run.name}/{filename}", message) for filename, message in run.skipped)
-        by_build: dict[str, list[Any]] = {}
-        for phase in run.phases:
-            by_build.setdefault(phase.build_key, []).append(phase)
-        starts = [p.started_at for p in run.phases if p.started_at is not None]
-        run_time = run.timestamp or (min(starts) if starts else None)
-        for record in run.builds:
-            phases = by_build.get(record.key, [])
-            phases.sort(key=lambda p: p.order if p.order is not None else 0)
-            own = [p.started_at for p in phases if p.started_at is not None]
-            full_hash = asm.resolve(record.full_hash)
-            spec = asm.specs.get(full_hash)
-            asm.add_build(
-                key=record.key,
-                build_id=record.build_id,
-                run=run.name,
-                run_time=run_time,
-                full_hash=full_hash,
-                spec_name=record.spec_name or (spec[1] if spec else None),
-                spec_version=record.spec_version or (spec[2] if spec else None),
-                status=record.status,
-                env=record.environment(),
-                tags=record.tags,
-                owner=record.owner,
-                created_at=record.created_at or (min(own) if own else run_time),
-                source="save-local",
-                phases=[_phase_dict(p) for p in phases],
-            )
-    return MonitorData(
-        **asm.frames(),
-        source=str(Path(path).expanduser()),
-        rules=active_rules,
-        problems=asm.problems,
-        notes=asm.notes,
+    return MonitorData.from_frames(
+        savelocal.save_local_frames(path, keep_output=keep_output, rules=rules, strict=strict)
     )
-
-
-def _phase_dict(p: PhaseRecord) -> dict[str, Any]:
-    """A :class:`~spackmon_analysis.records.PhaseRecord` as ``_Assembler.add_build`` takes it."""
-    return {
-        "name": p.name,
-        "status": p.status,
-        "output": p.output,
-        "order": p.order,
-        "duration": p.duration,
-        "started_at": p.started_at,
-        "finished_at": p.finished_at,
-        "phase_id": p.phase_id,
-        "first_line": p.first_line,
-    }
-
-
-# ---------------------------------------------------------------------------------
-# install trees
-
-
-def _installation_times(root: Path) -> dict[str, Any]:
-    """DAG hash -> installation time from the tree's ``.spack-db/index.json`` (if any)."""
-    for base in (root, *root.parents[:3]):
-        index = base / ".spack-db" / "index.json"
-        if index.is_file():
-            try:
-                doc = json.loads(index.read_text(encoding="utf-8"))
-                installs = doc["database"]["installs"]
-            except (OSError, ValueError, KeyError, TypeError):
-                return {}
-            out = {}
-            if isinstance(installs, dict):
-                for key, entry in installs.items():
-                    stamp = entry.get("installation_time") if isinstance(entry, dict) else None
-                    if isinstance(stamp, int | float):
-                        out[key] = datetime.fromtimestamp(stamp, tz=timezone.utc)
-            return out
-    return {}
-
-
-#: ``tinybroken@0.9%gcc@12.2.0 arch=...``: the compiler of a stage directory's build
-#: (no spec file there) from ``SPACK_SHORT_SPEC`` in its ``spack-build-env.txt``.
-_SHORT_SPEC_COMPILER = re.compile(r"%([^\s%~+^/]+@[^\s%~+^/]+)")
 
 
 def load_install_tree(
@@ -997,103 +520,23 @@ def load_install_tree(
     Raises:
         InstallPrefixError: the path does not exist or holds no prefix/stage directory.
     """
-    from .loaders.installs import find_install_prefixes
-
-    root = Path(path).expanduser()
-    if not root.exists():
-        raise InstallPrefixError("no such file or directory", path=str(root))
-    prefixes = find_install_prefixes(root) if root.is_dir() else []
-    return _load_prefixes(root, prefixes, keep_output=keep_output, rules=rules, strict=strict)
-
-
-def _load_prefixes(
-    root: Path,
-    prefixes: list[Path],
-    *,
-    keep_output: bool = True,
-    rules: Rules | str | os.PathLike[str] | None = None,
-    strict: bool = False,
-) -> MonitorData:
-    """:func:`load_install_tree` of ``root`` once its prefixes and stage directories are
-    found (``[]``: ``root`` itself is one)."""
-    from .loaders.installs import read_install_prefix
-
-    active_rules = _resolve_rules(rules)
-    records = []
-    problems: list[tuple[str, str]] = []
-    if not prefixes:
-        try:
-            records.append(read_install_prefix(root))
-        except InstallPrefixError as exc:
-            raise InstallPrefixError(
-                "no install prefixes (<prefix>/.spack/spec.json) or spack-stage-* "
-                f"directories found ({exc})",
-                path=str(root),
-            ) from None
-    for prefix in prefixes:
-        try:
-            records.append(read_install_prefix(prefix))
-        except SpackmonError as exc:
-            if strict:
-                raise
-            problems.append((str(prefix), str(exc)))
-    # prefixes before stage directories: a stage directory of a hash that is installed is
-    # an earlier failed attempt the install superseded (the prefix is the current state)
-    records.sort(key=lambda r: (r.kind != "prefix", str(r.path)))
-    installed = {r.build.key for r in records if r.kind == "prefix"}
-    notes = [
-        (
-            str(r.path),
-            f"stage directory of {r.build.spec_name} {r.build.key}: superseded by its install",
-        )
-        for r in records
-        if r.kind != "prefix" and r.build.key in installed
-    ]
-    records = [r for r in records if r.kind == "prefix" or r.build.key not in installed]
-    notes += [(str(r.path), message) for r in records for message in r.notes]
-    # files the upload rules left out (symlinks out of the prefix, oversized files)
-    notes += [item for r in records for item in r.skipped]
-    times = _installation_times(root if root.is_dir() else root.parent)
-    asm = _Assembler(keep_output=keep_output, rules=active_rules)
-    asm.problems.extend(problems)
-    for record in records:
-        if record.spec is not None:
-            asm.add_graph(record.spec)
-    for record in records:
-        build = record.build
-        starts = [p.started_at for p in record.phases if p.started_at is not None]
-        created = times.get(build.key) or (min(starts) if starts else None)
-        full_hash = asm.resolve(build.full_hash)
-        short = _SHORT_SPEC_COMPILER.search(build.environment_variables.get("SPACK_SHORT_SPEC", ""))
-        asm.add_build(
-            compiler=short.group(1) if short else None,
-            key=build.key,
-            dag_hash=build.key,
-            build_id=None,
-            run=None,
-            run_time=created,
-            full_hash=full_hash,
-            spec_name=build.spec_name,
-            spec_version=build.spec_version,
-            status=build.status,
-            env=build.environment(),
-            tags=build.tags,
-            owner=None,
-            created_at=created,
-            source="install",
-            phases=[_phase_dict(p) for p in sorted(record.phases, key=lambda p: p.order or 0)],
-        )
-    return MonitorData(
-        **asm.frames(),
-        source=str(root),
-        rules=active_rules,
-        problems=asm.problems,
-        notes=notes + asm.notes,
+    return MonitorData.from_frames(
+        installs.install_tree_frames(path, keep_output=keep_output, rules=rules, strict=strict)
     )
 
 
 def load(path: str | os.PathLike[str], **kwargs: Any) -> MonitorData:
-    """Load ``path`` with the right loader: see :func:`spackmon_analysis.loaders.detect.load`."""
-    from .loaders.detect import load as detect_load
+    """Load ``path`` with the right loader: a save-local run or directory of runs
+    (:func:`load_save_local`), an install tree, prefix or stage directory
+    (:func:`load_install_tree`), or a folder holding both kinds, at any depth: then
+    every run and every prefix/stage directory is loaded into one object, the folders
+    next to them that hold neither are named in ``notes``, and a build seen by both a
+    run and a directory (same DAG hash, same phase logs: the same attempt) is counted
+    once, as the run's build (a note says so). Keyword arguments go to the loaders.
+    (Detection and merge: :mod:`spackmon_analysis.loaders.detect`.)
 
-    return detect_load(path, **kwargs)
+    Raises:
+        ConfigError: ``path`` is neither (the message names the path); its
+            ``path`` attribute holds it.
+    """
+    return MonitorData.from_frames(detect.load(path, **kwargs))

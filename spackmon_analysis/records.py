@@ -6,6 +6,10 @@ all sources emit the same records, an analysis written once works offline and on
 
 Status vocabulary (as Spack writes it): build status ``SUCCESS``, ``FAILED``,
 ``NOTRUN``, ``CANCELLED``; phase status ``SUCCESS`` or ``ERROR``.
+
+The columns of the five frames (:data:`FRAME_COLUMNS`, the contract of ``docs/analysis.md``)
+are defined here, below every source: the loaders (``spackmon_analysis.loaders``) emit them,
+``frames.MonitorData`` brings any frame to their dtypes.
 """
 
 from __future__ import annotations
@@ -78,3 +82,98 @@ class PhaseRecord:
     phase_id: int | None = None
     source: str | None = None
     first_line: int | None = None
+
+
+# ---------------------------------------------------------------------------------
+# the frame contract: columns every loader emits (frames.MonitorData conforms dtypes)
+
+#: The ``builds.outcome`` categories, in this order.
+OUTCOMES = ("succeeded", "failed", "never built", "unknown")
+#: The ``builds.source`` categories.
+SOURCES = ("save-local", "server", "install", "database")
+BUILD_STATUS_CATEGORIES = ("SUCCESS", "FAILED", "NOTRUN", "CANCELLED")
+PHASE_STATUS_CATEGORIES = ("SUCCESS", "ERROR")
+EVENT_KINDS = ("error", "warning")
+
+# (column, kind, fixed categories) per frame; kinds: string, category, bool, Int64,
+# float64, datetime, object.
+_S = "string"
+_C = "category"
+FRAME_COLUMNS: dict[str, list[tuple[str, str, tuple[str, ...] | None]]] = {
+    "specs": [
+        ("full_hash", _S, None),
+        ("name", _S, None),
+        ("version", _S, None),
+        ("compiler", _C, None),
+        ("compiler_name", _S, None),
+        ("compiler_version", _S, None),
+        ("platform", _C, None),
+        ("os", _C, None),
+        ("target", _C, None),
+        ("namespace", _S, None),
+        ("external", "bool", None),
+        ("dag_hash", _S, None),
+        ("build_hash", _S, None),
+    ],
+    "dependencies": [
+        ("parent_hash", _S, None),
+        ("child_hash", _S, None),
+        ("parent_name", _S, None),
+        ("child_name", _S, None),
+        ("deptypes", _S, None),
+    ],
+    "builds": [
+        ("build", _S, None),
+        ("build_id", "Int64", None),
+        ("run", _C, None),
+        ("run_time", "datetime", None),
+        ("full_hash", _S, None),
+        ("dag_hash", _S, None),
+        ("spec_name", _S, None),
+        ("spec_version", _S, None),
+        ("compiler", _C, None),
+        ("status", _C, BUILD_STATUS_CATEGORIES),
+        ("outcome", _C, OUTCOMES),
+        ("host_os", _C, None),
+        ("platform", _C, None),
+        ("host_target", _C, None),
+        ("hostname", _C, None),
+        ("kernel_version", _C, None),
+        ("spack_version", _C, None),
+        ("tags", "object", None),
+        ("owner", _S, None),
+        ("created_at", "datetime", None),
+        ("duration", "float64", None),
+        ("source", _C, SOURCES),
+    ],
+    "phases": [
+        ("build", _S, None),
+        ("phase_id", "Int64", None),
+        ("name", _C, None),
+        ("order", "Int64", None),
+        ("status", _C, PHASE_STATUS_CATEGORIES),
+        ("output_size", "Int64", None),
+        ("duration", "float64", None),
+        ("started_at", "datetime", None),
+        ("finished_at", "datetime", None),
+        ("output", _S, None),
+        ("build_log_first_line", "Int64", None),
+    ],
+    "events": [
+        ("build", _S, None),
+        ("phase", _C, None),
+        ("kind", _C, EVENT_KINDS),
+        ("text", _S, None),
+        ("line_no", "Int64", None),
+        ("source_file", _S, None),
+        ("source_line_no", "Int64", None),
+        ("pre_context", "object", None),
+        ("post_context", "object", None),
+        ("repeat_count", "Int64", None),
+        ("classes", "object", None),
+        ("primary_class", _S, None),
+        ("fingerprint", _S, None),
+    ],
+}
+#: The five frames, in this order.
+FRAME_NAMES = ("specs", "dependencies", "builds", "phases", "events")

@@ -61,6 +61,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .logs import is_echo
+from .records import OUTCOMES as _OUTCOMES
 
 if TYPE_CHECKING:
     import pandas
@@ -423,8 +424,9 @@ def sort_phase_names(names: Iterable[str], median_order: Mapping[str, float]) ->
 # ---------------------------------------------------------------------------------
 # a build's outcome
 
-#: The outcomes of a build (``builds.outcome``), in the order views list them.
-OUTCOMES = ("succeeded", "failed", "never built", "unknown")
+#: The outcomes of a build (``builds.outcome``), in the order views list them (the
+#: vocabulary lives with the frame columns in :mod:`~spackmon_analysis.records`).
+OUTCOMES = _OUTCOMES
 
 
 def build_outcome(status: Any, phase_statuses: Iterable[Any]) -> str:

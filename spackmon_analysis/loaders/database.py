@@ -11,16 +11,20 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..frames import (
-    BUILD_STATUS_CATEGORIES,
-    PHASE_STATUS_CATEGORIES,
-    SOURCES,
-    _Assembler,
-    _object_column,
-)
 from ..logs import LogEvent, fingerprint
+from ..records import BUILD_STATUS_CATEGORIES, OUTCOMES, PHASE_STATUS_CATEGORIES, SOURCES
+from ..server.tables import (
+    Store,
+    build_environments,
+    build_events,
+    build_phases,
+    builds,
+    dependencies,
+    redact_url,
+    specs,
+    users,
+)
 from ..spackfacts import (
-    OUTCOMES,
     build_outcome,
     first_last_stamp_texts,
     order_phases,
@@ -28,14 +32,14 @@ from ..spackfacts import (
     phase_rank,
     stamp_micros,
 )
-from .server import _add_server_spec, _empty_to_none
+from .assemble import Assembler, FrameSet, object_column
+from .server import add_server_spec, empty_to_none
 
 
-def read_database(url: Any, *, keep_output: bool = True) -> tuple[dict[str, Any], str]:
-    """The five frames of the database at ``url`` and a label for it (see
-    :meth:`~spackmon_analysis.frames.MonitorData.from_database`)."""
-    from ..server.tables import Store, redact_url
-
+def database_frames(url: Any, *, keep_output: bool = True) -> FrameSet:
+    """The five frames of the monitor database at ``url`` (SQLite or PostgreSQL URL, a path to
+    a SQLite file, or an SQLAlchemy ``Engine``), labelled with the URL without its password
+    (see :meth:`~spackmon_analysis.frames.MonitorData.from_database`)."""
     store = None
     if isinstance(url, str | os.PathLike):
         text = os.fspath(url)
@@ -48,7 +52,7 @@ def read_database(url: Any, *, keep_output: bool = True) -> tuple[dict[str, Any]
         label = redact_url(text)
     else:
         engine = url
-        label = str(getattr(engine, "url", "database"))
+        label = str(getattr(engine, "url", "database"))  # an Engine's URL hides its password
     # the reader allocates a few million small objects and no cycles: the cyclic
     # collector would re-walk them over and over (about 40% of the time)
     gc_was_enabled = gc.isenabled()
@@ -60,7 +64,7 @@ def read_database(url: Any, *, keep_output: bool = True) -> tuple[dict[str, Any]
             gc.enable()
         if store is not None:
             store.dispose()
-    return frames, label
+    return FrameSet(**frames, source=label)
 
 
 #: Rows per keyset page (each page is read in its own short transaction).
@@ -152,7 +156,7 @@ def _utc_ns(us: Any, known: Any) -> Any:
 def _read_database(engine: Any, *, keep_output: bool) -> dict[str, Any]:
     """The five frames of a server database, read column-wise with SQLAlchemy Core.
 
-    Same frames as :func:`_from_rows` on the data API rows of that database, without
+    Same frames as :func:`~spackmon_analysis.loaders.server.rows_frames` on the data API rows of that database, without
     building a dict per row: phases are read page by page into column arrays, their
     first/last log stamps found without scanning the whole log and parsed vectorised.
     """
@@ -160,17 +164,7 @@ def _read_database(engine: Any, *, keep_output: bool) -> dict[str, Any]:
     import pandas as pd
     from sqlalchemy import func, select
 
-    from ..server.tables import (
-        build_environments,
-        build_events,
-        build_phases,
-        builds,
-        dependencies,
-        specs,
-        users,
-    )
-
-    asm = _Assembler(keep_output=keep_output, rules=None, parse_events=False)
+    asm = Assembler(keep_output=keep_output, rules=None, parse_events=False)
 
     # specs and dependencies (small): the same tuples as _from_rows
     spec_stmt = select(
@@ -191,7 +185,7 @@ def _read_database(engine: Any, *, keep_output: bool) -> dict[str, Any]:
     ).order_by(specs.c.id)
     for rows in _db_pages(engine, spec_stmt, specs.c.id):
         for row in rows:
-            _add_server_spec(asm, *row[1:])
+            add_server_spec(asm, *row[1:])
     parent, child = specs.alias("parent"), specs.alias("child")
     dep_stmt = (
         select(
@@ -387,13 +381,13 @@ def _read_database(engine: Any, *, keep_output: bool) -> dict[str, Any]:
     errored = np.bincount(owner_pos[phase_status == "ERROR"], minlength=nb) > 0
     compilers = {k: row[3] for k, row in asm.specs.items()}
     full_hashes = [asm.resolve(h) for h in b_hash]
-    outcome = [
+    outcomes = [
         build_outcome(status, ("ERROR",) if err else ())
         for err, status in zip(errored.tolist(), b_status, strict=True)
     ]
     created = _db_times(b_created)
     tag_tuples: dict[int, tuple[str, ...]] = {}
-    tags = _object_column(
+    tags = object_column(
         [
             tag_tuples.get(id(v)) or tag_tuples.setdefault(id(v), tuple(str(t) for t in v or ()))
             for v in _json_values(b_tags)
@@ -411,16 +405,16 @@ def _read_database(engine: Any, *, keep_output: bool) -> dict[str, Any]:
             "run_time": created,
             "full_hash": text(full_hashes),
             "spec_name": text(b_name),
-            "spec_version": text([_empty_to_none(v) for v in b_version]),
-            "compiler": _category(_object_column([compilers.get(h) for h in full_hashes])),
-            "status": _category(_object_column(b_status), BUILD_STATUS_CATEGORIES),
-            "outcome": _category(_object_column(outcome), OUTCOMES),
-            "host_os": _category(_object_column(b_host_os)),
-            "platform": _category(_object_column(b_platform)),
-            "host_target": _category(_object_column(b_host_target)),
-            "hostname": _category(_object_column(b_hostname)),
-            "kernel_version": _category(_object_column(b_kernel)),
-            "spack_version": _category(_object_column(b_spack)),
+            "spec_version": text([empty_to_none(v) for v in b_version]),
+            "compiler": _category(object_column([compilers.get(h) for h in full_hashes])),
+            "status": _category(object_column(b_status), BUILD_STATUS_CATEGORIES),
+            "outcome": _category(object_column(outcomes), OUTCOMES),
+            "host_os": _category(object_column(b_host_os)),
+            "platform": _category(object_column(b_platform)),
+            "host_target": _category(object_column(b_host_target)),
+            "hostname": _category(object_column(b_hostname)),
+            "kernel_version": _category(object_column(b_kernel)),
+            "spack_version": _category(object_column(b_spack)),
             "tags": tags,
             "owner": text(b_owner),
             "created_at": created,

@@ -9,8 +9,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..frames import MonitorData, _load_prefixes, load_install_tree, load_save_local
 from ..spackfacts import short_hash
+from .assemble import FrameSet, concat_frames, fill_dag_hashes
+from .installs import (
+    build_directory_hash,
+    install_tree_frames,
+    is_build_directory,
+    prefixes_frames,
+)
+from .savelocal import is_save_local_run, save_local_frames
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -20,10 +27,7 @@ def _walk_folder(root: Path) -> tuple[list[Path], list[Path]]:
     """``(save-local runs, install prefixes and stage directories)`` anywhere under
     ``root``, each sorted, in one walk. The walk does not descend into prefixes or stage
     directories; inside a run it looks only for those (as
-    :func:`~spackmon_analysis.installs.find_install_prefixes` does), not for nested runs."""
-    from .installs import is_build_directory
-    from .savelocal import is_save_local_run
-
+    :func:`~spackmon_analysis.loaders.installs.find_install_prefixes` does), not for nested runs."""
     runs: list[Path] = []
     builds: list[Path] = []
     for dirpath, dirnames, _files in os.walk(root):  # top-down, depth first
@@ -69,7 +73,7 @@ def _same_attempt(a: pandas.DataFrame, b: pandas.DataFrame) -> bool:
     return True
 
 
-def _merge_directories_into_runs(data: MonitorData, paths: dict[str | None, str]) -> MonitorData:
+def _merge_directories_into_runs(data: FrameSet, paths: dict[str | None, str]) -> FrameSet:
     """Drop each install-tree build that is the same build as a save-local one.
 
     The merge key is the DAG hash plus the attempt: an install prefix or stage directory
@@ -80,6 +84,9 @@ def _merge_directories_into_runs(data: MonitorData, paths: dict[str | None, str]
     import pandas as pd
 
     builds, phases = data.builds, data.phases
+    if builds is None or phases is None:
+        return data
+    fill_dag_hashes(builds, data.specs)  # a save-local build's DAG hash is its spec's
     source = builds["source"].astype(object)
     runs = builds[source == "save-local"]
     dirs = builds[source == "install"]
@@ -125,7 +132,7 @@ def _merge_directories_into_runs(data: MonitorData, paths: dict[str | None, str]
     keep_e = ~data.events["build"].astype(object).isin(drop)
     builds = builds[keep_b].reset_index(drop=True)
     phases = phases[keep_p].reset_index(drop=True)
-    return MonitorData(
+    return FrameSet(
         specs=data.specs,
         dependencies=data.dependencies,
         builds=builds,
@@ -138,15 +145,13 @@ def _merge_directories_into_runs(data: MonitorData, paths: dict[str | None, str]
     )
 
 
-def _load_folder(target: Path, runs: list[Path], builds: list[Path], **kwargs: Any) -> MonitorData:
+def _load_folder(target: Path, runs: list[Path], builds: list[Path], **kwargs: Any) -> FrameSet:
     """Every save-local run and every install prefix / stage directory under ``target``
     as one object; see :func:`load`."""
-    from .installs import build_directory_hash
-
-    parts = [load_save_local(run, **kwargs) for run in runs]
+    parts = [save_local_frames(run, **kwargs) for run in runs]
     if builds:
-        parts.append(_load_prefixes(target, builds, **kwargs))
-    data = MonitorData.concat(parts)
+        parts.append(prefixes_frames(target, builds, **kwargs))
+    data = concat_frames(parts)
     data.source = str(target)
     sources = [*runs, *builds]
     for child in sorted(target.iterdir()):
@@ -163,10 +168,12 @@ def _load_folder(target: Path, runs: list[Path], builds: list[Path], **kwargs: A
     return _merge_directories_into_runs(data, paths)
 
 
-def load(path: str | os.PathLike[str], **kwargs: Any) -> MonitorData:
-    """Load ``path`` with the right loader: a save-local run or directory of runs
-    (:func:`load_save_local`), an install tree, prefix or stage directory
-    (:func:`load_install_tree`), or a folder holding both kinds, at any depth: then
+def load(path: str | os.PathLike[str], **kwargs: Any) -> FrameSet:
+    """Load ``path`` with the right loader (as a frame set; the public
+    :func:`spackmon_analysis.frames.load` returns it as ``MonitorData``): a save-local run or
+    directory of runs (:func:`~.savelocal.save_local_frames`), an install tree, prefix or stage
+    directory (:func:`~.installs.install_tree_frames`), or a folder holding both kinds, at any
+    depth: then
     every run and every prefix/stage directory is loaded into one object, the folders
     next to them that hold neither are named in ``notes``, and a build seen by both a
     run and a directory (same DAG hash, same phase logs: the same attempt) is counted
@@ -176,8 +183,6 @@ def load(path: str | os.PathLike[str], **kwargs: Any) -> MonitorData:
         ConfigError: ``path`` is neither (the message names the path); its
             ``path`` attribute holds it.
     """
-    from .savelocal import is_save_local_run
-
     target = Path(path).expanduser()
     if not target.exists():
         exc = ConfigError(f"{target}: no such file or directory")
@@ -185,15 +190,15 @@ def load(path: str | os.PathLike[str], **kwargs: Any) -> MonitorData:
         raise exc
     if target.is_dir():
         if is_save_local_run(target):
-            return load_save_local(target, **kwargs)
+            return save_local_frames(target, **kwargs)
         runs, builds = _walk_folder(target)
         found = bool(builds)
         if runs and (found or any(run.parent != target for run in runs)):
             return _load_folder(target, runs, builds, **kwargs)
         if runs:
-            return load_save_local(target, **kwargs)
+            return save_local_frames(target, **kwargs)
         if found or (target / ".spack").is_dir() or target.name == ".spack":
-            return load_install_tree(target, **kwargs)
+            return install_tree_frames(target, **kwargs)
     exc = ConfigError(
         f"{target}: neither a --monitor-save-local directory (build-*.json, "
         "spec-*-config.json) nor an install tree, prefix or spack-stage directory"

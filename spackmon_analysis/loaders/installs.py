@@ -22,11 +22,13 @@ import os
 import re
 import shlex
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..errors import InstallPrefixError, SpackmonError
 from ..localfiles import UnsafeFileError, read_local
+from ..logs import Rules
 from ..records import BuildRecord, PhaseRecord
 from ..spackfacts import (
     PHASE_SUCCESS_MARKER,
@@ -36,12 +38,15 @@ from ..spackfacts import (
     short_hash,
     split_phases,
 )
+from .assemble import Assembler, FrameSet, phase_dict, resolve_rules
 
 __all__ = [
     "InstallRecord",
     "read_install_prefix",
     "find_install_prefixes",
     "parse_build_env",
+    "install_tree_frames",
+    "prefixes_frames",
 ]
 
 _HASH = r"[a-z2-7]{32}"
@@ -524,3 +529,132 @@ def find_install_prefixes(root: str | os.PathLike[str]) -> list[Path]:
             continue
         dirnames[:] = sorted(d for d in dirnames if d != ".spack")
     return sorted(found)
+
+
+# ---------------------------------------------------------------------------------
+# install trees -> frames
+
+
+def _installation_times(root: Path) -> dict[str, Any]:
+    """DAG hash -> installation time from the tree's ``.spack-db/index.json`` (if any)."""
+    for base in (root, *root.parents[:3]):
+        index = base / ".spack-db" / "index.json"
+        if index.is_file():
+            try:
+                doc = json.loads(index.read_text(encoding="utf-8"))
+                installs = doc["database"]["installs"]
+            except (OSError, ValueError, KeyError, TypeError):
+                return {}
+            out = {}
+            if isinstance(installs, dict):
+                for key, entry in installs.items():
+                    stamp = entry.get("installation_time") if isinstance(entry, dict) else None
+                    if isinstance(stamp, int | float):
+                        out[key] = datetime.fromtimestamp(stamp, tz=timezone.utc)
+            return out
+    return {}
+
+
+#: ``tinybroken@0.9%gcc@12.2.0 arch=...``: the compiler of a stage directory's build
+#: (no spec file there) from ``SPACK_SHORT_SPEC`` in its ``spack-build-env.txt``.
+_SHORT_SPEC_COMPILER = re.compile(r"%([^\s%~+^/]+@[^\s%~+^/]+)")
+
+
+def install_tree_frames(
+    path: str | os.PathLike[str],
+    *,
+    keep_output: bool = True,
+    rules: Rules | str | os.PathLike[str] | None = None,
+    strict: bool = False,
+) -> FrameSet:
+    """An install tree, prefix, ``.spack`` folder, stage directory or a folder of those as a
+    :class:`~spackmon_analysis.loaders.assemble.FrameSet` (what
+    :func:`~spackmon_analysis.frames.load_install_tree` documents and returns as
+    ``MonitorData``).
+
+    Raises:
+        InstallPrefixError: the path does not exist or holds no prefix/stage directory.
+    """
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise InstallPrefixError("no such file or directory", path=str(root))
+    prefixes = find_install_prefixes(root) if root.is_dir() else []
+    return prefixes_frames(root, prefixes, keep_output=keep_output, rules=rules, strict=strict)
+
+
+def prefixes_frames(
+    root: Path,
+    prefixes: list[Path],
+    *,
+    keep_output: bool = True,
+    rules: Rules | str | os.PathLike[str] | None = None,
+    strict: bool = False,
+) -> FrameSet:
+    """:func:`install_tree_frames` of ``root`` once its prefixes and stage directories are
+    found (``[]``: ``root`` itself is one)."""
+    active_rules = resolve_rules(rules)
+    records = []
+    problems: list[tuple[str, str]] = []
+    if not prefixes:
+        try:
+            records.append(read_install_prefix(root))
+        except InstallPrefixError as exc:
+            raise InstallPrefixError(
+                "no install prefixes (<prefix>/.spack/spec.json) or spack-stage-* "
+                f"directories found ({exc})",
+                path=str(root),
+            ) from None
+    for prefix in prefixes:
+        try:
+            records.append(read_install_prefix(prefix))
+        except SpackmonError as exc:
+            if strict:
+                raise
+            problems.append((str(prefix), str(exc)))
+    # prefixes before stage directories: a stage directory of a hash that is installed is
+    # an earlier failed attempt the install superseded (the prefix is the current state)
+    records.sort(key=lambda r: (r.kind != "prefix", str(r.path)))
+    installed = {r.build.key for r in records if r.kind == "prefix"}
+    notes = [
+        (
+            str(r.path),
+            f"stage directory of {r.build.spec_name} {r.build.key}: superseded by its install",
+        )
+        for r in records
+        if r.kind != "prefix" and r.build.key in installed
+    ]
+    records = [r for r in records if r.kind == "prefix" or r.build.key not in installed]
+    notes += [(str(r.path), message) for r in records for message in r.notes]
+    # files the upload rules left out (symlinks out of the prefix, oversized files)
+    notes += [item for r in records for item in r.skipped]
+    times = _installation_times(root if root.is_dir() else root.parent)
+    asm = Assembler(keep_output=keep_output, rules=active_rules)
+    asm.problems.extend(problems)
+    for record in records:
+        if record.spec is not None:
+            asm.add_graph(record.spec)
+    for record in records:
+        build = record.build
+        starts = [p.started_at for p in record.phases if p.started_at is not None]
+        created = times.get(build.key) or (min(starts) if starts else None)
+        full_hash = asm.resolve(build.full_hash)
+        short = _SHORT_SPEC_COMPILER.search(build.environment_variables.get("SPACK_SHORT_SPEC", ""))
+        asm.add_build(
+            compiler=short.group(1) if short else None,
+            key=build.key,
+            dag_hash=build.key,
+            build_id=None,
+            run=None,
+            run_time=created,
+            full_hash=full_hash,
+            spec_name=build.spec_name,
+            spec_version=build.spec_version,
+            status=build.status,
+            env=build.environment(),
+            tags=build.tags,
+            owner=None,
+            created_at=created,
+            source="install",
+            phases=[phase_dict(p) for p in sorted(record.phases, key=lambda p: p.order or 0)],
+        )
+    return asm.result(str(root), notes=notes)

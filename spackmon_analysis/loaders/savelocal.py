@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,13 +34,16 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SaveLocalError, SpackmonError
+from ..logs import Rules
 from ..records import ENVIRONMENT_FIELDS, BuildRecord, PhaseRecord
 from ..spackfacts import order_phases, phase_timing  # phase timing and order, defined once
+from .assemble import Assembler, FrameSet, phase_dict, resolve_rules
 
 __all__ = [
     "SaveLocalRun",
     "read_save_local",
     "is_save_local_run",
+    "save_local_frames",
 ]
 
 SPEC_FILE = re.compile(r"^spec-(?P<label>.+)-config\.json$")
@@ -435,3 +439,62 @@ def _read_statuses(run: SaveLocalRun, files: list[Path], problems: _Problems) ->
             continue
         record.status = doc["status"]
         run.status_files[local_id] = file.name
+
+
+# ---------------------------------------------------------------------------------
+# runs -> frames
+
+
+def save_local_frames(
+    path: str | os.PathLike[str],
+    *,
+    keep_output: bool = True,
+    rules: Rules | str | os.PathLike[str] | None = None,
+    strict: bool = False,
+) -> FrameSet:
+    """A ``--monitor-save-local`` run directory, or a directory of runs, as a
+    :class:`~spackmon_analysis.loaders.assemble.FrameSet` (what
+    :func:`~spackmon_analysis.frames.load_save_local` documents and returns as ``MonitorData``).
+
+    Raises:
+        SaveLocalError: the path does not exist or holds no save-local files.
+    """
+    active_rules = resolve_rules(rules)
+    runs = read_save_local(path, strict=strict)
+    asm = Assembler(keep_output=keep_output, rules=active_rules)
+    for run in runs:
+        for graph, _version, _name in run.specs:
+            asm.add_graph(graph)
+    for run in runs:
+        for filename, message in run.problems:
+            asm.problems.append((f"{run.name}/{filename}", message))
+        # files the upload rules left out are named in notes too, as for install trees
+        asm.notes.extend((f"{run.name}/{filename}", message) for filename, message in run.skipped)
+        by_build: dict[str, list[Any]] = {}
+        for phase in run.phases:
+            by_build.setdefault(phase.build_key, []).append(phase)
+        starts = [p.started_at for p in run.phases if p.started_at is not None]
+        run_time = run.timestamp or (min(starts) if starts else None)
+        for record in run.builds:
+            phases = by_build.get(record.key, [])
+            phases.sort(key=lambda p: p.order if p.order is not None else 0)
+            own = [p.started_at for p in phases if p.started_at is not None]
+            full_hash = asm.resolve(record.full_hash)
+            spec = asm.specs.get(full_hash)
+            asm.add_build(
+                key=record.key,
+                build_id=record.build_id,
+                run=run.name,
+                run_time=run_time,
+                full_hash=full_hash,
+                spec_name=record.spec_name or (spec[1] if spec else None),
+                spec_version=record.spec_version or (spec[2] if spec else None),
+                status=record.status,
+                env=record.environment(),
+                tags=record.tags,
+                owner=record.owner,
+                created_at=record.created_at or (min(own) if own else run_time),
+                source="save-local",
+                phases=[phase_dict(p) for p in phases],
+            )
+    return asm.result(str(Path(path).expanduser()))

@@ -7,9 +7,32 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError, MonitorError
-from ..frames import MonitorData, _Assembler
 from ..logs import LogEvent, fingerprint
 from ..spackfacts import order_phases, phase_timing
+from .assemble import Assembler, FrameSet
+
+
+def client_frames(client: Any, *, keep_output: bool = True, progress: bool = False) -> FrameSet:
+    """Everything a server holds, pulled through ``client`` (a
+    :class:`~spackmon_analysis.client.SpackMonitorClient`; data API routes specs,
+    dependencies, builds, buildphases, builderrors, buildwarnings), as a frame set (see
+    :meth:`~spackmon_analysis.frames.MonitorData.from_client`)."""
+
+    def pull(route: str, **filters: Any) -> list[dict[str, Any]]:
+        return list(client.pull(route, progress=progress, **filters))
+
+    # list pages leave phase outputs out unless asked (the server bounds each page in bytes)
+    phase_filters = {"output": bool(keep_output)}
+    rows = {
+        "specs": pull("specs"),
+        "dependencies": pull("dependencies"),
+        "builds": pull("builds"),
+        "buildphases": pull("buildphases", **phase_filters),
+        "builderrors": pull("builderrors"),
+        "buildwarnings": pull("buildwarnings"),
+    }
+    label = getattr(client, "baseurl", None) or getattr(client, "host", "") or "server"
+    return rows_frames(rows, source="server", label=str(label), keep_output=keep_output)
 
 
 def _need(row: Any, name: str, route: str, error: type[Exception]) -> Any:
@@ -25,18 +48,18 @@ def _make_error(error: type[Exception], message: str) -> Exception:
     return error(message)
 
 
-def _empty_to_none(value: Any) -> Any:
+def empty_to_none(value: Any) -> Any:
     return None if value == "" else value
 
 
-def _from_rows(
+def rows_frames(
     rows: Mapping[str, list[dict[str, Any]]], *, source: str, label: str, keep_output: bool
-) -> MonitorData:
+) -> FrameSet:
     error: type[Exception] = MonitorError if source == "server" else ConfigError
-    asm = _Assembler(keep_output=keep_output, rules=None, parse_events=False)
+    asm = Assembler(keep_output=keep_output, rules=None, parse_events=False)
 
     for row in rows["specs"]:
-        _add_server_spec(
+        add_server_spec(
             asm,
             _need(row, "full_hash", "specs", error),
             _need(row, "name", "specs", error),
@@ -123,7 +146,7 @@ def _from_rows(
             run_time=created,
             full_hash=full_hash,
             spec_name=row.get("spec_name"),
-            spec_version=_empty_to_none(row.get("spec_version")),
+            spec_version=empty_to_none(row.get("spec_version")),
             status=row.get("status"),
             env=row,
             tags=[str(t) for t in (row.get("tags") or [])],
@@ -132,11 +155,11 @@ def _from_rows(
             source=source,
             phases=phases,
         )
-    return MonitorData(**asm.frames(), source=label, rules=None, problems=asm.problems)
+    return asm.result(label)
 
 
-def _add_server_spec(
-    asm: _Assembler,
+def add_server_spec(
+    asm: Assembler,
     key: str,
     name: str,
     version: str | None,
@@ -161,7 +184,7 @@ def _add_server_spec(
     spec_row = (
         key,
         name,
-        _empty_to_none(version),
+        empty_to_none(version),
         compiler,
         compiler_name,
         compiler_version,

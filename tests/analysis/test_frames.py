@@ -737,7 +737,9 @@ def test_from_database_column_reader_corner_cases(tmp_path, monkeypatch, keep_ou
         for route in ("specs", "dependencies", "builds", "buildphases")
     }
     rows |= {route: list(read_rows(url, route)) for route in ("builderrors", "buildwarnings")}
-    expected = server._from_rows(rows, source="database", label=url, keep_output=keep_output)
+    expected = MonitorData.from_frames(
+        server.rows_frames(rows, source="database", label=url, keep_output=keep_output)
+    )
     for name in ("specs", "dependencies", "builds", "phases", "events"):
         pd.testing.assert_frame_equal(getattr(direct, name), getattr(expected, name))
     phases = direct.phases

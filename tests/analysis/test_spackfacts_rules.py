@@ -229,7 +229,10 @@ def test_every_reader_gives_the_same_phase_start(tmp_path: Path) -> None:
         "builderrors": [],
         "buildwarnings": [],
     }
-    from spackmon_analysis.loaders.server import _from_rows
+    from spackmon_analysis.frames import MonitorData
+    from spackmon_analysis.loaders.server import rows_frames
 
-    served = _from_rows(rows, source="server", label="rows", keep_output=True)
+    served = MonitorData.from_frames(
+        rows_frames(rows, source="server", label="rows", keep_output=True)
+    )
     assert served.phases["started_at"].iloc[0] == pd.Timestamp(expected.started, tz="UTC")
