@@ -8,10 +8,18 @@ For tests and notebooks::
 
 It runs exactly the application of :func:`create_app` under uvicorn, on ``127.0.0.1`` and a port
 chosen by the OS, over a temporary SQLite file unless ``db_url`` is given.
+
+``LocalMonitor(in_process=True)`` runs the same application without a socket (see
+:mod:`.inprocess`): its :attr:`~LocalMonitor.url` is a name no network resolves, and only
+sessions it mounts reach it (:meth:`~LocalMonitor.client`, :meth:`~LocalMonitor.session`,
+:meth:`~LocalMonitor.mount`). The test suite uses it for every server test that does not
+need a real port; ``spackmon serve``, uvicorn's HTTP parser and the transport limits of
+:mod:`.guard` are not in that path.
 """
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import socket
 import tempfile
@@ -19,6 +27,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import requests
 
 from ..errors import ConfigError
 from .auth import add_user, rotate_token
@@ -28,6 +38,8 @@ from .tables import Store
 
 __all__ = ["LocalMonitor"]
 
+_IN_PROCESS_IDS = itertools.count(1)
+
 
 class LocalMonitor:
     """An in-process Spack Monitor on a loopback port (a context manager).
@@ -36,6 +48,11 @@ class LocalMonitor:
     ``port``: 0 picks a free port; ``transport_limits`` (:class:`~.guard.TransportLimits`)
     and ``forwarded_allow_ips`` are the transport settings of ``spackmon serve``;
     ``token_lifetime`` / ``max_body_size`` / other keyword arguments go to :func:`create_app`.
+
+    ``in_process=True`` serves the application without a socket (no port, no uvicorn): its
+    ``url`` is ``http://localmonitor-N.invalid`` and only the sessions of :meth:`client`,
+    :meth:`session` and :meth:`mount` reach it. ``port``, ``transport_limits`` and
+    ``forwarded_allow_ips`` do not apply then.
     """
 
     def __init__(
@@ -48,8 +65,10 @@ class LocalMonitor:
         token_lifetime: int = 6000,
         transport_limits: TransportLimits | None = None,
         forwarded_allow_ips: str | None = None,
+        in_process: bool = False,
         **app_kwargs: Any,
     ):
+        self.in_process = in_process
         self.transport_limits = transport_limits
         self.forwarded_allow_ips = forwarded_allow_ips
         self.host = host
@@ -64,6 +83,8 @@ class LocalMonitor:
         self._app: Any = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
+        self._runner: Any = None  # in-process: the AppRunner
+        self._adapter: Any = None  # in-process: the requests adapter sessions mount
         self.store: Store | None = None
         self.tokens: dict[str, str] = {}
 
@@ -71,11 +92,16 @@ class LocalMonitor:
     @property
     def running(self) -> bool:
         """True while the server thread is serving."""
+        if self._runner is not None:
+            return bool(self._runner.running)
         return self._thread is not None and self._thread.is_alive()
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT`` (the host to give a client)."""
+        """``http://127.0.0.1:PORT`` (the host to give a client); in-process
+        ``http://localmonitor-N.invalid``."""
+        if self.in_process:
+            return f"http://{self.host}"
         return f"http://{self.host}:{self.port}"
 
     @property
@@ -111,6 +137,13 @@ class LocalMonitor:
             **self._app_kwargs,
         )
         self._app = app
+        if self.in_process:
+            from .inprocess import AppRunner, InProcessAdapter
+
+            self.host = f"localmonitor-{next(_IN_PROCESS_IDS)}.invalid"
+            self._runner = AppRunner(app, name=f"spackmon-{self.host}")
+            self._adapter = InProcessAdapter(self._runner)
+            return
         # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets whose proto is
         # IPPROTO_TCP; without it keep-alive requests stall on Nagle + delayed ACK (40 ms each).
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -147,6 +180,10 @@ class LocalMonitor:
 
     def stop(self) -> None:
         """Stop serving, close the database and remove a temporary database."""
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
+            self._adapter = None
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
@@ -174,7 +211,10 @@ class LocalMonitor:
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
-        where = self.base_url if self.port else f"{self.host}:<unbound>"
+        if self.in_process:
+            where = f"{self.base_url} (in-process)" if self._runner else "(in-process)"
+        else:
+            where = self.base_url if self.port else f"{self.host}:<unbound>"
         return f"<LocalMonitor {state} {where} db={self.db_url or '<temporary sqlite>'} users={len(self.tokens)}>"
 
     # ------------------------------------------------------------------ users
@@ -215,7 +255,23 @@ class LocalMonitor:
             kwargs.setdefault("username", username)
             kwargs.setdefault("token", self.tokens[username])
         kwargs.setdefault("prefix", self.prefix)
-        return SpackMonitorClient(host=self.url, **kwargs)
+        client = SpackMonitorClient(host=self.url, **kwargs)
+        self.mount(client.session)
+        return client
+
+    # ------------------------------------------------------------------ sessions
+    def mount(self, session: requests.Session) -> requests.Session:
+        """``session`` able to reach this server, returned: in-process, the adapter that calls
+        the application is mounted for :attr:`url`; on a port, nothing is needed."""
+        if self.in_process:
+            if self._adapter is None:
+                raise ConfigError("the LocalMonitor is not started (use start() or a with block)")
+            session.mount(self.url + "/", self._adapter)
+        return session
+
+    def session(self) -> requests.Session:
+        """A new ``requests.Session`` that reaches this server (see :meth:`mount`)."""
+        return self.mount(requests.Session())
 
 
 def _loop_impl() -> str:

@@ -1,4 +1,10 @@
-"""Fixtures for the server tests: a real LocalMonitor on a loopback port, over SQLite and PostgreSQL.
+"""Fixtures for the server tests: a real LocalMonitor over SQLite and PostgreSQL.
+
+The monitor runs in-process (``LocalMonitor(in_process=True)``: the real application, store and
+database, reached through a ``requests`` adapter with no socket); a module or test marked
+``real_socket`` gets it on a real loopback port instead, for what lies below the application
+(a client's own HTTP stack, uvicorn, the transport limits). Sessions that reach ``mon`` come
+from ``mon.session()`` (or the ``http`` fixture).
 
 PostgreSQL runs when ``SPACKMON_TEST_POSTGRES_URL`` is set; each test gets a fresh schema (via
 ``search_path``) that is dropped afterwards. With ``SPACKMON_REQUIRE_POSTGRES=1`` a missing or
@@ -29,12 +35,21 @@ def db_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
 
 
 @pytest.fixture
-def mon(db_url: str | None) -> Iterator[LocalMonitor]:
-    """A running LocalMonitor with users ``alice`` and ``bob``."""
-    with LocalMonitor(db_url) as m:
+def mon(db_url: str | None, request: pytest.FixtureRequest) -> Iterator[LocalMonitor]:
+    """A running LocalMonitor with users ``alice`` and ``bob`` (in-process unless the test is
+    marked ``real_socket``)."""
+    in_process = request.node.get_closest_marker("real_socket") is None
+    with LocalMonitor(db_url, in_process=in_process) as m:
         m.add_user("alice")
         m.add_user("bob")
         yield m
+
+
+@pytest.fixture
+def http(mon: LocalMonitor) -> Iterator[requests.Session]:
+    """An unauthenticated ``requests.Session`` that reaches ``mon``."""
+    with mon.session() as s:
+        yield s
 
 
 class Api:
@@ -43,7 +58,7 @@ class Api:
     def __init__(self, mon: LocalMonitor, user: str):
         self.mon = mon
         self.base = mon.base_url
-        self.s = requests.Session()
+        self.s = mon.session()
         r = self.s.get(f"{self.base}/auth/token/", auth=(user, mon.tokens[user]))
         assert r.status_code == 200, r.text
         self.s.headers["Authorization"] = "Bearer " + r.json()["token"]
@@ -101,7 +116,8 @@ def api_all(mon: LocalMonitor, route: str, **params: object) -> list[dict]:
     """Every row of a data API route through the bulk NDJSON path."""
     import json
 
-    r = requests.get(f"{mon.url}/api/{route}/all/", params=params)
+    with mon.session() as s:
+        r = s.get(f"{mon.url}/api/{route}/all/", params=params)
     assert r.status_code == 200, r.text
     # the body is UTF-8 (NDJSON carries no charset); lines end in \n only
     return [json.loads(line) for line in r.content.decode("utf-8").split("\n") if line]

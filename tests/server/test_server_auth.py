@@ -1,4 +1,4 @@
-"""PROTOCOL section 3 on a real port: challenge, Basic -> bearer, expiry, forgery, rotation."""
+"""PROTOCOL section 3 (in-process application, real database): challenge, Basic -> bearer, expiry, forgery, rotation."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def _challenge(r: requests.Response) -> dict:
     return dict(CHALLENGE.findall(header))
 
 
-def test_no_token_gets_challenge(mon, counts):
+def test_no_token_gets_challenge(mon, counts, http):
     before = counts()
     for path in (
         "specs/new/",
@@ -30,7 +30,7 @@ def test_no_token_gets_challenge(mon, counts):
         "builds/phases/update/",
         "analyze/builds/",
     ):
-        r = requests.post(f"{mon.base_url}/{path}", data='{"build_id": 1}')
+        r = http.post(f"{mon.base_url}/{path}", data='{"build_id": 1}')
         fields = _challenge(r)
         assert fields == {
             "realm": f"{mon.base_url}/auth/token/",
@@ -41,8 +41,8 @@ def test_no_token_gets_challenge(mon, counts):
     assert counts() == before
 
 
-def test_basic_to_bearer(mon):
-    r = requests.get(f"{mon.base_url}/auth/token/", auth=("alice", mon.tokens["alice"]))
+def test_basic_to_bearer(mon, http):
+    r = http.get(f"{mon.base_url}/auth/token/", auth=("alice", mon.tokens["alice"]))
     assert r.status_code == 200
     body = r.json()
     assert body["expires_in"] == 6000 and re.match(
@@ -52,7 +52,7 @@ def test_basic_to_bearer(mon):
     assert claims["sub"] == "alice" and claims["exp"] - claims["iat"] == 6000
     for k in ("iss", "nbf", "jti", "access"):
         assert k in claims
-    r = requests.post(
+    r = http.post(
         f"{mon.base_url}/builds/update/",
         data="{}",
         headers={"Authorization": f"Bearer {body['token']}"},
@@ -60,19 +60,19 @@ def test_basic_to_bearer(mon):
     assert r.status_code == 400  # authenticated, then the body is judged
 
 
-def test_bad_credentials_are_403(mon):
+def test_bad_credentials_are_403(mon, http):
     url = f"{mon.base_url}/auth/token/"
-    assert requests.get(url).status_code == 403
-    assert requests.get(url, auth=("alice", mon.tokens["bob"])).status_code == 403
-    assert requests.get(url, auth=("nobody", mon.tokens["bob"])).status_code == 403
-    assert requests.get(url, headers={"Authorization": "Basic !!!"}).status_code == 403
+    assert http.get(url).status_code == 403
+    assert http.get(url, auth=("alice", mon.tokens["bob"])).status_code == 403
+    assert http.get(url, auth=("nobody", mon.tokens["bob"])).status_code == 403
+    assert http.get(url, headers={"Authorization": "Basic !!!"}).status_code == 403
     garbage = base64.b64encode(b"no-colon").decode()
-    r = requests.get(url, headers={"Authorization": f"Basic {garbage}"})
+    r = http.get(url, headers={"Authorization": f"Basic {garbage}"})
     assert r.status_code == 403 and r.json()["message"]
 
 
-def test_forged_and_garbage_bearer(mon):
-    real = requests.get(f"{mon.base_url}/auth/token/", auth=("alice", mon.tokens["alice"])).json()[
+def test_forged_and_garbage_bearer(mon, http):
+    real = http.get(f"{mon.base_url}/auth/token/", auth=("alice", mon.tokens["alice"])).json()[
         "token"
     ]
     claims = jwt.decode(real, options={"verify_signature": False})
@@ -82,7 +82,7 @@ def test_forged_and_garbage_bearer(mon):
     unsigned = jwt.encode(claims, None, algorithm="none")
     tampered = real[:-3] + ("AAA" if not real.endswith("AAA") else "BBB")
     for token in (forged, unsigned, tampered, "garbage"):
-        r = requests.post(
+        r = http.post(
             f"{mon.base_url}/specs/new/", data="{}", headers={"Authorization": f"Bearer {token}"}
         )
         _challenge(r)
@@ -90,9 +90,9 @@ def test_forged_and_garbage_bearer(mon):
 
 
 def test_expired_token_then_reauth(db_url):
-    with LocalMonitor(db_url, token_lifetime=2) as m:
+    with LocalMonitor(db_url, token_lifetime=2, in_process=True) as m:
         tok = m.add_user("u")
-        s = requests.Session()
+        s = m.session()
         bearer = s.get(f"{m.base_url}/auth/token/", auth=("u", tok)).json()["token"]
         s.headers["Authorization"] = f"Bearer {bearer}"
         assert s.post(f"{m.base_url}/builds/update/", data="{}").status_code == 400
@@ -103,13 +103,13 @@ def test_expired_token_then_reauth(db_url):
         assert s.post(f"{m.base_url}/builds/update/", data="{}").status_code == 400
 
 
-def test_rotated_token_replaces_old(mon):
+def test_rotated_token_replaces_old(mon, http):
     old = mon.tokens["alice"]
     new = mon.rotate_token("alice")
     assert re.fullmatch(r"[0-9a-f]{40}", new) and new != old
     url = f"{mon.base_url}/auth/token/"
-    assert requests.get(url, auth=("alice", old)).status_code == 403
-    assert requests.get(url, auth=("alice", new)).status_code == 200
+    assert http.get(url, auth=("alice", old)).status_code == 403
+    assert http.get(url, auth=("alice", new)).status_code == 200
 
 
 def test_tokens_are_stored_hashed(mon):

@@ -25,7 +25,7 @@ class _Api:
 
     def __init__(self, mon: LocalMonitor, user: str):
         self.base = mon.base_url
-        self.s = requests.Session()
+        self.s = mon.session()
         r = self.s.get(f"{self.base}/auth/token/", auth=(user, mon.tokens[user]))
         self.s.headers["Authorization"] = "Bearer " + r.json()["token"]
 
@@ -49,12 +49,12 @@ def _log(i: int, size: int) -> str:
 @pytest.fixture
 def small_pages(db_url: str | None) -> Iterator[LocalMonitor]:
     """A monitor whose data API pages hold at most 100 kB of results."""
-    with LocalMonitor(db_url, max_page_bytes=100_000) as m:
+    with LocalMonitor(db_url, max_page_bytes=100_000, in_process=True) as m:
         m.add_user("alice")
         yield m
 
 
-def test_list_pages_leave_outputs_out_unless_asked(alice, mon):
+def test_list_pages_leave_outputs_out_unless_asked(alice, mon, http):
     build_id = _build(alice)
     log = _log(0, 5000)
     r = alice.post(
@@ -62,23 +62,24 @@ def test_list_pages_leave_outputs_out_unless_asked(alice, mon):
         {"build_id": build_id, "phase_name": "build", "status": "SUCCESS", "output": log},
     )
     assert r.status_code == 200, r.text
-    (row,) = requests.get(f"{mon.url}/api/buildphases/").json()["results"]
+    (row,) = http.get(f"{mon.url}/api/buildphases/").json()["results"]
     assert "output" not in row and row["output_size"] == len(log)
-    (whole,) = requests.get(f"{mon.url}/api/buildphases/", params={"output": 1}).json()["results"]
+    (whole,) = http.get(f"{mon.url}/api/buildphases/", params={"output": 1}).json()["results"]
     assert whole["output"] == log
-    one = requests.get(f"{mon.url}/api/buildphases/{row['id']}/")
+    one = http.get(f"{mon.url}/api/buildphases/{row['id']}/")
     assert one.status_code == 200 and one.json() == whole
-    missing = requests.get(f"{mon.url}/api/buildphases/{row['id'] + 1000}/")
+    missing = http.get(f"{mon.url}/api/buildphases/{row['id'] + 1000}/")
     assert missing.status_code == 404
     assert missing.json()["message"] == f"No row {row['id'] + 1000} in /api/buildphases/."
     for bad in (2**40, 2**70, 0, -3):  # no row has such an id, on either backend
-        assert requests.get(f"{mon.url}/api/buildphases/{bad}/").status_code == 404
-    assert requests.get(f"{mon.url}/api/buildphases/abc/").status_code == 400
-    assert requests.get(f"{mon.url}/api/nosuch/1/").status_code == 404
+        assert http.get(f"{mon.url}/api/buildphases/{bad}/").status_code == 404
+    assert http.get(f"{mon.url}/api/buildphases/abc/").status_code == 400
+    assert http.get(f"{mon.url}/api/nosuch/1/").status_code == 404
 
 
 def test_a_page_is_bounded_in_bytes_and_next_continues_after_it(small_pages):
     mon = small_pages
+    http = mon.session()
     alice = _Api(mon, "alice")
     build_id = _build(alice)
     logs = [_log(i, 40_000) for i in range(6)]
@@ -91,7 +92,7 @@ def test_a_page_is_bounded_in_bytes_and_next_continues_after_it(small_pages):
     url = f"{mon.url}/api/buildphases/?limit=100000&output=1"
     seen, pages = [], 0
     while url:
-        r = requests.get(url)
+        r = http.get(url)
         assert r.status_code == 200, r.text
         assert len(r.content) <= 100_000 + 500  # results within the budget, plus the envelope
         page = r.json()
@@ -110,7 +111,7 @@ def test_a_page_is_bounded_in_bytes_and_next_continues_after_it(small_pages):
         "builds/phases/update/",
         {"build_id": build_id, "phase_name": "big", "status": "SUCCESS", "output": big},
     )
-    page = requests.get(f"{mon.url}/api/buildphases/", params={"offset": 6, "output": 1}).json()
+    page = http.get(f"{mon.url}/api/buildphases/", params={"offset": 6, "output": 1}).json()
     assert [p["output"] for p in page["results"]] == [big] and page["next"] is None
 
     # the client follows short pages to the end, and MonitorData still gets every output
@@ -135,7 +136,8 @@ def _peak_while(fn) -> int:
         tracemalloc.stop()
 
 
-def test_all_and_big_pages_stream_in_bounded_memory(alice, mon):
+@pytest.mark.real_socket  # streamed to a reader over a socket: the in-process adapter buffers
+def test_all_and_big_pages_stream_in_bounded_memory(alice, mon, http):
     """/all/ of 6 x 4 MB outputs, and 4 concurrent limit=100000 pages asking for the outputs,
     hold about one byte budget (8 MiB) per request, not the 24 MB table (the old server held
     every row of a chunk and its JSON at once: over 100 MB here)."""
@@ -155,7 +157,7 @@ def test_all_and_big_pages_stream_in_bounded_memory(alice, mon):
 
     def stream_all() -> None:
         got = 0
-        with requests.get(f"{mon.url}/api/buildphases/all/", stream=True) as r:
+        with http.get(f"{mon.url}/api/buildphases/all/", stream=True) as r:
             assert r.status_code == 200
             for chunk in r.iter_content(65536):
                 got += len(chunk)
@@ -169,7 +171,7 @@ def test_all_and_big_pages_stream_in_bounded_memory(alice, mon):
         answers = []
 
         def one() -> None:
-            r = requests.get(
+            r = http.get(
                 f"{mon.url}/api/buildphases/", params={"limit": 100000, "output": 1}, stream=True
             )
             answers.append((r.status_code, sum(len(c) for c in r.iter_content(65536))))
@@ -187,7 +189,8 @@ def test_all_and_big_pages_stream_in_bounded_memory(alice, mon):
     assert peak < 120 * 2**20, f"4 pages peak {peak / 2**20:.0f} MiB"
 
 
-def test_one_phase_is_streamed_in_pieces(alice, mon, monkeypatch):
+@pytest.mark.real_socket  # the big row streamed to a reader over a socket (see above)
+def test_one_phase_is_streamed_in_pieces(alice, mon, monkeypatch, http):
     """GET /api/buildphases/<id>/ reads and sends the output in pieces of characters (here 1000;
     multi-byte characters cut nowhere), and holds about one piece, not the log."""
     from spackmon_analysis.server import queries
@@ -200,10 +203,10 @@ def test_one_phase_is_streamed_in_pieces(alice, mon, monkeypatch):
             {"build_id": build_id, "phase_name": name, "status": "SUCCESS", "output": output},
         )
         assert r.status_code == 200, r.text
-    rows = requests.get(f"{mon.url}/api/buildphases/", params={"output": 1}).json()["results"]
+    rows = http.get(f"{mon.url}/api/buildphases/", params={"output": 1}).json()["results"]
     monkeypatch.setattr(queries, "OUTPUT_PIECE", 1000)
     for row in rows:
-        one = requests.get(f"{mon.url}/api/buildphases/{row['id']}/")
+        one = http.get(f"{mon.url}/api/buildphases/{row['id']}/")
         assert one.status_code == 200
         assert one.json() == row  # same fields, same order of keys, same text
         assert list(one.json()) == list(row)
@@ -219,7 +222,7 @@ def test_one_phase_is_streamed_in_pieces(alice, mon, monkeypatch):
     got = []
 
     def fetch() -> None:
-        with requests.get(f"{mon.url}/api/buildphases/{big_id}/", stream=True) as r:
+        with http.get(f"{mon.url}/api/buildphases/{big_id}/", stream=True) as r:
             got.append(sum(len(c) for c in r.iter_content(1 << 16)))
 
     peak = _peak_while(fetch)

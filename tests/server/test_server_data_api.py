@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import requests
 import yaml
 
 from spackmon_analysis.server.queries import ROUTES, read_rows
@@ -83,7 +82,7 @@ def _load_some(alice, n_builds: int = 3) -> list[int]:
     alice.post(
         "specs/new/", {"spec": _doc(SPECS / "tinyapp-spack-0.17.1.json"), "spack_version": "0.17.1"}
     )
-    specs = requests.get(f"{alice.mon.url}/api/specs/", params={"limit": 100}).json()["results"]
+    specs = alice.s.get(f"{alice.mon.url}/api/specs/", params={"limit": 100}).json()["results"]
     ids = []
     for i, spec in enumerate(specs[:n_builds]):
         r = alice.post(
@@ -94,27 +93,27 @@ def _load_some(alice, n_builds: int = 3) -> list[int]:
     return ids
 
 
-def test_page_envelope_and_links(alice, mon):
+def test_page_envelope_and_links(alice, mon, http):
     ids = _load_some(alice)
     url = f"{mon.url}/api/builds/"
-    page = requests.get(url, params={"limit": 2}).json()
+    page = http.get(url, params={"limit": 2}).json()
     assert set(page) == {"count", "next", "previous", "results"}
     assert page["count"] == len(ids) and page["previous"] is None
     assert [b["id"] for b in page["results"]] == sorted(ids)[:2]
-    nxt = requests.get(page["next"]).json()
+    nxt = http.get(page["next"]).json()
     assert [b["id"] for b in nxt["results"]] == sorted(ids)[2:] and nxt["next"] is None
-    assert requests.get(nxt["previous"]).json()["results"] == page["results"]
-    default = requests.get(url).json()
+    assert http.get(nxt["previous"]).json()["results"] == page["results"]
+    default = http.get(url).json()
     assert len(default["results"]) == len(ids)  # default limit 10 >= 3
-    assert requests.get(url, params={"limit": 10000}).status_code == 200
+    assert http.get(url, params={"limit": 10000}).status_code == 200
     for bad in ({"limit": "x"}, {"limit": 0}, {"offset": -1}, {"nosuch": 1}):
-        r = requests.get(url, params=bad)
+        r = http.get(url, params=bad)
         assert r.status_code == 400 and r.json()["message"]
-    r = requests.get(f"{mon.url}/api/nosuch/")
+    r = http.get(f"{mon.url}/api/nosuch/")
     assert r.status_code == 404 and "nosuch" in r.json()["message"]
 
 
-def test_row_shapes(alice, mon):
+def test_row_shapes(alice, mon, http):
     _load_some(alice, 1)
     required = {
         "specs": {
@@ -167,13 +166,13 @@ def test_row_shapes(alice, mon):
         },
     }
     for route, keys in required.items():
-        rows = requests.get(f"{mon.url}/api/{route}/").json()["results"]
+        rows = http.get(f"{mon.url}/api/{route}/").json()["results"]
         assert rows and keys <= set(rows[0]), (route, keys - set(rows[0]))
     for route in ROUTES:
-        assert requests.get(f"{mon.url}/api/{route}/").status_code == 200, route
+        assert http.get(f"{mon.url}/api/{route}/").status_code == 200, route
 
 
-def test_filters(alice, bob, mon, bulk):
+def test_filters(alice, bob, mon, bulk, http):
     ids = _load_some(alice)
     alice.post("builds/update/", {"build_id": ids[0], "status": "FAILED"})
     alice.post(
@@ -193,7 +192,7 @@ def test_filters(alice, bob, mon, bulk):
     assert [b["id"] for b in bulk("builds", spec_name=name)] == [ids[2]]
     assert [p["build"] for p in bulk("buildphases", status="ERROR")] == [ids[0]]
     assert len(bulk("buildphases", name="build")) == 2
-    page = requests.get(f"{mon.url}/api/buildphases/", params={"build": ids[1], "output": 0}).json()
+    page = http.get(f"{mon.url}/api/buildphases/", params={"build": ids[1], "output": 0}).json()
     assert (
         page["count"] == 1
         and "output" not in page["results"][0]
@@ -206,11 +205,11 @@ def test_filters(alice, bob, mon, bulk):
     )
 
 
-def test_bulk_path_streams_all_rows(alice, mon):
+def test_bulk_path_streams_all_rows(alice, mon, http):
     alice.post(
         "specs/new/", {"spec": _doc(SPECS / "tinyapp-spack-0.17.1.json"), "spack_version": "0.17.1"}
     )
-    spec = requests.get(f"{mon.url}/api/specs/").json()["results"][0]
+    spec = http.get(f"{mon.url}/api/specs/").json()["results"][0]
     r = alice.post(
         "builds/new/", {**ENV, "spack_version": "0.17.1", "full_hash": spec["full_hash"]}
     )
@@ -220,11 +219,11 @@ def test_bulk_path_streams_all_rows(alice, mon):
             "builds/phases/update/",
             {"build_id": build_id, "phase_name": f"p{i}", "status": "SUCCESS", "output": None},
         )
-    r = requests.get(f"{mon.url}/api/buildphases/all/", stream=True)
+    r = http.get(f"{mon.url}/api/buildphases/all/", stream=True)
     assert r.headers["content-type"].startswith("application/x-ndjson")
     lines = [json.loads(x) for x in r.iter_lines() if x]
     assert [p["name"] for p in lines] == [f"p{i}" for i in range(5)]
-    assert requests.get(f"{mon.url}/api/buildphases/all/", params={"nosuch": 1}).status_code == 400
+    assert http.get(f"{mon.url}/api/buildphases/all/", params={"nosuch": 1}).status_code == 400
 
 
 def test_read_rows_matches_api(alice, mon, bulk):
@@ -256,7 +255,7 @@ def test_keyset_chunks(alice, mon):
     assert list(iter_rows(mon.store.read, "specs", chunk=1)) == whole and len(whole) > 1
 
 
-def test_openapi_docs(mon):
-    assert requests.get(f"{mon.url}/api/docs").status_code == 200
-    spec = requests.get(f"{mon.url}/api/openapi.json").json()
+def test_openapi_docs(mon, http):
+    assert http.get(f"{mon.url}/api/docs").status_code == 200
+    spec = http.get(f"{mon.url}/api/openapi.json").json()
     assert "/ms1/builds/new/" in spec["paths"] and "/api/{route}/" in spec["paths"]

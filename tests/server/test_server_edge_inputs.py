@@ -10,7 +10,6 @@ import logging
 from pathlib import Path
 
 import pytest
-import requests
 from testlib import BUILD_ENV as ENV
 
 from spackmon_analysis.server import app as app_module
@@ -176,7 +175,7 @@ def test_nul_in_a_utf16_body(alice, build_id, bulk):
 
 
 def test_unexpected_error_is_a_generic_500_logged_server_side(
-    alice, build_id, monkeypatch, caplog, mon
+    alice, build_id, monkeypatch, caplog, mon, http
 ):
     def boom(*_args, **_kwargs):
         raise RuntimeError("secret detail /etc/spackmon password=hunter2")
@@ -185,7 +184,7 @@ def test_unexpected_error_is_a_generic_500_logged_server_side(
     monkeypatch.setattr(app_module, "read_page", boom)
     with caplog.at_level(logging.ERROR, logger="spackmon_analysis.server"):
         fast = alice.post("builds/update/", {"build_id": build_id, "status": "SUCCESS"})
-        routed = requests.get(f"{mon.url}/api/builds/")
+        routed = http.get(f"{mon.url}/api/builds/")
     for r in (fast, routed):
         assert r.status_code == 500
         assert r.json() == {"message": app_module.INTERNAL_ERROR, "code": 500}

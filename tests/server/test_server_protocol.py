@@ -1,4 +1,4 @@
-"""The ms1 protocol on a real loopback port: tutorial flows, builds, phases, errors, ownership."""
+"""The ms1 protocol (in-process application, real database): tutorial flows, builds, phases, errors, ownership."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-import requests
 
 from spackmon_analysis.errors import ConfigError
 
@@ -43,10 +42,10 @@ def upload(api, path: Path, spack_version: str):
     )
 
 
-def test_service_info_and_redirect(mon):
-    r = requests.get(mon.base_url, allow_redirects=False)
+def test_service_info_and_redirect(mon, http):
+    r = http.get(mon.base_url, allow_redirects=False)
     assert r.status_code == 301 and r.headers["Location"].endswith("/ms1/")
-    info = requests.get(mon.base_url).json()
+    info = http.get(mon.base_url).json()
     assert set(info) == {
         "id",
         "status",
@@ -338,9 +337,9 @@ def test_analyze_rejected_late_rolls_back(alice, bulk, counts):
 def test_body_too_large(db_url):
     from spackmon_analysis.server import LocalMonitor
 
-    with LocalMonitor(db_url, max_body_size=1000) as m:
+    with LocalMonitor(db_url, max_body_size=1000, in_process=True) as m:
         m.add_user("u")
-        s = requests.Session()
+        s = m.session()
         tok = s.get(f"{m.base_url}/auth/token/", auth=("u", m.tokens["u"])).json()["token"]
         r = s.post(
             f"{m.base_url}/specs/new/", data="x" * 5000, headers={"Authorization": f"Bearer {tok}"}
@@ -348,14 +347,14 @@ def test_body_too_large(db_url):
         assert r.status_code == 413 and "exceeds" in r.json()["message"]
 
 
-def test_specs_by_name(alice, mon):
+def test_specs_by_name(alice, mon, http):
     upload(alice, SPECS / "zlib-spack-0.17.1.json", "0.17.1")
     upload(alice, SPECS / "zlib-spack-0.21.2.json", "0.21.2")
-    r = requests.get(f"{mon.base_url}/specs/name/zlib/")
+    r = http.get(f"{mon.base_url}/specs/name/zlib/")
     assert r.status_code == 200
     found = r.json()["data"]["specs"]
     assert {s["spack_version"] for s in found} == {"0.17.1", "0.21.2"}
-    assert requests.get(f"{mon.base_url}/specs/name/nosuch/").json()["data"]["specs"] == []
+    assert http.get(f"{mon.base_url}/specs/name/nosuch/").json()["data"]["specs"] == []
 
 
 def test_analyze_stores_relative_paths_and_replaces(alice, bulk):
@@ -407,9 +406,9 @@ def test_same_answers_without_fast_path(db_url):
 
     answers = []
     for fast in (True, False):
-        with LocalMonitor(db_url, fast_path=fast) as m:
+        with LocalMonitor(db_url, fast_path=fast, in_process=True) as m:
             m.add_user("u")
-            s = requests.Session()
+            s = m.session()
             r = s.post(f"{m.base_url}/specs/new/", data="{}")
             answers.append(
                 (

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import requests
 from testlib import BUILD_ENV as ENV
 from testlib import postgres_schema
 
@@ -92,7 +91,7 @@ def _cases() -> list[tuple[str, object]]:
 
 def _answers(mon: LocalMonitor) -> list[tuple[int, str]]:
     mon.add_user("alice")
-    s = requests.Session()
+    s = mon.session()
     r = s.get(f"{mon.base_url}/auth/token/", auth=("alice", mon.tokens["alice"]))
     s.headers["Authorization"] = "Bearer " + r.json()["token"]
     full = _doc()["spec"]["nodes"][0]["full_hash"]
@@ -102,7 +101,7 @@ def _answers(mon: LocalMonitor) -> list[tuple[int, str]]:
         r = s.post(f"{mon.base_url}/{endpoint}", data=text.replace("FULL", full))
         out.append((endpoint, r.status_code, r.json().get("message")))
     for route in ("specs", "builds", "buildphases", "installfiles", "attributes"):
-        r = requests.get(f"{mon.url}/api/{route}/", params={"limit": 1000})
+        r = mon.session().get(f"{mon.url}/api/{route}/", params={"limit": 1000})
         rows = r.json()["results"]
         for row in rows:  # ids and clocks may differ; everything else must not
             for key in ("id", "created_at", "updated_at"):
@@ -112,9 +111,9 @@ def _answers(mon: LocalMonitor) -> list[tuple[int, str]]:
 
 
 def test_sqlite_and_postgresql_answer_alike():
-    with LocalMonitor() as lite:
+    with LocalMonitor(in_process=True) as lite:
         sqlite = _answers(lite)
-    with postgres_schema() as url, LocalMonitor(url) as pg:
+    with postgres_schema() as url, LocalMonitor(url, in_process=True) as pg:
         postgres = _answers(pg)
     assert all(status < 500 for _e, status, _m in sqlite + postgres)
     for a, b in zip(sqlite, postgres, strict=True):

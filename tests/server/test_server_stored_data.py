@@ -46,19 +46,20 @@ def strict_json(r: requests.Response) -> object:
 def every_read_is_valid(mon) -> dict[str, list]:
     """Every data API page and every /all/ stream answers 200 with strict JSON; the rows."""
     rows = {}
+    http = mon.session()
     for route in ROUTES:
         params = {"limit": 1000, **({"output": 1} if route == "buildphases" else {})}
-        page = requests.get(f"{mon.url}/api/{route}/", params=params)
+        page = http.get(f"{mon.url}/api/{route}/", params=params)
         assert page.status_code == 200, (route, page.text[:300])
         results = strict_json(page)["results"]
-        bulk = requests.get(f"{mon.url}/api/{route}/all/")
+        bulk = http.get(f"{mon.url}/api/{route}/all/")
         assert bulk.status_code == 200, (route, bulk.text[:300])
         lines = [
             json.loads(line) for line in bulk.content.decode("utf-8").split("\n") if line.strip()
         ]
         assert len(lines) == len(results), route  # the stream is not cut
         for row in results:
-            one = requests.get(f"{mon.url}/api/{route}/{row['id']}/")
+            one = http.get(f"{mon.url}/api/{route}/{row['id']}/")
             assert one.status_code == 200 and strict_json(one)["id"] == row["id"], route
         rows[route] = results
     return rows

@@ -31,6 +31,9 @@ SPECS = Path(__file__).resolve().parents[1] / "data" / "specs"
 SAVE_LOCAL = Path(__file__).resolve().parents[1] / "data" / "save-local"
 AUTH_PAIR = re.compile('([a-zA-z]+)="(.+?)"')  # Spack's regex, including its A-z range
 
+#: Spack's own client speaks urllib over a real socket: the monitor runs on a loopback port.
+pytestmark = pytest.mark.real_socket
+
 
 class SpackLikeClient:
     """Spack 0.17's monitor client request logic over urllib.request."""
