@@ -1,13 +1,22 @@
 """The graph of a concrete spec: :class:`SpecNode`, :class:`SpecEdge`, :class:`SpecGraph`.
 
-A graph read by the fast reader keeps its nodes as columns (``_Cols``) and builds the
-``SpecNode``/``SpecEdge`` objects on first access; the frames are built from the columns.
+A graph has one backing: its nodes and edges as columns (``_Cols``), whichever reader read the
+document. Every view reads them, each in one way: the frames, the networkx graph, the rows
+``MonitorData`` takes (:meth:`SpecGraph.frame_rows`), the lookups; the ``SpecNode`` /
+``SpecEdge`` objects are built from them on first access and cannot be changed (a graph is a
+document as read, and a changed node would disagree with the frames).
+
+A spec becomes a frame and a networkx graph in one way for the whole package: the columns of
+``SPEC_COLUMNS`` / ``DEPENDENCY_COLUMNS`` mean the same in ``SpecGraph.nodes_frame()`` /
+``edges_frame()``, in ``MonitorData.specs`` / ``dependencies`` (filled from
+:meth:`SpecGraph.frame_rows`), and as node / edge attributes of ``SpecGraph.to_networkx()``
+and ``MonitorData.graph()`` (both built by :func:`spec_digraph`).
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import filterfalse
 from typing import TYPE_CHECKING, Any
@@ -22,13 +31,47 @@ if TYPE_CHECKING:  # pragma: no cover
 HASH_KEYS = ("hash", "full_hash", "build_hash", "dag_hash", "package_hash")
 _FLAG_KEYS = frozenset(("cflags", "cppflags", "cxxflags", "fflags", "ldflags", "ldlibs"))
 
+#: The columns a spec gives ``MonitorData.specs`` (:meth:`SpecGraph.frame_rows`), in order;
+#: ``SpecGraph.nodes_frame()`` and the node attributes of ``to_networkx()`` carry them with the
+#: same meaning: ``full_hash`` is the graph key (the ``full_hash`` a node carries, else its
+#: ``hash``), ``dag_hash`` the DAG hash written (``hash``, else ``dag_hash``; missing when the
+#: document writes neither), ``compiler`` ``name@version``.
+SPEC_COLUMNS = (
+    "full_hash",
+    "name",
+    "version",
+    "compiler",
+    "compiler_name",
+    "compiler_version",
+    "platform",
+    "os",
+    "target",
+    "namespace",
+    "external",
+    "dag_hash",
+    "build_hash",
+)
+#: The columns a spec gives ``MonitorData.dependencies``, in order; ``SpecGraph.edges_frame()``
+#: carries them with the same meaning (``deptypes``: the sorted, comma-joined dependency types).
+DEPENDENCY_COLUMNS = ("parent_hash", "child_hash", "parent_name", "child_name", "deptypes")
+
+
+def _compiler_text(name: str | None, version: str | None) -> str | None:
+    """``name@version`` (``name`` alone without a version; ``None`` without a name)."""
+    if name is None:
+        return None
+    if version is None:
+        return name
+    return f"{name}@{version}"
+
+
 # ---------------------------------------------------------------------------------------------
 # data classes
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False, slots=True, frozen=True)
 class SpecNode:
-    """One concrete package in a spec DAG.
+    """One concrete package in a spec DAG (read-only, like the graph it belongs to).
 
     ``key`` is the node's graph key: its ``full_hash`` when it carries one, else its ``hash``.
     ``hashes`` holds every hash key the node carries, exactly as written.
@@ -67,11 +110,7 @@ class SpecNode:
     @property
     def compiler(self) -> str | None:
         """``name@version`` of the compiler, or ``None`` when the document names none."""
-        if self.compiler_name is None:
-            return None
-        if self.compiler_version is None:
-            return self.compiler_name
-        return f"{self.compiler_name}@{self.compiler_version}"
+        return _compiler_text(self.compiler_name, self.compiler_version)
 
     @property
     def short_hash(self) -> str:
@@ -162,10 +201,15 @@ def _categoricals(rows: list[tuple], width: int) -> list:
 
 
 class _Cols:
-    """A parsed graph as columns (node ``i`` is row ``i``; edges as index lists).
+    """A graph as columns, the one backing of :class:`SpecGraph`.
 
-    Built by :func:`_fast_columns` for well-formed documents; :class:`SpecGraph` builds its
-    ``SpecNode``/``SpecEdge`` objects from it only when they are asked for.
+    Node ``i`` is row ``i`` of the node columns; edges are index lists (``parent[j]`` depends
+    on ``child[j]``). ``combos`` holds one shared (compiler_name, compiler_version, platform,
+    os, target, namespace) tuple per node; ``hash_cols`` one column per ``HASH_KEYS`` entry;
+    ``params`` the ``parameters`` dicts as written (``None``: none); ``index`` maps every hash
+    a node carries (and a lock file's or database's own keys) to its row.
+    Built by ``parse._fast_columns`` or, from the checked reader's objects, by
+    :func:`_cols_from_objects`.
     """
 
     __slots__ = (
@@ -185,38 +229,111 @@ class _Cols:
         "virtuals",
     )
 
-    # ``combos`` holds one shared (compiler_name, compiler_version, platform, os, target,
-    # namespace) tuple per node; the single columns are built from it when asked for
-    compiler_name = property(lambda self: [c[0] for c in self.combos])
-    compiler_version = property(lambda self: [c[1] for c in self.combos])
-    platform = property(lambda self: [c[2] for c in self.combos])
-    os = property(lambda self: [c[3] for c in self.combos])
-    target = property(lambda self: [c[4] for c in self.combos])
-    namespace = property(lambda self: [c[5] for c in self.combos])
+
+def _cols_from_objects(
+    nodes: dict[str, SpecNode], edges: list[SpecEdge], index: dict[str, str] | None
+) -> _Cols:
+    """The columns of nodes and edges given as objects (the checked reader's result)."""
+    cols = _Cols()
+    values = list(nodes.values())
+    cols.keys = list(nodes)
+    cols.names = [n.name for n in values]
+    cols.versions = [n.version for n in values]
+    cols.hash_cols = tuple([n.hashes.get(h) for n in values] for h in HASH_KEYS)
+    shared: dict[tuple, tuple] = {}
+    cols.combos = [
+        shared.setdefault(c, c)
+        for c in (
+            (n.compiler_name, n.compiler_version, n.platform, n.os, n.target, n.namespace)
+            for n in values
+        )
+    ]
+    cols.params = [n.parameters for n in values]
+    cols.external = [n.external for n in values]
+    cols.external_path = [n.external_path for n in values]
+    cols.patches = [n.patches for n in values]
+    row = {k: i for i, k in enumerate(cols.keys)}
+    if index is None:
+        index = {}
+        for k, n in nodes.items():
+            for v in n.hashes.values():
+                index.setdefault(v, k)
+    cols.index = {h: row[k] for h, k in index.items()}
+    cols.parent = [row[e.parent] for e in edges]
+    cols.child = [row[e.child] for e in edges]
+    cols.deptypes = [e.deptypes for e in edges]
+    cols.virtuals = [e.virtuals for e in edges]
+    return cols
+
+
+_NODE_SLOTS = tuple(SpecNode.__dict__[f].__set__ for f in SpecNode.__slots__)
+if SpecNode.__slots__[:4] != ("key", "name", "version", "hashes"):  # pragma: no cover
+    raise ImportError("SpecNode's fields changed: update _nodes_from_columns")
 
 
 def _nodes_from_columns(cols: _Cols) -> dict[str, SpecNode]:
+    """The ``SpecNode`` of every row. A frozen dataclass's ``__init__`` sets each field through
+    ``object.__setattr__`` (four times the cost of a plain one); the slots are filled directly."""
+    s_key, s_name, s_version, s_hashes, s_cn, s_cv, s_pl, s_os, s_tg, s_ns = _NODE_SLOTS[:10]
+    s_params, s_ext, s_ext_path, s_patches = _NODE_SLOTS[10:]
+    new = object.__new__
+    cls = SpecNode
     nodes: dict[str, SpecNode] = {}
     hk = HASH_KEYS
-    combos = cols.combos
-    for i, (key, h, fh, bh, dh, ph) in enumerate(zip(cols.keys, *cols.hash_cols, strict=True)):
+    for key, name, version, combo, params, ext, ext_path, patches, h, fh, bh, dh, ph in zip(
+        cols.keys,
+        cols.names,
+        cols.versions,
+        cols.combos,
+        cols.params,
+        cols.external,
+        cols.external_path,
+        cols.patches,
+        *cols.hash_cols,
+        strict=True,
+    ):
         hashes = {}
         for k, v in zip(hk, (h, fh, bh, dh, ph), strict=True):
             if v is not None:
                 hashes[k] = v
-        params = cols.params[i]
-        nodes[key] = SpecNode(
-            key,
-            cols.names[i],
-            cols.versions[i],
-            hashes,
-            *combos[i],
-            {} if params is None else params,
-            cols.external[i],
-            cols.external_path[i],
-            cols.patches[i],
-        )
+        n = new(cls)
+        s_key(n, key)
+        s_name(n, name)
+        s_version(n, version)
+        s_hashes(n, hashes)
+        cn, cv, pl, os_name, tg, ns = combo
+        s_cn(n, cn)
+        s_cv(n, cv)
+        s_pl(n, pl)
+        s_os(n, os_name)
+        s_tg(n, tg)
+        s_ns(n, ns)
+        s_params(n, {} if params is None else params)
+        s_ext(n, ext)
+        s_ext_path(n, ext_path)
+        s_patches(n, patches)
+        nodes[key] = n
     return nodes
+
+
+def _dag_hashes(cols: _Cols) -> list:
+    """The ``dag_hash`` column: the ``hash`` a node carries, else its ``dag_hash`` key."""
+    h, _fh, _bh, dh, _ph = cols.hash_cols
+    if dh.count(None) == len(dh):  # the usual case: no document writes dag_hash
+        return h
+    return [a if a is not None else b for a, b in zip(h, dh, strict=True)]
+
+
+def _combo_rows(combos: list[tuple]) -> list[tuple]:
+    """Each node's (compiler_name, compiler_version, platform, os, target, namespace,
+    compiler) tuple, shared between nodes like ``combos``."""
+    ext = {c: (*c, _compiler_text(c[0], c[1])) for c in dict.fromkeys(combos)}
+    return list(map(ext.__getitem__, combos))
+
+
+def _deptypes_text(distinct: dict[tuple, Any]) -> list[str]:
+    """The ``deptypes`` text of each distinct deptypes tuple: sorted, comma-joined."""
+    return [",".join(sorted(t)) for t in distinct]
 
 
 def _variants(params: list) -> list[dict]:
@@ -243,8 +360,16 @@ def _variants(params: list) -> list[dict]:
     return out
 
 
-_CATEGORY_COLUMNS = ("compiler_name", "compiler_version", "platform", "os", "target", "namespace")
-_STR_COLUMNS = ("key", "name", "version", *HASH_KEYS, "external_path")
+#: the categorical columns of ``nodes_frame``, in the order of ``_combo_rows``' tuples
+_CATEGORY_COLUMNS = (
+    "compiler_name",
+    "compiler_version",
+    "platform",
+    "os",
+    "target",
+    "namespace",
+    "compiler",
+)
 
 
 _ARROW_STR: list[bool] = []  # whether pandas' "str" dtype is Arrow-backed (checked once)
@@ -285,57 +410,28 @@ def _object_array(values: list) -> Any:
     return out
 
 
-def _nodes_frame(
-    cols: dict, cat_rows: list[tuple], keys: list, roots: set, n_deps: Any, variants: list
-) -> pandas.DataFrame:
-    """``SpecGraph.nodes_frame`` from column lists (either source: columns or nodes);
-    ``cat_rows``: one (compiler_name, compiler_version, platform, os, target, namespace)
-    tuple per node."""
-    import numpy as np
-    import pandas as pd
+def spec_digraph(
+    nodes: Iterable[dict[str, Any]], edges: Iterable[dict[str, Any]], **graph_attrs: Any
+) -> networkx.DiGraph:
+    """The one networkx form of spec rows, for ``SpecGraph.to_networkx`` and
+    ``MonitorData.graph``.
 
-    n = len(keys)
-    out: dict[str, Any] = {}
-    for c in ("key", "name", "version", *HASH_KEYS):
-        out[c] = cols[c]
-    cats = _categoricals(cat_rows, len(_CATEGORY_COLUMNS))
-    for c, cat in zip(_CATEGORY_COLUMNS, cats, strict=True):
-        out[c] = cat
-    out["external"] = np.array(cols["external"], dtype=bool)
-    out["external_path"] = cols["external_path"]
-    out["is_root"] = np.fromiter((k in roots for k in keys), dtype=bool, count=n)
-    out["n_dependencies"] = n_deps
-    out["variants"] = _object_array(variants)
-    for c in _STR_COLUMNS:
-        # one string dtype, also for columns no node fills (e.g. dag_hash)
-        out[c] = _str_array(out[c])
-    return pd.DataFrame(out)
+    ``nodes``: one dict per node holding at least ``full_hash`` (the node key); every item
+    becomes a node attribute. ``edges``: one dict per edge holding ``parent_hash`` and
+    ``child_hash`` (the edge runs dependent -> dependency); every other item but
+    ``parent_name``/``child_name`` (the nodes carry their names) becomes an edge attribute.
+    """
+    import networkx as nx
 
-
-def _edges_frame(
-    parent: list, child: list, parent_name: list, child_name: list, deptypes: list, virtuals: list
-) -> pandas.DataFrame:
-    """``SpecGraph.edges_frame`` from column lists."""
-    import numpy as np
-    import pandas as pd
-
-    cols: dict[str, Any] = {
-        "parent": parent,
-        "child": child,
-        "parent_name": parent_name,
-        "child_name": child_name,
-    }
-    # tuple columns: an object array per distinct value, taken by code (assigning a list of
-    # tuples into an object array makes NumPy inspect each tuple as a sequence: 5x slower)
-    distinct, codes = _codes(deptypes)
-    cols["deptypes"] = _object_array(list(distinct))[codes]
-    vdistinct, vcodes = _codes(virtuals)
-    cols["virtuals"] = _object_array(list(vdistinct))[vcodes]
-    # the bool columns per distinct deptypes tuple, then by code
-    for t in ("build", "link", "run", "test"):
-        table = np.array([t in d for d in distinct], dtype=bool)
-        cols[t] = table[codes] if len(codes) else np.zeros(0, dtype=bool)
-    return pd.DataFrame(cols)
+    g = nx.DiGraph(**graph_attrs)
+    for attrs in nodes:
+        g.add_node(attrs["full_hash"], **attrs)
+    skip = ("parent_hash", "child_hash", "parent_name", "child_name")
+    for e in edges:
+        g.add_edge(
+            e["parent_hash"], e["child_hash"], **{k: v for k, v in e.items() if k not in skip}
+        )
+    return g
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,12 +439,15 @@ def _edges_frame(
 
 
 class SpecGraph:
-    """A concrete spec DAG: nodes keyed by hash, parent -> child edges.
+    """A concrete spec DAG: nodes keyed by hash, parent -> child edges (read-only).
 
     Build one with :func:`load_spec`. ``roots`` lists root keys in document order and
     ``root`` is the first root's node; ``format`` is ``"list"`` or ``"v2"`` ... ``"v6"``
     (``"lock"``/``"database"`` for a ``spack.lock``/install database); ``spack_version`` comes
     from an upload body; ``source`` names the file (or ``<string>``/``<object>``).
+
+    ``SpecGraph(nodes, edges, roots, ...)`` makes one from objects; its columns are taken
+    from them once, and every view reads the columns.
     """
 
     def __init__(
@@ -362,54 +461,50 @@ class SpecGraph:
         spack_version: str | None = None,
         index: dict[str, str] | None = None,
     ):
-        self._nodes: dict[str, SpecNode] | None = nodes
-        self._edges: list[SpecEdge] | None = edges
-        self._cols: _Cols | None = None
-        self.roots = roots
-        self.format = format
-        self.source = source
+        self._setup(_cols_from_objects(nodes, edges, index), list(roots), format, source)
         self.spack_version = spack_version
-        if index is None:
-            index = {}
-            for k, n in nodes.items():
-                for v in n.hashes.values():
-                    index.setdefault(v, k)
-        self._index_map: dict[str, str] | None = index
-        self._children: dict[str, list[SpecEdge]] | None = None
-        self._parents: dict[str, list[SpecEdge]] | None = None
 
     @classmethod
     def _from_columns(
-        cls, cols: _Cols, *, format: str, source: str, spack_version: str | None
+        cls,
+        cols: _Cols,
+        *,
+        format: str,
+        source: str,
+        spack_version: str | None,
+        roots: list[str] | None = None,
     ) -> SpecGraph:
-        """A graph whose ``SpecNode``/``SpecEdge`` objects are built on first access."""
+        """A graph of ``cols``; ``roots`` default: the nodes nothing depends on."""
         g = cls.__new__(cls)
-        g._nodes = None
-        g._edges = None
-        g._cols = cols
-        keys = cols.keys
-        children = set(cols.child)
-        g.roots = list(map(keys.__getitem__, filterfalse(children.__contains__, range(len(keys)))))
-        g.format = format
-        g.source = source
+        if roots is None:
+            keys = cols.keys
+            children = set(cols.child)
+            roots = list(
+                map(keys.__getitem__, filterfalse(children.__contains__, range(len(keys))))
+            )
+        g._setup(cols, roots, format, source)
         g.spack_version = spack_version
-        g._index_map = None
-        g._children = None
-        g._parents = None
         return g
+
+    def _setup(self, cols: _Cols, roots: list[str], format: str, source: str) -> None:
+        self._cols = cols
+        self.roots = roots
+        self.format = format
+        self.source = source
+        self._nodes: dict[str, SpecNode] | None = None
+        self._edges: list[SpecEdge] | None = None
+        self._index_map: dict[str, str] | None = None
+        self._children: dict[str, list[SpecEdge]] | None = None
+        self._parents: dict[str, list[SpecEdge]] | None = None
 
     @property
     def nodes(self) -> dict[str, SpecNode]:
-        """``{key: SpecNode}`` in document order."""
+        """``{key: SpecNode}`` in document order (built from the columns on first access)."""
         nodes = self._nodes
         if nodes is None:
             with _no_gc():
                 nodes = self._nodes = _nodes_from_columns(self._cols)
         return nodes
-
-    @nodes.setter
-    def nodes(self, value: dict[str, SpecNode]) -> None:
-        self._nodes = value
 
     @property
     def edges(self) -> list[SpecEdge]:
@@ -427,10 +522,6 @@ class SpecGraph:
                 ]
         return edges
 
-    @edges.setter
-    def edges(self, value: list[SpecEdge]) -> None:
-        self._edges = value
-
     @property
     def _index(self) -> dict[str, str]:
         index = self._index_map
@@ -438,12 +529,6 @@ class SpecGraph:
             keys = self._cols.keys
             index = self._index_map = {h: keys[i] for h, i in self._cols.index.items()}
         return index
-
-    def _columns(self) -> _Cols | None:
-        """The columns, while they are the whole truth (no object handed out yet)."""
-        if self._nodes is None and self._edges is None:
-            return self._cols
-        return None
 
     # -- basics -------------------------------------------------------------------------------
 
@@ -453,9 +538,7 @@ class SpecGraph:
         return self.nodes[self.roots[0]]
 
     def __len__(self) -> int:
-        if self._nodes is None:
-            return len(self._cols.keys)
-        return len(self.nodes)
+        return len(self._cols.keys)
 
     def __iter__(self) -> Iterator[SpecNode]:
         return iter(self.nodes.values())
@@ -476,6 +559,10 @@ class SpecGraph:
         """Every node named ``name`` (usually zero or one)."""
         return [n for n in self.nodes.values() if n.name == name]
 
+    def hash_index(self) -> dict[str, str]:
+        """``{hash: graph key}`` for every hash a node carries under any key (a copy)."""
+        return dict(self._index)
+
     def _key(self, key: str | SpecNode | None) -> str:
         if key is None:
             return self.roots[0]
@@ -488,8 +575,8 @@ class SpecGraph:
 
     def _adjacency(self) -> tuple[dict[str, list[SpecEdge]], dict[str, list[SpecEdge]]]:
         if self._children is None or self._parents is None:
-            children: dict[str, list[SpecEdge]] = {k: [] for k in self.nodes}
-            parents: dict[str, list[SpecEdge]] = {k: [] for k in self.nodes}
+            children: dict[str, list[SpecEdge]] = {k: [] for k in self._cols.keys}
+            parents: dict[str, list[SpecEdge]] = {k: [] for k in self._cols.keys}
             for e in self.edges:
                 children[e.parent].append(e)
                 parents[e.child].append(e)
@@ -532,119 +619,158 @@ class SpecGraph:
 
     # -- views --------------------------------------------------------------------------------
 
+    def _spec_table(self) -> dict[str, list]:
+        """``SPEC_COLUMNS`` as lists of plain values (one item per node)."""
+        cols = self._cols
+        rows = _combo_rows(cols.combos)
+        table: dict[str, list] = {
+            "full_hash": cols.keys,
+            "name": cols.names,
+            "version": cols.versions,
+        }
+        combo_columns = dict.fromkeys(_CATEGORY_COLUMNS)
+        for k, c in enumerate(_CATEGORY_COLUMNS):
+            combo_columns[c] = [r[k] for r in rows]
+        for c in SPEC_COLUMNS[3:10]:
+            table[c] = combo_columns[c]
+        table["external"] = cols.external
+        table["dag_hash"] = _dag_hashes(cols)
+        table["build_hash"] = cols.hash_cols[2]
+        return table
+
+    def _dependency_table(self) -> dict[str, list]:
+        """``DEPENDENCY_COLUMNS`` as lists of plain values (one item per edge)."""
+        cols = self._cols
+        keys, names = cols.keys, cols.names
+        distinct = dict.fromkeys(cols.deptypes)
+        text = dict(zip(distinct, _deptypes_text(distinct), strict=True))
+        return {
+            "parent_hash": [keys[i] for i in cols.parent],
+            "child_hash": [keys[i] for i in cols.child],
+            "parent_name": [names[i] for i in cols.parent],
+            "child_name": [names[i] for i in cols.child],
+            "deptypes": [text[t] for t in cols.deptypes],
+        }
+
+    def frame_rows(self) -> tuple[list[tuple], list[tuple]]:
+        """``(spec rows, dependency rows)``: one tuple per node in ``SPEC_COLUMNS`` order and
+        one per edge in ``DEPENDENCY_COLUMNS`` order, the rows ``MonitorData`` takes."""
+        specs = self._spec_table()
+        deps = self._dependency_table()
+        return (
+            list(zip(*(specs[c] for c in SPEC_COLUMNS), strict=True)),
+            list(zip(*(deps[c] for c in DEPENDENCY_COLUMNS), strict=True)),
+        )
+
     def to_networkx(self) -> networkx.DiGraph:
-        """A ``networkx.DiGraph`` keyed by node key, edges parent -> child.
+        """A ``networkx.DiGraph`` keyed by node key, edges parent -> child (:func:`spec_digraph`).
 
-        Node attributes: name, version, every hash key, compiler, compiler_name,
-        compiler_version, platform, os, target, namespace, external, variants.
-        Edge attributes: deptypes, virtuals.
+        Node attributes: the ``SPEC_COLUMNS`` (full_hash, name, version, compiler,
+        compiler_name, compiler_version, platform, os, target, namespace, external, dag_hash,
+        build_hash; as in ``MonitorData.graph()``), hash, package_hash, external_path,
+        variants, is_root. Edge attributes: deptypes (sorted, comma-joined, as in
+        ``MonitorData.graph()``), virtuals (tuple).
         """
-        import networkx as nx
-
-        g = nx.DiGraph(source=self.source, format=self.format, roots=list(self.roots))
-        for k, n in self.nodes.items():
-            g.add_node(
-                k,
-                name=n.name,
-                version=n.version,
-                **n.hashes,
-                compiler=n.compiler,
-                compiler_name=n.compiler_name,
-                compiler_version=n.compiler_version,
-                platform=n.platform,
-                os=n.os,
-                target=n.target,
-                namespace=n.namespace,
-                external=n.external,
-                variants=n.variants,
-                is_root=k in self.roots,
-            )
-        for e in self.edges:
-            g.add_edge(e.parent, e.child, deptypes=e.deptypes, virtuals=e.virtuals)
-        return g
+        cols = self._cols
+        table = self._spec_table()
+        table["hash"] = cols.hash_cols[0]
+        table["package_hash"] = cols.hash_cols[4]
+        table["external_path"] = cols.external_path
+        table["variants"] = _variants(cols.params)
+        roots = set(self.roots)
+        table["is_root"] = [k in roots for k in cols.keys]
+        names = list(table)
+        deps = self._dependency_table()
+        deps["virtuals"] = cols.virtuals
+        dnames = list(deps)
+        return spec_digraph(
+            (dict(zip(names, row, strict=True)) for row in zip(*table.values(), strict=True)),
+            (dict(zip(dnames, row, strict=True)) for row in zip(*deps.values(), strict=True)),
+            source=self.source,
+            format=self.format,
+            roots=list(self.roots),
+        )
 
     def nodes_frame(self) -> pandas.DataFrame:
         """One row per node (document order).
 
-        Columns: key, name, version, hash, full_hash, build_hash, dag_hash, package_hash,
-        compiler_name, compiler_version, platform, os, target, namespace (categoricals for the
-        low-cardinality ones), external (bool), external_path, is_root (bool),
-        n_dependencies (int), variants (dict).
+        Columns: key, then the ``SPEC_COLUMNS`` (full_hash, name, version, compiler,
+        compiler_name, compiler_version, platform, os, target, namespace, external, dag_hash,
+        build_hash: the names and meanings of ``MonitorData.specs``), then hash and
+        package_hash (as written), external_path, is_root (bool), n_dependencies (int),
+        variants (dict). The compiler, platform, os, target and namespace columns are
+        categoricals.
         """
         import numpy as np
+        import pandas as pd
 
         with _no_gc():
+            cols = self._cols
+            keys = cols.keys
+            n = len(keys)
+            key = _str_array(keys)
+            h, _fh, bh, _dh, ph = cols.hash_cols
+            cats = dict(
+                zip(
+                    _CATEGORY_COLUMNS,
+                    _categoricals(_combo_rows(cols.combos), len(_CATEGORY_COLUMNS)),
+                    strict=True,
+                )
+            )
+            out: dict[str, Any] = {
+                "key": key,
+                "full_hash": key,
+                "name": _str_array(cols.names),
+                "version": _str_array(cols.versions),
+            }
+            for c in SPEC_COLUMNS[3:10]:
+                out[c] = cats[c]
+            out["external"] = np.array(cols.external, dtype=bool)
+            out["hash"] = _str_array(h)
+            dag = _dag_hashes(cols)
+            out["dag_hash"] = out["hash"] if dag is h else _str_array(dag)
+            out["build_hash"] = _str_array(bh)
+            out["hash"] = out.pop("hash")  # after the SPEC_COLUMNS
+            out["package_hash"] = _str_array(ph)
+            out["external_path"] = _str_array(cols.external_path)
             roots = set(self.roots)
-            src = self._columns()
-            if src is not None:
-                keys = src.keys
-                n = len(keys)
-                cols: dict[str, Any] = {"key": keys, "name": src.names, "version": src.versions}
-                for h, col in zip(HASH_KEYS, src.hash_cols, strict=True):
-                    cols[h] = col
-                cat_rows = src.combos
-                cols["external"] = src.external
-                cols["external_path"] = src.external_path
-                parents = np.array(src.parent, dtype=np.int64)
-                n_deps = np.bincount(parents, minlength=n).astype(np.int64, copy=False)
-                variants = _variants(src.params)
-            else:
-                nodes = list(self.nodes.values())
-                keys = [nd.key for nd in nodes]
-                n = len(nodes)
-                children, _ = self._adjacency()
-                cols = {
-                    "key": keys,
-                    "name": [nd.name for nd in nodes],
-                    "version": [nd.version for nd in nodes],
-                }
-                for h in HASH_KEYS:
-                    cols[h] = [nd.hashes.get(h) for nd in nodes]
-                cat_rows = [
-                    (
-                        nd.compiler_name,
-                        nd.compiler_version,
-                        nd.platform,
-                        nd.os,
-                        nd.target,
-                        nd.namespace,
-                    )
-                    for nd in nodes
-                ]
-                cols["external"] = [nd.external for nd in nodes]
-                cols["external_path"] = [nd.external_path for nd in nodes]
-                n_deps = np.fromiter((len(children[k]) for k in keys), dtype=np.int64, count=n)
-                variants = [nd.variants for nd in nodes]
-            return _nodes_frame(cols, cat_rows, keys, roots, n_deps, variants)
+            out["is_root"] = np.fromiter((k in roots for k in keys), dtype=bool, count=n)
+            parents = np.array(cols.parent, dtype=np.int64)
+            out["n_dependencies"] = np.bincount(parents, minlength=n).astype(np.int64, copy=False)
+            out["variants"] = _object_array(_variants(cols.params))
+            return pd.DataFrame(out)
 
     def edges_frame(self) -> pandas.DataFrame:
-        """One row per edge: parent, child, parent_name, child_name, deptypes (tuple),
+        """One row per edge: the ``DEPENDENCY_COLUMNS`` (parent_hash, child_hash, parent_name,
+        child_name, deptypes: the names and meanings of ``MonitorData.dependencies``), then
         virtuals (tuple) and bool columns build, link, run, test."""
-        with _no_gc():
-            src = self._columns()
-            if src is not None:
-                import numpy as np
+        import numpy as np
+        import pandas as pd
 
-                # every edge's key and name taken from the node columns (string arrays)
-                keys = _str_array(src.keys)
-                names = _str_array(src.names)
-                pi = np.array(src.parent, dtype=np.intp)
-                ci = np.array(src.child, dtype=np.intp)
-                parent, child = keys.take(pi), keys.take(ci)
-                parent_name, child_name = names.take(pi), names.take(ci)
-                if not len(pi):  # no edges: the dtypes pandas gives empty lists
-                    parent, child, parent_name, child_name = [], [], [], []
-                deptypes, virtuals = src.deptypes, src.virtuals
-            else:
-                edges = self.edges
-                nodes = self.nodes
-                parent = [e.parent for e in edges]
-                child = [e.child for e in edges]
-                parent_name = [nodes[e.parent].name for e in edges]
-                child_name = [nodes[e.child].name for e in edges]
-                deptypes = [e.deptypes for e in edges]
-                virtuals = [e.virtuals for e in edges]
-            return _edges_frame(parent, child, parent_name, child_name, deptypes, virtuals)
+        with _no_gc():
+            cols = self._cols
+            # every edge's key and name taken from the node columns (string arrays)
+            keys = _str_array(cols.keys)
+            names = _str_array(cols.names)
+            pi = np.array(cols.parent, dtype=np.intp)
+            ci = np.array(cols.child, dtype=np.intp)
+            out: dict[str, Any] = {
+                "parent_hash": keys.take(pi),
+                "child_hash": keys.take(ci),
+                "parent_name": names.take(pi),
+                "child_name": names.take(ci),
+            }
+            # per distinct deptypes / virtuals tuple, then taken by code (assigning a list of
+            # tuples into an object array makes NumPy inspect each tuple as a sequence)
+            distinct, codes = _codes(cols.deptypes)
+            text = _str_array(_deptypes_text(distinct))
+            out["deptypes"] = text.take(codes) if len(codes) else _str_array([])
+            vdistinct, vcodes = _codes(cols.virtuals)
+            out["virtuals"] = _object_array(list(vdistinct))[vcodes]
+            for t in ("build", "link", "run", "test"):
+                table = np.array([t in d for d in distinct], dtype=bool)
+                out[t] = table[codes] if len(codes) else np.zeros(0, dtype=bool)
+            return pd.DataFrame(out)
 
     def diff(self, other: SpecGraph) -> SpecDiff:
         """What changed from this DAG (old) to ``other`` (new), compared by package name."""
@@ -657,8 +783,8 @@ class SpecGraph:
         ver = f"@{r.version}" if r.version is not None else ""
         more = f" (+{len(self.roots) - 1} roots)" if len(self.roots) > 1 else ""
         return (
-            f"<SpecGraph {r.name}{ver} /{r.short_hash}{more} {len(self.nodes)} nodes, "
-            f"{len(self.edges)} edges, format={self.format}>"
+            f"<SpecGraph {r.name}{ver} /{r.short_hash}{more} {len(self)} nodes, "
+            f"{len(self._cols.parent)} edges, format={self.format}>"
         )
 
     def _repr_html_(self) -> str:

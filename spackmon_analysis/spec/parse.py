@@ -8,6 +8,7 @@ path of the bad element).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from itertools import compress
 from typing import Any
 
@@ -544,8 +545,9 @@ class _Parser:
                 node = nodes[e.parent]
                 if node.compiler_name is None and not _COMPILER_VIRTUALS.isdisjoint(e.virtuals):
                     comp = nodes[e.child]
-                    node.compiler_name = comp.name
-                    node.compiler_version = comp.version
+                    nodes[e.parent] = replace(
+                        node, compiler_name=comp.name, compiler_version=comp.version
+                    )
 
     def _roots(self, edges: list[SpecEdge], explicit: list[tuple[str, str]] | None) -> list[str]:
         if explicit:

@@ -1,7 +1,8 @@
 """The fast column reader against the checked reader: same graphs, same frames, same errors.
 
-``load_spec`` reads well-formed node lists with ``spec.parse._fast_columns`` and builds ``SpecNode``
-/ ``SpecEdge`` objects only when asked; anything unusual goes to the checked reader. These
+``load_spec`` reads well-formed node lists with ``spec.parse._fast_columns``; anything unusual
+goes to the checked reader, whose objects become the same columns (the one backing of a
+``SpecGraph``); ``SpecNode`` / ``SpecEdge`` objects are built from them only when asked. These
 tests load every document both ways (the checked way by disabling the fast reader) and
 compare everything a caller can see.
 """
@@ -18,7 +19,6 @@ import pandas as pd
 import pytest
 
 from spackmon_analysis.errors import SpecFormatError
-from spackmon_analysis.spec import graph as spec_graph
 from spackmon_analysis.spec import load_spec
 from spackmon_analysis.spec import parse as spec_parse
 from spackmon_analysis.synth import ERAS, generate_spec_document
@@ -49,7 +49,7 @@ def _assert_same(fast, slow) -> None:
     )
     assert len(fast) == len(slow)
     assert fast.roots == slow.roots
-    # frames first: from the columns while no object was handed out
+    # frames first, before any object is built, then again after
     pd.testing.assert_frame_equal(fast.nodes_frame(), slow.nodes_frame())
     pd.testing.assert_frame_equal(fast.edges_frame(), slow.edges_frame())
     for h in slow._index:
@@ -68,7 +68,7 @@ def _assert_same(fast, slow) -> None:
             n.dag_hash,
         )
     assert fast.edges == slow.edges
-    # frames again, now from the objects
+    # frames again, once the objects exist
     pd.testing.assert_frame_equal(fast.nodes_frame(), slow.nodes_frame())
     pd.testing.assert_frame_equal(fast.edges_frame(), slow.edges_frame())
     assert [n.key for n in fast.dependencies(transitive=True)] == [
@@ -91,14 +91,17 @@ def test_fixtures_match_the_checked_reader(path: Path, monkeypatch) -> None:
     _assert_same(load_spec(path), _checked(path, monkeypatch))
 
 
-def test_objects_are_built_once_and_frames_follow_them() -> None:
+def test_objects_are_built_once_and_cannot_drift_from_the_frames() -> None:
+    """One backing: the objects are built from the columns once, and are read-only, so no
+    view can disagree with another (a node changed after the frames were made used to show
+    in some views and not in others)."""
     g = load_spec(generate_spec_document(50, era="v4", seed=3))
     nodes = g.nodes
     assert g.nodes is nodes and g.edges is g.edges
     assert g.root is nodes[g.roots[0]]
-    # once handed out, the objects are the truth for the frames
-    nodes[g.roots[0]].version = "changed"
-    assert g.nodes_frame().loc[0, "version"] == "changed"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        nodes[g.roots[0]].version = "changed"  # type: ignore[misc]
+    assert g.nodes_frame().loc[0, "version"] == nodes[g.roots[0]].version
 
 
 def test_by_name_fallback_and_unusual_values_take_the_checked_path(monkeypatch) -> None:
@@ -109,8 +112,8 @@ def test_by_name_fallback_and_unusual_values_take_the_checked_path(monkeypatch) 
     entry["hash"] = "nothere"
     nodes[1]["version"] = 1.5  # numeric version: read as "1.5"
     nodes[2]["compiler"] = {"name": "gcc", "version": ["9", "10"]}  # version range list
+    assert spec_parse._try_fast(nodes, False) is None  # the checked reader reads it
     g = load_spec(doc)
-    assert g._cols is None
     _assert_same(g, _checked(doc, monkeypatch))
 
 
@@ -180,7 +183,7 @@ def test_collector_state_and_callers_frozen_objects_are_kept() -> None:
 
 
 def _reference_nodes_frame(g) -> pd.DataFrame:
-    """nodes_frame as it was first written: straight from the SpecNode objects."""
+    """nodes_frame written plainly: straight from the SpecNode objects."""
     import numpy as np
 
     nodes = list(g.nodes.values())
@@ -192,24 +195,28 @@ def _reference_nodes_frame(g) -> pd.DataFrame:
         codes = [-1 if v is None else codes_of.setdefault(v, len(codes_of)) for v in values]
         return pd.Categorical.from_codes(np.array(codes, dtype=np.int32), categories=list(codes_of))
 
+    def text(values):
+        return pd.array(values, dtype="str")
+
     cols = {
-        "key": [n.key for n in nodes],
-        "name": [n.name for n in nodes],
-        "version": [n.version for n in nodes],
+        "key": text([n.key for n in nodes]),
+        "full_hash": text([n.key for n in nodes]),
+        "name": text([n.name for n in nodes]),
+        "version": text([n.version for n in nodes]),
+        "compiler": categorical([n.compiler for n in nodes]),
     }
-    for h in spec_graph.HASH_KEYS:
-        cols[h] = [n.hashes.get(h) for n in nodes]
     for c in ("compiler_name", "compiler_version", "platform", "os", "target", "namespace"):
         cols[c] = categorical([getattr(n, c) for n in nodes])
     cols["external"] = np.array([n.external for n in nodes], dtype=bool)
-    cols["external_path"] = [n.external_path for n in nodes]
+    cols["dag_hash"] = text([n.hashes.get("hash") or n.hashes.get("dag_hash") for n in nodes])
+    for h in ("build_hash", "hash", "package_hash"):
+        cols[h] = text([n.hashes.get(h) for n in nodes])
+    cols["external_path"] = text([n.external_path for n in nodes])
     cols["is_root"] = np.array([n.key in roots for n in nodes], dtype=bool)
     cols["n_dependencies"] = np.array([len(children[n.key]) for n in nodes], dtype=np.int64)
     variants = np.empty(len(nodes), dtype=object)
     variants[:] = [n.variants for n in nodes]
     cols["variants"] = variants
-    for c in ("key", "name", "version", *spec_graph.HASH_KEYS, "external_path"):
-        cols[c] = pd.array(cols[c], dtype="str")
     return pd.DataFrame(cols)
 
 
@@ -217,16 +224,14 @@ def _reference_edges_frame(g) -> pd.DataFrame:
     import numpy as np
 
     edges, nodes = g.edges, g.nodes
-    deptypes = np.empty(len(edges), dtype=object)
-    deptypes[:] = [e.deptypes for e in edges]
     virtuals = np.empty(len(edges), dtype=object)
     virtuals[:] = [e.virtuals for e in edges]
     cols = {
-        "parent": [e.parent for e in edges],
-        "child": [e.child for e in edges],
-        "parent_name": [nodes[e.parent].name for e in edges],
-        "child_name": [nodes[e.child].name for e in edges],
-        "deptypes": deptypes,
+        "parent_hash": pd.array([e.parent for e in edges], dtype="str"),
+        "child_hash": pd.array([e.child for e in edges], dtype="str"),
+        "parent_name": pd.array([nodes[e.parent].name for e in edges], dtype="str"),
+        "child_name": pd.array([nodes[e.child].name for e in edges], dtype="str"),
+        "deptypes": pd.array([",".join(sorted(e.deptypes)) for e in edges], dtype="str"),
         "virtuals": virtuals,
     }
     for t in ("build", "link", "run", "test"):

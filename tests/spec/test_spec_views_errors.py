@@ -51,7 +51,8 @@ def test_to_networkx() -> None:
     assert root["name"] == "singularity" and root["full_hash"] == "p64nmszwer36ly7pnch5fznni4cnmndg"
     assert root["compiler"] == "gcc@9.3.0" and root["target"] == "skylake"
     go = g.find("dehg3ddu6gacrmnoexbxhjv2i2d76yq6")
-    assert nx_graph.edges[g.root.key, go.key]["deptypes"] == ("build",)
+    assert nx_graph.edges[g.root.key, go.key]["deptypes"] == "build"  # as MonitorData.graph()
+    assert nx_graph.edges[g.root.key, go.key]["virtuals"] == ()
 
 
 def test_diff_singularity() -> None:
@@ -336,8 +337,10 @@ def test_generate_save_local_full_hash_naming(tmp_path: Path) -> None:
 
 def test_frame_string_columns_have_one_dtype_even_when_empty() -> None:
     f = load_spec(SPECS / "zlib-spack-0.19.0.json").nodes_frame()
-    assert f["full_hash"].isna().all()  # 0.19 nodes carry only hash and package_hash
-    assert f["full_hash"].dtype == f["hash"].dtype == f["name"].dtype
+    assert f["build_hash"].isna().all()  # 0.19 nodes carry only hash and package_hash
+    assert f["build_hash"].dtype == f["hash"].dtype == f["name"].dtype
+    # full_hash is the graph key, as in MonitorData.specs: the DAG hash from 0.18 on
+    assert list(f["full_hash"]) == list(f["hash"]) == list(f["dag_hash"])
 
 
 def test_lookup_of_an_unknown_node_is_a_key_error() -> None:
