@@ -37,6 +37,7 @@ from .records import (
     PHASE_STATUS_CATEGORIES,
     SOURCES,
 )
+from .spec import spec_digraph
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx
@@ -353,11 +354,10 @@ class MonitorData:
         node's latest build (by ``run_time``, then ``build``); ``outcome`` is
         ``"not built"`` for a node without a build. ``run`` restricts the builds to one
         save-local run. Builds whose spec is not in ``specs`` become nodes too.
-        Edges carry ``deptypes`` (the comma-joined string).
+        Edges carry ``deptypes`` (the comma-joined string). Built by
+        :func:`~spackmon_analysis.spec.spec_digraph`, like ``SpecGraph.to_networkx()``: a
+        node's ``specs`` columns are the attributes that graph gives the same node.
         """
-        import networkx as nx
-
-        graph = nx.DiGraph()
         builds = self.builds
         if run is not None:
             builds = builds[builds["run"].astype(object) == run]
@@ -377,15 +377,16 @@ class MonitorData:
                     continue
                 latest[full_hash] = (status, outcome, (name, version, compiler))
         columns = list(self.specs.columns)
+        nodes: list[dict[str, Any]] = []
         for values in self.specs.itertuples(index=False, name=None):
             attrs = {c: _plain(v) for c, v in zip(columns, values, strict=True)}
-            key = attrs["full_hash"]
-            status, outcome, _ = latest.get(key, (None, NOT_BUILT, None))
+            status, outcome, _ = latest.get(attrs["full_hash"], (None, NOT_BUILT, None))
             attrs["status"] = _plain(status)
             attrs["outcome"] = _plain(outcome)
-            graph.add_node(key, **attrs)
+            nodes.append(attrs)
+        seen = {attrs["full_hash"] for attrs in nodes}
         for key, (status, outcome, (name, version, compiler)) in latest.items():
-            if key in graph:
+            if key in seen:
                 continue
             attrs = {c: None for c in columns}
             attrs.update(
@@ -397,14 +398,15 @@ class MonitorData:
                 status=_plain(status),
                 outcome=_plain(outcome),
             )
-            graph.add_node(key, **attrs)
-        for parent, child, deptypes in zip(
-            self.dependencies["parent_hash"],
-            self.dependencies["child_hash"],
-            self.dependencies["deptypes"],
-            strict=True,
-        ):
-            graph.add_edge(parent, child, deptypes=_plain(deptypes))
+            nodes.append(attrs)
+        deps = self.dependencies
+        edges = (
+            {"parent_hash": p, "child_hash": c, "deptypes": _plain(d)}
+            for p, c, d in zip(
+                deps["parent_hash"], deps["child_hash"], deps["deptypes"], strict=True
+            )
+        )
+        graph = spec_digraph(nodes, edges)
         return graph
 
     def __len__(self) -> int:

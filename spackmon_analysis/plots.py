@@ -484,9 +484,9 @@ def _outcome(attrs: dict[str, Any]) -> str:
 
 def _dag7(n: Hashable, attrs: dict[str, Any]) -> str:
     """The 7-character DAG hash Spack shows for a node (``spack find -l``, prefix names):
-    its ``dag_hash`` (``MonitorData.graph``) or ``hash`` (``SpecGraph.to_networkx``)
-    attribute, else the node key (:func:`~spackmon_analysis.spackfacts.short_hash`)."""
-    dag = attrs.get("dag_hash") or attrs.get("hash")
+    its ``dag_hash`` attribute (``MonitorData.graph`` and ``SpecGraph.to_networkx`` both
+    carry it), else the node key (:func:`~spackmon_analysis.spackfacts.short_hash`)."""
+    dag = attrs.get("dag_hash")
     return short_hash(dag if isinstance(dag, str) else str(n)) or str(n)
 
 

@@ -25,6 +25,8 @@ from ..spackfacts import build_outcome
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
+    from ..spec import SpecGraph
+
 __all__ = [
     "FrameSet",
     "Assembler",
@@ -109,36 +111,21 @@ class Assembler:
                 self.hash_index.setdefault(value, key)
         self.hash_index.setdefault(key, key)
 
-    def add_graph(self, graph: Any) -> None:
-        for node in graph.nodes.values():
-            hashes = node.hashes
-            row = (
-                node.key,
-                node.name,
-                node.version,
-                node.compiler,
-                node.compiler_name,
-                node.compiler_version,
-                node.platform,
-                node.os,
-                node.target,
-                node.namespace,
-                bool(node.external),
-                hashes.get("hash") or hashes.get("dag_hash"),
-                hashes.get("build_hash"),
-            )
-            self.add_spec_row(node.key, row, hashes.values())
-        nodes = graph.nodes
-        for edge in graph.edges:
-            pair = (edge.parent, edge.child)
+    def add_graph(self, graph: SpecGraph) -> None:
+        """The spec and dependency rows of ``graph`` (``SpecGraph.frame_rows``, the one
+        conversion of a spec into these frames); a node or edge seen before is kept once."""
+        spec_rows, dependency_rows = graph.frame_rows()
+        for row in spec_rows:
+            key = row[0]
+            if key not in self.specs:
+                self.specs[key] = row
+            self.hash_index.setdefault(key, key)
+        for value, key in graph.hash_index().items():
+            self.hash_index.setdefault(value, key)
+        for row in dependency_rows:
+            pair = (row[0], row[1])
             if pair not in self.edges:
-                self.edges[pair] = (
-                    edge.parent,
-                    edge.child,
-                    nodes[edge.parent].name,
-                    nodes[edge.child].name,
-                    ",".join(sorted(edge.deptypes)),
-                )
+                self.edges[pair] = row
 
     def resolve(self, full_hash: str | None) -> str | None:
         if not full_hash:

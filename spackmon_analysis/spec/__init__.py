@@ -28,7 +28,17 @@ from typing import Any
 from ..errors import SpecFormatError
 from .decode import decode
 from .diff import SpecDiff
-from .graph import HASH_KEYS, SpecEdge, SpecGraph, SpecNode, _Cols, _no_gc
+from .graph import (
+    DEPENDENCY_COLUMNS,
+    HASH_KEYS,
+    SPEC_COLUMNS,
+    SpecEdge,
+    SpecGraph,
+    SpecNode,
+    _Cols,
+    _no_gc,
+    spec_digraph,
+)
 from .parse import _Parser
 
 __all__ = [
@@ -39,6 +49,9 @@ __all__ = [
     "SpecEdge",
     "SpecDiff",
     "HASH_KEYS",
+    "SPEC_COLUMNS",
+    "DEPENDENCY_COLUMNS",
+    "spec_digraph",
 ]
 
 # ---------------------------------------------------------------------------------------------
