@@ -1,15 +1,37 @@
-"""Server rows (the data API's ``specs``, ``dependencies``, ``builds``, ``buildphases``,
-``builderrors``, ``buildwarnings``) -> frames, for :meth:`MonitorData.from_client`."""
+"""Server rows -> frames, one way for every source of them.
+
+The data API's tables (``specs``, ``dependencies``, ``builds``, ``buildphases``,
+``builderrors``, ``buildwarnings``) become frames through :class:`ServerColumns`: the rows a
+client pulls (:func:`rows_frames`, for :meth:`MonitorData.from_client`) and the pages
+:mod:`~spackmon_analysis.loaders.database` reads from a server's database
+(:meth:`MonitorData.from_database`) fill the same columns, and one assembly turns them into
+frames: phase timing (:func:`~spackmon_analysis.spackfacts.phase_timing`'s rule, vectorised),
+phase order, build durations and outcomes, events placed under their phases. So the two
+constructors cannot disagree. Rows the assembly cannot place (a phase of a build that is not
+among the builds, an event of a phase that is not among the phases: a pull that raced a
+write) are left out and named in ``notes``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import ConfigError, MonitorError
 from ..logs import LogEvent, fingerprint
-from ..spackfacts import order_phases, phase_timing
-from .assemble import Assembler, FrameSet
+from ..records import BUILD_STATUS_CATEGORIES, OUTCOMES, PHASE_STATUS_CATEGORIES, SOURCES
+from ..spackfacts import (
+    build_outcome,
+    first_last_stamp_texts,
+    order_phases,
+    parse_stamps,
+    phase_rank,
+    stamp_micros,
+)
+from .assemble import Assembler, FrameSet, object_column
+
+__all__ = ["client_frames", "rows_frames", "ServerColumns", "add_server_spec", "empty_to_none"]
 
 
 def client_frames(client: Any, *, keep_output: bool = True, progress: bool = False) -> FrameSet:
@@ -35,6 +57,96 @@ def client_frames(client: Any, *, keep_output: bool = True, progress: bool = Fal
     return rows_frames(rows, source="server", label=str(label), keep_output=keep_output)
 
 
+def rows_frames(
+    rows: Mapping[str, list[dict[str, Any]]], *, source: str, label: str, keep_output: bool
+) -> FrameSet:
+    """The data API's rows (``rows[route]`` for the six routes) as a frame set labelled
+    ``label`` whose builds have ``source`` (``"server"``; another source's rows raise
+    :class:`~spackmon_analysis.errors.ConfigError` instead of
+    :class:`~spackmon_analysis.errors.MonitorError` for a row missing a field)."""
+    error: type[Exception] = MonitorError if source == "server" else ConfigError
+    cols = ServerColumns(keep_output=keep_output)
+    for row in rows["specs"]:
+        cols.add_spec(
+            _need(row, "full_hash", "specs", error),
+            _need(row, "name", "specs", error),
+            row.get("version"),
+            row.get("compiler_name"),
+            row.get("compiler_version"),
+            row.get("platform"),
+            row.get("os"),
+            row.get("target"),
+            row.get("namespace"),
+            row.get("external"),
+            row.get("hash"),
+            row.get("build_hash"),
+            row.get("dag_hash"),
+        )
+    for row in rows["dependencies"]:
+        cols.add_edge(
+            _need(row, "spec_full_hash", "dependencies", error),
+            _need(row, "dependency_full_hash", "dependencies", error),
+            row.get("spec_name"),
+            row.get("dependency_name"),
+            row.get("deptypes"),
+        )
+    seen: set[int] = set()
+    builds = []
+    for row in rows["builds"]:
+        build_id = _need_int(row, "id", "builds", error)
+        full_hash = _need(row, "full_hash", "builds", error)
+        if build_id in seen:
+            cols.problems.append((str(build_id), "duplicate build key; later copy skipped"))
+            continue
+        seen.add(build_id)
+        builds.append(
+            (
+                build_id,
+                full_hash,
+                row.get("spec_name"),
+                row.get("spec_version"),
+                row.get("status"),
+                row.get("host_os"),
+                row.get("platform"),
+                row.get("host_target"),
+                row.get("hostname"),
+                row.get("kernel_version"),
+                row.get("spack_version"),
+                row.get("owner"),
+                row.get("tags"),
+                row.get("created_at"),
+            )
+        )
+    cols.add_builds(builds)
+    phases = rows["buildphases"]
+    ids = [_need_int(row, "id", "buildphases", error) for row in phases]
+    owners = [_need_int(row, "build", "buildphases", error) for row in phases]
+    names = [_need(row, "name", "buildphases", error) for row in phases]
+    outputs = [row.get("output") for row in phases]
+    sizes = [
+        size if isinstance(size := row.get("output_size"), int) else len(output or "")
+        for row, output in zip(phases, outputs, strict=True)
+    ]
+    cols.add_phases(
+        ids, owners, names, [row.get("status") for row in phases], sizes, outputs=outputs
+    )
+    for route in ("builderrors", "buildwarnings"):
+        for row in rows[route]:
+            cols.add_event(
+                _need(row, "phase", route, error),
+                _need(row, "kind", route, error),
+                _need(row, "text", route, error),
+                row.get("line_no"),
+                row.get("source_file"),
+                row.get("source_line_no"),
+                row.get("pre_context"),
+                row.get("post_context"),
+                row.get("repeat_count"),
+                row.get("classes"),
+            )
+    return cols.frames(source=source, label=label)
+
+
 def _need(row: Any, name: str, route: str, error: type[Exception]) -> Any:
     if not isinstance(row, Mapping):
         raise _make_error(error, f"{route}: expected a JSON object per row, got {row!r:.80}")
@@ -52,110 +164,421 @@ def empty_to_none(value: Any) -> Any:
     return None if value == "" else value
 
 
-def rows_frames(
-    rows: Mapping[str, list[dict[str, Any]]], *, source: str, label: str, keep_output: bool
-) -> FrameSet:
-    error: type[Exception] = MonitorError if source == "server" else ConfigError
-    asm = Assembler(keep_output=keep_output, rules=None, parse_events=False)
-
-    for row in rows["specs"]:
-        add_server_spec(
-            asm,
-            _need(row, "full_hash", "specs", error),
-            _need(row, "name", "specs", error),
-            row.get("version"),
-            row.get("compiler_name"),
-            row.get("compiler_version"),
-            row.get("platform"),
-            row.get("os"),
-            row.get("target"),
-            row.get("namespace"),
-            row.get("external"),
-            row.get("hash"),
-            row.get("build_hash"),
-            row.get("dag_hash"),
+def _need_int(row: Any, name: str, route: str, error: type[Exception]) -> int:
+    value = _need(row, name, route, error)
+    if isinstance(value, bool) or not isinstance(value, int):
+        ident = row.get("id", "?")
+        raise _make_error(
+            error, f"{route} row id={ident}: {name!r} is not an integer: {value!r:.40}"
         )
-    for row in rows["dependencies"]:
-        parent = _need(row, "spec_full_hash", "dependencies", error)
-        child = _need(row, "dependency_full_hash", "dependencies", error)
-        if (parent, child) not in asm.edges:
-            deptypes = row.get("deptypes") or []
-            asm.edges[(parent, child)] = (
-                parent,
-                child,
-                row.get("spec_name"),
-                row.get("dependency_name"),
-                ",".join(sorted(str(d) for d in deptypes)),
-            )
+    return value
 
-    # events per phase id, in stored order
-    events_of: dict[Any, list[LogEvent]] = {}
-    for route in ("builderrors", "buildwarnings"):
-        for row in rows[route]:
-            phase_id = _need(row, "phase", route, error)
-            text = _need(row, "text", route, error)
-            classes = tuple(row.get("classes") or ())
-            event = LogEvent(
-                kind=_need(row, "kind", route, error),
+
+class ServerColumns:
+    """The data API's six tables as columns, filled row by row (the data API's rows) or page
+    by page (a database's), and turned into frames one way (:meth:`frames`).
+
+    Fill in this order: specs and edges, builds (:meth:`add_builds`, any order), phases
+    (:meth:`add_phases`, pages in any order), events; then call :meth:`frames` once.
+    ``keep_output=False``: phase texts are not kept (and, when not given, their times are
+    unknown).
+    """
+
+    def __init__(self, *, keep_output: bool) -> None:
+        self.keep_output = keep_output
+        self.asm = Assembler(keep_output=keep_output, rules=None, parse_events=False)
+        self.problems: list[tuple[str, str]] = []
+        self.notes: list[tuple[str, str]] = []
+        self._joined_types: dict[str, str] = {}
+        self._builds: list[list[Any]] = [[] for _ in range(14)]
+        self._arrow = _arrow_strings()
+        self._p: dict[str, list[Any]] = {
+            k: []
+            for k in (
+                "id", "build", "name", "status", "size", "output",
+                "start", "start_ok", "finish", "finish_ok", "two",
+            )
+        }  # fmt: skip
+        self._events: dict[int, list[LogEvent]] = {}
+
+    # -- filling ---------------------------------------------------------------------------
+    def add_spec(self, *row: Any) -> None:
+        """One ``specs`` row: full_hash, name, version, compiler_name, compiler_version,
+        platform, os, target, namespace, external, hash, build_hash, dag_hash."""
+        add_server_spec(self.asm, *row)
+
+    def add_edge(
+        self, parent: str, child: str, parent_name: Any, child_name: Any, deptypes: Any
+    ) -> None:
+        """One ``dependencies`` row; ``deptypes`` a list or its JSON text (first one kept)."""
+        if (parent, child) in self.asm.edges:
+            return
+        key = deptypes if isinstance(deptypes, str) else None
+        text = self._joined_types.get(key) if key is not None else None
+        if text is None:
+            decoded = json.loads(deptypes) if key is not None else deptypes
+            text = ",".join(sorted(str(d) for d in decoded or []))
+            if key is not None:
+                self._joined_types[key] = text
+        self.asm.edges[(parent, child)] = (parent, child, parent_name, child_name, text)
+
+    def add_builds(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """``builds`` rows as tuples: id (int), full_hash, spec_name, spec_version, status,
+        host_os, platform, host_target, hostname, kernel_version, spack_version, owner, tags
+        (a list or its JSON text), created_at (ISO text or ``datetime``, naive taken as UTC)."""
+        rows = list(rows)
+        if rows:
+            for column, values in zip(self._builds, zip(*rows, strict=True), strict=True):
+                column.extend(values)
+
+    def add_phases(
+        self,
+        ids: Iterable[int],
+        builds: Iterable[int],
+        names: Iterable[Any],
+        statuses: Iterable[Any],
+        sizes: Iterable[int],
+        *,
+        outputs: list[Any] | None = None,
+    ) -> None:
+        """One page of ``buildphases`` columns; ``outputs`` the log texts (None: not read).
+        The first and last ``==> [stamp]`` of each log are found from both ends of the text
+        and parsed vectorised; a stamp that is not a valid time sends that log down the
+        exact path (:func:`~spackmon_analysis.spackfacts.stamp_micros`)."""
+        import numpy as np
+
+        p = self._p
+        p["id"].append(np.array(list(ids), dtype=np.int64))
+        p["build"].append(np.array(list(builds), dtype=np.int64))
+        p["name"].extend(names)
+        p["status"].extend(statuses)
+        p["size"].append(np.array(list(sizes), dtype=np.int64))
+        n = len(p["id"][-1])
+        if outputs is None:
+            zero = np.zeros(n, dtype=np.int64)
+            no = np.zeros(n, dtype=bool)
+            start, start_ok, finish, finish_ok, two = zero, no, zero, no, no
+        else:
+            spans = [first_last_stamp_texts(o) for o in outputs]
+            firsts, lasts, twos = zip(*spans, strict=True) if spans else ((), (), ())
+            start, start_ok = parse_stamps(list(firsts))
+            finish, finish_ok = parse_stamps(list(lasts))
+            two = np.array(twos, dtype=bool)
+            for i in np.flatnonzero(
+                np.array([f is not None for f in firsts], dtype=bool) & ~(start_ok & finish_ok)
+            ):
+                start[i], start_ok[i], finish[i], finish_ok[i], two[i] = stamp_micros(outputs[i])
+        if self.keep_output:
+            texts = outputs if outputs is not None else [None] * n
+            p["output"].append(_string_chunk(texts, self._arrow))
+        p["start"].append(start)
+        p["start_ok"].append(start_ok)
+        p["finish"].append(finish)
+        p["finish_ok"].append(finish_ok)
+        p["two"].append(two)
+
+    def add_event(
+        self,
+        phase_id: Any,
+        kind: str,
+        text: str,
+        line_no: Any,
+        source_file: Any,
+        source_line_no: Any,
+        pre_context: Any,
+        post_context: Any,
+        repeat_count: Any,
+        classes: Any,
+    ) -> None:
+        """One ``builderrors``/``buildwarnings`` row (context and classes as lists or their
+        JSON text)."""
+        pre, post, cls = _json_values([pre_context, post_context, classes])
+        self._events.setdefault(phase_id, []).append(
+            LogEvent(
+                kind=kind,
                 text=text,
-                line_no=row.get("line_no"),
-                source_file=row.get("source_file"),
-                source_line_no=row.get("source_line_no"),
-                pre_context=list(row.get("pre_context") or []),
-                post_context=list(row.get("post_context") or []),
-                repeat_count=row.get("repeat_count") or 1,
-                classes=classes,
+                line_no=line_no,
+                source_file=source_file,
+                source_line_no=source_line_no,
+                pre_context=list(pre or []),
+                post_context=list(post or []),
+                repeat_count=repeat_count or 1,
+                classes=tuple(cls or ()),
                 fingerprint=fingerprint(text),
             )
-            events_of.setdefault(phase_id, []).append(event)
-
-    phases_of: dict[Any, list[dict[str, Any]]] = {}
-    for row in rows["buildphases"]:
-        build_id = _need(row, "build", "buildphases", error)
-        name = _need(row, "name", "buildphases", error)
-        phase_id = _need(row, "id", "buildphases", error)
-        output = row.get("output")
-        timing = phase_timing(output)
-        events = sorted(events_of.get(phase_id, []), key=lambda e: e.line_no or 0)
-        phase = {
-            "name": name,
-            "status": row.get("status"),
-            "output": output,
-            "output_size": row.get("output_size"),
-            "duration": timing.duration,
-            "started_at": timing.started,
-            "finished_at": timing.finished,
-            "phase_id": phase_id,
-            "events": events,
-        }
-        phases_of.setdefault(build_id, []).append(phase)
-
-    for row in rows["builds"]:
-        build_id = _need(row, "id", "builds", error)
-        full_hash = asm.resolve(_need(row, "full_hash", "builds", error))
-        phases = order_phases(
-            phases_of.get(build_id, []), name=lambda p: p["name"], started=lambda p: p["started_at"]
         )
-        for index, phase in enumerate(phases):
-            phase["order"] = index
-        created = row.get("created_at")
-        asm.add_build(
-            key=str(build_id),
-            build_id=build_id,
-            run=None,
-            run_time=created,
-            full_hash=full_hash,
-            spec_name=row.get("spec_name"),
-            spec_version=empty_to_none(row.get("spec_version")),
-            status=row.get("status"),
-            env=row,
-            tags=[str(t) for t in (row.get("tags") or [])],
-            owner=row.get("owner"),
-            created_at=created,
-            source=source,
-            phases=phases,
+
+    # -- assembly --------------------------------------------------------------------------
+    def frames(self, *, source: str, label: str) -> FrameSet:
+        """The five frames; builds keep the order they were added in, each build's phases
+        in the order they ran (:func:`~spackmon_analysis.spackfacts.order_phases`: timed
+        phases by first stamp, the others by Spack's usual order), ties by phase id."""
+        import numpy as np
+        import pandas as pd
+
+        asm = self.asm
+        (b_id, b_hash, b_name, b_version, b_status, b_host_os, b_platform, b_host_target,
+         b_hostname, b_kernel, b_spack, b_owner, b_tags, b_created) = self._builds  # fmt: skip
+        nb = len(b_id)
+        build_ids = np.array(b_id, dtype=np.int64)
+        build_keys = np.array([str(i) for i in b_id], dtype=object)
+        p = self._p
+
+        def joined(parts: list[Any], dtype: Any) -> Any:
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+        ids = joined(p["id"], np.int64)
+        phase_builds = joined(p["build"], np.int64)
+        sizes = joined(p["size"], np.int64)
+        n = len(ids)
+        names = np.empty(n, dtype=object)
+        names[:] = p["name"]
+        statuses = np.empty(n, dtype=object)
+        statuses[:] = p["status"]
+        start, start_ok = joined(p["start"], np.int64), joined(p["start_ok"], bool)
+        finish, finish_ok = joined(p["finish"], np.int64), joined(p["finish_ok"], bool)
+        two = joined(p["two"], bool)
+        durations = np.where(start_ok & finish_ok & two, (finish - start) / 1e6, np.nan)
+
+        # each phase's build (by position in the builds); phases of unknown builds left out
+        by_id = np.argsort(build_ids, kind="stable")
+        sorted_ids = build_ids[by_id]
+        found = np.searchsorted(sorted_ids, phase_builds)
+        found[found >= nb] = 0
+        valid = (sorted_ids[found] == phase_builds) if nb else np.zeros(n, dtype=bool)
+        pos = by_id[found] if nb else np.zeros(n, dtype=np.int64)
+        if not valid.all():
+            orphans = sorted(set(phase_builds[~valid].tolist()))
+            self.notes.append(
+                (
+                    "buildphases",
+                    f"{int((~valid).sum())} phase(s) of build id(s) not among the builds "
+                    f"({', '.join(map(str, orphans[:5]))}{', ...' if len(orphans) > 5 else ''}): "
+                    "left out",
+                )
+            )
+        timed = start_ok
+        name_codes, name_uniques = pd.factorize(names, sort=True)
+        ranks = np.array([phase_rank(str(u)) for u in name_uniques], dtype=np.int64)
+        key1 = np.where(timed, start, ranks[name_codes] if n else 0)
+        key2 = np.where(timed, 0, name_codes)
+        untimed_in = np.bincount(pos[valid & ~timed], minlength=nb)
+        timed_in = np.bincount(pos[valid & timed], minlength=nb)
+        mixed = np.flatnonzero((untimed_in > 0) & (timed_in > 0))
+        if len(mixed):
+            members: dict[int, list[int]] = {}
+            for i in np.flatnonzero(valid & np.isin(pos, mixed)).tolist():
+                members.setdefault(int(pos[i]), []).append(i)
+            for b in set(mixed.tolist()):
+                items = [(str(names[i]), start[i] if timed[i] else None, i) for i in members[b]]
+                ordered = order_phases(items, name=lambda t: t[0], started=lambda t: t[1])
+                for place, (_, _, i) in enumerate(ordered):
+                    key1[i], key2[i] = place, 0
+        keep = np.flatnonzero(valid)
+        perm = keep[np.lexsort((ids[keep], key2[keep], key1[keep], pos[keep]))]
+        del key1, key2
+        owner_pos = pos[perm]
+        m = len(perm)
+        first_of_group = np.ones(m, dtype=bool)
+        first_of_group[1:] = owner_pos[1:] != owner_pos[:-1]
+        index = np.arange(m, dtype=np.int64)
+        order = index - np.maximum.accumulate(np.where(first_of_group, index, 0))
+
+        if self.keep_output:
+            output_column = _string_column(p["output"], perm, n, self._arrow)
+        else:
+            output_column = pd.array([None] * m, dtype="string")
+        p.clear()
+        phase_durations = durations[perm]
+        phase_status = statuses[perm]
+        phases = pd.DataFrame(
+            {
+                "build": pd.array(build_keys[owner_pos], dtype="string"),
+                "phase_id": pd.array(ids[perm], dtype="Int64"),
+                "name": _category(names[perm]),
+                "order": pd.array(order, dtype="Int64"),
+                "status": _category(phase_status, PHASE_STATUS_CATEGORIES),
+                "output_size": pd.array(sizes[perm], dtype="Int64"),
+                "duration": phase_durations,
+                "started_at": _utc_ns(start[perm], start_ok[perm]),
+                "finished_at": _utc_ns(finish[perm], finish_ok[perm]),
+                "output": output_column,
+            }
         )
-    return asm.result(label)
+        del output_column
+
+        # builds: duration = sum of known phase durations, outcome from statuses
+        known = ~np.isnan(phase_durations)
+        total = np.bincount(owner_pos[known], weights=phase_durations[known], minlength=nb)
+        counted = np.bincount(owner_pos[known], minlength=nb)
+        errored = np.bincount(owner_pos[phase_status == "ERROR"], minlength=nb) > 0
+        compilers = {k: row[3] for k, row in asm.specs.items()}
+        full_hashes = [asm.resolve(h) for h in b_hash]
+        outcomes = [
+            build_outcome(status, ("ERROR",) if err else ())
+            for err, status in zip(errored.tolist(), b_status, strict=True)
+        ]
+        created = _times(b_created)
+        tag_tuples: dict[int, tuple[str, ...]] = {}
+        tags = object_column(
+            [
+                tag_tuples.get(id(v))
+                or tag_tuples.setdefault(id(v), tuple(str(t) for t in v or ()))
+                for v in _json_values(b_tags)
+            ]
+        )
+
+        def text(values: list[Any]) -> Any:
+            return pd.array(values, dtype="string")
+
+        builds_frame = pd.DataFrame(
+            {
+                "build": pd.array(build_keys, dtype="string"),
+                "build_id": pd.array(build_ids, dtype="Int64"),
+                "run": _category(np.full(nb, None, dtype=object)),
+                "run_time": created,
+                "full_hash": text(full_hashes),
+                "spec_name": text(b_name),
+                "spec_version": text([empty_to_none(v) for v in b_version]),
+                "compiler": _category(object_column([compilers.get(h) for h in full_hashes])),
+                "status": _category(object_column(b_status), BUILD_STATUS_CATEGORIES),
+                "outcome": _category(object_column(outcomes), OUTCOMES),
+                "host_os": _category(object_column(b_host_os)),
+                "platform": _category(object_column(b_platform)),
+                "host_target": _category(object_column(b_host_target)),
+                "hostname": _category(object_column(b_hostname)),
+                "kernel_version": _category(object_column(b_kernel)),
+                "spack_version": _category(object_column(b_spack)),
+                "tags": tags,
+                "owner": text(b_owner),
+                "created_at": created,
+                "duration": np.where(counted > 0, total, np.nan),
+                "source": _category(np.full(nb, source, dtype=object), SOURCES),
+            }
+        )
+
+        # events: per phase in frame order, by line; events of unknown phases left out
+        events_of = self._events
+        if events_of:
+            event_phases = list(events_of)
+            where = pd.Index(ids[perm]).get_indexer(event_phases)
+            lost = [p for w, p in zip(where, event_phases, strict=True) if w < 0]
+            if lost:
+                count = sum(len(events_of[p]) for p in lost)
+                shown = ", ".join(map(str, sorted(lost, key=str)[:5]))
+                self.notes.append(
+                    (
+                        "builderrors/buildwarnings",
+                        f"{count} event(s) of phase id(s) not among the loaded phases "
+                        f"({shown}{', ...' if len(lost) > 5 else ''}): left out",
+                    )
+                )
+            for place, phase_id in sorted(
+                (int(w), p) for w, p in zip(where, event_phases, strict=True) if w >= 0
+            ):
+                for event in sorted(events_of[phase_id], key=lambda e: e.line_no or 0):
+                    asm.events.append(event)
+                    asm.event_build.append(build_keys[owner_pos[place]])
+                    asm.event_phase.append(names[perm[place]])
+
+        frames = asm.frames()
+        frames["builds"] = builds_frame
+        frames["phases"] = phases
+        return FrameSet(
+            **frames,
+            source=label,
+            problems=[*self.problems, *asm.problems],
+            notes=[*self.notes, *asm.notes],
+        )
+
+
+def _category(values: Any, fixed: tuple[str, ...] | None = None) -> Any:
+    """``values`` (object array of str, None for missing) as the contract's categorical:
+    categories ``fixed`` then the other values present, sorted (as ``_to_category``)."""
+    import numpy as np
+    import pandas as pd
+
+    codes, uniques = pd.factorize(values, sort=True)
+    present = [str(u) for u in uniques]
+    if fixed is None:
+        categories = present
+    else:
+        categories = list(fixed) + [v for v in present if v not in fixed]
+        where = {c: i for i, c in enumerate(categories)}
+        mapping = np.array([where[v] for v in present], dtype=np.int64)
+        codes = np.where(codes >= 0, mapping[codes] if len(mapping) else -1, -1)
+    dtype = pd.CategoricalDtype(pd.Index(categories, dtype="str"))
+    return pd.Categorical.from_codes(codes, dtype=dtype)
+
+
+def _json_values(values: list[Any]) -> list[Any]:
+    """Raw JSON column values (text, or already decoded by the driver) decoded; repeated
+    texts are decoded once."""
+    cache: dict[str, Any] = {}
+    out = []
+    for value in values:
+        if isinstance(value, str):
+            decoded = cache.get(value)
+            if decoded is None:
+                decoded = cache[value] = json.loads(value)
+            out.append(decoded)
+        else:
+            out.append(value)
+    return out
+
+
+def _times(values: list[Any]) -> Any:
+    """Time values (ISO text, as the data API and SQLite give them, or ``datetime``; naive
+    taken as UTC) as ``datetime64[ns, UTC]`` (NaT for a value that is not a time)."""
+    import pandas as pd
+
+    series = pd.Series(values, dtype=object)
+    return (
+        pd.to_datetime(series, utc=True, format="ISO8601", errors="coerce").dt.as_unit("ns").array
+    )
+
+
+def _arrow_strings() -> bool:
+    import pandas as pd
+
+    return pd.StringDtype().storage == "pyarrow"
+
+
+def _utc_ns(us: Any, known: Any) -> Any:
+    """Microseconds since the epoch (int64) as ``datetime64[ns, UTC]`` (NaT where not known)."""
+    import numpy as np
+    import pandas as pd
+
+    ns = (us * 1000).view("datetime64[ns]")
+    ns[~known] = np.datetime64("NaT")
+    return pd.Series(ns, dtype="datetime64[ns]").dt.tz_localize("UTC").array
+
+
+def _string_chunk(values: Any, arrow: bool) -> Any:
+    """One page of log texts, as an Arrow array when the ``string`` dtype is Arrow-backed
+    (so the page's Python strings can be dropped at once), else as a list."""
+    if not arrow:
+        return list(values)
+    import pyarrow as pa
+
+    return pa.array(values, type=pa.large_string())
+
+
+def _string_column(chunks: list[Any], perm: Any, n: int, arrow: bool) -> Any:
+    """The ``output`` column: the pages' texts taken in frame order ``perm``."""
+    import numpy as np
+    import pandas as pd
+
+    if not arrow:
+        values = np.empty(n, dtype=object)
+        values[:] = [v for chunk in chunks for v in chunk]
+        return pd.array(values[perm], dtype="string")
+    import pyarrow as pa
+
+    column = pa.chunked_array(chunks, type=pa.large_string())
+    if len(perm) != n or not np.array_equal(perm, np.arange(n)):
+        column = column.take(pa.array(perm))
+    return pd.arrays.ArrowStringArray(column)
 
 
 def add_server_spec(

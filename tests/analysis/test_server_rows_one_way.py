@@ -1,0 +1,195 @@
+"""Server rows become frames one way: ``from_client`` (the data API's rows over HTTP) and
+``from_database`` (the same server's tables read directly) share one assembly
+(``loaders.server.ServerColumns``), so they give the same frames, edge cases included; and
+the loaders keep to their layer (they never import frames, views or analysis)."""
+
+from __future__ import annotations
+
+import ast
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from spackmon_analysis.errors import MonitorError
+from spackmon_analysis.frames import MonitorData
+from spackmon_analysis.loaders.server import rows_frames
+
+PACKAGE = Path(__file__).resolve().parents[2] / "spackmon_analysis"
+WHEN = "2026-11-01 06:00:00.000000"
+
+
+def _log(*stamps: str) -> str:
+    return "".join(f"==> [{s}] step\nchatter\n" for s in stamps)
+
+
+def _database(path: Path) -> str:
+    """A server database (the real schema) with two builds whose phase logs carry stamps
+    inside and outside the range a frame can hold (1678-2261)."""
+    from spackmon_analysis.server.auth import add_user
+    from spackmon_analysis.server.tables import Store
+
+    url = f"sqlite:///{path}"
+    store = Store.open(url)
+    add_user(store, "alice")
+    store.dispose()
+    phases = [  # (id, build, name, status, output)
+        (1, 1, "configure", "SUCCESS", _log("2026-11-01-06:00:01", "2026-11-01-06:00:04.5")),
+        (2, 1, "build", "ERROR", _log("1600-01-01-00:00:00", "1600-01-01-00:00:10")),
+        (3, 1, "install", "SUCCESS", _log("2026-11-01-06:00:05", "2300-01-01-00:00:00")),
+        (4, 2, "install", "SUCCESS", _log("2026-11-01-07:00:00", "2026-11-01-07:00:02")),
+    ]
+    con = sqlite3.connect(path)
+    with con:
+        con.executemany(
+            "INSERT INTO specs (id, name, version, full_hash, hash, spack_version, compiler_name, "
+            "compiler_version, parameters, external, is_root, created_at) "
+            "VALUES (?, ?, '1.0', ?, ?, '0.17.1', 'gcc', '12.2.0', '{}', 0, 1, ?)",
+            [(i, f"pkg{i}", f"full{i}", f"dag{i}", WHEN) for i in (1, 2)],
+        )
+        con.execute(
+            "INSERT INTO build_environments (id, hostname, host_os, platform, host_target, "
+            "kernel_version) VALUES (1, 'h', 'ubuntu22.04', 'linux', 'zen3', '6.1')"
+        )
+        con.executemany(
+            "INSERT INTO builds (id, spec_id, build_environment_id, owner_id, status, tags, "
+            "spack_version, created_at, updated_at) VALUES (?, ?, 1, 1, ?, '[\"ci\"]', '0.17.1', "
+            "?, ?)",
+            [(1, 1, "FAILED", WHEN, WHEN), (2, 2, "SUCCESS", WHEN, WHEN)],
+        )
+        con.executemany(
+            "INSERT INTO build_phases (id, build_id, name, status, output, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(*row, WHEN, WHEN) for row in phases],
+        )
+        con.executemany(
+            "INSERT INTO build_events (id, kind, build_id, phase_id, text, line_no, pre_context, "
+            "post_context, repeat_count, classes) VALUES (?, ?, ?, ?, ?, ?, '[]', '[]', 1, '[]')",
+            [
+                (1, "error", 1, 2, "broken.c:4: error: expected ';'", 3),
+                (2, "warning", 2, 4, "warning: unused variable", 1),
+            ],
+        )
+    con.close()
+    return url
+
+
+def test_client_and_database_agree_on_stamps_outside_the_frame_range(tmp_path) -> None:
+    """A phase log stamped in the year 1600 (or 2300) has no time a frame can hold: both
+    constructors give it no start or end and no duration. ``from_client`` used to raise
+    pandas' ``OutOfBoundsDatetime`` where ``from_database`` gave ``NaT``."""
+    from spackmon_analysis.server import LocalMonitor
+
+    url = _database(tmp_path / "monitor.db")
+    direct = MonitorData.from_database(url)
+    with LocalMonitor(url) as mon:
+        mon.add_user("reader")
+        pulled = MonitorData.from_client(mon.client("reader"))
+    for name in ("specs", "dependencies", "phases", "events"):
+        pd.testing.assert_frame_equal(getattr(pulled, name), getattr(direct, name))
+    pd.testing.assert_frame_equal(
+        pulled.builds.drop(columns="source"), direct.builds.drop(columns="source")
+    )
+    assert list(pulled.builds["source"]) == ["server", "server"]
+    assert list(direct.builds["source"]) == ["database", "database"]
+
+    by_id = pulled.phases.set_index("phase_id")
+    assert pd.isna(by_id.loc[2, "started_at"]) and pd.isna(by_id.loc[2, "duration"])
+    assert by_id.loc[3, "started_at"] == pd.Timestamp("2026-11-01 06:00:05", tz="UTC")
+    assert pd.isna(by_id.loc[3, "finished_at"]) and pd.isna(by_id.loc[3, "duration"])
+    assert by_id.loc[1, "duration"] == pytest.approx(3.5)
+    assert list(pulled.builds["outcome"]) == ["failed", "succeeded"]
+    assert list(pulled.events["text"]) == [
+        "broken.c:4: error: expected ';'",
+        "warning: unused variable",
+    ]
+
+
+class _RacingClient:
+    """The real client, except that the builds page was read before build 2 was written
+    (its phases and events were read after): a pull racing an upload, which a real server
+    does not produce on demand."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.baseurl = client.baseurl
+
+    def pull(self, route: str, **kwargs):
+        rows = list(self.client.pull(route, **kwargs))
+        if route == "builds":
+            rows = [row for row in rows if row["id"] != 2]
+        return rows
+
+
+def test_phases_and_events_of_builds_not_pulled_are_named_in_notes(tmp_path) -> None:
+    """Rows that belong to no pulled build are left out and said so in ``notes`` (they used
+    to vanish without a word)."""
+    from spackmon_analysis.server import LocalMonitor
+
+    url = _database(tmp_path / "monitor.db")
+    with LocalMonitor(url) as mon:
+        mon.add_user("reader")
+        data = MonitorData.from_client(_RacingClient(mon.client("reader")))
+    assert list(data.builds["build"]) == ["1"]
+    assert set(data.phases["phase_id"]) == {1, 2, 3}
+    notes = dict(data.notes)
+    assert "1 phase(s) of build id(s) not among the builds (2): left out" in notes["buildphases"]
+    assert (
+        "1 event(s) of phase id(s) not among the loaded phases (4)"
+        in notes["builderrors/buildwarnings"]
+    )
+
+
+def test_a_row_id_that_is_not_an_integer_names_the_row_and_field() -> None:
+    rows = {
+        "specs": [],
+        "dependencies": [],
+        "builds": [{"id": 1, "full_hash": "h" * 32}],
+        "buildphases": [{"id": 7, "build": "one", "name": "build"}],
+        "builderrors": [],
+        "buildwarnings": [],
+    }
+    with pytest.raises(MonitorError, match=r"buildphases row id=7: 'build' is not an integer"):
+        rows_frames(rows, source="server", label="rows", keep_output=True)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports (inside functions too; not under TYPE_CHECKING), as
+    absolute names."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip |= {id(sub) for sub in ast.walk(node)}
+    package = path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1]
+    out = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.ImportFrom):
+            base = list(package[: len(package) - node.level + 1]) if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            out |= {f"{module}.{alias.name}" for alias in node.names} | {module}
+        elif isinstance(node, ast.Import):
+            out |= {alias.name for alias in node.names}
+    return out
+
+
+def test_loaders_import_no_frames_views_or_analysis_and_only_the_database_loader_the_server():
+    above = (
+        "frames", "accessor", "buildview", "failures", "plots", "widgets", "report",
+        "analysis_commands", "client_commands", "cli", "demo", "client",
+    )  # fmt: skip
+    for path in sorted((PACKAGE / "loaders").glob("*.py")):
+        imported = _imports(path)
+        for name in above:
+            hits = {m for m in imported if m.startswith(f"spackmon_analysis.{name}")}
+            assert not hits, f"loaders/{path.name} imports {sorted(hits)}"
+        server = {m for m in imported if m.startswith("spackmon_analysis.server")}
+        if path.name == "database.py":
+            assert all(not part.startswith("_") for m in server for part in m.split(".")[2:]), (
+                f"loaders/database.py imports a private name of the server: {sorted(server)}"
+            )
+        else:
+            assert not server, f"loaders/{path.name} imports the server: {sorted(server)}"
