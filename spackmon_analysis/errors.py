@@ -7,6 +7,7 @@ can catch the family with one ``except``; each subclass names what went wrong::
     ├── SpecFormatError            a spec document is malformed (names file + JSON path)
     ├── SaveLocalError             a --monitor-save-local directory/file is unusable
     ├── InstallPrefixError         an install prefix / .spack folder is unusable
+    ├── ReportError                a JUnit / CDash report is malformed (names file + element)
     ├── LogParseError              a build log cannot be read
     ├── RulesError                 the failure-class rules file is invalid
     ├── ConfigError                bad option, argument, database URL or environment setting
@@ -34,6 +35,7 @@ __all__ = [
     "SpecFormatError",
     "SaveLocalError",
     "InstallPrefixError",
+    "ReportError",
     "LogParseError",
     "RulesError",
     "ConfigError",
@@ -92,6 +94,26 @@ class InstallPrefixError(SpackmonError, ValueError):
     def __init__(self, message: str, *, path: str | None = None):
         self.path = path
         super().__init__(f"{path}: {message}" if path else message)
+
+
+class ReportError(SpackmonError, ValueError):
+    """A ``spack install --log-format junit|cdash`` report cannot be used.
+
+    ``filename`` names the file (or report directory), ``element`` the XML element at
+    fault as a path (``testsuites/testsuite[0]/testcase[5]@time``; ``None`` when the whole
+    file is at fault) and ``reason`` what is wrong with it.
+    """
+
+    def __init__(self, reason: str, *, filename: str | None = None, element: str | None = None):
+        self.reason = reason
+        self.filename = filename
+        self.element = element
+        where = ""
+        if filename:
+            where += f"{filename}: "
+        if element:
+            where += f"<{element}>: "
+        super().__init__(f"{where}{reason}")
 
 
 class LogParseError(SpackmonError, ValueError):

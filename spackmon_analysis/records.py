@@ -19,6 +19,10 @@ from typing import Any
 
 BUILD_STATUSES = ("CANCELLED", "SUCCESS", "NOTRUN", "FAILED")
 PHASE_STATUSES = ("SUCCESS", "ERROR")
+#: How a note in ``MonitorData.notes`` starts when a report has a failure and no DAG was
+#: given to find the packages it blocked (:func:`~spackmon_analysis.failures.failures`
+#: repeats such notes).
+NO_DAG_NOTE = "no DAG"
 ENVIRONMENT_FIELDS = ("host_os", "platform", "host_target", "hostname", "kernel_version")
 
 
@@ -52,6 +56,16 @@ class BuildRecord:
     environment_variables: dict[str, str] = field(default_factory=dict)
     config_args: str | None = None
     install_files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: ``name@version`` of the compiler when the source names it without a spec (a JUnit
+    #: ``compiler`` property); None: the spec's
+    compiler: str | None = None
+    #: seconds the source gives for the whole build (a JUnit ``testcase``'s ``time``);
+    #: None: the sum of the phase durations is used
+    duration: float | None = None
+    #: the failure/error message and the traceback a report gives (JUnit ``<failure
+    #: message=...>`` and its text); None elsewhere
+    message: str | None = None
+    traceback: str | None = None
 
     def environment(self) -> dict[str, str | None]:
         """The five build-environment fields plus ``spack_version``."""
@@ -82,6 +96,34 @@ class PhaseRecord:
     phase_id: int | None = None
     source: str | None = None
     first_line: int | None = None
+
+
+@dataclass
+class ReportRun:
+    """One ``spack install --log-format junit|cdash`` report (a JUnit file or a CDash
+    directory): one install command's builds.
+
+    ``name``: the run's name (the file's stem / the directory's name); ``path``: the file or
+    directory; ``format``: ``"junit"`` or ``"cdash"``; ``started_at``: when the run started
+    (UTC) when the report says; ``roots``: ``(name, DAG hash prefix or None)`` of each root
+    spec the report names (a JUnit ``testsuite`` per root; CDash names only the install
+    command's first spec name); ``events``: ``(build key, phase name) -> LogEvent list`` for
+    phases whose events the report itself lists (CDash ``<Error>``/``<Warning>``; the other
+    phases' events come from their output); ``notes``: ``(input, message)`` for what the
+    reader left out or decided on purpose.
+    """
+
+    name: str
+    path: str
+    format: str
+    started_at: Any = None
+    spack_version: str | None = None
+    spack_commit: str | None = None
+    roots: list[tuple[str, str | None]] = field(default_factory=list)
+    builds: list[BuildRecord] = field(default_factory=list)
+    phases: list[PhaseRecord] = field(default_factory=list)
+    events: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------

@@ -1,0 +1,285 @@
+"""``spack install --log-format junit`` reports -> :class:`~spackmon_analysis.records.ReportRun`.
+
+What Spack writes (``share/spack/templates/reports/junit.xml``, the same from 0.13 to 1.x):
+``<testsuites>`` holding one ``<testsuite name="<root>_<7-character DAG hash>">`` per root
+spec of the install command, with ``timestamp`` (UTC, ``Wed, 02 Dec 2026 21:49:26``), the
+properties ``architecture`` (``linux-debian12-zen3``) and ``compiler``; one
+``<testcase classname="<package>" name="<DAG hash>" time="<seconds>">`` per package the
+command touched, holding
+
+- ``<failure message="...">`` (an ``InstallError`` in the build process: the recipe failed)
+  or ``<error message="...">`` (anything else), the Python traceback as text;
+- ``<skipped/>`` for a package already installed or external: not a build of this run;
+- ``<system-out>``: the build log (``spack-build-out.txt``; Spack appends the failure
+  message to it), ``<system-err>`` (not written by any release so far, read if present).
+
+A package that never built because a dependency failed has **no** testcase: see
+:meth:`~spackmon_analysis.frames.MonitorData.with_dag`.
+
+Decisions (written down in ``docs/todays-spack.md``):
+
+- build key and ``full_hash``: the DAG hash (``name``); the same package listed in two
+  suites (a root that is also a dependency of another root) is one build;
+- status: ``SUCCESS`` (no child element), ``FAILED`` (failure or error; tag ``error`` for
+  an ``<error>``), ``NOTRUN`` with tag ``skipped`` for ``<skipped/>``;
+- phases: the log split on ``==> <pkg>: Executing phase: '<name>'``
+  (:func:`~spackmon_analysis.spackfacts.split_phases`); the last phase of a failed build is
+  ``ERROR``; text before the first marker belongs to the first phase; a failed build whose
+  log has no marker (it failed fetching or staging) gets one ``ERROR`` phase ``stage``
+  holding the log and the message;
+- ``build_log_first_line``: the marker's line in the log, so ``>> N`` is the line Spack
+  printed; build ``duration``: the testcase's ``time``; phase times from the log stamps.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import ReportError
+from ..records import BuildRecord, PhaseRecord, ReportRun
+from ..spackfacts import LOG_STAMP, parse_stamp, split_phases
+from .xmlreport import element_path, need_attr, number, parse_xml
+
+__all__ = ["read_junit", "is_junit_file", "parse_junit_timestamp", "split_architecture"]
+
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+    )
+}
+_RFC_STAMP = re.compile(
+    r"^\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{2}):(\d{2}):(\d{2})"
+)
+
+
+def parse_junit_timestamp(text: str | None) -> datetime | None:
+    """A ``testsuite`` ``timestamp`` as an aware UTC datetime: Spack's
+    ``Wed, 02 Dec 2026 21:49:26`` (written with ``time.gmtime``, so UTC), or ISO 8601 as
+    other JUnit writers use; None when it is neither."""
+    if not text:
+        return None
+    m = _RFC_STAMP.match(text)
+    if m:
+        day, month, year, hh, mm, ss = m.groups()
+        mon = _MONTHS.get(month.lower())
+        if mon is not None:
+            try:
+                return datetime(int(year), mon, int(day), int(hh), int(mm), int(ss), tzinfo=timezone.utc)
+            except ValueError:
+                return None
+    try:
+        stamp = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+
+
+def split_architecture(text: str | None) -> tuple[str | None, str | None, str | None]:
+    """``linux-debian12-zen3`` -> ``("linux", "debian12", "zen3")`` (Nones when absent)."""
+    if not text or text == "None":
+        return None, None, None
+    parts = text.split("-", 2)
+    parts += [None] * (3 - len(parts))
+    return parts[0] or None, parts[1] or None, parts[2] or None
+
+
+def _compiler(text: str | None) -> str | None:
+    """The ``compiler`` property (``gcc@=12.2.0``) as ``gcc@12.2.0``; None for none."""
+    if not text or text == "None" or "@" not in text:
+        return None
+    name, _, version = text.partition("@")
+    return f"{name}@{version.lstrip('=')}"
+
+
+def is_junit_file(path: Path) -> bool:
+    """Whether ``path`` looks like a JUnit report (an ``.xml`` file whose first kilobytes
+    open ``<testsuites>`` or ``<testsuite``), without parsing it."""
+    if not path.is_file() or path.suffix.lower() != ".xml":
+        return False
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return b"<testsuites" in head or b"<testsuite " in head or b"<testsuite>" in head
+
+
+def _log_text(text: str | None) -> str:
+    """The text of ``<system-out>`` without the newline and indentation the template puts
+    around it."""
+    if not text:
+        return ""
+    if text.startswith("\r\n"):
+        text = text[2:]
+    elif text.startswith("\n"):
+        text = text[1:]
+    stripped = text.rstrip(" \t")
+    if stripped.endswith("\n"):
+        stripped = stripped[:-1]
+    return stripped
+
+
+def _stamps(text: str) -> list[datetime]:
+    out = []
+    for raw in LOG_STAMP.findall(text):
+        stamp = parse_stamp(raw)
+        if stamp is not None:
+            out.append(stamp.replace(tzinfo=timezone.utc))
+    return out
+
+
+def _phases(key: str, log: str, failed: bool, message: str | None, source: str) -> list[PhaseRecord]:
+    preamble, cut = split_phases(log)
+    records: list[PhaseRecord] = []
+    if not cut:
+        if not failed and not log.strip():
+            return []
+        text = log if not failed or not message or message in log else f"{log}\n{message}".lstrip("\n")
+        name = "stage" if failed else "install"
+        cut_items = [(name, text, None)]
+    else:
+        cut_items = [(p.name, p.text, p.first_line) for p in cut]
+        if preamble.strip():
+            name, text, _first = cut_items[0]
+            cut_items[0] = (name, preamble + text, 1)
+    last = len(cut_items) - 1
+    for order, (name, text, first_line) in enumerate(cut_items):
+        stamps = _stamps(text)
+        records.append(
+            PhaseRecord(
+                build_key=key,
+                name=name,
+                status="ERROR" if failed and order == last else "SUCCESS",
+                output=text,
+                order=order,
+                duration=(stamps[-1] - stamps[0]).total_seconds() if len(stamps) >= 2 else None,
+                started_at=stamps[0] if stamps else None,
+                finished_at=stamps[-1] if stamps else None,
+                source=source,
+                first_line=first_line,
+            )
+        )
+    return records
+
+
+def _read_suite(suite: Any, where: str, filename: str, run: ReportRun, seen: dict[str, int]) -> None:
+    suite_name = need_attr(suite, "name", filename, where)
+    root, sep, prefix = suite_name.rpartition("_")
+    if sep and root and re.fullmatch(r"[a-z2-7]{1,32}", prefix):
+        run.roots.append((root, prefix))
+    else:
+        run.roots.append((suite_name, None))
+    stamp_text = suite.get("timestamp")
+    stamp = parse_junit_timestamp(stamp_text)
+    if stamp_text and stamp is None:
+        run.notes.append((f"{filename} <{where}@timestamp>", f"timestamp {stamp_text[:40]!r} not understood; the run has no time"))
+    if stamp is not None and (run.started_at is None or stamp < run.started_at):
+        run.started_at = stamp
+    props: dict[str, str] = {}
+    for i, prop in enumerate(suite.iter("property")):
+        pwhere = element_path(where, "properties", f"property[{i}]")
+        props[need_attr(prop, "name", filename, pwhere)] = prop.get("value", "")
+    platform, os_name, target = split_architecture(props.get("architecture"))
+    compiler = _compiler(props.get("compiler"))
+    for i, case in enumerate(suite.findall("testcase")):
+        cwhere = element_path(where, f"testcase[{i}]")
+        name = need_attr(case, "classname", filename, cwhere).strip()
+        dag_hash = need_attr(case, "name", filename, cwhere).strip()
+        if not name:
+            raise ReportError("the package name (classname) is empty", filename=filename, element=cwhere + "@classname")
+        if not re.fullmatch(r"[A-Za-z0-9]{1,64}", dag_hash):
+            raise ReportError(
+                f"{dag_hash[:40]!r} is not a DAG hash", filename=filename, element=cwhere + "@name"
+            )
+        seconds = number(case.get("time"), filename, cwhere + "@time")
+        failure = case.find("failure")
+        error = case.find("error")
+        skipped = case.find("skipped")
+        out = case.find("system-out")
+        err = case.find("system-err")
+        bad = failure if failure is not None else error
+        tags: tuple[str, ...] = ()
+        message = traceback = None
+        if bad is not None:
+            status = "FAILED"
+            message = bad.get("message")
+            traceback = (bad.text or "").strip("\n").rstrip() or None
+            if error is not None and failure is None:
+                tags = ("error",)
+        elif skipped is not None:
+            status = "NOTRUN"
+            tags = ("skipped",)
+            message = skipped.get("message") or None
+        else:
+            status = "SUCCESS"
+        if err is not None and (err.text or "").strip():
+            extra = "system-err:\n" + _log_text(err.text)
+            traceback = f"{traceback}\n{extra}" if traceback else extra
+        log = _log_text(out.text if out is not None else None)
+        if dag_hash in seen:
+            previous = run.builds[seen[dag_hash]]
+            if previous.status == "NOTRUN" and status != "NOTRUN":
+                # a build listed as skipped under one root and built under another: the build wins
+                run.phases = [p for p in run.phases if p.build_key != dag_hash]
+                run.builds.pop(seen[dag_hash])
+                seen.clear()
+                seen.update({b.key: k for k, b in enumerate(run.builds)})
+            else:
+                continue
+        record = BuildRecord(
+            key=dag_hash,
+            full_hash=dag_hash,
+            spec_name=name,
+            status=status,
+            platform=platform,
+            host_os=os_name,
+            host_target=target,
+            tags=tags,
+            run=run.name,
+            source=filename,
+            created_at=stamp,
+            compiler=compiler,
+            duration=seconds,
+            message=message,
+            traceback=traceback,
+        )
+        seen[dag_hash] = len(run.builds)
+        run.builds.append(record)
+        if status != "NOTRUN":
+            run.phases.extend(_phases(dag_hash, log, status == "FAILED", message, filename))
+        elif log.strip():
+            run.notes.append((f"{filename} <{cwhere}>", f"skipped {name} carries a log; not read as a build"))
+
+
+def read_junit(path: str | Path) -> ReportRun:
+    """Read one JUnit report file written by ``spack install --log-format junit``.
+
+    Raises:
+        ReportError: the file is not a JUnit report, is not well-formed (truncated), or an
+            element lacks what Spack always writes (``testcase`` ``classname``/``name``, a
+            numeric ``time``); the message names the file and the element.
+    """
+    file = Path(path)
+    filename = str(file)
+    root = parse_xml(file)
+    if root.tag == "testsuites":
+        suites = [(s, element_path("testsuites", f"testsuite[{i}]")) for i, s in enumerate(root.findall("testsuite"))]
+    elif root.tag == "testsuite":
+        suites = [(root, "testsuite")]
+    else:
+        raise ReportError(
+            f"the root element is <{root.tag}>, not <testsuites> or <testsuite>: not a JUnit report",
+            filename=filename,
+            element=str(root.tag),
+        )
+    run = ReportRun(name=file.stem, path=filename, format="junit")
+    seen: dict[str, int] = {}
+    for suite, where in suites:
+        _read_suite(suite, where, filename, run, seen)
+    if not suites:
+        run.notes.append((filename, "the report holds no testsuite (no spec was installed)"))
+    return run

@@ -1,0 +1,123 @@
+"""Safe parsing of the XML reports Spack writes (JUnit files, CDash directories).
+
+Reports come from CI jobs and are read by people who did not write them, so the parser
+refuses what Spack never writes and what could hurt the reader: a document type
+declaration (``<!DOCTYPE``, the carrier of external entities and of entity-expansion bombs
+such as "billion laughs") is refused before anything is expanded (``defusedxml`` with
+``forbid_dtd=True``). Every problem is a :class:`~spackmon_analysis.errors.ReportError`
+naming the file and the element: for XML that is not well formed (a truncated file), the
+element that was open where parsing stopped.
+"""
+
+from __future__ import annotations
+
+import io
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import defusedxml
+import defusedxml.ElementTree as DET
+
+from ..errors import ReportError
+
+__all__ = ["parse_xml", "element_path", "text_of", "need_attr", "number"]
+
+
+def _open_path(data: bytes) -> str | None:
+    """The path of the element open where a (not well-formed) document stops parsing,
+    found again with start/end events (still with the DTD refused)."""
+    stack: list[str] = []
+    counts: list[dict[str, int]] = [{}]
+    try:
+        for event, elem in DET.iterparse(io.BytesIO(data), events=("start", "end"), forbid_dtd=True):
+            if event == "start":
+                seen = counts[-1]
+                index = seen.get(elem.tag, 0)
+                seen[elem.tag] = index + 1
+                stack.append(f"{elem.tag}[{index}]" if stack else str(elem.tag))
+                counts.append({})
+            else:
+                stack.pop()
+                counts.pop()
+    except (ET.ParseError, defusedxml.DefusedXmlException):
+        pass
+    return "/".join(stack) if stack else None
+
+
+def parse_xml(path: Path, data: bytes | None = None) -> ET.Element:
+    """The root element of the XML file ``path`` (its bytes ``data`` when already read).
+
+    Raises:
+        ReportError: the file cannot be read, is empty, is not well-formed XML (the
+            message gives the line and column and the element left open), or carries a
+            document type declaration or entity declarations (refused).
+    """
+    name = str(path)
+    if data is None:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise ReportError(f"cannot read the file ({exc.strerror or exc})", filename=name) from None
+    if not data.strip():
+        raise ReportError("the file is empty", filename=name)
+    try:
+        return DET.fromstring(data, forbid_dtd=True)
+    except defusedxml.DTDForbidden:
+        raise ReportError(
+            "a document type declaration (<!DOCTYPE>) is refused: Spack never writes one and "
+            "it can declare external or exponentially expanding entities",
+            filename=name,
+        ) from None
+    except (defusedxml.EntitiesForbidden, defusedxml.ExternalReferenceForbidden) as exc:
+        raise ReportError(f"entity declarations are refused ({exc})", filename=name) from None
+    except ET.ParseError as exc:
+        line, column = getattr(exc, "position", (None, None))
+        open_path = _open_path(data)
+        where = f"inside <{open_path}>" if open_path else "before the root element"
+        raise ReportError(
+            f"not well-formed XML at line {line}, column {column} ({where}; a truncated or "
+            f"damaged report): {exc}",
+            filename=name,
+            element=open_path,
+        ) from None
+
+
+def element_path(*parts: str) -> str:
+    """``element_path("testsuites", "testsuite[0]", "testcase[2]")`` -> the joined path."""
+    return "/".join(p for p in parts if p)
+
+
+def text_of(elem: ET.Element | None) -> str | None:
+    """An element's text (``None`` when the element is missing)."""
+    if elem is None:
+        return None
+    return elem.text or ""
+
+
+def need_attr(elem: ET.Element, attr: str, filename: str, where: str) -> str:
+    """The attribute ``attr`` of ``elem``; a :class:`ReportError` naming it when missing."""
+    value = elem.get(attr)
+    if value is None:
+        raise ReportError(f"the attribute {attr!r} is missing", filename=filename, element=where)
+    return value
+
+
+def number(value: Any, filename: str, where: str, *, kind: type = float) -> Any:
+    """``value`` (text) as ``kind`` (``float`` or ``int``); ``None`` for empty text; a
+    :class:`ReportError` naming the element for anything else (or a negative/non-finite
+    number)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        result = kind(text)
+    except ValueError:
+        raise ReportError(f"{text[:40]!r} is not a number", filename=filename, element=where) from None
+    if kind is float and (result != result or result in (float("inf"), float("-inf"))):
+        raise ReportError(f"{text[:40]!r} is not a finite number", filename=filename, element=where)
+    if result < 0:
+        raise ReportError(f"{text[:40]!r} is negative", filename=filename, element=where)
+    return result
