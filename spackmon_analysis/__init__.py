@@ -56,6 +56,8 @@ _EXPORTS: dict[str, str] = {
     "load": "frames",
     "load_save_local": "frames",
     "load_install_tree": "frames",
+    "load_junit": "reportdata",
+    "load_cdash": "reportdata",
     # failure analysis
     "failures": "failures",
     "failure_rates": "failures",
@@ -85,6 +87,7 @@ _EXPORTS: dict[str, str] = {
     "SpecFormatError": "errors",
     "SaveLocalError": "errors",
     "InstallPrefixError": "errors",
+    "ReportError": "errors",
     "LogParseError": "errors",
     "RulesError": "errors",
     "ConfigError": "errors",

@@ -40,6 +40,7 @@ import pandas as pd
 from .errors import ConfigError
 from .logs import UNCLASSIFIED, Rules, load_rules
 from .logs import fingerprint as _fingerprint
+from .records import NO_DAG_NOTE
 from .spackfacts import (
     build_outcome,
     failed_phases,
@@ -409,7 +410,7 @@ class FailureTable(pd.DataFrame):
         width = pd.get_option("display.width") or 80
         max_columns = pd.get_option("display.max_columns")
         if max_columns is None:  # every column asked for: pandas wraps them
-            return pd.DataFrame.__repr__(self)
+            return pd.DataFrame.__repr__(self) + self._notes_text()
         if max_columns == 0:  # pandas' "fit the terminal"
             width = shutil.get_terminal_size((width, 24)).columns
         options = {
@@ -428,7 +429,7 @@ class FailureTable(pd.DataFrame):
             return max(len(line) for line in text.splitlines()) <= width
 
         if not len(self) or (len(columns) <= limit and fits(columns)):
-            return pd.DataFrame.__repr__(self)
+            return pd.DataFrame.__repr__(self) + self._notes_text()
         shown = columns[:1]
         for column in columns[1:limit]:
             if not fits([*shown, column]):
@@ -440,7 +441,14 @@ class FailureTable(pd.DataFrame):
             f"{text}\n\n[{len(self)} rows x {len(columns)} columns; not shown: "
             + ", ".join(rest)
             + "]"
+            + self._notes_text()
         )
+
+    def _notes_text(self) -> str:
+        """The data's notes that change how to read the table (a report loaded without a
+        DAG: its blocked packages are missing), one line each."""
+        notes = self.attrs.get("notes") or []
+        return "".join(f"\nnote: {where}: {message}" for where, message in notes)
 
 
 def _empty_failures() -> pd.DataFrame:
@@ -484,9 +492,23 @@ def failures(data: MonitorData) -> pd.DataFrame:
 
     Lists are empty (not missing) where they do not apply. Dependencies come from
     ``data.dependencies``; runs are the ``run`` column (builds without a run form one
-    group).
+    group). JUnit and CDash reports leave out the packages a failure blocked: they are
+    rows here only when a DAG was given (:meth:`MonitorData.with_dag`); otherwise the
+    table's ``attrs["notes"]`` (printed under its repr) says which report lacked one.
     """
     _check_data(data, "failures")
+    table = _failures(data)
+    table.attrs["notes"] = dag_notes(data)
+    return table
+
+
+def dag_notes(data: MonitorData) -> list[tuple[str, str]]:
+    """The notes of ``data`` saying a report was loaded without the DAG that finds the
+    packages it blocked (``(input, message)``; empty when every report had one)."""
+    return [(str(w), str(m)) for w, m in data.notes if str(m).startswith(NO_DAG_NOTE)]
+
+
+def _failures(data: MonitorData) -> FailureTable:
     builds = data.builds
     if not len(builds):
         return FailureTable(_empty_failures())

@@ -276,6 +276,15 @@ class MonitorData:
 
         return cls.from_frames(database.database_frames(url, keep_output=keep_output))
 
+    def with_dag(self, *sources: Any) -> MonitorData:
+        """This data with a dependency DAG (spec files, install trees, environments:
+        paths, ``SpecGraph`` or ``MonitorData``; none: the specs it holds) and the packages
+        its JUnit/CDash reports leave out because a dependency failed, as blocked builds
+        (see :func:`spackmon_analysis.reportdata.with_dag`)."""
+        from .reportdata import with_dag
+
+        return with_dag(self, *sources)
+
     # -- views -------------------------------------------------------------------------------
     @property
     def runs(self) -> list[str]:

@@ -132,7 +132,7 @@ class ReportRun:
 #: The ``builds.outcome`` categories, in this order.
 OUTCOMES = ("succeeded", "failed", "never built", "unknown")
 #: The ``builds.source`` categories.
-SOURCES = ("save-local", "server", "install", "database")
+SOURCES = ("save-local", "server", "install", "database", "junit", "cdash")
 BUILD_STATUS_CATEGORIES = ("SUCCESS", "FAILED", "NOTRUN", "CANCELLED")
 PHASE_STATUS_CATEGORIES = ("SUCCESS", "ERROR")
 EVENT_KINDS = ("error", "warning")

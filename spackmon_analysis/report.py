@@ -38,6 +38,7 @@ from .failures import (
     ROOT_CAUSE,
     _check_data,
     class_summary,
+    dag_notes,
     describe_error_line,
     error_fingerprints,
     failure_rates,
@@ -533,7 +534,10 @@ def failure_report(
     lines += _heading(
         _groups_title("Blocked dependents, never built", len(blocked), len(blocked_groups))
     )
-    if not len(blocked):
+    missing_dag = dag_notes(data)
+    for where, message in missing_dag:
+        lines.append(f"  {where}: {message}")
+    if not len(blocked) and not missing_dag:
         lines.append("None.")
     for group in blocked_groups:
         row = group[0]

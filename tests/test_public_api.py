@@ -25,7 +25,7 @@ PUBLIC_API = [
     # client and server
     "SpackMonitorClient", "ReplaySummary", "LocalMonitor", "create_app",
     # loaders
-    "MonitorData", "load", "load_save_local", "load_install_tree",
+    "MonitorData", "load", "load_save_local", "load_install_tree", "load_junit", "load_cdash",
     # analysis
     "failures", "failure_rates", "failure_matrix", "phase_times", "error_fingerprints",
     "flaky", "class_summary",
@@ -35,7 +35,7 @@ PUBLIC_API = [
     "failure_report", "write_html_report", "write_plots",
     "run_demo", "example_data_dir", "generate_spec_document", "generate_save_local",
     # errors
-    "SpackmonError", "SpecFormatError", "SaveLocalError", "InstallPrefixError",
+    "SpackmonError", "SpecFormatError", "SaveLocalError", "InstallPrefixError", "ReportError",
     "LogParseError", "RulesError", "ConfigError", "UnknownKeyError", "SchemaVersionError", "MonitorError",
     "TransportError", "RedirectError", "HTTPStatusError", "BadRequestError", "AuthError",
     "NotFoundError", "PayloadTooLargeError", "ServerError",

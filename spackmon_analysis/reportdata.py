@@ -1,0 +1,415 @@
+"""JUnit and CDash reports as :class:`~spackmon_analysis.frames.MonitorData`, and the
+packages they leave out.
+
+:func:`load_junit` and :func:`load_cdash` turn the :class:`~spackmon_analysis.records.
+ReportRun` records of :mod:`spackmon_analysis.loaders.junit` / :mod:`~spackmon_analysis.
+loaders.cdash` into the five frames (one ``run`` per report, named after the file or
+directory). A report lists only what Spack attempted: a package that never built because a
+dependency failed is missing from it. :func:`with_dag` (also
+:meth:`MonitorData.with_dag`, and the ``dag=`` argument of both loaders) adds them from a
+dependency DAG, as builds with status ``FAILED`` and no phase in the report's run, exactly
+the shape a monitor server records for them, so :func:`~spackmon_analysis.failures.failures`
+lists them as ``blocked`` by their root cause. Without a DAG, a report with a failure says
+so in ``data.notes`` (and :func:`failures` repeats it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, ReportError
+from .frames import MonitorData, _Assembler, _resolve_rules
+from .records import NO_DAG_NOTE, ReportRun
+from .spackfacts import short_hash
+
+__all__ = ["load_junit", "load_cdash", "with_dag", "report_runs"]
+
+DagSource = Any  # a path (spec file, install tree), a SpecGraph or a MonitorData
+
+
+def _phase_dict(p: Any, events: list[Any] | None) -> dict[str, Any]:
+    out = {
+        "name": p.name,
+        "status": p.status,
+        "output": p.output,
+        "order": p.order,
+        "duration": p.duration,
+        "started_at": p.started_at,
+        "finished_at": p.finished_at,
+        "phase_id": p.phase_id,
+        "first_line": p.first_line,
+    }
+    if events is not None:
+        out["events"] = events
+    return out
+
+
+def _frames(runs: list[ReportRun], *, keep_output: bool, rules: Any, source: str) -> MonitorData:
+    asm = _Assembler(keep_output=keep_output, rules=rules)
+    notes: list[tuple[str, str]] = []
+    extra: dict[str, tuple[float | None, str | None, str | None]] = {}
+    for run in runs:
+        notes.extend(run.notes)
+        by_build: dict[str, list[Any]] = {}
+        for phase in run.phases:
+            by_build.setdefault(phase.build_key, []).append(phase)
+        for record in run.builds:
+            env = record.environment()
+            env["spack_version"] = record.spack_version or run.spack_version
+            phases = sorted(by_build.get(record.key, []), key=lambda p: p.order or 0)
+            asm.add_build(
+                key=record.key,
+                build_id=None,
+                run=run.name,
+                run_time=run.started_at,
+                full_hash=record.full_hash or None,
+                dag_hash=record.full_hash or None,
+                spec_name=record.spec_name,
+                spec_version=record.spec_version,
+                status=record.status,
+                env=env,
+                tags=record.tags,
+                owner=None,
+                created_at=record.created_at or run.started_at,
+                source=run.format,
+                phases=[_phase_dict(p, run.events.get((record.key, p.name))) for p in phases],
+                compiler=record.compiler,
+            )
+            extra[record.key] = (record.duration, record.message, record.traceback)
+        failed = sorted(
+            {b.spec_name or b.key for b in run.builds if b.status == "FAILED" and b.key in by_build}
+        )
+        if failed:
+            notes.append(
+                (
+                    run.path,
+                    f"{NO_DAG_NOTE}: the packages that never built because {', '.join(failed)} "
+                    "failed are not in the report and cannot be listed; give a spec file, "
+                    "install tree or environment (dag=... or data.with_dag(...))",
+                )
+            )
+    frames = asm.frames()
+    builds = frames["builds"]
+    keys = list(builds["build"])
+    given = [extra.get(k, (None, None, None)) for k in keys]
+    durations = [g[0] for g in given]
+    builds["duration"] = [d if d is not None else old for d, old in zip(durations, builds["duration"], strict=True)]
+    builds["message"] = [g[1] for g in given]
+    builds["traceback"] = [g[2] for g in given]
+    return MonitorData(**frames, source=source, rules=rules, problems=asm.problems, notes=notes + asm.notes)
+
+
+def _report_paths(path: Path, suffix_ok: Any) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.is_file() and suffix_ok(p))
+
+
+def report_runs(path: str | os.PathLike[str], fmt: str, *, rules: Any = None) -> list[ReportRun]:
+    """The :class:`ReportRun` records of a JUnit file or folder of them (``fmt="junit"``)
+    or of a CDash directory or folder of them (``"cdash"``)."""
+    from .loaders.cdash import is_cdash_dir, read_cdash
+    from .loaders.junit import is_junit_file, read_junit
+
+    target = Path(path).expanduser()
+    if not target.exists():
+        raise ReportError("no such file or directory", filename=str(target))
+    if fmt == "junit":
+        if target.is_file():
+            return [read_junit(target)]
+        files = _report_paths(target, is_junit_file)
+        if not files:
+            raise ReportError("no JUnit report (*.xml with <testsuites>) in the folder", filename=str(target))
+        return [read_junit(f) for f in files]
+    if is_cdash_dir(target):
+        return [read_cdash(target, rules=rules)]
+    if target.is_dir():
+        dirs = sorted(d for d in target.iterdir() if is_cdash_dir(d))
+        if dirs:
+            return [read_cdash(d, rules=rules) for d in dirs]
+    return [read_cdash(target, rules=rules)]  # raises the right ReportError
+
+
+def _load(path: Any, fmt: str, dag: Any, keep_output: bool, rules: Any) -> MonitorData:
+    active = _resolve_rules(rules)
+    runs = report_runs(path, fmt, rules=active)
+    source = str(Path(path).expanduser())
+    data = _frames(runs, keep_output=keep_output, rules=active, source=source)
+    if dag is not None:
+        sources = dag if isinstance(dag, list | tuple) else [dag]
+        data = with_dag(data, *sources)
+    return data
+
+
+def load_junit(
+    path: str | os.PathLike[str],
+    *,
+    dag: DagSource | list[DagSource] | None = None,
+    keep_output: bool = True,
+    rules: Any = None,
+) -> MonitorData:
+    """Load a JUnit report of ``spack install --log-format junit`` (a file, or a folder of
+    them: one run per file) into a :class:`MonitorData`.
+
+    One build per ``testcase`` (key and ``full_hash``: the DAG hash), status ``SUCCESS``,
+    ``FAILED`` (``<failure>``/``<error>``, whose message and traceback are the extra
+    ``builds`` columns ``message`` and ``traceback``) or ``NOTRUN`` with tag ``skipped``
+    (already installed or external; ``with_dag`` adds the tag ``external`` or
+    ``installed``); phases cut from ``<system-out>`` on Spack's phase markers, the last one
+    of a failed build ``ERROR``; events from :func:`~spackmon_analysis.logs.parse_log`;
+    ``duration`` the testcase's ``time``. ``dag``: spec files, install trees or environments
+    (paths, :class:`~spackmon_analysis.spec.SpecGraph` or :class:`MonitorData`) giving the
+    DAG that finds the packages the report leaves out (see :func:`with_dag`).
+
+    Raises:
+        ReportError: a malformed or truncated report (names the file and element).
+    """
+    return _load(path, "junit", dag, keep_output, rules)
+
+
+def load_cdash(
+    path: str | os.PathLike[str],
+    *,
+    dag: DagSource | list[DagSource] | None = None,
+    keep_output: bool = True,
+    rules: Any = None,
+) -> MonitorData:
+    """Load a CDash report directory of ``spack install --log-format cdash`` (or a folder of
+    them) into a :class:`MonitorData`: one build per package, phases ``configure`` (with
+    its log) and ``build`` (with the report's ``<Error>``/``<Warning>`` entries as events),
+    Spack's version and commit from ``Generator``/``Update.xml``. ``dag`` as for
+    :func:`load_junit`; with it, builds the report names only by package name get their
+    DAG hash and version.
+
+    Raises:
+        ReportError: no CDash report files, or a malformed/truncated one (names the file
+            and element).
+    """
+    return _load(path, "cdash", dag, keep_output, rules)
+
+
+# ---------------------------------------------------------------------------------
+# the DAG: packages a report leaves out
+
+
+def _dag_data(source: DagSource) -> MonitorData:
+    from .frames import load_install_tree
+    from .spec import SpecGraph, load_spec
+
+    if isinstance(source, MonitorData):
+        return MonitorData(specs=source.specs, dependencies=source.dependencies, source=source.source)
+    graph = None
+    if isinstance(source, SpecGraph) or (hasattr(source, "nodes") and hasattr(source, "edges")):
+        graph = source
+    elif isinstance(source, str | os.PathLike):
+        target = Path(source).expanduser()
+        if not target.exists():
+            raise ConfigError(f"{target}: no such file or directory (a DAG source)")
+        if target.is_dir():
+            tree = load_install_tree(target, keep_output=False)
+            return MonitorData(specs=tree.specs, dependencies=tree.dependencies, source=str(target))
+        graph = load_spec(target)
+    else:
+        raise ConfigError(
+            f"a DAG source is a spec file or install tree path, a SpecGraph or a MonitorData, "
+            f"not {type(source).__name__}"
+        )
+    asm = _Assembler(keep_output=False, rules=None)
+    asm.add_graph(graph)
+    frames = asm.frames()
+    return MonitorData(specs=frames["specs"], dependencies=frames["dependencies"], source=str(getattr(graph, "source", "")))
+
+
+def _text(value: Any) -> str | None:
+    import pandas as pd
+
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    return str(value)
+
+
+def with_dag(data: MonitorData, *sources: DagSource) -> MonitorData:
+    """``data`` with the DAG of ``sources`` (spec files, install trees, environments:
+    paths, :class:`~spackmon_analysis.spec.SpecGraph` or :class:`MonitorData`; none: the
+    specs and dependencies ``data`` already holds) and the packages its reports leave out.
+
+    For each report run (``builds.source`` ``junit`` or ``cdash``): builds named only by
+    package (CDash) get the hash of the DAG's only non-external node of that name; a
+    skipped build gets the tag ``external`` or ``installed``; and every non-external node
+    of the DAG that depends, directly or not, on a build of the run that failed, and has
+    no build in the run, becomes a build of the run with status ``FAILED``, no phases and
+    the tag ``blocked`` (key: its DAG hash), which :func:`~spackmon_analysis.failures.
+    failures` lists as ``blocked`` by the root cause. The run's "no DAG" note is replaced
+    by a note naming what was added, or by one naming the failed builds the DAG does not
+    hold.
+    """
+    import pandas as pd
+
+    parts = [data] + [_dag_data(s) for s in sources]
+    merged = MonitorData.concat(parts) if len(parts) > 1 else data
+    merged.source = data.source
+    specs = merged.specs
+    deps = merged.dependencies
+    by_dag: dict[str, str] = {}
+    external: set[str] = set()
+    by_name: dict[str, list[str]] = {}
+    info: dict[str, tuple[str | None, str | None, str | None]] = {}
+    for key, dag, name, version, ext, compiler in zip(
+        specs["full_hash"].astype(object),
+        specs["dag_hash"].astype(object),
+        specs["name"].astype(object),
+        specs["version"].astype(object),
+        specs["external"],
+        specs["compiler"].astype(object),
+        strict=True,
+    ):
+        key = str(key)
+        by_dag[key] = key
+        if _text(dag):
+            by_dag.setdefault(str(dag), key)
+        if bool(ext):
+            external.add(key)
+        elif _text(name):
+            by_name.setdefault(str(name), []).append(key)
+        info[key] = (_text(name), _text(version), _text(compiler))
+    parents: dict[str, set[str]] = {}
+    for parent, child in zip(deps["parent_hash"].astype(object), deps["child_hash"].astype(object), strict=True):
+        if _text(parent) and _text(child):
+            parents.setdefault(str(child), set()).add(str(parent))
+
+    builds = merged.builds.copy()
+    for column in ("message", "traceback"):
+        if column not in builds.columns:
+            builds[column] = None
+    source = builds["source"].astype(object)
+    is_report = source.isin(["junit", "cdash"])
+    notes = list(merged.notes)
+    new_rows: list[dict[str, Any]] = []
+    resolved_notes: list[tuple[str, str]] = []
+    full = builds["full_hash"].astype(object).tolist()
+    dags = builds["dag_hash"].astype(object).tolist()
+    tags = list(builds["tags"])
+    names = builds["spec_name"].astype(object).tolist()
+    versions = builds["spec_version"].astype(object).tolist()
+    for i in range(len(builds)):
+        if not is_report.iloc[i]:
+            continue
+        key = by_dag.get(_text(full[i]) or "") if _text(full[i]) else None
+        if key is None and not _text(full[i]) and _text(names[i]):
+            candidates = by_name.get(str(names[i]), [])
+            if len(candidates) == 1:
+                key = candidates[0]
+            elif len(candidates) > 1:
+                notes.append((str(builds["build"].iloc[i]), f"{names[i]}: {len(candidates)} nodes of that name in the DAG; its hash stays unknown"))
+        if key is None:
+            continue
+        full[i] = key
+        name, version, _compiler = info.get(key, (None, None, None))
+        dag_hash = specs.loc[specs["full_hash"] == key, "dag_hash"]
+        dags[i] = _text(dag_hash.iloc[0]) if len(dag_hash) and _text(dag_hash.iloc[0]) else key
+        if not _text(versions[i]) and version:
+            versions[i] = version
+        if "skipped" in tuple(tags[i] or ()) and not ({"external", "installed"} & set(tags[i])):
+            tags[i] = (*tuple(tags[i]), "external" if key in external else "installed")
+    builds["full_hash"] = pd.array(full, dtype="string")
+    builds["dag_hash"] = pd.array(dags, dtype="string")
+    builds["spec_version"] = pd.array(versions, dtype="string")
+    builds["tags"] = pd.Series(tags, index=builds.index, dtype=object)
+
+    outcome = builds["outcome"].astype(object)
+    taken = set(builds["build"].astype(object))
+    cleared: set[str] = set()
+    for run, group in builds[is_report].groupby(builds["run"].astype(object), sort=False):
+        run_hashes = {h for h in group["full_hash"].astype(object) if _text(h)}
+        failed = group[outcome[group.index] == "failed"]
+        if not len(failed):
+            continue
+        failed_keys = {str(h) for h in failed["full_hash"].astype(object) if _text(h) and str(h) in info}
+        missing = sorted(
+            str(n) for n, h in zip(failed["spec_name"], failed["full_hash"].astype(object), strict=True)
+            if not (_text(h) and str(h) in info)
+        )
+        first = group.iloc[0]
+        added = []
+        if failed_keys:
+            for node in _dependents(failed_keys, parents):
+                if node in run_hashes or node in external or node not in info:
+                    continue
+                name, version, compiler = info[node]
+                key = node if node not in taken else f"{run}/{node}"
+                taken.add(key)
+                dag_hash = specs.loc[specs["full_hash"] == node, "dag_hash"]
+                new_rows.append(
+                    {
+                        "build": key,
+                        "run": run,
+                        "run_time": first["run_time"],
+                        "full_hash": node,
+                        "dag_hash": _text(dag_hash.iloc[0]) if len(dag_hash) and _text(dag_hash.iloc[0]) else node,
+                        "spec_name": name,
+                        "spec_version": version,
+                        "compiler": compiler,
+                        "status": "FAILED",
+                        "outcome": "never built",
+                        "host_os": first["host_os"],
+                        "platform": first["platform"],
+                        "host_target": first["host_target"],
+                        "hostname": first["hostname"],
+                        "kernel_version": first["kernel_version"],
+                        "spack_version": first["spack_version"],
+                        "tags": ("blocked",),
+                        "source": first["source"],
+                        "created_at": None,
+                    }
+                )
+                added.append(f"{name} /{short_hash(dag_hash.iloc[0] if len(dag_hash) else node)}")
+        cleared.add(str(run))
+        if added:
+            resolved_notes.append((str(run), f"not in the report, never built (blocked; from the DAG): {', '.join(sorted(added))}"))
+        elif failed_keys:
+            resolved_notes.append((str(run), "the DAG holds no package that depends on the failed build(s): none blocked"))
+        if missing:
+            resolved_notes.append(
+                (str(run), f"{NO_DAG_NOTE} for {', '.join(missing)}: the DAG given does not hold it, so its dependents cannot be listed")
+            )
+    if new_rows:
+        builds = pd.concat([builds, pd.DataFrame(new_rows)], ignore_index=True)
+    runs_of = {str(r): str(r) for r in cleared}
+    notes = [
+        n for n in notes
+        if not (n[1].startswith(NO_DAG_NOTE + ":") and _run_of_path(n[0]) in runs_of)
+    ]
+    return MonitorData(
+        specs=specs,
+        dependencies=deps,
+        builds=builds,
+        phases=merged.phases,
+        events=merged.events,
+        source=merged.source,
+        rules=merged.rules,
+        problems=merged.problems,
+        notes=notes + resolved_notes,
+    )
+
+
+def _run_of_path(path: str) -> str:
+    """The run name a report path gives (the file's stem, the directory's name)."""
+    p = Path(path)
+    return p.stem if p.suffix.lower() == ".xml" else p.name
+
+
+def _dependents(start: set[str], parents: dict[str, set[str]]) -> list[str]:
+    """Every node that depends on one of ``start``, directly or not (``start`` excluded),
+    in a stable order."""
+    seen: set[str] = set()
+    order: list[str] = []
+    stack = sorted(start)
+    while stack:
+        node = stack.pop()
+        for parent in sorted(parents.get(node, ())):
+            if parent not in seen and parent not in start:
+                seen.add(parent)
+                order.append(parent)
+                stack.append(parent)
+    return order
