@@ -1,0 +1,210 @@
+"""JUnit and CDash reports (Spack 0.22.1's real files in tests/data/reports/) as MonitorData."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import spackmon_analysis as sma
+from spackmon_analysis.failures import failures
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parent / "data"
+REPORTS = DATA / "reports"
+DERIVED = DATA / "derived"
+JUNIT = REPORTS / "v0.22.1-junit-failure-tinybrokenapp" / "junit-tinybrokenapp.xml"
+CDASH = REPORTS / "v0.22.1-cdash-success-tinyapp"
+CDASH_FAIL = DERIVED / "cdash-failure-tinybrokenapp"
+CDASH_SINGLE = DERIVED / "cdash-single-tinybroken"
+DAG = DERIVED / "tinybrokenapp-spack-0.22.1-zen3.json"
+BROKEN = "zkrnssrjgjyycae3swuvljmjzdhlukeo"
+GCC_ERROR = "broken.c:4:3: error: expected ',' or ';' before 'return'"
+
+
+def _by_name(data: sma.MonitorData) -> dict[str, dict]:
+    return {row["spec_name"]: row for _, row in data.builds.iterrows()}
+
+
+def test_junit_testcases_become_builds() -> None:
+    data = sma.load_junit(JUNIT)
+    rows = _by_name(data)
+    assert set(rows) == {"gcc-runtime", "glibc", "gmake", "tinybase", "tinyutil", "tinybroken"}
+    broken = rows["tinybroken"]
+    assert broken["build"] == BROKEN and broken["dag_hash"] == BROKEN
+    assert broken["status"] == "FAILED" and broken["outcome"] == "failed"
+    assert broken["duration"] == pytest.approx(0.26119446754455566)
+    assert broken["message"].startswith("ProcessError: Command exited with status 2:")
+    assert 'installer.py", line 2483, in build_process' in broken["traceback"]
+    assert broken["run"] == "junit-tinybrokenapp"
+    assert broken["run_time"] == pd.Timestamp("2026-12-02 21:49:26", tz="UTC")
+    assert (broken["platform"], broken["host_os"], broken["host_target"]) == ("linux", "debian12", "zen3")
+    assert broken["compiler"] == "gcc@12.2.0" and broken["source"] == "junit"
+    for name in ("gcc-runtime", "glibc", "gmake", "tinybase", "tinyutil"):
+        assert rows[name]["status"] == "NOTRUN" and "skipped" in rows[name]["tags"], name
+    phases = data.phases[data.phases["build"] == BROKEN]
+    assert list(phases["name"]) == ["edit", "build"]
+    assert list(phases["status"]) == ["SUCCESS", "ERROR"]
+    assert list(phases["build_log_first_line"]) == [1, 2]
+    assert phases["output"].iloc[1].startswith("==> tinybroken: Executing phase: 'build'\n")
+    errors = data.events[data.events["kind"] == "error"]
+    assert errors["text"].iloc[0] == GCC_ERROR and errors["phase"].iloc[0] == "build"
+
+
+def test_junit_failure_without_dag_says_so() -> None:
+    data = sma.load_junit(JUNIT)
+    table = failures(data)
+    assert list(table["spec_name"]) == ["tinybroken"]  # tinybrokenapp is not in the report
+    notes = [m for _, m in data.notes if m.startswith("no DAG")]
+    assert len(notes) == 1 and "tinybroken failed" in notes[0]
+    assert "note: " in repr(table) and "no DAG" in repr(table)
+    report = sma.failure_report(data)
+    assert "no DAG: the packages that never built because tinybroken failed" in report
+
+
+def _answers(data: sma.MonitorData) -> dict:
+    table = failures(data)
+    cause = table[table["role"] == "root cause"].iloc[0]
+    blocked = table[table["role"] == "blocked"]
+    return {
+        "root causes": list(table.loc[table["role"] == "root cause", "spec_name"]),
+        "first error": cause["first_error"],
+        "source": (cause["error_class"] is not None, data.events["source_file"].iloc[0]),
+        "blocked": {r["spec_name"]: list(r["blocked_by"]) for _, r in blocked.iterrows()},
+        "blocks": list(cause["blocked_transitive"]),
+    }
+
+
+EXPECTED = {
+    "root causes": ["tinybroken"],
+    "first error": GCC_ERROR,
+    "source": (True, "broken.c"),
+    "blocked": {"tinybrokenapp": ["tinybroken"]},
+    "blocks": ["tinybrokenapp"],
+}
+
+
+@pytest.mark.parametrize(
+    "load",
+    [
+        lambda: sma.load_junit(JUNIT, dag=DAG),
+        lambda: sma.load_junit(JUNIT).with_dag(DAG),
+        lambda: sma.load(JUNIT, DAG),
+        lambda: sma.load_cdash(CDASH_FAIL, dag=DAG),
+        lambda: sma.load_cdash(CDASH_SINGLE, dag=DAG),
+        lambda: sma.load(CDASH_SINGLE, DAG),
+        lambda: sma.load(DATA / "save-local" / "v0.17.1-failure-tinybrokenapp"),
+    ],
+    ids=["junit+dag", "junit.with_dag", "load(junit, spec)", "cdash+dag", "cdash-single+dag",
+         "load(cdash, spec)", "save-local 0.17.1"],
+)  # fmt: skip
+def test_same_answers_from_each_source(load) -> None:
+    data = load()
+    answers = _answers(data)
+    assert answers == EXPECTED
+    table = failures(data)
+    cause = table[table["role"] == "root cause"].iloc[0]
+    assert cause["failed_phase"] == "build"
+    assert cause["error_build_log_line"] == 6 or data.builds["source"].iloc[0] == "save-local"
+    assert not [m for _, m in data.notes if m.startswith("no DAG")]
+    assert "note: " not in repr(table)
+
+
+def test_blocked_build_is_shaped_like_monitor_data() -> None:
+    data = sma.load_junit(JUNIT, dag=DAG)
+    app = _by_name(data)["tinybrokenapp"]
+    assert app["status"] == "FAILED" and app["outcome"] == "never built"
+    assert app["run"] == "junit-tinybrokenapp" and app["spec_version"] == "1.0"
+    assert app["dag_hash"].startswith("2sa24ew") and "blocked" in app["tags"]
+    assert not len(data.phases[data.phases["build"] == app["build"]])
+    rows = _by_name(data)
+    assert "external" in rows["glibc"]["tags"] and "external" in rows["gmake"]["tags"]
+    assert "installed" in rows["tinybase"]["tags"] and "installed" in rows["tinyutil"]["tags"]
+    assert any("tinybrokenapp /2sa24ew" in m for _, m in data.notes)
+
+
+def test_a_dag_without_the_failed_package_keeps_the_warning() -> None:
+    data = sma.load_junit(JUNIT, dag=DATA / "specs" / "tinyapp-spack-0.22.1.json")
+    notes = [m for _, m in data.notes if m.startswith("no DAG")]
+    assert len(notes) == 1 and "tinybroken" in notes[0] and "does not hold it" in notes[0]
+    assert list(failures(data)["spec_name"]) == ["tinybroken"]
+
+
+def test_cdash_success_tinyapp_and_dependencies_built() -> None:
+    data = sma.load_cdash(CDASH)
+    rows = _by_name(data)
+    assert set(rows) == {"gcc-runtime", "tinyapp", "tinybase", "tinyutil"}
+    assert {r["outcome"] for r in rows.values()} == {"succeeded"}
+    assert not len(failures(data))
+    assert not [m for _, m in data.notes if m.startswith("no DAG")]
+    tinybase = rows["tinybase"]
+    # the DAG hash and version come from the stage path in the Configure log
+    assert tinybase["build"] == "fj42lltb6vhc3xubxszo74soejw5doia" and tinybase["spec_version"] == "1.0"
+    assert set(data.builds["spack_version"].astype(str)) == {"0.22.1"}
+    assert set(data.builds["hostname"].astype(str)) == {"vm"}
+    assert rows["tinyapp"]["created_at"] == pd.Timestamp(1796248348, unit="s", tz="UTC")
+    phases = data.phases.groupby("build")["name"].apply(list).to_dict()
+    assert phases["gcc-runtime"] == ["build"]  # no Configure.xml for gcc-runtime
+    assert phases["tinyutil"] == ["configure", "build"]
+    log = data.phases[(data.phases["build"] == tinybase["build"]) & (data.phases["name"] == "configure")]
+    assert "config.status: creating Makefile" in log["output"].iloc[0]
+    assert any(w.endswith("README.md") and "not a CDash build report" in m for w, m in data.notes)
+
+
+def test_cdash_success_with_install_tree_and_save_local_same_outcome() -> None:
+    saved = sma.load(DATA / "save-local" / "v0.17.1-success-tinyapp")
+    cdash = sma.load_cdash(CDASH)
+    for data in (saved, cdash):
+        rows = _by_name(data)
+        assert {rows[n]["outcome"] for n in ("tinyapp", "tinyutil", "tinybase")} == {"succeeded"}
+
+
+def test_cdash_events_are_the_reports_entries() -> None:
+    data = sma.load_cdash(CDASH_SINGLE)
+    rows = _by_name(data)
+    assert set(rows) == {"tinybroken"}  # named only in the Configure log
+    errors = data.events[data.events["kind"] == "error"]
+    first = errors.iloc[0]
+    assert first["text"] == GCC_ERROR and first["line_no"] == 5
+    assert first["source_file"] == "broken.c" and first["source_line_no"] == 4
+    # Spack escaped the context twice; it reads as the log did
+    assert "==> [2026-12-02-21:49:26.985287] 'make' '-j2'" in first["pre_context"]
+    assert first["primary_class"] == "compile"
+    assert [m for _, m in data.notes if m.startswith("no DAG")]
+
+
+def test_spack_commit_from_generator_and_update() -> None:
+    from spackmon_analysis.loaders.cdash import read_cdash
+
+    run = read_cdash(CDASH)
+    assert run.spack_version == "0.22.1"
+    assert run.spack_commit == "d66dce2d668a6234504594661506cdd1eaca4adc"
+    assert run.roots == [("tinyapp", None)]
+
+
+def test_junit_folder_gives_one_run_per_file(tmp_path: Path) -> None:
+    (tmp_path / "a.xml").write_bytes(JUNIT.read_bytes())
+    (tmp_path / "b.xml").write_bytes(JUNIT.read_bytes())
+    data = sma.load_junit(tmp_path)
+    assert data.runs == ["a", "b"] and len(data.builds) == 12
+    assert len(failures(data)) == 2
+
+
+def test_load_detects_reports() -> None:
+    assert set(sma.load(JUNIT).builds["source"].astype(str)) == {"junit"}
+    assert set(sma.load(CDASH).builds["source"].astype(str)) == {"cdash"}
+
+
+def test_derived_files_are_current(tmp_path: Path) -> None:
+    sys.path.insert(0, str(HERE))
+    try:
+        import derive
+    finally:
+        sys.path.remove(str(HERE))
+    derive.write_all(tmp_path)
+    for path in sorted(tmp_path.rglob("*")):
+        if path.is_file():
+            committed = DERIVED / path.relative_to(tmp_path)
+            assert committed.read_bytes() == path.read_bytes(), committed
