@@ -584,6 +584,10 @@ def _failures(data: MonitorData) -> FailureTable:
                 rec["error_line_no"],
                 row.get("spack_version"),
             )
+            if _text(row.get("source")) == "cdash":
+                # CDash's steps are not Spack's phases and it keeps no build log: its line
+                # numbers count in the step's log only, so no file or >> N is claimed
+                rec["error_log"], rec["error_build_log_line"] = None, None
             rec["blocked_direct"] = sorted(
                 {blocked_names[x] for x, d in direct_of.items() if h is not None and h in d}
             )

@@ -16,7 +16,6 @@ so in ``data.notes`` (and :func:`failures` repeats it).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +56,13 @@ def _frames(runs: list[ReportRun], *, keep_output: bool, rules: Any, source: str
         for phase in run.phases:
             by_build.setdefault(phase.build_key, []).append(phase)
         for record in run.builds:
+            # the same package in two reports of a folder: the later one's key names its run
+            key = record.key if record.key not in extra else f"{run.name}/{record.key}"
             env = record.environment()
             env["spack_version"] = record.spack_version or run.spack_version
             phases = sorted(by_build.get(record.key, []), key=lambda p: p.order or 0)
             asm.add_build(
-                key=record.key,
+                key=key,
                 build_id=None,
                 run=run.name,
                 run_time=run.started_at,
@@ -78,7 +79,7 @@ def _frames(runs: list[ReportRun], *, keep_output: bool, rules: Any, source: str
                 phases=[_phase_dict(p, run.events.get((record.key, p.name))) for p in phases],
                 compiler=record.compiler,
             )
-            extra[record.key] = (record.duration, record.message, record.traceback)
+            extra[key] = (record.duration, record.message, record.traceback)
         failed = sorted(
             {b.spec_name or b.key for b in run.builds if b.status == "FAILED" and b.key in by_build}
         )
@@ -96,10 +97,14 @@ def _frames(runs: list[ReportRun], *, keep_output: bool, rules: Any, source: str
     keys = list(builds["build"])
     given = [extra.get(k, (None, None, None)) for k in keys]
     durations = [g[0] for g in given]
-    builds["duration"] = [d if d is not None else old for d, old in zip(durations, builds["duration"], strict=True)]
+    builds["duration"] = [
+        d if d is not None else old for d, old in zip(durations, builds["duration"], strict=True)
+    ]
     builds["message"] = [g[1] for g in given]
     builds["traceback"] = [g[2] for g in given]
-    return MonitorData(**frames, source=source, rules=rules, problems=asm.problems, notes=notes + asm.notes)
+    return MonitorData(
+        **frames, source=source, rules=rules, problems=asm.problems, notes=notes + asm.notes
+    )
 
 
 def _report_paths(path: Path, suffix_ok: Any) -> list[Path]:
@@ -120,7 +125,9 @@ def report_runs(path: str | os.PathLike[str], fmt: str, *, rules: Any = None) ->
             return [read_junit(target)]
         files = _report_paths(target, is_junit_file)
         if not files:
-            raise ReportError("no JUnit report (*.xml with <testsuites>) in the folder", filename=str(target))
+            raise ReportError(
+                "no JUnit report (*.xml with <testsuites>) in the folder", filename=str(target)
+            )
         return [read_junit(f) for f in files]
     if is_cdash_dir(target):
         return [read_cdash(target, rules=rules)]
@@ -148,6 +155,7 @@ def load_junit(
     dag: DagSource | list[DagSource] | None = None,
     keep_output: bool = True,
     rules: Any = None,
+    strict: bool = True,
 ) -> MonitorData:
     """Load a JUnit report of ``spack install --log-format junit`` (a file, or a folder of
     them: one run per file) into a :class:`MonitorData`.
@@ -165,6 +173,7 @@ def load_junit(
     Raises:
         ReportError: a malformed or truncated report (names the file and element).
     """
+    del strict  # a malformed report always raises: nothing in it can be skipped safely
     return _load(path, "junit", dag, keep_output, rules)
 
 
@@ -174,6 +183,7 @@ def load_cdash(
     dag: DagSource | list[DagSource] | None = None,
     keep_output: bool = True,
     rules: Any = None,
+    strict: bool = True,
 ) -> MonitorData:
     """Load a CDash report directory of ``spack install --log-format cdash`` (or a folder of
     them) into a :class:`MonitorData`: one build per package, phases ``configure`` (with
@@ -186,6 +196,7 @@ def load_cdash(
         ReportError: no CDash report files, or a malformed/truncated one (names the file
             and element).
     """
+    del strict  # a malformed report always raises: nothing in it can be skipped safely
     return _load(path, "cdash", dag, keep_output, rules)
 
 
@@ -198,7 +209,9 @@ def _dag_data(source: DagSource) -> MonitorData:
     from .spec import SpecGraph, load_spec
 
     if isinstance(source, MonitorData):
-        return MonitorData(specs=source.specs, dependencies=source.dependencies, source=source.source)
+        return MonitorData(
+            specs=source.specs, dependencies=source.dependencies, source=source.source
+        )
     graph = None
     if isinstance(source, SpecGraph) or (hasattr(source, "nodes") and hasattr(source, "edges")):
         graph = source
@@ -218,7 +231,11 @@ def _dag_data(source: DagSource) -> MonitorData:
     asm = _Assembler(keep_output=False, rules=None)
     asm.add_graph(graph)
     frames = asm.frames()
-    return MonitorData(specs=frames["specs"], dependencies=frames["dependencies"], source=str(getattr(graph, "source", "")))
+    return MonitorData(
+        specs=frames["specs"],
+        dependencies=frames["dependencies"],
+        source=str(getattr(graph, "source", "")),
+    )
 
 
 def _text(value: Any) -> str | None:
@@ -274,7 +291,9 @@ def with_dag(data: MonitorData, *sources: DagSource) -> MonitorData:
             by_name.setdefault(str(name), []).append(key)
         info[key] = (_text(name), _text(version), _text(compiler))
     parents: dict[str, set[str]] = {}
-    for parent, child in zip(deps["parent_hash"].astype(object), deps["child_hash"].astype(object), strict=True):
+    for parent, child in zip(
+        deps["parent_hash"].astype(object), deps["child_hash"].astype(object), strict=True
+    ):
         if _text(parent) and _text(child):
             parents.setdefault(str(child), set()).add(str(parent))
 
@@ -301,7 +320,12 @@ def with_dag(data: MonitorData, *sources: DagSource) -> MonitorData:
             if len(candidates) == 1:
                 key = candidates[0]
             elif len(candidates) > 1:
-                notes.append((str(builds["build"].iloc[i]), f"{names[i]}: {len(candidates)} nodes of that name in the DAG; its hash stays unknown"))
+                notes.append(
+                    (
+                        str(builds["build"].iloc[i]),
+                        f"{names[i]}: {len(candidates)} nodes of that name in the DAG; its hash stays unknown",
+                    )
+                )
         if key is None:
             continue
         full[i] = key
@@ -325,9 +349,12 @@ def with_dag(data: MonitorData, *sources: DagSource) -> MonitorData:
         failed = group[outcome[group.index] == "failed"]
         if not len(failed):
             continue
-        failed_keys = {str(h) for h in failed["full_hash"].astype(object) if _text(h) and str(h) in info}
+        failed_keys = {
+            str(h) for h in failed["full_hash"].astype(object) if _text(h) and str(h) in info
+        }
         missing = sorted(
-            str(n) for n, h in zip(failed["spec_name"], failed["full_hash"].astype(object), strict=True)
+            str(n)
+            for n, h in zip(failed["spec_name"], failed["full_hash"].astype(object), strict=True)
             if not (_text(h) and str(h) in info)
         )
         first = group.iloc[0]
@@ -346,7 +373,9 @@ def with_dag(data: MonitorData, *sources: DagSource) -> MonitorData:
                         "run": run,
                         "run_time": first["run_time"],
                         "full_hash": node,
-                        "dag_hash": _text(dag_hash.iloc[0]) if len(dag_hash) and _text(dag_hash.iloc[0]) else node,
+                        "dag_hash": _text(dag_hash.iloc[0])
+                        if len(dag_hash) and _text(dag_hash.iloc[0])
+                        else node,
                         "spec_name": name,
                         "spec_version": version,
                         "compiler": compiler,
@@ -366,18 +395,32 @@ def with_dag(data: MonitorData, *sources: DagSource) -> MonitorData:
                 added.append(f"{name} /{short_hash(dag_hash.iloc[0] if len(dag_hash) else node)}")
         cleared.add(str(run))
         if added:
-            resolved_notes.append((str(run), f"not in the report, never built (blocked; from the DAG): {', '.join(sorted(added))}"))
+            resolved_notes.append(
+                (
+                    str(run),
+                    f"not in the report, never built (blocked; from the DAG): {', '.join(sorted(added))}",
+                )
+            )
         elif failed_keys:
-            resolved_notes.append((str(run), "the DAG holds no package that depends on the failed build(s): none blocked"))
+            resolved_notes.append(
+                (
+                    str(run),
+                    "the DAG holds no package that depends on the failed build(s): none blocked",
+                )
+            )
         if missing:
             resolved_notes.append(
-                (str(run), f"{NO_DAG_NOTE} for {', '.join(missing)}: the DAG given does not hold it, so its dependents cannot be listed")
+                (
+                    str(run),
+                    f"{NO_DAG_NOTE} for {', '.join(missing)}: the DAG given does not hold it, so its dependents cannot be listed",
+                )
             )
     if new_rows:
         builds = pd.concat([builds, pd.DataFrame(new_rows)], ignore_index=True)
     runs_of = {str(r): str(r) for r in cleared}
     notes = [
-        n for n in notes
+        n
+        for n in notes
         if not (n[1].startswith(NO_DAG_NOTE + ":") and _run_of_path(n[0]) in runs_of)
     ]
     return MonitorData(

@@ -84,14 +84,18 @@ def _epoch(elem: Any, tag: str, filename: str, where: str) -> datetime | None:
     try:
         return datetime.fromtimestamp(value, tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
-        raise ReportError(f"{value} is not a time", filename=filename, element=f"{where}/{tag}") from None
+        raise ReportError(
+            f"{value} is not a time", filename=filename, element=f"{where}/{tag}"
+        ) from None
 
 
 def _event(entry: Any, kind: str, filename: str, where: str, rules: Any) -> LogEvent:
     text = _unescape(entry.findtext("Text"))
     line_no = number(entry.findtext("BuildLogLine"), filename, f"{where}/BuildLogLine", kind=int)
     source_file = _unescape(entry.findtext("SourceFile")).strip() or None
-    source_line = number(entry.findtext("SourceLineNumber"), filename, f"{where}/SourceLineNumber", kind=int)
+    source_line = number(
+        entry.findtext("SourceLineNumber"), filename, f"{where}/SourceLineNumber", kind=int
+    )
     pre = _unescape(entry.findtext("PreContext"))
     post = _unescape(entry.findtext("PostContext"))
     return LogEvent(
@@ -109,7 +113,11 @@ def _event(entry: Any, kind: str, filename: str, where: str, rules: Any) -> LogE
 
 def _site(root: Any, filename: str) -> dict[str, Any]:
     if root.tag != "Site":
-        raise ReportError(f"the root element is <{root.tag}>, not <Site>", filename=filename, element=str(root.tag))
+        raise ReportError(
+            f"the root element is <{root.tag}>, not <Site>",
+            filename=filename,
+            element=str(root.tag),
+        )
     return dict(root.attrib)
 
 
@@ -127,7 +135,9 @@ def read_cdash(path: str | Path, *, rules: Any = None) -> ReportRun:
     folder = Path(path)
     dirname = str(folder)
     if not folder.is_dir():
-        raise ReportError("not a directory (a CDash report is the --log-file directory)", filename=dirname)
+        raise ReportError(
+            "not a directory (a CDash report is the --log-file directory)", filename=dirname
+        )
     groups: dict[str, dict[str, Path]] = {}
     run = ReportRun(name=folder.name, path=dirname, format="cdash")
     for child in sorted(folder.iterdir()):
@@ -138,11 +148,16 @@ def read_cdash(path: str | Path, *, rules: Any = None) -> ReportRun:
             continue
         step = m.group("step")
         if step not in CDASH_STEPS:
-            run.notes.append((str(child), "a `spack test` report (Test/Testing.xml), not a build; not loaded"))
+            run.notes.append(
+                (str(child), "a `spack test` report (Test/Testing.xml), not a build; not loaded")
+            )
             continue
         groups.setdefault(m.group("pkg") or "", {})[step] = child
     if not groups:
-        raise ReportError("no CDash build report files ([<pkg>_]Build.xml, Configure.xml, Update.xml)", filename=dirname)
+        raise ReportError(
+            "no CDash build report files ([<pkg>_]Build.xml, Configure.xml, Update.xml)",
+            filename=dirname,
+        )
     versions: set[str] = set()
     for prefix, files in sorted(groups.items()):
         _read_package(prefix, files, run, rules, versions)
@@ -151,7 +166,9 @@ def read_cdash(path: str | Path, *, rules: Any = None) -> ReportRun:
     return run
 
 
-def _read_package(prefix: str, files: dict[str, Path], run: ReportRun, rules: Any, versions: set[str]) -> None:
+def _read_package(
+    prefix: str, files: dict[str, Path], run: ReportRun, rules: Any, versions: set[str]
+) -> None:
     site: dict[str, Any] = {}
     phases: list[PhaseRecord] = []
     starts: list[datetime] = []
@@ -164,7 +181,11 @@ def _read_package(prefix: str, files: dict[str, Path], run: ReportRun, rules: An
         name = str(update_file)
         root = parse_xml(update_file)
         if root.tag != "Update":
-            raise ReportError(f"the root element is <{root.tag}>, not <Update>", filename=name, element=str(root.tag))
+            raise ReportError(
+                f"the root element is <{root.tag}>, not <Update>",
+                filename=name,
+                element=str(root.tag),
+            )
         build_name = root.findtext("BuildName")
         revision = (root.findtext("Revision") or "").strip()
         if revision:
@@ -183,15 +204,24 @@ def _read_package(prefix: str, files: dict[str, Path], run: ReportRun, rules: An
         if conf is None:
             raise ReportError("the <Configure> element is missing", filename=name, element="Site")
         configure_log = conf.findtext("Log") or ""
-        status = number(conf.findtext("ConfigureStatus"), name, "Site/Configure/ConfigureStatus", kind=int)
+        status = number(
+            conf.findtext("ConfigureStatus"), name, "Site/Configure/ConfigureStatus", kind=int
+        )
         started = _epoch(conf, "StartConfigureTime", name, "Site/Configure")
         finished = _epoch(conf, "EndConfigureTime", name, "Site/Configure")
         if started is not None:
             starts.append(started)
         failed = bool(status) or _PRE_CONFIGURE in configure_log
         phases.append(
-            PhaseRecord(build_key="", name="configure", status="ERROR" if failed else "SUCCESS",
-                        output=configure_log, started_at=started, finished_at=finished, source=name)
+            PhaseRecord(
+                build_key="",
+                name="configure",
+                status="ERROR" if failed else "SUCCESS",
+                output=configure_log,
+                started_at=started,
+                finished_at=finished,
+                source=name,
+            )
         )
     build_file = files.get("Build")
     if build_file is not None:
@@ -211,8 +241,15 @@ def _read_package(prefix: str, files: dict[str, Path], run: ReportRun, rules: An
         errored = any(e.kind == "error" for e in build_events)
         # Spack writes an Error's BuildLogLine in the build step's log, which the report leaves out
         phases.append(
-            PhaseRecord(build_key="", name="build", status="ERROR" if errored else "SUCCESS",
-                        output=None, started_at=started, finished_at=finished, source=name)
+            PhaseRecord(
+                build_key="",
+                name="build",
+                status="ERROR" if errored else "SUCCESS",
+                output=None,
+                started_at=started,
+                finished_at=finished,
+                source=name,
+            )
         )
     build_name = site.get("BuildName") or build_name
     package = prefix or None
@@ -225,7 +262,9 @@ def _read_package(prefix: str, files: dict[str, Path], run: ReportRun, rules: An
         package = m.group(1) if m else None
     where = str(next(iter(files.values())))
     if package is None:
-        raise ReportError("no package name: not in the file name, BuildName or Configure log", filename=where)
+        raise ReportError(
+            "no package name: not in the file name, BuildName or Configure log", filename=where
+        )
     if build_name and " - " in build_name:
         root_name = build_name.rsplit(" - ", 1)[0]
     else:
@@ -250,10 +289,14 @@ def _read_package(prefix: str, files: dict[str, Path], run: ReportRun, rules: An
         key = dag_hash = stage.group("hash")
         version = stage.group("version")
     if concretization and not phases:
-        run.notes.append((where, f"concretization failed, nothing was built: {concretization[:300]}"))
+        run.notes.append(
+            (where, f"concretization failed, nothing was built: {concretization[:300]}")
+        )
         return
     if not phases:
-        run.notes.append((where, f"{package}: an Update.xml only (no build or configure step); not a build"))
+        run.notes.append(
+            (where, f"{package}: an Update.xml only (no build or configure step); not a build")
+        )
         return
     for order, phase in enumerate(sorted(phases, key=lambda p: p.name != "configure")):
         phase.build_key = key

@@ -68,7 +68,9 @@ def parse_junit_timestamp(text: str | None) -> datetime | None:
         mon = _MONTHS.get(month.lower())
         if mon is not None:
             try:
-                return datetime(int(year), mon, int(day), int(hh), int(mm), int(ss), tzinfo=timezone.utc)
+                return datetime(
+                    int(year), mon, int(day), int(hh), int(mm), int(ss), tzinfo=timezone.utc
+                )
             except ValueError:
                 return None
     try:
@@ -132,13 +134,17 @@ def _stamps(text: str) -> list[datetime]:
     return out
 
 
-def _phases(key: str, log: str, failed: bool, message: str | None, source: str) -> list[PhaseRecord]:
+def _phases(
+    key: str, log: str, failed: bool, message: str | None, source: str
+) -> list[PhaseRecord]:
     preamble, cut = split_phases(log)
     records: list[PhaseRecord] = []
     if not cut:
         if not failed and not log.strip():
             return []
-        text = log if not failed or not message or message in log else f"{log}\n{message}".lstrip("\n")
+        text = (
+            log if not failed or not message or message in log else f"{log}\n{message}".lstrip("\n")
+        )
         name = "stage" if failed else "install"
         cut_items = [(name, text, None)]
     else:
@@ -166,7 +172,9 @@ def _phases(key: str, log: str, failed: bool, message: str | None, source: str) 
     return records
 
 
-def _read_suite(suite: Any, where: str, filename: str, run: ReportRun, seen: dict[str, int]) -> None:
+def _read_suite(
+    suite: Any, where: str, filename: str, run: ReportRun, seen: dict[str, int]
+) -> None:
     suite_name = need_attr(suite, "name", filename, where)
     root, sep, prefix = suite_name.rpartition("_")
     if sep and root and re.fullmatch(r"[a-z2-7]{1,32}", prefix):
@@ -176,7 +184,12 @@ def _read_suite(suite: Any, where: str, filename: str, run: ReportRun, seen: dic
     stamp_text = suite.get("timestamp")
     stamp = parse_junit_timestamp(stamp_text)
     if stamp_text and stamp is None:
-        run.notes.append((f"{filename} <{where}@timestamp>", f"timestamp {stamp_text[:40]!r} not understood; the run has no time"))
+        run.notes.append(
+            (
+                f"{filename} <{where}@timestamp>",
+                f"timestamp {stamp_text[:40]!r} not understood; the run has no time",
+            )
+        )
     if stamp is not None and (run.started_at is None or stamp < run.started_at):
         run.started_at = stamp
     props: dict[str, str] = {}
@@ -190,7 +203,11 @@ def _read_suite(suite: Any, where: str, filename: str, run: ReportRun, seen: dic
         name = need_attr(case, "classname", filename, cwhere).strip()
         dag_hash = need_attr(case, "name", filename, cwhere).strip()
         if not name:
-            raise ReportError("the package name (classname) is empty", filename=filename, element=cwhere + "@classname")
+            raise ReportError(
+                "the package name (classname) is empty",
+                filename=filename,
+                element=cwhere + "@classname",
+            )
         if not re.fullmatch(r"[A-Za-z0-9]{1,64}", dag_hash):
             raise ReportError(
                 f"{dag_hash[:40]!r} is not a DAG hash", filename=filename, element=cwhere + "@name"
@@ -252,7 +269,9 @@ def _read_suite(suite: Any, where: str, filename: str, run: ReportRun, seen: dic
         if status != "NOTRUN":
             run.phases.extend(_phases(dag_hash, log, status == "FAILED", message, filename))
         elif log.strip():
-            run.notes.append((f"{filename} <{cwhere}>", f"skipped {name} carries a log; not read as a build"))
+            run.notes.append(
+                (f"{filename} <{cwhere}>", f"skipped {name} carries a log; not read as a build")
+            )
 
 
 def read_junit(path: str | Path) -> ReportRun:
@@ -267,7 +286,10 @@ def read_junit(path: str | Path) -> ReportRun:
     filename = str(file)
     root = parse_xml(file)
     if root.tag == "testsuites":
-        suites = [(s, element_path("testsuites", f"testsuite[{i}]")) for i, s in enumerate(root.findall("testsuite"))]
+        suites = [
+            (s, element_path("testsuites", f"testsuite[{i}]"))
+            for i, s in enumerate(root.findall("testsuite"))
+        ]
     elif root.tag == "testsuite":
         suites = [(root, "testsuite")]
     else:

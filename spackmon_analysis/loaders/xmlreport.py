@@ -30,7 +30,9 @@ def _open_path(data: bytes) -> str | None:
     stack: list[str] = []
     counts: list[dict[str, int]] = [{}]
     try:
-        for event, elem in DET.iterparse(io.BytesIO(data), events=("start", "end"), forbid_dtd=True):
+        for event, elem in DET.iterparse(
+            io.BytesIO(data), events=("start", "end"), forbid_dtd=True
+        ):
             if event == "start":
                 seen = counts[-1]
                 index = seen.get(elem.tag, 0)
@@ -58,7 +60,9 @@ def parse_xml(path: Path, data: bytes | None = None) -> ET.Element:
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
-            raise ReportError(f"cannot read the file ({exc.strerror or exc})", filename=name) from None
+            raise ReportError(
+                f"cannot read the file ({exc.strerror or exc})", filename=name
+            ) from None
     if not data.strip():
         raise ReportError("the file is empty", filename=name)
     try:
@@ -115,7 +119,9 @@ def number(value: Any, filename: str, where: str, *, kind: type = float) -> Any:
     try:
         result = kind(text)
     except ValueError:
-        raise ReportError(f"{text[:40]!r} is not a number", filename=filename, element=where) from None
+        raise ReportError(
+            f"{text[:40]!r} is not a number", filename=filename, element=where
+        ) from None
     if kind is float and (result != result or result in (float("inf"), float("-inf"))):
         raise ReportError(f"{text[:40]!r} is not a finite number", filename=filename, element=where)
     if result < 0:

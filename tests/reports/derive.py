@@ -77,14 +77,22 @@ def derived_spec() -> dict:
         node["package_hash"] = None
         del node["package_hash"]
         node["dependencies"] = [
-            {"name": d, "hash": ZEN3[d], "parameters": {"deptypes": t, "virtuals": ["libc"] if d == "glibc" else []}}
+            {
+                "name": d,
+                "hash": ZEN3[d],
+                "parameters": {"deptypes": t, "virtuals": ["libc"] if d == "glibc" else []},
+            }
             for d, t in deps
         ]
         return node
 
     common = [("gcc-runtime", ["link"]), ("glibc", ["link"]), ("gmake", ["build"])]
     broken = add("tinybroken", "0.9", [*common, ("tinybase", ["build", "link"])])
-    app = add("tinybrokenapp", "1.0", [*common, ("tinybroken", ["build", "link"]), ("tinyutil", ["build", "link"])])
+    app = add(
+        "tinybrokenapp",
+        "1.0",
+        [*common, ("tinybroken", ["build", "link"]), ("tinyutil", ["build", "link"])],
+    )
     return {"spec": {"_meta": doc["spec"]["_meta"], "nodes": [app, broken, *out]}}
 
 
@@ -110,7 +118,9 @@ def _entry(tag: str, e) -> str:
     )
 
 
-def write_cdash(folder: Path, command: str, packages: list[dict], *, start: int = 1796248166) -> None:
+def write_cdash(
+    folder: Path, command: str, packages: list[dict], *, start: int = 1796248166
+) -> None:
     """Write a CDash report directory as Spack 0.22.1's reporter does: ``packages`` are
     dicts with ``name``, ``stdout`` and ``result`` (``success``/``failure``)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -184,7 +194,9 @@ def write_all(target: Path = DERIVED) -> None:
     import shutil
 
     target.mkdir(parents=True, exist_ok=True)
-    (target / "tinybrokenapp-spack-0.22.1-zen3.json").write_text(json.dumps(derived_spec()), encoding="utf-8")
+    (target / "tinybrokenapp-spack-0.22.1-zen3.json").write_text(
+        json.dumps(derived_spec()), encoding="utf-8"
+    )
     broken = {"name": "tinybroken", "stdout": junit_log("tinybroken"), "result": "failure"}
     for sub in ("cdash-failure-tinybrokenapp", "cdash-single-tinybroken"):
         shutil.rmtree(target / sub, ignore_errors=True)
@@ -192,7 +204,11 @@ def write_all(target: Path = DERIVED) -> None:
     # the single-package form then; the multiple form is the same files with a prefix
     write_cdash(target / "cdash-single-tinybroken", "tinybrokenapp", [broken])
     # with gcc-runtime rebuilt in the same run (two packages), the files carry the prefix
-    runtime = {"name": "gcc-runtime", "stdout": "==> gcc-runtime: Executing phase: 'install'\n", "result": "success"}
+    runtime = {
+        "name": "gcc-runtime",
+        "stdout": "==> gcc-runtime: Executing phase: 'install'\n",
+        "result": "success",
+    }
     write_cdash(target / "cdash-failure-tinybrokenapp", "tinybrokenapp", [runtime, broken])
 
 
