@@ -15,12 +15,14 @@ so in ``data.notes`` (and :func:`failures` repeats it).
 
 from __future__ import annotations
 
+import bisect
 import os
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, ReportError
 from .frames import MonitorData, _Assembler, _resolve_rules
+from .logs import parse_log
 from .records import NO_DAG_NOTE, ReportRun
 from .spackfacts import short_hash
 
@@ -29,7 +31,7 @@ __all__ = ["load_junit", "load_cdash", "with_dag", "report_runs"]
 DagSource = Any  # a path (spec file, install tree), a SpecGraph or a MonitorData
 
 
-def _phase_dict(p: Any, events: list[Any] | None) -> dict[str, Any]:
+def _phase_dict(p: Any, events: list[Any] | None) -> dict[str, Any]:  # noqa: D103
     out = {
         "name": p.name,
         "status": p.status,
@@ -44,6 +46,34 @@ def _phase_dict(p: Any, events: list[Any] | None) -> dict[str, Any]:
     if events is not None:
         out["events"] = events
     return out
+
+
+def _quiet_phases(phases: list[Any], rules: Any) -> list[list[Any] | None]:
+    """``[]`` for each phase that has no event, ``None`` for the others (to be parsed on
+    their own), for phases cut in order out of one log (a JUnit ``<system-out>``).
+
+    One :func:`~spackmon_analysis.logs.parse_log` of the whole log finds the lines with an
+    event; a phase holding none has none (events are found line by line), so only the
+    phases with one are parsed again, on their own, which gives exactly their per-phase
+    events (line numbers, context within the phase, repeats and caps per phase). When the
+    whole-log parse merged repeats or hit its cap, every phase is parsed on its own.
+    """
+    if len(phases) < 2 or any(p.first_line is None or not p.output for p in phases):
+        return [None] * len(phases)
+    events = parse_log("".join(p.output for p in phases), rules=rules, classify=False)
+    if not events:
+        return [[] for _ in phases]
+    if events.dropped or any(e.repeat_count > 1 for e in events):
+        return [None] * len(phases)
+    lines = sorted(e.line_no for e in events)
+    hints: list[list[Any] | None] = []
+    start = 1
+    for phase in phases:
+        end = start + phase.output.count("\n") + (0 if phase.output.endswith("\n") else 1)
+        hit = bisect.bisect_left(lines, start) < bisect.bisect_left(lines, end)
+        hints.append(None if hit else [])
+        start = end if phase.output.endswith("\n") else end - 1
+    return hints
 
 
 def _frames(runs: list[ReportRun], *, keep_output: bool, rules: Any, source: str) -> MonitorData:
@@ -76,7 +106,10 @@ def _frames(runs: list[ReportRun], *, keep_output: bool, rules: Any, source: str
                 owner=None,
                 created_at=record.created_at or run.started_at,
                 source=run.format,
-                phases=[_phase_dict(p, run.events.get((record.key, p.name))) for p in phases],
+                phases=[
+                    _phase_dict(p, run.events.get((record.key, p.name), hint))
+                    for p, hint in zip(phases, _quiet_phases(phases, rules), strict=True)
+                ],
                 compiler=record.compiler,
             )
             extra[key] = (record.duration, record.message, record.traceback)

@@ -41,6 +41,7 @@ from typing import Any
 from ..errors import ReportError
 from ..records import BuildRecord, PhaseRecord, ReportRun
 from ..spackfacts import LOG_STAMP, parse_stamp, split_phases
+from .savelocal import first_last_stamp_texts
 from .xmlreport import element_path, need_attr, number, parse_xml
 
 __all__ = ["read_junit", "is_junit_file", "parse_junit_timestamp", "split_architecture"]
@@ -126,11 +127,17 @@ def _log_text(text: str | None) -> str:
 
 
 def _stamps(text: str) -> list[datetime]:
+    """The first and last valid ``==> [stamp]`` times of ``text`` (UTC), 0 to 2 of them."""
+    first, last, two = first_last_stamp_texts(text)
     out = []
-    for raw in LOG_STAMP.findall(text):
-        stamp = parse_stamp(raw)
+    for raw in (first, last) if two else (first,):
+        stamp = parse_stamp(raw) if raw else None
         if stamp is not None:
             out.append(stamp.replace(tzinfo=timezone.utc))
+    if two and len(out) < 2:  # an invalid first or last stamp: look at every one
+        out = [
+            s.replace(tzinfo=timezone.utc) for s in map(parse_stamp, LOG_STAMP.findall(text)) if s
+        ]
     return out
 
 
