@@ -64,10 +64,8 @@ def _testcases(folder: Path, builds: int, phases: int, failure_rate: float, seed
         if not phases_of:  # never built: Spack's report has no testcase for it
             continue
         failed = any(p.status == "ERROR" for p in phases_of)
-        log = "".join(
-            f"==> {record.spec_name}: Executing phase: '{p.name}'\n{(p.output or '').rstrip(chr(10))}\n"
-            for p in phases_of
-        )
+        # each synthetic phase output starts with Spack's phase marker, as in the build log
+        log = "".join((p.output or "").rstrip("\n") + "\n" for p in phases_of)
         dag_hash = hashes.get(record.full_hash, record.full_hash)
         case = (
             f'        <testcase classname="{record.spec_name}"\n                  name="{dag_hash}"\n'

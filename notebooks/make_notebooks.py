@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write and execute the five notebooks (their sources live here, their outputs in the .ipynb).
+"""Write and execute the six notebooks (their sources live here, their outputs in the .ipynb).
 
     python notebooks/make_notebooks.py [01 02 ...]
 
@@ -474,12 +474,93 @@ killed in its `build` phase, the next one succeeded.
 """),
 ]
 
+NB06 = [
+    md("""
+# 06 · Today's Spack: a JUnit report plus an install tree
+
+**Question:** Spack 0.19 and newer have no monitor client. From what a CI job keeps instead, a
+`spack install --log-format junit` report and the install tree, can we still say what failed,
+why, and what it blocked?
+
+The report is `tests/data/reports/v0.22.1-junit-failure-tinybrokenapp/junit-tinybrokenapp.xml`:
+Spack 0.22.1 ran `spack install --log-format junit tinybrokenapp` right after `tinyapp` was
+installed; it exited 1. The install tree is a Spack 0.22.1 prefix of `tinyutil`.
+"""),
+    code(SETUP + """
+from pathlib import Path
+
+DATA = Path("..") / "tests" / "data"
+REPORT = DATA / "reports" / "v0.22.1-junit-failure-tinybrokenapp" / "junit-tinybrokenapp.xml"
+TREE = DATA / "installs" / "v0.22.1"
+DAG = DATA / "derived" / "tinybrokenapp-spack-0.22.1-zen3.json"
+
+report = sma.load_junit(REPORT)
+report
+"""),
+    md("One build per `<testcase>`: packages already installed or external are kept as `NOTRUN` with the tag `skipped`."),
+    checked("""
+print(report.builds[["spec_name", "dag_hash", "status", "outcome", "tags", "duration"]].to_string(index=False))
+"""),
+    md("""
+## What failed, and why
+
+`tinybroken`'s build log (`<system-out>`) is cut into phases on Spack's
+`==> tinybroken: Executing phase: '<name>'` lines; the last one failed.
+"""),
+    checked("""
+print(report.phases[["name", "status", "build_log_first_line", "output_size"]].to_string(index=False))
+"""),
+    checked("""
+table = sma.failures(report)
+table[["spec_name", "role", "failed_phase", "error_class", "first_error", "error_build_log_line"]]
+"""),
+    md("""
+The report does not list `tinybrokenapp`: it never built, so Spack wrote no testcase for it.
+Without a dependency DAG nothing can say it was blocked, and the data says so:
+"""),
+    checked("""
+for where, message in report.notes:
+    print(message)
+"""),
+    md("""
+## The DAG and the install tree
+
+`sma.load(report, spec_file, install_tree)` loads each with its loader; the spec file gives
+the DAG (here: the DAG of the reported run, rebuilt in `tests/data/derived/` because the run
+kept no spec file). `tinybrokenapp` appears as a blocked build of the report's run, exactly as
+a monitor server would record it; the install tree adds its own build of `tinyutil`, with
+phase durations from `install_times.json`.
+"""),
+    checked("""
+data = sma.load(REPORT, DAG, TREE)
+print(data.builds[["spec_name", "source", "status", "outcome", "tags"]].to_string(index=False))
+"""),
+    checked("""
+table = sma.failures(data)
+print(table[["spec_name", "role", "first_error", "blocked_by", "blocked_transitive"]].to_string(index=False))
+"""),
+    checked("""
+sma.phase_times(data.filter(package="tinyutil"))
+"""),
+    md("""
+## Answer
+
+* `tinybroken@0.9` is the **root cause**: its `build` phase failed with
+  `broken.c:4:3: error: expected ',' or ';' before 'return'`, line 6 of its build log (the
+  `>> 6` Spack printed), a `compiler_error`.
+* `tinybrokenapp@1.0` was **blocked** by it: absent from the report, found through the DAG.
+* `tinybase`, `tinyutil` and `gcc-runtime` were already installed (skipped), `glibc` and
+  `gmake` are external; the install tree shows `tinyutil` built, with its phase times.
+"""),
+]
+
 NOTEBOOKS = {
     "01": ("01-upload.ipynb", NB01),
     "02": ("02-save-local-replay.ipynb", NB02),
     "03": ("03-build-failure-analysis.ipynb", NB03),
     "04": ("04-dependency-graphs.ipynb", NB04),
     "05": ("05-explorer.ipynb", NB05),
+    "06": ("06-todays-spack.ipynb", NB06),
 }
 
 
