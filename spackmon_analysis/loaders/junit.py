@@ -40,8 +40,7 @@ from typing import Any
 
 from ..errors import ReportError
 from ..records import BuildRecord, PhaseRecord, ReportRun
-from ..spackfacts import LOG_STAMP, parse_stamp, split_phases
-from .savelocal import first_last_stamp_texts
+from ..spackfacts import phase_timing, split_phases
 from .xmlreport import element_path, need_attr, number, parse_xml
 
 __all__ = ["read_junit", "is_junit_file", "parse_junit_timestamp", "split_architecture"]
@@ -126,21 +125,6 @@ def _log_text(text: str | None) -> str:
     return stripped
 
 
-def _stamps(text: str) -> list[datetime]:
-    """The first and last valid ``==> [stamp]`` times of ``text`` (UTC), 0 to 2 of them."""
-    first, last, two = first_last_stamp_texts(text)
-    out = []
-    for raw in (first, last) if two else (first,):
-        stamp = parse_stamp(raw) if raw else None
-        if stamp is not None:
-            out.append(stamp.replace(tzinfo=timezone.utc))
-    if two and len(out) < 2:  # an invalid first or last stamp: look at every one
-        out = [
-            s.replace(tzinfo=timezone.utc) for s in map(parse_stamp, LOG_STAMP.findall(text)) if s
-        ]
-    return out
-
-
 def _phases(
     key: str, log: str, failed: bool, message: str | None, source: str
 ) -> list[PhaseRecord]:
@@ -161,7 +145,7 @@ def _phases(
             cut_items[0] = (name, preamble + text, 1)
     last = len(cut_items) - 1
     for order, (name, text, first_line) in enumerate(cut_items):
-        stamps = _stamps(text)
+        timing = phase_timing(text)
         records.append(
             PhaseRecord(
                 build_key=key,
@@ -169,9 +153,9 @@ def _phases(
                 status="ERROR" if failed and order == last else "SUCCESS",
                 output=text,
                 order=order,
-                duration=(stamps[-1] - stamps[0]).total_seconds() if len(stamps) >= 2 else None,
-                started_at=stamps[0] if stamps else None,
-                finished_at=stamps[-1] if stamps else None,
+                duration=timing.duration,
+                started_at=timing.started,
+                finished_at=timing.finished,
                 source=source,
                 first_line=first_line,
             )
