@@ -27,9 +27,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
+from spackmon_analysis.frames import load_junit
 from spackmon_analysis.loaders.savelocal import read_save_local
 from spackmon_analysis.logs import parse_log
-from spackmon_analysis.reportdata import load_junit
 from spackmon_analysis.synth import generate_save_local
 
 TRACEBACK = """Traceback (most recent call last):

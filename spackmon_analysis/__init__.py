@@ -56,8 +56,8 @@ _EXPORTS: dict[str, str] = {
     "load": "frames",
     "load_save_local": "frames",
     "load_install_tree": "frames",
-    "load_junit": "reportdata",
-    "load_cdash": "reportdata",
+    "load_junit": "frames",
+    "load_cdash": "frames",
     # failure analysis
     "failures": "failures",
     "failure_rates": "failures",

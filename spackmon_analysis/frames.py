@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .loaders import detect, installs, savelocal, server
+from .loaders import detect, installs, reports, savelocal, server
 from .loaders.assemble import FrameSet, concat_frames, fill_dag_hashes
 from .logs import Rules
 from .records import (
@@ -50,6 +50,8 @@ __all__ = [
     "load",
     "load_save_local",
     "load_install_tree",
+    "load_junit",
+    "load_cdash",
     "OUTCOMES",
     "SOURCES",
     "FRAME_COLUMNS",
@@ -280,10 +282,9 @@ class MonitorData:
         """This data with a dependency DAG (spec files, install trees, environments:
         paths, ``SpecGraph`` or ``MonitorData``; none: the specs it holds) and the packages
         its JUnit/CDash reports leave out because a dependency failed, as blocked builds
-        (see :func:`spackmon_analysis.reportdata.with_dag`)."""
-        from .reportdata import with_dag
-
-        return with_dag(self, *sources)
+        (see :func:`spackmon_analysis.loaders.reports.with_dag_frames`; decisions in
+        ``docs/todays-spack.md``)."""
+        return MonitorData.from_frames(reports.with_dag_frames(self, *sources))
 
     # -- views -------------------------------------------------------------------------------
     @property
@@ -536,9 +537,10 @@ def load_install_tree(
     )
 
 
-def load(path: str | os.PathLike[str], **kwargs: Any) -> MonitorData:
+def load(path: str | os.PathLike[str], *more: str | os.PathLike[str], **kwargs: Any) -> MonitorData:
     """Load ``path`` with the right loader: a save-local run or directory of runs
-    (:func:`load_save_local`), an install tree, prefix or stage directory
+    (:func:`load_save_local`), a JUnit report file or a folder of them (:func:`load_junit`),
+    a CDash report directory (:func:`load_cdash`), an install tree, prefix or stage directory
     (:func:`load_install_tree`), or a folder holding both kinds, at any depth: then
     every run and every prefix/stage directory is loaded into one object, the folders
     next to them that hold neither are named in ``notes``, and a build seen by both a
@@ -546,8 +548,69 @@ def load(path: str | os.PathLike[str], **kwargs: Any) -> MonitorData:
     once, as the run's build (a note says so). Keyword arguments go to the loaders.
     (Detection and merge: :mod:`spackmon_analysis.loaders.detect`.)
 
+    Several paths (``load(report, spec_file, install_tree)``) are loaded each with its
+    loader into one object, except spec files (``.json``/``.yaml``), which only give the
+    DAG; the DAG of the spec files and of the install trees then finds the packages the
+    reports leave out because a dependency failed (:meth:`MonitorData.with_dag`).
+
     Raises:
         ConfigError: ``path`` is neither (the message names the path); its
             ``path`` attribute holds it.
     """
-    return MonitorData.from_frames(detect.load(path, **kwargs))
+    return MonitorData.from_frames(detect.load(path, *more, **kwargs))
+
+
+def load_junit(
+    path: str | os.PathLike[str],
+    *,
+    dag: Any = None,
+    keep_output: bool = True,
+    rules: Rules | str | os.PathLike[str] | None = None,
+    strict: bool = True,
+) -> MonitorData:
+    """Load a JUnit report of ``spack install --log-format junit`` (a file, or a folder of
+    them: one run per file, named after the file) into a :class:`MonitorData`.
+
+    One build per ``testcase`` (key, ``full_hash`` and ``dag_hash``: the DAG hash), status
+    ``SUCCESS``, ``FAILED`` (``<failure>``/``<error>``; their message and traceback are the
+    extra ``builds`` columns ``message`` and ``traceback``) or ``NOTRUN`` with the tag
+    ``skipped`` (already installed or external; with a DAG also ``external`` or
+    ``installed``); phases cut from ``<system-out>`` on Spack's phase markers, the last one
+    of a failed build ``ERROR``; events from :func:`~spackmon_analysis.logs.parse_log`;
+    ``duration`` the testcase's ``time``. ``dag``: spec files, install trees or environments
+    (paths, a ``SpecGraph`` or a ``MonitorData``, or a list of them) giving the DAG that
+    finds the packages the report leaves out (:meth:`MonitorData.with_dag`). ``strict`` is
+    accepted for :func:`load`'s sake: a malformed report always raises.
+    Decisions: ``docs/todays-spack.md``. (Loader: :mod:`spackmon_analysis.loaders.junit`.)
+
+    Raises:
+        ReportError: a malformed or truncated report (names the file and element).
+    """
+    return MonitorData.from_frames(
+        reports.junit_frames(path, dag=dag, keep_output=keep_output, rules=rules, strict=strict)
+    )
+
+
+def load_cdash(
+    path: str | os.PathLike[str],
+    *,
+    dag: Any = None,
+    keep_output: bool = True,
+    rules: Rules | str | os.PathLike[str] | None = None,
+    strict: bool = True,
+) -> MonitorData:
+    """Load a CDash report directory of ``spack install --log-format cdash`` (or a folder of
+    them) into a :class:`MonitorData`: one build per package (per-package files and the
+    single-package form), phases ``configure`` (with its log) and ``build`` (with the
+    report's ``<Error>``/``<Warning>`` entries as events), Spack's version from
+    ``Generator``. ``dag`` as for :func:`load_junit`; with it, builds the report names only
+    by package name get their DAG hash and version. Decisions: ``docs/todays-spack.md``.
+    (Loader: :mod:`spackmon_analysis.loaders.cdash`.)
+
+    Raises:
+        ReportError: no CDash report files, or a malformed/truncated one (names the file
+            and element).
+    """
+    return MonitorData.from_frames(
+        reports.cdash_frames(path, dag=dag, keep_output=keep_output, rules=rules, strict=strict)
+    )

@@ -17,6 +17,8 @@ from .installs import (
     is_build_directory,
     prefixes_frames,
 )
+from .junit import is_junit_file
+from .reports import cdash_frames, is_report, junit_frames, with_dag_frames
 from .savelocal import is_save_local_run, save_local_frames
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -168,10 +170,12 @@ def _load_folder(target: Path, runs: list[Path], builds: list[Path], **kwargs: A
     return _merge_directories_into_runs(data, paths)
 
 
-def load(path: str | os.PathLike[str], **kwargs: Any) -> FrameSet:
+def load(path: str | os.PathLike[str], *more: str | os.PathLike[str], **kwargs: Any) -> FrameSet:
     """Load ``path`` with the right loader (as a frame set; the public
     :func:`spackmon_analysis.frames.load` returns it as ``MonitorData``): a save-local run or
-    directory of runs (:func:`~.savelocal.save_local_frames`), an install tree, prefix or stage
+    directory of runs (:func:`~.savelocal.save_local_frames`), a JUnit report or a folder of
+    them (:func:`~.reports.junit_frames`), a CDash report directory
+    (:func:`~.reports.cdash_frames`), an install tree, prefix or stage
     directory (:func:`~.installs.install_tree_frames`), or a folder holding both kinds, at any
     depth: then
     every run and every prefix/stage directory is loaded into one object, the folders
@@ -179,15 +183,26 @@ def load(path: str | os.PathLike[str], **kwargs: Any) -> FrameSet:
     run and a directory (same DAG hash, same phase logs: the same attempt) is counted
     once, as the run's build (a note says so). Keyword arguments go to the loaders.
 
+    Several paths: each is loaded as above, except spec files (``.json``, ``.yaml``), which
+    only give the DAG; the DAG of the spec files and install trees then finds the packages
+    the reports leave out (:func:`~.reports.with_dag_frames`).
+
     Raises:
         ConfigError: ``path`` is neither (the message names the path); its
             ``path`` attribute holds it.
     """
+    if more:
+        return _load_several([path, *more], **kwargs)
     target = Path(path).expanduser()
     if not target.exists():
         exc = ConfigError(f"{target}: no such file or directory")
         exc.path = str(target)  # type: ignore[attr-defined]
         raise exc
+    kind = is_report(target)
+    if kind == "junit":
+        return junit_frames(target, **kwargs)
+    if kind == "cdash":
+        return cdash_frames(target, **kwargs)
     if target.is_dir():
         if is_save_local_run(target):
             return save_local_frames(target, **kwargs)
@@ -199,9 +214,31 @@ def load(path: str | os.PathLike[str], **kwargs: Any) -> FrameSet:
             return save_local_frames(target, **kwargs)
         if found or (target / ".spack").is_dir() or target.name == ".spack":
             return install_tree_frames(target, **kwargs)
+        if any(is_junit_file(child) for child in target.iterdir()):
+            return junit_frames(target, **kwargs)
     exc = ConfigError(
         f"{target}: neither a --monitor-save-local directory (build-*.json, "
-        "spec-*-config.json) nor an install tree, prefix or spack-stage directory"
+        "spec-*-config.json), a JUnit or CDash report, nor an install tree, prefix or "
+        "spack-stage directory"
     )
     exc.path = str(target)  # type: ignore[attr-defined]
     raise exc
+
+
+_SPEC_SUFFIXES = (".json", ".yaml", ".yml", ".gz", ".sig")
+
+
+def _load_several(paths: list[Any], **kwargs: Any) -> FrameSet:
+    """:func:`load` of several paths: see there."""
+    parts: list[FrameSet] = []
+    dags: list[Path] = []
+    for path in paths:
+        target = Path(path).expanduser()
+        is_spec = target.suffix.lower() in _SPEC_SUFFIXES and not is_junit_file(target)
+        if target.is_file() and is_spec:
+            dags.append(target)
+        else:
+            parts.append(load(target, **kwargs))
+    data = concat_frames(parts) if parts else FrameSet()
+    data.source = " + ".join(str(Path(p).expanduser()) for p in paths)
+    return with_dag_frames(data, *dags)

@@ -1,16 +1,15 @@
-"""JUnit and CDash reports as :class:`~spackmon_analysis.frames.MonitorData`, and the
-packages they leave out.
+"""JUnit and CDash reports as frame sets, and the packages they leave out.
 
-:func:`load_junit` and :func:`load_cdash` turn the :class:`~spackmon_analysis.records.
-ReportRun` records of :mod:`spackmon_analysis.loaders.junit` / :mod:`~spackmon_analysis.
-loaders.cdash` into the five frames (one ``run`` per report, named after the file or
-directory). A report lists only what Spack attempted: a package that never built because a
-dependency failed is missing from it. :func:`with_dag` (also
-:meth:`MonitorData.with_dag`, and the ``dag=`` argument of both loaders) adds them from a
+:func:`junit_frames` and :func:`cdash_frames` turn the :class:`~spackmon_analysis.records.
+ReportRun` records of :mod:`.junit` / :mod:`.cdash` into the five frames (one ``run`` per
+report, named after the file or directory); ``frames.load_junit``/``load_cdash`` return them
+as ``MonitorData``. A report lists only what Spack attempted: a package that never built
+because a dependency failed is missing from it. :func:`with_dag_frames` (behind
+``MonitorData.with_dag`` and the ``dag=`` argument of both loaders) adds them from a
 dependency DAG, as builds with status ``FAILED`` and no phase in the report's run, exactly
-the shape a monitor server records for them, so :func:`~spackmon_analysis.failures.failures`
-lists them as ``blocked`` by their root cause. Without a DAG, a report with a failure says
-so in ``data.notes`` (and :func:`failures` repeats it).
+the shape a monitor server records for them, so ``failures`` lists them as ``blocked`` by
+their root cause. Without a DAG, a report with a failure says so in ``notes`` (and
+``failures`` repeats it).
 """
 
 from __future__ import annotations
@@ -20,15 +19,19 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, ReportError
-from .frames import MonitorData, _Assembler, _resolve_rules
-from .logs import parse_log
-from .records import NO_DAG_NOTE, ReportRun
-from .spackfacts import short_hash
+from ..errors import ConfigError, ReportError
+from ..logs import parse_log
+from ..records import NO_DAG_NOTE, ReportRun
+from ..spackfacts import short_hash
+from ..spec import SpecGraph, load_spec
+from .assemble import Assembler, FrameSet, concat_frames, resolve_rules
+from .cdash import is_cdash_dir, read_cdash
+from .installs import install_tree_frames
+from .junit import is_junit_file, read_junit
 
-__all__ = ["load_junit", "load_cdash", "with_dag", "report_runs"]
+__all__ = ["junit_frames", "cdash_frames", "with_dag_frames", "report_runs", "is_report"]
 
-DagSource = Any  # a path (spec file, install tree), a SpecGraph or a MonitorData
+DagSource = Any  # a path (spec file, install tree), a SpecGraph, a MonitorData or FrameSet
 
 
 def _phase_dict(p: Any, events: list[Any] | None) -> dict[str, Any]:  # noqa: D103
@@ -76,8 +79,8 @@ def _quiet_phases(phases: list[Any], rules: Any) -> list[list[Any] | None]:
     return hints
 
 
-def _frames(runs: list[ReportRun], *, keep_output: bool, rules: Any, source: str) -> MonitorData:
-    asm = _Assembler(keep_output=keep_output, rules=rules)
+def _frames(runs: list[ReportRun], *, keep_output: bool, rules: Any, source: str) -> FrameSet:
+    asm = Assembler(keep_output=keep_output, rules=rules)
     notes: list[tuple[str, str]] = []
     extra: dict[str, tuple[float | None, str | None, str | None]] = {}
     for run in runs:
@@ -135,8 +138,8 @@ def _frames(runs: list[ReportRun], *, keep_output: bool, rules: Any, source: str
     ]
     builds["message"] = [g[1] for g in given]
     builds["traceback"] = [g[2] for g in given]
-    return MonitorData(
-        **frames, source=source, rules=rules, problems=asm.problems, notes=notes + asm.notes
+    return FrameSet(
+        **frames, source=source, rules=rules, problems=list(asm.problems), notes=notes + asm.notes
     )
 
 
@@ -147,9 +150,6 @@ def _report_paths(path: Path, suffix_ok: Any) -> list[Path]:
 def report_runs(path: str | os.PathLike[str], fmt: str, *, rules: Any = None) -> list[ReportRun]:
     """The :class:`ReportRun` records of a JUnit file or folder of them (``fmt="junit"``)
     or of a CDash directory or folder of them (``"cdash"``)."""
-    from .loaders.cdash import is_cdash_dir, read_cdash
-    from .loaders.junit import is_junit_file, read_junit
-
     target = Path(path).expanduser()
     if not target.exists():
         raise ReportError("no such file or directory", filename=str(target))
@@ -171,79 +171,62 @@ def report_runs(path: str | os.PathLike[str], fmt: str, *, rules: Any = None) ->
     return [read_cdash(target, rules=rules)]  # raises the right ReportError
 
 
-def _load(path: Any, fmt: str, dag: Any, keep_output: bool, rules: Any) -> MonitorData:
-    active = _resolve_rules(rules)
+def is_report(path: Path) -> str | None:
+    """``"junit"`` for a JUnit file or a folder holding JUnit files (and nothing else that
+    :func:`~.detect.load` reads), ``"cdash"`` for a CDash report directory, else None."""
+    if path.is_file():
+        return "junit" if is_junit_file(path) else None
+    if is_cdash_dir(path):
+        return "cdash"
+    return None
+
+
+def _report_frames(
+    path: Any, fmt: str, dag: Any, keep_output: bool, rules: Any, strict: bool
+) -> FrameSet:
+    del strict  # a malformed report always raises: nothing in it can be skipped safely
+    active = resolve_rules(rules)
     runs = report_runs(path, fmt, rules=active)
-    source = str(Path(path).expanduser())
-    data = _frames(runs, keep_output=keep_output, rules=active, source=source)
+    data = _frames(runs, keep_output=keep_output, rules=active, source=str(Path(path).expanduser()))
     if dag is not None:
         sources = dag if isinstance(dag, list | tuple) else [dag]
-        data = with_dag(data, *sources)
+        data = with_dag_frames(data, *sources)
     return data
 
 
-def load_junit(
+def junit_frames(
     path: str | os.PathLike[str],
     *,
     dag: DagSource | list[DagSource] | None = None,
     keep_output: bool = True,
     rules: Any = None,
     strict: bool = True,
-) -> MonitorData:
-    """Load a JUnit report of ``spack install --log-format junit`` (a file, or a folder of
-    them: one run per file) into a :class:`MonitorData`.
-
-    One build per ``testcase`` (key and ``full_hash``: the DAG hash), status ``SUCCESS``,
-    ``FAILED`` (``<failure>``/``<error>``, whose message and traceback are the extra
-    ``builds`` columns ``message`` and ``traceback``) or ``NOTRUN`` with tag ``skipped``
-    (already installed or external; ``with_dag`` adds the tag ``external`` or
-    ``installed``); phases cut from ``<system-out>`` on Spack's phase markers, the last one
-    of a failed build ``ERROR``; events from :func:`~spackmon_analysis.logs.parse_log`;
-    ``duration`` the testcase's ``time``. ``dag``: spec files, install trees or environments
-    (paths, :class:`~spackmon_analysis.spec.SpecGraph` or :class:`MonitorData`) giving the
-    DAG that finds the packages the report leaves out (see :func:`with_dag`).
-
-    Raises:
-        ReportError: a malformed or truncated report (names the file and element).
-    """
-    del strict  # a malformed report always raises: nothing in it can be skipped safely
-    return _load(path, "junit", dag, keep_output, rules)
+) -> FrameSet:
+    """A JUnit report file (or a folder of them) as a frame set: see ``frames.load_junit``."""
+    return _report_frames(path, "junit", dag, keep_output, rules, strict)
 
 
-def load_cdash(
+def cdash_frames(
     path: str | os.PathLike[str],
     *,
     dag: DagSource | list[DagSource] | None = None,
     keep_output: bool = True,
     rules: Any = None,
     strict: bool = True,
-) -> MonitorData:
-    """Load a CDash report directory of ``spack install --log-format cdash`` (or a folder of
-    them) into a :class:`MonitorData`: one build per package, phases ``configure`` (with
-    its log) and ``build`` (with the report's ``<Error>``/``<Warning>`` entries as events),
-    Spack's version and commit from ``Generator``/``Update.xml``. ``dag`` as for
-    :func:`load_junit`; with it, builds the report names only by package name get their
-    DAG hash and version.
-
-    Raises:
-        ReportError: no CDash report files, or a malformed/truncated one (names the file
-            and element).
-    """
-    del strict  # a malformed report always raises: nothing in it can be skipped safely
-    return _load(path, "cdash", dag, keep_output, rules)
+) -> FrameSet:
+    """A CDash report directory (or a folder of them) as a frame set: see
+    ``frames.load_cdash``."""
+    return _report_frames(path, "cdash", dag, keep_output, rules, strict)
 
 
 # ---------------------------------------------------------------------------------
 # the DAG: packages a report leaves out
 
 
-def _dag_data(source: DagSource) -> MonitorData:
-    from .frames import load_install_tree
-    from .spec import SpecGraph, load_spec
-
-    if isinstance(source, MonitorData):
-        return MonitorData(
-            specs=source.specs, dependencies=source.dependencies, source=source.source
+def _dag_data(source: DagSource) -> FrameSet:
+    if hasattr(source, "specs") and hasattr(source, "dependencies"):  # MonitorData, FrameSet
+        return FrameSet(
+            specs=source.specs, dependencies=source.dependencies, source=str(source.source)
         )
     graph = None
     if isinstance(source, SpecGraph) or (hasattr(source, "nodes") and hasattr(source, "edges")):
@@ -253,18 +236,18 @@ def _dag_data(source: DagSource) -> MonitorData:
         if not target.exists():
             raise ConfigError(f"{target}: no such file or directory (a DAG source)")
         if target.is_dir():
-            tree = load_install_tree(target, keep_output=False)
-            return MonitorData(specs=tree.specs, dependencies=tree.dependencies, source=str(target))
+            tree = install_tree_frames(target, keep_output=False)
+            return FrameSet(specs=tree.specs, dependencies=tree.dependencies, source=str(target))
         graph = load_spec(target)
     else:
         raise ConfigError(
-            f"a DAG source is a spec file or install tree path, a SpecGraph or a MonitorData, "
+            "a DAG source is a spec file or install tree path, a SpecGraph or a MonitorData, "
             f"not {type(source).__name__}"
         )
-    asm = _Assembler(keep_output=False, rules=None)
+    asm = Assembler(keep_output=False, rules=None)
     asm.add_graph(graph)
     frames = asm.frames()
-    return MonitorData(
+    return FrameSet(
         specs=frames["specs"],
         dependencies=frames["dependencies"],
         source=str(getattr(graph, "source", "")),
@@ -279,10 +262,11 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def with_dag(data: MonitorData, *sources: DagSource) -> MonitorData:
-    """``data`` with the DAG of ``sources`` (spec files, install trees, environments:
-    paths, :class:`~spackmon_analysis.spec.SpecGraph` or :class:`MonitorData`; none: the
-    specs and dependencies ``data`` already holds) and the packages its reports leave out.
+def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
+    """``data`` (a ``MonitorData`` or frame set) with the DAG of ``sources`` (spec files,
+    install trees, environments: paths, :class:`~spackmon_analysis.spec.SpecGraph`,
+    ``MonitorData`` or frame sets; none: the specs and dependencies ``data`` already holds)
+    and the packages its reports leave out.
 
     For each report run (``builds.source`` ``junit`` or ``cdash``): builds named only by
     package (CDash) get the hash of the DAG's only non-external node of that name; a
@@ -297,7 +281,7 @@ def with_dag(data: MonitorData, *sources: DagSource) -> MonitorData:
     import pandas as pd
 
     parts = [data] + [_dag_data(s) for s in sources]
-    merged = MonitorData.concat(parts) if len(parts) > 1 else data
+    merged = concat_frames(parts)
     merged.source = data.source
     specs = merged.specs
     deps = merged.dependencies
@@ -456,7 +440,7 @@ def with_dag(data: MonitorData, *sources: DagSource) -> MonitorData:
         for n in notes
         if not (n[1].startswith(NO_DAG_NOTE + ":") and _run_of_path(n[0]) in runs_of)
     ]
-    return MonitorData(
+    return FrameSet(
         specs=specs,
         dependencies=deps,
         builds=builds,
