@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from testlib import BUILD_ENV as ENV
 
-from spackmon_analysis.server import app as app_module
-from spackmon_analysis.server import ingest
+from spackmon_analysis.server import ingest, responses
+from spackmon_analysis.server.routes import data as data_routes
 
 SPECS = Path(__file__).resolve().parents[1] / "data" / "specs"
 BUILD_ID_ENDPOINTS = {
@@ -181,13 +181,13 @@ def test_unexpected_error_is_a_generic_500_logged_server_side(
         raise RuntimeError("secret detail /etc/spackmon password=hunter2")
 
     monkeypatch.setattr(ingest, "update_build", boom)
-    monkeypatch.setattr(app_module, "read_page", boom)
+    monkeypatch.setattr(data_routes, "read_page", boom)
     with caplog.at_level(logging.ERROR, logger="spackmon_analysis.server"):
         fast = alice.post("builds/update/", {"build_id": build_id, "status": "SUCCESS"})
         routed = http.get(f"{mon.url}/api/builds/")
     for r in (fast, routed):
         assert r.status_code == 500
-        assert r.json() == {"message": app_module.INTERNAL_ERROR, "code": 500}
+        assert r.json() == {"message": responses.INTERNAL_ERROR, "code": 500}
         assert "hunter2" not in r.text and "RuntimeError" not in r.text
     logged = [rec for rec in caplog.records if rec.name == "spackmon_analysis.server"]
     assert len(logged) == 2

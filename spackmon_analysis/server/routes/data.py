@@ -1,0 +1,162 @@
+"""The read-only data API under ``/api/`` (docs/server.md, "The data API").
+
+``GET /api/`` lists the routes; ``GET /api/<route>/`` is one page (bounded in rows and in bytes,
+phase outputs left out unless ``?output=1``); ``GET /api/<route>/all/`` streams every matching row
+as NDJSON; ``GET /api/<route>/<id>/`` is one whole row. The rows, filters and pages are those of
+:mod:`..queries`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+
+from .. import ingest, validate
+from ..ingest import RequestError
+from ..queries import ROUTES, apply_filters, iter_rows, read_one, read_page, stream_phase
+from ..responses import json_response
+from ..state import State
+
+__all__ = ["router", "MAX_PAGE_SIZE", "DEFAULT_PAGE_SIZE"]
+
+#: Largest ``limit`` of one data API page.
+MAX_PAGE_SIZE = 100_000
+DEFAULT_PAGE_SIZE = 10
+
+router = APIRouter(prefix="/api", tags=["api"])
+
+
+def _check_route(route_name: str) -> None:
+    if route_name not in ROUTES:
+        raise RequestError(
+            404, f"Unknown data API route {route_name!r}; routes: {', '.join(ROUTES)}"
+        )
+
+
+def _parse_query(request: Request, route_name: str, with_output: bool = True) -> tuple[dict, bool]:
+    """The filters of a request's query string, and whether phases carry their output."""
+    _check_route(route_name)
+    filters = {}
+    for key, value in request.query_params.multi_items():
+        if key in ("limit", "offset", "format"):
+            continue
+        if key == "output" and route_name == "buildphases":
+            with_output = value.strip().lower() not in ("0", "false", "no")
+            continue
+        filters[key] = value
+    return filters, with_output
+
+
+def _int_param(request: Request, key: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise RequestError(400, f"Query parameter {key} must be an integer, got {raw!r}.") from None
+    if value < low or value > high:
+        raise RequestError(
+            400, f"Query parameter {key} must be between {low} and {high}, got {value}."
+        )
+    return value
+
+
+@router.get("/", summary="List the data API routes")
+async def api_root(request: Request) -> Response:
+    root = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}/api"
+    return json_response({name: f"{root}/{name}/" for name in ROUTES})
+
+
+@router.get("/{route}/", summary="One page of a data API table")
+def api_page(route: str, request: Request, state: State) -> Response:
+    # list pages leave phase outputs out unless asked (?output=1); bounded in bytes too
+    filters, with_output = _parse_query(request, route, with_output=False)
+    limit = _int_param(request, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    offset = _int_param(request, "offset", 0, 0, 2**62)
+    try:
+        count, rows = read_page(
+            state.store.read,
+            route,
+            filters,
+            limit=limit,
+            offset=offset,
+            with_output=with_output,
+            max_bytes=state.max_page_bytes,
+            encode=validate.dumps,
+        )
+    except ValueError as exc:
+        raise RequestError(400, str(exc)) from None
+
+    def link(new_offset: int | None) -> str | None:
+        if new_offset is None:
+            return None
+        params = [
+            (k, v) for k, v in request.query_params.multi_items() if k not in ("limit", "offset")
+        ]
+        params += [("limit", str(limit)), ("offset", str(new_offset))]
+        host = request.headers.get("host", request.url.netloc)
+        return f"{request.url.scheme}://{host}{request.url.path}?{urlencode(params)}"
+
+    # a page cut short by its byte budget continues right after its last row
+    end = offset + len(rows)
+    nxt = end if end < count and rows else None
+    prev = max(offset - limit, 0) if offset > 0 else None
+    head = validate.dumps({"count": count, "next": link(nxt), "previous": link(prev)})
+    parts = [head[:-1], b',"results":[']
+    for i, row in enumerate(rows):  # one join: the page is copied once
+        parts += (b",", row) if i else (row,)
+    body = b"".join([*parts, b"]}"])
+    del parts, rows
+    return Response(body, media_type="application/json")
+
+
+@router.get("/{route}/all/", summary="Every matching row as NDJSON (no paging)")
+def api_all(route: str, request: Request, state: State) -> Response:
+    filters, with_output = _parse_query(request, route)
+    try:
+        apply_filters(ROUTES[route], ROUTES[route].query(), filters)
+    except ValueError as exc:
+        raise RequestError(400, str(exc)) from None
+    engine, chunk_bytes = state.store.read, state.max_page_bytes // 4
+
+    def lines() -> Iterator[bytes]:
+        # memory: one keyset chunk (bounded in bytes) plus at most ~64 KiB of output
+        batch: list[bytes] = []
+        size = 0
+        # keyset chunks of a quarter page: a stream holds little more than its current row
+        for row in iter_rows(
+            engine, route, filters, with_output=with_output, max_bytes=chunk_bytes
+        ):
+            line = validate.dumps(row)
+            batch.append(line)
+            size += len(line) + 1
+            if size >= 65536:
+                yield b"\n".join(batch) + b"\n"
+                batch, size = [], 0
+        if batch:
+            yield b"\n".join(batch) + b"\n"
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+@router.get("/{route}/{row_id}/", summary="One row, whole (phases with output)")
+def api_row(route: str, row_id: int, state: State) -> Response:
+    _check_route(route)
+    read = state.store.read
+    if not 1 <= row_id <= ingest.INT64_MAX or (
+        row_id > ingest.INT32_MAX and read.dialect.name == "postgresql"
+    ):  # PostgreSQL row ids are 32-bit: no such row (SQLite answers the same after a lookup)
+        row = None
+    elif route == "buildphases":  # the output streamed in pieces, never held whole
+        row = stream_phase(read, row_id, validate.dumps)
+    else:
+        row = read_one(read, route, row_id)
+    if row is None:
+        raise RequestError(404, f"No row {row_id} in /api/{route}/.")
+    if route == "buildphases":
+        return StreamingResponse(row, media_type="application/json")
+    return json_response(row)
