@@ -92,8 +92,8 @@ another one.
 import os
 from pathlib import Path
 
+from spackmon_analysis import LocalMonitor
 from spackmon_analysis.client import SpackMonitorClient
-from spackmon_analysis.server import LocalMonitor
 from spackmon_analysis.spec import load_spec
 
 SPEC_FILE = Path("..") / "specs" / "singularity-3.6.4.json"
@@ -171,7 +171,7 @@ The runs are the bundled example data (six runs of Spack 0.17.1 over a 20-packag
 `gcc@12.2.0` on icelake and `clang@14.0.6` on zen3; see `docs/demo.md`).
 """),
     code(SETUP + """
-from spackmon_analysis.server import LocalMonitor
+from spackmon_analysis import LocalMonitor
 
 RUNS = sma.example_data_dir() / "save-local"
 sorted(p.name for p in RUNS.iterdir())

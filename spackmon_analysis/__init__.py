@@ -49,7 +49,7 @@ _EXPORTS: dict[str, str] = {
     "SpackMonitorClient": "client",
     "ReplaySummary": "client",
     # embedded server (needs the ``server`` extra)
-    "LocalMonitor": "server",
+    "LocalMonitor": "localmonitor",
     "create_app": "server",
     # loaders and frames
     "MonitorData": "frames",

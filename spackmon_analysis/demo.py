@@ -1,6 +1,6 @@
 """``spackmon demo``: the whole story in one command, offline, on a fresh install.
 
-:func:`run_demo` starts the embedded monitor (:class:`~spackmon_analysis.server.LocalMonitor`)
+:func:`run_demo` starts the embedded monitor (:class:`~spackmon_analysis.LocalMonitor`)
 on a free loopback port over a temporary SQLite database, creates a user and its token,
 uploads the root spec of every bundled example run, replays the runs (Spack 0.17.1
 ``--monitor-save-local`` output shipped in ``spackmon_analysis/data/examples/``) through
@@ -162,7 +162,7 @@ def _run(
     from . import report as report_module
     from .failures import failures
     from .frames import MonitorData, load_save_local
-    from .server import LocalMonitor
+    from .localmonitor import LocalMonitor
 
     data_root = Path(data_dir) if data_dir is not None else example_data_dir()
     save_local = data_root / "save-local"

@@ -4,15 +4,18 @@ For tests and notebooks::
 
     with LocalMonitor() as mon:
         token = mon.add_user("vsoch")
-        client = mon.client("vsoch")
+        mon.session().get(f"{mon.base_url}/")
+
+The server never imports the client: ``spackmon_analysis.LocalMonitor``
+(:mod:`spackmon_analysis.localmonitor`, a layer above both) is this class plus ``client()``.
 
 It runs exactly the application of :func:`create_app` under uvicorn, on ``127.0.0.1`` and a port
 chosen by the OS, over a temporary SQLite file unless ``db_url`` is given.
 
 ``LocalMonitor(in_process=True)`` runs the same application without a socket (see
 :mod:`.inprocess`): its :attr:`~LocalMonitor.url` is a name no network resolves, and only
-sessions it mounts reach it (:meth:`~LocalMonitor.client`, :meth:`~LocalMonitor.session`,
-:meth:`~LocalMonitor.mount`). The test suite uses it for every server test that does not
+sessions it mounts reach it (:meth:`~LocalMonitor.session`, :meth:`~LocalMonitor.mount`, and
+``client()`` of ``spackmon_analysis.LocalMonitor``). The test suite uses it for every server test that does not
 need a real port; ``spackmon serve``, uvicorn's HTTP parser and the transport limits of
 :mod:`.guard` are not in that path.
 """
@@ -238,26 +241,6 @@ class LocalMonitor:
             _revoke_sessions(store, name)
         self.tokens[name] = token
         return token
-
-    def client(self, username: str | None = None, **kwargs: Any) -> Any:
-        """A ``SpackMonitorClient`` pointed at this server with ``username``'s credentials.
-
-        Without ``username`` the client has the only user's credentials when there is exactly
-        one user, else none.
-        """
-        from ..client import SpackMonitorClient
-
-        if username is None and len(self.tokens) == 1:
-            username = next(iter(self.tokens))
-        if username is not None:
-            if username not in self.tokens:
-                raise ConfigError(f"no user {username!r} was added through this LocalMonitor")
-            kwargs.setdefault("username", username)
-            kwargs.setdefault("token", self.tokens[username])
-        kwargs.setdefault("prefix", self.prefix)
-        client = SpackMonitorClient(host=self.url, **kwargs)
-        self.mount(client.session)
-        return client
 
     # ------------------------------------------------------------------ sessions
     def mount(self, session: requests.Session) -> requests.Session:

@@ -492,7 +492,7 @@ REPLAYED = ("2026-11-21-02-00-07-1795226407", "2026-11-24-03-16-30-1795490190")
 
 @pytest.fixture(scope="module")
 def online():
-    from spackmon_analysis.server import LocalMonitor
+    from spackmon_analysis import LocalMonitor
 
     runs = [EXAMPLES / "save-local" / name for name in REPLAYED]
     with LocalMonitor() as mon:

@@ -195,9 +195,9 @@ def test_server_and_database_data_carry_the_dag_hash(tmp_path: Path) -> None:
     hash, and both the client pull and the database read give the DAG hash too."""
     from spackmon_analysis.frames import MonitorData
 
-    server = pytest.importorskip("spackmon_analysis.server")
+    local = pytest.importorskip("spackmon_analysis.localmonitor")
     db = tmp_path / "monitor.db"
-    with server.LocalMonitor(db_url=f"sqlite:///{db}") as mon:
+    with local.LocalMonitor(db_url=f"sqlite:///{db}") as mon:
         mon.add_user("tester")
         client = mon.client("tester", progress=False)
         client.upload_local_save(FAILURE_RUN, progress=False)

@@ -181,9 +181,9 @@ def test_console_script(tmp_path: Path) -> None:
 
 def test_cli_host_and_db(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The same failures through --host (client) and --db (database) after a replay."""
-    server = pytest.importorskip("spackmon_analysis.server")
+    local = pytest.importorskip("spackmon_analysis.localmonitor")
     db = tmp_path / "monitor.db"
-    with server.LocalMonitor(f"sqlite:///{db}") as mon:
+    with local.LocalMonitor(f"sqlite:///{db}") as mon:
         token = mon.add_user("tester")
         client = mon.client("tester", progress=False)
         client.upload_local_save(TINY, progress=False)
@@ -210,8 +210,8 @@ NOT_AVAILABLE = "not available from server data (it keeps the latest state of ea
 
 @pytest.fixture(scope="module")
 def tiny_server() -> MonitorData:
-    server = pytest.importorskip("spackmon_analysis.server")
-    with server.LocalMonitor() as mon:
+    local = pytest.importorskip("spackmon_analysis.localmonitor")
+    with local.LocalMonitor() as mon:
         mon.add_user("tester")
         client = mon.client("tester", progress=False)
         client.upload_local_save(TINY, progress=False)
@@ -386,8 +386,8 @@ def test_report_out_is_created_only_when_written(
 def test_cli_falls_back_to_spackmon_host(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = pytest.importorskip("spackmon_analysis.server")
-    with server.LocalMonitor() as mon:
+    local = pytest.importorskip("spackmon_analysis.localmonitor")
+    with local.LocalMonitor() as mon:
         token = mon.add_user("tester")
         mon.client("tester", progress=False).upload_local_save(TINY, progress=False)
         monkeypatch.setenv("SPACKMON_HOST", mon.url)
@@ -407,9 +407,9 @@ def test_cli_falls_back_to_spackmon_host(
 def test_cli_empty_database_shows_every_section(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server = pytest.importorskip("spackmon_analysis.server")
+    local = pytest.importorskip("spackmon_analysis.localmonitor")
     db = tmp_path / "empty.db"
-    with server.LocalMonitor(f"sqlite:///{db}"):
+    with local.LocalMonitor(f"sqlite:///{db}"):
         pass
     assert cli.main(["failures", "--db", str(db)]) == 0
     text = capsys.readouterr().out

@@ -176,7 +176,7 @@ def reference_dump(tmp_path: Path, user: str = "u") -> dict[str, list[str]]:
     cached = FIGURES.get("_reference")
     if cached is not None:
         return cached
-    from spackmon_analysis.server import LocalMonitor
+    from spackmon_analysis import LocalMonitor
 
     url = f"sqlite:///{tmp_path / 'reference.sqlite'}"
     with LocalMonitor(url) as mon:

@@ -15,9 +15,9 @@ import pytest
 import requests
 import urllib3
 
+from spackmon_analysis import LocalMonitor
 from spackmon_analysis.errors import ConfigError, TransportError
-from spackmon_analysis.server import LocalMonitor
-from spackmon_analysis.server import app as app_module
+from spackmon_analysis.server.routes import data as data_routes
 
 SPECS = Path(__file__).resolve().parents[1] / "data" / "specs"
 SAVE_LOCAL = Path(__file__).resolve().parents[1] / "data" / "save-local"
@@ -114,14 +114,14 @@ def test_a_read_timeout_reaches_the_client_as_a_timeout(monkeypatch):
     with LocalMonitor(in_process=True) as mon:
         mon.add_user("alice")
         client = mon.client("alice", progress=False, timeout=0.5, retries=0, backoff=0)
-        real = app_module.read_page
+        real = data_routes.read_page
 
         def slow(*args, **kwargs):
             time.sleep(1.5)
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(app_module, "read_page", slow)
+        monkeypatch.setattr(data_routes, "read_page", slow)
         with pytest.raises(TransportError, match="(?i)timed out|timeout|no answer"):
             list(client.builds())
-        monkeypatch.setattr(app_module, "read_page", real)
+        monkeypatch.setattr(data_routes, "read_page", real)
         assert list(client.builds()) == []  # the monitor goes on answering

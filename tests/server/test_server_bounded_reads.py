@@ -14,8 +14,7 @@ import pytest
 import requests
 from testlib import BUILD_ENV as ENV
 
-from spackmon_analysis import MonitorData
-from spackmon_analysis.server import LocalMonitor
+from spackmon_analysis import LocalMonitor, MonitorData
 
 SPECS = Path(__file__).resolve().parents[1] / "data" / "specs"
 

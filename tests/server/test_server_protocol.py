@@ -440,7 +440,7 @@ def test_same_answers_without_fast_path(db_url):
 
 
 def test_local_monitor_handle(db_url):
-    from spackmon_analysis.server import LocalMonitor
+    from spackmon_analysis import LocalMonitor
 
     mon = LocalMonitor(db_url)
     assert "stopped" in repr(mon)
