@@ -26,7 +26,7 @@ import io
 import os
 import re
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -42,6 +42,8 @@ __all__ = [
     "parse_log",
     "scan_log_naive",
     "events_frame",
+    "event_columns",
+    "stored_event",
     "classify",
     "summary_class",
     "load_rules",
@@ -652,6 +654,13 @@ class LogEvent:
     occurrence gives the line number and context; ``classes`` are the failure
     classes of an error (precedence order, empty for warnings and unmatched
     errors); ``fingerprint`` is :func:`fingerprint` of the text.
+
+    The one record of an event from the parser to the frames: :func:`parse_log` makes it
+    (and computes the fingerprint, once), :meth:`to_dict` / :meth:`from_dict` carry it
+    through JSON and stored rows unchanged, and :func:`event_columns` turns records into
+    the columns of ``data.events``. The server stores :func:`stored_event` (every field
+    but the fingerprint); a row without a fingerprint gets it computed once, in
+    :meth:`from_dict`.
     """
 
     kind: str
@@ -679,6 +688,46 @@ class LogEvent:
             "classes": list(self.classes),
             "fingerprint": self.fingerprint,
         }
+
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> LogEvent:
+        """The event of a :meth:`to_dict` dict, a server's stored or served event row
+        (``builderrors``/``buildwarnings``: extra keys such as ``id``, ``build``,
+        ``phase`` are ignored) or their JSON. The ``fingerprint`` it carries is kept; a row
+        without one (the server does not store it) gets :func:`fingerprint` of its text,
+        computed here once.
+
+        Raises:
+            LogParseError: the row has no ``kind`` or no ``text`` string.
+        """
+        kind, text = row.get("kind"), row.get("text")
+        if not isinstance(kind, str) or not isinstance(text, str):
+            raise LogParseError(
+                f"an event needs a kind and a text (str), got kind={kind!r:.40}, text={text!r:.60}"
+            )
+        given = row.get("fingerprint")
+        return cls(
+            kind=kind,
+            text=text,
+            line_no=row.get("line_no"),  # type: ignore[arg-type]  # None for a cap row
+            source_file=row.get("source_file"),
+            source_line_no=row.get("source_line_no"),
+            pre_context=list(row.get("pre_context") or []),
+            post_context=list(row.get("post_context") or []),
+            repeat_count=row.get("repeat_count") or 1,
+            classes=tuple(row.get("classes") or ()),
+            fingerprint=given if isinstance(given, str) and given else fingerprint(text),
+        )
+
+
+def stored_event(event: LogEvent) -> dict[str, Any]:
+    """The fields of ``event`` a monitor server stores (``build_events`` columns): every
+    field of :meth:`LogEvent.to_dict` but the fingerprint, which :meth:`LogEvent.from_dict`
+    recomputes when the row is read. The server's ingest calls this, so stored rows and
+    records cannot drift apart."""
+    row = event.to_dict()
+    del row["fingerprint"]
+    return row
 
 
 class LogEvents(list):
@@ -1116,33 +1165,47 @@ _FRAME_COLUMNS = [
 ]
 
 
+def event_columns(events: Iterable[LogEvent]) -> dict[str, list[Any]]:
+    """Records -> the event columns of ``data.events`` and :func:`events_frame`, as plain
+    lists (:data:`_FRAME_COLUMNS` order): the one place a record becomes columns. The
+    fingerprint is the record's own (never recomputed)."""
+    evs = list(events)
+    return {
+        "kind": [e.kind for e in evs],
+        "text": [e.text for e in evs],
+        "line_no": [e.line_no for e in evs],
+        "source_file": [e.source_file for e in evs],
+        "source_line_no": [e.source_line_no for e in evs],
+        "pre_context": [list(e.pre_context) for e in evs],
+        "post_context": [list(e.post_context) for e in evs],
+        "repeat_count": [e.repeat_count for e in evs],
+        "classes": [tuple(e.classes) for e in evs],
+        "primary_class": [e.classes[0] if e.classes else None for e in evs],
+        "fingerprint": [e.fingerprint for e in evs],
+    }
+
+
 def events_frame(events: Iterable[LogEvent]) -> Any:
     """A pandas DataFrame with one row per event.
 
     Columns: ``kind`` (categorical error/warning), ``text``, ``line_no``,
     ``source_file``, ``source_line_no`` (nullable Int64), ``pre_context`` and
     ``post_context`` (lists of lines), ``repeat_count``, ``classes`` (tuple),
-    ``primary_class`` (the first class by precedence, or None) and ``fingerprint``.
+    ``primary_class`` (the first class by precedence, or None) and ``fingerprint``
+    (:func:`event_columns`).
     """
     import pandas as pd
 
-    rows = [
-        (
-            ev.kind,
-            ev.text,
-            ev.line_no,
-            ev.source_file,
-            ev.source_line_no,
-            list(ev.pre_context),
-            list(ev.post_context),
-            ev.repeat_count,
-            tuple(ev.classes),
-            ev.classes[0] if ev.classes else None,
-            ev.fingerprint,
-        )
-        for ev in events
-    ]
-    df = pd.DataFrame.from_records(rows, columns=_FRAME_COLUMNS)
+    columns = event_columns(events)
+    import numpy as np
+
+    for name in ("pre_context", "post_context", "classes"):
+        values = columns[name]
+        column = np.empty(len(values), dtype=object)  # one list/tuple per cell
+        for i, value in enumerate(values):
+            column[i] = value
+        columns[name] = column  # type: ignore[assignment]
+    df = pd.DataFrame(columns, columns=_FRAME_COLUMNS)
     df["kind"] = pd.Categorical(df["kind"], categories=["error", "warning"])
     df["line_no"] = df["line_no"].astype("Int64")
     df["source_line_no"] = pd.array(

@@ -299,9 +299,8 @@ class Explorer:
         outcome = _text(row["outcome"])
         if outcome == "failed":
             ph = self.data.phases
-            bad = ph[
-                (ph["build"].astype(str) == build) & (ph["status"].astype("object") == "ERROR")
-            ]
+            failed = _text(row.get("failed_phase"))  # spackfacts.failed_phases
+            bad = ph[(ph["build"].astype(str) == build) & (ph["name"].astype("object") == failed)]
             out = _text(bad["output"].iloc[0]) if len(bad) and "output" in bad else None
             tail = "\n".join(out.splitlines()[-15:]) if out else "(no log text kept)"
             return (

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..logs import LogEvent, Rules, load_rules, parse_log
+from ..logs import LogEvent, Rules, event_columns, load_rules, parse_log
 from ..records import FRAME_COLUMNS, FRAME_NAMES, PhaseRecord
 from ..spackfacts import build_outcome
 
@@ -267,24 +267,14 @@ class Assembler:
         }
 
     def _events_frame(self) -> pandas.DataFrame:
+        """The event records as columns (:func:`~spackmon_analysis.logs.event_columns`, the
+        one record -> columns step), with their build and phase."""
         import pandas as pd
 
-        evs = self.events
-        cols: dict[str, Any] = {
-            "build": self.event_build,
-            "phase": self.event_phase,
-            "kind": [e.kind for e in evs],
-            "text": [e.text for e in evs],
-            "line_no": [e.line_no for e in evs],
-            "source_file": [e.source_file for e in evs],
-            "source_line_no": [e.source_line_no for e in evs],
-            "pre_context": object_column([list(e.pre_context) for e in evs]),
-            "post_context": object_column([list(e.post_context) for e in evs]),
-            "repeat_count": [e.repeat_count for e in evs],
-            "classes": object_column([tuple(e.classes) for e in evs]),
-            "primary_class": [e.classes[0] if e.classes else None for e in evs],
-            "fingerprint": [e.fingerprint for e in evs],
-        }
+        cols: dict[str, Any] = {"build": self.event_build, "phase": self.event_phase}
+        cols.update(event_columns(self.events))
+        for name in ("pre_context", "post_context", "classes"):
+            cols[name] = object_column(cols[name])
         return pd.DataFrame(cols)
 
 

@@ -18,8 +18,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..errors import ConfigError, MonitorError
-from ..logs import LogEvent, fingerprint
+from ..errors import ConfigError, LogParseError, MonitorError
+from ..logs import LogEvent
 from ..records import BUILD_STATUS_CATEGORIES, OUTCOMES, PHASE_STATUS_CATEGORIES, SOURCES
 from ..spackfacts import (
     build_outcome,
@@ -143,6 +143,7 @@ def rows_frames(
                 row.get("post_context"),
                 row.get("repeat_count"),
                 row.get("classes"),
+                row.get("fingerprint"),
             )
     return cols.frames(source=source, label=label)
 
@@ -289,24 +290,29 @@ class ServerColumns:
         post_context: Any,
         repeat_count: Any,
         classes: Any,
+        fingerprint: Any = None,
     ) -> None:
         """One ``builderrors``/``buildwarnings`` row (context and classes as lists or their
-        JSON text)."""
+        JSON text) -> the one event record (:meth:`~spackmon_analysis.logs.LogEvent.from_dict`:
+        a fingerprint the row carries is kept, else computed there, once)."""
         pre, post, cls = _json_values([pre_context, post_context, classes])
-        self._events.setdefault(phase_id, []).append(
-            LogEvent(
-                kind=kind,
-                text=text,
-                line_no=line_no,
-                source_file=source_file,
-                source_line_no=source_line_no,
-                pre_context=list(pre or []),
-                post_context=list(post or []),
-                repeat_count=repeat_count or 1,
-                classes=tuple(cls or ()),
-                fingerprint=fingerprint(text),
-            )
-        )
+        stored = {
+            "kind": kind,
+            "text": text,
+            "line_no": line_no,
+            "source_file": source_file,
+            "source_line_no": source_line_no,
+            "pre_context": pre,
+            "post_context": post,
+            "repeat_count": repeat_count,
+            "classes": cls,
+            "fingerprint": fingerprint,
+        }
+        try:
+            event = LogEvent.from_dict(stored)
+        except LogParseError as exc:
+            raise ConfigError(f"event row of phase {phase_id!r}: {exc}") from None
+        self._events.setdefault(phase_id, []).append(event)
 
     # -- assembly --------------------------------------------------------------------------
     def frames(self, *, source: str, label: str) -> FrameSet:

@@ -698,25 +698,15 @@ def _event_rows(text: str, build_id: int, phase_id: int) -> list[dict]:
     """The event rows of a phase output: at most ``logs.DEFAULT_MAX_EVENTS`` distinct events of
     each kind, then, per capped kind, one row of that kind saying how many lines were left out
     (text ``"[spackmon] N more ... not stored ..."``, ``repeat_count`` N, no line number)."""
-    from ..logs import parse_log
+    from ..logs import parse_log, stored_event
 
     events = parse_log(text)
-    rows = [
-        {
-            "kind": ev.kind,
-            "build_id": build_id,
-            "phase_id": phase_id,
-            "text": ev.text,
-            "line_no": ev.line_no,
-            "source_file": ev.source_file,
-            "source_line_no": _line_no(ev.source_line_no),
-            "pre_context": list(ev.pre_context),
-            "post_context": list(ev.post_context),
-            "repeat_count": ev.repeat_count,
-            "classes": list(ev.classes),
-        }
-        for ev in events
-    ]
+    rows = []
+    for ev in events:  # the record's stored fields (logs.stored_event), placed in the build
+        row = stored_event(ev)
+        row.update(build_id=build_id, phase_id=phase_id)
+        row["source_line_no"] = _line_no(ev.source_line_no)
+        rows.append(row)
     for kind, n in sorted(events.dropped.items()):
         rows.append(
             {
