@@ -9,7 +9,8 @@ import pytest
 
 from spackmon_analysis import logs
 from spackmon_analysis.failures import error_fingerprints, failures
-from spackmon_analysis.loaders.server import _from_rows
+from spackmon_analysis.frames import MonitorData
+from spackmon_analysis.loaders.server import rows_frames
 from spackmon_analysis.server.ingest import _event_rows
 
 LOG = """\
@@ -66,7 +67,9 @@ def test_the_server_stores_the_record_and_a_reader_gets_it_back(calls: list[str]
         "buildwarnings": [r for r in served if r["kind"] == "warning"],
     }
     calls.clear()
-    data = _from_rows(rows, source="server", label="rows", keep_output=True)
+    data = MonitorData.from_frames(
+        rows_frames(rows, source="server", label="rows", keep_output=True)
+    )
     assert len(calls) == len(events)  # once per stored row, where it becomes a record
     assert list(data.events["fingerprint"]) == [e.fingerprint for e in events]
     found = failures(data)
