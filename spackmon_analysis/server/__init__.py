@@ -1,7 +1,9 @@
 """The embedded Spack Monitor server (FastAPI + SQLAlchemy 2).
 
 ``create_app(db_url)`` builds the application; ``LocalMonitor`` runs it on a free loopback port
-for tests and notebooks; ``spackmon serve`` runs it from the command line. See docs/server.md.
+(or in-process) for tests and notebooks; ``spackmon serve`` runs it from the command line. See
+docs/server.md. The server imports no client: ``spackmon_analysis.LocalMonitor`` is this
+``LocalMonitor`` plus ``client()`` (docs/ARCHITECTURE.md, "Layers").
 """
 
 from __future__ import annotations

@@ -212,10 +212,6 @@ def _r_envs(r: Any) -> dict:
     }
 
 
-def _q_phases() -> Select:
-    return select(build_phases).order_by(build_phases.c.id)
-
-
 def _r_phases(r: Any) -> dict:
     row = {
         "id": r.id,
