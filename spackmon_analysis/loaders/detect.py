@@ -1,10 +1,18 @@
-""":func:`load`: which loader a path needs; a folder holding save-local runs and install
-prefixes / stage directories at any depth is loaded as one, and a build both saw is counted
-once."""
+""":func:`load`: which loader a path needs; a folder holding save-local runs, install
+prefixes / stage directories (and the inputs of any source added with :func:`register`) at
+any depth is loaded as one, and a build both a run and a directory saw is counted once.
+
+A new source: write ``loaders/<source>.py`` returning
+:class:`~spackmon_analysis.loaders.assemble.FrameSet` s, then describe it with a
+:class:`Source` (what one input looks like, how to load those found) and add it to
+:data:`SOURCES` here (or call :func:`register`).
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,24 +33,103 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
 
-def _walk_folder(root: Path) -> tuple[list[Path], list[Path]]:
-    """``(save-local runs, install prefixes and stage directories)`` anywhere under
-    ``root``, each sorted, in one walk. The walk does not descend into prefixes or stage
-    directories; inside a run it looks only for those (as
-    :func:`~spackmon_analysis.loaders.installs.find_install_prefixes` does), not for nested runs."""
-    runs: list[Path] = []
-    builds: list[Path] = []
-    for dirpath, dirnames, _files in os.walk(root):  # top-down, depth first
+@dataclass(frozen=True)
+class Source:
+    """One kind of input :func:`load` finds in a folder.
+
+    ``matches(path)``: ``path`` (a directory, or a file when ``files``) is one input of
+    this kind. ``load(root, paths, **kwargs)``: the frame sets of all the inputs found under
+    ``root`` (keyword arguments are :func:`load`'s). ``holds_others``: the walk goes on inside
+    a match looking for the other kinds (a save-local run may hold stage directories), else it
+    stops there. ``describe``: how the "neither ... nor ..." error names the kind.
+    """
+
+    name: str
+    matches: Callable[[Path], bool]
+    load: Callable[..., list[FrameSet]]
+    describe: str
+    holds_others: bool = False
+    files: bool = False
+
+
+def _runs(root: Path, paths: list[Path], **kwargs: Any) -> list[FrameSet]:
+    return [save_local_frames(run, **kwargs) for run in paths]
+
+
+def _build_directories(root: Path, paths: list[Path], **kwargs: Any) -> list[FrameSet]:
+    return [prefixes_frames(root, paths, **kwargs)]
+
+
+SAVE_LOCAL = Source(
+    "save-local run",
+    is_save_local_run,
+    _runs,
+    "a --monitor-save-local directory (build-*.json, spec-*-config.json)",
+    holds_others=True,
+)
+INSTALLS = Source(
+    "install prefix or stage directory",
+    is_build_directory,
+    _build_directories,
+    "an install tree, prefix or spack-stage directory",
+)
+
+JUNIT = Source(
+    "JUnit report",
+    is_junit_file,
+    lambda root, paths, **kwargs: [junit_frames(path, **kwargs) for path in paths],
+    "a JUnit report (spack install --log-format junit)",
+    files=True,
+)
+CDASH = Source(
+    "CDash report directory",
+    lambda path: is_report(path) == "cdash",
+    lambda root, paths, **kwargs: [cdash_frames(path, **kwargs) for path in paths],
+    "a CDash report directory (spack install --log-format cdash)",
+)
+
+#: The kinds of input :func:`load` looks for, in the order their frame sets are joined.
+#: A new source: a module in ``loaders/`` returning frame sets, and one entry here (or a
+#: :func:`register` call).
+SOURCES: list[Source] = [SAVE_LOCAL, INSTALLS, JUNIT, CDASH]
+
+
+def register(source: Source) -> None:
+    """Make :func:`load` find ``source`` (replacing a source of the same name)."""
+    SOURCES[:] = [s for s in SOURCES if s.name != source.name] + [source]
+
+
+def _walk_folder(root: Path) -> dict[str, list[Path]]:
+    """Every input of every source anywhere under ``root`` (source name -> sorted paths), in
+    one walk. The walk does not descend into a match of a source that holds no others
+    (prefixes, stage directories) nor into ``.spack`` folders; inside a match of one that
+    does (a run) it looks only for the other kinds (as
+    :func:`~spackmon_analysis.loaders.installs.find_install_prefixes` does), not for nested
+    matches of the same kind."""
+    found: dict[str, list[Path]] = {s.name: [] for s in SOURCES}
+    folders = [s for s in SOURCES if not s.files]
+    files = [s for s in SOURCES if s.files]
+    for dirpath, dirnames, filenames in os.walk(root):  # top-down, depth first
         here = Path(dirpath)
-        in_run = bool(runs) and here.is_relative_to(runs[-1])
-        if not in_run and is_save_local_run(here):
-            runs.append(here)
-        if is_build_directory(here):
-            builds.append(here)
+        stop = False
+        for source in folders:
+            seen = found[source.name]
+            if source.holds_others and seen and here.is_relative_to(seen[-1]):
+                continue
+            if source.matches(here):
+                seen.append(here)
+                stop = stop or not source.holds_others
+        for name in sorted(filenames) if files else ():
+            path = here / name
+            for source in files:
+                if source.matches(path):
+                    found[source.name].append(path)
+                    break
+        if stop:
             dirnames[:] = []
             continue
         dirnames[:] = sorted(d for d in dirnames if d != ".spack")
-    return sorted(runs), sorted(builds)
+    return {name: sorted(paths) for name, paths in found.items()}
 
 
 def _same_attempt(a: pandas.DataFrame, b: pandas.DataFrame) -> bool:
@@ -147,26 +234,22 @@ def _merge_directories_into_runs(data: FrameSet, paths: dict[str | None, str]) -
     )
 
 
-def _load_folder(target: Path, runs: list[Path], builds: list[Path], **kwargs: Any) -> FrameSet:
-    """Every save-local run and every install prefix / stage directory under ``target``
-    as one object; see :func:`load`."""
-    parts = [save_local_frames(run, **kwargs) for run in runs]
-    if builds:
-        parts.append(prefixes_frames(target, builds, **kwargs))
+def _load_folder(target: Path, found: dict[str, list[Path]], **kwargs: Any) -> FrameSet:
+    """Every input of every source under ``target`` as one frame set; see :func:`load`."""
+    parts = []
+    for source in SOURCES:
+        if found.get(source.name):
+            parts += source.load(target, found[source.name], **kwargs)
     data = concat_frames(parts)
     data.source = str(target)
-    sources = [*runs, *builds]
+    inputs = [path for paths in found.values() for path in paths]
+    kinds = ", ".join(source.name for source in SOURCES)
     for child in sorted(target.iterdir()):
         if not child.is_dir() or child.name.startswith("."):
             continue
-        if not any(s == child or child in s.parents for s in sources):
-            data.notes.append(
-                (
-                    str(child),
-                    "holds no save-local run, install prefix or stage directory; not loaded",
-                )
-            )
-    paths = {build_directory_hash(b): str(b) for b in builds}
+        if not any(s == child or child in s.parents for s in inputs):
+            data.notes.append((str(child), f"holds no {kinds}; not loaded"))
+    paths = {build_directory_hash(b): str(b) for b in found.get(INSTALLS.name, [])}
     return _merge_directories_into_runs(data, paths)
 
 
@@ -175,12 +258,11 @@ def load(path: str | os.PathLike[str], *more: str | os.PathLike[str], **kwargs: 
     :func:`spackmon_analysis.frames.load` returns it as ``MonitorData``): a save-local run or
     directory of runs (:func:`~.savelocal.save_local_frames`), a JUnit report or a folder of
     them (:func:`~.reports.junit_frames`), a CDash report directory
-    (:func:`~.reports.cdash_frames`), an install tree, prefix or stage
-    directory (:func:`~.installs.install_tree_frames`), or a folder holding both kinds, at any
-    depth: then
-    every run and every prefix/stage directory is loaded into one object, the folders
-    next to them that hold neither are named in ``notes``, and a build seen by both a
-    run and a directory (same DAG hash, same phase logs: the same attempt) is counted
+    (:func:`~.reports.cdash_frames`), an install tree, prefix or stage directory
+    (:func:`~.installs.install_tree_frames`), an input of a :func:`register`-ed source, or a
+    folder holding several kinds at any depth: then every input is loaded into one frame
+    set, the folders next to them that hold none are named in ``notes``, and a build seen by
+    both a run and a directory (same DAG hash, same phase logs: the same attempt) is counted
     once, as the run's build (a note says so). Keyword arguments go to the loaders.
 
     Several paths: each is loaded as above, except spec files (``.json``, ``.yaml``), which
@@ -188,7 +270,7 @@ def load(path: str | os.PathLike[str], *more: str | os.PathLike[str], **kwargs: 
     the reports leave out (:func:`~.reports.with_dag_frames`).
 
     Raises:
-        ConfigError: ``path`` is neither (the message names the path); its
+        ConfigError: ``path`` is none of these (the message names the path); its
             ``path`` attribute holds it.
     """
     if more:
@@ -203,24 +285,27 @@ def load(path: str | os.PathLike[str], *more: str | os.PathLike[str], **kwargs: 
         return junit_frames(target, **kwargs)
     if kind == "cdash":
         return cdash_frames(target, **kwargs)
-    if target.is_dir():
-        if is_save_local_run(target):
+    if target.is_file():
+        for source in SOURCES:
+            if source.files and source.matches(target):
+                return concat_frames(source.load(target.parent, [target], **kwargs))
+    elif is_save_local_run(target):
+        return save_local_frames(target, **kwargs)
+    else:
+        found = _walk_folder(target)
+        kinds = {name for name, paths in found.items() if paths}
+        runs = found.get(SAVE_LOCAL.name, [])
+        if kinds == {SAVE_LOCAL.name} and all(run.parent == target for run in runs):
             return save_local_frames(target, **kwargs)
-        runs, builds = _walk_folder(target)
-        found = bool(builds)
-        if runs and (found or any(run.parent != target for run in runs)):
-            return _load_folder(target, runs, builds, **kwargs)
-        if runs:
-            return save_local_frames(target, **kwargs)
-        if found or (target / ".spack").is_dir() or target.name == ".spack":
+        spack = (target / ".spack").is_dir() or target.name == ".spack"
+        if kinds == {INSTALLS.name} or (not kinds and spack):
             return install_tree_frames(target, **kwargs)
-        if any(is_junit_file(child) for child in target.iterdir()):
+        reports = found.get(JUNIT.name, [])
+        if kinds == {JUNIT.name} and all(report.parent == target for report in reports):
             return junit_frames(target, **kwargs)
-    exc = ConfigError(
-        f"{target}: neither a --monitor-save-local directory (build-*.json, "
-        "spec-*-config.json), a JUnit or CDash report, nor an install tree, prefix or "
-        "spack-stage directory"
-    )
+        if kinds:
+            return _load_folder(target, found, **kwargs)
+    exc = ConfigError(f"{target}: neither " + " nor ".join(s.describe for s in SOURCES))
     exc.path = str(target)  # type: ignore[attr-defined]
     raise exc
 

@@ -193,3 +193,51 @@ def test_loaders_import_no_frames_views_or_analysis_and_only_the_database_loader
             )
         else:
             assert not server, f"loaders/{path.name} imports the server: {sorted(server)}"
+
+
+def test_a_registered_source_is_found_by_load_next_to_the_others(tmp_path, monkeypatch) -> None:
+    """``loaders.detect.register``: a new kind of input (here a one-line build list, a
+    stand-in for a new loader module) is found by ``load()`` anywhere in a folder, loaded
+    with the save-local runs beside it, and named in the note about folders holding none."""
+    import shutil
+
+    from spackmon_analysis.frames import load
+    from spackmon_analysis.loaders import detect
+    from spackmon_analysis.loaders.assemble import Assembler
+
+    def build_list(root: Path, paths: list[Path], **kwargs) -> list:
+        asm = Assembler(keep_output=True, rules=None)
+        for path in paths:
+            name, status = path.read_text().split()
+            asm.add_build(
+                key=f"list-{name}", build_id=None, run=None, run_time=None, full_hash=None,
+                spec_name=name, spec_version=None, status=status, env={}, tags=(),
+                owner=None, created_at=None, source="install", phases=[],
+            )  # fmt: skip
+        return [asm.result(str(root))]
+
+    monkeypatch.setattr(detect, "SOURCES", list(detect.SOURCES))
+    detect.register(
+        detect.Source(
+            "build list",
+            lambda path: path.suffix == ".builds",
+            build_list,
+            "a build list (*.builds)",
+            files=True,
+        )
+    )
+    data_dir = Path(__file__).resolve().parents[1] / "data" / "save-local"
+    shutil.copytree(data_dir / "v0.17.1-success-tinyapp", tmp_path / "runs" / "run1")
+    (tmp_path / "lists" / "deep").mkdir(parents=True)
+    (tmp_path / "lists" / "deep" / "one.builds").write_text("zlib SUCCESS\n")
+    (tmp_path / "empty").mkdir()
+    data = load(tmp_path)
+    assert "list-zlib" in set(data.builds["build"])
+    assert set(data.builds["run"].dropna()) == {"run1"}
+    assert (
+        str(tmp_path / "empty"),
+        "holds no save-local run, install prefix or stage directory, JUnit report, CDash report "
+        "directory, build list; not loaded",
+    ) in data.notes
+    with pytest.raises(Exception, match=r"nor a build list \(\*\.builds\)"):
+        load(tmp_path / "empty")
