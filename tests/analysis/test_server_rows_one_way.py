@@ -79,7 +79,7 @@ def test_client_and_database_agree_on_stamps_outside_the_frame_range(tmp_path) -
     """A phase log stamped in the year 1600 (or 2300) has no time a frame can hold: both
     constructors give it no start or end and no duration. ``from_client`` used to raise
     pandas' ``OutOfBoundsDatetime`` where ``from_database`` gave ``NaT``."""
-    from spackmon_analysis.server import LocalMonitor
+    from spackmon_analysis import LocalMonitor
 
     url = _database(tmp_path / "monitor.db")
     direct = MonitorData.from_database(url)
@@ -125,7 +125,7 @@ class _RacingClient:
 def test_phases_and_events_of_builds_not_pulled_are_named_in_notes(tmp_path) -> None:
     """Rows that belong to no pulled build are left out and said so in ``notes`` (they used
     to vanish without a word)."""
-    from spackmon_analysis.server import LocalMonitor
+    from spackmon_analysis import LocalMonitor
 
     url = _database(tmp_path / "monitor.db")
     with LocalMonitor(url) as mon:
