@@ -463,6 +463,9 @@ class SpecGraph:
     ):
         self._setup(_cols_from_objects(nodes, edges, index), list(roots), format, source)
         self.spack_version = spack_version
+        # the objects given are what the columns would give back (SpecNode is frozen)
+        self._nodes = dict(nodes)
+        self._edges = list(edges)
 
     @classmethod
     def _from_columns(

@@ -8,7 +8,6 @@ path of the bad element).
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from itertools import compress
 from typing import Any
 
@@ -545,9 +544,9 @@ class _Parser:
                 node = nodes[e.parent]
                 if node.compiler_name is None and not _COMPILER_VIRTUALS.isdisjoint(e.virtuals):
                     comp = nodes[e.child]
-                    nodes[e.parent] = replace(
-                        node, compiler_name=comp.name, compiler_version=comp.version
-                    )
+                    # the reader's own node, not yet handed out: filled in place (frozen)
+                    object.__setattr__(node, "compiler_name", comp.name)
+                    object.__setattr__(node, "compiler_version", comp.version)
 
     def _roots(self, edges: list[SpecEdge], explicit: list[tuple[str, str]] | None) -> list[str]:
         if explicit:
