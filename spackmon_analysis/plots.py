@@ -1269,7 +1269,7 @@ def plot_error_classes(
     if counts is None or counts.empty:
         return _empty(ax, title, nothing)
     counts = counts.sort_values(kind="stable")  # largest at the top
-    colors = ["#bdbdbd" if c == "unclassified" else "#d62728" for c in counts.index]
+    colors = ["#bdbdbd" if c == "unclassified" else OUTCOME_COLORS["failed"] for c in counts.index]
     bars = ax.barh(list(counts.index), counts.to_numpy(), color=colors)
     ax.bar_label(bars, padding=3, fontsize=9)
     ax.xaxis.get_major_locator().set_params(integer=True)
