@@ -236,3 +236,36 @@ def test_every_reader_gives_the_same_phase_start(tmp_path: Path) -> None:
         rows_frames(rows, source="server", label="rows", keep_output=True)
     )
     assert served.phases["started_at"].iloc[0] == pd.Timestamp(expected.started, tz="UTC")
+
+
+# ---------------------------------------------------------------------------------
+# where the facts sit among the layers
+
+
+def _package_imports(module: str) -> set[str]:
+    """The package modules ``module`` imports, at any depth (inside functions too)."""
+    import ast
+    import importlib
+
+    path = Path(importlib.import_module(module).__file__ or "")
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            found.add(node.module or "")
+        elif isinstance(node, ast.ImportFrom | ast.Import):
+            names = (
+                [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+            )
+            found.update(
+                n.removeprefix("spackmon_analysis.")
+                for n in names
+                if n and n.startswith("spackmon_analysis")
+            )
+    return found
+
+
+def test_the_facts_and_the_palette_sit_low() -> None:
+    """spackfacts is used by loaders, analysis and views, so it imports only what sits
+    below them (logs, records, errors); the palette imports nothing of the package."""
+    assert _package_imports("spackmon_analysis.spackfacts") <= {"logs", "records", "errors"}
+    assert _package_imports("spackmon_analysis.palette") == set()
