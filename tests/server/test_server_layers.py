@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import spackmon_analysis
 
 PACKAGE = Path(spackmon_analysis.__file__).resolve().parent
@@ -108,3 +110,26 @@ def test_importing_the_whole_server_loads_no_client_frames_or_views() -> None:
     assert "spackmon_analysis.server.app" in out
     above = [m for m in out if _forbidden(m, "") is not None and m != "spackmon_analysis"]
     assert above == []
+
+
+def test_local_monitor_client_lives_one_layer_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``spackmon_analysis.LocalMonitor`` is the server's LocalMonitor plus ``client()``; the
+    server's own class has none. A client for a user not added here is a ConfigError naming it."""
+    import spackmon_analysis as sma
+    from spackmon_analysis.errors import ConfigError
+    from spackmon_analysis.server import LocalMonitor as ServerOnly
+
+    assert issubclass(sma.LocalMonitor, ServerOnly) and sma.LocalMonitor is not ServerOnly
+    assert not hasattr(ServerOnly, "client")
+    for name in ("SPACKMON_USER", "SPACKMON_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    with sma.LocalMonitor(in_process=True) as mon:
+        mon.add_user("alice")
+        assert mon.client(progress=False).username == "alice"  # the only user
+        mon.add_user("bob")
+        assert mon.client(progress=False).username is None  # two users: no default
+        with pytest.raises(ConfigError, match="'carol'"):
+            mon.client("carol")
+        client = mon.client("bob", progress=False)
+        assert client.service_info()["id"] == "spackmon"
+        assert (client.username, client.token) == ("bob", mon.tokens["bob"])
