@@ -51,6 +51,7 @@ __all__ = [
     "is_echo",
     "ECHO_RULES",
     "ERROR_PATTERNS",
+    "CLASS_GROUPS",
     "ERROR_EXCEPTIONS",
     "WARNING_PATTERNS",
     "WARNING_EXCEPTIONS",
@@ -496,12 +497,14 @@ def fingerprint(text: str) -> str:
 
 @dataclass(frozen=True)
 class FailureClass:
-    """One failure class of the rules file: a name, a description and its regexes."""
+    """One failure class of the rules file: a name, a description, its regexes and its
+    group (:data:`CLASS_GROUPS`: ``"infrastructure"`` or ``"package"``)."""
 
     name: str
     description: str
     patterns: tuple[str, ...]
     regex: re.Pattern[str] = field(repr=False, compare=False)
+    group: str = "package"
 
     def matches(self, text: str) -> bool:
         """Whether any of the class's patterns matches ``text``."""
@@ -535,6 +538,16 @@ class Rules:
                 return name
         return None
 
+    def group(self, name: str | None) -> str:
+        """The group of class ``name``: ``"infrastructure"`` or ``"package"``, and
+        ``"unclassified"`` for :data:`UNCLASSIFIED`, None or a class these rules lack."""
+        rule = self.classes.get(name) if name else None
+        return rule.group if rule is not None else UNCLASSIFIED
+
+
+#: The groups a failure class can be in (the ``group`` key of the rules file): the machine,
+#: network or scheduler failed the build, or the package (its source or recipe) did.
+CLASS_GROUPS = ("infrastructure", "package")
 
 _DEFAULT_RULES = Path(__file__).resolve().parent / "data" / "failure_classes.yaml"
 
@@ -587,7 +600,7 @@ def _load_rules(path: Path) -> Rules:
             raise RulesError(f"{label}: '{UNCLASSIFIED}' is reserved")
         if not isinstance(rule, dict):
             raise RulesError(f"{label}: must be a mapping with description and patterns")
-        unknown = set(rule) - {"description", "patterns"}
+        unknown = set(rule) - {"description", "patterns", "group"}
         if unknown:
             raise RulesError(f"{label}: unknown key(s) {sorted(unknown)}")
         description = rule.get("description")
@@ -605,11 +618,15 @@ def _load_rules(path: Path) -> Rules:
                 raise RulesError(
                     f"{label}: patterns[{i}] {rx!r} is not a valid regex ({exc})"
                 ) from exc
+        group = rule.get("group", "package")
+        if group not in CLASS_GROUPS:
+            raise RulesError(f"{label}: 'group' must be one of {list(CLASS_GROUPS)}, not {group!r}")
         classes[name] = FailureClass(
             name=name,
             description=description.strip(),
             patterns=tuple(patterns),
             regex=re.compile("|".join(f"(?:{rx})" for rx in patterns)),
+            group=group,
         )
     precedence = doc.get("precedence")
     if not isinstance(precedence, list) or not all(isinstance(p, str) for p in precedence):

@@ -33,6 +33,9 @@ CLASS_EXAMPLES = {
     "spack_error": "==> Error: ProcessError: Command exited with status 2:",
     "python_error": "ModuleNotFoundError: No module named 'setuptools'",
     "permission_denied": "mkdir: cannot create directory '/opt/shared': Permission denied",
+    "disk_full": "cc1plus: fatal error: cannot write 'x.s': No space left on device",
+    "lock_contention": "==> Error: Timed out waiting for a write lock after 1.2E+02 seconds",
+    "timeout": "slurmstepd: error: *** JOB 4242 ON node7 CANCELLED AT 2026-11-28 DUE TO TIME LIMIT ***",
 }
 
 
@@ -106,6 +109,24 @@ def test_custom_rules_file_changes_classes_and_summary(tmp_path):
     assert summary_class(events, rules=rules) == "oom"
 
 
+def test_classes_are_grouped_infrastructure_or_package(tmp_path):
+    rules = load_rules()
+    infrastructure = {n for n, c in rules.classes.items() if c.group == "infrastructure"}
+    assert infrastructure == {
+        "fetch_network",
+        "disk_full",
+        "out_of_memory_killed",
+        "timeout",
+        "lock_contention",
+        "permission_denied",
+    }
+    assert rules.group("compiler_error") == "package"
+    assert rules.group(None) == rules.group("nosuch") == "unclassified"
+    # a rules file without groups puts every class in "package"
+    custom = load_rules(_write(tmp_path, _good()))
+    assert {c.group for c in custom.classes.values()} == {"package"}
+
+
 @pytest.mark.parametrize(
     "mutate,message",
     [
@@ -117,6 +138,7 @@ def test_custom_rules_file_changes_classes_and_summary(tmp_path):
         (lambda d: d["classes"]["compile"].update(patterns="x"), "class 'compile'"),
         (lambda d: d["classes"]["oom"].pop("description"), "class 'oom'.*description"),
         (lambda d: d["classes"]["oom"].update(regex=["x"]), "class 'oom'.*unknown key"),
+        (lambda d: d["classes"]["oom"].update(group="system"), "class 'oom'.*'group'"),
         (lambda d: d.pop("version"), "version"),
         (lambda d: d["precedence"].append("nosuch"), "unknown class 'nosuch'"),
         (lambda d: d["precedence"].remove("oom"), "oom.*missing from precedence"),
