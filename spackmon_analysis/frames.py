@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import html
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .loaders import detect, installs, reports, savelocal, server
-from .loaders.assemble import FrameSet, concat_frames, fill_dag_hashes
+from .loaders.assemble import FrameSet, concat_frames, decategorize, fill_dag_hashes
 from .logs import Rules
 from .records import (
+    ATTEMPT_FRAMES,
     BUILD_STATUS_CATEGORIES,
     EVENT_KINDS,
     FRAME_COLUMNS,
@@ -190,6 +191,12 @@ class MonitorData:
     ``problems`` lists ``(file or key, message)`` for inputs the loader skipped because
     they could not be used; ``notes`` lists ``(input, message)`` for inputs it left out on
     purpose (a stage directory superseded by an install of the same hash).
+
+    The history frames ``attempts``, ``attempt_phases`` and ``attempt_events`` hold every
+    attempt of every build. A source that keeps one attempt per build row (save-local runs,
+    install trees, a server without history) leaves them out and they are derived from
+    ``builds``, ``phases`` and ``events`` on first use (attempt key = build key); a source
+    that keeps every attempt gives them (``attempts=`` a dict of the three frames).
     """
 
     def __init__(
@@ -203,6 +210,7 @@ class MonitorData:
         rules: Rules | None = None,
         problems: list[tuple[str, str]] | None = None,
         notes: list[tuple[str, str]] | None = None,
+        attempts: Mapping[str, pandas.DataFrame | None] | None = None,
     ):
         from . import accessor  # noqa: F401  (registers the df.spack accessor)
 
@@ -216,6 +224,40 @@ class MonitorData:
         self.problems = list(problems or [])
         self.notes = list(notes or [])
         fill_dag_hashes(self.builds, self.specs)
+        self._attempts: dict[str, pandas.DataFrame] | None = None
+        self._attempts_given = attempts is not None
+        if attempts is not None:
+            self._attempts = {n: _conform(n, attempts.get(n)) for n in ATTEMPT_FRAMES}
+
+    # -- the history frames -----------------------------------------------------------------
+    @property
+    def has_attempt_rows(self) -> bool:
+        """Whether the source gave its own attempt rows (a server keeping every attempt),
+        rather than one attempt per build derived from the build rows."""
+        return self._attempts_given
+
+    def _attempt_frames(self) -> dict[str, pandas.DataFrame]:
+        if self._attempts is None:
+            self._attempts = _derive_attempts(self)
+        return self._attempts
+
+    @property
+    def attempts(self) -> pandas.DataFrame:
+        """One row per attempt of a build (``attempt``, ``build``, ``number``,
+        ``started_at``, ``finished_at``, ``status``, ``outcome``, ``duration``, ``latest``)."""
+        return self._attempt_frames()["attempts"]
+
+    @property
+    def attempt_phases(self) -> pandas.DataFrame:
+        """One row per phase of an attempt (``attempt``, ``name``, ``order``, ``status``,
+        ``duration``, ``started_at``)."""
+        return self._attempt_frames()["attempt_phases"]
+
+    @property
+    def attempt_events(self) -> pandas.DataFrame:
+        """One row per error/warning event of an attempt (``attempt``, ``phase``, ``kind``,
+        ``text``, ``line_no``, ``primary_class``, ``fingerprint``)."""
+        return self._attempt_frames()["attempt_events"]
 
     # -- constructors --------------------------------------------------------------------
     @classmethod
@@ -243,8 +285,15 @@ class MonitorData:
         builds are all kept: when a build key is already taken by an earlier object,
         the keys of the later object are prefixed with ``"<its source>:"`` (and
         ``"<position>:"`` if that is still not unique) in builds, phases and events.
+        When any object has attempt rows of its own, the history frames of all are joined
+        (each object's, derived or given), with the same prefixes.
         """
-        return cls.from_frames(concat_frames(items))
+        items = list(items)
+        joined = cls.from_frames(concat_frames(items))
+        if any(getattr(item, "has_attempt_rows", False) for item in items):
+            joined._attempts = _concat_attempts(items, joined.builds)
+            joined._attempts_given = True
+        return joined
 
     @classmethod
     def from_client(
@@ -345,6 +394,9 @@ class MonitorData:
         keys = set(kept["build"])
         phases = self.phases[self.phases["build"].isin(keys)].reset_index(drop=True)
         events = self.events[self.events["build"].isin(keys)].reset_index(drop=True)
+        attempts = None
+        if self.has_attempt_rows:
+            attempts = _attempts_of_builds(self._attempt_frames(), keys)
         return MonitorData(
             self.specs,
             self.dependencies,
@@ -355,6 +407,7 @@ class MonitorData:
             rules=self.rules,
             problems=self.problems,
             notes=self.notes,
+            attempts=attempts,
         )
 
     def graph(self, run: str | None = None) -> networkx.DiGraph:
@@ -614,3 +667,116 @@ def load_cdash(
     return MonitorData.from_frames(
         reports.cdash_frames(path, dag=dag, keep_output=keep_output, rules=rules, strict=strict)
     )
+
+
+# ---------------------------------------------------------------------------------
+# the history frames
+
+
+def _derive_attempts(data: MonitorData) -> dict[str, pandas.DataFrame]:
+    """The history frames of a source that keeps one attempt per build row: each build is
+    one attempt (key = build key, ``number`` 1, ``latest`` True), dated by its run
+    (``run_time``; ``created_at`` when it has none), its phases and events its own."""
+    import pandas as pd
+
+    builds = data.builds
+    started = builds["run_time"].where(builds["run_time"].notna(), builds["created_at"])
+    finished = data.phases.groupby("build", sort=False, observed=True)["finished_at"].max()
+    attempts = pd.DataFrame(
+        {
+            "attempt": builds["build"],
+            "build": builds["build"],
+            "number": pd.array([1] * len(builds), dtype="Int64"),
+            "started_at": started,
+            "finished_at": pd.Series(
+                finished.reindex(builds["build"].astype(object)).array, index=builds.index
+            ),
+            "status": builds["status"],
+            "outcome": builds["outcome"],
+            "duration": builds["duration"],
+            "latest": True,
+        }
+    )
+    phases = data.phases
+    attempt_phases = pd.DataFrame(
+        {
+            "attempt": phases["build"],
+            "name": phases["name"],
+            "order": phases["order"],
+            "status": phases["status"],
+            "duration": phases["duration"],
+            "started_at": phases["started_at"],
+        }
+    )
+    events = data.events
+    attempt_events = pd.DataFrame(
+        {
+            "attempt": events["build"],
+            "phase": events["phase"],
+            "kind": events["kind"],
+            "text": events["text"],
+            "line_no": events["line_no"],
+            "primary_class": events["primary_class"],
+            "fingerprint": events["fingerprint"],
+        }
+    )
+    return {
+        "attempts": _conform("attempts", attempts),
+        "attempt_phases": _conform("attempt_phases", attempt_phases),
+        "attempt_events": _conform("attempt_events", attempt_events),
+    }
+
+
+def _attempts_of_builds(
+    frames: Mapping[str, pandas.DataFrame], keys: set[str]
+) -> dict[str, pandas.DataFrame]:
+    """The history frames restricted to the attempts of the builds ``keys``."""
+    attempts = frames["attempts"]
+    kept = attempts[attempts["build"].isin(keys)].reset_index(drop=True)
+    names = set(kept["attempt"])
+    return {
+        "attempts": kept,
+        "attempt_phases": _rows_of(frames["attempt_phases"], names),
+        "attempt_events": _rows_of(frames["attempt_events"], names),
+    }
+
+
+def _rows_of(frame: pandas.DataFrame, attempts: set[str]) -> pandas.DataFrame:
+    return frame[frame["attempt"].isin(attempts)].reset_index(drop=True)
+
+
+def _concat_attempts(
+    items: list[Any], joined_builds: pandas.DataFrame
+) -> dict[str, pandas.DataFrame]:
+    """The history frames of ``items`` joined, with the build keys ``concat`` gave them:
+    ``concat`` keeps every build in order, so item ``i``'s builds are the next
+    ``len(item.builds)`` rows of ``joined_builds`` and their new keys are read from there
+    (an attempt key that was its build key, or that starts with it, gets the same prefix)."""
+    import pandas as pd
+
+    parts: dict[str, list[pandas.DataFrame]] = {n: [] for n in ATTEMPT_FRAMES}
+    offset = 0
+    new_keys = joined_builds["build"].astype(object).to_numpy()
+    for item in items:
+        old = item.builds["build"].astype(object).to_numpy()
+        renamed = dict(zip(old, new_keys[offset : offset + len(old)], strict=True))
+        offset += len(old)
+        frames = item._attempt_frames()
+        prefix = {
+            k: v[: len(v) - len(k)] for k, v in renamed.items() if isinstance(k, str) and v != k
+        }
+        attempts = frames["attempts"]
+        owner = list(attempts["build"].astype(object))
+        mapping = {
+            a: prefix.get(b, "") + a
+            for a, b in zip(attempts["attempt"].astype(object), owner, strict=True)
+        }
+        for name in ATTEMPT_FRAMES:
+            frame = frames[name].copy()
+            frame["attempt"] = [mapping.get(a, a) for a in frame["attempt"].astype(object)]
+            if name == "attempts":
+                frame["build"] = [renamed.get(b, b) for b in owner]
+            parts[name].append(decategorize(frame))
+    return {
+        name: _conform(name, pd.concat(chunks, ignore_index=True)) for name, chunks in parts.items()
+    }

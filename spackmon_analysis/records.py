@@ -156,6 +156,7 @@ FRAME_COLUMNS: dict[str, list[tuple[str, str, tuple[str, ...] | None]]] = {
         ("external", "bool", None),
         ("dag_hash", _S, None),
         ("build_hash", _S, None),
+        ("variants_text", _S, None),
     ],
     "dependencies": [
         ("parent_hash", _S, None),
@@ -216,6 +217,37 @@ FRAME_COLUMNS: dict[str, list[tuple[str, str, tuple[str, ...] | None]]] = {
         ("primary_class", _S, None),
         ("fingerprint", _S, None),
     ],
+    # the build history: every attempt of a build (history.py; docs/analysis.md)
+    "attempts": [
+        ("attempt", _S, None),
+        ("build", _S, None),
+        ("number", "Int64", None),
+        ("started_at", "datetime", None),
+        ("finished_at", "datetime", None),
+        ("status", _C, BUILD_STATUS_CATEGORIES),
+        ("outcome", _C, OUTCOMES),
+        ("duration", "float64", None),
+        ("latest", "bool", None),
+    ],
+    "attempt_phases": [
+        ("attempt", _S, None),
+        ("name", _C, None),
+        ("order", "Int64", None),
+        ("status", _C, PHASE_STATUS_CATEGORIES),
+        ("duration", "float64", None),
+        ("started_at", "datetime", None),
+    ],
+    "attempt_events": [
+        ("attempt", _S, None),
+        ("phase", _C, None),
+        ("kind", _C, EVENT_KINDS),
+        ("text", _S, None),
+        ("line_no", "Int64", None),
+        ("primary_class", _S, None),
+        ("fingerprint", _S, None),
+    ],
 }
 #: The five frames, in this order.
 FRAME_NAMES = ("specs", "dependencies", "builds", "phases", "events")
+#: The history frames: every attempt of every build (a build row shows its latest attempt).
+ATTEMPT_FRAMES = ("attempts", "attempt_phases", "attempt_events")

@@ -99,6 +99,7 @@ __all__ = [
     "release",
     "writes_phase_logs",
     "short_hash",
+    "variants_text",
 ]
 
 #: ``==> [2026-11-28-06:01:27.840541] 'make' '-j2'``: timestamped lines in phase logs.
@@ -837,3 +838,37 @@ def short_hash(value: Any, length: int = 7) -> str | None:
     if not isinstance(value, str) or not value:
         return None
     return value[:length]
+
+
+#: Spec parameters that are compiler flags, not variants (Spack keeps both in ``parameters``).
+COMPILER_FLAG_PARAMETERS = frozenset(
+    ("cflags", "cppflags", "cxxflags", "fflags", "ldflags", "ldlibs")
+)
+
+
+def variants_text(parameters: Any) -> str | None:
+    """A spec node's variants as one canonical string, the way Spack prints them: boolean
+    variants first as ``+name``/``~name``, then ``name=value`` (lists comma-joined), each part
+    sorted by name, separated by spaces (``"+shared~debug build_type=Release"``).
+
+    ``parameters`` is the node's ``parameters`` mapping as a spec file or the server holds it;
+    compiler flags are left out (they are not variants). ``""`` when the node has no variant,
+    None when ``parameters`` is not a mapping (unknown).
+    """
+    if not isinstance(parameters, dict):
+        return None
+    flags: list[str] = []
+    valued: list[str] = []
+    for name in sorted(str(k) for k in parameters):
+        if name in COMPILER_FLAG_PARAMETERS:
+            continue
+        value = parameters[name]
+        if value is True:
+            flags.append(f"+{name}")
+        elif value is False:
+            flags.append(f"~{name}")
+        elif isinstance(value, list | tuple):
+            valued.append(f"{name}={','.join(str(v) for v in value)}")
+        else:
+            valued.append(f"{name}={value}")
+    return " ".join(part for part in ("".join(flags), *valued) if part)

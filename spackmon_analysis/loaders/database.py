@@ -106,6 +106,7 @@ def _read_database(engine: Any, *, keep_output: bool) -> FrameSet:
         specs.c.hash,
         specs.c.build_hash,
         specs.c.dag_hash,
+        specs.c.parameters,
     ).order_by(specs.c.id)
     for rows in _db_pages(engine, spec_stmt, specs.c.id):
         for row in rows:

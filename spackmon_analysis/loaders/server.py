@@ -28,6 +28,7 @@ from ..spackfacts import (
     parse_stamps,
     phase_rank,
     stamp_micros,
+    variants_text,
 )
 from .assemble import Assembler, FrameSet, object_column
 
@@ -81,6 +82,7 @@ def rows_frames(
             row.get("hash"),
             row.get("build_hash"),
             row.get("dag_hash"),
+            row.get("parameters"),
         )
     for row in rows["dependencies"]:
         cols.add_edge(
@@ -205,7 +207,8 @@ class ServerColumns:
     # -- filling ---------------------------------------------------------------------------
     def add_spec(self, *row: Any) -> None:
         """One ``specs`` row: full_hash, name, version, compiler_name, compiler_version,
-        platform, os, target, namespace, external, hash, build_hash, dag_hash."""
+        platform, os, target, namespace, external, hash, build_hash, dag_hash, and
+        optionally parameters (a mapping or its JSON text)."""
         add_server_spec(self.asm, *row)
 
     def add_edge(
@@ -602,8 +605,12 @@ def add_server_spec(
     dag: str | None,
     build_hash: str | None,
     dag_hash: str | None,
+    parameters: Any = None,
 ) -> None:
-    """One server ``specs`` row into ``asm`` (data API rows and database rows alike)."""
+    """One server ``specs`` row into ``asm`` (data API rows and database rows alike);
+    ``parameters`` (the stored spec parameters, or their JSON text) give ``variants_text``."""
+    if isinstance(parameters, str | bytes):
+        parameters = json.loads(parameters)
     compiler = None
     if compiler_name:
         compiler = f"{compiler_name}@{compiler_version}" if compiler_version else compiler_name
@@ -624,5 +631,6 @@ def add_server_spec(
         bool(external),
         dag,
         build_hash,
+        variants_text(parameters),
     )
     asm.add_spec_row(key, spec_row, hashes)
