@@ -48,6 +48,8 @@ __all__ = [
     "plot_phase_outcomes",
     "plot_error_classes",
     "plot_build_times",
+    "plot_failure_trends",
+    "plot_timeline",
 ]
 
 _OUTCOME_ORDER = list(OUTCOME_ORDER)
@@ -1369,3 +1371,108 @@ def _duration_basis(sources: pandas.Series | None) -> str:
     if len(notes) > 1:
         text = f"save-local/server: {notes[0]}; install trees: {notes[1]}"
     return "\n".join(textwrap.wrap(text, 95))
+
+
+# --------------------------------------------------------------------------------------------
+# History: failure trends and a build key's timeline
+# --------------------------------------------------------------------------------------------
+
+
+def plot_failure_trends(
+    data: MonitorData,
+    freq: str = "D",
+    by: str | None = "spec_name",
+    *,
+    top: int = 8,
+    ax: matplotlib.axes.Axes | None = None,
+) -> matplotlib.axes.Axes:
+    """Failure rate per day or week (:func:`spackmon_analysis.history.failure_trends`): one
+    line per ``by`` group (the ``top`` groups with the most root-cause failures; the others
+    are left out and the title says how many), or one line for every attempt with
+    ``by=None``. A marker per period with attempts; the legend gives each group's failures.
+    """
+    from .history import failure_trends
+
+    _check_data(data, "plot_failure_trends", "attempts")
+    trends = failure_trends(data, freq=freq, by=by)
+    unit = "week" if trends.attrs.get("freq") == "W" else "day"
+    what = f" by {_COLUMN_LABELS.get(by, by)}" if by else ""
+    title = f"Failure rate per {unit}{what} (root causes / attempts)"
+    if ax is None:
+        ax = _new_axes((8.0, 4.0))
+    if not len(trends) or int(trends["failed"].sum()) == 0:
+        message = "no dated attempts" if not len(trends) else "no root-cause failure in the history"
+        return _empty(ax, title, message)
+    if by is None:
+        groups = [(None, trends)]
+        left_out = 0
+    else:
+        totals = trends.groupby(by)["failed"].sum().sort_values(ascending=False, kind="stable")
+        chosen = [g for g in totals.index if totals[g] > 0][: max(1, int(top))]
+        left_out = int((totals > 0).sum()) - len(chosen)
+        groups = [(g, trends[trends[by] == g]) for g in chosen]
+    for name, part in groups:
+        label = "every attempt" if name is None else str(name)
+        label += f" ({int(part['failed'].sum())} failed)"
+        ax.plot(part["period"], part["failure_rate"], marker="o", markersize=4, label=label)
+    if left_out:
+        title += f"; {left_out} other group(s) with failures not shown"
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_ylabel("failure rate")
+    ax.set_xlabel(f"{unit} (UTC)")
+    ax.figure.autofmt_xdate()
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    _set_title(ax, title)
+    return ax
+
+
+def plot_timeline(
+    data: MonitorData, key: str, *, ax: matplotlib.axes.Axes | None = None
+) -> matplotlib.axes.Axes:
+    """One build key's history (:func:`spackmon_analysis.history.timeline`): its phase times
+    stacked per attempt, each bar edged in its outcome colour, an ``N new`` / ``N fixed`` note
+    above an attempt whose errors changed, and the slow-phase flags of
+    :func:`~spackmon_analysis.history.slow_phases` as ``!`` marks.
+    ``key`` is a build key label (``history.attempt_table(data)["key"]``)."""
+    import numpy as np
+    from matplotlib import colormaps
+
+    from .history import slow_phases, timeline
+
+    _check_data(data, "plot_timeline", "attempts")
+    frame = timeline(data, key)
+    title = f"History of {key}"
+    if ax is None:
+        ax = _new_axes((8.0, 3.8))
+    if not len(frame):
+        return _empty(ax, title, "no attempt of this build key ran")
+    fixed = {"key", "seq", "attempt", "started_at", "outcome", "duration", "new_errors"}
+    phases = [c for c in frame.columns if c not in fixed and c != "fixed_errors"]
+    x = np.arange(len(frame))
+    bottom = np.zeros(len(frame))
+    cmap = colormaps["tab10"]
+    for i, name in enumerate(phases):
+        values = frame[name].fillna(0.0).to_numpy(dtype=float)
+        ax.bar(x, values, bottom=bottom, color=cmap(i % 10), label=name, width=0.7)
+        bottom += values
+    edge = [OUTCOME_COLORS.get(o, OUTCOME_COLORS["unknown"]) for o in frame["outcome"]]
+    ax.bar(x, bottom, fill=False, edgecolor=edge, linewidth=2.0, width=0.7)
+    top = float(bottom.max()) if len(bottom) else 1.0
+    for xi, (new, gone) in enumerate(zip(frame["new_errors"], frame["fixed_errors"], strict=True)):
+        notes = ([f"{new} new"] if new else []) + ([f"{gone} fixed"] if gone else [])
+        if notes:
+            ax.text(xi, bottom[xi] + top * 0.02, "\n".join(notes), ha="center", va="bottom",
+                    fontsize=7, color=OUTCOME_COLORS["failed"] if new else "#1b7837")  # fmt: skip
+    slow = slow_phases(data)
+    slow = slow[slow["key"] == key]
+    flagged = set(slow["attempt"])
+    for xi, attempt in enumerate(frame["attempt"]):
+        if attempt in flagged:
+            ax.text(xi, top * 1.12, "!", ha="center", color=FAILURE_PATH_COLOR, fontweight="bold")
+    ax.set_ylim(0, top * 1.25)
+    ax.set_xticks(x, [str(s) for s in frame["seq"]])
+    ax.set_xlabel("attempt (bar edge: outcome; ! slower than usual)")
+    ax.set_ylabel("phase seconds")
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    _set_title(ax, title)
+    return ax

@@ -5,6 +5,11 @@
   (0.21-0.23), ``"v5"`` (1.0-1.2, compilers as nodes) and ``"v6"`` (1.3). The DAG is layered:
   node ``i`` depends only on nodes after it, every node is reachable from the root, and the
   document order is root first, as Spack writes it.
+* :func:`generate_history` builds a long build history in memory (a
+  :class:`~spackmon_analysis.frames.MonitorData` of many attempts per build) with known
+  answers: flaky builds failing at known probabilities, changes that stay (broken or fixed
+  since an attempt), and phases slowed down from an attempt on; :class:`SyntheticHistory`
+  holds the data and the truth, to measure the history detectors against.
 * :func:`generate_save_local` writes a ``--monitor-save-local`` directory exactly as Spack 0.17.1
   does (file names, key order, two-space indent, no trailing newline), including failures: the
   package that fails gets an ``ERROR`` phase and no status file, its dependents a ``FAILED``
@@ -21,10 +26,18 @@ import datetime as _dt
 import hashlib
 import json
 import random
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ERAS", "generate_spec_document", "generate_save_local", "spec_hash"]
+__all__ = [
+    "ERAS",
+    "generate_spec_document",
+    "generate_save_local",
+    "generate_history",
+    "SyntheticHistory",
+    "spec_hash",
+]
 
 #: Format eras :func:`generate_spec_document` writes.
 ERAS = ("list", "v2", "v3", "v4", "v5", "v6")
@@ -732,3 +745,269 @@ def _phase_lines(
         lines += text.rstrip("\n").split("\n")
         lines.append(f"make: *** [Makefile:{rng.randint(5, 90)}: {src}_0.o] Error 1")
     return lines
+
+
+# ---------------------------------------------------------------------------------
+# a generated build history with known answers
+
+#: base seconds (low, high) of each phase in :func:`generate_history`
+_HISTORY_PHASES = (
+    ("autoreconf", 1.0, 8.0),
+    ("configure", 5.0, 90.0),
+    ("build", 20.0, 900.0),
+    ("check", 5.0, 300.0),
+    ("install", 1.0, 20.0),
+    ("installcheck", 1.0, 30.0),
+)
+#: the error a flaky build fails with (the machine, not the package), and a broken one's
+_FLAKY_ERROR = "clang: error: unable to execute command: Killed"
+_BROKEN_ERROR = "{name}_core.c:{line}:7: error: '{name}_api_t' has no member named 'flags'"
+
+
+@dataclass
+class SyntheticHistory:
+    """What :func:`generate_history` made: ``data`` and the truth to score detectors with.
+
+    ``flaky``: full hash -> its failure probability; ``broken`` / ``fixed``: full hash -> the
+    1-based attempt from which it fails / succeeds for good (a change that stays);
+    ``slowdowns``: ``(key, phase)`` -> the 1-based attempt from which the phase is slower
+    (``key`` is the build key label of :func:`spackmon_analysis.history.attempt_table`);
+    ``factors``: the same keys -> the slowdown factor.
+    """
+
+    data: Any
+    flaky: dict[str, float] = field(default_factory=dict)
+    broken: dict[str, int] = field(default_factory=dict)
+    fixed: dict[str, int] = field(default_factory=dict)
+    slowdowns: dict[tuple[str, str], int] = field(default_factory=dict)
+    factors: dict[tuple[str, str], float] = field(default_factory=dict)
+
+
+def generate_history(
+    n_specs: int = 200,
+    attempts: int = 20,
+    *,
+    phases_per_build: int = 6,
+    seed: int = 0,
+    flaky_share: float = 0.1,
+    flaky_probabilities: tuple[float, ...] = (0.2, 0.3, 0.5),
+    broken_share: float = 0.05,
+    fixed_share: float = 0.05,
+    slowdown_share: float = 0.1,
+    slowdown_factors: tuple[float, float] = (2.0, 3.0),
+    noise: float = 0.05,
+    start: _dt.datetime | None = None,
+    interval: _dt.timedelta = _dt.timedelta(hours=12),
+) -> SyntheticHistory:
+    """A build history of ``n_specs`` specs attempted ``attempts`` times each, with known answers.
+
+    Round ``r`` (``0 .. attempts - 1``) is one save-local-like run, ``run-<r>`` at
+    ``start + r * interval``, in which every spec is built once with the same inputs (its full
+    hash does not change). Phase times are a per-spec base (``_HISTORY_PHASES`` ranges) times
+    log-normal noise of ``noise``; a spec:
+
+    * **flaky** (``flaky_share`` of them): each attempt fails, in its ``build`` phase with an
+      out-of-memory kill, with one of ``flaky_probabilities`` (cycled), independently;
+    * **broken** (``broken_share``): succeeds, then from a random attempt on (leaving at least
+      4 before and 4 after) fails with a compiler error, every time;
+    * **fixed** (``fixed_share``): the other way round;
+    * **slowed** (``slowdown_share``, among the specs that never fail): one phase whose base
+      is at least 20 s is ``slowdown_factors`` (uniform) times slower from a random attempt
+      (after the first 6, leaving 4) on;
+    * else succeeds every time.
+
+    Everything is deterministic for a seed. The frames follow the contract; ``attempts`` x
+    ``n_specs`` builds (build key ``h<spec>-<round>``), one error event per failed attempt.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from .frames import MonitorData
+    from .logs import classify, fingerprint
+
+    if n_specs < 1 or attempts < 1:
+        raise ValueError("n_specs and attempts must be at least 1")
+    if not 1 <= phases_per_build <= len(_HISTORY_PHASES):
+        raise ValueError(f"phases_per_build must be between 1 and {len(_HISTORY_PHASES)}")
+    for name, share in (
+        ("flaky_share", flaky_share),
+        ("broken_share", broken_share),
+        ("fixed_share", fixed_share),
+        ("slowdown_share", slowdown_share),
+    ):
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"{name} must be between 0 and 1")
+    rng = np.random.default_rng(seed)
+    start = start or _dt.datetime(2026, 10, 1, 2, 0, 0, tzinfo=_dt.timezone.utc)
+    phases = _HISTORY_PHASES[:phases_per_build]
+    n_phases = len(phases)
+    build_phase = next((i for i, p in enumerate(phases) if p[0] == "build"), n_phases - 1)
+
+    names = _names(n_specs, random.Random(seed), None)
+    versions = [f"{1 + i % 7}.{i % 13}.{i % 5}" for i in range(n_specs)]
+    comp = [_COMPILERS[i % len(_COMPILERS)] for i in range(n_specs)]
+    os_name = _OSES[seed % len(_OSES)]
+    target = list(_TARGETS)[seed % len(_TARGETS)]
+    hashes = [spec_hash("history", seed, i) for i in range(n_specs)]
+    base = np.column_stack([rng.uniform(lo, hi, n_specs) for _, lo, hi in phases])
+
+    # roles: a permutation, cut into flaky / broken / fixed / the rest
+    order = rng.permutation(n_specs)
+    n_flaky = round(n_specs * flaky_share)
+    n_broken = round(n_specs * broken_share)
+    n_fixed = round(n_specs * fixed_share)
+    truth = SyntheticHistory(data=None)
+    fails = np.zeros((n_specs, attempts), dtype=bool)
+    flaky_kind = np.zeros(n_specs, dtype=bool)
+    for j, i in enumerate(order[:n_flaky]):
+        q = flaky_probabilities[j % len(flaky_probabilities)]
+        truth.flaky[hashes[i]] = q
+        fails[i] = rng.random(attempts) < q
+        flaky_kind[i] = True
+    low, high = 4, attempts - 4
+    for i in order[n_flaky : n_flaky + n_broken]:
+        if high <= low:
+            break
+        at = int(rng.integers(low, high + 1))
+        truth.broken[hashes[i]] = at + 1
+        fails[i, at:] = True
+    for i in order[n_flaky + n_broken : n_flaky + n_broken + n_fixed]:
+        if high <= low:
+            break
+        at = int(rng.integers(low, high + 1))
+        truth.fixed[hashes[i]] = at + 1
+        fails[i, :at] = True
+    factor = np.ones((n_specs, attempts, n_phases))
+    rest = order[n_flaky + n_broken + n_fixed :]
+    n_slow = min(len(rest), round(n_specs * slowdown_share))
+    for i in rest[:n_slow]:
+        long_phases = [k for k in range(n_phases) if base[i, k] >= 20.0]
+        if not long_phases or attempts - 4 <= 6:
+            continue
+        k = int(rng.choice(long_phases))
+        at = int(rng.integers(6, attempts - 4 + 1))
+        f = float(rng.uniform(*slowdown_factors))
+        factor[i, at:, k] = f
+        key = (
+            f"{names[i]}@{versions[i]} %{comp[i][0]}@{comp[i][1]} arch={os_name}-{target}",
+            phases[k][0],
+        )
+        truth.slowdowns[key] = at + 1
+        truth.factors[key] = f
+
+    seconds = base[:, None, :] * factor * rng.lognormal(0.0, noise, (n_specs, attempts, n_phases))
+    spec_idx = np.repeat(np.arange(n_specs), attempts)
+    round_idx = np.tile(np.arange(attempts), n_specs)
+    failed = fails.reshape(-1)
+    build_keys = np.array([f"h{i:06d}-{r:04d}" for i, r in zip(spec_idx, round_idx, strict=True)])
+    run_names = np.array([f"run-{r:04d}" for r in range(attempts)])
+    run_times = pd.DatetimeIndex([start + r * interval for r in range(attempts)])
+    compilers = np.array([f"{c}@{v}" for c, v in comp], dtype=object)
+
+    # phases: every phase of a succeeded attempt; a failed one stops at its ERROR build phase
+    n_run = np.where(failed, build_phase + 1, n_phases)
+    ph_build = np.repeat(np.arange(len(failed)), n_run)
+    ph_order = np.concatenate([np.arange(n) for n in n_run]) if len(n_run) else np.array([])
+    flat = seconds.reshape(len(failed), n_phases)
+    ph_seconds = flat[ph_build, ph_order]
+    ph_status = np.where(failed[ph_build] & (ph_order == build_phase), "ERROR", "SUCCESS")
+    ph_seconds = np.where(ph_status == "ERROR", ph_seconds * 0.3, ph_seconds)
+    offsets = np.cumsum(flat, axis=1) - flat  # seconds from the run start to each phase
+    ph_start = run_times[round_idx[ph_build]] + pd.to_timedelta(
+        offsets[ph_build, ph_order], unit="s"
+    )
+    phase_names = np.array([p[0] for p in phases], dtype=object)
+
+    specs = pd.DataFrame(
+        {
+            "full_hash": hashes,
+            "name": names,
+            "version": versions,
+            "compiler": compilers,
+            "compiler_name": [c for c, _ in comp],
+            "compiler_version": [v for _, v in comp],
+            "platform": "linux",
+            "os": os_name,
+            "target": target,
+            "namespace": "builtin",
+            "external": False,
+            "dag_hash": hashes,
+            "variants": "",
+        }
+    )
+    durations = np.bincount(ph_build, weights=ph_seconds, minlength=len(failed))
+    builds = pd.DataFrame(
+        {
+            "build": build_keys,
+            "run": run_names[round_idx],
+            "run_time": run_times[round_idx],
+            "full_hash": np.array(hashes, dtype=object)[spec_idx],
+            "spec_name": np.array(names, dtype=object)[spec_idx],
+            "spec_version": np.array(versions, dtype=object)[spec_idx],
+            "compiler": compilers[spec_idx],
+            "status": np.where(failed, None, "SUCCESS"),
+            "outcome": np.where(failed, "failed", "succeeded"),
+            "host_os": os_name,
+            "platform": "linux",
+            "host_target": target,
+            "hostname": "vm",
+            "spack_version": "0.17.1",
+            "tags": [("synthetic",)] * len(failed),
+            "created_at": run_times[round_idx],
+            "duration": durations,
+            "source": "save-local",
+        }
+    )
+    phase_frame = pd.DataFrame(
+        {
+            "build": build_keys[ph_build],
+            "name": phase_names[ph_order],
+            "order": ph_order,
+            "status": ph_status,
+            "duration": ph_seconds,
+            "started_at": ph_start,
+            "finished_at": ph_start + pd.to_timedelta(ph_seconds, unit="s"),
+        }
+    )
+    texts = {}
+    rows = []
+    for b in np.flatnonzero(failed):
+        i = int(spec_idx[b])
+        text = (
+            _FLAKY_ERROR
+            if flaky_kind[i]
+            else _BROKEN_ERROR.format(name=names[i].replace("-", "_"), line=40 + i % 50)
+        )
+        if text not in texts:
+            classes = classify(text)
+            texts[text] = (fingerprint(text), classes, classes[0] if classes else "unclassified")
+        fp, classes, primary = texts[text]
+        rows.append(
+            (
+                build_keys[b],
+                phases[build_phase][0],
+                "error",
+                text,
+                12,
+                None,
+                None,
+                [],
+                [],
+                1,
+                classes,
+                primary,
+                fp,
+            )
+        )
+    events = pd.DataFrame(
+        rows,
+        columns=[
+            "build", "phase", "kind", "text", "line_no", "source_file", "source_line_no",
+            "pre_context", "post_context", "repeat_count", "classes", "primary_class",
+            "fingerprint",
+        ],
+    )  # fmt: skip
+    truth.data = MonitorData(
+        specs, None, builds, phase_frame, events, source=f"generate_history(seed={seed})"
+    )
+    return truth

@@ -29,11 +29,16 @@ PUBLIC_API = [
     # analysis
     "failures", "failure_rates", "failure_matrix", "phase_times", "error_fingerprints",
     "flaky", "class_summary",
+    # build history
+    "attempt_table", "error_history", "flaky_builds", "outcome_changes", "slow_phases",
+    "failure_trends", "failure_cost", "failure_groups", "timeline",
     # views
     "plot_dependency_graph", "plot_failure_matrix", "plot_phase_outcomes",
-    "plot_error_classes", "plot_build_times", "explore", "Explorer",
+    "plot_error_classes", "plot_build_times", "plot_failure_trends", "plot_timeline",
+    "explore", "Explorer",
     "failure_report", "write_html_report", "write_plots",
     "run_demo", "example_data_dir", "generate_spec_document", "generate_save_local",
+    "generate_history",
     # errors
     "SpackmonError", "SpecFormatError", "SaveLocalError", "InstallPrefixError", "ReportError",
     "LogParseError", "RulesError", "ConfigError", "UnknownKeyError", "SchemaVersionError", "MonitorError",
