@@ -149,39 +149,13 @@ def attempt_table(data: MonitorData) -> pd.DataFrame:
 
 
 def _first_errors(data: MonitorData) -> pd.DataFrame:
-    """Per attempt, the error every view calls its first error (the rule of
-    :func:`spackmon_analysis.failures.first_error_per_build`): the lowest line of its first
-    ``ERROR`` phase, else its earliest error by phase order and line. Indexed by attempt."""
-    events = data.attempt_events
-    errors = events[events["kind"].astype(object) == "error"]
-    if not len(errors):
-        return errors.set_index(errors["attempt"].astype(object))
-    phases = data.attempt_phases
-    keys = phases["attempt"].astype(object) + "\0" + phases["name"].astype(object)
-    order = pd.Series(phases["order"].to_numpy(dtype="float64", na_value=np.nan), index=keys)
-    order = order[~order.index.duplicated()]
-    errored = phases[phases["status"].astype(object) == "ERROR"].sort_values("order")
-    errored = errored.drop_duplicates("attempt")
-    failed_phase = pd.Series(
-        errored["name"].astype(object).to_numpy(),
-        index=errored["attempt"].astype(object).to_numpy(),
-    )
-    attempt = errors["attempt"].astype(object)
-    phase = errors["phase"].astype(object)
-    ranked = pd.DataFrame(
-        {
-            "attempt": attempt.to_numpy(),
-            "other_phase": (failed_phase.reindex(attempt).to_numpy() != phase.to_numpy()),
-            "order": order.reindex(attempt + "\0" + phase).fillna(0).to_numpy(),
-            "line": pd.to_numeric(errors["line_no"], errors="coerce").to_numpy(dtype="float64"),
-            "pos": np.arange(len(errors)),
-        }
-    )
-    ranked = ranked.sort_values(
-        ["attempt", "other_phase", "order", "line", "pos"], kind="stable", na_position="last"
-    ).drop_duplicates("attempt")
-    first = errors.iloc[ranked["pos"].to_numpy()]
-    return first.set_index(first["attempt"].astype(object))
+    """Per attempt, the error every view calls its first error (the one rule,
+    :func:`spackmon_analysis.spackfacts.first_error_events`), indexed by attempt."""
+    from .spackfacts import first_error_events
+
+    events = data.attempt_events.rename(columns={"attempt": "build"})
+    phases = data.attempt_phases.rename(columns={"attempt": "build"})
+    return first_error_events(events, phases)
 
 
 def _summary_classes(data: MonitorData, rules: Rules) -> pd.Series:
