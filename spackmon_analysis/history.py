@@ -102,7 +102,7 @@ def attempt_table(data: MonitorData) -> pd.DataFrame:
     ``outcome``, ``duration``, ``latest`` (from ``data.attempts``), the build's ``run``,
     ``full_hash``, ``dag_hash``, ``spec_name``, ``spec_version``, ``compiler``, ``host_os``,
     ``platform``, ``host_target``, ``spack_version``, ``tags``, ``source``, the spec's
-    ``variants``, ``target`` and ``os`` (the host's when the spec is not in the data),
+    ``variants`` (``specs.variants_text``), ``target`` and ``os`` (the host's when the spec is not in the data),
     ``key`` (the build key as one label, ``name@version variants %compiler arch=os-target``),
     ``ran`` (outcome succeeded/failed, or phases recorded) and ``seq`` (1-based position in
     its build key's history). Rows are in history order (time, number, attempt).
@@ -117,7 +117,7 @@ def attempt_table(data: MonitorData) -> pd.DataFrame:
         table[column] = values.to_numpy(dtype=object) if column == "tags" else values.array
     specs = data.specs.drop_duplicates("full_hash").set_index("full_hash")
     by_hash = table["full_hash"].astype(object)
-    table["variants"] = specs["variants"].reindex(by_hash).array
+    table["variants"] = specs["variants_text"].reindex(by_hash).array
     target = specs["target"].astype(object).reindex(by_hash).to_numpy()
     os_name = specs["os"].astype(object).reindex(by_hash).to_numpy()
     host_target = table["host_target"].astype(object).to_numpy()

@@ -932,7 +932,7 @@ def generate_history(
             "namespace": "builtin",
             "external": False,
             "dag_hash": hashes,
-            "variants": "",
+            "variants_text": "",
         }
     )
     durations = np.bincount(ph_build, weights=ph_seconds, minlength=len(failed))
