@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..logs import LogEvent, Rules, event_columns, load_rules, parse_log
 from ..records import FRAME_COLUMNS, FRAME_NAMES, PhaseRecord
-from ..spackfacts import build_outcome, variants_text
+from ..spackfacts import build_outcome
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -115,13 +115,10 @@ class Assembler:
         """The spec and dependency rows of ``graph`` (``SpecGraph.frame_rows``, the one
         conversion of a spec into these frames); a node or edge seen before is kept once."""
         spec_rows, dependency_rows = graph.frame_rows()
-        nodes = graph.nodes
         for row in spec_rows:
             key = row[0]
             if key not in self.specs:
-                node = nodes.get(key)
-                variants = variants_text(node.parameters) if node is not None else None
-                self.specs[key] = (*row, variants)
+                self.specs[key] = row
             self.hash_index.setdefault(key, key)
         for value, key in graph.hash_index().items():
             self.hash_index.setdefault(value, key)

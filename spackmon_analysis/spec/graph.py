@@ -50,6 +50,7 @@ SPEC_COLUMNS = (
     "external",
     "dag_hash",
     "build_hash",
+    "variants_text",
 )
 #: The columns a spec gives ``MonitorData.dependencies``, in order; ``SpecGraph.edges_frame()``
 #: carries them with the same meaning (``deptypes``: the sorted, comma-joined dependency types).
@@ -334,6 +335,14 @@ def _combo_rows(combos: list[tuple]) -> list[tuple]:
 def _deptypes_text(distinct: dict[tuple, Any]) -> list[str]:
     """The ``deptypes`` text of each distinct deptypes tuple: sorted, comma-joined."""
     return [",".join(sorted(t)) for t in distinct]
+
+
+def _variants_texts(params: list) -> list[str | None]:
+    """Each node's variants as the one string Spack prints
+    (:func:`spackmon_analysis.spackfacts.variants_text`; ``""`` without parameters)."""
+    from ..spackfacts import variants_text
+
+    return [variants_text(p) if p is not None else "" for p in params]
 
 
 def _variants(params: list) -> list[dict]:
@@ -639,6 +648,7 @@ class SpecGraph:
         table["external"] = cols.external
         table["dag_hash"] = _dag_hashes(cols)
         table["build_hash"] = cols.hash_cols[2]
+        table["variants_text"] = _variants_texts(cols.params)
         return table
 
     def _dependency_table(self) -> dict[str, list]:
@@ -733,6 +743,7 @@ class SpecGraph:
             dag = _dag_hashes(cols)
             out["dag_hash"] = out["hash"] if dag is h else _str_array(dag)
             out["build_hash"] = _str_array(bh)
+            out["variants_text"] = _str_array(_variants_texts(cols.params))
             out["hash"] = out.pop("hash")  # after the SPEC_COLUMNS
             out["package_hash"] = _str_array(ph)
             out["external_path"] = _str_array(cols.external_path)

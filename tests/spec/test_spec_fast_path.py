@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from spackmon_analysis.errors import SpecFormatError
+from spackmon_analysis.spackfacts import variants_text
 from spackmon_analysis.spec import load_spec
 from spackmon_analysis.spec import parse as spec_parse
 from spackmon_analysis.synth import ERAS, generate_spec_document
@@ -209,7 +210,9 @@ def _reference_nodes_frame(g) -> pd.DataFrame:
         cols[c] = categorical([getattr(n, c) for n in nodes])
     cols["external"] = np.array([n.external for n in nodes], dtype=bool)
     cols["dag_hash"] = text([n.hashes.get("hash") or n.hashes.get("dag_hash") for n in nodes])
-    for h in ("build_hash", "hash", "package_hash"):
+    cols["build_hash"] = text([n.hashes.get("build_hash") for n in nodes])
+    cols["variants_text"] = text([variants_text(n.parameters) for n in nodes])
+    for h in ("hash", "package_hash"):
         cols[h] = text([n.hashes.get(h) for n in nodes])
     cols["external_path"] = text([n.external_path for n in nodes])
     cols["is_root"] = np.array([n.key in roots for n in nodes], dtype=bool)
