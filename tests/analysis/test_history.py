@@ -98,6 +98,18 @@ def test_install_trees_give_one_attempt_per_prefix_or_stage() -> None:
     assert attempts["started_at"].notna().all()
 
 
+def test_junit_and_cdash_reports_give_one_attempt_per_package() -> None:
+    junit = sma.load_junit(DATA / "reports" / "v0.22.1-junit-failure-tinybrokenapp")
+    cdash = sma.load_cdash(DATA / "reports" / "v0.22.1-cdash-success-tinyapp")
+    for data in (junit, cdash):
+        assert list(data.attempts["attempt"]) == list(data.builds["build"])
+        assert data.attempts["started_at"].notna().all()
+    broken = history.attempt_table(junit).set_index("spec_name").loc["tinybroken"]
+    assert broken["outcome"] == "failed" and broken["ran"]
+    errors = history.error_history(junit)
+    assert set(errors.loc[errors["spec_name"] == "tinybroken", "status"]) == {"new"}
+
+
 def test_the_same_history_whatever_order_the_runs_are_loaded_in(real_history: Path) -> None:
     runs = sorted(p for p in real_history.iterdir())
     parts = [load_save_local(p) for p in runs]
