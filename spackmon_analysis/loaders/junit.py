@@ -168,7 +168,7 @@ def _read_suite(
 ) -> None:
     suite_name = need_attr(suite, "name", filename, where)
     root, sep, prefix = suite_name.rpartition("_")
-    if sep and root and re.fullmatch(r"[a-z2-7]{1,32}", prefix):
+    if sep and root and re.fullmatch(r"[a-z2-7]{7}", prefix):  # dag_hash(length=7)
         run.roots.append((root, prefix))
     else:
         run.roots.append((suite_name, None))

@@ -222,3 +222,47 @@ def test_derived_files_are_current(tmp_path: Path) -> None:
         if path.is_file():
             committed = DERIVED / path.relative_to(tmp_path)
             assert committed.read_bytes() == path.read_bytes(), committed
+
+
+def test_newer_junit_shape(tmp_path: Path) -> None:
+    """Later releases name the suite after the root alone and write no compiler property;
+    a successful package carries its log too."""
+    data = JUNIT.read_text()
+    data = data.replace('name="tinybrokenapp_2sa24ew"', 'name="tinybrokenapp"')
+    data = data.replace('            <property name="compiler" value="gcc@=12.2.0" />\n', "")
+    success = (
+        '        <testcase classname="tinyextra"\n'
+        '                  name="abcdefghijklmnopqrstuvwxyz234567"\n'
+        '                  time="1.5">\n'
+        "            <system-out>\n==&gt; tinyextra: Executing phase: &#39;install&#39;\n"
+        "==&gt; [2026-12-02-21:49:27.000000] &#39;make&#39; &#39;install&#39;\n"
+        "==&gt; [2026-12-02-21:49:28.500000] done\n            </system-out>\n"
+        "        </testcase>\n    </testsuite>"
+    )
+    data = data.replace("    </testsuite>", success)
+    path = tmp_path / "newer.xml"
+    path.write_text(data)
+    from spackmon_analysis.loaders.junit import read_junit
+
+    assert read_junit(path).roots == [("tinybrokenapp", None)]
+    loaded = sma.load_junit(path, dag=DAG)
+    rows = _by_name(loaded)
+    extra = rows["tinyextra"]
+    assert extra["status"] == "SUCCESS" and extra["outcome"] == "succeeded"
+    assert extra["duration"] == 1.5
+    phase = loaded.phases[loaded.phases["build"] == extra["build"]].iloc[0]
+    assert phase["name"] == "install" and phase["status"] == "SUCCESS"
+    assert phase["duration"] == pytest.approx(1.5)
+    assert _answers(loaded) == EXPECTED
+
+
+def test_suite_name_with_underscore_is_not_split_without_a_hash(tmp_path: Path) -> None:
+    from spackmon_analysis.loaders.junit import read_junit
+
+    path = tmp_path / "u.xml"
+    path.write_text(JUNIT.read_text().replace('name="tinybrokenapp_2sa24ew"', 'name="my_app"'))
+    assert read_junit(path).roots == [("my_app", None)]
+    path.write_text(
+        JUNIT.read_text().replace('name="tinybrokenapp_2sa24ew"', 'name="my_app_2sa24ew"')
+    )
+    assert read_junit(path).roots == [("my_app", "2sa24ew")]
