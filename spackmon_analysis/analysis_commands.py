@@ -43,7 +43,16 @@ def _source_options(parser: argparse.ArgumentParser) -> None:
         nargs="?",
         metavar="SOURCE",
         help="save-local directory (one run or a directory of runs), install tree, "
-        "prefix or stage directory; omit with --host or --db (or set SPACKMON_HOST)",
+        "prefix or stage directory, JUnit report (spack install --log-format junit) or "
+        "CDash report directory; omit with --host or --db (or set SPACKMON_HOST)",
+    )
+    parser.add_argument(
+        "--dag",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="spec file or install tree giving the DAG of a JUnit/CDash SOURCE, so the "
+        "packages a failure blocked (left out of such reports) are listed; repeatable",
     )
     from .client_commands import connection_options
 
@@ -86,7 +95,10 @@ def load_source(args: argparse.Namespace) -> Any:
         with client_from_args(args) as client:
             return MonitorData.from_client(client)
     kwargs = {"rules": args.rules} if args.rules else {}
-    return load(args.source, **kwargs)
+    dags = getattr(args, "dag", None) or []
+    if dags and not args.source:
+        raise ConfigError("--dag goes with a SOURCE (a JUnit or CDash report)")
+    return load(args.source, *dags, **kwargs)
 
 
 def register(subparsers: Any) -> None:

@@ -266,3 +266,18 @@ def test_suite_name_with_underscore_is_not_split_without_a_hash(tmp_path: Path) 
         JUNIT.read_text().replace('name="tinybrokenapp_2sa24ew"', 'name="my_app_2sa24ew"')
     )
     assert read_junit(path).roots == [("my_app", "2sa24ew")]
+
+
+def test_cli_failures_of_a_report_with_and_without_dag(capsys: pytest.CaptureFixture) -> None:
+    from spackmon_analysis import cli
+
+    assert cli.main(["failures", str(JUNIT), "--no-context"]) == 0
+    out, err = capsys.readouterr()
+    assert "tinybroken" in out and GCC_ERROR in out
+    assert "no DAG: the packages that never built because tinybroken failed" in out + err
+    assert cli.main(["failures", str(JUNIT), "--dag", str(DAG), "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    rows = {r["spec_name"]: r for r in __import__("json").loads(out)}
+    assert rows["tinybrokenapp"]["role"] == "blocked"
+    assert rows["tinybrokenapp"]["blocked_by"] == ["tinybroken"]
+    assert "no DAG" not in err
