@@ -52,7 +52,8 @@ def _source_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="PATH",
         help="spec file or install tree giving the DAG of a JUnit/CDash SOURCE, so the "
-        "packages a failure blocked (left out of such reports) are listed; repeatable",
+        "packages a failure blocked (left out of such reports) are listed; repeatable "
+        "(default: none)",
     )
     from .client_commands import connection_options
 
