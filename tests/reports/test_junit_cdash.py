@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -281,3 +282,71 @@ def test_cli_failures_of_a_report_with_and_without_dag(capsys: pytest.CaptureFix
     assert rows["tinybrokenapp"]["role"] == "blocked"
     assert rows["tinybrokenapp"]["blocked_by"] == ["tinybroken"]
     assert "no DAG" not in err
+
+
+def test_junit_error_and_failure_before_any_phase(tmp_path: Path) -> None:
+    """An <error> (outside the build process) is FAILED with the tag error; a failure whose
+    log has no phase marker gets one ERROR phase 'stage' with the log and the message."""
+    text = JUNIT.read_text()
+    head, sep, tail = text.partition('            <failure message="ProcessError')
+    body, _, rest = tail.partition("            </failure>")
+    out_start = rest.index("<system-out>")
+    out_end = rest.index("</system-out>")
+    rest = (
+        rest[:out_start]
+        + "<system-out>\n==&gt; Fetching https://example.com/t.tar.gz\n"
+        + rest[out_end:]
+    )
+    error = '            <error message="FetchError: All fetchers failed">\nTraceback (most recent call last):\nFetchError\n            </error>'
+    path = tmp_path / "e.xml"
+    path.write_text(head + error + rest)
+    data = sma.load_junit(path)
+    broken = _by_name(data)["tinybroken"]
+    assert broken["status"] == "FAILED" and "error" in broken["tags"]
+    assert broken["message"] == "FetchError: All fetchers failed"
+    phases = data.phases[data.phases["build"] == BROKEN]
+    assert list(phases["name"]) == ["stage"] and list(phases["status"]) == ["ERROR"]
+    assert "Fetching https://example.com/t.tar.gz" in phases["output"].iloc[0]
+    assert "FetchError: All fetchers failed" in phases["output"].iloc[0]
+    table = failures(data)
+    assert list(table["spec_name"]) == ["tinybroken"] and table["failed_phase"].iloc[0] == "stage"
+
+
+def test_cdash_other_files_and_concretization_failure(tmp_path: Path) -> None:
+    folder = tmp_path / "r"
+    shutil.copytree(CDASH, folder)
+    (folder / "tinyapp_abcdefg_Testing.xml").write_text("<Site/>")
+    data = sma.load_cdash(folder)
+    assert any("spack test" in m for w, m in data.notes if w.endswith("Testing.xml"))
+    conc = tmp_path / "conc"
+    conc.mkdir()
+    update = (
+        (CDASH / "tinyapp_Update.xml")
+        .read_text()
+        .replace(
+            "</Update>",
+            "  <UpdateReturnStatus>Error: no version of tinyapp satisfies tinyapp@9</UpdateReturnStatus>\n</Update>",
+        )
+    )
+    (conc / "Update.xml").write_text(update.replace("tinyapp - tinyapp", "tinyapp"))
+    data = sma.load_cdash(conc)
+    assert not len(data.builds)
+    assert any("concretization failed" in m and "tinyapp@9" in m for _, m in data.notes)
+
+
+def test_cdash_pre_configure_error_is_a_root_cause(tmp_path: Path) -> None:
+    folder = tmp_path / "r"
+    folder.mkdir()
+    conf = (CDASH / "tinyapp_Configure.xml").read_text()
+    conf = conf.replace(
+        "<Log>configure output for tinyapp:</Log>",
+        "<Log>Pre-configure errors occured in Spack's process that terminated the build "
+        "process prematurely.\nSpack output::\nFetchError: All fetchers failed for tinyapp</Log>",
+    )
+    (folder / "tinyapp_Configure.xml").write_text(conf)
+    (folder / "tinyapp_Update.xml").write_bytes((CDASH / "tinyapp_Update.xml").read_bytes())
+    data = sma.load_cdash(folder)
+    row = _by_name(data)["tinyapp"]
+    assert row["status"] == "FAILED" and row["outcome"] == "failed"
+    table = failures(data)
+    assert table["failed_phase"].iloc[0] == "configure"
