@@ -250,7 +250,11 @@ def _load_folder(target: Path, found: dict[str, list[Path]], **kwargs: Any) -> F
         if not any(s == child or child in s.parents for s in inputs):
             data.notes.append((str(child), f"holds no {kinds}; not loaded"))
     paths = {build_directory_hash(b): str(b) for b in found.get(INSTALLS.name, [])}
-    return _merge_directories_into_runs(data, paths)
+    merged = _merge_directories_into_runs(data, paths)
+    if found.get(JUNIT.name) or found.get(CDASH.name):
+        # the install trees next to the reports give their DAG (the packages they blocked)
+        return with_dag_frames(merged)
+    return merged
 
 
 def load(path: str | os.PathLike[str], *more: str | os.PathLike[str], **kwargs: Any) -> FrameSet:

@@ -350,3 +350,13 @@ def test_cdash_pre_configure_error_is_a_root_cause(tmp_path: Path) -> None:
     assert row["status"] == "FAILED" and row["outcome"] == "failed"
     table = failures(data)
     assert table["failed_phase"].iloc[0] == "configure"
+
+
+def test_folder_with_a_report_and_an_install_tree_uses_the_trees_dag(tmp_path: Path) -> None:
+    shutil.copy(JUNIT, tmp_path / "r.xml")
+    shutil.copytree(DATA / "installs" / "v0.22.1", tmp_path / "opt")
+    data = sma.load(tmp_path)
+    assert set(data.builds["source"].astype(str)) == {"junit", "install"}
+    # the tree's DAG (tinyutil on another machine) does not hold tinybroken: said so
+    notes = [m for _, m in data.notes if m.startswith("no DAG")]
+    assert len(notes) == 1 and "does not hold it" in notes[0]
