@@ -640,11 +640,10 @@ class SpecGraph:
             "name": cols.names,
             "version": cols.versions,
         }
-        combo_columns = dict.fromkeys(_CATEGORY_COLUMNS)
-        for k, c in enumerate(_CATEGORY_COLUMNS):
-            combo_columns[c] = [r[k] for r in rows]
-        for c in SPEC_COLUMNS[3:10]:
-            table[c] = combo_columns[c]
+        position = {c: k for k, c in enumerate(_CATEGORY_COLUMNS)}
+        for c in SPEC_COLUMNS[3:10]:  # compiler ... namespace, from the shared tuples
+            k = position[c]
+            table[c] = [r[k] for r in rows]
         table["external"] = cols.external
         table["dag_hash"] = _dag_hashes(cols)
         table["build_hash"] = cols.hash_cols[2]

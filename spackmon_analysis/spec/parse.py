@@ -1,8 +1,12 @@
 """Spec documents (already decoded) -> nodes and edges, for every format Spack has written.
 
-Two readers with one result: ``_fast_columns`` reads well-formed node lists straight into
-columns (``_Cols``); ``_Parser`` reads everything else (and reports what is wrong, with the
-path of the bad element).
+Two readers with one result, the columns (``graph._Cols``) that back every ``SpecGraph``:
+``_fast_columns`` reads well-formed node lists straight into them; ``_Parser`` reads
+everything else (lock files, databases, the by-name fallback, old shapes) into ``SpecNode`` /
+``SpecEdge`` objects, which ``SpecGraph`` turns into the same columns, and reports what is
+wrong with the path of the bad element. The fast reader bails out to the checked one on
+anything unusual, so the checked reader is the definition and the fast one an optimisation
+of it (``tests/spec/test_spec_fast_path.py`` compares them on every fixture and era).
 """
 
 from __future__ import annotations
