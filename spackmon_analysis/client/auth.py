@@ -171,7 +171,9 @@ class Authenticated(Transport):
             bearer = self.bearer
             if bearer and _same_site(self.host, url):
                 headers["Authorization"] = f"Bearer {bearer}"
-            response = self._send(method, url, body=body, params=params, headers=headers)
+            response, retries = self._send_counted(
+                method, url, body=body, params=params, headers=headers
+            )
             status = response.status_code
             if status in (301, 302, 303, 307, 308):
                 redirects += 1
@@ -209,7 +211,7 @@ class Authenticated(Transport):
                 continue
             if 200 <= status < 300:
                 return response
-            raise self._error(response, method, url)
+            raise self._error(response, method, url, retries)
 
     def _move_base(self, request_url: str, location: str) -> str:
         """Apply a 302 on the same origin: switch the prefix (and an http -> https upgrade
@@ -328,12 +330,14 @@ class Authenticated(Transport):
             self.bearer = token
             self.auth_count += 1
 
-    def _error(self, response: requests.Response, method: str, url: str) -> HTTPStatusError:
+    def _error(
+        self, response: requests.Response, method: str, url: str, retries: int = 0
+    ) -> HTTPStatusError:
+        """The typed error of a non-2xx answer (``retries``: attempts spent before it)."""
         status = response.status_code
         message = _server_message(response)
         cls = _error_class(status)
         text = f"{method} {url} -> {status}: {message}"
-        retries = getattr(response, "retries_used", 0)
         if retries:
             text += f" (after {retries} retr{'y' if retries == 1 else 'ies'})"
         if cls is AuthError and status == 401:

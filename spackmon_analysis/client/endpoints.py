@@ -75,12 +75,15 @@ class SpackMonitorClient(Authenticated):
             reads only, after a read timeout: a write is never resent after one).
         backoff: first pause between attempts in seconds, doubled each time.
         session: a ``requests.Session`` to use (the injection seam for tests and
-            benchmarks); by default a pooled session owned by the client.
+            benchmarks); by default a pooled session owned by the client, on which
+            another transport adapter can be mounted (``client.session.mount(prefix,
+            adapter)``): the client's retries, caps and token flow stay above it.
         progress: show tqdm progress bars (stderr) on long pulls and replays; default
             (``None``): only in Jupyter or when stderr is a terminal.
         deadline: total seconds for one exchange (sending, waiting, reading the whole
             answer); default ``None``: 4 x its read timeout. Enforced mid-read on the
-            client's own session; with an injected session, between chunks of the body.
+            client's own connections; through an injected session or a mounted transport
+            adapter, between 64 KiB chunks of the body.
         max_response_bytes: the largest answer accepted, on the wire and decoded
             (default 256 MiB); a larger one raises
             :class:`~spackmon_analysis.errors.MonitorError` without being held.

@@ -16,11 +16,23 @@ Every failure to get an answer is a typed
 :class:`~spackmon_analysis.errors.TransportError` (or ``MonitorError``) naming the
 method and URL; no raw ``requests`` exception escapes. Redirects and the token flow sit
 one level up (:mod:`.auth`).
+
+Only public API of ``requests`` and urllib3 is used (a test checks that no private
+attribute of theirs is read or set): ``HTTPAdapter``'s documented hooks for subclasses,
+``BaseAdapter.send``, ``Response.raw``/``.content``, ``PreparedRequest.prepare_cookies``,
+urllib3's ``ConnectionCls``; the one attribute set on an object of theirs is isolated in
+:func:`_watch_connections`. The transport is pluggable: any transport adapter mounted
+on the client's session (``client.session.mount("http://testserver", adapter)``, e.g.
+one that calls an ASGI app in-process) carries the requests for its prefix, with the
+retries, the size cap, the deadline (checked between 64 KiB chunks of the body, as
+for a session passed in with ``session=``), redirects and the token flow unchanged
+above it.
 """
 
 from __future__ import annotations
 
 import heapq
+import io
 import itertools
 import json
 import os
@@ -36,7 +48,6 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 from requests.cookies import RequestsCookieJar
-from requests.hooks import dispatch_hook
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -196,6 +207,20 @@ class _WatchedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
+def _watch_connections(manager: urllib3.PoolManager) -> None:
+    """Make ``manager``'s pools open :class:`_WatchedHTTPConnection` objects, the
+    connections the total deadline of an exchange can end (:class:`_Watchdog`).
+
+    The one place the transport sets something on a third-party object rather than
+    passing it in: ``requests`` builds the urllib3 ``PoolManager`` itself (in the
+    ``HTTPAdapter.init_poolmanager`` and ``proxy_manager_for`` hooks overridden
+    below), and urllib3 takes the pool classes only from the manager's
+    ``pool_classes_by_scheme`` attribute (public, no constructor argument). The pools'
+    ``ConnectionCls`` is urllib3's documented way to choose the connection class.
+    """
+    manager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
 class _TooLarge(Exception):
     """An answer over the size cap (``declared``: said so in ``Content-Length``)."""
 
@@ -231,19 +256,12 @@ class _ClientAdapter(HTTPAdapter):
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        # connections that the total deadline of an exchange can end (see _Watchdog)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _WatchedHTTPPool,
-            "https": _WatchedHTTPSPool,
-        }
+        _watch_connections(self.poolmanager)
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
         if type(manager) is urllib3.ProxyManager:  # not SOCKS: it has its own pool classes
-            manager.pool_classes_by_scheme = {
-                "http": _WatchedHTTPPool,
-                "https": _WatchedHTTPSPool,
-            }
+            _watch_connections(manager)
         return manager
 
     def get_connection_with_tls_context(
@@ -291,56 +309,88 @@ class _ClientAdapter(HTTPAdapter):
         return response
 
 
-def _read_body(response: requests.Response, limit: int) -> None:
-    """Read ``response.content``, refusing more than ``limit`` bytes on the wire or
-    decoded (:class:`_TooLarge`); errors are mapped the way ``iter_content`` maps them,
-    except that a read timeout stays a :class:`requests.exceptions.ReadTimeout`.
+def _read_body(response: requests.Response, limit: int, deadline: _Deadline | None = None) -> None:
+    """Read the whole answer, refusing more than ``limit`` bytes on the wire or decoded
+    (:class:`_TooLarge`), then hand it to ``response`` so that ``response.content``,
+    ``.text`` and ``.json()`` work as usual.
+
+    Only public API: the body is read from ``response.raw`` (a urllib3 ``HTTPResponse``
+    with ``read(amt, decode_content=True)`` and ``tell()``, or any file-like object a
+    mounted adapter gives), and the bytes read are put back as ``response.raw`` (a
+    ``BytesIO``) for ``response.content`` to load. urllib3's errors are mapped the way
+    ``iter_content`` maps them, except that a read timeout stays a
+    :class:`requests.exceptions.ReadTimeout` (a write is never resent after one).
 
     A ``Content-Length`` over the cap is refused before anything is read. Decoding
     (gzip, deflate) goes 64 KiB at a time, so a small compressed bomb never expands
-    beyond the cap in memory.
+    beyond the cap in memory. ``deadline`` is given for an answer that did not come on
+    one of the client's watched connections (an injected session, a mounted adapter):
+    its body is then read in 64 KiB chunks and the read stops at the first chunk after
+    the deadline passed (the caller reports it).
     """
-    if response._content is not False:
-        return
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limit:
         raise _TooLarge(int(declared), declared=True, decoded=False)
     raw = response.raw
+    if isinstance(raw, urllib3.response.HTTPResponse):
+        body = _read_urllib3(raw, declared, response.headers, limit, deadline)
+    elif raw is not None and callable(getattr(raw, "read", None)):
+        body = _read_file_like(raw, limit, deadline)
+    else:  # a response without a stream (its adapter loaded the body already)
+        body = None
+    if body is not None:
+        response.raw = io.BytesIO(body)
+    content = response.content  # loaded from the bytes above (or already loaded)
+    if content is not None and len(content) > limit:
+        raise _TooLarge(len(content), declared=False, decoded=False)
+
+
+def _read_urllib3(
+    raw: Any, declared: str, headers: Mapping[str, str], limit: int, deadline: _Deadline | None
+) -> bytes:
+    """The body of a urllib3 response, bounded on the wire (``tell()``) and decoded; read
+    in 64 KiB chunks, stopping after ``deadline`` passed, unless it is declared, not
+    encoded and no ``deadline`` is given (the connection is one the watchdog can end)."""
     chunks: list[bytes] = []
     total = 0
-    if isinstance(raw, urllib3.response.HTTPResponse):
-        encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
-        try:
-            if declared.isdigit() and not encoded:
-                chunks.append(raw.read(decode_content=True) or b"")  # at most `declared`
-                total = len(chunks[0])
-            else:
-                while True:
-                    chunk = raw.read(65536, decode_content=True)
-                    if not chunk:
-                        break
-                    total += len(chunk)
-                    if total > limit:
-                        raise _TooLarge(total, declared=False, decoded=encoded)
-                    if raw.tell() > limit:
-                        raise _TooLarge(raw.tell(), declared=False, decoded=False)
-                    chunks.append(chunk)
-        except urllib3.exceptions.ReadTimeoutError as exc:
-            raise requests.exceptions.ReadTimeout(exc) from exc
-        except urllib3.exceptions.ProtocolError as exc:
-            raise requests.exceptions.ChunkedEncodingError(exc) from exc
-        except urllib3.exceptions.DecodeError as exc:
-            raise requests.exceptions.ContentDecodingError(exc) from exc
-        except urllib3.exceptions.SSLError as exc:
-            raise requests.exceptions.SSLError(exc) from exc
-    else:  # an injected session's own response object
-        for chunk in response.iter_content(65536):
+    encoded = headers.get("Content-Encoding", "identity").lower() != "identity"
+    try:
+        if declared.isdigit() and not encoded and deadline is None:
+            return raw.read(decode_content=True) or b""  # at most `declared` bytes
+        while deadline is None or not deadline.fired:
+            chunk = raw.read(65536, decode_content=True)
+            if not chunk:
+                break
             total += len(chunk)
             if total > limit:
-                raise _TooLarge(total, declared=False, decoded=False)
+                raise _TooLarge(total, declared=False, decoded=encoded)
+            if raw.tell() > limit:
+                raise _TooLarge(raw.tell(), declared=False, decoded=False)
             chunks.append(chunk)
-    response._content = b"".join(chunks)
-    response._content_consumed = True
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise requests.exceptions.ReadTimeout(exc) from exc
+    except urllib3.exceptions.ProtocolError as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from exc
+    except urllib3.exceptions.DecodeError as exc:
+        raise requests.exceptions.ContentDecodingError(exc) from exc
+    except urllib3.exceptions.SSLError as exc:
+        raise requests.exceptions.SSLError(exc) from exc
+    return b"".join(chunks)
+
+
+def _read_file_like(raw: Any, limit: int, deadline: _Deadline | None) -> bytes:
+    """The body of a mounted adapter's own response stream, in bounded chunks."""
+    chunks: list[bytes] = []
+    total = 0
+    while deadline is None or not deadline.fired:
+        chunk = raw.read(65536)
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > limit:
+            raise _TooLarge(total, declared=False, decoded=False)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _short(exc: BaseException) -> str:
@@ -526,7 +576,20 @@ class Transport:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        """One exchange, with the retries of the module docstring.
+        """One exchange, with the retries of the module docstring (:meth:`_send_counted`)."""
+        return self._send_counted(method, url, body=body, params=params, headers=headers)[0]
+
+    def _send_counted(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[requests.Response, int]:
+        """One exchange, with the retries of the module docstring: ``(the answer, the
+        retries spent on 502/503/504 answers before it when it is one too)``.
 
         ``body`` is the JSON body already encoded (:func:`_encode_json`), so retries,
         redirects and the token flow resend the same bytes without re-serialising. The
@@ -543,7 +606,10 @@ class Transport:
             failure: BaseException | None = None
             try:
                 response = self._exchange(method, url, body, params, headers, read_timeout)
-                _read_body(response, self.max_response_bytes)
+                # the watchdog ends a read on the client's own connections; any other
+                # (an injected session, a mounted adapter) is checked between chunks
+                unwatched = None if deadline.connections else deadline
+                _read_body(response, self.max_response_bytes, unwatched)
             except (
                 requests.exceptions.MissingSchema,
                 requests.exceptions.InvalidSchema,
@@ -587,9 +653,7 @@ class Transport:
                 self._pause(attempt, retry_after)
                 attempt += 1
                 continue
-            if attempt and response.status_code in RETRY_STATUSES:
-                response.retries_used = attempt  # type: ignore[attr-defined]
-            return response
+            return response, attempt if response.status_code in RETRY_STATUSES else 0
 
     def _exchange(
         self,
@@ -622,13 +686,19 @@ class Transport:
     def _send_prepared(
         self, prepared: requests.PreparedRequest, timeout: Any = None
     ) -> requests.Response:
-        """Send on the session's own adapter (and connection pool), skipping the per-request
-        work of ``Session.send`` that the client does not use: proxy resolution (done once at
-        construction), cookie extraction into the session's jar (the client sends no
-        cookies), the redirect generator (redirects are handled by :meth:`_request`) and an
-        empty hook dispatch. Response hooks set on ``session.hooks`` still run, and a
-        ``send`` replaced on the session (or overridden by a subclass) is called instead.
-        The answer's body is left unread (``stream``): :func:`_read_body` reads it."""
+        """Send on the adapter mounted on the session for this URL (the client's
+        :class:`_ClientAdapter`, or any transport adapter mounted with
+        ``client.session.mount(prefix, adapter)``), through ``BaseAdapter.send``, the
+        public transport-adapter interface of ``requests``.
+
+        ``Session.send`` is not called: its per-request work is what the client does not
+        use (proxy resolution, done once at construction; cookie extraction into the
+        session's jar, the client sends no cookies; the redirect generator, redirects are
+        handled by :meth:`_request`). Response hooks on ``session.hooks`` still run, as
+        ``requests`` documents them (a hook that returns a value replaces the response),
+        and a ``send`` replaced on the session (or overridden by a subclass) is called
+        instead. The answer's body is left unread (``stream``): :func:`_read_body` reads it.
+        """
         session = self.session
         options = {
             "stream": True,
@@ -638,11 +708,15 @@ class Transport:
             "proxies": session.proxies,
         }
         if "send" in vars(session) or type(session).send is not requests.Session.send:
-            # someone wraps Session.send (a test seam, a subclass): honour it
+            # someone wraps Session.send (a test seam, a subclass): honour it. Session.send
+            # reads the request's cookie jar when a 3xx comes back: an empty one (public API)
+            prepared.prepare_cookies(RequestsCookieJar())
             return session.send(prepared, allow_redirects=False, **options)
         response = session.get_adapter(prepared.url).send(prepared, **options)
-        if prepared.hooks.get("response"):
-            response = dispatch_hook("response", prepared.hooks, response, **options)
+        for hook in prepared.hooks.get("response", ()):
+            answer = hook(response, **options)
+            if answer is not None:
+                response = answer
         return response
 
     def _default_host_error(self, exc: requests.RequestException, url: str) -> TransportError:
@@ -778,7 +852,6 @@ class Transport:
         prepared.headers = merged
         prepared.body = body
         prepared.hooks = {event: list(hooks) for event, hooks in self.session.hooks.items()}
-        prepared._cookies = RequestsCookieJar()  # read by requests when a 3xx comes back
         return prepared
 
     def _count(self) -> None:
