@@ -14,11 +14,13 @@ lazy, paginated pulls of the data API into pandas::
 The package, one concern per module:
 
 - :mod:`.transport`: one pooled ``requests.Session``, timeouts and the total deadline of
-  an exchange, the cap on an answer's size, retries;
+  an exchange, retries; :mod:`.wire` under it: the client's ``HTTPAdapter``, the deadline
+  watchdog, the cap on an answer's size;
 - :mod:`.auth`: one ``ms1`` request: redirects (a 302 moves the base URL), the
   docker-style token flow (PROTOCOL section 3), typed errors for the answers;
 - :mod:`.endpoints`: :class:`SpackMonitorClient` and its ``ms1`` endpoints;
-- :mod:`.specfiles`: a spec file or document text to the document an upload sends;
+- :mod:`.specfiles`: a spec file, document text or parsed document to the document an
+  upload sends (through ``spec.decode_spec_document``);
 - :mod:`.pulls`: :class:`PaginatedPull` over the data API and its columns;
 - :mod:`.replay` and :mod:`.summary`: the save-local replay and its
   :class:`ReplaySummary`;

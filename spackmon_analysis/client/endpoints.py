@@ -29,7 +29,8 @@ from .specfiles import (
     _with_source,
 )
 from .summary import ReplaySummary, _interrupted
-from .transport import DEFAULT_MAX_RESPONSE_BYTES, SERVE_URL, _ClientAdapter
+from .transport import DEFAULT_MAX_RESPONSE_BYTES, SERVE_URL
+from .wire import _ClientAdapter
 
 DEFAULT_HOST = "http://127.0.0.1"
 DEFAULT_PREFIX = "ms1"
