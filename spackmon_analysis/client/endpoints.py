@@ -18,17 +18,18 @@ import requests
 from .. import __version__
 from ..errors import ConfigError, InstallPrefixError, NotFoundError, SpecFormatError
 from .auth import Authenticated, _dig, _split_host
-from .progress import _progress_bar, _show_progress
+from .progress import _show_progress
 from .pulls import MAX_PAGES, PaginatedPull
-from .replay import _FATAL_ERRORS, _replay_order, _Replayer
+from .replay import replay_runs
 from .specfiles import (
     _install_spec_document,
     _looks_like_path,
     _spec_file_document,
     _unwrap_upload_body,
     _with_source,
+    spec_document,
 )
-from .summary import ReplaySummary, _interrupted
+from .summary import ReplaySummary
 from .transport import DEFAULT_MAX_RESPONSE_BYTES, SERVE_URL
 from .wire import _ClientAdapter
 
@@ -211,12 +212,9 @@ class SpackMonitorClient(Authenticated):
         Validated with :func:`~spackmon_analysis.spec.load_spec` first; see
         :meth:`upload_specfile` for the answer.
         """
-        from ..spec import decode_spec_document
-
         if _looks_like_path(doc):
             return self.upload_specfile(doc, spack_version)
-        doc, _graph = decode_spec_document(doc)  # text: the document checked is sent
-        return self._upload(doc, spack_version)
+        return self._upload(spec_document(doc), spack_version)  # the document checked
 
     def _upload(self, doc: Any, spack_version: str | None) -> dict:
         spec, own_version = _unwrap_upload_body(doc)
@@ -258,13 +256,7 @@ class SpackMonitorClient(Authenticated):
         if tags:
             body["tags"] = tags if isinstance(tags, str) else ",".join(tags)
         if spec is not None:
-            if _looks_like_path(spec):
-                spec = _spec_file_document(spec)
-            else:
-                from ..spec import decode_spec_document
-
-                spec, _graph = decode_spec_document(spec)
-            body["spec"], _ = _unwrap_upload_body(spec)
+            body["spec"], _ = _unwrap_upload_body(spec_document(spec))
         return self._call("POST", "builds/new/", body)
 
     def update_build(self, build_id: int, status: str) -> dict:
@@ -451,15 +443,5 @@ class SpackMonitorClient(Authenticated):
         runs = []
         for path in paths:
             runs.extend(read_save_local(path))
-        runs.sort(key=_replay_order)
-        summary = ReplaySummary(runs=[run.name for run in runs])
-        total = sum(run.n_files for run in runs)
-        bar = _progress_bar(total, "replay", _show_progress(progress, self.progress), unit="file")
-        try:
-            for run in runs:
-                _Replayer(self, run, summary, bar, max(1, int(workers))).replay()
-        except _FATAL_ERRORS as exc:
-            raise _interrupted(exc, runs, summary) from exc
-        finally:
-            bar.close()
-        return summary
+        show = _show_progress(progress, self.progress)
+        return replay_runs(self, runs, show=show, workers=workers)

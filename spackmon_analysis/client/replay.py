@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 from ..errors import AuthError, MonitorError, RedirectError, SpecFormatError, TransportError
 from ..safetext import printable
 from .auth import _dig
+from .progress import _progress_bar
 from .pulls import PaginatedPull
-from .summary import BuildChange, ReplaySummary
+from .summary import BuildChange, ReplaySummary, _interrupted
 
 if TYPE_CHECKING:
     from .endpoints import SpackMonitorClient
@@ -27,6 +28,29 @@ ENVIRONMENT_KEY = (
     "kernel_version",
     "spack_version",
 )
+
+
+def replay_runs(
+    client: SpackMonitorClient, runs: Sequence[Any], *, show: bool = False, workers: int = 4
+) -> ReplaySummary:
+    """Replay save-local runs (:class:`~spackmon_analysis.loaders.savelocal.SaveLocalRun`)
+    to ``client``'s server, oldest first, with a progress bar when ``show``; what
+    :meth:`~spackmon_analysis.client.SpackMonitorClient.upload_local_save` does once it has
+    read them. A fatal error (no server, refused credentials) is re-raised with what was
+    uploaded and what was not (:func:`~.summary._interrupted`)."""
+    runs = sorted(runs, key=_replay_order)
+    summary = ReplaySummary(runs=[run.name for run in runs])
+    total = sum(run.n_files for run in runs)
+    bar = _progress_bar(total, "replay", show, unit="file")
+    try:
+        for run in runs:
+            _Replayer(client, run, summary, bar, max(1, int(workers))).replay()
+    except _FATAL_ERRORS as exc:
+        raise _interrupted(exc, list(runs), summary) from exc
+    finally:
+        bar.close()
+    return summary
+
 
 #: Errors that condemn one file, not the whole replay.
 _FATAL_ERRORS = (TransportError, AuthError, RedirectError)

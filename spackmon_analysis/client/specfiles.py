@@ -1,5 +1,6 @@
-"""Reading spec files for upload: the client's one place that turns a spec file (or
-document text) into the document it sends."""
+"""Spec documents for upload: the client's one place that turns a spec file, document
+text or a parsed document into the document it sends (:func:`spec_document`), always
+through :func:`~spackmon_analysis.spec.decode_spec_document`."""
 
 from __future__ import annotations
 
@@ -29,6 +30,20 @@ def _spec_file_document(path: str | Path, within: str | Path | None = None) -> A
     from ..spec import decode_spec_document
 
     doc, _graph = decode_spec_document(_spec_bytes(path, within), name=str(path))
+    return doc
+
+
+def spec_document(value: Any) -> Any:
+    """The document an upload sends for ``value``, checked: a spec file (a ``Path`` or a
+    one-line path string, read under the upload rules), or a parsed document or JSON/YAML
+    text, decoded by :func:`~spackmon_analysis.spec.decode_spec_document` (the reader of
+    ``load_spec``: what was checked is what is sent). A malformed one raises
+    :class:`SpecFormatError`."""
+    if _looks_like_path(value):
+        return _spec_file_document(value)
+    from ..spec import decode_spec_document
+
+    doc, _graph = decode_spec_document(value)
     return doc
 
 
