@@ -253,8 +253,9 @@ def _read_body(response: requests.Response, limit: int, deadline: _Deadline | No
 
     Only public API: the body is read from ``response.raw`` (a urllib3 ``HTTPResponse``
     with ``read(amt, decode_content=True)`` and ``tell()``, or any file-like object a
-    mounted adapter gives), and the bytes read are put back as ``response.raw`` (a
-    ``BytesIO``) for ``response.content`` to load. urllib3's errors are mapped the way
+    mounted adapter gives), and ``response.content`` loads the bytes read from a
+    ``BytesIO`` set as ``response.raw`` for that moment (the original stream, read to its
+    end, is put back). urllib3's errors are mapped the way
     ``iter_content`` maps them, except that a read timeout stays a
     :class:`requests.exceptions.ReadTimeout` (a write is never resent after one).
 
@@ -277,7 +278,12 @@ def _read_body(response: requests.Response, limit: int, deadline: _Deadline | No
         body = None
     if body is not None:
         response.raw = io.BytesIO(body)
-    content = response.content  # loaded from the bytes above (or already loaded)
+        try:
+            content = response.content  # loaded from the bytes read above
+        finally:
+            response.raw = raw  # the stream it came on, read to its end, as requests leaves it
+    else:
+        content = response.content  # already loaded by the adapter
     if content is not None and len(content) > limit:
         raise _TooLarge(len(content), declared=False, decoded=False)
 
