@@ -124,6 +124,9 @@ class ReportRun:
     phases: list[PhaseRecord] = field(default_factory=list)
     events: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
     notes: list[tuple[str, str]] = field(default_factory=list)
+    #: build key -> the root spec it was reported under (its JUnit testsuite's root, the
+    #: CDash BuildName's install command); the first one for a package under several roots
+    build_roots: dict[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------

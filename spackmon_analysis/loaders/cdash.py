@@ -310,6 +310,9 @@ def _read_package(
         run.started_at = created
     if any(b.key == key for b in run.builds):
         raise ReportError(f"two reports for package {package}", filename=where)
+    root_spec = _SPEC_NAME.match(root_name or "")
+    if root_spec:
+        run.build_roots[key] = root_spec.group(1)
     run.builds.append(
         BuildRecord(
             key=key,

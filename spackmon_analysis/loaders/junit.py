@@ -172,6 +172,7 @@ def _read_suite(
         run.roots.append((root, prefix))
     else:
         run.roots.append((suite_name, None))
+    root_name = run.roots[-1][0]
     stamp_text = suite.get("timestamp")
     stamp = parse_junit_timestamp(stamp_text)
     if stamp_text and stamp is None:
@@ -257,6 +258,7 @@ def _read_suite(
         )
         seen[dag_hash] = len(run.builds)
         run.builds.append(record)
+        run.build_roots.setdefault(dag_hash, root_name)
         if status != "NOTRUN":
             run.phases.extend(_phases(dag_hash, log, status == "FAILED", message, filename))
         elif log.strip():

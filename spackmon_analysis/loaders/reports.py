@@ -82,7 +82,7 @@ def _quiet_phases(phases: list[Any], rules: Any) -> list[list[Any] | None]:
 def _frames(runs: list[ReportRun], *, keep_output: bool, rules: Any, source: str) -> FrameSet:
     asm = Assembler(keep_output=keep_output, rules=rules)
     notes: list[tuple[str, str]] = []
-    extra: dict[str, tuple[float | None, str | None, str | None]] = {}
+    extra: dict[str, tuple[Any, ...]] = {}
     for run in runs:
         notes.extend(run.notes)
         by_build: dict[str, list[Any]] = {}
@@ -115,7 +115,13 @@ def _frames(runs: list[ReportRun], *, keep_output: bool, rules: Any, source: str
                 ],
                 compiler=record.compiler,
             )
-            extra[key] = (record.duration, record.message, record.traceback)
+            extra[key] = (
+                record.duration,
+                record.message,
+                record.traceback,
+                run.spack_commit,
+                run.build_roots.get(record.key),
+            )
         failed = sorted(
             {b.spec_name or b.key for b in run.builds if b.status == "FAILED" and b.key in by_build}
         )
@@ -131,13 +137,15 @@ def _frames(runs: list[ReportRun], *, keep_output: bool, rules: Any, source: str
     frames = asm.frames()
     builds = frames["builds"]
     keys = list(builds["build"])
-    given = [extra.get(k, (None, None, None)) for k in keys]
+    given = [extra.get(k, (None,) * 5) for k in keys]
     durations = [g[0] for g in given]
     builds["duration"] = [
         d if d is not None else old for d, old in zip(durations, builds["duration"], strict=True)
     ]
     builds["message"] = [g[1] for g in given]
     builds["traceback"] = [g[2] for g in given]
+    builds["spack_commit"] = [g[3] for g in given]
+    builds["root"] = [g[4] for g in given]
     return FrameSet(
         **frames, source=source, rules=rules, problems=list(asm.problems), notes=notes + asm.notes
     )
@@ -315,7 +323,7 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
             parents.setdefault(str(child), set()).add(str(parent))
 
     builds = merged.builds.copy()
-    for column in ("message", "traceback"):
+    for column in ("message", "traceback", "spack_commit", "root"):
         if column not in builds.columns:
             builds[column] = None
     source = builds["source"].astype(object)
@@ -375,6 +383,7 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
             if not (_text(h) and str(h) in info)
         )
         first = group.iloc[0]
+        roots = sorted({str(r) for r in group["root"] if _text(r)})
         added = []
         if failed_keys:
             for node in _dependents(failed_keys, parents):
@@ -405,6 +414,7 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
                         "kernel_version": first["kernel_version"],
                         "spack_version": first["spack_version"],
                         "tags": ("blocked",),
+                        "root": roots[0] if len(roots) == 1 else None,
                         "source": first["source"],
                         "created_at": None,
                     }

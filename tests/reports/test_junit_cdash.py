@@ -128,6 +128,7 @@ def test_blocked_build_is_shaped_like_monitor_data() -> None:
     assert app["status"] == "FAILED" and app["outcome"] == "never built"
     assert app["run"] == "junit-tinybrokenapp" and app["spec_version"] == "1.0"
     assert app["dag_hash"].startswith("2sa24ew") and "blocked" in app["tags"]
+    assert set(data.builds["root"]) == {"tinybrokenapp"}  # the testsuite each was under
     assert not len(data.phases[data.phases["build"] == app["build"]])
     rows = _by_name(data)
     assert "external" in rows["glibc"]["tags"] and "external" in rows["gmake"]["tags"]
@@ -156,6 +157,8 @@ def test_cdash_success_tinyapp_and_dependencies_built() -> None:
         and tinybase["spec_version"] == "1.0"
     )
     assert set(data.builds["spack_version"].astype(str)) == {"0.22.1"}
+    assert set(data.builds["spack_commit"]) == {"d66dce2d668a6234504594661506cdd1eaca4adc"}
+    assert set(data.builds["root"]) == {"tinyapp"}  # BuildName "tinyapp - <pkg>"
     assert set(data.builds["hostname"].astype(str)) == {"vm"}
     assert rows["tinyapp"]["created_at"] == pd.Timestamp(1796248348, unit="s", tz="UTC")
     phases = data.phases.groupby("build")["name"].apply(list).to_dict()
