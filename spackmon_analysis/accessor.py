@@ -20,6 +20,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .errors import ConfigError
+from .failures import failure_rates, label
 from .spackfacts import echo_errors
 
 __all__ = ["SpackAccessor", "frame_kind"]
@@ -64,8 +65,6 @@ class SpackAccessor:
     def labels(self) -> pd.Series:
         """``name@version%compiler`` for each row of a builds or specs frame
         (:func:`spackmon_analysis.failures.label` per row)."""
-        from .failures import label
-
         df = self._need("builds", "specs")
         rows = (
             df
@@ -99,15 +98,12 @@ class SpackAccessor:
         """Builds, failed, blocked, succeeded and ``failure_rate`` (failed / builds) per group,
         indexed by the group, most failing first: :func:`spackmon_analysis.failures.failure_rates`
         over this frame's builds."""
-        from .failures import failure_rates
-        from .frames import MonitorData
-
         df = self._need("builds")
         keys = [by] if isinstance(by, str) else list(by)
         missing = [k for k in keys if k not in df.columns]
         if missing:
             raise ConfigError(f"df.spack.rates: no column {missing[0]!r} in the builds frame")
-        table = failure_rates(MonitorData(builds=df), by=keys)
+        table = failure_rates(df, by=keys)
         counts = ["builds", "failed", "blocked", "succeeded", "failure_rate"]
         groups = [c for c in table.columns if c not in (*counts, "unknown")]
         return table.set_index(groups)[counts]

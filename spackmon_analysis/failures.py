@@ -694,8 +694,26 @@ def _outcome_table(data: MonitorData) -> pd.DataFrame:
     return builds
 
 
-def failure_rates(data: MonitorData, by: str | Sequence[str] = "spec_name") -> pd.DataFrame:
+class _BuildsOnly:
+    """A builds frame on its own, read as MonitorData with no phases, events or dependencies
+    (each build's outcome is then its ``outcome`` column, else its status alone)."""
+
+    def __init__(self, builds: pd.DataFrame) -> None:
+        self.builds = builds
+        self.phases = pd.DataFrame(
+            {"build": pd.Series(dtype=object), "status": pd.Series(dtype=object)}
+        )
+        self.events = pd.DataFrame()
+        self.dependencies = pd.DataFrame()
+
+
+def failure_rates(
+    data: MonitorData | pd.DataFrame, by: str | Sequence[str] = "spec_name"
+) -> pd.DataFrame:
     """Build outcomes per group, most failing first.
+
+    ``data`` is a :class:`MonitorData`, or a builds frame alone (``data.builds`` or a slice of
+    it, as ``df.spack.rates`` passes), whose ``outcome`` column then decides each build.
 
     ``by`` is a build column (``spec_name``, ``spec_version``, ``compiler``,
     ``host_os``, ``host_target``, ``tags``, ...) or a list of them; ``spec_version``
@@ -704,6 +722,8 @@ def failure_rates(data: MonitorData, by: str | Sequence[str] = "spec_name") -> p
     causes), ``blocked`` (never built), ``succeeded``, ``unknown`` and
     ``failure_rate`` = failed / builds.
     """
+    if isinstance(data, pd.DataFrame):
+        data = _BuildsOnly(data)  # type: ignore[assignment]
     _check_data(data, "failure_rates")
     columns = _by_columns(by, "failure_rates")
     _check_columns(data, "failure_rates", "by", columns)

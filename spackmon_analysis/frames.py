@@ -25,6 +25,8 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from . import accessor  # noqa: F401  (registers the df.spack accessor on import)
+from .buildview import BuildView
 from .errors import ConfigError
 from .loaders import detect, installs, reports, savelocal, server
 from .loaders.assemble import FrameSet, concat_frames, decategorize, fill_dag_hashes
@@ -43,8 +45,6 @@ from .spec import spec_digraph
 if TYPE_CHECKING:  # pragma: no cover
     import networkx
     import pandas
-
-    from .buildview import BuildView
 
 __all__ = [
     "MonitorData",
@@ -212,8 +212,6 @@ class MonitorData:
         notes: list[tuple[str, str]] | None = None,
         attempts: Mapping[str, pandas.DataFrame | None] | None = None,
     ):
-        from . import accessor  # noqa: F401  (registers the df.spack accessor)
-
         self.specs = _conform("specs", specs)
         self.dependencies = _conform("dependencies", dependencies)
         self.builds = _conform("builds", builds)
@@ -346,8 +344,6 @@ class MonitorData:
 
         ``key``: a build key, a unique prefix of one, or a server build id (int).
         """
-        from .buildview import BuildView
-
         return BuildView(self, key)
 
     def outcome_counts(self) -> dict[str, int]:

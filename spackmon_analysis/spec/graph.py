@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from itertools import filterfalse
 from typing import TYPE_CHECKING, Any
 
+from ..spackfacts import variants_text
 from .diff import SpecDiff
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -340,7 +341,6 @@ def _deptypes_text(distinct: dict[tuple, Any]) -> list[str]:
 def _variants_texts(params: list) -> list[str | None]:
     """Each node's variants as the one string Spack prints
     (:func:`spackmon_analysis.spackfacts.variants_text`; ``""`` without parameters)."""
-    from ..spackfacts import variants_text
 
     return [variants_text(p) if p is not None else "" for p in params]
 
