@@ -58,6 +58,7 @@ _EXPORTS: dict[str, str] = {
     "load_install_tree": "frames",
     "load_junit": "frames",
     "load_cdash": "frames",
+    "load_environment": "frames",
     # failure analysis
     "failures": "failures",
     "failure_rates": "failures",

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from . import accessor  # noqa: F401  (registers the df.spack accessor on import)
 from .buildview import BuildView
 from .errors import ConfigError
-from .loaders import detect, installs, reports, savelocal, server
+from .loaders import detect, environment, installs, reports, savelocal, server
 from .loaders.assemble import FrameSet, concat_frames, decategorize, fill_dag_hashes
 from .logs import Rules
 from .records import (
@@ -53,6 +53,7 @@ __all__ = [
     "load_install_tree",
     "load_junit",
     "load_cdash",
+    "load_environment",
     "OUTCOMES",
     "SOURCES",
     "FRAME_COLUMNS",
@@ -663,6 +664,24 @@ def load_cdash(
     return MonitorData.from_frames(
         reports.cdash_frames(path, dag=dag, keep_output=keep_output, rules=rules, strict=strict)
     )
+
+
+def load_environment(path: str | os.PathLike[str]) -> MonitorData:
+    """Load a Spack environment: a ``spack.lock`` (every documented lockfile version, 1 to
+    7: Spack 0.12 to 1.2, with the ``include_concrete`` environments of version 5+) or the
+    environment directory holding it, as a :class:`MonitorData` with its full DAG in
+    ``specs``/``dependencies`` and no builds. The roots are the ``specs`` column
+    ``environment_root`` (the abstract spec written in ``spack.yaml``; ``<NA>`` for the
+    other nodes) and a note. Give it to a report as its DAG (``load_junit(report,
+    dag=lock)``, ``data.with_dag(lock)``, ``load(report, lock)`` or the two in one folder)
+    to find the packages the report leaves out because a dependency failed.
+    Decisions: ``docs/todays-spack.md``. (Loader: :mod:`spackmon_analysis.loaders.environment`.)
+
+    Raises:
+        ConfigError: the path does not exist, or is a directory without ``spack.lock``.
+        SpecFormatError: the lockfile is malformed (names the file and the JSON path).
+    """
+    return MonitorData.from_frames(environment.environment_frames(path))
 
 
 # ---------------------------------------------------------------------------------

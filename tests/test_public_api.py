@@ -26,6 +26,7 @@ PUBLIC_API = [
     "SpackMonitorClient", "ReplaySummary", "LocalMonitor", "create_app",
     # loaders
     "MonitorData", "load", "load_save_local", "load_install_tree", "load_junit", "load_cdash",
+    "load_environment",
     # analysis
     "failures", "failure_rates", "failure_matrix", "phase_times", "error_fingerprints",
     "flaky", "class_summary",

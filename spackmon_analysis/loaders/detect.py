@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError
 from ..spackfacts import short_hash
 from .assemble import FrameSet, concat_frames, fill_dag_hashes
+from .environment import LOCKFILE_NAME, environment_frames
 from .installs import (
     build_directory_hash,
     install_tree_frames,
@@ -88,10 +89,18 @@ CDASH = Source(
     "a CDash report directory (spack install --log-format cdash)",
 )
 
+ENVIRONMENT = Source(
+    "Spack environment",
+    lambda path: path.name == LOCKFILE_NAME and path.is_file(),
+    lambda root, paths, **kwargs: [environment_frames(path) for path in paths],
+    "a Spack environment (spack.lock)",
+    files=True,
+)
+
 #: The kinds of input :func:`load` looks for, in the order their frame sets are joined.
 #: A new source: a module in ``loaders/`` returning frame sets, and one entry here (or a
 #: :func:`register` call).
-SOURCES: list[Source] = [SAVE_LOCAL, INSTALLS, JUNIT, CDASH]
+SOURCES: list[Source] = [SAVE_LOCAL, INSTALLS, JUNIT, CDASH, ENVIRONMENT]
 
 
 def register(source: Source) -> None:
@@ -102,7 +111,8 @@ def register(source: Source) -> None:
 def _walk_folder(root: Path) -> dict[str, list[Path]]:
     """Every input of every source anywhere under ``root`` (source name -> sorted paths), in
     one walk. The walk does not descend into a match of a source that holds no others
-    (prefixes, stage directories) nor into ``.spack`` folders; inside a match of one that
+    (prefixes, stage directories) nor into ``.spack`` folders nor an environment's
+    ``.spack-env`` (its views); inside a match of one that
     does (a run) it looks only for the other kinds (as
     :func:`~spackmon_analysis.loaders.installs.find_install_prefixes` does), not for nested
     matches of the same kind."""
@@ -128,7 +138,8 @@ def _walk_folder(root: Path) -> dict[str, list[Path]]:
         if stop:
             dirnames[:] = []
             continue
-        dirnames[:] = sorted(d for d in dirnames if d != ".spack")
+        # .spack: a prefix's metadata; .spack-env: an environment's views and repos
+        dirnames[:] = sorted(d for d in dirnames if d not in (".spack", ".spack-env"))
     return {name: sorted(paths) for name, paths in found.items()}
 
 
@@ -252,7 +263,8 @@ def _load_folder(target: Path, found: dict[str, list[Path]], **kwargs: Any) -> F
     paths = {build_directory_hash(b): str(b) for b in found.get(INSTALLS.name, [])}
     merged = _merge_directories_into_runs(data, paths)
     if found.get(JUNIT.name) or found.get(CDASH.name):
-        # the install trees next to the reports give their DAG (the packages they blocked)
+        # the install trees and environments next to the reports give their DAG (the
+        # packages they blocked)
         return with_dag_frames(merged)
     return merged
 
@@ -263,7 +275,9 @@ def load(path: str | os.PathLike[str], *more: str | os.PathLike[str], **kwargs: 
     directory of runs (:func:`~.savelocal.save_local_frames`), a JUnit report or a folder of
     them (:func:`~.reports.junit_frames`), a CDash report directory
     (:func:`~.reports.cdash_frames`), an install tree, prefix or stage directory
-    (:func:`~.installs.install_tree_frames`), an input of a :func:`register`-ed source, or a
+    (:func:`~.installs.install_tree_frames`), a ``spack.lock`` or environment directory
+    (:func:`~.environment.environment_frames`: its DAG, which finds the packages reports in
+    the same folder leave out), an input of a :func:`register`-ed source, or a
     folder holding several kinds at any depth: then every input is loaded into one frame
     set, the folders next to them that hold none are named in ``notes``, and a build seen by
     both a run and a directory (same DAG hash, same phase logs: the same attempt) is counted
@@ -304,6 +318,8 @@ def load(path: str | os.PathLike[str], *more: str | os.PathLike[str], **kwargs: 
         spack = (target / ".spack").is_dir() or target.name == ".spack"
         if kinds == {INSTALLS.name} or (not kinds and spack):
             return install_tree_frames(target, **kwargs)
+        if kinds == {ENVIRONMENT.name} and found[ENVIRONMENT.name] == [target / LOCKFILE_NAME]:
+            return environment_frames(target)  # an environment directory
         reports = found.get(JUNIT.name, [])
         if kinds == {JUNIT.name} and all(report.parent == target for report in reports):
             return junit_frames(target, **kwargs)

@@ -26,12 +26,13 @@ from ..spackfacts import short_hash
 from ..spec import SpecGraph, load_spec
 from .assemble import Assembler, FrameSet, concat_frames, resolve_rules
 from .cdash import is_cdash_dir, read_cdash
+from .environment import environment_frames, is_environment
 from .installs import install_tree_frames
 from .junit import is_junit_file, read_junit
 
 __all__ = ["junit_frames", "cdash_frames", "with_dag_frames", "report_runs", "is_report"]
 
-DagSource = Any  # a path (spec file, install tree), a SpecGraph, a MonitorData or FrameSet
+DagSource = Any  # a path (spec file, spack.lock, environment, install tree), a SpecGraph, a MonitorData or FrameSet
 
 
 def _phase_dict(p: Any, events: list[Any] | None) -> dict[str, Any]:  # noqa: D103
@@ -243,13 +244,16 @@ def _dag_data(source: DagSource) -> FrameSet:
         target = Path(source).expanduser()
         if not target.exists():
             raise ConfigError(f"{target}: no such file or directory (a DAG source)")
+        if is_environment(target):  # a spack.lock or an environment directory
+            env = environment_frames(target)
+            return FrameSet(specs=env.specs, dependencies=env.dependencies, source=env.source)
         if target.is_dir():
             tree = install_tree_frames(target, keep_output=False)
             return FrameSet(specs=tree.specs, dependencies=tree.dependencies, source=str(target))
         graph = load_spec(target)
     else:
         raise ConfigError(
-            "a DAG source is a spec file or install tree path, a SpecGraph or a MonitorData, "
+            "a DAG source is a spec file, spack.lock, environment or install tree path, a SpecGraph or a MonitorData, "
             f"not {type(source).__name__}"
         )
     asm = Assembler(keep_output=False, rules=None)
