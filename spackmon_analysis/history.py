@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -957,3 +958,81 @@ def timeline(data: MonitorData, key: str | Iterable[str] | None = None) -> pd.Da
     sizes = out.groupby("key").size()
     out.attrs["keys"] = sorted(sizes[sizes > 1].index)
     return out
+
+
+# ---------------------------------------------------------------------------------
+# what the reports show
+
+
+@dataclass
+class HistorySummary:
+    """What the reports and the explorer show of a history (:func:`history_summary`)."""
+
+    #: build key label -> its attempts that ran, oldest first, as ``(seq, attempt, outcome)``
+    timelines: dict[str, list[tuple[int, str, str]]]
+    #: ``error_history(data)`` rows
+    errors: pd.DataFrame
+    flaky: pd.DataFrame
+    changes: pd.DataFrame
+    slow: pd.DataFrame
+    cost: pd.DataFrame
+    groups: pd.DataFrame
+    #: (attempt, fingerprint) -> "new" / "recurring", and the first time the key had it
+    #: (build keys with two attempts or more only)
+    marks: dict[tuple[str, str], tuple[str, Any]]
+
+    @property
+    def keys_with_history(self) -> list[str]:
+        """Build keys with two attempts or more that ran."""
+        return [k for k, v in self.timelines.items() if len(v) > 1]
+
+
+#: How a timeline writes each outcome: succeeded, failed (root cause), never built, unknown.
+OUTCOME_MARKS = {"succeeded": "+", "failed": "x", "never built": "-", "unknown": "?"}
+
+
+def history_summary(data: MonitorData) -> HistorySummary:
+    """Every history answer a report shows, computed once: each build key's timeline, the
+    error history and its new/recurring marks, flaky builds, changes that stayed, slow-phase
+    alarms, failure costs and failure groups."""
+    _check(data, "history_summary")
+    table = attempt_table(data)
+    ran = table[table["ran"]]
+    timelines: dict[str, list[tuple[int, str, str]]] = {}
+    for key, seq, attempt, outcome in zip(
+        ran["key"], ran["seq"], ran["attempt"].astype(object), ran["outcome"].astype(object),
+        strict=True,
+    ):  # fmt: skip
+        timelines.setdefault(key, []).append((int(seq), str(attempt), str(outcome)))
+    errors = error_history(data)
+    with_history = {k for k, v in timelines.items() if len(v) > 1}
+    marks = {  # only where there is a history to compare with
+        (str(a), str(f)): (s, first)
+        for k, a, f, s, first in zip(
+            errors["key"],
+            errors["attempt"],
+            errors["fingerprint"],
+            errors["status"],
+            errors["first_seen"],
+            strict=True,
+        )
+        if s != "fixed" and k in with_history
+    }
+    slow = slow_phases(data)
+    return HistorySummary(
+        timelines=timelines,
+        errors=errors,
+        flaky=flaky_builds(data),
+        changes=outcome_changes(data),
+        slow=slow[slow["alarm"]] if len(slow) else slow,
+        cost=failure_cost(data),
+        groups=failure_groups(data),
+        marks=marks,
+    )
+
+
+def latest_attempt_of(data: MonitorData) -> dict[str, str]:
+    """Build key -> the attempt its build row shows (``latest``)."""
+    attempts = data.attempts
+    latest = attempts[attempts["latest"]]
+    return dict(zip(latest["build"].astype(object), latest["attempt"].astype(object), strict=True))

@@ -48,6 +48,7 @@ from .failures import (
     label,
     outcomes,
 )
+from .history import OUTCOME_MARKS, HistorySummary, history_summary, latest_attempt_of
 from .palette import OUTCOME_COLORS
 from .safetext import printable
 from .spackfacts import short_hash
@@ -114,6 +115,8 @@ class _Parts:
     server_builds: set[str]
     server: bool
     spack_versions: dict[str, str]
+    history: HistorySummary
+    latest: dict[str, str]
 
 
 def report_counts(data: MonitorData, found: pd.DataFrame | None = None) -> dict[str, int]:
@@ -201,6 +204,8 @@ def _parts(data: MonitorData) -> _Parts:
         server_builds=_server_builds(data),
         server=_server_data(data),
         spack_versions=_spack_versions(data),
+        history=history_summary(data),
+        latest=latest_attempt_of(data),
     )
 
 
@@ -431,6 +436,109 @@ def _flaky_lines(p: _Parts, history: bool) -> list[str]:
     return lines
 
 
+def _mark(row: Any, p: _Parts) -> str:
+    """`` [new]`` / `` [recurring since <time>]`` for a root cause's first error, from the
+    error history of its build key (nothing when the history has no say)."""
+    attempt = p.latest.get(str(row["build"]), str(row["build"]))
+    found = p.history.marks.get((attempt, str(row["fingerprint"])))
+    if found is None:
+        return ""
+    status, first = found
+    if status == "new":
+        return " [new]"
+    return f" [recurring since {_stamp(first)}]"
+
+
+def _stamp(when: Any) -> str:
+    try:
+        return pd.Timestamp(when).strftime("%Y-%m-%d %H:%M UTC")
+    except (TypeError, ValueError):
+        return "?"
+
+
+_HISTORY_KEYS_SHOWN = 20
+
+
+def _timeline_text(attempts: list[tuple[int, str, str]]) -> str:
+    return " ".join(OUTCOME_MARKS.get(o, "?") for _, _, o in attempts)
+
+
+def _history_keys(p: _Parts) -> list[str]:
+    """Build keys with history, those whose latest attempt failed first, then by name."""
+    keys = p.history.keys_with_history
+    timelines = p.history.timelines
+    return sorted(keys, key=lambda k: (timelines[k][-1][2] != "failed", k))
+
+
+def _build_history_lines(p: _Parts) -> list[str]:
+    h = p.history
+    keys = _history_keys(p)
+    lines = _heading(f"Build history ({len(keys)} build keys with more than one attempt)")
+    if not keys:
+        lines.append(
+            "No build key (package, version, variants, compiler, target, OS) has more than "
+            "one attempt in this data."
+        )
+        return lines
+    lines.append("  (attempts oldest first: + succeeded, x failed; new/fixed errors per attempt)")
+    changed = h.errors[h.errors["status"] != "recurring"]
+    for key in keys[:_HISTORY_KEYS_SHOWN]:
+        lines.append(f"* {key}: {_timeline_text(h.timelines[key])}")
+        mine = changed[changed["key"] == key]
+        for _, row in mine.iterrows():
+            lines.append(f"    attempt {row['seq']}: {row['status']}: {row['fingerprint']}")
+    if len(keys) > _HISTORY_KEYS_SHOWN:
+        lines.append(f"  ... and {len(keys) - _HISTORY_KEYS_SHOWN} more build keys")
+    lines += _heading(f"Flaky with the same inputs ({len(h.flaky)})")
+    if not len(h.flaky):
+        lines.append("None: no spec's outcome went back and forth with the same inputs.")
+    for _, row in h.flaky.iterrows():
+        lines.append(
+            f"* {row['key']}: flip rate {row['flip_rate']:.2f} over {row['attempts']} attempts "
+            f"({row['failed']} failed, passed on retry {row['passed_on_retry']}x), "
+            f"last {row['last_outcome']}"
+        )
+    lines += _heading(f"Changes that stayed ({len(h.changes)})")
+    if not len(h.changes):
+        lines.append("None.")
+    for _, row in h.changes.iterrows():
+        lines.append(
+            f"* {row['key']}: {row['change']} since {_stamp(row['since_time'])} "
+            f"({row['attempts_since']} attempts since, {row['attempts_before']} before)"
+        )
+    lines += _heading(f"Slower phases ({len(h.slow)} alarms)")
+    if not len(h.slow):
+        lines.append("None.")
+    for _, row in h.slow.iterrows():
+        lines.append(
+            f"* {row['key']} {row['phase']}: attempt {row['seq']} took {row['seconds']:.1f} s, "
+            f"usual {row['mean']:.1f} s (limit {row['limit']:.1f} s)"
+        )
+    lines += _heading("Cost of the root causes")
+    if not len(h.cost):
+        lines.append("No root causes.")
+    for _, row in h.cost.iterrows():
+        unknown = f"; no time known for {_names(row['no_history'])}" if row["no_history"] else ""
+        lines.append(
+            f"* {row['key']}: failed {row['attempts_failed']} attempt(s), blocked "
+            f"{row['blocked_builds']} build(s) ({_names(row['blocked'])}), "
+            f"{row['blocked_seconds']:.0f} s of their build time{unknown}"
+        )
+    groups = h.groups.attrs.get("groups", {})
+    lines += _heading("Infrastructure or package?")
+    lines.append(
+        "  failed attempts: "
+        + ", ".join(f"{name} {groups.get(name, 0)}" for name in ("infrastructure", "package"))
+        + f", unclassified {groups.get('unclassified', 0)}"
+    )
+    for _, row in h.groups.iterrows():
+        lines.append(
+            f"  {row['group']:<15} {row['error_class']:<24} {row['attempts']:>4}"
+            f"  {_names(row['packages'])}"
+        )
+    return lines
+
+
 def _per_run_lines(p: _Parts) -> list[str]:
     lines = _heading(f"Root causes per run ({len(p.per_run)} runs)")
     for _, row in p.per_run.iterrows():
@@ -516,7 +624,9 @@ def failure_report(
             )
         if isinstance(row["first_error"], str):
             seen = f" in {_row_where(row, p)}" if len(group) > 1 else ""
-            lines.append(f"  first error{seen}{_error_at(row)}: {row['first_error']}")
+            lines.append(
+                f"  first error{seen}{_error_at(row)}{_mark(row, p)}: {row['first_error']}"
+            )
             if context and isinstance(row["error_context"], str):
                 lines.append("  context:")
                 lines += [_CONTEXT_INDENT + ln for ln in row["error_context"].splitlines()]
@@ -566,6 +676,7 @@ def failure_report(
     lines += _fingerprint_lines(p)
     lines += _recurring_lines(p, history is not None)
     lines += _flaky_lines(p, history is not None)
+    lines += _build_history_lines(p)
 
     lines += _heading("Root-cause failure rate by compiler")
     if not len(p.by_compiler):
@@ -830,6 +941,66 @@ def _flaky_html(p: _Parts, history: bool) -> list[str]:
     return out
 
 
+def _build_history_html(p: _Parts) -> list[str]:
+    esc = html.escape
+    h = p.history
+    keys = _history_keys(p)
+    out = [f"<h2>Build history ({len(keys)} build keys with more than one attempt)</h2>"]
+    if not keys:
+        out.append(
+            "<p>No build key (package, version, variants, compiler, target, OS) has more "
+            "than one attempt in this data.</p>"
+        )
+        return out
+    changed = h.errors[h.errors["status"] != "recurring"]
+    rows = []
+    for key in keys[:_HISTORY_KEYS_SHOWN]:
+        mine = changed[changed["key"] == key]
+        rows.append(
+            {
+                "build key": key,
+                "attempts (+ succeeded, x failed)": _timeline_text(h.timelines[key]),
+                "new / fixed errors": [
+                    f"attempt {r['seq']} {r['status']}: {r['fingerprint']}"
+                    for _, r in mine.iterrows()
+                ],
+            }
+        )
+    frame = pd.DataFrame(rows)
+    out.append(_table(frame, list(frame.columns)))
+    if len(keys) > _HISTORY_KEYS_SHOWN:
+        out.append(f"<p>... and {len(keys) - _HISTORY_KEYS_SHOWN} more build keys.</p>")
+    out.append(f"<h3>Flaky with the same inputs ({len(h.flaky)})</h3>")
+    if len(h.flaky):
+        columns = ["key", "attempts", "failed", "flip_rate", "passed_on_retry", "last_outcome"]
+        out.append(_table(h.flaky, columns))
+    else:
+        out.append("<p>None.</p>")
+    out.append(f"<h3>Changes that stayed ({len(h.changes)})</h3>")
+    if len(h.changes):
+        columns = ["key", "change", "since_time", "attempts_since", "attempts_before"]
+        out.append(_table(h.changes, columns))
+    else:
+        out.append("<p>None.</p>")
+    out.append(f"<h3>Slower phases ({len(h.slow)} alarms)</h3>")
+    if len(h.slow):
+        out.append(_table(h.slow, ["key", "phase", "seq", "seconds", "mean", "limit"]))
+    else:
+        out.append("<p>None.</p>")
+    out.append("<h3>Cost of the root causes</h3>")
+    if len(h.cost):
+        columns = ["key", "attempts_failed", "blocked", "blocked_builds", "blocked_seconds"]
+        out.append(_table(h.cost, [*columns, "no_history"]))
+    else:
+        out.append("<p>No root causes.</p>")
+    out.append("<h3>Infrastructure or package?</h3>")
+    if len(h.groups):
+        out.append(_table(h.groups, ["group", "error_class", "attempts", "share", "packages"]))
+    else:
+        out.append(f"<p>{esc('No failed attempt.')}</p>")
+    return out
+
+
 def _per_run_html(p: _Parts) -> list[str]:
     columns = ["run", "spack_version", "builds", "succeeded", "failed", "never_built"]
     columns += ["root_causes", "blocked"]
@@ -895,7 +1066,7 @@ def write_html_report(
         if isinstance(row["first_error"], str):
             seen = f" in {_row_where(row, p)}" if len(group) > 1 else ""
             out.append(
-                f"<p>First error{esc(seen + _error_at(row))}: "
+                f"<p>First error{esc(seen + _error_at(row))}{esc(_mark(row, p))}: "
                 f"<code>{esc(row['first_error'])}</code></p>"
             )
         else:
@@ -945,6 +1116,7 @@ def write_html_report(
         out.append("<p>None.</p>")
     out += _recurring_html(p, has_history)
     out += _flaky_html(p, has_history)
+    out += _build_history_html(p)
 
     out.append("<h2>Root-cause failure rate by compiler</h2>")
     if len(p.by_compiler):

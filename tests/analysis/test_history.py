@@ -472,3 +472,46 @@ def test_timeline_and_trend_plots(generated: list) -> None:
     assert "no dated attempts" in [t.get_text() for t in ax.texts]
     with pytest.raises(ConfigError):
         plots.plot_failure_trends(None)
+
+
+def test_reports_show_the_history(tmp_path: Path) -> None:
+    from spackmon_analysis import report
+
+    data = sma.load(EXAMPLES)
+    text = report.failure_report(data)
+    part = text[text.index("Build history (") :]
+    assert part.startswith("Build history (2 build keys with more than one attempt)")
+    sqlite = next(ln for ln in part.splitlines() if ln.startswith("* sqlite@3.36.0"))
+    assert sqlite.endswith(": x +")  # failed, then built
+    assert "    attempt 2: fixed: clang: error: unable to execute command: Killed" in part
+    assert "failed attempts: infrastructure 1, package 2, unclassified 0" in part
+    assert "failed 2 attempt(s), blocked 2 build(s) (hdf5)" in part
+    # the root cause's first error says whether its build key had it before
+    first = next(ln for ln in text.splitlines() if ln.startswith("  first error in run"))
+    assert "[new]: " in first and "PMIX_MODEL_LIBRARY_NAME" in first
+    page = report.write_html_report(data, tmp_path / "r.html").read_text()
+    assert "<h2>Build history (2 build keys with more than one attempt)</h2>" in page
+    assert "<h3>Flaky with the same inputs (0)</h3>" in page and "[new]: <code>" in page
+
+
+def test_reports_show_flaky_builds_and_slow_phases_of_a_long_history(generated: list) -> None:
+    from spackmon_analysis import report
+
+    g = generated[1]
+    text = report.failure_report(g.data, context=False)
+    flaky = text[text.index("Flaky with the same inputs (") :]
+    assert flaky.startswith(f"Flaky with the same inputs ({len(g.flaky)})")
+    slow = text[text.index("Slower phases (") :]
+    assert slow.startswith(
+        f"Slower phases ({len(history.slow_phases(g.data).query('alarm'))} alarms)"
+    )
+    (key, phase), start = next(iter(g.slowdowns.items()))
+    assert f"* {key} {phase}: attempt " in slow
+
+
+def test_a_report_without_history_says_so(real_history: Path) -> None:
+    from spackmon_analysis import report
+
+    text = report.failure_report(load_save_local(SUCCESS))
+    assert "No build key (package, version, variants, compiler, target, OS) has more" in text
+    assert "[new]" not in text
