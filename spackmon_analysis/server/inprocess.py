@@ -72,11 +72,12 @@ class AppRunner:
         self,
         method: str,
         url: str,
-        headers: Iterable[tuple[str, str]],
+        headers: Iterable[tuple[bytes, bytes]],
         body: bytes,
         timeout: float | None = None,
     ) -> Answer:
-        """``(status, headers, body)`` of one request; ``TimeoutError`` after ``timeout`` s."""
+        """``(status, headers, body)`` of one request (``headers`` as the bytes on the wire);
+        ``TimeoutError`` after ``timeout`` s."""
         if not self.running:
             raise ConnectionError("the in-process server is stopped")
         future = asyncio.run_coroutine_threadsafe(
@@ -89,7 +90,7 @@ class AppRunner:
             raise TimeoutError(f"no answer within {timeout} s") from None
 
     async def _exchange(
-        self, method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes
+        self, method: str, url: str, headers: Iterable[tuple[bytes, bytes]], body: bytes
     ) -> Answer:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -104,9 +105,7 @@ class AppRunner:
             "raw_path": raw_path.encode("latin-1"),
             "query_string": parts.query.encode("latin-1"),
             "root_path": "",
-            "headers": [
-                (k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in headers
-            ],
+            "headers": [(k.lower(), v) for k, v in headers],
             "server": (parts.hostname or "", port),
             "client": CLIENT_ADDRESS,
             "state": {},
@@ -195,6 +194,10 @@ def _body_bytes(body: Any) -> bytes:
     return b"".join(c.encode("utf-8") if isinstance(c, str) else bytes(c) for c in body)
 
 
+def _latin1(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode("latin-1")
+
+
 class InProcessAdapter(HTTPAdapter):
     """A ``requests`` transport adapter that answers from an :class:`AppRunner`, no socket.
 
@@ -229,10 +232,12 @@ class InProcessAdapter(HTTPAdapter):
             headers.append(("Content-Length", str(len(body))))
         elif body and "content-length" not in names:
             headers.append(("Content-Length", str(len(body))))
+        # encoded as http.client does (a value outside Latin-1 raises UnicodeEncodeError here)
+        wire = [(_latin1(k), _latin1(v)) for k, v in headers]
         read_timeout = timeout[1] if isinstance(timeout, tuple) else timeout
         try:
             status, out_headers, data = self.runner.call(
-                request.method or "GET", url, headers, body, read_timeout
+                request.method or "GET", url, wire, body, read_timeout
             )
         except TimeoutError as exc:
             raise requests.exceptions.ReadTimeout(str(exc), request=request) from None

@@ -13,7 +13,6 @@ import json
 
 import pytest
 import relhelp
-import requests
 from testlib import BUILD_ENV as ENV
 
 from spackmon_analysis.server import LocalMonitor, ingest
@@ -33,9 +32,12 @@ def _raise(*_a, **_k):
 @pytest.fixture(params=relhelp.BACKENDS)
 def env(request, tmp_path):
     """A server holding one spec, one build (with a phase with events, and analyze data)."""
-    with relhelp.database(request.param, tmp_path) as url, LocalMonitor(url) as mon:
+    with (
+        relhelp.database(request.param, tmp_path) as url,
+        LocalMonitor(url, in_process=True) as mon,
+    ):
         mon.add_user("alice")
-        s = requests.Session()
+        s = mon.session()
         tok = s.get(f"{mon.base_url}/auth/token/", auth=("alice", mon.tokens["alice"]))
         s.headers["Authorization"] = "Bearer " + tok.json()["token"]
 

@@ -14,7 +14,6 @@ import time
 import jwt
 import pytest
 import relhelp
-import requests
 from sqlalchemy import select
 from testlib import BUILD_ENV as ENV
 
@@ -32,7 +31,7 @@ OWNED = ["builds/update/", "builds/phases/update/", "analyze/builds/"]
 
 
 def _token(mon, user):
-    r = requests.get(f"{mon.base_url}/auth/token/", auth=(user, mon.tokens[user]))
+    r = mon.session().get(f"{mon.base_url}/auth/token/", auth=(user, mon.tokens[user]))
     assert r.status_code == 200, r.text
     return r.json()["token"]
 
@@ -40,10 +39,10 @@ def _token(mon, user):
 @pytest.fixture(scope="module", params=relhelp.BACKENDS)
 def mon(request, tmp_path_factory):
     with relhelp.database(request.param, tmp_path_factory.mktemp("auth")) as url:
-        with LocalMonitor(url) as m:
+        with LocalMonitor(url, in_process=True) as m:
             m.add_user("alice")
             m.add_user("bob")
-            s = requests.Session()
+            s = m.session()
             s.headers["Authorization"] = "Bearer " + _token(m, "alice")
             doc = json.loads((relhelp.TESTS / "data/specs/tinyapp-spack-0.17.1.json").read_text())
             r = s.post(f"{m.base_url}/specs/new/", json={"spec": doc, "spack_version": "0.17.1"})
@@ -112,7 +111,7 @@ def test_bad_bearer_tokens_rejected(mon, endpoint):
     before = relhelp.raw_dump(mon.store.read)
     for kind, header in _bad_tokens(mon).items():
         headers = {"Authorization": header} if header is not None else {}
-        r = requests.post(f"{mon.base_url}/{endpoint}", data=body, headers=headers)
+        r = mon.session().post(f"{mon.base_url}/{endpoint}", data=body, headers=headers)
         assert r.status_code == 401, (endpoint, kind, r.status_code, r.text)
         assert r.headers["Www-Authenticate"].startswith('Bearer realm="http'), kind
         relhelp.add("auth: bad-token requests refused (401)", 1)
@@ -122,7 +121,7 @@ def test_bad_bearer_tokens_rejected(mon, endpoint):
 @pytest.mark.parametrize("endpoint", OWNED)
 def test_other_users_token_refused(mon, endpoint):
     """Bob's valid token cannot touch alice's build (403), and nothing changes."""
-    s = requests.Session()
+    s = mon.session()
     s.headers["Authorization"] = "Bearer " + _token(mon, "bob")
     before = relhelp.raw_dump(mon.store.read)
     r = s.post(f"{mon.base_url}/{endpoint}", data=json.dumps(_bodies(mon)[endpoint]))
@@ -133,7 +132,7 @@ def test_other_users_token_refused(mon, endpoint):
 
 def test_other_user_builds_new_keeps_ownership(mon):
     """builds/new of alice's build by bob answers the existing build and changes nothing."""
-    s = requests.Session()
+    s = mon.session()
     s.headers["Authorization"] = "Bearer " + _token(mon, "bob")
     before = relhelp.raw_dump(mon.store.read)
     body = {**ENV, "spack_version": "0.17.1", "full_hash": mon.root}
@@ -157,10 +156,18 @@ def test_api_tokens_hashed_and_compared_in_constant_time(mon, monkeypatch):
         return real(a, b)
 
     monkeypatch.setattr(hmac, "compare_digest", spy)
-    assert requests.get(f"{mon.base_url}/auth/token/", auth=("alice", "0" * 40)).status_code == 403
-    assert requests.get(f"{mon.base_url}/auth/token/", auth=("nobody", "0" * 40)).status_code == 403
     assert (
-        requests.get(f"{mon.base_url}/auth/token/", auth=("alice", mon.tokens["alice"])).status_code
+        mon.session().get(f"{mon.base_url}/auth/token/", auth=("alice", "0" * 40)).status_code
+        == 403
+    )
+    assert (
+        mon.session().get(f"{mon.base_url}/auth/token/", auth=("nobody", "0" * 40)).status_code
+        == 403
+    )
+    assert (
+        mon.session()
+        .get(f"{mon.base_url}/auth/token/", auth=("alice", mon.tokens["alice"]))
+        .status_code
         == 200
     )
     # every check, unknown user included, goes through one constant-time digest comparison

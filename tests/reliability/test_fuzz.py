@@ -1,5 +1,8 @@
 """Property-based requests against every endpoint of a real server: no answer is ever >= 500.
 
+The server runs in-process (the real application and database, no socket); the fuzzing of
+header bytes goes to a second server on a real port over the same database.
+
 Hypothesis strategies of our own (no schema tool): raw bytes and malformed JSON, JSON of the wrong
 shape, each protocol field replaced by a value of another type, huge and unicode strings,
 negative and enormous ids, real spec documents with one part replaced by junk. Each endpoint gets
@@ -115,12 +118,20 @@ def mutated_specs(draw: st.DrawFn) -> bytes:
 # ------------------------------------------------------------------------------ the server
 @pytest.fixture(scope="module", params=relhelp.BACKENDS)
 def server(request, tmp_path_factory):
-    """A server with users alice and bob, one spec and one build of alice's (module scope)."""
+    """A server with users alice and bob, one spec and one build of alice's (module scope).
+
+    ``mon`` runs in-process (``s`` and ``anon`` are sessions that reach it); ``wire`` is a
+    second server on the same database on a real port, for the fuzzing of header bytes that
+    uvicorn's HTTP parser and the transport limits judge before the application."""
     with relhelp.database(request.param, tmp_path_factory.mktemp("fuzz")) as url:
-        with LocalMonitor(url, auth_failure_limit=0) as mon:
+        with (
+            LocalMonitor(url, auth_failure_limit=0, in_process=True) as mon,
+            LocalMonitor(url, auth_failure_limit=0) as wire,
+        ):
             for user in ("alice", "bob"):
                 mon.add_user(user)
-            s = requests.Session()
+            wire.tokens = mon.tokens
+            s = mon.session()
             tok = s.get(f"{mon.base_url}/auth/token/", auth=("alice", mon.tokens["alice"]))
             s.headers["Authorization"] = "Bearer " + tok.json()["token"]
             doc = json.loads((SPECS / "tinyapp-spack-0.17.1.json").read_text())
@@ -133,6 +144,8 @@ def server(request, tmp_path_factory):
             build_id = r.json()["data"]["build"]["build_id"]
             yield {
                 "mon": mon,
+                "wire": wire,
+                "anon": mon.session(),
                 "s": s,
                 "root": root,
                 "build_id": build_id,
@@ -259,8 +272,9 @@ def test_fuzz_write_endpoints(server, endpoint):
 
 
 def test_fuzz_write_auth_headers(server):
-    """Writes with junk Authorization headers: always a 401 challenge, never a 5xx."""
-    mon = server["mon"]
+    """Writes with junk Authorization headers: always a 401 challenge, never a 5xx (on a real
+    port: the HTTP parser and the header limit answer some of them)."""
+    mon = server["wire"]
     headers = st.one_of(
         st.text(max_size=80),
         st.builds(lambda t: "Bearer " + t, st.text(max_size=300)),
@@ -293,7 +307,8 @@ def test_fuzz_write_auth_headers(server):
 
 # ------------------------------------------------------------------------------ read endpoints
 def test_fuzz_token_endpoint(server):
-    mon = server["mon"]
+    """Junk Basic credentials and Authorization headers (on a real port, as above)."""
+    mon = server["wire"]
     users = st.one_of(st.sampled_from(["alice", "bob", ""]), st.text(max_size=30))
     secrets = st.one_of(st.just(mon.tokens["alice"]), st.text(max_size=60))
 
@@ -332,9 +347,9 @@ def test_fuzz_specs_by_name_and_info(server):
     @given(name=st.one_of(st.text(min_size=1, max_size=60), huge_text.map(lambda t: t[:5000])))
     def run(name: str) -> None:
         _count(server, "GET specs/name/<name>/ + service info")
-        r = requests.get(f"{mon.base_url}/specs/name/{quote(name, safe='')}/")
+        r = server["anon"].get(f"{mon.base_url}/specs/name/{quote(name, safe='')}/")
         _check(r, f"specs/name {name[:80]!r}")
-        _check(requests.get(f"{mon.base_url}/", allow_redirects=False), "service info")
+        _check(server["anon"].get(f"{mon.base_url}/", allow_redirects=False), "service info")
 
     run()
 
@@ -383,7 +398,7 @@ def test_fuzz_data_api(server):
         route, params = request
         _count(server, "GET /api/<route>/[all/]")
         suffix = "all/" if bulk else ""
-        r = requests.get(f"{mon.url}/api/{quote(route, safe='')}/{suffix}", params=params)
+        r = server["anon"].get(f"{mon.url}/api/{quote(route, safe='')}/{suffix}", params=params)
         _check(r, f"/api/{route}/{suffix} {params!r}"[:300])
         if bulk and r.status_code == 200:
             for line in r.text.splitlines():
@@ -494,7 +509,8 @@ def test_server_still_consistent_after_fuzzing(server):
     )
     assert r.status_code == 200, r.text
     assert (
-        requests.get(f"{mon.url}/api/buildphases/", params={"name": "final"}).json()["count"] == 1
+        server["anon"].get(f"{mon.url}/api/buildphases/", params={"name": "final"}).json()["count"]
+        == 1
     )
 
 
