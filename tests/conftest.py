@@ -3,13 +3,41 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # shared helpers: testlib
+
+
+def _fast_tmpdir() -> str | None:
+    """Where the tests' temporary files go: ``$SPACKMON_TEST_TMPDIR`` if set, else a folder in
+    ``/dev/shm`` (RAM: the SQLite databases of the tests commit without waiting for a disk
+    flush; they are still real SQLite files) when it is writable with 2 GiB free, else None
+    (the system's temporary folder)."""
+    chosen = os.environ.get("SPACKMON_TEST_TMPDIR")
+    if chosen:
+        return chosen
+    shm = Path("/dev/shm")
+    try:
+        if shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 2 << 30:
+            return str(shm / f"spackmon-tests-{os.getuid()}")
+    except OSError:
+        return None
+    return None
+
+
+_TMP = _fast_tmpdir()
+if _TMP:
+    # before pytest picks its basetemp: tmp_path, LocalMonitor's temporary databases and the
+    # subprocesses (which inherit TMPDIR) all use it
+    Path(_TMP).mkdir(parents=True, exist_ok=True)
+    os.environ["TMPDIR"] = _TMP
+    tempfile.tempdir = _TMP
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

@@ -131,6 +131,7 @@ def history_from_files() -> dict:
     }
 
 
+@pytest.mark.slow
 def test_demo_command(tmp_path: Path) -> None:
     out = tmp_path / "demo-out"
     env = dict(os.environ, MPLBACKEND="Agg")

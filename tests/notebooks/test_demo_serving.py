@@ -47,6 +47,7 @@ def _read_until(lines: queue.Queue, pattern: str, seen: list[str], timeout: floa
     pytest.fail(f"no line matching {pattern!r} in:\n{''.join(seen)}")
 
 
+@pytest.mark.slow
 def test_keep_serving_then_sigterm(tmp_path: Path) -> None:
     pytest.importorskip("spackmon_analysis.server")
     from spackmon_analysis.client import SpackMonitorClient

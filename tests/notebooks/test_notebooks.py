@@ -36,6 +36,7 @@ def test_every_notebook_is_tested() -> None:
     assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted(STRICT + LAX)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("mode", "notebook"),
     [("--nbval", nb) for nb in STRICT] + [("--nbval-lax", nb) for nb in LAX],
@@ -136,6 +137,7 @@ def test_notebooks_extra_provides_the_jupyter_front_end() -> None:
         assert done.returncode == 0, f"jupyter {sub}: {done.stderr[-2000:]}"
 
 
+@pytest.mark.slow
 def test_jupyter_nbconvert_execute_runs_a_notebook(tmp_path: Path) -> None:
     env = dict(os.environ, MPLBACKEND="Agg")
     env.pop("SPACKMON_HOST", None)

@@ -23,6 +23,7 @@ CLIENTS = 8
 SERVERS = 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", relhelp.BACKENDS)
 def test_concurrent_overlapping_replays(backend, tmp_path):
     reference = relhelp.reference_dump(tmp_path)

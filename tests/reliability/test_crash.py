@@ -48,6 +48,7 @@ class Server(relhelp.ServeProcess):
         self.proc.wait(timeout=10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", relhelp.BACKENDS)
 def test_sigkill_mid_replay_then_replay_again(backend, tmp_path):
     reference = relhelp.reference_dump(tmp_path)

@@ -132,6 +132,7 @@ def _big_log(size: int) -> str:
     return ("\n".join(lines) + "\n")[:size]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", relhelp.BACKENDS)
 def test_50mb_phase_output_stored_whole(backend, tmp_path):
     """At the default limit (100 MiB) a 50 MB phase output is accepted and stored byte for byte."""

@@ -87,6 +87,7 @@ def _run_together(fns) -> None:
         t.join()
 
 
+@pytest.mark.slow
 def test_big_pages_and_streams_of_phase_outputs(served):
     """12 phases of 4 MB outputs; then 4 concurrent limit=100000 pages (as a client asks them,
     and asking for the outputs), and 4 concurrent /all/ streams with outputs."""

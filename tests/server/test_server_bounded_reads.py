@@ -135,6 +135,7 @@ def _peak_while(fn) -> int:
         tracemalloc.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.real_socket  # streamed to a reader over a socket: the in-process adapter buffers
 def test_all_and_big_pages_stream_in_bounded_memory(alice, mon, http):
     """/all/ of 6 x 4 MB outputs, and 4 concurrent limit=100000 pages asking for the outputs,
@@ -188,6 +189,7 @@ def test_all_and_big_pages_stream_in_bounded_memory(alice, mon, http):
     assert peak < 120 * 2**20, f"4 pages peak {peak / 2**20:.0f} MiB"
 
 
+@pytest.mark.slow
 @pytest.mark.real_socket  # the big row streamed to a reader over a socket (see above)
 def test_one_phase_is_streamed_in_pieces(alice, mon, monkeypatch, http):
     """GET /api/buildphases/<id>/ reads and sends the output in pieces of characters (here 1000;
