@@ -15,6 +15,7 @@ views; :class:`~spackmon_analysis.frames.MonitorData` calls them and wraps what 
 - :mod:`.junit` / :mod:`.cdash`: ``spack install --log-format junit|cdash`` reports -> records
   (safe XML: :mod:`.xmlreport`); :mod:`.reports`: those records -> frames, and the packages a
   report leaves out, found through a DAG
+- :mod:`.database_index`: an install tree's ``.spack-db`` (index.json, failures/) -> DAG and builds
 - :mod:`.environment`: a ``spack.lock`` or environment directory -> its DAG and roots (a DAG
   source for reports)
 - :mod:`.detect`: :func:`~.detect.load`, which finds every registered source (``SOURCES``) in a

@@ -345,9 +345,10 @@ def concat_frames(items: Iterable[Any]) -> FrameSet:
             renamed = {prefix + k for k in keys}
             if renamed & seen or len(renamed) != len(keys):
                 prefix = f"{position}:{prefix}"
-            frames["builds"] = builds.assign(build=prefix + builds["build"])
-            frames["phases"] = phases.assign(build=prefix + phases["build"])
-            frames["events"] = events.assign(build=prefix + events["build"])
+            # (object: an empty frame's column may be float)
+            frames["builds"] = builds.assign(build=prefix + builds["build"].astype(object))
+            frames["phases"] = phases.assign(build=prefix + phases["build"].astype(object))
+            frames["events"] = events.assign(build=prefix + events["build"].astype(object))
             keys = set(frames["builds"]["build"].dropna())
         seen |= keys
         for name in FRAME_NAMES:

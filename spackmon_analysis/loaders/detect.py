@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError
 from ..spackfacts import short_hash
 from .assemble import FrameSet, concat_frames, fill_dag_hashes
+from .database_index import database_frames, is_install_database
 from .environment import LOCKFILE_NAME, environment_frames
 from .installs import (
     build_directory_hash,
@@ -97,10 +98,17 @@ ENVIRONMENT = Source(
     files=True,
 )
 
+DATABASE = Source(
+    "install database",
+    is_install_database,
+    lambda root, paths, **kwargs: [database_frames(path) for path in paths],
+    "an install database (.spack-db with index.json or failures/)",
+)
+
 #: The kinds of input :func:`load` looks for, in the order their frame sets are joined.
 #: A new source: a module in ``loaders/`` returning frame sets, and one entry here (or a
 #: :func:`register` call).
-SOURCES: list[Source] = [SAVE_LOCAL, INSTALLS, JUNIT, CDASH, ENVIRONMENT]
+SOURCES: list[Source] = [SAVE_LOCAL, INSTALLS, JUNIT, CDASH, ENVIRONMENT, DATABASE]
 
 
 def register(source: Source) -> None:
@@ -245,6 +253,60 @@ def _merge_directories_into_runs(data: FrameSet, paths: dict[str | None, str]) -
     )
 
 
+_DB_TAGS = ("install-db", "failure-marker")
+
+
+def _merge_database_builds(data: FrameSet) -> FrameSet:
+    """Drop each build the install database gave (an installed record, a failure marker)
+    when another source has a build of the same DAG hash (a prefix, a stage directory, a
+    run: they keep phases and logs); that build takes the record's ``explicit``. A note names
+    each merge."""
+    import pandas as pd
+
+    builds = data.builds
+    if builds is None or not len(builds) or "explicit" not in builds.columns:
+        return data
+    from_db = builds["tags"].map(lambda tags: any(t in _DB_TAGS for t in (tags or ())))
+    others = builds[~from_db]
+    by_dag = {
+        str(d): i
+        for i, d in zip(others.index, others["dag_hash"].astype(object), strict=True)
+        if not pd.isna(d)
+    }
+    drop = []
+    explicit = builds["explicit"].astype(object).copy()
+    notes = []
+    for i, row in builds[from_db].iterrows():
+        j = by_dag.get(str(row["dag_hash"]))
+        if j is None:
+            continue
+        drop.append(i)
+        if not pd.isna(row["explicit"]):
+            explicit[j] = bool(row["explicit"])
+        notes.append(
+            (
+                str(row["build"]),
+                f"{row['spec_name']} /{short_hash(row['dag_hash'])}: the install database's "
+                f"record and build {builds.loc[j, 'build']} ({builds.loc[j, 'source']}) are "
+                "one build; counted once, with its phases",
+            )
+        )
+    if not drop:
+        return data
+    kept = builds.assign(explicit=pd.array(explicit.tolist(), dtype="boolean")).drop(index=drop)
+    return FrameSet(
+        specs=data.specs,
+        dependencies=data.dependencies,
+        builds=kept.reset_index(drop=True),
+        phases=data.phases,
+        events=data.events,
+        source=data.source,
+        rules=data.rules,
+        problems=data.problems,
+        notes=data.notes + notes,
+    )
+
+
 def _load_folder(target: Path, found: dict[str, list[Path]], **kwargs: Any) -> FrameSet:
     """Every input of every source under ``target`` as one frame set; see :func:`load`."""
     parts = []
@@ -261,7 +323,7 @@ def _load_folder(target: Path, found: dict[str, list[Path]], **kwargs: Any) -> F
         if not any(s == child or child in s.parents for s in inputs):
             data.notes.append((str(child), f"holds no {kinds}; not loaded"))
     paths = {build_directory_hash(b): str(b) for b in found.get(INSTALLS.name, [])}
-    merged = _merge_directories_into_runs(data, paths)
+    merged = _merge_database_builds(_merge_directories_into_runs(data, paths))
     if found.get(JUNIT.name) or found.get(CDASH.name):
         # the install trees and environments next to the reports give their DAG (the
         # packages they blocked)
@@ -303,6 +365,10 @@ def load(path: str | os.PathLike[str], *more: str | os.PathLike[str], **kwargs: 
         return junit_frames(target, **kwargs)
     if kind == "cdash":
         return cdash_frames(target, **kwargs)
+    if is_install_database(target) or (
+        target.name == "index.json" and target.parent.name == ".spack-db"
+    ):
+        return database_frames(target)
     if target.is_file():
         for source in SOURCES:
             if source.files and source.matches(target):
