@@ -34,20 +34,22 @@ no ``KeyError`` on a response escapes.
 from __future__ import annotations
 
 from .auth import parse_www_authenticate
-from .endpoints import (
-    CLI_HINTS,
-    CREDENTIALS_HINT,
-    DEFAULT_HOST,
-    DEFAULT_PREFIX,
-    LIBRARY_HINTS,
-    SpackMonitorClient,
-)
-from .progress import interactive
-from .pulls import MAX_PAGES, PULL_ROUTES, ROUTE_COLUMNS, PaginatedPull
+from .endpoints import CLI_HINTS as CLI_HINTS
+from .endpoints import CREDENTIALS_HINT as CREDENTIALS_HINT
+from .endpoints import DEFAULT_HOST as DEFAULT_HOST
+from .endpoints import DEFAULT_PREFIX as DEFAULT_PREFIX
+from .endpoints import LIBRARY_HINTS as LIBRARY_HINTS
+from .endpoints import SpackMonitorClient
+from .progress import interactive as interactive
+from .pulls import MAX_PAGES as MAX_PAGES
+from .pulls import PULL_ROUTES as PULL_ROUTES
+from .pulls import ROUTE_COLUMNS, PaginatedPull
 from .specfiles import read_spec_document
 from .summary import BuildChange, ReplaySummary
-from .transport import SERVE_URL
+from .transport import SERVE_URL as SERVE_URL
 
+# The names below are the package's public API; the ``X as X`` imports above are also
+# importable from here (the CLI and older code use them) without being in ``__all__``.
 __all__ = [
     "SpackMonitorClient",
     "ReplaySummary",
@@ -57,16 +59,3 @@ __all__ = [
     "read_spec_document",
     "ROUTE_COLUMNS",
 ]
-
-# also importable from here (the CLI and older code use them); not in ``__all__``
-_REEXPORTED = (
-    CLI_HINTS,
-    CREDENTIALS_HINT,
-    DEFAULT_HOST,
-    DEFAULT_PREFIX,
-    LIBRARY_HINTS,
-    MAX_PAGES,
-    PULL_ROUTES,
-    SERVE_URL,
-    interactive,
-)

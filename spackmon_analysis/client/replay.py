@@ -16,7 +16,7 @@ from .progress import _progress_bar
 from .pulls import PaginatedPull
 from .summary import BuildChange, ReplaySummary, _interrupted
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for annotations only: endpoints imports this module at run time
     from .endpoints import SpackMonitorClient
 
 #: The fields that make a build environment unique on the server (plus Spack's version).
