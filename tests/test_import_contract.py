@@ -4,7 +4,7 @@ Every import counts, at any depth (inside functions too); only imports under
 ``if TYPE_CHECKING:`` are left out, because they never run. Three rules:
 
 1. a module imports only modules of its own layer or a lower one (``LAYERS`` below);
-2. the server imports only the server, the spec reader, the log parser, records, errors and
+2. the server imports only the server, the spec reader, the log parser, spackfacts, records, errors and
    the package version; nothing but ``loaders/database.py`` (and, at the top, ``localmonitor``,
    the demo and the CLI, which run the server) imports the server;
 3. no cycles in the whole import graph.
@@ -70,7 +70,7 @@ LAYERS: dict[str, int] = {
 }
 
 #: what the server may import from the rest of the package
-SERVER_MAY_USE = ("server", "spec", "logs", "records", "errors", "__version__")
+SERVER_MAY_USE = ("server", "spec", "logs", "spackfacts", "records", "errors", "__version__")
 #: who may import the server (besides the server itself)
 SERVER_USERS = ("loaders.database", "localmonitor", "demo", "cli", "")
 

@@ -110,11 +110,11 @@ def guarded_protocol(base: type, limits: TransportLimits) -> type:
         if open_connections:
             sweeper["handle"] = loop.call_later(1.0, sweep, loop)
 
-    class GuardedProtocol(base):  # type: ignore[misc, valid-type]
+    class GuardedProtocol(base):
         guard_limits = limits
         guard_connections = open_connections
 
-        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
             now = time.monotonic()
             self._g_phase = _HEADER

@@ -29,7 +29,10 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Self
 
 import requests
 
@@ -112,7 +115,7 @@ class LocalMonitor:
         """``http://127.0.0.1:PORT/ms1``."""
         return f"{self.url}/{self.prefix}"
 
-    def start(self) -> LocalMonitor:
+    def start(self) -> Self:
         """Open the database, bind the port and serve in a daemon thread; returns self."""
         if self.running:
             return self
@@ -206,7 +209,7 @@ class LocalMonitor:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
 
-    def __enter__(self) -> LocalMonitor:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

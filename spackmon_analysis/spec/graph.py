@@ -185,7 +185,7 @@ def _categoricals(rows: list[tuple], width: int) -> list:
         columns = list(zip(*rows, strict=True)) if n else [()] * width
         for values in columns:
             codes, uniques = pd.factorize(np.array(values, dtype=object))
-            out.append(pd.Categorical.from_codes(codes, categories=list(uniques)))
+            out.append(pd.Categorical.from_codes(codes, categories=pd.Index(uniques)))
         return out
     combo_index = {c: j for j, c in enumerate(distinct)}
     combo_codes = np.fromiter(map(combo_index.__getitem__, rows), dtype=np.intp, count=n)
@@ -198,7 +198,7 @@ def _categoricals(rows: list[tuple], width: int) -> list:
             v = combo[k]
             table[j] = -1 if v is None else cats.setdefault(v, len(cats))
         codes = table[combo_codes] if n else np.zeros(0, dtype=np.intp)
-        out.append(pd.Categorical.from_codes(codes, categories=list(cats)))
+        out.append(pd.Categorical.from_codes(codes, categories=pd.Index(list(cats))))
     return out
 
 
@@ -230,6 +230,20 @@ class _Cols:
         "deptypes",
         "virtuals",
     )
+    keys: list[str]
+    names: list[str]
+    versions: list[str | None]
+    hash_cols: tuple[list[str | None], ...]
+    combos: list[tuple[Any, ...]]
+    params: list[dict[str, Any] | None]
+    external: list[bool]
+    external_path: list[str | None]
+    patches: list[Any]
+    index: dict[str, int]
+    parent: list[int]
+    child: list[int]
+    deptypes: list[tuple[str, ...]]
+    virtuals: list[tuple[str, ...]]
 
 
 def _cols_from_objects(
@@ -459,6 +473,12 @@ class SpecGraph:
     from them once, and every view reads the columns.
     """
 
+    _cols: _Cols
+    _nodes: dict[str, SpecNode] | None  # made from the columns when first asked for
+    _edges: list[SpecEdge] | None
+    _index_map: dict[str, str] | None
+    _children: dict[str, list[SpecEdge]] | None
+
     def __init__(
         self,
         nodes: dict[str, SpecNode],
@@ -503,10 +523,10 @@ class SpecGraph:
         self.roots = roots
         self.format = format
         self.source = source
-        self._nodes: dict[str, SpecNode] | None = None
-        self._edges: list[SpecEdge] | None = None
-        self._index_map: dict[str, str] | None = None
-        self._children: dict[str, list[SpecEdge]] | None = None
+        self._nodes = None
+        self._edges = None
+        self._index_map = None
+        self._children = None
         self._parents: dict[str, list[SpecEdge]] | None = None
 
     @property

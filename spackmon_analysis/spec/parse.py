@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from itertools import compress
-from typing import Any
+from typing import Any, cast
 
 from ..errors import SpecFormatError
 from .decode import _fail
@@ -937,9 +937,10 @@ def _fast_columns(bodies: list, list_format: bool) -> _Cols:
     e_parent, e_ref, e_dt, e_vt = [edge_rows[k::_EDGE_FIELDS] for k in range(_EDGE_FIELDS)]
     del edge_rows
     # every reference resolves through the hash index (else: the by-name fallback, or an error)
-    e_child = list(map(index.get, e_ref))
-    if None in e_child:
+    resolved = list(map(index.get, e_ref))
+    if None in resolved:
         raise _Bail
+    e_child = cast("list[int]", resolved)  # no None: checked above
     _fast_acyclic(n, e_parent, e_child)
     # version 5+: the compiler is the build dependency providing c/cxx/fortran
     # (only the edges whose virtuals name a compiler language are visited, found at C level)

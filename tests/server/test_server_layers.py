@@ -1,4 +1,4 @@
-"""The server's place among the layers (docs/ARCHITECTURE.md): it may use spec, logs, records
+"""The server's place among the layers (docs/ARCHITECTURE.md): it may use spec, logs, spackfacts, records
 and errors (and its own modules), never the client, the loaders, frames, analysis or views."""
 
 from __future__ import annotations
@@ -17,7 +17,11 @@ SERVER = PACKAGE / "server"
 
 #: what the server may import from the rest of the package (a module or a package prefix)
 ALLOWED = ("spackmon_analysis.server", "spackmon_analysis.spec", "spackmon_analysis.logs")
-ALLOWED_EXACT = ("spackmon_analysis.records", "spackmon_analysis.errors")
+ALLOWED_EXACT = (
+    "spackmon_analysis.records",
+    "spackmon_analysis.errors",
+    "spackmon_analysis.spackfacts",  # Spack's facts, beside logs and spec (layer 1)
+)
 
 
 def _module_name(path: Path) -> str:
