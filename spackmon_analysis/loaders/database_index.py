@@ -194,8 +194,8 @@ def database_frames(path: str | os.PathLike[str], **_: Any) -> FrameSet:
         what = ", ".join(f"{n} {k}" for k, n in skipped.items() if n)
         notes.append((str(index), f"records without a build: {what} (their specs are kept)"))
     for name, hashed, marker in failure_markers(folder):
-        rec = records.get(hashed)
-        if rec is not None and rec["installed"]:
+        known = records.get(hashed)
+        if known is not None and known["installed"]:
             notes.append(
                 (
                     str(marker),
@@ -212,7 +212,7 @@ def database_frames(path: str | os.PathLike[str], **_: Any) -> FrameSet:
             run_time=None,
             full_hash=asm.resolve(hashed),
             spec_name=name,
-            spec_version=rec["version"] if rec else None,
+            spec_version=known["version"] if known else None,
             status="FAILED",
             env={},
             tags=["failure-marker"],
@@ -221,7 +221,7 @@ def database_frames(path: str | os.PathLike[str], **_: Any) -> FrameSet:
             source="install",
             phases=[],
         )
-        explicit.append(rec["explicit"] if rec else None)
+        explicit.append(known["explicit"] if known else None)
         notes.append((str(marker), f"{name} /{short_hash(hashed)}: failure marker: a failed build"))
     result = asm.result(str(folder), notes=notes)
     if result.builds is not None and len(result.builds):
