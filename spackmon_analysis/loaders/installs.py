@@ -38,7 +38,7 @@ from ..spackfacts import (
     short_hash,
     split_phases,
 )
-from .assemble import Assembler, FrameSet, phase_dict, resolve_rules
+from .assemble import Assembler, FrameSet, object_column, phase_dict, resolve_rules
 
 __all__ = [
     "InstallRecord",
@@ -657,4 +657,39 @@ def prefixes_frames(
             source="install",
             phases=[phase_dict(p) for p in sorted(record.phases, key=lambda p: p.order or 0)],
         )
-    return asm.result(str(root), notes=notes)
+    result = asm.result(str(root), notes=notes)
+    _add_build_files(result, records)
+    return result
+
+
+def _archived_files(meta: Path) -> list[str] | None:
+    """The files of ``<meta>/archived-files`` (``package.archive_files``: copied from the
+    stage after the install), relative to that folder, sorted; None without the folder."""
+    folder = meta / "archived-files"
+    if not folder.is_dir():
+        return None
+    return sorted(
+        str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() or p.is_symlink()
+    )
+
+
+def _add_build_files(result: FrameSet, records: list[InstallRecord]) -> None:
+    """The ``builds`` columns of a prefix's or stage directory's other files (decisions in
+    ``docs/install-trees.md``): ``configure_args`` (``spack-configure-args.txt``, stripped),
+    ``build_env`` (``spack-build-env.txt`` as ``{name: value}``) and ``archived_files`` (the
+    paths under ``archived-files/``); ``None`` when the build has no such file."""
+    builds = result.builds
+    if builds is None or not len(builds):
+        return
+    by_key = {r.build.key: r for r in records}
+    rows = [by_key.get(str(key)) for key in builds["build"].astype(object)]
+    builds["configure_args"] = object_column([r.build.config_args if r else None for r in rows])
+    builds["build_env"] = object_column(
+        [
+            dict(r.build.environment_variables) if r and r.build.environment_variables else None
+            for r in rows
+        ]
+    )
+    builds["archived_files"] = object_column(
+        [_archived_files(r.metadata_dir) if r else None for r in rows]
+    )
