@@ -148,11 +148,12 @@ EXPECTED_DTYPES = {
 }
 
 
-def assert_contract(data: MonitorData) -> None:
-    """Every frame has exactly the contract's columns, in order, with its dtypes."""
+def assert_contract(data: MonitorData, extra: dict[str, list[str]] | None = None) -> None:
+    """Every frame has exactly the contract's columns, in order, with its dtypes, then the
+    ``extra`` columns its source documents (docs/analysis.md), if any."""
     for name, expected in EXPECTED_DTYPES.items():
         frame = getattr(data, name)
-        assert list(frame.columns) == list(expected), name
+        assert list(frame.columns) == [*expected, *(extra or {}).get(name, [])], name
         for column, dtype in expected.items():
             actual = frame[column].dtype
             if dtype == STRING:
@@ -362,7 +363,7 @@ def test_save_local_bad_input_is_typed(tmp_path: Path) -> None:
 
 def test_install_tree_real_fixtures() -> None:
     data = load_install_tree(INSTALLS)
-    assert_contract(data)
+    assert_contract(data, {"builds": ["configure_args", "build_env", "archived_files"]})
     b = data.builds.set_index("spec_name")
     assert set(b.index) == {"tinyutil", "tinybroken"}
     assert b.loc["tinyutil", "build"] == "o3dvqdizwzqb5yb35aqxfy4npnx625h5"  # the DAG hash
