@@ -364,6 +364,32 @@ sma.error_fingerprints(data)
     code("""
 sma.flaky(data)
 """),
+    md("""
+## The history: new or recurring, flaky or broken, what did it cost?
+
+Every run is an attempt of the builds in it. Per *build key* (package, version, variants,
+compiler, target, OS) an error is **new** when the previous attempt did not have it and
+**fixed** when it goes away; the same inputs failing and passing back and forth is
+**flaky** (`sma.flaky_builds`, which needs the outcome to flip at least twice: one failure
+followed by a success is a change, `sma.outcome_changes`, until it happens again).
+"""),
+    code("""
+changes = sma.error_history(data)
+changes[changes["status"] != "recurring"][["spec_name", "compiler", "seq", "status", "fingerprint"]]
+"""),
+    code("""
+key = changes.loc[changes["spec_name"] == "sqlite", "key"].iloc[0]
+sma.timeline(data, key)[["seq", "outcome", "duration", "new_errors", "fixed_errors"]]
+"""),
+    code("""
+ax = sma.plot_timeline(data, key)
+"""),
+    code("""
+sma.failure_cost(data)[["spec_name", "compiler", "attempts_failed", "blocked", "blocked_seconds"]]
+"""),
+    code("""
+sma.failure_groups(data)[["group", "error_class", "attempts", "packages"]]
+"""),
     md("## The answer, checked"),
     checked("""
 causes = found[found["role"] == "root cause"]
@@ -373,6 +399,8 @@ print("blocked:", sorted(blocked["spec_name"]))
 print("openmpi fingerprints:", causes.loc[causes["spec_name"] == "openmpi", "fingerprint"].nunique())
 print("flaky:", list(sma.flaky(data)["spec_name"]))
 print("classes:", dict(causes.groupby("spec_name")["error_class"].first()))
+print("sqlite%clang errors:", sorted(set(changes.loc[changes["spec_name"] == "sqlite", "status"])))
+print("groups:", sma.failure_groups(data).attrs["groups"])
 """),
     md("""
 ## Answer
@@ -383,6 +411,9 @@ print("classes:", dict(causes.groupby("spec_name")["error_class"].first()))
 * `sqlite@3.36.0%clang@14.0.6` failed once with `Killed` (out of memory on the build host)
   and built the next night: **flaky**, a system problem; `python` was blocked that night only.
 * Only gcc has a persistent failure; clang's one failure did not repeat.
+* The history says the same per build key: openmpi's error is new in its first failure and
+  recurring in the second; sqlite's errors are fixed in the next attempt. One failure is
+  infrastructure (out of memory), two are the package (a compiler error).
 """),
 ]
 
