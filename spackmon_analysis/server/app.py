@@ -27,7 +27,6 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -36,6 +35,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from .. import __version__
 from .auth import FailureLimiter, TokenIssuer, header_problem
@@ -75,7 +75,7 @@ class _FastPath:
         self.info = state.info_body
         self.info_path = state.base_path + "/"
 
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -101,7 +101,7 @@ class MonitorApp(FastAPI):
 
     fast: _FastPath | None = None
 
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             problem = header_problem(scope["headers"])  # on every route, before anything else
             if problem is not None:

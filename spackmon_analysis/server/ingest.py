@@ -11,7 +11,7 @@ import json
 import os
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, case, delete, or_, select, update
+from sqlalchemy import Connection, Insert, bindparam, case, delete, or_, select, update
 
 from ..errors import SpecFormatError
 from .tables import (
@@ -233,7 +233,15 @@ def _get_or_create(
     found = conn.execute(select(table.c.id).where(*where)).scalar()
     if found is not None:
         return found
-    return conn.execute(table.insert().values(**key, **(extra or {}))).inserted_primary_key[0]
+    return _insert(conn, table.insert().values(**key, **(extra or {})))
+
+
+def _insert(conn: Connection, statement: Insert) -> int:
+    """Run the single-row INSERT ``statement`` -> the new row's id."""
+    key = conn.execute(statement).inserted_primary_key
+    if key is None:  # only for a multi-row or primary-key-less INSERT, which we never run
+        raise RuntimeError(f"INSERT into {statement.table} returned no primary key")
+    return int(key[0])
 
 
 #: Hash keys that identify a node (``package_hash`` is the recipe's hash, shared by many specs).
@@ -517,7 +525,7 @@ def import_graph(conn: Connection, graph: Any, spack_version: str) -> tuple[int,
                 memo=memo,
             )
         values.update(compiler_id=compiler_id, architecture_id=arch_id)
-        new_id = conn.execute(specs.insert().values(**values)).inserted_primary_key[0]
+        new_id = _insert(conn, specs.insert().values(**values))
         existing[ident] = new_id
         ids[node.key] = new_id
         created_keys.add(node.key)
@@ -528,12 +536,12 @@ def import_graph(conn: Connection, graph: Any, spack_version: str) -> tuple[int,
     parent_ids = list({ids[e.parent] for e in graph.edges})
     have: set[tuple[int, int]] = set()
     for start in range(0, len(parent_ids), 500):
-        chunk = parent_ids[start : start + 500]
+        parents = parent_ids[start : start + 500]
         have.update(
             (r.spec_id, r.dependency_id)
             for r in conn.execute(
                 select(dependencies.c.spec_id, dependencies.c.dependency_id).where(
-                    dependencies.c.spec_id.in_(chunk)
+                    dependencies.c.spec_id.in_(parents)
                 )
             )
         )
@@ -655,7 +663,7 @@ def new_build(conn: Connection, body: Any, caller_id: int) -> tuple[int, dict]:
         found = run_prepared(conn, _SEL_BUILD_BY, {"b_spec": spec.id, "b_env": env_id})
         build_id = found[0][0] if found else None
         if found and tags and found[0][2] == caller_id:
-            _merge_tags(conn, build_id, found[0][1], tags)
+            _merge_tags(conn, found[0][0], found[0][1], tags)
     build_created = build_id is None
     if build_created:
         params = {

@@ -326,8 +326,11 @@ def _http_impl(limits: TransportLimits | None = None) -> Any:
     if "httptools" not in _COALESCING:
 
         class CoalescingHttpToolsProtocol(HttpToolsProtocol):
-            def connection_made(self, transport: Any) -> None:  # type: ignore[override]
-                super().connection_made(_CoalescingTransport(transport, self.loop))
+            def connection_made(self, transport: Any) -> None:
+                # Duck-typed, not an asyncio.Transport subclass: every method it does not define
+                # is the wrapped transport's (``__getattr__``).
+                coalescing: Any = _CoalescingTransport(transport, self.loop)
+                super().connection_made(coalescing)
 
         _COALESCING["httptools"] = CoalescingHttpToolsProtocol
     return guarded_protocol(_COALESCING["httptools"], limits or TransportLimits())

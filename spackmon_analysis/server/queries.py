@@ -595,9 +595,9 @@ def read_page(
     out: list[bytes] = []
     total = 0
     with engine.connect() as conn:
-        count = conn.execute(
+        count: int = conn.execute(
             select(func.count()).select_from(query.order_by(None).subquery())
-        ).scalar()
+        ).scalar_one()
         result = conn.execution_options(
             stream_results=True, yield_per=_fetch_size(route_name, with_output)
         ).execute(query.limit(limit).offset(offset))

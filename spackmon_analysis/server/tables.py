@@ -358,7 +358,9 @@ def _make_engine(url: str, *, immediate: bool) -> Engine:
         def _do_begin(dbapi_conn: Any) -> None:
             dbapi_conn.execute(begin_sql)
 
-        engine.dialect.do_begin = _do_begin  # type: ignore[method-assign]
+        # mypy compares an instance attribute set to a plain function with the unbound method
+        # (``self`` included); the dialect calls it as ``do_begin(dbapi_connection)``.
+        engine.dialect.do_begin = _do_begin  # type: ignore[method-assign, assignment]
         return engine
     try:
         return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)

@@ -24,7 +24,7 @@ import codecs
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import String, Table
@@ -163,6 +163,7 @@ def _field(path: tuple) -> str:
 def _find_non_finite(value: Any, path: tuple = ()) -> tuple[tuple, str] | None:
     if isinstance(value, _NonFinite):
         return path, value.text
+    items: Iterable[tuple[Any, Any]]
     if isinstance(value, dict):
         items = value.items()
     elif isinstance(value, list):

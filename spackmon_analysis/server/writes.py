@@ -218,14 +218,18 @@ class WritePath:
         )
 
     def run(
-        self, path: str, ident: Identity, raw: bytes | list, deadline: float | None = None
+        self,
+        path: str,
+        ident: Identity,
+        body: bytes | list[bytes],
+        deadline: float | None = None,
     ) -> RawAnswer:
         """Decode ``raw`` and run the write of ``path`` -> (status, JSON body, extra headers).
 
         ``raw`` may be a one-item list, emptied here: the body's bytes are then freed as soon as
         they are decoded."""
-        if isinstance(raw, list):
-            raw = raw.pop()
+        raw: bytes = body.pop() if isinstance(body, list) else body
+        del body  # a one-item list was emptied: ``raw`` holds the only reference here
         handler = self.handlers[path]
         # A large body is decoded and written with the cyclic garbage collector paused: its
         # millions of objects would make one full collection hold the interpreter for seconds
@@ -277,7 +281,7 @@ class WritePath:
             return (*refusal, False)
         # Count bytes as they arrive (a chunked body has no Content-Length): refuse as soon as the
         # limit is passed, without reading or holding the rest.
-        chunks = []
+        chunks: list[bytes] = []
         total = 0
         more = True
         while more:

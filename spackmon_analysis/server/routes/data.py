@@ -147,16 +147,17 @@ def api_all(route: str, request: Request, state: State) -> Response:
 def api_row(route: str, row_id: int, state: State) -> Response:
     _check_route(route)
     read = state.store.read
-    if not 1 <= row_id <= ingest.INT64_MAX or (
+    # PostgreSQL row ids are 32-bit: no such row (SQLite answers the same after a lookup)
+    in_range = 1 <= row_id <= ingest.INT64_MAX and not (
         row_id > ingest.INT32_MAX and read.dialect.name == "postgresql"
-    ):  # PostgreSQL row ids are 32-bit: no such row (SQLite answers the same after a lookup)
-        row = None
-    elif route == "buildphases":  # the output streamed in pieces, never held whole
-        row = stream_phase(read, row_id, validate.dumps)
-    else:
-        row = read_one(read, route, row_id)
+    )
+    missing = RequestError(404, f"No row {row_id} in /api/{route}/.")
+    if route == "buildphases":  # the output streamed in pieces, never held whole
+        pieces = stream_phase(read, row_id, validate.dumps) if in_range else None
+        if pieces is None:
+            raise missing
+        return StreamingResponse(pieces, media_type="application/json")
+    row = read_one(read, route, row_id) if in_range else None
     if row is None:
-        raise RequestError(404, f"No row {row_id} in /api/{route}/.")
-    if route == "buildphases":
-        return StreamingResponse(row, media_type="application/json")
+        raise missing
     return json_response(row)
