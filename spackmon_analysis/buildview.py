@@ -60,7 +60,10 @@ def find_build(data: MonitorData, key: Any) -> int:
             + ", ".join(shown[:10])
             + (", ..." if len(shown) > 10 else "")
         )
-    return builds.index.get_loc(hits[0])
+    position = builds.index.get_loc(hits[0])
+    if not isinstance(position, int):  # a slice or mask: the frame's index repeats this label
+        raise ValueError(f"the builds frame's index repeats the label {hits[0]!r}")
+    return position
 
 
 class BuildView:

@@ -189,12 +189,22 @@ def _replay(args: argparse.Namespace) -> int:
     return 1 if summary.problems else 0
 
 
-def _parse_filters(items: list[str]) -> dict[str, str]:
-    filters = {}
+#: Keyword arguments of ``SpackMonitorClient.pull`` that are not data-API filters.
+_PULL_OPTIONS = ("page_size", "progress")
+
+
+def _parse_filters(items: list[str]) -> dict[str, Any]:
+    """``--filter KEY=VALUE`` items -> the filters for ``client.pull``.
+
+    ``page_size`` and ``progress`` are refused: passed on, they would set the client's paging
+    or progress bar instead of filtering (``spackmon pull`` has no flag for either)."""
+    filters: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--filter {item!r}: expected KEY=VALUE")
+        if key in _PULL_OPTIONS:
+            raise ConfigError(f"--filter {item!r}: {key} is not a filter of the data API")
         filters[key] = value
     return filters
 

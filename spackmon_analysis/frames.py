@@ -269,7 +269,11 @@ class MonitorData:
         """A loader's :class:`~spackmon_analysis.loaders.assemble.FrameSet` as an object
         (every public loader returns this)."""
         return cls(
-            **frames.frames(),
+            specs=frames.specs,
+            dependencies=frames.dependencies,
+            builds=frames.builds,
+            phases=frames.phases,
+            events=frames.events,
             source=frames.source,
             rules=frames.rules,
             problems=frames.problems,

@@ -960,7 +960,7 @@ def _scan_block(
     seen = col.seen
     # lines at the start of the block complete the post-context of earlier events
     if col.pending:
-        head = []
+        head: list[str] = []
         s = 0
         while len(head) < context and s < n:
             e = find("\n", s)
@@ -1120,9 +1120,9 @@ def scan_log_naive(
                 kind = "warning"
             if kind is not None:
                 pre = list(before)[-context:] if context else []
-                ev = col.add(kind, text, line_no, pre)
-                if ev is not None and context:
-                    waiting.append(ev)
+                added = col.add(kind, text, line_no, pre)
+                if added is not None and context:
+                    waiting.append(added)
             if context:
                 before.append(text)
     return col.result()

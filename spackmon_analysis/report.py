@@ -27,6 +27,7 @@ import io
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -797,14 +798,19 @@ def _render(original: MonitorData) -> list[tuple[str, str, bytes]]:
         try:
             # the graph's figure is sized to its drawing (legible at any size)
             size = plots.dependency_graph_size(data, **options) if graph else _size(stem, data)
-            png = _png(lambda ax, plot=plot, d=data, o=options: plot(d, ax=ax, **o), size)
+            png = _png(_drawer(plot, data, options), size)
         except Exception as exc:  # a view must not stop the report
             why = f"plots.{function} failed ({type(exc).__name__}: {exc})"
             warnings.warn(f"{why}; the report says so in its place", RuntimeWarning, stacklevel=2)
-            png = _png(lambda ax, t=title, w=why: _note(ax, t, f"not drawn: {w}"), (8.0, 2.0))
+            png = _png(partial(_note, title=title, message=f"not drawn: {why}"), (8.0, 2.0))
             caption = f"{caption}: not drawn, {why}"
         rendered.append((stem, caption, png))
     return rendered
+
+
+def _drawer(plot: Callable[..., Any], data: Any, options: dict[str, Any]) -> Callable[[Any], Any]:
+    """``plot`` drawing ``data`` with ``options`` on the axes it is given."""
+    return lambda ax: plot(data, ax=ax, **options)
 
 
 def _png(draw: Callable[[Any], Any], size: tuple[float, float]) -> bytes:

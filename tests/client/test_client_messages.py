@@ -209,6 +209,19 @@ def test_pull_json_is_plain_json(monitor, tmp_path, capsys):
     assert empty.read_text() == "[]\n"
 
 
+def test_pull_refuses_a_client_option_given_as_filter(monitor, tmp_path, capsys):
+    # `--filter page_size=5` would have set the client's paging (as the text "5"), not filtered
+    out = tmp_path / "builds.csv"
+    for name in ("page_size", "progress"):
+        args = ["pull", "builds", "-o", str(out), "--host", monitor.url, "--filter", f"{name}=5"]
+        assert main(args) == 1
+        assert (
+            f"--filter '{name}=5': {name} is not a filter of the data API"
+            in capsys.readouterr().err
+        )
+        assert not out.exists()
+
+
 # ------------------------------------------------------------------ 7: a closed stdout pipe
 @pytest.mark.parametrize(
     "command",
