@@ -33,7 +33,7 @@ not a :class:`~spackmon_analysis.frames.MonitorData`) raise
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
@@ -150,7 +150,7 @@ def _check_data(data: Any, where: str) -> None:
         )
 
 
-def _check_columns(data: MonitorData, where: str, argument: str, given: Sequence[str]) -> None:
+def _check_columns(data: _Frames, where: str, argument: str, given: Sequence[str]) -> None:
     """ConfigError naming ``argument`` when a name in ``given`` is not a builds column."""
     columns = list(data.builds.columns)
     bad = [c for c in given if c not in columns]
@@ -192,6 +192,16 @@ def _text(v: Any) -> str | None:
     return None if v is None else str(v)
 
 
+class _Frames(Protocol):
+    """What the outcome table reads: a :class:`MonitorData`, or :class:`_BuildsOnly`."""
+
+    @property
+    def builds(self) -> pd.DataFrame: ...
+
+    @property
+    def phases(self) -> pd.DataFrame: ...
+
+
 def outcomes(data: MonitorData) -> pd.Series:
     """Each build's outcome (index ``build``): the ``outcome`` column of the contract.
 
@@ -200,6 +210,11 @@ def outcomes(data: MonitorData) -> pd.Series:
     (``failed`` when one of the build's phases is ``ERROR``, ``succeeded`` for status
     ``SUCCESS``, ``never built`` for ``FAILED``/``CANCELLED``, else ``unknown``).
     """
+    return _outcomes_of(data)
+
+
+def _outcomes_of(data: _Frames) -> pd.Series:
+    """:func:`outcomes` of anything with the frames (a builds frame alone: :class:`_BuildsOnly`)."""
     _check_data(data, "outcomes")
     builds = data.builds
     keys = builds["build"].astype(object).values
@@ -680,9 +695,9 @@ def _by_columns(by: str | Sequence[str], where: str) -> list[str]:
     return columns
 
 
-def _outcome_table(data: MonitorData) -> pd.DataFrame:
+def _outcome_table(data: _Frames) -> pd.DataFrame:
     builds = data.builds.copy()
-    builds["_outcome"] = builds["build"].astype(object).map(outcomes(data)).fillna("unknown")
+    builds["_outcome"] = builds["build"].astype(object).map(_outcomes_of(data)).fillna("unknown")
     for name, value in (
         ("failed", "failed"),
         ("blocked", "never built"),
@@ -722,12 +737,11 @@ def failure_rates(
     causes), ``blocked`` (never built), ``succeeded``, ``unknown`` and
     ``failure_rate`` = failed / builds.
     """
-    if isinstance(data, pd.DataFrame):
-        data = _BuildsOnly(data)  # type: ignore[assignment]
-    _check_data(data, "failure_rates")
+    frames: _Frames = _BuildsOnly(data) if isinstance(data, pd.DataFrame) else data
+    _check_data(frames, "failure_rates")
     columns = _by_columns(by, "failure_rates")
-    _check_columns(data, "failure_rates", "by", columns)
-    table = _outcome_table(data)
+    _check_columns(frames, "failure_rates", "by", columns)
+    table = _outcome_table(frames)
     for column in columns:
         if column == "tags":
             table = table.assign(
@@ -947,13 +961,13 @@ def error_fingerprints(
         "primary_class",
         "example",
     ]
-    events = _events_with_builds(data, kind, events)
-    events = events[events["fingerprint"].notna() & (events["fingerprint"].astype(str) != "")]
-    if not len(events):
+    found = _events_with_builds(data, kind, events)
+    found = found[found["fingerprint"].notna() & (found["fingerprint"].astype(str) != "")]
+    if not len(found):
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
-    events = events.sort_values(["run_time", "occasion"], kind="stable", na_position="first")
+    found = found.sort_values(["run_time", "occasion"], kind="stable", na_position="first")
     rows = []
-    for fp, group in events.groupby(events["fingerprint"].astype(str), sort=False):
+    for fp, group in found.groupby(found["fingerprint"].astype(str), sort=False):
         occasions = list(dict.fromkeys(group["occasion"].astype(object)))
         seen = list(group["seen"].astype(object))
         classes = group["primary_class"].dropna().astype(str)

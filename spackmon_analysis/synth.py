@@ -409,7 +409,7 @@ def generate_spec_document(
             body["package_hash"] = hashes[i]["package_hash"]
         if node_list:
             body["annotations"] = {"original_specfile_version": meta_version}
-        entries = []
+        entries: list[dict[str, Any]] = []
         for j, t in deps[i]:
             if era == "v2":
                 entries.append({"name": names[j], "build_hash": hashes[j]["build_hash"], "type": t})
@@ -455,7 +455,7 @@ def generate_spec_document(
         nodes_out.append(body)
     if node_list:
         ann = {"original_specfile_version": meta_version}
-        ext = {"path": "/usr", "module": None, "extra_attributes": {}}
+        ext: dict[str, Any] = {"path": "/usr", "module": None, "extra_attributes": {}}
         gcc_node = {
             "name": "gcc",
             "version": comp_version,
@@ -936,6 +936,8 @@ def generate_history(
         }
     )
     durations = np.bincount(ph_build, weights=ph_seconds, minlength=len(failed))
+    status = np.full(len(failed), "SUCCESS", dtype=object)
+    status[failed] = None  # a failed build's status is missing (its outcome says failed)
     builds = pd.DataFrame(
         {
             "build": build_keys,
@@ -945,7 +947,7 @@ def generate_history(
             "spec_name": np.array(names, dtype=object)[spec_idx],
             "spec_version": np.array(versions, dtype=object)[spec_idx],
             "compiler": compilers[spec_idx],
-            "status": np.where(failed, None, "SUCCESS"),
+            "status": status,
             "outcome": np.where(failed, "failed", "succeeded"),
             "host_os": os_name,
             "platform": "linux",
@@ -969,8 +971,8 @@ def generate_history(
             "finished_at": ph_start + pd.to_timedelta(ph_seconds, unit="s"),
         }
     )
-    texts = {}
-    rows = []
+    texts: dict[str, tuple[str, tuple[str, ...], str]] = {}
+    rows: list[tuple[Any, ...]] = []
     for b in np.flatnonzero(failed):
         i = int(spec_idx[b])
         text = (
