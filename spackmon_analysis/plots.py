@@ -28,6 +28,7 @@ from .spackfacts import short_hash, sort_phase_names
 
 if TYPE_CHECKING:
     import matplotlib.axes
+    import matplotlib.figure
     import networkx
     import pandas
 
@@ -72,6 +73,16 @@ _COLUMN_LABELS = {
 }
 
 
+def _root_figure(ax: matplotlib.axes.Axes) -> matplotlib.figure.Figure:
+    """The figure that has a size: ``ax``'s own, or the one its subfigure is part of."""
+    from matplotlib.figure import Figure
+
+    fig = ax.figure
+    while not isinstance(fig, Figure):  # a SubFigure
+        fig = fig.figure
+    return fig
+
+
 def _new_axes(figsize: tuple[float, float]) -> matplotlib.axes.Axes:
     # pyplot, so that Jupyter's inline backend shows the figure after `ax = plot_...(data)`;
     # it needs no display (Agg) and nothing here calls show(). Constrained layout keeps the
@@ -112,7 +123,7 @@ def _set_title(ax: matplotlib.axes.Axes, title: str, **kwargs: Any) -> None:
     from matplotlib.font_manager import FontProperties
 
     size = FontProperties(size=fontsize or rcParams["axes.titlesize"]).get_size_in_points()
-    fig_w = ax.figure.get_figwidth()
+    fig_w = _root_figure(ax).get_figwidth()
     box = ax.get_position()
     centre = (box.x0 + box.x1) / 2 * fig_w - reserve / 2
     width_pt = max(2 * min(centre, fig_w - centre) - 0.2, 1.0) * 72
@@ -219,7 +230,7 @@ def _layer_orders(
                 # long edges pull too, but only towards the side being swept from
                 nbrs = [m for m in nbrs if (layer[m] < li if down else layer[m] > li)]
                 bary[n] = sum(idx[m] for m in nbrs) / len(nbrs) if nbrs else idx[n]
-            layers[li].sort(key=lambda n, b=bary: b[n])  # stable: ties keep the current order
+            layers[li].sort(key=bary.__getitem__)  # stable: ties keep the current order
         if best_cross is not None:
             cross = _count_crossings(layers, edges)
             if cross < best_cross:
@@ -302,7 +313,7 @@ def routed_layout(
         if span <= 1:
             aug.add_edge(u, v)
             continue
-        chain = [_Dummy((u, v, k)) for k in range(1, span)]
+        chain: list[Hashable] = [_Dummy((u, v, k)) for k in range(1, span)]
         chains[(u, v)] = chain
         nx.add_path(aug, [u, *chain, v])
 
@@ -406,8 +417,8 @@ def _resolve_graph(
             f"a MonitorData, not a {type(data_or_graph).__name__}"
         )
     if isinstance(run, list | tuple):
-        names = [_resolve_graph(data_or_graph, r)[1] for r in run]
-        names = [str(r) for r in dict.fromkeys(names) if r is not None]
+        resolved = [_resolve_graph(data_or_graph, r)[1] for r in run]
+        names = [str(r) for r in dict.fromkeys(resolved) if r is not None]
         if len(names) == 1:
             return _resolve_graph(data_or_graph, names[0])
         return _union_of_runs(data_or_graph, names), names
@@ -811,7 +822,7 @@ def plot_dependency_graph(
     base, widths, box_h, layer_h = d.base, d.widths, d.box_h, d.layer_h
     pos, bends, xlim, ylim = d.pos, d.bends, d.xlim, d.ylim
     content_w, content_h, legend_w, title_h = d.content_w, d.content_h, d.legend_w, d.title_h
-    fig = ax.figure
+    fig = _root_figure(ax)
     fig_w, fig_h = fig.get_size_inches()
     frame = ax.get_position()
     own_layout = fig.get_layout_engine() is not None
@@ -994,8 +1005,8 @@ def _build_only(deptypes: Any) -> bool:
     """Whether an edge's deptypes (tuple or ``"build,link"`` text) are ``build`` alone."""
     if deptypes is None or (isinstance(deptypes, float) and deptypes != deptypes):
         return False
-    kinds = deptypes.split(",") if isinstance(deptypes, str) else list(deptypes)
-    kinds = {str(k).strip() for k in kinds if str(k).strip()}
+    given = deptypes.split(",") if isinstance(deptypes, str) else list(deptypes)
+    kinds = {str(k).strip() for k in given if str(k).strip()}
     return kinds == {"build"}
 
 
@@ -1083,13 +1094,17 @@ def plot_failure_matrix(
 
     never = OUTCOME_COLORS["never built"]
     marks: list[Any] = []
+    # NaN where no build has this row and column
+    counts = builds.to_numpy(dtype=float, na_value=np.nan)
+    failed_counts = failed.to_numpy(dtype=float, na_value=np.nan)
+    blocked_counts = blocked.to_numpy(dtype=float, na_value=np.nan)
     for i in range(builds.shape[0]):
         for j in range(builds.shape[1]):
-            n = builds.iat[i, j]
+            n = counts[i, j]
             if np.isnan(n):
                 continue
-            k = int(failed.iat[i, j])
-            nb = int(blocked.iat[i, j])
+            k = int(failed_counts[i, j])
+            nb = int(blocked_counts[i, j])
             text = f"{k}/{int(n)}" + (f"\n{nb} never built" if nb else "")
             if nb:
                 marks.append(Rectangle((j - 0.5, i - 0.5), 1.0, 1.0))
@@ -1222,7 +1237,7 @@ def _legend_below(ax: matplotlib.axes.Axes, handles: list[Any]) -> None:
 def _spack_phase_order(names: list[str], order: pandas.Series) -> list[str]:
     """Phase names in Spack's order (:func:`~spackmon_analysis.spackfacts.sort_phase_names`,
     unknown names placed by their median ``order``)."""
-    return sort_phase_names(names, order.to_dict())
+    return sort_phase_names(names, {str(name): value for name, value in order.items()})
 
 
 def plot_error_classes(
@@ -1274,7 +1289,11 @@ def plot_error_classes(
     colors = ["#bdbdbd" if c == "unclassified" else OUTCOME_COLORS["failed"] for c in counts.index]
     bars = ax.barh(list(counts.index), counts.to_numpy(), color=colors)
     ax.bar_label(bars, padding=3, fontsize=9)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    from matplotlib.ticker import MaxNLocator
+
+    locator = ax.xaxis.get_major_locator()
+    if isinstance(locator, MaxNLocator):  # the default AutoLocator is one; whole counts only
+        locator.set_params(integer=True)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("failure class")
     _set_title(ax, title)

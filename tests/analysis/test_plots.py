@@ -335,6 +335,18 @@ def test_graph_on_given_axes_and_png(tmp_path: Path) -> None:
     assert out.stat().st_size > 10_000
 
 
+def test_plots_on_the_axes_of_a_subfigure(tmp_path: Path) -> None:
+    # a subfigure has no size of its own: titles and the graph are fitted to the whole figure
+    fig = plt.figure(figsize=(12, 4))
+    left, right = fig.subfigures(1, 2)
+    graph_ax = plots.plot_dependency_graph(make_data(), run="r1", ax=left.add_subplot())
+    matrix_ax = plots.plot_failure_matrix(make_data(), ax=right.add_subplot())
+    assert graph_ax.get_title() and matrix_ax.get_title().startswith("Root-cause failure rate")
+    out = tmp_path / "two.png"
+    fig.savefig(out)
+    assert out.stat().st_size > 10_000
+
+
 # ------------------------------------------------------------------------------------------
 # frame plots on hand-built data
 # ------------------------------------------------------------------------------------------
