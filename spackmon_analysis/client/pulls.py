@@ -125,6 +125,7 @@ class PaginatedPull(Sequence):
         params = dict(self.filters, limit=self.page_size, offset=offset)
         response = self.client._request("GET", self.url, params=params)
         payload = self.client._json(response)
+        count: object
         if isinstance(payload, list):  # a server that ignores pagination
             rows, count = payload, len(payload)
             self._pages = {0: rows} if offset == 0 else self._pages
@@ -147,7 +148,7 @@ class PaginatedPull(Sequence):
                 self._count = len(rows)
         return self._count
 
-    def __getitem__(self, index: int | slice) -> Any:  # type: ignore[override]
+    def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         n = len(self)

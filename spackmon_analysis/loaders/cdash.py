@@ -265,6 +265,7 @@ def _read_package(
         raise ReportError(
             "no package name: not in the file name, BuildName or Configure log", filename=where
         )
+    root_name: str | None
     if build_name and " - " in build_name:
         root_name = build_name.rsplit(" - ", 1)[0]
     else:

@@ -84,7 +84,7 @@ def split_architecture(text: str | None) -> tuple[str | None, str | None, str | 
     """``linux-debian12-zen3`` -> ``("linux", "debian12", "zen3")`` (Nones when absent)."""
     if not text or text == "None":
         return None, None, None
-    parts = text.split("-", 2)
+    parts: list[str | None] = list(text.split("-", 2))
     parts += [None] * (3 - len(parts))
     return parts[0] or None, parts[1] or None, parts[2] or None
 
@@ -137,7 +137,7 @@ def _phases(
             log if not failed or not message or message in log else f"{log}\n{message}".lstrip("\n")
         )
         name = "stage" if failed else "install"
-        cut_items = [(name, text, None)]
+        cut_items: list[tuple[str, str, int | None]] = [(name, text, None)]
     else:
         cut_items = [(p.name, p.text, p.first_line) for p in cut]
         if preamble.strip():

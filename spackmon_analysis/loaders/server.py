@@ -449,7 +449,9 @@ class ServerColumns:
                 "full_hash": text(full_hashes),
                 "spec_name": text(b_name),
                 "spec_version": text([empty_to_none(v) for v in b_version]),
-                "compiler": _category(object_column([compilers.get(h) for h in full_hashes])),
+                "compiler": _category(
+                    object_column([None if h is None else compilers.get(h) for h in full_hashes])
+                ),
                 "status": _category(object_column(b_status), BUILD_STATUS_CATEGORIES),
                 "outcome": _category(object_column(outcomes), OUTCOMES),
                 "host_os": _category(object_column(b_host_os)),
@@ -491,10 +493,12 @@ class ServerColumns:
                     asm.event_phase.append(names[perm[place]])
 
         frames = asm.frames()
-        frames["builds"] = builds_frame
-        frames["phases"] = phases
         return FrameSet(
-            **frames,
+            specs=frames["specs"],
+            dependencies=frames["dependencies"],
+            builds=builds_frame,
+            phases=phases,
+            events=frames["events"],
             source=label,
             problems=[*self.problems, *asm.problems],
             notes=[*self.notes, *asm.notes],
