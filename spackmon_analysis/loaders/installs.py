@@ -298,8 +298,8 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
     # the spec (prefixes only)
     spec = None
     spec_file = None
-    for name in _SPEC_FILES:
-        spec_file = _find(meta, name)
+    for spec_name in _SPEC_FILES:
+        spec_file = _find(meta, spec_name)
         if spec_file:
             break
     if kind == "prefix" and spec_file is None:
@@ -377,7 +377,7 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
     original_prefix = None
     manifest = _find(meta, "install_manifest.json")
     manifest_doc = files.json(manifest, _ABSENT)
-    if manifest_doc is not _ABSENT:
+    if manifest is not None and manifest_doc is not _ABSENT:
         install_files, original_prefix = _relative_manifest(manifest_doc, root.name, manifest)
 
     # phases: the per-phase logs, else the combined log cut on the phase markers
@@ -393,10 +393,10 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
     if not outputs:
         combined = _find(meta, "spack-build-out.txt")
         combined_text = files.text(combined)
-        if combined is not None and combined_text is None:
-            pass  # refused by the upload rules: named in files.skipped
-        elif combined is None:
+        if combined is None:
             notes.append(f"no build log in {meta.name} (no spack-build-*out.txt): no phases")
+        elif combined_text is None:
+            pass  # refused by the upload rules: named in files.skipped
         else:
             preamble, cut = split_phases(combined_text)
             if cut and preamble.strip():
@@ -452,21 +452,22 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
                 first_line=first_line,
             )
         )
+    build_status: str | None
     if kind == "prefix":
-        status = "SUCCESS"
+        build_status = "SUCCESS"
     elif any(p.status == "ERROR" for p in phases):
-        status = "FAILED"
+        build_status = "FAILED"
     elif phases and any_marker:
-        status = "SUCCESS"
+        build_status = "SUCCESS"
     else:
-        status = None
+        build_status = None
 
     build = BuildRecord(
         key=dag,
         full_hash=full,
         spec_name=name,
         spec_version=version,
-        status=status,
+        status=build_status,
         host_os=env.get("host_os") or host_os,
         platform=env.get("platform") or platform,
         host_target=env.get("host_target") or target,
