@@ -75,6 +75,11 @@ def parse_xml(path: Path, data: bytes | None = None) -> ET.Element:
         ) from None
     except (defusedxml.EntitiesForbidden, defusedxml.ExternalReferenceForbidden) as exc:
         raise ReportError(f"entity declarations are refused ({exc})", filename=name) from None
+    except LookupError as exc:  # a damaged encoding="..." in the XML declaration
+        raise ReportError(
+            f"the XML declaration names an unknown encoding ({exc}): a damaged report",
+            filename=name,
+        ) from None
     except ET.ParseError as exc:
         line, column = getattr(exc, "position", (None, None))
         open_path = _open_path(data)

@@ -45,6 +45,17 @@ def test_junit_truncated_at_every_byte(tmp_path: Path) -> None:
     assert len(sma.load_junit(path).builds) == 6
 
 
+def test_junit_with_a_damaged_encoding_name(tmp_path: Path) -> None:
+    # found by the damaged-reports property test: one byte gone from encoding="UTF-8"
+    data = JUNIT.read_bytes()
+    assert b'encoding="UTF-8"' in data[:60]
+    path = _write(tmp_path, "enc.xml", data.replace(b'encoding="UTF-8"', b'encoding="TF-8"', 1))
+    with pytest.raises(ReportError) as info:
+        sma.load_junit(path)
+    assert info.value.filename == str(path)
+    assert "unknown encoding" in str(info.value) and str(path) in str(info.value)
+
+
 def test_cdash_truncated_at_every_byte(tmp_path: Path) -> None:
     for name in ("tinybroken_Build.xml", "tinybroken_Configure.xml", "tinybroken_Update.xml"):
         folder = tmp_path / name
