@@ -189,7 +189,8 @@ class _ClientAdapter(HTTPAdapter):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._pool_keys: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any]]] = {}
+        # (host parameters, pool keyword arguments): TypedDicts private to the requests stubs
+        self._pool_keys: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
@@ -240,7 +241,9 @@ class _ClientAdapter(HTTPAdapter):
         response.encoding = get_encoding_from_headers(response.headers)
         response.raw = resp
         response.reason = resp.reason
-        response.url = req.url.decode("utf-8") if isinstance(req.url, bytes) else req.url
+        # a prepared request that was sent always has its URL ("" only for an unprepared one)
+        url = req.url or ""
+        response.url = url.decode("utf-8") if isinstance(url, bytes) else url
         response.request = req
         response.connection = self
         return response

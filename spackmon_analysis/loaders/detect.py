@@ -205,13 +205,14 @@ def _merge_directories_into_runs(data: FrameSet, paths: dict[str | None, str]) -
         if not pd.isna(row["dag_hash"]):
             by_dag.setdefault(str(row["dag_hash"]), []).append(row)
     phase_build = phases["build"].astype(object)
+    all_phases = phases  # the frame the closure reads (``phases`` is filtered below)
     drop: set[str] = set()
     notes: list[tuple[str, str]] = []
     # each build's phase rows, grouped once (a mask per build made the merge quadratic)
     rows_of = phase_build.groupby(phase_build, sort=False).indices
 
     def phases_of(build: Any) -> pandas.DataFrame:
-        return phases.iloc[rows_of.get(str(build), [])]
+        return all_phases.iloc[rows_of.get(str(build), [])]
 
     for _, row in dirs.iterrows():
         candidates = by_dag.get(str(row["dag_hash"]), [])
@@ -237,7 +238,9 @@ def _merge_directories_into_runs(data: FrameSet, paths: dict[str | None, str]) -
         return data
     keep_b = ~builds["build"].astype(object).isin(drop)
     keep_p = ~phase_build.isin(drop)
-    keep_e = ~data.events["build"].astype(object).isin(drop)
+    events = data.events
+    if events is not None:  # None: no events at all
+        events = events[~events["build"].astype(object).isin(drop)].reset_index(drop=True)
     builds = builds[keep_b].reset_index(drop=True)
     phases = phases[keep_p].reset_index(drop=True)
     return FrameSet(
@@ -245,7 +248,7 @@ def _merge_directories_into_runs(data: FrameSet, paths: dict[str | None, str]) -
         dependencies=data.dependencies,
         builds=builds,
         phases=phases,
-        events=data.events[keep_e].reset_index(drop=True),
+        events=events,
         source=data.source,
         rules=data.rules,
         problems=data.problems,
