@@ -194,7 +194,7 @@ class SaveLocalRun:
         )
 
 
-def read_save_local(path: str | Path, *, strict: bool = False) -> list[SaveLocalRun]:
+def read_save_local(path: str | os.PathLike[str], *, strict: bool = False) -> list[SaveLocalRun]:
     """Read one save-local run directory, or a directory of many runs.
 
     ``path`` is either a run directory (holding ``spec-*.json``/``build-*.json``
@@ -324,9 +324,17 @@ def _find_node(run: SaveLocalRun, full_hash: str) -> Any | None:
     return None
 
 
+def _matched(pattern: re.Pattern[str], file: Path) -> re.Match[str]:
+    """``pattern`` matched on the name of ``file``, which was chosen by that pattern."""
+    match = pattern.match(file.name)
+    if match is None:
+        raise ValueError(f"{file.name} does not match {pattern.pattern}")
+    return match
+
+
 def _read_builds(run: SaveLocalRun, files: list[Path], problems: _Problems) -> None:
     for file in files:
-        local_id = METADATA_FILE.match(file.name).group("id")
+        local_id = _matched(METADATA_FILE, file).group("id")
         doc = _load_json(file, problems)
         if doc is None:
             continue
@@ -343,6 +351,7 @@ def _read_builds(run: SaveLocalRun, files: list[Path], problems: _Problems) -> N
         if missing:
             problems.add(file.name, f"missing field(s): {', '.join(missing)}")
             continue
+        full_hash = str(full_hash)
         tags = doc.get("tags") or ""
         if isinstance(tags, list | tuple):
             tags = ",".join(str(tag) for tag in tags)
@@ -358,7 +367,11 @@ def _read_builds(run: SaveLocalRun, files: list[Path], problems: _Problems) -> N
             tags=tag_tuple,
             run=run.name,
             source=file.name,
-            **{name: doc.get(name) for name in ENVIRONMENT_FIELDS},
+            host_os=doc.get("host_os"),
+            platform=doc.get("platform"),
+            host_target=doc.get("host_target"),
+            hostname=doc.get("hostname"),
+            kernel_version=doc.get("kernel_version"),
         )
         body = dict(doc)
         body["full_hash"] = full_hash
@@ -369,7 +382,7 @@ def _read_builds(run: SaveLocalRun, files: list[Path], problems: _Problems) -> N
 def _read_phases(run: SaveLocalRun, files: list[Path], problems: _Problems) -> None:
     phases: list[PhaseRecord] = []
     for file in files:
-        match = PHASE_FILE.match(file.name)
+        match = _matched(PHASE_FILE, file)
         local_id, phase_from_name = match.group("id"), match.group("phase")
         doc = _load_json(file, problems)
         if doc is None:
@@ -426,7 +439,7 @@ def _order_phases(phases: list[PhaseRecord]) -> list[PhaseRecord]:
 def _read_statuses(run: SaveLocalRun, files: list[Path], problems: _Problems) -> None:
     records = {record.key: record for record in run.builds}
     for file in files:
-        local_id = STATUS_FILE.match(file.name).group("id")
+        local_id = _matched(STATUS_FILE, file).group("id")
         doc = _load_json(file, problems)
         if doc is None:
             continue
@@ -480,7 +493,7 @@ def save_local_frames(
             phases.sort(key=lambda p: p.order if p.order is not None else 0)
             own = [p.started_at for p in phases if p.started_at is not None]
             full_hash = asm.resolve(record.full_hash)
-            spec = asm.specs.get(full_hash)
+            spec = asm.specs.get(full_hash) if full_hash is not None else None
             asm.add_build(
                 key=record.key,
                 build_id=record.build_id,
