@@ -337,7 +337,7 @@ def concat_frames(items: Iterable[Any]) -> FrameSet:
     seen: set[str] = set()
     parts: dict[str, list[pandas.DataFrame]] = {name: [] for name in FRAME_NAMES}
     for position, item in enumerate(items):
-        frames = {name: _frame(name, getattr(item, name)) for name in FRAME_NAMES}
+        frames = {name: frame_or_empty(name, getattr(item, name)) for name in FRAME_NAMES}
         builds, phases, events = frames["builds"], frames["phases"], frames["events"]
         keys = set(builds["build"].dropna())
         if keys & seen:
@@ -374,7 +374,7 @@ def concat_frames(items: Iterable[Any]) -> FrameSet:
     )
 
 
-def _frame(name: str, frame: pandas.DataFrame | None) -> pandas.DataFrame:
+def frame_or_empty(name: str, frame: pandas.DataFrame | None) -> pandas.DataFrame:
     """``frame``, or an empty frame with the contract's column names when it is None."""
     import pandas as pd
 

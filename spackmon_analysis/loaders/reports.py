@@ -24,7 +24,7 @@ from ..logs import parse_log
 from ..records import NO_DAG_NOTE, ReportRun
 from ..spackfacts import short_hash
 from ..spec import SpecGraph, load_spec
-from .assemble import Assembler, FrameSet, concat_frames, resolve_rules
+from .assemble import Assembler, FrameSet, concat_frames, frame_or_empty, resolve_rules
 from .cdash import is_cdash_dir, read_cdash
 from .environment import environment_frames, is_environment
 from .installs import install_tree_frames
@@ -295,8 +295,8 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
     parts = [data] + [_dag_data(s) for s in sources]
     merged = concat_frames(parts)
     merged.source = data.source
-    specs = merged.specs
-    deps = merged.dependencies
+    specs = frame_or_empty("specs", merged.specs)
+    deps = frame_or_empty("dependencies", merged.dependencies)
     by_dag: dict[str, str] = {}
     external: set[str] = set()
     by_name: dict[str, list[str]] = {}
@@ -326,7 +326,7 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
         if _text(parent) and _text(child):
             parents.setdefault(str(child), set()).add(str(parent))
 
-    builds = merged.builds.copy()
+    builds = frame_or_empty("builds", merged.builds).copy()
     for column in ("message", "traceback", "spack_commit", "root"):
         if column not in builds.columns:
             builds[column] = None
