@@ -86,7 +86,8 @@ def _server_message(response: requests.Response) -> str:
     return response.reason or f"HTTP {response.status_code}"
 
 
-def _short(exc: BaseException) -> str:
+def _short(exc: BaseException | str) -> str:
+    """``exc`` (an exception or a text) as at most 300 characters."""
     text = str(exc)
     return text if len(text) <= 300 else text[:300] + "..."
 
@@ -322,6 +323,7 @@ class Transport:
                     response.close()
                 raise self._deadline_error(method, url, total, write, attempt + 1) from failure
             if isinstance(failure, _TooLarge):
+                assert response is not None  # _TooLarge comes from reading a response's body
                 response.close()
                 raise self._too_large_error(failure, method, url, write, response) from None
             if failure is not None:
@@ -336,6 +338,7 @@ class Transport:
                 self._pause(attempt, None)
                 attempt += 1
                 continue
+            assert response is not None  # no failure caught: the exchange answered
             if (
                 response.status_code in RETRY_STATUSES
                 and attempt < self.retries
@@ -393,7 +396,7 @@ class Transport:
         instead. The answer's body is left unread (``stream``): :func:`_read_body` reads it.
         """
         session = self.session
-        options = {
+        options: dict[str, Any] = {
             "stream": True,
             "timeout": timeout if timeout is not None else self.timeout,
             "verify": session.verify,
@@ -405,6 +408,8 @@ class Transport:
             # reads the request's cookie jar when a 3xx comes back: an empty one (public API)
             prepared.prepare_cookies(RequestsCookieJar())
             return session.send(prepared, allow_redirects=False, **options)
+        if prepared.url is None:  # pragma: no cover  (_prepare always sets it)
+            raise ConfigError("a request without a URL")
         response = session.get_adapter(prepared.url).send(prepared, **options)
         for hook in prepared.hooks.get("response", ()):
             answer = hook(response, **options)
@@ -412,7 +417,7 @@ class Transport:
                 response = answer
         return response
 
-    def _default_host_error(self, exc: requests.RequestException, url: str) -> TransportError:
+    def _default_host_error(self, exc: BaseException, url: str) -> TransportError:
         """No server at the default host, which nobody chose: say at once what to set."""
         reason, _ = _transport_reason(exc, self.timeout)
         message = (
@@ -542,7 +547,8 @@ class Transport:
             merged["Content-Type"] = "application/json"
         if body is not None or method not in ("GET", "HEAD", "OPTIONS"):
             merged["Content-Length"] = str(len(body or b""))
-        prepared.headers = merged
+        # requests sends bytes header values as they are; its stub types these as str only
+        prepared.headers = merged  # type: ignore[assignment]
         prepared.body = body
         prepared.hooks = {event: list(hooks) for event, hooks in self.session.hooks.items()}
         return prepared
