@@ -24,7 +24,7 @@ from ..logs import parse_log
 from ..records import NO_DAG_NOTE, ReportRun
 from ..spackfacts import short_hash
 from ..spec import SpecGraph, load_spec
-from .assemble import Assembler, FrameSet, concat_frames, frame_or_empty, resolve_rules
+from .assemble import Assembler, FrameSet, concat_frames, frame_or_empty, phase_dict, resolve_rules
 from .cdash import is_cdash_dir, read_cdash
 from .environment import environment_frames, is_environment
 from .installs import install_tree_frames
@@ -35,18 +35,10 @@ __all__ = ["junit_frames", "cdash_frames", "with_dag_frames", "report_runs", "is
 DagSource = Any  # a path (spec file, spack.lock, environment, install tree), a SpecGraph, a MonitorData or FrameSet
 
 
-def _phase_dict(p: Any, events: list[Any] | None) -> dict[str, Any]:  # noqa: D103
-    out = {
-        "name": p.name,
-        "status": p.status,
-        "output": p.output,
-        "order": p.order,
-        "duration": p.duration,
-        "started_at": p.started_at,
-        "finished_at": p.finished_at,
-        "phase_id": p.phase_id,
-        "first_line": p.first_line,
-    }
+def _phase_dict(p: Any, events: list[Any] | None) -> dict[str, Any]:
+    """:func:`~spackmon_analysis.loaders.assemble.phase_dict`, with the phase's events when
+    they are already parsed (``None``: left for the assembler to parse from the output)."""
+    out = phase_dict(p)
     if events is not None:
         out["events"] = events
     return out
