@@ -26,7 +26,6 @@ specs only, counted in a note.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from datetime import datetime, timezone
@@ -37,6 +36,7 @@ from ..errors import ConfigError, SpecFormatError
 from ..spackfacts import short_hash
 from ..spec import load_spec
 from .assemble import Assembler, FrameSet
+from .environment import read_json_file
 
 __all__ = ["DB_DIRNAME", "is_install_database", "database_frames", "failure_markers"]
 
@@ -85,12 +85,7 @@ def _read_index(index: Path) -> tuple[dict[str, Any], Any, list[tuple[str, str]]
     """``(records by hash, the graph of their nodes or None, notes)``."""
     source = str(index)
     notes: list[tuple[str, str]] = []
-    try:
-        doc = json.loads(index.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise _fail(f"not UTF-8 text ({exc.reason})", source) from None
-    except json.JSONDecodeError as exc:
-        raise _fail(f"not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})", source) from None
+    doc = read_json_file(index)
     database = doc.get("database") if isinstance(doc, dict) else None
     if not isinstance(database, dict):
         raise _fail("missing the 'database' object (not an install database index)", source)

@@ -76,6 +76,22 @@ def _fail(reason: str, source: str, where: str | None = None) -> SpecFormatError
     return SpecFormatError(reason, source=source, path=where)
 
 
+def read_json_file(path: Path) -> Any:
+    """The JSON document in ``path`` (a ``spack.lock``, an install database ``index.json``).
+
+    Raises:
+        SpecFormatError: the file is not UTF-8 text or not JSON (names the file, and the line
+            and column of a JSON error).
+    """
+    source = str(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise _fail(f"not UTF-8 text ({exc.reason})", source) from None
+    except json.JSONDecodeError as exc:
+        raise _fail(f"not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})", source) from None
+
+
 def _roots(section: Any, source: str, where: str) -> list[tuple[str, str, str]]:
     """``(key, abstract spec, JSON path)`` of each root record."""
     if not isinstance(section, list):
@@ -199,12 +215,7 @@ def environment_graph(
     """
     lock = _lockfile(Path(path).expanduser())
     source = str(lock)
-    try:
-        doc = json.loads(lock.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise _fail(f"not UTF-8 text ({exc.reason})", source) from None
-    except json.JSONDecodeError as exc:
-        raise _fail(f"not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})", source) from None
+    doc = read_json_file(lock)
     notes: list[tuple[str, str]] = []
     spec, roots, _ = _document(doc, source, notes)
     graph = load_spec(spec, name=source)
