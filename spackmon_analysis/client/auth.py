@@ -117,6 +117,21 @@ def _show_origin(url: str) -> str:
     return f"{scheme}://{host}:{port}"
 
 
+def _challenge_error(
+    message: str, challenge: requests.Response, method: str, url: str
+) -> AuthError:
+    """The :class:`AuthError` for a 401 ``challenge`` to ``method url`` that the client cannot
+    answer (no credentials, no usable realm, a realm off the server's origin)."""
+    return AuthError(
+        message,
+        method=method,
+        url=url,
+        status_code=401,
+        server_message=_server_message(challenge),
+        response=challenge,
+    )
+
+
 def _split_host(host: str, prefix: str) -> str:
     """``host`` as scheme://netloc[/path] without a trailing ``/`` or a trailing ``prefix``.
 
@@ -260,39 +275,33 @@ class Authenticated(Transport):
 
     def _token_flow(self, challenge: requests.Response, method: str, url: str) -> None:
         if not (self.username and self.token):
-            raise AuthError(
+            raise _challenge_error(
                 f"{method} {url} needs credentials: {self._hints['credentials']}",
-                method=method,
-                url=url,
-                status_code=401,
-                server_message=_server_message(challenge),
-                response=challenge,
+                challenge,
+                method,
+                url,
             )
         header = challenge.headers.get("Www-Authenticate", "")
         fields = parse_www_authenticate(header)
         realm = fields.get("realm")
         if not realm:
-            raise AuthError(
+            raise _challenge_error(
                 f"{method} {url} answered 401 without a usable Www-Authenticate realm "
                 f"(header: {header!r})",
-                method=method,
-                url=url,
-                status_code=401,
-                server_message=_server_message(challenge),
-                response=challenge,
+                challenge,
+                method,
+                url,
             )
         realm = urljoin(url, realm)
         if not self._realm_allowed(realm):
-            raise AuthError(
+            raise _challenge_error(
                 f"{method} {url} answered 401 naming the token realm {realm}, which is not "
                 f"on the server's own origin ({_show_origin(self.host)}); the API token was "
                 "not sent there. If that host really issues this server's tokens, name it "
                 f"in auth_hosts= (e.g. auth_hosts=[{_show_origin(realm)!r}])",
-                method=method,
-                url=url,
-                status_code=401,
-                server_message=_server_message(challenge),
-                response=challenge,
+                challenge,
+                method,
+                url,
             )
         basic = base64.b64encode(f"{self.username}:{self.token}".encode()).decode("ascii")
         answer = self._send(
