@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Text, cast, func, select
+from sqlalchemy import Engine, Table, Text, cast, func, select
 from sqlalchemy.sql import Select
 
 from ..errors import ConfigError
@@ -89,8 +89,13 @@ def _load(value: Any) -> Any:
     return value
 
 
-def _q_specs() -> Select:
-    return select(specs).order_by(specs.c.id)
+def _q_table(table: Table) -> Callable[[], Select]:
+    """The select of a route that reads one table as stored: all its columns, by id."""
+
+    def query() -> Select:
+        return select(table).order_by(table.c.id)
+
+    return query
 
 
 def _r_specs(r: Any) -> dict:
@@ -197,10 +202,6 @@ def _r_builds(r: Any) -> dict:
     }
 
 
-def _q_envs() -> Select:
-    return select(build_environments).order_by(build_environments.c.id)
-
-
 def _r_envs(r: Any) -> dict:
     return {
         "id": r.id,
@@ -263,10 +264,6 @@ def _r_events(r: Any) -> dict:
     }
 
 
-def _q_files() -> Select:
-    return select(install_files).order_by(install_files.c.id)
-
-
 def _r_files(r: Any) -> dict:
     return {
         "id": r.id,
@@ -284,10 +281,6 @@ def _r_files(r: Any) -> dict:
     }
 
 
-def _q_attrs() -> Select:
-    return select(attributes).order_by(attributes.c.id)
-
-
 def _r_attrs(r: Any) -> dict:
     binary = r.binary_value
     return {
@@ -302,16 +295,8 @@ def _r_attrs(r: Any) -> dict:
     }
 
 
-def _q_envvars() -> Select:
-    return select(environment_variables).order_by(environment_variables.c.id)
-
-
 def _r_envvars(r: Any) -> dict:
     return {"id": r.id, "build": r.build_id, "name": r.name, "value": r.value}
-
-
-def _q_compilers() -> Select:
-    return select(compilers).order_by(compilers.c.id)
 
 
 def _r_compilers(r: Any) -> dict:
@@ -336,10 +321,6 @@ def _r_archs(r: Any) -> dict:
     }
 
 
-def _q_targets() -> Select:
-    return select(targets).order_by(targets.c.id)
-
-
 def _r_targets(r: Any) -> dict:
     return {
         "id": r.id,
@@ -349,10 +330,6 @@ def _r_targets(r: Any) -> dict:
         "features": list(_load(r.features) or []),
         "parents": list(_load(r.parents) or []),
     }
-
-
-def _q_features() -> Select:
-    return select(features).order_by(features.c.id)
 
 
 def _r_features(r: Any) -> dict:
@@ -376,7 +353,7 @@ def _str(text: str) -> str:
 ROUTES: dict[str, Route] = {
     "specs": Route(
         "specs",
-        _q_specs,
+        _q_table(specs),
         specs.c.id,
         _r_specs,
         {
@@ -411,7 +388,9 @@ ROUTES: dict[str, Route] = {
             "tag": (builds.c.tags, _str),  # handled specially (membership)
         },
     ),
-    "buildenvironments": Route("buildenvironments", _q_envs, build_environments.c.id, _r_envs, {}),
+    "buildenvironments": Route(
+        "buildenvironments", _q_table(build_environments), build_environments.c.id, _r_envs, {}
+    ),
     "buildphases": Route(
         "buildphases",
         _q_phases_full,
@@ -439,29 +418,29 @@ ROUTES: dict[str, Route] = {
     ),
     "installfiles": Route(
         "installfiles",
-        _q_files,
+        _q_table(install_files),
         install_files.c.id,
         _r_files,
         {"build": (install_files.c.build_id, _int)},
     ),
     "attributes": Route(
         "attributes",
-        _q_attrs,
+        _q_table(attributes),
         attributes.c.id,
         _r_attrs,
         {"build": (attributes.c.build_id, _int), "analyzer": (attributes.c.analyzer, _str)},
     ),
     "environmentvariable": Route(
         "environmentvariable",
-        _q_envvars,
+        _q_table(environment_variables),
         environment_variables.c.id,
         _r_envvars,
         {"build": (environment_variables.c.build_id, _int)},
     ),
-    "compilers": Route("compilers", _q_compilers, compilers.c.id, _r_compilers, {}),
+    "compilers": Route("compilers", _q_table(compilers), compilers.c.id, _r_compilers, {}),
     "architectures": Route("architectures", _q_archs, architectures.c.id, _r_archs, {}),
-    "targets": Route("targets", _q_targets, targets.c.id, _r_targets, {}),
-    "features": Route("features", _q_features, features.c.id, _r_features, {}),
+    "targets": Route("targets", _q_table(targets), targets.c.id, _r_targets, {}),
+    "features": Route("features", _q_table(features), features.c.id, _r_features, {}),
 }
 
 
