@@ -51,7 +51,7 @@ def _source_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="PATH",
-        help="spec file or install tree giving the DAG of a JUnit/CDash SOURCE, so the "
+        help="spec file, install tree or spack.lock giving the DAG of a JUnit/CDash SOURCE, so the "
         "packages a failure blocked (left out of such reports) are listed; repeatable "
         "(default: none)",
     )

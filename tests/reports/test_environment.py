@@ -173,6 +173,20 @@ def test_an_environment_is_the_dag_that_finds_blocked_packages(tmp_path: Path) -
         assert app["outcome"] == "never built" and "blocked" in app["tags"]
 
 
+def test_cli_dag_takes_a_spack_lock(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """``spackmon failures REPORT --dag spack.lock`` (its --help and the README name it)."""
+    from spackmon_analysis import cli
+
+    lock = _write(tmp_path / "env", _lock_new(5, _nodes(ZEN3), "tinybrokenapp"))
+    assert cli.main(["failures", str(JUNIT), "--dag", str(lock), "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    rows = {r["spec_name"]: r for r in json.loads(out)}
+    assert rows["tinybroken"]["role"] == "root cause"
+    assert rows["tinybrokenapp"]["role"] == "blocked"
+    assert rows["tinybrokenapp"]["blocked_by"] == ["tinybroken"]
+    assert "no DAG" not in err
+
+
 @pytest.mark.parametrize(
     ("edit", "where"),
     [
