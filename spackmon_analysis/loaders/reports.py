@@ -155,7 +155,7 @@ def report_runs(path: str | os.PathLike[str], fmt: str, *, rules: Any = None) ->
     if not target.exists():
         raise ReportError("no such file or directory", filename=str(target))
     if fmt == "junit":
-        if target.is_file():
+        if not target.is_dir():  # a file, or a FIFO/device that read_junit refuses
             return [read_junit(target)]
         files = _report_paths(target, is_junit_file)
         if not files:

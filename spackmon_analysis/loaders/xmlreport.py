@@ -19,6 +19,7 @@ from typing import Any
 import defusedxml
 import defusedxml.ElementTree as DET
 
+from .. import localfiles
 from ..errors import ReportError
 
 __all__ = ["parse_xml", "element_path", "text_of", "need_attr", "number"]
@@ -50,15 +51,24 @@ def _open_path(data: bytes) -> str | None:
 def parse_xml(path: Path, data: bytes | None = None) -> ET.Element:
     """The root element of the XML file ``path`` (its bytes ``data`` when already read).
 
+    The file is read under :func:`~spackmon_analysis.localfiles.read_local`'s rule: a
+    regular file of at most :data:`~spackmon_analysis.localfiles.MAX_FILE_BYTES` (256 MiB;
+    a JUnit report of a big environment is tens of MB).
+
     Raises:
-        ReportError: the file cannot be read, is empty, is not well-formed XML (the
+        ReportError: the file cannot be read, is not a regular file, is over the size
+            cap, is empty, is not well-formed XML (the
             message gives the line and column and the element left open), or carries a
             document type declaration or entity declarations (refused).
     """
     name = str(path)
     if data is None:
         try:
-            data = Path(path).read_bytes()
+            # the local-file rule: a regular file (a FIFO or device named like a report
+            # would block or never end) of at most localfiles.MAX_FILE_BYTES
+            data = localfiles.read_local(Path(path), None, decompress=False)
+        except localfiles.UnsafeFileError as exc:
+            raise ReportError(exc.reason, filename=name) from None
         except OSError as exc:
             raise ReportError(
                 f"cannot read the file ({exc.strerror or exc})", filename=name

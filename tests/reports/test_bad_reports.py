@@ -213,3 +213,27 @@ def test_seeded_cdash_damage(tmp_path: Path) -> None:
             sma.load_cdash(folder)
         except ReportError as exc:
             assert str(target) in str(exc), round_
+
+
+def test_oversize_or_special_report_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report over the local-file size cap, or a FIFO named like one, is refused with a
+    ReportError naming the file (not read whole into memory, not blocked on)."""
+    import os
+
+    from spackmon_analysis import localfiles
+
+    copy = tmp_path / "junit-tinybrokenapp.xml"
+    shutil.copy(JUNIT, copy)
+    assert len(sma.load_junit(copy).builds) >= 1  # the real copy loads
+    monkeypatch.setattr(localfiles, "MAX_FILE_BYTES", copy.stat().st_size - 1)
+    with pytest.raises(ReportError) as info:
+        sma.load_junit(copy)
+    assert info.value.filename == str(copy) and "over the cap" in str(info.value)
+    monkeypatch.undo()
+    fifo = tmp_path / "fifo.xml"
+    os.mkfifo(fifo)
+    with pytest.raises(ReportError) as info:
+        sma.load_junit(fifo)
+    assert "not a regular file" in str(info.value)
