@@ -385,6 +385,18 @@ def _heading(title: str) -> list[str]:
     return ["", title, "-" * len(title)]
 
 
+def _rows_section(
+    title: str, table: pd.DataFrame, empty: str, line: Callable[[Any], str]
+) -> list[str]:
+    """A section: the heading ``title``, then ``line(row)`` per row of ``table``, or the one
+    line ``empty`` when it has no rows."""
+    lines = _heading(title)
+    if not len(table):
+        lines.append(empty)
+    lines += [line(row) for _, row in table.iterrows()]
+    return lines
+
+
 def _fingerprint_lines(p: _Parts) -> list[str]:
     lines = _heading(f"Error fingerprints ({len(p.fingerprints)})")
     lines.append("  (the first error of each failed phase, by normalised text)")
@@ -490,41 +502,44 @@ def _build_history_lines(p: _Parts) -> list[str]:
             lines.append(f"    attempt {row['seq']}: {row['status']}: {row['fingerprint']}")
     if len(keys) > _HISTORY_KEYS_SHOWN:
         lines.append(f"  ... and {len(keys) - _HISTORY_KEYS_SHOWN} more build keys")
-    lines += _heading(f"Flaky with the same inputs ({len(h.flaky)})")
-    if not len(h.flaky):
-        lines.append("None: no spec's outcome went back and forth with the same inputs.")
-    for _, row in h.flaky.iterrows():
-        lines.append(
+    lines += _rows_section(
+        f"Flaky with the same inputs ({len(h.flaky)})",
+        h.flaky,
+        "None: no spec's outcome went back and forth with the same inputs.",
+        lambda row: (
             f"* {row['key']}: flip rate {row['flip_rate']:.2f} over {row['attempts']} attempts "
             f"({row['failed']} failed, passed on retry {row['passed_on_retry']}x), "
             f"last {row['last_outcome']}"
-        )
-    lines += _heading(f"Changes that stayed ({len(h.changes)})")
-    if not len(h.changes):
-        lines.append("None.")
-    for _, row in h.changes.iterrows():
-        lines.append(
+        ),
+    )
+    lines += _rows_section(
+        f"Changes that stayed ({len(h.changes)})",
+        h.changes,
+        "None.",
+        lambda row: (
             f"* {row['key']}: {row['change']} since {_stamp(row['since_time'])} "
             f"({row['attempts_since']} attempts since, {row['attempts_before']} before)"
-        )
-    lines += _heading(f"Slower phases ({len(h.slow)} alarms)")
-    if not len(h.slow):
-        lines.append("None.")
-    for _, row in h.slow.iterrows():
-        lines.append(
+        ),
+    )
+    lines += _rows_section(
+        f"Slower phases ({len(h.slow)} alarms)",
+        h.slow,
+        "None.",
+        lambda row: (
             f"* {row['key']} {row['phase']}: attempt {row['seq']} took {row['seconds']:.1f} s, "
             f"usual {row['mean']:.1f} s (limit {row['limit']:.1f} s)"
-        )
-    lines += _heading("Cost of the root causes")
-    if not len(h.cost):
-        lines.append("No root causes.")
-    for _, row in h.cost.iterrows():
+        ),
+    )
+
+    def cost_line(row: Any) -> str:
         unknown = f"; no time known for {_names(row['no_history'])}" if row["no_history"] else ""
-        lines.append(
+        return (
             f"* {row['key']}: failed {row['attempts_failed']} attempt(s), blocked "
             f"{row['blocked_builds']} build(s) ({_names(row['blocked'])}), "
             f"{row['blocked_seconds']:.0f} s of their build time{unknown}"
         )
+
+    lines += _rows_section("Cost of the root causes", h.cost, "No root causes.", cost_line)
     groups = h.groups.attrs.get("groups", {})
     lines += _heading("Infrastructure or package?")
     lines.append(
