@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -243,17 +243,7 @@ def _merge_directories_into_runs(data: FrameSet, paths: dict[str | None, str]) -
         events = events[~events["build"].astype(object).isin(drop)].reset_index(drop=True)
     builds = builds[keep_b].reset_index(drop=True)
     phases = phases[keep_p].reset_index(drop=True)
-    return FrameSet(
-        specs=data.specs,
-        dependencies=data.dependencies,
-        builds=builds,
-        phases=phases,
-        events=events,
-        source=data.source,
-        rules=data.rules,
-        problems=data.problems,
-        notes=data.notes + notes,
-    )
+    return replace(data, builds=builds, phases=phases, events=events, notes=data.notes + notes)
 
 
 _DB_TAGS = ("install-db", "failure-marker")
@@ -297,17 +287,7 @@ def _merge_database_builds(data: FrameSet) -> FrameSet:
     if not drop:
         return data
     kept = builds.assign(explicit=pd.array(explicit.tolist(), dtype="boolean")).drop(index=drop)
-    return FrameSet(
-        specs=data.specs,
-        dependencies=data.dependencies,
-        builds=kept.reset_index(drop=True),
-        phases=data.phases,
-        events=data.events,
-        source=data.source,
-        rules=data.rules,
-        problems=data.problems,
-        notes=data.notes + notes,
-    )
+    return replace(data, builds=kept.reset_index(drop=True), notes=data.notes + notes)
 
 
 def _load_folder(target: Path, found: dict[str, list[Path]], **kwargs: Any) -> FrameSet:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -446,16 +447,8 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
         for n in notes
         if not (n[1].startswith(NO_DAG_NOTE + ":") and _run_of_path(n[0]) in runs_of)
     ]
-    return FrameSet(
-        specs=specs,
-        dependencies=deps,
-        builds=builds,
-        phases=merged.phases,
-        events=merged.events,
-        source=merged.source,
-        rules=merged.rules,
-        problems=merged.problems,
-        notes=notes + resolved_notes,
+    return replace(
+        merged, specs=specs, dependencies=deps, builds=builds, notes=notes + resolved_notes
     )
 
 
