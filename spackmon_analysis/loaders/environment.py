@@ -28,6 +28,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .. import localfiles
 from ..errors import ConfigError, SpecFormatError
 from ..spackfacts import short_hash
 from ..spec import SpecGraph, load_spec
@@ -79,13 +80,24 @@ def _fail(reason: str, source: str, where: str | None = None) -> SpecFormatError
 def read_json_file(path: Path) -> Any:
     """The JSON document in ``path`` (a ``spack.lock``, an install database ``index.json``).
 
+    Read under the local-file rule (:func:`~spackmon_analysis.localfiles.read_local`):
+    only a regular file (a FIFO or device named ``spack.lock`` would block or never end)
+    of at most :data:`~spackmon_analysis.localfiles.MAX_FILE_BYTES` (256 MiB; the index of
+    a tree of thousands of installs is tens of MB).
+
     Raises:
-        SpecFormatError: the file is not UTF-8 text or not JSON (names the file, and the line
-            and column of a JSON error).
+        SpecFormatError: the file is not a regular file, is over the size cap, cannot be
+            read, is not UTF-8 text or not JSON (names the file, and the line and column
+            of a JSON error).
     """
     source = str(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = localfiles.read_local(path, None, decompress=False)
+        return json.loads(data.decode("utf-8"))
+    except localfiles.UnsafeFileError as exc:
+        raise _fail(exc.reason, source) from None
+    except OSError as exc:
+        raise _fail(f"cannot read the file ({exc.strerror or exc})", source) from None
     except UnicodeDecodeError as exc:
         raise _fail(f"not UTF-8 text ({exc.reason})", source) from None
     except json.JSONDecodeError as exc:

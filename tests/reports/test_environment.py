@@ -225,3 +225,25 @@ def test_a_newer_lockfile_version_is_read_and_noted(tmp_path: Path) -> None:
     env = sma.load_environment(_write(tmp_path, lock))
     assert "tinyapp" in set(env.specs["name"])
     assert any("lockfile-version 9 is newer" in m for _, m in env.notes)
+
+
+def test_an_oversize_lockfile_or_a_fifo_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """spack.lock is read under the local-file rule: over the size cap, or a FIFO named
+    spack.lock, is a SpecFormatError naming the file (no unbounded read, no hang)."""
+    import os
+
+    from spackmon_analysis import localfiles
+
+    path = _write(tmp_path / "env", LOCKS[5]())
+    assert sma.load_environment(path).specs.shape[0] > 0  # the real lock loads
+    monkeypatch.setattr(localfiles, "MAX_FILE_BYTES", path.stat().st_size - 1)
+    with pytest.raises(sma.SpecFormatError, match="over the cap") as err:
+        sma.load_environment(path)
+    assert err.value.source == str(path)
+    monkeypatch.undo()
+    (tmp_path / "fifo").mkdir()
+    os.mkfifo(tmp_path / "fifo" / "spack.lock")
+    with pytest.raises(sma.SpecFormatError, match="not a regular file"):
+        sma.load_environment(tmp_path / "fifo" / "spack.lock")
