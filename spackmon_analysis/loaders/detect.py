@@ -116,14 +116,18 @@ def register(source: Source) -> None:
     SOURCES[:] = [s for s in SOURCES if s.name != source.name] + [source]
 
 
-def _walk_folder(root: Path) -> dict[str, list[Path]]:
+def _walk_folder(root: Path, skipped: list[tuple[str, str]] | None = None) -> dict[str, list[Path]]:
     """Every input of every source anywhere under ``root`` (source name -> sorted paths), in
     one walk. The walk does not descend into a match of a source that holds no others
     (prefixes, stage directories) nor into ``.spack`` folders nor an environment's
     ``.spack-env`` (its views); inside a match of one that
     does (a run) it looks only for the other kinds (as
     :func:`~spackmon_analysis.loaders.installs.find_install_prefixes` does), not for nested
-    matches of the same kind."""
+    matches of the same kind. Symbolic links to folders are not followed (no loop, no way
+    out); a file input (a report, a ``spack.lock``) that is a symbolic link out of ``root``
+    is not read (the :mod:`~spackmon_analysis.localfiles` rule) and is added to
+    ``skipped`` as ``(path, reason)``."""
+    real_root = root.resolve()
     found: dict[str, list[Path]] = {s.name: [] for s in SOURCES}
     folders = [s for s in SOURCES if not s.files]
     files = [s for s in SOURCES if s.files]
@@ -139,6 +143,15 @@ def _walk_folder(root: Path) -> dict[str, list[Path]]:
                 stop = stop or not source.holds_others
         for name in sorted(filenames) if files else ():
             path = here / name
+            if path.is_symlink() and not path.resolve().is_relative_to(real_root):
+                if skipped is not None and any(src.matches(path) for src in files):
+                    skipped.append(
+                        (
+                            str(path),
+                            f"a symbolic link to {path.resolve()}, outside {root}; not read",
+                        )
+                    )
+                continue
             for source in files:
                 if source.matches(path):
                     found[source.name].append(path)
@@ -359,24 +372,38 @@ def load(path: str | os.PathLike[str], *more: str | os.PathLike[str], **kwargs: 
     elif is_save_local_run(target):
         return save_local_frames(target, **kwargs)
     else:
-        found = _walk_folder(target)
-        kinds = {name for name, paths in found.items() if paths}
-        runs = found.get(SAVE_LOCAL.name, [])
-        if kinds == {SAVE_LOCAL.name} and all(run.parent == target for run in runs):
-            return save_local_frames(target, **kwargs)
-        spack = (target / ".spack").is_dir() or target.name == ".spack"
-        if kinds == {INSTALLS.name} or (not kinds and spack):
-            return install_tree_frames(target, **kwargs)
-        if kinds == {ENVIRONMENT.name} and found[ENVIRONMENT.name] == [target / LOCKFILE_NAME]:
-            return environment_frames(target)  # an environment directory
-        reports = found.get(JUNIT.name, [])
-        if kinds == {JUNIT.name} and all(report.parent == target for report in reports):
-            return junit_frames(target, **kwargs)
-        if kinds:
-            return _load_folder(target, found, **kwargs)
+        skipped: list[tuple[str, str]] = []
+        found = _walk_folder(target, skipped)
+        data = _load_walked(target, found, bool(skipped), **kwargs)
+        if data is not None:
+            data.notes.extend(skipped)
+            return data
     exc = ConfigError(f"{target}: neither " + " nor ".join(s.describe for s in SOURCES))
     exc.path = str(target)  # type: ignore[attr-defined]
     raise exc
+
+
+def _load_walked(
+    target: Path, found: dict[str, list[Path]], skipped: bool, **kwargs: Any
+) -> FrameSet | None:
+    """:func:`load` of a folder from what :func:`_walk_folder` found (None: nothing);
+    ``skipped``: the walk left out a file, so the folder is not re-listed by a loader."""
+    kinds = {name for name, paths in found.items() if paths}
+    runs = found.get(SAVE_LOCAL.name, [])
+    if kinds == {SAVE_LOCAL.name} and all(run.parent == target for run in runs):
+        return save_local_frames(target, **kwargs)
+    spack = (target / ".spack").is_dir() or target.name == ".spack"
+    if kinds == {INSTALLS.name} or (not kinds and spack):
+        return install_tree_frames(target, **kwargs)
+    if kinds == {ENVIRONMENT.name} and found[ENVIRONMENT.name] == [target / LOCKFILE_NAME]:
+        return environment_frames(target)  # an environment directory
+    reports = found.get(JUNIT.name, [])
+    at_top = all(report.parent == target for report in reports)
+    if kinds == {JUNIT.name} and at_top and not skipped:
+        return junit_frames(target, **kwargs)
+    if kinds:
+        return _load_folder(target, found, **kwargs)
+    return None
 
 
 _SPEC_SUFFIXES = (".json", ".yaml", ".yml", ".gz", ".sig")

@@ -237,3 +237,20 @@ def test_oversize_or_special_report_is_refused(
     with pytest.raises(ReportError) as info:
         sma.load_junit(fifo)
     assert "not a regular file" in str(info.value)
+
+
+def test_load_folder_does_not_follow_links_out_or_loop(tmp_path: Path) -> None:
+    """load(folder): a report that is a symbolic link out of the folder is not read and is
+    named in notes; a symbolic link loop of folders is not followed (the load ends)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copy(JUNIT, outside / "junit-secret.xml")
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    shutil.copy(JUNIT, folder / "junit-tinybrokenapp.xml")
+    (folder / "junit-link.xml").symlink_to(outside / "junit-secret.xml")
+    (folder / "loop").symlink_to(folder, target_is_directory=True)
+    data = sma.load(folder)
+    skipped = [(p, why) for p, why in data.notes if p == str(folder / "junit-link.xml")]
+    assert any("outside" in why and "not read" in why for _, why in skipped)
+    assert len(data.builds) == len(sma.load(folder / "junit-tinybrokenapp.xml").builds)
