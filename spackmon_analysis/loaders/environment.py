@@ -87,7 +87,7 @@ def read_json_file(path: Path) -> Any:
 
     Raises:
         SpecFormatError: the file is not a regular file, is over the size cap, cannot be
-            read, is not UTF-8 text or not JSON (names the file, and the line and column
+            read, is not UTF-8 text, is nested too deeply or not JSON (names the file, and the line and column
             of a JSON error).
     """
     source = str(path)
@@ -102,6 +102,11 @@ def read_json_file(path: Path) -> Any:
         raise _fail(f"not UTF-8 text ({exc.reason})", source) from None
     except json.JSONDecodeError as exc:
         raise _fail(f"not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})", source) from None
+    except RecursionError:
+        raise _fail(
+            "nested too deeply to read (Spack writes a few levels; a damaged or hostile file)",
+            source,
+        ) from None
 
 
 def _roots(section: Any, source: str, where: str) -> list[tuple[str, str, str]]:

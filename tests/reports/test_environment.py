@@ -247,3 +247,13 @@ def test_an_oversize_lockfile_or_a_fifo_is_refused(
     os.mkfifo(tmp_path / "fifo" / "spack.lock")
     with pytest.raises(sma.SpecFormatError, match="not a regular file"):
         sma.load_environment(tmp_path / "fifo" / "spack.lock")
+
+
+def test_a_deeply_nested_lockfile_is_a_spec_format_error(tmp_path: Path) -> None:
+    """JSON nested past the parser's recursion limit is a SpecFormatError naming the file,
+    not a RecursionError."""
+    path = tmp_path / "spack.lock"
+    path.write_text('{"roots": ' + "[" * 200_000)
+    with pytest.raises(sma.SpecFormatError, match="nested too deeply") as err:
+        sma.load_environment(path)
+    assert err.value.source == str(path)
