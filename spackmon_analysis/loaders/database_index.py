@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .. import localfiles
 from ..errors import ConfigError, SpecFormatError
 from ..spackfacts import short_hash
 from ..spec import load_spec
@@ -81,11 +82,13 @@ def _fail(reason: str, source: str, where: str | None = None) -> SpecFormatError
     return SpecFormatError(reason, source=source, path=where)
 
 
-def _read_index(index: Path) -> tuple[dict[str, Any], Any, list[tuple[str, str]]]:
+def _read_index(
+    index: Path, within: Path | None = None
+) -> tuple[dict[str, Any], Any, list[tuple[str, str]]]:
     """``(records by hash, the graph of their nodes or None, notes)``."""
     source = str(index)
     notes: list[tuple[str, str]] = []
-    doc = read_json_file(index)
+    doc = read_json_file(index, within)
     database = doc.get("database") if isinstance(doc, dict) else None
     if not isinstance(database, dict):
         raise _fail("missing the 'database' object (not an install database index)", source)
@@ -152,13 +155,21 @@ def database_frames(path: str | os.PathLike[str], **_: Any) -> FrameSet:
     """
     import pandas as pd
 
-    folder = _db_folder(Path(path).expanduser())
+    named = Path(path).expanduser()
+    folder = _db_folder(named)
     index = folder / "index.json"
+    # index.json named by the user is read wherever it points; found in a folder, it must
+    # stay inside that folder (the localfiles rule), else it is skipped and named in notes
+    within = None if named.is_file() else folder
     notes: list[tuple[str, str]] = []
     records: dict[str, dict[str, Any]] = {}
     asm = Assembler(keep_output=False, rules=None)
     if index.is_file():
-        records, graph, notes = _read_index(index)
+        try:
+            records, graph, notes = _read_index(index, within)
+        except localfiles.UnsafeFileError as exc:
+            notes.append((str(index), f"skipped: {exc.reason}"))
+            graph = None
         if graph is not None:
             asm.add_graph(graph)
     explicit: list[bool | None] = []

@@ -77,13 +77,16 @@ def _fail(reason: str, source: str, where: str | None = None) -> SpecFormatError
     return SpecFormatError(reason, source=source, path=where)
 
 
-def read_json_file(path: Path) -> Any:
+def read_json_file(path: Path, within: Path | None = None) -> Any:
     """The JSON document in ``path`` (a ``spack.lock``, an install database ``index.json``).
 
     Read under the local-file rule (:func:`~spackmon_analysis.localfiles.read_local`):
     only a regular file (a FIFO or device named ``spack.lock`` would block or never end)
     of at most :data:`~spackmon_analysis.localfiles.MAX_FILE_BYTES` (256 MiB; the index of
-    a tree of thousands of installs is tens of MB).
+    a tree of thousands of installs is tens of MB). ``within``: the folder the file must
+    stay inside (a file found in a folder, not named by the user); then a refused file
+    raises :class:`~spackmon_analysis.localfiles.UnsafeFileError` for the caller to skip
+    and name in its notes.
 
     Raises:
         SpecFormatError: the file is not a regular file, is over the size cap, cannot be
@@ -92,9 +95,11 @@ def read_json_file(path: Path) -> Any:
     """
     source = str(path)
     try:
-        data = localfiles.read_local(path, None, decompress=False)
+        data = localfiles.read_local(path, within, decompress=False)
         return json.loads(data.decode("utf-8"))
     except localfiles.UnsafeFileError as exc:
+        if within is not None:
+            raise
         raise _fail(exc.reason, source) from None
     except OSError as exc:
         raise _fail(f"cannot read the file ({exc.strerror or exc})", source) from None

@@ -144,3 +144,19 @@ def test_a_malformed_index_names_file_and_element(tmp_path: Path, text: str, whe
     with pytest.raises(sma.SpecFormatError) as err:
         sma.load(db)
     assert err.value.source == str(db / "index.json") and err.value.path == where
+
+
+def test_an_index_symlinked_out_of_the_tree_is_skipped_and_named(tmp_path: Path) -> None:
+    """load(tree): a .spack-db/index.json that is a symbolic link out of the database folder
+    is not read (the localfiles rule) and is named in notes; the prefix still loads. Named
+    directly, the file is read wherever it points."""
+    tree = _tree(tmp_path, {"database": {"version": "7", "installs": {}}})
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text(json.dumps(_index("7", "tinyapp-spack-0.22.1.json")))
+    index = tree / ".spack-db" / "index.json"
+    index.unlink()
+    index.symlink_to(outside)
+    data = sma.load(tree)
+    assert list(data.builds["spec_name"]) == ["tinyutil"]
+    assert any(p == str(index) and "outside" in m and "not read" in m for p, m in data.notes)
+    assert "tinyapp" in set(sma.load(index).builds["spec_name"])
