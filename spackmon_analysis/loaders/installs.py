@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..errors import InstallPrefixError, SpackmonError
+from ..errors import InstallPrefixError, SpackmonError, SpecFormatError
 from ..localfiles import UnsafeFileError, read_local
 from ..logs import Rules
 from ..records import BuildRecord, PhaseRecord
@@ -39,6 +39,7 @@ from ..spackfacts import (
     split_phases,
 )
 from .assemble import Assembler, FrameSet, object_column, phase_dict, resolve_rules
+from .environment import read_json_file
 
 __all__ = [
     "InstallRecord",
@@ -536,24 +537,34 @@ def find_install_prefixes(root: str | os.PathLike[str]) -> list[Path]:
 # install trees -> frames
 
 
-def _installation_times(root: Path) -> dict[str, Any]:
-    """DAG hash -> installation time from the tree's ``.spack-db/index.json`` (if any)."""
+def _installation_times(root: Path) -> tuple[dict[str, datetime], list[tuple[str, str]]]:
+    """DAG hash -> installation time from the tree's ``.spack-db/index.json`` (in ``root`` or
+    up to three folders above it, where Spack keeps it beside ``opt/spack``), and notes.
+
+    The index is read as the install database loader reads it
+    (:func:`~spackmon_analysis.loaders.environment.read_json_file`: a regular file, size cap,
+    no symbolic link out of ``.spack-db``); one that cannot be used is named in the notes and
+    the builds keep the times of their phase logs.
+    """
     for base in (root, *root.parents[:3]):
         index = base / ".spack-db" / "index.json"
-        if index.is_file():
-            try:
-                doc = json.loads(index.read_text(encoding="utf-8"))
-                installs = doc["database"]["installs"]
-            except (OSError, ValueError, KeyError, TypeError):
-                return {}
-            out = {}
-            if isinstance(installs, dict):
-                for key, entry in installs.items():
-                    stamp = entry.get("installation_time") if isinstance(entry, dict) else None
-                    if isinstance(stamp, int | float):
-                        out[key] = datetime.fromtimestamp(stamp, tz=timezone.utc)
-            return out
-    return {}
+        if not index.is_file():
+            continue
+        fallback = "install times taken from the phase logs instead"
+        try:
+            installs = read_json_file(index, index.parent)["database"]["installs"]
+        except (UnsafeFileError, SpecFormatError) as exc:
+            return {}, [(str(index), f"{exc.reason}; not read, {fallback}")]
+        except (KeyError, TypeError):
+            return {}, [(str(index), f"no database.installs in the index; {fallback}")]
+        out = {}
+        if isinstance(installs, dict):
+            for key, entry in installs.items():
+                stamp = entry.get("installation_time") if isinstance(entry, dict) else None
+                if isinstance(stamp, int | float):
+                    out[key] = datetime.fromtimestamp(stamp, tz=timezone.utc)
+        return out, []
+    return {}, []
 
 
 #: ``tinybroken@0.9%gcc@12.2.0 arch=...``: the compiler of a stage directory's build
@@ -628,7 +639,8 @@ def prefixes_frames(
     notes += [(str(r.path), message) for r in records for message in r.notes]
     # files the upload rules left out (symlinks out of the prefix, oversized files)
     notes += [item for r in records for item in r.skipped]
-    times = _installation_times(root if root.is_dir() else root.parent)
+    times, index_notes = _installation_times(root if root.is_dir() else root.parent)
+    notes += index_notes
     asm = Assembler(keep_output=keep_output, rules=active_rules)
     asm.problems.extend(problems)
     for record in records:

@@ -160,3 +160,33 @@ def test_an_index_symlinked_out_of_the_tree_is_skipped_and_named(tmp_path: Path)
     assert list(data.builds["spec_name"]) == ["tinyutil"]
     assert any(p == str(index) and "outside" in m and "not read" in m for p, m in data.notes)
     assert "tinyapp" in set(sma.load(index).builds["spec_name"])
+
+
+def test_load_install_tree_names_an_index_it_cannot_use_for_install_times(tmp_path: Path) -> None:
+    """load_install_tree reads install times from the tree's index.json under the same rule
+    as the install database loader; a damaged index, or one linked out of .spack-db, is named
+    in notes (it used to be passed over without a word) and the prefix still loads."""
+    tree = _tree(tmp_path, {"database": {"version": "7", "installs": {}}})
+    index = tree / ".spack-db" / "index.json"
+    index.write_text('{"database": {"version": "7", "installs": {')
+    data = sma.load_install_tree(tree)
+    assert list(data.builds["spec_name"]) == ["tinyutil"]
+    assert any(p == str(index) and "not JSON" in m and "phase logs" in m for p, m in data.notes)
+
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text(json.dumps(_index("7", "tinyapp-spack-0.22.1.json")))
+    index.unlink()
+    index.symlink_to(outside)
+    data = sma.load_install_tree(tree)
+    assert list(data.builds["spec_name"]) == ["tinyutil"]
+    assert any(p == str(index) and "not read" in m for p, m in data.notes)
+
+
+def test_load_install_tree_takes_install_times_from_the_index(tmp_path: Path) -> None:
+    """With a usable index, the prefix's build is dated by its installation_time."""
+    key = PREFIX.name.rsplit("-", 1)[1]
+    index = {"database": {"version": "7", "installs": {key: {"installation_time": STAMP}}}}
+    data = sma.load_install_tree(_tree(tmp_path, index))
+    created = data.builds["created_at"].iloc[0]
+    assert created.timestamp() == STAMP
+    assert not [n for p, n in data.notes if p.endswith("index.json")]
