@@ -6,6 +6,13 @@ function (``register(subparsers) -> None``) in the modules listed in
 its default. A module that cannot be imported (for example the server's, without
 the ``server`` extra) leaves its commands out with a note in ``spackmon --help``.
 
+Start-up: ``spackmon --help`` runs in a few times a bare ``python -c pass``. The command
+modules import only light modules at the top (argparse, the errors, constants such as
+``client/defaults.py``); a handler imports what its command uses when it runs, so ``info`` and
+``replay`` load no pandas, matplotlib, FastAPI or SQLAlchemy and ``serve`` no pandas or
+matplotlib (``tests/test_cli_imports.py`` checks each under ``python -X importtime``). A new
+command keeps to this.
+
 Everything a subcommand prints goes through
 :class:`~spackmon_analysis.safetext.PrintableStream`: no control character from a file
 or package name reaches the terminal raw.

@@ -15,10 +15,14 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .client import CLI_HINTS, PULL_ROUTES, SERVE_URL, SpackMonitorClient
+# the parser needs only these constants: the client (requests) is imported when a command runs
+from .client.defaults import PULL_ROUTES, SERVE_URL
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .client import SpackMonitorClient
 
 __all__ = ["register", "client_from_args", "connection_options"]
 
@@ -59,6 +63,8 @@ def connection_options(group: Any, *, host_help: str) -> None:
 
 def client_from_args(args: argparse.Namespace) -> SpackMonitorClient:
     """A client from ``--host/--prefix/--user/--token`` with the environment as fallback."""
+    from .client import CLI_HINTS, SpackMonitorClient
+
     prefix = args.prefix or os.environ.get("SPACKMON_PREFIX") or "ms1"
     named = args.host or os.environ.get("SPACKMON_HOST")
     client = SpackMonitorClient(

@@ -33,22 +33,26 @@ no ``KeyError`` on a response escapes.
 
 from __future__ import annotations
 
-from .auth import parse_www_authenticate
-from .endpoints import CLI_HINTS as CLI_HINTS
-from .endpoints import CREDENTIALS_HINT as CREDENTIALS_HINT
-from .endpoints import DEFAULT_HOST as DEFAULT_HOST
-from .endpoints import DEFAULT_PREFIX as DEFAULT_PREFIX
-from .endpoints import LIBRARY_HINTS as LIBRARY_HINTS
-from .endpoints import SpackMonitorClient
-from .progress import interactive as interactive
-from .pulls import MAX_PAGES as MAX_PAGES
-from .pulls import PULL_ROUTES as PULL_ROUTES
-from .pulls import ROUTE_COLUMNS, PaginatedPull
-from .specfiles import read_spec_document
-from .summary import BuildChange, ReplaySummary
-from .transport import SERVE_URL as SERVE_URL
+import importlib
+from typing import TYPE_CHECKING, Any
 
-# The names below are the package's public API; the ``X as X`` imports above are also
+if TYPE_CHECKING:  # what mypy and readers see; at run time each name is imported on first use
+    from .auth import parse_www_authenticate
+    from .defaults import PULL_ROUTES as PULL_ROUTES
+    from .defaults import SERVE_URL as SERVE_URL
+    from .endpoints import CLI_HINTS as CLI_HINTS
+    from .endpoints import CREDENTIALS_HINT as CREDENTIALS_HINT
+    from .endpoints import DEFAULT_HOST as DEFAULT_HOST
+    from .endpoints import DEFAULT_PREFIX as DEFAULT_PREFIX
+    from .endpoints import LIBRARY_HINTS as LIBRARY_HINTS
+    from .endpoints import SpackMonitorClient
+    from .progress import interactive as interactive
+    from .pulls import MAX_PAGES as MAX_PAGES
+    from .pulls import ROUTE_COLUMNS, PaginatedPull
+    from .specfiles import read_spec_document
+    from .summary import BuildChange, ReplaySummary
+
+# The names below are the package's public API; the other names of ``_EXPORTS`` are also
 # importable from here (the CLI and older code use them) without being in ``__all__``.
 __all__ = [
     "SpackMonitorClient",
@@ -59,3 +63,37 @@ __all__ = [
     "read_spec_document",
     "ROUTE_COLUMNS",
 ]
+
+#: name -> the module of this package that defines it, imported on first use (PEP 562): the
+#: ``spackmon`` parser reads :mod:`.defaults` without importing ``requests``.
+_EXPORTS = {
+    "parse_www_authenticate": "auth",
+    "PULL_ROUTES": "defaults",
+    "SERVE_URL": "defaults",
+    "CLI_HINTS": "endpoints",
+    "CREDENTIALS_HINT": "endpoints",
+    "DEFAULT_HOST": "endpoints",
+    "DEFAULT_PREFIX": "endpoints",
+    "LIBRARY_HINTS": "endpoints",
+    "SpackMonitorClient": "endpoints",
+    "interactive": "progress",
+    "MAX_PAGES": "pulls",
+    "ROUTE_COLUMNS": "pulls",
+    "PaginatedPull": "pulls",
+    "read_spec_document": "specfiles",
+    "BuildChange": "summary",
+    "ReplaySummary": "summary",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

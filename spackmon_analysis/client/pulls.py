@@ -7,19 +7,12 @@ from typing import Any
 
 from ..errors import ConfigError, MonitorError
 from .auth import Authenticated, _dig
+from .defaults import PULL_ROUTES as PULL_ROUTES  # data API routes behind the pull shortcuts
 from .progress import _progress_bar
 
 #: Default cap on the pages one pull fetches (with ``page_size=1000``: 10 million rows).
 MAX_PAGES = 10_000
 
-#: Data API routes behind the pull shortcuts.
-PULL_ROUTES = {
-    "builds": "builds",
-    "specs": "specs",
-    "phases": "buildphases",
-    "errors": "builderrors",
-    "warnings": "buildwarnings",
-}
 
 #: The fields of each data API route's rows, in the server's order (the embedded
 #: monitor's schema; ``spackmon_analysis.server.queries.ROUTES`` shapes the rows and a test

@@ -44,6 +44,7 @@ from requests.cookies import RequestsCookieJar
 from requests.structures import CaseInsensitiveDict
 
 from ..errors import ConfigError, MonitorError, TransportError
+from .defaults import SERVE_URL as SERVE_URL  # where the default `spackmon serve` listens
 from .wire import _ACTIVE, _WATCHDOG, _read_body, _TooLarge
 
 #: Statuses worth retrying: the gateway or the service is (briefly) unavailable.
@@ -64,9 +65,6 @@ DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024
 READ_SECONDS_PER_MIB = 1.0
 #: The default total deadline of one exchange, as a multiple of its read timeout.
 DEADLINE_FACTOR = 4.0
-
-#: Where the default ``spackmon serve`` listens (named in "cannot connect" messages).
-SERVE_URL = "http://127.0.0.1:5000"
 
 
 def _server_message(response: requests.Response) -> str:

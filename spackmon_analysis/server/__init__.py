@@ -8,11 +8,15 @@ docs/server.md. The server imports no client: ``spackmon_analysis.LocalMonitor``
 
 from __future__ import annotations
 
-from .app import create_app
-from .guard import TransportLimits
-from .local import LocalMonitor
-from .queries import read_rows
-from .tables import SCHEMA_VERSION, Store, default_db_url
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what mypy and readers see; at run time each name is imported on first use
+    from .app import create_app
+    from .guard import TransportLimits
+    from .local import LocalMonitor
+    from .queries import read_rows
+    from .tables import SCHEMA_VERSION, Store, default_db_url
 
 __all__ = [
     "create_app",
@@ -23,3 +27,29 @@ __all__ = [
     "default_db_url",
     "SCHEMA_VERSION",
 ]
+
+#: public name -> the module of this package that defines it. Imported on first use (PEP
+#: 562), so ``spackmon_analysis.server.commands`` (the ``spackmon`` parser) does not pull in
+#: FastAPI and SQLAlchemy until a command runs.
+_EXPORTS = {
+    "create_app": "app",
+    "TransportLimits": "guard",
+    "LocalMonitor": "local",
+    "read_rows": "queries",
+    "SCHEMA_VERSION": "tables",
+    "Store": "tables",
+    "default_db_url": "tables",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
