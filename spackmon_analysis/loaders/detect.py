@@ -303,6 +303,272 @@ def _merge_database_builds(data: FrameSet) -> FrameSet:
     return replace(data, builds=kept.reset_index(drop=True), notes=data.notes + notes)
 
 
+_REPORT_SOURCES = ("junit", "cdash")
+#: Seconds of slack around a CDash report's start and end (whole epoch seconds) within
+#: which an install directory's build times must fall for the two to be one attempt.
+CDASH_TIME_SLACK = 2.0
+#: Build columns only an install directory gives; a merged report build takes them.
+_DIRECTORY_COLUMNS = ("configure_args", "build_env", "archived_files")
+#: Build columns a merged report build fills from the directory where the report is silent.
+_FILL_COLUMNS = (
+    "full_hash",
+    "dag_hash",
+    "spec_version",
+    "compiler",
+    "host_os",
+    "platform",
+    "host_target",
+    "hostname",
+    "kernel_version",
+    "spack_version",
+    "created_at",
+    "duration",
+    "explicit",
+)
+
+
+def _missing(value: Any) -> bool:
+    import pandas as pd
+
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list or dict: a value
+        return False
+
+
+def _strip_message(text: str, message: Any) -> str:
+    """A report log without the failure message Spack's reporter appends to it (compared
+    word by word: an XML parser turns the newlines of the ``message`` attribute into
+    spaces, while the copy in ``<system-out>`` keeps them)."""
+    import re
+
+    text = text.rstrip()
+    words = [] if _missing(message) else str(message).split()
+    if words:
+        tail = re.search(r"\s+".join(map(re.escape, words)) + r"\Z", text)
+        if tail:
+            text = text[: tail.start()].rstrip()
+    return text
+
+
+def _report_logs_agree(
+    report: pandas.Series, report_phases: pandas.DataFrame, directory: pandas.DataFrame
+) -> bool:
+    """Whether a JUnit build's ``<system-out>`` phases are the logs a directory kept: every
+    phase both sides kept (non-empty) has the same text (sizes when the text was not kept),
+    the report's last phase of a failed build compared without the failure message Spack
+    appends to the log it reports. No shared phase: not shown to be the same attempt."""
+
+    def logs(frame: pandas.DataFrame, message: Any = None) -> dict[str, tuple[Any, Any]]:
+        out: dict[str, tuple[Any, Any]] = {}
+        ordered = frame.sort_values("order", na_position="last") if len(frame) else frame
+        last = len(ordered) - 1
+        for i, (name, text, size) in enumerate(
+            zip(ordered["name"], ordered["output"], ordered["output_size"], strict=True)
+        ):
+            if _missing(size) or int(size) <= 0:
+                continue
+            if message is not None and i == last:
+                if _missing(text):
+                    continue  # its size includes the appended message: says nothing
+                text = _strip_message(str(text), message)
+            out[str(name)] = (None if _missing(text) else str(text).rstrip(), int(size))
+        return out
+
+    failed = str(report["status"]) == "FAILED"
+    mine = logs(report_phases, report.get("message") if failed else None)
+    theirs = logs(directory)
+    shared = set(mine) & set(theirs)
+    if not shared:
+        return False
+    for name in shared:
+        (t1, s1), (t2, s2) = mine[name], theirs[name]
+        if t1 is not None and t2 is not None:
+            if t1 != t2:
+                return False
+        elif s1 != s2:
+            return False
+    return True
+
+
+def _span(row: pandas.Series, phases: pandas.DataFrame) -> tuple[Any, Any]:
+    """(first start, last end) of a build: its phases' times, else its ``created_at``."""
+    import pandas as pd
+
+    starts = pd.to_datetime(phases["started_at"], utc=True, errors="coerce").dropna()
+    ends = pd.to_datetime(phases["finished_at"], utc=True, errors="coerce").dropna()
+    value: Any = row.get("created_at")
+    created = None
+    if not _missing(value):
+        stamp = pd.Timestamp(value)
+        created = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+    first = starts.min() if len(starts) else created
+    last = ends.max() if len(ends) else first
+    return first, last
+
+
+def _within_report_run(
+    report: pandas.Series, report_phases: pandas.DataFrame, row: pandas.Series, phases: Any
+) -> bool:
+    """Whether a directory's build ran inside a CDash report's run: its first and last
+    times fall within the report's start and end (:data:`CDASH_TIME_SLACK` either side)."""
+    import pandas as pd
+
+    win_start, win_end = _span(report, report_phases)
+    start, end = _span(row, phases)
+    if win_start is None or start is None:
+        return False
+    slack = pd.Timedelta(seconds=CDASH_TIME_SLACK)
+    return bool(win_start - slack <= start and end <= win_end + slack)
+
+
+def _richness(phases: pandas.DataFrame) -> tuple[int, int, int]:
+    """How much a build's phases hold: phases with a log, log bytes, phases with a time."""
+    sizes = phases["output_size"].astype("Float64").fillna(0)
+    return (
+        int((sizes > 0).sum()),
+        int(sizes.sum()),
+        int(phases["duration"].notna().sum()),
+    )
+
+
+def _merge_directories_into_reports(data: FrameSet, paths: dict[str | None, str]) -> FrameSet:
+    """Fold each install prefix or stage directory that holds the same attempt as a JUnit
+    or CDash report's build into that build (one row).
+
+    Same attempt: the same DAG hash (a CDash build without one: the only directory build
+    of its package and version), and for JUnit the same logs (:func:`_report_logs_agree`:
+    the report's ``<system-out>`` is the build log Spack read from the stage or prefix),
+    for CDash (which keeps no build log) the directory's build times inside the report's
+    run. The merged build keeps the report's row (run, status, outcome, message,
+    traceback, tags, duration) with the directory's ``configure_args``, ``build_env`` and
+    ``archived_files`` and whatever else the report left empty; its phases, logs and events
+    are those of the richer side (more phases with a log, then more log bytes, then more
+    phase times; the directory on a tie). A note names each merge, and each pair of the
+    same hash that is not the same attempt."""
+    import pandas as pd
+
+    builds, phases = data.builds, data.phases
+    if builds is None or phases is None or not len(builds):
+        return data
+    source = builds["source"].astype(object)
+    reports = builds[source.isin(_REPORT_SOURCES)]
+    dirs = builds[source == "install"]
+    if not len(reports) or not len(dirs):
+        return data
+    phase_build = phases["build"].astype(object)
+    rows_of = phase_build.groupby(phase_build, sort=False).indices
+
+    def phases_of(build: Any) -> pandas.DataFrame:
+        return phases.iloc[rows_of.get(str(build), [])]
+
+    by_dag: dict[str, list[Any]] = {}
+    by_name: dict[tuple[str, str], list[Any]] = {}
+    for j, row in dirs.iterrows():
+        if not _missing(row["dag_hash"]):
+            by_dag.setdefault(str(row["dag_hash"]), []).append(j)
+        by_name.setdefault((str(row["spec_name"]), str(row["spec_version"])), []).append(j)
+    builds = builds.copy()
+    for column in (*_DIRECTORY_COLUMNS, *_FILL_COLUMNS):
+        if column in builds.columns:
+            builds[column] = builds[column].astype(object)
+    notes: list[tuple[str, str]] = []
+    drop: set[Any] = set()
+    renames: dict[str, str] = {}  # directory build key -> report build key (its phases kept)
+    cleared: set[str] = set()  # report builds whose own phases give way to the directory's
+    for i, report in reports.iterrows():
+        known = not _missing(report["dag_hash"])
+        if known:
+            candidates = by_dag.get(str(report["dag_hash"]), [])
+        else:
+            same = [
+                j
+                for (name, version), js in by_name.items()
+                if name == str(report["spec_name"])
+                and (_missing(report["spec_version"]) or version == str(report["spec_version"]))
+                for j in js
+            ]
+            candidates = same if len(same) == 1 else []
+        mine = phases_of(report["build"])
+        for j in candidates:
+            if j in drop:
+                continue
+            row = dirs.loc[j]
+            theirs = phases_of(row["build"])
+            if str(report["source"]) == "junit":
+                same_attempt = _report_logs_agree(report, mine, theirs)
+                why = "same DAG hash, same build log"
+            else:
+                same_attempt = _within_report_run(report, mine, row, theirs)
+                why = (
+                    "same DAG hash, built during the report's run"
+                    if known
+                    else ("the only directory of that package, built during the report's run")
+                )
+            where = paths.get(str(row["build"]), str(row["build"]))
+            label = f"{report['spec_name']} /{short_hash(row['dag_hash'])}"
+            if not same_attempt:
+                if known:
+                    notes.append(
+                        (
+                            where,
+                            f"{label}: same DAG hash as {report['source']} report build "
+                            f"{report['build']} (run {report['run']}) but not the same attempt "
+                            f"({'the logs differ' if str(report['source']) == 'junit' else 'built outside the run'}); "
+                            "kept as two builds",
+                        )
+                    )
+                continue
+            drop.add(j)
+            for column in _DIRECTORY_COLUMNS:
+                if column in builds.columns and not _missing(row.get(column)):
+                    builds.at[i, column] = row[column]
+            for column in _FILL_COLUMNS:
+                if column in builds.columns and _missing(builds.at[i, column]):
+                    if not _missing(row.get(column)):
+                        builds.at[i, column] = row[column]
+            richer = _richness(theirs) >= _richness(mine)
+            if richer:
+                renames[str(row["build"])] = str(report["build"])
+                cleared.add(str(report["build"]))
+            notes.append(
+                (
+                    where,
+                    f"{label}: the same build as {report['source']} report build "
+                    f"{report['build']} (run {report['run']}; {why}); counted once, with the "
+                    f"report's status, the directory's build files and the "
+                    f"{'directory' if richer else 'report'}'s phases",
+                )
+            )
+            break
+    if not drop:
+        return replace(data, notes=data.notes + notes) if notes else data
+    gone = {str(dirs.loc[j, "build"]) for j in drop} - set(renames)
+
+    def regroup(frame: pandas.DataFrame | None) -> pandas.DataFrame | None:
+        if frame is None:
+            return None
+        keys = frame["build"].astype(object)
+        keep = ~(keys.isin(gone) | keys.isin(cleared))
+        out = frame[keep].reset_index(drop=True)
+        out["build"] = out["build"].astype(object).map(lambda k: renames.get(k, k))
+        return out
+
+    builds = builds.drop(index=list(drop)).reset_index(drop=True)
+    for column in _FILL_COLUMNS:
+        if column == "created_at" and column in builds.columns:
+            builds[column] = pd.to_datetime(builds[column], utc=True, errors="coerce")
+    return replace(
+        data,
+        builds=builds,
+        phases=regroup(data.phases),
+        events=regroup(data.events),
+        notes=data.notes + notes,
+    )
+
+
 def _load_folder(target: Path, found: dict[str, list[Path]], **kwargs: Any) -> FrameSet:
     """Every input of every source under ``target`` as one frame set; see :func:`load`."""
     parts = []
@@ -322,8 +588,9 @@ def _load_folder(target: Path, found: dict[str, list[Path]], **kwargs: Any) -> F
     merged = _merge_database_builds(_merge_directories_into_runs(data, paths))
     if found.get(JUNIT.name) or found.get(CDASH.name):
         # the install trees and environments next to the reports give their DAG (the
-        # packages they blocked)
-        return with_dag_frames(merged)
+        # packages they blocked); then a report's build and the directory of the same
+        # attempt are one build
+        return _merge_directories_into_reports(with_dag_frames(merged), paths)
     return merged
 
 
@@ -422,4 +689,4 @@ def _load_several(paths: list[Any], **kwargs: Any) -> FrameSet:
             parts.append(load(target, **kwargs))
     data = concat_frames(parts) if parts else FrameSet()
     data.source = " + ".join(str(Path(p).expanduser()) for p in paths)
-    return with_dag_frames(data, *dags)
+    return _merge_directories_into_reports(with_dag_frames(data, *dags), {})
