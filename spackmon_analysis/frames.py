@@ -300,7 +300,16 @@ class MonitorData:
 
     @classmethod
     def from_client(
-        cls, client: Any, *, keep_output: bool = True, progress: bool = False
+        cls,
+        client: Any,
+        *,
+        keep_output: bool = True,
+        progress: bool = False,
+        since: Any = None,
+        until: Any = None,
+        packages: str | Iterable[str] | None = None,
+        tags: str | Iterable[str] | None = None,
+        status: str | Iterable[str] | None = None,
     ) -> MonitorData:
         """Pull everything a server holds through a :class:`~spackmon_analysis.client.
         SpackMonitorClient` (data API routes specs, dependencies, builds, buildphases,
@@ -310,25 +319,73 @@ class MonitorData:
         (phase durations then stay unknown: they come from the output's timestamps).
         Events are the server's stored ``builderrors``/``buildwarnings``. Rows missing
         a field raise :class:`~spackmon_analysis.errors.MonitorError` naming it.
+
+        ``since``, ``until``, ``packages``, ``tags``, ``status``: only the matching builds,
+        as in :meth:`from_database`, asked of the server with the data API's build filters
+        (``docs/server.md``): rows left out are never sent. A server that does not know
+        those filters and answers with other builds raises
+        :class:`~spackmon_analysis.errors.MonitorError`.
         (Loader: :mod:`spackmon_analysis.loaders.server`.)
         """
+        selection = server.BuildSelection.check(
+            since=since, until=until, packages=packages, tags=tags, status=status
+        )
         return cls.from_frames(
-            server.client_frames(client, keep_output=keep_output, progress=progress)
+            server.client_frames(
+                client, keep_output=keep_output, progress=progress, selection=selection
+            )
         )
 
     @classmethod
-    def from_database(cls, url: Any, *, keep_output: bool = True) -> MonitorData:
+    def from_database(
+        cls,
+        url: Any,
+        *,
+        keep_output: bool = True,
+        since: Any = None,
+        until: Any = None,
+        packages: str | Iterable[str] | None = None,
+        tags: str | Iterable[str] | None = None,
+        status: str | Iterable[str] | None = None,
+        columns: Iterable[str] | None = None,
+    ) -> MonitorData:
         """Read a monitor server's database directly (SQLite or PostgreSQL URL, or an
         SQLAlchemy ``Engine``): the same frames as :meth:`from_client` on that server,
         without HTTP, for large pulls. Raises
-        :class:`~spackmon_analysis.errors.ConfigError` for an unusable URL and
+        :class:`~spackmon_analysis.errors.ConfigError` for an unusable URL or argument and
         :class:`~spackmon_analysis.errors.SchemaVersionError` for another schema.
+
+        Filters, applied by the database (rows left out are never read):
+
+        - ``since``, ``until``: builds created at or after ``since`` and before ``until``
+          (ISO 8601 text, ``datetime``/``pandas.Timestamp``, naive taken as UTC, or a
+          ``date``: its midnight UTC);
+        - ``packages``: builds of these package names; ``tags``: builds carrying at least
+          one of these tags; ``status``: builds with one of these statuses (``SUCCESS``,
+          ``FAILED``, ``NOTRUN``, ``CANCELLED``). One text or several; an empty list
+          matches no build.
+
+        The filters combine (all must hold). Phases and events are those of the matching
+        builds; specs are the matching builds' specs and everything they depend on, with the
+        edges among them (each build's whole DAG). ``columns``: the ``builds``/``phases``
+        columns to fill (e.g. ``["spec_name", "status", "outcome", "duration"]``); the
+        others stay in the frames, all missing, and are not read (``output``: the log text
+        is read chunk by chunk for its timestamps but only kept when named). The keys
+        (``build``, ``build_id``, ``full_hash``, a phase's ``build``, ``phase_id``,
+        ``name``, ``order``) are always filled.
         (Loader: :mod:`spackmon_analysis.loaders.database`.)"""
         # imported here, not above: it needs the ``server`` extra (SQLAlchemy), which the
         # other loaders do not
         from .loaders import database
 
-        return cls.from_frames(database.database_frames(url, keep_output=keep_output))
+        selection = server.BuildSelection.check(
+            since=since, until=until, packages=packages, tags=tags, status=status
+        )
+        return cls.from_frames(
+            database.database_frames(
+                url, keep_output=keep_output, selection=selection, columns=columns
+            )
+        )
 
     def with_dag(self, *sources: Any) -> MonitorData:
         """This data with a dependency DAG (spec files, install trees, environments:

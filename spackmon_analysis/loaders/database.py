@@ -1,34 +1,74 @@
 """A monitor server's database read directly (:meth:`MonitorData.from_database`): the same
-frames as the data API's rows give, read column-wise with SQLAlchemy Core."""
+frames as the data API's rows give, read column-wise with SQLAlchemy Core.
+
+Every table is read by one select, in one read transaction (a consistent snapshot: builds,
+phases and events cannot disagree), streamed in chunks (``fetchmany``; a PostgreSQL
+server-side cursor, SQLite's stepping cursor), so no table is ever held whole as driver rows.
+The filters (:class:`~spackmon_analysis.server.queries.BuildFilter`) and the column choice are
+part of the selects: rows and columns not asked for are never read.
+"""
 
 from __future__ import annotations
 
 import gc
+import itertools
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..records import FRAME_COLUMNS
+from ..server.queries import BuildFilter
 from ..server.tables import (
     Store,
     build_environments,
     build_events,
     build_phases,
     builds,
+    cursor_statement,
     dependencies,
     redact_url,
     specs,
     users,
 )
 from .assemble import FrameSet
-from .server import ServerColumns
+from .server import BuildSelection, ServerColumns
+
+__all__ = ["database_frames", "COLUMN_CHOICES", "KEY_COLUMNS"]
+
+#: Columns ``columns=`` may name: those of the ``builds`` and ``phases`` frames.
+COLUMN_CHOICES = tuple(
+    dict.fromkeys(c for frame in ("builds", "phases") for c, _, _ in FRAME_COLUMNS[frame])
+)
+#: Columns every read fills, named or not (the keys that tie the frames together).
+KEY_COLUMNS = {
+    "builds": ("build", "build_id", "full_hash", "dag_hash", "run", "source"),
+    "phases": ("build", "phase_id", "name", "order"),
+}
 
 
-def database_frames(url: Any, *, keep_output: bool = True) -> FrameSet:
+def database_frames(
+    url: Any,
+    *,
+    keep_output: bool = True,
+    selection: BuildSelection | None = None,
+    columns: Iterable[str] | None = None,
+) -> FrameSet:
     """The five frames of the monitor database at ``url`` (SQLite or PostgreSQL URL, a path to
     a SQLite file, or an SQLAlchemy ``Engine``), labelled with the URL without its password
-    (see :meth:`~spackmon_analysis.frames.MonitorData.from_database`)."""
+    (see :meth:`~spackmon_analysis.frames.MonitorData.from_database`): only the builds that
+    ``selection`` matches (and what belongs to them), only the ``columns`` named (besides
+    :data:`KEY_COLUMNS`; None: every column)."""
+    wanted = _wanted_columns(columns, keep_output)
+    selection = selection or BuildSelection()
+    build_filter = BuildFilter(
+        since=selection.since,
+        until=selection.until,
+        spec_names=selection.packages,
+        tags=selection.tags,
+        statuses=selection.status,
+    )
     store = None
     if isinstance(url, str | os.PathLike):
         text = os.fspath(url)
@@ -47,7 +87,12 @@ def database_frames(url: Any, *, keep_output: bool = True) -> FrameSet:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        frames = _read_database(engine, keep_output=keep_output)
+        frames = _read_database(
+            engine,
+            keep_output=keep_output,
+            build_filter=build_filter or BuildFilter(),
+            wanted=wanted,
+        )
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -57,40 +102,83 @@ def database_frames(url: Any, *, keep_output: bool = True) -> FrameSet:
     return frames
 
 
-#: Rows per keyset page (each page is read in its own short transaction).
-_DB_PAGE = 20_000
+def _wanted_columns(columns: Iterable[str] | None, keep_output: bool) -> set[str] | None:
+    """The named columns checked (None: all of them)."""
+    if columns is None:
+        return None
+    if isinstance(columns, str):
+        columns = [columns]
+    names = [str(c) for c in columns]
+    unknown = [c for c in names if c not in COLUMN_CHOICES]
+    if unknown:
+        raise ConfigError(
+            f"columns=: no builds or phases column {', '.join(map(repr, unknown))} "
+            f"(columns: {', '.join(COLUMN_CHOICES)})"
+        )
+    if "output" in names and not keep_output:
+        raise ConfigError("columns= names 'output' but keep_output=False leaves the logs out")
+    return set(names)
 
 
-def _db_pages(engine: Any, stmt: Any, id_col: Any) -> Iterable[list[Any]]:
-    """The rows of ``stmt`` (ordered by ``id_col``, selected first) in keyset pages, as the
-    DBAPI's plain tuples: raw column values (no SQLAlchemy result processing, so JSON
-    may be text or decoded and times text or ``datetime`` depending on the driver)."""
-    last = None
-    while True:
-        query = (stmt if last is None else stmt.where(id_col > int(last))).limit(_DB_PAGE)
-        sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
-        with engine.connect() as conn:
-            cursor = conn.connection.dbapi_connection.cursor()
-            try:
-                cursor.execute(sql)
-                rows = cursor.fetchall()
-            finally:
-                cursor.close()
-        if rows:
-            yield rows
-        if len(rows) < _DB_PAGE:
-            return
-        last = rows[-1][0]
+#: Rows fetched from the database at a time (and phases with their logs: fewer, so a chunk of
+#: long logs stays small).
+_CHUNK = 20_000
+_CHUNK_WITH_LOGS = 2_000
+_cursor_names = itertools.count()
 
 
-def _read_database(engine: Any, *, keep_output: bool) -> FrameSet:
-    """The five frames of a server database: its tables read page by page with SQLAlchemy
-    Core into :class:`~spackmon_analysis.loaders.server.ServerColumns` (no dict per row),
-    the one assembly of server rows into frames, which
+def _stream(conn: Any, stmt: Any, rows: int) -> Iterator[list[Any]]:
+    """The rows of ``stmt`` in chunks of at most ``rows``, as the DBAPI's plain tuples: raw
+    column values (no SQLAlchemy result processing, so JSON may be text or decoded and times
+    text or ``datetime`` depending on the driver). On PostgreSQL a named (server-side) cursor
+    keeps the result in the server; SQLite's cursor steps through it."""
+    dialect = conn.dialect
+    sql, params = cursor_statement(stmt, dialect)
+    raw = conn.connection.dbapi_connection
+    if dialect.name == "postgresql":
+        cursor = raw.cursor(name=f"spackmon_read_{os.getpid()}_{next(_cursor_names)}")
+    else:
+        cursor = raw.cursor()
+    try:
+        cursor.execute(sql, params)
+        while True:
+            chunk = cursor.fetchmany(rows)
+            if not chunk:
+                return
+            yield chunk
+    finally:
+        cursor.close()
+
+
+def _read_database(
+    engine: Any, *, keep_output: bool, build_filter: BuildFilter, wanted: set[str] | None
+) -> FrameSet:
+    """The five frames of a server database: its tables streamed with SQLAlchemy Core selects
+    into :class:`~spackmon_analysis.loaders.server.ServerColumns` (no dict per row), the one
+    assembly of server rows into frames, which
     :func:`~spackmon_analysis.loaders.server.rows_frames` uses for the data API's rows."""
-    from sqlalchemy import func, select
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            frames = _read_tables(
+                conn, keep_output=keep_output, build_filter=build_filter, wanted=wanted
+            )
+    if wanted is not None:
+        _blank_unwanted(frames, wanted)
+    return frames
 
-    cols = ServerColumns(keep_output=keep_output)
+
+def _read_tables(
+    conn: Any, *, keep_output: bool, build_filter: BuildFilter, wanted: set[str] | None
+) -> FrameSet:
+    from sqlalchemy import func, null, select
+
+    def need(*names: str) -> bool:
+        return wanted is None or any(n in wanted for n in names)
+
+    cols = ServerColumns(keep_output=keep_output and need("output"))
+    every = build_filter.everything
     spec_stmt = select(
         specs.c.id,
         specs.c.full_hash,
@@ -108,7 +196,9 @@ def _read_database(engine: Any, *, keep_output: bool) -> FrameSet:
         specs.c.dag_hash,
         specs.c.parameters,
     ).order_by(specs.c.id)
-    for rows in _db_pages(engine, spec_stmt, specs.c.id):
+    if not every:
+        spec_stmt = spec_stmt.where(specs.c.id.in_(build_filter.spec_ids()))
+    for rows in _stream(conn, spec_stmt, _CHUNK):
         for row in rows:
             cols.add_spec(*row[1:])
     parent, child = specs.alias("parent"), specs.alias("child")
@@ -125,33 +215,37 @@ def _read_database(engine: Any, *, keep_output: bool) -> FrameSet:
         .join(child, child.c.id == dependencies.c.dependency_id)
         .order_by(dependencies.c.id)
     )
-    for rows in _db_pages(engine, dep_stmt, dependencies.c.id):
+    if not every:
+        dep_stmt = dep_stmt.where(dependencies.c.spec_id.in_(build_filter.spec_ids()))
+    for rows in _stream(conn, dep_stmt, _CHUNK):
         for row in rows:
             cols.add_edge(*row[1:])
 
-    build_stmt = (
-        select(
-            builds.c.id,
-            specs.c.full_hash,
-            specs.c.name,
-            specs.c.version,
-            builds.c.status,
-            build_environments.c.host_os,
-            build_environments.c.platform,
-            build_environments.c.host_target,
-            build_environments.c.hostname,
-            build_environments.c.kernel_version,
-            builds.c.spack_version,
-            users.c.username,
-            builds.c.tags,
-            builds.c.created_at,
+    # a column not asked for is a NULL in the select (and its join left out)
+    env = need("host_os", "platform", "host_target", "hostname", "kernel_version")
+    build_stmt = select(
+        builds.c.id,
+        specs.c.full_hash,
+        specs.c.name if need("spec_name") else null(),
+        specs.c.version if need("spec_version") else null(),
+        builds.c.status if need("status", "outcome") else null(),
+        *(
+            getattr(build_environments.c, name) if need(name) else null()
+            for name in ("host_os", "platform", "host_target", "hostname", "kernel_version")
+        ),
+        builds.c.spack_version if need("spack_version") else null(),
+        users.c.username if need("owner") else null(),
+        builds.c.tags if need("tags") else null(),
+        builds.c.created_at if need("created_at", "run_time") else null(),
+    ).join(specs, specs.c.id == builds.c.spec_id)
+    if env:
+        build_stmt = build_stmt.join(
+            build_environments, build_environments.c.id == builds.c.build_environment_id
         )
-        .join(specs, specs.c.id == builds.c.spec_id)
-        .join(build_environments, build_environments.c.id == builds.c.build_environment_id)
-        .join(users, users.c.id == builds.c.owner_id)
-        .order_by(builds.c.id)
-    )
-    for rows in _db_pages(engine, build_stmt, builds.c.id):
+    if need("owner"):
+        build_stmt = build_stmt.join(users, users.c.id == builds.c.owner_id)
+    build_stmt = build_stmt.where(*build_filter.conditions()).order_by(builds.c.id)
+    for rows in _stream(conn, build_stmt, _CHUNK):
         cols.add_builds(rows)
 
     phase_cols = [
@@ -161,10 +255,12 @@ def _read_database(engine: Any, *, keep_output: bool) -> FrameSet:
         build_phases.c.status,
         func.coalesce(func.length(build_phases.c.output), 0),
     ]
-    if keep_output:
+    if keep_output:  # the logs: kept, or read for their timestamps only
         phase_cols.append(build_phases.c.output)
     phase_stmt = select(*phase_cols).order_by(build_phases.c.id)
-    for rows in _db_pages(engine, phase_stmt, build_phases.c.id):
+    if not every:
+        phase_stmt = phase_stmt.where(build_phases.c.build_id.in_(build_filter.build_ids()))
+    for rows in _stream(conn, phase_stmt, _CHUNK_WITH_LOGS if keep_output else _CHUNK):
         columns = list(zip(*rows, strict=True))
         del rows
         outputs = list(columns[5]) if keep_output else None
@@ -189,7 +285,35 @@ def _read_database(engine: Any, *, keep_output: bool) -> FrameSet:
             .where(build_events.c.kind == kind)
             .order_by(build_events.c.id)
         )
-        for rows in _db_pages(engine, event_stmt, build_events.c.id):
+        if not every:
+            event_stmt = event_stmt.where(build_events.c.build_id.in_(build_filter.build_ids()))
+        for rows in _stream(conn, event_stmt, _CHUNK):
             for row in rows:
                 cols.add_event(*row[1:])
     return cols.frames(source="database", label="")
+
+
+def _blank_unwanted(frames: FrameSet, wanted: set[str]) -> None:
+    """The builds and phases columns neither named nor keys, all missing (their dtypes kept):
+    a column derived from others (``outcome``, ``duration``, ``compiler``) is filled only when
+    named, as a stored one is."""
+    import numpy as np
+    import pandas as pd
+
+    for name in ("builds", "phases"):
+        frame = getattr(frames, name)
+        n = len(frame)
+        for column in list(frame.columns):
+            if column in wanted or column in KEY_COLUMNS[name]:
+                continue
+            series = frame[column]
+            values: Any
+            if isinstance(series.dtype, pd.CategoricalDtype):
+                values = pd.Categorical.from_codes(
+                    np.full(n, -1, dtype=np.int8), dtype=series.dtype
+                )
+            elif series.dtype == object:
+                values = np.full(n, None, dtype=object)
+            else:  # string, Int64, float64, datetime: the dtype's missing value
+                values = series.iloc[:0].reindex(frame.index).array
+            frame[column] = values

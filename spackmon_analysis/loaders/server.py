@@ -16,11 +16,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from typing import Any
 
 from ..errors import ConfigError, LogParseError, MonitorError
 from ..logs import LogEvent
-from ..records import BUILD_STATUS_CATEGORIES, OUTCOMES, PHASE_STATUS_CATEGORIES, SOURCES
+from ..records import (
+    BUILD_STATUS_CATEGORIES,
+    BUILD_STATUSES,
+    OUTCOMES,
+    PHASE_STATUS_CATEGORIES,
+    SOURCES,
+)
 from ..spackfacts import (
     build_outcome,
     first_last_stamp_texts,
@@ -32,17 +40,168 @@ from ..spackfacts import (
 )
 from .assemble import Assembler, FrameSet, object_column
 
-__all__ = ["client_frames", "rows_frames", "ServerColumns", "add_server_spec", "empty_to_none"]
+__all__ = [
+    "BuildSelection",
+    "client_frames",
+    "rows_frames",
+    "ServerColumns",
+    "add_server_spec",
+    "empty_to_none",
+]
 
 
-def client_frames(client: Any, *, keep_output: bool = True, progress: bool = False) -> FrameSet:
+@dataclass(frozen=True)
+class BuildSelection:
+    """The build filters of ``MonitorData.from_database``/``from_client``, checked: ``since``
+    and ``until`` naive UTC datetimes (``since <= created_at < until``), ``packages``, ``tags``
+    and ``status`` tuples of text (a build matches any of them; an empty tuple matches none),
+    ``None`` for no condition. :meth:`check` reads what a user passes."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    packages: tuple[str, ...] | None = None
+    tags: tuple[str, ...] | None = None
+    status: tuple[str, ...] | None = None
+
+    @classmethod
+    def check(
+        cls,
+        *,
+        since: Any = None,
+        until: Any = None,
+        packages: Any = None,
+        tags: Any = None,
+        status: Any = None,
+    ) -> BuildSelection:
+        """The selection from ``since``/``until`` (ISO 8601 text, ``datetime`` or
+        ``pandas.Timestamp``: naive taken as UTC; ``date``: its midnight UTC) and
+        ``packages``/``tags``/``status`` (one text or several). Raises
+        :class:`~spackmon_analysis.errors.ConfigError` naming the argument for a value it
+        cannot use: a status other than Spack's four, ``since`` after ``until``."""
+        selection = cls(
+            since=_utc_time("since", since),
+            until=_utc_time("until", until),
+            packages=_texts("packages", packages),
+            tags=_texts("tags", tags),
+            status=_texts("status", status),
+        )
+        bad = [s for s in selection.status or () if s not in BUILD_STATUSES]
+        if bad:
+            raise ConfigError(
+                f"status=: {', '.join(map(repr, bad))} is not a build status "
+                f"({', '.join(BUILD_STATUSES)})"
+            )
+        if selection.since and selection.until and selection.since > selection.until:
+            raise ConfigError(
+                f"since= ({selection.since.isoformat()}Z) is after until= "
+                f"({selection.until.isoformat()}Z)"
+            )
+        return selection
+
+    @property
+    def everything(self) -> bool:
+        """Whether no filter is set."""
+        return self == BuildSelection()
+
+    @property
+    def nothing(self) -> bool:
+        """Whether an empty list of packages, tags or statuses rules out every build."""
+        return any(v is not None and not v for v in (self.packages, self.tags, self.status))
+
+    def query(self, prefix: str = "") -> dict[str, Any]:
+        """The data API's build filters (``prefix`` ``"build_"`` on the routes whose rows
+        belong to builds): times as ISO 8601 UTC text, several values as a list."""
+        out: dict[str, Any] = {}
+        for name, value in (("since", self.since), ("until", self.until)):
+            if value is not None:
+                out[prefix + name] = value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        for name, values in (
+            ("spec_name", self.packages),
+            ("tag", self.tags),
+            ("status", self.status),
+        ):
+            if values is not None:
+                out[prefix + name] = list(values)
+        return out
+
+    def outside(self, row: Mapping[str, Any]) -> str | None:
+        """Which filter a data API ``builds`` row does not meet (None: it meets them all)."""
+        if self.packages is not None and row.get("spec_name") not in self.packages:
+            return f"spec_name {row.get('spec_name')!r}"
+        if self.status is not None and row.get("status") not in self.status:
+            return f"status {row.get('status')!r}"
+        if self.tags is not None and not set(map(str, row.get("tags") or ())) & set(self.tags):
+            return f"tags {row.get('tags')!r}"
+        if self.since is not None or self.until is not None:
+            created = _utc_time("created_at", row.get("created_at"))
+            if created is None or (self.since is not None and created < self.since):
+                return f"created_at {row.get('created_at')!r}"
+            if self.until is not None and created >= self.until:
+                return f"created_at {row.get('created_at')!r}"
+        return None
+
+
+def _utc_time(name: str, value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+        except ValueError:
+            raise ConfigError(
+                f"{name}=: {text!r:.80} is not an ISO 8601 date or time "
+                "(2026-11-01, 2026-11-01T06:00:00Z)"
+            ) from None
+    elif isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    elif not isinstance(value, datetime):
+        raise ConfigError(f"{name}=: expected a date or time, got {type(value).__name__}")
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    if hasattr(value, "to_pydatetime"):  # a pandas Timestamp
+        value = value.to_pydatetime()
+    return value
+
+
+def _texts(name: str, value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    values = [value] if isinstance(value, str) else value
+    try:
+        items = list(values)
+    except TypeError:
+        raise ConfigError(
+            f"{name}=: expected a text or a list of texts, got {value!r:.80}"
+        ) from None
+    bad = [v for v in items if not isinstance(v, str) or "\x00" in v]
+    if bad:
+        raise ConfigError(f"{name}=: {bad[0]!r:.80} is not a text the server can hold")
+    return tuple(dict.fromkeys(items))
+
+
+def client_frames(
+    client: Any,
+    *,
+    keep_output: bool = True,
+    progress: bool = False,
+    selection: BuildSelection | None = None,
+) -> FrameSet:
     """Everything a server holds, pulled through ``client`` (a
     :class:`~spackmon_analysis.client.SpackMonitorClient`; data API routes specs,
     dependencies, builds, buildphases, builderrors, buildwarnings), as a frame set (see
-    :meth:`~spackmon_analysis.frames.MonitorData.from_client`)."""
+    :meth:`~spackmon_analysis.frames.MonitorData.from_client`); with ``selection``, only the
+    matching builds and what belongs to them, asked of the server with the data API's build
+    filters (a server that answers with a build outside them raises
+    :class:`~spackmon_analysis.errors.MonitorError`: it does not know the filters)."""
+    selection = selection or BuildSelection()
+    empty = selection.nothing
 
     def pull(route: str, **filters: Any) -> list[dict[str, Any]]:
-        return list(client.pull(route, progress=progress, **filters))
+        if empty:
+            return []
+        query = selection.query("" if route == "builds" else "build_")
+        return list(client.pull(route, progress=progress, **query, **filters))
 
     # list pages leave phase outputs out unless asked (the server bounds each page in bytes)
     phase_filters = {"output": bool(keep_output)}
@@ -54,6 +213,15 @@ def client_frames(client: Any, *, keep_output: bool = True, progress: bool = Fal
         "builderrors": pull("builderrors"),
         "buildwarnings": pull("buildwarnings"),
     }
+    if not selection.everything:
+        for row in rows["builds"]:
+            missed = selection.outside(row) if isinstance(row, Mapping) else None
+            if missed is not None:
+                raise MonitorError(
+                    f"the server answered the filtered builds pull with build "
+                    f"{row.get('id')!r} ({missed}), which the filters leave out: it does not "
+                    "know the data API's build filters (since, until, spec_name, tag, status)"
+                )
     label = getattr(client, "baseurl", None) or getattr(client, "host", "") or "server"
     return rows_frames(rows, source="server", label=str(label), keep_output=keep_output)
 

@@ -52,6 +52,7 @@ __all__ = [
     "redact_url",
     "set_lock_wait",
     "run_prepared",
+    "cursor_statement",
     "utcnow",
     "iso",
     "iso_seconds",
@@ -533,3 +534,18 @@ def run_prepared(conn: Any, stmt: Any, params: dict[str, Any]) -> list[tuple]:
         raise DBAPIError.instance(sql, args, exc, dialect.loaded_dbapi.Error) from exc
     finally:
         cursor.close()
+
+
+def cursor_statement(stmt: Any, dialect: Any) -> tuple[str, Any]:
+    """``(sql, parameters)`` of a Core select for a plain DBAPI cursor of ``dialect``: the
+    statement compiled with its bound values (lists in ``IN`` expanded) processed as
+    SQLAlchemy would bind them (a ``datetime`` becomes SQLite's stored text form), so a reader
+    can fetch raw rows in chunks (``fetchmany``) without SQLAlchemy's per-row processing."""
+    compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    procs = compiled._bind_processors
+    if procs:
+        params = {k: (procs[k](v) if k in procs else v) for k, v in params.items()}
+    if dialect.positional:
+        return compiled.string, tuple(params[name] for name in compiled.positiontup or ())
+    return compiled.string, params

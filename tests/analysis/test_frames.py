@@ -759,7 +759,8 @@ def test_from_database_column_reader_corner_cases(tmp_path, monkeypatch, keep_ou
     from spackmon_analysis.server.queries import read_rows
 
     url = _edge_case_database(tmp_path / "edge.db")
-    monkeypatch.setattr(database, "_DB_PAGE", 2)
+    monkeypatch.setattr(database, "_CHUNK", 2)
+    monkeypatch.setattr(database, "_CHUNK_WITH_LOGS", 2)
     direct = MonitorData.from_database(url, keep_output=keep_output)
     phase_filter = {} if keep_output else {"output": False}
     rows = {

@@ -39,14 +39,16 @@ def _check_route(route_name: str) -> None:
 def _parse_query(request: Request, route_name: str, with_output: bool = True) -> tuple[dict, bool]:
     """The filters of a request's query string, and whether phases carry their output."""
     _check_route(route_name)
-    filters = {}
+    given: dict[str, list[str]] = {}
     for key, value in request.query_params.multi_items():
         if key in ("limit", "offset", "format"):
             continue
         if key == "output" and route_name == "buildphases":
             with_output = value.strip().lower() not in ("0", "false", "no")
             continue
-        filters[key] = value
+        given.setdefault(key, []).append(value)
+    # a filter given several times matches any of its values
+    filters = {k: v[0] if len(v) == 1 else v for k, v in given.items()}
     return filters, with_output
 
 
