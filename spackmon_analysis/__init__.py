@@ -77,6 +77,7 @@ _EXPORTS: dict[str, str] = {
     "failure_cost": "history",
     "failure_groups": "history",
     "timeline": "history",
+    "busiest_keys": "history",
     # views
     "plot_dependency_graph": "plots",
     "plot_failure_matrix": "plots",

@@ -44,6 +44,7 @@ __all__ = [
     "SAME_INPUTS",
     "attempt_table",
     "timeline",
+    "busiest_keys",
     "error_history",
     "flaky_builds",
     "outcome_changes",
@@ -958,6 +959,39 @@ def timeline(data: MonitorData, key: str | Iterable[str] | None = None) -> pd.Da
     sizes = out.groupby("key").size()
     out.attrs["keys"] = sorted(sizes[sizes > 1].index)
     return out
+
+
+def busiest_keys(data: MonitorData, top: int | None = None) -> list[str]:
+    """The build keys with a history (two attempts or more that ran), the one most worth a
+    timeline first: the most attempts, then the most failed attempts, then the most outcome
+    changes between consecutive attempts, then the label; ``top`` keeps the first ones.
+    This is the key :func:`~spackmon_analysis.plots.plot_timeline` draws when given none,
+    and the one the written plots show."""
+    _check(data, "busiest_keys")
+    table = attempt_table(data)
+    ran = table[table["ran"]]
+    if not len(ran):
+        return []
+    outcome = ran["outcome"].astype(object)
+    frame = pd.DataFrame(
+        {
+            "key": ran["key"].to_numpy(),
+            "failed": (outcome == "failed").to_numpy(),
+            "changed": (outcome != outcome.groupby(ran["key"]).shift()).to_numpy()
+            & ran["seq"].gt(1).to_numpy(),
+        }
+    )
+    per_key = frame.groupby("key", sort=False).agg(
+        attempts=("key", "size"), failed=("failed", "sum"), changed=("changed", "sum")
+    )
+    per_key = per_key[per_key["attempts"] > 1].reset_index()
+    per_key = per_key.sort_values(
+        ["attempts", "failed", "changed", "key"],
+        ascending=[False, False, False, True],
+        kind="stable",
+    )
+    keys = [str(k) for k in per_key["key"]]
+    return keys if top is None else keys[: max(0, int(top))]
 
 
 # ---------------------------------------------------------------------------------

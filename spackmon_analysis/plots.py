@@ -1446,21 +1446,46 @@ def plot_failure_trends(
 
 
 def plot_timeline(
-    data: MonitorData, key: str, *, ax: matplotlib.axes.Axes | None = None
+    data: MonitorData, key: str | None = None, *, ax: matplotlib.axes.Axes | None = None
 ) -> matplotlib.axes.Axes:
     """One build key's history (:func:`spackmon_analysis.history.timeline`): its phase times
     stacked per attempt, each bar edged in its outcome colour, an ``N new`` / ``N fixed`` note
     above an attempt whose errors changed, and the slow-phase flags of
     :func:`~spackmon_analysis.history.slow_phases` as ``!`` marks.
-    ``key`` is a build key label (``history.attempt_table(data)["key"]``)."""
+    ``key`` is a build key label (``history.attempt_table(data)["key"]``).
+
+    Without ``key``: the build key with the most attempts
+    (:func:`~spackmon_analysis.history.busiest_keys`: then the most failed attempts, the
+    most outcome changes, the label), named in the title with how many keys have a
+    history; one key per plot keeps each attempt's phase bars readable (draw the others
+    with ``busiest_keys(data)``). With no build key of two attempts or more, the axes say
+    there is no history."""
     import numpy as np
     from matplotlib import colormaps
 
-    from .history import slow_phases, timeline
+    from .history import busiest_keys, slow_phases, timeline
 
     _check_data(data, "plot_timeline", "attempts")
+    chosen = ""
+    if key is None:
+        keys = busiest_keys(data)
+        if not keys:
+            if ax is None:
+                ax = _new_axes((8.0, 3.8))
+            return _empty(
+                ax,
+                "Build history",
+                "no build key has two attempts or more: no history to draw",
+            )
+        key = keys[0]
+        others = len(keys) - 1
+        chosen = (
+            f" (the build key with the most attempts; {others} other key(s) with a history)"
+            if others
+            else " (the one build key with a history)"
+        )
     frame = timeline(data, key)
-    title = f"History of {key}"
+    title = f"History of {key}{chosen}"
     if ax is None:
         ax = _new_axes((8.0, 3.8))
     if not len(frame):

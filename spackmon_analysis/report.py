@@ -49,7 +49,13 @@ from .failures import (
     label,
     outcomes,
 )
-from .history import OUTCOME_MARKS, HistorySummary, history_summary, latest_attempt_of
+from .history import (
+    OUTCOME_MARKS,
+    HistorySummary,
+    busiest_keys,
+    history_summary,
+    latest_attempt_of,
+)
 from .palette import OUTCOME_COLORS
 from .safetext import printable
 from .spackfacts import short_hash
@@ -65,6 +71,8 @@ __all__ = [
     "runs_table",
     "failing_runs",
     "PLOTS",
+    "HISTORY_PLOTS",
+    "plot_stems",
 ]
 
 #: Plots written by :func:`write_plots`: (file stem, title, ``plots`` function name). The
@@ -78,6 +86,15 @@ PLOTS: tuple[tuple[str, str, str], ...] = (
         "First error of each failed phase, by failure class",
         "plot_error_classes",
     ),
+)
+
+#: The plots of a build history, drawn after :data:`PLOTS` when some build key has two
+#: attempts or more that ran (:func:`plot_stems`): the failure rate per day by package,
+#: and the timeline of the build key with the most attempts
+#: (:func:`~spackmon_analysis.history.busiest_keys`).
+HISTORY_PLOTS: tuple[tuple[str, str, str], ...] = (
+    ("failure-trends", "Failure rate per day by package", "plot_failure_trends"),
+    ("timeline", "History of the build key with the most attempts", "plot_timeline"),
 )
 
 _CONTEXT_INDENT = "    | "
@@ -775,6 +792,9 @@ def _caption(stem: str, title: str, data: MonitorData) -> str:
     """The caption of a plot; the dependency graph's says what it shows: every run with a
     failure, else the latest run (named), or the current state on the server / in the
     install tree."""
+    if stem == "timeline":
+        keys = busiest_keys(data, top=1)
+        return f"History of {keys[0]}, the build key with the most attempts" if keys else title
     if stem != "dependency-graph":
         return title
     builds = data.builds
@@ -798,13 +818,28 @@ def _caption(stem: str, title: str, data: MonitorData) -> str:
     return f"{title}: every spec and build in the data" if len(builds) else title
 
 
+def _plots_of(data: MonitorData) -> tuple[tuple[str, str, str], ...]:
+    """:data:`PLOTS`, then :data:`HISTORY_PLOTS` when ``data`` has a build history."""
+    has_history = hasattr(data, "attempts") and bool(busiest_keys(data, top=1))
+    return PLOTS + HISTORY_PLOTS if has_history else PLOTS
+
+
+def plot_stems(data: MonitorData) -> list[str]:
+    """The file stems :func:`write_plots` writes for ``data`` (and the figures of the HTML
+    report): every one of :data:`PLOTS`, and those of :data:`HISTORY_PLOTS` when a build key
+    has two attempts or more that ran."""
+    _check_data(data, "plot_stems")
+    return [stem for stem, _title, _function in _plots_of(data)]
+
+
 def _render(original: MonitorData) -> list[tuple[str, str, bytes]]:
-    """``(file stem, caption, PNG bytes)`` of every plot in :data:`PLOTS`, drawn by
+    """``(file stem, caption, PNG bytes)`` of every plot in :data:`PLOTS` (and
+    :data:`HISTORY_PLOTS` for data with a history), drawn by
     :mod:`spackmon_analysis.plots` (the report has no drawings of its own). A view that
     fails does not stop the report: a ``RuntimeWarning`` names it, and its place holds a
     picture and a caption saying it was not drawn and why."""
     rendered = []
-    for stem, title, function in PLOTS:
+    for stem, title, function in _plots_of(original):
         data = _first_errors_only(original) if stem == "error-classes" else original
         graph = stem == "dependency-graph"
         options = _graph_options(data) if graph else {}
@@ -849,7 +884,11 @@ def write_plots(data: MonitorData, out: str | Path) -> list[Path]:
     """Write the report's PNG plots into ``out`` (created); returns their paths.
 
     Files: ``dependency-graph.png``, ``failure-matrix.png``, ``phase-outcomes.png``,
-    ``error-classes.png`` (the first error of each failed phase per failure class).
+    ``error-classes.png`` (the first error of each failed phase per failure class); when a
+    build key has two attempts or more that ran (a history: several save-local runs, a
+    server keeping attempts), also ``failure-trends.png`` (failure rate per day by package)
+    and ``timeline.png`` (the attempts and phase times of the build key with the most
+    attempts). :func:`plot_stems` names them for given data.
     """
     _check_data(data, "write_plots")
     out = Path(out)

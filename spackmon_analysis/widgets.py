@@ -16,7 +16,8 @@ import io
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, UnknownKeyError
-from .palette import FAILURE_PATH_COLOR, OUTCOME_ORDER
+from .history import OUTCOME_MARKS
+from .palette import FAILURE_PATH_COLOR, OUTCOME_COLORS, OUTCOME_ORDER
 from .spackfacts import failed_phases, first_error_events, short_hash
 
 if TYPE_CHECKING:
@@ -65,11 +66,15 @@ def _options(values: Any) -> list[str]:
 
 class Explorer:
     """Dropdowns (package, compiler, run, outcome), the matching builds, the selected build's
-    first error with context, and the dependency graph of the selected run.
+    first error with context, and the dependency graph of the selected run; where the data
+    has a build history (a build key with two attempts or more), the flaky builds, the
+    timeline of the selected build's key and new/recurring/fixed marks beside its errors.
 
     Attributes: ``package``, ``compiler``, ``run``, ``outcome`` (``Dropdown``), ``build``
     (``Dropdown`` of the matching builds), ``table`` (``HTML``), ``log`` (``HTML``), ``dag``
-    (``Image``, PNG), ``widget`` (the ``VBox`` holding them), ``data``.
+    (``Image``, PNG), ``history`` (``HTML``: empty without a history), ``history_keys`` (the
+    build keys with a history, most attempts first), ``widget`` (the ``VBox`` holding them),
+    ``data``.
     """
 
     def __init__(self, data: MonitorData) -> None:
@@ -118,6 +123,8 @@ class Explorer:
         self.table = w.HTML()
         self.log = w.HTML()
         self.dag = w.Image(format="png", layout=w.Layout(max_width="900px"))
+        self.history = w.HTML()
+        self._load_history(data)
         for dd in (self.package, self.compiler, self.run, self.outcome):
             dd.observe(self._on_filter, names="value")
         self.build.observe(self._on_build, names="value")
@@ -128,9 +135,34 @@ class Explorer:
                 self.table,
                 self.build,
                 w.HBox([self.log, self.dag]),
+                self.history,
             ]
         )
         self._refresh()
+
+    def _load_history(self, data: MonitorData) -> None:
+        """The history answers the explorer shows, computed once: build keys with two
+        attempts or more (:func:`~spackmon_analysis.history.busiest_keys`), their
+        timelines, new/recurring/fixed errors and the flaky builds; nothing when no build
+        key has a history."""
+        from .history import busiest_keys, history_summary, latest_attempt_of, timeline
+
+        self.history_keys: list[str] = busiest_keys(data) if hasattr(data, "attempts") else []
+        self._summary = None
+        self._timeline = None
+        self._key_of: dict[str, str] = {}
+        self._latest: dict[str, str] = {}
+        if not self.history_keys:
+            return
+        from .history import attempt_table
+
+        self._summary = history_summary(data)
+        self._timeline = timeline(data, self.history_keys)
+        self._latest = latest_attempt_of(data)
+        table = attempt_table(data)
+        self._key_of = dict(
+            zip(table["attempt"].astype(object), table["key"].astype(object), strict=True)
+        )
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -241,10 +273,12 @@ class Explorer:
     def _show_build(self, key: str | None) -> None:
         if key is None:
             self.log.value = "<i>no build selected</i>"
+            self.history.value = self.history_view(None)
             self._show_dag(None if self.run.value == ALL else self.run.value)
             return
         row = self.builds[self.builds["build"].astype(str) == key].iloc[0]
         self.log.value = self.error_view(key)
+        self.history.value = self.history_view(key)
         run = self.run.value if self.run.value != ALL else _text(row.get("run"))
         self._show_dag(run)
 
@@ -292,9 +326,11 @@ class Explorer:
                 f"{head}<br>first error in phase <b>{html.escape(str(_text(e.get('phase'))))}</b>"
                 + (f" ({html.escape(line)})" if line else "")
                 + f", class <code>{html.escape(cls)}</code>"
+                + self._error_mark(build, _text(e.get("fingerprint")))
                 + '<pre style="font-size:11px;max-height:300px;overflow:auto">'
                 + "\n".join(lines)
                 + "</pre>"
+                + self._fixed_view(build)
             )
         outcome = _text(row["outcome"])
         if outcome == "failed":
@@ -315,7 +351,126 @@ class Explorer:
                 else "a dependency did not build"
             )
             return f"{head}<br>never built: {why}"
-        return f"{head}<br>no error"
+        return f"{head}<br>no error" + self._fixed_view(build)
+
+    # -- history ------------------------------------------------------------------------------
+
+    def _attempt_of(self, build: str) -> str:
+        return self._latest.get(build, build)
+
+    def _error_mark(self, build: str, fingerprint: str | None) -> str:
+        """`` [new]`` / `` [recurring since <time>]`` beside a first error, from its build
+        key's history (nothing when the key has no history)."""
+        if self._summary is None or fingerprint is None:
+            return ""
+        found = self._summary.marks.get((self._attempt_of(build), fingerprint))
+        if found is None:
+            return ""
+        status, first = found
+        if status == "new":
+            return (
+                f' <b style="color:{FAILURE_PATH_COLOR}" title="the previous attempt of this '
+                'build key did not have it">[new]</b>'
+            )
+        return f" <b>[recurring since {html.escape(_stamp(first))} UTC]</b>"
+
+    def _fixed_view(self, build: str) -> str:
+        """The errors the previous attempt of the build's key had and this one has not."""
+        if self._summary is None:
+            return ""
+        errors = self._summary.errors
+        fixed = errors[
+            (errors["attempt"].astype(object) == self._attempt_of(build))
+            & (errors["status"] == "fixed")
+        ]
+        if not len(fixed):
+            return ""
+        items = "".join(
+            f'<li><span style="color:#1b7837">[fixed]</span> {html.escape(str(t))}</li>'
+            for t in fixed["text"].astype(object).head(10)
+        )
+        more = f"<li>... and {len(fixed) - 10} more</li>" if len(fixed) > 10 else ""
+        return f"<br>fixed since the previous attempt:<ul>{items}{more}</ul>"
+
+    def flaky_view(self) -> str:
+        """HTML: the flaky builds (outcome changes with the same inputs), with their
+        evidence; empty when no build key has a history."""
+        if self._summary is None:
+            return ""
+        flaky = self._summary.flaky
+        head = f"<b>Flaky with the same inputs ({len(flaky)})</b>"
+        if not len(flaky):
+            return f"{head}: none among {len(self.history_keys)} build key(s) with a history"
+        rows = []
+        for _, r in flaky.iterrows():
+            label = (
+                f"{r['spec_name']}@{r['spec_version']} %{r['compiler']} /"
+                f"{short_hash(_text(r['full_hash']) or '')}"
+            )
+            rows.append(
+                "<tr>"
+                + "".join(
+                    f"<td>{html.escape(str(v))}</td>"
+                    for v in (
+                        label,
+                        int(r["attempts"]),
+                        int(r["failed"]),
+                        int(r["transitions"]),
+                        f"{float(r['flip_rate']):.2f}",
+                        "yes" if bool(r["passed_on_retry"]) else "no",
+                    )
+                )
+                + _evidence_cell(r["evidence"])
+                + "</tr>"
+            )
+        return (
+            f"{head}<table><tr><th>build</th><th>attempts</th><th>failed</th>"
+            "<th>changes</th><th>flip rate</th><th>passed on retry</th>"
+            "<th>outcomes, oldest first</th></tr>" + "".join(rows) + "</table>"
+        )
+
+    def history_view(self, build: str | None) -> str:
+        """HTML: the flaky list, then the timeline of the selected build's key (one row per
+        attempt: outcome, time, phase seconds, new and fixed errors); says so when the key
+        has one attempt. Empty when no build key of the data has a history."""
+        if self._summary is None or self._timeline is None:
+            return ""
+        parts = [self.flaky_view()]
+        key = self._key_of.get(self._attempt_of(build)) if build is not None else None
+        frame = self._timeline[self._timeline["key"] == key] if key is not None else None
+        if key is None or frame is None or len(frame) < 2:
+            label = html.escape(key) if key else "this build"
+            parts.append(f"<i>{label}: one attempt, no history</i>")
+            return "<br>".join(parts)
+        fixed = {"key", "attempt", "seq", "started_at", "outcome", "duration"}
+        phases = [c for c in frame.columns if c not in fixed | {"new_errors", "fixed_errors"}]
+        phases = [c for c in phases if frame[c].notna().any()]
+        header = ["attempt", "started (UTC)", "outcome", "seconds", *phases, "new", "fixed"]
+        mine = self._attempt_of(build) if build is not None else None
+        rows = []
+        for r in frame.to_dict("records"):
+            outcome = str(r["outcome"])
+            mark = OUTCOME_MARKS.get(outcome, "?")
+            color = OUTCOME_COLORS.get(outcome, OUTCOME_COLORS["unknown"])
+            cells = [
+                f"{r['seq']}" + (" (shown)" if r["attempt"] == mine else ""),
+                _stamp(r["started_at"]),
+                f'<span style="color:{color}">{mark} {html.escape(outcome)}</span>',
+                _seconds(r["duration"]),
+                *(_seconds(r[p]) for p in phases),
+                str(r["new_errors"] or ""),
+                str(r["fixed_errors"] or ""),
+            ]
+            rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        parts.append(
+            f"<b>History of {html.escape(key)}</b> ({len(frame)} attempts)"
+            + "<table><tr>"
+            + "".join(f"<th>{html.escape(h)}</th>" for h in header)
+            + "</tr>"
+            + "".join(rows)
+            + "</table>"
+        )
+        return "<br>".join(parts)
 
     def _failed_dependencies(self, row: Any) -> list[str]:
         """name@version of the failed (root-cause) dependencies of a build in its run."""
@@ -390,6 +545,33 @@ def _as_text_columns(frame: pandas.DataFrame) -> pandas.DataFrame:
         if str(out[column].dtype) == "category":
             out[column] = out[column].astype("string")
     return out
+
+
+def _evidence_cell(evidence: Any) -> str:
+    """A flaky build's attempts (``(attempt, started_at, outcome)``) as outcome marks, oldest
+    first (``+ + x x +``), each attempt's date and outcome in the cell's tooltip."""
+    items = list(evidence) if _is_seq(evidence) else []
+    marks = " ".join(OUTCOME_MARKS.get(str(item[2]), "?") for item in items)
+    tip = "; ".join(f"{_stamp(item[1])} {item[2]}" for item in items)
+    return f'<td title="{html.escape(tip)}"><code>{html.escape(marks)}</code></td>'
+
+
+def _stamp(when: Any) -> str:
+    import pandas as pd
+
+    try:
+        stamp = pd.Timestamp(when)
+    except (TypeError, ValueError):
+        return "?"
+    return "?" if pd.isna(stamp) else stamp.strftime("%Y-%m-%d %H:%M")
+
+
+def _seconds(value: Any) -> str:
+    import pandas as pd
+
+    if value is None or pd.isna(value):
+        return ""
+    return f"{float(value):.1f}"
 
 
 def _is_seq(value: Any) -> bool:

@@ -97,7 +97,7 @@ def test_html_report_self_contained(example: MonitorData, tmp_path: Path) -> Non
     assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", html)
     assert "<link" not in html and "<script" not in html
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
-    assert len(images) == len(R.PLOTS)
+    assert len(images) == len(R.plot_stems(example))
     for encoded in images:
         assert base64.b64decode(encoded)[:8] == PNG
     causes, blocked = manifest_labels()
@@ -108,7 +108,7 @@ def test_html_report_self_contained(example: MonitorData, tmp_path: Path) -> Non
 
 def test_write_plots(example: MonitorData, tmp_path: Path) -> None:
     paths = R.write_plots(example, tmp_path / "plots")
-    assert [p.name for p in paths] == [f"{stem}.png" for stem, _, _ in R.PLOTS]
+    assert [p.name for p in paths] == [f"{stem}.png" for stem in R.plot_stems(example)]
     for p in paths:
         data = p.read_bytes()
         assert data[:8] == PNG and len(data) > 5000, p.name
@@ -164,7 +164,8 @@ def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "rep"
     assert cli.main(["report", str(SAVE_LOCAL), "--out", str(out)]) == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(["report.txt", "report.html", *(f"{s}.png" for s, _, _ in R.PLOTS)])
+    stems = R.plot_stems(load_save_local(SAVE_LOCAL))
+    assert names == sorted(["report.txt", "report.html", *(f"{s}.png" for s in stems)])
     assert "openmpi@4.1.1%gcc@12.2.0" in (out / "report.txt").read_text()
     assert f"Wrote {len(names)} files" in capsys.readouterr().out
 
