@@ -95,13 +95,51 @@ def register(subparsers: Any) -> None:
 
     upload = subparsers.add_parser(
         "upload",
-        help="upload a spec file",
-        description="Upload a spec file (JSON, YAML, .sig; any Spack format era) to specs/new/.",
+        help="upload today's Spack data (reports, install trees, ...) or a spec file",
+        description=(
+            "Send builds to the server through the ms1 protocol: JUnit or CDash reports "
+            "(spack install --log-format junit|cdash), install trees, prefixes and stage "
+            "directories, the install database, spack.lock files and environments, save-local "
+            "runs, spec files (the DAG), or folders holding several; specs, builds, phases "
+            "with their logs, statuses. Idempotent: the same files sent twice add nothing. "
+            "What cannot be sent is named in the summary. A single spec file alone is "
+            "uploaded to specs/new/ as it is (as before)."
+        ),
     )
-    upload.add_argument("specfile", help="spec file to upload")
+    upload.add_argument(
+        "paths", nargs="+", metavar="PATH", help="report, install tree, spack.lock, spec file, ..."
+    )
+    upload.add_argument(
+        "--dag",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help=(
+            "a spec file, spack.lock or install tree giving the DAG: the packages a report "
+            "leaves out because a dependency failed, and the reports' full specs (repeatable; "
+            "default: none, only the DAG the PATHs hold)"
+        ),
+    )
     upload.add_argument(
         "--spack-version",
-        help="the Spack version that wrote it (default: the file's own, for upload bodies)",
+        help=(
+            "the Spack version where the source does not say (a JUnit report; a spec file "
+            "uploaded alone); `spack --version` output is accepted (default: unknown)"
+        ),
+    )
+    upload.add_argument(
+        "--hostname", help="build host name where the source does not say (default: unknown)"
+    )
+    upload.add_argument(
+        "--kernel-version",
+        help="build host kernel version where the source does not say (default: unknown)",
+    )
+    upload.add_argument("--tags", help="comma-separated tags added to every build (default: none)")
+    upload.add_argument("--workers", type=int, default=4, help="parallel build uploads (default 4)")
+    upload.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (default: shown only on a terminal)",
     )
     _connection_options(upload)
     upload.set_defaults(func=_upload)
@@ -161,17 +199,59 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_lone_spec_file(args: argparse.Namespace) -> bool:
+    """One path, no --dag/--tags/--hostname/--kernel-version, and it is a spec file (not a
+    JUnit report): ``spackmon upload`` then sends it to specs/new/ as it is."""
+    if len(args.paths) != 1 or args.dag or args.tags or args.hostname or args.kernel_version:
+        return False
+    path = Path(args.paths[0]).expanduser()
+    if not path.is_file() or path.suffix.lower() not in (".json", ".yaml", ".yml", ".gz", ".sig"):
+        return False
+    if path.name == "index.json" and path.parent.name == ".spack-db":
+        return False
+    from .loaders.junit import is_junit_file
+
+    return not is_junit_file(path)
+
+
+def _spack_version(text: str | None) -> str | None:
+    """``--spack-version``: a version, or what ``spack --version`` prints (``0.22.1
+    (4f5ae3e0...)``): its first word."""
+    if not text or not text.strip():
+        return None
+    return text.split()[0]
+
+
 def _upload(args: argparse.Namespace) -> int:
+    args.spack_version = _spack_version(args.spack_version)
+    if _is_lone_spec_file(args):
+        return _upload_specfile(args, args.paths[0])
+    with client_from_args(args) as client:
+        summary = client.upload(
+            *args.paths,
+            dag=args.dag,
+            spack_version=args.spack_version,
+            hostname=args.hostname,
+            kernel_version=args.kernel_version,
+            tags=args.tags,
+            progress=False if args.no_progress else None,
+            workers=args.workers,
+        )
+    print(repr(summary))  # the table, what was not sent and why, the notes
+    return 1 if summary.problems else 0
+
+
+def _upload_specfile(args: argparse.Namespace, specfile: str) -> int:
     if not args.spack_version:
         from .spec import load_spec
 
-        if load_spec(args.specfile).spack_version is None:  # parsed again by the client
+        if load_spec(specfile).spack_version is None:  # parsed again by the client
             raise ConfigError(
-                f"{args.specfile}: this spec file carries no Spack version; "
+                f"{specfile}: this spec file carries no Spack version; "
                 "pass --spack-version (e.g. the output of `spack --version`)"
             )
     with client_from_args(args) as client:
-        envelope = client.upload_specfile(args.specfile, args.spack_version)
+        envelope = client.upload_specfile(specfile, args.spack_version)
     data = envelope.get("data") if isinstance(envelope, dict) else None
     created = isinstance(data, dict) and data.get("created") is True
     if not isinstance(data, dict) or "created" not in data:

@@ -445,3 +445,60 @@ class SpackMonitorClient(Authenticated):
             runs.extend(read_save_local(path))
         show = _show_progress(progress, self.progress)
         return replay_runs(self, runs, show=show, workers=workers)
+
+    def upload(
+        self,
+        *paths: str | Path,
+        dag: str | Path | Sequence[Any] | None = None,
+        spack_version: str | None = None,
+        hostname: str | None = None,
+        kernel_version: str | None = None,
+        tags: str | Iterable[str] | None = None,
+        progress: bool | None = None,
+        workers: int = 4,
+    ) -> ReplaySummary:
+        """Send today's Spack data to this server through the plain ``ms1`` protocol.
+
+        ``paths``: anything :func:`spackmon_analysis.load` reads: JUnit and CDash reports
+        (``spack install --log-format junit|cdash``), install trees, prefixes and stage
+        directories, the install database (``.spack-db``), ``spack.lock`` files and
+        environments, save-local runs, spec files (the DAG), or a folder holding several.
+        ``dag``: more DAG sources (spec files, ``spack.lock``, install trees) that find the
+        packages a report leaves out (sent as ``FAILED`` builds with no phase and the tag
+        ``blocked``) and give the reports' packages their full specs. ``spack_version``,
+        ``hostname``, ``kernel_version``: what to send where the source does not say (a
+        JUnit report carries neither; default ``"unknown"``); ``tags``: added to every
+        build's tags.
+
+        Per build: its spec (documents written from the loaded DAG), ``builds/new``, its
+        phases in order with their logs (the server derives the errors and warnings from
+        them) and its status; what the protocol cannot carry or the source does not
+        identify is named in ``summary.left_out``, the loaders' notes in ``summary.notes``.
+        Idempotent like :meth:`upload_local_save`: the same files sent twice add nothing.
+        Decisions and what a server copy loses: ``docs/client.md``.
+
+        Raises:
+            ConfigError: a path is none of the kinds above (or does not exist).
+            ReportError / SpecFormatError: a malformed report or spec file, naming it.
+            TransportError / AuthError: as :meth:`upload_local_save`.
+        """
+        from .upload import upload_sources
+
+        if dag is None:
+            dags: list[Any] = []
+        elif isinstance(dag, str | Path):
+            dags = [dag]
+        else:
+            dags = list(dag)
+        show = _show_progress(progress, self.progress)
+        return upload_sources(
+            self,
+            list(paths),
+            dag=dags,
+            spack_version=spack_version,
+            hostname=hostname,
+            kernel_version=kernel_version,
+            tags=tags,
+            show=show,
+            workers=workers,
+        )

@@ -31,17 +31,24 @@ ENVIRONMENT_KEY = (
 
 
 def replay_runs(
-    client: SpackMonitorClient, runs: Sequence[Any], *, show: bool = False, workers: int = 4
+    client: SpackMonitorClient,
+    runs: Sequence[Any],
+    *,
+    show: bool = False,
+    workers: int = 4,
+    title: str = "Replay",
 ) -> ReplaySummary:
     """Replay save-local runs (:class:`~spackmon_analysis.loaders.savelocal.SaveLocalRun`)
     to ``client``'s server, oldest first, with a progress bar when ``show``; what
     :meth:`~spackmon_analysis.client.SpackMonitorClient.upload_local_save` does once it has
     read them. A fatal error (no server, refused credentials) is re-raised with what was
-    uploaded and what was not (:func:`~.summary._interrupted`)."""
+    uploaded and what was not (:func:`~.summary._interrupted`). ``title``: how the summary
+    and the progress bar name the operation (an upload of today's sources uses this engine
+    with runs it wrote, :mod:`.upload`)."""
     runs = sorted(runs, key=_replay_order)
-    summary = ReplaySummary(runs=[run.name for run in runs])
+    summary = ReplaySummary(runs=[run.name for run in runs], title=title)
     total = sum(run.n_files for run in runs)
-    bar = _progress_bar(total, "replay", show, unit="file")
+    bar = _progress_bar(total, title.lower(), show, unit="file" if title == "Replay" else "item")
     try:
         for run in runs:
             _Replayer(client, run, summary, bar, max(1, int(workers))).replay()

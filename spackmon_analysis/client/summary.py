@@ -84,6 +84,14 @@ class ReplaySummary:
     problems: list[tuple[str, str]] = field(default_factory=list)
     #: Every phase or status of an existing build that the replay overwrote, in run order.
     changes: list[BuildChange] = field(default_factory=list)
+    #: What an upload (:meth:`~spackmon_analysis.client.SpackMonitorClient.upload`) did not
+    #: send, as ``(item, reason)``: builds the protocol cannot carry, specs no build needs.
+    left_out: list[tuple[str, str]] = field(default_factory=list)
+    #: ``(input, message)``: what the loaders of an upload skipped or decided (their notes
+    #: and problems) and the upload's own notes (fields sent as ``"unknown"``).
+    notes: list[tuple[str, str]] = field(default_factory=list)
+    #: ``"Replay"`` or ``"Upload"``: how the table is headed.
+    title: str = "Replay"
     _lock: Any = field(default_factory=threading.Lock, repr=False, compare=False)
     #: Paths of the files the server holds after this replay (for an interruption report).
     _done: set[str] = field(default_factory=set, repr=False, compare=False)
@@ -181,7 +189,7 @@ class ReplaySummary:
     def _table(self) -> str:
         n = len(self.runs)
         named = f": {', '.join(self.runs)}" if n <= 3 else ""
-        lines = [f"Replay of {n} run{'s' if n != 1 else ''}{named}"]
+        lines = [f"{self.title} of {n} run{'s' if n != 1 else ''}{named}"]
         lines.append(f"  {'':9}" + "".join(f"{o:>9}" for o in OUTCOMES))
         for kind in KINDS:
             lines.append(f"  {kind:9}" + "".join(f"{self.counts[kind][o]:>9}" for o in OUTCOMES))
@@ -191,6 +199,12 @@ class ReplaySummary:
             lines.extend(f"    {name}: {message}" for name, message in self.problems)
         else:
             lines.append("  problems: none")
+        if self.left_out:
+            lines.append(f"  not sent ({len(self.left_out)}):")
+            lines.extend(f"    {name}: {message}" for name, message in self.left_out)
+        if self.notes:
+            lines.append(f"  notes ({len(self.notes)}):")
+            lines.extend(f"    {name}: {message}" for name, message in self.notes)
         return printable("\n".join(lines), keep="\n")  # file names may hold control chars
 
     def _repr_html_(self) -> str:
@@ -215,8 +229,14 @@ class ReplaySummary:
                 for build, changes in self.changed_builds.items()
             )
             problems += f"<p><strong>Note</strong>: {esc(self.change_note)}:</p><ul>{items}</ul>"
+        for heading, pairs in (("Not sent", self.left_out), ("Notes", self.notes)):
+            if pairs:
+                items = "".join(
+                    f"<li><code>{esc(name)}</code>: {esc(message)}</li>" for name, message in pairs
+                )
+                problems += f"<p>{heading} ({len(pairs)}):</p><ul>{items}</ul>"
         return (
-            f"<div><strong>Replay of {len(self.runs)} run(s)</strong>: {esc(', '.join(self.runs))}"
+            f"<div><strong>{esc(self.title)} of {len(self.runs)} run(s)</strong>: {esc(', '.join(self.runs))}"
             f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{rows}</tbody></table>"
             f"<p>{len(self.build_ids)} local build id(s) mapped to server build ids.</p>"
             f"{problems}</div>"
@@ -261,19 +281,20 @@ def _interrupted(exc: MonitorError, runs: list[Any], summary: ReplaySummary) -> 
     )
     if not uploaded:
         message = (
-            f"Replay stopped before anything was uploaded: {exc}\n"
+            f"{summary.title} stopped before anything was uploaded: {exc}\n"
             f"Nothing is on the server yet ({len(missing)} file(s) in {len(runs)} run(s) "
-            "not uploaded); fix the cause and run the same replay again."
+            f"not uploaded); fix the cause and run the same {summary.title.lower()} again."
         )
     else:
         message = (
-            f"Replay interrupted: {exc}\n"
+            f"{summary.title} interrupted: {exc}\n"
             f"Uploaded (now on the server): {len(uploaded)} file(s): {per_kind}.\n"
             f"Not uploaded: {len(missing)} file(s)"
             + (f"; skipped as bad: {len(skipped)}" if skipped else "")
             + ".\nPer run:\n"
             + "\n".join(lines)
-            + "\nRun the same replay again to upload the rest: nothing is duplicated."
+            + f"\nRun the same {summary.title.lower()} again to upload the rest: nothing is "
+            "duplicated."
         )
     new = type(exc)(
         message,

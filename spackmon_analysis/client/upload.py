@@ -1,0 +1,491 @@
+"""Upload today's Spack data (reports, install trees, databases, environments) to a server.
+
+:func:`upload_sources` is what :meth:`SpackMonitorClient.upload
+<spackmon_analysis.client.SpackMonitorClient.upload>` does: it reads the paths with the
+loaders' :func:`~spackmon_analysis.loaders.detect.load` (so every kind ``load()`` detects,
+in a mixed tree, with the same merges and the packages a report leaves out found from a
+DAG), turns the builds into the requests of the plain ``ms1`` protocol, one
+:class:`~spackmon_analysis.loaders.savelocal.SaveLocalRun` per run of the data, and sends
+them through the replay engine (:func:`~.replay.replay_runs`): specs, then per build
+``builds/new``, its phases in order (``builds/phases/update`` with the log as output, from
+which the server derives the errors and warnings) and its status (``builds/update``).
+Idempotent like the replay: a second upload of the same files creates nothing.
+
+Decisions (``docs/client.md``, "Uploading today's Spack data"):
+
+- spec documents are written from the loaded ``specs``/``dependencies`` frames, one per
+  root of what the builds need, in the spec-file format of Spack 0.22 (``_meta.version``
+  4) with every hash the source gave (``hash``, ``full_hash``, ``build_hash``), name,
+  version, architecture, compiler, namespace, variants, ``external`` and the dependency
+  edges with their types. Left out: what the frames do not keep (patches, compiler flags,
+  external paths, ``package_hash``). A build whose spec is not in any DAG (a JUnit report
+  given alone) gets a one-node document from what the report carries: name, DAG hash,
+  version when known, architecture and compiler; its dependencies are then unknown;
+- a build the source names without a DAG hash (a CDash package that no DAG resolved) is
+  not sent: the server identifies a build by its spec's hash; the summary names it;
+- packages a JUnit report lists as ``<skipped/>`` (already installed, external) are not
+  builds of that run and are not sent as builds (a ``NOTRUN`` build would overwrite the
+  status of the build that installed them); the summary names them; their specs go up
+  as dependencies of the builds that need them;
+- the protocol has no field for a build time, a run, a JUnit ``time`` or the failure
+  message and traceback of a report: those stay in the files;
+- a build environment field or Spack version the source does not carry (JUnit: hostname,
+  kernel version, Spack version) is taken from ``hostname=``/``kernel_version=``/
+  ``spack_version=`` (they fill, never override), else sent as ``"unknown"``; the
+  summary's notes say how many builds went with ``"unknown"``;
+- a phase whose log the source did not keep but whose events it lists (a CDash
+  ``Build.xml``: ``<Error>``/``<Warning>`` entries) is sent with an output made of those
+  entries (context before, the line, context after), so the server's log parser finds
+  them again.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from ..records import BUILD_STATUSES, BuildRecord, PhaseRecord
+from ..spackfacts import short_hash
+from .replay import replay_runs
+from .summary import ReplaySummary
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+
+    from ..loaders.assemble import FrameSet
+    from .endpoints import SpackMonitorClient
+
+__all__ = ["upload_sources", "upload_runs", "UNKNOWN"]
+
+#: What a build environment field or Spack version the source does not carry is sent as.
+UNKNOWN = "unknown"
+_ENV_FIELDS = ("host_os", "platform", "host_target", "hostname", "kernel_version")
+
+
+def upload_sources(
+    client: SpackMonitorClient,
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    dag: Sequence[Any] = (),
+    spack_version: str | None = None,
+    hostname: str | None = None,
+    kernel_version: str | None = None,
+    tags: str | Iterable[str] | None = None,
+    show: bool = False,
+    workers: int = 4,
+) -> ReplaySummary:
+    """Load ``paths`` (anything :func:`~spackmon_analysis.loaders.detect.load` reads), add
+    the DAG of ``dag`` and send the builds to ``client``'s server; see the module."""
+    if not paths:
+        raise ConfigError("upload: give at least one path (a report, install tree, ...)")
+    from ..loaders.detect import load
+    from ..loaders.reports import with_dag_frames
+
+    data = load(*paths) if len(paths) > 1 else load(paths[0])
+    if dag:
+        data = with_dag_frames(data, *dag)
+    fill = {"spack_version": spack_version, "hostname": hostname, "kernel_version": kernel_version}
+    runs, left_out, notes = upload_runs(data, fill=fill, tags=tags)
+    summary = replay_runs(client, runs, show=show, workers=workers, title="Upload")
+    summary.left_out.extend(left_out)
+    summary.notes.extend(notes)
+    return summary
+
+
+# ---------------------------------------------------------------------------------
+# frames -> runs of requests
+
+
+def _text(value: Any) -> str | None:
+    """``value`` as stripped text; None for a missing value (None, NaN, ``pd.NA``) or ''."""
+    raw = _text_or_none(value)
+    if raw is None:
+        return None
+    return raw.strip() or None
+
+
+def upload_runs(
+    data: FrameSet | Any,
+    *,
+    fill: Mapping[str, str | None] | None = None,
+    tags: str | Iterable[str] | None = None,
+) -> tuple[list[Any], list[tuple[str, str]], list[tuple[str, str]]]:
+    """The loaded ``data`` (a frame set or ``MonitorData``) as runs for the replay engine:
+    ``(runs, left_out, notes)``; ``left_out`` names every build or spec not sent and why,
+    ``notes`` are the loaders' notes and problems and the upload's own decisions."""
+    import pandas as pd
+
+    from ..loaders.assemble import fill_dag_hashes, frame_or_empty
+    from ..loaders.savelocal import SaveLocalRun
+
+    fill = dict(fill or {})
+    extra_tags = _tag_list(tags)
+    builds = frame_or_empty("builds", data.builds).copy()
+    specs = frame_or_empty("specs", data.specs)
+    deps = frame_or_empty("dependencies", data.dependencies)
+    phases = frame_or_empty("phases", data.phases)
+    events = frame_or_empty("events", data.events)
+    if len(builds):
+        fill_dag_hashes(builds, specs)
+    left_out: list[tuple[str, str]] = []
+    notes: list[tuple[str, str]] = [(str(i), str(m)) for i, m in data.problems]
+    notes += [(str(i), str(m)) for i, m in data.notes]
+    dag = _Dag(specs, deps)
+
+    phases_of: dict[str, list[Any]] = {}
+    if len(phases):
+        ordered = phases.assign(_o=pd.to_numeric(phases["order"], errors="coerce"))
+        for row in ordered.sort_values("_o", kind="stable").itertuples(index=False):
+            phases_of.setdefault(str(row.build), []).append(row)
+    events_of: dict[tuple[str, str], list[Any]] = {}
+    for row in events.itertuples(index=False):
+        events_of.setdefault((str(row.build), str(row.phase)), []).append(row)
+
+    groups: dict[str, list[Any]] = {}
+    for row in builds.itertuples(index=False):
+        group = _text(row.run) or f"{_text(row.source) or 'other'} builds"
+        groups.setdefault(group, []).append(row)
+
+    from ..spec import load_spec
+
+    unknown: dict[str, int] = {}
+    runs: list[Any] = []
+    sent: set[str] = set()
+    for run_name, rows in groups.items():
+        run = SaveLocalRun(path=Path(run_name), name=run_name)
+        stamps = [utc for utc in (_time(r.run_time) or _time(r.created_at) for r in rows) if utc]
+        run.timestamp = min(stamps) if stamps else None
+        needed: dict[str, set[str]] = {}  # spack version -> spec keys this run's builds need
+        for row in rows:
+            key = str(row.build)
+            label = _label(row)
+            tag_list = tuple(str(t) for t in (row.tags or ()))
+            full_hash = _text(row.full_hash)
+            if "skipped" in tag_list:
+                why = "already installed or external"  # what <skipped/> means; a DAG tells
+                if "external" in tag_list:
+                    why = "external"
+                elif "installed" in tag_list:
+                    why = "already installed"
+                left_out.append(
+                    (
+                        f"{run_name}/{label}",
+                        f"not sent: {why} (a report's <skipped/>), not a build of this run",
+                    )
+                )
+                continue
+            if not full_hash:
+                left_out.append(
+                    (
+                        f"{run_name}/{label}",
+                        "not sent: the source names no DAG hash for it and no DAG resolved "
+                        "one (give a spec file, spack.lock or install tree that holds it)",
+                    )
+                )
+                continue
+            body: dict[str, Any] = {}
+            for name in (*_ENV_FIELDS, "spack_version"):
+                value = _text(getattr(row, name)) or _text(fill.get(name))
+                if value is None:
+                    value = UNKNOWN
+                    unknown[name] = unknown.get(name, 0) + 1
+                body[name] = value
+            body["full_hash"] = full_hash
+            all_tags = list(dict.fromkeys([*tag_list, *extra_tags]))
+            if all_tags:
+                body["tags"] = ",".join(all_tags)
+            version = body["spack_version"]
+            node = dag.key_of(full_hash)
+            if node is None:
+                dag.add_minimal(full_hash, row)
+                node = full_hash
+            needed.setdefault(version, set()).add(node)
+            status = _text(row.status)
+            record = BuildRecord(
+                key=key,
+                full_hash=node,  # the spec's key: the full_hash the server stores and filters
+                spec_name=_text(row.spec_name),
+                spec_version=_text(row.spec_version),
+                status=status,
+                spack_version=version,
+                tags=tuple(all_tags),
+                run=run_name,
+                source=f"{label}: build",
+            )
+            run.builds.append(record)
+            run.build_documents[key] = body
+            for order, phase in enumerate(phases_of.get(key, [])):
+                output = _text_or_none(phase.output)
+                if not output:
+                    output = _events_log(events_of.get((key, str(phase.name)), [])) or output
+                run.phases.append(
+                    PhaseRecord(
+                        build_key=key,
+                        name=str(phase.name),
+                        status=_text(phase.status) or "SUCCESS",
+                        output=output,
+                        order=order,
+                        source=f"{label}: {phase.name} phase",
+                    )
+                )
+            if status in BUILD_STATUSES:
+                run.status_files[key] = f"{label}: status"
+        if not run.builds:
+            continue
+        runs.append(run)
+        # each run sends the specs of its own builds (as a save-local run holds its own
+        # spec files): a build starts once a document holding it is on the server
+        for version, keys in sorted(needed.items()):
+            for root, document in dag.documents(keys):
+                label = f"spec {dag.label(root)}"
+                run.specs.append((load_spec(document), version, label))
+                run.spec_documents.append((document, version, label))
+                sent.update(dag.closure([root]))
+
+    unused = [k for k in dag.keys if k not in sent and not dag.is_minimal(k)]
+    if unused:
+        names = ", ".join(dag.label(k) for k in unused[:8]) + (", ..." if len(unused) > 8 else "")
+        left_out.append(
+            (
+                f"{len(unused)} spec(s)",
+                f"not sent: no build of this upload is of them or depends on them ({names}); "
+                "the server keeps the specs of builds",
+            )
+        )
+    for name, count in unknown.items():
+        notes.append(
+            (
+                name,
+                f"{count} build(s) sent with {name} {UNKNOWN!r}: the source does not carry it"
+                + (f" (pass --{name.replace('_', '-')})" if name in fill else ""),
+            )
+        )
+    return runs, left_out, notes
+
+
+def _tag_list(tags: str | Iterable[str] | None) -> list[str]:
+    if tags is None:
+        return []
+    items = tags.split(",") if isinstance(tags, str) else list(tags)
+    return [str(t).strip() for t in items if str(t).strip()]
+
+
+def _text_or_none(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        import pandas as pd
+
+        if value is pd.NA:
+            return None
+    except ImportError:  # pragma: no cover
+        pass
+    return str(value)
+
+
+def _time(value: Any) -> datetime | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        import pandas as pd
+
+        if pd.isna(value):
+            return None
+        stamp = pd.Timestamp(value).to_pydatetime()
+    except (TypeError, ValueError):
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+
+
+def _label(row: Any) -> str:
+    name = _text(row.spec_name) or "?"
+    version = _text(row.spec_version)
+    text = f"{name}@{version}" if version else name
+    hash_ = _text(row.dag_hash) or _text(row.full_hash)
+    return f"{text} /{short_hash(hash_)}" if hash_ else text
+
+
+def _events_log(rows: list[Any]) -> str | None:
+    """A log made of the events a source lists without their log (CDash ``<Error>``
+    entries): per event its context before, its line and its context after."""
+    if not rows:
+        return None
+    lines: list[str] = []
+    for row in rows:
+        for part in (row.pre_context, [row.text], row.post_context):
+            for line in part if isinstance(part, list | tuple) else ():
+                if line is not None:
+                    lines.append(str(line))
+    return "\n".join(lines) + "\n" if lines else None
+
+
+def _variants(text: str | None) -> dict[str, Any]:
+    """``parameters`` from ``variants_text`` (``"+shared~pic build_type=Release"``): the
+    inverse of :func:`~spackmon_analysis.spackfacts.variants_text` (a value holding a comma
+    is read as the list it was written from)."""
+    params: dict[str, Any] = {}
+    if not text:
+        return params
+    for part in text.split(" "):
+        if not part:
+            continue
+        if "=" in part and part[0] not in "+~":
+            name, _, value = part.partition("=")
+            params[name] = value.split(",") if "," in value else value
+            continue
+        name, flag = "", None
+        for char in part + "+":
+            if char in "+~":
+                if flag is not None and name:
+                    params[name] = flag == "+"
+                flag, name = char, ""
+            else:
+                name += char
+    return params
+
+
+class _Dag:
+    """The loaded specs and dependencies, and the spec documents written from them."""
+
+    def __init__(self, specs: pandas.DataFrame, deps: pandas.DataFrame) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.lookup: dict[str, str] = {}
+        self.minimal: set[str] = set()
+        columns = [str(c) for c in specs.columns]
+        for values in specs.itertuples(index=False, name=None):
+            spec = dict(zip(columns, values, strict=True))
+            key = _text(spec["full_hash"])
+            if key is None or key in self.rows:
+                continue
+            self.rows[key] = spec
+            for value in (key, _text(spec["dag_hash"]), _text(spec["build_hash"])):
+                if value:
+                    self.lookup.setdefault(value, key)
+        self.children: dict[str, list[tuple[str, list[str]]]] = {}
+        self.parents: dict[str, set[str]] = {}
+        for row in deps.itertuples(index=False):
+            parent = self.lookup.get(_text(row.parent_hash) or "")
+            child = self.lookup.get(_text(row.child_hash) or "")
+            if parent is None or child is None:
+                continue
+            types = [t for t in (_text(row.deptypes) or "").replace(",", " ").split() if t]
+            if all(c != child for c, _ in self.children.get(parent, [])):
+                self.children.setdefault(parent, []).append((child, types))
+                self.parents.setdefault(child, set()).add(parent)
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.rows)
+
+    def key_of(self, any_hash: str) -> str | None:
+        return self.lookup.get(any_hash)
+
+    def is_minimal(self, key: str) -> bool:
+        return key in self.minimal
+
+    def add_minimal(self, full_hash: str, build: Any) -> None:
+        """A one-node spec from what a build row carries (no DAG holds it)."""
+        self.minimal.add(full_hash)
+        compiler = _text(getattr(build, "compiler", None))
+        cname, _, cversion = (compiler or "").partition("@")
+        self.rows[full_hash] = {
+            "full_hash": full_hash,
+            "name": _text(build.spec_name) or "unknown",
+            "version": _text(build.spec_version),
+            "compiler_name": cname or None,
+            "compiler_version": cversion or None,
+            "platform": _text(build.platform),
+            "os": _text(build.host_os),
+            "target": _text(build.host_target),
+            "namespace": None,
+            "external": False,
+            "dag_hash": _text(build.dag_hash) or full_hash,
+            "build_hash": None,
+            "variants_text": None,
+        }
+        self.lookup.setdefault(full_hash, full_hash)
+
+    def label(self, key: str) -> str:
+        row = self.rows.get(key, {})
+        name = _text(row.get("name")) or "?"
+        version = _text(row.get("version"))
+        text = f"{name}@{version}" if version else name
+        return f"{text} /{short_hash(_text(row.get('dag_hash')) or key)}"
+
+    def closure(self, keys: Iterable[str]) -> list[str]:
+        """``keys`` and everything they depend on, each once, parents first."""
+        seen: dict[str, None] = {}
+        stack = list(reversed(list(keys)))
+        while stack:
+            key = stack.pop()
+            if key in seen:
+                continue
+            seen[key] = None
+            stack.extend(reversed([c for c, _ in self.children.get(key, [])]))
+        return list(seen)
+
+    def documents(self, keys: set[str]) -> list[tuple[str, dict[str, Any]]]:
+        """One spec document per root of what ``keys`` need: ``(root key, document)``."""
+        needed = set(self.closure(sorted(keys)))
+        roots = [k for k in sorted(needed) if not (self.parents.get(k, set()) & needed)]
+        return [(root, self.document(root)) for root in roots]
+
+    def document(self, root: str) -> dict[str, Any]:
+        return {
+            "spec": {"_meta": {"version": 4}, "nodes": [self.node(k) for k in self.closure([root])]}
+        }
+
+    def _hash(self, key: str) -> str:
+        return _text(self.rows[key].get("dag_hash")) or key
+
+    def node(self, key: str) -> dict[str, Any]:
+        row = self.rows[key]
+        node: dict[str, Any] = {"name": _text(row.get("name")) or "unknown"}
+        version = _text(row.get("version"))
+        if version:
+            node["version"] = version
+        arch = {
+            "platform": _text(row.get("platform")),
+            "platform_os": _text(row.get("os")),
+            "target": _text(row.get("target")),
+        }
+        if any(arch.values()):
+            node["arch"] = {k: v for k, v in arch.items() if v}
+        cname, cversion = _text(row.get("compiler_name")), _text(row.get("compiler_version"))
+        if cname:
+            node["compiler"] = {"name": cname, "version": cversion or ""}
+        namespace = _text(row.get("namespace"))
+        if namespace:
+            node["namespace"] = namespace
+        params = _variants(_text(row.get("variants_text")))
+        if params or _text(row.get("variants_text")) == "":
+            node["parameters"] = params
+        if _true(row.get("external")):
+            node["external"] = True
+        node["hash"] = self._hash(key)
+        if key != node["hash"]:
+            node["full_hash"] = key
+        build_hash = _text(row.get("build_hash"))
+        if build_hash and build_hash not in (key, node["hash"]):
+            node["build_hash"] = build_hash
+        children = self.children.get(key, [])
+        if children:
+            node["dependencies"] = [
+                {
+                    "name": _text(self.rows[c].get("name")) or "unknown",
+                    "hash": self._hash(c),
+                    "parameters": {"deptypes": types, "virtuals": []},
+                }
+                for c, types in children
+            ]
+        return node
+
+
+def _true(value: Any) -> bool:
+    """True for a true boolean cell (False for False, NA or a missing value)."""
+    return _text_or_none(value) is not None and bool(value)

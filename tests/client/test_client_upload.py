@@ -1,0 +1,294 @@
+"""``SpackMonitorClient.upload`` / ``spackmon upload``: today's Spack data (JUnit and CDash
+reports, install trees, save-local runs, a DAG) sent to the real embedded monitor through the
+ms1 protocol, and pulled back with ``MonitorData.from_client``: the same answers as the
+offline loaders give on the same real files."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+from testlib import postgres_schema
+
+import spackmon_analysis as sma
+from spackmon_analysis import LocalMonitor
+from spackmon_analysis.errors import ReportError
+from spackmon_analysis.server.tables import metadata
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+JUNIT = DATA / "reports" / "v0.22.1-junit-failure-tinybrokenapp" / "junit-tinybrokenapp.xml"
+CDASH_OK = DATA / "reports" / "v0.22.1-cdash-success-tinyapp"
+CDASH_FAIL = DATA / "derived" / "cdash-failure-tinybrokenapp"
+DAG = DATA / "derived" / "tinybrokenapp-spack-0.22.1-zen3.json"
+INSTALLS = DATA / "installs"
+SAVE_LOCAL = DATA / "save-local"
+#: The CI recipe's inputs, plus the DAG and the Spack 0.17.1 save-local runs (tinyapp built)
+EVERYTHING = [JUNIT, DAG, INSTALLS, SAVE_LOCAL]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def mon(request: pytest.FixtureRequest) -> Iterator[LocalMonitor]:
+    if request.param == "sqlite":
+        with LocalMonitor(in_process=True) as m:
+            m.add_user("ci")
+            yield m
+    else:
+        with postgres_schema() as url, LocalMonitor(url, in_process=True) as m:
+            m.add_user("ci")
+            yield m
+
+
+@pytest.fixture
+def sqlite_mon() -> Iterator[LocalMonitor]:
+    with LocalMonitor(in_process=True) as m:
+        m.add_user("ci")
+        yield m
+
+
+def row_counts(mon: LocalMonitor) -> dict[str, int]:
+    with mon.store.read.connect() as conn:
+        return {
+            t.name: conn.execute(select(func.count()).select_from(t)).scalar()
+            for t in metadata.sorted_tables
+        }
+
+
+def _digest(text: object) -> str | None:
+    if text is None or text is pd.NA or (isinstance(text, float) and text != text):
+        return None
+    return hashlib.sha1(str(text).encode()).hexdigest()[:12]
+
+
+def sent_builds(data: sma.MonitorData) -> pd.DataFrame:
+    """The builds of a run: a package a report lists as <skipped/> is not one (not sent)."""
+    builds = data.builds
+    return builds[[not ({"skipped"} & set(tags or ())) for tags in builds["tags"]]]
+
+
+def build_rows(data: sma.MonitorData) -> set[tuple]:
+    """What a user sees of each build: which spec, its status and outcome, its compiler."""
+    rows = set()
+    for _, b in sent_builds(data).iterrows():
+        status = b["status"] if not pd.isna(b["status"]) else "NOTRUN"  # a server default
+        rows.add(
+            (b["dag_hash"], b["spec_name"], b["spec_version"], status, b["outcome"], b["compiler"])
+        )
+    return rows
+
+
+def tags_by_spec(data: sma.MonitorData) -> dict[str, set[str]]:
+    """The tags of the builds of each spec. Two sources that saw one build (the 0.17.1
+    prefix of tinyutil and the save-local run that built it) are two builds offline and one
+    build on the server, which holds the tags of both."""
+    tags: dict[str, set[str]] = {}
+    for _, b in sent_builds(data).iterrows():
+        tags.setdefault(b["dag_hash"], set()).update(b["tags"])
+    return tags
+
+
+def phase_rows(data: sma.MonitorData) -> set[tuple]:
+    dag = dict(zip(data.builds["build"], data.builds["dag_hash"], strict=True))
+    return {
+        (dag[p["build"]], p["name"], p["status"], _digest(p["output"]))
+        for _, p in data.phases.iterrows()
+    }
+
+
+def event_rows(data: sma.MonitorData) -> set[tuple]:
+    dag = dict(zip(data.builds["build"], data.builds["dag_hash"], strict=True))
+    return {
+        (dag[e["build"]], e["phase"], e["kind"], e["text"], e["line_no"], e["fingerprint"])
+        for _, e in data.events.iterrows()
+    }
+
+
+FAILURE_COLUMNS = [
+    "spec_name",
+    "role",
+    "first_error",
+    "failed_phase",
+    "error_class",
+    "fingerprint",
+    "dag_hash",
+    "error_line_no",
+]
+
+
+def failure_rows(data: sma.MonitorData) -> set[tuple]:
+    found = sma.failures(data)
+    return {
+        (*(r[c] for c in FAILURE_COLUMNS), tuple(sorted(r["blocked_by"])))
+        for _, r in found.iterrows()
+    }
+
+
+def test_upload_of_reports_and_install_trees_answers_as_the_offline_loaders(mon):
+    client = mon.client("ci", progress=False)
+    summary = client.upload(*EVERYTHING)
+    assert summary.problems == []
+    online = sma.MonitorData.from_client(client)
+    offline = sma.load(*EVERYTHING)
+
+    # the tiny packages: the same answers from the server as from the files
+    found = sma.failures(online)
+    causes = found[found["role"] == "root cause"]
+    junit_cause = causes[causes["dag_hash"] == "zkrnssrjgjyycae3swuvljmjzdhlukeo"]
+    assert list(junit_cause["spec_name"]) == ["tinybroken"]
+    assert "broken.c:4:3: error: expected ',' or ';'" in junit_cause["first_error"].iloc[0]
+    assert list(junit_cause["failed_phase"]) == ["build"]
+    blocked = found[found["role"] == "blocked"]
+    from_report = blocked[blocked["dag_hash"] == "2sa24ewderivedderivedderivedderi"]
+    assert list(from_report["spec_name"]) == ["tinybrokenapp"]
+    assert list(from_report["blocked_by"].iloc[0]) == ["tinybroken"]
+    succeeded = set(online.builds.loc[online.builds["outcome"] == "succeeded", "spec_name"])
+    assert {"tinyapp", "tinyutil", "tinybase"} <= succeeded
+
+    # frame by frame, the columns a user reads
+    assert failure_rows(online) == failure_rows(offline)
+    assert build_rows(online) == build_rows(offline)
+    assert tags_by_spec(online) == tags_by_spec(offline)
+    assert phase_rows(online) == phase_rows(offline)
+    assert event_rows(online) == event_rows(offline)
+
+
+def test_the_same_files_sent_twice_add_nothing(sqlite_mon):
+    client = sqlite_mon.client("ci", progress=False)
+    first = client.upload(*EVERYTHING)
+    assert first.total_created > 0
+    before = row_counts(sqlite_mon)
+    assert before["builds"] == 10 and before["build_phases"] > 0
+    again = client.upload(*EVERYTHING)
+    assert row_counts(sqlite_mon) == before
+    assert again.total_created == 0
+    assert again.created == {"specs": 0, "builds": 0, "phases": 0, "statuses": 0}
+    assert again.problems == []
+
+
+def test_a_junit_report_alone_gets_minimal_specs_and_what_it_lacks_is_named(sqlite_mon):
+    client = sqlite_mon.client("ci", progress=False)
+    summary = client.upload(JUNIT, spack_version="0.22.1", hostname="ci-runner-7")
+    text = repr(summary)
+    assert text.startswith("Upload of 1 run: junit-tinybrokenapp")
+    # the five <skipped/> packages are named, not sent as builds
+    left = dict(summary.left_out)
+    assert len(left) == 5
+    assert "already installed or external" in left["junit-tinybrokenapp/tinybase /fj42llt"]
+    assert "<skipped/>" in left["junit-tinybrokenapp/glibc /4jbapu4"]
+    # the loader's "no DAG" note travels in the summary, and the kernel version it lacks
+    notes = " | ".join(message for _name, message in summary.notes)
+    assert "no DAG" in notes
+    assert "kernel_version 'unknown'" in notes
+    assert "hostname 'unknown'" not in notes  # filled from hostname=
+
+    rows = list(client.builds())
+    assert len(rows) == 1
+    (row,) = rows
+    assert row["spec_name"] == "tinybroken"
+    assert row["full_hash"] == "zkrnssrjgjyycae3swuvljmjzdhlukeo"
+    assert (row["hostname"], row["spack_version"]) == ("ci-runner-7", "0.22.1")
+    assert (row["platform"], row["host_os"], row["host_target"]) == ("linux", "debian12", "zen3")
+    assert row["kernel_version"] == "unknown"
+    (spec,) = list(client.specs())
+    assert (spec["name"], spec["full_hash"]) == ("tinybroken", "zkrnssrjgjyycae3swuvljmjzdhlukeo")
+    online = sma.MonitorData.from_client(client)
+    cause = sma.failures(online)
+    assert list(cause["role"]) == ["root cause"]
+    assert "broken.c:4:3" in cause["first_error"].iloc[0]
+
+
+def test_cdash_reports_errors_come_back_and_unresolved_packages_are_named(sqlite_mon):
+    client = sqlite_mon.client("ci", progress=False)
+    # the failure report: Build.xml keeps no log, only <Error> entries; the server finds
+    # them again in the output made of them, at the same lines
+    summary = client.upload(CDASH_FAIL, DAG)
+    assert summary.problems == []
+    online = sma.MonitorData.from_client(client)
+    offline = sma.load(CDASH_FAIL, DAG)
+    assert failure_rows(online) == failure_rows(offline)
+    assert event_rows(online) == event_rows(offline)
+    found = sma.failures(online).set_index("role")
+    assert "broken.c:4:3" in found.loc["root cause", "first_error"]
+    assert found.loc["blocked", "spec_name"] == "tinybrokenapp"
+
+    # the success report: only tinybase's hash is in the report (its stage path); the
+    # others are named as not sent
+    summary = client.upload(CDASH_OK)
+    left = dict(summary.left_out)
+    for name in ("tinyapp", "tinyutil", "gcc-runtime"):
+        assert "no DAG hash" in left[f"v0.22.1-cdash-success-tinyapp/{name}"]
+    assert summary.created["builds"] == 1
+    names = {row["spec_name"]: row for row in client.builds()}
+    assert names["tinybase"]["status"] == "SUCCESS"
+    assert names["tinybase"]["spack_version"] == "0.22.1"
+
+
+def test_a_truncated_report_is_refused_before_anything_is_sent(sqlite_mon, tmp_path):
+    bad = tmp_path / "r.xml"
+    text = JUNIT.read_text()
+    bad.write_text(text[: len(text) // 2])
+    client = sqlite_mon.client("ci", progress=False)
+    before = row_counts(sqlite_mon)
+    with pytest.raises(ReportError) as caught:
+        client.upload(bad, INSTALLS)
+    assert str(bad) in str(caught.value)
+    assert row_counts(sqlite_mon) == before
+
+
+def test_upload_shows_a_progress_bar_when_asked(sqlite_mon, capsys):
+    client = sqlite_mon.client("ci")
+    client.upload(JUNIT, DAG, progress=True)
+    assert "upload" in capsys.readouterr().err
+
+
+@pytest.mark.real_socket
+def test_spackmon_upload_runs_the_ci_recipe(monitor, tmp_path, capsys):
+    from spackmon_analysis.cli import main
+
+    # `spack install --log-format junit --log-file r.xml ...; spackmon upload r.xml opt/spack`
+    report = tmp_path / "r.xml"
+    shutil.copy(JUNIT, report)
+    args = [
+        "upload",
+        str(report),
+        str(INSTALLS),
+        "--dag",
+        str(DAG),
+        "--spack-version",
+        "0.22.1 (4f5ae3e0b12ad5ea2cce6ce4e7c3f8f7e6a3c2d1)",
+        "--hostname",
+        "ci-runner",
+        "--no-progress",
+        "--host",
+        monitor.url,
+        "--user",
+        "alice",
+        "--token",
+        monitor.test_token,
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Upload of")
+    assert "not sent (5):" in out
+    assert "glibc@2.36 /4jbapu4: not sent: external (a report's <skipped/>)" in out
+    assert "tinybase@1.0 /fj42llt: not sent: already installed" in out
+    client = sma.SpackMonitorClient(
+        host=monitor.url, username="alice", token=monitor.test_token, progress=False
+    )
+    rows = {(row["spec_name"], row["full_hash"]): row for row in client.builds()}
+    broken = rows[("tinybroken", "zkrnssrjgjyycae3swuvljmjzdhlukeo")]
+    assert (broken["status"], broken["spack_version"], broken["hostname"]) == (
+        "FAILED",
+        "0.22.1",
+        "ci-runner",
+    )
+    blocked = rows[("tinybrokenapp", "2sa24ewderivedderivedderivedderi")]
+    assert blocked["status"] == "FAILED" and blocked["tags"] == ["blocked"]
+    # again: nothing new
+    assert main(args) == 0
+    again = capsys.readouterr().out
+    assert "  builds           0        0" in again
