@@ -205,7 +205,11 @@ def _is_lone_spec_file(args: argparse.Namespace) -> bool:
     if len(args.paths) != 1 or args.dag or args.tags or args.hostname or args.kernel_version:
         return False
     path = Path(args.paths[0]).expanduser()
-    if not path.is_file() or path.suffix.lower() not in (".json", ".yaml", ".yml", ".gz", ".sig"):
+    if path.suffix.lower() not in (".json", ".yaml", ".yml", ".gz", ".sig"):
+        return False
+    if not path.exists():
+        return True  # the spec file upload names it: "cannot read file"
+    if not path.is_file():
         return False
     if path.name == "index.json" and path.parent.name == ".spack-db":
         return False
