@@ -78,6 +78,8 @@ _EXPORTS: dict[str, str] = {
     "failure_groups": "history",
     "timeline": "history",
     "busiest_keys": "history",
+    # dashboard summaries computed by a server's database (needs the ``server`` extra)
+    "database_summary": "dashboard",
     # views
     "plot_dependency_graph": "plots",
     "plot_failure_matrix": "plots",

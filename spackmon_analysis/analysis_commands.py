@@ -1,6 +1,9 @@
-"""``spackmon`` subcommands for build-failure analysis: ``failures`` and ``report``.
+"""``spackmon`` subcommands for build-failure analysis: ``failures``, ``report`` and
+``summary``.
 
-Both read their data from one SOURCE:
+``spackmon summary --db URL`` prints failure counts and rates per group (``--by``, and per day
+or week with ``--freq``), computed by the database
+(:func:`spackmon_analysis.dashboard.database_summary`); the other two read their data from one SOURCE:
 
 - a ``--monitor-save-local`` run directory or a directory of runs, or an install tree,
   install prefix or failed stage directory (:func:`spackmon_analysis.frames.load`);
@@ -103,7 +106,7 @@ def load_source(args: argparse.Namespace) -> Any:
 
 
 def register(subparsers: Any) -> None:
-    """Add ``failures`` and ``report`` to the ``spackmon`` parser."""
+    """Add ``failures``, ``report`` and ``summary`` to the ``spackmon`` parser."""
     failures = subparsers.add_parser(
         "failures",
         help="root-cause failures and the dependents they blocked",
@@ -140,6 +143,45 @@ def register(subparsers: Any) -> None:
         help="output folder (required; created when the report is written, not on an error)",
     )
     report.set_defaults(func=_report)
+
+    summary = subparsers.add_parser(
+        "summary",
+        help="failure counts and rates per group, computed by a server's database",
+        description=(
+            "Count builds, failures (root causes), blocked and succeeded builds per package, "
+            "compiler, ... (and per day or week with --freq) in a monitor server's database, "
+            "with SQL GROUP BY: the answer of failure_rates/failure_trends without loading "
+            "the builds (spackmon_analysis.database_summary)."
+        ),
+    )
+    summary.add_argument(
+        "--db",
+        metavar="URL",
+        help="server database: SQLite path/URL or PostgreSQL (default: $SPACKMON_DB)",
+    )
+    summary.add_argument(
+        "--by",
+        action="append",
+        metavar="COLUMN",
+        help="group column, repeatable: spec_name (package), spec_version, compiler, status, "
+        "outcome, host_os, platform, host_target, hostname, kernel_version, spack_version, "
+        "owner, tags (default: spec_name; none with --freq: every build per period)",
+    )
+    summary.add_argument(
+        "--freq", choices=("day", "week"), help="per UTC day or week from Monday (default: none)"
+    )
+    summary.add_argument("--since", help="builds created at or after, ISO 8601 (default: none)")
+    summary.add_argument("--until", help="builds created before, ISO 8601 (default: none)")
+    for option, dest, what in (
+        ("--package", "packages", "package name"),
+        ("--tag", "tags", "tag (a build with any of them)"),
+        ("--status", "status", "build status: SUCCESS, FAILED, NOTRUN, CANCELLED"),
+    ):
+        summary.add_argument(
+            option, dest=dest, action="append", help=f"only this {what}; repeatable (default: all)"
+        )
+    summary.add_argument("--format", choices=FORMATS, default="text", help="default: text")
+    summary.set_defaults(func=_summary)
 
 
 def _table_text(frame: Any, fmt: str) -> str:
@@ -235,3 +277,37 @@ def _report(args: argparse.Namespace) -> int:
     for path in files:
         print(f"    {Path(path).name}")
     return _skipped(data, "report")
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from .dashboard import database_summary
+
+    url = args.db or os.environ.get("SPACKMON_DB", "").strip()
+    if not url:
+        raise ConfigError(
+            "no database: give --db URL (SQLite path/URL or PostgreSQL) or set SPACKMON_DB"
+        )
+    by: Any = args.by or (None if args.freq else "spec_name")
+    frame = database_summary(
+        url,
+        by,
+        freq=args.freq,
+        since=args.since,
+        until=args.until,
+        packages=args.packages,
+        tags=args.tags,
+        status=args.status,
+    )
+    if "period" in frame.columns:
+        frame["period"] = frame["period"].map(lambda t: t.strftime("%Y-%m-%d"))
+    if args.format == "text":
+        frame["failure_rate"] = frame["failure_rate"].round(4)
+        text = frame.to_string(index=False) + "\n" if len(frame) else "no builds\n"
+    elif args.format == "csv":
+        from .safetext import csv_safe
+
+        text = csv_safe(frame).to_csv(index=False)
+    else:
+        text = json.dumps(json.loads(frame.to_json(orient="records")), indent=2) + "\n"
+    sys.stdout.write(text)
+    return 0

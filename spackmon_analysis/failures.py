@@ -74,6 +74,8 @@ __all__ = [
     "EVENT_CHOICES",
     "outcomes",
     "label",
+    "rate_groups",
+    "NO_TAG",
 ]
 
 ROOT_CAUSE = "root cause"
@@ -742,12 +744,26 @@ def failure_rates(
     columns = _by_columns(by, "failure_rates")
     _check_columns(frames, "failure_rates", "by", columns)
     table = _outcome_table(frames)
-    for column in columns:
-        if column == "tags":
-            table = table.assign(
-                tags=table["tags"].map(lambda t: tuple(_value(t) or ()) or ("<no tag>",))
-            ).explode("tags")
-        table[column] = table[column].astype(object).where(table[column].notna(), "<NA>")
+    if "tags" in columns:
+        table = table.assign(
+            tags=table["tags"].map(lambda t: tuple(_value(t) or ()) or (NO_TAG,))
+        ).explode("tags")
+    return rate_groups(table, columns)
+
+
+#: The group of a build without tags in ``failure_rates(by="tags")``.
+NO_TAG = "<no tag>"
+
+
+def rate_groups(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The last step of :func:`failure_rates`: rows with the group ``columns`` and the counts
+    ``builds``, ``failed``, ``blocked``, ``succeeded``, ``unknown`` (one row per build, or
+    counts already summed per group, as the database summary gives them; tags already one per
+    row) summed per group (a missing value is the group ``<NA>``), ``failure_rate`` added,
+    most failing first."""
+    table = table.assign(
+        **{c: table[c].astype(object).where(table[c].notna(), "<NA>") for c in columns}
+    )
     if not len(table):
         empty = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
         for c in _COUNT_COLUMNS:

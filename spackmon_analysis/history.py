@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .frames import MonitorData
 
 __all__ = [
+    "trend_groups",
     "BUILD_KEY",
     "SAME_INPUTS",
     "attempt_table",
@@ -655,34 +656,39 @@ def failure_trends(
         period = (times - pd.to_timedelta(times.dt.day_of_week, unit="D")).dt.floor("D")
     table["period"] = period.dt.tz_localize("UTC")
     outcome = table["outcome"].astype(object)
+    table["attempts"] = 1
     table["failed"] = (outcome == "failed").astype(int)
     table["blocked"] = (outcome == "never built").astype(int)
     table["succeeded"] = (outcome == "succeeded").astype(int)
-    groups = ["period"]
-    if by is not None:
-        if by == "tags":
-            table = table.explode("tags")
-        table[by] = table[by].astype(object).map(_text)
-        groups.append(by)
-    columns = [*groups, "attempts", "failed", "blocked", "succeeded", "failure_rate"]
-    if not len(table):
-        frame = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
-    else:
-        grouped = table.groupby(groups, sort=True)
-        frame = grouped.agg(
-            attempts=("attempt", "size"),
-            failed=("failed", "sum"),
-            blocked=("blocked", "sum"),
-            succeeded=("succeeded", "sum"),
-        ).reset_index()
-        frame["failure_rate"] = frame["failed"] / frame["attempts"]
-        frame = frame.sort_values(
-            ["period", "failed", *groups[1:]], ascending=[True, False, *[True] * len(groups[1:])]
-        ).reset_index(drop=True)
+    if by == "tags":
+        table = table.explode("tags")
+    frame = trend_groups(table, [] if by is None else [by])
     frame.attrs["undated"] = undated
     frame.attrs["freq"] = _FREQS[freq]
     frame.attrs["by"] = by
     return frame
+
+
+def trend_groups(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """The last step of :func:`failure_trends`: rows with ``period``, the ``by`` columns and
+    the counts ``attempts``, ``failed``, ``blocked``, ``succeeded`` (one row per attempt, or
+    counts already summed per group, as the database summary gives them; tags already one per
+    row) summed per period and group (a missing value is the group ``<NA>``),
+    ``failure_rate`` added; by period, then most failed."""
+    table = table.assign(**{c: table[c].astype(object).map(_text) for c in by})
+    groups = ["period", *by]
+    columns = [*groups, "attempts", "failed", "blocked", "succeeded", "failure_rate"]
+    if not len(table):
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    frame = (
+        table.groupby(groups, sort=True)[["attempts", "failed", "blocked", "succeeded"]]
+        .sum()
+        .reset_index()
+    )
+    frame["failure_rate"] = frame["failed"] / frame["attempts"]
+    return frame.sort_values(
+        ["period", "failed", *by], ascending=[True, False, *[True] * len(by)]
+    ).reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ LAYERS: dict[str, int] = {
     # 6: analysis over MonitorData objects
     "history": 6,
     "synth": 6,
+    "dashboard": 6,  # database summaries finished by the failures/history rules
     # 7: views
     "plots": 7,
     "report": 7,
@@ -72,7 +73,7 @@ LAYERS: dict[str, int] = {
 #: what the server may import from the rest of the package
 SERVER_MAY_USE = ("server", "spec", "logs", "spackfacts", "records", "errors", "__version__")
 #: who may import the server (besides the server itself)
-SERVER_USERS = ("loaders.database", "localmonitor", "demo", "cli", "")
+SERVER_USERS = ("loaders.database", "loaders.summary", "localmonitor", "demo", "cli", "")
 
 
 def _name(path: Path) -> str:

@@ -33,6 +33,7 @@ PUBLIC_API = [
     # build history
     "attempt_table", "error_history", "flaky_builds", "outcome_changes", "slow_phases",
     "failure_trends", "failure_cost", "failure_groups", "timeline", "busiest_keys",
+    "database_summary",
     # views
     "plot_dependency_graph", "plot_failure_matrix", "plot_phase_outcomes",
     "plot_error_classes", "plot_build_times", "plot_failure_trends", "plot_timeline",
