@@ -70,7 +70,8 @@ def database_summary(
             ``until``, or a database URL that cannot be used.
         SchemaVersionError: a database of another schema version.
     """
-    from .loaders.summary import BuildFilters, outcome_counts
+    from .loaders.server import BuildSelection
+    from .loaders.summary import outcome_counts
 
     if by is None:
         if freq is None:
@@ -84,10 +85,10 @@ def database_summary(
         columns = list(dict.fromkeys(aliases.get(c, c) for c in columns))
         if freq is None and "spec_version" in columns and "spec_name" not in columns:
             columns.insert(columns.index("spec_version"), "spec_name")
-    filters = BuildFilters.check(
+    selection = BuildSelection.check(
         since=since, until=until, packages=packages, tags=tags, status=status
     )
-    names, rows = outcome_counts(url, columns, freq=freq, filters=filters)
+    names, rows = outcome_counts(url, columns, freq=freq, selection=selection)
     table = pd.DataFrame.from_records(rows, columns=names)
     for count in ("builds", "failed", "blocked", "succeeded", "unknown"):
         table[count] = table[count].astype("int64")

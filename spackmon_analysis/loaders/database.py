@@ -14,6 +14,7 @@ import gc
 import itertools
 import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,13 @@ from ..server.tables import (
 from .assemble import FrameSet
 from .server import BuildSelection, ServerColumns
 
-__all__ = ["database_frames", "COLUMN_CHOICES", "KEY_COLUMNS"]
+__all__ = [
+    "database_frames",
+    "database_engine",
+    "selection_filter",
+    "COLUMN_CHOICES",
+    "KEY_COLUMNS",
+]
 
 #: Columns ``columns=`` may name: those of the ``builds`` and ``phases`` frames.
 COLUMN_CHOICES = tuple(
@@ -61,45 +68,57 @@ def database_frames(
     ``selection`` matches (and what belongs to them), only the ``columns`` named (besides
     :data:`KEY_COLUMNS`; None: every column)."""
     wanted = _wanted_columns(columns, keep_output)
+    build_filter = selection_filter(selection)
+    with database_engine(url) as (engine, label):
+        # the reader allocates a few million small objects and no cycles: the cyclic
+        # collector would re-walk them over and over (about 40% of the time)
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            frames = _read_database(
+                engine,
+                keep_output=keep_output,
+                build_filter=build_filter or BuildFilter(),
+                wanted=wanted,
+            )
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+    frames.source = label
+    return frames
+
+
+@contextmanager
+def database_engine(url: Any) -> Iterator[tuple[Any, str]]:
+    """``(engine, label)`` for a monitor database: ``url`` a SQLite or PostgreSQL URL, a path to
+    a SQLite file (which must exist), or an SQLAlchemy ``Engine`` (used as it is); ``label``
+    the URL without its password. An engine opened here is disposed afterwards."""
+    if not isinstance(url, str | os.PathLike):
+        yield url, str(getattr(url, "url", "database"))  # an Engine's URL hides its password
+        return
+    text = os.fspath(url)
+    if "://" not in text:  # a plain path to a SQLite file
+        if not Path(text).expanduser().is_file():
+            raise ConfigError(f"{text}: no such database file")
+        text = f"sqlite:///{Path(text).expanduser()}"
+    store = Store.open(text, create=False)
+    try:
+        yield store.read, redact_url(text)
+    finally:
+        store.dispose()
+
+
+def selection_filter(selection: BuildSelection | None) -> BuildFilter:
+    """The server's :class:`~spackmon_analysis.server.queries.BuildFilter` (its ``WHERE``
+    clauses) for a checked :class:`~spackmon_analysis.loaders.server.BuildSelection`."""
     selection = selection or BuildSelection()
-    build_filter = BuildFilter(
+    return BuildFilter(
         since=selection.since,
         until=selection.until,
         spec_names=selection.packages,
         tags=selection.tags,
         statuses=selection.status,
     )
-    store = None
-    if isinstance(url, str | os.PathLike):
-        text = os.fspath(url)
-        if "://" not in text:  # a plain path to a SQLite file
-            if not Path(text).expanduser().is_file():
-                raise ConfigError(f"{text}: no such database file")
-            text = f"sqlite:///{Path(text).expanduser()}"
-        store = Store.open(text, create=False)
-        engine = store.read
-        label = redact_url(text)
-    else:
-        engine = url
-        label = str(getattr(engine, "url", "database"))  # an Engine's URL hides its password
-    # the reader allocates a few million small objects and no cycles: the cyclic
-    # collector would re-walk them over and over (about 40% of the time)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        frames = _read_database(
-            engine,
-            keep_output=keep_output,
-            build_filter=build_filter or BuildFilter(),
-            wanted=wanted,
-        )
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-        if store is not None:
-            store.dispose()
-    frames.source = label
-    return frames
 
 
 def _wanted_columns(columns: Iterable[str] | None, keep_output: bool) -> set[str] | None:
