@@ -15,9 +15,8 @@ from testlib import spackmon_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SAVE_LOCAL = ROOT / "spackmon_analysis" / "data" / "examples" / "save-local"
+TODAYS = ROOT / "spackmon_analysis" / "data" / "todays-spack"
 ENV_FIELDS = ("host_os", "platform", "host_target", "hostname", "kernel_version", "spack_version")
-
-
 
 
 def expected_from_files() -> dict:
@@ -231,6 +230,78 @@ def test_demo_command(tmp_path: Path) -> None:
     html_history = html[html.index('id="history"') :]
     for run in history["runs"]:
         assert run in html_history
+
+    # -- today's Spack: the bundled JUnit report and install tree, uploaded and pulled back
+    check_todays_section(text, html)
+    assert "==> uploaded today's Spack data" in text
+
+
+def todays_from_files() -> dict:
+    """What the today's-Spack section must say, from the bundled files alone: the JUnit
+    report's failed testcase and the first error line of its log, its <skipped/>
+    packages, the DAG nodes that depend on the failure and are not in the report, and
+    the package of the install prefix."""
+    import xml.etree.ElementTree as ET
+
+    suite = ET.parse(TODAYS / "junit-tinybrokenapp.xml").getroot()
+    failed, skipped = [], []
+    first_error = None
+    for case in suite.iter("testcase"):
+        if case.find("failure") is not None:
+            failed.append(case.get("classname"))
+            log = case.findtext("system-out") or ""
+            first_error = next(line.strip() for line in log.splitlines() if "error:" in line)
+        elif case.find("skipped") is not None:
+            skipped.append(case.get("classname"))
+    reported = {case.get("classname") for case in suite.iter("testcase")}
+    nodes = json.loads((TODAYS / "tinybrokenapp-spack-0.22.1-zen3.json").read_text())
+    nodes = nodes["spec"]["nodes"]
+    by_hash = {n["hash"]: n for n in nodes}
+    parents: dict[str, set] = {}
+    for node in nodes:
+        for dep in node.get("dependencies", []):
+            parents.setdefault(by_hash[dep["hash"]]["name"], set()).add(node["name"])
+    blocked, todo = set(), list(failed)
+    while todo:
+        for parent in parents.get(todo.pop(), ()):
+            if parent not in blocked:
+                blocked.add(parent)
+                todo.append(parent)
+    prefixes = list((TODAYS / "opt" / "spack").glob("*/*/*/.spack/spec.json"))
+    built = [json.loads(p.read_text())["spec"]["nodes"][0]["name"] for p in prefixes]
+    return {
+        "failed": failed,
+        "first_error": first_error,
+        "skipped": skipped,
+        "blocked": sorted(blocked - reported),
+        "built": built,
+    }
+
+
+def check_todays_section(text: str, html: str) -> None:
+    """The report's today's-Spack part names what the bundled files hold."""
+    expected = todays_from_files()
+    assert expected["failed"] == ["tinybroken"] and expected["blocked"] == ["tinybrokenapp"]
+    assert "broken.c:4:3: error:" in expected["first_error"]
+    title = "Spack 0.19 and newer: JUnit report + install tree"
+    section = text[text.index(title) :]
+    builds = len(expected["failed"]) + len(expected["blocked"]) + len(expected["built"])
+    assert (
+        f"  {builds} builds: {len(expected['built'])} succeeded, {len(expected['failed'])} "
+        f"failed, {len(expected['blocked'])} never built"
+    ) in section
+    for name in expected["failed"]:
+        line = next(ln for ln in section.splitlines() if ln.startswith(f"  root cause: {name}@"))
+        assert line.endswith(f"build phase: {expected['first_error']}"), line
+    for name in expected["blocked"]:
+        assert f"  blocked: {name}@" in section
+    for name in expected["built"]:
+        assert f"  built: {name}@" in section
+    assert f"  not sent ({len(expected['skipped'])}):" in section
+    for name in expected["skipped"]:
+        assert f"junit-tinybrokenapp/{name}@" in section
+    assert "  sent a second time: 0 specs, builds, phases or statuses created" in section
+    assert 'id="todays-spack"' in html and "broken.c:4:3" in html
 
 
 def _error_outputs(run: Path) -> list[str]:

@@ -23,8 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SAVE_LOCAL = ROOT / "spackmon_analysis" / "data" / "examples" / "save-local"
 
 
-
-
 def _reader(stream, lines: queue.Queue) -> None:
     for line in stream:
         lines.put(line)
@@ -78,8 +76,11 @@ def test_keep_serving_then_sigterm(tmp_path: Path) -> None:
         client = SpackMonitorClient(host=host, username=user, token=token, progress=False)
         data = MonitorData.from_client(client)
         n_server_builds = int(re.search(r"-> (\d+) server builds", "".join(seen)).group(1))
-        assert len(data.builds) == n_server_builds > 0
-        assert "openmpi" in set(data.builds["spec_name"].astype(str))
+        # and the builds of the bundled today's-Spack files (a JUnit report + install tree)
+        n_todays = int(re.search(r"uploaded today's Spack data .*: (\d+) builds", "".join(seen))[1])
+        assert len(data.builds) == n_server_builds + n_todays
+        assert n_server_builds > 0 and n_todays == 3
+        assert {"openmpi", "tinybroken"} <= set(data.builds["spec_name"].astype(str))
 
         proc.send_signal(signal.SIGTERM)
         returncode = proc.wait(timeout=60)
