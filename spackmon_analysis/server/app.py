@@ -172,6 +172,7 @@ def create_app(
     auth_failure_window: float = 60.0,
     max_page_bytes: int = MAX_PAGE_BYTES,
     db_wait: float = DEFAULT_DB_WAIT,
+    started: str | None = None,
 ) -> FastAPI:
     """Build the monitor application over the database at ``db_url``.
 
@@ -186,19 +187,21 @@ def create_app(
     ``max_page_bytes`` bounds the results of one data API page (and one chunk of ``/all/``).
     ``db_wait`` bounds, in seconds, how long one request waits in all for the write lock and
     the database (SQLite's lock held by another process or server, a PostgreSQL lock); then it
-    answers 503 with ``Retry-After`` and nothing is written.
+    answers 503 with ``Retry-After`` and nothing is written. ``started``
+    (``YYYY-MM-DDTHH:MM:SSZ``) is the service info's ``updatedAt``, by default now: the workers
+    of one ``spackmon serve --workers N`` are given the same one.
     """
     if not (isinstance(db_wait, int | float) and math.isfinite(db_wait) and db_wait > 0):
         raise ValueError(f"db_wait must be a number of seconds > 0, got {db_wait!r}")
     store = store or Store.open(db_url)
     issuer = TokenIssuer(store, token_lifetime)
-    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    started = started or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     base_path = "/" + prefix.strip("/")
     handlers = {base_path + path: handler for path, (_, handler) in protocol.WRITES.items()}
     state = MonitorState(
         store=store,
         issuer=issuer,
-        limiter=FailureLimiter(auth_failure_limit, auth_failure_window),
+        limiter=FailureLimiter(store, auth_failure_limit, auth_failure_window),
         writes=WritePath(store, issuer, handlers, max_body_size=max_body_size, db_wait=db_wait),
         base_path=base_path,
         info_body=service.service_info_body(store.created_at(), started, environment),

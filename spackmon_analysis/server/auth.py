@@ -22,14 +22,13 @@ import secrets
 import threading
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass
 
 import jwt
 from sqlalchemy import select
 
 from ..errors import ConfigError
-from .tables import Store, meta, users, utcnow
+from .tables import Store, auth_failures, meta, users, utcnow
 
 __all__ = [
     "Identity",
@@ -47,6 +46,8 @@ ISSUER = "spackmon-analysis"
 #: Seconds a server trusts its copy of the session generations before reading them again.
 REVOCATION_REFRESH = 1.0
 _SESSIONS = "sessions:"
+#: The longest address ``auth_failures.address`` (``String(255)``) holds as it is.
+_MAX_ADDRESS = 255
 _JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 #: A Host header: a DNS name (underscores allowed), an IPv4 address or a bracketed IPv6 address,
 #: with an optional port.
@@ -287,50 +288,58 @@ class FailureLimiter:
     The token endpoint records each wrong ``user:token`` pair here; once an address has ``limit``
     failures younger than ``window`` seconds, :meth:`retry_after` answers the seconds until the
     oldest of them ages out (the endpoint then answers 429 with ``Retry-After``, even for right
-    credentials, so guessing cannot go on). ``limit <= 0`` disables the limiter. At most
-    ``max_addresses`` addresses are tracked (the table is cleared beyond that).
+    credentials, so guessing cannot go on). ``limit <= 0`` disables the limiter.
+
+    The failures are rows of the database's ``auth_failures`` table, not memory of one process:
+    every server process on the database (``spackmon serve --workers N``, or several servers
+    behind one proxy) counts the same failures, so spreading guesses over workers gains nothing.
+    Times are wall-clock seconds (``time.time()``), so servers on several hosts need synchronised
+    clocks (NTP) and the same ``--auth-window``. Each recorded failure deletes the rows older
+    than the window, so the table holds at most one window of failures. An address longer than
+    the column (a forwarded one) is counted under its SHA-256 digest.
     """
 
-    def __init__(self, limit: int = 10, window: float = 60.0, *, max_addresses: int = 100_000):
+    def __init__(self, store: Store, limit: int = 10, window: float = 60.0):
+        self.store = store
         self.limit = int(limit)
         self.window = float(window)
-        self.max_addresses = max_addresses
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
 
-    def _recent(self, address: str, now: float) -> deque[float] | None:
-        times = self._failures.get(address)
-        if times is None:
-            return None
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        if not times:
-            del self._failures[address]
-            return None
-        return times
+    @staticmethod
+    def _key(address: str) -> str:
+        if len(address) <= _MAX_ADDRESS:
+            return address
+        return "sha256:" + hashlib.sha256(address.encode("utf-8", "surrogatepass")).hexdigest()
 
     def retry_after(self, address: str) -> int | None:
         """Seconds the address must wait before trying again, or None when it may try now."""
         if self.limit <= 0:
             return None
-        now = time.monotonic()
-        with self._lock:
-            times = self._recent(address, now)
-            if times is None or len(times) < self.limit:
-                return None
-            return max(1, math.ceil(times[-self.limit] + self.window - now))
+        now = time.time()
+        with self.store.read.connect() as conn:
+            times = (
+                conn.execute(
+                    select(auth_failures.c.failed_at)
+                    .where(
+                        auth_failures.c.address == self._key(address),
+                        auth_failures.c.failed_at > now - self.window,
+                    )
+                    .order_by(auth_failures.c.failed_at.desc())
+                    .limit(self.limit)
+                )
+                .scalars()
+                .all()
+            )
+        if len(times) < self.limit:
+            return None
+        return max(1, math.ceil(times[-1] + self.window - now))
 
     def failed(self, address: str) -> None:
-        """Record one failed attempt from ``address``."""
+        """Record one failed attempt from ``address`` (one transaction)."""
         if self.limit <= 0:
             return
-        now = time.monotonic()
-        with self._lock:
-            times = self._recent(address, now)
-            if times is None:
-                if len(self._failures) >= self.max_addresses:
-                    self._failures.clear()
-                times = self._failures[address] = deque()
-            times.append(now)
-            while len(times) > self.limit:
-                times.popleft()
+        now = time.time()
+        with self.store.write.begin() as conn:
+            conn.execute(auth_failures.insert().values(address=self._key(address), failed_at=now))
+            conn.execute(
+                auth_failures.delete().where(auth_failures.c.failed_at <= now - self.window)
+            )

@@ -63,13 +63,15 @@ def _db_arg(text: str) -> str:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import time
+
     import uvicorn
 
     from ..errors import ConfigError
-    from .app import create_app
     from .guard import TransportLimits
     from .local import _loop_impl, uvicorn_options
-    from .tables import Store
+    from .tables import Store, default_db_url
+    from .workers import ServeSettings, build_app, check_workers, run_workers
 
     max_body = args.max_body_size
     if args.max_body_mb is not None:
@@ -85,24 +87,42 @@ def _serve(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    db_url = _db_arg(args.db or default_db_url())
+    check_workers(args.workers, db_url)
     _check_port_free(args.host, args.port)
-    store = Store.open(args.db)
-    app = create_app(
-        store=store,
+    # Opened here first: the schema is checked (or created) once, before any worker starts.
+    store = Store.open(db_url)
+    settings = ServeSettings(
+        db_url=store.url,
         token_lifetime=args.token_lifetime,
         max_body_size=max_body,
         auth_failure_limit=args.auth_failures,
         auth_failure_window=args.auth_window,
         db_wait=args.db_wait,
+        limits=limits,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     )
+    workers = f", {args.workers} worker processes" if args.workers > 1 else ""
     print(
         f"spackmon: serving http://{args.host}:{args.port}/ms1/ (data API /api/, docs /api/docs) "
-        f"on {store.url.split('@')[-1]}",
+        f"on {store.url.split('@')[-1]}{workers}",
         file=sys.stderr,
         flush=True,
     )
+    if args.workers > 1:
+        store.dispose()  # the workers open their own connections
+        run_workers(
+            settings,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+            access_log=args.access_log,
+        )
+        return 0
     uvicorn.run(
-        app,
+        build_app(settings, store),
         host=args.host,
         port=args.port,
         log_level=args.log_level,
@@ -199,6 +219,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--port", type=_int_arg("--port", 1, 65535), default=5000, help="port (default 5000)"
     )
     serve.add_argument("--db", default=None, type=_db_arg, help=_db_help())
+    serve.add_argument(
+        "--workers",
+        type=_int_arg("--workers", 1, 256),
+        default=1,
+        help="server processes on the port, sharing the database (default 1); more than one "
+        "needs a PostgreSQL --db. Logins, tokens and limits hold across them (docs/server.md)",
+    )
     serve.add_argument(
         "--token-lifetime",
         type=_int_arg("--token-lifetime", 1),

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -38,6 +39,7 @@ from sqlalchemy import (
     event,
     inspect,
     select,
+    text,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -72,6 +74,8 @@ __all__ = [
     "install_files",
     "attributes",
     "environment_variables",
+    "auth_failures",
+    "TRANSIENT_TABLES",
 ]
 
 #: Version of the table layout below; bump it whenever a table or column changes.
@@ -283,6 +287,26 @@ environment_variables = Table(
 )
 Index("ix_envvars_build", environment_variables.c.build_id)
 
+#: Failed token requests: the client address and the wall-clock time (``time.time()``) of each.
+#: Every server process on the database counts them, so the failed-login limit holds across
+#: workers (``auth.FailureLimiter``). Transient state, not build data: rows older than the
+#: server's ``--auth-window`` are deleted as new failures come, and the table is created when an
+#: older database of the same schema version lacks it (:data:`TRANSIENT_TABLES`).
+auth_failures = Table(
+    "auth_failures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("address", String(255), nullable=False),
+    Column("failed_at", Float, nullable=False),
+)
+Index("ix_auth_failures_address", auth_failures.c.address, auth_failures.c.failed_at)
+Index("ix_auth_failures_time", auth_failures.c.failed_at)
+
+#: Tables of server state (no build data) that :meth:`Store.open` adds to a database of this
+#: schema version when they are missing, without a version change: nothing is lost by starting
+#: them empty.
+TRANSIENT_TABLES = frozenset({auth_failures.name})
+
 
 # --------------------------------------------------------------------------------------------
 # time helpers
@@ -409,7 +433,11 @@ class Store:
                     "(use a new database file or migrate the old one)"
                 )
             self.secret = rows["jwt_secret"]
-            missing = [t for t in metadata.sorted_tables if t.name not in names]
+            missing = [
+                t
+                for t in metadata.sorted_tables
+                if t.name not in names and t.name not in TRANSIENT_TABLES
+            ]
             if missing:
                 raise SchemaVersionError(
                     f"database {redact_url(self.url)} claims schema version {SCHEMA_VERSION} but "
@@ -433,12 +461,22 @@ class Store:
                 if not Path(parsed.database).expanduser().exists():
                     raise ConfigError(f"no database file {parsed.database}")
         with self.read.connect() as conn:
-            if self._check_schema(conn):
-                return
+            ready = self._check_schema(conn)
+            missing = (
+                ready and create and not TRANSIENT_TABLES <= set(inspect(conn).get_table_names())
+            )
+        if missing:
+            with self.write.begin() as conn:
+                _schema_lock(conn)
+                self._add_transient_tables(conn)
+        if ready:
+            return
         if not create:
             raise ConfigError(f"database {redact_url(self.url)} has no spackmon schema")
         with self.write.begin() as conn:
+            _schema_lock(conn)
             if self._check_schema(conn):  # created meanwhile by another process
+                self._add_transient_tables(conn)
                 return
             metadata.create_all(conn)
             self.secret = secrets.token_hex(32)
@@ -452,6 +490,14 @@ class Store:
                 ],
             )
 
+    @staticmethod
+    def _add_transient_tables(conn: Any) -> None:
+        """Create the :data:`TRANSIENT_TABLES` the database lacks, in ``conn``'s write
+        transaction (which holds the schema lock: two servers starting together create each
+        table once)."""
+        for name in sorted(TRANSIENT_TABLES - set(inspect(conn).get_table_names())):
+            metadata.tables[name].create(conn, checkfirst=True)
+
     def created_at(self) -> str:
         """When the database was created (``YYYY-MM-DDTHH:MM:SSZ``)."""
         with self.read.connect() as conn:
@@ -463,6 +509,14 @@ class Store:
         self.write.dispose()
         if self.read is not self.write:
             self.read.dispose()
+
+
+def _schema_lock(conn: Any) -> None:
+    """Serialise schema creation between processes: on PostgreSQL a transaction-scoped advisory
+    lock (two servers starting together on an empty database would otherwise both create the
+    tables, and one would fail); on SQLite the write engine's ``BEGIN IMMEDIATE`` already does."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(7325460112)"))
 
 
 def set_lock_wait(store: Store, seconds: float) -> None:

@@ -50,7 +50,8 @@ async def service_info(state: State) -> Response:
 @router.get("/auth/token/", summary="Exchange Basic user:token for a bearer token")
 async def auth_token(request: Request, state: State) -> Response:
     address = request.client.host if request.client else "unknown"
-    wait = state.limiter.retry_after(address)
+    # the failures of every server process on the database (auth.FailureLimiter)
+    wait = await run_in_threadpool(state.limiter.retry_after, address)
     if wait is not None:
         return error_response(
             429,
@@ -64,6 +65,6 @@ async def auth_token(request: Request, state: State) -> Response:
         )
     ident = await run_in_threadpool(state.issuer.check_basic, header)
     if ident is None:
-        state.limiter.failed(address)
+        await run_in_threadpool(state.limiter.failed, address)
         return error_response(403, "Invalid username or token.")
     return json_response(state.issuer.issue(ident))
