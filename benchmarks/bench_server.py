@@ -17,6 +17,17 @@ Setup (not measured): one user and ``--packages`` spec rows inserted straight in
 
 PostgreSQL is measured when ``--pg`` or ``SPACKMON_TEST_POSTGRES_URL`` is given (a fresh schema
 is created and dropped).
+
+``--workers 1 2 4`` measures ``spackmon serve --workers N`` on PostgreSQL instead, driven by
+``wrk`` (Debian package ``wrk``: a compiled load generator, since a Python client costs more CPU
+per request than the server) with ``benchmarks/wrk_ms1.lua``: each wrk thread posts the
+``spack install --monitor`` sequence (``builds/new`` creating a build, five
+``builds/phases/update`` with real phase logs, ``builds/update``) over keep-alive connections
+with one bearer token. Reported per worker count: requests/s, the server's CPU per request
+(every worker process and the supervisor, from ``/proc``) and the PostgreSQL backends' CPU per
+request (the backends of this server, found by ``application_name``). The baseline is one worker,
+measured in the same run; rounds alternate the order (1 2 4, then 4 2 1, ...). See
+``--duration``, ``--connections``, ``--threads``, ``--rounds``.
 """
 
 from __future__ import annotations
@@ -182,6 +193,267 @@ def bench(
     }
 
 
+# ---------------------------------------------------------------------------------------------
+# --workers: spackmon serve --workers N on PostgreSQL, driven by wrk
+
+LUA = Path(__file__).resolve().parent / "wrk_ms1.lua"
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (Linux /proc)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(c) for c in text.split()]
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of ``pid`` and its children (the supervisor and its workers)."""
+    return _cpu_seconds(pid) + sum(_cpu_seconds(c) for c in _children(pid))
+
+
+def _backend_pids(admin_url: str, app_name: str) -> list[int]:
+    """The PostgreSQL backends whose ``application_name`` is ``app_name``."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(admin_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE application_name = :n"),
+                {"n": app_name},
+            ).all()
+    finally:
+        engine.dispose()
+    return [r[0] for r in rows]
+
+
+def _write_requests(
+    folder: Path, threads: int, per_thread: int, build_ids: list[list[int]]
+) -> None:
+    """One file of requests per wrk thread: ``path<TAB>JSON body`` lines, seven per package."""
+    outputs = _phase_outputs()
+    for t in range(threads):
+        lines = []
+        env = {
+            "host_os": "debian12",
+            "platform": "linux",
+            "host_target": "icelake",
+            "hostname": f"bench-t{t}",
+            "kernel_version": "6.1",
+        }
+        for p in range(per_thread):
+            k = t * per_thread + p
+            build_id = build_ids[t][p]
+            new = {**env, "spack_version": "0.17.1", "full_hash": f"{k:032x}"}
+            lines.append(f"/ms1/builds/new/\t{json.dumps(new)}")
+            for j, phase in enumerate(PHASES):
+                body = {
+                    "build_id": build_id,
+                    "phase_name": phase,
+                    "status": "SUCCESS",
+                    "output": outputs[(k + j) % len(outputs)],
+                }
+                lines.append(f"/ms1/builds/phases/update/\t{json.dumps(body)}")
+            lines.append(
+                f"/ms1/builds/update/\t{json.dumps({'build_id': build_id, 'status': 'SUCCESS'})}"
+            )
+        (folder / f"requests-{t}.txt").write_text("\n".join(lines) + "\n")
+
+
+def _setup_builds(url: str, threads: int, per_thread: int) -> tuple[str, list[list[int]]]:
+    """A user, ``threads * per_thread`` specs and a build of each (not measured) -> (API token,
+    build ids per thread)."""
+    from sqlalchemy import select
+
+    from spackmon_analysis.server.auth import add_user
+    from spackmon_analysis.server.tables import Store, build_environments, builds, specs, utcnow
+
+    store = Store.open(url)
+    token = add_user(store, "bench")
+    now = utcnow()
+    n = threads * per_thread
+    with store.write.begin() as conn:
+        conn.execute(
+            specs.insert(),
+            [
+                {
+                    "name": f"pkg{i}",
+                    "version": "1.0",
+                    "full_hash": f"{i:032x}",
+                    "spack_version": "0.17.1",
+                    "parameters": {},
+                    "external": False,
+                    "is_root": True,
+                    "created_at": now,
+                }
+                for i in range(n)
+            ],
+        )
+        env_id = conn.execute(
+            build_environments.insert().values(
+                hostname="setup",
+                host_os="debian12",
+                platform="linux",
+                host_target="icelake",
+                kernel_version="6.1",
+            )
+        ).inserted_primary_key[0]
+        spec_ids = conn.execute(select(specs.c.id).order_by(specs.c.id)).scalars().all()
+        owner = conn.execute(select(func_min_user())).scalar()
+        conn.execute(
+            builds.insert(),
+            [
+                {
+                    "spec_id": sid,
+                    "build_environment_id": env_id,
+                    "owner_id": owner,
+                    "status": "STARTED",
+                    "tags": [],
+                    "spack_version": "0.17.1",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for sid in spec_ids
+            ],
+        )
+        by_spec = dict(conn.execute(select(builds.c.spec_id, builds.c.id)).all())
+    store.dispose()
+    ids = [by_spec[sid] for sid in spec_ids]
+    return token, [ids[t * per_thread : (t + 1) * per_thread] for t in range(threads)]
+
+
+def func_min_user():  # noqa: ANN201 - a SQLAlchemy expression
+    from sqlalchemy import func
+
+    from spackmon_analysis.server.tables import users
+
+    return func.min(users.c.id)
+
+
+def _run_wrk(
+    base: str, bearer: str, folder: Path, args: argparse.Namespace, duration: float
+) -> dict:
+    cmd = [
+        "wrk",
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{duration:g}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(LUA),
+        "-H",
+        f"Authorization: Bearer {bearer}",
+        "-H",
+        "Content-Type: application/json",
+        base,
+        "--",
+        str(folder),
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    line = next(t for t in out.splitlines() if t.startswith("{"))
+    return json.loads(line)
+
+
+def bench_workers(admin_url: str, workers: int, args: argparse.Namespace) -> dict:
+    """One measurement of ``spackmon serve --workers N`` on a fresh PostgreSQL schema."""
+    app_name = "spackmon-bench-" + uuid.uuid4().hex[:8]
+    pg_url, drop = _pg_schema(admin_url)
+    url = f"{pg_url}&application_name={app_name}"
+    per_thread = args.packages
+    try:
+        token, build_ids = _setup_builds(url, args.threads, per_thread)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            _write_requests(folder, args.threads, per_thread, build_ids)
+            port = _free_port()
+            env = {**os.environ, "SPACKMON_TEST_WORKER_HEADER": "1"}
+            cmd = [sys.executable, "-m", "spackmon_analysis", "serve", "--port", str(port)]
+            cmd += ["--db", url, "--workers", str(workers)]
+            proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL, env=env)
+            base = f"http://127.0.0.1:{port}"
+            try:
+                pids: set[str] = set()
+                deadline = time.monotonic() + 120
+                while len(pids) < workers:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError(f"only {len(pids)} of {workers} workers answered")
+                    try:
+                        r = requests.get(f"{base}/ms1/", headers={"Connection": "close"}, timeout=5)
+                        pids.add(r.headers["x-spackmon-worker"])
+                    except requests.ConnectionError:
+                        time.sleep(0.1)
+                bearer = requests.get(f"{base}/ms1/auth/token/", auth=("bench", token)).json()[
+                    "token"
+                ]
+                _run_wrk(base, bearer, folder, args, args.warmup)  # connections, caches, pools
+                backends = _backend_pids(admin_url, app_name)
+                server0 = _tree_cpu(proc.pid)
+                pg0 = sum(_cpu_seconds(b) for b in backends)
+                got = _run_wrk(base, bearer, folder, args, args.duration)
+                server = _tree_cpu(proc.pid) - server0
+                pg = sum(_cpu_seconds(b) for b in backends) - pg0
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=60)
+    finally:
+        drop()
+    n = got["requests"]
+    seconds = got["duration_us"] / 1e6
+    return {
+        "workers": workers,
+        "requests": n,
+        "rps": n / seconds,
+        "errors": got["connect"] + got["read"] + got["write"] + got["timeout"],
+        "non_2xx": got["status"],
+        "server_us": server / n * 1e6,
+        "server_cores": server / seconds,
+        "pg_us": pg / n * 1e6,
+        "pg_backends": len(backends),
+        "p50_ms": got["p50_us"] / 1000,
+        "p99_ms": got["p99_us"] / 1000,
+        "load": os.getloadavg()[0],
+    }
+
+
+def main_workers(args: argparse.Namespace) -> int:
+    import shutil
+
+    if not args.pg:
+        print("--workers needs PostgreSQL: --pg URL or SPACKMON_TEST_POSTGRES_URL", file=sys.stderr)
+        return 2
+    if shutil.which("wrk") is None:
+        print("--workers needs wrk (Debian: apt-get install wrk)", file=sys.stderr)
+        return 2
+    rows = []
+    print(
+        f"{'round':>5} {'workers':>7} {'requests':>8} {'req/s':>7} {'x 1 worker':>10}"
+        f" {'server CPU us/req':>17} {'server cores':>12} {'PG CPU us/req':>13}"
+        f" {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'non-2xx':>7} {'load':>5}",
+        flush=True,
+    )
+    for rnd in range(args.rounds):
+        order = list(args.workers) if rnd % 2 == 0 else list(reversed(args.workers))
+        results = {}
+        for w in order:
+            results[w] = r = bench_workers(args.pg, w, args)
+            rows.append((rnd, r))
+        base = results.get(1)
+        for w in args.workers:
+            r = results[w]
+            ratio = f"{r['rps'] / base['rps']:.2f}" if base else "-"
+            print(
+                f"{rnd + 1:>5} {w:>7} {r['requests']:>8} {r['rps']:>7.0f} {ratio:>10}"
+                f" {r['server_us']:>17.0f} {r['server_cores']:>12.2f} {r['pg_us']:>13.0f}"
+                f" {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['errors']:>6} {r['non_2xx']:>7}"
+                f" {r['load']:>5.1f}",
+                flush=True,
+            )
+    return 0
+
+
 def _pg_schema(url: str) -> tuple[str, object]:
     from sqlalchemy import create_engine, text
 
@@ -241,7 +513,23 @@ def main() -> int:
     parser.add_argument(
         "--pg", default=os.environ.get("SPACKMON_TEST_POSTGRES_URL"), help="PostgreSQL URL"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="measure spackmon serve --workers N (each N) on PostgreSQL with wrk instead",
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="--workers: wrk seconds")
+    parser.add_argument("--warmup", type=float, default=2.0, help="--workers: warm-up seconds")
+    parser.add_argument("--connections", type=int, default=16, help="--workers: wrk connections")
+    parser.add_argument("--threads", type=int, default=1, help="--workers: wrk threads")
+    parser.add_argument("--rounds", type=int, default=2, help="--workers: alternating rounds")
     args = parser.parse_args()
+    if args.workers:
+        if args.packages == 300:
+            args.packages = 6000  # per wrk thread: more than a run sends, so builds/new creates
+        return main_workers(args)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         rows.append(

@@ -180,7 +180,10 @@ def run_workers(
         lifespan="off",
     )
     sock = config.bind_socket()
+    supervisor = Multiprocess(config, sockets=[sock])
     try:
-        Multiprocess(config, sockets=[sock]).run()
+        supervisor.run()
     finally:
         sock.close()
+    if any(p.exitcode == _STARTUP_FAILURE for p in supervisor.processes):
+        raise ConfigError("a worker could not start (its message is above); the server stopped")

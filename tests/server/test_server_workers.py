@@ -274,3 +274,20 @@ def test_servers_starting_together_on_an_empty_database_create_it_once():
         with ctx.Pool(4) as pool:
             secrets = pool.starmap(_open_secret, [(url, barrier)] * 4, chunksize=1)
         assert len(set(secrets)) == 1 and len(secrets[0]) == 64
+
+
+@pytest.mark.slow
+def test_a_worker_that_cannot_start_stops_the_server(tmp_path):
+    """The supervisor does not respawn a worker that fails before serving (its database cannot
+    be opened): the server stops with the worker's message and a non-zero status."""
+    code = (
+        "from spackmon_analysis.server.workers import ServeSettings, run_workers\n"
+        "run_workers(ServeSettings(db_url='sqlite:////proc/no-such-dir/x.db'),"
+        f" host='127.0.0.1', port={_free_port()}, workers=1)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert r.returncode != 0
+    assert "cannot start" in r.stderr and "no-such-dir" in r.stderr
+    assert "a worker could not start" in r.stderr
