@@ -23,6 +23,7 @@ from __future__ import annotations
 import html
 import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import accessor  # noqa: F401  (registers the df.spack accessor on import)
@@ -385,6 +386,57 @@ class MonitorData:
             database.database_frames(
                 url, keep_output=keep_output, selection=selection, columns=columns
             )
+        )
+
+    @classmethod
+    def from_parquet(cls, directory: str | os.PathLike[str]) -> MonitorData:
+        """Read a folder written by :meth:`to_parquet`: the same frames (columns, dtypes,
+        categories in their order, tuples and lists), history frames, ``source``,
+        ``problems``, ``notes`` and rules file. Needs ``pyarrow`` (the ``parquet`` extra).
+
+        Raises:
+            ConfigError: no such folder, no ``manifest.json`` (not written by
+                ``to_parquet``), another format version, a missing or damaged file (named),
+                or pyarrow missing.
+        """
+        from .parquet import read_parquet
+
+        return cls(**read_parquet(directory))
+
+    def to_parquet(self, directory: str | os.PathLike[str]) -> Path:
+        """Write the frames into ``directory`` (created) as Parquet files, one per frame
+        (``specs``, ``dependencies``, ``builds``, ``phases``, ``events``, ``attempts``,
+        ``attempt_phases``, ``attempt_events``), plus ``manifest.json`` (source, problems,
+        notes, dtypes), for DuckDB, Polars or Spark and for :meth:`from_parquet`. Tuples and
+        lists (``builds.tags``, ``events.classes``, the context lines) are JSON text in the
+        files. Every file is written completely before any replaces one already there.
+        Returns the folder. Needs ``pyarrow`` (the ``parquet`` extra); see ``docs/analysis.md``
+        for querying the folder from DuckDB.
+
+        Raises:
+            ConfigError: the path is a file, the folder cannot be written, or pyarrow is
+                missing.
+        """
+        from .parquet import write_parquet
+
+        frames = {
+            "specs": self.specs,
+            "dependencies": self.dependencies,
+            "builds": self.builds,
+            "phases": self.phases,
+            "events": self.events,
+            "attempts": self.attempts,
+            "attempt_phases": self.attempt_phases,
+            "attempt_events": self.attempt_events,
+        }
+        return write_parquet(
+            frames,
+            directory,
+            source=self.source,
+            problems=self.problems,
+            notes=self.notes,
+            rules=self.rules,
+            attempts_given=self.has_attempt_rows,
         )
 
     def with_dag(self, *sources: Any) -> MonitorData:

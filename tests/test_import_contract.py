@@ -52,6 +52,7 @@ LAYERS: dict[str, int] = {
     "accessor": 5,
     "buildview": 5,
     "frames": 5,
+    "parquet": 5,  # MonitorData.to_parquet / from_parquet (frames imports it, never back)
     # 6: analysis over MonitorData objects
     "history": 6,
     "synth": 6,
