@@ -13,14 +13,17 @@ Idempotent like the replay: a second upload of the same files creates nothing.
 
 Decisions (``docs/client.md``, "Uploading today's Spack data"):
 
-- spec documents are written from the loaded ``specs``/``dependencies`` frames, one per
-  root of what the builds need, in the spec-file format of Spack 0.22 (``_meta.version``
-  4) with every hash the source gave (``hash``, ``full_hash``, ``build_hash``), name,
-  version, architecture, compiler, namespace, variants, ``external`` and the dependency
-  edges with their types. Left out: what the frames do not keep (patches, compiler flags,
-  external paths, ``package_hash``). A build whose spec is not in any DAG (a JUnit report
-  given alone) gets a one-node document from what the report carries: name, DAG hash,
-  version when known, architecture and compiler; its dependencies are then unknown;
+- spec documents: one per root of what a run's builds need, in the spec-file format of
+  Spack 0.22 (``_meta.version`` 4). Each node goes as its source wrote it (every hash,
+  parameters, patches, external path, the edges' types and virtuals; the sources' spec
+  files, prefixes' ``spec.json``, ``spack.lock`` and install database are read again by
+  :func:`source_graphs`: the frames keep only what analysis needs), so the server's check
+  of a spec against the one it holds for the same hash passes. A node no such source
+  holds is written from the ``specs``/``dependencies`` frames (name, version,
+  architecture, compiler, namespace, variants from ``variants_text``, ``external``, the
+  hashes, deptypes). A build whose spec is not in any DAG (a JUnit report given alone)
+  gets a one-node document from what the report carries: name, DAG hash, version when
+  known, architecture and compiler; its dependencies are then unknown;
 - a build the source names without a DAG hash (a CDash package that no DAG resolved) is
   not sent: the server identifies a build by its spec's hash; the summary names it;
 - packages a JUnit report lists as ``<skipped/>`` (already installed, external) are not
@@ -48,7 +51,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, SpackmonError
 from ..records import BUILD_STATUSES, BuildRecord, PhaseRecord
 from ..spackfacts import short_hash
 from .replay import replay_runs
@@ -60,7 +63,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..loaders.assemble import FrameSet
     from .endpoints import SpackMonitorClient
 
-__all__ = ["upload_sources", "upload_runs", "UNKNOWN"]
+__all__ = ["upload_sources", "upload_runs", "source_graphs", "UNKNOWN"]
 
 #: What a build environment field or Spack version the source does not carry is sent as.
 UNKNOWN = "unknown"
@@ -90,11 +93,117 @@ def upload_sources(
     if dag:
         data = with_dag_frames(data, *dag)
     fill = {"spack_version": spack_version, "hostname": hostname, "kernel_version": kernel_version}
-    runs, left_out, notes = upload_runs(data, fill=fill, tags=tags)
+    graphs = source_graphs([*paths, *dag])
+    runs, left_out, notes = upload_runs(data, fill=fill, tags=tags, graphs=graphs)
     summary = replay_runs(client, runs, show=show, workers=workers, title="Upload")
     summary.left_out.extend(left_out)
     summary.notes.extend(notes)
     return summary
+
+
+def source_graphs(paths: Sequence[Any]) -> list[Any]:
+    """The spec graphs of the spec sources among ``paths`` and in the folders they name
+    (spec files, save-local runs' spec files, install prefixes' ``spec.json``,
+    ``spack.lock`` files, install databases), read again so that an upload sends each node
+    as its source wrote it (parameters, patches, external paths, every hash): the frames
+    keep only what analysis needs. A source that cannot be read here was read (or named)
+    by :func:`~spackmon_analysis.loaders.detect.load` already, and its nodes are written
+    from the frames."""
+    graphs: list[Any] = []
+    for path in paths:
+        if hasattr(path, "nodes") and hasattr(path, "edges"):  # a SpecGraph given as DAG
+            graphs.append(path)
+        elif isinstance(path, str | os.PathLike):
+            graphs.extend(_graphs_of(Path(path).expanduser()))
+    return graphs
+
+
+def _graphs_of(target: Path) -> list[Any]:
+    from ..loaders import detect
+    from ..loaders.junit import is_junit_file
+    from ..spec import load_spec
+
+    try:
+        if target.is_file():
+            if target.name == "spack.lock":
+                return _environment_graphs([target])
+            if target.name == "index.json" and target.parent.name == ".spack-db":
+                return _database_graphs([target.parent])
+            if target.suffix.lower() in _SPEC_SUFFIXES and not is_junit_file(target):
+                return [load_spec(target)]
+            return []
+        if not target.is_dir():
+            return []
+        found = detect._walk_folder(target)
+    except _READ_ERRORS:
+        return []
+    graphs: list[Any] = []
+    graphs += _save_local_graphs(found.get(detect.SAVE_LOCAL.name, []))
+    graphs += _prefix_graphs(found.get(detect.INSTALLS.name, []))
+    graphs += _environment_graphs(found.get(detect.ENVIRONMENT.name, []))
+    graphs += _database_graphs(found.get(detect.DATABASE.name, []))
+    return graphs
+
+
+_SPEC_SUFFIXES = (".json", ".yaml", ".yml", ".gz", ".sig")
+#: What reading a source's spec documents again may raise (the source is then left to
+#: the frames, which its loader read or named already).
+_READ_ERRORS = (SpackmonError, OSError, ValueError, KeyError, TypeError)
+
+
+def _save_local_graphs(runs: list[Path]) -> list[Any]:
+    from ..loaders.savelocal import read_save_local
+
+    graphs: list[Any] = []
+    for run in runs:
+        try:
+            graphs += [graph for read in read_save_local(run) for graph, _v, _n in read.specs]
+        except _READ_ERRORS:
+            continue
+    return graphs
+
+
+def _prefix_graphs(prefixes: list[Path]) -> list[Any]:
+    from ..spec import load_spec
+    from .specfiles import _install_spec_document
+
+    graphs: list[Any] = []
+    for prefix in prefixes:
+        try:
+            document = _install_spec_document(prefix)  # None for a stage directory
+            if document is not None:
+                graphs.append(load_spec(document))
+        except _READ_ERRORS:
+            continue
+    return graphs
+
+
+def _environment_graphs(locks: list[Path]) -> list[Any]:
+    from ..loaders.environment import environment_graph
+
+    graphs: list[Any] = []
+    for lock in locks:
+        try:
+            graphs.append(environment_graph(lock)[0])
+        except _READ_ERRORS:
+            continue
+    return graphs
+
+
+def _database_graphs(folders: list[Path]) -> list[Any]:
+    from ..loaders.database_index import _read_index
+
+    graphs: list[Any] = []
+    for folder in folders:
+        index = folder / "index.json"
+        try:
+            if index.is_file():
+                _records, graph, _notes = _read_index(index, folder)
+                if graph is not None:
+                    graphs.append(graph)
+        except _READ_ERRORS:
+            continue
+    return graphs
 
 
 # ---------------------------------------------------------------------------------
@@ -114,10 +223,13 @@ def upload_runs(
     *,
     fill: Mapping[str, str | None] | None = None,
     tags: str | Iterable[str] | None = None,
+    graphs: Sequence[Any] = (),
 ) -> tuple[list[Any], list[tuple[str, str]], list[tuple[str, str]]]:
     """The loaded ``data`` (a frame set or ``MonitorData``) as runs for the replay engine:
     ``(runs, left_out, notes)``; ``left_out`` names every build or spec not sent and why,
-    ``notes`` are the loaders' notes and problems and the upload's own decisions."""
+    ``notes`` are the loaders' notes and problems and the upload's own decisions.
+    ``graphs``: the spec graphs of the sources (:func:`source_graphs`), whose nodes are
+    sent as written; a node none of them holds is written from the frames."""
     import pandas as pd
 
     from ..loaders.assemble import fill_dag_hashes, frame_or_empty
@@ -135,7 +247,7 @@ def upload_runs(
     left_out: list[tuple[str, str]] = []
     notes: list[tuple[str, str]] = [(str(i), str(m)) for i, m in data.problems]
     notes += [(str(i), str(m)) for i, m in data.notes]
-    dag = _Dag(specs, deps)
+    dag = _Dag(specs, deps, graphs)
 
     phases_of: dict[str, list[Any]] = {}
     if len(phases):
@@ -352,7 +464,17 @@ def _variants(text: str | None) -> dict[str, Any]:
 class _Dag:
     """The loaded specs and dependencies, and the spec documents written from them."""
 
-    def __init__(self, specs: pandas.DataFrame, deps: pandas.DataFrame) -> None:
+    def __init__(
+        self, specs: pandas.DataFrame, deps: pandas.DataFrame, graphs: Sequence[Any] = ()
+    ) -> None:
+        #: graph key -> the node as its source wrote it; (parent, child) -> the edge
+        self.written: dict[str, Any] = {}
+        self.edges: dict[tuple[str, str], Any] = {}
+        for graph in graphs:
+            for key, spec_node in graph.nodes.items():
+                self.written.setdefault(key, spec_node)
+            for edge in graph.edges:
+                self.edges.setdefault((edge.parent, edge.child), edge)
         self.rows: dict[str, dict[str, Any]] = {}
         self.lookup: dict[str, str] = {}
         self.minimal: set[str] = set()
@@ -441,9 +563,33 @@ class _Dag:
         }
 
     def _hash(self, key: str) -> str:
+        """The hash a dependency entry names ``key`` by (one its document node carries)."""
+        written = self.written.get(key)
+        if written is not None:
+            return str(written.hashes.get("hash") or written.hashes.get("full_hash") or key)
         return _text(self.rows[key].get("dag_hash")) or key
 
+    def _dependencies(self, key: str) -> list[dict[str, Any]]:
+        entries = []
+        for child, types in self.children.get(key, []):
+            edge = self.edges.get((key, child))
+            deptypes = list(edge.deptypes) if edge is not None else types
+            virtuals = list(edge.virtuals) if edge is not None else []
+            entries.append(
+                {
+                    "name": _text(self.rows[child].get("name")) or "unknown",
+                    "hash": self._hash(child),
+                    "parameters": {"deptypes": deptypes, "virtuals": virtuals},
+                }
+            )
+        return entries
+
     def node(self, key: str) -> dict[str, Any]:
+        """The document node of ``key``: as its source wrote it (every hash, parameters,
+        external path), else written from the frames' row."""
+        written = self.written.get(key)
+        if written is not None:
+            return self._written_node(written)
         row = self.rows[key]
         node: dict[str, Any] = {"name": _text(row.get("name")) or "unknown"}
         version = _text(row.get("version"))
@@ -473,16 +619,35 @@ class _Dag:
         build_hash = _text(row.get("build_hash"))
         if build_hash and build_hash not in (key, node["hash"]):
             node["build_hash"] = build_hash
-        children = self.children.get(key, [])
-        if children:
-            node["dependencies"] = [
-                {
-                    "name": _text(self.rows[c].get("name")) or "unknown",
-                    "hash": self._hash(c),
-                    "parameters": {"deptypes": types, "virtuals": []},
-                }
-                for c, types in children
-            ]
+        dependencies = self._dependencies(key)
+        if dependencies:
+            node["dependencies"] = dependencies
+        return node
+
+    def _written_node(self, spec: Any) -> dict[str, Any]:
+        node: dict[str, Any] = {"name": spec.name}
+        if spec.version:
+            node["version"] = spec.version
+        arch = {"platform": spec.platform, "platform_os": spec.os, "target": spec.target}
+        if any(arch.values()):
+            node["arch"] = {k: v for k, v in arch.items() if v}
+        if spec.compiler_name:
+            node["compiler"] = {"name": spec.compiler_name, "version": spec.compiler_version or ""}
+        if spec.namespace:
+            node["namespace"] = spec.namespace
+        node["parameters"] = dict(spec.parameters or {})
+        if spec.patches and "patches" not in node["parameters"]:
+            node["patches"] = list(spec.patches)
+        if spec.external:
+            node["external"] = {"path": spec.external_path} if spec.external_path else True
+        for name in ("hash", "full_hash", "build_hash", "package_hash"):
+            if spec.hashes.get(name):
+                node[name] = spec.hashes[name]
+        if "hash" not in node and "full_hash" not in node:
+            node["hash"] = spec.key
+        dependencies = self._dependencies(spec.key)
+        if dependencies:
+            node["dependencies"] = dependencies
         return node
 
 

@@ -154,6 +154,35 @@ def test_upload_of_reports_and_install_trees_answers_as_the_offline_loaders(mon)
     assert tags_by_spec(online) == tags_by_spec(offline)
     assert phase_rows(online) == phase_rows(offline)
     assert event_rows(online) == event_rows(offline)
+    # the specs as their sources wrote them: variants, compiler, architecture, externals
+    assert spec_rows(online) <= spec_rows(offline)
+    assert {r[0] for r in spec_rows(online)} >= set(online.builds["dag_hash"])
+
+
+def spec_rows(data: sma.MonitorData) -> set[tuple]:
+    columns = ["dag_hash", "name", "version", "compiler", "target", "os", "external"]
+    columns += ["variants_text", "namespace"]
+    return {tuple(r[c] for c in columns) for _, r in data.specs.iterrows()}
+
+
+def test_an_upload_after_a_replay_of_the_same_runs_adds_nothing(sqlite_mon):
+    """Specs go up as their files wrote them (list-valued variants such as libs=shared
+    stay lists), so the server's spec check finds no conflict with the replayed ones."""
+    from spackmon_analysis.demo import example_data_dir
+
+    runs = example_data_dir() / "save-local"
+    client = sqlite_mon.client("ci", progress=False)
+    client.upload_local_save(runs)
+    replayed_again = client.upload_local_save(runs)
+    summary = client.upload(runs)
+    assert summary.problems == [] and summary.left_out == []
+    assert summary.skipped == {"specs": 0, "builds": 0, "phases": 0, "statuses": 0}
+    assert summary.created == {"specs": 0, "builds": 0, "phases": 0, "statuses": 0}
+    assert summary.present["specs"] == 6 and summary.present["builds"] == 44
+    # the runs hold a build's history (sqlite killed, then built): an upload, like a
+    # second replay, sets each build to each run's state again, oldest first
+    assert summary.counts == replayed_again.counts
+    assert [str(c) for c in summary.changes] == [str(c) for c in replayed_again.changes]
 
 
 def test_the_same_files_sent_twice_add_nothing(sqlite_mon):
