@@ -331,7 +331,17 @@ def upload_runs(
             )
             run.builds.append(record)
             run.build_documents[key] = body
-            for order, phase in enumerate(phases_of.get(key, [])):
+            sent_phases = 0
+            for phase in phases_of.get(key, []):
+                phase_status = _text(phase.status)
+                if phase_status is None:  # ms1 needs one; inventing SUCCESS would mislead
+                    left_out.append(
+                        (
+                            f"{run_name}/{label}: {phase.name} phase",
+                            "not sent: the source gives the phase no status",
+                        )
+                    )
+                    continue
                 output = _text_or_none(phase.output)
                 if not output:
                     output = _events_log(events_of.get((key, str(phase.name)), [])) or output
@@ -339,12 +349,13 @@ def upload_runs(
                     PhaseRecord(
                         build_key=key,
                         name=str(phase.name),
-                        status=_text(phase.status) or "SUCCESS",
+                        status=phase_status,
                         output=output,
-                        order=order,
+                        order=sent_phases,
                         source=f"{label}: {phase.name} phase",
                     )
                 )
+                sent_phases += 1
             if status in BUILD_STATUSES:
                 run.status_files[key] = f"{label}: status"
         if not run.builds:

@@ -321,3 +321,61 @@ def test_spackmon_upload_runs_the_ci_recipe(monitor, tmp_path, capsys):
     assert main(args) == 0
     again = capsys.readouterr().out
     assert "  builds           0        0" in again
+
+
+def test_documents_written_from_the_frames_carry_what_the_frames_hold():
+    """With no source file to read a node from (a DAG given as loaded data), each node is
+    written from the frames: name, version, architecture, compiler, variants, hashes and
+    edges come back the same through the one spec reader."""
+    from spackmon_analysis.client.upload import upload_runs
+    from spackmon_analysis.spackfacts import variants_text
+    from spackmon_analysis.spec import load_spec
+
+    data = sma.load(SAVE_LOCAL)
+    runs, left_out, _notes = upload_runs(data, graphs=())
+    assert left_out == []
+    specs = data.specs.set_index("full_hash")
+    seen = 0
+    for run in runs:
+        for document, version, _label in run.spec_documents:
+            assert version == "0.17.1"
+            for node in load_spec(document).nodes.values():
+                row = specs.loc[node.key]
+                assert (node.name, node.version, node.compiler) == (
+                    row["name"],
+                    row["version"],
+                    row["compiler"],
+                )
+                assert (node.platform, node.os, node.target) == (
+                    row["platform"],
+                    row["os"],
+                    row["target"],
+                )
+                assert node.hashes["hash"] == row["dag_hash"]
+                assert variants_text(node.parameters) == row["variants_text"]
+                seen += 1
+    assert seen >= len(data.specs)
+    edges = {
+        (d.parent, d.child)
+        for run in runs
+        for document, _v, _l in run.spec_documents
+        for d in load_spec(document).edges
+    }
+    assert edges == set(zip(data.dependencies["parent_hash"], data.dependencies["child_hash"]))
+
+
+def test_a_phase_without_a_status_is_named_not_sent_as_success():
+    from spackmon_analysis.client.upload import upload_runs
+
+    data = sma.load(JUNIT, DAG)
+    phases = data.phases.copy()
+    phases["status"] = phases["status"].astype(object)
+    phases.loc[phases["name"] == "edit", "status"] = None
+    data = sma.MonitorData(data.specs, data.dependencies, data.builds, phases, data.events)
+    runs, left_out, _notes = upload_runs(data)
+    sent = [(p.name, p.status) for run in runs for p in run.phases]
+    assert sent == [("build", "ERROR")]
+    assert (
+        "junit-tinybrokenapp/tinybroken@0.9 /zkrnssr: edit phase",
+        "not sent: the source gives the phase no status",
+    ) in left_out
