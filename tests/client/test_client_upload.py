@@ -361,7 +361,8 @@ def test_documents_written_from_the_frames_carry_what_the_frames_hold():
         for document, _v, _l in run.spec_documents
         for d in load_spec(document).edges
     }
-    assert edges == set(zip(data.dependencies["parent_hash"], data.dependencies["child_hash"]))
+    deps = data.dependencies
+    assert edges == set(zip(deps["parent_hash"], deps["child_hash"], strict=True))
 
 
 def test_a_phase_without_a_status_is_named_not_sent_as_success():
