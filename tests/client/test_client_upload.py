@@ -380,3 +380,17 @@ def test_a_phase_without_a_status_is_named_not_sent_as_success():
         "junit-tinybrokenapp/tinybroken@0.9 /zkrnssr: edit phase",
         "not sent: the source gives the phase no status",
     ) in left_out
+
+
+def test_refused_credentials_stop_the_upload_saying_nothing_was_sent(sqlite_mon):
+    from spackmon_analysis.errors import AuthError
+
+    client = sqlite_mon.client("ci", progress=False)
+    client.token = "0" * 40  # not ci's token
+    with pytest.raises(AuthError) as caught:
+        client.upload(JUNIT, DAG)
+    message = str(caught.value)
+    assert message.startswith("Upload stopped before anything was uploaded")
+    assert "run the same upload again" in message
+    assert caught.value.uploaded == []
+    assert row_counts(sqlite_mon)["builds"] == 0
