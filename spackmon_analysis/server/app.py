@@ -39,6 +39,7 @@ from starlette.types import Receive, Scope, Send
 
 from .. import __version__
 from .auth import FailureLimiter, TokenIssuer, header_problem
+from .batch import BATCH_PATH, DEFAULT_BATCH_MAX_BYTES, DEFAULT_BATCH_MAX_ITEMS, BatchLimits
 from .ingest import RequestError
 from .queries import MAX_PAGE_BYTES
 from .responses import INTERNAL_ERROR, error_response, json_response, raw_answer, send_answer
@@ -173,6 +174,8 @@ def create_app(
     max_page_bytes: int = MAX_PAGE_BYTES,
     db_wait: float = DEFAULT_DB_WAIT,
     started: str | None = None,
+    batch_max_items: int = DEFAULT_BATCH_MAX_ITEMS,
+    batch_max_bytes: int = DEFAULT_BATCH_MAX_BYTES,
 ) -> FastAPI:
     """Build the monitor application over the database at ``db_url``.
 
@@ -190,6 +193,10 @@ def create_app(
     answers 503 with ``Retry-After`` and nothing is written. ``started``
     (``YYYY-MM-DDTHH:MM:SSZ``) is the service info's ``updatedAt``, by default now: the workers
     of one ``spackmon serve --workers N`` are given the same one.
+    ``batch_max_items`` / ``batch_max_bytes`` are the limits of the batch extension
+    (``POST /ms1/batch/``, :mod:`.batch`), advertised in the service info; the byte limit is
+    capped at ``max_body_size``; ``batch_max_items=0`` turns the extension off (a plain ms1
+    server: no ``extensions`` in the service info, no batch route).
     """
     if not (isinstance(db_wait, int | float) and math.isfinite(db_wait) and db_wait > 0):
         raise ValueError(f"db_wait must be a number of seconds > 0, got {db_wait!r}")
@@ -198,13 +205,27 @@ def create_app(
     started = started or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     base_path = "/" + prefix.strip("/")
     handlers = {base_path + path: handler for path, (_, handler) in protocol.WRITES.items()}
+    batch = None
+    if batch_max_items:
+        batch = BatchLimits(batch_max_items, min(batch_max_bytes, max_body_size))
+    extensions = {"batch": batch.advertised()} if batch else None
     state = MonitorState(
         store=store,
         issuer=issuer,
         limiter=FailureLimiter(store, auth_failure_limit, auth_failure_window),
-        writes=WritePath(store, issuer, handlers, max_body_size=max_body_size, db_wait=db_wait),
+        writes=WritePath(
+            store,
+            issuer,
+            handlers,
+            max_body_size=max_body_size,
+            db_wait=db_wait,
+            batch=batch,
+            batch_path=base_path + BATCH_PATH if batch else None,
+        ),
         base_path=base_path,
-        info_body=service.service_info_body(store.created_at(), started, environment),
+        info_body=service.service_info_body(
+            store.created_at(), started, environment, extensions=extensions
+        ),
         max_page_bytes=max_page_bytes,
         db_wait=db_wait,
     )
@@ -229,6 +250,15 @@ def create_app(
     app.include_router(service.router, prefix=base_path)
     app.include_router(protocol.router, prefix=base_path)
     app.include_router(data.router)
+    if batch is not None:
+        app.add_api_route(
+            base_path + BATCH_PATH,
+            protocol.write_route,
+            methods=["POST"],
+            summary="Many ms1 writes in one transaction (extension): body {items: [{path, body}]}",
+            description="Bearer-protected; see docs/server.md, 'The batch extension'.",
+            tags=["ms1"],
+        )
     if fast_path:
         app.fast = _FastPath(partial(FastAPI.__call__, app), state)
     return app

@@ -41,6 +41,11 @@ __all__ = [
 
 #: Deepest nesting of arrays and objects accepted in a request body (and in a json_value).
 MAX_JSON_DEPTH = 200
+#: The answer to a body nested deeper than the readers can follow (a write's whole body).
+TOO_DEEP = (
+    f"The request body is nested too deeply (more than {MAX_JSON_DEPTH} levels of arrays "
+    "and objects)."
+)
 
 REPLACEMENT = "\ufffd"
 

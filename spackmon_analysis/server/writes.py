@@ -33,9 +33,11 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from ..spec.graph import _no_gc
 from . import validate
 from .auth import Identity, TokenIssuer
-from .ingest import MAX_JSON_DEPTH, RequestError
+from .batch import BATCH_PATH, BatchLimits, Refused, parse_batch, run_items
+from .ingest import RequestError
 from .responses import INTERNAL_ERROR, RawAnswer, drain, raw_answer, too_large
 from .tables import Store, set_lock_wait
+from .validate import TOO_DEEP
 
 __all__ = ["WritePath", "Handler", "is_lock_wait", "WRITE_THREADS", "DRAIN_LIMIT"]
 
@@ -47,10 +49,6 @@ DRAIN_LIMIT = 1 << 20
 WRITE_THREADS = 2
 #: Bodies larger than this are decoded with the garbage collector paused and an object hook.
 _BIG_BODY = 1 << 20
-TOO_DEEP = (
-    f"The request body is nested too deeply (more than {MAX_JSON_DEPTH} levels of arrays "
-    "and objects)."
-)
 
 #: What one write does inside its transaction: ``(conn, body, identity) -> (message, data,
 #: status)``, raising :class:`RequestError` to refuse (the transaction then rolls back).
@@ -96,6 +94,8 @@ class WritePath:
         *,
         max_body_size: int,
         db_wait: float,
+        batch: BatchLimits | None = None,
+        batch_path: str | None = None,
     ):
         self.store = store
         self.issuer = issuer
@@ -103,6 +103,9 @@ class WritePath:
         self.max_body_size = max_body_size
         self.db_wait = db_wait
         self.retry_after = str(max(1, math.ceil(db_wait)))
+        #: The batch extension (:mod:`.batch`): its limits and full request path, or None.
+        self.batch = batch if batch_path else None
+        self.batch_path = batch_path if batch else None
         # Writes are serialised through one long-lived connection, used by the worker threads
         # one at a time under ``lock``: no pool checkout per request.
         self._conn: Connection | None = None
@@ -114,8 +117,8 @@ class WritePath:
 
     @property
     def paths(self) -> frozenset[str]:
-        """The request paths served here."""
-        return frozenset(self.handlers)
+        """The request paths served here (the batch endpoint's too, when it is on)."""
+        return frozenset(self.handlers) | ({self.batch_path} if self.batch_path else set())
 
     # ------------------------------------------------------------------ the transaction
     def _busy(self, what: str) -> _Busy:
@@ -189,7 +192,7 @@ class WritePath:
         self._drop_connection()
 
     # ------------------------------------------------------------------ one request
-    def _decode(self, raw: bytes) -> Any:
+    def _decode(self, raw: bytes | str) -> Any:
         if len(raw) > self.max_body_size:
             raise RequestError(
                 413,
@@ -230,6 +233,8 @@ class WritePath:
         they are decoded."""
         raw: bytes = body.pop() if isinstance(body, list) else body
         del body  # a one-item list was emptied: ``raw`` holds the only reference here
+        if path == self.batch_path:
+            return self.run_batch(ident, raw, deadline)
         handler = self.handlers[path]
         # A large body is decoded and written with the cyclic garbage collector paused: its
         # millions of objects would make one full collection hold the interpreter for seconds
@@ -260,6 +265,76 @@ class WritePath:
             log.exception("unexpected error answering POST %s", path)
             return raw_answer(500, {"message": INTERNAL_ERROR, "code": 500})
 
+    def run_batch(self, ident: Identity, raw: bytes, deadline: float | None = None) -> RawAnswer:
+        """A batch (:mod:`.batch`): every item decoded as its single request would be, then all
+        of them in one transaction, a savepoint each -> one answer per item."""
+        assert self.batch is not None
+        limits = self.batch
+        paused = _no_gc() if len(raw) > _BIG_BODY else contextlib.nullcontext()
+        try:
+            try:
+                with paused:
+                    if len(raw) > limits.max_bytes:
+                        raise RequestError(413, limits.too_large(len(raw)))
+                    if not raw.strip():
+                        raise RequestError(
+                            400, "The batch body is empty; a JSON object is required."
+                        )
+                    value = validate.decode_json(raw, what="The batch body")
+                    raw = b""
+                    parsed = parse_batch(value, limits, self._short_handlers)
+                    del value
+                    items: list[tuple[str, Any, Any]] = []
+                    for path, handler, text in parsed:
+                        try:
+                            decoded: Any = self._decode(text)
+                        except RequestError as exc:
+                            decoded = exc
+                        except RecursionError:
+                            decoded = RequestError(400, TOO_DEEP)
+                        items.append((path, handler, decoded))
+                    del parsed
+                    # On SQLite first without savepoints (every item succeeds, the common case;
+                    # a rolled-back first try changes nothing). Not on PostgreSQL: a rolled-back
+                    # try would consume sequence values, and the ids would no longer be those
+                    # the single requests would get.
+                    results = None
+                    if self.store.write.dialect.name == "sqlite":
+                        try:
+                            results = self.transaction(
+                                lambda conn: run_items(conn, items, ident, savepoints=False),
+                                deadline,
+                            )
+                        except Refused:  # rolled back: again, with a savepoint per item
+                            pass
+                    if results is None:
+                        results = self.transaction(
+                            lambda conn: run_items(conn, items, ident), deadline
+                        )
+                    items.clear()
+            except _Busy as exc:
+                return raw_answer(
+                    503,
+                    {"message": exc.message, "code": 503},
+                    [(b"retry-after", exc.retry_after.encode())],
+                )
+            except RequestError as exc:
+                return raw_answer(exc.status, exc.body())
+            except RecursionError:
+                return raw_answer(400, {"message": TOO_DEEP, "code": 400})
+            n = len(results)
+            message = f"{n} write{'s' if n != 1 else ''} run in one transaction."
+            return raw_answer(200, {"message": message, "data": {"results": results}, "code": 200})
+        except Exception:  # noqa: BLE001 - answer JSON, never an HTML 500
+            log.exception("unexpected error answering POST %s", self.batch_path)
+            return raw_answer(500, {"message": INTERNAL_ERROR, "code": 500})
+
+    @property
+    def _short_handlers(self) -> dict[str, Handler]:
+        """The write handlers by their path under the prefix (``/builds/new/``)."""
+        prefix = self.batch_path[: -len(BATCH_PATH)] if self.batch_path else ""
+        return {path[len(prefix) :]: handler for path, handler in self.handlers.items()}
+
     async def serve(
         self, path: str, headers: dict[bytes, bytes], base: str, receive: Callable
     ) -> tuple[int, bytes, list, bool] | None:
@@ -267,8 +342,14 @@ class WritePath:
         close), or None when the client went away. Cheap refusals come before the body."""
         length = headers.get(b"content-length", b"")
         declared = int(length) if length.isdigit() else None
-        if declared is not None and declared > self.max_body_size:
-            return (*too_large(self.max_body_size, declared), True)
+        limit = self.max_body_size
+        if path == self.batch_path and self.batch is not None:
+            limit = self.batch.max_bytes
+            if declared is not None and declared > limit:
+                body = {"message": self.batch.too_large(declared), "code": 413}
+                return (*raw_answer(413, body), True)
+        if declared is not None and declared > limit:
+            return (*too_large(limit, declared), True)
         auth = headers.get(b"authorization")
         authorization = auth.decode("latin-1") if auth else None
         ident = self.issuer.verify_bearer(authorization)
@@ -290,9 +371,12 @@ class WritePath:
                 return None
             chunk = message.get("body", b"")
             total += len(chunk)
-            if total > self.max_body_size:
+            if total > limit:
                 chunks.clear()
-                return (*too_large(self.max_body_size), True)
+                if path == self.batch_path and self.batch is not None:
+                    body = {"message": self.batch.too_large(None), "code": 413}
+                    return (*raw_answer(413, body), True)
+                return (*too_large(limit), True)
             chunks.append(chunk)
             more = message.get("more_body", False)
         box = [chunks[0] if len(chunks) == 1 else b"".join(chunks)]

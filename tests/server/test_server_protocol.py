@@ -59,6 +59,7 @@ def test_service_info_and_redirect(mon, http):
         "environment",
         "version",
         "auth_instructions_url",
+        "extensions",  # ours: the batch extension (tests/server/test_server_batch.py)
     }
     assert info["id"] == "spackmon" and info["status"] == "running"
     assert info["organization"] == {"name": "spack", "url": "https://github.com/spack"}

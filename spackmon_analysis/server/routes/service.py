@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -17,24 +18,28 @@ __all__ = ["router", "service_info_body"]
 router = APIRouter(tags=["ms1"])
 
 
-def service_info_body(created: str, started: str, environment: str) -> bytes:
-    """The JSON document of ``GET /ms1/`` (the fields Spack's client reads, and the rest)."""
-    return json.dumps(
-        {
-            "id": "spackmon",
-            "status": "running",
-            "name": "Spack Monitor (Spackmon)",
-            "description": "This service provides a database to monitor spack builds.",
-            "organization": {"name": "spack", "url": "https://github.com/spack"},
-            "contactUrl": "https://github.com/spack/spack-monitor/issues",
-            "documentationUrl": "https://spack-monitor.readthedocs.io",
-            "createdAt": created,
-            "updatedAt": started,
-            "environment": environment,
-            "version": __version__,
-            "auth_instructions_url": "https://spack-monitor.readthedocs.io/en/latest/getting_started/auth.html",
-        }
-    ).encode()
+def service_info_body(
+    created: str, started: str, environment: str, extensions: dict[str, Any] | None = None
+) -> bytes:
+    """The JSON document of ``GET /ms1/`` (the fields Spack's client reads, and the rest);
+    ``extensions`` (our own, e.g. ``{"batch": {...}}``) is added when given."""
+    info: dict[str, Any] = {
+        "id": "spackmon",
+        "status": "running",
+        "name": "Spack Monitor (Spackmon)",
+        "description": "This service provides a database to monitor spack builds.",
+        "organization": {"name": "spack", "url": "https://github.com/spack"},
+        "contactUrl": "https://github.com/spack/spack-monitor/issues",
+        "documentationUrl": "https://spack-monitor.readthedocs.io",
+        "createdAt": created,
+        "updatedAt": started,
+        "environment": environment,
+        "version": __version__,
+        "auth_instructions_url": "https://spack-monitor.readthedocs.io/en/latest/getting_started/auth.html",
+    }
+    if extensions:
+        info["extensions"] = extensions
+    return json.dumps(info).encode()
 
 
 @router.get("", include_in_schema=False)
