@@ -161,6 +161,14 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="no progress bar (default: shown only on a terminal)",
     )
+    replay.add_argument(
+        "--no-batch",
+        action="store_true",
+        help=(
+            "one request per file even when the server advertises the batch extension "
+            "(default: batches with spackmon serve, one request per file elsewhere)"
+        ),
+    )
     _connection_options(replay)
     replay.set_defaults(func=_replay)
 
@@ -273,7 +281,10 @@ def _upload_specfile(args: argparse.Namespace, specfile: str) -> int:
 def _replay(args: argparse.Namespace) -> int:
     with client_from_args(args) as client:
         summary = client.upload_local_save(
-            args.dirs, progress=False if args.no_progress else None, workers=args.workers
+            args.dirs,
+            progress=False if args.no_progress else None,
+            workers=args.workers,
+            batch=not args.no_batch,
         )
     print(repr(summary))  # the table, and a note naming builds whose state changed
     return 1 if summary.problems else 0

@@ -170,6 +170,7 @@ class Authenticated(Transport):
         *,
         json_body: Any = None,
         params: Mapping[str, Any] | None = None,
+        raw_body: bytes | None = None,
     ) -> requests.Response:
         """A request under the ms1 base with redirects and the token flow handled.
 
@@ -178,7 +179,9 @@ class Authenticated(Transport):
         for this request without it, and only a 302 on the same origin moves the base.
         """
         url = self._url(path)
-        body = None if json_body is None else _encode_json(json_body, method, url)
+        body = raw_body
+        if json_body is not None:
+            body = _encode_json(json_body, method, url)
         redirects = 0
         authenticated_for_this = False
         while True:
@@ -358,6 +361,28 @@ class Authenticated(Transport):
             status_code=status,
             server_message=message,
             response=response,
+        )
+
+    def _item_error(self, path: str, status: int, answer: Any) -> HTTPStatusError:
+        """The typed error that ``POST <path>`` alone would have raised for the answer
+        ``(status, JSON body)`` of one item of a batch (same class, same message)."""
+        url = self._url(path)
+        message = ""
+        if isinstance(answer, Mapping):
+            for key in ("message", "detail", "error", "errors"):
+                if key in answer and answer[key] not in (None, ""):
+                    value = answer[key]
+                    message = value if isinstance(value, str) else json.dumps(value)
+                    break
+        message = message or f"HTTP {status}"
+        cls = _error_class(status)
+        return cls(
+            f"POST {url} -> {status}: {message}",
+            method="POST",
+            url=url,
+            status_code=status,
+            server_message=message,
+            response=None,
         )
 
     def _json(self, response: requests.Response) -> Any:

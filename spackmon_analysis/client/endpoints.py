@@ -16,8 +16,18 @@ from urllib.parse import quote
 import requests
 
 from .. import __version__
-from ..errors import ConfigError, InstallPrefixError, NotFoundError, SpecFormatError
+from ..errors import (
+    AuthError,
+    ConfigError,
+    InstallPrefixError,
+    MonitorError,
+    NotFoundError,
+    RedirectError,
+    SpecFormatError,
+    TransportError,
+)
 from .auth import Authenticated, _dig, _split_host
+from .batch import BatchLimits, advertised_batch
 from .progress import _show_progress
 from .pulls import MAX_PAGES, PaginatedPull
 from .replay import replay_runs
@@ -162,6 +172,8 @@ class SpackMonitorClient(Authenticated):
         self._hints = dict(LIBRARY_HINTS)
         self._lock = threading.Lock()
         self._auth_lock = threading.Lock()
+        self._batch: BatchLimits | None = None
+        self._batch_checked = False
         #: HTTP exchanges made (every attempt, redirect and token request counts).
         self.request_count = 0
         #: Times the token flow ran (first authentication plus re-authentications).
@@ -217,9 +229,31 @@ class SpackMonitorClient(Authenticated):
         return self._upload(spec_document(doc), spack_version)  # the document checked
 
     def _upload(self, doc: Any, spack_version: str | None) -> dict:
+        return self._call("POST", "specs/new/", self._spec_body(doc, spack_version))
+
+    @staticmethod
+    def _spec_body(doc: Any, spack_version: str | None) -> dict:
+        """The ``specs/new`` body of a checked document (an upload body keeps its version)."""
         spec, own_version = _unwrap_upload_body(doc)
-        version = spack_version or own_version
-        return self._call("POST", "specs/new/", {"spec": spec, "spack_version": version})
+        return {"spec": spec, "spack_version": spack_version or own_version}
+
+    def batch_limits(self, *, refresh: bool = False) -> BatchLimits | None:
+        """The batch extension the server advertises in its service info (our server's
+        ``POST /ms1/batch/``), or None for any other server (plain ms1). Asked once per
+        client (``refresh`` asks again). A service info that is not JSON or answers an
+        error means no extension; no answer at all raises
+        :class:`~spackmon_analysis.errors.TransportError`."""
+        if self._batch_checked and not refresh:
+            return self._batch
+        try:
+            info = self.service_info()
+        except (TransportError, AuthError, RedirectError):
+            raise
+        except MonitorError:
+            info = None
+        self._batch = advertised_batch(info)
+        self._batch_checked = True
+        return self._batch
 
     def new_build(
         self,
@@ -408,6 +442,7 @@ class SpackMonitorClient(Authenticated):
         progress: bool | None = None,
         *,
         workers: int = 4,
+        batch: bool = True,
     ) -> ReplaySummary:
         """Replay ``--monitor-save-local`` output to this server.
 
@@ -429,6 +464,14 @@ class SpackMonitorClient(Authenticated):
         build is on the server (so they overlap later spec uploads). The first build of
         each build environment is answered before the others in it are sent.
 
+        With ``batch`` (the default) the replay first asks the service info; when the
+        server advertises our batch extension (``spackmon serve`` does), the same
+        requests travel many to a request, each batch in one transaction on the server,
+        with the same answers per file and the same summary (the specs first, then groups
+        of 100 builds: their ``builds/new``, then their phases and statuses; up to
+        ``workers`` groups at once). Any other server gets the requests one by one.
+        ``batch=False`` never uses it.
+
         Raises:
             SaveLocalError: a path holds no save-local files.
             TransportError / AuthError: the server is unreachable (or went away
@@ -444,7 +487,7 @@ class SpackMonitorClient(Authenticated):
         for path in paths:
             runs.extend(read_save_local(path))
         show = _show_progress(progress, self.progress)
-        return replay_runs(self, runs, show=show, workers=workers)
+        return replay_runs(self, runs, show=show, workers=workers, batch=batch)
 
     def upload(
         self,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import AuthError, MonitorError, RedirectError, SpecFormatError, TransportError
 from ..safetext import printable
 from .auth import _dig
+from .batch import BatchSender
 from .progress import _progress_bar
 from .pulls import PaginatedPull
 from .summary import BuildChange, ReplaySummary, _interrupted
@@ -37,6 +38,7 @@ def replay_runs(
     show: bool = False,
     workers: int = 4,
     title: str = "Replay",
+    batch: bool = False,
 ) -> ReplaySummary:
     """Replay save-local runs (:class:`~spackmon_analysis.loaders.savelocal.SaveLocalRun`)
     to ``client``'s server, oldest first, with a progress bar when ``show``; what
@@ -44,14 +46,21 @@ def replay_runs(
     read them. A fatal error (no server, refused credentials) is re-raised with what was
     uploaded and what was not (:func:`~.summary._interrupted`). ``title``: how the summary
     and the progress bar name the operation (an upload of today's sources uses this engine
-    with runs it wrote, :mod:`.upload`)."""
+    with runs it wrote, :mod:`.upload`). With ``batch`` the server's batch extension is used
+    when its service info advertises it (:mod:`.batch`); the summary is the same either
+    way."""
     runs = sorted(runs, key=_replay_order)
     summary = ReplaySummary(runs=[run.name for run in runs], title=title)
     total = sum(run.n_files for run in runs)
     bar = _progress_bar(total, title.lower(), show, unit="file" if title == "Replay" else "item")
     try:
+        limits = client.batch_limits() if batch and runs else None
+        sender = BatchSender(client, limits) if limits is not None else None
         for run in runs:
-            _Replayer(client, run, summary, bar, max(1, int(workers))).replay()
+            if sender is not None and sender.limits is not None:
+                _BatchReplayer(client, run, summary, bar, max(1, int(workers)), sender).replay()
+            else:
+                _Replayer(client, run, summary, bar, max(1, int(workers))).replay()
     except _FATAL_ERRORS as exc:
         raise _interrupted(exc, list(runs), summary) from exc
     finally:
@@ -149,13 +158,14 @@ class _Replayer:
             order.setdefault(self.where(name), index)
         return order
 
-    def replay_files(self) -> None:
+    def phases_by_build(self) -> dict[str, list[Any]]:
+        """Each build's phase files in file order; the phase and status files of a build
+        without a usable metadata file are named as skipped (the reader reports these
+        already; this keeps every file with exactly one outcome)."""
         run = self.run
         phases_by_build: dict[str, list[Any]] = {}
         for phase in run.phases:
             phases_by_build.setdefault(phase.build_key, []).append(phase)
-        # Files of a build without a usable metadata file are skipped, by name (the reader
-        # reports these already; this keeps every file with exactly one outcome).
         for key, phases in phases_by_build.items():
             if key not in run.build_documents:
                 for phase in phases:
@@ -165,7 +175,11 @@ class _Replayer:
             if key not in run.build_documents:
                 self.problem("statuses", filename, f"skipped: build {key} was not created")
                 self.bar.update(1)
+        return phases_by_build
 
+    def replay_files(self) -> None:
+        run = self.run
+        phases_by_build = self.phases_by_build()
         waiting = self.spec_gates()
         pool = ThreadPoolExecutor(max_workers=self.workers)
         jobs: list[tuple[Any, int]] = []
@@ -225,14 +239,21 @@ class _Replayer:
         """Upload one spec file's document (validated by the reader); True when the server
         holds it."""
         try:
-            envelope = self.client._upload(doc, version)
+            result: Any = self.client._upload(doc, version)
         except (MonitorError, SpecFormatError) as exc:
-            if not _file_error(exc):
-                raise
-            self.problem("specs", filename, str(exc))
+            result = exc
+        return self.spec_result(filename, result)
+
+    def spec_result(self, filename: str, result: Any) -> bool:
+        """Count a spec file's answer (an envelope, or the error its request raised); True
+        when the server holds the spec. A fatal error is raised."""
+        if isinstance(result, BaseException):
+            if not _file_error(result):
+                raise result
+            self.problem("specs", filename, str(result))
             self.bar.update(1)
             return False
-        created = _created(envelope, "created")
+        created = _created(result, "created")
         self.summary.add("specs", "created" if created else "present", 1, self.where(filename))
         self.bar.update(1)
         return True
@@ -288,16 +309,12 @@ class _Replayer:
         try:
             if self.stop.is_set():
                 raise _Stopped
-            record = self.run.build(key)
             try:
-                envelope = self.client._call("POST", "builds/new/", body)
+                result: Any = self.client._call("POST", "builds/new/", body)
                 answered = True
-                build_id = int(_dig(envelope, "data", "build", "build_id", what="builds/new"))
             except (MonitorError, SpecFormatError) as exc:
-                if not _file_error(exc):
-                    raise
-                self.problem("builds", record.source, str(exc))
-                return None
+                result = exc
+            return self.build_result(key, result)
         finally:
             if mine is not None:
                 with self.env_lock:
@@ -305,7 +322,22 @@ class _Replayer:
                     if answered:
                         self.env_ready.add(env)
                 mine.set()
-        is_new = _created(envelope, "build_created")
+
+    def build_result(self, key: str, result: Any) -> bool | None:
+        """Count a build's ``builds/new`` answer (an envelope, or the error its request
+        raised): build_created, or None when the server rejected it (named in the
+        problems). A fatal error is raised."""
+        record = self.run.build(key)
+        try:
+            if isinstance(result, BaseException):
+                raise result
+            build_id = int(_dig(result, "data", "build", "build_id", what="builds/new"))
+        except (MonitorError, SpecFormatError) as exc:
+            if not _file_error(exc):
+                raise
+            self.problem("builds", record.source, str(exc))
+            return None
+        is_new = _created(result, "build_created")
         self.summary.build_ids[key] = build_id
         self.summary.add("builds", "created" if is_new else "present", 1, self.where(record.source))
         return is_new
@@ -356,18 +388,47 @@ class _Replayer:
     def send_phase(
         self, key: str, phase: Any, state: tuple[dict[str, str] | None, str | None] | None
     ) -> None:
-        build_id = self.summary.build_ids[key]
+        body = self.phase_body(key, phase, state)
+        if body is None:
+            return
+        try:
+            result: Any = self.client.update_phase(
+                body["build_id"], body["phase_name"], body["status"], body["output"]
+            )
+        except (MonitorError, SpecFormatError) as exc:
+            result = exc
+        self.phase_result(key, phase, state, result)
+
+    def phase_body(
+        self, key: str, phase: Any, state: tuple[dict[str, str] | None, str | None] | None
+    ) -> dict[str, Any] | None:
+        """The ``builds/phases/update`` body of a phase file, or None when the server holds
+        that phase with that status already (counted as present: nothing to send)."""
         server_phases = state[0] if state else {}
         if server_phases is not None and server_phases.get(phase.name) == phase.status:
             self.summary.add("phases", "present", 1, self.where(phase.source))
+            return None
+        return {
+            "build_id": self.summary.build_ids[key],
+            "phase_name": phase.name,
+            "status": phase.status,
+            "output": phase.output,
+        }
+
+    def phase_result(
+        self,
+        key: str,
+        phase: Any,
+        state: tuple[dict[str, str] | None, str | None] | None,
+        result: Any,
+    ) -> None:
+        """Count a phase file's answer (an envelope, or the error its request raised)."""
+        if isinstance(result, BaseException):
+            if not _file_error(result):
+                raise result
+            self.problem("phases", phase.source, str(result))
             return
-        try:
-            self.client.update_phase(build_id, phase.name, phase.status, phase.output)
-        except (MonitorError, SpecFormatError) as exc:
-            if not _file_error(exc):
-                raise
-            self.problem("phases", phase.source, str(exc))
-            return
+        server_phases = state[0] if state else {}
         if server_phases is None:
             outcome = "present" if state is not None else "created"
         elif phase.name in server_phases:
@@ -380,19 +441,42 @@ class _Replayer:
     def send_status(
         self, key: str, filename: str, state: tuple[dict[str, str] | None, str | None] | None
     ) -> None:
-        build_id = self.summary.build_ids[key]
+        body = self.status_body(key, filename, state)
+        if body is None:
+            return
+        try:
+            result: Any = self.client.update_build(body["build_id"], body["status"])
+        except (MonitorError, SpecFormatError) as exc:
+            result = exc
+        self.status_result(key, filename, state, result)
+
+    def status_body(
+        self, key: str, filename: str, state: tuple[dict[str, str] | None, str | None] | None
+    ) -> dict[str, Any] | None:
+        """The ``builds/update`` body of a status file, or None when the server holds that
+        status already (counted as present)."""
         status = self.run.build(key).status
         server_status = state[1] if state else None
         if server_status == status:
             self.summary.add("statuses", "present", 1, self.where(filename))
+            return None
+        return {"build_id": self.summary.build_ids[key], "status": status}
+
+    def status_result(
+        self,
+        key: str,
+        filename: str,
+        state: tuple[dict[str, str] | None, str | None] | None,
+        result: Any,
+    ) -> None:
+        """Count a status file's answer (an envelope, or the error its request raised)."""
+        if isinstance(result, BaseException):
+            if not _file_error(result):
+                raise result
+            self.problem("statuses", filename, str(result))
             return
-        try:
-            self.client.update_build(build_id, status)
-        except (MonitorError, SpecFormatError) as exc:
-            if not _file_error(exc):
-                raise
-            self.problem("statuses", filename, str(exc))
-            return
+        status = self.run.build(key).status
+        server_status = state[1] if state else None
         fresh = state is None or server_status in (None, "NOTRUN")
         if not fresh:
             self.changed(key, "status", str(server_status), str(status))
@@ -429,3 +513,179 @@ def _replay_order(run: Any) -> tuple[int, float, str]:
     from ..loaders.savelocal import _run_sort_key
 
     return _run_sort_key(run)
+
+
+class _BatchReplayer(_Replayer):
+    """Replays one save-local run through the batch extension (:mod:`.batch`).
+
+    The same files, bodies, order per build and outcomes as :class:`_Replayer`; the writes
+    travel in batches: every spec first, then the builds in groups of :data:`GROUP` (in
+    file order), each group a chain: its ``builds/new`` in one batch, then (for builds that
+    already existed) a read of their server state, then every phase and status of the
+    group's builds in one batch, each build's phases in file order before its status. Up
+    to ``workers`` groups run at once; a group holding the first build of a build
+    environment goes before any other group of that environment is sent.
+    """
+
+    #: Builds per group (one ``builds/new`` batch, then one batch of their phases/statuses).
+    GROUP = 100
+
+    def __init__(
+        self,
+        client: SpackMonitorClient,
+        run: Any,
+        summary: ReplaySummary,
+        bar: Any,
+        workers: int,
+        sender: Any,
+    ):
+        super().__init__(client, run, summary, bar, workers)
+        self.sender = sender
+
+    def replay_files(self) -> None:
+        run = self.run
+        phases_by_build = self.phases_by_build()
+        writes = []
+        for doc, version, _filename in run.spec_documents:
+            writes.append(("specs/new/", self.client._spec_body(doc, version)))
+        names = [name for _doc, _version, name in run.spec_documents]
+        self.record(names, self.sender.send(writes), self.spec_result)
+
+        keys = list(run.build_documents)
+        groups = [keys[i : i + self.GROUP] for i in range(0, len(keys), self.GROUP)]
+        ready = [threading.Event() for _ in groups]
+        owner: dict[tuple[str, ...], int] = {}
+        waits: list[set[int]] = []
+        for index, group in enumerate(groups):
+            mine: set[int] = set()
+            for key in group:
+                first = owner.setdefault(self.environment(key), index)
+                if first != index:
+                    mine.add(first)
+            waits.append(mine)
+        pool = ThreadPoolExecutor(max_workers=self.workers)
+        jobs = []
+        try:
+            for index, group in enumerate(groups):
+                files = sum(
+                    1 + len(phases_by_build.get(k, [])) + (k in run.status_files) for k in group
+                )
+                job = pool.submit(
+                    self.group,
+                    group,
+                    phases_by_build,
+                    [ready[i] for i in waits[index]],
+                    ready[index],
+                )
+                jobs.append((job, files))
+            self.collect_quietly(jobs)
+        except BaseException:
+            self.stop.set()
+            raise
+        finally:
+            pool.shutdown(wait=True)
+
+    def environment(self, key: str) -> tuple[str, ...]:
+        body = self.run.build_documents[key]
+        return tuple(
+            str(body.get(name)) if isinstance(body, Mapping) else "" for name in ENVIRONMENT_KEY
+        )
+
+    def collect_quietly(self, jobs: list[tuple[Any, int]]) -> None:
+        """Wait for every group; raise the first fatal error (the progress bar was moved
+        file by file by the groups themselves)."""
+        first_fatal = None
+        for job, _files in jobs:
+            try:
+                job.result()
+            except MonitorError as exc:
+                first_fatal = first_fatal or exc
+        if first_fatal is not None:
+            raise first_fatal
+
+    def record(self, targets: Sequence[Any], results: Any, count: Any) -> list[Any]:
+        """``count(target, result)`` for each write's result as it arrives; the first fatal
+        error is raised after every result of the batches answered before it is counted."""
+        fatal = None
+        out = []
+        for target, result in zip(targets, results, strict=False):
+            try:
+                out.append(count(target, result))
+            except _FATAL_ERRORS as exc:
+                fatal = fatal or exc
+                out.append(None)
+        if fatal is not None:
+            raise fatal
+        return out
+
+    def group(
+        self,
+        keys: list[str],
+        phases_by_build: dict[str, list[Any]],
+        waits: list[threading.Event],
+        answered: threading.Event,
+    ) -> None:
+        """One group's chain: builds/new, server state of existing builds, phases and
+        statuses."""
+        try:
+            for gate in waits:
+                gate.wait()
+            if self.stop.is_set():
+                return
+            try:
+                writes = [("builds/new/", self.run.build_documents[k]) for k in keys]
+                created = self.record(keys, self.sender.send(writes), self.build_result)
+            finally:
+                answered.set()
+            self.bar.update(len(keys))
+            targets: list[tuple[str, str, Any, Any]] = []
+            writes = []
+            for key, is_new in zip(keys, created, strict=True):
+                phases = phases_by_build.get(key, [])
+                status_file = self.run.status_files.get(key)
+                if is_new is None:
+                    for phase in phases:
+                        self.problem(
+                            "phases", phase.source, f"skipped: build {key} was not created"
+                        )
+                    if status_file is not None:
+                        self.problem(
+                            "statuses", status_file, f"skipped: build {key} was not created"
+                        )
+                    self.bar.update(len(phases) + (status_file is not None))
+                    continue
+                state = None
+                if not is_new:
+                    if self.stop.is_set():
+                        return
+                    state = self.server_state(key)
+                for phase in phases:
+                    body = self.phase_body(key, phase, state)
+                    if body is None:
+                        self.bar.update(1)
+                    else:
+                        targets.append(("phase", key, phase, state))
+                        writes.append(("builds/phases/update/", body))
+                if status_file is not None:
+                    body = self.status_body(key, status_file, state)
+                    if body is None:
+                        self.bar.update(1)
+                    else:
+                        targets.append(("status", key, status_file, state))
+                        writes.append(("builds/update/", body))
+            if self.stop.is_set() or not writes:
+                return
+            self.record(targets, self.sender.send(writes), self.item_result)
+        except BaseException:
+            self.stop.set()
+            raise
+
+    def item_result(self, target: tuple[str, str, Any, Any], result: Any) -> None:
+        kind, key, item, state = target
+        try:
+            if kind == "phase":
+                self.phase_result(key, item, state, result)
+            else:
+                self.status_result(key, item, state, result)
+        finally:
+            self.bar.update(1)

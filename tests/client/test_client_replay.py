@@ -145,21 +145,24 @@ def test_many_runs_replay_in_timestamp_order(monitor, tmp_path):
     assert server_builds(client)["tinyapp"]["status"] == "SUCCESS"
 
 
-def test_bearer_expiring_mid_replay_is_renewed(tmp_path):
+@pytest.mark.parametrize("batch", [False, True])
+def test_bearer_expiring_mid_replay_is_renewed(tmp_path, batch):
     from spackmon_analysis.server import LocalMonitor
 
     with LocalMonitor(token_lifetime=1) as mon:
         mon.test_token = mon.add_user("alice")
         client = make_client(mon)
         slept = []
+        # one request at a time: after the first builds/new; in batches: after the specs' batch
+        after = "/batch/" if batch else "/builds/new/"
 
         def pause_after_first_build(response, *args, **kwargs):
-            if response.request.url.endswith("/builds/new/") and not slept:
+            if response.request.url.endswith(after) and not slept:
                 slept.append(True)
                 time.sleep(2.1)  # the 1-second bearer expires here, mid-replay
 
         client.session.hooks["response"].append(pause_after_first_build)
-        summary = client.upload_local_save(SUCCESS_RUN)
+        summary = client.upload_local_save(SUCCESS_RUN, batch=batch)
         assert slept
         assert client.auth_count == 2
         assert summary.created == {"specs": 1, "builds": 3, "phases": 10, "statuses": 3}
@@ -179,19 +182,28 @@ def test_replay_needs_credentials_and_a_server(monitor, monkeypatch):
     down = SpackMonitorClient(
         host=f"http://127.0.0.1:{free_port()}", retries=1, backoff=0, progress=False
     )
-    with pytest.raises(TransportError, match="/ms1/specs/new/"):
+    # the first request of a replay asks the service info (is there a batch extension?)
+    with pytest.raises(TransportError, match="/ms1/") as down_info:
         down.upload_local_save(SUCCESS_RUN)
+    assert "Replay stopped before anything was uploaded" in str(down_info.value)
+    with pytest.raises(TransportError, match="/ms1/specs/new/"):
+        down.upload_local_save(SUCCESS_RUN, batch=False)
     with pytest.raises(SaveLocalError):
         down.upload_local_save(SUCCESS_RUN / "build-metadata-missing.json")
 
 
-def test_each_build_goes_in_order_after_its_own_spec(monitor, tmp_path):
+@pytest.mark.parametrize("batch", [False, True])
+def test_each_build_goes_in_order_after_its_own_spec(monitor, tmp_path, batch, monkeypatch):
     """Builds overlap later spec uploads and each other, but per build the requests go
     builds/new, its phases in file order, then its status; no builds/new is sent before
     a spec document holding its hash was answered, nor before the first builds/new of
-    its build environment was answered."""
+    its build environment was answered. In batches (groups of 7 builds here), the same
+    order per build, item by item."""
     import threading
 
+    from spackmon_analysis.client import replay
+
+    monkeypatch.setattr(replay._BatchReplayer, "GROUP", 7)
     from spackmon_analysis import synth
     from spackmon_analysis.loaders.savelocal import read_save_local
     from spackmon_analysis.spec import load_spec
@@ -208,18 +220,25 @@ def test_each_build_goes_in_order_after_its_own_spec(monitor, tmp_path):
     send = client.session.send
     log, lock = [], threading.Lock()
 
+    batches = []
+
     def recording_send(request, **kwargs):
         body = json.loads(request.body) if request.body else {}
         path = request.url.split("/ms1/", 1)[-1]
+        # a batch: each of its items in order, as if sent one by one within it
+        items = [(i["path"], json.loads(i["body"])) for i in body.get("items", [])]
+        if path == "batch/":
+            batches.append([p for p, _b in items])
         with lock:
-            log.append(("start", path, body))
+            log.extend(("start", p, b) for p, b in items or [(path, body)])
         response = send(request, **kwargs)
         with lock:
-            log.append(("end", path, body))
+            log.extend(("end", p, b) for p, b in items or [(path, body)])
         return response
 
     client.session.send = recording_send
-    summary = client.upload_local_save(run_dir)
+    summary = client.upload_local_save(run_dir, batch=batch)
+    assert bool(batches) == batch
     assert not summary.problems
     assert summary.created == {"specs": len(run.specs), "builds": 60, "phases": 180, "statuses": 60}
 
@@ -247,9 +266,14 @@ def test_each_build_goes_in_order_after_its_own_spec(monitor, tmp_path):
 
     starts = [i for i, (e, p, _b) in enumerate(log) if e == "start" and p == "builds/new/"]
     first_end = next(i for i, (e, p, _b) in enumerate(log) if e == "end" and p == "builds/new/")
-    assert starts[0] < first_end < starts[1]  # the environment's first build went alone
-    last_spec = max(i for i, (_e, p, _b) in enumerate(log) if p == "specs/new/")
-    assert starts[0] < last_spec  # builds overlapped the later spec uploads
+    if batch:  # the first group's builds/new batch went alone, then groups of 7 builds
+        assert starts[6] < first_end < starts[7]
+        assert [len(b) for b in batches if b[0] == "builds/new/"] == [7] * 8 + [4]
+        assert len(batches) == 1 + 9 + 9  # specs, then per group: builds, phases + statuses
+    else:
+        assert starts[0] < first_end < starts[1]  # the environment's first build went alone
+        last_spec = max(i for i, (_e, p, _b) in enumerate(log) if p == "specs/new/")
+        assert starts[0] < last_spec  # builds overlapped the later spec uploads
 
-    again = client.upload_local_save(run_dir)  # still idempotent
+    again = client.upload_local_save(run_dir, batch=batch)  # still idempotent
     assert again.total_created == 0 and not again.problems

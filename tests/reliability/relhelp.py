@@ -164,10 +164,10 @@ def assert_no_duplicates(dump: dict[str, list[str]]) -> None:
 # replays
 
 
-def replay(client: Any, sources: list[Path] | None = None) -> Any:
+def replay(client: Any, sources: list[Path] | None = None, *, batch: bool = True) -> Any:
     """Replay the save-local runs with ``client`` (no progress bar); returns the summary."""
     return client.upload_local_save(
-        [str(p) for p in (sources or REPLAY_SOURCES)], progress=False, workers=4
+        [str(p) for p in (sources or REPLAY_SOURCES)], progress=False, workers=4, batch=batch
     )
 
 

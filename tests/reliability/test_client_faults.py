@@ -8,6 +8,7 @@ the content of a clean replay.
 
 from __future__ import annotations
 
+import pytest
 import relhelp
 
 from spackmon_analysis.client import SpackMonitorClient
@@ -15,9 +16,12 @@ from spackmon_analysis.errors import MonitorError, TransportError
 from spackmon_analysis.server import LocalMonitor
 
 STOP_AT_PHASE = 25
+#: In batches: the server goes away during the third batch that carries phases.
+STOP_AT_PHASE_BATCH = 3
 
 
-def test_server_gone_mid_replay_then_replay_again(tmp_path):
+@pytest.mark.parametrize("batch", [False, True])
+def test_server_gone_mid_replay_then_replay_again(tmp_path, batch):
     reference = relhelp.reference_dump(tmp_path)
     url = f"sqlite:///{tmp_path / 'faults.sqlite'}"
     mon = LocalMonitor(url).start()
@@ -27,15 +31,18 @@ def test_server_gone_mid_replay_then_replay_again(tmp_path):
     posted = {"phases": 0}
 
     def send_then_vanish(request, **kwargs):
-        if request.url.endswith("/builds/phases/update/"):
+        if request.url.endswith("/builds/phases/update/") or (
+            request.url.endswith("/batch/") and b"builds/phases/update/" in request.body
+        ):
             posted["phases"] += 1
-            if posted["phases"] == STOP_AT_PHASE and mon.running:
-                mon.stop()  # the server goes away: this and every later request fails
+            if posted["phases"] == (STOP_AT_PHASE_BATCH if batch else STOP_AT_PHASE):
+                if mon.running:
+                    mon.stop()  # the server goes away: this and every later request fails
         return send(request, **kwargs)
 
     client.session.send = send_then_vanish
     try:
-        relhelp.replay(client)
+        relhelp.replay(client, batch=batch)
     except MonitorError as exc:
         error = exc
     else:
@@ -64,7 +71,7 @@ def test_server_gone_mid_replay_then_replay_again(tmp_path):
     mon = LocalMonitor(url).start()  # the server is back, same database
     try:
         client = SpackMonitorClient(mon.url, username="u", token=token, progress=False)
-        summary = relhelp.replay(client)
+        summary = relhelp.replay(client, batch=batch)
         client.close()
         got = relhelp.canonical(mon.store.read)
     finally:
