@@ -1,4 +1,4 @@
-"""Benchmark: save-local replay through SpackMonitorClient vs. a connection-per-request baseline.
+"""Benchmark: save-local replay through SpackMonitorClient vs. Spack's own uploader.
 
 A generated save-local run (``synth.generate_save_local``: by default 1,000 builds with
 5 phases each) is replayed to the embedded monitor (``spackmon serve``: uvicorn on a
@@ -6,16 +6,17 @@ loopback port, a fresh SQLite database) running in its own process, as a monitor
 in real use. Each variant gets its own fresh server, so every variant does the same work
 (everything is created):
 
-- ``baseline``: the same client code, but every request on a brand-new connection (a new
-  ``requests.Session`` per request with ``Connection: close``, as the reference
-  ``spackmoncli`` / urllib clients do), one request at a time;
-- ``pooled, 1 worker``: one pooled keep-alive session, one request at a time;
-- ``pooled, 4 workers``: the default client (pooled session; each build's requests are a
-  chain, and 4 chains run at once on 4 connections, overlapping the spec uploads).
+- ``baseline``: a faithful model of Spack 0.17/0.18's ``spack monitor upload``
+  (``spack_uploader.SpackUploader``: stdlib ``urllib``, a new connection per request, one
+  request at a time, the files in Spack's order);
+- ``plain ms1``: our client with the batch extension off (``batch=False``): one pooled
+  keep-alive session, each build's requests a chain, 4 chains at once;
+- ``batch``: our client as it runs by default against our server, which advertises the batch
+  extension (``POST /ms1/batch/``: many writes per request, one transaction each).
 
 Prints total time, requests and requests/s per variant and the speed-up over the
 baseline. Run: ``python benchmarks/bench_client.py [--builds 1000] [--phases 5] [--repeat 3]
-[--workers 4 8]``; with ``--repeat`` the variants run interleaved, round after round, and the
+[--workers 4]``; with ``--repeat`` the variants run interleaved, round after round, and the
 ranges are printed (the machine's load changes between rounds).
 """
 
@@ -31,21 +32,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
+from spack_uploader import SpackUploader
 
 from spackmon_analysis import synth
 from spackmon_analysis.client import SpackMonitorClient
 from spackmon_analysis.errors import TransportError
-
-
-class ConnectionPerRequestSession(requests.Session):
-    """A session that opens a new connection for every request (the baseline)."""
-
-    def request(self, method, url, **kwargs):  # type: ignore[override]
-        with requests.Session() as fresh:
-            fresh.headers.update(self.headers)
-            fresh.headers["Connection"] = "close"
-            return fresh.request(method, url, **kwargs)
 
 
 def _free_port() -> int:
@@ -94,38 +85,69 @@ class ServerProcess:
             self.proc.wait(timeout=30)
 
 
-def replay(directory: Path, *, baseline: bool, workers: int) -> dict:
+def replay(directory: Path, *, variant: str, workers: int) -> dict:
     with (
         tempfile.TemporaryDirectory(prefix="bench-client-db-") as tmp,
         ServerProcess(Path(tmp)) as server,
     ):
-        session = ConnectionPerRequestSession() if baseline else None
-        client = SpackMonitorClient(
-            host=server.url, username="bench", token=server.token, session=session, progress=False
-        )
+        assert server.proc is not None
         server_cpu = _process_cpu(server.proc.pid)
         cpu = time.process_time()
         start = time.perf_counter()
-        summary = client.upload_local_save(directory, progress=False, workers=workers)
-        elapsed = time.perf_counter() - start
+        if variant == "spack":
+            uploader = SpackUploader(server.url, "bench", server.token)
+            uploader.upload_local_save(directory)
+            elapsed = time.perf_counter() - start
+            requests_sent = uploader.requests
+            created = None
+        else:
+            client = SpackMonitorClient(
+                host=server.url, username="bench", token=server.token, progress=False
+            )
+            summary = client.upload_local_save(
+                directory, progress=False, workers=workers, batch=variant == "batch"
+            )
+            elapsed = time.perf_counter() - start
+            assert not summary.problems, summary.problems[:3]
+            requests_sent = client.request_count
+            created = summary.total_created
+            client.close()
         cpu = time.process_time() - cpu
         server_after = _process_cpu(server.proc.pid)
-        assert not summary.problems, summary.problems[:3]
-        client.close()
+        rows = _row_counts(server.db)
         return {
             "seconds": elapsed,
-            "requests": client.request_count,
-            "rps": client.request_count / elapsed,
-            "created": summary.total_created,
-            # CPU per request in ms: this process (the client, including reading the files)
-            # and the server process (None where /proc is not available)
-            "client_ms": 1000 * cpu / client.request_count,
+            "requests": requests_sent,
+            "rps": requests_sent / elapsed,
+            "created": created,
+            "rows": rows,
+            # CPU per replayed file in ms: this process (the client, including reading the
+            # files) and the server process (None where /proc is not available)
+            "client_ms": 1000 * cpu / rows["files"],
             "server_ms": (
-                1000 * (server_after - server_cpu) / client.request_count
+                1000 * (server_after - server_cpu) / rows["files"]
                 if server_cpu is not None and server_after is not None
                 else None
             ),
         }
+
+
+def _row_counts(db_url: str) -> dict[str, int]:
+    """Rows of the tables a replay fills (each variant must leave the same), and the number
+    of files they stand for."""
+    import sqlite3
+
+    path = db_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        counts = {
+            table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+            for table in ("specs", "builds", "build_phases", "build_events")
+        }
+        counts["statuses"] = conn.execute(
+            "SELECT count(*) FROM builds WHERE status != 'NOTRUN'"
+        ).fetchone()[0]
+    counts["files"] = counts["builds"] + counts["build_phases"] + counts["statuses"]
+    return counts
 
 
 def _process_cpu(pid: int) -> float | None:
@@ -148,9 +170,8 @@ def main() -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        nargs="+",
-        default=[4],
-        help="worker counts of the parallel pooled variants (default: 4)",
+        default=4,
+        help="chains (plain ms1) or groups (batch) in flight in our client (default: 4)",
     )
     args = parser.parse_args()
 
@@ -160,35 +181,39 @@ def main() -> None:
             directory, args.builds, phases_per_build=args.phases, seed=args.seed
         )
         variants = [
-            ("baseline: new connection per request", True, 1),
-            ("pooled session, 1 worker", False, 1),
-        ] + [
-            (f"pooled session, {n} workers{' (default)' if n == 4 else ''}", False, n)
-            for n in args.workers
-            if n > 1
+            ("baseline: Spack's uploader (model)", "spack"),
+            (f"our client, plain ms1, {args.workers} workers", "plain"),
+            (f"our client, batch extension, {args.workers} workers", "batch"),
         ]
-        speedups: dict[str, list[float]] = {label: [] for label, _b, _w in variants[1:]}
-        times: dict[str, list[float]] = {label: [] for label, _b, _w in variants}
+        speedups: dict[str, list[float]] = {label: [] for label, _v in variants[1:]}
+        times: dict[str, list[float]] = {label: [] for label, _v in variants}
         for round_no in range(1, args.repeat + 1):
             if args.repeat > 1:
                 print(f"round {round_no} of {args.repeat}", flush=True)
             results = []
-            for label, baseline, workers in variants:  # interleaved: same load for each
-                result = replay(directory, baseline=baseline, workers=workers)
+            for label, variant in variants:  # interleaved: same load for each
+                result = replay(directory, variant=variant, workers=args.workers)
                 results.append((label, result))
                 times[label].append(result["seconds"])
                 server_ms = result["server_ms"]
                 print(
-                    f"{label:40s} {result['seconds']:8.2f} s  {result['requests']:6d} requests  "
-                    f"{result['rps']:8.1f} req/s  ({result['created']} created)  CPU/request: "
-                    f"client {result['client_ms']:.3f} ms, server "
+                    f"{label:44s} {result['seconds']:7.2f} s  {result['requests']:6d} requests  "
+                    f"{result['rps']:8.1f} req/s  CPU per file: client "
+                    f"{result['client_ms']:.3f} ms, server "
                     + (f"{server_ms:.3f} ms" if server_ms is not None else "n/a"),
                     flush=True,
                 )
+            rows = {label: r["rows"] for label, r in results}
+            if len({tuple(sorted(r.items())) for r in rows.values()}) != 1:
+                raise SystemExit(f"the variants left different rows: {rows}")
             base = results[0][1]["seconds"]
             for label, result in results[1:]:
                 speedups[label].append(base / result["seconds"])
-        print(f"\n{args.builds} builds x {args.phases} phases, {args.repeat} round(s)")
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        print(
+            f"\n{args.builds} builds x {args.phases} phases, {args.repeat} round(s), "
+            f"{results[0][1]['rows']['files']} files; load average now {load:.1f}"
+        )
         for label, values in times.items():
             print(f"time of {label}: {min(values):.2f}-{max(values):.2f} s")
         for label, values in speedups.items():

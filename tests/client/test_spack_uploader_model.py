@@ -1,0 +1,102 @@
+"""The benchmark's baseline, ``benchmarks/spack_uploader.py``, is a faithful model of Spack's
+``spack monitor upload``: its requests in Spack's order over a real socket, and the same rows on
+the server as our client's replay of the same runs (so the benchmark compares like with like).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+from client_testlib import SAVE_LOCAL, SUCCESS_RUN
+
+from spackmon_analysis.localmonitor import LocalMonitor
+from spackmon_analysis.server.tables import metadata
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def uploader_module():
+    spec = importlib.util.spec_from_file_location(
+        "spack_uploader", BENCHMARKS / "spack_uploader.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("spack_uploader", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _content(mon: LocalMonitor) -> dict[str, list[str]]:
+    """Rows without ids, timestamps and secrets; a foreign key as the row it points to."""
+    from sqlalchemy import select
+
+    volatile = {"id", "created_at", "updated_at", "token_updated_at", "token_hash"}
+    seen: dict[str, dict] = {}
+    out = {}
+    with mon.store.read.connect() as conn:
+        for table in metadata.sorted_tables:
+            if table.name == "spackmon_meta":
+                continue
+            fks = {fk.parent.name: fk.column.table.name for fk in table.foreign_keys}
+            rows = {}
+            for i, row in enumerate(conn.execute(select(table)).mappings()):
+                rows[row.get("id", i)] = tuple(
+                    seen[fks[k]][v] if k in fks and v is not None else v
+                    for k, v in row.items()
+                    if k not in volatile
+                )
+            seen[table.name] = rows
+            out[table.name] = sorted(map(repr, rows.values()))
+    return out
+
+
+def test_the_model_speaks_as_spack_does(uploader_module):
+    with LocalMonitor() as mon:
+        token = mon.add_user("alice")
+        uploader = uploader_module.SpackUploader(mon.url, "alice", token)
+        uploader.upload_local_save(SUCCESS_RUN)
+    trace = uploader.trace
+    assert trace[:4] == [
+        ("GET", "/ms1/", 200),  # get_client asks the service info
+        ("POST", "/ms1/specs/new/", 401),  # the first write goes without credentials
+        ("GET", "/ms1/auth/token/", 200),  # the realm of the challenge, Basic user:token
+        ("POST", "/ms1/specs/new/", 201),  # retried with the bearer, which is kept
+    ]
+    paths = [path for _method, path, _status in trace[3:]]
+    files = sorted(p.name for p in SUCCESS_RUN.glob("*.json"))
+    # every file once, in Spack's groups: specs, build metadata, phases, statuses
+    kinds = ["spec", "build-metadata", "phase", "status"]
+    expected_groups = [
+        sum(1 for f in files if f.startswith("spec")),
+        sum(1 for f in files if f.startswith("build-metadata")),
+        sum(1 for f in files if "-phase-" in f),
+        sum(1 for f in files if f.endswith("-status.json")),
+    ]
+    order = {
+        "/ms1/specs/new/": 0,
+        "/ms1/builds/new/": 1,
+        "/ms1/builds/phases/update/": 2,
+        "/ms1/builds/update/": 3,
+    }
+    groups = [order[p] for p in paths]
+    assert groups == sorted(groups), "Spack sends all specs, then builds, phases, statuses"
+    assert [groups.count(i) for i in range(4)] == expected_groups, kinds
+    assert all(status in (200, 201) for _m, _p, status in trace[3:])
+    assert uploader.requests == len(trace) == 3 + len(files)
+
+
+def test_the_model_leaves_the_rows_our_replay_leaves(uploader_module):
+    with LocalMonitor() as spack_side:
+        token = spack_side.add_user("alice")
+        uploader_module.SpackUploader(spack_side.url, "alice", token).upload_local_save(SAVE_LOCAL)
+        theirs = _content(spack_side)
+    with LocalMonitor(in_process=True) as ours:
+        ours.add_user("alice")
+        summary = ours.client("alice").upload_local_save(SAVE_LOCAL)
+        mine = _content(ours)
+    assert not summary.problems
+    assert theirs == mine
