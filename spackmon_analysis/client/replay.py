@@ -628,15 +628,15 @@ class _BatchReplayer(_Replayer):
         """One group's chain: builds/new, server state of existing builds, phases and
         statuses."""
         try:
-            for gate in waits:
-                gate.wait()
-            if self.stop.is_set():
-                return
             try:
+                for gate in waits:
+                    gate.wait()
+                if self.stop.is_set():
+                    return
                 writes = [("builds/new/", self.run.build_documents[k]) for k in keys]
                 created = self.record(keys, self.sender.send(writes), self.build_result)
             finally:
-                answered.set()
+                answered.set()  # (also when stopped: no group waits for ever)
             self.bar.update(len(keys))
             targets: list[tuple[str, str, Any, Any]] = []
             writes = []
