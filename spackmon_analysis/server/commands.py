@@ -102,6 +102,7 @@ def _serve(args: argparse.Namespace) -> int:
         limits=limits,
         forwarded_allow_ips=args.forwarded_allow_ips,
         started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        batch_max_items=args.batch_max_items,
     )
     workers = f", {args.workers} worker processes" if args.workers > 1 else ""
     print(
@@ -263,6 +264,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=15.0,
         help="longest wait of a request for the database's locks, s; then 503 with "
         "Retry-After (default 15)",
+    )
+    serve.add_argument(
+        "--batch-max-items",
+        type=_int_arg("--batch-max-items", 0),
+        default=1000,
+        help="most writes in one request of the batch extension (POST /ms1/batch/, advertised "
+        "in the service info, used by spackmon's client); 0 turns it off: plain ms1 "
+        "(default 1000)",
     )
     serve.add_argument(
         "--max-header-kb",

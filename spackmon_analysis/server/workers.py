@@ -67,6 +67,8 @@ class ServeSettings:
     forwarded_allow_ips: str | None = None
     #: the service info's ``updatedAt``: when ``spackmon serve`` started, the same in every worker
     started: str | None = None
+    #: most items of one batch (the batch extension, :mod:`.batch`); 0 turns the extension off
+    batch_max_items: int = 1000
 
 
 def check_workers(workers: int, db_url: str) -> None:
@@ -97,6 +99,7 @@ def build_app(settings: ServeSettings, store: Store | None = None) -> Any:
         auth_failure_window=settings.auth_failure_window,
         db_wait=settings.db_wait,
         started=settings.started,
+        batch_max_items=settings.batch_max_items,
     )
     if os.environ.get(WORKER_HEADER_ENV) == "1":
         return _WorkerPidHeader(app)

@@ -309,3 +309,50 @@ def test_a_batch_is_one_transaction(mon, alice, counts, monkeypatch):
     # (PostgreSQL's sequences moved on in the rolled-back attempts: ids are not reused)
     r = alice.post("batch/", data=json.dumps({"items": items[:2]}))
     assert [x["status"] for x in r.json()["data"]["results"]] == [201, 201]
+
+
+@pytest.mark.real_socket
+@pytest.mark.slow
+def test_spackmon_serve_batch_max_items(tmp_path):
+    """``spackmon serve --batch-max-items N`` sets the advertised limit; 0 turns it off."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    for value, expected in (("7", 7), ("0", None)):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        db = f"sqlite:///{tmp_path / f'served-{value}.db'}"
+        cli = [sys.executable, "-m", "spackmon_analysis", "serve", "--port", str(port)]
+        proc = subprocess.Popen(
+            [*cli, "--db", db, "--batch-max-items", value],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    info = requests.get(f"http://127.0.0.1:{port}/ms1/", timeout=2).json()
+                    break
+                except requests.ConnectionError:
+                    assert proc.poll() is None and time.monotonic() < deadline
+                    time.sleep(0.1)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        got = info.get("extensions", {}).get("batch", {}).get("max_items")
+        assert got == expected
+
+
+def test_spackmon_serve_refuses_a_negative_batch_limit(capsys):
+    from spackmon_analysis.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--batch-max-items", "-1"])
+    assert exc.value.code == 2
+    assert "--batch-max-items must be an integer at least 0, got -1" in capsys.readouterr().err
