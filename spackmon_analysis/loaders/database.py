@@ -191,7 +191,12 @@ def _read_database(
 def _read_tables(
     conn: Any, *, keep_output: bool, build_filter: BuildFilter, wanted: set[str] | None
 ) -> FrameSet:
-    from sqlalchemy import func, null, select
+    from sqlalchemy import Text, cast, func, null, select
+
+    def text(column: Any) -> Any:
+        """A JSON column as its stored text: decoded once per distinct value by the
+        assembly, not once per row by the driver (psycopg decodes ``json`` columns)."""
+        return cast(column, Text)
 
     def need(*names: str) -> bool:
         return wanted is None or any(n in wanted for n in names)
@@ -213,7 +218,7 @@ def _read_tables(
         specs.c.hash,
         specs.c.build_hash,
         specs.c.dag_hash,
-        specs.c.parameters,
+        text(specs.c.parameters),
     ).order_by(specs.c.id)
     if not every:
         spec_stmt = spec_stmt.where(specs.c.id.in_(build_filter.spec_ids()))
@@ -228,7 +233,7 @@ def _read_tables(
             child.c.full_hash,
             parent.c.name,
             child.c.name,
-            dependencies.c.deptypes,
+            text(dependencies.c.deptypes),
         )
         .join(parent, parent.c.id == dependencies.c.spec_id)
         .join(child, child.c.id == dependencies.c.dependency_id)
@@ -254,7 +259,7 @@ def _read_tables(
         ),
         builds.c.spack_version if need("spack_version") else null(),
         users.c.username if need("owner") else null(),
-        builds.c.tags if need("tags") else null(),
+        text(builds.c.tags) if need("tags") else null(),
         builds.c.created_at if need("created_at", "run_time") else null(),
     ).join(specs, specs.c.id == builds.c.spec_id)
     if env:
@@ -296,10 +301,10 @@ def _read_tables(
                 build_events.c.line_no,
                 build_events.c.source_file,
                 build_events.c.source_line_no,
-                build_events.c.pre_context,
-                build_events.c.post_context,
+                text(build_events.c.pre_context),
+                text(build_events.c.post_context),
                 build_events.c.repeat_count,
-                build_events.c.classes,
+                text(build_events.c.classes),
             )
             .where(build_events.c.kind == kind)
             .order_by(build_events.c.id)

@@ -15,7 +15,7 @@ write) are left out and named in ``notes``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
@@ -38,7 +38,7 @@ from ..spackfacts import (
     stamp_micros,
     variants_text,
 )
-from .assemble import Assembler, FrameSet, object_column
+from .assemble import Assembler, FrameSet
 
 __all__ = [
     "BuildSelection",
@@ -361,15 +361,21 @@ class ServerColumns:
         self.problems: list[tuple[str, str]] = []
         self.notes: list[tuple[str, str]] = []
         self._joined_types: dict[str, str] = {}
-        self._builds: list[list[Any]] = [[] for _ in range(14)]
+        # builds, column by column, encoded chunk by chunk: ids and times as int64 arrays,
+        # every text column as codes into its distinct values (no Python object per row)
+        self._build_ids: list[Any] = []
+        self._build_times: list[Any] = []
+        self._build_text = [_Codes() for _ in range(12)]
         self._arrow = _arrow_strings()
         self._p: dict[str, list[Any]] = {
             k: []
             for k in (
-                "id", "build", "name", "status", "size", "output",
+                "id", "build", "size", "output",
                 "start", "start_ok", "finish", "finish_ok", "two",
             )
         }  # fmt: skip
+        self._phase_names = _Codes()
+        self._phase_statuses = _Codes()
         self._events: dict[int, list[LogEvent]] = {}
 
     # -- filling ---------------------------------------------------------------------------
@@ -398,10 +404,19 @@ class ServerColumns:
         """``builds`` rows as tuples: id (int), full_hash, spec_name, spec_version, status,
         host_os, platform, host_target, hostname, kernel_version, spack_version, owner, tags
         (a list or its JSON text), created_at (ISO text or ``datetime``, naive taken as UTC)."""
+        import numpy as np
+
         rows = list(rows)
-        if rows:
-            for column, values in zip(self._builds, zip(*rows, strict=True), strict=True):
-                column.extend(values)
+        if not rows:
+            return
+        columns = list(zip(*rows, strict=True))
+        del rows
+        self._build_ids.append(np.array(columns[0], dtype=np.int64))
+        # tags: the stored JSON text, or the list a driver or the data API decoded
+        columns[12] = tuple(json.dumps(v) if isinstance(v, list) else v for v in columns[12])
+        for codes, values in zip(self._build_text, columns[1:13], strict=True):
+            codes.add(values)
+        self._build_times.append(_times(list(columns[13])).asi8)
 
     def add_phases(
         self,
@@ -422,8 +437,8 @@ class ServerColumns:
         p = self._p
         p["id"].append(np.array(list(ids), dtype=np.int64))
         p["build"].append(np.array(list(builds), dtype=np.int64))
-        p["name"].extend(names)
-        p["status"].extend(statuses)
+        self._phase_names.add(list(names))
+        self._phase_statuses.add(list(statuses))
         p["size"].append(np.array(list(sizes), dtype=np.int64))
         n = len(p["id"][-1])
         if outputs is None:
@@ -494,24 +509,23 @@ class ServerColumns:
         import pandas as pd
 
         asm = self.asm
-        (b_id, b_hash, b_name, b_version, b_status, b_host_os, b_platform, b_host_target,
-         b_hostname, b_kernel, b_spack, b_owner, b_tags, b_created) = self._builds  # fmt: skip
-        nb = len(b_id)
-        build_ids = np.array(b_id, dtype=np.int64)
-        build_keys = np.array([str(i) for i in b_id], dtype=object)
-        p = self._p
 
         def joined(parts: list[Any], dtype: Any) -> Any:
             return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+        (b_hash, b_name, b_version, b_status, b_host_os, b_platform, b_host_target,
+         b_hostname, b_kernel, b_spack, b_owner, b_tags) = self._build_text  # fmt: skip
+        build_ids = joined(self._build_ids, np.int64)
+        nb = len(build_ids)
+        build_keys = build_ids.astype(str).astype(object)
+        p = self._p
 
         ids = joined(p["id"], np.int64)
         phase_builds = joined(p["build"], np.int64)
         sizes = joined(p["size"], np.int64)
         n = len(ids)
-        names = np.empty(n, dtype=object)
-        names[:] = p["name"]
-        statuses = np.empty(n, dtype=object)
-        statuses[:] = p["status"]
+        names = self._phase_names.decoded()
+        statuses = self._phase_statuses.decoded()
         start, start_ok = joined(p["start"], np.int64), joined(p["start_ok"], bool)
         finish, finish_ok = joined(p["finish"], np.int64), joined(p["finish_ok"], bool)
         two = joined(p["two"], bool)
@@ -590,22 +604,28 @@ class ServerColumns:
         counted = np.bincount(owner_pos[known], minlength=nb)
         errored = np.bincount(owner_pos[phase_status == "ERROR"], minlength=nb) > 0
         compilers = {k: row[3] for k, row in asm.specs.items()}
-        full_hashes = [asm.resolve(h) for h in b_hash]
-        outcomes = [
-            build_outcome(status, ("ERROR",) if err else ())
-            for err, status in zip(errored.tolist(), b_status, strict=True)
-        ]
-        created = _times(b_created)
-        tag_tuples: dict[int, tuple[str, ...]] = {}
-        tags = object_column(
+        # per distinct value, not per build: the full hash a build's hash resolves to, its
+        # compiler, an outcome per (status, errored) pair, a tag tuple per stored list
+        hash_codes = b_hash.codes()
+        resolved = [asm.resolve(h) for h in b_hash.values]
+        full_hashes = _Codes.lookup(resolved)[hash_codes]
+        compiler_of = _Codes.lookup([None if h is None else compilers.get(h) for h in resolved])
+        status_codes = b_status.codes()
+        pair = (status_codes.astype(np.int64) + 1) * 2 + errored
+        pair_values, pair_codes = np.unique(pair, return_inverse=True)
+        statuses_known = [None, *b_status.values]
+        outcome_of = _Codes.lookup(
             [
-                tag_tuples.get(id(v))
-                or tag_tuples.setdefault(id(v), tuple(str(t) for t in v or ()))
-                for v in _json_values(b_tags)
+                build_outcome(statuses_known[v // 2], ("ERROR",) if v % 2 else ())
+                for v in pair_values.tolist()
             ]
         )
+        created = _utc_ns_i8(joined(self._build_times, np.int64))
+        tag_of = _Codes.lookup(
+            [tuple(str(t) for t in v or ()) for v in _json_values(b_tags.values)]
+        )
 
-        def text(values: list[Any]) -> Any:
+        def text(values: Any) -> Any:
             return pd.array(values, dtype="string")
 
         builds_frame = pd.DataFrame(
@@ -615,21 +635,19 @@ class ServerColumns:
                 "run": _category(np.full(nb, None, dtype=object)),
                 "run_time": created,
                 "full_hash": text(full_hashes),
-                "spec_name": text(b_name),
-                "spec_version": text([empty_to_none(v) for v in b_version]),
-                "compiler": _category(
-                    object_column([None if h is None else compilers.get(h) for h in full_hashes])
-                ),
-                "status": _category(object_column(b_status), BUILD_STATUS_CATEGORIES),
-                "outcome": _category(object_column(outcomes), OUTCOMES),
-                "host_os": _category(object_column(b_host_os)),
-                "platform": _category(object_column(b_platform)),
-                "host_target": _category(object_column(b_host_target)),
-                "hostname": _category(object_column(b_hostname)),
-                "kernel_version": _category(object_column(b_kernel)),
-                "spack_version": _category(object_column(b_spack)),
-                "tags": tags,
-                "owner": text(b_owner),
+                "spec_name": text(b_name.decoded()),
+                "spec_version": b_version.strings(empty_to_none),
+                "compiler": _category(compiler_of[hash_codes]),
+                "status": b_status.category(BUILD_STATUS_CATEGORIES),
+                "outcome": _category(outcome_of[pair_codes.reshape(-1)], OUTCOMES),
+                "host_os": b_host_os.category(),
+                "platform": b_platform.category(),
+                "host_target": b_host_target.category(),
+                "hostname": b_hostname.category(),
+                "kernel_version": b_kernel.category(),
+                "spack_version": b_spack.category(),
+                "tags": tag_of[b_tags.codes()],
+                "owner": b_owner.strings(),
                 "created_at": created,
                 "duration": np.where(counted > 0, total, np.nan),
                 "source": _category(np.full(nb, source, dtype=object), SOURCES),
@@ -671,6 +689,87 @@ class ServerColumns:
             problems=[*self.problems, *asm.problems],
             notes=[*self.notes, *asm.notes],
         )
+
+
+class _Codes:
+    """One text column filled chunk by chunk, kept as codes into its distinct values (-1 for
+    a missing value): a million builds of forty hosts hold forty host names, not a million
+    strings. Values must be hashable scalars (a JSON list is added as its text)."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self._index: dict[Any, int] = {}
+        self._chunks: list[Any] = []
+
+    def add(self, values: Iterable[Any]) -> None:
+        import numpy as np
+        import pandas as pd
+
+        items = values if isinstance(values, list | tuple) else list(values)
+        column = np.empty(len(items), dtype=object)
+        column[:] = items
+        codes, uniques = pd.factorize(column)
+        index = self._index
+        mapping = np.empty(len(uniques), dtype=np.int32)
+        for i, value in enumerate(uniques.tolist()):
+            code = index.get(value)
+            if code is None:
+                code = index[value] = len(self.values)
+                self.values.append(value)
+            mapping[i] = code
+        self._chunks.append(np.where(codes >= 0, mapping[codes] if len(mapping) else -1, -1))
+
+    def codes(self) -> Any:
+        import numpy as np
+
+        if not self._chunks:
+            return np.zeros(0, dtype=np.int32)
+        return np.concatenate(self._chunks).astype(np.int32, copy=False)
+
+    @staticmethod
+    def lookup(values: list[Any]) -> Any:
+        """An object array of ``values`` and a last ``None``, indexed by codes (-1: None)."""
+        import numpy as np
+
+        out = np.empty(len(values) + 1, dtype=object)
+        out[:-1] = values
+        out[-1] = None
+        return out
+
+    def decoded(self, convert: Callable[[Any], Any] | None = None) -> Any:
+        """The column as an object array (one reference per row to a shared value)."""
+        values = self.values if convert is None else [convert(v) for v in self.values]
+        return self.lookup(values)[self.codes()]
+
+    def strings(self, convert: Callable[[Any], Any] | None = None) -> Any:
+        """The column as the ``string`` dtype."""
+        import pandas as pd
+
+        return pd.array(self.decoded(convert), dtype="string")
+
+    def category(self, fixed: tuple[str, ...] | None = None) -> Any:
+        """The column as the contract's categorical (as :func:`_category`), from its codes."""
+        import numpy as np
+        import pandas as pd
+
+        codes = self.codes()
+        present = [str(v) for v in self.values]
+        order = sorted(range(len(present)), key=present.__getitem__)
+        categories = [present[i] for i in order]
+        if fixed is not None:
+            categories = list(fixed) + [v for v in categories if v not in fixed]
+        where = {c: i for i, c in enumerate(categories)}
+        mapping = np.array([where[v] for v in present], dtype=np.int64)
+        codes = np.where(codes >= 0, mapping[codes] if len(mapping) else -1, -1)
+        dtype = pd.CategoricalDtype(pd.Index(categories, dtype="str"))
+        return pd.Categorical.from_codes(codes, dtype=dtype)
+
+
+def _utc_ns_i8(values: Any) -> Any:
+    """int64 nanoseconds (NaT's value for missing) as ``datetime64[ns, UTC]``."""
+    import pandas as pd
+
+    return pd.Series(values.view("datetime64[ns]")).dt.tz_localize("UTC").array
 
 
 def _category(values: Any, fixed: tuple[str, ...] | None = None) -> Any:

@@ -1,0 +1,100 @@
+"""Frames at scale: server rows are kept column-wise as codes while they stream in (no Python
+string per row for a repeated value), and the frames hold repeated strings as categoricals,
+never as object columns (``docs/analysis.md``, the frame contract)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tracemalloc
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from spackmon_analysis import LocalMonitor
+from spackmon_analysis.frames import MonitorData
+from spackmon_analysis.loaders.server import ServerColumns
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "spackmon_analysis" / "data" / "examples"
+
+#: The contract's object columns: a build's tuple of tags, an event's lists of context lines
+#: and tuple of classes (shared, not repeated strings).
+OBJECT_COLUMNS = {
+    "builds": {"tags"},
+    "events": {"pre_context", "post_context", "classes"},
+}
+
+
+def _fresh(text: str) -> str:
+    """An equal string that is a new object (as a database driver returns for every row)."""
+    return "".join(list(text))
+
+
+def _build_rows(start: int, n: int) -> list[tuple]:
+    when = dt.datetime(2026, 11, 2, 6, 0, 0)
+    return [
+        (
+            i,
+            _fresh(f"{i % 500:032x}"),
+            _fresh(("zlib", "hdf5", "openmpi", "python")[i % 4]),
+            _fresh("1.2.13"),
+            _fresh("SUCCESS" if i % 50 else "FAILED"),
+            _fresh("ubuntu22.04"),
+            _fresh("linux"),
+            _fresh("zen3"),
+            _fresh(f"node{i % 40:02d}"),
+            _fresh("#1 SMP PREEMPT_DYNAMIC"),
+            _fresh("0.17.1"),
+            _fresh("ci-bot"),
+            _fresh('["nightly", "develop"]'),
+            when + dt.timedelta(seconds=i),
+        )
+        for i in range(start, start + n)
+    ]
+
+
+@pytest.mark.slow
+def test_build_rows_are_kept_as_codes_while_they_stream_in() -> None:
+    """40,000 builds whose twelve text fields arrive as fresh strings (as from a driver) cost
+    a few bytes each once added, page by page: the rows' strings are not kept (they were:
+    14 references and 12 strings per build, about 30 MB here)."""
+    cols = ServerColumns(keep_output=False)
+    tracemalloc.start()
+    try:
+        for start in range(0, 40_000, 20_000):
+            page = _build_rows(start, 20_000)
+            cols.add_builds(page)
+            del page
+        kept = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert kept < 6e6, f"40,000 builds kept {kept / 1e6:.0f} MB while streaming in"
+    frames = cols.frames(source="database", label="")
+    builds = frames.builds
+    assert len(builds) == 40_000
+    assert builds["hostname"].nunique() == 40 and builds["spec_name"].nunique() == 4
+    assert builds.loc[6, "spec_name"] == "openmpi" and builds.loc[6, "hostname"] == "node06"
+    assert builds.loc[50, "status"] == "FAILED" and builds.loc[50, "outcome"] == "never built"
+    assert builds.loc[3, "tags"] == ("nightly", "develop")
+    assert builds.loc[3, "created_at"] == pd.Timestamp("2026-11-02T06:00:03Z")
+    # one tuple of tags per distinct list, shared by the builds that carry it
+    assert len({id(t) for t in builds["tags"]}) == 1
+
+
+def test_database_frames_hold_no_object_columns_of_repeated_strings(tmp_path) -> None:
+    runs = sorted(p for p in (EXAMPLES / "save-local").iterdir() if p.is_dir())
+    with LocalMonitor(f"sqlite:///{tmp_path / 'db.sqlite'}", in_process=True) as mon:
+        mon.add_user("alice")
+        with mon.client("alice", progress=False, backoff=0) as client:
+            assert not client.upload_local_save(runs, progress=False).problems
+            for data in (MonitorData.from_database(mon.db_url), MonitorData.from_client(client)):
+                for name in ("specs", "dependencies", "builds", "phases", "events"):
+                    frame = getattr(data, name)
+                    objects = {c for c in frame.columns if frame[c].dtype == object}
+                    assert objects <= OBJECT_COLUMNS.get(name, set()), (name, objects)
+                for column in ("status", "outcome", "hostname", "host_os", "spack_version"):
+                    assert isinstance(data.builds[column].dtype, pd.CategoricalDtype), column
+                for column in ("name", "status"):
+                    assert isinstance(data.phases[column].dtype, pd.CategoricalDtype), column
+                tags = data.builds["tags"]
+                assert len({id(t) for t in tags}) == len(set(tags))
