@@ -148,6 +148,34 @@ def _coerce(series: pandas.Series, kind: str, fixed: tuple[str, ...] | None) -> 
     return series
 
 
+def _missing(kind: str, fixed: tuple[str, ...] | None, index: Any) -> pandas.Series:
+    """A column the frame lacks: all missing in its contract dtype, made at once (no Python
+    object per row: a million-build frame lacks a few such columns)."""
+    import numpy as np
+    import pandas as pd
+
+    n = len(index)
+    values: Any
+    if kind == "string":
+        values = pd.array(np.full(n, None, dtype=object), dtype="string")
+    elif kind == "category":
+        categories = pd.Index(list(fixed or ()), dtype="str")
+        values = pd.Categorical.from_codes(
+            np.full(n, -1, dtype=np.int8), dtype=pd.CategoricalDtype(categories)
+        )
+    elif kind == "bool":
+        values = np.zeros(n, dtype=bool)
+    elif kind == "Int64":
+        values = pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool))
+    elif kind == "float64":
+        values = np.full(n, np.nan)
+    elif kind == "datetime":
+        values = pd.array(np.full(n, np.datetime64("NaT"), dtype="M8[ns]")).tz_localize("UTC")
+    else:
+        values = np.full(n, None, dtype=object)
+    return pd.Series(values, index=index)
+
+
 def _conform(name: str, frame: pandas.DataFrame | None) -> pandas.DataFrame:
     """``frame`` with every contract column of frame ``name`` in order and dtype."""
     import pandas as pd
@@ -160,10 +188,9 @@ def _conform(name: str, frame: pandas.DataFrame | None) -> pandas.DataFrame:
     cols: dict[str, Any] = {}
     for column, kind, fixed in schema:
         if column in frame.columns:
-            series = frame[column]
+            cols[column] = _coerce(frame[column], kind, fixed)
         else:
-            series = pd.Series([None] * n, index=index, dtype=object)
-        cols[column] = _coerce(series, kind, fixed)
+            cols[column] = _missing(kind, fixed, index)
     extra = [c for c in frame.columns if c not in cols]
     for column in extra:
         cols[column] = frame[column]

@@ -269,8 +269,18 @@ def _read_tables(
     if need("owner"):
         build_stmt = build_stmt.join(users, users.c.id == builds.c.owner_id)
     build_stmt = build_stmt.where(*build_filter.conditions()).order_by(builds.c.id)
+    low = high = None
     for rows in _stream(conn, build_stmt, _CHUNK):
+        low = rows[0][0] if low is None else low
+        high = rows[-1][0]
         cols.add_builds(rows)
+    if not every and low is None:  # no build matched: nothing belongs to one
+        return cols.frames(source="database", label="")
+
+    def of_builds(column: Any) -> Any:
+        """The rows of the matching builds: the ids the builds read spans (so an index on
+        the build id finds them, a week of builds being a narrow span) and in the filter."""
+        return column.between(low, high) & column.in_(build_filter.build_ids())
 
     phase_cols = [
         build_phases.c.id,
@@ -281,9 +291,10 @@ def _read_tables(
     ]
     if keep_output:  # the logs: kept, or read for their timestamps only
         phase_cols.append(build_phases.c.output)
-    phase_stmt = select(*phase_cols).order_by(build_phases.c.id)
+    # in no particular order (the assembly orders each build's phases): a plain scan
+    phase_stmt = select(*phase_cols)
     if not every:
-        phase_stmt = phase_stmt.where(build_phases.c.build_id.in_(build_filter.build_ids()))
+        phase_stmt = phase_stmt.where(of_builds(build_phases.c.build_id))
     for rows in _stream(conn, phase_stmt, _CHUNK_WITH_LOGS if keep_output else _CHUNK):
         columns = list(zip(*rows, strict=True))
         del rows
@@ -310,7 +321,7 @@ def _read_tables(
             .order_by(build_events.c.id)
         )
         if not every:
-            event_stmt = event_stmt.where(build_events.c.build_id.in_(build_filter.build_ids()))
+            event_stmt = event_stmt.where(of_builds(build_events.c.build_id))
         for rows in _stream(conn, event_stmt, _CHUNK):
             for row in rows:
                 cols.add_event(*row[1:])

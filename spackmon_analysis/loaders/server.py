@@ -520,15 +520,17 @@ class ServerColumns:
         build_keys = build_ids.astype(str).astype(object)
         p = self._p
 
-        ids = joined(p["id"], np.int64)
-        phase_builds = joined(p["build"], np.int64)
-        sizes = joined(p["size"], np.int64)
+        # each column's chunks are dropped once joined (a million builds' phases: ~50 MB
+        # per column)
+        ids = joined(p.pop("id"), np.int64)
+        phase_builds = joined(p.pop("build"), np.int64)
+        sizes = joined(p.pop("size"), np.int64)
         n = len(ids)
         names = self._phase_names.decoded()
         statuses = self._phase_statuses.decoded()
-        start, start_ok = joined(p["start"], np.int64), joined(p["start_ok"], bool)
-        finish, finish_ok = joined(p["finish"], np.int64), joined(p["finish_ok"], bool)
-        two = joined(p["two"], bool)
+        start, start_ok = joined(p.pop("start"), np.int64), joined(p.pop("start_ok"), bool)
+        finish, finish_ok = joined(p.pop("finish"), np.int64), joined(p.pop("finish_ok"), bool)
+        two = joined(p.pop("two"), bool)
         durations = np.where(start_ok & finish_ok & two, (finish - start) / 1e6, np.nan)
 
         # each phase's build (by position in the builds); phases of unknown builds left out
@@ -584,7 +586,7 @@ class ServerColumns:
         phase_status = statuses[perm]
         phases = pd.DataFrame(
             {
-                "build": pd.array(build_keys[owner_pos], dtype="string"),
+                "build": _key_strings(build_ids[owner_pos], build_keys[owner_pos], self._arrow),
                 "phase_id": pd.array(ids[perm], dtype="Int64"),
                 "name": _category(names[perm]),
                 "order": pd.array(order, dtype="Int64"),
@@ -763,6 +765,18 @@ class _Codes:
         codes = np.where(codes >= 0, mapping[codes] if len(mapping) else -1, -1)
         dtype = pd.CategoricalDtype(pd.Index(categories, dtype="str"))
         return pd.Categorical.from_codes(codes, dtype=dtype)
+
+
+def _key_strings(ids: Any, keys: Any, arrow: bool) -> Any:
+    """Build keys (``str`` of the build ids) as the ``string`` dtype: cast by Arrow from the
+    ids when the dtype is Arrow-backed (no Python string per phase), else from ``keys``."""
+    import pandas as pd
+
+    if not arrow:
+        return pd.array(keys, dtype="string")
+    import pyarrow as pa
+
+    return pd.arrays.ArrowStringArray(pa.array(ids).cast(pa.large_string()))
 
 
 def _utc_ns_i8(values: Any) -> Any:
