@@ -152,14 +152,21 @@ _READ_ERRORS = (SpackmonError, OSError, ValueError, KeyError, TypeError)
 
 
 def _save_local_graphs(runs: list[Path]) -> list[Any]:
-    from ..loaders.savelocal import read_save_local
+    """The graphs of the runs' spec files only (``spec-*-config.json``: upload bodies),
+    under the upload rules; not the whole run again."""
+    from ..loaders.savelocal import SPEC_FILE
+    from ..spec import load_spec
+    from .specfiles import read_spec_document
 
     graphs: list[Any] = []
     for run in runs:
-        try:
-            graphs += [graph for read in read_save_local(run) for graph, _v, _n in read.specs]
-        except _READ_ERRORS:
-            continue
+        for spec_file in sorted(run.iterdir()):
+            if not SPEC_FILE.match(spec_file.name) or not spec_file.is_file():
+                continue
+            try:
+                graphs.append(load_spec(read_spec_document(spec_file, within=run)))
+            except _READ_ERRORS:
+                continue
     return graphs
 
 
