@@ -141,6 +141,14 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="no progress bar (default: shown only on a terminal)",
     )
+    upload.add_argument(
+        "--no-batch",
+        action="store_true",
+        help=(
+            "one request at a time even when the server advertises the batch extension "
+            "(default: batches with spackmon serve, one request at a time elsewhere)"
+        ),
+    )
     _connection_options(upload)
     upload.set_defaults(func=_upload)
 
@@ -248,6 +256,7 @@ def _upload(args: argparse.Namespace) -> int:
             tags=args.tags,
             progress=False if args.no_progress else None,
             workers=args.workers,
+            batch=not args.no_batch,
         )
     print(repr(summary))  # the table, what was not sent and why, the notes
     return 1 if summary.problems else 0

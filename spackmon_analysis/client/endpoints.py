@@ -499,8 +499,9 @@ class SpackMonitorClient(Authenticated):
         tags: str | Iterable[str] | None = None,
         progress: bool | None = None,
         workers: int = 4,
+        batch: bool = True,
     ) -> ReplaySummary:
-        """Send today's Spack data to this server through the plain ``ms1`` protocol.
+        """Send today's Spack data to this server through the ``ms1`` protocol.
 
         ``paths``: anything :func:`spackmon_analysis.load` reads: JUnit and CDash reports
         (``spack install --log-format junit|cdash``), install trees, prefixes and stage
@@ -518,7 +519,9 @@ class SpackMonitorClient(Authenticated):
         them) and its status; what the protocol cannot carry or the source does not
         identify is named in ``summary.left_out``, the loaders' notes in ``summary.notes``.
         Idempotent like :meth:`upload_local_save`: the same files sent twice add nothing.
-        Decisions and what a server copy loses: ``docs/client.md``.
+        ``batch``: as for :meth:`upload_local_save` (the server's batch extension when it
+        advertises one; ``False``: one plain ms1 request at a time). Decisions and what a
+        server copy loses: ``docs/client.md``.
 
         Raises:
             ConfigError: a path is none of the kinds above (or does not exist).
@@ -544,4 +547,5 @@ class SpackMonitorClient(Authenticated):
             tags=tags,
             show=show,
             workers=workers,
+            batch=batch,
         )

@@ -81,9 +81,12 @@ def upload_sources(
     tags: str | Iterable[str] | None = None,
     show: bool = False,
     workers: int = 4,
+    batch: bool = True,
 ) -> ReplaySummary:
     """Load ``paths`` (anything :func:`~spackmon_analysis.loaders.detect.load` reads), add
-    the DAG of ``dag`` and send the builds to ``client``'s server; see the module."""
+    the DAG of ``dag`` and send the builds to ``client``'s server; see the module.
+    ``batch``: use the server's batch extension when it advertises one, as the replay
+    does (the same rows either way)."""
     if not paths:
         raise ConfigError("upload: give at least one path (a report, install tree, ...)")
     from ..loaders.detect import load
@@ -95,7 +98,7 @@ def upload_sources(
     fill = {"spack_version": spack_version, "hostname": hostname, "kernel_version": kernel_version}
     graphs = source_graphs([*paths, *dag])
     runs, left_out, notes = upload_runs(data, fill=fill, tags=tags, graphs=graphs)
-    summary = replay_runs(client, runs, show=show, workers=workers, title="Upload")
+    summary = replay_runs(client, runs, show=show, workers=workers, title="Upload", batch=batch)
     summary.left_out.extend(left_out)
     summary.notes.extend(notes)
     return summary

@@ -185,6 +185,32 @@ def test_an_upload_after_a_replay_of_the_same_runs_adds_nothing(sqlite_mon):
     assert [str(c) for c in summary.changes] == [str(c) for c in replayed_again.changes]
 
 
+def test_one_request_at_a_time_or_in_batches_the_server_holds_the_same(tmp_path):
+    """``batch=False`` sends plain ms1 requests one at a time; the default packs them in the
+    server's batch extension: the same rows either way."""
+    pulled, requests = [], []
+    for batch in (False, True):
+        with LocalMonitor(in_process=True) as mon:
+            mon.add_user("ci")
+            client = mon.client("ci", progress=False)
+            summary = client.upload(*EVERYTHING, batch=batch)
+            requests.append(client.request_count)
+            assert summary.problems == []
+            assert summary.created["builds"] == 10 and summary.created["phases"] == 23
+            data = sma.MonitorData.from_client(client)
+            pulled.append(
+                (
+                    summary.counts,
+                    build_rows(data),
+                    phase_rows(data),
+                    event_rows(data),
+                    row_counts(mon),
+                )
+            )
+    assert pulled[0] == pulled[1]
+    assert requests[1] < requests[0] / 2  # the batches carried the writes
+
+
 def test_the_same_files_sent_twice_add_nothing(sqlite_mon):
     client = sqlite_mon.client("ci", progress=False)
     first = client.upload(*EVERYTHING)
