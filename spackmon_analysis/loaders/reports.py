@@ -442,11 +442,10 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
     if new_rows:
         builds = pd.concat([builds, pd.DataFrame(new_rows)], ignore_index=True)
     runs_of = {str(r): str(r) for r in cleared}
-    notes = [
-        n
-        for n in notes
-        if not (n[1].startswith(NO_DAG_NOTE + ":") and _run_of_path(n[0]) in runs_of)
-    ]
+    # a run looked at again with this DAG: its earlier "no DAG" notes (none given, or one
+    # that did not hold a failed build) are replaced by what this DAG found
+    stale = (NO_DAG_NOTE + ":", NO_DAG_NOTE + " for ")
+    notes = [n for n in notes if not (n[1].startswith(stale) and _run_of_path(n[0]) in runs_of)]
     return replace(
         merged, specs=specs, dependencies=deps, builds=builds, notes=notes + resolved_notes
     )

@@ -420,3 +420,15 @@ def test_refused_credentials_stop_the_upload_saying_nothing_was_sent(sqlite_mon)
     assert "run the same upload again" in message
     assert caught.value.uploaded == []
     assert row_counts(sqlite_mon)["builds"] == 0
+
+
+def test_a_dag_given_after_an_install_tree_replaces_the_no_dag_note():
+    """``load(report, tree)`` finds no DAG for the failure in a tree of another machine;
+    a DAG given afterwards (``--dag``, ``with_dag``) that holds it replaces that note."""
+    tree = INSTALLS / "v0.22.1"
+    first = sma.load(JUNIT, tree)
+    assert any(m.startswith("no DAG for tinybroken") for _i, m in first.notes)
+    data = first.with_dag(DAG)
+    notes = [m for _i, m in data.notes]
+    assert not any(m.startswith("no DAG") for m in notes), notes
+    assert any("never built (blocked; from the DAG): tinybrokenapp" in m for m in notes)
