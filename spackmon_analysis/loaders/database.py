@@ -23,6 +23,7 @@ from ..records import FRAME_COLUMNS
 from ..server.queries import BuildFilter
 from ..server.tables import (
     Store,
+    build_attempts,
     build_environments,
     build_events,
     build_phases,
@@ -291,8 +292,12 @@ def _read_tables(
     ]
     if keep_output:  # the logs: kept, or read for their timestamps only
         phase_cols.append(build_phases.c.output)
-    # in no particular order (the assembly orders each build's phases): a plain scan
-    phase_stmt = select(*phase_cols)
+    # the phases of each build's latest attempt (what the build row shows), in no particular
+    # order (the assembly orders each build's phases): a plain scan
+    phase_stmt = select(*phase_cols).join(
+        build_attempts,
+        (build_attempts.c.id == build_phases.c.attempt_id) & build_attempts.c.latest,
+    )
     if not every:
         phase_stmt = phase_stmt.where(of_builds(build_phases.c.build_id))
     for rows in _stream(conn, phase_stmt, _CHUNK_WITH_LOGS if keep_output else _CHUNK):
@@ -316,6 +321,11 @@ def _read_tables(
                 text(build_events.c.post_context),
                 build_events.c.repeat_count,
                 text(build_events.c.classes),
+            )
+            .join(build_phases, build_phases.c.id == build_events.c.phase_id)
+            .join(
+                build_attempts,
+                (build_attempts.c.id == build_phases.c.attempt_id) & build_attempts.c.latest,
             )
             .where(build_events.c.kind == kind)
             .order_by(build_events.c.id)

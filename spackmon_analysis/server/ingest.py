@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Insert, bindparam, case, delete, or_, select, update
+from sqlalchemy import Connection, Insert, and_, bindparam, case, delete, or_, select, true, update
 
 from ..errors import SpecFormatError
 from .tables import (
     architectures,
     attributes,
+    build_attempts,
     build_environments,
     build_events,
     build_phases,
@@ -42,6 +44,12 @@ __all__ = [
     "update_build",
     "update_phase",
     "analyze_build",
+    "Attempt",
+    "parse_run_time",
+    "open_first_attempt",
+    "attempt_for_builds_new",
+    "attempt_for_write",
+    "record_attempt_status",
 ]
 
 #: Statuses a build may be set to (PROTOCOL section 2).
@@ -54,12 +62,43 @@ ENV_FIELDS = ("host_os", "platform", "host_target", "hostname", "kernel_version"
 
 # Statements of the hot path, built once (building a statement costs more than running it).
 _SEL_BUILD = (
-    select(builds.c.id, builds.c.owner_id, specs.c.full_hash, specs.c.name)
+    select(
+        builds.c.id,
+        builds.c.owner_id,
+        specs.c.full_hash,
+        specs.c.name,
+        builds.c.reopened_at,
+        build_attempts.c.id,
+        build_attempts.c.status,
+    )
     .join(specs, specs.c.id == builds.c.spec_id)
+    .outerjoin(
+        build_attempts,
+        and_(build_attempts.c.build_id == builds.c.id, build_attempts.c.latest == true()),
+    )
     .where(builds.c.id == bindparam("b_id"))
 )
 _SEL_PHASE = select(build_phases.c.id).where(
-    build_phases.c.build_id == bindparam("b_id"), build_phases.c.name == bindparam("b_name")
+    build_phases.c.attempt_id == bindparam("b_attempt"), build_phases.c.name == bindparam("b_name")
+)
+_INS_FIRST_ATTEMPT = (
+    build_attempts.insert()
+    .values(
+        build_id=bindparam("b_id"),
+        number=1,
+        status="NOTRUN",
+        latest=True,
+        run_time=bindparam("b_run", type_=build_attempts.c.run_time.type),
+        started_at=bindparam("b_started", type_=build_attempts.c.started_at.type),
+        created_at=bindparam("b_now"),
+        updated_at=bindparam("b_now"),
+    )
+    .returning(build_attempts.c.id)
+)
+_TOUCH_ATTEMPT = (
+    update(build_attempts)
+    .where(build_attempts.c.id == bindparam("b_attempt"))
+    .values(updated_at=bindparam("b_now"))
 )
 _UPD_PHASE = (
     update(build_phases)
@@ -72,6 +111,11 @@ _DEL_EVENTS = delete(build_events).where(build_events.c.phase_id == bindparam("b
 _UPD_STATUS = (
     update(builds)
     .where(builds.c.id == bindparam("b_id"))
+    .values(status=bindparam("b_status"), updated_at=bindparam("b_now"))
+)
+_UPD_ATTEMPT_STATUS = (
+    update(build_attempts)
+    .where(build_attempts.c.id == bindparam("b_attempt"))
     .values(status=bindparam("b_status"), updated_at=bindparam("b_now"))
 )
 _HASH_COLS = (specs.c.full_hash, specs.c.hash, specs.c.dag_hash, specs.c.build_hash)
@@ -100,6 +144,7 @@ _INS_PHASE = (
     build_phases.insert()
     .values(
         build_id=bindparam("b_id"),
+        attempt_id=bindparam("b_attempt"),
         name=bindparam("b_name"),
         status=bindparam("b_status"),
         output=bindparam("b_output"),
@@ -142,6 +187,9 @@ class _BuildRow(NamedTuple):
     owner_id: int
     full_hash: str
     name: str
+    reopened_at: datetime | None
+    attempt_id: int | None
+    attempt_status: str | None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -637,6 +685,7 @@ def new_build(conn: Connection, body: Any, caller_id: int) -> tuple[int, dict]:
             f"Missing required build environment data. (missing or not a string: {', '.join(bad)})",
         )
     tags = _tags(body.get("tags"))
+    run_time = parse_run_time(body)
     spack_version = body["spack_version"].strip()
     full_hash = body["full_hash"].strip()
     check_lengths(
@@ -665,6 +714,8 @@ def new_build(conn: Connection, body: Any, caller_id: int) -> tuple[int, dict]:
         if found and tags and found[0][2] == caller_id:
             _merge_tags(conn, found[0][0], found[0][1], tags)
     build_created = build_id is None
+    now = utcnow()
+    attempt: Attempt | None
     if build_created:
         params = {
             "b_spec": spec.id,
@@ -672,14 +723,21 @@ def new_build(conn: Connection, body: Any, caller_id: int) -> tuple[int, dict]:
             "b_owner": caller_id,
             "b_tags": tags,
             "b_version": spack_version,
-            "b_now": utcnow(),
+            "b_now": now,
         }
         build_id = run_prepared(conn, _INS_BUILD, params)[0][0]
-    data = {
+        attempt = open_first_attempt(conn, build_id, run_time, now)
+    elif found[0][2] == caller_id:  # another user's request changes nothing of the build
+        attempt = attempt_for_builds_new(conn, int(found[0][0]), run_time, now)
+    else:
+        attempt = None
+    data: dict[str, Any] = {
         "build_created": build_created,
         "build_environment_created": env_created,
         "build": {"build_id": build_id, "spec_full_hash": spec.full_hash, "spec_name": spec.name},
     }
+    if run_time is not None and attempt is not None:  # only a replay sends run_time
+        data["attempt"] = _attempt_answer(conn, attempt)
     return (201 if build_created else 200), data
 
 
@@ -690,8 +748,11 @@ def update_build(conn: Connection, body: Any, caller_id: int) -> dict:
     status = body.get("status")
     if not isinstance(status, str) or status not in BUILD_STATUSES:
         raise RequestError(400, "Invalid status. Choices are " + ",".join(BUILD_STATUSES))
+    run_time = parse_run_time(body)
     row = _get_build(conn, build_id, caller_id)
-    run_prepared(conn, _UPD_STATUS, {"b_id": build_id, "b_status": status, "b_now": utcnow()})
+    now = utcnow()
+    attempt = attempt_for_write(conn, row, run_time, now, status=status)
+    record_attempt_status(conn, build_id, attempt, status, now)
     return {"build": _build_summary(row)}
 
 
@@ -754,16 +815,20 @@ def update_phase(conn: Connection, body: Any, caller_id: int) -> dict:
     output = body.get("output")
     if output is not None and not isinstance(output, str):
         raise RequestError(400, f"output must be a string or null, got {type(output).__name__}.")
-    _get_build(conn, build_id, caller_id)
+    run_time = parse_run_time(body)
+    row = _get_build(conn, build_id, caller_id)
     now = utcnow()
-    found = run_prepared(conn, _SEL_PHASE, {"b_id": build_id, "b_name": name})
+    attempt = attempt_for_write(conn, row, run_time, now, phase=(name, status, output))
+    found = run_prepared(conn, _SEL_PHASE, {"b_attempt": attempt.id, "b_name": name})
     phase_id = found[0][0] if found else None
+    run_prepared(conn, _TOUCH_ATTEMPT, {"b_attempt": attempt.id, "b_now": now})
     if phase_id is None:
         phase_id = run_prepared(
             conn,
             _INS_PHASE,
             {
                 "b_id": build_id,
+                "b_attempt": attempt.id,
                 "b_name": name,
                 "b_status": status,
                 "b_output": output,
@@ -782,6 +847,228 @@ def update_phase(conn: Connection, body: Any, caller_id: int) -> dict:
         if rows:
             conn.execute(build_events.insert(), rows)
     return {"build_phase": {"id": phase_id, "status": status, "name": name}}
+
+
+# ---------------------------------------------------------------------------------------------
+# attempts: the one place that decides which attempt of a build a write belongs to
+# (docs/server.md, "Attempts"); every write path (the ms1 endpoints, a batch of them) calls
+# attempt_for_builds_new / open_first_attempt for builds/new and attempt_for_write for a phase
+# or status, then record_attempt_status for a status.
+
+
+class Attempt(NamedTuple):
+    """An attempt a write goes to: its row id, whether it is its build's latest, whether this
+    write created it."""
+
+    id: int
+    latest: bool
+    created: bool = False
+
+
+#: Statuses after which an attempt has done something (with any phase): "activity".
+_IDLE_STATUS = "NOTRUN"
+
+
+def parse_run_time(body: dict) -> datetime | None:
+    """The optional ``run_time`` of a write body (a replay sends the date of the save-local run
+    the write comes from): an ISO 8601 time, UTC when it names no offset, as naive UTC; None
+    when absent. A value that is not such a time is a 400 naming the field."""
+    value = body.get("run_time")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise RequestError(
+            400,
+            f"run_time must be an ISO 8601 time such as 2026-11-28T06:00:00Z, got {_short(value)}.",
+        )
+    text = value.strip()
+    try:
+        when = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    except ValueError:
+        raise RequestError(
+            400,
+            f"run_time must be an ISO 8601 time such as 2026-11-28T06:00:00Z, got {_short(value)}.",
+        ) from None
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc).replace(tzinfo=None)
+    return when
+
+
+def _settle(conn: Connection, build_id: int) -> dict[int, tuple[int, bool]]:
+    """Number the attempts of ``build_id`` by ``started_at`` (then id), mark the last one latest
+    and show its status on the build row -> attempt id -> (number, latest)."""
+    rows = conn.execute(
+        select(
+            build_attempts.c.id,
+            build_attempts.c.number,
+            build_attempts.c.latest,
+            build_attempts.c.status,
+        )
+        .where(build_attempts.c.build_id == build_id)
+        .order_by(build_attempts.c.started_at, build_attempts.c.id)
+    ).all()
+    placed: dict[int, tuple[int, bool]] = {}
+    for number, row in enumerate(rows, start=1):
+        latest = number == len(rows)
+        placed[row.id] = (number, latest)
+        if (row.number, bool(row.latest)) != (number, latest):
+            conn.execute(
+                update(build_attempts)
+                .where(build_attempts.c.id == row.id)
+                .values(number=number, latest=latest)
+            )
+    if rows:
+        conn.execute(update(builds).where(builds.c.id == build_id).values(status=rows[-1].status))
+    return placed
+
+
+def _as_datetime(value: datetime | str) -> datetime:
+    """A time read raw from the database (SQLite's driver gives the stored text)."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def _new_attempt(
+    conn: Connection,
+    build_id: int,
+    started: datetime | str,
+    run_time: datetime | None,
+    now: datetime,
+) -> Attempt:
+    started = _as_datetime(started)
+    attempt_id = _insert(
+        conn,
+        build_attempts.insert().values(
+            build_id=build_id,
+            number=0,
+            status=_IDLE_STATUS,
+            latest=False,
+            run_time=run_time,
+            started_at=started,
+            created_at=now,
+            updated_at=now,
+        ),
+    )
+    return Attempt(attempt_id, _settle(conn, build_id)[attempt_id][1], True)
+
+
+def open_first_attempt(
+    conn: Connection, build_id: int, run_time: datetime | None, now: datetime
+) -> Attempt:
+    """The first attempt of a build ``builds/new`` just created: started now, or at the run's
+    date when a replay sent one (number 1, latest; the build's status is NOTRUN already)."""
+    params = {"b_id": build_id, "b_run": run_time, "b_started": run_time or now, "b_now": now}
+    return Attempt(run_prepared(conn, _INS_FIRST_ATTEMPT, params)[0][0], True, True)
+
+
+def _run_attempt(conn: Connection, build_id: int, run_time: datetime, now: datetime) -> Attempt:
+    """The attempt of the save-local run dated ``run_time`` (created, dated by the run, when the
+    build has none yet: the same run replayed again finds its own attempt)."""
+    found = conn.execute(
+        select(build_attempts.c.id, build_attempts.c.latest).where(
+            build_attempts.c.build_id == build_id, build_attempts.c.run_time == run_time
+        )
+    ).first()
+    if found is not None:
+        return Attempt(found.id, bool(found.latest))
+    return _new_attempt(conn, build_id, run_time, run_time, now)
+
+
+def attempt_for_builds_new(
+    conn: Connection, build_id: int, run_time: datetime | None, now: datetime
+) -> Attempt | None:
+    """``builds/new`` of an existing build: with a ``run_time`` (a replay), the attempt of that
+    run; else the build is marked *reopened* (a new try of the package may be starting) and
+    None is returned: the next phase or status decides (:func:`attempt_for_write`)."""
+    if run_time is not None:
+        return _run_attempt(conn, build_id, run_time, now)
+    conn.execute(update(builds).where(builds.c.id == build_id).values(reopened_at=now))
+    return None
+
+
+def _has_activity(conn: Connection, attempt_id: int, status: str | None) -> bool:
+    if status not in (None, _IDLE_STATUS):
+        return True
+    return (
+        conn.execute(
+            select(build_phases.c.id).where(build_phases.c.attempt_id == attempt_id).limit(1)
+        ).first()
+        is not None
+    )
+
+
+def _is_repeat(
+    conn: Connection,
+    attempt_id: int,
+    attempt_status: str | None,
+    phase: tuple[str, str, str | None] | None,
+    status: str | None,
+) -> bool:
+    """Whether a write repeats what the attempt already holds: the same phase with the same
+    status and output, or the same status (a replay of the same files, a retried request)."""
+    if phase is not None:
+        name, phase_status, output = phase
+        stored = conn.execute(
+            select(build_phases.c.status, build_phases.c.output).where(
+                build_phases.c.attempt_id == attempt_id, build_phases.c.name == name
+            )
+        ).first()
+        return stored is not None and (stored.status, stored.output) == (phase_status, output)
+    return status is not None and status == attempt_status
+
+
+def attempt_for_write(
+    conn: Connection,
+    row: Any,
+    run_time: datetime | None,
+    now: datetime,
+    *,
+    phase: tuple[str, str, str | None] | None = None,
+    status: str | None = None,
+) -> Attempt:
+    """The attempt a phase (``phase`` = name, status, output) or status write of the build
+    ``row`` (from :func:`_get_build`) belongs to -- the rule of docs/server.md, "Attempts":
+
+    * with a ``run_time`` (a replay): the attempt of that run, created if needed;
+    * else the build's latest attempt, except after a ``builds/new`` (the build is reopened):
+      then, when the latest attempt has done something (a phase, or a status other than
+      NOTRUN) and this write does not repeat what it holds, a new attempt opens, dated by that
+      ``builds/new``. Either way the reopening is used up by this write.
+    """
+    if run_time is not None:
+        return _run_attempt(conn, row.id, run_time, now)
+    if row.attempt_id is None:  # no attempt at all (not made by this server): the first
+        return _new_attempt(conn, row.id, row.reopened_at or now, None, now)
+    if row.reopened_at is None:
+        return Attempt(row.attempt_id, True)
+    conn.execute(update(builds).where(builds.c.id == row.id).values(reopened_at=None))
+    if _has_activity(conn, row.attempt_id, row.attempt_status) and not _is_repeat(
+        conn, row.attempt_id, row.attempt_status, phase, status
+    ):
+        return _new_attempt(conn, row.id, row.reopened_at, None, now)
+    return Attempt(row.attempt_id, True)
+
+
+def record_attempt_status(
+    conn: Connection, build_id: int, attempt: Attempt, status: str, now: datetime
+) -> None:
+    """Set ``attempt``'s status; the build row shows it when the attempt is its latest."""
+    run_prepared(
+        conn, _UPD_ATTEMPT_STATUS, {"b_attempt": attempt.id, "b_status": status, "b_now": now}
+    )
+    if attempt.latest:
+        run_prepared(conn, _UPD_STATUS, {"b_id": build_id, "b_status": status, "b_now": now})
+
+
+def _attempt_answer(conn: Connection, attempt: Attempt) -> dict:
+    number = conn.execute(
+        select(build_attempts.c.number).where(build_attempts.c.id == attempt.id)
+    ).scalar_one()
+    return {
+        "id": attempt.id,
+        "number": number,
+        "created": attempt.created,
+        "latest": attempt.latest,
+    }
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import Engine, Table, Text, cast, false, func, or_, select
+from sqlalchemy import Engine, Table, Text, and_, cast, false, func, or_, select, true
 from sqlalchemy.sql import ColumnElement, Select
 
 from ..errors import ConfigError
@@ -23,6 +23,7 @@ from .tables import (
     Store,
     architectures,
     attributes,
+    build_attempts,
     build_environments,
     build_events,
     build_phases,
@@ -43,6 +44,7 @@ __all__ = [
     "BUILD_FILTERS",
     "BuildFilter",
     "ROUTES",
+    "PHASE_ROUTES",
     "Route",
     "MAX_PAGE_BYTES",
     "OUTPUT_PIECE",
@@ -162,6 +164,15 @@ def _r_deps(r: Any) -> dict:
     }
 
 
+#: The latest attempt of a build (the build row shows it; the phases and events routes of the
+#: builds show its phases and events).
+_LATEST = build_attempts
+_LATEST_OF_BUILD = and_(build_attempts.c.build_id == builds.c.id, build_attempts.c.latest == true())
+_PHASE_OF_LATEST = and_(
+    build_attempts.c.id == build_phases.c.attempt_id, build_attempts.c.latest == true()
+)
+
+
 def _q_builds() -> Select:
     return (
         select(
@@ -175,10 +186,13 @@ def _q_builds() -> Select:
             build_environments.c.host_target,
             build_environments.c.kernel_version,
             users.c.username.label("owner"),
+            build_attempts.c.id.label("attempt_id"),
+            build_attempts.c.number.label("attempt_count"),
         )
         .join(specs, specs.c.id == builds.c.spec_id)
         .join(build_environments, build_environments.c.id == builds.c.build_environment_id)
         .join(users, users.c.id == builds.c.owner_id)
+        .outerjoin(_LATEST, _LATEST_OF_BUILD)
         .order_by(builds.c.id)
     )
 
@@ -203,6 +217,22 @@ def _r_builds(r: Any) -> dict:
         "config_args": r.config_args,
         "created_at": iso(r.created_at),
         "updated_at": iso(r.updated_at),
+        "attempt": r.attempt_id,
+        "attempts": r.attempt_count or 0,
+    }
+
+
+def _r_attempts(r: Any) -> dict:
+    return {
+        "id": r.id,
+        "build": r.build_id,
+        "number": r.number,
+        "status": r.status,
+        "latest": bool(r.latest),
+        "started_at": iso(r.started_at),
+        "run_time": iso(r.run_time),
+        "created_at": iso(r.created_at),
+        "updated_at": iso(r.updated_at),
     }
 
 
@@ -221,6 +251,7 @@ def _r_phases(r: Any) -> dict:
     row = {
         "id": r.id,
         "build": r.build_id,
+        "attempt": r.attempt_id,
         "name": r.name,
         "status": r.status,
     }
@@ -232,20 +263,34 @@ def _r_phases(r: Any) -> dict:
     return row
 
 
-def _q_phases_full() -> Select:
-    return select(
-        build_phases, func.coalesce(func.length(build_phases.c.output), 0).label("output_size")
-    ).order_by(build_phases.c.id)
+def _q_phases(latest: bool, with_output: bool = True) -> Callable[[], Select]:
+    """The phases of every build's latest attempt (``buildphases``) or of every attempt
+    (``attemptphases``), with or without their output."""
 
-
-def _q_events(kind: str) -> Callable[[], Select]:
     def query() -> Select:
-        return (
-            select(build_events, build_phases.c.name.label("phase_name"))
+        cols = [c for c in build_phases.c if with_output or c.name != "output"]
+        q = select(*cols, func.coalesce(func.length(build_phases.c.output), 0).label("output_size"))
+        if latest:
+            q = q.join(build_attempts, _PHASE_OF_LATEST)
+        return q.order_by(build_phases.c.id)
+
+    return query
+
+
+def _q_events(kind: str, latest: bool = True) -> Callable[[], Select]:
+    def query() -> Select:
+        q = (
+            select(
+                build_events,
+                build_phases.c.name.label("phase_name"),
+                build_phases.c.attempt_id,
+            )
             .join(build_phases, build_phases.c.id == build_events.c.phase_id)
             .where(build_events.c.kind == kind)
-            .order_by(build_events.c.id)
         )
+        if latest:
+            q = q.join(build_attempts, _PHASE_OF_LATEST)
+        return q.order_by(build_events.c.id)
 
     return query
 
@@ -256,6 +301,7 @@ def _r_events(r: Any) -> dict:
         "build": r.build_id,
         "phase": r.phase_id,
         "phase_name": r.phase_name,
+        "attempt": r.attempt_id,
         "kind": r.kind,
         "text": r.text,
         "line_no": r.line_no,
@@ -519,6 +565,10 @@ _BUILD_COLUMNS: dict[str, Any] = {
     "installfiles": install_files.c.build_id,
     "attributes": attributes.c.build_id,
     "environmentvariable": environment_variables.c.build_id,
+    "attempts": build_attempts.c.build_id,
+    "attemptphases": build_phases.c.build_id,
+    "attempterrors": build_events.c.build_id,
+    "attemptwarnings": build_events.c.build_id,
 }
 
 
@@ -572,7 +622,7 @@ ROUTES: dict[str, Route] = {
     ),
     "buildphases": Route(
         "buildphases",
-        _q_phases_full,
+        _q_phases(latest=True),
         build_phases.c.id,
         _r_phases,
         {
@@ -594,6 +644,53 @@ ROUTES: dict[str, Route] = {
         build_events.c.id,
         _r_events,
         {"build": (build_events.c.build_id, _int), "phase": (build_events.c.phase_id, _int)},
+    ),
+    # every attempt of every build (the routes above show each build's latest attempt)
+    "attempts": Route(
+        "attempts",
+        _q_table(build_attempts),
+        build_attempts.c.id,
+        _r_attempts,
+        {
+            "build": (build_attempts.c.build_id, _int),
+            "status": (build_attempts.c.status, _str),
+            "latest": (build_attempts.c.latest, _bool),
+            "number": (build_attempts.c.number, _int),
+        },
+    ),
+    "attemptphases": Route(
+        "attemptphases",
+        _q_phases(latest=False),
+        build_phases.c.id,
+        _r_phases,
+        {
+            "build": (build_phases.c.build_id, _int),
+            "attempt": (build_phases.c.attempt_id, _int),
+            "status": (build_phases.c.status, _str),
+            "name": (build_phases.c.name, _str),
+        },
+    ),
+    "attempterrors": Route(
+        "attempterrors",
+        _q_events("error", latest=False),
+        build_events.c.id,
+        _r_events,
+        {
+            "build": (build_events.c.build_id, _int),
+            "phase": (build_events.c.phase_id, _int),
+            "attempt": (build_phases.c.attempt_id, _int),
+        },
+    ),
+    "attemptwarnings": Route(
+        "attemptwarnings",
+        _q_events("warning", latest=False),
+        build_events.c.id,
+        _r_events,
+        {
+            "build": (build_events.c.build_id, _int),
+            "phase": (build_events.c.phase_id, _int),
+            "attempt": (build_phases.c.attempt_id, _int),
+        },
     ),
     "installfiles": Route(
         "installfiles",
@@ -657,14 +754,13 @@ def apply_filters(route: Route, query: Select, filters: dict[str, Any]) -> Selec
     return query
 
 
+#: The routes whose rows are phases (their output left out of list pages unless asked).
+PHASE_ROUTES = ("buildphases", "attemptphases")
+
+
 def phase_query(route: Route, with_output: bool) -> Select:
-    """The buildphases select with or without the output column."""
-    if with_output:
-        return route.query()
-    cols = [c for c in build_phases.c if c.name != "output"]
-    return select(
-        *cols, func.coalesce(func.length(build_phases.c.output), 0).label("output_size")
-    ).order_by(build_phases.c.id)
+    """The select of a phase route (:data:`PHASE_ROUTES`) with or without the output column."""
+    return _q_phases(latest=route.name == "buildphases", with_output=with_output)()
 
 
 #: Byte budget of one data API page's results (a page ends early, with a ``next`` link, once the
@@ -680,12 +776,12 @@ def _weight(row: Any) -> int:
 
 def _fetch_size(route_name: str, with_output: bool) -> int:
     """Rows fetched from the database at a time: few when rows may carry a whole build log."""
-    return 1 if route_name == "buildphases" and with_output else 200
+    return 1 if route_name in PHASE_ROUTES and with_output else 200
 
 
 def _route_query(route_name: str, filters: dict[str, Any] | None, with_output: bool) -> Select:
     route = ROUTES[route_name]
-    base = phase_query(route, with_output) if route_name == "buildphases" else route.query()
+    base = phase_query(route, with_output) if route_name in PHASE_ROUTES else route.query()
     return apply_filters(route, base, dict(filters or {}))
 
 
@@ -798,7 +894,7 @@ OUTPUT_PIECE = 1 << 20
 
 
 def stream_phase(
-    engine: Engine, row_id: int, encode: Callable[[Any], bytes]
+    engine: Engine, row_id: int, encode: Callable[[Any], bytes], route_name: str = "buildphases"
 ) -> Iterator[bytes] | None:
     """The JSON of phase ``row_id`` with its output, as pieces of bytes, or None (no such row).
 
@@ -806,7 +902,7 @@ def stream_phase(
     its own short transaction, and encoded piece by piece: memory stays near one piece however
     long the log is. (A phase rewritten while it is being sent may mix its old and new text.)
     """
-    route = ROUTES["buildphases"]
+    route = ROUTES[route_name]
     with engine.connect() as conn:
         r = conn.execute(
             phase_query(route, False)
@@ -816,7 +912,7 @@ def stream_phase(
     if r is None:
         return None
     row = route.row(r)
-    head = {k: row[k] for k in ("id", "build", "name", "status")}
+    head = {k: row[k] for k in ("id", "build", "attempt", "name", "status")}
     tail = {k: v for k, v in row.items() if k not in head}
     piece = OUTPUT_PIECE
 

@@ -69,6 +69,7 @@ __all__ = [
     "dependencies",
     "build_environments",
     "builds",
+    "build_attempts",
     "build_phases",
     "build_events",
     "install_files",
@@ -78,8 +79,12 @@ __all__ = [
     "TRANSIENT_TABLES",
 ]
 
-#: Version of the table layout below; bump it whenever a table or column changes.
-SCHEMA_VERSION = 1
+#: Version of the table layout below; bump it whenever a table or column changes, and add the
+#: step from the version before to :data:`MIGRATIONS` (a database of an older version is
+#: migrated in place, in one transaction, when a server opens it).
+#: 1: the first layout. 2: every attempt of a build kept (``build_attempts``; each phase belongs
+#: to an attempt; ``builds.reopened_at``).
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -208,22 +213,47 @@ builds = Table(
     Column("config_args", Text),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    # set by a builds/new of an existing build: the next phase or status that is not a repeat
+    # of the latest attempt opens a new attempt dated then (ingest.attempt_for_write)
+    Column("reopened_at", DateTime),
     UniqueConstraint("spec_id", "build_environment_id", name="uq_build_identity"),
 )
 Index("ix_builds_status", builds.c.status)
+
+#: Every attempt of a build (docs/server.md, "Attempts"): the build row shows the latest one
+#: (latest ``started_at``, then id); ``number`` is the attempt's place in its build's history
+#: by ``started_at`` (1 = first). ``run_time`` is the date of the save-local run a replay sent
+#: it from (then also its ``started_at``), None for a live attempt.
+build_attempts = Table(
+    "build_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("build_id", Integer, ForeignKey("builds.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("status", String(20), nullable=False, default="NOTRUN"),
+    Column("latest", Boolean, nullable=False),
+    Column("run_time", DateTime),
+    Column("started_at", DateTime, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("build_id", "run_time", name="uq_attempt_run"),
+)
+Index("ix_build_attempts_build", build_attempts.c.build_id, build_attempts.c.latest)
 
 build_phases = Table(
     "build_phases",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("build_id", Integer, ForeignKey("builds.id"), nullable=False),
+    Column("attempt_id", Integer, ForeignKey("build_attempts.id"), nullable=False),
     Column("name", String(250), nullable=False),
     Column("status", String(20), nullable=False),
     Column("output", Text),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
-    UniqueConstraint("build_id", "name", name="uq_phase_identity"),
+    UniqueConstraint("attempt_id", "name", name="uq_phase_attempt"),
 )
+Index("ix_build_phases_build", build_phases.c.build_id)
 
 #: errors and warnings share one table; ``kind`` is "error" or "warning".
 build_events = Table(
@@ -420,12 +450,27 @@ class Store:
             raise ConfigError(f"cannot open database {redact_url(url)}: {exc.orig}") from None
         return store
 
-    def _check_schema(self, conn: Any) -> bool:
-        """True when ``conn`` holds this schema version (reads the secret), False when empty."""
+    def _check_schema(self, conn: Any, *, migrate: bool = False) -> bool:
+        """True when ``conn`` holds this schema version (reads the secret), False when empty.
+
+        A database of an older version known to :data:`MIGRATIONS` raises
+        :class:`_NeedsMigration` when ``migrate`` (the caller then migrates it in a write
+        transaction) and :class:`SchemaVersionError` naming the way to migrate it otherwise."""
         names = set(inspect(conn).get_table_names())
         if meta.name in names:
             rows = dict(conn.execute(select(meta.c.key, meta.c.value)).all())
             version = rows.get("schema_version")
+            number = int(version) if isinstance(version, str) and version.isdigit() else None
+            older = number is not None and number in MIGRATIONS
+            if number is not None and older and migrate:
+                raise _NeedsMigration(number)
+            if older:
+                raise SchemaVersionError(
+                    f"database {redact_url(self.url)} has schema version {version}, this version "
+                    f"reads version {SCHEMA_VERSION}; a server of this version migrates it in "
+                    f"place when it opens it: run `spackmon serve --db URL` (or "
+                    f"`spackmon users list --db URL`) once, then read it again"
+                )
             if version != str(SCHEMA_VERSION):
                 raise SchemaVersionError(
                     f"database {redact_url(self.url)} has schema version {version or 'unknown'}, "
@@ -460,11 +505,17 @@ class Store:
             ):
                 if not Path(parsed.database).expanduser().exists():
                     raise ConfigError(f"no database file {parsed.database}")
-        with self.read.connect() as conn:
-            ready = self._check_schema(conn)
-            missing = (
-                ready and create and not TRANSIENT_TABLES <= set(inspect(conn).get_table_names())
-            )
+        try:
+            with self.read.connect() as conn:
+                ready = self._check_schema(conn, migrate=create)
+                missing = (
+                    ready
+                    and create
+                    and not TRANSIENT_TABLES <= set(inspect(conn).get_table_names())
+                )
+        except _NeedsMigration:
+            self._migrate()
+            ready = missing = True
         if missing:
             with self.write.begin() as conn:
                 _schema_lock(conn)
@@ -498,6 +549,47 @@ class Store:
         for name in sorted(TRANSIENT_TABLES - set(inspect(conn).get_table_names())):
             metadata.tables[name].create(conn, checkfirst=True)
 
+    def _migrate(self) -> None:
+        """Bring an older database to :data:`SCHEMA_VERSION`, step by step, in one write
+        transaction (nothing changes when a step fails). SQLite runs it with foreign key
+        enforcement off on that connection (a step may rebuild a table that others refer
+        to) and checks every reference before it commits."""
+        sqlite = self.write.dialect.name == "sqlite"
+        with self.write.connect() as conn:
+            raw: Any = conn.connection.dbapi_connection
+            if sqlite:  # outside any transaction, where SQLite honours it
+                raw.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with conn.begin():
+                    _schema_lock(conn)
+                    try:
+                        self._check_schema(conn, migrate=True)
+                        return  # migrated meanwhile by another process
+                    except _NeedsMigration as need:
+                        version = need.version
+                    while version < SCHEMA_VERSION:
+                        MIGRATIONS[version](conn)
+                        version += 1
+                    if sqlite:
+                        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                        if broken:
+                            raise SchemaVersionError(
+                                f"migrating {redact_url(self.url)} would break "
+                                f"{len(broken)} reference(s), e.g. {tuple(broken[0])}; "
+                                "nothing was changed"
+                            )
+                    conn.execute(
+                        meta.update()
+                        .where(meta.c.key == "schema_version")
+                        .values(value=str(SCHEMA_VERSION))
+                    )
+                    self.secret = conn.execute(
+                        select(meta.c.value).where(meta.c.key == "jwt_secret")
+                    ).scalar_one()
+            finally:
+                if sqlite:
+                    raw.execute("PRAGMA foreign_keys=ON")
+
     def created_at(self) -> str:
         """When the database was created (``YYYY-MM-DDTHH:MM:SSZ``)."""
         with self.read.connect() as conn:
@@ -517,6 +609,67 @@ def _schema_lock(conn: Any) -> None:
     tables, and one would fail); on SQLite the write engine's ``BEGIN IMMEDIATE`` already does."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(7325460112)"))
+
+
+class _NeedsMigration(Exception):
+    """The database holds an older schema version that :data:`MIGRATIONS` can migrate."""
+
+    def __init__(self, version: int):
+        super().__init__(version)
+        self.version = version
+
+
+def _migrate_1_to_2(conn: Any) -> None:
+    """Schema 1 -> 2: one attempt per existing build (number 1, latest, the build's status,
+    started when the build was created), every phase in its build's attempt, phases unique
+    per attempt and name instead of per build and name; ``builds.reopened_at``."""
+    sqlite = conn.dialect.name == "sqlite"
+    build_attempts.create(conn)  # with its index
+    conn.exec_driver_sql("ALTER TABLE builds ADD COLUMN reopened_at " + _type_sql(conn, builds))
+    conn.exec_driver_sql(
+        "INSERT INTO build_attempts (build_id, number, status, latest, run_time, started_at, "
+        "created_at, updated_at) SELECT id, 1, status, "
+        + ("1" if sqlite else "TRUE")
+        + ", NULL, created_at, created_at, updated_at FROM builds ORDER BY id"
+    )
+    if sqlite:
+        # SQLite cannot drop a table constraint: the table is built anew under its name
+        from sqlalchemy.schema import CreateTable
+
+        ddl = str(CreateTable(build_phases).compile(dialect=conn.dialect))
+        conn.exec_driver_sql(ddl.replace("TABLE build_phases", "TABLE build_phases_v2", 1))
+        conn.exec_driver_sql(
+            "INSERT INTO build_phases_v2 (id, build_id, attempt_id, name, status, output, "
+            "created_at, updated_at) SELECT p.id, p.build_id, a.id, p.name, p.status, p.output, "
+            "p.created_at, p.updated_at FROM build_phases p "
+            "JOIN build_attempts a ON a.build_id = p.build_id ORDER BY p.id"
+        )
+        conn.exec_driver_sql("DROP TABLE build_phases")
+        conn.exec_driver_sql("ALTER TABLE build_phases_v2 RENAME TO build_phases")
+    else:
+        conn.exec_driver_sql(
+            "ALTER TABLE build_phases ADD COLUMN attempt_id INTEGER REFERENCES build_attempts(id)"
+        )
+        conn.exec_driver_sql(
+            "UPDATE build_phases SET attempt_id = a.id FROM build_attempts a "
+            "WHERE a.build_id = build_phases.build_id"
+        )
+        conn.exec_driver_sql("ALTER TABLE build_phases ALTER COLUMN attempt_id SET NOT NULL")
+        conn.exec_driver_sql("ALTER TABLE build_phases DROP CONSTRAINT uq_phase_identity")
+        conn.exec_driver_sql(
+            "ALTER TABLE build_phases ADD CONSTRAINT uq_phase_attempt UNIQUE (attempt_id, name)"
+        )
+    for index in build_phases.indexes:
+        index.create(conn)
+
+
+def _type_sql(conn: Any, table: Table) -> str:
+    """The SQL type of ``builds.reopened_at`` in ``conn``'s dialect."""
+    return str(table.c.reopened_at.type.compile(dialect=conn.dialect))
+
+
+#: schema version -> the step that migrates a database of that version to the next one.
+MIGRATIONS: dict[int, Any] = {1: _migrate_1_to_2}
 
 
 def set_lock_wait(store: Store, seconds: float) -> None:

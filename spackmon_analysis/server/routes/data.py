@@ -16,7 +16,15 @@ from fastapi.responses import Response, StreamingResponse
 
 from .. import ingest, validate
 from ..ingest import RequestError
-from ..queries import ROUTES, apply_filters, iter_rows, read_one, read_page, stream_phase
+from ..queries import (
+    PHASE_ROUTES,
+    ROUTES,
+    apply_filters,
+    iter_rows,
+    read_one,
+    read_page,
+    stream_phase,
+)
 from ..responses import json_response
 from ..state import State
 
@@ -43,7 +51,7 @@ def _parse_query(request: Request, route_name: str, with_output: bool = True) ->
     for key, value in request.query_params.multi_items():
         if key in ("limit", "offset", "format"):
             continue
-        if key == "output" and route_name == "buildphases":
+        if key == "output" and route_name in PHASE_ROUTES:
             with_output = value.strip().lower() not in ("0", "false", "no")
             continue
         given.setdefault(key, []).append(value)
@@ -67,6 +75,14 @@ def _int_param(request: Request, key: str, default: int, low: int, high: int) ->
     return value
 
 
+def _in_range(state: State, row_id: int) -> bool:
+    """Whether ``row_id`` can be a row id (PostgreSQL row ids are 32-bit: a larger one is no
+    row; SQLite answers the same after a lookup)."""
+    return 1 <= row_id <= ingest.INT64_MAX and not (
+        row_id > ingest.INT32_MAX and state.store.read.dialect.name == "postgresql"
+    )
+
+
 @router.get("/", summary="List the data API routes")
 async def api_root(request: Request) -> Response:
     root = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}/api"
@@ -75,8 +91,20 @@ async def api_root(request: Request) -> Response:
 
 @router.get("/{route}/", summary="One page of a data API table")
 def api_page(route: str, request: Request, state: State) -> Response:
+    return _page(route, request, state, {})
+
+
+@router.get("/builds/{build_id}/attempts/", summary="One page of the attempts of one build")
+def api_build_attempts(build_id: int, request: Request, state: State) -> Response:
+    if _in_range(state, build_id) and read_one(state.store.read, "builds", build_id) is not None:
+        return _page("attempts", request, state, {"build": build_id})
+    raise RequestError(404, f"No row {build_id} in /api/builds/.")
+
+
+def _page(route: str, request: Request, state: State, fixed: dict) -> Response:
     # list pages leave phase outputs out unless asked (?output=1); bounded in bytes too
     filters, with_output = _parse_query(request, route, with_output=False)
+    filters.update(fixed)
     limit = _int_param(request, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
     offset = _int_param(request, "offset", 0, 0, 2**62)
     try:
@@ -149,13 +177,10 @@ def api_all(route: str, request: Request, state: State) -> Response:
 def api_row(route: str, row_id: int, state: State) -> Response:
     _check_route(route)
     read = state.store.read
-    # PostgreSQL row ids are 32-bit: no such row (SQLite answers the same after a lookup)
-    in_range = 1 <= row_id <= ingest.INT64_MAX and not (
-        row_id > ingest.INT32_MAX and read.dialect.name == "postgresql"
-    )
+    in_range = _in_range(state, row_id)
     missing = RequestError(404, f"No row {row_id} in /api/{route}/.")
-    if route == "buildphases":  # the output streamed in pieces, never held whole
-        pieces = stream_phase(read, row_id, validate.dumps) if in_range else None
+    if route in PHASE_ROUTES:  # the output streamed in pieces, never held whole
+        pieces = stream_phase(read, row_id, validate.dumps, route) if in_range else None
         if pieces is None:
             raise missing
         return StreamingResponse(pieces, media_type="application/json")
