@@ -30,7 +30,7 @@ from .auth import Authenticated, _dig, _split_host
 from .batch import BatchLimits, advertised_batch
 from .progress import _show_progress
 from .pulls import MAX_PAGES, PaginatedPull
-from .replay import replay_runs
+from .replay import iso_utc, replay_runs
 from .specfiles import (
     _install_spec_document,
     _looks_like_path,
@@ -293,16 +293,28 @@ class SpackMonitorClient(Authenticated):
             body["spec"], _ = _unwrap_upload_body(spec_document(spec))
         return self._call("POST", "builds/new/", body)
 
-    def update_build(self, build_id: int, status: str) -> dict:
-        """``POST /ms1/builds/update/``: set a build's status (SUCCESS, FAILED, ...)."""
-        return self._call("POST", "builds/update/", {"build_id": build_id, "status": status})
+    def update_build(self, build_id: int, status: str, *, run_time: Any = None) -> dict:
+        """``POST /ms1/builds/update/``: set a build's status (SUCCESS, FAILED, ...).
+
+        ``run_time`` (a ``datetime``, naive = UTC, or ISO 8601 text): the date of the
+        save-local run this status comes from; the server then sets the status of that run's
+        attempt (docs/server.md, "Attempts"), not of the build's latest one."""
+        body = {"build_id": build_id, "status": status}
+        return self._call("POST", "builds/update/", _with_run_time(body, run_time))
 
     def update_phase(
-        self, build_id: int, phase_name: str, status: str, output: str | None = None
+        self,
+        build_id: int,
+        phase_name: str,
+        status: str,
+        output: str | None = None,
+        *,
+        run_time: Any = None,
     ) -> dict:
-        """``POST /ms1/builds/phases/update/``: upsert one phase and its log output."""
+        """``POST /ms1/builds/phases/update/``: upsert one phase and its log output
+        (``run_time``: as for :meth:`update_build`)."""
         body = {"build_id": build_id, "phase_name": phase_name, "status": status, "output": output}
-        return self._call("POST", "builds/phases/update/", body)
+        return self._call("POST", "builds/phases/update/", _with_run_time(body, run_time))
 
     def analyze(self, build_id: int, metadata: Mapping[str, Any]) -> dict:
         """``POST /ms1/analyze/builds/``: attach analyzer metadata (replaces earlier)."""
@@ -549,3 +561,10 @@ class SpackMonitorClient(Authenticated):
             workers=workers,
             batch=batch,
         )
+
+
+def _with_run_time(body: dict[str, Any], run_time: Any) -> dict[str, Any]:
+    """``body`` with the ``run_time`` field a replay sends (ISO 8601 UTC text), if any."""
+    if run_time is None:
+        return body
+    return {**body, "run_time": iso_utc(run_time)}

@@ -33,17 +33,23 @@ ROUTE_COLUMNS: dict[str, tuple[str, ...]] = {
         "id", "spec", "spec_name", "spec_version", "full_hash", "status",
         "build_environment", "host_os", "platform", "host_target", "hostname",
         "kernel_version", "spack_version", "tags", "owner", "config_args", "created_at",
-        "updated_at",
+        "updated_at", "attempt", "attempts",
     ),
     "buildenvironments": (
         "id", "hostname", "host_os", "platform", "host_target", "kernel_version",
     ),
     "buildphases": (
-        "id", "build", "name", "status", "output", "output_size", "created_at", "updated_at",
+        "id", "build", "attempt", "name", "status", "output", "output_size", "created_at",
+        "updated_at",
     ),
     "builderrors": (
-        "id", "build", "phase", "phase_name", "kind", "text", "line_no", "source_file",
-        "source_line_no", "pre_context", "post_context", "repeat_count", "classes",
+        "id", "build", "phase", "phase_name", "attempt", "kind", "text", "line_no",
+        "source_file", "source_line_no", "pre_context", "post_context", "repeat_count",
+        "classes",
+    ),
+    "attempts": (
+        "id", "build", "number", "status", "latest", "started_at", "run_time", "created_at",
+        "updated_at",
     ),
     "installfiles": (
         "id", "build", "path", "prefix", "ftype", "mode", "owner", "group", "hash", "size",
@@ -60,6 +66,9 @@ ROUTE_COLUMNS: dict[str, tuple[str, ...]] = {
     "features": ("id", "name"),
 }  # fmt: skip
 ROUTE_COLUMNS["buildwarnings"] = ROUTE_COLUMNS["builderrors"]
+ROUTE_COLUMNS["attemptphases"] = ROUTE_COLUMNS["buildphases"]
+ROUTE_COLUMNS["attempterrors"] = ROUTE_COLUMNS["builderrors"]
+ROUTE_COLUMNS["attemptwarnings"] = ROUTE_COLUMNS["builderrors"]
 
 
 class PaginatedPull(Sequence):
@@ -195,7 +204,9 @@ class PaginatedPull(Sequence):
     def columns(self) -> list[str]:
         """The route's fields (:data:`ROUTE_COLUMNS`; empty for a route it does not know)."""
         columns = list(ROUTE_COLUMNS.get(self.route, ()))
-        if self.route == "buildphases" and str(self.filters.get("output", "0")).lower() in (
+        if self.route in ("buildphases", "attemptphases") and str(
+            self.filters.get("output", "0")
+        ).lower() in (
             "0",
             "false",
             "no",

@@ -6,10 +6,18 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AuthError, MonitorError, RedirectError, SpecFormatError, TransportError
+from ..errors import (
+    AuthError,
+    ConfigError,
+    MonitorError,
+    RedirectError,
+    SpecFormatError,
+    TransportError,
+)
 from ..safetext import printable
 from .auth import _dig
 from .batch import BatchSender
@@ -110,6 +118,20 @@ class _Replayer:
         self.env_ready: set[tuple[str, ...]] = set()
         #: Build environments whose first builds/new is in flight -> set when it answers.
         self.env_busy: dict[tuple[str, ...], threading.Event] = {}
+        from ..loaders.savelocal import run_date
+
+        #: The run's date (the offline loader's rule), sent with every write: the server keeps
+        #: one attempt per run of a build, dated by it (docs/server.md, "Attempts").
+        when = run_date(run)
+        self.run_time = iso_utc(when) if when is not None else None
+        #: Build key -> the server's id of this run's attempt (a server that keeps attempts).
+        self.attempt_ids: dict[str, int] = {}
+
+    def dated(self, body: Any) -> Any:
+        """A write's body with the run's date (``run_time``), when the run has one."""
+        if self.run_time is None or not isinstance(body, Mapping):
+            return body
+        return {**body, "run_time": self.run_time}
 
     def where(self, filename: str) -> str:
         if os.sep in filename or (os.altsep and os.altsep in filename):
@@ -310,7 +332,7 @@ class _Replayer:
             if self.stop.is_set():
                 raise _Stopped
             try:
-                result: Any = self.client._call("POST", "builds/new/", body)
+                result: Any = self.client._call("POST", "builds/new/", self.dated(body))
                 answered = True
             except (MonitorError, SpecFormatError) as exc:
                 result = exc
@@ -338,6 +360,10 @@ class _Replayer:
             self.problem("builds", record.source, str(exc))
             return None
         is_new = _created(result, "build_created")
+        attempt = _attempt_of(result)
+        if attempt is not None:  # this run's attempt: new (nothing to compare) or found again
+            self.attempt_ids[key] = attempt[0]
+            is_new = is_new or attempt[1]
         self.summary.build_ids[key] = build_id
         self.summary.add("builds", "created" if is_new else "present", 1, self.where(record.source))
         return is_new
@@ -354,8 +380,12 @@ class _Replayer:
             raise first_fatal
 
     def server_state(self, key: str) -> tuple[dict[str, str] | None, str | None]:
-        """What the server holds for an existing build: phase name -> status, status."""
+        """What the server holds for an existing build (for this run's attempt, on a server
+        that keeps attempts): phase name -> status, status."""
         build_id = self.summary.build_ids[key]
+        attempt_id = self.attempt_ids.get(key)
+        if attempt_id is not None:
+            return self.attempt_state(build_id, attempt_id)
         phases: dict[str, str] | None
         status: str | None = None
         try:
@@ -385,6 +415,35 @@ class _Replayer:
             status = None
         return phases, status
 
+    def attempt_state(
+        self, build_id: int, attempt_id: int
+    ) -> tuple[dict[str, str] | None, str | None]:
+        """What the server holds for this run's attempt: phase name -> status, status."""
+        phases: dict[str, str] | None
+        status: str | None = None
+        try:
+            rows = PaginatedPull(
+                self.client, "attemptphases", {"attempt": attempt_id, "output": 0}, progress=False
+            )
+            phases = {
+                str(row.get("name")): str(row.get("status"))
+                for row in rows
+                if _same_id(row.get("attempt"), attempt_id)
+            }
+        except MonitorError as exc:
+            if not _file_error(exc):
+                raise
+            phases = None
+        try:
+            for row in PaginatedPull(self.client, "attempts", {"build": build_id}, progress=False):
+                if _same_id(row.get("id"), attempt_id):
+                    status = row.get("status")
+        except MonitorError as exc:
+            if not _file_error(exc):
+                raise
+            status = None
+        return phases, status
+
     def send_phase(
         self, key: str, phase: Any, state: tuple[dict[str, str] | None, str | None] | None
     ) -> None:
@@ -393,7 +452,11 @@ class _Replayer:
             return
         try:
             result: Any = self.client.update_phase(
-                body["build_id"], body["phase_name"], body["status"], body["output"]
+                body["build_id"],
+                body["phase_name"],
+                body["status"],
+                body["output"],
+                run_time=body.get("run_time"),
             )
         except (MonitorError, SpecFormatError) as exc:
             result = exc
@@ -408,12 +471,14 @@ class _Replayer:
         if server_phases is not None and server_phases.get(phase.name) == phase.status:
             self.summary.add("phases", "present", 1, self.where(phase.source))
             return None
-        return {
-            "build_id": self.summary.build_ids[key],
-            "phase_name": phase.name,
-            "status": phase.status,
-            "output": phase.output,
-        }
+        return self.dated(
+            {
+                "build_id": self.summary.build_ids[key],
+                "phase_name": phase.name,
+                "status": phase.status,
+                "output": phase.output,
+            }
+        )
 
     def phase_result(
         self,
@@ -445,7 +510,9 @@ class _Replayer:
         if body is None:
             return
         try:
-            result: Any = self.client.update_build(body["build_id"], body["status"])
+            result: Any = self.client.update_build(
+                body["build_id"], body["status"], run_time=body.get("run_time")
+            )
         except (MonitorError, SpecFormatError) as exc:
             result = exc
         self.status_result(key, filename, state, result)
@@ -460,7 +527,7 @@ class _Replayer:
         if server_status == status:
             self.summary.add("statuses", "present", 1, self.where(filename))
             return None
-        return {"build_id": self.summary.build_ids[key], "status": status}
+        return self.dated({"build_id": self.summary.build_ids[key], "status": status})
 
     def status_result(
         self,
@@ -500,6 +567,19 @@ def _created(envelope: Any, flag: str) -> bool:
         if isinstance(envelope.get("code"), int):
             return envelope["code"] == 201
     return False
+
+
+def _attempt_of(envelope: Any) -> tuple[int, bool] | None:
+    """``(id, created)`` of the attempt a ``builds/new`` with ``run_time`` answered (a server
+    that keeps attempts), else None."""
+    data = envelope.get("data") if isinstance(envelope, Mapping) else None
+    attempt = data.get("attempt") if isinstance(data, Mapping) else None
+    if not isinstance(attempt, Mapping):
+        return None
+    ident, created = attempt.get("id"), attempt.get("created")
+    if isinstance(ident, bool) or not isinstance(ident, int) or not isinstance(created, bool):
+        return None
+    return ident, created
 
 
 def _same_id(value: Any, build_id: int) -> bool:
@@ -633,7 +713,7 @@ class _BatchReplayer(_Replayer):
                     gate.wait()
                 if self.stop.is_set():
                     return
-                writes = [("builds/new/", self.run.build_documents[k]) for k in keys]
+                writes = [("builds/new/", self.dated(self.run.build_documents[k])) for k in keys]
                 created = self.record(keys, self.sender.send(writes), self.build_result)
             finally:
                 answered.set()  # (also when stopped: no group waits for ever)
@@ -689,3 +769,15 @@ class _BatchReplayer(_Replayer):
                 self.status_result(key, item, state, result)
         finally:
             self.bar.update(1)
+
+
+def iso_utc(when: Any) -> str:
+    """A time as the ISO 8601 UTC text the server reads (``2026-11-28T06:00:00Z``): a
+    ``datetime`` (naive taken as UTC) or text passed through."""
+    if isinstance(when, str):
+        return when
+    if not isinstance(when, datetime):
+        raise ConfigError(f"run_time must be a datetime or ISO 8601 text, got {when!r:.60}")
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc).replace(tzinfo=None)
+    return when.isoformat() + "Z"

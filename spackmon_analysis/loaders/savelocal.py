@@ -41,6 +41,7 @@ from .assemble import Assembler, FrameSet, phase_dict, resolve_rules
 
 __all__ = [
     "SaveLocalRun",
+    "run_date",
     "read_save_local",
     "is_save_local_run",
     "save_local_frames",
@@ -64,6 +65,18 @@ def _run_timestamp(name: str) -> datetime | None:
         return datetime.strptime(match.group("stamp"), "%Y-%m-%d-%H-%M-%S")
     except ValueError:
         return None
+
+
+def run_date(run: SaveLocalRun) -> datetime | None:
+    """When a save-local run happened, the one rule for every reader: the time in its directory
+    name (``%Y-%m-%d-%H-%M-%S-<epoch>``: the epoch, UTC; without an epoch the stamp, taken as
+    UTC), else its earliest phase start; None when it has neither. The loader dates the run's
+    builds by it (``builds.run_time``, the start of their attempts) and a replay sends it to the
+    server as the run's attempts' date (``run_time``)."""
+    if run.timestamp is not None:
+        return run.timestamp
+    starts = [p.started_at for p in run.phases if p.started_at is not None]
+    return min(starts) if starts else None
 
 
 def is_save_local_run(path: str | Path) -> bool:
@@ -486,8 +499,7 @@ def save_local_frames(
         by_build: dict[str, list[Any]] = {}
         for phase in run.phases:
             by_build.setdefault(phase.build_key, []).append(phase)
-        starts = [p.started_at for p in run.phases if p.started_at is not None]
-        run_time = run.timestamp or (min(starts) if starts else None)
+        run_time = run_date(run)
         for record in run.builds:
             phases = by_build.get(record.key, [])
             phases.sort(key=lambda p: p.order if p.order is not None else 0)

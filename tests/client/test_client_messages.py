@@ -68,7 +68,9 @@ def test_analyze_with_a_value_json_cannot_carry_names_the_field(client, metadata
 def test_an_empty_pull_has_the_routes_columns(monitor):
     client = make_client(monitor)
     for route, columns in ROUTE_COLUMNS.items():
-        whole = {"output": 1} if route == "buildphases" else {}  # logs only when asked
+        whole = (
+            {"output": 1} if route in ("buildphases", "attemptphases") else {}
+        )  # logs when asked
         frame = client.pull(route, **whole).to_frame()
         assert frame.empty and list(frame.columns) == list(columns), route
     frame = client.builds(status="FAILED").to_frame()
@@ -86,7 +88,9 @@ def test_the_client_schema_matches_the_servers_rows(monitor):
     client.analyze_install(TINYUTIL_PREFIX)
     seen = 0
     for route, columns in ROUTE_COLUMNS.items():
-        whole = {"output": 1} if route == "buildphases" else {}  # logs only when asked
+        whole = (
+            {"output": 1} if route in ("buildphases", "attemptphases") else {}
+        )  # logs when asked
         frame = client.pull(route, **whole).to_frame()
         if len(frame):
             seen += 1
@@ -248,11 +252,15 @@ def test_a_closed_stdout_pipe_exits_quietly(monitor, command):
 
 
 # ------------------------------------------------------------------ 4: replays that change builds
-def test_replaying_an_older_run_after_a_newer_one_is_reported(monitor, tmp_path, capsys):
+def test_replaying_an_older_run_after_a_newer_one_adds_its_attempt(monitor, tmp_path, capsys):
+    """Each run of a build is one attempt on the server, dated by the run: an older run
+    replayed after a newer one becomes the earlier attempt and leaves the build row (its latest
+    attempt) as it was; what a replay changes on the server is reported per run."""
     older = copy_run(SUCCESS_RUN, tmp_path / "2026-11-28-06-00-00-1795759200")
     newer = copy_run(SUCCESS_RUN, tmp_path / "2026-11-28-07-00-00-1795762800")
+    status_file = "build-10c3368f983fe98c9370d38cc7b5c563-status.json"
     # the older run says tinyapp failed; the newer one (a rebuild) says it succeeded
-    (older / "build-10c3368f983fe98c9370d38cc7b5c563-status.json").write_text(
+    (older / status_file).write_text(
         json.dumps({"build_id": "10c3368f983fe98c9370d38cc7b5c563", "status": "FAILED"})
     )
     client = make_client(monitor)
@@ -260,36 +268,47 @@ def test_replaying_an_older_run_after_a_newer_one_is_reported(monitor, tmp_path,
     build_id = client.builds(spec_name="tinyapp")[0]["id"]
 
     back = client.upload_local_save(older)
-    assert client.builds(spec_name="tinyapp")[0]["status"] == "FAILED"  # set back: inherent
-    assert back.counts["statuses"]["updated"] == 1
-    assert back.changes == [
-        BuildChange("tinyapp@0.3", build_id, "status", "SUCCESS", "FAILED", older.name)
+    assert client.builds(spec_name="tinyapp")[0]["status"] == "SUCCESS"  # the newer run's
+    attempts = sorted(client.pull("attempts", build=build_id), key=lambda a: a["number"])
+    assert [(a["number"], a["status"], a["latest"], a["run_time"]) for a in attempts] == [
+        (1, "FAILED", False, "2026-11-27T06:00:00.000000Z"),
+        (2, "SUCCESS", True, "2026-11-27T07:00:00.000000Z"),
     ]
-    assert repr(back).endswith(
+    assert back.changes == [] and back.counts["statuses"]["created"] == 3
+    assert "NOTE" not in repr(back)
+
+    # both runs again: each finds its own attempt, nothing changes
+    again = client.upload_local_save(tmp_path)
+    assert again.changes == [] and again.counts["statuses"]["present"] == 6
+    assert len(list(client.pull("attempts", build=build_id))) == 2
+
+    # a run whose files say something else than what it sent before: its attempt changes
+    (newer / status_file).write_text(
+        json.dumps({"build_id": "10c3368f983fe98c9370d38cc7b5c563", "status": "FAILED"})
+    )
+    changed = client.upload_local_save(newer)
+    assert client.builds(spec_name="tinyapp")[0]["status"] == "FAILED"
+    assert changed.changes == [
+        BuildChange("tinyapp@0.3", build_id, "status", "SUCCESS", "FAILED", newer.name)
+    ]
+    assert repr(changed).endswith(
         "  NOTE: 1 build changed state on the server: a replay sets each build to the state "
         "in the files; replay runs oldest first:\n"
-        f"    tinyapp@0.3 (build {build_id}): status SUCCESS -> FAILED (run {older.name})"
+        f"    tinyapp@0.3 (build {build_id}): status SUCCESS -> FAILED (run {newer.name})"
     )
-    assert "NOTE" not in str(back)  # str() is the table alone
-    assert "changed state on the server" in back._repr_html_()
-
-    # both runs again, in order: the history is replayed, and it ends where it began
-    again = client.upload_local_save(tmp_path)
-    # (the older run's FAILED is what the server holds: present; the newer one changes it)
-    assert [str(c) for c in again.changes] == [
-        f"tinyapp@0.3 (build {build_id}): status FAILED -> SUCCESS (run {newer.name})"
-    ]
-    assert client.builds(spec_name="tinyapp")[0]["status"] == "SUCCESS"
+    assert "NOTE" not in str(changed)  # str() is the table alone
+    assert "changed state on the server" in changed._repr_html_()
 
     # what `spackmon replay` prints: the same note
+    (newer / status_file).write_text(
+        json.dumps({"build_id": "10c3368f983fe98c9370d38cc7b5c563", "status": "SUCCESS"})
+    )
     assert main(["replay", str(tmp_path), "--no-progress", "--host", monitor.url,
                  "--user", "alice", "--token", monitor.test_token]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "NOTE: 1 build changed state on the server" in out
-    assert f"tinyapp@0.3 (build {build_id}):\n" in out
-    assert f"      status SUCCESS -> FAILED (run {older.name})\n" in out
-    assert f"      status FAILED -> SUCCESS (run {newer.name})\n" in out
-    assert out.rstrip().endswith("ends as it was before the replay")
+    assert f"tinyapp@0.3 (build {build_id}): status FAILED -> SUCCESS (run {newer.name})" in out
+    assert len(list(client.pull("attempts", build=build_id))) == 2
 
 
 def test_a_replay_that_changes_nothing_has_no_note(monitor):

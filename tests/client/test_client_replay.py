@@ -141,8 +141,12 @@ def test_many_runs_replay_in_timestamp_order(monitor, tmp_path):
     client = make_client(monitor)
     summary = client.upload_local_save([second, first])  # given out of order
     assert summary.runs == [first.name, second.name]
-    assert summary.counts["statuses"]["updated"] == 1
+    # each run is its own attempt of the build (nothing overwritten); the build shows the later
+    assert summary.counts["statuses"]["created"] == 6 and summary.changes == []
     assert server_builds(client)["tinyapp"]["status"] == "SUCCESS"
+    build_id = server_builds(client)["tinyapp"]["id"]
+    attempts = sorted(client.pull("attempts", build=build_id), key=lambda a: a["number"])
+    assert [a["status"] for a in attempts] == ["FAILED", "SUCCESS"]
 
 
 @pytest.mark.parametrize("batch", [False, True])
