@@ -306,6 +306,7 @@ class MonitorData:
             rules=frames.rules,
             problems=frames.problems,
             notes=frames.notes,
+            attempts=frames.attempts,
         )
 
     @classmethod
@@ -346,7 +347,10 @@ class MonitorData:
         ``keep_output=False`` asks the server to leave the log text out of the phases
         (phase durations then stay unknown: they come from the output's timestamps).
         Events are the server's stored ``builderrors``/``buildwarnings``. Rows missing
-        a field raise :class:`~spackmon_analysis.errors.MonitorError` naming it.
+        a field raise :class:`~spackmon_analysis.errors.MonitorError` naming it. A server that
+        keeps every attempt of a build fills the history frames (``attempts``,
+        ``attempt_phases``, ``attempt_events``; :attr:`has_attempt_rows` True): the five frames
+        show each build's latest attempt.
 
         ``since``, ``until``, ``packages``, ``tags``, ``status``: only the matching builds,
         as in :meth:`from_database`, asked of the server with the data API's build filters

@@ -55,6 +55,10 @@ class FrameSet:
     rules: Rules | None = None
     problems: list[tuple[str, str]] = field(default_factory=list)
     notes: list[tuple[str, str]] = field(default_factory=list)
+    #: The history frames (``attempts``, ``attempt_phases``, ``attempt_events``) of a source
+    #: that keeps every attempt of a build (a server), a dict of them; None: one attempt per
+    #: build row. (Typed ``Any``: loaders build a FrameSet with ``**frames``, a dict of frames.)
+    attempts: Any = None
 
     def frames(self) -> dict[str, pandas.DataFrame | None]:
         """The five frames by name."""

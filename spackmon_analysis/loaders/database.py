@@ -35,7 +35,7 @@ from ..server.tables import (
     users,
 )
 from .assemble import FrameSet
-from .server import BuildSelection, ServerColumns
+from .server import AttemptColumns, BuildSelection, ServerColumns
 
 __all__ = [
     "database_frames",
@@ -292,18 +292,44 @@ def _read_tables(
     ]
     if keep_output:  # the logs: kept, or read for their timestamps only
         phase_cols.append(build_phases.c.output)
-    # the phases of each build's latest attempt (what the build row shows), in no particular
-    # order (the assembly orders each build's phases): a plain scan
-    phase_stmt = select(*phase_cols).join(
-        build_attempts,
-        (build_attempts.c.id == build_phases.c.attempt_id) & build_attempts.c.latest,
-    )
+    # every attempt of the builds: the latest one's phases and events fill the five frames
+    # (what the build row shows), all of them the history frames
+    history = AttemptColumns()
+    attempt_stmt = select(
+        build_attempts.c.id,
+        build_attempts.c.build_id,
+        build_attempts.c.number,
+        build_attempts.c.status,
+        build_attempts.c.latest,
+        build_attempts.c.started_at,
+    ).order_by(build_attempts.c.id)
+    if not every:
+        attempt_stmt = attempt_stmt.where(of_builds(build_attempts.c.build_id))
+    latest: set[int] = set()
+    for rows in _stream(conn, attempt_stmt, _CHUNK):
+        for row in rows:
+            history.add_attempt(*row)
+            if row[4]:
+                latest.add(int(row[0]))
+    phase_cols.append(build_phases.c.attempt_id)
+    # in no particular order (the assembly orders each build's phases): a plain scan
+    phase_stmt = select(*phase_cols)
     if not every:
         phase_stmt = phase_stmt.where(of_builds(build_phases.c.build_id))
     for rows in _stream(conn, phase_stmt, _CHUNK_WITH_LOGS if keep_output else _CHUNK):
         columns = list(zip(*rows, strict=True))
         del rows
+        if not columns:
+            continue
         outputs = list(columns[5]) if keep_output else None
+        attempt_ids = columns[-1]
+        history.add_phases(
+            columns[0], attempt_ids, columns[2], columns[3], columns[4], outputs=outputs
+        )
+        mine = [i for i, a in enumerate(attempt_ids) if a in latest]
+        if len(mine) < len(attempt_ids):
+            columns = [tuple(column[i] for i in mine) for column in columns]
+            outputs = [outputs[i] for i in mine] if outputs is not None else None
         cols.add_phases(columns[0], columns[1], columns[2], columns[3], columns[4], outputs=outputs)
         del columns, outputs
 
@@ -321,12 +347,9 @@ def _read_tables(
                 text(build_events.c.post_context),
                 build_events.c.repeat_count,
                 text(build_events.c.classes),
+                build_phases.c.attempt_id,
             )
             .join(build_phases, build_phases.c.id == build_events.c.phase_id)
-            .join(
-                build_attempts,
-                (build_attempts.c.id == build_phases.c.attempt_id) & build_attempts.c.latest,
-            )
             .where(build_events.c.kind == kind)
             .order_by(build_events.c.id)
         )
@@ -334,8 +357,12 @@ def _read_tables(
             event_stmt = event_stmt.where(of_builds(build_events.c.build_id))
         for rows in _stream(conn, event_stmt, _CHUNK):
             for row in rows:
-                cols.add_event(*row[1:])
-    return cols.frames(source="database", label="")
+                history.cols.add_event(*row[1:-1])
+                if row[-1] in latest:
+                    cols.add_event(*row[1:-1])
+    frames = cols.frames(source="database", label="")
+    frames.attempts = history.frames(frames)
+    return frames
 
 
 def _blank_unwanted(frames: FrameSet, wanted: set[str]) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
-from ..errors import ConfigError, LogParseError, MonitorError
+from ..errors import ConfigError, LogParseError, MonitorError, NotFoundError
 from ..logs import LogEvent
 from ..records import (
     BUILD_STATUS_CATEGORIES,
@@ -41,6 +41,8 @@ from ..spackfacts import (
 from .assemble import Assembler, FrameSet
 
 __all__ = [
+    "AttemptColumns",
+    "ATTEMPT_ROUTES",
     "BuildSelection",
     "client_frames",
     "rows_frames",
@@ -209,10 +211,18 @@ def client_frames(
         "specs": pull("specs"),
         "dependencies": pull("dependencies"),
         "builds": pull("builds"),
-        "buildphases": pull("buildphases", **phase_filters),
-        "builderrors": pull("builderrors"),
-        "buildwarnings": pull("buildwarnings"),
     }
+    try:  # a server that keeps every attempt: each phase and event pulled once, with them
+        rows["attempts"] = pull("attempts")
+    except NotFoundError:  # a server before attempts: the latest state of each build
+        rows["buildphases"] = pull("buildphases", **phase_filters)
+        rows["builderrors"] = pull("builderrors")
+        rows["buildwarnings"] = pull("buildwarnings")
+    else:
+        # the logs are read for every attempt: its phase times come from their stamps
+        rows["attemptphases"] = pull("attemptphases", output=True)
+        rows["attempterrors"] = pull("attempterrors")
+        rows["attemptwarnings"] = pull("attemptwarnings")
     if not selection.everything:
         for row in rows["builds"]:
             missed = selection.outside(row) if isinstance(row, Mapping) else None
@@ -226,14 +236,60 @@ def client_frames(
     return rows_frames(rows, source="server", label=str(label), keep_output=keep_output)
 
 
+#: The data API routes of every attempt (a server that keeps them): with them, the phases and
+#: events of each build's latest attempt are those of ``buildphases``/``builderrors``/...
+ATTEMPT_ROUTES = ("attempts", "attemptphases", "attempterrors", "attemptwarnings")
+
+
 def rows_frames(
     rows: Mapping[str, list[dict[str, Any]]], *, source: str, label: str, keep_output: bool
 ) -> FrameSet:
     """The data API's rows (``rows[route]`` for the six routes) as a frame set labelled
     ``label`` whose builds have ``source`` (``"server"``; another source's rows raise
     :class:`~spackmon_analysis.errors.ConfigError` instead of
-    :class:`~spackmon_analysis.errors.MonitorError` for a row missing a field)."""
+    :class:`~spackmon_analysis.errors.MonitorError` for a row missing a field).
+
+    With the rows of :data:`ATTEMPT_ROUTES` (a server that keeps every attempt) in place of
+    ``buildphases``, ``builderrors`` and ``buildwarnings``: the latest attempt's phases and
+    events fill the five frames and every attempt fills the history frames
+    (:class:`AttemptColumns`; ``FrameSet.attempts``)."""
     error: type[Exception] = MonitorError if source == "server" else ConfigError
+    history: AttemptColumns | None = None
+    if "attempts" in rows:
+        history = AttemptColumns()
+        latest: set[int] = set()
+        for row in rows["attempts"]:
+            attempt = _need_int(row, "id", "attempts", error)
+            history.add_attempt(
+                attempt,
+                _need_int(row, "build", "attempts", error),
+                _need_int(row, "number", "attempts", error),
+                row.get("status"),
+                bool(row.get("latest")),
+                row.get("started_at"),
+            )
+            if row.get("latest"):
+                latest.add(attempt)
+        every_phase = rows["attemptphases"]
+        history.add_phases(
+            [_need_int(r, "id", "attemptphases", error) for r in every_phase],
+            [_need_int(r, "attempt", "attemptphases", error) for r in every_phase],
+            [_need(r, "name", "attemptphases", error) for r in every_phase],
+            [r.get("status") for r in every_phase],
+            [_size(r) for r in every_phase],
+            outputs=[r.get("output") for r in every_phase],
+        )
+        if not keep_output:
+            every_phase = [{**r, "output": None} for r in every_phase]
+        rows = {
+            **rows,
+            "buildphases": [r for r in every_phase if r.get("attempt") in latest],
+            "builderrors": [r for r in rows["attempterrors"] if r.get("attempt") in latest],
+            "buildwarnings": [r for r in rows["attemptwarnings"] if r.get("attempt") in latest],
+        }
+        for route in ("attempterrors", "attemptwarnings"):
+            for row in rows[route]:
+                history.cols.add_event(*_event_fields(row, route, error))
     cols = ServerColumns(keep_output=keep_output)
     for row in rows["specs"]:
         cols.add_spec(
@@ -293,29 +349,139 @@ def rows_frames(
     owners = [_need_int(row, "build", "buildphases", error) for row in phases]
     names = [_need(row, "name", "buildphases", error) for row in phases]
     outputs = [row.get("output") for row in phases]
-    sizes = [
-        size if isinstance(size := row.get("output_size"), int) else len(output or "")
-        for row, output in zip(phases, outputs, strict=True)
-    ]
+    sizes = [_size(row) for row in phases]
     cols.add_phases(
         ids, owners, names, [row.get("status") for row in phases], sizes, outputs=outputs
     )
     for route in ("builderrors", "buildwarnings"):
         for row in rows[route]:
-            cols.add_event(
-                _need(row, "phase", route, error),
-                _need(row, "kind", route, error),
-                _need(row, "text", route, error),
-                row.get("line_no"),
-                row.get("source_file"),
-                row.get("source_line_no"),
-                row.get("pre_context"),
-                row.get("post_context"),
-                row.get("repeat_count"),
-                row.get("classes"),
-                row.get("fingerprint"),
-            )
-    return cols.frames(source=source, label=label)
+            cols.add_event(*_event_fields(row, route, error))
+    frames = cols.frames(source=source, label=label)
+    if history is not None:
+        frames.attempts = history.frames(frames)
+    return frames
+
+
+def _size(row: Mapping[str, Any]) -> int:
+    size = row.get("output_size")
+    return size if isinstance(size, int) else len(row.get("output") or "")
+
+
+def _event_fields(row: Any, route: str, error: type[Exception]) -> tuple[Any, ...]:
+    """The arguments of :meth:`ServerColumns.add_event` from a data API event row."""
+    return (
+        _need(row, "phase", route, error),
+        _need(row, "kind", route, error),
+        _need(row, "text", route, error),
+        row.get("line_no"),
+        row.get("source_file"),
+        row.get("source_line_no"),
+        row.get("pre_context"),
+        row.get("post_context"),
+        row.get("repeat_count"),
+        row.get("classes"),
+        row.get("fingerprint"),
+    )
+
+
+class AttemptColumns:
+    """Every attempt of a server's builds -> the history frames (``attempts``,
+    ``attempt_phases``, ``attempt_events``), by the one assembly of :class:`ServerColumns`:
+    each attempt is assembled as a build of its own (phase timing from the logs' stamps,
+    phase order, outcome, duration: the rules the builds frame follows), then named
+    ``"<build>#<number>"`` (``number``: its place in the build's history by start) and tied
+    to its build. Used by the data API's rows (:func:`rows_frames`) and a database's
+    (:mod:`~spackmon_analysis.loaders.database`)."""
+
+    def __init__(self) -> None:
+        self.cols = ServerColumns(keep_output=False)
+        #: attempt id -> (build id, number, latest)
+        self.meta: dict[int, tuple[int, int, bool]] = {}
+        self._rows: list[tuple[Any, ...]] = []
+
+    def add_attempt(
+        self, attempt: int, build: int, number: int, status: Any, latest: bool, started: Any
+    ) -> None:
+        """One ``attempts`` row (``started``: ISO text or ``datetime``, naive taken as UTC)."""
+        self.meta[int(attempt)] = (int(build), int(number), bool(latest))
+        self._rows.append((int(attempt), None, None, None, status, *(None,) * 8, started))
+
+    def add_phases(
+        self,
+        ids: Iterable[int],
+        attempts: Iterable[int],
+        names: Iterable[Any],
+        statuses: Iterable[Any],
+        sizes: Iterable[int],
+        *,
+        outputs: list[Any] | None,
+    ) -> None:
+        """One page of phases of every attempt (``attempts``: each phase's attempt id);
+        ``outputs`` are read for the phases' times and not kept."""
+        self.cols.add_phases(ids, attempts, names, statuses, sizes, outputs=outputs)
+
+    def frames(self, frameset: FrameSet) -> dict[str, Any]:
+        """The three history frames of the attempts of the builds in ``frameset`` (an
+        attempt of a build the frame set left out is left out too)."""
+        import pandas as pd
+
+        kept = (
+            set(frameset.builds["build"].astype(object)) if frameset.builds is not None else set()
+        )
+        rows = sorted(
+            (r for r in self._rows if str(self.meta[r[0]][0]) in kept),
+            key=lambda r: self.meta[r[0]][:2],
+        )
+        self.cols.add_builds(rows)
+        fs = self.cols.frames(source="server", label="")
+        builds, phases = fs.builds, fs.phases
+        assert builds is not None and phases is not None  # ServerColumns always makes them
+        for where, message in fs.notes:
+            frameset.notes.append((f"attempts {where}", message))
+        key = {str(a): f"{b}#{n}" for a, (b, n, _latest) in self.meta.items()}
+        own = builds["build"].astype(object)
+        meta = [self.meta[int(a)] for a in own]
+        finished = phases.groupby("build", sort=False, observed=True)["finished_at"].max()
+        attempts = pd.DataFrame(
+            {
+                "attempt": own.map(key).to_numpy(dtype=object),
+                "build": [str(m[0]) for m in meta],
+                "number": pd.array([m[1] for m in meta], dtype="Int64"),
+                "started_at": builds["created_at"].array,
+                "finished_at": finished.reindex(own).array,
+                "status": builds["status"].array,
+                "outcome": builds["outcome"].array,
+                "duration": builds["duration"].to_numpy(),
+                "latest": [m[2] for m in meta],
+            }
+        )
+        attempt_phases = pd.DataFrame(
+            {
+                "attempt": phases["build"].astype(object).map(key).to_numpy(dtype=object),
+                "name": phases["name"].array,
+                "order": phases["order"].array,
+                "status": phases["status"].array,
+                "duration": phases["duration"].to_numpy(),
+                "started_at": phases["started_at"].array,
+            }
+        )
+        events = fs.events
+        if events is None or "build" not in events.columns:
+            return {"attempts": attempts, "attempt_phases": attempt_phases}
+        attempt_events = pd.DataFrame(
+            {
+                "attempt": events["build"].astype(object).map(key).to_numpy(dtype=object),
+                **{
+                    c: events[c].array
+                    for c in ("phase", "kind", "text", "line_no", "primary_class", "fingerprint")
+                },
+            }
+        )
+        return {
+            "attempts": attempts,
+            "attempt_phases": attempt_phases,
+            "attempt_events": attempt_events,
+        }
 
 
 def _need(row: Any, name: str, route: str, error: type[Exception]) -> Any:

@@ -58,10 +58,15 @@ def _database(path: Path) -> str:
             "?, ?)",
             [(1, 1, "FAILED", WHEN, WHEN), (2, 2, "SUCCESS", WHEN, WHEN)],
         )
+        con.executemany(  # each build's one attempt (schema 2)
+            "INSERT INTO build_attempts (id, build_id, number, status, latest, started_at, "
+            "created_at, updated_at) VALUES (?, ?, 1, ?, 1, ?, ?, ?)",
+            [(1, 1, "FAILED", WHEN, WHEN, WHEN), (2, 2, "SUCCESS", WHEN, WHEN, WHEN)],
+        )
         con.executemany(
-            "INSERT INTO build_phases (id, build_id, name, status, output, created_at, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(*row, WHEN, WHEN) for row in phases],
+            "INSERT INTO build_phases (id, build_id, attempt_id, name, status, output, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(i, b, b, name, st, out, WHEN, WHEN) for i, b, name, st, out in phases],
         )
         con.executemany(
             "INSERT INTO build_events (id, kind, build_id, phase_id, text, line_no, pre_context, "
@@ -86,7 +91,8 @@ def test_client_and_database_agree_on_stamps_outside_the_frame_range(tmp_path) -
     with LocalMonitor(url) as mon:
         mon.add_user("reader")
         pulled = MonitorData.from_client(mon.client("reader"))
-    for name in ("specs", "dependencies", "phases", "events"):
+    names = ("specs", "dependencies", "phases", "events")
+    for name in (*names, "attempts", "attempt_phases", "attempt_events"):
         pd.testing.assert_frame_equal(getattr(pulled, name), getattr(direct, name))
     pd.testing.assert_frame_equal(
         pulled.builds.drop(columns="source"), direct.builds.drop(columns="source")

@@ -166,3 +166,8 @@ def test_a_migrated_database_takes_new_attempts(old_db):
         assert r.status_code == 200, r.text
         rows = api.get(f"{mon.url}/api/attempts/", params={"build": old_build["id"]}).json()
         assert [(a["number"], a["latest"]) for a in rows["results"]] == [(1, False), (2, True)]
+    data = MonitorData.from_database(old_db)
+    assert data.has_attempt_rows
+    assert len(data.attempts) == len(ANSWERS["builds"]) + 1
+    mine = data.attempts[data.attempts["build"] == str(old_build["id"])]
+    assert list(mine["number"]) == [1, 2] and list(mine["latest"]) == [False, True]
