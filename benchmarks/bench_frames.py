@@ -328,10 +328,15 @@ def seed_database(path: Path, n_builds: int, seed: int = 0) -> dict[str, int]:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             build_rows,
         )
+        con.executemany(  # each build's one attempt (schema 2)
+            "INSERT INTO build_attempts (id, build_id, number, status, latest, started_at, "
+            "created_at, updated_at) VALUES (?, ?, 1, ?, 1, ?, ?, ?)",
+            [(b[0], b[0], b[4], b[8], b[8], b[9]) for b in build_rows],
+        )
         con.executemany(
-            "INSERT INTO build_phases (id, build_id, name, status, output, created_at, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            phase_rows,
+            "INSERT INTO build_phases (id, build_id, attempt_id, name, status, output, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(p[0], p[1], p[1], *p[2:]) for p in phase_rows],
         )
         con.executemany(
             "INSERT INTO build_events (id, kind, build_id, phase_id, text, line_no, source_file, "

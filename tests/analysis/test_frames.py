@@ -731,10 +731,18 @@ def _edge_case_database(path: Path) -> str:
                 (3, 3, "NOTRUN", '["a", "b"]', when, when),
             ],
         )
+        con.executemany(  # each build's one attempt (schema 2)
+            "INSERT INTO build_attempts (id, build_id, number, status, latest, started_at, "
+            "created_at, updated_at) VALUES (?, ?, 1, ?, 1, ?, ?, ?)",
+            [
+                (b, b, st, when, when, when)
+                for b, st in ((1, "FAILED"), (2, "SUCCESS"), (3, "NOTRUN"))
+            ],
+        )
         con.executemany(
-            "INSERT INTO build_phases (id, build_id, name, status, output, created_at, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(*row, when, when) for row in phases],
+            "INSERT INTO build_phases (id, build_id, attempt_id, name, status, output, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(i, b, b, name, st, out, when, when) for i, b, name, st, out in phases],
         )
         con.executemany(
             "INSERT INTO build_events (id, kind, build_id, phase_id, text, line_no, pre_context, "
