@@ -12,11 +12,11 @@ answers are theirs:
   builds (columns ``period``, ``<by...>``, ``attempts``, ``failed``, ``blocked``,
   ``succeeded``, ``failure_rate``; by period, then most failed).
 
-Decisions: a server build counts once, in its current state (the server keeps one row per
-build: ``attempts`` are its builds, as ``from_database`` gives one attempt per build); its
-period is the UTC day or week (from Monday) of its ``created_at``, the time
-``MonitorData.from_database`` dates a server build by; the filters select builds exactly as
-``from_database``'s filters of the same names.
+Decisions: for rates a server build counts once, in the state its row shows (its latest
+attempt); for trends every attempt the server keeps counts (``failure_trends`` counts the
+history's attempts, which ``from_database`` reads), in the UTC day or week (from Monday) of its
+``started_at``; the filters select builds exactly as ``from_database``'s filters of the same
+names (a build's attempts come with it).
 """
 
 from __future__ import annotations

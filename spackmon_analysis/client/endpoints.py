@@ -465,11 +465,14 @@ class SpackMonitorClient(Authenticated):
         nothing (:class:`ReplaySummary` says exactly what created, updated and present
         mean). A bad file is skipped and named in ``summary.problems``; the rest uploads.
 
-        Each build is set to the state in its files, runs oldest first (the protocol
-        carries no build time): replaying an older run after newer ones sets builds
-        back to the older state, and a build's history (failed, then rebuilt) is
-        replayed every time. Every such overwrite of an existing build is listed in
-        ``summary.changes`` and noted at the end of ``repr(summary)``.
+        Each run is sent with its date (``run_time``: the time in the run's name, else its
+        earliest phase start, as ``load_save_local`` dates it), so a server that keeps
+        attempts stores one attempt per run of each build, dated by the run: an older run
+        replayed after newer ones becomes an earlier attempt and leaves the build row (its
+        latest attempt) as it was (docs/server.md, "Attempts"). A server without attempts
+        sets each build to the state in its files, runs oldest first. Every overwrite of
+        what the server held is listed in ``summary.changes`` and noted at the end of
+        ``repr(summary)``.
         Specs go one at a time; each build's requests (``builds/new``, its phases in
         order, then its status) form a chain, and up to ``workers`` chains run at once
         on the pooled connections, each starting as soon as a spec document holding its

@@ -43,7 +43,10 @@ class BuildChange:
 
 
 #: The note shown when a replay changed the state of builds already on the server.
-CHANGE_NOTE = "a replay sets each build to the state in the files; replay runs oldest first"
+CHANGE_NOTE = (
+    "a replay sets each run's attempt of a build to the state in its files (on a server "
+    "without attempts, the build itself, runs oldest first)"
+)
 
 
 @dataclass
@@ -65,11 +68,14 @@ class ReplaySummary:
     - ``skipped``: a bad file, or a file whose build could not be created (named in
       ``problems``).
 
-    The protocol carries no build time, so a replay sets each build to the state in its
-    files, runs oldest first: replaying an older run after newer ones sets builds back
-    to the older state, and replaying a build's history again (a failure, then the
-    rebuild) reports those steps as ``updated`` every time. :attr:`changes` lists
-    every such overwrite and ``repr(summary)`` (what ``spackmon replay`` prints) ends
+    Each run is one attempt of each of its builds on a server that keeps attempts (the
+    replay sends the run's date, ``run_time``): "already existed", "updated" and
+    "present" then compare with that run's attempt, so an older run replayed after newer
+    ones adds its attempt and changes nothing else, and replaying a build's history again
+    finds every attempt as it was. A run whose files now say something else than what it
+    sent before updates its attempt. On a server without attempts the build itself is set
+    to the state in the files, runs oldest first (an older run sets it back). :attr:`changes`
+    lists every such overwrite and ``repr(summary)`` (what ``spackmon replay`` prints) ends
     with a note naming the builds; ``str(summary)`` is the table alone.
 
     ``build_ids`` maps each local id (32-hex, or full hash in old runs) to the

@@ -30,8 +30,10 @@ Decisions (``docs/client.md``, "Uploading today's Spack data"):
   builds of that run and are not sent as builds (a ``NOTRUN`` build would overwrite the
   status of the build that installed them); the summary names them; their specs go up
   as dependencies of the builds that need them;
-- the protocol has no field for a build time, a run, a JUnit ``time`` or the failure
-  message and traceback of a report: those stay in the files;
+- the protocol has no field for a build time, a run's name, a JUnit ``time`` or the
+  failure message and traceback of a report: those stay in the files (each run's time goes
+  as the replay engine's ``run_time``: a server that keeps attempts dates the run's
+  attempts by it);
 - a build environment field or Spack version the source does not carry (JUnit: hostname,
   kernel version, Spack version) is taken from ``hostname=``/``kernel_version=``/
   ``spack_version=`` (they fill, never override), else sent as ``"unknown"``; the

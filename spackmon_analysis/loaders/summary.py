@@ -6,9 +6,11 @@ A build's outcome is Spack's rule (:func:`spackmon_analysis.spackfacts.build_out
 in SQL: ``failed`` when one of its phases is ``ERROR``, else ``succeeded`` for status
 ``SUCCESS``, ``never built`` for ``FAILED``/``CANCELLED``, else ``unknown``; its compiler is
 ``name@version`` of its spec (the name alone without a version, missing without a name), as
-the frames' ``compiler`` column (``loaders/server.add_server_spec``). The period of a build is
-the UTC day, or the week from Monday, of its ``created_at``: the time ``from_database`` and
-``from_client`` give a server build (``run_time``, which the history's attempts are dated by).
+the frames' ``compiler`` column (``loaders/server.add_server_spec``). Without ``freq`` a build
+counts once, in the state its row shows (its latest attempt: that attempt's phases and the
+build's status). With ``freq`` every attempt counts (``failure_trends`` counts the history's
+attempts): its outcome from its own phases and status, its period the UTC day, or the week
+from Monday, of its ``started_at`` (the time ``from_database`` dates the attempt by).
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ConfigError
-from ..server.tables import build_environments, build_phases, builds, specs, users
+from ..server.tables import (
+    build_attempts,
+    build_environments,
+    build_phases,
+    builds,
+    specs,
+    users,
+)
 from .database import database_engine, selection_filter
 from .server import BuildSelection
 
@@ -58,7 +67,7 @@ def outcome_counts(
     tag of a build (``None`` for a build without tags); other missing values are ``None``.
     ``selection``: only these builds (the filters of ``MonitorData.from_database``, the same
     ``WHERE`` clauses: :func:`~spackmon_analysis.loaders.database.selection_filter`)."""
-    from sqlalchemy import case, func, select, true
+    from sqlalchemy import and_, case, func, select, true
 
     unknown = [c for c in by if c not in GROUP_COLUMNS]
     if unknown:
@@ -73,17 +82,41 @@ def outcome_counts(
         dialect = engine.dialect.name
         if dialect not in ("sqlite", "postgresql"):
             raise ConfigError(f"the database summary reads SQLite or PostgreSQL, not {dialect}")
-        errored = (
-            select(build_phases.c.build_id)
-            .where(build_phases.c.status == "ERROR")
-            .group_by(build_phases.c.build_id)
-            .subquery("errored")
-        )
-        failed = errored.c.build_id.is_not(None)
-        never_built = builds.c.status.in_(("FAILED", "CANCELLED"))
+        per_attempt = freq is not None  # trends count every attempt, rates every build
+        status: Any
+        if per_attempt:
+            errored = (
+                select(build_phases.c.attempt_id.label("key"))
+                .where(build_phases.c.status == "ERROR")
+                .group_by(build_phases.c.attempt_id)
+                .subquery("errored")
+            )
+            status, key, when = (
+                build_attempts.c.status,
+                build_attempts.c.id,
+                build_attempts.c.started_at,
+            )
+            base: Any = build_attempts.join(builds, builds.c.id == build_attempts.c.build_id)
+        else:  # the phases of each build's latest attempt: the state its row shows
+            errored = (
+                select(build_phases.c.build_id.label("key"))
+                .join(
+                    build_attempts,
+                    and_(
+                        build_attempts.c.id == build_phases.c.attempt_id,
+                        build_attempts.c.latest == true(),
+                    ),
+                )
+                .where(build_phases.c.status == "ERROR")
+                .group_by(build_phases.c.build_id)
+                .subquery("errored")
+            )
+            status, key, when, base = builds.c.status, builds.c.id, builds.c.created_at, builds
+        failed = errored.c.key.is_not(None)
+        never_built = status.in_(("FAILED", "CANCELLED"))
         outcome = case(
             (failed, "failed"),
-            (builds.c.status == "SUCCESS", "succeeded"),
+            (status == "SUCCESS", "succeeded"),
             (never_built, "never built"),
             else_="unknown",
         )
@@ -93,8 +126,8 @@ def outcome_counts(
             (func.coalesce(version, "") == "", name),
             else_=name + "@" + version,
         )
-        source = builds.join(specs, specs.c.id == builds.c.spec_id).outerjoin(
-            errored, errored.c.build_id == builds.c.id
+        source = base.join(specs, specs.c.id == builds.c.spec_id).outerjoin(
+            errored, errored.c.key == key
         )
         if {"host_os", "platform", "host_target", "hostname", "kernel_version"} & set(by):
             source = source.join(
@@ -114,7 +147,7 @@ def outcome_counts(
             "spec_name": specs.c.name,
             "spec_version": func.nullif(specs.c.version, ""),
             "compiler": compiler,
-            "status": builds.c.status,
+            "status": status,
             "outcome": outcome,
             "host_os": build_environments.c.host_os,
             "platform": build_environments.c.platform,
@@ -127,7 +160,7 @@ def outcome_counts(
         }
         groups = [expressions[c].label(c) for c in by]
         if freq is not None:
-            groups.insert(0, _period(dialect, FREQS[freq]).label("period"))
+            groups.insert(0, _period(dialect, FREQS[freq], when).label("period"))
 
         def count(condition: Any) -> Any:
             return func.sum(case((condition, 1), else_=0))
@@ -137,7 +170,7 @@ def outcome_counts(
             func.count().label("builds"),
             count(failed).label("failed"),
             count(~failed & never_built).label("blocked"),
-            count(~failed & (builds.c.status == "SUCCESS")).label("succeeded"),
+            count(~failed & (status == "SUCCESS")).label("succeeded"),
         ).select_from(source)
         if conditions:
             stmt = stmt.where(*conditions)
@@ -159,14 +192,14 @@ def outcome_counts(
     return [*names, *COUNT_COLUMNS], out
 
 
-def _period(dialect: str, unit: str) -> Any:
-    """The UTC day, or the Monday of the week, of a build's ``created_at`` as ``YYYY-MM-DD``
+def _period(dialect: str, unit: str, when: Any) -> Any:
+    """The UTC day, or the Monday of the week, of the time column ``when`` as ``YYYY-MM-DD``
     (the tables keep naive UTC times)."""
     from sqlalchemy import func
 
     if dialect == "sqlite":
         if unit == "day":
-            return func.date(builds.c.created_at)
+            return func.date(when)
         # 'weekday 0' moves forward to the next Sunday (or stays on one): six days back is Monday
-        return func.date(builds.c.created_at, "weekday 0", "-6 days")
-    return func.to_char(func.date_trunc(unit, builds.c.created_at), "YYYY-MM-DD")
+        return func.date(when, "weekday 0", "-6 days")
+    return func.to_char(func.date_trunc(unit, when), "YYYY-MM-DD")

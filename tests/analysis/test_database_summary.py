@@ -5,8 +5,9 @@ on SQLite and PostgreSQL.
 The database is filled by the real server: generated save-local runs (four compilers and
 operating systems, failures and the dependents they blocked, three tag sets, two owners)
 replayed through the client, plus builds left without a status (unknown) and a cancelled one.
-The server dates every build by its arrival, so the test then spreads ``created_at`` over
-three weeks (a direct UPDATE: the history a server collects over a month).
+The server dates every build by its arrival, so the test then spreads ``created_at`` and each
+attempt's ``started_at`` over three weeks (a direct UPDATE: the history a server collects over
+a month).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from spackmon_analysis import LocalMonitor, MonitorData, failure_rates, failure_
 from spackmon_analysis.cli import main
 from spackmon_analysis.dashboard import database_summary
 from spackmon_analysis.errors import ConfigError
-from spackmon_analysis.server.tables import builds
+from spackmon_analysis.server.tables import build_attempts, builds
 from spackmon_analysis.synth import generate_save_local
 
 START = dt.datetime(2026, 11, 1, 0, 30)  # a Sunday: the first week has one day
@@ -39,6 +40,13 @@ def _spread_dates(url: str) -> None:
             for i in ids:
                 when = START + dt.timedelta(days=(i * 5) % 19, hours=(i * 7) % 24, minutes=i % 60)
                 conn.execute(update(builds).where(builds.c.id == i).values(created_at=when))
+            # and every attempt's start (what the history's trends count by)
+            attempts = conn.execute(select(build_attempts.c.id).order_by(build_attempts.c.id))
+            for (i,) in list(attempts):
+                when = START + dt.timedelta(days=(i * 3) % 19, hours=(i * 5) % 24, minutes=i % 60)
+                conn.execute(
+                    update(build_attempts).where(build_attempts.c.id == i).values(started_at=when)
+                )
     finally:
         engine.dispose()
 

@@ -292,8 +292,9 @@ def test_replaying_an_older_run_after_a_newer_one_adds_its_attempt(monitor, tmp_
         BuildChange("tinyapp@0.3", build_id, "status", "SUCCESS", "FAILED", newer.name)
     ]
     assert repr(changed).endswith(
-        "  NOTE: 1 build changed state on the server: a replay sets each build to the state "
-        "in the files; replay runs oldest first:\n"
+        "  NOTE: 1 build changed state on the server: a replay sets each run's attempt of a "
+        "build to the state in its files (on a server without attempts, the build itself, "
+        "runs oldest first):\n"
         f"    tinyapp@0.3 (build {build_id}): status SUCCESS -> FAILED (run {newer.name})"
     )
     assert "NOTE" not in str(changed)  # str() is the table alone

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 from testlib import BUILD_ENV
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -201,3 +202,26 @@ def test_a_bad_run_time_is_refused_naming_the_field(alice, bulk, counts):
             assert r.status_code == 400, (path, bad, r.text)
             assert "run_time must be an ISO 8601 time" in r.json()["message"]
     assert counts() == before  # nothing half-written
+
+
+def test_the_database_summary_counts_builds_by_their_latest_attempt_and_trends_every_attempt(
+    alice, bulk, mon
+):
+    from spackmon_analysis import MonitorData, failure_rates, failure_trends
+    from spackmon_analysis.dashboard import database_summary
+
+    build_id = _build(alice, bulk)
+    _phase(alice, build_id, "build", "ERROR", "==> [2026-11-28-06:00:00.000000] build\nerror: x\n")
+    _status(alice, build_id, "FAILED")
+    alice.post(
+        "builds/new/", {**BUILD_ENV, "spack_version": SV, "full_hash": _hash(bulk, build_id)}
+    )
+    _phase(alice, build_id, "build", "SUCCESS", "==> [2026-11-29-06:00:00.000000] build\n")
+    _status(alice, build_id, "SUCCESS")
+    rates = database_summary(mon.db_url, "spec_name")
+    assert rates[["builds", "failed", "succeeded"]].values.tolist() == [[1, 0, 1]]
+    trends = database_summary(mon.db_url, "spec_name", freq="day")
+    assert trends[["attempts", "failed", "succeeded"]].sum().tolist() == [2, 1, 1]
+    data = MonitorData.from_database(mon.db_url)
+    pd.testing.assert_frame_equal(rates, failure_rates(data, "spec_name"))
+    pd.testing.assert_frame_equal(trends, failure_trends(data, "day", "spec_name"))
