@@ -139,7 +139,7 @@ def _graphs_of(target: Path) -> list[Any]:
             return []
         if not target.is_dir():
             return []
-        found = detect._walk_folder(target)
+        found = detect.find_inputs(target)
     except _READ_ERRORS:
         return []
     graphs: list[Any] = []

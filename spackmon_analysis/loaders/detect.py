@@ -164,6 +164,14 @@ def _walk_folder(root: Path, skipped: list[tuple[str, str]] | None = None) -> di
     return {name: sorted(paths) for name, paths in found.items()}
 
 
+def find_inputs(root: str | os.PathLike[str]) -> dict[str, list[Path]]:
+    """Every input of every source anywhere under the folder ``root``: source name (a
+    :class:`Source`'s ``name``) -> sorted paths, by the one walk :func:`load` makes (no
+    symbolic link to a folder followed; a report or ``spack.lock`` linked out of ``root``
+    left out). The client's upload reads the spec documents of the sources found."""
+    return _walk_folder(Path(root).expanduser())
+
+
 def _same_attempt(a: pandas.DataFrame, b: pandas.DataFrame) -> bool:
     """Whether two builds' phases (rows of ``phases``) are the same attempt: at least one
     phase has a non-empty log on both sides, and every such phase has the same log (the
