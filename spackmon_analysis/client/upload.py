@@ -9,7 +9,9 @@ DAG), turns the builds into the requests of the plain ``ms1`` protocol, one
 them through the replay engine (:func:`~.replay.replay_runs`): specs, then per build
 ``builds/new``, its phases in order (``builds/phases/update`` with the log as output, from
 which the server derives the errors and warnings) and its status (``builds/update``).
-Idempotent like the replay: a second upload of the same files creates nothing.
+Idempotent like the replay: a second upload of the same files creates nothing. A build
+of no run (an install prefix, a stage directory, a database record) is a run of its own
+date, so the server dates each attempt as the loaders date the build (``run_time``).
 
 Decisions (``docs/client.md``, "Uploading today's Spack data"):
 
@@ -270,9 +272,17 @@ def upload_runs(
     for row in events.itertuples(index=False):
         events_of.setdefault((str(row.build), str(row.phase)), []).append(row)
 
+    # one run per run of the data (a report, a save-local run); a build of no run (an
+    # install prefix, a stage directory, a database record) is a run of its own date: the
+    # server dates each run's attempts by it (``run_time``), as the loaders date the build
     groups: dict[str, list[Any]] = {}
     for row in builds.itertuples(index=False):
-        group = _text(row.run) or f"{_text(row.source) or 'other'} builds"
+        group = _text(row.run)
+        if group is None:
+            when = _time(row.created_at)
+            group = f"{_text(row.source) or 'other'} builds"
+            if when is not None:
+                group += f" {when.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
         groups.setdefault(group, []).append(row)
 
     from ..spec import load_spec
