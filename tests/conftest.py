@@ -1,11 +1,15 @@
-"""Shared test fixtures: paths to the real Spack-written files in tests/data/."""
+"""Shared test fixtures: paths to the real Spack-written files in tests/data/; the parallel run's
+plumbing (pytest-xdist, see ``addopts`` in pyproject.toml and docs/ARCHITECTURE.md "Tests").
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -57,6 +61,20 @@ def project_root() -> Path:
     return ROOT
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with the most ``slow`` tests first; otherwise collection order (a stable sort,
+    each file's tests stay together and in order).
+
+    With ``--dist loadfile`` (pyproject.toml) each file goes whole to one worker, in this order
+    (``--no-loadscope-reorder``): the longest files start first instead of leaving one worker
+    busy alone at the end. pytest-xdist's own order (most tests first) put the longest file,
+    tests/reliability/test_stall.py with 3 tests, near the end. Every worker collects and sorts
+    alike, so their collections still match.
+    """
+    slow = Counter(item.path for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -slow[item.path])
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
     """Report every PostgreSQL skip at one location, so ``-ra`` prints one line for all.
@@ -73,3 +91,39 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> objec
         reason = str(longrepr[2])
         if PG_SKIP_PREFIX in reason:
             report.longrepr = (*postgres_skip_location(), reason)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a pytest-xdist worker: hand the figures its tests measured to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        from testlib import figures_to_send
+
+        workeroutput["spackmon_figures"] = figures_to_send()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """In the pytest-xdist controller: merge a finished worker's figures."""
+    sent = getattr(node, "workeroutput", {}).get("spackmon_figures")
+    if sent:
+        from testlib import merge_figures
+
+        merge_figures(sent)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The "reliability figures" block (and ``SPACKMON_RELIABILITY_FIGURES``'s JSON file)."""
+    if hasattr(terminalreporter.config, "workeroutput"):
+        return  # an xdist worker: the controller prints the figures of all workers
+    from testlib import FIGURES
+
+    figures = {k: v for k, v in sorted(FIGURES.items()) if not k.startswith("_")}
+    if not figures:
+        return
+    terminalreporter.section("reliability figures")
+    for key, value in figures.items():
+        terminalreporter.write_line(f"{key}: {value}")
+    target = os.environ.get("SPACKMON_RELIABILITY_FIGURES")
+    if target:
+        Path(target).write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")

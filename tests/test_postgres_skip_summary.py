@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # a pytest run of its own, on two workers like the README's command
 def test_postgres_skips_are_one_summary_line(tmp_path: Path) -> None:
     env = {
         k: v

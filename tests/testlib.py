@@ -1,6 +1,7 @@
 """Helpers shared by several test folders, importable as ``testlib`` (tests/conftest.py puts
 this directory on ``sys.path``): a fresh PostgreSQL schema per test, the installed
-``spackmon`` console script, and one build environment for protocol requests.
+``spackmon`` console script, one build environment for protocol requests, and the figures the
+reliability tests measure (collected from every pytest-xdist worker by tests/conftest.py).
 
 PostgreSQL runs when ``SPACKMON_TEST_POSTGRES_URL`` is set; the schema is selected through
 ``search_path`` and dropped afterwards.
@@ -11,10 +12,12 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -102,3 +105,47 @@ def postgres_schema() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+#: Figures measured by the tests (``relhelp.record``/``relhelp.add``): printed in the
+#: "reliability figures" block of the terminal summary (tests/conftest.py). Keys starting with
+#: ``_`` are caches of one process, never reported.
+FIGURES: dict[str, Any] = {}
+#: The keys of FIGURES that count (``add_figure``): summed over the xdist workers.
+COUNTED: set[str] = set()
+_figures_lock = threading.Lock()
+
+
+def record_figure(key: str, value: Any) -> None:
+    """Record one measured figure (the last value per key wins)."""
+    with _figures_lock:
+        FIGURES[key] = value
+
+
+def add_figure(key: str, n: int) -> None:
+    """Add ``n`` to a counting figure (summed over the workers of a parallel run too)."""
+    with _figures_lock:
+        FIGURES[key] = FIGURES.get(key, 0) + n
+        COUNTED.add(key)
+
+
+def figures_to_send() -> dict[str, Any]:
+    """This process's reported figures, as an xdist worker hands them to the controller."""
+    with _figures_lock:
+        return {
+            "values": {k: v for k, v in FIGURES.items() if not k.startswith("_")},
+            "counted": sorted(COUNTED),
+        }
+
+
+def merge_figures(sent: dict[str, Any]) -> None:
+    """Merge a worker's :func:`figures_to_send` into this process's FIGURES: counting figures
+    add up, the others are the worker's values (each test runs in one worker)."""
+    counted = set(sent.get("counted", ()))
+    with _figures_lock:
+        for key, value in sent.get("values", {}).items():
+            if key in counted:
+                FIGURES[key] = FIGURES.get(key, 0) + value
+                COUNTED.add(key)
+            else:
+                FIGURES[key] = value

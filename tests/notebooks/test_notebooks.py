@@ -26,7 +26,7 @@ def _nbval(
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0")
     env.pop("SPACKMON_HOST", None)  # notebook 01 would use a remote server otherwise
     cmd = [
-        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-q",
         mode, "--nbval-current-env", "--nbval-sanitize-with", str(SANITIZE),
         "--nbval-cell-timeout", "120",
         *([f"--junitxml={junit}"] if junit else []),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import testlib
 from sqlalchemy import Engine, create_engine, select
 from testlib import postgres_schema
 
@@ -26,21 +27,11 @@ TESTS = HERE.parent
 #: example runs and the real Spack 0.17.1 runs of tests/data (8 runs, 266 files).
 REPLAY_SOURCES = [example_data_dir() / "save-local", TESTS / "data" / "save-local"]
 
-#: Figures measured by the tests (printed in the terminal summary, see conftest.py).
-FIGURES: dict[str, Any] = {}
-_figures_lock = threading.Lock()
-
-
-def record(key: str, value: Any) -> None:
-    """Record one measured figure (the last value per key wins)."""
-    with _figures_lock:
-        FIGURES[key] = value
-
-
-def add(key: str, n: int) -> None:
-    """Add ``n`` to a counting figure."""
-    with _figures_lock:
-        FIGURES[key] = FIGURES.get(key, 0) + n
+#: Figures measured by the tests (printed in the terminal summary by tests/conftest.py, from
+#: every xdist worker): ``record`` sets one, ``add`` counts.
+FIGURES = testlib.FIGURES
+record = testlib.record_figure
+add = testlib.add_figure
 
 
 # ---------------------------------------------------------------------------------------------
