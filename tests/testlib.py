@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import create_engine, text
 
 PG_ENV = "SPACKMON_TEST_POSTGRES_URL"
 
@@ -62,6 +61,8 @@ def postgres_unavailable() -> str | None:
         if not url:
             reason = f"{PG_ENV} not set (a PostgreSQL URL runs them)"
         else:
+            from sqlalchemy import create_engine, text
+
             try:
                 engine = create_engine(url)
                 try:
@@ -93,6 +94,8 @@ def postgres_schema() -> Iterator[str]:
         if os.environ.get("SPACKMON_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"SPACKMON_REQUIRE_POSTGRES=1 but {reason}")
         pytest.skip(f"{PG_SKIP_PREFIX} {reason}")
+    from sqlalchemy import create_engine, text
+
     url = os.environ[PG_ENV]
     schema = "r_" + uuid.uuid4().hex[:12]
     admin = create_engine(url)
