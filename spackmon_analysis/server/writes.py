@@ -267,7 +267,9 @@ class WritePath:
 
     def run_batch(self, ident: Identity, raw: bytes, deadline: float | None = None) -> RawAnswer:
         """A batch (:mod:`.batch`): every item decoded as its single request would be, then all
-        of them in one transaction, a savepoint each -> one answer per item."""
+        of them in one transaction -> one answer per item. On SQLite the items first run
+        without savepoints; at the first refused item that try is rolled back and the batch
+        runs again with a savepoint per item (always so on PostgreSQL)."""
         assert self.batch is not None
         limits = self.batch
         paused = _no_gc() if len(raw) > _BIG_BODY else contextlib.nullcontext()
