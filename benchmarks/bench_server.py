@@ -25,7 +25,8 @@ per request than the server) with ``benchmarks/wrk_ms1.lua``: each wrk thread po
 ``builds/phases/update`` with real phase logs, ``builds/update``) over keep-alive connections
 with one bearer token. Reported per worker count: requests/s, the server's CPU per request
 (every worker process and the supervisor, from ``/proc``) and the PostgreSQL backends' CPU per
-request (the backends of this server, found by ``application_name``). The baseline is one worker,
+request (the backends of this server, found by ``application_name``), wrk's own CPU per request
+(``RUSAGE_CHILDREN``). The baseline is one worker,
 measured in the same run; rounds alternate the order (1 2 4, then 4 2 1, ...). See
 ``--duration``, ``--connections``, ``--threads``, ``--rounds``.
 """
@@ -352,9 +353,16 @@ def _run_wrk(
         "--",
         str(folder),
     ]
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     line = next(t for t in out.splitlines() if t.startswith("{"))
-    return json.loads(line)
+    got = json.loads(line)
+    # wrk is the only child waited for in between (the server is waited for at the end)
+    got["wrk_cpu"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return got
 
 
 def bench_workers(admin_url: str, workers: int, args: argparse.Namespace) -> dict:
@@ -412,6 +420,7 @@ def bench_workers(admin_url: str, workers: int, args: argparse.Namespace) -> dic
         "server_cores": server / seconds,
         "pg_us": pg / n * 1e6,
         "pg_backends": len(backends),
+        "wrk_us": got["wrk_cpu"] / n * 1e6,
         "p50_ms": got["p50_us"] / 1000,
         "p99_ms": got["p99_us"] / 1000,
         "load": os.getloadavg()[0],
@@ -430,7 +439,7 @@ def main_workers(args: argparse.Namespace) -> int:
     rows = []
     print(
         f"{'round':>5} {'workers':>7} {'requests':>8} {'req/s':>7} {'x 1 worker':>10}"
-        f" {'server CPU us/req':>17} {'server cores':>12} {'PG CPU us/req':>13}"
+        f" {'server CPU us/req':>17} {'server cores':>12} {'PG CPU us/req':>13} {'wrk us/req':>10}"
         f" {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'non-2xx':>7} {'load':>5}",
         flush=True,
     )
@@ -447,6 +456,7 @@ def main_workers(args: argparse.Namespace) -> int:
             print(
                 f"{rnd + 1:>5} {w:>7} {r['requests']:>8} {r['rps']:>7.0f} {ratio:>10}"
                 f" {r['server_us']:>17.0f} {r['server_cores']:>12.2f} {r['pg_us']:>13.0f}"
+                f" {r['wrk_us']:>10.0f}"
                 f" {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['errors']:>6} {r['non_2xx']:>7}"
                 f" {r['load']:>5.1f}",
                 flush=True,

@@ -61,6 +61,10 @@ ENV_FIELDS = ("host_os", "platform", "host_target", "hostname", "kernel_version"
 
 
 # Statements of the hot path, built once (building a statement costs more than running it).
+# The writes of a build lock its row first (FOR UPDATE OF builds on PostgreSQL; SQLite takes one
+# writer at a time anyway): two workers or servers writing the same build take turns, as one
+# process's serialised writes do, so a tag merge or an analysis never works on rows another
+# transaction is replacing (no lost tags, no install files of two analyses mixed).
 _SEL_BUILD = (
     select(
         builds.c.id,
@@ -77,6 +81,7 @@ _SEL_BUILD = (
         and_(build_attempts.c.build_id == builds.c.id, build_attempts.c.latest == true()),
     )
     .where(builds.c.id == bindparam("b_id"))
+    .with_for_update(of=builds)
 )
 _SEL_PHASE = select(build_phases.c.id).where(
     build_phases.c.attempt_id == bindparam("b_attempt"), build_phases.c.name == bindparam("b_name")
@@ -135,8 +140,13 @@ _SEL_SPEC = (
 _SEL_ENV = select(build_environments.c.id).where(
     *(build_environments.c[f] == bindparam("b_" + f) for f in ENV_FIELDS)
 )
-_SEL_BUILD_BY = select(builds.c.id, builds.c.tags, builds.c.owner_id).where(
-    builds.c.spec_id == bindparam("b_spec"), builds.c.build_environment_id == bindparam("b_env")
+_SEL_BUILD_BY = (
+    select(builds.c.id, builds.c.tags, builds.c.owner_id)
+    .where(
+        builds.c.spec_id == bindparam("b_spec"),
+        builds.c.build_environment_id == bindparam("b_env"),
+    )
+    .with_for_update()
 )
 
 

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -291,3 +292,85 @@ def test_a_worker_that_cannot_start_stops_the_server(tmp_path):
     assert r.returncode != 0
     assert "cannot start" in r.stderr and "no-such-dir" in r.stderr
     assert "a worker could not start" in r.stderr
+
+
+def _in_thread(fn: Callable[[], None]) -> tuple[threading.Thread, list[BaseException]]:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, errors
+
+
+@pytest.mark.postgres
+def test_two_workers_writing_one_build_take_turns():
+    """The write connections of two workers (two connections to one PostgreSQL database) writing
+    the same build at once: the second waits for the first one's transaction and then works on
+    what it wrote. Tags sent by both are all kept; of two analyses of a build, the later one's
+    install files replace the earlier one's (no mix of both)."""
+    from sqlalchemy import select
+    from testlib import BUILD_ENV
+
+    from spackmon_analysis.server.ingest import analyze_build, new_build, new_spec
+    from spackmon_analysis.server.tables import builds, install_files
+
+    with postgres_schema() as url:
+        store = Store.open(url)
+        try:
+            add_user(store, "alice")
+            build = {**BUILD_ENV, "spack_version": "0.17.1"}
+            with store.write.begin() as conn:
+                spec = json.loads(SPEC.read_text())
+                _, data = new_spec(conn, {"spec": spec, "spack_version": "0.17.1"})
+                build["full_hash"] = data["spec"]["full_hash"]
+                _, data = new_build(conn, build, 1)
+                build_id = data["build"]["build_id"]
+
+            def both(first: Callable, second: Callable) -> None:
+                one = store.write.connect()
+                tx = one.begin()
+                first(one)  # worker 1's transaction, not yet committed
+                other, errors = _in_thread(lambda: _commit(store, second))
+                other.join(1.0)
+                tx.commit()
+                one.close()
+                other.join(30)
+                assert not other.is_alive() and not errors, errors
+
+            both(
+                lambda c: new_build(c, {**build, "tags": "nightly"}, 1),
+                lambda c: new_build(c, {**build, "tags": "retry"}, 1),
+            )
+            with store.read.connect() as conn:
+                tags = conn.execute(select(builds.c.tags).where(builds.c.id == build_id)).scalar()
+            assert tags == ["nightly", "retry"]
+
+            def files(*paths: str) -> dict:
+                meta = {p: {"type": "file", "mode": 33188} for p in paths}
+                return {"build_id": build_id, "metadata": {"install_files": meta}}
+
+            prefix = "/opt/spack/linux/tinyapp-1.0-abc/"
+            both(
+                lambda c: analyze_build(c, files(prefix + "bin/old", prefix + ".spack/a"), 1),
+                lambda c: analyze_build(c, files(prefix + "bin/new", prefix + ".spack/a"), 1),
+            )
+            with store.read.connect() as conn:
+                paths = sorted(
+                    conn.execute(
+                        select(install_files.c.path).where(install_files.c.build_id == build_id)
+                    ).scalars()
+                )
+            assert paths == [".spack/a", "bin/new"]
+        finally:
+            store.dispose()
+
+
+def _commit(store: Store, write: Callable) -> None:
+    with store.write.begin() as conn:
+        write(conn)
