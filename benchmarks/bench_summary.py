@@ -3,7 +3,8 @@ database) against the pandas functions on loaded frames, for a million builds in
 
 The database is ``benchmarks/bench_scale.py``'s generated server database (its ``seed``: a
 million builds, six million phases, ten weeks of ``created_at``); a schema it kept
-(``bench_scale_<n>``, ``--keep`` there) is reused, else one is generated into
+(``bench_scale_<n>``, ``--keep`` there) of the current schema version is reused, else one is
+generated into
 ``bench_summary_<n>`` (dropped afterwards unless ``--keep``).
 
 Three questions a dashboard asks: failure rates per package, per package and compiler, and per
@@ -108,14 +109,24 @@ def main() -> None:
     from bench_scale import schema_url, seed
     from sqlalchemy import create_engine, text
 
+    from spackmon_analysis.server.tables import SCHEMA_VERSION, meta
+
+    schema, generated = f"bench_scale_{args.builds}", False
     admin = create_engine(args.url)
     with admin.connect() as conn:
         present = {
             r[0] for r in conn.execute(text("SELECT schema_name FROM information_schema.schemata"))
         }
+        version = None
+        if schema in present:  # a kept database of an older schema is not reused
+            try:
+                version = conn.execute(
+                    text(f"SELECT value FROM {schema}.{meta.name} WHERE key = 'schema_version'")
+                ).scalar()
+            except Exception:  # no such table: not a server database
+                version = None
     admin.dispose()
-    schema, generated = f"bench_scale_{args.builds}", False
-    if schema in present:
+    if version == str(SCHEMA_VERSION):
         print(f"reusing schema {schema} (bench_scale.py --keep)")
     else:
         schema, generated = f"bench_summary_{args.builds}", True
