@@ -937,6 +937,15 @@ def _as_datetime(value: datetime | str) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
+def _lock_build(conn: Connection, build_id: int) -> Any:
+    """Lock the build's row until the transaction ends (PostgreSQL ``FOR UPDATE``; SQLite's
+    writes are serialised already), so that two servers writing to one build number and
+    open its attempts one after the other -> the build's ``reopened_at`` as it is now."""
+    return conn.execute(
+        select(builds.c.reopened_at).where(builds.c.id == build_id).with_for_update()
+    ).scalar()
+
+
 def _new_attempt(
     conn: Connection,
     build_id: int,
@@ -945,6 +954,7 @@ def _new_attempt(
     now: datetime,
 ) -> Attempt:
     started = _as_datetime(started)
+    _lock_build(conn, build_id)
     attempt_id = _insert(
         conn,
         build_attempts.insert().values(
@@ -973,11 +983,13 @@ def open_first_attempt(
 def _run_attempt(conn: Connection, build_id: int, run_time: datetime, now: datetime) -> Attempt:
     """The attempt of the save-local run dated ``run_time`` (created, dated by the run, when the
     build has none yet: the same run replayed again finds its own attempt)."""
-    found = conn.execute(
-        select(build_attempts.c.id, build_attempts.c.latest).where(
-            build_attempts.c.build_id == build_id, build_attempts.c.run_time == run_time
-        )
-    ).first()
+    query = select(build_attempts.c.id, build_attempts.c.latest).where(
+        build_attempts.c.build_id == build_id, build_attempts.c.run_time == run_time
+    )
+    found = conn.execute(query).first()
+    if found is None:  # looked for again under the build's lock (another server may be adding it)
+        _lock_build(conn, build_id)
+        found = conn.execute(query).first()
     if found is not None:
         return Attempt(found.id, bool(found.latest))
     return _new_attempt(conn, build_id, run_time, run_time, now)
@@ -1050,11 +1062,19 @@ def attempt_for_write(
         return _new_attempt(conn, row.id, row.reopened_at or now, None, now)
     if row.reopened_at is None:
         return Attempt(row.attempt_id, True)
+    reopened = _lock_build(conn, row.id)
+    if reopened is None:  # another write used the reopening up meanwhile
+        latest = conn.execute(
+            select(build_attempts.c.id).where(
+                build_attempts.c.build_id == row.id, build_attempts.c.latest == true()
+            )
+        ).scalar_one()
+        return Attempt(latest, True)
     conn.execute(update(builds).where(builds.c.id == row.id).values(reopened_at=None))
     if _has_activity(conn, row.attempt_id, row.attempt_status) and not _is_repeat(
         conn, row.attempt_id, row.attempt_status, phase, status
     ):
-        return _new_attempt(conn, row.id, row.reopened_at, None, now)
+        return _new_attempt(conn, row.id, reopened, None, now)
     return Attempt(row.attempt_id, True)
 
 

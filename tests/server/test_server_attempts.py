@@ -225,3 +225,59 @@ def test_the_database_summary_counts_builds_by_their_latest_attempt_and_trends_e
     data = MonitorData.from_database(mon.db_url)
     pd.testing.assert_frame_equal(rates, failure_rates(data, "spec_name"))
     pd.testing.assert_frame_equal(trends, failure_trends(data, "day", "spec_name"))
+
+
+def test_two_servers_writing_runs_of_one_build_at_once_number_its_attempts_once():
+    """Two servers on one PostgreSQL database (``spackmon serve --workers``) replaying runs of
+    the same build at the same time: each run is one attempt, numbered once by its date, one
+    latest (a build's attempts are opened under its row's lock)."""
+    import json
+    import threading
+
+    from testlib import postgres_schema
+
+    from spackmon_analysis.server import LocalMonitor
+
+    doc = json.loads((SPECS / "tinyapp-spack-0.17.1.json").read_text())
+    with postgres_schema() as url:
+        with LocalMonitor(url, in_process=True) as one, LocalMonitor(url, in_process=True) as two:
+            token = one.add_user("alice")
+            sessions = []
+            for mon in (one, two):
+                s = mon.session()
+                bearer = s.get(f"{mon.base_url}/auth/token/", auth=("alice", token)).json()
+                s.headers["Authorization"] = "Bearer " + bearer["token"]
+                sessions.append((mon.base_url, s))
+            base, first = sessions[0]
+            first.post(f"{base}/specs/new/", data=json.dumps({"spec": doc, "spack_version": SV}))
+            spec = next(
+                r
+                for r in first.get(f"{one.url}/api/specs/", params={"limit": 100}).json()["results"]
+                if r["name"] == "tinyapp"
+            )
+            days = list(range(1, 13))
+            errors: list[str] = []
+
+            def replay(index: int) -> None:
+                base, s = sessions[index % 2]
+                for day in days[index::4]:
+                    when = f"2026-11-{day:02d}T06:00:00Z"
+                    body = {**BUILD_ENV, "spack_version": SV, "full_hash": spec["full_hash"]}
+                    r = s.post(f"{base}/builds/new/", data=json.dumps({**body, "run_time": when}))
+                    build_id = r.json()["data"]["build"]["build_id"]
+                    status = {"build_id": build_id, "status": "SUCCESS", "run_time": when}
+                    r = s.post(f"{base}/builds/update/", data=json.dumps(status))
+                    if r.status_code != 200:
+                        errors.append(r.text)
+
+            threads = [threading.Thread(target=replay, args=(i,)) for i in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=120)
+            assert errors == []
+            rows = first.get(f"{one.url}/api/attempts/", params={"limit": 100}).json()["results"]
+    assert sorted(a["number"] for a in rows) == list(range(1, len(days) + 1))
+    by_number = sorted(rows, key=lambda a: a["number"])
+    assert [a["run_time"][:10] for a in by_number] == [f"2026-11-{d:02d}" for d in days]
+    assert [a["latest"] for a in by_number] == [False] * (len(days) - 1) + [True]
