@@ -249,3 +249,38 @@ def test_a_registered_source_is_found_by_load_next_to_the_others(tmp_path, monke
     assert (str(tmp_path / "empty"), f"holds no {', '.join(kinds)}; not loaded") in data.notes
     with pytest.raises(Exception, match=r"nor a build list \(\*\.builds\)"):
         load(tmp_path / "empty")
+
+
+class _ServerBeforeAttempts:
+    """The real client, except that the server answers 404 for the attempt routes: a server
+    of the version before attempts (which this server, serving them, cannot be made into)."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.baseurl = client.baseurl
+
+    def pull(self, route: str, **kwargs):
+        from spackmon_analysis.errors import NotFoundError
+
+        if route.startswith("attempt"):
+            raise NotFoundError(f"GET /api/{route}/: 404 Unknown data API route", status_code=404)
+        return list(self.client.pull(route, **kwargs))
+
+
+def test_from_client_of_a_server_before_attempts_reads_one_attempt_per_build(tmp_path) -> None:
+    from spackmon_analysis import LocalMonitor
+
+    url = _database(tmp_path / "monitor.db")
+    with LocalMonitor(url) as mon:
+        mon.add_user("reader")
+        client = mon.client("reader")
+        old = MonitorData.from_client(_ServerBeforeAttempts(client))
+        new = MonitorData.from_client(client)
+    assert not old.has_attempt_rows and new.has_attempt_rows
+    for name in ("builds", "phases", "events"):
+        pd.testing.assert_frame_equal(getattr(old, name), getattr(new, name))
+    assert list(old.attempts["attempt"]) == ["1", "2"]  # derived: attempt = build
+    assert list(new.attempts["attempt"]) == ["1#1", "2#1"]
+    pd.testing.assert_frame_equal(
+        old.attempts.drop(columns="attempt"), new.attempts.drop(columns="attempt")
+    )
