@@ -190,7 +190,8 @@ print(first)
     md("""
 Each local build id (the 32-hex name in the files) maps to a server build id. A package
 rebuilt in a later run with the same spec on the same host is the same server build, so
-several local ids can map to one server id.
+several local ids can map to one server id; each run is one **attempt** of that build, dated
+by the run (`docs/server.md`, "Attempts").
 """),
     unchecked("""
 mapping = pd.Series(first.build_ids, name="server build id").rename_axis("local id").sort_index()
@@ -208,10 +209,10 @@ print("builds before/after:", len(before), len(after))
 print("same builds and statuses:", before[["id", "full_hash", "status"]].equals(after[["id", "full_hash", "status"]]))
 """),
     md("""
-Why does the second replay count a few phases and statuses as "updated" when it ends where it
-started? A rebuild of the same spec on the same host is one server build, so the runs' files
-are played onto it in run order; every file that holds a different state than the file
-played before it overwrites the server's value. These are the only such files:
+The second replay finds every run's attempt as it was: nothing is created or updated. These
+builds' runs said different things (a failure, then a rebuild that worked); the server keeps
+each run as an attempt of the build instead of playing the runs over each other, and the
+build row shows the latest:
 """),
     checked("""
 local = sma.load_save_local(RUNS)
@@ -223,6 +224,10 @@ for what, frame, by in [("status", b.dropna(subset=["status"]), keys), ("phase",
         if rows["status"].astype(str).nunique() > 1:
             name = rows["label"].iloc[0] + (f" phase {rows['name'].iloc[0]}" if what == "phase" else " status")
             print(name + ": " + " -> ".join(f"{s} ({r[:10]})" for r, s in zip(rows["run"], rows["status"])))
+"""),
+    checked("""
+attempts = client.pull("attempts").to_frame()
+print(len(attempts), "attempts of", attempts["build"].nunique(), "server builds;", len(local.builds), "builds in the run files")
 """),
     md("""
 ## Offline and online answers agree (one run)
