@@ -57,6 +57,8 @@ _PHASE_FILE = re.compile(r"^spack-build-(?P<nn>\d+)-(?P<phase>.+)-out\.txt(?P<gz
 _SHORT_SPEC = re.compile(r"^(?P<name>[^@%\s]+)@(?P<version>[^%\s+~^]+)")
 _ARCH = re.compile(r"arch=(?P<platform>[^-\s/]+)-(?P<os>[^-\s/]+)-(?P<target>[^\s/]+)")
 _SPEC_FILES = ("spec.json", "spec.yaml")
+#: What ``spack install --test`` keeps of its tests, in the stage and the prefix's ``.spack/``.
+_TEST_LOG = "install-time-test-log.txt"
 
 
 @dataclass
@@ -414,6 +416,12 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
             outputs = [
                 (i, lp.name, lp.text, combined.name, lp.first_line) for i, lp in enumerate(cut)
             ]
+    test_log = _find(meta, _TEST_LOG)
+    if test_log is not None:
+        notes.append(
+            f"{test_log.name}: the log of the install-time tests (spack install --test); not "
+            "read (their output is in the phase logs too)"
+        )
     spack_version = env.get("spack_version") or (spec.spack_version if spec is not None else None)
     attributed = phase_durations(times, spack_version, [phase for _, phase, _, _, _ in outputs])
     if times and attributed.note:
