@@ -26,10 +26,18 @@ import os
 import stat
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import SpackmonError
 
-__all__ = ["MAX_FILE_BYTES", "MAX_DECODED_BYTES", "UnsafeFileError", "read_local"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_DECODED_BYTES",
+    "UnsafeFileError",
+    "read_local",
+    "open_local",
+    "LocalFile",
+]
 
 #: The largest local file read for upload (bytes; a monitor accepts 100 MiB bodies).
 MAX_FILE_BYTES = 256 * 1024 * 1024
@@ -67,8 +75,75 @@ def read_local(
         UnsafeFileError: outside ``within``, not a regular file, or over a size cap.
         OSError: the file cannot be read (missing, no permission).
     """
-    max_bytes = MAX_FILE_BYTES if max_bytes is None else max_bytes
     max_decoded = MAX_DECODED_BYTES if max_decoded is None else max_decoded
+    with open_local(path, within, max_bytes=max_bytes) as fh:
+        data = fh.read()
+    if decompress or (decompress is None and data[:2] == b"\x1f\x8b"):
+        data = _gunzip(data, max_decoded, Path(path))
+    return data
+
+
+class LocalFile:
+    """A regular file opened under :func:`read_local`'s rules (:func:`open_local`), read
+    in pieces: ``read(n)`` raises :class:`UnsafeFileError` once more than ``max_bytes``
+    came out (a file that grew while being read). A context manager; ``close()`` closes it."""
+
+    def __init__(self, handle: BinaryIO, max_bytes: int, path: Path, size: int = 0) -> None:
+        self._handle = handle
+        self.max_bytes = max_bytes
+        self.path = path
+        #: the size the file had when it was opened
+        self.size = size
+        self.read_bytes = 0
+
+    def read(self, size: int = -1) -> bytes:
+        """At most ``size`` bytes (``-1``: the rest, up to the cap; asked for in the size
+        the file had, not the cap, so no buffer of the cap's size is ever allocated)."""
+        if size is not None and size >= 0:
+            return self._count(self._handle.read(size))
+        parts = []
+        want = max(self.size - self.read_bytes, 0) + 1  # one more: did it grow?
+        while want > 0:
+            chunk = self._count(self._handle.read(want))
+            if not chunk:
+                break
+            parts.append(chunk)
+            want = min(1 << 20, self.max_bytes + 1 - self.read_bytes)
+        return b"".join(parts) if len(parts) != 1 else parts[0]
+
+    def _count(self, data: bytes) -> bytes:
+        self.read_bytes += len(data)
+        if self.read_bytes > self.max_bytes:  # grew while being read
+            raise UnsafeFileError(f"more than {self.max_bytes:,} bytes; not read", path=self.path)
+        return data
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> LocalFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_local(
+    path: str | os.PathLike[str],
+    within: str | os.PathLike[str] | None,
+    *,
+    max_bytes: int | None = None,
+) -> LocalFile:
+    """``path`` opened for reading in pieces under the rules of :func:`read_local` (inside
+    ``within`` after resolving links, a regular file, at most ``max_bytes``, default
+    :data:`MAX_FILE_BYTES`); no decompression. For readers that stream a big file (a JUnit
+    report near the cap) instead of holding its bytes.
+
+    Raises:
+        UnsafeFileError: outside ``within``, not a regular file, or over the size cap
+            (also while reading, from :meth:`LocalFile.read`).
+        OSError: the file cannot be opened (missing, no permission).
+    """
+    max_bytes = MAX_FILE_BYTES if max_bytes is None else max_bytes
     path = Path(path)
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     fd = _open_inside(path, within, flags) if within is not None else None
@@ -89,7 +164,8 @@ def read_local(
             except BaseException:
                 os.close(fd)
                 raise
-    with os.fdopen(fd, "rb") as fh:
+    fh = os.fdopen(fd, "rb")
+    try:
         info = os.fstat(fh.fileno())
         if not stat.S_ISREG(info.st_mode):
             raise UnsafeFileError("not a regular file; not read", path=path)
@@ -99,12 +175,10 @@ def read_local(
                 "read for upload; not read",
                 path=path,
             )
-        data = fh.read(max_bytes + 1)
-    if len(data) > max_bytes:  # grew while being read
-        raise UnsafeFileError(f"more than {max_bytes:,} bytes; not read", path=path)
-    if decompress or (decompress is None and data[:2] == b"\x1f\x8b"):
-        data = _gunzip(data, max_decoded, path)
-    return data
+    except BaseException:
+        fh.close()
+        raise
+    return LocalFile(fh, max_bytes, path, info.st_size)
 
 
 def _open_inside(path: Path, within: str | os.PathLike[str], flags: int) -> int | None:

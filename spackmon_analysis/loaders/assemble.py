@@ -99,6 +99,11 @@ class Assembler:
         self.builds: list[dict[str, Any]] = []
         self.build_keys: set[str] = set()
         self.phases: list[tuple] = []
+        #: the phases' log texts, apart from their rows (:meth:`_output_column`): the
+        #: texts not yet turned into an Arrow chunk, and the chunks
+        self._outputs: list[str | None] = []
+        self._output_chunks: list[Any] = []
+        self._arrow = _arrow_strings()
         self.events: list[LogEvent] = []
         self.event_build: list[str] = []
         self.event_phase: list[str] = []
@@ -187,10 +192,13 @@ class Assembler:
                     duration,
                     utc(phase.get("started_at")),
                     utc(phase.get("finished_at")),
-                    output if self.keep_output else None,
+                    None,  # the output: kept apart, in self._outputs
                     phase.get("first_line"),
                 )
             )
+            self._outputs.append(output if self.keep_output else None)
+            if self._arrow and len(self._outputs) >= _OUTPUT_CHUNK:
+                self._flush_outputs()
             events = phase.get("events")
             if events is None and self.parse_events and output:
                 events = parse_log(output, rules=self.rules)
@@ -260,6 +268,7 @@ class Assembler:
         phases = pd.DataFrame.from_records(self.phases, columns=phase_cols)
         for column in ("started_at", "finished_at"):
             phases[column] = phases[column].astype(object)
+        phases["output"] = self._output_column()
 
         events = self._events_frame()
         return {
@@ -269,6 +278,27 @@ class Assembler:
             "phases": phases,
             "events": events,
         }
+
+    def _flush_outputs(self) -> None:
+        """The pending log texts as one Arrow chunk; the Python strings go (a loader that
+        drops its records as it goes then holds each log once, not twice)."""
+        import pyarrow as pa
+
+        self._output_chunks.append(pa.array(self._outputs, type=pa.large_string()))
+        self._outputs = []
+
+    def _output_column(self) -> Any:
+        """The ``output`` column (``string`` dtype): Arrow chunks when the ``string`` dtype
+        is Arrow-backed (built as the phases came), else the texts as they are."""
+        import pandas as pd
+
+        if not self._arrow:
+            return pd.array(self._outputs, dtype="string")
+        import pyarrow as pa
+
+        if self._outputs or not self._output_chunks:
+            self._flush_outputs()
+        return pd.arrays.ArrowStringArray(pa.chunked_array(self._output_chunks))
 
     def _events_frame(self) -> pandas.DataFrame:
         """The event records as columns (:func:`~spackmon_analysis.logs.event_columns`, the
@@ -280,6 +310,17 @@ class Assembler:
         for name in ("pre_context", "post_context", "classes"):
             cols[name] = object_column(cols[name])
         return pd.DataFrame(cols)
+
+
+#: Log texts per Arrow chunk of the ``output`` column (:meth:`Assembler._flush_outputs`).
+_OUTPUT_CHUNK = 4096
+
+
+def _arrow_strings() -> bool:
+    """Whether pandas' ``string`` dtype is Arrow-backed here (pyarrow installed)."""
+    import pandas as pd
+
+    return pd.StringDtype().storage == "pyarrow"
 
 
 def phase_dict(p: PhaseRecord) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from typing import Any
 from ..errors import ReportError
 from ..records import BuildRecord, PhaseRecord, ReportRun
 from ..spackfacts import phase_timing, split_phases
-from .xmlreport import element_path, need_attr, number, parse_xml
+from .xmlreport import element_path, iter_xml, need_attr, number
 
 __all__ = ["read_junit", "is_junit_file", "parse_junit_timestamp", "split_architecture"]
 
@@ -163,35 +163,56 @@ def _phases(
     return records
 
 
-def _read_suite(
-    suite: Any, where: str, filename: str, run: ReportRun, seen: dict[str, int]
-) -> None:
-    suite_name = need_attr(suite, "name", filename, where)
-    root, sep, prefix = suite_name.rpartition("_")
-    if sep and root and re.fullmatch(r"[a-z2-7]{7}", prefix):  # dag_hash(length=7)
-        run.roots.append((root, prefix))
-    else:
-        run.roots.append((suite_name, None))
-    root_name = run.roots[-1][0]
-    stamp_text = suite.get("timestamp")
-    stamp = parse_junit_timestamp(stamp_text)
-    if stamp_text and stamp is None:
-        run.notes.append(
-            (
-                f"{filename} <{where}@timestamp>",
-                f"timestamp {stamp_text[:40]!r} not understood; the run has no time",
+class _Suite:
+    """One ``<testsuite>`` as it is read: its attributes at its start, its properties and
+    testcases as each ends (so a testcase's element can be dropped once read)."""
+
+    def __init__(self, suite: Any, where: str, filename: str, run: ReportRun) -> None:
+        self.where, self.filename, self.run = where, filename, run
+        suite_name = need_attr(suite, "name", filename, where)
+        root, sep, prefix = suite_name.rpartition("_")
+        if sep and root and re.fullmatch(r"[a-z2-7]{7}", prefix):  # dag_hash(length=7)
+            run.roots.append((root, prefix))
+        else:
+            run.roots.append((suite_name, None))
+        self.root_name = run.roots[-1][0]
+        stamp_text = suite.get("timestamp")
+        self.stamp = parse_junit_timestamp(stamp_text)
+        if stamp_text and self.stamp is None:
+            run.notes.append(
+                (
+                    f"{filename} <{where}@timestamp>",
+                    f"timestamp {stamp_text[:40]!r} not understood; the run has no time",
+                )
             )
-        )
-    if stamp is not None and (run.started_at is None or stamp < run.started_at):
-        run.started_at = stamp
-    props: dict[str, str] = {}
-    for i, prop in enumerate(suite.iter("property")):
-        pwhere = element_path(where, "properties", f"property[{i}]")
-        props[need_attr(prop, "name", filename, pwhere)] = prop.get("value", "")
-    platform, os_name, target = split_architecture(props.get("architecture"))
-    compiler = _compiler(props.get("compiler"))
-    for i, case in enumerate(suite.findall("testcase")):
-        cwhere = element_path(where, f"testcase[{i}]")
+        if self.stamp is not None and (run.started_at is None or self.stamp < run.started_at):
+            run.started_at = self.stamp
+        self.props: dict[str, str] = {}
+        self.n_props = 0
+        #: the builds this suite added (their environment is the suite's properties)
+        self.records: list[BuildRecord] = []
+        self._env = self._environment()
+
+    def _environment(self) -> tuple[str | None, str | None, str | None, str | None]:
+        platform, os_name, target = split_architecture(self.props.get("architecture"))
+        return platform, os_name, target, _compiler(self.props.get("compiler"))
+
+    def add_property(self, prop: Any) -> None:
+        pwhere = element_path(self.where, "properties", f"property[{self.n_props}]")
+        self.n_props += 1
+        self.props[need_attr(prop, "name", self.filename, pwhere)] = prop.get("value", "")
+        self._env = self._environment()
+
+    def end(self) -> None:
+        """Every build of the suite gets the suite's properties (the last value of each
+        name), also those read before a property that came after them."""
+        platform, os_name, target, compiler = self._env
+        for record in self.records:
+            record.platform, record.host_os, record.host_target = platform, os_name, target
+            record.compiler = compiler
+
+    def add_case(self, case: Any, cwhere: str, seen: dict[str, int]) -> None:
+        filename, run = self.filename, self.run
         name = need_attr(case, "classname", filename, cwhere).strip()
         dag_hash = need_attr(case, "name", filename, cwhere).strip()
         if not name:
@@ -238,7 +259,8 @@ def _read_suite(
                 seen.clear()
                 seen.update({b.key: k for k, b in enumerate(run.builds)})
             else:
-                continue
+                return
+        platform, os_name, target, compiler = self._env
         record = BuildRecord(
             key=dag_hash,
             full_hash=dag_hash,
@@ -250,7 +272,7 @@ def _read_suite(
             tags=tags,
             run=run.name,
             source=filename,
-            created_at=stamp,
+            created_at=self.stamp,
             compiler=compiler,
             duration=seconds,
             message=message,
@@ -258,7 +280,8 @@ def _read_suite(
         )
         seen[dag_hash] = len(run.builds)
         run.builds.append(record)
-        run.build_roots.setdefault(dag_hash, root_name)
+        self.records.append(record)
+        run.build_roots.setdefault(dag_hash, self.root_name)
         if status != "NOTRUN":
             run.phases.extend(_phases(dag_hash, log, status == "FAILED", message, filename))
         elif log.strip():
@@ -270,6 +293,10 @@ def _read_suite(
 def read_junit(path: str | Path) -> ReportRun:
     """Read one JUnit report file written by ``spack install --log-format junit``.
 
+    The file is parsed as it is read (:func:`~.xmlreport.iter_xml`), and each testcase is
+    dropped from the tree once it is a record: a report near the 256 MiB cap is never held
+    whole, as bytes or as a tree.
+
     Raises:
         ReportError: the file is not a JUnit report, is not well-formed (truncated), or an
             element lacks what Spack always writes (``testcase`` ``classname``/``name``, a
@@ -277,24 +304,43 @@ def read_junit(path: str | Path) -> ReportRun:
     """
     file = Path(path)
     filename = str(file)
-    root = parse_xml(file)
-    if root.tag == "testsuites":
-        suites = [
-            (s, element_path("testsuites", f"testsuite[{i}]"))
-            for i, s in enumerate(root.findall("testsuite"))
-        ]
-    elif root.tag == "testsuite":
-        suites = [(root, "testsuite")]
-    else:
-        raise ReportError(
-            f"the root element is <{root.tag}>, not <testsuites> or <testsuite>: not a JUnit report",
-            filename=filename,
-            element=str(root.tag),
-        )
     run = ReportRun(name=file.stem, path=filename, format="junit")
     seen: dict[str, int] = {}
-    for suite, where in suites:
-        _read_suite(suite, where, filename, run, seen)
+    elements: list[Any] = []  # the open elements, the root first
+    suite: _Suite | None = None
+    suite_depth = 0
+    suites = 0
+    for event, elem, where in iter_xml(file):
+        if event == "start":
+            if not elements:
+                if elem.tag == "testsuites":
+                    suite_depth = 1
+                elif elem.tag != "testsuite":
+                    raise ReportError(
+                        f"the root element is <{elem.tag}>, not <testsuites> or <testsuite>: "
+                        "not a JUnit report",
+                        filename=filename,
+                        element=str(elem.tag),
+                    )
+            if elem.tag == "testsuite" and len(elements) == suite_depth:
+                suite = _Suite(elem, where, filename, run)
+                suites += 1
+            elements.append(elem)
+            continue
+        elements.pop()
+        if suite is None:
+            continue
+        depth = len(elements)  # the ended element's parent is elements[-1]
+        if elem.tag == "property" and depth > suite_depth:
+            suite.add_property(elem)
+        elif elem.tag == "testcase" and depth == suite_depth + 1:
+            suite.add_case(elem, where, seen)
+            elements[-1].remove(elem)  # read: its log is in the records now
+        elif depth == suite_depth and elem.tag == "testsuite":
+            suite.end()
+            suite = None
+            if elements:
+                elements[-1].remove(elem)
     if not suites:
         run.notes.append((filename, "the report holds no testsuite (no spec was installed)"))
     return run

@@ -74,6 +74,9 @@ def _quiet_phases(phases: list[Any], rules: Any) -> list[list[Any] | None]:
 
 
 def _frames(runs: list[ReportRun], *, keep_output: bool, rules: Any, source: str) -> FrameSet:
+    """The frames of ``runs``. The runs' phase records are consumed (``run.phases`` is
+    emptied and each build's records dropped once its rows are made), so a report near the
+    size cap does not keep every phase twice, as records and as rows."""
     asm = Assembler(keep_output=keep_output, rules=rules)
     notes: list[tuple[str, str]] = []
     extra: dict[str, tuple[Any, ...]] = {}
@@ -82,12 +85,14 @@ def _frames(runs: list[ReportRun], *, keep_output: bool, rules: Any, source: str
         by_build: dict[str, list[Any]] = {}
         for phase in run.phases:
             by_build.setdefault(phase.build_key, []).append(phase)
+        run.phases = []
+        built = set(by_build)
         for record in run.builds:
             # the same package in two reports of a folder: the later one's key names its run
             key = record.key if record.key not in extra else f"{run.name}/{record.key}"
             env = record.environment()
             env["spack_version"] = record.spack_version or run.spack_version
-            phases = sorted(by_build.get(record.key, []), key=lambda p: p.order or 0)
+            phases = sorted(by_build.pop(record.key, []), key=lambda p: p.order or 0)
             asm.add_build(
                 key=key,
                 build_id=None,
@@ -117,7 +122,7 @@ def _frames(runs: list[ReportRun], *, keep_output: bool, rules: Any, source: str
                 run.build_roots.get(record.key),
             )
         failed = sorted(
-            {b.spec_name or b.key for b in run.builds if b.status == "FAILED" and b.key in by_build}
+            {b.spec_name or b.key for b in run.builds if b.status == "FAILED" and b.key in built}
         )
         if failed:
             notes.append(

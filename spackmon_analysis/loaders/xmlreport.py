@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,12 @@ import defusedxml.ElementTree as DET
 from .. import localfiles
 from ..errors import ReportError
 
-__all__ = ["parse_xml", "element_path", "text_of", "need_attr", "number"]
+__all__ = ["parse_xml", "iter_xml", "element_path", "text_of", "need_attr", "number"]
+
+_DTD_REFUSED = (
+    "a document type declaration (<!DOCTYPE>) is refused: Spack never writes one and "
+    "it can declare external or exponentially expanding entities"
+)
 
 
 def _open_path(data: bytes) -> str | None:
@@ -78,11 +84,7 @@ def parse_xml(path: Path, data: bytes | None = None) -> ET.Element:
     try:
         return DET.fromstring(data, forbid_dtd=True)
     except defusedxml.DTDForbidden:
-        raise ReportError(
-            "a document type declaration (<!DOCTYPE>) is refused: Spack never writes one and "
-            "it can declare external or exponentially expanding entities",
-            filename=name,
-        ) from None
+        raise ReportError(_DTD_REFUSED, filename=name) from None
     except (defusedxml.EntitiesForbidden, defusedxml.ExternalReferenceForbidden) as exc:
         raise ReportError(f"entity declarations are refused ({exc})", filename=name) from None
     except LookupError as exc:  # a damaged encoding="..." in the XML declaration
@@ -100,6 +102,88 @@ def parse_xml(path: Path, data: bytes | None = None) -> ET.Element:
             filename=name,
             element=open_path,
         ) from None
+
+
+def _is_blank(path: Path) -> bool:
+    """Whether the file holds nothing but white space (read in pieces, under the cap)."""
+    try:
+        with localfiles.open_local(path, None) as handle:
+            while chunk := handle.read(1 << 20):
+                if chunk.strip():
+                    return False
+    except (OSError, localfiles.UnsafeFileError):
+        return False
+    return True
+
+
+def iter_xml(path: Path) -> Iterator[tuple[str, ET.Element, str]]:
+    """The ``("start" | "end", element, element path)`` events of the XML file ``path``,
+    parsed as it is read (for a report near the size cap: the caller clears what it has
+    read, so the whole tree is never held). The same rules and errors as
+    :func:`parse_xml`: the local-file rule (a regular file of at most
+    :data:`~spackmon_analysis.localfiles.MAX_FILE_BYTES`), a DTD or entity declaration
+    refused before anything is expanded, and a :class:`ReportError` naming the file and
+    the element left open for XML that is not well-formed. The path names each element
+    as :func:`parse_xml`'s errors do: ``testsuites/testsuite[0]/testcase[2]`` (the index
+    counts the earlier siblings of the same tag). An element's attributes are complete at
+    its ``start``, its text and children at its ``end``.
+
+    Raises:
+        ReportError: as :func:`parse_xml`; raised while iterating, after the events of
+            the well-formed part before the damage.
+    """
+    name = str(path)
+    try:
+        handle = localfiles.open_local(Path(path), None)
+    except localfiles.UnsafeFileError as exc:
+        raise ReportError(exc.reason, filename=name) from None
+    except OSError as exc:
+        raise ReportError(f"cannot read the file ({exc.strerror or exc})", filename=name) from None
+    stack: list[str] = []
+    counts: list[dict[str, int]] = [{}]
+    started = False
+    with handle:
+        try:
+            for event, elem in DET.iterparse(handle, events=("start", "end"), forbid_dtd=True):
+                if event == "start":
+                    started = True
+                    seen = counts[-1]
+                    index = seen.get(elem.tag, 0)
+                    seen[elem.tag] = index + 1
+                    stack.append(f"{elem.tag}[{index}]" if stack else str(elem.tag))
+                    counts.append({})
+                    yield event, elem, "/".join(stack)
+                else:
+                    yield event, elem, "/".join(stack)
+                    stack.pop()
+                    counts.pop()
+        except localfiles.UnsafeFileError as exc:
+            raise ReportError(exc.reason, filename=name) from None
+        except OSError as exc:
+            raise ReportError(
+                f"cannot read the file ({exc.strerror or exc})", filename=name
+            ) from None
+        except defusedxml.DTDForbidden:
+            raise ReportError(_DTD_REFUSED, filename=name) from None
+        except (defusedxml.EntitiesForbidden, defusedxml.ExternalReferenceForbidden) as exc:
+            raise ReportError(f"entity declarations are refused ({exc})", filename=name) from None
+        except LookupError as exc:  # a damaged encoding="..." in the XML declaration
+            raise ReportError(
+                f"the XML declaration names an unknown encoding ({exc}): a damaged report",
+                filename=name,
+            ) from None
+        except ET.ParseError as exc:
+            if not started and _is_blank(Path(path)):
+                raise ReportError("the file is empty", filename=name) from None
+            line, column = getattr(exc, "position", (None, None))
+            open_path = "/".join(stack) if stack else None
+            where = f"inside <{open_path}>" if open_path else "before the root element"
+            raise ReportError(
+                f"not well-formed XML at line {line}, column {column} ({where}; a truncated "
+                f"or damaged report): {exc}",
+                filename=name,
+                element=open_path,
+            ) from None
 
 
 def element_path(*parts: str) -> str:
