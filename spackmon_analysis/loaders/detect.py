@@ -479,6 +479,7 @@ def _merge_directories_into_reports(data: FrameSet, paths: dict[str | None, str]
             by_dag.setdefault(str(row["dag_hash"]), []).append(j)
         by_name.setdefault((str(row["spec_name"]), str(row["spec_version"])), []).append(j)
     builds = builds.copy()
+    dtypes = {c: builds[c].dtype for c in (*_DIRECTORY_COLUMNS, "explicit") if c in builds}
     for column in (*_DIRECTORY_COLUMNS, *_FILL_COLUMNS):
         if column in builds.columns:
             builds[column] = builds[column].astype(object)
@@ -565,9 +566,11 @@ def _merge_directories_into_reports(data: FrameSet, paths: dict[str | None, str]
         return out
 
     builds = builds.drop(index=list(drop)).reset_index(drop=True)
-    for column in _FILL_COLUMNS:
-        if column == "created_at" and column in builds.columns:
-            builds[column] = pd.to_datetime(builds[column], utc=True, errors="coerce")
+    if "created_at" in builds.columns:
+        builds["created_at"] = pd.to_datetime(builds["created_at"], utc=True, errors="coerce")
+    for column, dtype in dtypes.items():  # the columns outside the contract keep their dtype
+        if str(dtype) != "object":
+            builds[column] = builds[column].astype(dtype)
     return replace(
         data,
         builds=builds,

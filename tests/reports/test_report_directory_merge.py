@@ -126,6 +126,7 @@ def test_junit_report_and_its_prefixes_are_one_build_each(tmp_path: Path) -> Non
     # the prefix's build files
     assert util["build_env"]["CC"] == "/home/builder/spack/v0.22.1/lib/spack/env/gcc/gcc"
     assert base["configure_args"] == ""  # Spack 0.16.3 wrote the file empty
+    assert data.builds["configure_args"].dtype == sma.load(PREFIX_16).builds["configure_args"].dtype
     assert "spack-src/removed_la_files.txt" in base["archived_files"]
     assert util["spack_version"] is not None and str(util["spack_version"]).startswith("0.22")
     # the phases of the richer side: the prefix's, with install_times.json's durations
