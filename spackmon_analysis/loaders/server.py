@@ -219,8 +219,9 @@ def client_frames(
         rows["builderrors"] = pull("builderrors")
         rows["buildwarnings"] = pull("buildwarnings")
     else:
-        # the logs are read for every attempt: its phase times come from their stamps
-        rows["attemptphases"] = pull("attemptphases", output=True)
+        # every attempt's phases, with their logs unless keep_output=False (as the phases:
+        # their times come from the logs' stamps, so without them durations stay unknown)
+        rows["attemptphases"] = pull("attemptphases", **phase_filters)
         rows["attempterrors"] = pull("attempterrors")
         rows["attemptwarnings"] = pull("attemptwarnings")
     if not selection.everything:

@@ -284,3 +284,21 @@ def test_from_client_of_a_server_before_attempts_reads_one_attempt_per_build(tmp
     pd.testing.assert_frame_equal(
         old.attempts.drop(columns="attempt"), new.attempts.drop(columns="attempt")
     )
+
+
+def test_from_client_without_logs_pulls_no_attempt_logs_either(tmp_path) -> None:
+    """``keep_output=False`` leaves the logs on the server for every attempt too: the history
+    frames have every attempt and phase, with the durations unknown (they come from the logs'
+    stamps), as the phases frame."""
+    from spackmon_analysis import LocalMonitor
+
+    url = _database(tmp_path / "monitor.db")
+    with LocalMonitor(url) as mon:
+        mon.add_user("reader")
+        client = mon.client("reader")
+        full = MonitorData.from_client(client)
+        lean = MonitorData.from_client(client, keep_output=False)
+    assert len(lean.attempt_phases) == len(full.attempt_phases) == 4
+    assert full.attempt_phases["duration"].notna().any()
+    assert lean.attempt_phases["duration"].isna().all() and lean.phases["duration"].isna().all()
+    assert list(lean.attempts["attempt"]) == list(full.attempts["attempt"])
