@@ -194,7 +194,9 @@ def _conform(name: str, frame: pandas.DataFrame | None) -> pandas.DataFrame:
     extra = [c for c in frame.columns if c not in cols]
     for column in extra:
         cols[column] = frame[column]
-    return pd.DataFrame(cols, index=index)
+    # no copy of the columns (a dict of Series is copied by default, and a million builds'
+    # logs are GBs); copy-on-write keeps the caller's frame and this one apart
+    return pd.DataFrame(cols, index=index, copy=False)
 
 
 # ---------------------------------------------------------------------------------

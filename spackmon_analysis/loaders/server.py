@@ -763,7 +763,8 @@ class ServerColumns:
                 "started_at": _utc_ns(start[perm], start_ok[perm]),
                 "finished_at": _utc_ns(finish[perm], finish_ok[perm]),
                 "output": output_column,
-            }
+            },
+            copy=False,  # a dict of arrays is copied by default: the log text would be twice
         )
         del output_column
 
@@ -820,7 +821,8 @@ class ServerColumns:
                 "created_at": created,
                 "duration": np.where(counted > 0, total, np.nan),
                 "source": _category(np.full(nb, source, dtype=object), SOURCES),
-            }
+            },
+            copy=False,
         )
 
         # events: per phase in frame order, by line; events of unknown phases left out
@@ -1037,7 +1039,21 @@ def _string_column(chunks: list[Any], perm: Any, n: int, arrow: bool) -> Any:
     import pyarrow as pa
 
     column = pa.chunked_array(chunks, type=pa.large_string())
-    if len(perm) != n or not np.array_equal(perm, np.arange(n)):
+    if len(perm) == n and np.array_equal(perm, np.arange(n)):
+        return pd.arrays.ArrowStringArray(column)
+    # runs of consecutive rows (a table read from the middle, as PostgreSQL's synchronised
+    # scans do, is two runs) are zero-copy slices; only a real shuffle copies the texts
+    breaks = np.flatnonzero(np.diff(perm) != 1) + 1
+    if len(breaks) < 4096:
+        starts = np.concatenate(([0], breaks)).tolist()
+        ends = np.concatenate((breaks, [len(perm)])).tolist()
+        pieces = [
+            piece
+            for start, end in zip(starts, ends, strict=True)
+            for piece in column.slice(int(perm[start]), end - start).chunks
+        ]
+        column = pa.chunked_array(pieces, type=pa.large_string())
+    else:
         column = column.take(pa.array(perm))
     return pd.arrays.ArrowStringArray(column)
 

@@ -98,3 +98,26 @@ def test_database_frames_hold_no_object_columns_of_repeated_strings(tmp_path) ->
                     assert isinstance(data.phases[column].dtype, pd.CategoricalDtype), column
                 tags = data.builds["tags"]
                 assert len({id(t) for t in tags}) == len(set(tags))
+
+
+def test_log_texts_read_from_the_middle_of_a_table_are_not_copied() -> None:
+    """PostgreSQL's synchronised scans start a table scan where another one is: the phases
+    arrive as two runs of the frame's order. Their log texts are put in order as zero-copy
+    slices (they were copied whole, twice the memory of the logs at the peak); a real shuffle
+    is still right."""
+    import numpy as np
+    import pyarrow as pa
+
+    from spackmon_analysis.loaders.server import _string_column
+
+    texts = [f"==> [2026-11-02-06:00:{i % 60:02d}] line {i}\n" * 40 for i in range(3000)]
+    texts[17] = None
+    chunks = [pa.array(texts[i : i + 200], type=pa.large_string()) for i in range(0, 3000, 200)]
+    rotated = np.r_[1900:3000, 0:1900]
+    before = pa.total_allocated_bytes()
+    column = _string_column(chunks, rotated, 3000, True)
+    assert pa.total_allocated_bytes() - before < 100_000  # the texts are ~3.6 MB
+    assert list(column.fillna("-")) == [texts[i] or "-" for i in rotated]
+    shuffled = np.random.default_rng(0).permutation(3000)
+    column = _string_column(chunks, shuffled, 3000, True)
+    assert list(column.fillna("-")) == [texts[i] or "-" for i in shuffled]
