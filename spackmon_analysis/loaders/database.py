@@ -312,8 +312,17 @@ def _read_tables(
             if row[4]:
                 latest.add(int(row[0]))
     phase_cols.append(build_phases.c.attempt_id)
-    # in no particular order (the assembly orders each build's phases): a plain scan
-    phase_stmt = select(*phase_cols)
+    # in build order, so the frame's order (by build, then by time) is the read order and the
+    # kept log texts need no reordering copy: PostgreSQL reads the build-id index with an
+    # incremental sort (a plain scan may start mid-table, synchronised with another scan);
+    # SQLite's id order is its row order
+    phase_stmt = select(*phase_cols).order_by(
+        *(
+            (build_phases.c.build_id, build_phases.c.id)
+            if conn.dialect.name == "postgresql"
+            else (build_phases.c.id,)
+        )
+    )
     if not every:
         phase_stmt = phase_stmt.where(of_builds(build_phases.c.build_id))
     for rows in _stream(conn, phase_stmt, _CHUNK_WITH_LOGS if keep_output else _CHUNK):
