@@ -169,7 +169,9 @@ def test_bearer_expiring_mid_replay_is_renewed(tmp_path, batch):
         client.session.hooks["response"].append(pause_after_first_build)
         summary = client.upload_local_save(SUCCESS_RUN, batch=batch)
         assert slept
-        assert client.auth_count == 2
+        # renewed after the pause; once more if the rest of the replay outlasted the
+        # 1-second bearer too (a busy machine, the other test worker): never a 401 problem
+        assert client.auth_count >= 2
         assert summary.created == {"specs": 1, "builds": 3, "phases": 10, "statuses": 3}
         assert summary.problems == []
 
