@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -386,63 +386,56 @@ class _Replayer:
         attempt_id = self.attempt_ids.get(key)
         if attempt_id is not None:
             return self.attempt_state(build_id, attempt_id)
-        phases: dict[str, str] | None
-        status: str | None = None
-        try:
-            rows = PaginatedPull(
-                self.client, "buildphases", {"build": build_id, "output": 0}, progress=False
-            )
-            phases = {
-                str(row.get("name")): str(row.get("status"))
-                for row in rows
-                if _same_id(row.get("build"), build_id)
-            }
-        except MonitorError as exc:
-            if not _file_error(exc):
-                raise
-            phases = None
+        phases = self.pull_phases("buildphases", "build", build_id)
         record = self.run.build(key)
-        try:
-            rows = PaginatedPull(
-                self.client, "builds", {"full_hash": record.full_hash}, progress=False
-            )
-            for row in rows:
-                if _same_id(row.get("id", row.get("build_id")), build_id):
-                    status = row.get("status")
-        except MonitorError as exc:
-            if not _file_error(exc):
-                raise
-            status = None
+        status = self.pull_status(
+            "builds",
+            {"full_hash": record.full_hash},
+            lambda row: _same_id(row.get("id", row.get("build_id")), build_id),
+        )
         return phases, status
 
     def attempt_state(
         self, build_id: int, attempt_id: int
     ) -> tuple[dict[str, str] | None, str | None]:
         """What the server holds for this run's attempt: phase name -> status, status."""
-        phases: dict[str, str] | None
-        status: str | None = None
+        phases = self.pull_phases("attemptphases", "attempt", attempt_id)
+        status = self.pull_status(
+            "attempts", {"build": build_id}, lambda row: _same_id(row.get("id"), attempt_id)
+        )
+        return phases, status
+
+    def pull_phases(self, route: str, owner: str, owner_id: int) -> dict[str, str] | None:
+        """Phase name -> status of the rows of ``route`` that belong to ``owner`` (``build``
+        or ``attempt``) ``owner_id``; None when the server answers with a file error (the
+        state is then unknown, and the phases are sent as they are)."""
         try:
-            rows = PaginatedPull(
-                self.client, "attemptphases", {"attempt": attempt_id, "output": 0}, progress=False
-            )
-            phases = {
+            rows = PaginatedPull(self.client, route, {owner: owner_id, "output": 0}, progress=False)
+            return {
                 str(row.get("name")): str(row.get("status"))
                 for row in rows
-                if _same_id(row.get("attempt"), attempt_id)
+                if _same_id(row.get(owner), owner_id)
             }
         except MonitorError as exc:
             if not _file_error(exc):
                 raise
-            phases = None
+            return None
+
+    def pull_status(
+        self, route: str, params: dict[str, Any], match: Callable[[dict[str, Any]], bool]
+    ) -> str | None:
+        """The status of the last row of ``route`` that ``match`` picks (None when none
+        does, or when the server answers with a file error)."""
+        status: str | None = None
         try:
-            for row in PaginatedPull(self.client, "attempts", {"build": build_id}, progress=False):
-                if _same_id(row.get("id"), attempt_id):
+            for row in PaginatedPull(self.client, route, params, progress=False):
+                if match(row):
                     status = row.get("status")
         except MonitorError as exc:
             if not _file_error(exc):
                 raise
-            status = None
-        return phases, status
+            return None
+        return status
 
     def send_phase(
         self, key: str, phase: Any, state: tuple[dict[str, str] | None, str | None] | None
