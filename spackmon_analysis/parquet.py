@@ -6,8 +6,13 @@ The folder holds one file per frame, ``<frame>.parquet``: the five frames (``spe
 ``dependencies``, ``builds``, ``phases``, ``events``) and the three history frames
 (``attempts``, ``attempt_phases``, ``attempt_events``; derived or given, always written, so
 another engine sees them too), and ``manifest.json``: the format version, ``source``,
-``problems``, ``notes``, the rules file, whether the history frames were the source's own,
-and each frame's columns with their pandas dtypes.
+``problems``, ``notes``, the rules file (copied beside it as ``rules.yaml``), whether the
+history frames were the source's own, and each frame's columns with their pandas dtypes.
+
+Reading trusts nothing of a folder someone else wrote: nothing is unpickled (the manifest is
+JSON, containers are JSON text), the frame files have fixed names, and the manifest's
+``rules`` must be a bare file name inside the folder (``../x`` or an absolute path is a
+:class:`~spackmon_analysis.errors.ConfigError` naming the manifest).
 
 Columns are written with their own Parquet types: text as strings, categoricals as
 dictionary-encoded strings, ``Int64`` as nullable integers, times as UTC timestamps (ns).
@@ -36,6 +41,8 @@ __all__ = ["write_parquet", "read_parquet", "PARQUET_FORMAT", "MANIFEST"]
 PARQUET_FORMAT = 1
 #: The manifest's file name.
 MANIFEST = "manifest.json"
+#: The copy of the failure-class rules file of the data, beside the manifest.
+RULES_COPY = "rules.yaml"
 _FRAMES = (*FRAME_NAMES, *ATTEMPT_FRAMES)
 
 
@@ -85,11 +92,20 @@ def write_parquet(
             partial = out / f".{name}.parquet.partial"
             pq.write_table(table, partial)
             written.append((partial, final))
+        rules_source = getattr(rules, "source", None) if rules is not None else None
+        rules_copy = None
+        if rules_source and Path(rules_source).is_file():
+            # a copy inside the folder: the reader never follows a path out of it
+            partial = out / f".{RULES_COPY}.partial"
+            partial.write_bytes(Path(rules_source).read_bytes())
+            written.append((partial, out / RULES_COPY))
+            rules_copy = RULES_COPY
         manifest = {
             "format": PARQUET_FORMAT,
             "writer": "spackmon-analysis",
             "source": source,
-            "rules": getattr(rules, "source", None) if rules is not None else None,
+            "rules": rules_copy,
+            "rules_source": rules_source,
             "problems": [list(p) for p in problems],
             "notes": [list(n) for n in notes],
             "attempts_given": attempts_given,
@@ -202,14 +218,21 @@ def read_parquet(directory: str | os.PathLike[str]) -> dict[str, Any]:
     kwargs["problems"] = [tuple(p) for p in manifest.get("problems") or []]
     kwargs["notes"] = [tuple(n) for n in manifest.get("notes") or []]
     rules = manifest.get("rules")
-    if rules and Path(rules).is_file():
+    if rules is not None and (
+        not isinstance(rules, str) or rules in ("", ".", "..") or Path(rules).name != rules
+    ):
+        # the folder may come from someone else: no path out of it is followed
+        raise ConfigError(
+            f"from_parquet: {manifest_path}: rules {rules!r} is not a file name inside the folder"
+        )
+    if rules and (folder / rules).is_file():
         from .logs import load_rules
 
-        kwargs["rules"] = load_rules(rules)
-    elif rules and rules != "<rules>":
+        kwargs["rules"] = load_rules(folder / rules)
+    elif rules or manifest.get("rules_source") not in (None, "<rules>"):
         kwargs["notes"].append(
             (
-                str(rules),
+                str(folder / rules) if rules else str(manifest.get("rules_source")),
                 "the failure-class rules file of the saved data is gone: packaged rules used",
             )
         )

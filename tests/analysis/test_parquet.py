@@ -166,3 +166,31 @@ def test_the_duckdb_example_of_the_docs(every_source, tmp_path, monkeypatch) -> 
     assert dict(zip(space["tags"]["tag"], space["tags"]["builds"], strict=True)) == dict(tag_counts)
     errored = data.phases[data.phases["status"].astype(object) == "ERROR"]
     assert space["failed_phases"]["failed"].sum() == len(errored)
+
+
+def test_a_manifest_path_out_of_the_folder_is_a_config_error(every_source, tmp_path) -> None:
+    outside = tmp_path / "outside.yaml"
+    outside.write_text((Path(sma.__file__).parent / "data" / "failure_classes.yaml").read_text())
+    folder = every_source.to_parquet(tmp_path / "x")
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    for named in ("../outside.yaml", str(outside), "sub/rules.yaml", ".."):
+        manifest["rules"] = named
+        manifest_path.write_text(json.dumps(manifest))
+        with pytest.raises(ConfigError, match=r"manifest.json: rules .* not a file name inside"):
+            MonitorData.from_parquet(folder)
+
+
+def test_a_custom_rules_file_travels_inside_the_folder(every_source, tmp_path) -> None:
+    own = tmp_path / "own.yaml"
+    own.write_text((Path(sma.__file__).parent / "data" / "failure_classes.yaml").read_text())
+    data = MonitorData.concat([every_source])
+    from spackmon_analysis.logs import load_rules
+
+    data.rules = load_rules(own)
+    folder = data.to_parquet(tmp_path / "x")
+    own.unlink()  # the export does not need the original any more
+    back = MonitorData.from_parquet(folder)
+    assert back.rules is not None and Path(back.rules.source) == folder / "rules.yaml"
+    assert back.rules.precedence == data.rules.precedence
+    assert not [n for n in back.notes if "rules file" in n[1]]
