@@ -14,10 +14,11 @@ that needs them is touched. ``LocalMonitor`` and ``create_app`` need the ``serve
 
 from __future__ import annotations
 
-import importlib
 import sys
 import types
 from typing import Any
+
+from .lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -124,17 +125,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = ["__version__", *_EXPORTS]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'spackmon_analysis' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)
 
 
 class _Package(types.ModuleType):

@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "palette": 0,
     "safetext": 0,
     "localfiles": 0,
+    "lazy": 0,  # the packages' PEP 562 lazy re-exports
     # 1: readers of Spack's documents and logs
     "spec.": 1,
     "spec": 1,
@@ -72,7 +73,16 @@ LAYERS: dict[str, int] = {
 }
 
 #: what the server may import from the rest of the package
-SERVER_MAY_USE = ("server", "spec", "logs", "spackfacts", "records", "errors", "__version__")
+SERVER_MAY_USE = (
+    "server",
+    "spec",
+    "logs",
+    "spackfacts",
+    "records",
+    "errors",
+    "lazy",
+    "__version__",
+)
 #: who may import the server (besides the server itself)
 SERVER_USERS = ("loaders.database", "loaders.summary", "localmonitor", "demo", "cli", "")
 

@@ -20,6 +20,7 @@ ALLOWED = ("spackmon_analysis.server", "spackmon_analysis.spec", "spackmon_analy
 ALLOWED_EXACT = (
     "spackmon_analysis.records",
     "spackmon_analysis.errors",
+    "spackmon_analysis.lazy",  # the package's lazy re-exports (layer 0, imports nothing)
     "spackmon_analysis.spackfacts",  # Spack's facts, beside logs and spec (layer 1)
 )
 
