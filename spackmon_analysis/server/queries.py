@@ -582,6 +582,31 @@ def build_filter_names(route: str) -> tuple[str, ...]:
     return ()
 
 
+def _phases_route(name: str, latest: bool) -> Route:
+    """A phases route: each build's latest attempt (``latest``) or every attempt, which can
+    also be filtered by ``attempt``."""
+    filters: dict[str, tuple[Any, Callable[[str], Any]]] = {
+        "build": (build_phases.c.build_id, _int)
+    }
+    if not latest:
+        filters["attempt"] = (build_phases.c.attempt_id, _int)
+    filters["status"] = (build_phases.c.status, _str)
+    filters["name"] = (build_phases.c.name, _str)
+    return Route(name, _q_phases(latest=latest), build_phases.c.id, _r_phases, filters)
+
+
+def _events_route(name: str, kind: str, latest: bool) -> Route:
+    """An errors or warnings route (``kind``): each build's latest attempt (``latest``) or
+    every attempt, which can also be filtered by ``attempt``."""
+    filters: dict[str, tuple[Any, Callable[[str], Any]]] = {
+        "build": (build_events.c.build_id, _int),
+        "phase": (build_events.c.phase_id, _int),
+    }
+    if not latest:
+        filters["attempt"] = (build_phases.c.attempt_id, _int)
+    return Route(name, _q_events(kind, latest=latest), build_events.c.id, _r_events, filters)
+
+
 ROUTES: dict[str, Route] = {
     "specs": Route(
         "specs",
@@ -620,31 +645,9 @@ ROUTES: dict[str, Route] = {
     "buildenvironments": Route(
         "buildenvironments", _q_table(build_environments), build_environments.c.id, _r_envs, {}
     ),
-    "buildphases": Route(
-        "buildphases",
-        _q_phases(latest=True),
-        build_phases.c.id,
-        _r_phases,
-        {
-            "build": (build_phases.c.build_id, _int),
-            "status": (build_phases.c.status, _str),
-            "name": (build_phases.c.name, _str),
-        },
-    ),
-    "builderrors": Route(
-        "builderrors",
-        _q_events("error"),
-        build_events.c.id,
-        _r_events,
-        {"build": (build_events.c.build_id, _int), "phase": (build_events.c.phase_id, _int)},
-    ),
-    "buildwarnings": Route(
-        "buildwarnings",
-        _q_events("warning"),
-        build_events.c.id,
-        _r_events,
-        {"build": (build_events.c.build_id, _int), "phase": (build_events.c.phase_id, _int)},
-    ),
+    "buildphases": _phases_route("buildphases", latest=True),
+    "builderrors": _events_route("builderrors", "error", latest=True),
+    "buildwarnings": _events_route("buildwarnings", "warning", latest=True),
     # every attempt of every build (the routes above show each build's latest attempt)
     "attempts": Route(
         "attempts",
@@ -658,40 +661,9 @@ ROUTES: dict[str, Route] = {
             "number": (build_attempts.c.number, _int),
         },
     ),
-    "attemptphases": Route(
-        "attemptphases",
-        _q_phases(latest=False),
-        build_phases.c.id,
-        _r_phases,
-        {
-            "build": (build_phases.c.build_id, _int),
-            "attempt": (build_phases.c.attempt_id, _int),
-            "status": (build_phases.c.status, _str),
-            "name": (build_phases.c.name, _str),
-        },
-    ),
-    "attempterrors": Route(
-        "attempterrors",
-        _q_events("error", latest=False),
-        build_events.c.id,
-        _r_events,
-        {
-            "build": (build_events.c.build_id, _int),
-            "phase": (build_events.c.phase_id, _int),
-            "attempt": (build_phases.c.attempt_id, _int),
-        },
-    ),
-    "attemptwarnings": Route(
-        "attemptwarnings",
-        _q_events("warning", latest=False),
-        build_events.c.id,
-        _r_events,
-        {
-            "build": (build_events.c.build_id, _int),
-            "phase": (build_events.c.phase_id, _int),
-            "attempt": (build_phases.c.attempt_id, _int),
-        },
-    ),
+    "attemptphases": _phases_route("attemptphases", latest=False),
+    "attempterrors": _events_route("attempterrors", "error", latest=False),
+    "attemptwarnings": _events_route("attemptwarnings", "warning", latest=False),
     "installfiles": Route(
         "installfiles",
         _q_table(install_files),
