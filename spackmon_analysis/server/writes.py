@@ -65,6 +65,21 @@ class _Busy(RequestError):
         self.retry_after = retry_after
 
 
+def _refusal(exc: RequestError | RecursionError) -> RawAnswer:
+    """The answer to a write (or batch) refused as a whole: 503 with ``Retry-After`` when the
+    database stayed busy, the request error's own status, or 400 for a body nested too deeply
+    for the reader (a spec document, say)."""
+    if isinstance(exc, _Busy):
+        return raw_answer(
+            503,
+            {"message": exc.message, "code": 503},
+            [(b"retry-after", exc.retry_after.encode())],
+        )
+    if isinstance(exc, RequestError):
+        return raw_answer(exc.status, exc.body())
+    return raw_answer(400, {"message": TOO_DEEP, "code": 400})
+
+
 def is_lock_wait(exc: Exception) -> bool:
     """Whether a database error is a lock wait that ran out (worth a later retry)."""
     orig = getattr(exc, "orig", exc)
@@ -250,16 +265,8 @@ class WritePath:
                         lambda conn: handler(conn, held_body[0], ident), deadline
                     )
                     held_body.clear()  # freed before the collector runs again
-            except _Busy as exc:
-                return raw_answer(
-                    503,
-                    {"message": exc.message, "code": 503},
-                    [(b"retry-after", exc.retry_after.encode())],
-                )
-            except RequestError as exc:
-                return raw_answer(exc.status, exc.body())
-            except RecursionError:  # rolled back; e.g. a spec document too deep for the reader
-                return raw_answer(400, {"message": TOO_DEEP, "code": 400})
+            except (RequestError, RecursionError) as exc:  # rolled back, nothing written
+                return _refusal(exc)
             return raw_answer(status, {"message": message, "data": data, "code": status})
         except Exception:  # noqa: BLE001 - answer JSON, never an HTML 500
             log.exception("unexpected error answering POST %s", path)
@@ -314,16 +321,8 @@ class WritePath:
                             lambda conn: run_items(conn, items, ident), deadline
                         )
                     items.clear()
-            except _Busy as exc:
-                return raw_answer(
-                    503,
-                    {"message": exc.message, "code": 503},
-                    [(b"retry-after", exc.retry_after.encode())],
-                )
-            except RequestError as exc:
-                return raw_answer(exc.status, exc.body())
-            except RecursionError:
-                return raw_answer(400, {"message": TOO_DEEP, "code": 400})
+            except (RequestError, RecursionError) as exc:  # rolled back, nothing written
+                return _refusal(exc)
             n = len(results)
             message = f"{n} write{'s' if n != 1 else ''} run in one transaction."
             return raw_answer(200, {"message": message, "data": {"results": results}, "code": 200})
