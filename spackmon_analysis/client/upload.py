@@ -50,10 +50,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ConfigError, SpackmonError
 from ..records import BUILD_STATUSES, BuildRecord, PhaseRecord
@@ -156,6 +156,21 @@ _SPEC_SUFFIXES = (".json", ".yaml", ".yml", ".gz", ".sig")
 #: What reading a source's spec documents again may raise (the source is then left to
 #: the frames, which its loader read or named already).
 _READ_ERRORS = (SpackmonError, OSError, ValueError, KeyError, TypeError)
+_Item = TypeVar("_Item")
+
+
+def _readable_graphs(items: Iterable[_Item], read: Callable[[_Item], Any]) -> list[Any]:
+    """``read(item)`` for each item, in order; an item that cannot be read again
+    (``_READ_ERRORS``) or reads as None is left out (its loader read or named it)."""
+    graphs: list[Any] = []
+    for item in items:
+        try:
+            graph = read(item)
+        except _READ_ERRORS:
+            continue
+        if graph is not None:
+            graphs.append(graph)
+    return graphs
 
 
 def _save_local_graphs(runs: list[Path]) -> list[Any]:
@@ -165,59 +180,42 @@ def _save_local_graphs(runs: list[Path]) -> list[Any]:
     from ..spec import load_spec
     from .specfiles import read_spec_document
 
-    graphs: list[Any] = []
-    for run in runs:
-        for spec_file in sorted(run.iterdir()):
-            if not SPEC_FILE.match(spec_file.name) or not spec_file.is_file():
-                continue
-            try:
-                graphs.append(load_spec(read_spec_document(spec_file, within=run)))
-            except _READ_ERRORS:
-                continue
-    return graphs
+    spec_files = [
+        (spec_file, run)
+        for run in runs
+        for spec_file in sorted(run.iterdir())
+        if SPEC_FILE.match(spec_file.name) and spec_file.is_file()
+    ]
+    return _readable_graphs(
+        spec_files, lambda found: load_spec(read_spec_document(found[0], within=found[1]))
+    )
 
 
 def _prefix_graphs(prefixes: list[Path]) -> list[Any]:
     from ..spec import load_spec
     from .specfiles import _install_spec_document
 
-    graphs: list[Any] = []
-    for prefix in prefixes:
-        try:
-            document = _install_spec_document(prefix)  # None for a stage directory
-            if document is not None:
-                graphs.append(load_spec(document))
-        except _READ_ERRORS:
-            continue
-    return graphs
+    def read(prefix: Path) -> Any:
+        document = _install_spec_document(prefix)  # None for a stage directory
+        return None if document is None else load_spec(document)
+
+    return _readable_graphs(prefixes, read)
 
 
 def _environment_graphs(locks: list[Path]) -> list[Any]:
     from ..loaders.environment import environment_graph
 
-    graphs: list[Any] = []
-    for lock in locks:
-        try:
-            graphs.append(environment_graph(lock)[0])
-        except _READ_ERRORS:
-            continue
-    return graphs
+    return _readable_graphs(locks, lambda lock: environment_graph(lock)[0])
 
 
 def _database_graphs(folders: list[Path]) -> list[Any]:
     from ..loaders.database_index import _read_index
 
-    graphs: list[Any] = []
-    for folder in folders:
+    def read(folder: Path) -> Any:
         index = folder / "index.json"
-        try:
-            if index.is_file():
-                _records, graph, _notes = _read_index(index, folder)
-                if graph is not None:
-                    graphs.append(graph)
-        except _READ_ERRORS:
-            continue
-    return graphs
+        return _read_index(index, folder)[1] if index.is_file() else None
+
+    return _readable_graphs(folders, read)
 
 
 # ---------------------------------------------------------------------------------
