@@ -73,35 +73,54 @@ def parse_xml(path: Path, data: bytes | None = None) -> ET.Element:
             # the local-file rule: a regular file (a FIFO or device named like a report
             # would block or never end) of at most localfiles.MAX_FILE_BYTES
             data = localfiles.read_local(Path(path), None, decompress=False)
-        except localfiles.UnsafeFileError as exc:
-            raise ReportError(exc.reason, filename=name) from None
-        except OSError as exc:
-            raise ReportError(
-                f"cannot read the file ({exc.strerror or exc})", filename=name
-            ) from None
+        except (localfiles.UnsafeFileError, OSError) as exc:
+            raise _report_error(exc, name) from None
     if not data.strip():
         raise ReportError("the file is empty", filename=name)
     try:
         return DET.fromstring(data, forbid_dtd=True)
-    except defusedxml.DTDForbidden:
-        raise ReportError(_DTD_REFUSED, filename=name) from None
-    except (defusedxml.EntitiesForbidden, defusedxml.ExternalReferenceForbidden) as exc:
-        raise ReportError(f"entity declarations are refused ({exc})", filename=name) from None
-    except LookupError as exc:  # a damaged encoding="..." in the XML declaration
-        raise ReportError(
+    except ET.ParseError as exc:
+        raise _report_error(exc, name, _open_path(data)) from None
+    except _XML_ERRORS as exc:
+        raise _report_error(exc, name) from None
+
+
+#: What reading and parsing a report can raise; :func:`_report_error` says what each means.
+_XML_ERRORS = (
+    localfiles.UnsafeFileError,
+    OSError,
+    defusedxml.DTDForbidden,
+    defusedxml.EntitiesForbidden,
+    defusedxml.ExternalReferenceForbidden,
+    LookupError,
+    ET.ParseError,
+)
+
+
+def _report_error(exc: BaseException, name: str, open_path: str | None = None) -> ReportError:
+    """The :class:`ReportError` (naming the file ``name``) of one of :data:`_XML_ERRORS`;
+    ``open_path``: the element open where XML that is not well-formed stopped."""
+    if isinstance(exc, localfiles.UnsafeFileError):
+        return ReportError(exc.reason, filename=name)
+    if isinstance(exc, OSError):
+        return ReportError(f"cannot read the file ({exc.strerror or exc})", filename=name)
+    if isinstance(exc, defusedxml.DTDForbidden):
+        return ReportError(_DTD_REFUSED, filename=name)
+    if isinstance(exc, defusedxml.EntitiesForbidden | defusedxml.ExternalReferenceForbidden):
+        return ReportError(f"entity declarations are refused ({exc})", filename=name)
+    if isinstance(exc, LookupError):  # a damaged encoding="..." in the XML declaration
+        return ReportError(
             f"the XML declaration names an unknown encoding ({exc}): a damaged report",
             filename=name,
-        ) from None
-    except ET.ParseError as exc:
-        line, column = getattr(exc, "position", (None, None))
-        open_path = _open_path(data)
-        where = f"inside <{open_path}>" if open_path else "before the root element"
-        raise ReportError(
-            f"not well-formed XML at line {line}, column {column} ({where}; a truncated or "
-            f"damaged report): {exc}",
-            filename=name,
-            element=open_path,
-        ) from None
+        )
+    line, column = getattr(exc, "position", (None, None))
+    where = f"inside <{open_path}>" if open_path else "before the root element"
+    return ReportError(
+        f"not well-formed XML at line {line}, column {column} ({where}; a truncated or "
+        f"damaged report): {exc}",
+        filename=name,
+        element=open_path,
+    )
 
 
 def _is_blank(path: Path) -> bool:
@@ -135,10 +154,8 @@ def iter_xml(path: Path) -> Iterator[tuple[str, ET.Element, str]]:
     name = str(path)
     try:
         handle = localfiles.open_local(Path(path), None)
-    except localfiles.UnsafeFileError as exc:
-        raise ReportError(exc.reason, filename=name) from None
-    except OSError as exc:
-        raise ReportError(f"cannot read the file ({exc.strerror or exc})", filename=name) from None
+    except (localfiles.UnsafeFileError, OSError) as exc:
+        raise _report_error(exc, name) from None
     stack: list[str] = []
     counts: list[dict[str, int]] = [{}]
     started = False
@@ -157,33 +174,12 @@ def iter_xml(path: Path) -> Iterator[tuple[str, ET.Element, str]]:
                     yield event, elem, "/".join(stack)
                     stack.pop()
                     counts.pop()
-        except localfiles.UnsafeFileError as exc:
-            raise ReportError(exc.reason, filename=name) from None
-        except OSError as exc:
-            raise ReportError(
-                f"cannot read the file ({exc.strerror or exc})", filename=name
-            ) from None
-        except defusedxml.DTDForbidden:
-            raise ReportError(_DTD_REFUSED, filename=name) from None
-        except (defusedxml.EntitiesForbidden, defusedxml.ExternalReferenceForbidden) as exc:
-            raise ReportError(f"entity declarations are refused ({exc})", filename=name) from None
-        except LookupError as exc:  # a damaged encoding="..." in the XML declaration
-            raise ReportError(
-                f"the XML declaration names an unknown encoding ({exc}): a damaged report",
-                filename=name,
-            ) from None
         except ET.ParseError as exc:
             if not started and _is_blank(Path(path)):
                 raise ReportError("the file is empty", filename=name) from None
-            line, column = getattr(exc, "position", (None, None))
-            open_path = "/".join(stack) if stack else None
-            where = f"inside <{open_path}>" if open_path else "before the root element"
-            raise ReportError(
-                f"not well-formed XML at line {line}, column {column} ({where}; a truncated "
-                f"or damaged report): {exc}",
-                filename=name,
-                element=open_path,
-            ) from None
+            raise _report_error(exc, name, "/".join(stack) if stack else None) from None
+        except _XML_ERRORS as exc:
+            raise _report_error(exc, name) from None
 
 
 def element_path(*parts: str) -> str:
