@@ -188,7 +188,13 @@ def _same_attempt(a: pandas.DataFrame, b: pandas.DataFrame) -> bool:
                 out[str(name)] = (str(text).rstrip() if not pd.isna(text) else None, size)
         return out
 
-    mine, theirs = logs(a), logs(b)
+    return _logs_agree(logs(a), logs(b))
+
+
+def _logs_agree(mine: dict[str, Any], theirs: dict[str, Any]) -> bool:
+    """Whether two builds' phase logs (phase name -> (text or None, size)) are the same
+    attempt's: at least one phase in both, and each such phase with the same text (stripped)
+    or, where either text is unknown, the same size."""
     shared = set(mine) & set(theirs)
     if not shared:
         return False
@@ -387,18 +393,7 @@ def _report_logs_agree(
 
     failed = str(report["status"]) == "FAILED"
     mine = logs(report_phases, report.get("message") if failed else None)
-    theirs = logs(directory)
-    shared = set(mine) & set(theirs)
-    if not shared:
-        return False
-    for name in shared:
-        (t1, s1), (t2, s2) = mine[name], theirs[name]
-        if t1 is not None and t2 is not None:
-            if t1 != t2:
-                return False
-        elif s1 != s2:
-            return False
-    return True
+    return _logs_agree(mine, logs(directory))
 
 
 def _span(row: pandas.Series, phases: pandas.DataFrame) -> tuple[Any, Any]:
