@@ -920,20 +920,11 @@ class _Codes:
 
     def category(self, fixed: tuple[str, ...] | None = None) -> Any:
         """The column as the contract's categorical (as :func:`_category`), from its codes."""
-        import numpy as np
-        import pandas as pd
-
-        codes = self.codes()
         present = [str(v) for v in self.values]
-        order = sorted(range(len(present)), key=present.__getitem__)
-        categories = [present[i] for i in order]
+        categories = sorted(present)
         if fixed is not None:
             categories = list(fixed) + [v for v in categories if v not in fixed]
-        where = {c: i for i, c in enumerate(categories)}
-        mapping = np.array([where[v] for v in present], dtype=np.int64)
-        codes = np.where(codes >= 0, mapping[codes] if len(mapping) else -1, -1)
-        dtype = pd.CategoricalDtype(pd.Index(categories, dtype="str"))
-        return pd.Categorical.from_codes(codes, dtype=dtype)
+        return _recoded(self.codes(), present, categories)
 
 
 def _key_strings(ids: Any, keys: Any, arrow: bool) -> Any:
@@ -958,15 +949,22 @@ def _utc_ns_i8(values: Any) -> Any:
 def _category(values: Any, fixed: tuple[str, ...] | None = None) -> Any:
     """``values`` (object array of str, None for missing) as the contract's categorical:
     categories ``fixed`` then the other values present, sorted (as ``_to_category``)."""
-    import numpy as np
     import pandas as pd
 
     codes, uniques = pd.factorize(values, sort=True)
     present = [str(u) for u in uniques]
     if fixed is None:
-        categories = present
-    else:
-        categories = list(fixed) + [v for v in present if v not in fixed]
+        return _recoded(codes, present, present)
+    return _recoded(codes, present, list(fixed) + [v for v in present if v not in fixed])
+
+
+def _recoded(codes: Any, present: list[str], categories: list[str]) -> Any:
+    """``codes`` (indexes into ``present``, -1 for missing) as a categorical of
+    ``categories`` (in that order; each value of ``present`` among them)."""
+    import numpy as np
+    import pandas as pd
+
+    if categories != present:
         where = {c: i for i, c in enumerate(categories)}
         mapping = np.array([where[v] for v in present], dtype=np.int64)
         codes = np.where(codes >= 0, mapping[codes] if len(mapping) else -1, -1)
