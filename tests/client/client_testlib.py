@@ -7,6 +7,7 @@ import re
 import shutil
 import socket
 from pathlib import Path
+from typing import Any
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SPECS = DATA / "specs"
@@ -59,3 +60,35 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+#: Columns that differ between two servers given the same data: ids, times, secrets.
+VOLATILE_COLUMNS = frozenset({"id", "created_at", "updated_at", "token_updated_at", "token_hash"})
+
+
+def table_rows(mon: Any, also_volatile: frozenset[str] = frozenset()) -> dict[str, list[str]]:
+    """Every table's rows of the LocalMonitor ``mon`` without :data:`VOLATILE_COLUMNS` (and
+    ``also_volatile``), a foreign key replaced by the row it points to (two servers number
+    the same rows in different orders)."""
+    from sqlalchemy import select
+
+    from spackmon_analysis.server.tables import metadata
+
+    volatile = VOLATILE_COLUMNS | also_volatile
+    seen: dict[str, dict] = {}
+    out = {}
+    with mon.store.read.connect() as conn:
+        for table in metadata.sorted_tables:
+            if table.name == "spackmon_meta":
+                continue
+            fks = {fk.parent.name: fk.column.table.name for fk in table.foreign_keys}
+            rows = {}
+            for i, row in enumerate(conn.execute(select(table)).mappings()):
+                rows[row.get("id", i)] = tuple(
+                    seen[fks[k]][v] if k in fks and v is not None else v
+                    for k, v in row.items()
+                    if k not in volatile
+                )
+            seen[table.name] = rows
+            out[table.name] = sorted(map(repr, rows.values()))
+    return out

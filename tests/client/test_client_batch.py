@@ -13,13 +13,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from client_testlib import FAILURE_RUN, SAVE_LOCAL, SUCCESS_RUN
+from client_testlib import FAILURE_RUN, SAVE_LOCAL, SUCCESS_RUN, table_rows
 
 from spackmon_analysis import synth
 from spackmon_analysis.client import SpackMonitorClient
 from spackmon_analysis.client.batch import BatchLimits, advertised_batch
 from spackmon_analysis.localmonitor import LocalMonitor
-from spackmon_analysis.server.tables import metadata
 
 
 def _runs(tmp_path: Path) -> list[Path]:
@@ -40,31 +39,6 @@ def _runs(tmp_path: Path) -> list[Path]:
     doc["full_hash"] = "x" * 32  # no spec holds it: builds/new answers 400, its files skipped
     meta.write_text(json.dumps(doc))
     return [SUCCESS_RUN, FAILURE_RUN, generated, broken]
-
-
-def _rows(mon: LocalMonitor) -> dict[str, list[str]]:
-    """Every table's rows without ids and timestamps, a foreign key replaced by the row it
-    points to (the plain replay's parallel chains number builds in another order)."""
-    from sqlalchemy import select
-
-    volatile = {"id", "created_at", "updated_at", "token_updated_at", "token_hash"}
-    seen: dict[str, dict] = {}
-    out = {}
-    with mon.store.read.connect() as conn:
-        for table in metadata.sorted_tables:
-            if table.name == "spackmon_meta":
-                continue
-            fks = {fk.parent.name: fk.column.table.name for fk in table.foreign_keys}
-            rows = {}
-            for i, row in enumerate(conn.execute(select(table)).mappings()):
-                rows[row.get("id", i)] = tuple(
-                    seen[fks[k]][v] if k in fks and v is not None else v
-                    for k, v in row.items()
-                    if k not in volatile
-                )
-            seen[table.name] = rows
-            out[table.name] = sorted(map(repr, rows.values()))
-    return out
 
 
 def _replay_twice(
@@ -108,11 +82,11 @@ def test_a_replay_in_batches_equals_the_replay_one_request_at_a_time(tmp_path):
     change = runs[-1] / "build-4e077fd0e6997b2f609405ab264e6aae-status.json"
     with LocalMonitor(in_process=True) as plain:
         expected, singles, batches = _replay_twice(plain, runs, change, batch=False)
-        expected_rows = _rows(plain)
+        expected_rows = table_rows(plain)
     assert batches == 0 and singles > 200
     with LocalMonitor(in_process=True) as batched:
         got, singles, batches = _replay_twice(batched, runs, change)
-        got_rows = _rows(batched)
+        got_rows = table_rows(batched)
     assert singles == 0 and 0 < batches < 40
     assert got == expected  # the same summaries: counts, problems and messages, ids, changes
     assert got_rows == expected_rows  # the same rows

@@ -10,10 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from client_testlib import SAVE_LOCAL, SUCCESS_RUN
+from client_testlib import SAVE_LOCAL, SUCCESS_RUN, table_rows
 
 from spackmon_analysis.localmonitor import LocalMonitor
-from spackmon_analysis.server.tables import metadata
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -30,31 +29,9 @@ def uploader_module():
     return module
 
 
-def _content(mon: LocalMonitor) -> dict[str, list[str]]:
-    """Rows without ids, timestamps and secrets; a foreign key as the row it points to."""
-    from sqlalchemy import select
-
-    volatile = {"id", "created_at", "updated_at", "token_updated_at", "token_hash"}
-    # arrival times, and the run's date our replay gives each run's attempt (``run_time``,
-    # ``started_at``), which Spack's uploader has no field for: the rest is the same
-    volatile |= {"started_at", "reopened_at", "run_time"}
-    seen: dict[str, dict] = {}
-    out = {}
-    with mon.store.read.connect() as conn:
-        for table in metadata.sorted_tables:
-            if table.name == "spackmon_meta":
-                continue
-            fks = {fk.parent.name: fk.column.table.name for fk in table.foreign_keys}
-            rows = {}
-            for i, row in enumerate(conn.execute(select(table)).mappings()):
-                rows[row.get("id", i)] = tuple(
-                    seen[fks[k]][v] if k in fks and v is not None else v
-                    for k, v in row.items()
-                    if k not in volatile
-                )
-            seen[table.name] = rows
-            out[table.name] = sorted(map(repr, rows.values()))
-    return out
+#: Arrival times, and the run's date our replay gives each run's attempt (``run_time``,
+#: ``started_at``), which Spack's uploader has no field for: the rest is the same.
+ARRIVAL = frozenset({"started_at", "reopened_at", "run_time"})
 
 
 def test_the_model_speaks_as_spack_does(uploader_module):
@@ -96,10 +73,10 @@ def test_the_model_leaves_the_rows_our_replay_leaves(uploader_module):
     with LocalMonitor() as spack_side:
         token = spack_side.add_user("alice")
         uploader_module.SpackUploader(spack_side.url, "alice", token).upload_local_save(SAVE_LOCAL)
-        theirs = _content(spack_side)
+        theirs = table_rows(spack_side, ARRIVAL)
     with LocalMonitor(in_process=True) as ours:
         ours.add_user("alice")
         summary = ours.client("alice").upload_local_save(SAVE_LOCAL)
-        mine = _content(ours)
+        mine = table_rows(ours, ARRIVAL)
     assert not summary.problems
     assert theirs == mine
