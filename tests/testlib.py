@@ -9,13 +9,16 @@ PostgreSQL runs when ``SPACKMON_TEST_POSTGRES_URL`` is set; the schema is select
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -152,3 +155,23 @@ def merge_figures(sent: dict[str, Any]) -> None:
                 COUNTED.add(key)
             else:
                 FIGURES[key] = value
+
+
+_LOCAL_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def copy_run(source: Path, folder: Path, when: datetime) -> Path:
+    """The save-local run ``source`` as a later run of Spack at ``when``: a run directory
+    named as Spack names them, every local build id replaced by a new one (a new run gets
+    new ids), content otherwise byte for byte."""
+    name = when.strftime("%Y-%m-%d-%H-%M-%S-") + str(int(when.timestamp()))
+    target = folder / name
+    target.mkdir(parents=True)
+
+    def new_id(match: re.Match[str]) -> str:
+        return hashlib.md5(f"{match.group(0)}-{name}".encode()).hexdigest()  # noqa: S324
+
+    for file in source.iterdir():
+        text = file.read_text()
+        (target / _LOCAL_ID.sub(new_id, file.name)).write_text(_LOCAL_ID.sub(new_id, text))
+    return target

@@ -5,14 +5,13 @@ histories with known answers."""
 
 from __future__ import annotations
 
-import hashlib
-import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import matplotlib
 import pandas as pd
 import pytest
+from testlib import copy_run
 
 import spackmon_analysis as sma
 from spackmon_analysis import history
@@ -25,28 +24,6 @@ SAVE_LOCAL = DATA / "save-local"
 SUCCESS = SAVE_LOCAL / "v0.17.1-success-tinyapp"
 FAILURE = SAVE_LOCAL / "v0.17.1-failure-tinybrokenapp"
 EXAMPLES = Path(sma.__file__).parent / "data" / "examples"
-_ID = re.compile(r"[0-9a-f]{32}")
-
-
-def _run_name(when: datetime) -> str:
-    return when.strftime("%Y-%m-%d-%H-%M-%S-") + str(int(when.timestamp()))
-
-
-def copy_run(source: Path, folder: Path, when: datetime) -> Path:
-    """``source`` as a later run of Spack at ``when``: a run directory named as Spack names
-    them, every local build id replaced by a new one (a new run gets new ids), content
-    otherwise byte for byte."""
-    name = _run_name(when)
-    target = folder / name
-    target.mkdir(parents=True)
-
-    def new_id(match: re.Match[str]) -> str:
-        return hashlib.md5(f"{match.group(0)}-{name}".encode()).hexdigest()  # noqa: S324
-
-    for file in source.iterdir():
-        text = file.read_text()
-        (target / _ID.sub(new_id, file.name)).write_text(_ID.sub(new_id, text))
-    return target
 
 
 T0 = datetime(2026, 11, 28, 6, 0, tzinfo=timezone.utc)

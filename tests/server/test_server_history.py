@@ -6,13 +6,12 @@ and ``slow_phases`` as ``load_save_local`` on the same files -- on SQLite and Po
 
 from __future__ import annotations
 
-import hashlib
-import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from testlib import copy_run
 
 from spackmon_analysis import LocalMonitor, history
 from spackmon_analysis.frames import MonitorData, load_save_local
@@ -20,24 +19,7 @@ from spackmon_analysis.frames import MonitorData, load_save_local
 DATA = Path(__file__).resolve().parents[1] / "data" / "save-local"
 SUCCESS = DATA / "v0.17.1-success-tinyapp"
 FAILURE = DATA / "v0.17.1-failure-tinybrokenapp"
-_ID = re.compile(r"[0-9a-f]{32}")
 T0 = datetime(2026, 11, 28, 6, 0, tzinfo=timezone.utc)
-
-
-def copy_run(source: Path, folder: Path, when: datetime) -> Path:
-    """``source`` as a later run of Spack at ``when`` (named as Spack names run directories,
-    new local build ids), content otherwise byte for byte."""
-    name = when.strftime("%Y-%m-%d-%H-%M-%S-") + str(int(when.timestamp()))
-    target = folder / name
-    target.mkdir(parents=True)
-
-    def new_id(match: re.Match[str]) -> str:
-        return hashlib.md5(f"{match.group(0)}-{name}".encode()).hexdigest()  # noqa: S324
-
-    for file in source.iterdir():
-        text = file.read_text()
-        (target / _ID.sub(new_id, file.name)).write_text(_ID.sub(new_id, text))
-    return target
 
 
 @pytest.fixture(scope="module")
