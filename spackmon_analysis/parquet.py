@@ -184,6 +184,7 @@ def read_parquet(directory: str | os.PathLike[str]) -> dict[str, Any]:
     manifest_path = folder / MANIFEST
     if not folder.is_dir():
         raise ConfigError(f"from_parquet: {folder}: no such folder")
+    _refuse_a_link_out_of(folder, manifest_path)
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -204,6 +205,7 @@ def read_parquet(directory: str | os.PathLike[str]) -> dict[str, Any]:
         path = folder / f"{name}.parquet"
         if name not in described:
             raise ConfigError(f"from_parquet: {manifest_path}: no entry for frame {name!r}")
+        _refuse_a_link_out_of(folder, path)
         try:
             table = pq.read_table(path)
         except FileNotFoundError:
@@ -225,6 +227,8 @@ def read_parquet(directory: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(
             f"from_parquet: {manifest_path}: rules {rules!r} is not a file name inside the folder"
         )
+    if rules:
+        _refuse_a_link_out_of(folder, folder / rules)
     if rules and (folder / rules).is_file():
         from .logs import load_rules
 
@@ -239,6 +243,19 @@ def read_parquet(directory: str | os.PathLike[str]) -> dict[str, Any]:
     if manifest.get("attempts_given"):
         kwargs["attempts"] = {name: frames[name] for name in ATTEMPT_FRAMES}
     return kwargs
+
+
+def _refuse_a_link_out_of(folder: Path, path: Path) -> None:
+    """The folder may come from someone else (a tarball, a shared drive): a file in it that is
+    a symbolic link to a place outside the folder is refused, not followed, so that reading
+    the export never reads another file of the user's (a key, a config) as a frame or rules."""
+    if not path.is_symlink():
+        return
+    target = path.resolve()
+    if not target.is_relative_to(folder.resolve()):
+        raise ConfigError(
+            f"from_parquet: {path}: a link to {target}, outside the folder: not followed"
+        )
 
 
 def _decode(frame: Any, columns: dict[str, Any], path: Path) -> Any:

@@ -194,3 +194,30 @@ def test_a_custom_rules_file_travels_inside_the_folder(every_source, tmp_path) -
     assert back.rules is not None and Path(back.rules.source) == folder / "rules.yaml"
     assert back.rules.precedence == data.rules.precedence
     assert not [n for n in back.notes if "rules file" in n[1]]
+
+
+def test_a_file_linked_out_of_the_folder_is_refused_not_followed(every_source, tmp_path) -> None:
+    """A folder from someone else may hold links: a frame or rules file that points outside
+    the folder is a ConfigError naming it; a link inside the folder is read as usual."""
+    folder = every_source.to_parquet(tmp_path / "x")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    frame = folder / "builds.parquet"
+    frame.rename(elsewhere / "builds.parquet")
+    frame.symlink_to(elsewhere / "builds.parquet")
+    with pytest.raises(ConfigError, match=r"builds\.parquet: a link to .*outside the folder"):
+        MonitorData.from_parquet(folder)
+    frame.unlink()
+    (elsewhere / "builds.parquet").rename(folder / "kept.parquet")
+    frame.symlink_to(folder / "kept.parquet")  # inside the folder: followed
+    assert_same_data(every_source, MonitorData.from_parquet(folder))
+
+    secret = tmp_path / "secret.yaml"
+    secret.write_text((Path(sma.__file__).parent / "data" / "failure_classes.yaml").read_text())
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["rules"] = "rules.yaml"
+    manifest_path.write_text(json.dumps(manifest))
+    (folder / "rules.yaml").symlink_to(secret)
+    with pytest.raises(ConfigError, match=r"rules\.yaml: a link to .*secret\.yaml, outside"):
+        MonitorData.from_parquet(folder)
