@@ -28,6 +28,7 @@ from .tables import (
     environment_variables,
     install_files,
     run_prepared,
+    run_prepared_many,
     specs,
     targets,
     utcnow,
@@ -122,6 +123,107 @@ _UPD_ATTEMPT_STATUS = (
     update(build_attempts)
     .where(build_attempts.c.id == bindparam("b_attempt"))
     .values(status=bindparam("b_status"), updated_at=bindparam("b_now"))
+)
+#: The columns of an event row (``logs.stored_event`` plus the build and phase ids).
+_EVENT_COLUMNS = tuple(c.name for c in build_events.columns if c.name != "id")
+_INS_EVENT = build_events.insert().values(
+    {name: bindparam(name, type_=build_events.c[name].type) for name in _EVENT_COLUMNS}
+)
+#: The columns of a spec row ``import_graph`` writes, one row per node (bound as ``b_<name>``).
+_SPEC_COLUMNS = (
+    "name",
+    "version",
+    "full_hash",
+    "hash",
+    "build_hash",
+    "dag_hash",
+    "package_hash",
+    "spack_version",
+    "namespace",
+    "compiler_name",
+    "compiler_version",
+    "platform",
+    "os",
+    "target",
+    "parameters",
+    "external",
+    "external_path",
+    "is_root",
+    "created_at",
+    "compiler_id",
+    "architecture_id",
+)
+_INS_SPEC = (
+    specs.insert()
+    .values({name: bindparam("b_" + name, type_=specs.c[name].type) for name in _SPEC_COLUMNS})
+    .returning(specs.c.id)
+)
+_INS_EDGE = dependencies.insert().values(
+    {
+        name: bindparam(name, type_=dependencies.c[name].type)
+        for name in ("spec_id", "dependency_id", "deptypes", "virtuals")
+    }
+)
+# The attempt rule's statements (every phase and status write of a replay runs
+# _SEL_RUN_ATTEMPT; built once like the rest of the hot path).
+_SEL_RUN_ATTEMPT = select(build_attempts.c.id, build_attempts.c.latest).where(
+    build_attempts.c.build_id == bindparam("b_id"),
+    build_attempts.c.run_time == bindparam("b_run", type_=build_attempts.c.run_time.type),
+)
+_LOCK_BUILD = select(builds.c.reopened_at).where(builds.c.id == bindparam("b_id")).with_for_update()
+_INS_ATTEMPT = (
+    build_attempts.insert()
+    .values(
+        build_id=bindparam("b_id"),
+        number=0,
+        status=bindparam("b_status"),
+        latest=False,
+        run_time=bindparam("b_run", type_=build_attempts.c.run_time.type),
+        started_at=bindparam("b_started", type_=build_attempts.c.started_at.type),
+        created_at=bindparam("b_now", type_=build_attempts.c.created_at.type),
+        updated_at=bindparam("b_now", type_=build_attempts.c.updated_at.type),
+    )
+    .returning(build_attempts.c.id)
+)
+_SEL_ATTEMPTS = (
+    select(
+        build_attempts.c.id,
+        build_attempts.c.number,
+        build_attempts.c.latest,
+        build_attempts.c.status,
+    )
+    .where(build_attempts.c.build_id == bindparam("b_id"))
+    .order_by(build_attempts.c.started_at, build_attempts.c.id)
+)
+_UPD_ATTEMPT_PLACE = (
+    update(build_attempts)
+    .where(build_attempts.c.id == bindparam("b_attempt"))
+    .values(
+        number=bindparam("b_number", type_=build_attempts.c.number.type),
+        latest=bindparam("b_latest", type_=build_attempts.c.latest.type),
+    )
+)
+_UPD_BUILD_STATUS = (
+    update(builds)
+    .where(builds.c.id == bindparam("b_id"))
+    .values(status=bindparam("b_status", type_=builds.c.status.type))
+)
+_UPD_REOPENED = (
+    update(builds)
+    .where(builds.c.id == bindparam("b_id"))
+    .values(reopened_at=bindparam("b_when", type_=builds.c.reopened_at.type))
+)
+_SEL_LATEST_ATTEMPT = select(build_attempts.c.id).where(
+    build_attempts.c.build_id == bindparam("b_id"), build_attempts.c.latest == true()
+)
+_SEL_ANY_PHASE = (
+    select(build_phases.c.id).where(build_phases.c.attempt_id == bindparam("b_attempt")).limit(1)
+)
+_SEL_PHASE_STATE = select(build_phases.c.status, build_phases.c.output).where(
+    build_phases.c.attempt_id == bindparam("b_attempt"), build_phases.c.name == bindparam("b_name")
+)
+_SEL_ATTEMPT_NUMBER = select(build_attempts.c.number).where(
+    build_attempts.c.id == bindparam("b_attempt")
 )
 _HASH_COLS = (specs.c.full_hash, specs.c.hash, specs.c.dag_hash, specs.c.build_hash)
 _SEL_SPEC = (
@@ -583,7 +685,7 @@ def import_graph(conn: Connection, graph: Any, spack_version: str) -> tuple[int,
                 memo=memo,
             )
         values.update(compiler_id=compiler_id, architecture_id=arch_id)
-        new_id = _insert(conn, specs.insert().values(**values))
+        new_id = run_prepared(conn, _INS_SPEC, {"b_" + k: v for k, v in values.items()})[0][0]
         existing[ident] = new_id
         ids[node.key] = new_id
         created_keys.add(node.key)
@@ -619,8 +721,7 @@ def import_graph(conn: Connection, graph: Any, spack_version: str) -> tuple[int,
                 "virtuals": list(e.virtuals or ()),
             }
         )
-    if new_edges:
-        conn.execute(dependencies.insert(), new_edges)
+    run_prepared_many(conn, _INS_EDGE, new_edges)
     root_key = graph.roots[0] if graph.roots else next(iter(graph.nodes))
     return ids[root_key], root_key in created_keys, ids
 
@@ -853,9 +954,7 @@ def update_phase(conn: Connection, body: Any, caller_id: int) -> dict:
         )
         run_prepared(conn, _DEL_EVENTS, {"b_pid": phase_id})
     if output:
-        rows = _event_rows(output, build_id, phase_id)
-        if rows:
-            conn.execute(build_events.insert(), rows)
+        run_prepared_many(conn, _INS_EVENT, _event_rows(output, build_id, phase_id))
     return {"build_phase": {"id": phase_id, "status": status, "name": name}}
 
 
@@ -907,28 +1006,19 @@ def parse_run_time(body: dict) -> datetime | None:
 def _settle(conn: Connection, build_id: int) -> dict[int, tuple[int, bool]]:
     """Number the attempts of ``build_id`` by ``started_at`` (then id), mark the last one latest
     and show its status on the build row -> attempt id -> (number, latest)."""
-    rows = conn.execute(
-        select(
-            build_attempts.c.id,
-            build_attempts.c.number,
-            build_attempts.c.latest,
-            build_attempts.c.status,
-        )
-        .where(build_attempts.c.build_id == build_id)
-        .order_by(build_attempts.c.started_at, build_attempts.c.id)
-    ).all()
+    rows = run_prepared(conn, _SEL_ATTEMPTS, {"b_id": build_id})
     placed: dict[int, tuple[int, bool]] = {}
-    for number, row in enumerate(rows, start=1):
+    for number, (attempt_id, stored_number, stored_latest, _status) in enumerate(rows, start=1):
         latest = number == len(rows)
-        placed[row.id] = (number, latest)
-        if (row.number, bool(row.latest)) != (number, latest):
-            conn.execute(
-                update(build_attempts)
-                .where(build_attempts.c.id == row.id)
-                .values(number=number, latest=latest)
+        placed[attempt_id] = (number, latest)
+        if (stored_number, bool(stored_latest)) != (number, latest):
+            run_prepared(
+                conn,
+                _UPD_ATTEMPT_PLACE,
+                {"b_attempt": attempt_id, "b_number": number, "b_latest": latest},
             )
     if rows:
-        conn.execute(update(builds).where(builds.c.id == build_id).values(status=rows[-1].status))
+        run_prepared(conn, _UPD_BUILD_STATUS, {"b_id": build_id, "b_status": rows[-1][3]})
     return placed
 
 
@@ -940,10 +1030,10 @@ def _as_datetime(value: datetime | str) -> datetime:
 def _lock_build(conn: Connection, build_id: int) -> Any:
     """Lock the build's row until the transaction ends (PostgreSQL ``FOR UPDATE``; SQLite's
     writes are serialised already), so that two servers writing to one build number and
-    open its attempts one after the other -> the build's ``reopened_at`` as it is now."""
-    return conn.execute(
-        select(builds.c.reopened_at).where(builds.c.id == build_id).with_for_update()
-    ).scalar()
+    open its attempts one after the other -> the build's ``reopened_at`` as it is now (as the
+    driver gives it: SQLite's stored text, see :func:`_as_datetime`)."""
+    rows = run_prepared(conn, _LOCK_BUILD, {"b_id": build_id})
+    return rows[0][0] if rows else None
 
 
 def _new_attempt(
@@ -955,19 +1045,14 @@ def _new_attempt(
 ) -> Attempt:
     started = _as_datetime(started)
     _lock_build(conn, build_id)
-    attempt_id = _insert(
-        conn,
-        build_attempts.insert().values(
-            build_id=build_id,
-            number=0,
-            status=_IDLE_STATUS,
-            latest=False,
-            run_time=run_time,
-            started_at=started,
-            created_at=now,
-            updated_at=now,
-        ),
-    )
+    params = {
+        "b_id": build_id,
+        "b_status": _IDLE_STATUS,
+        "b_run": run_time,
+        "b_started": started,
+        "b_now": now,
+    }
+    attempt_id = run_prepared(conn, _INS_ATTEMPT, params)[0][0]
     return Attempt(attempt_id, _settle(conn, build_id)[attempt_id][1], True)
 
 
@@ -983,15 +1068,13 @@ def open_first_attempt(
 def _run_attempt(conn: Connection, build_id: int, run_time: datetime, now: datetime) -> Attempt:
     """The attempt of the save-local run dated ``run_time`` (created, dated by the run, when the
     build has none yet: the same run replayed again finds its own attempt)."""
-    query = select(build_attempts.c.id, build_attempts.c.latest).where(
-        build_attempts.c.build_id == build_id, build_attempts.c.run_time == run_time
-    )
-    found = conn.execute(query).first()
-    if found is None:  # looked for again under the build's lock (another server may be adding it)
+    params = {"b_id": build_id, "b_run": run_time}
+    found = run_prepared(conn, _SEL_RUN_ATTEMPT, params)
+    if not found:  # looked for again under the build's lock (another server may be adding it)
         _lock_build(conn, build_id)
-        found = conn.execute(query).first()
-    if found is not None:
-        return Attempt(found.id, bool(found.latest))
+        found = run_prepared(conn, _SEL_RUN_ATTEMPT, params)
+    if found:
+        return Attempt(found[0][0], bool(found[0][1]))
     return _new_attempt(conn, build_id, run_time, run_time, now)
 
 
@@ -1003,19 +1086,14 @@ def attempt_for_builds_new(
     None is returned: the next phase or status decides (:func:`attempt_for_write`)."""
     if run_time is not None:
         return _run_attempt(conn, build_id, run_time, now)
-    conn.execute(update(builds).where(builds.c.id == build_id).values(reopened_at=now))
+    run_prepared(conn, _UPD_REOPENED, {"b_id": build_id, "b_when": now})
     return None
 
 
 def _has_activity(conn: Connection, attempt_id: int, status: str | None) -> bool:
     if status not in (None, _IDLE_STATUS):
         return True
-    return (
-        conn.execute(
-            select(build_phases.c.id).where(build_phases.c.attempt_id == attempt_id).limit(1)
-        ).first()
-        is not None
-    )
+    return bool(run_prepared(conn, _SEL_ANY_PHASE, {"b_attempt": attempt_id}))
 
 
 def _is_repeat(
@@ -1029,12 +1107,8 @@ def _is_repeat(
     status and output, or the same status (a replay of the same files, a retried request)."""
     if phase is not None:
         name, phase_status, output = phase
-        stored = conn.execute(
-            select(build_phases.c.status, build_phases.c.output).where(
-                build_phases.c.attempt_id == attempt_id, build_phases.c.name == name
-            )
-        ).first()
-        return stored is not None and (stored.status, stored.output) == (phase_status, output)
+        stored = run_prepared(conn, _SEL_PHASE_STATE, {"b_attempt": attempt_id, "b_name": name})
+        return bool(stored) and tuple(stored[0]) == (phase_status, output)
     return status is not None and status == attempt_status
 
 
@@ -1064,13 +1138,11 @@ def attempt_for_write(
         return Attempt(row.attempt_id, True)
     reopened = _lock_build(conn, row.id)
     if reopened is None:  # another write used the reopening up meanwhile
-        latest = conn.execute(
-            select(build_attempts.c.id).where(
-                build_attempts.c.build_id == row.id, build_attempts.c.latest == true()
-            )
-        ).scalar_one()
-        return Attempt(latest, True)
-    conn.execute(update(builds).where(builds.c.id == row.id).values(reopened_at=None))
+        latest = run_prepared(conn, _SEL_LATEST_ATTEMPT, {"b_id": row.id})
+        if len(latest) != 1:
+            raise RuntimeError(f"build {row.id} has {len(latest)} latest attempts")
+        return Attempt(latest[0][0], True)
+    run_prepared(conn, _UPD_REOPENED, {"b_id": row.id, "b_when": None})
     if _has_activity(conn, row.attempt_id, row.attempt_status) and not _is_repeat(
         conn, row.attempt_id, row.attempt_status, phase, status
     ):
@@ -1090,9 +1162,7 @@ def record_attempt_status(
 
 
 def _attempt_answer(conn: Connection, attempt: Attempt) -> dict:
-    number = conn.execute(
-        select(build_attempts.c.number).where(build_attempts.c.id == attempt.id)
-    ).scalar_one()
+    number = run_prepared(conn, _SEL_ATTEMPT_NUMBER, {"b_attempt": attempt.id})[0][0]
     return {
         "id": attempt.id,
         "number": number,

@@ -54,6 +54,7 @@ __all__ = [
     "redact_url",
     "set_lock_wait",
     "run_prepared",
+    "run_prepared_many",
     "cursor_statement",
     "utcnow",
     "iso",
@@ -707,17 +708,8 @@ def redact_url(url: str) -> str:
 _PREPARED: dict[tuple[str, int], tuple[str, tuple | None, dict, dict]] = {}
 
 
-def run_prepared(conn: Any, stmt: Any, params: dict[str, Any]) -> list[tuple]:
-    """Execute a prebuilt Core statement on ``conn``'s DBAPI connection; return its rows.
-
-    The statement is compiled once per dialect (bind processors kept, so values are stored exactly
-    as SQLAlchemy would store them) and then run with a raw DBAPI cursor inside the connection's
-    current transaction: this skips SQLAlchemy's per-execution bookkeeping on the server's hottest
-    path. DBAPI errors are re-raised as the matching ``sqlalchemy.exc`` classes.
-    """
-    from sqlalchemy.exc import DBAPIError
-
-    dialect = conn.dialect
+def _prepared(dialect: Any, stmt: Any) -> tuple[str, tuple | None, dict, dict]:
+    """``stmt`` compiled once per dialect -> (SQL, positional order, bind processors, defaults)."""
     key = (dialect.name, id(stmt))
     prepared = _PREPARED.get(key)
     if prepared is None:
@@ -726,17 +718,59 @@ def run_prepared(conn: Any, stmt: Any, params: dict[str, Any]) -> list[tuple]:
         defaults = {k: v for k, v in compiled.params.items() if v is not None}
         prepared = (compiled.string, order, dict(compiled._bind_processors), defaults)
         _PREPARED[key] = prepared
-    sql, order, procs, defaults = prepared
+    return prepared
+
+
+def _bound(prepared: tuple[str, tuple | None, dict, dict], params: dict[str, Any]) -> Any:
+    """One execution's parameters as the DBAPI takes them (defaults, bind processors, order)."""
+    _sql, order, procs, defaults = prepared
     if defaults:
         params = {**defaults, **params}
     if procs:
         params = {k: (procs[k](v) if k in procs else v) for k, v in params.items()}
-    args = tuple(params[name] for name in order) if order is not None else params
+    return tuple(params[name] for name in order) if order is not None else params
+
+
+def run_prepared(conn: Any, stmt: Any, params: dict[str, Any]) -> list[tuple]:
+    """Execute a prebuilt Core statement on ``conn``'s DBAPI connection; return its rows.
+
+    The statement is compiled once per dialect (bind processors kept, so values are stored exactly
+    as SQLAlchemy would store them) and then run with a raw DBAPI cursor inside the connection's
+    current transaction: this skips SQLAlchemy's per-execution bookkeeping on the server's hottest
+    path. DBAPI errors are re-raised as the matching ``sqlalchemy.exc`` classes. Rows come as
+    the driver gives them (no result processing: SQLite gives a time as its stored text).
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    dialect = conn.dialect
+    prepared = _prepared(dialect, stmt)
+    sql = prepared[0]
+    args = _bound(prepared, params)
     raw = conn.connection.dbapi_connection
     cursor = raw.cursor()
     try:
         cursor.execute(sql, args)
         return cursor.fetchall() if cursor.description else []
+    except dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(sql, args, exc, dialect.loaded_dbapi.Error) from exc
+    finally:
+        cursor.close()
+
+
+def run_prepared_many(conn: Any, stmt: Any, rows: list[dict[str, Any]]) -> None:
+    """Execute a prebuilt Core statement once per parameter dict of ``rows`` (the DBAPI's
+    ``executemany``), as :func:`run_prepared` runs one: a multi-row INSERT of the hot path."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not rows:
+        return
+    dialect = conn.dialect
+    prepared = _prepared(dialect, stmt)
+    sql = prepared[0]
+    args = [_bound(prepared, params) for params in rows]
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.executemany(sql, args)
     except dialect.loaded_dbapi.Error as exc:
         raise DBAPIError.instance(sql, args, exc, dialect.loaded_dbapi.Error) from exc
     finally:
