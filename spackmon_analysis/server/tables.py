@@ -705,30 +705,47 @@ def redact_url(url: str) -> str:
 # prepared hot-path statements
 
 
-_PREPARED: dict[tuple[str, int], tuple[str, tuple | None, dict, dict]] = {}
+#: A statement compiled for one dialect: its SQL, and per bound name (in the DBAPI's order for
+#: a positional paramstyle) the name, its bind processor or None, and its default value.
+_Prepared = tuple[str, bool, tuple[tuple[str, Any, Any], ...]]
+_PREPARED: dict[tuple[str, int], _Prepared] = {}
+_MISSING = object()
 
 
-def _prepared(dialect: Any, stmt: Any) -> tuple[str, tuple | None, dict, dict]:
-    """``stmt`` compiled once per dialect -> (SQL, positional order, bind processors, defaults)."""
+def _prepared(dialect: Any, stmt: Any) -> _Prepared:
+    """``stmt`` compiled once per dialect (see :data:`_Prepared`)."""
     key = (dialect.name, id(stmt))
     prepared = _PREPARED.get(key)
     if prepared is None:
         compiled = stmt.compile(dialect=dialect)
-        order = tuple(compiled.positiontup) if dialect.positional else None
-        defaults = {k: v for k, v in compiled.params.items() if v is not None}
-        prepared = (compiled.string, order, dict(compiled._bind_processors), defaults)
+        procs = compiled._bind_processors
+        names = compiled.positiontup if dialect.positional else compiled.params
+        binds = tuple(
+            (
+                name,
+                procs.get(name),
+                _MISSING if compiled.params.get(name) is None else compiled.params[name],
+            )
+            for name in names or ()
+        )
+        prepared = (compiled.string, bool(dialect.positional), binds)
         _PREPARED[key] = prepared
     return prepared
 
 
-def _bound(prepared: tuple[str, tuple | None, dict, dict], params: dict[str, Any]) -> Any:
-    """One execution's parameters as the DBAPI takes them (defaults, bind processors, order)."""
-    _sql, order, procs, defaults = prepared
-    if defaults:
-        params = {**defaults, **params}
-    if procs:
-        params = {k: (procs[k](v) if k in procs else v) for k, v in params.items()}
-    return tuple(params[name] for name in order) if order is not None else params
+def _bound(prepared: _Prepared, params: dict[str, Any]) -> Any:
+    """One execution's parameters as the DBAPI takes them: each bound name's value from
+    ``params`` (else the statement's default; a name with neither is a ``KeyError``) through
+    its bind processor, as a tuple (positional paramstyle) or a dict."""
+    values = []
+    for name, proc, default in prepared[2]:
+        value = params.get(name, default)
+        if value is _MISSING:
+            raise KeyError(name)
+        values.append(value if proc is None else proc(value))
+    if prepared[1]:
+        return tuple(values)
+    return {bind[0]: value for bind, value in zip(prepared[2], values, strict=True)}
 
 
 def run_prepared(conn: Any, stmt: Any, params: dict[str, Any]) -> list[tuple]:

@@ -971,9 +971,43 @@ def _fast_columns(bodies: list, list_format: bool) -> _Cols:
     return cols
 
 
+#: Up to this many edges the DAG check runs in plain Python (a spec upload's usual size):
+#: numpy pays off only for large graphs, and importing it costs a server's first spec upload
+#: about 0.1 s.
+_SMALL_DAG = 5000
+
+
+def _small_acyclic(n: int, parent: list[int], child: list[int]) -> None:
+    """:func:`_fast_acyclic` for a small graph, without numpy (the same rule)."""
+    pairs = list(zip(parent, child, strict=True))
+    if all(p < c for p, c in pairs) or all(p > c for p, c in pairs):
+        return  # document order is a topological order
+    if any(p == c for p, c in pairs):
+        raise _Bail
+    kids: list[list[int]] = [[] for _ in range(n)]
+    indegree = [0] * n
+    for p, c in pairs:
+        kids[p].append(c)
+        indegree[c] += 1
+    ready = [k for k in range(n) if not indegree[k]]
+    done = 0
+    while ready:
+        k = ready.pop()
+        done += 1
+        for x in kids[k]:
+            indegree[x] -= 1
+            if not indegree[x]:
+                ready.append(x)
+    if done != n:
+        raise _Bail
+
+
 def _fast_acyclic(n: int, parent: list[int], child: list[int]) -> None:
     """Bail unless the edges (node indices) form a DAG without self-loops."""
     if not parent:
+        return
+    if len(parent) <= _SMALL_DAG:
+        _small_acyclic(n, parent, child)
         return
     import numpy as np
 

@@ -158,6 +158,40 @@ def test_cycle_without_any_root_is_rejected() -> None:
         load_spec(doc)
 
 
+@pytest.mark.parametrize("nodes", [20, 60])
+def test_the_cycle_check_of_small_graphs_agrees_with_the_numpy_one(nodes: int) -> None:
+    """Small documents are checked in plain Python (no numpy import for a server's spec
+    upload); both checks bail on the same graphs: random DAGs, then each with a cycle."""
+    import random
+
+    from spackmon_analysis.spec import parse
+
+    def bails(check, n, parent, child) -> bool:
+        try:
+            check(n, parent, child)
+        except parse._Bail:
+            return True
+        return False
+
+    rng = random.Random(nodes)
+    for _ in range(40):
+        order = list(range(nodes))
+        rng.shuffle(order)  # a DAG whose document order is not topological
+        pairs = {
+            (order[i], order[j])
+            for i, j in (sorted(rng.sample(range(nodes), 2)) for _ in range(nodes * 2))
+        }
+        back = rng.choice(sorted(pairs))  # an edge reversed: a cycle of two
+        for extra in ([], [(back[1], back[0])], [(order[3], order[3])]):
+            parent = [p for p, _c in sorted(pairs)] + [p for p, _c in extra]
+            child = [c for _p, c in sorted(pairs)] + [c for _p, c in extra]
+            expected = bool(extra)
+            assert bails(parse._small_acyclic, nodes, parent, child) is expected
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(parse, "_SMALL_DAG", 0)  # the numpy path
+                assert bails(parse._fast_acyclic, nodes, parent, child) is expected
+
+
 # --- the error's source --------------------------------------------------------------------
 
 
