@@ -97,6 +97,9 @@ __all__ = [
     "install_times_meaning",
     "phase_durations",
     "release",
+    "NEWEST_SPECFILE_FORMAT",
+    "specfile_format_note",
+    "short_spec_compiler",
     "writes_phase_logs",
     "short_hash",
     "variants_text",
@@ -751,6 +754,66 @@ INSTALL_TIMES_MEANINGS: tuple[dict[str, str], ...] = (
         ),
     },
 )
+
+
+#: The newest spec file format (``_meta.version`` of ``spec.json``, ``specfile-version`` of a
+#: ``spack.lock``) a released Spack writes: 4 in 0.22-0.23, 5 in 1.0-1.1 (compilers as build
+#: dependencies; ``lib/spack/spack/spec.py`` ``SPECFILE_FORMAT_VERSION``). Spack's development
+#: documentation names a version 6 without a release; it and anything newer is read as 5
+#: (the keys it adds are not read) and named in ``data.notes`` (:func:`specfile_format_note`).
+NEWEST_SPECFILE_FORMAT = 5
+
+
+def specfile_format_note(version: Any, where: str = "spec file") -> str | None:
+    """The note for a spec file format newer than :data:`NEWEST_SPECFILE_FORMAT`
+    (``version``: an int, or a graph's ``format`` such as ``"v6"``); None otherwise."""
+    if isinstance(version, str) and version.startswith("v") and version[1:].isdigit():
+        version = int(version[1:])
+    if isinstance(version, bool) or not isinstance(version, int):
+        return None
+    if version <= NEWEST_SPECFILE_FORMAT:
+        return None
+    return (
+        f"{where} format {version} is newer than the newest a Spack release writes "
+        f"({NEWEST_SPECFILE_FORMAT}, Spack 1.0-1.1); read as {NEWEST_SPECFILE_FORMAT}: "
+        "nodes, hashes, versions and edges are read, keys it adds are not"
+    )
+
+
+#: A ``%`` dependency of a short spec: ``%gcc@12.2.0`` (Spack 0.x: the compiler), and in
+#: 1.x the virtual assignment ``%c=gcc@12.2.0`` / ``%c,cxx=gcc@12.2.0`` or the edge
+#: attribute form ``%[virtuals=c] gcc@12.2.0`` (1.0's changelog, "Virtual assignment syntax").
+_SHORT_SPEC_DEP = re.compile(
+    r"%(?:\[(?P<attrs>[^\]]*)\]\s*|(?P<assign>[A-Za-z0-9_,-]+)=)?"
+    r"(?P<spec>[A-Za-z0-9_.+-]+@=?[^\s%~+^/\[]+)"
+)
+_LANGUAGES = frozenset(("c", "cxx", "fortran"))
+
+
+def short_spec_compiler(text: str | None) -> str | None:
+    """The compiler (``gcc@12.2.0``) of a ``SPACK_SHORT_SPEC`` value, the one place a stage
+    directory (no spec file) names it: the ``%`` dependency providing C, C++ or Fortran
+    when the spec assigns virtuals (1.x syntax: then a plain ``%cmake@3.27`` is a build
+    dependency, not the compiler), else the first ``%name@version`` (0.x); None without one. ``@=`` (an exact version) reads as ``@``."""
+    if not text:
+        return None
+    plain = None
+    assigned = False  # 1.x syntax seen: a plain %name@version is then not the compiler
+    for match in _SHORT_SPEC_DEP.finditer(text):
+        spec = match.group("spec").replace("@=", "@")
+        virtuals = match.group("assign")
+        attrs = match.group("attrs")
+        if attrs is not None:
+            found = re.search(r"virtuals=([A-Za-z0-9_,-]+)", attrs)
+            virtuals = found.group(1) if found else None
+        if virtuals is not None:
+            if _LANGUAGES & set(virtuals.split(",")):
+                return spec
+            assigned = True
+            continue
+        if plain is None:
+            plain = spec
+    return None if assigned else plain
 
 
 def release(version: Any) -> tuple[int, ...] | None:

@@ -11,9 +11,11 @@ dependencies a mapping by hash), ``6`` (0.17-0.21: nodes with ``name``, dependen
 newest known with a note.
 
 ``failures/<name>-<hash>``: Spack's marker of a build that failed (the full hash in 0.16-0.18,
-the DAG hash since 0.19), removed when the spec installs. Decisions: a marker whose hash has
-no installed record is a failed build (status ``FAILED``, no phases, tag ``failure-marker``);
-a marker of an installed hash is stale (a later attempt installed it) and only noted.
+the DAG hash since 0.19), removed when the spec installs; its content is the failed spec as a
+spec file (``FailureTracker.mark``, 0.20 to 1.x), read for the build's version and DAG when
+present. Decisions: a marker whose hash has no installed record is a failed build (status
+``FAILED``, no phases, tag ``failure-marker``); a marker of an installed hash is stale (a
+later attempt installed it) and only noted; content that is not a spec is noted, not an error.
 
 Builds (``source`` ``install``, key and ``dag_hash`` the record's hash): installed records
 that are not external, status ``SUCCESS``, no phases, ``created_at``/``run_time`` the
@@ -33,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import localfiles
-from ..errors import ConfigError, SpecFormatError
-from ..spackfacts import short_hash
+from ..errors import ConfigError, SpackmonError, SpecFormatError
+from ..spackfacts import short_hash, specfile_format_note
 from ..spec import load_spec
 from .assemble import Assembler, FrameSet
 from .environment import read_json_file
@@ -76,6 +78,25 @@ def failure_markers(folder: Path) -> list[tuple[str, str, Path]]:
             if marker.is_file() and match:
                 out.append((match.group("name"), match.group("hash"), marker))
     return out
+
+
+def _marker_spec(marker: Path, folder: Path) -> tuple[Any, str | None]:
+    """``(graph or None, note or None)`` of a failure marker's content: Spack writes the failed
+    spec into it as a spec file (``FailureTracker.mark``: ``spec.to_json()``, 0.20 and later);
+    an empty marker (older releases, or a hand-made one) says nothing more. Content that is
+    not a spec is only noted: the marker's name still says what failed."""
+    try:
+        data = localfiles.read_local(marker, folder, decompress=False)
+    except localfiles.UnsafeFileError as exc:
+        return None, f"content skipped: {exc.reason}"
+    except OSError as exc:
+        return None, f"content not read ({exc.strerror or exc})"
+    if not data.strip():
+        return None, None
+    try:
+        return load_spec(data, name=str(marker)), None
+    except SpackmonError as exc:
+        return None, f"content is not a spec file ({exc}); the build is named from the file name"
 
 
 def _fail(reason: str, source: str, where: str | None = None) -> SpecFormatError:
@@ -164,6 +185,7 @@ def database_frames(path: str | os.PathLike[str], **_: Any) -> FrameSet:
     notes: list[tuple[str, str]] = []
     records: dict[str, dict[str, Any]] = {}
     asm = Assembler(keep_output=False, rules=None)
+    graph: Any = None
     if index.is_file():
         try:
             records, graph, notes = _read_index(index, within)
@@ -199,6 +221,8 @@ def database_frames(path: str | os.PathLike[str], **_: Any) -> FrameSet:
     if any(skipped.values()):
         what = ", ".join(f"{n} {k}" for k, n in skipped.items() if n)
         notes.append((str(index), f"records without a build: {what} (their specs are kept)"))
+    graphs = [graph] if graph is not None else []
+    failed: list[tuple[str, str, Path, str | None, bool | None]] = []
     for name, hashed, marker in failure_markers(folder):
         known = records.get(hashed)
         if known is not None and known["installed"]:
@@ -210,6 +234,36 @@ def database_frames(path: str | os.PathLike[str], **_: Any) -> FrameSet:
                 )
             )
             continue
+        spec, trouble = _marker_spec(marker, folder)
+        version = known["version"] if known else None
+        if trouble:
+            notes.append((str(marker), f"{name} /{short_hash(hashed)}: failure marker {trouble}"))
+        found = spec.find(hashed) if spec is not None else None
+        if spec is not None and found is not None:
+            asm.add_graph(spec)
+            graphs.append(spec)
+            version = version or found.version
+            newer = specfile_format_note(spec.format, "failure marker's spec")
+            if newer:
+                notes.append((str(marker), newer))
+        elif spec is not None:
+            notes.append(
+                (
+                    str(marker),
+                    f"{name} /{short_hash(hashed)}: failure marker holds a spec without that "
+                    "hash; its content is not used",
+                )
+            )
+        failed.append((name, hashed, marker, version, known["explicit"] if known else None))
+    # Spack marks the spec that failed and each dependent it then skipped (installer.py
+    # _update_failed(dep_task, mark)): a marked spec that depends on another marked one
+    # never built (blocked); the others are the failures themselves (no logs here: a stage
+    # directory of the same hash brings them)
+    marked = {hashed for _, hashed, _, _, _ in failed}
+    below = _dependencies(graphs)
+    root_causes: list[str] = []
+    for name, hashed, marker, version, was_explicit in failed:
+        blocked_by = sorted(_reach(hashed, below) & (marked - {hashed}))
         asm.add_build(
             key=hashed,
             dag_hash=hashed,
@@ -218,18 +272,56 @@ def database_frames(path: str | os.PathLike[str], **_: Any) -> FrameSet:
             run_time=None,
             full_hash=asm.resolve(hashed),
             spec_name=name,
-            spec_version=known["version"] if known else None,
+            spec_version=version,
             status="FAILED",
             env={},
-            tags=["failure-marker"],
+            tags=["failure-marker", "blocked"] if blocked_by else ["failure-marker"],
             owner=None,
             created_at=None,
             source="install",
             phases=[],
         )
-        explicit.append(known["explicit"] if known else None)
-        notes.append((str(marker), f"{name} /{short_hash(hashed)}: failure marker: a failed build"))
+        explicit.append(was_explicit)
+        if blocked_by:
+            what = ", ".join(f"/{short_hash(h)}" for h in blocked_by)
+            notes.append(
+                (
+                    str(marker),
+                    f"{name} /{short_hash(hashed)}: failure marker of a dependent Spack skipped "
+                    f"because {what} failed: never built",
+                )
+            )
+        else:
+            root_causes.append(hashed)
+            notes.append(
+                (str(marker), f"{name} /{short_hash(hashed)}: failure marker: a failed build")
+            )
     result = asm.result(str(folder), notes=notes)
     if result.builds is not None and len(result.builds):
         result.builds["explicit"] = pd.array(explicit, dtype="boolean")
+        # a failure the marker records, though no ERROR phase (no log) says so
+        failed_here = result.builds["build"].astype(object).isin(root_causes)
+        result.builds.loc[failed_here, "outcome"] = "failed"
     return result
+
+
+def _dependencies(graphs: list[Any]) -> dict[str, set[str]]:
+    """Each node's direct dependencies (by every hash it carries) over ``graphs``."""
+    out: dict[str, set[str]] = {}
+    for graph in graphs:
+        keys = {key: set(node.hashes.values()) | {key} for key, node in graph.nodes.items()}
+        for edge in graph.edges:
+            for parent in keys.get(edge.parent, {edge.parent}):
+                out.setdefault(parent, set()).update(keys.get(edge.child, {edge.child}))
+    return out
+
+
+def _reach(start: str, below: dict[str, set[str]]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(below.get(start, ()))
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(below.get(node, ()))
+    return seen

@@ -288,11 +288,15 @@ def _merge_database_builds(data: FrameSet) -> FrameSet:
         return data
     from_db = builds["tags"].map(lambda tags: any(t in _DB_TAGS for t in (tags or ())))
     others = builds[~from_db]
-    by_dag = {
-        str(d): i
-        for i, d in zip(others.index, others["dag_hash"].astype(object), strict=True)
-        if not pd.isna(d)
-    }
+    # the record describes an install: a prefix (or stage directory) of that hash is its
+    # build before a report's row of it (an "already installed" testcase, say)
+    by_dag: dict[str, Any] = {}
+    for i, d, source in zip(
+        others.index, others["dag_hash"].astype(object), others["source"].astype(object),
+        strict=True,
+    ):  # fmt: skip
+        if not pd.isna(d) and (str(d) not in by_dag or source == "install"):
+            by_dag[str(d)] = i
     drop = []
     explicit = builds["explicit"].astype(object).copy()
     notes = []
@@ -596,7 +600,10 @@ def _load_folder(target: Path, found: dict[str, list[Path]], **kwargs: Any) -> F
         # the install trees and environments next to the reports give their DAG (the
         # packages they blocked); then a report's build and the directory of the same
         # attempt are one build
-        return _merge_directories_into_reports(with_dag_frames(merged), paths)
+        # (a failure marker's dependent matches the blocked build the DAG then adds)
+        return _merge_database_builds(
+            _merge_directories_into_reports(with_dag_frames(merged), paths)
+        )
     return merged
 
 
@@ -695,4 +702,6 @@ def _load_several(paths: list[Any], **kwargs: Any) -> FrameSet:
             parts.append(load(target, **kwargs))
     data = concat_frames(parts) if parts else FrameSet()
     data.source = " + ".join(str(Path(p).expanduser()) for p in paths)
-    return _merge_directories_into_reports(with_dag_frames(data, *dags), {})
+    # an install database given beside its tree's stage directories or a report: its
+    # records and failure markers are the same builds as theirs (same DAG hash)
+    return _merge_database_builds(_merge_directories_into_reports(with_dag_frames(data, *dags), {}))

@@ -30,7 +30,7 @@ from typing import Any
 
 from .. import localfiles
 from ..errors import ConfigError, SpecFormatError
-from ..spackfacts import short_hash
+from ..spackfacts import short_hash, specfile_format_note
 from ..spec import SpecGraph, load_spec
 from .assemble import Assembler, FrameSet
 
@@ -47,7 +47,8 @@ LOCKFILE_NAME = "spack.lock"
 #: The newest lockfile format documented by Spack (1.2).
 LATEST_LOCKFILE_VERSION = 7
 #: The spec file format of each lockfile version's nodes (when ``_meta`` does not say).
-_SPECFILE_VERSION = {3: 2, 4: 3, 5: 3, 6: 5, 7: 5}
+#: (5: Spack 0.22-0.23 write spec file version 4 nodes, though Spack's own lockfile page shows 3)
+_SPECFILE_VERSION = {3: 2, 4: 3, 5: 4, 6: 5, 7: 5}
 
 
 def is_environment(path: Path) -> bool:
@@ -214,6 +215,9 @@ def _document(
         specfile = meta.get("specfile-version")
         if not isinstance(specfile, int) or isinstance(specfile, bool):
             specfile = _SPECFILE_VERSION.get(version, 5)
+        newer = specfile_format_note(specfile, "specfile-version: the spec")
+        if newer:
+            notes.append((source, newer))
         first = [k for k, _, _ in roots]
         ordered = [new_nodes[k] for k in dict.fromkeys(first) if k in new_nodes]
         ordered += [n for k, n in new_nodes.items() if k not in set(first)]

@@ -36,6 +36,8 @@ from ..spackfacts import (
     phase_durations,
     phase_timing,
     short_hash,
+    short_spec_compiler,
+    specfile_format_note,
     split_phases,
 )
 from .assemble import Assembler, FrameSet, object_column, phase_dict, resolve_rules
@@ -191,11 +193,12 @@ class _Reader:
         self.root = root
         self.skipped: list[tuple[str, str]] = []
 
-    def text(self, path: Path | None) -> str | None:
+    def text(self, path: Path | None, within: Path | None = None) -> str | None:
+        """``within``: the folder the file must stay inside (default: ``root``)."""
         if path is None:
             return None
         try:
-            return _read_text(path, self.root)
+            return _read_text(path, within or self.root)
         except UnsafeFileError as exc:
             self.skipped.append((str(path), f"skipped: {exc.reason}"))
             return None
@@ -272,6 +275,26 @@ def _relative_manifest(
     return out, original
 
 
+#: The build log of Spack 1.1's experimental installer (``config:installer:new``,
+#: ``new_installer.py`` ``start_build``): a file beside the stage directory in the stage root,
+#: ``<stage directory name>-<random>.log``, to which the stage's ``spack-build-out.txt`` is a
+#: symbolic link.
+_NEW_INSTALLER_LOG = re.compile(r"^(?P<stage>spack-stage-.+)-[A-Za-z0-9_]+\.log$")
+
+
+def _combined_log_folder(combined: Path, root: Path) -> Path | None:
+    """The folder the stage's combined log may be read from when it is the experimental
+    installer's symbolic link to its log in the stage root (that root); None otherwise
+    (the log must then stay inside the stage directory, the local-file rule)."""
+    if not combined.is_symlink():
+        return None
+    target = combined.resolve()
+    match = _NEW_INSTALLER_LOG.match(target.name)
+    if match and match.group("stage") == root.name and target.parent == root.resolve().parent:
+        return root.parent
+    return None
+
+
 def _phase_files(folder: Path) -> list[tuple[int, str, Path]]:
     found: dict[tuple[int, str], Path] = {}
     for entry in folder.iterdir():
@@ -322,6 +345,11 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
             raise InstallPrefixError(f"unreadable spec ({exc})", path=str(spec_file)) from exc
         except SpackmonError as exc:
             raise InstallPrefixError(f"unreadable spec ({exc})", path=str(spec_file)) from exc
+    newer_spec = (
+        specfile_format_note(spec.format, spec_file.name)
+        if spec is not None and spec_file is not None
+        else None
+    )
 
     # names, version and hashes
     dir_match = (_STAGE_NAME if kind == "stage" else _PREFIX_NAME).match(root.name)
@@ -386,7 +414,7 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
     # phases: the per-phase logs, else the combined log cut on the phase markers
     from ..logs import parse_log
 
-    notes: list[str] = []
+    notes: list[str] = [newer_spec] if newer_spec else []
     # (order, phase, text, source file, first line in that file)
     outputs: list[tuple[int, str, str, str, int | None]] = []
     for nn, phase, p in _phase_files(meta):
@@ -395,7 +423,13 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
             outputs.append((nn - 1 if nn > 0 else nn, phase, text, p.name, None))
     if not outputs:
         combined = _find(meta, "spack-build-out.txt")
-        combined_text = files.text(combined)
+        log_folder = _combined_log_folder(combined, root) if kind == "stage" and combined else None
+        combined_text = files.text(combined, log_folder)
+        if log_folder is not None and combined is not None and combined_text is not None:
+            notes.append(
+                f"{combined.name}: read from {combined.resolve().name} in the stage root "
+                "(the log of Spack 1.1's experimental installer)"
+            )
         if combined is None:
             notes.append(f"no build log in {meta.name} (no spack-build-*out.txt): no phases")
         elif combined_text is None:
@@ -575,11 +609,6 @@ def _installation_times(root: Path) -> tuple[dict[str, datetime], list[tuple[str
     return {}, []
 
 
-#: ``tinybroken@0.9%gcc@12.2.0 arch=...``: the compiler of a stage directory's build
-#: (no spec file there) from ``SPACK_SHORT_SPEC`` in its ``spack-build-env.txt``.
-_SHORT_SPEC_COMPILER = re.compile(r"%([^\s%~+^/]+@[^\s%~+^/]+)")
-
-
 def install_tree_frames(
     path: str | os.PathLike[str],
     *,
@@ -659,9 +688,10 @@ def prefixes_frames(
         starts = [p.started_at for p in record.phases if p.started_at is not None]
         created = times.get(build.key) or (min(starts) if starts else None)
         full_hash = asm.resolve(build.full_hash)
-        short = _SHORT_SPEC_COMPILER.search(build.environment_variables.get("SPACK_SHORT_SPEC", ""))
+        # the compiler of a stage directory's build (no spec file there; a prefix's spec
+        # names it and wins in the frame): SPACK_SHORT_SPEC in its spack-build-env.txt
         asm.add_build(
-            compiler=short.group(1) if short else None,
+            compiler=short_spec_compiler(build.environment_variables.get("SPACK_SHORT_SPEC")),
             key=build.key,
             dag_hash=build.key,
             build_id=None,

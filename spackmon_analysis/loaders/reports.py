@@ -338,6 +338,7 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
     tags = list(builds["tags"])
     names = builds["spec_name"].astype(object).tolist()
     versions = builds["spec_version"].astype(object).tolist()
+    compilers = builds["compiler"].astype(object).tolist()
     for i in range(len(builds)):
         if not is_report.iloc[i]:
             continue
@@ -356,16 +357,21 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
         if key is None:
             continue
         full[i] = key
-        name, version, _compiler = info.get(key, (None, None, None))
+        name, version, compiler = info.get(key, (None, None, None))
         dag_hash = specs.loc[specs["full_hash"] == key, "dag_hash"]
         dags[i] = _text(dag_hash.iloc[0]) if len(dag_hash) and _text(dag_hash.iloc[0]) else key
         if not _text(versions[i]) and version:
             versions[i] = version
+        # a report that names no compiler (1.x JUnit has no compiler property, CDash none)
+        # takes the node's own from the DAG (in 1.x specs: its c/cxx/fortran build edge)
+        if not _text(compilers[i]) and compiler:
+            compilers[i] = compiler
         if "skipped" in tuple(tags[i] or ()) and not ({"external", "installed"} & set(tags[i])):
             tags[i] = (*tuple(tags[i]), "external" if key in external else "installed")
     builds["full_hash"] = pd.array(full, dtype="string")
     builds["dag_hash"] = pd.array(dags, dtype="string")
     builds["spec_version"] = pd.array(versions, dtype="string")
+    builds["compiler"] = pd.array(compilers, dtype=builds["compiler"].dtype)
     builds["tags"] = pd.Series(tags, index=builds.index, dtype=object)
 
     outcome = builds["outcome"].astype(object)
