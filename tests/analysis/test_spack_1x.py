@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -146,6 +147,24 @@ def test_the_install_database_alone_tells_root_cause_and_blocked_by_its_markers(
     installed = set(data.builds.loc[data.builds["outcome"] == "succeeded", "spec_name"])
     expected = {*TINY, "gcc-runtime"} | ({"compiler-wrapper"} if release.startswith("1") else set())
     assert installed == expected
+
+
+def test_a_marker_whose_content_is_not_a_spec_is_named_not_fatal(tmp_path: Path) -> None:
+    db = tmp_path / ".spack-db"
+    shutil.copytree(_base("1.1.1") / "opt" / "spack" / ".spack-db", db)
+    (broken,) = (db / "failures").glob("tinybroken-*")
+    (app,) = (db / "failures").glob("tinybrokenapp-*")
+    broken.write_text('{"spec": {"_meta": {"version": 5}, "nodes": [')  # cut short
+    app.write_text("")  # hand-made: no content
+    data = sma.load(db)
+    assert any("content is not a spec file" in m and str(broken) == w for w, m in data.notes)
+    rows = data.builds.set_index("spec_name")
+    assert rows.loc["tinybroken", "status"] == "FAILED" and pd.isna(
+        rows.loc["tinybroken", "spec_version"]
+    )
+    # without the dependent's spec, the index's DAG (which lacks both) cannot place it: two
+    # failures, each its own root cause, as an empty marker always was
+    assert sorted(_answers(data)["root causes"]) == ["tinybroken", "tinybrokenapp"]
 
 
 def test_compilers_as_dependencies_are_not_builds_and_keep_the_compiler_column() -> None:
@@ -374,3 +393,35 @@ def test_a_truncated_report_names_the_file(
     with pytest.raises(ReportError) as err:
         load(folder if report.startswith("cdash") else target)
     assert err.value.filename is not None and Path(err.value.filename).name == target.name
+
+
+# ------------------------------------------------------------------------------------------
+# the server fed from 1.x files answers as the offline loaders
+
+
+def test_upload_of_1x_files_answers_as_the_offline_loaders() -> None:
+    base = _base("1.1.1")
+    paths = [base / "opt" / "spack", base / "stage", base / "reports" / "junit-tinybrokenapp.xml"]
+    paths.append(base / "env")
+    with sma.LocalMonitor(in_process=True) as mon:
+        mon.add_user("ci")
+        client = mon.client("ci", progress=False)
+        summary = client.upload(*paths)
+        assert summary.problems == []
+        online = sma.MonitorData.from_client(client)
+    offline = sma.load(*paths)
+    columns = ["spec_name", "role", "first_error", "failed_phase", "dag_hash"]
+
+    def rows(data: Any) -> set[tuple]:
+        table = sma.failures(data)
+        return {(*(r[c] for c in columns), tuple(r["blocked_by"])) for _, r in table.iterrows()}
+
+    assert rows(online) == rows(offline)
+    assert _answers(online) == _answers(_sources("1.1.1")["junit+lock"]())
+
+    def built(data: Any) -> dict[str, Any]:
+        done = data.builds[data.builds["outcome"] == "succeeded"]
+        return dict(zip(done["spec_name"], done["compiler"], strict=True))
+
+    assert built(online) == built(offline)
+    assert built(online)["tinyapp"] == "gcc@12.2.0" and "gcc" not in built(online)
