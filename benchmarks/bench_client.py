@@ -159,6 +159,11 @@ def _process_cpu(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _load() -> float:
+    """The one-minute load average (NaN where the system has none)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--builds", type=int, default=1000)
@@ -187,9 +192,12 @@ def main() -> None:
         ]
         speedups: dict[str, list[float]] = {label: [] for label, _v in variants[1:]}
         times: dict[str, list[float]] = {label: [] for label, _v in variants}
+        # client + server CPU per file (ms), and its ratio to the baseline's in the same round
+        cpu: dict[str, list[float]] = {label: [] for label, _v in variants}
+        cpu_ratios: dict[str, list[float]] = {label: [] for label, _v in variants[1:]}
         for round_no in range(1, args.repeat + 1):
             if args.repeat > 1:
-                print(f"round {round_no} of {args.repeat}", flush=True)
+                print(f"round {round_no} of {args.repeat} (load average {_load():.1f})", flush=True)
             results = []
             for label, variant in variants:  # interleaved: same load for each
                 result = replay(directory, variant=variant, workers=args.workers)
@@ -209,7 +217,12 @@ def main() -> None:
             base = results[0][1]["seconds"]
             for label, result in results[1:]:
                 speedups[label].append(base / result["seconds"])
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+            if all(r["server_ms"] is not None for _label, r in results):
+                for label, result in results:
+                    cpu[label].append(result["client_ms"] + result["server_ms"])
+                for label, _result in results[1:]:
+                    cpu_ratios[label].append(cpu[results[0][0]][-1] / cpu[label][-1])
+        load = _load()
         print(
             f"\n{args.builds} builds x {args.phases} phases, {args.repeat} round(s), "
             f"{results[0][1]['rows']['files']} files; load average now {load:.1f}"
@@ -221,6 +234,17 @@ def main() -> None:
                 f"speed-up of {label}: {min(values):.2f}x-{max(values):.2f}x over the baseline "
                 f"(median {statistics.median(values):.2f}x)"
             )
+        for label, values in cpu.items():
+            if values:
+                print(
+                    f"client + server CPU per file, {label}: {min(values):.3f}-{max(values):.3f} ms"
+                )
+        for label, values in cpu_ratios.items():
+            if values:
+                print(
+                    f"CPU per file, baseline over {label}: {min(values):.2f}x-{max(values):.2f}x "
+                    f"(median {statistics.median(values):.2f}x)"
+                )
 
 
 if __name__ == "__main__":

@@ -285,7 +285,11 @@ def _load_json(file: Path, problems: _Problems) -> Any | None:
 def _read_run(path: Path, *, strict: bool) -> SaveLocalRun:
     run = SaveLocalRun(path=path, name=path.name, timestamp=_run_timestamp(path.name))
     problems = _Problems(run, strict)
-    files = sorted(child for child in path.iterdir() if child.is_file())
+    # the folder's files in name order (what sorting their paths gives, without comparing
+    # 7,000 Path objects part by part; scandir knows each entry's type without a stat)
+    with os.scandir(path) as entries:
+        names = sorted(entry.name for entry in entries if entry.is_file())
+    files = [path / name for name in names]
     by_kind: dict[str, list[Path]] = {"spec": [], "build": [], "phase": [], "status": []}
     for file in files:
         kind = _kind(file.name)
