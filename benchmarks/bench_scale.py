@@ -304,6 +304,16 @@ def child(variant: str, url: str) -> None:
         int(getattr(data, n).memory_usage(deep=True).sum())
         for n in ("specs", "dependencies", "builds", "phases", "events")
     )
+    # the history frames (every attempt), as the history functions read them: the code
+    # before attempts has none (its object derives them from the builds)
+    start = time.perf_counter()
+    history_rows = sum(
+        len(getattr(data, n))
+        for n in ("attempts", "attempt_phases", "attempt_events")
+        if hasattr(data, n)
+    )
+    history_seconds = time.perf_counter() - start
+    peak_with_history = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         json.dumps(
             {
@@ -315,6 +325,9 @@ def child(variant: str, url: str) -> None:
                 "phases": len(data.phases),
                 "events": len(data.events),
                 "specs": len(data.specs),
+                "history_rows": history_rows,
+                "history_seconds": history_seconds,
+                "peak_with_history_mb": peak_with_history,
             }
         )
     )
@@ -348,19 +361,30 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) the schemas")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--child-url", help=argparse.SUPPRESS)
+    parser.add_argument("--seed-schema", help=argparse.SUPPRESS)
+    parser.add_argument("--seed-builds", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.child_url)
         return
     if not args.url:
         parser.error("--url (or SPACKMON_TEST_POSTGRES_URL): a PostgreSQL URL")
+    if args.seed_schema:  # in a process running the code whose schema the tables get
+        print(json.dumps(seed(args.url, args.seed_schema, args.seed_builds)))
+        return
     from sqlalchemy import create_engine, text
 
+    # the baseline's database has the schema of the code before (``--today-rev``: one
+    # attempt per build, no ``build_attempts``), created and filled by that code; the
+    # million (and ``new-100k``'s database) have this checkout's schema, attempts kept
     schemas = {
         "big": f"bench_scale_{args.builds}",
-        "base": f"bench_scale_{args.baseline_builds}",
+        "base": f"bench_scale_{args.baseline_builds}_today",
     }
     sizes = {"big": args.builds, "base": args.baseline_builds}
+    if "new-100k" in args.variants:
+        schemas["base2"] = f"bench_scale_{args.baseline_builds}"
+        sizes["base2"] = args.baseline_builds
     admin = create_engine(args.url)
     with admin.connect() as conn:
         present = {
@@ -369,14 +393,6 @@ def main() -> None:
     admin.dispose()
     tmp = tempfile.mkdtemp(prefix="bench-scale-")
     try:
-        for key, schema in schemas.items():
-            if schema in present and args.keep:
-                print(f"reusing schema {schema}")
-                continue
-            start = time.perf_counter()
-            print(f"generating {sizes[key]:,} builds into schema {schema} ...", flush=True)
-            counts = seed(args.url, schema, sizes[key])
-            print(f"  done in {time.perf_counter() - start:.0f} s: {counts}", flush=True)
         today = Path(tmp) / "today"
         today.mkdir()
         archive = subprocess.run(
@@ -385,12 +401,30 @@ def main() -> None:
             capture_output=True,
         ).stdout
         subprocess.run(["tar", "-x", "-C", str(today)], input=archive, check=True)
-        paths = {"today": str(today), "new": str(ROOT)}
+        # this checkout's code as it is now (a copy: edits while the benchmark runs do not
+        # reach its later variants)
+        new = Path(tmp) / "new"
+        shutil.copytree(ROOT / "spackmon_analysis", new / "spackmon_analysis")
+        paths = {"today": str(today), "new": str(new)}
+        for key, schema in schemas.items():
+            if schema in present and args.keep:
+                print(f"reusing schema {schema}")
+                continue
+            start = time.perf_counter()
+            print(f"generating {sizes[key]:,} builds into schema {schema} ...", flush=True)
+            code = paths["today" if key == "base" else "new"]
+            cmd = [sys.executable, __file__, "--url", args.url, "--seed-schema", schema]
+            cmd += ["--seed-builds", str(sizes[key])]
+            env = dict(os.environ, PYTHONPATH=code)
+            out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env=env)
+            print(f"  done in {time.perf_counter() - start:.0f} s: "
+                  f"{out.stdout.strip().splitlines()[-1]}", flush=True)  # fmt: skip
         runs: dict[str, list[dict]] = {v: [] for v in args.variants}
         for _ in range(args.repeats):
             for variant in args.variants:
                 big = variant in ("week",) or variant.startswith("million")
-                url = schema_url(args.url, schemas["big" if big else "base"])
+                where = "big" if big else "base2" if variant == "new-100k" else "base"
+                url = schema_url(args.url, schemas[where])
                 code = paths["today" if variant == "today" else "new"]
                 result = _run(variant, url, code)
                 runs[variant].append(result)
@@ -398,16 +432,22 @@ def main() -> None:
         base = runs.get("today")
         base_t = statistics.median(r["seconds"] for r in base) if base else None
         base_m = statistics.median(r["peak_rss_mb"] for r in base) if base else None
+        print(f"\nload average (1, 5, 15 min) at the end: {os.getloadavg()}")
         print(f"\n{'variant':28s} {'builds':>9s} {'phases':>9s} {'time s':>8s} "
-              f"{'ratio':>6s} {'peak RSS MB':>12s} {'ratio':>6s} {'frames MB':>10s}")  # fmt: skip
+              f"{'ratio':>6s} {'peak RSS MB':>12s} {'ratio':>6s} {'frames MB':>10s} "
+              f"{'+history s':>10s} {'peak w/ history MB':>18s}")  # fmt: skip
         for variant, results in runs.items():
             t = statistics.median(r["seconds"] for r in results)
             m = statistics.median(r["peak_rss_mb"] for r in results)
+            h = statistics.median(r["history_seconds"] for r in results)
+            hm = statistics.median(r["peak_with_history_mb"] for r in results)
             r0 = results[0]
+            times = ", ".join(f"{r['seconds']:.2f}" for r in results)
             print(
                 f"{variant:28s} {r0['builds']:9,d} {r0['phases']:9,d} {t:8.2f} "
                 f"{(t / base_t if base_t else float('nan')):6.2f} {m:12,.0f} "
-                f"{(m / base_m if base_m else float('nan')):6.2f} {r0['frames_mb']:10,.0f}"
+                f"{(m / base_m if base_m else float('nan')):6.2f} {r0['frames_mb']:10,.0f} "
+                f"{h:10.2f} {hm:18,.0f}   (times: {times})"
             )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

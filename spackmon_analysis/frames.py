@@ -341,6 +341,7 @@ class MonitorData:
         packages: str | Iterable[str] | None = None,
         tags: str | Iterable[str] | None = None,
         status: str | Iterable[str] | None = None,
+        columns: Iterable[str] | None = None,
     ) -> MonitorData:
         """Pull everything a server holds through a :class:`~spackmon_analysis.client.
         SpackMonitorClient` (data API routes specs, dependencies, builds, buildphases,
@@ -359,6 +360,12 @@ class MonitorData:
         (``docs/server.md``): rows left out are never sent. A server that does not know
         those filters and answers with other builds raises
         :class:`~spackmon_analysis.errors.MonitorError`.
+
+        ``columns``: the ``builds``/``phases`` columns to fill, as in :meth:`from_database`
+        (the same frames); the server is asked only for the fields they need (the data
+        API's ``fields=``: the others are never sent). The phases' logs still travel for
+        their timestamps unless ``keep_output=False``, and are kept only when ``output`` is
+        named. A server without ``fields=`` answers 400 (ask it without ``columns=``).
         (Loader: :mod:`spackmon_analysis.loaders.server`.)
         """
         selection = server.BuildSelection.check(
@@ -366,7 +373,11 @@ class MonitorData:
         )
         return cls.from_frames(
             server.client_frames(
-                client, keep_output=keep_output, progress=progress, selection=selection
+                client,
+                keep_output=keep_output,
+                progress=progress,
+                selection=selection,
+                columns=columns,
             )
         )
 

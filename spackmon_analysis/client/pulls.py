@@ -202,8 +202,14 @@ class PaginatedPull(Sequence):
 
     @property
     def columns(self) -> list[str]:
-        """The route's fields (:data:`ROUTE_COLUMNS`; empty for a route it does not know)."""
+        """The route's fields (:data:`ROUTE_COLUMNS`; empty for a route it does not know);
+        with a ``fields`` filter (the data API's ``fields=``), those of them it names."""
         columns = list(ROUTE_COLUMNS.get(self.route, ()))
+        named = self.filters.get("fields")
+        if named is not None:
+            texts = [named] if isinstance(named, str) else list(named)
+            wanted = {n.strip() for t in texts for n in str(t).split(",")}
+            return [c for c in columns if c in wanted]
         if self.route in ("buildphases", "attemptphases") and str(
             self.filters.get("output", "0")
         ).lower() in (

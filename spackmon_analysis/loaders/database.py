@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..records import FRAME_COLUMNS
 from ..server.queries import BuildFilter
 from ..server.tables import (
     Store,
@@ -35,7 +34,15 @@ from ..server.tables import (
     users,
 )
 from .assemble import FrameSet
-from .server import AttemptColumns, BuildSelection, ServerColumns
+from .server import (
+    COLUMN_CHOICES,
+    KEY_COLUMNS,
+    AttemptColumns,
+    BuildSelection,
+    ServerColumns,
+    blank_unwanted,
+    check_columns,
+)
 
 __all__ = [
     "database_frames",
@@ -44,16 +51,6 @@ __all__ = [
     "COLUMN_CHOICES",
     "KEY_COLUMNS",
 ]
-
-#: Columns ``columns=`` may name: those of the ``builds`` and ``phases`` frames.
-COLUMN_CHOICES = tuple(
-    dict.fromkeys(c for frame in ("builds", "phases") for c, _, _ in FRAME_COLUMNS[frame])
-)
-#: Columns every read fills, named or not (the keys that tie the frames together).
-KEY_COLUMNS = {
-    "builds": ("build", "build_id", "full_hash", "dag_hash", "run", "source"),
-    "phases": ("build", "phase_id", "name", "order"),
-}
 
 
 def database_frames(
@@ -68,7 +65,7 @@ def database_frames(
     (see :meth:`~spackmon_analysis.frames.MonitorData.from_database`): only the builds that
     ``selection`` matches (and what belongs to them), only the ``columns`` named (besides
     :data:`KEY_COLUMNS`; None: every column)."""
-    wanted = _wanted_columns(columns, keep_output)
+    wanted = check_columns(columns, keep_output)
     build_filter = selection_filter(selection)
     with database_engine(url) as (engine, label):
         # the reader allocates a few million small objects and no cycles: the cyclic
@@ -122,24 +119,6 @@ def selection_filter(selection: BuildSelection | None) -> BuildFilter:
     )
 
 
-def _wanted_columns(columns: Iterable[str] | None, keep_output: bool) -> set[str] | None:
-    """The named columns checked (None: all of them)."""
-    if columns is None:
-        return None
-    if isinstance(columns, str):
-        columns = [columns]
-    names = [str(c) for c in columns]
-    unknown = [c for c in names if c not in COLUMN_CHOICES]
-    if unknown:
-        raise ConfigError(
-            f"columns=: no builds or phases column {', '.join(map(repr, unknown))} "
-            f"(columns: {', '.join(COLUMN_CHOICES)})"
-        )
-    if "output" in names and not keep_output:
-        raise ConfigError("columns= names 'output' but keep_output=False leaves the logs out")
-    return set(names)
-
-
 #: Rows fetched from the database at a time (and phases with their logs: fewer, so a chunk of
 #: long logs stays small).
 _CHUNK = 20_000
@@ -185,7 +164,7 @@ def _read_database(
                 conn, keep_output=keep_output, build_filter=build_filter, wanted=wanted
             )
     if wanted is not None:
-        _blank_unwanted(frames, wanted)
+        blank_unwanted(frames, wanted)
     return frames
 
 
@@ -305,12 +284,8 @@ def _read_tables(
     ).order_by(build_attempts.c.id)
     if not every:
         attempt_stmt = attempt_stmt.where(of_builds(build_attempts.c.build_id))
-    latest: set[int] = set()
     for rows in _stream(conn, attempt_stmt, _CHUNK):
-        for row in rows:
-            history.add_attempt(*row)
-            if row[4]:
-                latest.add(int(row[0]))
+        history.add_attempts(rows)
     phase_cols.append(build_phases.c.attempt_id)
     # in build order, so the frame's order (by build, then by time) is the read order and the
     # kept log texts need no reordering copy: PostgreSQL reads the build-id index with an
@@ -326,19 +301,22 @@ def _read_tables(
     if not every:
         phase_stmt = phase_stmt.where(of_builds(build_phases.c.build_id))
     for rows in _stream(conn, phase_stmt, _CHUNK_WITH_LOGS if keep_output else _CHUNK):
-        columns = list(zip(*rows, strict=True))
+        columns: list[Any] = list(zip(*rows, strict=True))
         del rows
         if not columns:
             continue
         outputs = list(columns[5]) if keep_output else None
-        attempt_ids = columns[-1]
-        history.add_phases(
-            columns[0], attempt_ids, columns[2], columns[3], columns[4], outputs=outputs
-        )
-        mine = [i for i, a in enumerate(attempt_ids) if a in latest]
-        if len(mine) < len(attempt_ids):
-            columns = [tuple(column[i] for i in mine) for column in columns]
-            outputs = [outputs[i] for i in mine] if outputs is not None else None
+        # the latest attempts' phases fill the five frames (their history rows are made from
+        # them); only the earlier attempts' phases are the history's own
+        earlier = history.is_earlier(columns[-1])
+        if earlier.any():
+            old, mine = earlier.tolist(), (~earlier).tolist()
+            history.add_phases(
+                *(list(itertools.compress(columns[c], old)) for c in (0, -1, 2, 3, 4)),
+                outputs=list(itertools.compress(outputs, old)) if outputs is not None else None,
+            )
+            columns = [list(itertools.compress(column, mine)) for column in columns]
+            outputs = list(itertools.compress(outputs, mine)) if outputs is not None else None
         cols.add_phases(columns[0], columns[1], columns[2], columns[3], columns[4], outputs=outputs)
         del columns, outputs
 
@@ -365,36 +343,9 @@ def _read_tables(
         if not every:
             event_stmt = event_stmt.where(of_builds(build_events.c.build_id))
         for rows in _stream(conn, event_stmt, _CHUNK):
-            for row in rows:
-                history.cols.add_event(*row[1:-1])
-                if row[-1] in latest:
-                    cols.add_event(*row[1:-1])
+            earlier = history.is_earlier([row[-1] for row in rows]).tolist()
+            for row, early in zip(rows, earlier, strict=True):
+                (history.cols if early else cols).add_event(*row[1:-1])
     frames = cols.frames(source="database", label="")
-    frames.attempts = history.frames(frames)
+    frames.attempts = history.frames(frames, cols)
     return frames
-
-
-def _blank_unwanted(frames: FrameSet, wanted: set[str]) -> None:
-    """The builds and phases columns neither named nor keys, all missing (their dtypes kept):
-    a column derived from others (``outcome``, ``duration``, ``compiler``) is filled only when
-    named, as a stored one is."""
-    import numpy as np
-    import pandas as pd
-
-    for name in ("builds", "phases"):
-        frame = getattr(frames, name)
-        n = len(frame)
-        for column in list(frame.columns):
-            if column in wanted or column in KEY_COLUMNS[name]:
-                continue
-            series = frame[column]
-            values: Any
-            if isinstance(series.dtype, pd.CategoricalDtype):
-                values = pd.Categorical.from_codes(
-                    np.full(n, -1, dtype=np.int8), dtype=series.dtype
-                )
-            elif series.dtype == object:
-                values = np.full(n, None, dtype=object)
-            else:  # string, Int64, float64, datetime: the dtype's missing value
-                values = series.iloc[:0].reindex(frame.index).array
-            frame[column] = values

@@ -25,6 +25,8 @@ from ..logs import LogEvent
 from ..records import (
     BUILD_STATUS_CATEGORIES,
     BUILD_STATUSES,
+    EVENT_KINDS,
+    FRAME_COLUMNS,
     OUTCOMES,
     PHASE_STATUS_CATEGORIES,
     SOURCES,
@@ -44,6 +46,11 @@ __all__ = [
     "AttemptColumns",
     "ATTEMPT_ROUTES",
     "BuildSelection",
+    "COLUMN_CHOICES",
+    "KEY_COLUMNS",
+    "blank_unwanted",
+    "check_columns",
+    "route_fields",
     "client_frames",
     "rows_frames",
     "ServerColumns",
@@ -127,14 +134,23 @@ class BuildSelection:
         return out
 
     def outside(self, row: Mapping[str, Any]) -> str | None:
-        """Which filter a data API ``builds`` row does not meet (None: it meets them all)."""
-        if self.packages is not None and row.get("spec_name") not in self.packages:
+        """Which filter a data API ``builds`` row does not meet (None: it meets them all); a
+        field the row does not carry (``fields=`` left it out) is not checked."""
+        if (
+            self.packages is not None
+            and "spec_name" in row
+            and row["spec_name"] not in self.packages
+        ):
             return f"spec_name {row.get('spec_name')!r}"
-        if self.status is not None and row.get("status") not in self.status:
+        if self.status is not None and "status" in row and row["status"] not in self.status:
             return f"status {row.get('status')!r}"
-        if self.tags is not None and not set(map(str, row.get("tags") or ())) & set(self.tags):
+        if (
+            self.tags is not None
+            and "tags" in row
+            and not set(map(str, row.get("tags") or ())) & set(self.tags)
+        ):
             return f"tags {row.get('tags')!r}"
-        if self.since is not None or self.until is not None:
+        if (self.since is not None or self.until is not None) and "created_at" in row:
             created = _utc_time("created_at", row.get("created_at"))
             if created is None or (self.since is not None and created < self.since):
                 return f"created_at {row.get('created_at')!r}"
@@ -182,12 +198,123 @@ def _texts(name: str, value: Any) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(items))
 
 
+#: Columns ``columns=`` may name (``from_database``, ``from_client``): those of the ``builds``
+#: and ``phases`` frames.
+COLUMN_CHOICES = tuple(
+    dict.fromkeys(c for frame in ("builds", "phases") for c, _, _ in FRAME_COLUMNS[frame])
+)
+#: Columns every read fills, named or not (the keys that tie the frames together).
+KEY_COLUMNS = {
+    "builds": ("build", "build_id", "full_hash", "dag_hash", "run", "source"),
+    "phases": ("build", "phase_id", "name", "order"),
+}
+
+
+def check_columns(columns: Iterable[str] | None, keep_output: bool) -> set[str] | None:
+    """The ``columns=`` of ``from_database``/``from_client`` checked (None: every column).
+    Raises :class:`~spackmon_analysis.errors.ConfigError` naming a column that is no
+    ``builds``/``phases`` column, or ``output`` with ``keep_output=False``."""
+    if columns is None:
+        return None
+    if isinstance(columns, str):
+        columns = [columns]
+    names = [str(c) for c in columns]
+    unknown = [c for c in names if c not in COLUMN_CHOICES]
+    if unknown:
+        raise ConfigError(
+            f"columns=: no builds or phases column {', '.join(map(repr, unknown))} "
+            f"(columns: {', '.join(COLUMN_CHOICES)})"
+        )
+    if "output" in names and not keep_output:
+        raise ConfigError("columns= names 'output' but keep_output=False leaves the logs out")
+    return set(names)
+
+
+#: The data API fields of a ``builds`` row each ``builds`` frame column is made from (the
+#: frame's other columns come from the specs, the phases, or the loader).
+_BUILD_FIELDS = {
+    "spec_name": "spec_name",
+    "spec_version": "spec_version",
+    "status": "status",
+    "outcome": "status",
+    "host_os": "host_os",
+    "platform": "platform",
+    "host_target": "host_target",
+    "hostname": "hostname",
+    "kernel_version": "kernel_version",
+    "spack_version": "spack_version",
+    "owner": "owner",
+    "tags": "tags",
+    "created_at": "created_at",
+    "run_time": "created_at",
+}
+
+
+def route_fields(route: str, wanted: set[str] | None, keep_output: bool) -> list[str] | None:
+    """The data API fields ``from_client`` asks of ``route`` for the ``columns=`` ``wanted``
+    (None: every field): the keys, what the named columns are made from, and the phases'
+    log when ``keep_output`` (read for its stamps, as ``from_database`` reads it, kept only
+    when ``output`` is named)."""
+    if wanted is None:
+        return None
+    if route == "builds":
+        named = {_BUILD_FIELDS[c] for c in wanted if c in _BUILD_FIELDS}
+        return ["id", "full_hash", *sorted(named)]
+    if route in ("buildphases", "attemptphases"):
+        fields = ["id", "build", "attempt", "name", "status", "output_size"]
+        return [*fields, "output"] if keep_output else fields
+    if route == "attempts":
+        return ["id", "build", "number", "status", "latest", "started_at"]
+    if route == "specs":  # what the specs frame is made from
+        return [
+            "id", "name", "version", "full_hash", "hash", "build_hash", "dag_hash",
+            "namespace", "compiler_name", "compiler_version", "platform", "os", "target",
+            "parameters", "external",
+        ]  # fmt: skip
+    if route == "dependencies":
+        return ["id", "spec_full_hash", "dependency_full_hash", "spec_name", "dependency_name",
+                "deptypes"]  # fmt: skip
+    if route in ("builderrors", "buildwarnings", "attempterrors", "attemptwarnings"):
+        return [
+            "id", "phase", "attempt", "kind", "text", "line_no", "source_file",
+            "source_line_no", "pre_context", "post_context", "repeat_count", "classes",
+        ]  # fmt: skip
+    return None
+
+
+def blank_unwanted(frames: FrameSet, wanted: set[str]) -> None:
+    """The builds and phases columns neither named nor keys, all missing (their dtypes kept):
+    a column derived from others (``outcome``, ``duration``, ``compiler``) is filled only when
+    named, as a stored one is."""
+    import numpy as np
+    import pandas as pd
+
+    for name in ("builds", "phases"):
+        frame = getattr(frames, name)
+        n = len(frame)
+        for column in list(frame.columns):
+            if column in wanted or column in KEY_COLUMNS[name]:
+                continue
+            series = frame[column]
+            values: Any
+            if isinstance(series.dtype, pd.CategoricalDtype):
+                values = pd.Categorical.from_codes(
+                    np.full(n, -1, dtype=np.int8), dtype=series.dtype
+                )
+            elif series.dtype == object:
+                values = np.full(n, None, dtype=object)
+            else:  # string, Int64, float64, datetime: the dtype's missing value
+                values = series.iloc[:0].reindex(frame.index).array
+            frame[column] = values
+
+
 def client_frames(
     client: Any,
     *,
     keep_output: bool = True,
     progress: bool = False,
     selection: BuildSelection | None = None,
+    columns: Iterable[str] | None = None,
 ) -> FrameSet:
     """Everything a server holds, pulled through ``client`` (a
     :class:`~spackmon_analysis.client.SpackMonitorClient`; data API routes specs,
@@ -195,14 +322,21 @@ def client_frames(
     :meth:`~spackmon_analysis.frames.MonitorData.from_client`); with ``selection``, only the
     matching builds and what belongs to them, asked of the server with the data API's build
     filters (a server that answers with a build outside them raises
-    :class:`~spackmon_analysis.errors.MonitorError`: it does not know the filters)."""
+    :class:`~spackmon_analysis.errors.MonitorError`: it does not know the filters); with
+    ``columns``, only the fields those columns need are asked for (the data API's
+    ``fields=``: the server sends no other field) and the frames are those of
+    ``from_database(columns=...)``."""
     selection = selection or BuildSelection()
     empty = selection.nothing
+    wanted = check_columns(columns, keep_output)
 
     def pull(route: str, **filters: Any) -> list[dict[str, Any]]:
         if empty:
             return []
         query = selection.query("" if route == "builds" else "build_")
+        fields = route_fields(route, wanted, keep_output)
+        if fields is not None:
+            query["fields"] = ",".join(fields)
         return list(client.pull(route, progress=progress, **query, **filters))
 
     # list pages leave phase outputs out unless asked (the server bounds each page in bytes)
@@ -234,7 +368,10 @@ def client_frames(
                     "know the data API's build filters (since, until, spec_name, tag, status)"
                 )
     label = getattr(client, "baseurl", None) or getattr(client, "host", "") or "server"
-    return rows_frames(rows, source="server", label=str(label), keep_output=keep_output)
+    frames = rows_frames(rows, source="server", label=str(label), keep_output=keep_output)
+    if wanted is not None:
+        blank_unwanted(frames, wanted)
+    return frames
 
 
 #: The data API routes of every attempt (a server that keeps them): with them, the phases and
@@ -258,39 +395,48 @@ def rows_frames(
     history: AttemptColumns | None = None
     if "attempts" in rows:
         history = AttemptColumns()
-        latest: set[int] = set()
-        for row in rows["attempts"]:
-            attempt = _need_int(row, "id", "attempts", error)
-            history.add_attempt(
-                attempt,
+        history.add_attempts(
+            (
+                _need_int(row, "id", "attempts", error),
                 _need_int(row, "build", "attempts", error),
                 _need_int(row, "number", "attempts", error),
                 row.get("status"),
                 bool(row.get("latest")),
                 row.get("started_at"),
             )
-            if row.get("latest"):
-                latest.add(attempt)
-        every_phase = rows["attemptphases"]
-        history.add_phases(
-            [_need_int(r, "id", "attemptphases", error) for r in every_phase],
-            [_need_int(r, "attempt", "attemptphases", error) for r in every_phase],
-            [_need(r, "name", "attemptphases", error) for r in every_phase],
-            [r.get("status") for r in every_phase],
-            [_size(r) for r in every_phase],
-            outputs=[r.get("output") for r in every_phase],
+            for row in rows["attempts"]
         )
+        # the latest attempts' phases and events are the five frames'; the earlier ones'
+        # go to the history alone
+        every_phase = rows["attemptphases"]
+        owner = [_need_int(r, "attempt", "attemptphases", error) for r in every_phase]
+        earlier = history.is_earlier(owner).tolist()
+        old = [r for r, e in zip(every_phase, earlier, strict=True) if e]
+        history.add_phases(
+            [_need_int(r, "id", "attemptphases", error) for r in old],
+            [a for a, e in zip(owner, earlier, strict=True) if e],
+            [_need(r, "name", "attemptphases", error) for r in old],
+            [r.get("status") for r in old],
+            [_size(r) for r in old],
+            outputs=[r.get("output") for r in old],
+        )
+        phases = [r for r, e in zip(every_phase, earlier, strict=True) if not e]
         if not keep_output:
-            every_phase = [{**r, "output": None} for r in every_phase]
+            phases = [{**r, "output": None} for r in phases]
+        split = {}
+        for route in ("attempterrors", "attemptwarnings"):
+            events = rows[route]
+            early = history.is_earlier([r.get("attempt") for r in events]).tolist()
+            split[route] = [r for r, e in zip(events, early, strict=True) if not e]
+            for row, e in zip(events, early, strict=True):
+                if e:
+                    history.cols.add_event(*_event_fields(row, route, error))
         rows = {
             **rows,
-            "buildphases": [r for r in every_phase if r.get("attempt") in latest],
-            "builderrors": [r for r in rows["attempterrors"] if r.get("attempt") in latest],
-            "buildwarnings": [r for r in rows["attemptwarnings"] if r.get("attempt") in latest],
+            "buildphases": phases,
+            "builderrors": split["attempterrors"],
+            "buildwarnings": split["attemptwarnings"],
         }
-        for route in ("attempterrors", "attemptwarnings"):
-            for row in rows[route]:
-                history.cols.add_event(*_event_fields(row, route, error))
     cols = ServerColumns(keep_output=keep_output)
     for row in rows["specs"]:
         cols.add_spec(
@@ -359,7 +505,7 @@ def rows_frames(
             cols.add_event(*_event_fields(row, route, error))
     frames = cols.frames(source=source, label=label)
     if history is not None:
-        frames.attempts = history.frames(frames)
+        frames.attempts = history.frames(frames, cols)
     return frames
 
 
@@ -387,25 +533,82 @@ def _event_fields(row: Any, route: str, error: type[Exception]) -> tuple[Any, ..
 
 class AttemptColumns:
     """Every attempt of a server's builds -> the history frames (``attempts``,
-    ``attempt_phases``, ``attempt_events``), by the one assembly of :class:`ServerColumns`:
-    each attempt is assembled as a build of its own (phase timing from the logs' stamps,
-    phase order, outcome, duration: the rules the builds frame follows), then named
-    ``"<build>#<number>"`` (``number``: its place in the build's history by start) and tied
-    to its build. Used by the data API's rows (:func:`rows_frames`) and a database's
-    (:mod:`~spackmon_analysis.loaders.database`)."""
+    ``attempt_phases``, ``attempt_events``). Used by the data API's rows (:func:`rows_frames`)
+    and a database's (:mod:`~spackmon_analysis.loaders.database`).
+
+    The latest attempt of a build is what its build row shows: its phases and events are the
+    five frames' rows of that build, so they are read once, into the five frames, and its
+    history rows are made from those frames (no second copy of the phases or their logs is
+    read or parsed). Only the earlier attempts' phases and events are added here
+    (:meth:`add_phases`, ``cols.add_event``; their logs read for their stamps, never kept),
+    and assembled by the one assembly of :class:`ServerColumns`, each attempt as a build of
+    its own (phase timing, order, outcome, duration: the rules the builds frame follows).
+    An attempt is named ``"<build>#<number>"`` (``number``: its place in the build's history
+    by start) and tied to its build; rows are ordered by build id, then number.
+
+    Fill: :meth:`add_attempts` (every attempt row, before the phases), then the phases of the
+    attempts :meth:`is_earlier` picks, then :meth:`frames` once, after the five frames.
+    """
 
     def __init__(self) -> None:
         self.cols = ServerColumns(keep_output=False)
-        #: attempt id -> (build id, number, latest)
-        self.meta: dict[int, tuple[int, int, bool]] = {}
-        self._rows: list[tuple[Any, ...]] = []
+        self._ids: list[Any] = []
+        self._builds: list[Any] = []
+        self._numbers: list[Any] = []
+        self._latest: list[Any] = []
+        self._started: list[Any] = []
+        self._status = _Codes()
+        self._earlier: Any = None
 
     def add_attempt(
         self, attempt: int, build: int, number: int, status: Any, latest: bool, started: Any
     ) -> None:
         """One ``attempts`` row (``started``: ISO text or ``datetime``, naive taken as UTC)."""
-        self.meta[int(attempt)] = (int(build), int(number), bool(latest))
-        self._rows.append((int(attempt), None, None, None, status, *(None,) * 8, started))
+        self.add_attempts([(attempt, build, number, status, latest, started)])
+
+    def add_attempts(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """``attempts`` rows as tuples: id, build id, number, status, latest, started
+        (ISO text or ``datetime``, naive taken as UTC)."""
+        import numpy as np
+
+        rows = list(rows)
+        if not rows:
+            return
+        ids, builds, numbers, statuses, latest, started = zip(*rows, strict=True)
+        self._ids.append(np.array(ids, dtype=np.int64))
+        self._builds.append(np.array(builds, dtype=np.int64))
+        self._numbers.append(np.array(numbers, dtype=np.int64))
+        self._latest.append(np.array([bool(v) for v in latest], dtype=bool))
+        self._status.add(list(statuses))
+        self._started.append(_times(list(started)).asi8)
+        self._earlier = None
+
+    def _joined(self, parts: list[Any], dtype: Any) -> Any:
+        import numpy as np
+
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+    def earlier_ids(self) -> Any:
+        """The sorted ids of the attempts that are not the latest of their build."""
+        import numpy as np
+
+        if self._earlier is None:
+            ids = self._joined(self._ids, np.int64)
+            self._earlier = np.sort(ids[~self._joined(self._latest, bool)])
+        return self._earlier
+
+    def is_earlier(self, attempts: Iterable[Any]) -> Any:
+        """A boolean array: which of ``attempts`` (attempt ids) are earlier attempts, whose
+        phases and events go to :meth:`add_phases` and ``cols.add_event`` (the others are
+        the five frames')."""
+        import numpy as np
+
+        earlier = self.earlier_ids()
+        values = np.array([-1 if a is None else a for a in attempts], dtype=np.int64)
+        if not len(earlier):
+            return np.zeros(len(values), dtype=bool)
+        where = np.minimum(np.searchsorted(earlier, values), len(earlier) - 1)
+        return earlier[where] == values
 
     def add_phases(
         self,
@@ -417,72 +620,229 @@ class AttemptColumns:
         *,
         outputs: list[Any] | None,
     ) -> None:
-        """One page of phases of every attempt (``attempts``: each phase's attempt id);
+        """One page of phases of earlier attempts (``attempts``: each phase's attempt id);
         ``outputs`` are read for the phases' times and not kept."""
         self.cols.add_phases(ids, attempts, names, statuses, sizes, outputs=outputs)
 
-    def frames(self, frameset: FrameSet) -> dict[str, Any]:
-        """The three history frames of the attempts of the builds in ``frameset`` (an
-        attempt of a build the frame set left out is left out too)."""
+    def frames(self, frameset: FrameSet, five: ServerColumns) -> dict[str, Any]:
+        """The three history frames of the attempts of the builds in ``frameset`` (the five
+        frames ``five`` assembled; an attempt of a build the frame set left out is left
+        out too)."""
+        import numpy as np
         import pandas as pd
 
-        kept = (
-            set(frameset.builds["build"].astype(object)) if frameset.builds is not None else set()
-        )
-        rows = sorted(
-            (r for r in self._rows if str(self.meta[r[0]][0]) in kept),
-            key=lambda r: self.meta[r[0]][:2],
-        )
-        self.cols.add_builds(rows)
-        fs = self.cols.frames(source="server", label="")
-        builds, phases = fs.builds, fs.phases
+        aid = self._joined(self._ids, np.int64)
+        abuild = self._joined(self._builds, np.int64)
+        anumber = self._joined(self._numbers, np.int64)
+        alatest = self._joined(self._latest, bool)
+        astarted = self._joined(self._started, np.int64)
+        astatus_codes = self._status.codes()
+        astatus = self._status.decoded()
+        builds = frameset.builds
+        phases = frameset.phases
         assert builds is not None and phases is not None  # ServerColumns always makes them
+        build_ids = five.build_ids
+        nb = len(build_ids)
+        # each attempt's build, by position in the builds frame (-1: not among them)
+        by_id = np.argsort(build_ids, kind="stable")
+        found = np.minimum(np.searchsorted(build_ids[by_id], abuild), max(nb - 1, 0))
+        apos = np.where(
+            (build_ids[by_id][found] == abuild) if nb else np.zeros(len(aid), dtype=bool),
+            by_id[found] if nb else -1,
+            -1,
+        )
+        kept = apos >= 0
+        # the attempts in history order: by build id, then number
+        order = np.flatnonzero(kept)
+        order = order[np.lexsort((anumber[order], abuild[order]))]
+        aid, abuild, anumber, alatest = aid[order], abuild[order], anumber[order], alatest[order]
+        astarted, astatus, apos = astarted[order], astatus[order], apos[order]
+        astatus_codes = astatus_codes[order]
+        m = len(aid)
+        keys = _attempt_keys(abuild, anumber, five._arrow)
+
+        # the earlier attempts: assembled as builds of their own
+        early = np.flatnonzero(~alatest)
+        self.cols.add_builds(
+            (int(aid[i]), None, None, None, astatus[i], *(None,) * 8, None) for i in early
+        )
+        self.cols._build_times = [astarted[early]]
+        fs = self.cols.frames(source="server", label="")
+        assert fs.builds is not None and fs.phases is not None
         for where, message in fs.notes:
             frameset.notes.append((f"attempts {where}", message))
-        key = {str(a): f"{b}#{n}" for a, (b, n, _latest) in self.meta.items()}
-        own = builds["build"].astype(object)
-        meta = [self.meta[int(a)] for a in own]
-        finished = phases.groupby("build", sort=False, observed=True)["finished_at"].max()
+        # the earlier attempts were added in history order: the assembly's build i is
+        # attempt early[i]
+        e_rank = early
+        e_phase_rank = e_rank[self.cols.phase_owner]
+
+        # the latest attempts: the five frames' rows of their builds
+        late = np.flatnonzero(alatest)
+        rank_of_build = np.full(nb, -1, dtype=np.int64)
+        rank_of_build[apos[late]] = late
+        l_phase_rank = rank_of_build[five.phase_owner]
+        l_phases = np.flatnonzero(l_phase_rank >= 0)
+
+        # attempts: status and start from the attempt rows, the rest from the assembly
+        finished = np.full(m, np.iinfo(np.int64).min, dtype=np.int64)
+        finished[late] = _group_max(phases["finished_at"].array.asi8, five.phase_owner, nb)[
+            apos[late]
+        ]
+        finished[e_rank] = _group_max(
+            fs.phases["finished_at"].array.asi8, self.cols.phase_owner, len(e_rank)
+        )
+        duration = np.full(m, np.nan)
+        duration[late] = builds["duration"].to_numpy(dtype=float)[apos[late]]
+        duration[e_rank] = fs.builds["duration"].to_numpy(dtype=float)
+        errored = np.zeros(m, dtype=bool)
+        errored[late] = five.build_errored[apos[late]]
+        errored[e_rank] = self.cols.build_errored
+        # one outcome per distinct (status, errored) pair, as the builds frame's
+        pair = (astatus_codes.astype(np.int64) + 1) * 2 + errored
+        pair_values, pair_codes = np.unique(pair, return_inverse=True)
+        statuses_known = [None, *self._status.values]
+        outcome = _Codes.lookup(
+            [
+                build_outcome(statuses_known[v // 2], ("ERROR",) if v % 2 else ())
+                for v in pair_values.tolist()
+            ]
+        )[pair_codes.reshape(-1)]
         attempts = pd.DataFrame(
             {
-                "attempt": own.map(key).to_numpy(dtype=object),
-                "build": [str(m[0]) for m in meta],
-                "number": pd.array([m[1] for m in meta], dtype="Int64"),
-                "started_at": builds["created_at"].array,
-                "finished_at": finished.reindex(own).array,
-                "status": builds["status"].array,
-                "outcome": builds["outcome"].array,
-                "duration": builds["duration"].to_numpy(),
-                "latest": [m[2] for m in meta],
-            }
+                "attempt": keys,
+                "build": _attempt_keys(abuild, None, five._arrow),
+                "number": pd.array(anumber, dtype="Int64"),
+                "started_at": _utc_ns_i8(astarted),
+                "finished_at": _utc_ns_i8(finished),
+                "status": _category(astatus, BUILD_STATUS_CATEGORIES),
+                "outcome": _category(outcome, OUTCOMES),
+                "duration": duration,
+                "latest": alatest,
+            },
+            copy=False,
         )
-        attempt_phases = pd.DataFrame(
-            {
-                "attempt": phases["build"].astype(object).map(key).to_numpy(dtype=object),
-                "name": phases["name"].array,
-                "order": phases["order"].array,
-                "status": phases["status"].array,
-                "duration": phases["duration"].to_numpy(),
-                "started_at": phases["started_at"].array,
-            }
+
+        # phases and events of every attempt, in history order (stable: each attempt's own
+        # rows keep their order)
+        def history_rows(
+            late: Any, late_rank: Any, early: Any, early_rank: Any, names: tuple[str, ...]
+        ) -> Any:
+            ranks = np.concatenate([late_rank, early_rank]).astype(np.int64, copy=False)
+            perm = np.argsort(ranks, kind="stable")
+            out: dict[str, Any] = {"attempt": _take_keys(keys, ranks[perm], five._arrow)}
+            for name in names:
+                out[name] = _concat_take(
+                    late[name], early[name], perm, fixed_categories.get(name, ())
+                )
+            return pd.DataFrame(out, copy=False)
+
+        phase_names = ("name", "order", "status", "duration", "started_at")
+        fixed_categories = {"status": PHASE_STATUS_CATEGORIES, "kind": EVENT_KINDS}
+        attempt_phases = history_rows(
+            phases.iloc[l_phases], l_phase_rank[l_phases], fs.phases, e_phase_rank, phase_names
         )
-        events = fs.events
+        events = frameset.events
         if events is None or "build" not in events.columns:
             return {"attempts": attempts, "attempt_phases": attempt_phases}
-        attempt_events = pd.DataFrame(
-            {
-                "attempt": events["build"].astype(object).map(key).to_numpy(dtype=object),
-                **{
-                    c: events[c].array
-                    for c in ("phase", "kind", "text", "line_no", "primary_class", "fingerprint")
-                },
-            }
+        event_names = ("phase", "kind", "text", "line_no", "primary_class", "fingerprint")
+        where = pd.Index(builds["build"].astype(object)).get_indexer(events["build"].astype(object))
+        ev_rank = np.where(where >= 0, rank_of_build[where], -1)
+        ev_keep = np.flatnonzero(ev_rank >= 0)
+        e_events = fs.events
+        if e_events is None or "build" not in e_events.columns or not len(e_events):
+            e_events = events.iloc[:0]
+            ee_rank = np.zeros(0, dtype=np.int64)
+        else:
+            place = pd.Index(self.cols.build_ids.astype(str).astype(object)).get_indexer(
+                e_events["build"].astype(object)
+            )
+            ee_rank = early[place]
+        attempt_events = history_rows(
+            events.iloc[ev_keep], ev_rank[ev_keep], e_events, ee_rank, event_names
         )
         return {
             "attempts": attempts,
             "attempt_phases": attempt_phases,
             "attempt_events": attempt_events,
         }
+
+
+def _concat_take(first: Any, second: Any, perm: Any, fixed: tuple[str, ...] = ()) -> Any:
+    """Two columns joined, then taken in order ``perm``; two categoricals stay one
+    categorical (categories ``fixed`` first, then the others present, sorted, as
+    :func:`_category` makes them)."""
+    import numpy as np
+    import pandas as pd
+
+    a, b = first.array, second.array
+    if not len(b):
+        joined = a
+    elif isinstance(a, pd.Categorical) and isinstance(b, pd.Categorical):
+        present = {str(c) for c in a.categories} | {str(c) for c in b.categories}
+        merged = list(fixed) + sorted(present - set(fixed))
+        dtype = pd.CategoricalDtype(pd.Index(merged, dtype="str"))
+        codes = np.concatenate(
+            [
+                pd.Categorical(a, dtype=dtype).codes,
+                pd.Categorical(b, dtype=dtype).codes,
+            ]
+        )
+        joined = pd.Categorical.from_codes(codes, dtype=dtype)
+    else:
+        joined = pd.concat(
+            [pd.Series(a, copy=False), pd.Series(b, copy=False)], ignore_index=True
+        ).array
+    if len(perm) == len(joined) and (
+        not len(perm) or (perm[0] == 0 and bool((np.diff(perm) == 1).all()))
+    ):
+        return joined
+    return joined.take(perm)
+
+
+def _group_max(values: Any, owner: Any, n: int) -> Any:
+    """Per group ``0..n-1`` the largest of ``values`` (int64; ``owner[i]``: row i's group,
+    rows of a group contiguous); a group without rows gets int64's minimum (NaT)."""
+    import numpy as np
+
+    out = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    if len(owner):
+        starts = np.flatnonzero(np.concatenate(([True], owner[1:] != owner[:-1])))
+        out[owner[starts]] = np.maximum.reduceat(values, starts)
+    return out
+
+
+def _attempt_keys(builds: Any, numbers: Any, arrow: bool) -> Any:
+    """``"<build>#<number>"`` (or the build's key alone, ``numbers`` None) as the ``string``
+    dtype, made by Arrow when the dtype is Arrow-backed (no Python string per row)."""
+    import pandas as pd
+
+    if not arrow:
+        if numbers is None:
+            return pd.array(builds.astype(str).astype(object), dtype="string")
+        return pd.array(
+            [f"{b}#{n}" for b, n in zip(builds.tolist(), numbers.tolist(), strict=True)],
+            dtype="string",
+        )
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.array(builds).cast(pa.large_string())
+    if numbers is not None:
+        text = pc.binary_join_element_wise(
+            text, pa.array(numbers).cast(pa.large_string()), pa.scalar("#", pa.large_string())
+        )
+    return pd.arrays.ArrowStringArray(text)
+
+
+def _take_keys(keys: Any, ranks: Any, arrow: bool) -> Any:
+    """``keys[ranks]`` (a ``string`` array), by Arrow's take when Arrow-backed."""
+    import pandas as pd
+
+    if not arrow:
+        return pd.array(keys.to_numpy(dtype=object)[ranks], dtype="string")
+    import pyarrow as pa
+
+    return pd.arrays.ArrowStringArray(keys._pa_array.take(pa.array(ranks)))
 
 
 def _need(row: Any, name: str, route: str, error: type[Exception]) -> Any:
@@ -544,6 +904,11 @@ class ServerColumns:
         self._phase_names = _Codes()
         self._phase_statuses = _Codes()
         self._events: dict[int, list[LogEvent]] = {}
+        # set by frames(): the builds' ids (in frame order), each phase row's build (its
+        # position among the builds) and which builds have an ERROR phase
+        self.build_ids: Any = None
+        self.phase_owner: Any = None
+        self.build_errored: Any = None
 
     # -- filling ---------------------------------------------------------------------------
     def add_spec(self, *row: Any) -> None:
@@ -773,6 +1138,7 @@ class ServerColumns:
         total = np.bincount(owner_pos[known], weights=phase_durations[known], minlength=nb)
         counted = np.bincount(owner_pos[known], minlength=nb)
         errored = np.bincount(owner_pos[phase_status == "ERROR"], minlength=nb) > 0
+        self.build_ids, self.phase_owner, self.build_errored = build_ids, owner_pos, errored
         compilers = {k: row[3] for k, row in asm.specs.items()}
         # per distinct value, not per build: the full hash a build's hash resolves to, its
         # compiler, an outcome per (status, errored) pair, a tag tuple per stored list

@@ -48,8 +48,10 @@ __all__ = [
     "Route",
     "MAX_PAGE_BYTES",
     "OUTPUT_PIECE",
+    "ROUTE_FIELDS",
     "apply_filters",
     "build_filter_names",
+    "check_fields",
     "iter_rows",
     "read_one",
     "read_page",
@@ -692,6 +694,96 @@ ROUTES: dict[str, Route] = {
 }
 
 
+_EVENT_FIELDS = (
+    "id", "build", "phase", "phase_name", "attempt", "kind", "text", "line_no",
+    "source_file", "source_line_no", "pre_context", "post_context", "repeat_count", "classes",
+)  # fmt: skip
+_PHASE_FIELDS = (
+    "id", "build", "attempt", "name", "status", "output", "output_size", "created_at",
+    "updated_at",
+)  # fmt: skip
+#: The fields of each route's rows, in the order its row shaper gives them (``fields=`` may
+#: name these; the client's ``ROUTE_COLUMNS`` is a copy, a test keeps the two equal).
+ROUTE_FIELDS: dict[str, tuple[str, ...]] = {
+    "specs": (
+        "id", "name", "version", "full_hash", "hash", "build_hash", "dag_hash",
+        "package_hash", "spack_version", "namespace", "compiler_name", "compiler_version",
+        "compiler", "architecture", "platform", "os", "target", "parameters", "external",
+        "external_path", "is_root", "created_at",
+    ),
+    "dependencies": (
+        "id", "spec", "dependency", "spec_full_hash", "dependency_full_hash", "spec_name",
+        "dependency_name", "deptypes", "virtuals",
+    ),
+    "builds": (
+        "id", "spec", "spec_name", "spec_version", "full_hash", "status",
+        "build_environment", "host_os", "platform", "host_target", "hostname",
+        "kernel_version", "spack_version", "tags", "owner", "config_args", "created_at",
+        "updated_at", "attempt", "attempts",
+    ),
+    "buildenvironments": (
+        "id", "hostname", "host_os", "platform", "host_target", "kernel_version",
+    ),
+    "buildphases": _PHASE_FIELDS,
+    "builderrors": _EVENT_FIELDS,
+    "buildwarnings": _EVENT_FIELDS,
+    "attempts": (
+        "id", "build", "number", "status", "latest", "started_at", "run_time", "created_at",
+        "updated_at",
+    ),
+    "attemptphases": _PHASE_FIELDS,
+    "attempterrors": _EVENT_FIELDS,
+    "attemptwarnings": _EVENT_FIELDS,
+    "installfiles": (
+        "id", "build", "path", "prefix", "ftype", "mode", "owner", "group", "hash", "size",
+        "time", "extra",
+    ),
+    "attributes": (
+        "id", "build", "analyzer", "name", "install_file", "value", "json_value",
+        "binary_value",
+    ),
+    "environmentvariable": ("id", "build", "name", "value"),
+    "compilers": ("id", "name", "version"),
+    "architectures": ("id", "platform", "os", "target", "target_name"),
+    "targets": ("id", "name", "vendor", "generation", "features", "parents"),
+    "features": ("id", "name"),
+}  # fmt: skip
+
+
+def check_fields(route_name: str, fields: Any) -> tuple[str, ...] | None:
+    """The ``fields`` a read of ``route_name`` answers with (the data API's ``fields=``: a
+    comma-separated text, or several), in the route's order; None: every field. Raises
+    ``ValueError`` naming an unknown field and listing the route's."""
+    if fields is None:
+        return None
+    given = [fields] if isinstance(fields, str) else list(fields)
+    names = [n.strip() for text in given for n in str(text).split(",") if n.strip()]
+    known = ROUTE_FIELDS[route_name]
+    unknown = [n for n in dict.fromkeys(names) if n not in known]
+    if unknown:
+        raise ValueError(
+            f"unknown field{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(repr, unknown))} for /api/{route_name}/ "
+            f"(fields: {', '.join(known)})"
+        )
+    if not names:
+        raise ValueError(f"fields= names no field for /api/{route_name}/")
+    wanted = set(names)
+    return tuple(n for n in known if n in wanted)
+
+
+def _projector(route: Route, fields: tuple[str, ...] | None) -> Callable[[Any], dict]:
+    """The route's row shaper, keeping only ``fields`` (None: all)."""
+    if fields is None:
+        return route.row
+
+    def row(r: Any) -> dict:
+        whole = route.row(r)
+        return {name: whole[name] for name in fields if name in whole}
+
+    return row
+
+
 def apply_filters(route: Route, query: Select, filters: dict[str, Any]) -> Select:
     """Add ``WHERE`` clauses for ``filters`` (raises ``ValueError`` naming a bad one).
 
@@ -765,16 +857,18 @@ def iter_rows(
     chunk: int = 2000,
     with_output: bool = True,
     max_bytes: int = MAX_PAGE_BYTES,
+    fields: tuple[str, ...] | None = None,
 ) -> Iterator[dict]:
-    """Every row of ``route_name`` matching ``filters``, by id, in keyset-paged chunks.
+    """Every row of ``route_name`` matching ``filters``, by id, in keyset-paged chunks (only
+    ``fields``, checked by :func:`check_fields`; None: every field).
 
     Each chunk (at most ``chunk`` rows, and no more rows once their text passes ``max_bytes``)
     is read in its own short transaction, so neither a huge table nor a table of huge build logs
     sits in memory, and no long read transaction blocks writers.
     """
-    route = ROUTES[route_name]
+    shape = _projector(ROUTES[route_name], fields)
     for r in _keyset_rows(engine, route_name, filters, chunk, with_output, max_bytes):
-        yield route.row(r)
+        yield shape(r)
 
 
 def _keyset_rows(
@@ -824,12 +918,14 @@ def read_page(
     with_output: bool,
     max_bytes: int = MAX_PAGE_BYTES,
     encode: Callable[[Any], bytes],
+    fields: tuple[str, ...] | None = None,
 ) -> tuple[int, list[bytes]]:
     """``(count, encoded rows)`` of one data API page: at most ``limit`` rows from ``offset``,
     ending before the row that would take the encoded results past ``max_bytes`` (the first row
     is always included). Rows are fetched a few at a time, so memory stays near ``max_bytes``.
+    ``fields``: only these fields of each row (:func:`check_fields`; None: every field).
     """
-    route = ROUTES[route_name]
+    shape = _projector(ROUTES[route_name], fields)
     query = _route_query(route_name, filters, with_output)
     out: list[bytes] = []
     total = 0
@@ -842,7 +938,7 @@ def read_page(
         ).execute(query.limit(limit).offset(offset))
         try:
             for r in result:
-                data = encode(route.row(r))
+                data = encode(shape(r))
                 if out and total + len(data) + 1 > max_bytes:
                     break
                 out.append(data)
@@ -917,8 +1013,10 @@ def read_rows(db_url_or_engine: str | Engine, route: str, **filters: Any) -> Ite
 
     ``db_url_or_engine`` is a database URL or an SQLAlchemy ``Engine``; ``filters`` are the
     route's query filters (``status="FAILED"``, ``build=3`` ...). The dicts are exactly those of
-    ``GET /api/<route>/``. Pass ``output=False`` for ``buildphases`` to leave out log text.
-    Raises :class:`ConfigError` for an unknown route/filter or unusable database and
+    ``GET /api/<route>/``. Pass ``output=False`` for ``buildphases`` to leave out log text,
+    ``fields=`` (a list, or comma-separated text) for only those fields of each row, as the
+    data API's ``fields=`` (``output`` read only when named).
+    Raises :class:`ConfigError` for an unknown route/filter/field or unusable database and
     :class:`SchemaVersionError` for a database of another schema version.
     """
     if route not in ROUTES:
@@ -928,9 +1026,12 @@ def read_rows(db_url_or_engine: str | Engine, route: str, **filters: Any) -> Ite
         out = filters.pop("output")
         with_output = _bool(out) if isinstance(out, str) else bool(out)
     try:
+        fields = check_fields(route, filters.pop("fields", None))
         apply_filters(ROUTES[route], ROUTES[route].query(), dict(filters))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    if fields is not None and route in PHASE_ROUTES:
+        with_output = with_output and "output" in fields
     if isinstance(db_url_or_engine, str):
         store = Store.open(db_url_or_engine, create=False)
         engine = store.read
@@ -938,7 +1039,7 @@ def read_rows(db_url_or_engine: str | Engine, route: str, **filters: Any) -> Ite
         store = None
         engine = db_url_or_engine
     try:
-        yield from iter_rows(engine, route, filters, with_output=with_output)
+        yield from iter_rows(engine, route, filters, with_output=with_output, fields=fields)
     finally:
         if store is not None:
             store.dispose()

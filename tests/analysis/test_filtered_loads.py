@@ -291,3 +291,120 @@ def test_rows_left_out_are_never_read(tmp_path) -> None:
     everything = MonitorData.from_database(url)
     assert everything.phases["output_size"].max() >= 40_000_000
     assert np.all(data.phases["output_size"] < 1e6)
+
+
+def _selected_afterwards(data: MonitorData, named: list[str]) -> MonitorData:
+    """The reference of ``columns=``: everything loaded, then the builds/phases columns
+    neither named nor keys made all missing."""
+    from spackmon_analysis.loaders.assemble import FrameSet
+    from spackmon_analysis.loaders.server import blank_unwanted
+
+    frames = FrameSet(
+        specs=data.specs,
+        dependencies=data.dependencies,
+        builds=data.builds.copy(),
+        phases=data.phases.copy(),
+        events=data.events,
+        source=data.source,
+    )
+    blank_unwanted(frames, set(named))
+    return MonitorData.from_frames(frames)
+
+
+COLUMN_CASES = {
+    "summary columns": (["spec_name", "status", "outcome", "duration", "created_at"], {}),
+    "hosts, filtered": (["hostname", "host_os", "status"], {"packages": ["hdf5", "zlib"]}),
+    "phase times": (["duration", "started_at", "finished_at", "tags"], {"status": "SUCCESS"}),
+    "the logs": (["output", "status", "owner", "run_time"], {}),
+}
+
+
+@pytest.mark.parametrize("case", list(COLUMN_CASES))
+def test_from_client_columns_are_from_databases(served, case: str) -> None:
+    """``from_client(columns=...)``: the frames of ``from_database(columns=...)`` and of
+    loading everything and selecting the columns afterwards."""
+    named, f = COLUMN_CASES[case]
+    pulled = MonitorData.from_client(served["client"], columns=named, **f)
+    direct = MonitorData.from_database(served["url"], columns=named, **f)
+    assert len(pulled.builds) and len(pulled.phases)
+    assert_same(pulled, direct, drop=("source",))
+    want = _selected_afterwards(filtered_afterwards(served["all_client"], **f), named)
+    assert_same(pulled, want)
+    for column in named:  # named columns are filled (the cases' data has them)
+        frame = pulled.builds if column in pulled.builds.columns else pulled.phases
+        assert frame[column].notna().any(), column
+
+
+def _answers(client: Any) -> list[tuple[str, Any]]:
+    """A hook recording every answer the client gets: (URL, decoded body)."""
+    seen: list[tuple[str, Any]] = []
+
+    def hook(response: Any, *args: Any, **kwargs: Any) -> Any:
+        if "/api/" in response.url:
+            seen.append((response.url, response.json()))
+        return response
+
+    client.session.hooks["response"].append(hook)
+    return seen
+
+
+def test_columns_left_out_are_never_sent(served) -> None:
+    """The answer bodies of a ``columns=`` pull carry only the fields the named columns
+    need: no host, owner or tags of a build when not named, no phase times of the server,
+    no log at all with ``keep_output=False``."""
+    client = served["client"]
+    seen = _answers(client)
+    try:
+        MonitorData.from_client(client, columns=["spec_name", "status"], keep_output=False)
+    finally:
+        client.session.hooks["response"].pop()
+    fields: dict[str, set[str]] = {}
+    for url, body in seen:
+        route = url.split("/api/", 1)[1].split("/", 1)[0]
+        assert "fields=" in url, url
+        for row in body["results"]:
+            fields.setdefault(route, set()).update(row)
+    assert fields["builds"] == {"id", "full_hash", "spec_name", "status"}
+    assert "is_root" not in fields["specs"] and "virtuals" not in fields["dependencies"]
+    phase_route = "attemptphases" if "attemptphases" in fields else "buildphases"
+    assert fields[phase_route] == {"id", "build", "attempt", "name", "status", "output_size"}
+    assert "output" not in fields[phase_route]
+    # with the logs kept (the default), they travel for their stamps; the rest still not
+    seen = _answers(client)
+    try:
+        data = MonitorData.from_client(client, columns=["duration"])
+    finally:
+        client.session.hooks["response"].pop()
+    rows = [row for url, body in seen if f"/api/{phase_route}/" in url for row in body["results"]]
+    assert rows and all("output" in r and "created_at" not in r for r in rows)
+    assert data.phases["duration"].notna().any() and data.phases["output"].isna().all()
+
+
+def test_data_api_fields(served) -> None:
+    """``fields=`` on the data API: only those fields, in the route's order, on pages and
+    ``/all/``; an unknown field is a 400 naming it and listing the route's fields."""
+    client = served["client"]
+    session = client.session
+    base = client.baseurl.rsplit("/ms1", 1)[0]
+    page = session.get(f"{base}/api/builds/", params={"fields": "status,id", "limit": 3})
+    assert page.status_code == 200
+    assert [list(r) for r in page.json()["results"]] == [["id", "status"]] * 3
+    nxt = page.json()["next"]
+    assert "fields=status%2Cid" in nxt
+    assert all(list(r) == ["id", "status"] for r in session.get(nxt).json()["results"])
+    lines = session.get(
+        f"{base}/api/buildphases/all/", params=[("fields", "id"), ("fields", "name")]
+    ).text.splitlines()
+    assert lines and all(sorted(json.loads(line)) == ["id", "name"] for line in lines)
+    logs = session.get(f"{base}/api/buildphases/", params={"fields": "id,output", "limit": 2})
+    assert all(r["output"] for r in logs.json()["results"])  # naming output asks for it
+    for route, query, words in (
+        ("builds", {"fields": "id,colour"}, "unknown field 'colour' for /api/builds/"),
+        ("builds", {"fields": "id,colour"}, "fields: id, spec, spec_name"),
+        ("buildphases/all", {"fields": "id,log"}, "unknown field 'log' for /api/buildphases/"),
+        ("specs", {"fields": ","}, "fields= names no field"),
+        ("buildphases", {"fields": "output", "output": "0"}, "output=0 leaves it out"),
+    ):
+        answer = session.get(f"{base}/api/{route}/", params=query)
+        assert answer.status_code == 400, (route, query)
+        assert words in answer.json()["message"], answer.json()

@@ -96,9 +96,11 @@ def test_the_client_schema_matches_the_servers_rows(monitor):
             seen += 1
             assert list(frame.columns) == list(columns), route
     assert seen >= 10
-    from spackmon_analysis.server.queries import ROUTES
+    from spackmon_analysis.server.queries import ROUTE_FIELDS, ROUTES
 
     assert set(ROUTES) == set(ROUTE_COLUMNS)
+    # the fields ``fields=`` may name are the rows' fields, in their order
+    assert {r: tuple(c) for r, c in ROUTE_COLUMNS.items()} == ROUTE_FIELDS
 
 
 # ------------------------------------------------------------------ 3: clear messages

@@ -133,3 +133,33 @@ def test_the_server_history_equals_the_offline_history(runs, order, db_url, tmp_
     tinyapp = tinyapp[tinyapp["spec_name"] == "tinyapp"].sort_values("number")
     assert list(tinyapp["latest"]) == [False, True]
     assert [t.to_pydatetime() for t in tinyapp["started_at"]] == [T0, T0 + timedelta(days=4)]
+
+
+def test_each_attempt_log_is_read_once(runs, tmp_path, monkeypatch):
+    """The latest attempt's phases are the five frames' phases: a load reads (and parses the
+    stamps of) each phase log once, not once for the five frames and again for the history;
+    the history frames still hold every attempt."""
+    from spackmon_analysis.loaders import server as server_rows
+
+    url = f"sqlite:///{tmp_path / 'monitor.db'}"
+    with LocalMonitor(url, in_process=True) as mon:
+        mon.add_user("alice")
+        client = _replay(mon, runs)
+        reads: list[str] = []
+        original = server_rows.first_last_stamp_texts
+
+        def counted(text: str):
+            reads.append(text)
+            return original(text)
+
+        monkeypatch.setattr(server_rows, "first_last_stamp_texts", counted)
+        loaded = {"client": MonitorData.from_client(client), "database": None}
+        client.close()
+        pulled_reads = len(reads)
+        reads.clear()
+        loaded["database"] = MonitorData.from_database(url)
+    for name, count in (("client", pulled_reads), ("database", len(reads))):
+        data = loaded[name]
+        assert data is not None and len(data.attempts) == 12 > len(data.builds) == 5
+        assert len(data.attempt_phases) > len(data.phases)
+        assert count == len(data.attempt_phases), name

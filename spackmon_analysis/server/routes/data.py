@@ -20,6 +20,7 @@ from ..queries import (
     PHASE_ROUTES,
     ROUTES,
     apply_filters,
+    check_fields,
     iter_rows,
     read_one,
     read_page,
@@ -44,20 +45,42 @@ def _check_route(route_name: str) -> None:
         )
 
 
-def _parse_query(request: Request, route_name: str, with_output: bool = True) -> tuple[dict, bool]:
-    """The filters of a request's query string, and whether phases carry their output."""
+def _parse_query(
+    request: Request, route_name: str, with_output: bool = True
+) -> tuple[dict, bool, tuple[str, ...] | None]:
+    """The filters of a request's query string, whether phases carry their output, and the
+    fields asked for (``fields=``, comma-separated or repeated; None: every field). Naming
+    ``output`` among the fields of a phases route asks for the log (as ``output=1``);
+    leaving it out leaves the log out (and unread)."""
     _check_route(route_name)
     given: dict[str, list[str]] = {}
+    asked_output: bool | None = None
+    named: list[str] = []
     for key, value in request.query_params.multi_items():
         if key in ("limit", "offset", "format"):
             continue
+        if key == "fields":
+            named.append(value)
+            continue
         if key == "output" and route_name in PHASE_ROUTES:
-            with_output = value.strip().lower() not in ("0", "false", "no")
+            asked_output = value.strip().lower() not in ("0", "false", "no")
             continue
         given.setdefault(key, []).append(value)
+    try:
+        fields = check_fields(route_name, named) if named else None
+    except ValueError as exc:
+        raise RequestError(400, str(exc)) from None
+    if asked_output is not None:
+        with_output = asked_output
+    if fields is not None and route_name in PHASE_ROUTES:
+        if asked_output is False and "output" in fields:
+            raise RequestError(
+                400, f"fields= names 'output' but output=0 leaves it out (/api/{route_name}/)"
+            )
+        with_output = "output" in fields
     # a filter given several times matches any of its values
     filters = {k: v[0] if len(v) == 1 else v for k, v in given.items()}
-    return filters, with_output
+    return filters, with_output, fields
 
 
 def _int_param(request: Request, key: str, default: int, low: int, high: int) -> int:
@@ -103,7 +126,7 @@ def api_build_attempts(build_id: int, request: Request, state: State) -> Respons
 
 def _page(route: str, request: Request, state: State, fixed: dict) -> Response:
     # list pages leave phase outputs out unless asked (?output=1); bounded in bytes too
-    filters, with_output = _parse_query(request, route, with_output=False)
+    filters, with_output, fields = _parse_query(request, route, with_output=False)
     filters.update(fixed)
     limit = _int_param(request, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
     offset = _int_param(request, "offset", 0, 0, 2**62)
@@ -117,6 +140,7 @@ def _page(route: str, request: Request, state: State, fixed: dict) -> Response:
             with_output=with_output,
             max_bytes=state.max_page_bytes,
             encode=validate.dumps,
+            fields=fields,
         )
     except ValueError as exc:
         raise RequestError(400, str(exc)) from None
@@ -146,7 +170,7 @@ def _page(route: str, request: Request, state: State, fixed: dict) -> Response:
 
 @router.get("/{route}/all/", summary="Every matching row as NDJSON (no paging)")
 def api_all(route: str, request: Request, state: State) -> Response:
-    filters, with_output = _parse_query(request, route)
+    filters, with_output, fields = _parse_query(request, route)
     try:
         apply_filters(ROUTES[route], ROUTES[route].query(), filters)
     except ValueError as exc:
@@ -159,7 +183,7 @@ def api_all(route: str, request: Request, state: State) -> Response:
         size = 0
         # keyset chunks of a quarter page: a stream holds little more than its current row
         for row in iter_rows(
-            engine, route, filters, with_output=with_output, max_bytes=chunk_bytes
+            engine, route, filters, with_output=with_output, max_bytes=chunk_bytes, fields=fields
         ):
             line = validate.dumps(row)
             batch.append(line)
