@@ -130,7 +130,8 @@ def _frames(runs: list[ReportRun], *, keep_output: bool, rules: Any, source: str
                     run.path,
                     f"{NO_DAG_NOTE}: the packages that never built because {', '.join(failed)} "
                     "failed are not in the report and cannot be listed; give a spec file, "
-                    "install tree or environment (dag=... or data.with_dag(...))",
+                    "install tree or environment (dag=... or data.with_dag(...); spackmon: "
+                    "--dag PATH)",
                 )
             )
     frames = asm.frames()

@@ -279,6 +279,7 @@ def test_cli_failures_of_a_report_with_and_without_dag(capsys: pytest.CaptureFix
     out, err = capsys.readouterr()
     assert "tinybroken" in out and GCC_ERROR in out
     assert "no DAG: the packages that never built because tinybroken failed" in out + err
+    assert "spackmon: --dag PATH" in err  # what to do on the command line, not only in Python
     assert cli.main(["failures", str(JUNIT), "--dag", str(DAG), "--format", "json"]) == 0
     out, err = capsys.readouterr()
     rows = {r["spec_name"]: r for r in __import__("json").loads(out)}
