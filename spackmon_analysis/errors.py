@@ -125,7 +125,13 @@ class RulesError(SpackmonError, ValueError):
 
 
 class ConfigError(SpackmonError, ValueError):
-    """A bad option, database URL or environment setting."""
+    """A bad option, database URL or environment setting.
+
+    ``path``: the file or folder the error is about, when it is about one (``load`` sets it
+    for a path that is missing or no source it knows); else ``None``.
+    """
+
+    path: str | None = None
 
 
 class UnknownKeyError(SpackmonError, LookupError):

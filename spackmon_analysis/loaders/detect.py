@@ -634,7 +634,7 @@ def load(path: str | os.PathLike[str], *more: str | os.PathLike[str], **kwargs: 
     target = Path(path).expanduser()
     if not target.exists():
         exc = ConfigError(f"{target}: no such file or directory")
-        exc.path = str(target)  # type: ignore[attr-defined]
+        exc.path = str(target)
         raise exc
     kind = is_report(target)
     if kind == "junit":
@@ -659,7 +659,7 @@ def load(path: str | os.PathLike[str], *more: str | os.PathLike[str], **kwargs: 
             data.notes.extend(skipped)
             return data
     exc = ConfigError(f"{target}: neither " + " nor ".join(s.describe for s in SOURCES))
-    exc.path = str(target)  # type: ignore[attr-defined]
+    exc.path = str(target)
     raise exc
 
 

@@ -215,6 +215,15 @@ def test_load_detects_reports() -> None:
     assert set(sma.load(CDASH).builds["source"].astype(str)) == {"cdash"}
 
 
+def test_load_of_no_source_is_a_config_error_holding_the_path(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    for path, says in ((tmp_path / "nowhere", "no such file"), (tmp_path / "empty", "neither")):
+        with pytest.raises(sma.ConfigError) as info:
+            sma.load(path)
+        assert info.value.path == str(path) and str(path) in str(info.value)
+        assert says in str(info.value)
+
+
 def test_derived_files_are_current(tmp_path: Path) -> None:
     sys.path.insert(0, str(HERE))
     try:
