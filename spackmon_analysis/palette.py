@@ -15,6 +15,7 @@ __all__ = [
     "PHASE_STATUS_COLORS",
     "FAILURE_PATH_COLOR",
     "EDGE_COLOR",
+    "FIXED_ERROR_COLOR",
     "outcome_color",
     "phase_status_color",
 ]
@@ -40,6 +41,10 @@ PHASE_STATUS_COLORS: dict[str, str] = {
 FAILURE_PATH_COLOR = "#b2182b"
 #: Colour of the other edges of a dependency graph.
 EDGE_COLOR = "#9a9a9a"
+#: Colour of an error fixed since the previous attempt of a build (the history views: the
+#: timeline plot's ``N fixed`` notes, the explorer's ``[fixed]`` items); a new error is
+#: ``OUTCOME_COLORS["failed"]``.
+FIXED_ERROR_COLOR = "#1b7837"
 
 
 def outcome_color(outcome: object) -> str:

@@ -20,6 +20,7 @@ from .errors import ConfigError, UnknownKeyError
 from .palette import (
     EDGE_COLOR,
     FAILURE_PATH_COLOR,
+    FIXED_ERROR_COLOR,
     OUTCOME_COLORS,
     OUTCOME_ORDER,
     PHASE_STATUS_COLORS,
@@ -1506,7 +1507,7 @@ def plot_timeline(
         notes = ([f"{new} new"] if new else []) + ([f"{gone} fixed"] if gone else [])
         if notes:
             ax.text(xi, bottom[xi] + top * 0.02, "\n".join(notes), ha="center", va="bottom",
-                    fontsize=7, color=OUTCOME_COLORS["failed"] if new else "#1b7837")  # fmt: skip
+                    fontsize=7, color=OUTCOME_COLORS["failed"] if new else FIXED_ERROR_COLOR)  # fmt: skip
     slow = slow_phases(data)
     slow = slow[slow["key"] == key]
     flagged = set(slow["attempt"])

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, UnknownKeyError
 from .history import OUTCOME_MARKS
-from .palette import FAILURE_PATH_COLOR, OUTCOME_COLORS, OUTCOME_ORDER
+from .palette import FAILURE_PATH_COLOR, FIXED_ERROR_COLOR, OUTCOME_COLORS, OUTCOME_ORDER
 from .spackfacts import failed_phases, first_error_events, short_hash
 
 if TYPE_CHECKING:
@@ -386,7 +386,7 @@ class Explorer:
         if not len(fixed):
             return ""
         items = "".join(
-            f'<li><span style="color:#1b7837">[fixed]</span> {html.escape(str(t))}</li>'
+            f'<li><span style="color:{FIXED_ERROR_COLOR}">[fixed]</span> {html.escape(str(t))}</li>'
             for t in fixed["text"].astype(object).head(10)
         )
         more = f"<li>... and {len(fixed) - 10} more</li>" if len(fixed) > 10 else ""

@@ -13,7 +13,7 @@ import matplotlib
 import pytest
 
 import spackmon_analysis as sma
-from spackmon_analysis import history, plots
+from spackmon_analysis import history, palette, plots
 from spackmon_analysis import report as R  # noqa: N812
 from spackmon_analysis.synth import generate_history
 
@@ -79,8 +79,20 @@ def test_explorer_marks_fixed_errors_of_a_later_attempt(example: sma.MonitorData
     assert "outcome <b>succeeded</b><br>no error<br>fixed since the previous attempt:" in (
         ex.log.value
     )
-    assert f"[fixed]</span> {KILLED}</li>" in ex.log.value
+    fixed = f'<span style="color:{palette.FIXED_ERROR_COLOR}">[fixed]</span> {KILLED}</li>'
+    assert fixed in ex.log.value
     assert "2 (shown)" in ex.history.value
+
+
+def test_timeline_marks_new_and_fixed_errors_in_the_palettes_colours(example) -> None:
+    """The timeline's "N new" / "N fixed" notes take the explorer's colours: palette.py's."""
+    from matplotlib.colors import to_hex
+
+    ax = sma.plot_timeline(example, SQLITE)
+    notes = {t.get_text(): to_hex(t.get_color()) for t in ax.texts}
+    assert notes["3 new"] == palette.OUTCOME_COLORS["failed"]
+    assert notes["3 fixed"] == palette.FIXED_ERROR_COLOR
+    ax.figure.clf()
 
 
 def test_explorer_marks_a_recurring_error(example: sma.MonitorData) -> None:
