@@ -57,18 +57,29 @@ def test_junit_with_a_damaged_encoding_name(tmp_path: Path) -> None:
 
 
 def test_cdash_truncated_at_every_byte(tmp_path: Path) -> None:
-    for name in ("tinybroken_Build.xml", "tinybroken_Configure.xml", "tinybroken_Update.xml"):
+    """As for JUnit: the file is named, and once the root element (``Site``; ``Update`` in
+    an Update.xml) is open, the element left open is named too."""
+    for name, root in (
+        ("tinybroken_Build.xml", "Site"),
+        ("tinybroken_Configure.xml", "Site"),
+        ("tinybroken_Update.xml", "Update"),
+    ):
         folder = tmp_path / name
         shutil.copytree(CDASH, folder)
         target = folder / name
         data = target.read_bytes()
         end = len(data.rstrip())
+        root_open = data.index(b">", data.index(f"<{root}".encode())) + 1
         for cut in range(0, end, 3 if name.endswith("Build.xml") else 1):
             target.write_bytes(data[:cut])
             with pytest.raises(ReportError) as info:
                 sma.load_cdash(folder)
-            assert info.value.filename == str(target), (name, cut)
-            assert str(target) in str(info.value)
+            exc = info.value
+            assert exc.filename == str(target), (name, cut)
+            assert str(target) in str(exc)
+            if cut > root_open:
+                assert exc.element and exc.element.startswith(root), (name, cut, exc.element)
+                assert f"<{exc.element}>" in str(exc)
 
 
 def test_truncated_element_is_named(tmp_path: Path) -> None:
