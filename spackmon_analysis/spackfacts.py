@@ -92,6 +92,7 @@ __all__ = [
     "PHASE_SUCCESS_MARKER",
     "LogPhase",
     "split_phases",
+    "cut_phases",
     "INSTALL_TIMES_MEANINGS",
     "PhaseDurations",
     "install_times_meaning",
@@ -695,26 +696,33 @@ def split_phases(text: str) -> tuple[str, list[LogPhase]]:
     and the phases in log order. A log without markers gives ``(text, [])``. A phase
     that appears twice (a package re-running a phase) gives two entries.
     """
-    text = text or ""
+    preamble, cuts = cut_phases(text or "")
+    return preamble, [
+        LogPhase(name=name, package=package, text=chunk, first_line=line)
+        for name, package, chunk, line in cuts
+    ]
+
+
+def cut_phases(text: str) -> tuple[str, list[tuple[str, str, str, int]]]:
+    """:func:`split_phases` as plain tuples ``(name, package, text, first_line)``, for a
+    reader that turns thousands of logs into columns (the same cut, no object per phase)."""
     marks = _phase_marks(text)
     if not marks:
         return text, []
-    preamble = text[: marks[0].start()]
-    phases = []
+    first = marks[0].start()
+    preamble = text[:first]
     line = preamble.count("\n") + 1
-    for i, mark in enumerate(marks):
-        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
-        chunk = text[mark.start() : end]
-        phases.append(
-            LogPhase(
-                name=mark.group("phase"),
-                package=mark.group("package"),
-                text=chunk,
-                first_line=line,
-            )
-        )
+    cuts = []
+    ends = [m.start() for m in marks[1:]]
+    ends.append(len(text))
+    start = first
+    for mark, end in zip(marks, ends, strict=True):
+        chunk = text[start:end]
+        name, package = mark.group("phase", "package")
+        cuts.append((name, package, chunk, line))
         line += chunk.count("\n")
-    return preamble, phases
+        start = end
+    return preamble, cuts
 
 
 # ---------------------------------------------------------------------------------

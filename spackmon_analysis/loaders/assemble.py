@@ -18,9 +18,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..logs import LogEvent, Rules, event_columns, load_rules, parse_log
-from ..records import FRAME_COLUMNS, FRAME_NAMES, PhaseRecord
-from ..spackfacts import build_outcome
+from ..logs import LogEvent, LogEvents, Rules, event_columns, load_rules, parse_log
+from ..records import (
+    EVENT_KINDS,
+    FRAME_COLUMNS,
+    FRAME_NAMES,
+    PHASE_STATUS_CATEGORIES,
+    PhaseRecord,
+)
+from ..spackfacts import build_outcome, first_last_stamp_texts, parse_stamps, stamp_micros
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -30,6 +36,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "FrameSet",
     "Assembler",
+    "PhaseColumns",
+    "stamp_columns",
+    "category_array",
+    "utc_from_micros",
     "concat_frames",
     "fill_dag_hashes",
     "phase_dict",
@@ -303,13 +313,17 @@ class Assembler:
     def _events_frame(self) -> pandas.DataFrame:
         """The event records as columns (:func:`~spackmon_analysis.logs.event_columns`, the
         one record -> columns step), with their build and phase."""
-        import pandas as pd
+        return _events_frame(self.events, self.event_build, self.event_phase)
 
-        cols: dict[str, Any] = {"build": self.event_build, "phase": self.event_phase}
-        cols.update(event_columns(self.events))
-        for name in ("pre_context", "post_context", "classes"):
-            cols[name] = object_column(cols[name])
-        return pd.DataFrame(cols)
+
+def _events_frame(events: list[LogEvent], builds: list[str], phases: list[str]) -> pandas.DataFrame:
+    import pandas as pd
+
+    cols: dict[str, Any] = {"build": builds, "phase": phases}
+    cols.update(event_columns(events))
+    for name in ("pre_context", "post_context", "classes"):
+        cols[name] = object_column(cols[name])
+    return pd.DataFrame(cols)
 
 
 #: Log texts per Arrow chunk of the ``output`` column (:meth:`Assembler._flush_outputs`).
@@ -321,6 +335,312 @@ def _arrow_strings() -> bool:
     import pandas as pd
 
     return pd.StringDtype().storage == "pyarrow"
+
+
+# ---------------------------------------------------------------------------------
+# column-wise assembly: typed columns made once, no record, dict or datetime per row
+
+
+def stamp_columns(
+    outputs: list[Any], spans: list[tuple[str | None, str | None, bool]] | None = None
+) -> tuple[Any, Any, Any, Any, Any]:
+    """:func:`~spackmon_analysis.spackfacts.phase_timing`'s rule over many phase logs at once:
+    ``(start, start_ok, finish, finish_ok, two)``, microseconds since the epoch (int64) of
+    each log's first and last ``==> [stamp]``, whether each is a time (in the
+    ``datetime64[ns]`` years), and whether the log has two stamps (so a duration). The
+    stamps are found from both ends of each text
+    (:func:`~spackmon_analysis.spackfacts.first_last_stamp_texts`, or ``spans`` when the
+    caller found them already) and parsed vectorised; a log whose first or last stamp is
+    not a valid time takes the exact path
+    (:func:`~spackmon_analysis.spackfacts.stamp_micros`). A phase's duration is
+    ``(finish - start) / 1e6`` where ``start_ok & finish_ok & two``."""
+    import numpy as np
+
+    if spans is None:
+        spans = [first_last_stamp_texts(o) for o in outputs]
+    firsts = [s[0] for s in spans]
+    start, start_ok = parse_stamps(firsts)
+    finish, finish_ok = parse_stamps([s[1] for s in spans])
+    two = np.array([s[2] for s in spans], dtype=bool)
+    for i in np.flatnonzero(
+        np.array([f is not None for f in firsts], dtype=bool) & ~(start_ok & finish_ok)
+    ):
+        start[i], start_ok[i], finish[i], finish_ok[i], two[i] = stamp_micros(outputs[i])
+    return start, start_ok, finish, finish_ok, two
+
+
+def category_array(values: Any, fixed: tuple[str, ...] | None = None) -> Any:
+    """``values`` (object array of str, None for missing) as the contract's categorical:
+    categories ``fixed`` then the other values present, sorted (as ``frames._to_category``)."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(values, sort=True)
+    present = [str(u) for u in uniques]
+    if fixed is None:
+        return recoded(codes, present, present)
+    return recoded(codes, present, list(fixed) + [v for v in present if v not in fixed])
+
+
+def recoded(codes: Any, present: list[str], categories: list[str]) -> Any:
+    """``codes`` (indexes into ``present``, -1 for missing) as a categorical of
+    ``categories`` (in that order; each value of ``present`` among them)."""
+    import numpy as np
+    import pandas as pd
+
+    if categories != present:
+        where = {c: i for i, c in enumerate(categories)}
+        mapping = np.array([where[v] for v in present], dtype=np.int64)
+        codes = np.where(codes >= 0, mapping[codes] if len(mapping) else -1, -1)
+    dtype = pd.CategoricalDtype(pd.Index(categories, dtype="str"))
+    return pd.Categorical.from_codes(codes, dtype=dtype)
+
+
+def utc_from_micros(us: Any, known: Any) -> Any:
+    """Microseconds since the epoch (int64) as ``datetime64[ns, UTC]`` (NaT where not known)."""
+    import numpy as np
+    import pandas as pd
+
+    ns = (us * 1000).view("datetime64[ns]")
+    ns[~known] = np.datetime64("NaT")
+    return pd.Series(ns, dtype="datetime64[ns]").dt.tz_localize("UTC").array
+
+
+def int_array(values: list[int | None]) -> Any:
+    """``values`` (ints, None for missing) as the ``Int64`` dtype, made at once."""
+    import numpy as np
+    import pandas as pd
+
+    missing = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+    data = np.fromiter((0 if v is None else v for v in values), dtype=np.int64, count=len(values))
+    return pd.arrays.IntegerArray(data, missing)
+
+
+class PhaseColumns:
+    """Phases cut out of build logs, and their events, collected column by column as a
+    loader reads them (a JUnit report: :func:`~spackmon_analysis.loaders.junit.
+    read_junit_columns`): no record, dict or datetime per phase; the logs go into Arrow
+    chunks of :data:`_OUTPUT_CHUNK` texts as they come, their stamps are parsed a chunk at
+    a time (:func:`stamp_columns`), and :meth:`frame` makes each column of the contract's
+    ``phases`` frame once, in its dtype. The same answers as :class:`Assembler` given the
+    same phases as :class:`~spackmon_analysis.records.PhaseRecord` s (timing by
+    :func:`~spackmon_analysis.spackfacts.phase_timing`'s rule, events by
+    :func:`~spackmon_analysis.logs.parse_log` per phase).
+    """
+
+    def __init__(self, *, keep_output: bool, rules: Rules | None, parse_events: bool = True):
+        self.keep_output = keep_output
+        self.rules = rules
+        self.parse_events = parse_events
+        self.build: list[str] = []
+        self.name: list[str] = []
+        self.status: list[str] = []
+        self.order: list[int] = []
+        self.size: list[int] = []
+        self.first_line: list[int | None] = []
+        #: ``(build key, first row, end row)`` of each log added
+        self.spans: list[tuple[str, int, int]] = []
+        self._texts: list[str] = []  # the texts of the chunk being filled
+        self._stamp_spans: list[tuple[str | None, str | None, bool]] = []
+        self._chunks: list[Any] = []
+        self._stamps: list[tuple[Any, ...]] = []
+        self._arrow = _arrow_strings()
+        self.events: list[LogEvent] = []
+        self.event_build: list[str] = []
+        self.event_phase: list[str] = []
+        #: ``(build key, phase name, message)`` of phase logs whose events were capped
+        self.capped: list[tuple[str, str, str]] = []
+
+    def __len__(self) -> int:
+        return len(self.build)
+
+    def add_log(
+        self, key: str, log: str, pieces: list[tuple[str, str, int | None]], failed: bool
+    ) -> None:
+        """The phases ``pieces`` (``(name, text, first line in the log or None)``, in order)
+        of the build ``key``, cut out of ``log``; the last one is ``ERROR`` when ``failed``.
+        Their events are found with one :func:`~spackmon_analysis.logs.parse_log` of the
+        whole log (:meth:`_log_events`)."""
+        start = len(self.build)
+        last = len(pieces) - 1
+        first_last = first_last_stamp_texts
+        for order, (name, text, first_line) in enumerate(pieces):
+            self.build.append(key)
+            self.name.append(name)
+            self.status.append("ERROR" if failed and order == last else "SUCCESS")
+            self.order.append(order)
+            self.size.append(len(text))
+            self.first_line.append(first_line)
+            self._stamp_spans.append(first_last(text))
+            self._texts.append(text)
+        self.spans.append((key, start, len(self.build)))
+        if self.parse_events:
+            self._log_events(key, log, pieces)
+        if len(self._texts) >= _OUTPUT_CHUNK:
+            self._flush()
+
+    def _log_events(self, key: str, log: str, pieces: list[tuple[str, str, int | None]]) -> None:
+        """The events of each phase, as :func:`~spackmon_analysis.logs.parse_log` of the
+        phase's text alone gives them. Phases cut in order out of one log: one parse of the
+        whole log, each event placed in its phase (line number counted from the phase's
+        first line, context cut at the phase's ends); events are found line by line, so
+        that is exactly the per-phase answer while no event repeats (a repeat merges across
+        phases), no cap was hit, and lines end in ``\n`` only (``parse_log`` also ends a
+        line at a lone ``\r``). Otherwise each phase is parsed on its own."""
+        rules = self.rules
+        whole: LogEvents | None = None
+        if len(pieces) > 1 and "\r" not in log and all(p[2] is not None for p in pieces):
+            whole = parse_log(log, rules=rules)
+            if not whole:
+                return
+            if whole.dropped or any(e.repeat_count > 1 for e in whole):
+                whole = None
+        if whole is not None and self._place(key, whole, pieces):
+            return
+        for name, text, _first in pieces:
+            if not text:
+                continue
+            events = parse_log(text, rules=rules)
+            if events.dropped:
+                self.capped.append((key, name, events.note() or ""))
+            for event in events:
+                self.events.append(event)
+                self.event_build.append(key)
+                self.event_phase.append(name)
+
+    def _place(
+        self, key: str, events: LogEvents, pieces: list[tuple[str, str, int | None]]
+    ) -> bool:
+        """Put the events of the whole log under their phases (see :meth:`_log_events`);
+        False (nothing added) when one falls outside every phase."""
+        import bisect
+
+        starts = [int(p[2] or 0) for p in pieces]
+        lines = [t.count("\n") + (0 if t.endswith("\n") else 1) for _n, t, _f in pieces]
+        placed = []
+        for event in events:
+            k = bisect.bisect_right(starts, event.line_no) - 1
+            if k < 0 or event.line_no >= starts[k] + lines[k]:
+                return False
+            line = event.line_no - starts[k] + 1
+            before = event.pre_context[
+                len(event.pre_context) - min(line - 1, len(event.pre_context)) :
+            ]
+            after = event.post_context[: max(lines[k] - line, 0)]
+            placed.append(
+                (
+                    pieces[k][0],
+                    LogEvent(
+                        kind=event.kind,
+                        text=event.text,
+                        line_no=line,
+                        source_file=event.source_file,
+                        source_line_no=event.source_line_no,
+                        pre_context=list(before),
+                        post_context=list(after),
+                        repeat_count=event.repeat_count,
+                        classes=event.classes,
+                        fingerprint=event.fingerprint,
+                    ),
+                )
+            )
+        for name, event in placed:
+            self.events.append(event)
+            self.event_build.append(key)
+            self.event_phase.append(name)
+        return True
+
+    def _flush(self) -> None:
+        """The pending chunk: its stamps parsed, its texts into one Arrow chunk (or dropped
+        when the output is not kept)."""
+        if not self._texts:
+            return
+        self._stamps.append(stamp_columns(self._texts, self._stamp_spans))
+        if self.keep_output:
+            if self._arrow:
+                import pyarrow as pa
+
+                self._chunks.append(pa.array(self._texts, type=pa.large_string()))
+            else:
+                self._chunks.append(self._texts)
+        self._texts, self._stamp_spans = [], []
+
+    def _stamp_arrays(self) -> tuple[Any, ...]:
+        import numpy as np
+
+        self._flush()
+        if not self._stamps:
+            zero, no = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+            return zero, no, zero, no, no
+        return tuple(np.concatenate([s[i] for s in self._stamps]) for i in range(5))
+
+    def durations(self) -> Any:
+        """Each row's duration in seconds (NaN when its log does not measure it)."""
+        import numpy as np
+
+        start, start_ok, finish, finish_ok, two = self._stamp_arrays()
+        return np.where(start_ok & finish_ok & two, (finish - start) / 1e6, np.nan)
+
+    def frame(self) -> pandas.DataFrame:
+        """The contract's ``phases`` frame, each column made once in its dtype."""
+        import numpy as np
+        import pandas as pd
+
+        start, start_ok, finish, finish_ok, _two = self._stamp_arrays()
+        n = len(self.build)
+        if self.keep_output and self._arrow:
+            import pyarrow as pa
+
+            output: Any = pd.arrays.ArrowStringArray(
+                pa.chunked_array(self._chunks, type=pa.large_string())
+            )
+        elif self.keep_output:
+            output = pd.array([t for chunk in self._chunks for t in chunk], dtype="string")
+        else:
+            output = pd.array(np.full(n, None, dtype=object), dtype="string")
+        return pd.DataFrame(
+            {
+                "build": pd.array(self.build, dtype="string"),
+                "phase_id": pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, bool)),
+                "name": category_array(object_column(self.name)),
+                "order": pd.arrays.IntegerArray(np.array(self.order, np.int64), np.zeros(n, bool)),
+                "status": category_array(object_column(self.status), PHASE_STATUS_CATEGORIES),
+                "output_size": pd.arrays.IntegerArray(
+                    np.array(self.size, np.int64), np.zeros(n, bool)
+                ),
+                "duration": self.durations(),
+                "started_at": utc_from_micros(start, start_ok),
+                "finished_at": utc_from_micros(finish, finish_ok),
+                "output": output,
+                "build_log_first_line": int_array(self.first_line),
+            },
+            copy=False,  # a dict of arrays is copied by default: the logs would be twice
+        )
+
+    def events_frame(self) -> pandas.DataFrame:
+        """The contract's ``events`` frame (:func:`~spackmon_analysis.logs.event_columns`,
+        the one record -> columns step), each column made once in its dtype."""
+        import pandas as pd
+
+        cols: dict[str, Any] = event_columns(self.events)
+        n = len(self.events)
+        return pd.DataFrame(
+            {
+                "build": pd.array(self.event_build, dtype="string"),
+                "phase": category_array(object_column(self.event_phase)),
+                "kind": category_array(object_column(cols["kind"]), EVENT_KINDS),
+                "text": pd.array(cols["text"], dtype="string"),
+                "line_no": int_array(cols["line_no"]),
+                "source_file": pd.array(object_column(cols["source_file"]), dtype="string"),
+                "source_line_no": int_array(cols["source_line_no"]),
+                "pre_context": object_column(cols["pre_context"]),
+                "post_context": object_column(cols["post_context"]),
+                "repeat_count": int_array(cols["repeat_count"]),
+                "classes": object_column(cols["classes"]),
+                "primary_class": pd.array(object_column(cols["primary_class"]), dtype="string"),
+                "fingerprint": pd.array(object_column(cols["fingerprint"]), dtype="string"),
+            },
+            index=pd.RangeIndex(n),
+        )
 
 
 def phase_dict(p: PhaseRecord) -> dict[str, Any]:

@@ -23,7 +23,7 @@ Decisions (written down in ``docs/todays-spack.md``):
 - status: ``SUCCESS`` (no child element), ``FAILED`` (failure or error; tag ``error`` for
   an ``<error>``), ``NOTRUN`` with tag ``skipped`` for ``<skipped/>``;
 - phases: the log split on ``==> <pkg>: Executing phase: '<name>'``
-  (:func:`~spackmon_analysis.spackfacts.split_phases`); the last phase of a failed build is
+  (:func:`~spackmon_analysis.spackfacts.split_phases`, as tuples: ``cut_phases``); the last phase of a failed build is
   ``ERROR``; text before the first marker belongs to the first phase; a failed build whose
   log has no marker (it failed fetching or staging) gets one ``ERROR`` phase ``stage``
   holding the log and the message;
@@ -34,16 +34,26 @@ Decisions (written down in ``docs/todays-spack.md``):
 from __future__ import annotations
 
 import re
+from collections.abc import Set
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ReportError
 from ..records import BuildRecord, PhaseRecord, ReportRun
-from ..spackfacts import phase_timing, split_phases
+from ..spackfacts import cut_phases, phase_timing
 from .xmlreport import element_path, iter_xml, need_attr, number
 
-__all__ = ["read_junit", "is_junit_file", "parse_junit_timestamp", "split_architecture"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .assemble import PhaseColumns
+
+__all__ = [
+    "read_junit",
+    "read_junit_columns",
+    "is_junit_file",
+    "parse_junit_timestamp",
+    "split_architecture",
+]
 
 _MONTHS = {
     m: i + 1
@@ -125,26 +135,34 @@ def _log_text(text: str | None) -> str:
     return stripped
 
 
-def _phases(
-    key: str, log: str, failed: bool, message: str | None, source: str
-) -> list[PhaseRecord]:
-    preamble, cut = split_phases(log)
-    records: list[PhaseRecord] = []
+def _cut(log: str, failed: bool, message: str | None) -> list[tuple[str, str, int | None]]:
+    """The phases of a testcase's log as ``(name, text, first line in the log)``, in log
+    order (decisions in the module docstring): cut on the phase markers, text before the
+    first marker joined to the first phase (its first line then 1); without a marker, one
+    ``stage`` phase for a failed build (the message added when the log lacks it, first line
+    None), one ``install`` phase for a log of a build that succeeded, none for no log."""
+    preamble, cut = cut_phases(log)
     if not cut:
         if not failed and not log.strip():
             return []
         text = (
             log if not failed or not message or message in log else f"{log}\n{message}".lstrip("\n")
         )
-        name = "stage" if failed else "install"
-        cut_items: list[tuple[str, str, int | None]] = [(name, text, None)]
-    else:
-        cut_items = [(p.name, p.text, p.first_line) for p in cut]
-        if preamble.strip():
-            name, text, _first = cut_items[0]
-            cut_items[0] = (name, preamble + text, 1)
-    last = len(cut_items) - 1
-    for order, (name, text, first_line) in enumerate(cut_items):
+        return [("stage" if failed else "install", text, None)]
+    pieces: list[tuple[str, str, int | None]] = [(name, text, line) for name, _, text, line in cut]
+    if preamble.strip():
+        name, text, _first = pieces[0]
+        pieces[0] = (name, preamble + text, 1)
+    return pieces
+
+
+def _phases(
+    key: str, log: str, failed: bool, message: str | None, source: str
+) -> list[PhaseRecord]:
+    pieces = _cut(log, failed, message)
+    records: list[PhaseRecord] = []
+    last = len(pieces) - 1
+    for order, (name, text, first_line) in enumerate(pieces):
         timing = phase_timing(text)
         records.append(
             PhaseRecord(
@@ -163,12 +181,36 @@ def _phases(
     return records
 
 
+class _Phases:
+    """Where a reader puts each testcase's phases: records in ``run.phases``
+    (:func:`read_junit`), or the columns of a :class:`~.assemble.PhaseColumns`
+    (:func:`read_junit_columns`, under the build's key in the frames: its DAG hash, or
+    ``<run>/<DAG hash>`` when an earlier report of the folder took that key)."""
+
+    def __init__(self, columns: PhaseColumns | None = None, taken: Set[str] = frozenset()):
+        self.columns = columns
+        self.taken = taken
+
+    def key(self, run: ReportRun, dag_hash: str) -> str:
+        return dag_hash if dag_hash not in self.taken else f"{run.name}/{dag_hash}"
+
+    def add(self, run: ReportRun, record: BuildRecord, log: str, source: str) -> None:
+        failed = record.status == "FAILED"
+        if self.columns is None:
+            run.phases.extend(_phases(record.key, log, failed, record.message, source))
+        else:
+            pieces = _cut(log, failed, record.message)
+            self.columns.add_log(self.key(run, record.key), log, pieces, failed)
+
+
 class _Suite:
     """One ``<testsuite>`` as it is read: its attributes at its start, its properties and
     testcases as each ends (so a testcase's element can be dropped once read)."""
 
-    def __init__(self, suite: Any, where: str, filename: str, run: ReportRun) -> None:
-        self.where, self.filename, self.run = where, filename, run
+    def __init__(
+        self, suite: Any, where: str, filename: str, run: ReportRun, phases: _Phases
+    ) -> None:
+        self.where, self.filename, self.run, self.phases = where, filename, run, phases
         suite_name = need_attr(suite, "name", filename, where)
         root, sep, prefix = suite_name.rpartition("_")
         if sep and root and re.fullmatch(r"[a-z2-7]{7}", prefix):  # dag_hash(length=7)
@@ -253,8 +295,8 @@ class _Suite:
         if dag_hash in seen:
             previous = run.builds[seen[dag_hash]]
             if previous.status == "NOTRUN" and status != "NOTRUN":
-                # a build listed as skipped under one root and built under another: the build wins
-                run.phases = [p for p in run.phases if p.build_key != dag_hash]
+                # a build listed as skipped under one root and built under another: the
+                # build wins (a skipped build has no phases to drop)
                 run.builds.pop(seen[dag_hash])
                 seen.clear()
                 seen.update({b.key: k for k, b in enumerate(run.builds)})
@@ -283,7 +325,7 @@ class _Suite:
         self.records.append(record)
         run.build_roots.setdefault(dag_hash, self.root_name)
         if status != "NOTRUN":
-            run.phases.extend(_phases(dag_hash, log, status == "FAILED", message, filename))
+            self.phases.add(run, record, log, filename)
         elif log.strip():
             run.notes.append(
                 (f"{filename} <{cwhere}>", f"skipped {name} carries a log; not read as a build")
@@ -292,6 +334,10 @@ class _Suite:
 
 def read_junit(path: str | Path) -> ReportRun:
     """Read one JUnit report file written by ``spack install --log-format junit``.
+
+    The phases are :class:`~spackmon_analysis.records.PhaseRecord` s in ``run.phases``
+    (``load_junit`` reads with :func:`read_junit_columns` instead: the same phases as
+    columns).
 
     The file is parsed as it is read (:func:`~.xmlreport.iter_xml`), and each testcase is
     dropped from the tree once it is a record: a report near the 256 MiB cap is never held
@@ -302,7 +348,25 @@ def read_junit(path: str | Path) -> ReportRun:
             element lacks what Spack always writes (``testcase`` ``classname``/``name``, a
             numeric ``time``); the message names the file and the element.
     """
-    file = Path(path)
+    return _read(Path(path), _Phases())
+
+
+def read_junit_columns(
+    path: str | Path, columns: PhaseColumns, taken: Set[str] = frozenset()
+) -> ReportRun:
+    """:func:`read_junit`, with each testcase's phases and their events put into
+    ``columns`` as the file is read (``run.phases`` stays empty): no record per phase, and
+    a report near the size cap holds its logs once, as Arrow text. A build whose DAG hash
+    is in ``taken`` (the keys of the folder's earlier reports) is keyed
+    ``<run>/<DAG hash>`` in the columns, as in ``load_junit``'s frames.
+
+    Raises:
+        ReportError: as :func:`read_junit`.
+    """
+    return _read(Path(path), _Phases(columns, taken))
+
+
+def _read(file: Path, phases: _Phases) -> ReportRun:
     filename = str(file)
     run = ReportRun(name=file.stem, path=filename, format="junit")
     seen: dict[str, int] = {}
@@ -323,7 +387,7 @@ def read_junit(path: str | Path) -> ReportRun:
                         element=str(elem.tag),
                     )
             if elem.tag == "testsuite" and len(elements) == suite_depth:
-                suite = _Suite(elem, where, filename, run)
+                suite = _Suite(elem, where, filename, run, phases)
                 suites += 1
             elements.append(elem)
             continue

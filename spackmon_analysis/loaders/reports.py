@@ -17,19 +17,34 @@ from __future__ import annotations
 import bisect
 import os
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ReportError
 from ..logs import parse_log
 from ..records import NO_DAG_NOTE, ReportRun
-from ..spackfacts import short_hash
+from ..spackfacts import build_outcome, short_hash
 from ..spec import SpecGraph, load_spec
-from .assemble import Assembler, FrameSet, concat_frames, frame_or_empty, phase_dict, resolve_rules
+from ..spec.graph import _no_gc
+from .assemble import (
+    Assembler,
+    FrameSet,
+    PhaseColumns,
+    category_array,
+    concat_frames,
+    frame_or_empty,
+    int_array,
+    object_column,
+    phase_dict,
+    resolve_rules,
+    utc,
+    utc_from_micros,
+)
 from .cdash import is_cdash_dir, read_cdash
 from .environment import environment_frames, is_environment
 from .installs import install_tree_frames
-from .junit import is_junit_file, read_junit
+from .junit import is_junit_file, read_junit, read_junit_columns
 
 __all__ = ["junit_frames", "cdash_frames", "with_dag_frames", "report_runs", "is_report"]
 
@@ -121,19 +136,9 @@ def _frames(runs: list[ReportRun], *, keep_output: bool, rules: Any, source: str
                 run.spack_commit,
                 run.build_roots.get(record.key),
             )
-        failed = sorted(
-            {b.spec_name or b.key for b in run.builds if b.status == "FAILED" and b.key in built}
-        )
-        if failed:
-            notes.append(
-                (
-                    run.path,
-                    f"{NO_DAG_NOTE}: the packages that never built because {', '.join(failed)} "
-                    "failed are not in the report and cannot be listed; give a spec file, "
-                    "install tree or environment (dag=... or data.with_dag(...); spackmon: "
-                    "--dag PATH)",
-                )
-            )
+        note = _no_dag_note(run, built)
+        if note is not None:
+            notes.append(note)
     frames = asm.frames()
     builds = frames["builds"]
     keys = list(builds["build"])
@@ -151,6 +156,166 @@ def _frames(runs: list[ReportRun], *, keep_output: bool, rules: Any, source: str
     )
 
 
+def _no_dag_note(run: ReportRun, built: set[str]) -> tuple[str, str] | None:
+    failed = sorted(
+        {b.spec_name or b.key for b in run.builds if b.status == "FAILED" and b.key in built}
+    )
+    if not failed:
+        return None
+    return (
+        run.path,
+        f"{NO_DAG_NOTE}: the packages that never built because {', '.join(failed)} "
+        "failed are not in the report and cannot be listed; give a spec file, "
+        "install tree or environment (dag=... or data.with_dag(...); spackmon: "
+        "--dag PATH)",
+    )
+
+
+def _junit_frames(files: list[Path], *, keep_output: bool, rules: Any, source: str) -> FrameSet:
+    """JUnit report files (a folder's, in order) -> the frames, column-wise: each testcase's
+    phases and events go into one :class:`~.assemble.PhaseColumns` as the file is read
+    (:func:`~.junit.read_junit_columns`), the builds into column lists, and every column is
+    made once in the contract's dtype. The same frames as :func:`_frames` over
+    :func:`~.junit.read_junit`'s records (the file stems must differ, as in a folder; a
+    build key an earlier report took gets ``<run>/`` in front)."""
+    import numpy as np
+    import pandas as pd
+
+    from ..records import BUILD_STATUS_CATEGORIES, OUTCOMES, SOURCES
+
+    columns = PhaseColumns(keep_output=keep_output, rules=rules)
+    notes: list[tuple[str, str]] = []
+    taken: set[str] = set()
+    cols: dict[str, list[Any]] = {
+        name: []
+        for name in (
+            "build", "run", "run_time", "full_hash", "spec_name", "compiler", "status",
+            "outcome", "host_os", "platform", "host_target", "tags", "created_at",
+            "duration", "message", "traceback", "spack_commit", "root",
+        )
+    }  # fmt: skip
+    for file in files:
+        start = len(columns.spans)
+        run = read_junit_columns(file, columns, taken)
+        notes.extend(run.notes)
+        spans = {key: (a, b) for key, a, b in columns.spans[start:]}
+        durations = None
+        run_keys = []
+        for record in run.builds:
+            key = record.key if record.key not in taken else f"{run.name}/{record.key}"
+            run_keys.append(key)
+            span = spans.get(key)
+            status = record.status
+            failed_phase = span is not None and status == "FAILED" and span[1] > span[0]
+            duration = record.duration
+            if duration is None:
+                if durations is None:
+                    durations = columns.durations()
+                known = [float(d) for d in (durations[span[0] : span[1]] if span else ()) if d == d]
+                duration = sum(known) if known else float("nan")
+            cols["build"].append(key)
+            cols["run"].append(run.name)
+            cols["run_time"].append(run.started_at)
+            cols["full_hash"].append(record.full_hash or None)
+            cols["spec_name"].append(record.spec_name)
+            cols["compiler"].append(record.compiler)
+            cols["status"].append(status)
+            cols["outcome"].append(build_outcome(status, ("ERROR",) if failed_phase else ()))
+            cols["host_os"].append(record.host_os)
+            cols["platform"].append(record.platform)
+            cols["host_target"].append(record.host_target)
+            cols["tags"].append(tuple(record.tags or ()))
+            cols["created_at"].append(record.created_at or run.started_at)
+            cols["duration"].append(duration)
+            cols["message"].append(record.message)
+            cols["traceback"].append(record.traceback)
+            cols["spack_commit"].append(run.spack_commit)
+            cols["root"].append(run.build_roots.get(record.key))
+        taken.update(run_keys)
+        built = {r.key for r, key in zip(run.builds, run_keys, strict=True) if key in spans}
+        note = _no_dag_note(run, built)
+        if note is not None:
+            notes.append(note)
+    n = len(cols["build"])
+    none = object_column([None] * n)
+    hashes = pd.array(cols["full_hash"], dtype="string")
+
+    def times(values: list[Any]) -> Any:  # few distinct values: each converted once
+        micros: dict[Any, int | None] = {}
+        for value in values:
+            if value not in micros:
+                micros[value] = _micros(value)
+        us = [micros[v] for v in values]
+        known = np.array([u is not None for u in us], dtype=bool)
+        return utc_from_micros(np.array([u or 0 for u in us], dtype=np.int64), known)
+
+    builds = pd.DataFrame(
+        {
+            "build": pd.array(cols["build"], dtype="string"),
+            "build_id": int_array([None] * n),
+            "run": category_array(object_column(cols["run"])),
+            "run_time": times(cols["run_time"]),
+            "full_hash": hashes,
+            "dag_hash": hashes.copy(),
+            "spec_name": pd.array(cols["spec_name"], dtype="string"),
+            "spec_version": pd.array(none, dtype="string"),
+            "compiler": category_array(object_column(cols["compiler"])),
+            "status": category_array(object_column(cols["status"]), BUILD_STATUS_CATEGORIES),
+            "outcome": category_array(object_column(cols["outcome"]), OUTCOMES),
+            "host_os": category_array(object_column(cols["host_os"])),
+            "platform": category_array(object_column(cols["platform"])),
+            "host_target": category_array(object_column(cols["host_target"])),
+            "hostname": category_array(none),
+            "kernel_version": category_array(none),
+            "spack_version": category_array(none),
+            "tags": object_column(cols["tags"]),
+            "owner": pd.array(none, dtype="string"),
+            "created_at": times(cols["created_at"]),
+            "duration": np.array(cols["duration"], dtype=np.float64),
+            "source": category_array(np.full(n, "junit", dtype=object), SOURCES),
+        }
+    )
+    # the report's own columns, made as pandas infers them from lists (as before)
+    for column in ("message", "traceback", "spack_commit", "root"):
+        builds[column] = cols[column]
+    capped = [(f"{key}/{name}", message) for key, name, message in columns.capped]
+    return FrameSet(
+        specs=None,
+        dependencies=None,
+        builds=builds,
+        phases=columns.frame(),
+        events=columns.events_frame(),
+        source=source,
+        rules=rules,
+        notes=notes + capped,
+    )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _micros(value: Any) -> int | None:
+    """A time (``datetime``, naive taken as UTC) as microseconds since the epoch; None for
+    none, or outside the ``datetime64[ns]`` years."""
+    if not isinstance(value, datetime):
+        return None
+    value = utc(value)
+    if not 1678 <= value.astimezone(timezone.utc).year <= 2261:
+        return None
+    return (value - _EPOCH) // timedelta(microseconds=1)
+
+
+def _junit_files(target: Path) -> list[Path]:
+    if not target.is_dir():  # a file, or a FIFO/device that read_junit refuses
+        return [target]
+    files = _report_paths(target, is_junit_file)
+    if not files:
+        raise ReportError(
+            "no JUnit report (*.xml with <testsuites>) in the folder", filename=str(target)
+        )
+    return files
+
+
 def _report_paths(path: Path, suffix_ok: Any) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.is_file() and suffix_ok(p))
 
@@ -162,14 +327,7 @@ def report_runs(path: str | os.PathLike[str], fmt: str, *, rules: Any = None) ->
     if not target.exists():
         raise ReportError("no such file or directory", filename=str(target))
     if fmt == "junit":
-        if not target.is_dir():  # a file, or a FIFO/device that read_junit refuses
-            return [read_junit(target)]
-        files = _report_paths(target, is_junit_file)
-        if not files:
-            raise ReportError(
-                "no JUnit report (*.xml with <testsuites>) in the folder", filename=str(target)
-            )
-        return [read_junit(f) for f in files]
+        return [read_junit(f) for f in _junit_files(target)]
     if is_cdash_dir(target):
         return [read_cdash(target, rules=rules)]
     if target.is_dir():
@@ -194,8 +352,16 @@ def _report_frames(
 ) -> FrameSet:
     del strict  # a malformed report always raises: nothing in it can be skipped safely
     active = resolve_rules(rules)
-    runs = report_runs(path, fmt, rules=active)
-    data = _frames(runs, keep_output=keep_output, rules=active, source=str(Path(path).expanduser()))
+    target = Path(path).expanduser()
+    if not target.exists():
+        raise ReportError("no such file or directory", filename=str(target))
+    files = _junit_files(target) if fmt == "junit" else []
+    if files and len({f.stem for f in files}) == len(files):
+        with _no_gc():  # tens of thousands of young containers: no collector pass over them
+            data = _junit_frames(files, keep_output=keep_output, rules=active, source=str(target))
+    else:  # CDash, or JUnit files of one stem (a.xml, a.XML: keys are told apart by stem)
+        runs = report_runs(path, fmt, rules=active)
+        data = _frames(runs, keep_output=keep_output, rules=active, source=str(target))
     if dag is not None:
         sources = dag if isinstance(dag, list | tuple) else [dag]
         data = with_dag_frames(data, *sources)

@@ -33,14 +33,14 @@ from ..records import (
 )
 from ..spackfacts import (
     build_outcome,
-    first_last_stamp_texts,
     order_phases,
-    parse_stamps,
     phase_rank,
-    stamp_micros,
     variants_text,
 )
-from .assemble import Assembler, FrameSet
+from .assemble import Assembler, FrameSet, stamp_columns
+from .assemble import category_array as _category
+from .assemble import recoded as _recoded
+from .assemble import utc_from_micros as _utc_ns
 
 __all__ = [
     "AttemptColumns",
@@ -978,15 +978,7 @@ class ServerColumns:
             no = np.zeros(n, dtype=bool)
             start, start_ok, finish, finish_ok, two = zero, no, zero, no, no
         else:
-            spans = [first_last_stamp_texts(o) for o in outputs]
-            firsts, lasts, twos = zip(*spans, strict=True) if spans else ((), (), ())
-            start, start_ok = parse_stamps(list(firsts))
-            finish, finish_ok = parse_stamps(list(lasts))
-            two = np.array(twos, dtype=bool)
-            for i in np.flatnonzero(
-                np.array([f is not None for f in firsts], dtype=bool) & ~(start_ok & finish_ok)
-            ):
-                start[i], start_ok[i], finish[i], finish_ok[i], two[i] = stamp_micros(outputs[i])
+            start, start_ok, finish, finish_ok, two = stamp_columns(outputs)
         if self.keep_output:
             texts = outputs if outputs is not None else [None] * n
             p["output"].append(_string_chunk(texts, self._arrow))
@@ -1312,32 +1304,6 @@ def _utc_ns_i8(values: Any) -> Any:
     return pd.Series(values.view("datetime64[ns]")).dt.tz_localize("UTC").array
 
 
-def _category(values: Any, fixed: tuple[str, ...] | None = None) -> Any:
-    """``values`` (object array of str, None for missing) as the contract's categorical:
-    categories ``fixed`` then the other values present, sorted (as ``_to_category``)."""
-    import pandas as pd
-
-    codes, uniques = pd.factorize(values, sort=True)
-    present = [str(u) for u in uniques]
-    if fixed is None:
-        return _recoded(codes, present, present)
-    return _recoded(codes, present, list(fixed) + [v for v in present if v not in fixed])
-
-
-def _recoded(codes: Any, present: list[str], categories: list[str]) -> Any:
-    """``codes`` (indexes into ``present``, -1 for missing) as a categorical of
-    ``categories`` (in that order; each value of ``present`` among them)."""
-    import numpy as np
-    import pandas as pd
-
-    if categories != present:
-        where = {c: i for i, c in enumerate(categories)}
-        mapping = np.array([where[v] for v in present], dtype=np.int64)
-        codes = np.where(codes >= 0, mapping[codes] if len(mapping) else -1, -1)
-    dtype = pd.CategoricalDtype(pd.Index(categories, dtype="str"))
-    return pd.Categorical.from_codes(codes, dtype=dtype)
-
-
 def _json_values(values: list[Any]) -> list[Any]:
     """Raw JSON column values (text, or already decoded by the driver) decoded; repeated
     texts are decoded once."""
@@ -1369,16 +1335,6 @@ def _arrow_strings() -> bool:
     import pandas as pd
 
     return pd.StringDtype().storage == "pyarrow"
-
-
-def _utc_ns(us: Any, known: Any) -> Any:
-    """Microseconds since the epoch (int64) as ``datetime64[ns, UTC]`` (NaT where not known)."""
-    import numpy as np
-    import pandas as pd
-
-    ns = (us * 1000).view("datetime64[ns]")
-    ns[~known] = np.datetime64("NaT")
-    return pd.Series(ns, dtype="datetime64[ns]").dt.tz_localize("UTC").array
 
 
 def _string_chunk(values: Any, arrow: bool) -> Any:
