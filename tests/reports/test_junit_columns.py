@@ -107,10 +107,13 @@ def _case(name: str, dag_hash: str, log: str | None, kind: str | None, time: str
     return text + "</testcase>\n"
 
 
-def _report(stamp: str = "Wed, 02 Dec 2026 21:49:26") -> str:
+def _report(stamp: str = "Wed, 02 Dec 2026 21:49:26", capped: bool = False) -> str:
+    """A report with every testcase shape; ``capped``: with the phase of 5,010 distinct
+    errors too (a few seconds to parse and classify)."""
     first = [
         _case(name, _hash(i), log, kind, None if name == "plain" else "2.25")
         for i, (name, (log, kind)) in enumerate(LOGS.items())
+        if capped or name != "capped"
     ]
     first += [
         _case("skipped", _hash(100), None, "skipped", "0"),
@@ -161,13 +164,25 @@ def test_columns_give_the_record_paths_frames(tmp_path: Path, keep_output: bool)
     for paths in ([REAL], [crafted]):
         _assert_same(_column_path(paths, keep_output), _record_path(paths, keep_output))
     data = _column_path([crafted], keep_output)
-    # the shapes are there: a capped phase named in notes, events placed per phase
-    assert any("not kept" in message for _, message in data.notes)
+    # the shapes are there: events placed per phase, line numbers and context in the phase
     context = data.events[data.events["build"] == _hash(4)]
     assert list(context["phase"].astype(str)) == ["build", "install"]
     assert list(context["line_no"]) == [2, 12]
     assert list(context.iloc[0]["pre_context"]) == ["==> e: Executing phase: 'build'"]
     assert len(context.iloc[0]["post_context"]) == 3  # the phase's last three lines
+
+
+@pytest.mark.slow
+def test_capped_events_are_named_alike(tmp_path: Path) -> None:
+    """A phase over the cap of distinct events: parsed on its own, named in ``notes``."""
+    crafted = tmp_path / "capped.xml"
+    crafted.write_text(_report(capped=True), encoding="utf-8")
+    data = _column_path([crafted], True)
+    _assert_same(data, _record_path([crafted], True))
+    assert (
+        f"{_hash(7)}/build",
+        "10 error line(s) not kept: at most 5000 distinct events of each kind are kept per log",
+    ) in data.notes
 
 
 def test_a_folder_of_reports_keys_later_copies_by_run(tmp_path: Path) -> None:
