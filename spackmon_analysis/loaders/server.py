@@ -33,6 +33,7 @@ from ..records import (
 )
 from ..spackfacts import (
     build_outcome,
+    first_last_stamp_texts,
     order_phases,
     phase_rank,
     variants_text,
@@ -978,7 +979,8 @@ class ServerColumns:
             no = np.zeros(n, dtype=bool)
             start, start_ok, finish, finish_ok, two = zero, no, zero, no, no
         else:
-            start, start_ok, finish, finish_ok, two = stamp_columns(outputs)
+            spans = [first_last_stamp_texts(o) for o in outputs]
+            start, start_ok, finish, finish_ok, two = stamp_columns(outputs, spans)
         if self.keep_output:
             texts = outputs if outputs is not None else [None] * n
             p["output"].append(_string_chunk(texts, self._arrow))
