@@ -201,6 +201,8 @@ def test_max_events_must_be_a_count():
             parse_log("error: x\n", max_events=bad)
 
 
+DENSE_LINES = 400_000  # an error-dense log of 31.8 MB
+
 MEMORY_SCRIPT = r"""
 import sys
 from pathlib import Path
@@ -223,13 +225,15 @@ print(len(text), peak() - before, len(events), sum(events.dropped.values()))
 
 @pytest.mark.slow
 def test_error_dense_log_memory_is_proportional(tmp_path):
-    """Parsing an error-dense 40 MB log adds less than twice its size to the peak memory (so
+    """Parsing an error-dense 32 MB log adds less than twice its size to the peak memory (so
     text plus parse stay within 3x the log); before the cap every line became an event with 12
-    context lines (about 15x)."""
+    context lines (about 15x; 33x on a 10 MB log). The growth is about 40 MB whatever the
+    log's size (the kept events): 1.2x here, 0.85x for 44 MB, 3.7x for 10 MB, so the log stays
+    over 30 MB (``benchmarks/bench_stall.py`` measures a 200 MB log)."""
     import subprocess
 
     path = tmp_path / "dense.log"
-    path.write_text(_dense_log(560_000))
+    path.write_text(_dense_log(DENSE_LINES))
     out = subprocess.run(
         [sys.executable, "-c", MEMORY_SCRIPT, str(path)],
         capture_output=True,
@@ -237,6 +241,6 @@ def test_error_dense_log_memory_is_proportional(tmp_path):
         check=True,
     ).stdout.split()
     size, grown, kept, dropped = (int(x) for x in out)
-    assert size > 40_000_000
-    assert kept == 2 * logs.DEFAULT_MAX_EVENTS and dropped == 560_000 - kept
+    assert size > 30_000_000
+    assert kept == 2 * logs.DEFAULT_MAX_EVENTS and dropped == DENSE_LINES - kept
     assert grown < 2 * size, f"peak grew by {grown / size:.2f}x the log"
