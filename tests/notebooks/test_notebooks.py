@@ -27,6 +27,7 @@ def _nbval(
     env.pop("SPACKMON_HOST", None)  # notebook 01 would use a remote server otherwise
     cmd = [
         sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-q",
+        "-p", "nbval",  # addopts leaves the plugin out of every other pytest process
         mode, "--nbval-current-env", "--nbval-sanitize-with", str(SANITIZE),
         "--nbval-cell-timeout", "120",
         *([f"--junitxml={junit}"] if junit else []),
