@@ -1,17 +1,17 @@
-"""``spackmon demo --out TMP`` through the installed console script, checked against the raw files."""
+"""``spackmon demo --out TMP`` (the CLI's ``main``, in-process), checked against the raw files.
+
+The console script itself runs the demo in tests/notebooks/test_demo_serving.py (and
+``spackmon failures`` in tests/analysis/test_report.py); here the CLI runs in the test's process,
+which has already imported what it uses (a subprocess paid about two seconds of imports).
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from testlib import spackmon_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SAVE_LOCAL = ROOT / "spackmon_analysis" / "data" / "examples" / "save-local"
@@ -131,20 +131,18 @@ def history_from_files() -> dict:
 
 
 @pytest.mark.slow
-def test_demo_command(tmp_path: Path) -> None:
+def test_demo_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spackmon_analysis import cli
+
     out = tmp_path / "demo-out"
-    env = dict(os.environ, MPLBACKEND="Agg")
-    env.pop("SPACKMON_HOST", None)
-    proc = subprocess.run(
-        [spackmon_script(), "demo", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    text = proc.stdout
+    monkeypatch.delenv("SPACKMON_HOST", raising=False)
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["demo", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.out + captured.err
+    text = captured.out
     expected = expected_from_files()
     assert expected["failed"] >= 1 and expected["never_built"] >= 1  # the data has the story
 
