@@ -264,16 +264,23 @@ class ServeProcess:
 
 
 def cli(*args: str) -> str:
-    """``spackmon ARGS`` (this checkout) -> its standard output."""
-    import subprocess
-    import sys
+    """``spackmon ARGS`` (this checkout's ``cli.main``, in this process) -> its standard output.
 
-    return subprocess.run(
-        [sys.executable, "-m", "spackmon_analysis", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    Used to set a test up (``users add``); in-process, it costs no interpreter start and import
+    (tests/server/test_server_cli.py checks the commands themselves). Raises ``RuntimeError``
+    with the command's standard error when it does not exit 0.
+    """
+    import contextlib
+    import io
+
+    from spackmon_analysis import cli as spackmon
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = spackmon.main(list(args))
+    if code != 0:
+        raise RuntimeError(f"spackmon {' '.join(args)} exited {code}: {err.getvalue()}")
+    return out.getvalue()
 
 
 class Prober:
