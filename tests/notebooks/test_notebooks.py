@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,22 +21,30 @@ STRICT = ["01-upload.ipynb", "02-save-local-replay.ipynb", "04-dependency-graphs
 LAX = ["03-build-failure-analysis.ipynb", "05-explorer.ipynb", "06-todays-spack.ipynb"]
 
 
-def _nbval(
-    mode: str, notebooks: list[str], junit: Path | None = None
-) -> subprocess.CompletedProcess:
+MODES = {"--nbval": STRICT, "--nbval-lax": LAX}
+
+
+def _start_nbval(mode: str, notebooks: list[str], tmp: Path) -> tuple[subprocess.Popen, Path]:
+    """Start nbval of ``mode`` over ``notebooks`` -> (the process, its folder: ``junit.xml``,
+    ``stdout``, ``stderr``)."""
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONHASHSEED="0")
     env.pop("SPACKMON_HOST", None)  # notebook 01 would use a remote server otherwise
+    folder = tmp / mode.strip("-")
+    folder.mkdir()
     cmd = [
         sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0", "-q",
         "-p", "nbval",  # addopts leaves the plugin out of every other pytest process
         mode, "--nbval-current-env", "--nbval-sanitize-with", str(SANITIZE),
-        "--nbval-cell-timeout", "120",
-        *([f"--junitxml={junit}"] if junit else []),
+        "--nbval-cell-timeout", "120", f"--junitxml={folder / 'junit.xml'}",
         *[str(NOTEBOOKS / nb) for nb in notebooks],
     ]  # fmt: skip
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    with open(folder / "stdout", "wb") as out, open(folder / "stderr", "wb") as err:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=err)
+    return proc, folder
 
 
+#: mode -> its nbval run, started (both at once, on first use)
+_STARTED: dict[str, tuple[subprocess.Popen, Path]] = {}
 #: mode -> (the nbval run, {notebook: (cells passed, cells failed or in error)})
 _RUNS: dict[str, tuple[subprocess.CompletedProcess, dict[str, tuple[int, int]]]] = {}
 
@@ -43,12 +52,30 @@ _RUNS: dict[str, tuple[subprocess.CompletedProcess, dict[str, tuple[int, int]]]]
 def _nbval_cells(mode: str, tmp: Path) -> tuple[subprocess.CompletedProcess, dict]:
     """One nbval run per mode over all of its notebooks (one pytest and nbformat start, which
     cost about as much as running a notebook, instead of one per notebook); each notebook's
-    cells passed and failed, read from the run's JUnit report (once per session)."""
+    cells passed and failed, read from the run's JUnit report (once per session).
+
+    The first call starts the runs of both modes at once (their kernels wait on each other's
+    messages much of the time, so two runs side by side take less than one after the other)."""
+    if not _STARTED:
+        for each, notebooks in MODES.items():
+            _STARTED[each] = _start_nbval(each, notebooks, tmp)
     if mode not in _RUNS:
         import xml.etree.ElementTree as ET
 
-        junit = tmp / f"nbval{mode.replace('-', '_')}.xml"
-        proc = _nbval(mode, STRICT if mode == "--nbval" else LAX, junit)
+        started, folder = _STARTED[mode]
+        try:
+            returncode = started.wait(timeout=900)
+        finally:
+            if started.poll() is None:
+                started.kill()
+                started.wait()
+        proc = subprocess.CompletedProcess(
+            started.args,
+            returncode,
+            (folder / "stdout").read_text(errors="replace"),
+            (folder / "stderr").read_text(errors="replace"),
+        )
+        junit = folder / "junit.xml"
         cells: dict[str, list[int]] = {}
         if junit.is_file():
             for case in ET.parse(junit).iter("testcase"):
@@ -58,6 +85,16 @@ def _nbval_cells(mode: str, tmp: Path) -> tuple[subprocess.CompletedProcess, dic
                 tally[1 if bad else 0] += 1
         _RUNS[mode] = (proc, {k: (v[0], v[1]) for k, v in cells.items()})
     return _RUNS[mode]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_run_left_behind() -> Iterator[None]:
+    """A run started but never read (only some notebooks' tests selected) is stopped."""
+    yield
+    for started, _folder in _STARTED.values():
+        if started.poll() is None:
+            started.kill()
+            started.wait()
 
 
 def test_every_notebook_is_tested() -> None:
