@@ -209,8 +209,9 @@ def outcomes(data: MonitorData) -> pd.Series:
 
     Where that column is missing or ``<NA>`` (frames built by hand), the outcome is
     derived by the one rule, :func:`~spackmon_analysis.spackfacts.build_outcome`
-    (``failed`` when one of the build's phases is ``ERROR``, ``succeeded`` for status
-    ``SUCCESS``, ``never built`` for ``FAILED``/``CANCELLED``, else ``unknown``).
+    (``failed`` when one of the build's phases is ``ERROR`` or a failure marker's tags say
+    it failed itself, ``succeeded`` for status ``SUCCESS``, ``never built`` for
+    ``FAILED``/``CANCELLED`` otherwise, else ``unknown``).
     """
     return _outcomes_of(data)
 
@@ -227,11 +228,18 @@ def _outcomes_of(data: _Frames) -> pd.Series:
     )
     phases = data.phases
     errored = set(phases.loc[phases["status"].astype(object) == "ERROR", "build"].astype(object))
+    tags = (
+        builds["tags"].astype(object).values if "tags" in builds.columns else [None] * len(builds)
+    )
     result = [
         str(known)
         if _value(known) is not None
-        else build_outcome(status, ["ERROR"] if build in errored else [])
-        for build, status, known in zip(keys, builds["status"].astype(object), given, strict=True)
+        else build_outcome(
+            status, ["ERROR"] if build in errored else [], tag if _value(tag) is not None else ()
+        )
+        for build, status, known, tag in zip(
+            keys, builds["status"].astype(object), given, tags, strict=True
+        )
     ]
     return pd.Series(result, index=keys, dtype=object)
 
@@ -483,7 +491,8 @@ def _empty_failures() -> pd.DataFrame:
 def failures(data: MonitorData) -> pd.DataFrame:
     """One row per failed or blocked build, root causes first within each run.
 
-    ``role`` is ``"root cause"`` for a build one of whose own phases is ``ERROR`` and
+    ``role`` is ``"root cause"`` for a build one of whose own phases is ``ERROR`` (or,
+    without a log, whose failure marker says it failed itself: outcome ``failed``) and
     ``"blocked"`` for a dependent that never built (status ``FAILED``/``CANCELLED``, no
     ``ERROR`` phase: outcome ``never built``). Columns (:data:`FAILURE_COLUMNS`):
 

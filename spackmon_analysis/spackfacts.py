@@ -83,6 +83,9 @@ __all__ = [
     "sort_phase_names",
     "OUTCOMES",
     "build_outcome",
+    "marked_failure",
+    "FAILURE_MARKER_TAG",
+    "BLOCKED_TAG",
     "failed_phases",
     "echo_errors",
     "first_error_events",
@@ -446,20 +449,49 @@ def sort_phase_names(names: Iterable[str], median_order: Mapping[str, float]) ->
 OUTCOMES = _OUTCOMES
 
 
-def build_outcome(status: Any, phase_statuses: Iterable[Any]) -> str:
-    """A build's outcome from its status and its phases' statuses.
+#: The tag of a build read from a failure marker of Spack's install database
+#: (``.spack-db/failures/<name>-<hash>``): Spack tried to build that spec and it failed.
+FAILURE_MARKER_TAG = "failure-marker"
+#: The tag of a build Spack never started because a dependency failed (a marked dependent,
+#: a package a report left out).
+BLOCKED_TAG = "blocked"
+
+
+def marked_failure(status: Any, tags: Iterable[Any] | None) -> bool:
+    """True for a build whose failure only Spack's failure marker records: status
+    ``FAILED``, tagged :data:`FAILURE_MARKER_TAG` and not :data:`BLOCKED_TAG`. Spack writes
+    a marker for the spec that failed and for each dependent it then skipped; the loader of
+    the install database tags the skipped ones ``blocked`` (a marked spec that depends on
+    another marked spec), so the others are the failures themselves, though no log (no
+    ``ERROR`` phase) was kept. The tags travel with the build (an upload sends them, the
+    server stores them), so every reader decides alike."""
+    if status != "FAILED" or not tags:
+        return False
+    if isinstance(tags, str):  # a stored comma-separated form
+        tags = [t.strip() for t in tags.split(",")]
+    seen = {str(t) for t in tags}
+    return FAILURE_MARKER_TAG in seen and BLOCKED_TAG not in seen
+
+
+def build_outcome(
+    status: Any, phase_statuses: Iterable[Any], tags: Iterable[Any] | None = None
+) -> str:
+    """A build's outcome from its status, its phases' statuses and its tags.
 
     ``failed`` when one of its own phases is ``ERROR`` (whatever the status says: Spack
-    0.17.1 writes no status for the package that failed); ``succeeded`` for status
-    ``SUCCESS``; ``never built`` for ``FAILED``/``CANCELLED`` without an ``ERROR`` phase
-    (a dependent Spack never started because a dependency failed); ``unknown`` else
-    (``STARTED``, ``NOTRUN``, no status)."""
+    0.17.1 writes no status for the package that failed), or when its status is
+    ``FAILED`` and Spack's failure marker says it failed itself (:func:`marked_failure`:
+    tag ``failure-marker`` without ``blocked``; no log was kept, so no phase); ``succeeded``
+    for status ``SUCCESS``; ``never built`` for ``FAILED``/``CANCELLED`` otherwise (a
+    dependent Spack never started because a dependency failed); ``unknown`` else
+    (``STARTED``, ``NOTRUN``, no status). ``loaders/summary.py`` writes the same rule in
+    SQL."""
     if any(s == "ERROR" for s in phase_statuses):
         return "failed"
     if status == "SUCCESS":
         return "succeeded"
     if status in ("FAILED", "CANCELLED"):
-        return "never built"
+        return "failed" if marked_failure(status, tags) else "never built"
     return "unknown"
 
 

@@ -229,7 +229,7 @@ class Assembler:
                 "spec_name": spec_name,
                 "spec_version": spec_version,
                 "status": status,
-                "outcome": build_outcome(status, (p.get("status") for p in phases)),
+                "outcome": build_outcome(status, (p.get("status") for p in phases), tags),
                 "host_os": env.get("host_os"),
                 "platform": env.get("platform"),
                 "host_target": env.get("host_target"),

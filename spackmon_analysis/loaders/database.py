@@ -239,7 +239,7 @@ def _read_tables(
         ),
         builds.c.spack_version if need("spack_version") else null(),
         users.c.username if need("owner") else null(),
-        text(builds.c.tags) if need("tags") else null(),
+        text(builds.c.tags) if need("tags", "outcome") else null(),  # outcome: markers
         builds.c.created_at if need("created_at", "run_time") else null(),
     ).join(specs, specs.c.id == builds.c.spec_id)
     if env:

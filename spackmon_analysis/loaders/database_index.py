@@ -36,7 +36,7 @@ from typing import Any
 
 from .. import localfiles
 from ..errors import ConfigError, SpackmonError, SpecFormatError
-from ..spackfacts import short_hash, specfile_format_note
+from ..spackfacts import BLOCKED_TAG, FAILURE_MARKER_TAG, short_hash, specfile_format_note
 from ..spec import load_spec
 from .assemble import Assembler, FrameSet
 from .environment import read_json_file
@@ -261,7 +261,6 @@ def database_frames(path: str | os.PathLike[str], **_: Any) -> FrameSet:
     # directory of the same hash brings them)
     marked = {hashed for _, hashed, _, _, _ in failed}
     below = _dependencies(graphs)
-    root_causes: list[str] = []
     for name, hashed, marker, version, was_explicit in failed:
         blocked_by = sorted(_reach(hashed, below) & (marked - {hashed}))
         asm.add_build(
@@ -275,7 +274,9 @@ def database_frames(path: str | os.PathLike[str], **_: Any) -> FrameSet:
             spec_version=version,
             status="FAILED",
             env={},
-            tags=["failure-marker", "blocked"] if blocked_by else ["failure-marker"],
+            # the tags decide the outcome (spackfacts.build_outcome): a marked spec that is
+            # not blocked failed itself, though no ERROR phase (no log) says so
+            tags=[FAILURE_MARKER_TAG, BLOCKED_TAG] if blocked_by else [FAILURE_MARKER_TAG],
             owner=None,
             created_at=None,
             source="install",
@@ -292,16 +293,12 @@ def database_frames(path: str | os.PathLike[str], **_: Any) -> FrameSet:
                 )
             )
         else:
-            root_causes.append(hashed)
             notes.append(
                 (str(marker), f"{name} /{short_hash(hashed)}: failure marker: a failed build")
             )
     result = asm.result(str(folder), notes=notes)
     if result.builds is not None and len(result.builds):
         result.builds["explicit"] = pd.array(explicit, dtype="boolean")
-        # a failure the marker records, though no ERROR phase (no log) says so
-        failed_here = result.builds["build"].astype(object).isin(root_causes)
-        result.builds.loc[failed_here, "outcome"] = "failed"
     return result
 
 

@@ -32,6 +32,8 @@ from ..records import (
     SOURCES,
 )
 from ..spackfacts import (
+    BLOCKED_TAG,
+    FAILURE_MARKER_TAG,
     build_outcome,
     first_last_stamp_texts,
     order_phases,
@@ -260,6 +262,8 @@ def route_fields(route: str, wanted: set[str] | None, keep_output: bool) -> list
         return None
     if route == "builds":
         named = {_BUILD_FIELDS[c] for c in wanted if c in _BUILD_FIELDS}
+        if "outcome" in wanted:  # a failure marker's tags decide it too (build_outcome)
+            named.add("tags")
         return ["id", "full_hash", *sorted(named)]
     if route in ("buildphases", "attemptphases"):
         fields = ["id", "build", "attempt", "name", "status", "output_size"]
@@ -698,16 +702,13 @@ class AttemptColumns:
         errored = np.zeros(m, dtype=bool)
         errored[late] = five.build_errored[apos[late]]
         errored[e_rank] = self.cols.build_errored
-        # one outcome per distinct (status, errored) pair, as the builds frame's
-        pair = (astatus_codes.astype(np.int64) + 1) * 2 + errored
-        pair_values, pair_codes = np.unique(pair, return_inverse=True)
-        statuses_known = [None, *self._status.values]
-        outcome = _Codes.lookup(
-            [
-                build_outcome(statuses_known[v // 2], ("ERROR",) if v % 2 else ())
-                for v in pair_values.tolist()
-            ]
-        )[pair_codes.reshape(-1)]
+        # one outcome per distinct (status, errored, marked) triple, as the builds frame's;
+        # a failure marker's tags are the build's (its every attempt carries them)
+        marked = five.build_marked[apos] if len(apos) else np.zeros(0, dtype=bool)
+        outcome_of, outcome_codes = _outcome_codes(
+            astatus_codes, self._status.values, errored, marked
+        )
+        outcome = outcome_of[outcome_codes]
         attempts = pd.DataFrame(
             {
                 "attempt": keys,
@@ -910,6 +911,7 @@ class ServerColumns:
         self.build_ids: Any = None
         self.phase_owner: Any = None
         self.build_errored: Any = None
+        self.build_marked: Any = None  # a failure marker's root cause (marked_failure)
 
     # -- filling ---------------------------------------------------------------------------
     def add_spec(self, *row: Any) -> None:
@@ -1140,20 +1142,18 @@ class ServerColumns:
         resolved = [asm.resolve(h) for h in b_hash.values]
         full_hashes = _Codes.lookup(resolved)[hash_codes]
         compiler_of = _Codes.lookup([None if h is None else compilers.get(h) for h in resolved])
+        tag_lists = [tuple(str(t) for t in v or ()) for v in _json_values(b_tags.values)]
+        tag_of = _Codes.lookup(tag_lists)
+        tag_codes = b_tags.codes()
+        # a failure marker's tags (marked_failure(): FAILED + failure-marker, not blocked)
+        # make a build failed without an ERROR phase: a flag per stored tag list
+        marker_of = np.array([FAILURE_MARKER_TAG in t for t in tag_lists] + [False])
+        blocked_of = np.array([BLOCKED_TAG in t for t in tag_lists] + [False])
+        marked = marker_of[tag_codes] & ~blocked_of[tag_codes]
+        self.build_marked = marked
         status_codes = b_status.codes()
-        pair = (status_codes.astype(np.int64) + 1) * 2 + errored
-        pair_values, pair_codes = np.unique(pair, return_inverse=True)
-        statuses_known = [None, *b_status.values]
-        outcome_of = _Codes.lookup(
-            [
-                build_outcome(statuses_known[v // 2], ("ERROR",) if v % 2 else ())
-                for v in pair_values.tolist()
-            ]
-        )
+        outcome_of, pair_codes = _outcome_codes(status_codes, b_status.values, errored, marked)
         created = _utc_ns_i8(joined(self._build_times, np.int64))
-        tag_of = _Codes.lookup(
-            [tuple(str(t) for t in v or ()) for v in _json_values(b_tags.values)]
-        )
 
         def text(values: Any) -> Any:
             return pd.array(values, dtype="string")
@@ -1169,7 +1169,7 @@ class ServerColumns:
                 "spec_version": b_version.strings(empty_to_none),
                 "compiler": _category(compiler_of[hash_codes]),
                 "status": b_status.category(BUILD_STATUS_CATEGORIES),
-                "outcome": _category(outcome_of[pair_codes.reshape(-1)], OUTCOMES),
+                "outcome": _category(outcome_of[pair_codes], OUTCOMES),
                 "host_os": b_host_os.category(),
                 "platform": b_platform.category(),
                 "host_target": b_host_target.category(),
@@ -1220,6 +1220,30 @@ class ServerColumns:
             problems=[*self.problems, *asm.problems],
             notes=[*self.notes, *asm.notes],
         )
+
+
+def _outcome_codes(
+    status_codes: Any, statuses: list[Any], errored: Any, marked: Any
+) -> tuple[Any, Any]:
+    """``(outcomes, codes)``: :func:`~spackmon_analysis.spackfacts.build_outcome` once per
+    distinct (status, has an ``ERROR`` phase, failure-marker root cause) triple, and each
+    row's index into them (``status_codes`` index ``statuses``; -1: no status)."""
+    import numpy as np
+
+    triple = ((np.asarray(status_codes, dtype=np.int64) + 1) * 2 + errored) * 2 + marked
+    values, codes = np.unique(triple, return_inverse=True)
+    known = [None, *statuses]
+    outcomes = _Codes.lookup(
+        [
+            build_outcome(
+                known[v // 4],
+                ("ERROR",) if (v // 2) % 2 else (),
+                (FAILURE_MARKER_TAG,) if v % 2 else (),
+            )
+            for v in values.tolist()
+        ]
+    )
+    return outcomes, codes.reshape(-1)
 
 
 class _Codes:

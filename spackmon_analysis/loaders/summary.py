@@ -3,8 +3,10 @@
 database_summary`. Nothing per build leaves the database: only one row per group.
 
 A build's outcome is Spack's rule (:func:`spackmon_analysis.spackfacts.build_outcome`) written
-in SQL: ``failed`` when one of its phases is ``ERROR``, else ``succeeded`` for status
-``SUCCESS``, ``never built`` for ``FAILED``/``CANCELLED``, else ``unknown``; its compiler is
+in SQL: ``failed`` when one of its phases is ``ERROR`` or, status ``FAILED``, its tags hold
+``failure-marker`` and not ``blocked`` (a failure only Spack's failure marker records), else
+``succeeded`` for status ``SUCCESS``, ``never built`` for ``FAILED``/``CANCELLED``, else
+``unknown``; its compiler is
 ``name@version`` of its spec (the name alone without a version, missing without a name), as
 the frames' ``compiler`` column (``loaders/server.add_server_spec``). Without ``freq`` a build
 counts once, in the state its row shows (its latest attempt: that attempt's phases and the
@@ -27,6 +29,7 @@ from ..server.tables import (
     specs,
     users,
 )
+from ..spackfacts import BLOCKED_TAG, FAILURE_MARKER_TAG
 from .database import database_engine, selection_filter
 from .server import BuildSelection
 
@@ -112,7 +115,14 @@ def outcome_counts(
                 .subquery("errored")
             )
             status, key, when, base = builds.c.status, builds.c.id, builds.c.created_at, builds
-        failed = errored.c.key.is_not(None)
+        # a failure marker's root cause (spackfacts.marked_failure): status FAILED, tag
+        # failure-marker, not blocked; the tags are the build's, for each of its attempts
+        marked = (
+            (status == "FAILED")
+            & _has_tag(dialect, FAILURE_MARKER_TAG)
+            & ~_has_tag(dialect, BLOCKED_TAG)
+        )
+        failed = errored.c.key.is_not(None) | marked
         never_built = status.in_(("FAILED", "CANCELLED"))
         outcome = case(
             (failed, "failed"),
@@ -190,6 +200,20 @@ def outcome_counts(
         unknown_count = total - n_failed - n_blocked - n_succeeded
         out.append((*keys, total, n_failed, n_blocked, n_succeeded, unknown_count))
     return [*names, *COUNT_COLUMNS], out
+
+
+def _has_tag(dialect: str, tag: str) -> Any:
+    """True where the build's ``tags`` (a JSON list of strings) hold ``tag``: an ``EXISTS``
+    over the list's elements (``json_each`` in SQLite, ``json_array_elements_text`` in
+    PostgreSQL), so a tag that only contains the text is not taken for it."""
+    from sqlalchemy import exists, func, literal, select
+
+    if dialect == "sqlite":
+        element = func.json_each(builds.c.tags).table_valued("value").alias("marker_tag")
+    else:
+        element = func.json_array_elements_text(builds.c.tags).table_valued("value")
+        element = element.alias("marker_tag")
+    return exists(select(literal(1)).select_from(element).where(element.c.value == tag))
 
 
 def _period(dialect: str, unit: str, when: Any) -> Any:
