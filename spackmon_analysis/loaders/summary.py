@@ -117,11 +117,8 @@ def outcome_counts(
             status, key, when, base = builds.c.status, builds.c.id, builds.c.created_at, builds
         # a failure marker's root cause (spackfacts.marked_failure): status FAILED, tag
         # failure-marker, not blocked; the tags are the build's, for each of its attempts
-        marked = (
-            (status == "FAILED")
-            & _has_tag(dialect, FAILURE_MARKER_TAG)
-            & ~_has_tag(dialect, BLOCKED_TAG)
-        )
+        markers = _marker_builds(dialect, per_attempt)
+        marked = (status == "FAILED") & markers.c.id.is_not(None)
         failed = errored.c.key.is_not(None) | marked
         never_built = status.in_(("FAILED", "CANCELLED"))
         outcome = case(
@@ -136,8 +133,10 @@ def outcome_counts(
             (func.coalesce(version, "") == "", name),
             else_=name + "@" + version,
         )
-        source = base.join(specs, specs.c.id == builds.c.spec_id).outerjoin(
-            errored, errored.c.key == key
+        source = (
+            base.join(specs, specs.c.id == builds.c.spec_id)
+            .outerjoin(errored, errored.c.key == key)
+            .outerjoin(markers, markers.c.id == builds.c.id)
         )
         if {"host_os", "platform", "host_target", "hostname", "kernel_version"} & set(by):
             source = source.join(
@@ -202,18 +201,39 @@ def outcome_counts(
     return [*names, *COUNT_COLUMNS], out
 
 
-def _has_tag(dialect: str, tag: str) -> Any:
-    """True where the build's ``tags`` (a JSON list of strings) hold ``tag``: an ``EXISTS``
-    over the list's elements (``json_each`` in SQLite, ``json_array_elements_text`` in
-    PostgreSQL), so a tag that only contains the text is not taken for it."""
-    from sqlalchemy import exists, func, literal, select
+def _marker_builds(dialect: str, per_attempt: bool) -> Any:
+    """The ids of the builds whose tags hold ``failure-marker`` and not ``blocked``
+    (:func:`~spackmon_analysis.spackfacts.marked_failure`; the caller tests the status):
+    only ``FAILED`` builds, or ``per_attempt`` the builds with a ``FAILED`` attempt (the
+    tags are the build's, for each of its attempts, as ``from_database`` reads them), as a
+    subquery joined once per build: a cheap text test on the JSON picks the few candidates,
+    an ``EXISTS`` over the list's elements (``json_each`` in SQLite,
+    ``json_array_elements_text`` in PostgreSQL) keeps only a real element, so a tag that
+    merely contains the text is not taken for it."""
+    from sqlalchemy import Text, cast, exists, func, literal, select
 
-    if dialect == "sqlite":
-        element = func.json_each(builds.c.tags).table_valued("value").alias("marker_tag")
-    else:
-        element = func.json_array_elements_text(builds.c.tags).table_valued("value")
-        element = element.alias("marker_tag")
-    return exists(select(literal(1)).select_from(element).where(element.c.value == tag))
+    def has(tag: str) -> Any:
+        if dialect == "sqlite":
+            element = func.json_each(builds.c.tags).table_valued("value").alias("tag_element")
+        else:
+            element = func.json_array_elements_text(builds.c.tags).table_valued("value")
+            element = element.alias("tag_element")
+        return exists(select(literal(1)).select_from(element).where(element.c.value == tag))
+
+    return (
+        select(builds.c.id)
+        .where(
+            builds.c.id.in_(
+                select(build_attempts.c.build_id).where(build_attempts.c.status == "FAILED")
+            )
+            if per_attempt
+            else builds.c.status == "FAILED",
+            cast(builds.c.tags, Text).like(f"%{FAILURE_MARKER_TAG}%"),
+            has(FAILURE_MARKER_TAG),
+            ~has(BLOCKED_TAG),
+        )
+        .subquery("markers")
+    )
 
 
 def _period(dialect: str, unit: str, when: Any) -> Any:

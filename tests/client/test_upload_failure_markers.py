@@ -55,6 +55,7 @@ def _counts(table: pd.DataFrame, by: str) -> dict[Any, list[int]]:
     return {row[by]: [int(row[c]) for c in COUNTS] for _, row in table.iterrows()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("release", RELEASES)
 def test_a_tree_with_failure_markers_uploaded_alone_answers_as_offline(
     database: str | None, release: str
@@ -121,6 +122,27 @@ def test_a_tree_with_failure_markers_uploaded_alone_answers_as_offline(
         with mon.client("ci", progress=False) as client:
             client.upload(tree)
             assert _rows(MonitorData.from_client(client)) == _rows(offline)
+
+            # a later attempt of the marked spec that succeeded (a retry after the fix):
+            # the marker's attempt stays a failure in the history, in SQL and in pandas
+            broken = pulled.builds.set_index("spec_name").loc["tinybroken"]
+            env = {k: broken[k] for k in ("host_os", "platform", "host_target", "hostname")}
+            env["kernel_version"] = broken["kernel_version"]
+            made = client.new_build(broken["full_hash"], broken["spack_version"], environment=env)
+            assert made["data"]["build_created"] is False
+            client.update_build(made["data"]["build"]["build_id"], "SUCCESS")
+        retried = MonitorData.from_database(url)
+        history = retried.attempts.merge(retried.builds[["build", "spec_name"]], on="build")
+        history = history[history["spec_name"] == "tinybroken"].sort_values("number")
+        assert list(history["outcome"]) == ["failed", "succeeded"]
+        trends = database_summary(url, "spec_name", freq="D")
+        pd.testing.assert_frame_equal(trends, failure_trends(retried, "D", "spec_name"))
+        mine = trends[trends["spec_name"] == "tinybroken"]
+        assert (int(mine["failed"].sum()), int(mine["succeeded"].sum())) == (1, 1)
+        assert int(trends["failed"].sum()) == 1
+        rates = database_summary(url, "spec_name")
+        pd.testing.assert_frame_equal(rates, failure_rates(retried, "spec_name"))
+        assert _counts(rates, "spec_name")["tinybroken"] == [1, 0, 0, 1, 0]
 
 
 def test_the_outcome_rule_reads_a_failure_markers_tags() -> None:
