@@ -53,6 +53,9 @@ GROUP_COLUMNS = (
 )
 #: The counts of each group, in this order.
 COUNT_COLUMNS = ("builds", "failed", "blocked", "succeeded", "unknown")
+#: Up to this many builds made failed by a failure marker are named in the query (``IN``);
+#: more are joined as a subquery.
+MARKER_IDS_INLINE = 1000
 #: ``freq`` values: a day or a week (from Monday, UTC).
 FREQS = {"D": "day", "day": "day", "W": "week", "week": "week"}
 
@@ -70,7 +73,7 @@ def outcome_counts(
     tag of a build (``None`` for a build without tags); other missing values are ``None``.
     ``selection``: only these builds (the filters of ``MonitorData.from_database``, the same
     ``WHERE`` clauses: :func:`~spackmon_analysis.loaders.database.selection_filter`)."""
-    from sqlalchemy import and_, case, func, select, true
+    from sqlalchemy import and_, case, false, func, select, true
 
     unknown = [c for c in by if c not in GROUP_COLUMNS]
     if unknown:
@@ -117,8 +120,18 @@ def outcome_counts(
             status, key, when, base = builds.c.status, builds.c.id, builds.c.created_at, builds
         # a failure marker's root cause (spackfacts.marked_failure): status FAILED, tag
         # failure-marker, not blocked; the tags are the build's, for each of its attempts
-        markers = _marker_builds(dialect, per_attempt)
-        marked = (status == "FAILED") & markers.c.id.is_not(None)
+        # the builds a failure marker's tags make failed when FAILED (marked_failure): a
+        # few ids, looked up first, so a database without them runs the query as before
+        markers: Any = None
+        with engine.connect() as conn:
+            marker_ids = [r[0] for r in conn.execute(_marker_builds(dialect))]
+        if not marker_ids:
+            marked: Any = false()
+        elif len(marker_ids) <= MARKER_IDS_INLINE:
+            marked = (status == "FAILED") & builds.c.id.in_(marker_ids)
+        else:  # many: joined as a subquery instead of a long IN list
+            markers = _marker_builds(dialect).subquery("markers")
+            marked = (status == "FAILED") & markers.c.id.is_not(None)
         failed = errored.c.key.is_not(None) | marked
         never_built = status.in_(("FAILED", "CANCELLED"))
         outcome = case(
@@ -133,11 +146,11 @@ def outcome_counts(
             (func.coalesce(version, "") == "", name),
             else_=name + "@" + version,
         )
-        source = (
-            base.join(specs, specs.c.id == builds.c.spec_id)
-            .outerjoin(errored, errored.c.key == key)
-            .outerjoin(markers, markers.c.id == builds.c.id)
+        source = base.join(specs, specs.c.id == builds.c.spec_id).outerjoin(
+            errored, errored.c.key == key
         )
+        if markers is not None:
+            source = source.outerjoin(markers, markers.c.id == builds.c.id)
         if {"host_os", "platform", "host_target", "hostname", "kernel_version"} & set(by):
             source = source.join(
                 build_environments, build_environments.c.id == builds.c.build_environment_id
@@ -201,15 +214,13 @@ def outcome_counts(
     return [*names, *COUNT_COLUMNS], out
 
 
-def _marker_builds(dialect: str, per_attempt: bool) -> Any:
-    """The ids of the builds whose tags hold ``failure-marker`` and not ``blocked``
-    (:func:`~spackmon_analysis.spackfacts.marked_failure`; the caller tests the status):
-    only ``FAILED`` builds, or ``per_attempt`` the builds with a ``FAILED`` attempt (the
-    tags are the build's, for each of its attempts, as ``from_database`` reads them), as a
-    subquery joined once per build: a cheap text test on the JSON picks the few candidates,
-    an ``EXISTS`` over the list's elements (``json_each`` in SQLite,
-    ``json_array_elements_text`` in PostgreSQL) keeps only a real element, so a tag that
-    merely contains the text is not taken for it."""
+def _marker_builds(dialect: str) -> Any:
+    """``SELECT`` of the ids of the builds whose tags hold ``failure-marker`` and not
+    ``blocked`` (:func:`~spackmon_analysis.spackfacts.marked_failure`; the caller tests the
+    status of the build or attempt): a cheap text test on the JSON picks the candidates, an
+    ``EXISTS`` over the list's elements (``json_each`` in SQLite, ``json_array_elements_text``
+    in PostgreSQL) keeps only a real element, so a tag that merely contains the text is not
+    taken for it."""
     from sqlalchemy import Text, cast, exists, func, literal, select
 
     def has(tag: str) -> Any:
@@ -220,19 +231,10 @@ def _marker_builds(dialect: str, per_attempt: bool) -> Any:
             element = element.alias("tag_element")
         return exists(select(literal(1)).select_from(element).where(element.c.value == tag))
 
-    return (
-        select(builds.c.id)
-        .where(
-            builds.c.id.in_(
-                select(build_attempts.c.build_id).where(build_attempts.c.status == "FAILED")
-            )
-            if per_attempt
-            else builds.c.status == "FAILED",
-            cast(builds.c.tags, Text).like(f"%{FAILURE_MARKER_TAG}%"),
-            has(FAILURE_MARKER_TAG),
-            ~has(BLOCKED_TAG),
-        )
-        .subquery("markers")
+    return select(builds.c.id).where(
+        cast(builds.c.tags, Text).like(f"%{FAILURE_MARKER_TAG}%"),
+        has(FAILURE_MARKER_TAG),
+        ~has(BLOCKED_TAG),
     )
 
 
