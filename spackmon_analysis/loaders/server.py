@@ -1054,12 +1054,19 @@ class ServerColumns:
         phase_builds = joined(p.pop("build"), np.int64)
         sizes = joined(p.pop("size"), np.int64)
         n = len(ids)
-        names = self._phase_names.decoded()
-        statuses = self._phase_statuses.decoded()
+        # names as codes into their distinct values, sorted (no object array per phase)
+        name_values = [str(v) for v in self._phase_names.values]
+        by_name = sorted(range(len(name_values)), key=name_values.__getitem__)
+        sorted_names = [name_values[i] for i in by_name]
+        rank_of_name = np.empty(len(name_values) + 1, dtype=np.int64)
+        rank_of_name[by_name] = np.arange(len(name_values))
+        rank_of_name[-1] = -1
+        name_codes = rank_of_name[self._phase_names.codes()]
         start, start_ok = joined(p.pop("start"), np.int64), joined(p.pop("start_ok"), bool)
         finish, finish_ok = joined(p.pop("finish"), np.int64), joined(p.pop("finish_ok"), bool)
         two = joined(p.pop("two"), bool)
         durations = np.where(start_ok & finish_ok & two, (finish - start) / 1e6, np.nan)
+        del two
 
         # each phase's build (by position in the builds); phases of unknown builds left out
         by_id = np.argsort(build_ids, kind="stable")
@@ -1078,9 +1085,9 @@ class ServerColumns:
                     "left out",
                 )
             )
+        del found, sorted_ids, phase_builds
         timed = start_ok
-        name_codes, name_uniques = pd.factorize(names, sort=True)
-        ranks = np.array([phase_rank(str(u)) for u in name_uniques], dtype=np.int64)
+        ranks = np.array([phase_rank(u) for u in sorted_names], dtype=np.int64)
         key1 = np.where(timed, start, ranks[name_codes] if n else 0)
         key2 = np.where(timed, 0, name_codes)
         untimed_in = np.bincount(pos[valid & ~timed], minlength=nb)
@@ -1091,49 +1098,68 @@ class ServerColumns:
             for i in np.flatnonzero(valid & np.isin(pos, mixed)).tolist():
                 members.setdefault(int(pos[i]), []).append(i)
             for b in set(mixed.tolist()):
-                items = [(str(names[i]), start[i] if timed[i] else None, i) for i in members[b]]
+                items = [
+                    (str(sorted_names[name_codes[i]]) if name_codes[i] >= 0 else "None",
+                     start[i] if timed[i] else None, i)
+                    for i in members[b]
+                ]  # fmt: skip
                 ordered = order_phases(items, name=lambda t: t[0], started=lambda t: t[1])
                 for place, (_, _, i) in enumerate(ordered):
                     key1[i], key2[i] = place, 0
         keep = np.flatnonzero(valid)
+        del valid
         perm = keep[np.lexsort((ids[keep], key2[keep], key1[keep], pos[keep]))]
-        del key1, key2
+        del key1, key2, keep
         owner_pos = pos[perm]
+        del pos
         m = len(perm)
         first_of_group = np.ones(m, dtype=bool)
         first_of_group[1:] = owner_pos[1:] != owner_pos[:-1]
         index = np.arange(m, dtype=np.int64)
         order = index - np.maximum.accumulate(np.where(first_of_group, index, 0))
+        del index, first_of_group
 
-        if self.keep_output:
-            output_column = _string_column(p["output"], perm, n, self._arrow)
-        else:
-            output_column = pd.array([None] * m, dtype="string")
-        p.clear()
+        # the phases frame, column by column, each source array dropped once used (six
+        # million phases: ~50 MB per array)
+        columns: dict[str, Any] = {}
+        keys_of = (lambda pos: build_keys[pos]) if not self._arrow else None
+        columns["build"] = _key_strings(build_ids[owner_pos], keys_of, owner_pos, self._arrow)
+        phase_ids = ids[perm]
+        del ids
+        columns["phase_id"] = pd.array(phase_ids, dtype="Int64")
+        phase_names = name_codes[perm]
+        del name_codes
+        columns["name"] = _used_category(phase_names, sorted_names)
+        columns["order"] = pd.array(order, dtype="Int64")
+        del order
+        status_values = [str(v) for v in self._phase_statuses.values]
+        status_codes = self._phase_statuses.codes()[perm]
+        columns["status"] = _used_category(status_codes, status_values, PHASE_STATUS_CATEGORIES)
+        columns["output_size"] = pd.array(sizes[perm], dtype="Int64")
+        del sizes
         phase_durations = durations[perm]
-        phase_status = statuses[perm]
-        phases = pd.DataFrame(
-            {
-                "build": _key_strings(build_ids[owner_pos], build_keys[owner_pos], self._arrow),
-                "phase_id": pd.array(ids[perm], dtype="Int64"),
-                "name": _category(names[perm]),
-                "order": pd.array(order, dtype="Int64"),
-                "status": _category(phase_status, PHASE_STATUS_CATEGORIES),
-                "output_size": pd.array(sizes[perm], dtype="Int64"),
-                "duration": phase_durations,
-                "started_at": _utc_ns(start[perm], start_ok[perm]),
-                "finished_at": _utc_ns(finish[perm], finish_ok[perm]),
-                "output": output_column,
-            },
-            copy=False,  # a dict of arrays is copied by default: the log text would be twice
-        )
-        del output_column
+        del durations
+        columns["duration"] = phase_durations
+        columns["started_at"] = _utc_ns(start[perm], start_ok[perm])
+        del start, start_ok
+        columns["finished_at"] = _utc_ns(finish[perm], finish_ok[perm])
+        del finish, finish_ok
+        if self.keep_output:
+            columns["output"] = _string_column(p["output"], perm, n, self._arrow)
+        else:
+            columns["output"] = pd.array(np.full(m, None, dtype=object), dtype="string")
+        p.clear()
+        # a dict of arrays is copied by default: the log text would be twice
+        phases = pd.DataFrame(columns, copy=False)
+        del columns
 
         # builds: duration = sum of known phase durations, outcome from statuses
         known = ~np.isnan(phase_durations)
         total = np.bincount(owner_pos[known], weights=phase_durations[known], minlength=nb)
         counted = np.bincount(owner_pos[known], minlength=nb)
-        errored = np.bincount(owner_pos[phase_status == "ERROR"], minlength=nb) > 0
+        error_code = status_values.index("ERROR") if "ERROR" in status_values else -2
+        errored = np.bincount(owner_pos[status_codes == error_code], minlength=nb) > 0
+        del status_codes
         self.build_ids, self.phase_owner, self.build_errored = build_ids, owner_pos, errored
         compilers = {k: row[3] for k, row in asm.specs.items()}
         # per distinct value, not per build: the full hash a build's hash resolves to, its
@@ -1189,7 +1215,7 @@ class ServerColumns:
         events_of = self._events
         if events_of:
             event_phases = list(events_of)
-            where = pd.Index(ids[perm]).get_indexer(event_phases)
+            where = pd.Index(phase_ids).get_indexer(event_phases)
             lost = [p for w, p in zip(where, event_phases, strict=True) if w < 0]
             if lost:
                 count = sum(len(events_of[p]) for p in lost)
@@ -1207,7 +1233,8 @@ class ServerColumns:
                 for event in sorted(events_of[phase_id], key=lambda e: e.line_no or 0):
                     asm.events.append(event)
                     asm.event_build.append(build_keys[owner_pos[place]])
-                    asm.event_phase.append(names[perm[place]])
+                    code = phase_names[place]
+                    asm.event_phase.append(sorted_names[code] if code >= 0 else "None")
 
         frames = asm.frames()
         return FrameSet(
@@ -1311,13 +1338,14 @@ class _Codes:
         return _recoded(self.codes(), present, categories)
 
 
-def _key_strings(ids: Any, keys: Any, arrow: bool) -> Any:
+def _key_strings(ids: Any, keys_of: Any, where: Any, arrow: bool) -> Any:
     """Build keys (``str`` of the build ids) as the ``string`` dtype: cast by Arrow from the
-    ids when the dtype is Arrow-backed (no Python string per phase), else from ``keys``."""
+    ids when the dtype is Arrow-backed (no Python string per phase), else ``keys_of(where)``
+    (the keys' object array at those positions)."""
     import pandas as pd
 
     if not arrow:
-        return pd.array(keys, dtype="string")
+        return pd.array(keys_of(where), dtype="string")
     import pyarrow as pa
 
     return pd.arrays.ArrowStringArray(pa.array(ids).cast(pa.large_string()))
@@ -1328,6 +1356,21 @@ def _utc_ns_i8(values: Any) -> Any:
     import pandas as pd
 
     return pd.Series(values.view("datetime64[ns]")).dt.tz_localize("UTC").array
+
+
+def _used_category(codes: Any, values: list[str], fixed: tuple[str, ...] | None = None) -> Any:
+    """``codes`` (indexes into ``values``, -1 missing) as the categorical :func:`_category`
+    makes of the values they name: only the values used, ``fixed`` first, the rest sorted."""
+    import numpy as np
+
+    used: Any = np.bincount(codes[codes >= 0], minlength=len(values)) > 0
+    present = [v for v, u in zip(values, used, strict=True) if u]
+    where = np.full(len(values) + 1, -1, dtype=np.int64)
+    where[np.flatnonzero(used)] = np.arange(len(present))
+    local = where[codes]
+    ordered = sorted(present)
+    categories = ordered if fixed is None else list(fixed) + [v for v in ordered if v not in fixed]
+    return _recoded(local, present, categories)
 
 
 def _json_values(values: list[Any]) -> list[Any]:
