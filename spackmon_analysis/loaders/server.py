@@ -1106,10 +1106,13 @@ class ServerColumns:
                 ordered = order_phases(items, name=lambda t: t[0], started=lambda t: t[1])
                 for place, (_, _, i) in enumerate(ordered):
                     key1[i], key2[i] = place, 0
-        keep = np.flatnonzero(valid)
-        del valid
-        perm = keep[np.lexsort((ids[keep], key2[keep], key1[keep], pos[keep]))]
-        del key1, key2, keep
+        if valid.all():  # the usual case: no copies of the sort keys
+            perm = np.lexsort((ids, key2, key1, pos))
+        else:
+            keep = np.flatnonzero(valid)
+            perm = keep[np.lexsort((ids[keep], key2[keep], key1[keep], pos[keep]))]
+            del keep
+        del key1, key2, valid
         owner_pos = pos[perm]
         del pos
         m = len(perm)
