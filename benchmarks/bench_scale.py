@@ -13,12 +13,19 @@ a warning in 3% of ``build`` phases; 1.1 attempts per build where the schema kee
 (``build_attempts``: 10% of builds have an earlier failed attempt of three phases).
 ``created_at`` runs evenly over ten weeks, so a week holds 100,000 of the million builds.
 
+The baseline's database (schema ``bench_scale_<n>_today``) is created and filled by the code
+of ``--today-rev`` itself (its schema: one attempt per build), so the baseline is that code
+on its own schema; the million (and ``new-100k``'s database) have this checkout's schema, with
+attempts kept.
+
 Each variant runs in a fresh process and reports its time and peak RSS (``ru_maxrss``: the
-process's high-water mark, imports included):
+process's high-water mark, imports included), then reads the history frames (``attempts``,
+``attempt_phases``, ``attempt_events``, as the history functions do) and reports the peak
+again (``peak w/ history``: a loader that deferred work to them would show it there):
 
 - ``today``: the baseline, ``from_database`` of the whole 100,000-build database with the code
   of ``--today-rev`` (default: the commit before this work; extracted with ``git archive``);
-- ``new-100k``: the same load with this checkout's code;
+- ``new-100k``: the same load with this checkout's code (on a schema-2 copy, attempts kept);
 - ``week``: a filtered week (``since``/``until``: 100,000 builds) out of the million;
 - ``million``: the whole million with logs; ``million-no-logs-kept``: every column but
   ``output`` (logs read for their stamps, then dropped); ``million-keep_output=False``.
@@ -27,8 +34,10 @@ Figures are ratios to ``today``, measured in the same run. Targets: ``week`` <= 
 baseline's time; the million at most 4 GB peak.
 
 Run: ``python benchmarks/bench_scale.py [--builds 1000000] [--repeats 1] [--keep]``;
-``--variants week today`` runs only some; ``--keep`` keeps the schemas (``bench_scale_<n>``)
-and a later run reuses them.
+``--variants week today`` runs only some (with ``--repeats N`` the variants take turns, round
+after round); ``--keep`` keeps the schemas (``bench_scale_<n>``, ``bench_scale_<n>_today``)
+and a later run reuses them; without it they are dropped at the end. The code measured is a
+copy of this checkout taken at the start.
 """
 
 from __future__ import annotations
