@@ -30,6 +30,8 @@ envelope, or the response text), so a notebook can show exactly which request fa
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "SpackmonError",
     "SpecFormatError",
@@ -153,7 +155,16 @@ class MonitorError(SpackmonError):
     Attributes: ``method``, ``url``, ``status_code`` (``None`` when no response
     arrived), ``server_message`` (the server's ``message`` or response text) and
     ``response`` (the ``requests.Response`` when there was one).
+
+    The fatal error of an interrupted replay or upload also carries ``summary`` (the partial
+    ``ReplaySummary``), ``uploaded`` and ``not_uploaded`` (file paths); on any other error
+    these three are ``None``.
     """
+
+    #: Set on the fatal error of a replay/upload (``client.summary._interrupted``), else None.
+    summary: Any = None
+    uploaded: list[str] | None = None
+    not_uploaded: list[str] | None = None
 
     def __init__(
         self,

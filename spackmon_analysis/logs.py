@@ -664,7 +664,8 @@ def classify(text: str, rules: Rules | None = None) -> tuple[str, ...]:
 class LogEvent:
     """One error or warning found in a build log.
 
-    ``line_no`` is 1-based; ``source_file``/``source_line_no`` are where the line
+    ``line_no`` is 1-based (None only for a server's cap row, the note that more events of a
+    phase were not stored, which points at no line); ``source_file``/``source_line_no`` are where the line
     points (``broken.c``, 4 for ``broken.c:4:3: error: ...``) or None;
     ``pre_context``/``post_context`` hold up to ``context`` neighbouring lines;
     ``repeat_count`` counts identical events (same kind and text), whose first
@@ -682,7 +683,7 @@ class LogEvent:
 
     kind: str
     text: str
-    line_no: int
+    line_no: int | None
     source_file: str | None = None
     source_line_no: int | None = None
     pre_context: list[str] = field(default_factory=list)
@@ -726,7 +727,7 @@ class LogEvent:
         return cls(
             kind=kind,
             text=text,
-            line_no=row.get("line_no"),  # type: ignore[arg-type]  # None for a cap row
+            line_no=row.get("line_no"),
             source_file=row.get("source_file"),
             source_line_no=row.get("source_line_no"),
             pre_context=list(row.get("pre_context") or []),
@@ -1213,7 +1214,8 @@ def events_frame(events: Iterable[LogEvent]) -> Any:
     """
     import pandas as pd
 
-    columns = event_columns(events)
+    # lists from event_columns; the three sequence columns become object arrays below
+    columns: dict[str, Any] = event_columns(events)
     import numpy as np
 
     for name in ("pre_context", "post_context", "classes"):
@@ -1221,7 +1223,7 @@ def events_frame(events: Iterable[LogEvent]) -> Any:
         column = np.empty(len(values), dtype=object)  # one list/tuple per cell
         for i, value in enumerate(values):
             column[i] = value
-        columns[name] = column  # type: ignore[assignment]
+        columns[name] = column
     df = pd.DataFrame(columns, columns=_FRAME_COLUMNS)
     df["kind"] = pd.Categorical(df["kind"], categories=["error", "warning"])
     df["line_no"] = df["line_no"].astype("Int64")

@@ -310,7 +310,7 @@ def _interrupted(exc: MonitorError, runs: list[Any], summary: ReplaySummary) -> 
         server_message=exc.server_message,
         response=exc.response,
     )
-    new.summary = summary  # type: ignore[attr-defined]
-    new.uploaded = uploaded  # type: ignore[attr-defined]
-    new.not_uploaded = missing  # type: ignore[attr-defined]
+    new.summary = summary
+    new.uploaded = uploaded
+    new.not_uploaded = missing
     return new

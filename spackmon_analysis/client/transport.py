@@ -545,8 +545,7 @@ class Transport:
             merged["Content-Type"] = "application/json"
         if body is not None or method not in ("GET", "HEAD", "OPTIONS"):
             merged["Content-Length"] = str(len(body or b""))
-        # requests sends bytes header values as they are; its stub types these as str only
-        prepared.headers = merged  # type: ignore[assignment]
+        prepared.headers = merged  # type: ignore[assignment]  # wrong stub: types-requests types header values as str only; requests sends bytes values as they are
         prepared.body = body
         prepared.hooks = {event: list(hooks) for event, hooks in self.session.hooks.items()}
         return prepared

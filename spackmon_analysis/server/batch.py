@@ -158,7 +158,8 @@ def run_items(
     retries or refuses the whole batch, as it would a single request.
     """
     results: list[dict[str, Any]] = []
-    cursor = conn.connection.dbapi_connection.cursor() if savepoints else None  # type: ignore[union-attr]
+    # the pool's proxy opens the cursor on the DBAPI connection (the one in this transaction)
+    cursor = conn.connection.cursor() if savepoints else None
     for path, handler, body in items:
         if isinstance(body, RequestError):
             results.append({"status": body.status, "body": body.body()})

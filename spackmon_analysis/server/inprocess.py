@@ -18,10 +18,10 @@ import asyncio
 import io
 import logging
 import threading
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import requests
@@ -35,6 +35,7 @@ __all__ = ["AppRunner", "InProcessAdapter"]
 CLIENT_ADDRESS = ("127.0.0.1", 40000)
 
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+_T = TypeVar("_T")
 
 #: What uvicorn answers when the application fails before it answers.
 _FAILED: Answer = (
@@ -154,9 +155,9 @@ class AppRunner:
             chunks.clear()
         return status, out_headers, b"".join(chunks)
 
-    def run(self, coro: Awaitable[Any], timeout: float | None = None) -> Any:
+    def run(self, coro: Coroutine[Any, Any, _T], timeout: float | None = None) -> _T:
         """Run a coroutine on the application's loop and return its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)  # type: ignore[arg-type]
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def close(self) -> None:
         """Stop the loop and its thread (pending calls are cancelled)."""

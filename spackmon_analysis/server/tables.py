@@ -41,8 +41,11 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.pool import PoolProxiedConnection
 
 from ..errors import ConfigError, SchemaVersionError
 
@@ -385,16 +388,53 @@ def as_db_url(text: str) -> str:
     return f"sqlite:///{Path(text).expanduser().absolute()}"
 
 
+class _SQLiteDeferredBegin(SQLiteDialect_pysqlite):
+    """Python's sqlite3 with our own ``BEGIN``, issued straight on the DBAPI connection where
+    SQLAlchemy begins a transaction (a "begin" event running ``exec_driver_sql`` costs a full
+    statement execution per request); errors are still wrapped by SQLAlchemy (OperationalError
+    for a locked database). The connections run with ``isolation_level = None`` (see
+    :func:`_make_engine`), so sqlite3 itself never begins one. The read engine's dialect."""
+
+    supports_statement_cache = True
+    begin_sql = "BEGIN"
+
+    def do_begin(self, dbapi_connection: PoolProxiedConnection) -> None:
+        dbapi_connection.execute(self.begin_sql)
+
+
+class _SQLiteImmediateBegin(_SQLiteDeferredBegin):
+    """The write engine's dialect: ``BEGIN IMMEDIATE`` takes the write lock at the start, so
+    two writers queue on the busy timeout instead of one failing at its first write."""
+
+    supports_statement_cache = True
+    begin_sql = "BEGIN IMMEDIATE"
+
+
+#: URL driver names of the two dialects above (a user's URL names ``sqlite`` or
+#: ``sqlite+pysqlite``; :func:`_make_engine` swaps in one of these).
+_BEGIN_DRIVERS = {True: "spackmon_immediate", False: "spackmon_deferred"}
+registry.register("sqlite.spackmon_immediate", __name__, "_SQLiteImmediateBegin")
+registry.register("sqlite.spackmon_deferred", __name__, "_SQLiteDeferredBegin")
+
+
 def _make_engine(url: str, *, immediate: bool) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise ConfigError(f"invalid database URL {url!r}: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
+        if parsed.get_driver_name() != "pysqlite":
+            raise ConfigError(
+                f"cannot use database URL {redact_url(url)!r}: a SQLite store runs on Python's "
+                f"sqlite3 (sqlite:/// or sqlite+pysqlite:///), not {parsed.drivername}"
+            )
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            parsed.set(drivername=f"sqlite+{_BEGIN_DRIVERS[immediate]}"),
+            connect_args={"check_same_thread": False, "timeout": 30},
+        )
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -406,17 +446,6 @@ def _make_engine(url: str, *, immediate: bool) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
-        # Our own BEGIN, issued straight on the DBAPI connection where SQLAlchemy would begin (a
-        # "begin" event running exec_driver_sql costs a full statement execution per request);
-        # errors are still wrapped by SQLAlchemy (OperationalError for a locked database).
-        begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
-
-        def _do_begin(dbapi_conn: Any) -> None:
-            dbapi_conn.execute(begin_sql)
-
-        # mypy compares an instance attribute set to a plain function with the unbound method
-        # (``self`` included); the dialect calls it as ``do_begin(dbapi_connection)``.
-        engine.dialect.do_begin = _do_begin  # type: ignore[method-assign, assignment]
         return engine
     try:
         return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)

@@ -616,7 +616,11 @@ class SpecGraph:
         return self._children, self._parents
 
     def _walk(
-        self, key: str, adj: dict[str, list[SpecEdge]], attr: str, transitive: bool
+        self,
+        key: str | SpecNode | None,
+        adj: dict[str, list[SpecEdge]],
+        attr: str,
+        transitive: bool,
     ) -> list[SpecNode]:
         start = self._key(key)
         seen: dict[str, None] = {}
@@ -635,11 +639,11 @@ class SpecGraph:
         self, key: str | SpecNode | None = None, transitive: bool = False
     ) -> list[SpecNode]:
         """Direct (or all transitive) dependencies of ``key`` (any hash; default: the root)."""
-        return self._walk(key, self._adjacency()[0], "child", transitive)  # type: ignore[arg-type]
+        return self._walk(key, self._adjacency()[0], "child", transitive)
 
     def dependents(self, key: str | SpecNode, transitive: bool = False) -> list[SpecNode]:
         """Direct (or all transitive) dependents of ``key`` (any hash)."""
-        return self._walk(key, self._adjacency()[1], "parent", transitive)  # type: ignore[arg-type]
+        return self._walk(key, self._adjacency()[1], "parent", transitive)
 
     def direct_dependency_hashes(self, key: str | SpecNode | None = None) -> dict[str, str]:
         """``{dependency name: its full_hash}`` for the direct dependencies of ``key``.

@@ -590,10 +590,10 @@ def _cached_tuple(value: Any, cache: dict) -> tuple | None:
 
 
 def _fmt_path(path: str | tuple) -> str:
-    if path.__class__ is tuple:
-        base, i = path
-        return f"{base}[{i}]" if isinstance(i, int) else _join(base, str(i))
-    return path  # type: ignore[return-value]
+    if isinstance(path, str):
+        return path
+    base, i = path
+    return f"{base}[{i}]" if isinstance(i, int) else _join(base, str(i))
 
 
 def _join(path: str, key: str) -> str:
