@@ -12,7 +12,7 @@ The parts (docs/ARCHITECTURE.md, "The server"):
 
 Request bodies are read raw and decoded as JSON whatever the Content-Type (Spack's urllib client
 sends a form content type). Every write request runs in one database transaction; any refusal
-raises :class:`~spackmon_analysis.server.ingest.RequestError` inside it, so the transaction rolls
+raises :class:`~spackmon_analysis.server.validate.RequestError` inside it, so the transaction rolls
 back and the client gets ``{"message": ...}`` with a 4xx status. No bad input ever yields a 500.
 
 No request stalls the others (docs/server.md, "Serving many clients"): writes are refused on
@@ -40,13 +40,13 @@ from starlette.types import Receive, Scope, Send
 from .. import __version__
 from .auth import FailureLimiter, TokenIssuer, header_problem
 from .batch import BATCH_PATH, DEFAULT_BATCH_MAX_BYTES, DEFAULT_BATCH_MAX_ITEMS, BatchLimits
-from .ingest import RequestError
 from .queries import MAX_PAGE_BYTES
 from .responses import INTERNAL_ERROR, error_response, json_response, raw_answer, send_answer
 from .routes import data, protocol, service
 from .routes.data import MAX_PAGE_SIZE
 from .state import MonitorState
 from .tables import Store
+from .validate import RequestError
 from .writes import WritePath, is_lock_wait
 
 __all__ = [

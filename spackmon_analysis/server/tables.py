@@ -218,7 +218,7 @@ builds = Table(
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     # set by a builds/new of an existing build: the next phase or status that is not a repeat
-    # of the latest attempt opens a new attempt dated then (ingest.attempt_for_write)
+    # of the latest attempt opens a new attempt dated then (ingest/attempts.attempt_for_write)
     Column("reopened_at", DateTime),
     UniqueConstraint("spec_id", "build_environment_id", name="uq_build_identity"),
 )

@@ -34,10 +34,9 @@ from ..spec.graph import _no_gc
 from . import validate
 from .auth import Identity, TokenIssuer
 from .batch import BATCH_PATH, BatchLimits, Refused, parse_batch, run_items
-from .ingest import RequestError
 from .responses import INTERNAL_ERROR, RawAnswer, drain, raw_answer, too_large
 from .tables import Store, set_lock_wait
-from .validate import TOO_DEEP
+from .validate import TOO_DEEP, RequestError
 
 __all__ = ["WritePath", "Handler", "is_lock_wait", "WRITE_THREADS", "DRAIN_LIMIT"]
 

@@ -11,7 +11,7 @@ from spackmon_analysis import logs
 from spackmon_analysis.failures import error_fingerprints, failures
 from spackmon_analysis.frames import MonitorData
 from spackmon_analysis.loaders.server import rows_frames
-from spackmon_analysis.server.ingest import _event_rows
+from spackmon_analysis.server.ingest.phases import _event_rows
 
 LOG = """\
 ==> tinybroken: Executing phase: 'build'

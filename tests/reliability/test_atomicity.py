@@ -2,8 +2,8 @@
 
 For each write endpoint the request is made to fail after it has already written rows: by a real
 request where one exists (a builds/new that imports its spec, then names a hash that does not
-exist; an analyze whose last analyzer entry is bad), else by fault injection (an ingest helper
-that runs after the endpoint's first writes is patched to raise). Before and after, every row of
+exist; an analyze whose last analyzer entry is bad), else by fault injection (a helper of the
+endpoint's module in ``server/ingest/`` that runs after the endpoint's first writes is patched to raise). Before and after, every row of
 every table is compared column by column, ids and timestamps included.
 """
 
@@ -15,7 +15,8 @@ import pytest
 import relhelp
 from testlib import BUILD_ENV as ENV
 
-from spackmon_analysis.server import LocalMonitor, ingest
+from spackmon_analysis.server import LocalMonitor
+from spackmon_analysis.server.ingest import analyze, buildwrites, phases, specdocs
 
 SPECS = relhelp.TESTS / "data" / "specs"
 LOG = "checking...\nsrc/a.c:10:5: error: 'x' undeclared\nsrc/b.c:3:1: warning: unused\n"
@@ -76,13 +77,13 @@ def env(request, tmp_path):
 
 
 def _unchanged(env, request, expect_status, what, fault=None):
-    """Run ``request()`` (with ingest helper ``fault`` patched to raise), check its status, and
+    """Run ``request()`` (with ``fault`` = (module, helper name) patched to raise), check its status, and
     that no table changed at all."""
     engine = env["mon"].store.read
     before = relhelp.raw_dump(engine)
     with pytest.MonkeyPatch.context() as mp:
         if fault:
-            mp.setattr(ingest, fault, _raise)
+            mp.setattr(*fault, _raise)
         r = request()
     assert r.status_code == expect_status, (what, r.status_code, r.text)
     after = relhelp.raw_dump(engine)
@@ -105,7 +106,7 @@ def test_specs_new_fault_after_nodes_and_edges(env):
         lambda: env["post"]("specs/new/", body),
         500,
         "specs/new fault",
-        fault="_stored_summary",
+        fault=(specdocs, "_stored_summary"),
     )
 
 
@@ -121,7 +122,11 @@ def test_builds_new_fault_after_environment_row(env):
     """builds/new: a new build environment row inserted, then the build insert fails."""
     body = {**ENV, "hostname": "other-host", "spack_version": "0.17.1", "full_hash": env["root"]}
     _unchanged(
-        env, lambda: env["post"]("builds/new/", body), 500, "builds/new fault", fault="utcnow"
+        env,
+        lambda: env["post"]("builds/new/", body),
+        500,
+        "builds/new fault",
+        fault=(buildwrites, "utcnow"),
     )
 
 
@@ -133,7 +138,7 @@ def test_builds_update_fault_after_status_written(env):
         lambda: env["post"]("builds/update/", body),
         500,
         "builds/update fault",
-        fault="_build_summary",
+        fault=(buildwrites, "_build_summary"),
     )
 
 
@@ -147,7 +152,7 @@ def test_phase_fault_after_phase_row(env, phase):
         lambda: env["post"]("builds/phases/update/", body),
         500,
         "phase fault",
-        fault="_event_rows",
+        fault=(phases, "_event_rows"),
     )
 
 
@@ -178,5 +183,5 @@ def test_analyze_fault_after_replacing(env):
         lambda: env["post"]("analyze/builds/", body),
         500,
         "analyze fault",
-        fault="_build_summary",
+        fault=(analyze, "_build_summary"),
     )

@@ -282,7 +282,7 @@ def test_a_batch_needs_the_bearer_like_every_write(mon, http, counts):
 def test_a_batch_is_one_transaction(mon, alice, counts, monkeypatch):
     """A database failure at the third item (a fault a real database gives rarely: injected)
     leaves nothing of the first two: the batch is answered 503 and nothing is written."""
-    from spackmon_analysis.server import ingest
+    from spackmon_analysis.server.ingest import buildwrites
 
     spec = json.loads((SPECS / "tinyapp-spack-0.17.1.json").read_text())
     spec = spec.get("spec", spec)
@@ -294,21 +294,21 @@ def test_a_batch_is_one_transaction(mon, alice, counts, monkeypatch):
                                                     "full_hash": root})},
         {"path": "builds/update/", "body": json.dumps({"build_id": 1, "status": "SUCCESS"})},
     ]  # fmt: skip
-    real = ingest.update_build
+    real = buildwrites.update_build
     calls = []
 
     def broken(conn, body, caller):
         calls.append(body)
         raise OperationalError("UPDATE builds", {}, Exception("disk I/O error"))
 
-    monkeypatch.setattr(ingest, "update_build", broken)
+    monkeypatch.setattr(buildwrites, "update_build", broken)
     before = counts()
     r = alice.post("batch/", data=json.dumps({"items": items}))
     assert r.status_code == 503, r.text
     assert "nothing was written" in r.json()["message"] or "try again" in r.json()["message"]
     assert counts() == before
     assert len(calls) >= 1
-    monkeypatch.setattr(ingest, "update_build", real)
+    monkeypatch.setattr(buildwrites, "update_build", real)
     # (PostgreSQL's sequences moved on in the rolled-back attempts: ids are not reused)
     r = alice.post("batch/", data=json.dumps({"items": items[:2]}))
     assert [x["status"] for x in r.json()["data"]["results"]] == [201, 201]

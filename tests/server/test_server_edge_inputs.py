@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from testlib import BUILD_ENV as ENV
 
-from spackmon_analysis.server import ingest, responses
+from spackmon_analysis.server import responses, validate
+from spackmon_analysis.server.ingest import buildwrites
 from spackmon_analysis.server.routes import data as data_routes
 
 SPECS = Path(__file__).resolve().parents[1] / "data" / "specs"
@@ -101,7 +102,7 @@ def test_deeply_nested_body_is_400(alice, counts, endpoint, shape):
     elif shape == "object":
         raw = '{"a":' * DEEP + "1" + "}" * DEEP
     else:  # parses, but deeper than the limit
-        depth = ingest.MAX_JSON_DEPTH + 1
+        depth = validate.MAX_JSON_DEPTH + 1
         raw = '{"build_id": 1, "x": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
     r = alice.post(endpoint, data=raw)
     assert r.status_code == 400, r.text[:300]
@@ -111,7 +112,7 @@ def test_deeply_nested_body_is_400(alice, counts, endpoint, shape):
 
 def test_nesting_at_the_limit_is_accepted(alice, build_id, bulk):
     value = 1
-    for _ in range(ingest.MAX_JSON_DEPTH - 4):  # body > metadata > analyzer list > item > value
+    for _ in range(validate.MAX_JSON_DEPTH - 4):  # body > metadata > analyzer list > item > value
         value = [value]
     item = {"name": "deep", "json_value": value}
     r = alice.post("analyze/builds/", {"build_id": build_id, "metadata": {"an": [item]}})
@@ -180,7 +181,7 @@ def test_unexpected_error_is_a_generic_500_logged_server_side(
     def boom(*_args, **_kwargs):
         raise RuntimeError("secret detail /etc/spackmon password=hunter2")
 
-    monkeypatch.setattr(ingest, "update_build", boom)
+    monkeypatch.setattr(buildwrites, "update_build", boom)
     monkeypatch.setattr(data_routes, "read_page", boom)
     with caplog.at_level(logging.ERROR, logger="spackmon_analysis.server"):
         fast = alice.post("builds/update/", {"build_id": build_id, "status": "SUCCESS"})

@@ -317,7 +317,9 @@ def test_two_workers_writing_one_build_take_turns():
     from sqlalchemy import select
     from testlib import BUILD_ENV
 
-    from spackmon_analysis.server.ingest import analyze_build, new_build, new_spec
+    from spackmon_analysis.server.ingest.analyze import analyze_build
+    from spackmon_analysis.server.ingest.buildwrites import new_build
+    from spackmon_analysis.server.ingest.specdocs import new_spec
     from spackmon_analysis.server.tables import builds, install_files
 
     with postgres_schema() as url:

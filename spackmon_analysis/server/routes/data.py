@@ -14,8 +14,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
-from .. import ingest, validate
-from ..ingest import RequestError
+from .. import validate
+from ..ingest import fields
 from ..queries import (
     PHASE_ROUTES,
     ROUTES,
@@ -28,6 +28,7 @@ from ..queries import (
 )
 from ..responses import json_response
 from ..state import State
+from ..validate import RequestError
 
 __all__ = ["router", "MAX_PAGE_SIZE", "DEFAULT_PAGE_SIZE"]
 
@@ -101,8 +102,8 @@ def _int_param(request: Request, key: str, default: int, low: int, high: int) ->
 def _in_range(state: State, row_id: int) -> bool:
     """Whether ``row_id`` can be a row id (PostgreSQL row ids are 32-bit: a larger one is no
     row; SQLite answers the same after a lookup)."""
-    return 1 <= row_id <= ingest.INT64_MAX and not (
-        row_id > ingest.INT32_MAX and state.store.read.dialect.name == "postgresql"
+    return 1 <= row_id <= fields.INT64_MAX and not (
+        row_id > fields.INT32_MAX and state.store.read.dialect.name == "postgresql"
     )
 
 

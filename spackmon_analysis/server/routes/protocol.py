@@ -14,8 +14,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import Connection, select
 
-from .. import ingest
 from ..auth import Identity
+from ..ingest import analyze, buildwrites, phases, specdocs
 from ..queries import ROUTES
 from ..responses import json_response
 from ..state import State
@@ -28,26 +28,26 @@ router = APIRouter(tags=["ms1"])
 
 
 def _specs_new(conn: Connection, body: Any, _ident: Identity) -> tuple[str, Any, int]:
-    status, data = ingest.new_spec(conn, body)
+    status, data = specdocs.new_spec(conn, body)
     return "success", data, status
 
 
 def _builds_new(conn: Connection, body: Any, ident: Identity) -> tuple[str, Any, int]:
-    status, data = ingest.new_build(conn, body, ident.user_id)
+    status, data = buildwrites.new_build(conn, body, ident.user_id)
     return "Build get or create was successful.", data, status
 
 
 def _builds_update(conn: Connection, body: Any, ident: Identity) -> tuple[str, Any, int]:
-    return "Status updated", ingest.update_build(conn, body, ident.user_id), 200
+    return "Status updated", buildwrites.update_build(conn, body, ident.user_id), 200
 
 
 def _phase(conn: Connection, body: Any, ident: Identity) -> tuple[str, Any, int]:
-    data = ingest.update_phase(conn, body, ident.user_id)
+    data = phases.update_phase(conn, body, ident.user_id)
     return f"Phase {data['build_phase']['name']} was successfully updated.", data, 200
 
 
 def _analyze(conn: Connection, body: Any, ident: Identity) -> tuple[str, Any, int]:
-    return "Metadata updated", ingest.analyze_build(conn, body, ident.user_id), 200
+    return "Metadata updated", analyze.analyze_build(conn, body, ident.user_id), 200
 
 
 #: path under the prefix -> (OpenAPI summary, handler)
