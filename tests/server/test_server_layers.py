@@ -138,3 +138,71 @@ def test_local_monitor_client_lives_one_layer_up(monkeypatch: pytest.MonkeyPatch
         client = mon.client("bob", progress=False)
         assert client.service_info()["id"] == "spackmon"
         assert (client.username, client.token) == ("bob", mon.tokens["bob"])
+
+
+#: Lines a server module may have: small enough to read in one sitting (issue 11).
+MAX_SERVER_MODULE_LINES = 600
+#: Server modules still over that size, each until it is split along its seams; the list must
+#: shrink: a module listed here that has become small enough fails the test below.
+OVERSIZED_SERVER_MODULES = {"queries.py", "tables.py"}
+
+
+def test_every_server_module_can_be_read_in_one_sitting() -> None:
+    sizes = {
+        path.relative_to(SERVER).as_posix(): len(path.read_text().splitlines())
+        for path in sorted(SERVER.rglob("*.py"))
+    }
+    too_long = {
+        name: n
+        for name, n in sizes.items()
+        if n > MAX_SERVER_MODULE_LINES and name not in OVERSIZED_SERVER_MODULES
+    }
+    assert too_long == {}, f"split these server modules along their seams: {too_long}"
+    small_now = sorted(
+        name for name in OVERSIZED_SERVER_MODULES if sizes[name] <= MAX_SERVER_MODULE_LINES
+    )
+    assert small_now == [], f"remove these from OVERSIZED_SERVER_MODULES: {small_now}"
+
+
+def _writes_to(tree: ast.AST, table: str) -> list[int]:
+    """Lines of ``tree`` that build an INSERT, UPDATE or DELETE of ``table`` (SQLAlchemy's
+    ``table.insert()`` / ``update(table)`` forms)."""
+    lines = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr in ("insert", "update", "delete")
+            and isinstance(func.value, ast.Name)
+            and func.value.id == table
+        ):
+            lines.append(node.lineno)
+        elif (
+            isinstance(func, ast.Name)
+            and func.id in ("insert", "update", "delete")
+            and any(isinstance(a, ast.Name) and a.id == table for a in node.args)
+        ):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_the_attempt_rule_lives_in_one_module() -> None:
+    """Which attempt of a build a write goes to is decided in ``server/ingest/attempts.py``
+    alone (docs/server.md, "Attempts"): no other server module writes ``build_attempts`` rows,
+    and the write paths of builds and phases call its functions."""
+    writers = {
+        path.relative_to(SERVER).as_posix(): lines
+        for path in sorted(SERVER.rglob("*.py"))
+        if (lines := _writes_to(ast.parse(path.read_text()), "build_attempts"))
+    }
+    assert list(writers) == ["ingest/attempts.py"], writers
+    from spackmon_analysis.server.ingest import attempts, buildwrites, phases
+
+    for module, names in (
+        (buildwrites, ("open_first_attempt", "attempt_for_builds_new", "attempt_for_write")),
+        (phases, ("attempt_for_write",)),
+    ):
+        for name in names:
+            assert getattr(module, name) is getattr(attempts, name), (module.__name__, name)
