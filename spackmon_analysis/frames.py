@@ -720,6 +720,7 @@ def load_save_local(
 def load_install_tree(
     path: str | os.PathLike[str],
     *,
+    dag: Any = None,
     keep_output: bool = True,
     rules: Rules | str | os.PathLike[str] | None = None,
     strict: bool = False,
@@ -736,12 +737,17 @@ def load_install_tree(
     log timestamp. A prefix that cannot be read is skipped and listed in ``problems``
     (``strict=True`` raises).
 
+    ``dag``: spec files, install trees or environments (one or a list) giving the DAG, with
+    the prefixes' own ``spec.json``: every package that depends on a failed stage directory
+    and has no prefix here becomes a blocked build (as for :func:`load_junit`); when no DAG
+    holds a failed build, ``notes`` says so ("no DAG ...", repeated by ``failures``).
+
     Raises:
         InstallPrefixError: the path does not exist or holds no prefix/stage directory.
     """
-    return MonitorData.from_frames(
-        installs.install_tree_frames(path, keep_output=keep_output, rules=rules, strict=strict)
-    )
+    tree = installs.install_tree_frames(path, keep_output=keep_output, rules=rules, strict=strict)
+    sources = [] if dag is None else list(dag) if isinstance(dag, list | tuple) else [dag]
+    return MonitorData.from_frames(reports.with_dag_frames(tree, *sources))
 
 
 def load(path: str | os.PathLike[str], *more: str | os.PathLike[str], **kwargs: Any) -> MonitorData:

@@ -604,7 +604,9 @@ def _load_folder(target: Path, found: dict[str, list[Path]], **kwargs: Any) -> F
         return _merge_database_builds(
             _merge_directories_into_reports(with_dag_frames(merged), paths)
         )
-    return merged
+    # the DAG of the prefixes' spec.json, environments and failure markers finds the packages
+    # a failed stage directory or marker blocked (or a note says none could be found)
+    return with_dag_frames(merged)
 
 
 def load(path: str | os.PathLike[str], *more: str | os.PathLike[str], **kwargs: Any) -> FrameSet:
@@ -644,7 +646,7 @@ def load(path: str | os.PathLike[str], *more: str | os.PathLike[str], **kwargs: 
     if is_install_database(target) or (
         target.name == "index.json" and target.parent.name == ".spack-db"
     ):
-        return database_frames(target)
+        return with_dag_frames(database_frames(target))
     if target.is_file():
         for source in SOURCES:
             if source.files and source.matches(target):
@@ -674,7 +676,7 @@ def _load_walked(
         return save_local_frames(target, **kwargs)
     spack = (target / ".spack").is_dir() or target.name == ".spack"
     if kinds == {INSTALLS.name} or (not kinds and spack):
-        return install_tree_frames(target, **kwargs)
+        return with_dag_frames(install_tree_frames(target, **kwargs))
     if kinds == {ENVIRONMENT.name} and found[ENVIRONMENT.name] == [target / LOCKFILE_NAME]:
         return environment_frames(target)  # an environment directory
     reports = found.get(JUNIT.name, [])

@@ -48,6 +48,11 @@ from .junit import is_junit_file, read_junit, read_junit_columns
 
 __all__ = ["junit_frames", "cdash_frames", "with_dag_frames", "report_runs", "is_report"]
 
+#: The group of the builds (source ``install``) that have no run, in :func:`with_dag_frames`.
+INSTALL_GROUP = "\0install"
+#: Words of the "no DAG" note of a failed install-tree build (how a later DAG finds it).
+INSTALL_FAILURE = "failed in an install tree, stage directory or failure marker"
+
 DagSource = Any  # a path (spec file, spack.lock, environment, install tree), a SpecGraph, a MonitorData or FrameSet
 
 
@@ -457,6 +462,7 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
     """
     import pandas as pd
 
+    tree_where = str(getattr(data, "source", "") or "install tree")
     parts = [data] + [_dag_data(s) for s in sources]
     merged = concat_frames(parts)
     merged.source = data.source
@@ -496,7 +502,15 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
         if column not in builds.columns:
             builds[column] = None
     source = builds["source"].astype(object)
-    is_report = source.isin(["junit", "cdash"])
+    # report runs, and the builds of install trees, stage directories and the install
+    # database's failure markers (source ``install``: one group per run, those without a
+    # run one group, as ``failures`` groups them)
+    is_report = source.isin(["junit", "cdash", "install"])
+    group_of = pd.Series(
+        [(str(r) if _text(r) is not None else INSTALL_GROUP) for r in builds["run"].astype(object)],
+        index=builds.index,
+        dtype=object,
+    )
     notes = list(merged.notes)
     new_rows: list[dict[str, Any]] = []
     resolved_notes: list[tuple[str, str]] = []
@@ -544,8 +558,17 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
     outcome = builds["outcome"].astype(object)
     taken = set(builds["build"].astype(object))
     cleared: set[str] = set()
-    for run, group in builds[is_report].groupby(builds["run"].astype(object), sort=False):
+    # every hash any build has (a package built anywhere in ``data`` is not blocked in an
+    # install tree: a report's build and a stage directory may be the same attempt)
+    everywhere = {str(h) for h in builds["full_hash"].astype(object) if _text(h)}
+    report_groups = builds[is_report].groupby(group_of[is_report], sort=False)
+    # report runs first: a stage directory's failure a report also holds adds nothing twice
+    ordered = sorted(report_groups, key=lambda item: item[0] == INSTALL_GROUP)
+    for run, group in ordered:
+        in_tree = run == INSTALL_GROUP
         run_hashes = {h for h in group["full_hash"].astype(object) if _text(h)}
+        if in_tree:
+            run_hashes |= everywhere | {str(row["full_hash"]) for row in new_rows}
         failed = group[outcome[group.index] == "failed"]
         if not len(failed):
             continue
@@ -557,7 +580,7 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
             for n, h in zip(failed["spec_name"], failed["full_hash"].astype(object), strict=True)
             if not (_text(h) and str(h) in info)
         )
-        first = group.iloc[0]
+        first = failed.iloc[0] if in_tree else group.iloc[0]
         roots = sorted({str(r) for r in group["root"] if _text(r)})
         added = []
         if failed_keys:
@@ -571,7 +594,7 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
                 new_rows.append(
                     {
                         "build": key,
-                        "run": run,
+                        "run": None if in_tree else run,
                         "run_time": first["run_time"],
                         "full_hash": node,
                         "dag_hash": _text(dag_hash.iloc[0])
@@ -596,21 +619,33 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
                 )
                 added.append(f"{name} /{short_hash(dag_hash.iloc[0] if len(dag_hash) else node)}")
         cleared.add(str(run))
+        where = tree_where if in_tree else str(run)
         if added:
             resolved_notes.append(
                 (
-                    str(run),
-                    f"not in the report, never built (blocked; from the DAG): {', '.join(sorted(added))}",
+                    where,
+                    f"{'no build in the install trees' if in_tree else 'not in the report'}, "
+                    f"never built (blocked; from the DAG): {', '.join(sorted(added))}",
                 )
             )
         elif failed_keys:
             resolved_notes.append(
                 (
-                    str(run),
+                    where,
                     "the DAG holds no package that depends on the failed build(s): none blocked",
                 )
             )
-        if missing:
+        if missing and in_tree:
+            resolved_notes.append(
+                (
+                    where,
+                    f"{NO_DAG_NOTE} for {', '.join(missing)} ({INSTALL_FAILURE}): the packages "
+                    "that never built because of it cannot be listed, as no DAG given holds it; "
+                    "give a spec file, install tree or environment that does (dag=... or "
+                    "data.with_dag(...); spackmon: --dag PATH)",
+                )
+            )
+        elif missing:
             resolved_notes.append(
                 (
                     str(run),
@@ -623,7 +658,17 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
     # a run looked at again with this DAG: its earlier "no DAG" notes (none given, or one
     # that did not hold a failed build) are replaced by what this DAG found
     stale = (NO_DAG_NOTE + ":", NO_DAG_NOTE + " for ")
-    notes = [n for n in notes if not (n[1].startswith(stale) and _run_of_path(n[0]) in runs_of)]
+    notes = [
+        n
+        for n in notes
+        if not (
+            n[1].startswith(stale)
+            and (
+                _run_of_path(n[0]) in runs_of
+                or (INSTALL_GROUP in runs_of and INSTALL_FAILURE in n[1])
+            )
+        )
+    ]
     return replace(
         merged, specs=specs, dependencies=deps, builds=builds, notes=notes + resolved_notes
     )

@@ -23,6 +23,12 @@ CDASH_SINGLE = DERIVED / "cdash-single-tinybroken"
 DAG = DERIVED / "tinybrokenapp-spack-0.22.1-zen3.json"
 BROKEN = "zkrnssrjgjyycae3swuvljmjzdhlukeo"
 GCC_ERROR = "broken.c:4:3: error: expected ',' or ';' before 'return'"
+#: Spack 0.17.1's install tree (tinyutil's prefix, tinybroken's failed stage directory) and
+#: the spec file of tinybrokenapp written by the same Spack on the same machine (same hashes)
+TREE = DATA / "installs" / "v0.17.1"
+TREE_DAG = (
+    DATA / "save-local" / "v0.17.1-failure-tinybrokenapp" / "spec-tinybrokenapp-1.0-config.json"
+)
 
 
 def _by_name(data: sma.MonitorData) -> dict[str, dict]:
@@ -101,9 +107,14 @@ EXPECTED = {
         lambda: sma.load_cdash(CDASH_SINGLE, dag=DAG),
         lambda: sma.load(CDASH_SINGLE, DAG),
         lambda: sma.load(DATA / "save-local" / "v0.17.1-failure-tinybrokenapp"),
+        lambda: sma.load(TREE, TREE_DAG),
+        lambda: sma.load(TREE).with_dag(TREE_DAG),
+        lambda: sma.load_install_tree(TREE, dag=TREE_DAG),
+        lambda: sma.load(TREE / "failed-stage", TREE_DAG),
     ],
     ids=["junit+dag", "junit.with_dag", "load(junit, spec)", "cdash+dag", "cdash-single+dag",
-         "load(cdash, spec)", "save-local 0.17.1"],
+         "load(cdash, spec)", "save-local 0.17.1", "load(tree, spec)", "tree.with_dag",
+         "load_install_tree(dag=)", "load(stage, spec)"],
 )  # fmt: skip
 def test_same_answers_from_each_source(load) -> None:
     data = load()
@@ -118,8 +129,59 @@ def test_same_answers_from_each_source(load) -> None:
         assert cause["error_log"] is None  # a JUnit report does not say the release
     if source == "cdash":  # CDash keeps no build log: no line of it is claimed
         assert pd.isna(cause["error_build_log_line"]) and cause["error_log"] is None
+    if source == "install":  # tinyapp's dependency tinyutil built; nothing else blocked
+        outcomes = dict(zip(data.builds["spec_name"], data.builds["outcome"], strict=True))
+        assert outcomes == {
+            **({"tinyutil": "succeeded"} if "tinyutil" in outcomes else {}),
+            "tinybroken": "failed",
+            "tinybrokenapp": "never built",
+        }
     assert not [m for _, m in data.notes if m.startswith("no DAG")]
     assert "note: " not in repr(table)
+
+
+def test_install_tree_without_dag_says_so() -> None:
+    """A failed stage directory whose package no DAG holds: a "no DAG" note, which a DAG
+    given later (``with_dag``) replaces; the CLI prints it and finds the blocked package
+    with --dag."""
+    import contextlib
+    import io
+
+    from spackmon_analysis import cli
+
+    data = sma.load(TREE)
+    notes = [m for _, m in data.notes if m.startswith("no DAG")]
+    assert len(notes) == 1 and "tinybroken" in notes[0] and "--dag PATH" in notes[0]
+    assert "no DAG" in repr(failures(data))
+    assert not [m for _, m in data.with_dag(TREE_DAG).notes if m.startswith("no DAG")]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        cli.main(["failures", str(TREE), "--dag", str(TREE_DAG), "--format", "csv"])
+    assert "tinybrokenapp" in out.getvalue() and "blocked" in out.getvalue()
+
+
+def test_failure_marker_takes_the_dag(tmp_path: Path) -> None:
+    """An install database whose only failure marker is tinybroken's (Spack 0.17 names it
+    by full hash): the spec file's DAG adds tinybrokenapp as blocked."""
+    import json
+
+    from spackmon_analysis.spec import load_spec
+
+    graph = load_spec(TREE_DAG)
+    broken = next(n for n in graph.nodes.values() if n.name == "tinybroken")
+    failures_dir = tmp_path / ".spack-db" / "failures"
+    failures_dir.mkdir(parents=True)
+    (failures_dir / f"tinybroken-{broken.full_hash}").write_text("")
+    (tmp_path / ".spack-db" / "index.json").write_text(
+        json.dumps({"database": {"version": "6", "installs": {}}})
+    )
+    alone = sma.load(tmp_path)
+    assert [m for _, m in alone.notes if m.startswith("no DAG")]
+    data = sma.load(tmp_path, TREE_DAG)
+    table = failures(data)
+    roles = dict(zip(table["spec_name"], table["role"], strict=True))
+    assert roles == {"tinybroken": "root cause", "tinybrokenapp": "blocked"}
+    assert not [m for _, m in data.notes if m.startswith("no DAG")]
 
 
 def test_blocked_build_is_shaped_like_monitor_data() -> None:
