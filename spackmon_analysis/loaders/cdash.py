@@ -50,6 +50,11 @@ __all__ = ["read_cdash", "is_cdash_dir", "CDASH_STEPS"]
 
 #: the report files of one package, by CDash step
 CDASH_STEPS = ("Build", "Configure", "Update")
+#: The tag of a single-package form's build whose package name is BuildName's (a guess:
+#: :func:`~spackmon_analysis.loaders.reports.with_dag_frames` checks it against a DAG).
+NAME_FROM_BUILDNAME = "name-from-buildname"
+#: How the note on such a build begins.
+NAME_FROM_BUILDNAME_NOTE = "package name taken from BuildName:"
 _FILE = re.compile(r"^(?:(?P<pkg>.+)_)?(?P<step>Build|Configure|Update|Test|Testing)\.xml$")
 _CONFIGURE_HEADER = re.compile(r"^configure output for (?P<pkg>[A-Za-z0-9_.+-]+):", re.MULTILINE)
 _PRE_CONFIGURE = "Pre-configure errors occured"
@@ -256,10 +261,14 @@ def _read_package(
     if package is None and configure_log:
         m = _CONFIGURE_HEADER.search(configure_log)
         package = m.group("pkg") if m else None
+    guessed = False
     if package is None and build_name:
         head = build_name.rsplit(" - ", 1)[-1] if " - " in build_name else build_name
         m = _SPEC_NAME.match(head)
         package = m.group(1) if m else None
+        # the single-package form's BuildName is the install command's root, which need
+        # not be the package built (its dependencies may be what this run built)
+        guessed = package is not None and " - " not in build_name
     where = str(next(iter(files.values())))
     if package is None:
         raise ReportError(
@@ -314,12 +323,22 @@ def _read_package(
     root_spec = _SPEC_NAME.match(root_name or "")
     if root_spec:
         run.build_roots[key] = root_spec.group(1)
+    if guessed:
+        run.notes.append(
+            (
+                where,
+                f"{NAME_FROM_BUILDNAME_NOTE} {package!r} (the install command's root; no "
+                "Configure.xml names the package built): a guess, which a DAG checks "
+                "(dag=... or data.with_dag(...); spackmon: --dag PATH)",
+            )
+        )
     run.builds.append(
         BuildRecord(
             key=key,
             full_hash=dag_hash or "",
             spec_name=package,
             spec_version=version,
+            tags=(NAME_FROM_BUILDNAME,) if guessed else (),
             status="FAILED" if failed else "SUCCESS",
             hostname=site.get("Name") or None,
             host_os=None,

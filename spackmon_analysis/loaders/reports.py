@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import os
+import re
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -41,7 +42,7 @@ from .assemble import (
     utc,
     utc_from_micros,
 )
-from .cdash import is_cdash_dir, read_cdash
+from .cdash import NAME_FROM_BUILDNAME, NAME_FROM_BUILDNAME_NOTE, is_cdash_dir, read_cdash
 from .environment import environment_frames, is_environment
 from .installs import install_tree_frames
 from .junit import is_junit_file, read_junit, read_junit_columns
@@ -459,6 +460,12 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
     failures` lists as ``blocked`` by the root cause. The run's "no DAG" note is replaced
     by a note naming what was added, or by one naming the failed builds the DAG does not
     hold.
+
+    The builds of install trees, stage directories and failure markers (``source``
+    ``install``) are treated the same way, as one group (those of one ``run`` as that run):
+    the blocked builds added have no run, and a node with a build anywhere in ``data`` is
+    never added (report runs are resolved first). A failed one the DAG does not hold gets
+    the "no DAG" note (:data:`INSTALL_FAILURE` in its words), which a later DAG replaces.
     """
     import pandas as pd
 
@@ -498,9 +505,12 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
             parents.setdefault(str(child), set()).add(str(parent))
 
     builds = frame_or_empty("builds", merged.builds).copy()
-    for column in ("message", "traceback", "spack_commit", "root"):
-        if column not in builds.columns:
-            builds[column] = None
+    # the report columns (added for the lookups; kept only when a report's builds are here)
+    added_columns = [
+        c for c in ("message", "traceback", "spack_commit", "root") if c not in builds.columns
+    ]
+    for column in added_columns:
+        builds[column] = None
     source = builds["source"].astype(object)
     # report runs, and the builds of install trees, stage directories and the install
     # database's failure markers (source ``install``: one group per run, those without a
@@ -520,6 +530,9 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
     names = builds["spec_name"].astype(object).tolist()
     versions = builds["spec_version"].astype(object).tolist()
     compilers = builds["compiler"].astype(object).tolist()
+    guessed_names = _check_buildname_guesses(builds, merged, names, tags, by_name, info, deps)
+    notes = [n for n in notes if not _settled_guess_note(n, guessed_names)]
+    notes += guessed_names["notes"]
     for i in range(len(builds)):
         if not is_report.iloc[i]:
             continue
@@ -549,6 +562,7 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
             compilers[i] = compiler
         if "skipped" in tuple(tags[i] or ()) and not ({"external", "installed"} & set(tags[i])):
             tags[i] = (*tuple(tags[i]), "external" if key in external else "installed")
+    builds["spec_name"] = pd.array(names, dtype=builds["spec_name"].dtype)
     builds["full_hash"] = pd.array(full, dtype="string")
     builds["dag_hash"] = pd.array(dags, dtype="string")
     builds["spec_version"] = pd.array(versions, dtype="string")
@@ -654,6 +668,8 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
             )
     if new_rows:
         builds = pd.concat([builds, pd.DataFrame(new_rows)], ignore_index=True)
+    if added_columns and not builds["source"].astype(object).isin(["junit", "cdash"]).any():
+        builds = builds.drop(columns=added_columns)
     runs_of = {str(r): str(r) for r in cleared}
     # a run looked at again with this DAG: its earlier "no DAG" notes (none given, or one
     # that did not hold a failed build) are replaced by what this DAG found
@@ -671,6 +687,132 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
     ]
     return replace(
         merged, specs=specs, dependencies=deps, builds=builds, notes=notes + resolved_notes
+    )
+
+
+_LOG_HEADER = re.compile(r"\b(?:build|configure|install) output for ([a-z0-9][a-z0-9.+_-]*):")
+
+
+def _check_buildname_guesses(
+    builds: Any,
+    merged: FrameSet,
+    names: list[Any],
+    tags: list[Any],
+    by_name: dict[str, list[str]],
+    info: dict[str, tuple[str | None, str | None, str | None]],
+    deps: Any,
+) -> dict[str, Any]:
+    """Check each CDash single-package build named after BuildName (tag
+    :data:`~.cdash.NAME_FROM_BUILDNAME`, no hash) against the DAG, in place in ``names`` and
+    ``tags``; returns ``{"settled": {(run, guess)}, "notes": [...]}``.
+
+    BuildName is the install command's root; the package built is one of the non-external
+    nodes of the root's DAG (the root or a dependency). The DAG's answer: the one of them
+    Spack's log header (``build output for <pkg>:``) names in the report's ``<Error>`` or
+    ``<Warning>`` contexts; else the only one whose name appears in them as a word; else the
+    root when it is the only non-external node. No answer (or no DAG holding the root): the
+    guess stays, and its note with it, plus a note saying why."""
+    import pandas as pd
+
+    settled: set[tuple[str, str]] = set()
+    notes: list[tuple[str, str]] = []
+    keys = builds["build"].astype(object).tolist()
+    runs = builds["run"].astype(object).tolist()
+    roots = builds["root"].astype(object).tolist()
+    wanted = [
+        i
+        for i in range(len(builds))
+        if NAME_FROM_BUILDNAME in tuple(tags[i] or ()) and not _text(builds["full_hash"].iloc[i])
+    ]
+    if not wanted or not info:
+        return {"settled": settled, "notes": notes}
+    children: dict[str, set[str]] = {}
+    for parent, child in zip(
+        deps["parent_hash"].astype(object), deps["child_hash"].astype(object), strict=True
+    ):
+        if _text(parent) and _text(child):
+            children.setdefault(str(parent), set()).add(str(child))
+    non_external = {key for keys_ in by_name.values() for key in keys_}
+    events = merged.events if merged.events is not None else pd.DataFrame()
+    for i in wanted:
+        guess, run = str(names[i]), str(runs[i])
+        root = _text(roots[i]) or guess
+        where = run
+        root_nodes = by_name.get(root, [])
+        if not root_nodes:
+            notes.append(
+                (
+                    where,
+                    f"{guess}: the DAG holds no {root} (BuildName's root); the name stays a guess",
+                )
+            )
+            continue
+        closure = set(root_nodes)
+        todo = list(root_nodes)
+        while todo:
+            for child in children.get(todo.pop(), ()):
+                if child not in closure:
+                    closure.add(child)
+                    todo.append(child)
+        candidates = sorted({str(info[k][0]) for k in closure & non_external if info[k][0]})
+        text = ""
+        if len(events):
+            mine = events[events["build"].astype(object) == keys[i]]
+            parts = [
+                mine[c].astype(object) for c in ("text", "pre_context", "post_context") if c in mine
+            ]
+            text = "\n".join(str(v) for part in parts for v in part if _text(v))
+        headers = {m for m in _LOG_HEADER.findall(text) if m in candidates}
+        words = {
+            name
+            for name in candidates
+            if re.search(rf"(?<![a-z0-9-]){re.escape(name)}(?![a-z0-9-])", text)
+        }
+        answer, why = None, ""
+        if len(headers) == 1:
+            answer, why = headers.pop(), "Spack's log header in the report's error/warning context"
+        elif len(words) == 1:
+            answer, why = (
+                words.pop(),
+                "the only package of the root's DAG the report's errors/warnings name",
+            )
+        elif candidates == [guess]:
+            answer, why = guess, "the only package of the root's DAG Spack builds"
+        if answer is None:
+            notes.append(
+                (
+                    where,
+                    f"{guess}: the DAG does not settle which of {', '.join(candidates)} this "
+                    "single-package report built; the name stays BuildName's guess",
+                )
+            )
+            continue
+        names[i] = answer
+        tags[i] = tuple(t for t in tuple(tags[i] or ()) if t != NAME_FROM_BUILDNAME)
+        settled.add((run, guess))
+        notes.append(
+            (
+                where,
+                f"{answer}: the package this single-package report built, by the DAG ({why})"
+                + (
+                    "; BuildName's guess confirmed"
+                    if answer == guess
+                    else f"; BuildName named {guess}, the install command's root"
+                ),
+            )
+        )
+    return {"settled": settled, "notes": notes}
+
+
+def _settled_guess_note(note: tuple[str, str], checked: dict[str, Any]) -> bool:
+    """Whether ``note`` is the BuildName note of a guess the DAG settled."""
+    where, message = note
+    if not str(message).startswith(NAME_FROM_BUILDNAME_NOTE):
+        return False
+    run = Path(str(where)).parent.name
+    return any(
+        run == r and str(message).startswith(f"{NAME_FROM_BUILDNAME_NOTE} {g!r}")
+        for r, g in checked["settled"]
     )
 
 

@@ -807,7 +807,10 @@ def test_install_tree_stage_superseded_by_its_install_is_a_note() -> None:
     assert superseded, "the example data has a stage directory of an installed hash"
     data = load_install_tree(root)
     assert data.problems == []
-    assert sorted(Path(name).name for name, _ in data.notes) == [d.name for d in superseded]
+    # besides: openmpi's failed stage directory has no spec, so no DAG says what it blocked
+    stages = [(w, m) for w, m in data.notes if not m.startswith("no DAG")]
+    assert sorted(Path(name).name for name, _ in stages) == [d.name for d in superseded]
+    assert [m for _, m in data.notes if m.startswith("no DAG for openmpi")]
     for d in superseded:
         key = d.name.rsplit("-", 1)[-1]
         row = data.builds[data.builds["build"] == key]

@@ -435,3 +435,45 @@ def test_folder_with_a_report_and_an_install_tree_uses_the_trees_dag(tmp_path: P
     # the tree's DAG (tinyutil on another machine) does not hold tinybroken: said so
     notes = [m for _, m in data.notes if m.startswith("no DAG")]
     assert len(notes) == 1 and "does not hold it" in notes[0]
+
+
+def _single_without_configure(tmp_path: Path, header: bool = True) -> Path:
+    """cdash-single-tinybroken without its Configure.xml (the package then named only by
+    BuildName, ``tinybrokenapp``: the install command's root); ``header=False`` also drops
+    Spack's ``build output for tinybroken:`` line from the error contexts."""
+    folder = tmp_path / "cdash-single-no-configure"
+    shutil.copytree(CDASH_SINGLE, folder)
+    (folder / "Configure.xml").unlink()
+    if not header:
+        build = folder / "Build.xml"
+        build.write_text(build.read_text().replace("build output for tinybroken:\n", ""))
+    return folder
+
+
+def test_cdash_single_without_configure_says_the_name_is_buildnames(tmp_path: Path) -> None:
+    data = sma.load_cdash(_single_without_configure(tmp_path))
+    assert list(data.builds["spec_name"]) == ["tinybrokenapp"]  # what BuildName says
+    notes = [m for _, m in data.notes if m.startswith("package name taken from BuildName")]
+    assert len(notes) == 1 and "'tinybrokenapp'" in notes[0] and "--dag PATH" in notes[0]
+
+
+@pytest.mark.parametrize("header", [True, False], ids=["log header", "names in errors"])
+def test_cdash_single_without_configure_takes_the_dags_answer(
+    tmp_path: Path, header: bool
+) -> None:
+    folder = _single_without_configure(tmp_path, header=header)
+    for data in (sma.load_cdash(folder, dag=DAG), sma.load(folder, DAG)):
+        assert _answers(data) == EXPECTED  # tinybroken built (and failed), not tinybrokenapp
+        assert not [m for _, m in data.notes if m.startswith("package name taken from")]
+        assert any("BuildName named tinybrokenapp" in m for _, m in data.notes)
+        broken = data.builds[data.builds["spec_name"] == "tinybroken"].iloc[0]
+        assert broken["dag_hash"] == BROKEN and "name-from-buildname" not in broken["tags"]
+
+
+def test_cdash_single_guess_kept_when_the_dag_cannot_check_it(tmp_path: Path) -> None:
+    data = sma.load_cdash(
+        _single_without_configure(tmp_path), dag=DATA / "specs" / "tinyapp-spack-0.22.1.json"
+    )
+    assert list(data.builds["spec_name"]) == ["tinybrokenapp"]
+    assert [m for _, m in data.notes if m.startswith("package name taken from BuildName")]
+    assert any("holds no tinybrokenapp" in m for _, m in data.notes)
