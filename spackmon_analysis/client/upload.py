@@ -101,7 +101,9 @@ def upload_sources(
         data = with_dag_frames(data, *dag)
     fill = {"spack_version": spack_version, "hostname": hostname, "kernel_version": kernel_version}
     graphs = source_graphs([*paths, *dag])
-    runs, left_out, notes = upload_runs(data, fill=fill, tags=tags, graphs=graphs)
+    runs, left_out, notes = upload_runs(
+        data, fill=fill, tags=tags, graphs=graphs, spec_files=spec_file_documents(paths)
+    )
     summary = replay_runs(client, runs, show=show, workers=workers, title="Upload", batch=batch)
     summary.left_out.extend(left_out)
     summary.notes.extend(notes)
@@ -123,6 +125,38 @@ def source_graphs(paths: Sequence[Any]) -> list[Any]:
         elif isinstance(path, str | os.PathLike):
             graphs.extend(_graphs_of(Path(path).expanduser()))
     return graphs
+
+
+def spec_file_documents(paths: Sequence[Any]) -> list[tuple[str, Any, Any]]:
+    """``(path, document, graph)`` of each spec file among ``paths`` and in the folders they
+    name (the files :func:`~spackmon_analysis.loaders.detect.load` reads as spec files; a
+    save-local run's own spec files are the run's), read under the upload rules; a file
+    that cannot be read is left out here (the loader named it in ``notes``)."""
+    from ..loaders import detect
+    from ..spec import load_spec
+    from .specfiles import read_spec_document
+
+    found: list[tuple[Path, Path | None]] = []
+    for path in paths:
+        if not isinstance(path, str | os.PathLike):
+            continue
+        target = Path(path).expanduser()
+        if target.is_file() and detect.is_spec_file(target):
+            found.append((target, None))
+        elif target.is_dir() and not detect.is_report(target):
+            try:
+                inputs = detect.find_inputs(target)
+            except _READ_ERRORS:
+                continue
+            found += [(f, target) for f in inputs.get(detect.SPECFILES.name, [])]
+    out: list[tuple[str, Any, Any]] = []
+    for spec_file, root in found:
+        try:
+            document = read_spec_document(spec_file, within=root)
+            out.append((str(spec_file), document, load_spec(document, name=str(spec_file))))
+        except _READ_ERRORS:
+            continue
+    return out
 
 
 def _graphs_of(target: Path) -> list[Any]:
@@ -149,6 +183,7 @@ def _graphs_of(target: Path) -> list[Any]:
     graphs += _prefix_graphs(found.get(detect.INSTALLS.name, []))
     graphs += _environment_graphs(found.get(detect.ENVIRONMENT.name, []))
     graphs += _database_graphs(found.get(detect.DATABASE.name, []))
+    graphs += [graph for _, _, graph in spec_file_documents([target])]
     return graphs
 
 
@@ -236,6 +271,7 @@ def upload_runs(
     fill: Mapping[str, str | None] | None = None,
     tags: str | Iterable[str] | None = None,
     graphs: Sequence[Any] = (),
+    spec_files: Sequence[tuple[str, Any, Any]] = (),
 ) -> tuple[list[Any], list[tuple[str, str]], list[tuple[str, str]]]:
     """The loaded ``data`` (a frame set or ``MonitorData``) as runs for the replay engine:
     ``(runs, left_out, notes)``; ``left_out`` names every build or spec not sent and why,
@@ -390,6 +426,29 @@ def upload_runs(
                 run.spec_documents.append((document, version, label))
                 sent.update(dag.closure([root]))
 
+    # spec files given (or found in a folder) whose specs no build sent: each goes to
+    # specs/new as it is written, as `spackmon upload SPECFILE` sends one
+    if spec_files:
+        alone = SaveLocalRun(path=Path("spec files"), name="spec files")
+        for where, document, graph in spec_files:
+            spec_keys = [dag.key_of(k) or k for k in graph.nodes]
+            if spec_keys and all(k in sent for k in spec_keys):
+                continue  # sent as the DAG of a build
+            version = graph.spack_version or _text(fill.get("spack_version"))
+            if version is None:
+                left_out.append(
+                    (
+                        where,
+                        "not sent: the spec file carries no Spack version (pass "
+                        "--spack-version / spack_version=)",
+                    )
+                )
+                continue
+            alone.specs.append((graph, version, where))
+            alone.spec_documents.append((document, version, where))
+            sent.update(spec_keys)
+        if alone.spec_documents:
+            runs.append(alone)
     unused = [k for k in dag.keys if k not in sent and not dag.is_minimal(k)]
     if unused:
         names = ", ".join(dag.label(k) for k in unused[:8]) + (", ..." if len(unused) > 8 else "")

@@ -22,6 +22,7 @@ from .assemble import FrameSet, concat_frames, fill_dag_hashes
 from .database_index import database_frames, is_install_database
 from .environment import LOCKFILE_NAME, environment_frames
 from .installs import (
+    _NEW_INSTALLER_LOG,
     build_directory_hash,
     install_tree_frames,
     is_build_directory,
@@ -105,10 +106,71 @@ DATABASE = Source(
     "an install database (.spack-db with index.json or failures/)",
 )
 
+#: The suffixes of a spec file (``spack spec --json|--yaml``, ``spec.json``, buildcache
+#: ``.spec.json``, clearsigned ``.sig``, gzipped ``.gz``).
+SPEC_SUFFIXES = (".json", ".yaml", ".yml", ".gz", ".sig")
+#: Files with a spec suffix Spack writes that are not spec files.
+NOT_SPEC_FILES = frozenset(
+    {
+        "spack.yaml",
+        "spack.lock",
+        "index.json",
+        "install_times.json",
+        "install_manifest.json",
+        "install_environment.json",
+        "repo.yaml",
+    }
+)
+
+
+def is_spec_file(path: Path) -> bool:
+    """Whether ``path`` looks like a spec file by its name (a spec suffix, not a file Spack
+    writes for something else); its content decides when it is read (:func:`spec_files_frames`)."""
+    name = path.name.lower()
+    return (
+        path.suffix.lower() in SPEC_SUFFIXES
+        and name not in NOT_SPEC_FILES
+        and path.is_file()
+        and not is_junit_file(path)
+    )
+
+
+def spec_files_frames(paths: list[Path], root: Path | None = None) -> FrameSet:
+    """The specs and dependencies of the spec files ``paths`` (no builds: a spec file
+    records no build); a file that is not a readable spec file is named in ``notes`` and
+    left out (read under the :mod:`~spackmon_analysis.localfiles` rule when ``root`` is
+    given: no symbolic link out of it)."""
+    from .. import localfiles
+    from ..errors import SpackmonError
+    from ..spec import load_spec
+    from .assemble import Assembler
+
+    asm = Assembler(keep_output=False, rules=None)
+    notes: list[tuple[str, str]] = []
+    for path in paths:
+        try:
+            content = localfiles.read_local(path, root)  # the size (and symlink) rule
+            graph = load_spec(content, name=str(path))
+        except (SpackmonError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", None) or str(exc)
+            notes.append((str(path), f"not a spec file ({reason}); not loaded"))
+            continue
+        asm.add_graph(graph)
+    return asm.result(str(root) if root is not None else "spec files", notes=notes)
+
+
+SPECFILES = Source(
+    "spec file",
+    is_spec_file,
+    lambda root, paths, **kwargs: [spec_files_frames(paths, root)],
+    "a spec file (.json, .yaml: spack spec --json, spec.json)",
+    files=True,
+)
+
 #: The kinds of input :func:`load` looks for, in the order their frame sets are joined.
 #: A new source: a module in ``loaders/`` returning frame sets, and one entry here (or a
 #: :func:`register` call).
-SOURCES: list[Source] = [SAVE_LOCAL, INSTALLS, JUNIT, CDASH, ENVIRONMENT, DATABASE]
+SOURCES: list[Source] = [SAVE_LOCAL, INSTALLS, JUNIT, CDASH, ENVIRONMENT, DATABASE, SPECFILES]
 
 
 def register(source: Source) -> None:
@@ -131,6 +193,7 @@ def _walk_folder(root: Path, skipped: list[tuple[str, str]] | None = None) -> di
     found: dict[str, list[Path]] = {s.name: [] for s in SOURCES}
     folders = [s for s in SOURCES if not s.files]
     files = [s for s in SOURCES if s.files]
+    runs = found[SAVE_LOCAL.name] if SAVE_LOCAL.name in found else []
     for dirpath, dirnames, filenames in os.walk(root):  # top-down, depth first
         here = Path(dirpath)
         stop = False
@@ -141,6 +204,8 @@ def _walk_folder(root: Path, skipped: list[tuple[str, str]] | None = None) -> di
             if source.matches(here):
                 seen.append(here)
                 stop = stop or not source.holds_others
+        # a save-local run's own spec files (spec-*-config.json) are the run's
+        in_run = bool(runs) and here.is_relative_to(runs[-1])
         for name in sorted(filenames) if files else ():
             path = here / name
             if path.is_symlink() and not path.resolve().is_relative_to(real_root):
@@ -153,6 +218,8 @@ def _walk_folder(root: Path, skipped: list[tuple[str, str]] | None = None) -> di
                     )
                 continue
             for source in files:
+                if source is SPECFILES and in_run:
+                    continue
                 if source.matches(path):
                     found[source.name].append(path)
                     break
@@ -162,6 +229,58 @@ def _walk_folder(root: Path, skipped: list[tuple[str, str]] | None = None) -> di
         # .spack: a prefix's metadata; .spack-env: an environment's views and repos
         dirnames[:] = sorted(d for d in dirnames if d not in (".spack", ".spack-env"))
     return {name: sorted(paths) for name, paths in found.items()}
+
+
+def _not_loaded(root: Path, found: dict[str, list[Path]]) -> list[tuple[str, str]]:
+    """What a load of the folder ``root`` leaves out, each named once: the topmost folders
+    holding no input of any source, the files that are none (outside save-local runs,
+    whose files are the run's, and environment directories, whose ``spack.yaml`` goes with
+    its ``spack.lock``), and symbolic links to folders (never followed)."""
+    inputs = [path for paths in found.values() for path in paths]
+    used: set[Path] = set()
+    for path in inputs:
+        used.add(path)
+        used.update(path.parents)
+    owners = [  # folders whose files belong to their input
+        *found.get(SAVE_LOCAL.name, []),
+        *(lock.parent for lock in found.get(ENVIRONMENT.name, [])),
+    ]
+    matched = set(inputs)
+    # Spack 1.1's experimental installer keeps a stage's log beside it in the stage root
+    # (``<stage directory name>-<random>.log``): the stage directory's loader reads it
+    stage_names = {path.name for path in found.get(INSTALLS.name, [])}
+    kinds = ", ".join(source.name for source in SOURCES)
+    files = ", ".join(source.name for source in SOURCES if source.files)
+    notes: list[tuple[str, str]] = []
+    todo = [root]
+    while todo:
+        here = todo.pop()
+        if here in matched and here != root:
+            continue  # an input: its loader reads (and names) what is inside
+        owned = any(here.is_relative_to(o) for o in owners)
+        try:
+            children = sorted(here.iterdir())
+        except OSError as exc:
+            notes.append((str(here), f"cannot be listed ({exc.strerror}); not loaded"))
+            continue
+        for child in reversed(children):
+            if child in matched:
+                continue
+            if child.is_symlink() and child.is_dir():
+                notes.append((str(child), "a symbolic link to a folder; not followed"))
+            elif child.is_dir():
+                if child.name in (".spack", ".spack-env") or owned:
+                    continue  # a prefix's metadata, an environment's views; a run's own
+                if child in used:
+                    todo.append(child)
+                else:
+                    notes.append((str(child), f"holds no {kinds}; not loaded"))
+            elif not owned:
+                log = _NEW_INSTALLER_LOG.match(child.name)
+                if log and log.group("stage") in stage_names:
+                    continue
+                notes.append((str(child), f"not a {files.replace(', ', ' nor a ')}; not loaded"))
+    return sorted(notes)
 
 
 def find_inputs(root: str | os.PathLike[str]) -> dict[str, list[Path]]:
@@ -587,13 +706,6 @@ def _load_folder(target: Path, found: dict[str, list[Path]], **kwargs: Any) -> F
             parts += source.load(target, found[source.name], **kwargs)
     data = concat_frames(parts)
     data.source = str(target)
-    inputs = [path for paths in found.values() for path in paths]
-    kinds = ", ".join(source.name for source in SOURCES)
-    for child in sorted(target.iterdir()):
-        if not child.is_dir() or child.name.startswith("."):
-            continue
-        if not any(s == child or child in s.parents for s in inputs):
-            data.notes.append((str(child), f"holds no {kinds}; not loaded"))
     paths = {build_directory_hash(b): str(b) for b in found.get(INSTALLS.name, [])}
     merged = _merge_database_builds(_merge_directories_into_runs(data, paths))
     if found.get(JUNIT.name) or found.get(CDASH.name):
@@ -658,7 +770,10 @@ def load(path: str | os.PathLike[str], *more: str | os.PathLike[str], **kwargs: 
         found = _walk_folder(target, skipped)
         data = _load_walked(target, found, bool(skipped), **kwargs)
         if data is not None:
+            named = {str(where) for where, _ in data.notes}
             data.notes.extend(skipped)
+            # never silently: every file or folder the walk left out (once)
+            data.notes.extend(n for n in _not_loaded(target, found) if n[0] not in named)
             return data
     exc = ConfigError(f"{target}: neither " + " nor ".join(s.describe for s in SOURCES))
     exc.path = str(target)
@@ -688,16 +803,13 @@ def _load_walked(
     return None
 
 
-_SPEC_SUFFIXES = (".json", ".yaml", ".yml", ".gz", ".sig")
-
-
 def _load_several(paths: list[Any], **kwargs: Any) -> FrameSet:
     """:func:`load` of several paths: see there."""
     parts: list[FrameSet] = []
     dags: list[Path] = []
     for path in paths:
         target = Path(path).expanduser()
-        is_spec = target.suffix.lower() in _SPEC_SUFFIXES and not is_junit_file(target)
+        is_spec = target.suffix.lower() in SPEC_SUFFIXES and not is_junit_file(target)
         if target.is_file() and is_spec:
             dags.append(target)
         else:
