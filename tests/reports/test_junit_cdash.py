@@ -458,9 +458,7 @@ def test_cdash_single_without_configure_says_the_name_is_buildnames(tmp_path: Pa
 
 
 @pytest.mark.parametrize("header", [True, False], ids=["log header", "names in errors"])
-def test_cdash_single_without_configure_takes_the_dags_answer(
-    tmp_path: Path, header: bool
-) -> None:
+def test_cdash_single_without_configure_takes_the_dags_answer(tmp_path: Path, header: bool) -> None:
     folder = _single_without_configure(tmp_path, header=header)
     for data in (sma.load_cdash(folder, dag=DAG), sma.load(folder, DAG)):
         assert _answers(data) == EXPECTED  # tinybroken built (and failed), not tinybrokenapp
