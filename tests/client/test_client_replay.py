@@ -275,7 +275,8 @@ def test_each_build_goes_in_order_after_its_own_spec(monitor, tmp_path, batch, m
     first_end = next(i for i, (e, p, _b) in enumerate(log) if e == "end" and p == "builds/new/")
     if batch:  # the first group's builds/new batch went alone, then groups of 7 builds
         assert starts[6] < first_end < starts[7]
-        assert [len(b) for b in batches if b[0] == "builds/new/"] == [7] * 8 + [4]
+        # groups run side by side, so their batches end in any order: count them, not order
+        assert sorted(len(b) for b in batches if b[0] == "builds/new/") == [4] + [7] * 8
         assert len(batches) == 1 + 9 + 9  # specs, then per group: builds, phases + statuses
     else:
         assert starts[0] < first_end < starts[1]  # the environment's first build went alone
