@@ -254,3 +254,60 @@ FRAME_COLUMNS: dict[str, list[tuple[str, str, tuple[str, ...] | None]]] = {
 FRAME_NAMES = ("specs", "dependencies", "builds", "phases", "events")
 #: The history frames: every attempt of every build (a build row shows its latest attempt).
 ATTEMPT_FRAMES = ("attempts", "attempt_phases", "attempt_events")
+
+_API_EVENT_FIELDS = (
+    "id", "build", "phase", "phase_name", "attempt", "kind", "text", "line_no",
+    "source_file", "source_line_no", "pre_context", "post_context", "repeat_count", "classes",
+)  # fmt: skip
+_API_PHASE_FIELDS = (
+    "id", "build", "attempt", "name", "status", "output", "output_size", "created_at",
+    "updated_at",
+)  # fmt: skip
+#: The data API's contract: the fields of each ``/api/<route>/`` row, in the order the
+#: server's row shapers (``server/queries.py``) give them. The server checks ``fields=``
+#: against it, the client's pulls give an empty pull these columns (``ROUTE_COLUMNS``); a
+#: test checks the rows the server sends against it.
+DATA_API_FIELDS: dict[str, tuple[str, ...]] = {
+    "specs": (
+        "id", "name", "version", "full_hash", "hash", "build_hash", "dag_hash",
+        "package_hash", "spack_version", "namespace", "compiler_name", "compiler_version",
+        "compiler", "architecture", "platform", "os", "target", "parameters", "external",
+        "external_path", "is_root", "created_at",
+    ),
+    "dependencies": (
+        "id", "spec", "dependency", "spec_full_hash", "dependency_full_hash", "spec_name",
+        "dependency_name", "deptypes", "virtuals",
+    ),
+    "builds": (
+        "id", "spec", "spec_name", "spec_version", "full_hash", "status",
+        "build_environment", "host_os", "platform", "host_target", "hostname",
+        "kernel_version", "spack_version", "tags", "owner", "config_args", "created_at",
+        "updated_at", "attempt", "attempts",
+    ),
+    "buildenvironments": (
+        "id", "hostname", "host_os", "platform", "host_target", "kernel_version",
+    ),
+    "buildphases": _API_PHASE_FIELDS,
+    "builderrors": _API_EVENT_FIELDS,
+    "buildwarnings": _API_EVENT_FIELDS,
+    "attempts": (
+        "id", "build", "number", "status", "latest", "started_at", "run_time", "created_at",
+        "updated_at",
+    ),
+    "attemptphases": _API_PHASE_FIELDS,
+    "attempterrors": _API_EVENT_FIELDS,
+    "attemptwarnings": _API_EVENT_FIELDS,
+    "installfiles": (
+        "id", "build", "path", "prefix", "ftype", "mode", "owner", "group", "hash", "size",
+        "time", "extra",
+    ),
+    "attributes": (
+        "id", "build", "analyzer", "name", "install_file", "value", "json_value",
+        "binary_value",
+    ),
+    "environmentvariable": ("id", "build", "name", "value"),
+    "compilers": ("id", "name", "version"),
+    "architectures": ("id", "platform", "os", "target", "target_name"),
+    "targets": ("id", "name", "vendor", "generation", "features", "parents"),
+    "features": ("id", "name"),
+}  # fmt: skip

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..errors import ConfigError, MonitorError
+from ..records import DATA_API_FIELDS
 from .auth import Authenticated, _dig
 from .defaults import PULL_ROUTES as PULL_ROUTES  # data API routes behind the pull shortcuts
 from .progress import _progress_bar
@@ -14,61 +15,11 @@ from .progress import _progress_bar
 MAX_PAGES = 10_000
 
 
-#: The fields of each data API route's rows, in the server's order (the embedded
-#: monitor's schema; ``spackmon_analysis.server.queries.ROUTES`` shapes the rows and a test
-#: checks that the two agree). An empty pull's ``to_frame()`` gets these columns.
-#: ``buildphases`` rows carry ``output`` only when the pull has ``output=1``.
-ROUTE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "specs": (
-        "id", "name", "version", "full_hash", "hash", "build_hash", "dag_hash",
-        "package_hash", "spack_version", "namespace", "compiler_name", "compiler_version",
-        "compiler", "architecture", "platform", "os", "target", "parameters", "external",
-        "external_path", "is_root", "created_at",
-    ),
-    "dependencies": (
-        "id", "spec", "dependency", "spec_full_hash", "dependency_full_hash", "spec_name",
-        "dependency_name", "deptypes", "virtuals",
-    ),
-    "builds": (
-        "id", "spec", "spec_name", "spec_version", "full_hash", "status",
-        "build_environment", "host_os", "platform", "host_target", "hostname",
-        "kernel_version", "spack_version", "tags", "owner", "config_args", "created_at",
-        "updated_at", "attempt", "attempts",
-    ),
-    "buildenvironments": (
-        "id", "hostname", "host_os", "platform", "host_target", "kernel_version",
-    ),
-    "buildphases": (
-        "id", "build", "attempt", "name", "status", "output", "output_size", "created_at",
-        "updated_at",
-    ),
-    "builderrors": (
-        "id", "build", "phase", "phase_name", "attempt", "kind", "text", "line_no",
-        "source_file", "source_line_no", "pre_context", "post_context", "repeat_count",
-        "classes",
-    ),
-    "attempts": (
-        "id", "build", "number", "status", "latest", "started_at", "run_time", "created_at",
-        "updated_at",
-    ),
-    "installfiles": (
-        "id", "build", "path", "prefix", "ftype", "mode", "owner", "group", "hash", "size",
-        "time", "extra",
-    ),
-    "attributes": (
-        "id", "build", "analyzer", "name", "install_file", "value", "json_value",
-        "binary_value",
-    ),
-    "environmentvariable": ("id", "build", "name", "value"),
-    "compilers": ("id", "name", "version"),
-    "architectures": ("id", "platform", "os", "target", "target_name"),
-    "targets": ("id", "name", "vendor", "generation", "features", "parents"),
-    "features": ("id", "name"),
-}  # fmt: skip
-ROUTE_COLUMNS["buildwarnings"] = ROUTE_COLUMNS["builderrors"]
-ROUTE_COLUMNS["attemptphases"] = ROUTE_COLUMNS["buildphases"]
-ROUTE_COLUMNS["attempterrors"] = ROUTE_COLUMNS["builderrors"]
-ROUTE_COLUMNS["attemptwarnings"] = ROUTE_COLUMNS["builderrors"]
+#: The fields of each data API route's rows, in the server's order
+#: (:data:`spackmon_analysis.records.DATA_API_FIELDS`, the one definition). An empty pull's
+#: ``to_frame()`` gets these columns. ``buildphases`` rows carry ``output`` only when the pull
+#: has ``output=1``.
+ROUTE_COLUMNS = DATA_API_FIELDS
 
 
 class PaginatedPull(Sequence):

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, Table, Text, and_, cast, false, func, or_, select
 from sqlalchemy.sql import ColumnElement, Select
 
 from ..errors import ConfigError
+from ..records import DATA_API_FIELDS
 from .tables import (
     Store,
     architectures,
@@ -694,60 +695,9 @@ ROUTES: dict[str, Route] = {
 }
 
 
-_EVENT_FIELDS = (
-    "id", "build", "phase", "phase_name", "attempt", "kind", "text", "line_no",
-    "source_file", "source_line_no", "pre_context", "post_context", "repeat_count", "classes",
-)  # fmt: skip
-_PHASE_FIELDS = (
-    "id", "build", "attempt", "name", "status", "output", "output_size", "created_at",
-    "updated_at",
-)  # fmt: skip
 #: The fields of each route's rows, in the order its row shaper gives them (``fields=`` may
-#: name these; the client's ``ROUTE_COLUMNS`` is a copy, a test keeps the two equal).
-ROUTE_FIELDS: dict[str, tuple[str, ...]] = {
-    "specs": (
-        "id", "name", "version", "full_hash", "hash", "build_hash", "dag_hash",
-        "package_hash", "spack_version", "namespace", "compiler_name", "compiler_version",
-        "compiler", "architecture", "platform", "os", "target", "parameters", "external",
-        "external_path", "is_root", "created_at",
-    ),
-    "dependencies": (
-        "id", "spec", "dependency", "spec_full_hash", "dependency_full_hash", "spec_name",
-        "dependency_name", "deptypes", "virtuals",
-    ),
-    "builds": (
-        "id", "spec", "spec_name", "spec_version", "full_hash", "status",
-        "build_environment", "host_os", "platform", "host_target", "hostname",
-        "kernel_version", "spack_version", "tags", "owner", "config_args", "created_at",
-        "updated_at", "attempt", "attempts",
-    ),
-    "buildenvironments": (
-        "id", "hostname", "host_os", "platform", "host_target", "kernel_version",
-    ),
-    "buildphases": _PHASE_FIELDS,
-    "builderrors": _EVENT_FIELDS,
-    "buildwarnings": _EVENT_FIELDS,
-    "attempts": (
-        "id", "build", "number", "status", "latest", "started_at", "run_time", "created_at",
-        "updated_at",
-    ),
-    "attemptphases": _PHASE_FIELDS,
-    "attempterrors": _EVENT_FIELDS,
-    "attemptwarnings": _EVENT_FIELDS,
-    "installfiles": (
-        "id", "build", "path", "prefix", "ftype", "mode", "owner", "group", "hash", "size",
-        "time", "extra",
-    ),
-    "attributes": (
-        "id", "build", "analyzer", "name", "install_file", "value", "json_value",
-        "binary_value",
-    ),
-    "environmentvariable": ("id", "build", "name", "value"),
-    "compilers": ("id", "name", "version"),
-    "architectures": ("id", "platform", "os", "target", "target_name"),
-    "targets": ("id", "name", "vendor", "generation", "features", "parents"),
-    "features": ("id", "name"),
-}  # fmt: skip
+#: name these): the data API's contract, defined once in :mod:`spackmon_analysis.records`.
+ROUTE_FIELDS = DATA_API_FIELDS
 
 
 def check_fields(route_name: str, fields: Any) -> tuple[str, ...] | None:
