@@ -10,6 +10,7 @@ import shutil
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,19 @@ DATA = Path(__file__).resolve().parent / "data"
 SPECS = DATA / "specs"
 SAVE_LOCAL = DATA / "save-local"
 INSTALLS = DATA / "installs"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """Each test on both databases: None (a temporary SQLite file, the default of
+    ``LocalMonitor``) or a URL to a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield None
+    else:
+        from testlib import postgres_schema
+
+        with postgres_schema() as url:
+            yield url
 
 
 @pytest.fixture

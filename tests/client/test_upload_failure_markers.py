@@ -11,13 +11,11 @@ PostgreSQL, in-process.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from testlib import postgres_schema
 
 import spackmon_analysis as sma
 from spackmon_analysis import MonitorData, failure_rates, failure_trends, failures
@@ -33,15 +31,6 @@ COUNTS = ["builds", "failed", "blocked", "succeeded", "unknown"]
 
 def _tree(release: str) -> Path:
     return SPACK_1X / f"v{release}" / "opt" / "spack"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    if request.param == "sqlite":
-        yield None
-    else:
-        with postgres_schema() as url:
-            yield url
 
 
 def _rows(data: Any) -> set[tuple[Any, ...]]:
@@ -70,7 +59,7 @@ def _counts(table: pd.DataFrame, by: str) -> dict[Any, list[int]]:
 @pytest.mark.slow
 @pytest.mark.parametrize("release", RELEASES)
 def test_a_tree_with_failure_markers_uploaded_alone_answers_as_offline(
-    database: str | None, release: str, monkeypatch: pytest.MonkeyPatch
+    db_url: str | None, release: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tree = _tree(release)
     offline = sma.load(tree)
@@ -80,7 +69,7 @@ def test_a_tree_with_failure_markers_uploaded_alone_answers_as_offline(
     }
     assert {(n, role, err, by) for n, role, _h, err, by in _rows(offline)} == expected
 
-    with sma.LocalMonitor(database, in_process=True) as mon:
+    with sma.LocalMonitor(db_url, in_process=True) as mon:
         mon.add_user("ci")
         with mon.client("ci", progress=False) as client:
             summary = client.upload(tree)

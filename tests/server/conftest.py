@@ -18,20 +18,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 from sqlalchemy import func, select
-from testlib import postgres_schema
 
 from spackmon_analysis.server import LocalMonitor
 from spackmon_analysis.server.tables import metadata
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
-    """None (a temporary SQLite file) or a URL to a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield None
-    else:
-        with postgres_schema() as url:
-            yield url
 
 
 @pytest.fixture
