@@ -357,7 +357,7 @@ def seed_database(path: Path, n_builds: int, seed: int = 0) -> dict[str, int]:
     }
 
 
-# the queries the data API routes run (server/queries.py), as plain SQL
+# the queries the data API routes run (server/queries/rows.py), as plain SQL
 _SQL = {
     "specs": "SELECT * FROM specs ORDER BY id",
     "dependencies": (

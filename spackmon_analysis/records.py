@@ -264,7 +264,7 @@ _API_PHASE_FIELDS = (
     "updated_at",
 )  # fmt: skip
 #: The data API's contract: the fields of each ``/api/<route>/`` row, in the order the
-#: server's row shapers (``server/queries.py``) give them. The server checks ``fields=``
+#: server's row shapers (``server/queries/rows.py``) give them. The server checks ``fields=``
 #: against it, the client's pulls give an empty pull these columns (``ROUTE_COLUMNS``); a
 #: test checks the rows the server sends against it.
 DATA_API_FIELDS: dict[str, tuple[str, ...]] = {

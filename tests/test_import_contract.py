@@ -42,7 +42,7 @@ LAYERS: dict[str, int] = {
     # 3: the sources (loaders) and, beside them, the server
     "loaders.": 3,
     "loaders": 3,
-    "server.": 3,
+    "server.": 3,  # every module of server/ (app, routes/, ingest/, tables/, queries/ ...)
     "server": 3,
     # 4: the client (it replays the loaders' records) and the analysis rules over frames
     #    (failures never imports MonitorData: it reads any object with the frames)

@@ -119,7 +119,7 @@ def test_a_server_cap_row_becomes_an_event_without_a_line() -> None:
 
 
 def test_the_sqlite_store_begins_its_own_transactions(tmp_path: Path) -> None:
-    # server/tables.py: the write engine's BEGIN IMMEDIATE takes the write lock at once (its
+    # server/tables/store.py: the write engine's BEGIN IMMEDIATE takes the write lock at once (its
     # dialect subclass, not a patched method); the read engine's plain BEGIN takes none
     import sqlite3
 

@@ -194,7 +194,7 @@ def test_all_and_big_pages_stream_in_bounded_memory(alice, mon, http):
 def test_one_phase_is_streamed_in_pieces(alice, mon, monkeypatch, http):
     """GET /api/buildphases/<id>/ reads and sends the output in pieces of characters (here 1000;
     multi-byte characters cut nowhere), and holds about one piece, not the log."""
-    from spackmon_analysis.server import queries
+    from spackmon_analysis.server.queries import reads
 
     build_id = _build(alice)
     text = "".join(f'line {i}: é € 😀 "quoted" \\ tab\t\n' for i in range(3000))
@@ -205,7 +205,7 @@ def test_one_phase_is_streamed_in_pieces(alice, mon, monkeypatch, http):
         )
         assert r.status_code == 200, r.text
     rows = http.get(f"{mon.url}/api/buildphases/", params={"output": 1}).json()["results"]
-    monkeypatch.setattr(queries, "OUTPUT_PIECE", 1000)
+    monkeypatch.setattr(reads, "OUTPUT_PIECE", 1000)
     for row in rows:
         one = http.get(f"{mon.url}/api/buildphases/{row['id']}/")
         assert one.status_code == 200
@@ -219,7 +219,7 @@ def test_one_phase_is_streamed_in_pieces(alice, mon, monkeypatch, http):
         {"build_id": build_id, "phase_name": "big", "status": "SUCCESS", "output": big},
     )
     big_id = rows[-1]["id"] + 1
-    monkeypatch.setattr(queries, "OUTPUT_PIECE", 1 << 20)
+    monkeypatch.setattr(reads, "OUTPUT_PIECE", 1 << 20)
     got = []
 
     def fetch() -> None:
