@@ -30,7 +30,8 @@ from .auth import Authenticated, _dig, _split_host
 from .batch import BatchLimits, advertised_batch
 from .progress import _show_progress
 from .pulls import MAX_PAGES, PaginatedPull
-from .replay import iso_utc, replay_runs
+from .replay import replay_runs
+from .replayer import iso_utc
 from .specfiles import (
     _install_spec_document,
     _looks_like_path,

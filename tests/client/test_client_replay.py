@@ -208,9 +208,9 @@ def test_each_build_goes_in_order_after_its_own_spec(monitor, tmp_path, batch, m
     order per build, item by item."""
     import threading
 
-    from spackmon_analysis.client import replay
+    from spackmon_analysis.client import batchreplay
 
-    monkeypatch.setattr(replay._BatchReplayer, "GROUP", 7)
+    monkeypatch.setattr(batchreplay._BatchReplayer, "GROUP", 7)
     from spackmon_analysis import synth
     from spackmon_analysis.loaders.savelocal import read_save_local
     from spackmon_analysis.spec import load_spec
