@@ -471,10 +471,13 @@ def test_reports_show_the_history(tmp_path: Path) -> None:
     assert "<h3>Flaky with the same inputs (0)</h3>" in page and "[new]: <code>" in page
 
 
-def test_reports_show_flaky_builds_and_slow_phases_of_a_long_history(generated: list) -> None:
+def test_reports_show_flaky_builds_and_slow_phases_of_a_long_history() -> None:
     from spackmon_analysis import report
 
-    g = generated[1]
+    # 60 specs x 20 attempts (1,200 builds: 6 flaky, 6 slowed) hold every section the check
+    # reads; the 300-spec histories of ``generated`` took five times as long to report
+    g = generate_history(60, 20, seed=1)
+    assert len(g.flaky) >= 3 and len(g.slowdowns) >= 3
     text = report.failure_report(g.data, context=False)
     flaky = text[text.index("Flaky with the same inputs (") :]
     assert flaky.startswith(f"Flaky with the same inputs ({len(g.flaky)})")
