@@ -15,6 +15,7 @@ A new module must be added to ``LAYERS``; the test names any module that is miss
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import networkx as nx
@@ -159,15 +160,20 @@ def imports_of(module: str) -> list[tuple[int, str]]:
     return found
 
 
-GRAPH = nx.DiGraph()
-for _module in MODULES:
-    GRAPH.add_node(_module)
-    for _line, _target in imports_of(_module):
-        GRAPH.add_edge(_module, _target, line=_line)
+@functools.cache
+def import_graph() -> nx.DiGraph:
+    """The package's import graph (module -> imported module, with the line), built on first
+    use: at collection it would cost every pytest-xdist worker the parse of every module."""
+    graph = nx.DiGraph()
+    for module in MODULES:
+        graph.add_node(module)
+        for line, target in imports_of(module):
+            graph.add_edge(module, target, line=line)
+    return graph
 
 
 def _where(module: str, target: str) -> str:
-    return f"{MODULES[module].relative_to(PACKAGE.parent)}:{GRAPH.edges[module, target]['line']}"
+    return f"{MODULES[module].relative_to(PACKAGE.parent)}:{import_graph().edges[module, target]['line']}"
 
 
 def test_every_module_has_a_layer() -> None:
@@ -178,7 +184,7 @@ def test_every_module_has_a_layer() -> None:
 def test_imports_point_down() -> None:
     wrong = [
         f"{_where(m, t)}: {m or '<package>'} (layer {_layer(m)}) imports {t} (layer {_layer(t)})"
-        for m, t in GRAPH.edges
+        for m, t in import_graph().edges
         if (_layer(m) or 0) < (_layer(t) or 0)
     ]
     assert not wrong, "imports that point up a layer:\n" + "\n".join(wrong)
@@ -191,7 +197,7 @@ def _top(module: str) -> str:
 def test_the_server_uses_only_what_it_may() -> None:
     wrong = [
         f"{_where(m, t)}: {m} imports {t}"
-        for m, t in GRAPH.edges
+        for m, t in import_graph().edges
         if _top(m) == "server" and _top(t) not in SERVER_MAY_USE and t != "__version__"
     ]
     assert not wrong, "the server imports outside its allowance:\n" + "\n".join(wrong)
@@ -200,17 +206,17 @@ def test_the_server_uses_only_what_it_may() -> None:
 def test_only_the_database_loader_and_the_top_import_the_server() -> None:
     wrong = [
         f"{_where(m, t)}: {m or '<package>'} imports {t}"
-        for m, t in GRAPH.edges
+        for m, t in import_graph().edges
         if _top(t) == "server" and _top(m) != "server" and m not in SERVER_USERS
     ]
     assert not wrong, "modules that reach into the server:\n" + "\n".join(wrong)
-    assert ("loaders.database", "server.tables") in GRAPH.edges
+    assert ("loaders.database", "server.tables") in import_graph().edges
 
 
 def test_no_import_cycles() -> None:
     # the package's lazy re-exports (``__getattr__``) and ``from spackmon_analysis import
     # __version__`` are not edges into the package's modules, so any cycle here is real
-    cycles = list(nx.simple_cycles(GRAPH))
+    cycles = list(nx.simple_cycles(import_graph()))
     shown = [" -> ".join([*(c or "<package>" for c in cycle), cycle[0]]) for cycle in cycles[:10]]
     assert not cycles, f"{len(cycles)} import cycle(s), e.g.:\n" + "\n".join(shown)
 
