@@ -55,8 +55,21 @@ def example() -> MonitorData:
     return load_save_local(SAVE_LOCAL)
 
 
-def test_failure_report_text(example: MonitorData) -> None:
-    text = R.failure_report(example)
+# The example's reports, made once for the module (each is a few seconds of tables and plots);
+# every test that reads them checks its own part, as it did with a report of its own.
+@pytest.fixture(scope="module")
+def example_text(example: MonitorData) -> str:
+    return R.failure_report(example)
+
+
+@pytest.fixture(scope="module")
+def example_html(example: MonitorData, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example's HTML report, written into a folder that did not exist (``sub``)."""
+    return R.write_html_report(example, tmp_path_factory.mktemp("html") / "sub" / "report.html")
+
+
+def test_failure_report_text(example: MonitorData, example_text: str) -> None:
+    text = example_text
     causes, blocked = manifest_labels()
     assert causes and blocked
     for name in causes | blocked:
@@ -90,9 +103,9 @@ def test_report_on_tiny_and_empty() -> None:
     assert "0 builds" in empty and "Root causes (0)" in empty
 
 
-def test_html_report_self_contained(example: MonitorData, tmp_path: Path) -> None:
-    path = R.write_html_report(example, tmp_path / "sub" / "report.html")
-    html = Path(path).read_text()
+def test_html_report_self_contained(example: MonitorData, example_html: Path) -> None:
+    assert example_html.parent.name == "sub" and example_html.is_file()
+    html = example_html.read_text()
     assert html.lstrip().lower().startswith("<!doctype html")
     assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", html)
     assert "<link" not in html and "<script" not in html
@@ -160,11 +173,13 @@ def test_cli_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert cli.main(["failures", str(TINY), "--db", "x.db"]) == 1
 
 
-def test_cli_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_report(
+    example: MonitorData, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "rep"
     assert cli.main(["report", str(SAVE_LOCAL), "--out", str(out)]) == 0
     names = sorted(p.name for p in out.iterdir())
-    stems = R.plot_stems(load_save_local(SAVE_LOCAL))
+    stems = R.plot_stems(example)
     assert names == sorted(["report.txt", "report.html", *(f"{s}.png" for s in stems)])
     assert "openmpi@4.1.1%gcc@12.2.0" in (out / "report.txt").read_text()
     assert f"Wrote {len(names)} files" in capsys.readouterr().out
@@ -219,6 +234,13 @@ def tiny_server() -> MonitorData:
         return MonitorData.from_client(client)
 
 
+@pytest.fixture(scope="module")
+def tiny_server_html(tiny_server: MonitorData, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The HTML report of ``tiny_server``, made once for the module."""
+    path = R.write_html_report(tiny_server, tmp_path_factory.mktemp("html") / "server.html")
+    return path.read_text()
+
+
 def _html_text(html_doc: str) -> str:
     """The visible text of an HTML page, tags dropped, entities decoded."""
     import html as html_module
@@ -241,10 +263,10 @@ def _html_cells(html_doc: str, heading: str) -> list[list[str]]:
 
 
 def test_server_data_report_says_what_it_cannot_show(
-    tiny_server: MonitorData, tmp_path: Path
+    tiny_server: MonitorData, tiny_server_html: str
 ) -> None:
     text = R.failure_report(tiny_server)
-    html_doc = Path(R.write_html_report(tiny_server, tmp_path / "r.html")).read_text()
+    html_doc = tiny_server_html
     visible = _html_text(html_doc)
     for page in (text, visible):
         assert "latest state of each build" in page
@@ -290,9 +312,9 @@ def test_server_data_report_says_what_it_cannot_show(
     assert "(server time)" in text[text.index("Blocked dependents") :].splitlines()[2]
 
 
-def test_text_and_html_sections_agree(example: MonitorData, tmp_path: Path) -> None:
-    text = R.failure_report(example)
-    visible = _html_text(Path(R.write_html_report(example, tmp_path / "r.html")).read_text())
+def test_text_and_html_sections_agree(example_text: str, example_html: Path) -> None:
+    text = example_text
+    visible = _html_text(example_html.read_text())
     headings = re.findall(r"^(\S[^\n]*\(\d+(?: runs)?\))\n-+$", text, flags=re.M)
     assert "Errors seen in more than one run (1)" in headings
     assert "Flaky builds (1)" in headings and "Error fingerprints (2)" in headings
@@ -490,7 +512,7 @@ def _captions(html_doc: str) -> dict[str, str]:
 
 
 def test_graph_caption_is_built_from_the_data(
-    example: MonitorData, tiny_server: MonitorData, tmp_path: Path
+    example_html: Path, tiny_server_html: str, tmp_path: Path
 ) -> None:
     # every run with a root-cause failure, not only the latest run (from the manifest)
     failing = [
@@ -499,12 +521,11 @@ def test_graph_caption_is_built_from_the_data(
         if any("ERROR" in b["phases"].values() for b in run["builds"].values())
     ]
     assert len(failing) == 3
-    html_doc = Path(R.write_html_report(example, tmp_path / "runs.html")).read_text()
+    html_doc = example_html.read_text()
     assert _captions(html_doc)["dependency-graph"] == (
         f"Dependency graph of the 3 runs with failures: {', '.join(failing)}"
     )
-    html_doc = Path(R.write_html_report(tiny_server, tmp_path / "server.html")).read_text()
-    caption = _captions(html_doc)["dependency-graph"]
+    caption = _captions(tiny_server_html)["dependency-graph"]
     assert caption == "Dependency graph: current state on the server"
     assert "latest run" not in caption
     one_run = load_save_local(next(p for p in TINY.iterdir() if p.is_dir()))
