@@ -94,6 +94,7 @@ _EXPORTS: dict[str, str] = {
     "failure_report": "report",
     "write_html_report": "report",
     "write_plots": "report",
+    "write_report": "report",
     # demo and synthetic data
     "run_demo": "demo",
     "example_data_dir": "demo",

@@ -264,15 +264,13 @@ def _failures(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .report import failure_report, write_html_report, write_plots
+    from .report import write_report
 
     out = output_dir(args.out, "--out", create=False)  # a bad --out fails before the work
     data = load_source(args)
-    text = failure_report(data)
-    out = output_dir(out, "--out")  # created only now, when there is something to write
-    _write(out / "report.txt", text, "--out")
-    files = [out / "report.txt", write_html_report(data, out / "report.html")]
-    files += write_plots(data, out)
+    # the tables and plots worked out once for the three kinds of file; the folder is
+    # created only when everything is ready to write
+    files = write_report(data, out)
     print(f"Wrote {len(files)} files to {out}/:")
     for path in files:
         print(f"    {Path(path).name}")

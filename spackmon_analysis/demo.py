@@ -276,15 +276,12 @@ def _run(
         result.report = text
         _say(echo, text)
         output_dir(out, "--out")
-        report_txt = out / "report.txt"
-        report_txt.write_text(text if text.endswith("\n") else text + "\n")
-        result.files.append(report_txt)
-        html_path = out / "report.html"
-        report_module.write_html_report(data, html_path, history=history)
-        _add_html_section(html_path, result.todays_section)
-        result.files.append(html_path)
-        plots = report_module.write_plots(data, out)
-        result.files.extend(Path(p) for p in (plots or []))
+        # report.txt, report.html and the plots, each plot drawn once for the page and its file
+        written = report_module.write_report(
+            data, out, history=history, text=text if text.endswith("\n") else text + "\n"
+        )
+        _add_html_section(written[1], result.todays_section)
+        result.files.extend(written)
         result.seconds = time.monotonic() - started
         _say(echo, f"\n==> wrote {len(result.files)} files to {out}/:")
         for path in result.files:

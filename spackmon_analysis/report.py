@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from . import plots
+from .errors import ConfigError
 from .failures import (
     BLOCKED,
     ROOT_CAUSE,
@@ -622,7 +623,11 @@ def failure_report(
     _check_data(data, "failure_report")
     if history is not None:
         _check_data(history, "failure_report (history)")
-    p = _parts(data)
+    return _text(data, _parts(data), context=context, history=history)
+
+
+def _text(data: MonitorData, p: _Parts, *, context: bool, history: MonitorData | None) -> str:
+    """The text of :func:`failure_report` from the report's tables ``p`` of ``data``."""
     source = getattr(data, "source", None)
     title = "Build failure report" + (f" ({source})" if isinstance(source, str) and source else "")
     lines = [title, "=" * len(title), _scope(data, p, history is not None)]
@@ -891,10 +896,13 @@ def write_plots(data: MonitorData, out: str | Path) -> list[Path]:
     attempts). :func:`plot_stems` names them for given data.
     """
     _check_data(data, "write_plots")
-    out = Path(out)
+    return _write_pngs(_render(data), Path(out))
+
+
+def _write_pngs(rendered: list[tuple[str, str, bytes]], out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for stem, _title, png in _render(data):
+    for stem, _title, png in rendered:
         path = out / f"{stem}.png"
         path.write_bytes(png)
         paths.append(path)
@@ -1083,8 +1091,24 @@ def write_html_report(
     _check_data(data, "write_html_report")
     if history is not None:
         _check_data(history, "write_html_report (history)")
+    return _write_html(Path(path), _html(data, _parts(data), _render(data), history))
+
+
+def _write_html(path: Path, page: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _html(
+    data: MonitorData,
+    p: _Parts,
+    rendered: list[tuple[str, str, bytes]],
+    history: MonitorData | None,
+) -> str:
+    """The page of :func:`write_html_report` from the report's tables ``p`` of ``data`` and
+    its plots ``rendered`` (:func:`_render`)."""
     esc = html.escape
-    p = _parts(data)
     has_history = history is not None
     source = getattr(data, "source", None)
     title = "Build failure report" + (f" ({source})" if isinstance(source, str) and source else "")
@@ -1192,7 +1216,7 @@ def write_html_report(
         out += _per_run_html(p)
 
     out.append("<h2>Plots</h2>" if p.has_runs else f"<h2>Plots ({esc(p.kind)})</h2>")
-    for stem, caption, png in _render(data):
+    for stem, caption, png in rendered:
         encoded = base64.b64encode(png).decode("ascii")
         out.append(
             f'<figure id="{esc(stem)}"><img alt="{esc(caption)}" '
@@ -1211,7 +1235,44 @@ def write_html_report(
             out.append(f"<p>{esc(_unavailable(h, False))}</p>")
 
     out.append("</body></html>")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(out) + "\n", encoding="utf-8")
-    return path
+    return "\n".join(out) + "\n"
+
+
+def write_report(
+    data: MonitorData,
+    out: str | Path,
+    *,
+    history: MonitorData | None = None,
+    text: str | None = None,
+) -> list[Path]:
+    """Write the whole report into the folder ``out`` (created): ``report.txt``
+    (:func:`failure_report`), ``report.html`` (:func:`write_html_report`) and the PNG files
+    of :func:`write_plots`, the same files those three write, with the report's tables worked
+    out and each plot drawn once for all of them. Returns the paths, in that order.
+
+    ``history``: as for :func:`failure_report`. ``text``: the text to write as
+    ``report.txt`` instead of ``failure_report(data, history=history)`` (``spackmon demo``
+    adds a section to it). ``spackmon report`` writes this folder.
+    """
+    _check_data(data, "write_report")
+    if history is not None:
+        _check_data(history, "write_report (history)")
+    p = _parts(data)
+    if text is None:
+        text = _text(data, p, context=True, history=history)
+    out = Path(out)
+    rendered = _render(data)
+    page = _html(data, p, rendered, history)
+    # the folder is made only now, when everything to write is worked out
+    where = out
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        where = out / "report.txt"
+        where.write_text(text, encoding="utf-8")
+        where = out / "report.html"
+        _write_html(where, page)
+        where = out
+        pngs = _write_pngs(rendered, out)
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot write the report ({exc.strerror or exc})") from exc
+    return [out / "report.txt", out / "report.html", *pngs]

@@ -38,7 +38,7 @@ PUBLIC_API = [
     "plot_dependency_graph", "plot_failure_matrix", "plot_phase_outcomes",
     "plot_error_classes", "plot_build_times", "plot_failure_trends", "plot_timeline",
     "explore", "Explorer",
-    "failure_report", "write_html_report", "write_plots",
+    "failure_report", "write_html_report", "write_plots", "write_report",
     "run_demo", "example_data_dir", "generate_spec_document", "generate_save_local",
     "generate_history",
     # errors

@@ -20,6 +20,7 @@ import pytest
 from testlib import spackmon_script
 
 from spackmon_analysis import cli
+from spackmon_analysis.errors import ConfigError
 from spackmon_analysis.frames import MonitorData, load_save_local
 
 R = importlib.import_module("spackmon_analysis.report")
@@ -127,6 +128,35 @@ def test_write_plots(example: MonitorData, tmp_path: Path) -> None:
         assert data[:8] == PNG and len(data) > 5000, p.name
 
 
+def test_write_report_writes_what_the_three_functions_write(
+    example: MonitorData,
+    example_text: str,
+    example_html: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """report.txt, report.html and the PNG files, as failure_report, write_html_report and
+    write_plots make them, with every plot drawn once for the page and its file."""
+    drawings: list[str] = []
+    real = R._png
+    monkeypatch.setattr(R, "_png", lambda draw, size: drawings.append("png") or real(draw, size))
+    out = tmp_path / "new" / "folder"
+    paths = R.write_report(example, out)
+    stems = R.plot_stems(example)
+    assert len(drawings) == len(stems)
+    assert [p.name for p in paths] == ["report.txt", "report.html", *(f"{s}.png" for s in stems)]
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in paths)
+    assert paths[0].read_text() == example_text
+    assert paths[1].read_text() == example_html.read_text()
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', paths[1].read_text())
+    assert [base64.b64decode(i) for i in images] == [p.read_bytes() for p in paths[2:]]
+    # the text can be given (the demo adds a section); a file that cannot be written is named
+    (tmp_path / "taken" / "report.html").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=r"taken/report\.html: cannot write the report"):
+        R.write_report(MonitorData.empty(), tmp_path / "taken", text="given\n")
+    assert (tmp_path / "taken" / "report.txt").read_text() == "given\n"
+
+
 def test_write_plots_of_empty_data(tmp_path: Path) -> None:
     """plots.py draws every plot of the report for empty data too (no fallback drawings:
     tests/analysis/test_spackfacts_rules.py checks a failing view is named instead)."""
@@ -174,10 +204,15 @@ def test_cli_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
 
 
 def test_cli_report(
-    example: MonitorData, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    example: MonitorData,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out = tmp_path / "rep"
+    drawn = _graph_axes(monkeypatch)
     assert cli.main(["report", str(SAVE_LOCAL), "--out", str(out)]) == 0
+    assert len(drawn) == 1  # one drawing for the page and the PNG file (was two)
     names = sorted(p.name for p in out.iterdir())
     stems = R.plot_stems(example)
     assert names == sorted(["report.txt", "report.html", *(f"{s}.png" for s in stems)])
