@@ -258,9 +258,13 @@ def test_graph_marks_build_only_edges_externals_and_has_a_legend() -> None:
     assert f"external, not built by Spack ({len(externals)})" in legend
 
 
-def test_report_graph_covers_every_failing_run(example, tmp_path: Path, monkeypatch) -> None:
-    """The save-local report's graph draws every run that had a failure: openmpi failed
-    in two runs and sqlite in a third (the latest run alone shows only openmpi)."""
+@pytest.fixture(scope="module")
+def report_plots(example, tmp_path_factory: pytest.TempPathFactory) -> tuple[list, list, Path]:
+    """``write_plots(example)`` once for the two tests below: the axes it got back from
+    ``plot_dependency_graph`` (a spy), the paths it wrote, and the folder; run with pyplot
+    forbidden (``plots._new_axes`` raises) and warnings as errors (a fallback chart warns)."""
+    import warnings
+
     from spackmon_analysis import report as R  # noqa: N812
 
     drawn: list = []
@@ -270,8 +274,24 @@ def test_report_graph_covers_every_failing_run(example, tmp_path: Path, monkeypa
         drawn.append(real(*args, **kwargs))
         return drawn[-1]
 
-    monkeypatch.setattr(plots, "plot_dependency_graph", spy)
-    R.write_plots(example, tmp_path)
+    def no_pyplot(*args, **kwargs):
+        raise AssertionError("pyplot figure opened")
+
+    out = tmp_path_factory.mktemp("report-plots")
+    with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
+        mp.setattr(plots, "plot_dependency_graph", spy)
+        mp.setattr(plots, "_new_axes", no_pyplot)
+        warnings.simplefilter("error")
+        paths = R.write_plots(example, out)
+    return drawn, paths, out
+
+
+def test_report_graph_covers_every_failing_run(example, report_plots) -> None:
+    """The save-local report's graph draws every run that had a failure: openmpi failed
+    in two runs and sqlite in a third (the latest run alone shows only openmpi)."""
+    from spackmon_analysis import report as R  # noqa: N812
+
+    drawn, _paths, _out = report_plots
     (ax,) = drawn
     found = R.failures(example)
     causes = found[found["role"] == "root cause"]
@@ -289,26 +309,19 @@ def test_report_graph_covers_every_failing_run(example, tmp_path: Path, monkeypa
     assert _crossings_of_boxes(ax) == [] and _label_overlaps(ax) == []
 
 
-def test_report_draws_the_graph_without_pyplot(example, tmp_path: Path, monkeypatch) -> None:
+def test_report_draws_the_graph_without_pyplot(example, report_plots) -> None:
     """write_plots sizes a plain Figure to the graph (plots.dependency_graph_size) instead of
-    letting the view open a pyplot figure: no view falls back to the simple chart."""
-    import warnings
-
+    letting the view open a pyplot figure: no view falls back to the simple chart (the
+    fixture's write_plots ran with pyplot forbidden and warnings as errors)."""
     from spackmon_analysis import report as R  # noqa: N812
 
-    def no_pyplot(*args, **kwargs):
-        raise AssertionError("pyplot figure opened")
-
-    monkeypatch.setattr(plots, "_new_axes", no_pyplot)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a fallback chart would warn
-        paths = R.write_plots(example, tmp_path)
+    _drawn, paths, out = report_plots
     assert len(paths) == len(R.plot_stems(example))
     options = R._graph_options(example)
     width, height = plots.dependency_graph_size(example, **options)
     from PIL import Image
 
-    with Image.open(tmp_path / "dependency-graph.png") as png:
+    with Image.open(out / "dependency-graph.png") as png:
         assert png.size == (round(width * 100), round(height * 100))
 
 
