@@ -13,6 +13,7 @@ unreachable PostgreSQL fails the test instead of skipping it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import pytest
@@ -32,6 +33,34 @@ def mon(db_url: str | None, request: pytest.FixtureRequest) -> Iterator[LocalMon
         m.add_user("alice")
         m.add_user("bob")
         yield m
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_mon(request: pytest.FixtureRequest) -> Iterator[LocalMonitor]:
+    """One in-process LocalMonitor (users ``alice`` and ``bob``) per module and database, for
+    tests of requests the server refuses: each checks its own answer and that no table's row
+    count changed (``module_counts``), so they need not each start a monitor of their own."""
+    with contextlib.ExitStack() as stack:
+        url = None
+        if request.param == "postgresql":
+            from testlib import postgres_schema
+
+            url = stack.enter_context(postgres_schema())
+        m = stack.enter_context(LocalMonitor(url, in_process=True))
+        m.add_user("alice")
+        m.add_user("bob")
+        yield m
+
+
+@pytest.fixture(scope="module")
+def module_alice(module_mon: LocalMonitor) -> Api:
+    return Api(module_mon, "alice")
+
+
+@pytest.fixture(scope="module")
+def module_counts(module_mon: LocalMonitor):
+    """``module_counts()`` -> row count of every table of ``module_mon``."""
+    return lambda: row_counts(module_mon)
 
 
 @pytest.fixture

@@ -25,13 +25,23 @@ BUILD_ID_ENDPOINTS = {
 DEEP = 100_000
 
 
+def _new_build(api) -> int:
+    doc = json.loads((SPECS / "tinyapp-spack-0.17.1.json").read_text())
+    r = api.post("specs/new/", {"spec": doc, "spack_version": "0.17.1"})
+    root = r.json()["data"]["spec"]["full_hash"]
+    r = api.post("builds/new/", {**ENV, "spack_version": "0.17.1", "full_hash": root})
+    return r.json()["data"]["build"]["build_id"]
+
+
 @pytest.fixture
 def build_id(alice) -> int:
-    doc = json.loads((SPECS / "tinyapp-spack-0.17.1.json").read_text())
-    r = alice.post("specs/new/", {"spec": doc, "spack_version": "0.17.1"})
-    root = r.json()["data"]["spec"]["full_hash"]
-    r = alice.post("builds/new/", {**ENV, "spack_version": "0.17.1", "full_hash": root})
-    return r.json()["data"]["build"]["build_id"]
+    return _new_build(alice)
+
+
+@pytest.fixture(scope="module")
+def module_build_id(module_alice) -> int:
+    """A build on ``module_mon``, for the tests of refused requests (which write nothing)."""
+    return _new_build(module_alice)
 
 
 @pytest.mark.parametrize("endpoint", list(BUILD_ID_ENDPOINTS))
@@ -40,26 +50,34 @@ def build_id(alice) -> int:
     [2**63, -(2**70), "9" * 25, "0" * 30 + "9" * 20],
     ids=["2^63", "-2^70", "9x25", "0s9x20"],
 )
-def test_build_id_beyond_64_bits_is_400(alice, build_id, counts, endpoint, value):
-    before = counts()
-    r = alice.post(endpoint, {**BUILD_ID_ENDPOINTS[endpoint], "build_id": value})
+def test_build_id_beyond_64_bits_is_400(
+    module_alice, module_build_id, module_counts, endpoint, value
+):
+    before = module_counts()
+    r = module_alice.post(endpoint, {**BUILD_ID_ENDPOINTS[endpoint], "build_id": value})
     assert r.status_code == 400, r.text
     assert r.json()["message"].startswith("build_id must be an integer within 64 bits, got ")
-    assert counts() == before
+    assert module_counts() == before
 
 
 @pytest.mark.parametrize("endpoint", list(BUILD_ID_ENDPOINTS))
 @pytest.mark.parametrize("value", [2**40, 2**63 - 1, -(2**63), "00042"])
-def test_build_id_within_64_bits_is_404_on_both_backends(alice, build_id, endpoint, value):
-    r = alice.post(endpoint, {**BUILD_ID_ENDPOINTS[endpoint], "build_id": value})
+def test_build_id_within_64_bits_is_404_on_both_backends(
+    module_alice, module_build_id, module_counts, endpoint, value
+):
+    before = module_counts()
+    r = module_alice.post(endpoint, {**BUILD_ID_ENDPOINTS[endpoint], "build_id": value})
     assert r.status_code == 404, r.text
+    assert module_counts() == before
     assert r.json()["message"] == f"Build {int(value)} does not exist."
 
 
 @pytest.mark.parametrize("value", ["²", "١", "1.0", "-1 "])
-def test_build_id_not_ascii_digits_is_400(alice, build_id, value):
-    r = alice.post("builds/update/", {"build_id": value, "status": "SUCCESS"})
+def test_build_id_not_ascii_digits_is_400(module_alice, module_build_id, module_counts, value):
+    before = module_counts()
+    r = module_alice.post("builds/update/", {"build_id": value, "status": "SUCCESS"})
     assert r.status_code == 400, r.text
+    assert module_counts() == before
     assert r.json()["message"].startswith("build_id must be an integer, got ")
 
 
@@ -95,8 +113,8 @@ def test_huge_source_line_number_in_a_log(alice, build_id, bulk):
 
 @pytest.mark.parametrize("endpoint", ["specs/new/", "builds/new/", *BUILD_ID_ENDPOINTS])
 @pytest.mark.parametrize("shape", ["array", "object", "just-over"])
-def test_deeply_nested_body_is_400(alice, counts, endpoint, shape):
-    before = counts()
+def test_deeply_nested_body_is_400(module_alice, module_counts, endpoint, shape):
+    before = module_counts()
     if shape == "array":
         raw = "[" * DEEP + "]" * DEEP
     elif shape == "object":
@@ -104,10 +122,10 @@ def test_deeply_nested_body_is_400(alice, counts, endpoint, shape):
     else:  # parses, but deeper than the limit
         depth = validate.MAX_JSON_DEPTH + 1
         raw = '{"build_id": 1, "x": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
-    r = alice.post(endpoint, data=raw)
+    r = module_alice.post(endpoint, data=raw)
     assert r.status_code == 400, r.text[:300]
     assert "nested too deeply" in r.json()["message"]
-    assert counts() == before
+    assert module_counts() == before
 
 
 def test_nesting_at_the_limit_is_accepted(alice, build_id, bulk):
