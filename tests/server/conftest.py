@@ -35,21 +35,32 @@ def mon(db_url: str | None, request: pytest.FixtureRequest) -> Iterator[LocalMon
         yield m
 
 
+def _module_monitor(database: str, *, in_process: bool) -> Iterator[LocalMonitor]:
+    with contextlib.ExitStack() as stack:
+        url = None
+        if database == "postgresql":
+            from testlib import postgres_schema
+
+            url = stack.enter_context(postgres_schema())
+        m = stack.enter_context(LocalMonitor(url, in_process=in_process))
+        m.add_user("alice")
+        m.add_user("bob")
+        yield m
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def module_mon(request: pytest.FixtureRequest) -> Iterator[LocalMonitor]:
     """One in-process LocalMonitor (users ``alice`` and ``bob``) per module and database, for
     tests of requests the server refuses: each checks its own answer and that no table's row
     count changed (``module_counts``), so they need not each start a monitor of their own."""
-    with contextlib.ExitStack() as stack:
-        url = None
-        if request.param == "postgresql":
-            from testlib import postgres_schema
+    yield from _module_monitor(request.param, in_process=True)
 
-            url = stack.enter_context(postgres_schema())
-        m = stack.enter_context(LocalMonitor(url, in_process=True))
-        m.add_user("alice")
-        m.add_user("bob")
-        yield m
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_socket_mon(request: pytest.FixtureRequest) -> Iterator[LocalMonitor]:
+    """``module_mon`` on a real loopback port (for the exact bytes of a request on the
+    wire), one per module and database."""
+    yield from _module_monitor(request.param, in_process=False)
 
 
 @pytest.fixture(scope="module")

@@ -62,9 +62,12 @@ def _update(mon: LocalMonitor, token: str) -> requests.Response:
     )
 
 
-@pytest.mark.real_socket  # exact header lines on the wire (raw_request)
+# the tests of refused headers share one server on a real port per database
+# (module_socket_mon: exact header lines on the wire, raw_request)
+@pytest.mark.real_socket
 @pytest.mark.parametrize("method,path", ROUTES)
-def test_two_authorization_headers_are_400_on_every_route(mon, method, path):
+def test_two_authorization_headers_are_400_on_every_route(module_socket_mon, method, path):
+    mon = module_socket_mon
     token = _bearer(mon)
     host = urlparse(mon.url).netloc
     basic = base64.b64encode(f"alice:{mon.tokens['alice']}".encode()).decode()
@@ -89,7 +92,8 @@ def test_two_authorization_headers_are_400_on_every_route(mon, method, path):
     ['evil",service="https://attacker.example', "a b", "x\tcom", "h:99999999", "[::1", "a/b"],
 )
 @pytest.mark.real_socket
-def test_a_bad_host_header_is_refused_not_reflected(mon, host):
+def test_a_bad_host_header_is_refused_not_reflected(module_socket_mon, host):
+    mon = module_socket_mon
     for method, path in (("POST", "/ms1/builds/update/"), ("GET", "/api/builds/")):
         status, headers, body = raw_request(mon.url, method, path, [("Host", host)])
         assert status == 400, body
@@ -100,7 +104,8 @@ def test_a_bad_host_header_is_refused_not_reflected(mon, host):
 
 
 @pytest.mark.real_socket
-def test_good_host_headers_are_used(mon):
+def test_good_host_headers_are_used(module_socket_mon):
+    mon = module_socket_mon
     for host in ("monitor.example.org:8080", "[::1]:5000", "spack_monitor", "10.0.0.1"):
         status, headers, _ = raw_request(mon.url, "POST", "/ms1/builds/update/", [("Host", host)])
         assert status == 401
