@@ -13,8 +13,9 @@ from __future__ import annotations
 import gc
 import itertools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -119,18 +120,43 @@ def selection_filter(selection: BuildSelection | None) -> BuildFilter:
     )
 
 
-#: Rows fetched from the database at a time (and phases with their logs: fewer, so a chunk of
-#: long logs stays small).
+@dataclass(frozen=True)
+class _IdSpan(BuildFilter):
+    """The builds whose ids are ``low`` to ``high``: a filter's matching builds when they are
+    every id of the span (checked by the reader, in the same snapshot), so the server's
+    rules of what belongs to builds (``spec_ids``: their specs and every spec those depend
+    on; ``build_ids``) apply to them through the primary key instead of the filter's
+    conditions over the whole ``builds`` table."""
+
+    low: int = 0
+    high: int = -1
+
+    def conditions(self) -> list[Any]:
+        return [builds.c.id.between(self.low, self.high)]
+
+
+#: Rows fetched from the database at a time (and phases with their logs: the first chunk
+#: ``_CHUNK_WITH_LOGS`` rows, the next ones as many as hold about ``_CHUNK_TEXT`` characters
+#: of log, at least ``_CHUNK_MIN`` rows, so a chunk of long logs stays small).
 _CHUNK = 20_000
 _CHUNK_WITH_LOGS = 2_000
+_CHUNK_TEXT = 8_000_000
+_CHUNK_MIN = 100
 _cursor_names = itertools.count()
 
 
-def _stream(conn: Any, stmt: Any, rows: int) -> Iterator[list[Any]]:
+def _stream(
+    conn: Any, stmt: Any, rows: int, *, text_size: Callable[[list[Any]], int] | None = None
+) -> Iterator[list[Any]]:
     """The rows of ``stmt`` in chunks of at most ``rows``, as the DBAPI's plain tuples: raw
     column values (no SQLAlchemy result processing, so JSON may be text or decoded and times
     text or ``datetime`` depending on the driver). On PostgreSQL a named (server-side) cursor
-    keeps the result in the server; SQLite's cursor steps through it."""
+    keeps the result in the server; SQLite's cursor steps through it.
+
+    ``text_size``: the characters of text a chunk carries (the phases' logs); the next chunk
+    then asks for as many rows as make about :data:`_CHUNK_TEXT` characters (between
+    :data:`_CHUNK_MIN` and :data:`_CHUNK` rows): few round trips for short logs, a bounded
+    chunk for long ones."""
     dialect = conn.dialect
     sql, params = cursor_statement(stmt, dialect)
     raw = conn.connection.dbapi_connection
@@ -144,9 +170,17 @@ def _stream(conn: Any, stmt: Any, rows: int) -> Iterator[list[Any]]:
             chunk = cursor.fetchmany(rows)
             if not chunk:
                 return
+            if text_size is not None:
+                per_row = max(text_size(chunk) / len(chunk), 1.0)
+                rows = int(min(max(_CHUNK_TEXT / per_row, _CHUNK_MIN), _CHUNK))
             yield chunk
     finally:
         cursor.close()
+
+
+def _log_characters(rows: list[Any]) -> int:
+    """The characters of log text a chunk of phase rows carries (their stored lengths)."""
+    return sum(row[4] for row in rows)
 
 
 def _read_database(
@@ -157,9 +191,14 @@ def _read_database(
     assembly of server rows into frames, which
     :func:`~spackmon_analysis.loaders.server.rows_frames` uses for the data API's rows."""
     with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
+        postgresql = conn.dialect.name == "postgresql"
+        if postgresql:
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
+            if postgresql:
+                # plain reads: PostgreSQL's JIT compiles each of them (a recursive query over
+                # the specs is estimated at millions of rows) for 0.1-0.5 s and gains nothing
+                conn.exec_driver_sql("SET LOCAL jit = off")
             frames = _read_tables(
                 conn, keep_output=keep_output, build_filter=build_filter, wanted=wanted
             )
@@ -183,48 +222,6 @@ def _read_tables(
 
     cols = ServerColumns(keep_output=keep_output and need("output"))
     every = build_filter.everything
-    spec_stmt = select(
-        specs.c.id,
-        specs.c.full_hash,
-        specs.c.name,
-        specs.c.version,
-        specs.c.compiler_name,
-        specs.c.compiler_version,
-        specs.c.platform,
-        specs.c.os,
-        specs.c.target,
-        specs.c.namespace,
-        specs.c.external,
-        specs.c.hash,
-        specs.c.build_hash,
-        specs.c.dag_hash,
-        text(specs.c.parameters),
-    ).order_by(specs.c.id)
-    if not every:
-        spec_stmt = spec_stmt.where(specs.c.id.in_(build_filter.spec_ids()))
-    for rows in _stream(conn, spec_stmt, _CHUNK):
-        for row in rows:
-            cols.add_spec(*row[1:])
-    parent, child = specs.alias("parent"), specs.alias("child")
-    dep_stmt = (
-        select(
-            dependencies.c.id,
-            parent.c.full_hash,
-            child.c.full_hash,
-            parent.c.name,
-            child.c.name,
-            text(dependencies.c.deptypes),
-        )
-        .join(parent, parent.c.id == dependencies.c.spec_id)
-        .join(child, child.c.id == dependencies.c.dependency_id)
-        .order_by(dependencies.c.id)
-    )
-    if not every:
-        dep_stmt = dep_stmt.where(dependencies.c.spec_id.in_(build_filter.spec_ids()))
-    for rows in _stream(conn, dep_stmt, _CHUNK):
-        for row in rows:
-            cols.add_edge(*row[1:])
-
     # a column not asked for is a NULL in the select (and its join left out)
     env = need("host_os", "platform", "host_target", "hostname", "kernel_version")
     build_stmt = select(
@@ -250,17 +247,70 @@ def _read_tables(
         build_stmt = build_stmt.join(users, users.c.id == builds.c.owner_id)
     build_stmt = build_stmt.where(*build_filter.conditions()).order_by(builds.c.id)
     low = high = None
+    count = 0
     for rows in _stream(conn, build_stmt, _CHUNK):
         low = rows[0][0] if low is None else low
         high = rows[-1][0]
+        count += len(rows)
         cols.add_builds(rows)
     if not every and low is None:  # no build matched: nothing belongs to one
         return cols.frames(source="database", label="")
+    # the builds are read first: when the matching builds are every id of the span they
+    # cover (a time window: ids grow with time), the span alone names them, and the reads
+    # below find their specs, attempts, phases and events through the id indexes instead of
+    # evaluating the filter over the whole builds table again, once per read
+    scope = build_filter
+    if not every and low is not None and high is not None and count == high - low + 1:
+        scope = _IdSpan(low=low, high=high)
+
+    spec_stmt = select(
+        specs.c.id,
+        specs.c.full_hash,
+        specs.c.name,
+        specs.c.version,
+        specs.c.compiler_name,
+        specs.c.compiler_version,
+        specs.c.platform,
+        specs.c.os,
+        specs.c.target,
+        specs.c.namespace,
+        specs.c.external,
+        specs.c.hash,
+        specs.c.build_hash,
+        specs.c.dag_hash,
+        text(specs.c.parameters),
+    ).order_by(specs.c.id)
+    if not every:
+        spec_stmt = spec_stmt.where(specs.c.id.in_(scope.spec_ids()))
+    for rows in _stream(conn, spec_stmt, _CHUNK):
+        for row in rows:
+            cols.add_spec(*row[1:])
+    parent, child = specs.alias("parent"), specs.alias("child")
+    dep_stmt = (
+        select(
+            dependencies.c.id,
+            parent.c.full_hash,
+            child.c.full_hash,
+            parent.c.name,
+            child.c.name,
+            text(dependencies.c.deptypes),
+        )
+        .join(parent, parent.c.id == dependencies.c.spec_id)
+        .join(child, child.c.id == dependencies.c.dependency_id)
+        .order_by(dependencies.c.id)
+    )
+    if not every:
+        dep_stmt = dep_stmt.where(dependencies.c.spec_id.in_(scope.spec_ids()))
+    for rows in _stream(conn, dep_stmt, _CHUNK):
+        for row in rows:
+            cols.add_edge(*row[1:])
 
     def of_builds(column: Any) -> Any:
         """The rows of the matching builds: the ids the builds read spans (so an index on
-        the build id finds them, a week of builds being a narrow span) and in the filter."""
-        return column.between(low, high) & column.in_(build_filter.build_ids())
+        the build id finds them, a week of builds being a narrow span) and, unless the
+        span holds nothing else, in the filter."""
+        span = column.between(low, high)
+        return span if isinstance(scope, _IdSpan) else span & column.in_(scope.build_ids())
 
     phase_cols = [
         build_phases.c.id,
@@ -300,7 +350,10 @@ def _read_tables(
     )
     if not every:
         phase_stmt = phase_stmt.where(of_builds(build_phases.c.build_id))
-    for rows in _stream(conn, phase_stmt, _CHUNK_WITH_LOGS if keep_output else _CHUNK):
+    sized = _log_characters if keep_output else None
+    for rows in _stream(
+        conn, phase_stmt, _CHUNK_WITH_LOGS if keep_output else _CHUNK, text_size=sized
+    ):
         columns: list[Any] = list(zip(*rows, strict=True))
         del rows
         if not columns:
