@@ -306,8 +306,10 @@ def child(variant: str, url: str) -> None:
     gc.collect()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
+    cpu = time.process_time()
     data = MonitorData.from_database(url, **kwargs)
     seconds = time.perf_counter() - start
+    cpu_seconds = time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     mem = sum(
         int(getattr(data, n).memory_usage(deep=True).sum())
@@ -327,6 +329,7 @@ def child(variant: str, url: str) -> None:
         json.dumps(
             {
                 "seconds": seconds,
+                "cpu_seconds": cpu_seconds,
                 "peak_rss_mb": peak,
                 "rss_before_mb": before,
                 "frames_mb": mem / 2**20,
@@ -452,11 +455,12 @@ def main() -> None:
             hm = statistics.median(r["peak_with_history_mb"] for r in results)
             r0 = results[0]
             times = ", ".join(f"{r['seconds']:.2f}" for r in results)
+            cpus = ", ".join(f"{r.get('cpu_seconds', float('nan')):.2f}" for r in results)
             print(
                 f"{variant:28s} {r0['builds']:9,d} {r0['phases']:9,d} {t:8.2f} "
                 f"{(t / base_t if base_t else float('nan')):6.2f} {m:12,.0f} "
                 f"{(m / base_m if base_m else float('nan')):6.2f} {r0['frames_mb']:10,.0f} "
-                f"{h:10.2f} {hm:18,.0f}   (times: {times})"
+                f"{h:10.2f} {hm:18,.0f}   (times: {times}; loader CPU: {cpus})"
             )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -740,9 +740,13 @@ class AttemptColumns:
 
         phase_names = ("name", "order", "status", "duration", "started_at")
         fixed_categories = {"status": PHASE_STATUS_CATEGORIES, "kind": EVENT_KINDS}
-        # only the columns the history keeps are taken (the phases' logs are not copied)
+        # only the columns the history keeps are taken (the phases' logs are not copied), and
+        # only when some phases have no attempt row (else they are all, in order)
+        late_phases = phases[list(phase_names)]
+        if len(l_phases) != len(phases):
+            late_phases = late_phases.iloc[l_phases]
         attempt_phases = history_rows(
-            phases[list(phase_names)].iloc[l_phases],
+            late_phases,
             l_phase_rank[l_phases],
             fs.phases,
             e_phase_rank,
