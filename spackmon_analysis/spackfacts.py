@@ -71,7 +71,9 @@ __all__ = [
     "parse_stamp",
     "phase_timestamps",
     "first_last_stamp_texts",
+    "first_last_stamp_spans",
     "parse_stamps",
+    "parse_stamp_spans",
     "stamp_micros",
     "PhaseTiming",
     "phase_timing",
@@ -178,6 +180,88 @@ def first_last_stamp_texts(output: str | None) -> tuple[str | None, str | None, 
         end = pos + 4
 
 
+#: ``==> [`` and the stamp's fixed characters (offsets from the ``[``'s next byte)
+_STAMP_DIGITS = (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18)
+_STAMP_SEPARATORS = ((4, 45), (7, 45), (10, 45), (13, 58), (16, 58))
+#: fraction digits looked at before a stamp is left to the regex (``first_last_stamp_texts``)
+_FRACTION_WINDOW = 12
+
+
+def first_last_stamp_spans(buffer: Any, offsets: Any) -> tuple[Any, Any, Any, Any, Any, Any]:
+    """:func:`first_last_stamp_texts` of many ASCII logs at once, without a Python string
+    each: ``buffer`` the logs' bytes one after another (a uint8 array), ``offsets`` (int64,
+    one more than the logs) where each log starts and ends. The same rule, ``LOG_STAMP``'s:
+    a ``==> [`` at the start of a line (the log's start or after a ``\n``), the
+    ``YYYY-MM-DD-HH:MM:SS`` digits and separators, an optional ``.`` and digits, ``]``, all
+    inside the log.
+
+    Returns ``(first_start, first_end, last_start, last_end, two, unsure)``: the spans of
+    each log's first and last stamp texts in ``buffer`` (empty where it has none), whether
+    it has two or more, and the logs whose answer this did not decide (a fraction of more
+    than a few digits: :func:`first_last_stamp_texts` decides them)."""
+    import numpy as np
+
+    n = len(offsets) - 1
+    size = len(buffer)
+    first_start = np.zeros(n, dtype=np.int64)
+    first_end = np.zeros(n, dtype=np.int64)
+    last_start = np.zeros(n, dtype=np.int64)
+    last_end = np.zeros(n, dtype=np.int64)
+    two = np.zeros(n, dtype=bool)
+    unsure = np.zeros(n, dtype=bool)
+    if n <= 0 or size < 5:
+        return first_start, first_end, last_start, last_end, two, unsure
+
+    # zeros after the end: every byte looked at below is at most 5 + 20 + the fraction
+    # window past a "==> [", so inside the padded buffer
+    padded = np.concatenate([buffer, np.zeros(25 + _FRACTION_WINDOW + 8, dtype=np.uint8)])
+
+    def at(where: Any) -> Any:
+        """The bytes at ``where`` (0 past the end of the buffer)."""
+        return padded[where]
+
+    bracket = np.flatnonzero(buffer == 91)  # "["
+    bracket = bracket[bracket >= 4]
+    p = bracket - 4  # where "==> [" would start
+    keep = (buffer[p] == 61) & (buffer[p + 1] == 61) & (buffer[p + 2] == 62)
+    keep &= buffer[p + 3] == 32
+    p = p[keep]
+    row = np.searchsorted(offsets, p, side="right") - 1
+    row_start, row_end = offsets[row], offsets[row + 1]
+    line_start = (p == row_start) | (at(np.maximum(p - 1, 0)) == 10)
+    p, row, row_end = p[line_start], row[line_start], row_end[line_start]
+    q = p + 5  # the stamp text
+    ok = np.ones(len(q), dtype=bool)
+    for k in _STAMP_DIGITS:
+        b = at(q + k)
+        ok &= (b >= 48) & (b <= 57)
+    for k, sep in _STAMP_SEPARATORS:
+        ok &= at(q + k) == sep
+    after = at(q + 19)
+    plain = ok & (after == 93)  # "]"
+    dotted = ok & (after == 46)  # "."
+    digits = np.zeros(len(q), dtype=np.int64)
+    running = dotted.copy()
+    for k in range(_FRACTION_WINDOW):
+        b = at(q + 20 + k)
+        running &= (b >= 48) & (b <= 57)
+        digits += running
+    long_fraction = running  # every byte of the window a digit: not decided here
+    fraction = dotted & ~long_fraction & (digits >= 1) & (at(q + 20 + digits) == 93)
+    end = np.where(plain, q + 19, q + 20 + digits)  # the "]"
+    valid = (plain | fraction) & (end < row_end)
+    unsure[row[long_fraction & (q + 20 < row_end)]] = True
+    p, row, q, end = p[valid], row[valid], q[valid], end[valid]
+    if len(row):
+        starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+        stops = np.r_[starts[1:], len(row)] - 1
+        rows = row[starts]
+        first_start[rows], first_end[rows] = q[starts], end[starts]
+        last_start[rows], last_end[rows] = q[stops], end[stops]
+        two[rows] = stops > starts
+    return first_start, first_end, last_start, last_end, two, unsure
+
+
 def parse_stamps(texts: list[str | None]) -> tuple[Any, Any]:
     """Vectorised :func:`parse_stamp`: ``(microseconds since the epoch as int64, ok mask)``
     for a list of ``LOG_STAMP`` texts (``None`` allowed). ``ok`` is False where
@@ -200,7 +284,31 @@ def parse_stamps(texts: list[str | None]) -> tuple[Any, Any]:
                 us[i] = (stamp - epoch) // _MICROSECOND
                 ok[i] = True
         return us, ok
-    m = raw.view(np.uint8).reshape(n, 27)
+    return _parse_stamp_rows(raw.view(np.uint8).reshape(n, 27))
+
+
+def parse_stamp_spans(buffer: Any, starts: Any, ends: Any) -> tuple[Any, Any]:
+    """:func:`parse_stamps` of texts given as spans of an ASCII byte buffer (``buffer`` a
+    uint8 array, ``starts``/``ends`` int64 arrays; an empty span is no text), without a
+    Python string each: the same ``(microseconds, ok)``."""
+    import numpy as np
+
+    n = len(starts)
+    if not n:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+    where = starts[:, None] + np.arange(27, dtype=np.int64)
+    inside = where < ends[:, None]
+    m = np.where(inside, buffer[np.minimum(where, max(len(buffer) - 1, 0))], 0)
+    return _parse_stamp_rows(m.astype(np.uint8, copy=False))
+
+
+def _parse_stamp_rows(m: Any) -> tuple[Any, Any]:
+    """The core of :func:`parse_stamps`: ``m`` an (n, 27) uint8 array, one stamp text a row
+    (ASCII, zero-padded, cut at 27 bytes as numpy's ``S27`` cuts it)."""
+    import numpy as np
+
+    n = len(m)
+    us = np.zeros(n, dtype=np.int64)
 
     def digit(k: int) -> Any:
         return m[:, k].astype(np.int64) - 48

@@ -26,7 +26,14 @@ from ..records import (
     PHASE_STATUS_CATEGORIES,
     PhaseRecord,
 )
-from ..spackfacts import build_outcome, first_last_stamp_texts, parse_stamps, stamp_micros
+from ..spackfacts import (
+    build_outcome,
+    first_last_stamp_spans,
+    first_last_stamp_texts,
+    parse_stamp_spans,
+    parse_stamps,
+    stamp_micros,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -38,6 +45,7 @@ __all__ = [
     "Assembler",
     "PhaseColumns",
     "stamp_columns",
+    "stamp_columns_joined",
     "category_array",
     "utc_from_micros",
     "concat_frames",
@@ -366,6 +374,28 @@ def stamp_columns(
         np.array([f is not None for f in firsts], dtype=bool) & ~(start_ok & finish_ok)
     ):
         start[i], start_ok[i], finish[i], finish_ok[i], two[i] = stamp_micros(outputs[i])
+    return start, start_ok, finish, finish_ok, two
+
+
+def stamp_columns_joined(
+    outputs: list[Any], buffer: Any, offsets: Any
+) -> tuple[Any, Any, Any, Any, Any]:
+    """:func:`stamp_columns` of ASCII logs given also as one byte buffer (``buffer``, uint8)
+    and their ``offsets`` in it: the stamps are found and parsed in the buffer
+    (:func:`~spackmon_analysis.spackfacts.first_last_stamp_spans`, no Python string per
+    stamp); a log whose answer that leaves open, or whose first or last stamp is not a valid
+    time, takes :func:`stamp_columns`' path. The same five columns."""
+    import numpy as np
+
+    first_start, first_end, last_start, last_end, two, unsure = first_last_stamp_spans(
+        buffer, offsets
+    )
+    start, start_ok = parse_stamp_spans(buffer, first_start, first_end)
+    finish, finish_ok = parse_stamp_spans(buffer, last_start, last_end)
+    found = first_end > first_start
+    for i in np.flatnonzero(unsure | (found & ~(start_ok & finish_ok))).tolist():
+        one = stamp_columns([outputs[i]])
+        start[i], start_ok[i], finish[i], finish_ok[i], two[i] = (c[0] for c in one)
     return start, start_ok, finish, finish_ok, two
 
 

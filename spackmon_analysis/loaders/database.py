@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import operator
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -180,7 +181,10 @@ def _stream(
 
 def _log_characters(rows: list[Any]) -> int:
     """The characters of log text a chunk of phase rows carries (their stored lengths)."""
-    return sum(row[4] for row in rows)
+    return sum(map(_fifth, rows))
+
+
+_fifth = operator.itemgetter(4)
 
 
 def _read_database(

@@ -40,7 +40,7 @@ from ..spackfacts import (
     phase_rank,
     variants_text,
 )
-from .assemble import Assembler, FrameSet, stamp_columns
+from .assemble import Assembler, FrameSet, stamp_columns, stamp_columns_joined
 from .assemble import category_array as _category
 from .assemble import recoded as _recoded
 from .assemble import utc_from_micros as _utc_ns
@@ -989,16 +989,26 @@ class ServerColumns:
         self._phase_statuses.add(list(statuses))
         p["size"].append(np.array(list(sizes), dtype=np.int64))
         n = len(p["id"][-1])
+        joined = None
         if outputs is None:
             zero = np.zeros(n, dtype=np.int64)
             no = np.zeros(n, dtype=bool)
             start, start_ok, finish, finish_ok, two = zero, no, zero, no, no
         else:
-            spans = [first_last_stamp_texts(o) for o in outputs]
-            start, start_ok, finish, finish_ok, two = stamp_columns(outputs, spans)
+            # the page's logs as one buffer (plain ASCII, the usual case): the stamps found
+            # and parsed in it, no Python call per log; else one log at a time
+            joined = _joined_texts(outputs)
+            if joined is not None:
+                data, offsets, _ = joined
+                start, start_ok, finish, finish_ok, two = stamp_columns_joined(
+                    outputs, np.frombuffer(data, dtype=np.uint8), offsets
+                )
+            else:
+                spans = [first_last_stamp_texts(o) for o in outputs]
+                start, start_ok, finish, finish_ok, two = stamp_columns(outputs, spans)
         if self.keep_output:
             texts = outputs if outputs is not None else [None] * n
-            p["output"].append(_string_chunk(texts, self._arrow))
+            p["output"].append(_string_chunk(texts, self._arrow, joined))
         p["start"].append(start)
         p["start_ok"].append(start_ok)
         p["finish"].append(finish)
@@ -1427,38 +1437,55 @@ def _arrow_strings() -> bool:
     return pd.StringDtype().storage == "pyarrow"
 
 
-def _string_chunk(values: Any, arrow: bool) -> Any:
+def _joined_texts(values: list[Any]) -> tuple[bytes, Any, list[bool]] | None:
+    """A page of texts (None for a missing one) as ``(data, offsets, missing)``: their
+    UTF-8 bytes one after another, where each starts and ends (int64, one more than the
+    texts), which are missing (an empty span); None when a text is not plain ASCII (its
+    bytes and characters differ) or not text at all."""
+    import numpy as np
+
+    n = len(values)
+    missing = [v is None for v in values]
+    texts = [v if v is not None else "" for v in values] if any(missing) else values
+    try:
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+        data = "".join(texts).encode()
+    except (TypeError, UnicodeEncodeError):  # not all str, or a lone surrogate
+        return None
+    if len(data) != int(lengths.sum()):  # non-ASCII: offsets are bytes, not characters
+        return None
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return data, offsets, missing
+
+
+def _string_chunk(
+    values: Any, arrow: bool, joined: tuple[bytes, Any, list[bool]] | None = None
+) -> Any:
     """One page of log texts, as an Arrow array when the ``string`` dtype is Arrow-backed
     (so the page's Python strings can be dropped at once), else as a list.
 
-    The page's text is one UTF-8 buffer of exactly its size (the texts joined, their offsets
-    from their lengths), not grown by Arrow's builder: with Arrow's default allocator a page
-    of a few thousand short logs kept up to 1.9x its size resident, 0.7 GB more for the
-    1.5 GB of logs of a million builds. A page with a text that is not plain ASCII (its
-    UTF-8 bytes and characters differ) or not encodable takes Arrow's own conversion."""
+    The page's text is one UTF-8 buffer of exactly its size (:func:`_joined_texts`, or
+    ``joined`` when the caller made it), not grown by Arrow's builder: with Arrow's default
+    allocator a page of a few thousand short logs kept up to 1.9x its size resident, 0.7 GB
+    more for the 1.5 GB of logs of a million builds. A page with a text that is not plain
+    ASCII or not encodable takes Arrow's own conversion."""
     if not arrow:
         return list(values)
     import numpy as np
     import pyarrow as pa
 
     items = values if isinstance(values, list) else list(values)
-    n = len(items)
-    missing = [v is None for v in items]
-    texts = [v if v is not None else "" for v in items] if any(missing) else items
-    try:
-        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
-        data = "".join(texts).encode()
-    except (TypeError, UnicodeEncodeError):  # not all str, or a lone surrogate
+    if joined is None:
+        joined = _joined_texts(items)
+    if joined is None:
         return pa.array(items, type=pa.large_string())
-    if len(data) != int(lengths.sum()):  # non-ASCII: offsets are bytes, not characters
-        return pa.array(items, type=pa.large_string())
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
+    data, offsets, missing = joined
     validity = None
     if any(missing):
         validity = pa.array(np.logical_not(missing)).buffers()[1]
     return pa.LargeStringArray.from_buffers(
-        n, pa.py_buffer(offsets), pa.py_buffer(data), validity, sum(missing)
+        len(items), pa.py_buffer(offsets), pa.py_buffer(data), validity, sum(missing)
     )
 
 

@@ -269,3 +269,64 @@ def test_the_facts_and_the_palette_sit_low() -> None:
     below them (logs, records, errors); the palette imports nothing of the package."""
     assert _package_imports("spackmon_analysis.spackfacts") <= {"logs", "records", "errors"}
     assert _package_imports("spackmon_analysis.palette") == set()
+
+
+def test_stamps_found_in_a_page_buffer_follow_the_one_rule() -> None:
+    """``stamp_columns_joined`` (the stamps of a page of ASCII logs found and parsed in one
+    byte buffer) gives ``stamp_columns``' five columns, log for log, on logs made of every
+    kind of line the rule tells apart: valid stamps, invalid dates, fractions of 0 to 18
+    digits, a stamp not at a line's start, after a ``\\r`` only, cut off by the log's end,
+    brackets elsewhere, empty and missing logs."""
+    import random
+
+    import numpy as np
+
+    from spackmon_analysis.loaders.assemble import stamp_columns, stamp_columns_joined
+
+    lines = [
+        "==> [2026-11-02-06:00:07.600000] 'make' '-j2'",
+        "==> [2026-11-02-06:00:09] Running on_phase_success",
+        "==> [2026-11-02-06:01:00.5] short fraction",
+        "==> [2026-11-02-06:01:00.] no fraction digit",
+        "==> [2026-11-02-06:01:00.1234567] seven digits",
+        "==> [2026-11-02-06:01:00.123456789012345678] many digits",
+        "==> [2021-13-45-25:61:61.000000] not a time",
+        "==> [1601-01-01-00:00:00] out of range",
+        "==> [2026-11-02-06:01:00",
+        "==> [2026-11-02-06:01:0x] letter",
+        " ==> [2026-11-02-06:02:00] not at the start",
+        "\r==> [2026-11-02-06:03:00] after a carriage return",
+        "==> [",
+        "==> [2026-11-02",
+        "[ brackets ] [x] ==> [y]",
+        "gcc -O2 -c a.c",
+        "",
+    ]
+    rng = random.Random(5)
+    outputs: list[str | None] = [
+        None,
+        "",
+        "==> [2026-11-02-06:00:00]",
+        "x==> [2026-11-02-06:00:00]",
+    ]
+    outputs += ["==> [2026-11-02-06:00:00.12345678901", "==> [2026-11-02-06:00:00.1]"]
+    for _ in range(3000):
+        k = rng.randint(0, 6)
+        text = rng.choice(["\n", "\r\n"]).join(rng.choice(lines) for _ in range(k))
+        if rng.random() < 0.5:
+            text += "\n"
+        if rng.random() < 0.2:
+            text = text[: rng.randint(0, len(text))]  # cut anywhere, a stamp too
+        outputs.append(text)
+    texts = [o or "" for o in outputs]
+    data = "".join(texts).encode()
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in texts], out=offsets[1:])
+    got = stamp_columns_joined(outputs, np.frombuffer(data, dtype=np.uint8), offsets)
+    want = stamp_columns(outputs)
+    for name, g, w in zip(
+        ("start", "start_ok", "finish", "finish_ok", "two"), got, want, strict=True
+    ):
+        bad = np.flatnonzero(g != w)
+        assert not len(bad), (name, [outputs[i] for i in bad[:3]])
+    assert want[1].sum() > 800 and (want[4] & want[1]).sum() > 250  # the cases are there

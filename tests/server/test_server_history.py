@@ -147,12 +147,18 @@ def test_each_attempt_log_is_read_once(runs, tmp_path, monkeypatch):
         client = _replay(mon, runs)
         reads: list[str] = []
         original = server_rows.first_last_stamp_texts
+        joined = server_rows.stamp_columns_joined
 
         def counted(text: str):
             reads.append(text)
             return original(text)
 
+        def counted_page(outputs: list[str], *args: object):  # a page of ASCII logs
+            reads.extend(outputs)
+            return joined(outputs, *args)
+
         monkeypatch.setattr(server_rows, "first_last_stamp_texts", counted)
+        monkeypatch.setattr(server_rows, "stamp_columns_joined", counted_page)
         loaded = {"client": MonitorData.from_client(client), "database": None}
         client.close()
         pulled_reads = len(reads)
