@@ -294,8 +294,8 @@ def parse_stamp_spans(buffer: Any, starts: Any, ends: Any) -> tuple[Any, Any]:
     import numpy as np
 
     n = len(starts)
-    if not n:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+    if not n or not len(buffer):  # no text at all: no stamp
+        return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
     where = starts[:, None] + np.arange(27, dtype=np.int64)
     inside = where < ends[:, None]
     m = np.where(inside, buffer[np.minimum(where, max(len(buffer) - 1, 0))], 0)

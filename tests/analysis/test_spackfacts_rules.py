@@ -330,3 +330,8 @@ def test_stamps_found_in_a_page_buffer_follow_the_one_rule() -> None:
         bad = np.flatnonzero(g != w)
         assert not len(bad), (name, [outputs[i] for i in bad[:3]])
     assert want[1].sum() > 800 and (want[4] & want[1]).sum() > 250  # the cases are there
+    # a page without any text (missing and empty logs), and no page at all
+    for page in ([None, "", None], []):
+        offsets = np.zeros(len(page) + 1, dtype=np.int64)
+        got = stamp_columns_joined(page, np.zeros(0, dtype=np.uint8), offsets)
+        assert [list(c) for c in got] == [list(c) for c in stamp_columns(page)]
