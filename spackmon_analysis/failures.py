@@ -48,6 +48,7 @@ from .spackfacts import (
     first_errors_per_failed_phase,
     last_line_clue,
     sort_phase_names,
+    splice_links,
     writes_phase_logs,
 )
 
@@ -252,9 +253,13 @@ def _run_keys(builds: pd.DataFrame) -> pd.Series:
 
 
 def _dependency_map(data: MonitorData) -> dict[str, set[str]]:
-    """parent full_hash -> set of direct child (dependency) full_hashes."""
+    """parent full_hash -> set of direct child (dependency) full_hashes; a spliced spec's
+    build spec counts as one of its dependencies (``spackfacts.splice_links``: the
+    rewiring needs that build, so its failure blocks the spliced spec)."""
     deps = data.dependencies
     children: dict[str, set[str]] = {}
+    for spliced, built_as in splice_links(getattr(data, "specs", None)):
+        children.setdefault(spliced, set()).add(built_as)
     if len(deps):
         for parent, child in zip(
             deps["parent_hash"].astype(object), deps["child_hash"].astype(object), strict=True

@@ -160,6 +160,7 @@ FRAME_COLUMNS: dict[str, list[tuple[str, str, tuple[str, ...] | None]]] = {
         ("dag_hash", _S, None),
         ("build_hash", _S, None),
         ("variants_text", _S, None),
+        ("build_spec", _S, None),
     ],
     "dependencies": [
         ("parent_hash", _S, None),
@@ -272,7 +273,7 @@ DATA_API_FIELDS: dict[str, tuple[str, ...]] = {
         "id", "name", "version", "full_hash", "hash", "build_hash", "dag_hash",
         "package_hash", "spack_version", "namespace", "compiler_name", "compiler_version",
         "compiler", "architecture", "platform", "os", "target", "parameters", "external",
-        "external_path", "is_root", "created_at",
+        "external_path", "is_root", "created_at", "build_spec",
     ),
     "dependencies": (
         "id", "spec", "dependency", "spec_full_hash", "dependency_full_hash", "spec_name",

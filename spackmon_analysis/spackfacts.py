@@ -87,6 +87,8 @@ __all__ = [
     "build_outcome",
     "marked_failure",
     "FAILURE_MARKER_TAG",
+    "SPLICED_TAG",
+    "splice_links",
     "BLOCKED_TAG",
     "failed_phases",
     "echo_errors",
@@ -559,6 +561,9 @@ OUTCOMES = _OUTCOMES
 
 #: The tag of a build read from a failure marker of Spack's install database
 #: (``.spack-db/failures/<name>-<hash>``): Spack tried to build that spec and it failed.
+#: The tag of an installed spliced spec's build row (Spack 0.23+ splicing): never built
+#: itself, a rewiring of the installed build of its ``build_spec`` (docs/install-trees.md).
+SPLICED_TAG = "spliced"
 FAILURE_MARKER_TAG = "failure-marker"
 #: The tag of a build Spack never started because a dependency failed (a marked dependent,
 #: a package a report left out).
@@ -1120,3 +1125,26 @@ def variants_text(parameters: Any) -> str | None:
         else:
             valued.append(f"{name}={value}")
     return " ".join(part for part in ("".join(flags), *valued) if part)
+
+
+def splice_links(specs: Any) -> list[tuple[str, str]]:
+    """``(spliced node's full_hash, its build spec's full_hash)`` per spliced row of a
+    ``specs`` frame (its ``build_spec`` column; the build spec's row found by its DAG hash,
+    else its hash as written). A spliced spec is installed by rewiring the installed build of
+    its build spec, so for failures the link counts as a dependency: Spack's installer makes
+    the build spec's task a dependency of the rewiring (``installer.py``
+    ``_requeue_with_build_spec_tasks``), and a failed build spec blocks the spliced spec."""
+    if specs is None or not len(specs) or "build_spec" not in specs.columns:
+        return []
+    built = specs["build_spec"].astype(object)
+    mask = built.notna().to_numpy()
+    if not mask.any():
+        return []
+    by_dag: dict[str, str] = {}
+    for full, dag in zip(
+        specs["full_hash"].astype(object), specs["dag_hash"].astype(object), strict=True
+    ):
+        if isinstance(dag, str) and dag:
+            by_dag.setdefault(dag, str(full))
+    fulls = specs["full_hash"].astype(object)[mask].tolist()
+    return [(str(f), by_dag.get(str(b), str(b))) for f, b in zip(fulls, built[mask], strict=True)]

@@ -374,6 +374,9 @@ class _Dag:
         dependencies = self._dependencies(key)
         if dependencies:
             node["dependencies"] = dependencies
+        build_spec = _text(row.get("build_spec"))
+        if build_spec:  # spliced: what it was built as (Spack's ``{"name", "hash"}``)
+            node["build_spec"] = {"name": node["name"], "hash": build_spec}
         return node
 
     def _written_node(self, spec: Any) -> dict[str, Any]:
@@ -400,6 +403,8 @@ class _Dag:
         dependencies = self._dependencies(spec.key)
         if dependencies:
             node["dependencies"] = dependencies
+        if getattr(spec, "build_spec", None):  # spliced: what it was built as
+            node["build_spec"] = {"name": spec.name, "hash": spec.build_spec}
         return node
 
 

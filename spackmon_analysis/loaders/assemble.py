@@ -98,6 +98,26 @@ def utc(value: Any) -> Any:
     return value
 
 
+def splice_note(graph: SpecGraph, spliced: dict[str, str]) -> str:
+    """The ``data.notes`` text of a spec document with spliced nodes (Spack 0.23+): which
+    nodes were built as which spec, and how many nodes were read as provenance only."""
+    nodes = graph.nodes
+    parts = []
+    for key, built_as in spliced.items():
+        node = nodes[key]
+        target = graph.find(built_as)
+        what = f"{target.name}@{target.version} " if target is not None else ""
+        parts.append(f"{node.name}@{node.version} /{key[:7]} was built as {what}/{built_as[:7]}")
+    extra = len(graph.provenance)
+    tail = (
+        f"; the build spec's {extra} node(s) written beside it are provenance, not packages "
+        "of the DAG (no roots, builds or blocked packages)"
+        if extra
+        else ""
+    )
+    return f"spliced (Spack's build_spec): {'; '.join(parts)}{tail}"
+
+
 def resolve_rules(rules: Rules | str | os.PathLike[str] | None) -> Rules | None:
     if rules is None or isinstance(rules, Rules):
         return rules
@@ -140,8 +160,12 @@ class Assembler:
 
     def add_graph(self, graph: SpecGraph) -> None:
         """The spec and dependency rows of ``graph`` (``SpecGraph.frame_rows``, the one
-        conversion of a spec into these frames); a node or edge seen before is kept once."""
+        conversion of a spec into these frames); a node or edge seen before is kept once. A
+        graph with spliced nodes adds a note (:func:`splice_note`)."""
         spec_rows, dependency_rows = graph.frame_rows()
+        spliced = graph.build_specs
+        if spliced:
+            self.notes.append((graph.source, splice_note(graph, spliced)))
         for row in spec_rows:
             key = row[0]
             if key not in self.specs:

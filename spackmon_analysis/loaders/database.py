@@ -286,6 +286,7 @@ def _read_tables(
         specs.c.build_hash,
         specs.c.dag_hash,
         text(specs.c.parameters),
+        specs.c.build_spec,
     ).order_by(specs.c.id)
     if not every:
         spec_stmt = spec_stmt.where(specs.c.id.in_(scope.spec_ids()))

@@ -36,7 +36,13 @@ from typing import Any
 
 from .. import localfiles
 from ..errors import ConfigError, SpackmonError, SpecFormatError
-from ..spackfacts import BLOCKED_TAG, FAILURE_MARKER_TAG, short_hash, specfile_format_note
+from ..spackfacts import (
+    BLOCKED_TAG,
+    FAILURE_MARKER_TAG,
+    SPLICED_TAG,
+    short_hash,
+    specfile_format_note,
+)
 from ..spec import load_spec
 from .assemble import Assembler, FrameSet
 from .environment import read_json_file
@@ -155,6 +161,8 @@ def _read_index(
             "time": datetime.fromtimestamp(stamp, tz=timezone.utc) if stamp else None,
             "external": bool(node.get("external")),
             "path": record.get("path"),
+            # spliced (Spack 0.23+): installed by rewiring the build of its build_spec
+            "spliced": node.get("build_spec") is not None,
         }
     if not nodes:
         return records, None, notes
@@ -211,7 +219,12 @@ def database_frames(path: str | os.PathLike[str], **_: Any) -> FrameSet:
             spec_version=rec["version"],
             status="SUCCESS",
             env={},
-            tags=["installed", "install-db", "explicit" if rec["explicit"] else "implicit"],
+            tags=[
+                "installed",
+                "install-db",
+                "explicit" if rec["explicit"] else "implicit",
+                *([SPLICED_TAG] if rec.get("spliced") else []),
+            ],
             owner=None,
             created_at=rec["time"],
             source="install",
@@ -303,13 +316,21 @@ def database_frames(path: str | os.PathLike[str], **_: Any) -> FrameSet:
 
 
 def _dependencies(graphs: list[Any]) -> dict[str, set[str]]:
-    """Each node's direct dependencies (by every hash it carries) over ``graphs``."""
+    """Each node's direct dependencies (by every hash it carries) over ``graphs``; a spliced
+    node also needs its build spec (Spack's installer makes the build spec's task a
+    dependency of the rewiring: ``installer.py`` ``_requeue_with_build_spec_tasks``, so a
+    failed build spec marks the spliced spec as a dependent it skipped)."""
     out: dict[str, set[str]] = {}
     for graph in graphs:
         keys = {key: set(node.hashes.values()) | {key} for key, node in graph.nodes.items()}
         for edge in graph.edges:
             for parent in keys.get(edge.parent, {edge.parent}):
                 out.setdefault(parent, set()).update(keys.get(edge.child, {edge.child}))
+        for key, built_as in graph.build_specs.items():
+            target = graph.find(built_as)
+            needed = keys[target.key] if target is not None else {built_as}
+            for parent in keys[key]:
+                out.setdefault(parent, set()).update(needed)
     return out
 
 

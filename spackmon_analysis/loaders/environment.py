@@ -273,4 +273,5 @@ def environment_frames(path: str | os.PathLike[str], **_: Any) -> FrameSet:
         for key, text in roots
     )
     notes.append((source, f"environment roots: {listed or 'none'}"))
+    notes += asm.notes  # a spliced root's note (Assembler.add_graph)
     return FrameSet(specs=specs, dependencies=frames["dependencies"], source=source, notes=notes)

@@ -32,6 +32,7 @@ from ..logs import Rules
 from ..records import BuildRecord, PhaseRecord
 from ..spackfacts import (
     PHASE_SUCCESS_MARKER,
+    SPLICED_TAG,
     PhaseDurations,
     phase_durations,
     phase_timing,
@@ -415,13 +416,24 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
     from ..logs import parse_log
 
     notes: list[str] = [newer_spec] if newer_spec else []
+    # a spliced spec's prefix (Spack 0.23+): a rewiring of its build spec's installed build,
+    # copied with that build's logs and timers (rewiring.rewire_node): not a build of its own
+    spliced_from = spec.root.build_spec if kind == "prefix" and spec is not None else None
+    if spliced_from:
+        notes.append(
+            f"spliced: {name} /{short_hash(dag)} was built as /{short_hash(spliced_from)} "
+            "(its spec.json's build_spec) and rewired, never built itself: the build log and "
+            f"install_times.json in {meta.name} are that build's (copied by the rewiring), "
+            "not read as phases of this spec"
+        )
+        times = {}
     # (order, phase, text, source file, first line in that file)
     outputs: list[tuple[int, str, str, str, int | None]] = []
-    for nn, phase, p in _phase_files(meta):
+    for nn, phase, p in _phase_files(meta) if not spliced_from else ():
         text = files.text(p)  # None: refused by the upload rules (named in files.skipped)
         if text is not None:
             outputs.append((nn - 1 if nn > 0 else nn, phase, text, p.name, None))
-    if not outputs:
+    if not outputs and not spliced_from:
         combined = _find(meta, "spack-build-out.txt")
         log_folder = _combined_log_folder(combined, root) if kind == "stage" and combined else None
         combined_text = files.text(combined, log_folder)
@@ -521,6 +533,7 @@ def read_install_prefix(path: str | os.PathLike[str]) -> InstallRecord:
         environment_variables=env_vars,
         config_args=config_args,
         install_files=install_files,
+        tags=(SPLICED_TAG,) if spliced_from else (),
     )
     return InstallRecord(
         path=root,

@@ -25,7 +25,7 @@ from typing import Any
 from ..errors import ConfigError, ReportError
 from ..logs import parse_log
 from ..records import NO_DAG_NOTE, ReportRun
-from ..spackfacts import build_outcome, short_hash
+from ..spackfacts import build_outcome, short_hash, splice_links
 from ..spec import SpecGraph, load_spec
 from ..spec.graph import _no_gc
 from .assemble import (
@@ -503,6 +503,8 @@ def with_dag_frames(data: Any, *sources: DagSource) -> FrameSet:
     ):
         if _text(parent) and _text(child):
             parents.setdefault(str(child), set()).add(str(parent))
+    for spliced, built_as in splice_links(specs):  # a failed build spec blocks the rewiring
+        parents.setdefault(built_as, set()).add(spliced)
 
     builds = frame_or_empty("builds", merged.builds).copy()
     # the report columns (added for the lookups; kept only when a report's builds are here)

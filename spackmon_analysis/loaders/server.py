@@ -274,7 +274,7 @@ def route_fields(route: str, wanted: set[str] | None, keep_output: bool) -> list
         return [
             "id", "name", "version", "full_hash", "hash", "build_hash", "dag_hash",
             "namespace", "compiler_name", "compiler_version", "platform", "os", "target",
-            "parameters", "external",
+            "parameters", "external", "build_spec",
         ]  # fmt: skip
     if route == "dependencies":
         return ["id", "spec_full_hash", "dependency_full_hash", "spec_name", "dependency_name",
@@ -459,6 +459,7 @@ def rows_frames(
             row.get("build_hash"),
             row.get("dag_hash"),
             row.get("parameters"),
+            row.get("build_spec"),
         )
     for row in rows["dependencies"]:
         cols.add_edge(
@@ -930,7 +931,7 @@ class ServerColumns:
     def add_spec(self, *row: Any) -> None:
         """One ``specs`` row: full_hash, name, version, compiler_name, compiler_version,
         platform, os, target, namespace, external, hash, build_hash, dag_hash, and
-        optionally parameters (a mapping or its JSON text)."""
+        optionally parameters (a mapping or its JSON text) and build_spec."""
         add_server_spec(self.asm, *row)
 
     def add_edge(
@@ -1536,9 +1537,11 @@ def add_server_spec(
     build_hash: str | None,
     dag_hash: str | None,
     parameters: Any = None,
+    build_spec: str | None = None,
 ) -> None:
     """One server ``specs`` row into ``asm`` (data API rows and database rows alike);
-    ``parameters`` (the stored spec parameters, or their JSON text) give ``variants_text``."""
+    ``parameters`` (the stored spec parameters, or their JSON text) give ``variants_text``;
+    ``build_spec``: the DAG hash of the spec a spliced spec was built as."""
     if isinstance(parameters, str | bytes):
         parameters = json.loads(parameters)
     compiler = None
@@ -1562,5 +1565,6 @@ def add_server_spec(
         dag,
         build_hash,
         variants_text(parameters),
+        build_spec or None,
     )
     asm.add_spec_row(key, spec_row, hashes)

@@ -36,7 +36,8 @@ _FLAG_KEYS = frozenset(("cflags", "cppflags", "cxxflags", "fflags", "ldflags", "
 #: ``SpecGraph.nodes_frame()`` and the node attributes of ``to_networkx()`` carry them with the
 #: same meaning: ``full_hash`` is the graph key (the ``full_hash`` a node carries, else its
 #: ``hash``), ``dag_hash`` the DAG hash written (``hash``, else ``dag_hash``; missing when the
-#: document writes neither), ``compiler`` ``name@version``.
+#: document writes neither), ``compiler`` ``name@version``, ``build_spec`` the DAG hash of
+#: the spec a spliced node was built as (Spack 0.23+ splicing; missing for every other node).
 SPEC_COLUMNS = (
     "full_hash",
     "name",
@@ -52,6 +53,7 @@ SPEC_COLUMNS = (
     "dag_hash",
     "build_hash",
     "variants_text",
+    "build_spec",
 )
 #: The columns a spec gives ``MonitorData.dependencies``, in order; ``SpecGraph.edges_frame()``
 #: carries them with the same meaning (``deptypes``: the sorted, comma-joined dependency types).
@@ -76,7 +78,9 @@ class SpecNode:
     """One concrete package in a spec DAG (read-only, like the graph it belongs to).
 
     ``key`` is the node's graph key: its ``full_hash`` when it carries one, else its ``hash``.
-    ``hashes`` holds every hash key the node carries, exactly as written.
+    ``hashes`` holds every hash key the node carries, exactly as written. ``build_spec`` is
+    the DAG hash of the spec a spliced node was built as (the ``build_spec`` Spack writes on
+    a spliced node, new in 0.23), ``None`` for a node built as itself.
     """
 
     key: str
@@ -93,6 +97,12 @@ class SpecNode:
     external: bool = False
     external_path: str | None = None
     patches: tuple = ()
+    build_spec: str | None = None
+
+    @property
+    def spliced(self) -> bool:
+        """Whether the node is spliced: built as another spec (``build_spec``, its DAG hash)."""
+        return self.build_spec is not None
 
     @property
     def variants(self) -> dict:
@@ -224,6 +234,7 @@ class _Cols:
         "external",
         "external_path",
         "patches",
+        "build_ref",
         "index",
         "parent",
         "child",
@@ -239,6 +250,9 @@ class _Cols:
     external: list[bool]
     external_path: list[str | None]
     patches: list[Any]
+    #: per node, the hash its ``build_spec`` names (``None``: not spliced); ``None`` as a
+    #: whole when no node of the document is spliced (the usual case)
+    build_ref: list[str | None] | None
     index: dict[str, int]
     parent: list[int]
     child: list[int]
@@ -268,6 +282,8 @@ def _cols_from_objects(
     cols.external = [n.external for n in values]
     cols.external_path = [n.external_path for n in values]
     cols.patches = [n.patches for n in values]
+    refs = [n.build_spec for n in values]
+    cols.build_ref = refs if refs.count(None) != len(refs) else None
     row = {k: i for i, k in enumerate(cols.keys)}
     if index is None:
         index = {}
@@ -291,12 +307,13 @@ def _nodes_from_columns(cols: _Cols) -> dict[str, SpecNode]:
     """The ``SpecNode`` of every row. A frozen dataclass's ``__init__`` sets each field through
     ``object.__setattr__`` (four times the cost of a plain one); the slots are filled directly."""
     s_key, s_name, s_version, s_hashes, s_cn, s_cv, s_pl, s_os, s_tg, s_ns = _NODE_SLOTS[:10]
-    s_params, s_ext, s_ext_path, s_patches = _NODE_SLOTS[10:]
+    s_params, s_ext, s_ext_path, s_patches, s_build = _NODE_SLOTS[10:]
     new = object.__new__
     cls = SpecNode
     nodes: dict[str, SpecNode] = {}
     hk = HASH_KEYS
-    for key, name, version, combo, params, ext, ext_path, patches, h, fh, bh, dh, ph in zip(
+    builds = _build_spec_column(cols)
+    for key, name, version, combo, params, ext, ext_path, patches, build, h, fh, bh, dh, ph in zip(
         cols.keys,
         cols.names,
         cols.versions,
@@ -305,6 +322,7 @@ def _nodes_from_columns(cols: _Cols) -> dict[str, SpecNode]:
         cols.external,
         cols.external_path,
         cols.patches,
+        builds,
         *cols.hash_cols,
         strict=True,
     ):
@@ -328,8 +346,77 @@ def _nodes_from_columns(cols: _Cols) -> dict[str, SpecNode]:
         s_ext(n, ext)
         s_ext_path(n, ext_path)
         s_patches(n, patches)
+        s_build(n, build)
         nodes[key] = n
     return nodes
+
+
+def _build_targets(cols: _Cols) -> list[int | None] | None:
+    """Per node, the row of the node its ``build_spec`` names (``None``: not spliced, or the
+    build spec is not in the document); ``None`` when no node is spliced."""
+    refs = cols.build_ref
+    if refs is None:
+        return None
+    index = cols.index
+    return [None if r is None else index.get(r) for r in refs]
+
+
+def _build_spec_column(cols: _Cols) -> list[str | None]:
+    """The ``build_spec`` column: the DAG hash of the spec each node was built as, from the
+    node of the document that its ``build_spec`` names (else the hash as written)."""
+    refs = cols.build_ref
+    if refs is None:
+        return [None] * len(cols.keys)
+    targets = _build_targets(cols)
+    assert targets is not None  # refs is not None
+    dag = _dag_hashes(cols)
+    keys = cols.keys
+    return [
+        None if r is None else (r if t is None else (dag[t] or keys[t]))
+        for r, t in zip(refs, targets, strict=True)
+    ]
+
+
+def _closure(starts: Iterable[int], kids: list[list[int]]) -> set[int]:
+    """The rows ``starts`` and every row they depend on."""
+    seen: set[int] = set()
+    stack = list(starts)
+    while stack:
+        row = stack.pop()
+        if row in seen:
+            continue
+        seen.add(row)
+        stack.extend(kids[row])
+    return seen
+
+
+def _provenance_rows(cols: _Cols, roots: list[str], format: str) -> set[int]:
+    """The rows that are only provenance: the nodes of the specs that spliced nodes were built
+    as (and what those depend on), that no member of the DAG depends on.
+
+    Spack writes a spliced node's build spec, with its own dependencies, beside the spliced
+    nodes (``Spec.to_dict``; a lock file's ``concrete_specs`` likewise). The members of the
+    DAG are what the roots depend on: a lock file's ``roots``; in a node list, the nodes nothing
+    depends on that are not a build spec; an install database records installed specs only,
+    so none of its records is provenance.
+    """
+    targets = _build_targets(cols)
+    if targets is None or format == "database":
+        return set()
+    wanted = {t for t in targets if t is not None}
+    if not wanted:
+        return set()
+    n = len(cols.keys)
+    kids: list[list[int]] = [[] for _ in range(n)]
+    for p, c in zip(cols.parent, cols.child, strict=True):
+        kids[p].append(c)
+    if format == "lock" and roots:
+        row_of = {k: i for i, k in enumerate(cols.keys)}
+        starts = [row_of[k] for k in roots if k in row_of]
+    else:
+        has_parent = set(cols.child)
+        starts = [i for i in range(n) if i not in has_parent and i not in wanted]
+    return _closure(wanted, kids) - _closure(starts, kids)
 
 
 def _dag_hashes(cols: _Cols) -> list:
@@ -520,6 +607,18 @@ class SpecGraph:
 
     def _setup(self, cols: _Cols, roots: list[str], format: str, source: str) -> None:
         self._cols = cols
+        rows = _provenance_rows(cols, roots, format)
+        keys = cols.keys
+        #: keys of the nodes that are only provenance (a spliced node's build spec and what
+        #: only it depends on): kept in ``nodes``/``edges`` as read, left out of ``roots``
+        #: and of the DAG's rows (``frame_rows``, ``to_networkx``)
+        self.provenance: frozenset[str] = frozenset(keys[i] for i in rows)
+        self._prov_rows = rows
+        self._member_rows: list[int] | None = (
+            [i for i in range(len(keys)) if i not in rows] if rows else None
+        )
+        if rows:
+            roots = [k for k in roots if k not in self.provenance]
         self.roots = roots
         self.format = format
         self.source = source
@@ -672,7 +771,25 @@ class SpecGraph:
         table["dag_hash"] = _dag_hashes(cols)
         table["build_hash"] = cols.hash_cols[2]
         table["variants_text"] = _variants_texts(cols.params)
+        table["build_spec"] = _build_spec_column(cols)
         return table
+
+    def _members(self, table: dict[str, list], *, edges: bool = False) -> dict[str, list]:
+        """``table`` (node or, with ``edges``, edge columns) without the provenance rows."""
+        rows = self._member_rows
+        if rows is None:
+            return table
+        if edges:
+            gone = self._prov_rows
+            rows = [j for j, p in enumerate(self._cols.parent) if p not in gone]
+        return {c: [v[i] for i in rows] for c, v in table.items()}
+
+    @property
+    def build_specs(self) -> dict[str, str]:
+        """``{key of a spliced node: DAG hash of the spec it was built as}`` (Spack 0.23+
+        splicing); empty when nothing in the document is spliced."""
+        refs = _build_spec_column(self._cols) if self._cols.build_ref is not None else []
+        return {k: r for k, r in zip(self._cols.keys, refs, strict=False) if r is not None}
 
     def _dependency_table(self) -> dict[str, list]:
         """``DEPENDENCY_COLUMNS`` as lists of plain values (one item per edge)."""
@@ -690,9 +807,11 @@ class SpecGraph:
 
     def frame_rows(self) -> tuple[list[tuple], list[tuple]]:
         """``(spec rows, dependency rows)``: one tuple per node in ``SPEC_COLUMNS`` order and
-        one per edge in ``DEPENDENCY_COLUMNS`` order, the rows ``MonitorData`` takes."""
-        specs = self._spec_table()
-        deps = self._dependency_table()
+        one per edge in ``DEPENDENCY_COLUMNS`` order, the rows ``MonitorData`` takes: the
+        members of the DAG (the nodes of ``provenance`` and their edges are left out; a
+        spliced node's ``build_spec`` says what it was built as)."""
+        specs = self._members(self._spec_table())
+        deps = self._members(self._dependency_table(), edges=True)
         return (
             list(zip(*(specs[c] for c in SPEC_COLUMNS), strict=True)),
             list(zip(*(deps[c] for c in DEPENDENCY_COLUMNS), strict=True)),
@@ -703,9 +822,11 @@ class SpecGraph:
 
         Node attributes: the ``SPEC_COLUMNS`` (full_hash, name, version, compiler,
         compiler_name, compiler_version, platform, os, target, namespace, external, dag_hash,
-        build_hash; as in ``MonitorData.graph()``), hash, package_hash, external_path,
-        variants, is_root. Edge attributes: deptypes (sorted, comma-joined, as in
-        ``MonitorData.graph()``), virtuals (tuple).
+        build_hash, variants_text, build_spec; as in ``MonitorData.graph()``), hash,
+        package_hash, external_path, variants, is_root. Edge attributes: deptypes (sorted,
+        comma-joined, as in ``MonitorData.graph()``), virtuals (tuple). Like
+        ``MonitorData.graph()``, it holds the members of the DAG: ``provenance`` nodes are
+        left out.
         """
         cols = self._cols
         table = self._spec_table()
@@ -715,9 +836,11 @@ class SpecGraph:
         table["variants"] = _variants(cols.params)
         roots = set(self.roots)
         table["is_root"] = [k in roots for k in cols.keys]
+        table = self._members(table)
         names = list(table)
         deps = self._dependency_table()
         deps["virtuals"] = cols.virtuals
+        deps = self._members(deps, edges=True)
         dnames = list(deps)
         return spec_digraph(
             (dict(zip(names, row, strict=True)) for row in zip(*table.values(), strict=True)),
@@ -732,10 +855,12 @@ class SpecGraph:
 
         Columns: key, then the ``SPEC_COLUMNS`` (full_hash, name, version, compiler,
         compiler_name, compiler_version, platform, os, target, namespace, external, dag_hash,
-        build_hash: the names and meanings of ``MonitorData.specs``), then hash and
-        package_hash (as written), external_path, is_root (bool), n_dependencies (int),
-        variants (dict). The compiler, platform, os, target and namespace columns are
-        categoricals.
+        build_hash, variants_text, build_spec: the names and meanings of
+        ``MonitorData.specs``), then hash and package_hash (as written), external_path,
+        is_root (bool), n_dependencies (int), variants (dict), provenance (bool: the node is
+        only a spliced node's build spec or what only that depends on, not a member of the
+        DAG; every node of the document is a row). The compiler, platform, os, target and
+        namespace columns are categoricals.
         """
         import numpy as np
         import pandas as pd
@@ -767,6 +892,7 @@ class SpecGraph:
             out["dag_hash"] = out["hash"] if dag is h else _str_array(dag)
             out["build_hash"] = _str_array(bh)
             out["variants_text"] = _str_array(_variants_texts(cols.params))
+            out["build_spec"] = _str_array(_build_spec_column(cols))
             out["hash"] = out.pop("hash")  # after the SPEC_COLUMNS
             out["package_hash"] = _str_array(ph)
             out["external_path"] = _str_array(cols.external_path)
@@ -775,6 +901,8 @@ class SpecGraph:
             parents = np.array(cols.parent, dtype=np.int64)
             out["n_dependencies"] = np.bincount(parents, minlength=n).astype(np.int64, copy=False)
             out["variants"] = _object_array(_variants(cols.params))
+            prov = self.provenance
+            out["provenance"] = np.fromiter((k in prov for k in keys), dtype=bool, count=n)
             return pd.DataFrame(out)
 
     def edges_frame(self) -> pandas.DataFrame:

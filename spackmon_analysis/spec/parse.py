@@ -39,6 +39,7 @@ class _Parser:
         "names",
         "raw_edges",
         "tuples",
+        "build_refs",
     )
 
     def __init__(self, source: str):
@@ -51,6 +52,8 @@ class _Parser:
         # (parent key, name, ref value or ((key, value), ...), deptypes, virtuals, entry, path)
         self.raw_edges: list[tuple] = []
         self.tuples: dict[tuple, tuple] = {}
+        #: (spliced node key, ((hash key, value), ...)) per ``build_spec`` read
+        self.build_refs: list[tuple[str, tuple]] = []
 
     def fail(self, reason: str, path: str | None = None) -> SpecFormatError:
         return _fail(reason, self.source, path)
@@ -124,6 +127,7 @@ class _Parser:
         edges = self._resolve()
         self._check_acyclic(edges)
         self._derive_compilers(edges)
+        self._resolve_build_specs()
         roots = self._roots(edges, explicit_roots)
         return roots, edges
 
@@ -384,6 +388,15 @@ class _Parser:
         deps = body.get("dependencies")
         if deps is not None:
             self._add_deps(key, deps, _join(path, "dependencies"))
+        build_spec = body.get("build_spec")
+        if build_spec is not None:
+            bpath = _join(path, "build_spec")
+            if not isinstance(build_spec, dict):
+                raise self.fail("build_spec must be an object (name and hash)", bpath)
+            refs = self._refs(build_spec, bpath)
+            if not refs:
+                raise self.fail("build_spec has no hash key (hash, full_hash, ...)", bpath)
+            self.build_refs.append((key, refs))
         return key
 
     def _add_deps(self, key: str, deps: Any, path: str) -> None:
@@ -507,6 +520,21 @@ class _Parser:
                 raise self.fail("a node cannot depend on itself", _fmt_path(epath))
             append(SpecEdge(parent, child, deptypes, virtuals))
         return edges
+
+    def _resolve_build_specs(self) -> None:
+        """Each spliced node's ``build_spec``: the DAG hash of the node of the document its
+        ``build_spec`` names, else the hash as written (an install database names build specs
+        it need not hold; Spack's own reader requires them only in spec files)."""
+        nodes, index = self.nodes, self.index
+        for key, refs in self.build_refs:
+            value = refs[0][1]
+            for _k, v in refs:
+                target = index.get(v)
+                if target is not None:
+                    value = nodes[target].dag_hash
+                    break
+            # the reader's own node, not yet handed out: filled in place (frozen)
+            object.__setattr__(nodes[key], "build_spec", value)
 
     def _check_acyclic(self, edges: list[SpecEdge]) -> None:
         """Raise naming a node on a dependency cycle, if there is one (Kahn's algorithm)."""
@@ -676,6 +704,7 @@ def _fast_columns(bodies: list, list_format: bool) -> _Cols:
     tuples: dict[tuple, tuple] = {}
     compilers: dict[str, tuple] = {}
     combos_seen: dict[tuple, tuple] = {}
+    brefs: list[str | None] | None = None  # build_spec references, once a node has one
     prev_combo = None
     sd = index.setdefault
     str_ = str
@@ -815,6 +844,18 @@ def _fast_columns(bodies: list, list_format: bool) -> _Cols:
         else:
             combo = prev_combo = combos_seen.setdefault(combo, combo)
         row((key, name, version, h, fh, bh, dh, ph, combo, params, external, ext_path, patches))
+        bs = get("build_spec")
+        if bs is not None:
+            if bs.__class__ is not dict_:
+                raise _Bail
+            bref = bs.get("hash")
+            if bref.__class__ is not str_ or not bref:
+                raise _Bail  # other hash keys, or a bad value: the checked reader
+            if brefs is None:
+                brefs = [None] * i
+            brefs.append(bref)
+        elif brefs is not None:
+            brefs.append(None)
         if h is not None:
             sd(h, i)
         if fh is not None:
@@ -963,6 +1004,7 @@ def _fast_columns(bodies: list, list_format: bool) -> _Cols:
     cols.external = externals
     cols.external_path = ext_paths
     cols.patches = patches_col
+    cols.build_ref = brefs
     cols.index = index
     cols.parent = e_parent
     cols.child = e_child

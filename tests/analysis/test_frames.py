@@ -57,6 +57,7 @@ EXPECTED_DTYPES = {
         "dag_hash": STRING,
         "build_hash": STRING,
         "variants_text": STRING,
+        "build_spec": STRING,
     },
     "dependencies": {
         "parent_hash": STRING,

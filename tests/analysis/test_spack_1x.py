@@ -425,3 +425,19 @@ def test_upload_of_1x_files_answers_as_the_offline_loaders() -> None:
 
     assert built(online) == built(offline)
     assert built(online)["tinyapp"] == "gcc@12.2.0" and "gcc" not in built(online)
+
+
+def test_the_0_23_junit_suite_is_named_root_and_hash_with_a_compiler_property() -> None:
+    # pinned from 0.23's report.py (InfoCollector: "{name}_{dag_hash(7)}", properties
+    # architecture and compiler; docs/install-trees.md, the JUnit row of "Spack 0.23")
+    import xml.etree.ElementTree as ET
+
+    base = _base("0.23.1")
+    suite = ET.parse(base / "reports" / "junit-tinybrokenapp.xml").getroot()[0]
+    lock = json.loads((base / "env" / "spack.lock").read_text())
+    root = next(r["hash"] for r in lock["roots"] if r["spec"] == "tinybrokenapp")
+    assert suite.get("name") == f"tinybrokenapp_{root[:7]}"
+    assert [p.get("name") for p in suite.iter("property")] == ["architecture", "compiler"]
+    data = sma.load_junit(base / "reports" / "junit-tinybrokenapp.xml")
+    assert set(data.builds["root"]) == {"tinybrokenapp"}
+    assert set(data.builds["compiler"].astype(object)) == {"gcc@12.2.0"}

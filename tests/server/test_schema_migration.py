@@ -119,7 +119,7 @@ def test_a_server_migrates_an_old_database_and_answers_as_before_plus_attempts(o
     with LocalMonitor(old_db, in_process=True) as mon:
         mon.add_user("bob")
         client = mon.client("bob")
-        assert _schema_version(old_db) == str(SCHEMA_VERSION) == "2"
+        assert _schema_version(old_db) == str(SCHEMA_VERSION) == "3"
         new = {
             route: list(client.pull(route, **({"output": True} if route == "buildphases" else {})))
             for route in ANSWERS

@@ -212,6 +212,7 @@ def _reference_nodes_frame(g) -> pd.DataFrame:
     cols["dag_hash"] = text([n.hashes.get("hash") or n.hashes.get("dag_hash") for n in nodes])
     cols["build_hash"] = text([n.hashes.get("build_hash") for n in nodes])
     cols["variants_text"] = text([variants_text(n.parameters) for n in nodes])
+    cols["build_spec"] = text([n.build_spec for n in nodes])
     for h in ("hash", "package_hash"):
         cols[h] = text([n.hashes.get(h) for n in nodes])
     cols["external_path"] = text([n.external_path for n in nodes])
@@ -220,6 +221,7 @@ def _reference_nodes_frame(g) -> pd.DataFrame:
     variants = np.empty(len(nodes), dtype=object)
     variants[:] = [n.variants for n in nodes]
     cols["variants"] = variants
+    cols["provenance"] = np.array([n.key in g.provenance for n in nodes], dtype=bool)
     return pd.DataFrame(cols)
 
 

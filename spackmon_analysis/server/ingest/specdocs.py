@@ -47,6 +47,7 @@ _SPEC_COLUMNS = (
     "external_path",
     "is_root",
     "created_at",
+    "build_spec",
     "compiler_id",
     "architecture_id",
 )
@@ -291,7 +292,12 @@ def import_graph(conn: Connection, graph: Any, spack_version: str) -> tuple[int,
     to one row. Returns ``(root spec id, root created?, {key: spec id})``.
     """
     now = utcnow()
-    nodes = list(graph.nodes.values())
+    # the members of the DAG: a spliced node's build spec written beside it in the document
+    # is provenance (its DAG hash is kept in the spliced spec's ``build_spec``), not a spec
+    # of the DAG (``SpecGraph.provenance``); the offline loaders leave it out alike
+    provenance = graph.provenance
+    nodes = [n for n in graph.nodes.values() if n.key not in provenance]
+    graph_edges = [e for e in graph.edges if e.parent not in provenance]
     hashes = list({h for n in nodes for h in _node_hashes(n)})
     stored: dict[str, list[Any]] = {}
     seen_ids: set[int] = set()
@@ -353,6 +359,7 @@ def import_graph(conn: Connection, graph: Any, spack_version: str) -> tuple[int,
             external_path=getattr(node, "external_path", None),
             is_root=node.key in roots,
             created_at=now,
+            build_spec=node.build_spec,
         )
         check_lengths(specs, values, f"spec node {node.name[:60]!r}")
         compiler_id = None
@@ -387,7 +394,7 @@ def import_graph(conn: Connection, graph: Any, spack_version: str) -> tuple[int,
     if root_ids:
         conn.execute(update(specs).where(specs.c.id.in_(root_ids)).values(is_root=True))
     # edges
-    parent_ids = list({ids[e.parent] for e in graph.edges})
+    parent_ids = list({ids[e.parent] for e in graph_edges})
     have: set[tuple[int, int]] = set()
     for start in range(0, len(parent_ids), 500):
         parents = parent_ids[start : start + 500]
@@ -400,7 +407,7 @@ def import_graph(conn: Connection, graph: Any, spack_version: str) -> tuple[int,
             )
         )
     new_edges = []
-    for e in graph.edges:
+    for e in graph_edges:
         if e.parent in matched:  # a stored spec keeps the edges it was stored with
             continue
         pair = (ids[e.parent], ids[e.child])

@@ -80,6 +80,7 @@ def _r_specs(r: Any) -> dict:
         "external_path": r.external_path,
         "is_root": bool(r.is_root),
         "created_at": iso(r.created_at),
+        "build_spec": r.build_spec,
     }
 
 

@@ -30,8 +30,9 @@ from sqlalchemy import (
 #: step from the version before to :data:`MIGRATIONS` (a database of an older version is
 #: migrated in place, in one transaction, when a server opens it).
 #: 1: the first layout. 2: every attempt of a build kept (``build_attempts``; each phase belongs
-#: to an attempt; ``builds.reopened_at``).
-SCHEMA_VERSION = 2
+#: to an attempt; ``builds.reopened_at``). 3: ``specs.build_spec`` (the DAG hash of the spec
+#: a spliced spec was built as, Spack 0.23+).
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -115,6 +116,8 @@ specs = Table(
     Column("external_path", Text),
     Column("is_root", Boolean, nullable=False, default=False),
     Column("created_at", DateTime, nullable=False),
+    # the DAG hash of the spec a spliced spec was built as (its document's ``build_spec``)
+    Column("build_spec", String(64)),
     UniqueConstraint("name", "full_hash", "spack_version", name="uq_spec_identity"),
 )
 Index("ix_specs_full_hash", specs.c.full_hash)

@@ -476,6 +476,202 @@ def write_release(release: str, out: Path) -> None:
     write_cdash(release, out / "reports" / "cdash-tinybrokenapp", spack_root)
 
 
+# ---------------------------------------------------------------------------------------------
+# Spack 0.23 splicing (v0.23.1-splice/): what a spliced spec leaves in each file
+
+SPLICE = "0.23.1"
+
+
+def _splice_hash(name: str) -> str:
+    return dag_hash(SPLICE, "splice:" + name)
+
+
+def _franken(new: str, built_as: str) -> str:
+    """spec.py ``Spec.spec_hash``: a spliced spec's hash keeps the last 7 characters of the
+    hash of the spec it was built as ("frankenhashes", so that relocation keeps lengths)."""
+    return new[:-7] + built_as[-7:]
+
+
+def splice_nodes() -> dict[str, dict]:
+    """The nodes of the splice scenario, by label.
+
+    Run 1 (``spack install tinyapp``) built ``tinyapp`` against ``tinyutil`` (``util1``).
+    Run 2 rebuilt ``tinyutil`` with ``+fast`` (``util2``) and, with
+    ``concretizer:splice:automatic``, reused the installed tinyapp by splicing ``util2`` in:
+    ``app_spliced`` (its ``build_spec`` names ``app``). Run 3 (``spack install
+    tinybrokenapp``) spliced ``util2`` into a tinybrokenapp no cache held
+    (``brokenapp_spliced``, built as ``brokenapp``): Spack queued the build spec's build
+    (installer.py ``_requeue_with_build_spec_tasks``), its dependency tinybroken failed, and
+    Spack skipped ``brokenapp`` and, through it, ``brokenapp_spliced``.
+    """
+    base = nodes(SPLICE)
+    out = {k: base[k] for k in ("glibc", "gmake", "gcc-runtime", "tinybase", "tinybroken")}
+
+    def tiny(name: str, h: str, deps: list[tuple[str, str]], fast: bool = False, **extra):
+        version, system, _phases, _deps = PACKAGES[name]
+        dep_entries = [
+            _dep(SPLICE, "gcc-runtime", ["link"], []),
+            _dep(SPLICE, "glibc", ["link"], ["libc"]),
+            _dep(SPLICE, "gmake", ["build"], []),
+            *({"name": n, "hash": dh, "parameters": {"deptypes": ["build", "link"],
+               "virtuals": []}} for n, dh in deps),
+        ]  # fmt: skip
+        params = dict(base[name]["parameters"])
+        if fast:
+            params["fast"] = True
+        node = _node(SPLICE, name, version, params, dep_entries)
+        node.pop("hash")
+        node.update(extra)  # build_spec: after the dependencies (spec.py to_node_dict)
+        node["hash"] = h
+        return node
+
+    tb, broken = base["tinybase"]["hash"], base["tinybroken"]["hash"]
+    util1, util2 = _splice_hash("tinyutil-1"), _splice_hash("tinyutil-2")
+    app = _splice_hash("tinyapp")
+    app_spliced = _franken(_splice_hash("tinyapp*"), app)
+    brokenapp = _splice_hash("tinybrokenapp")
+    brokenapp_spliced = _franken(_splice_hash("tinybrokenapp*"), brokenapp)
+    out["util1"] = tiny("tinyutil", util1, [("tinybase", tb)])
+    out["util2"] = tiny("tinyutil", util2, [("tinybase", tb)], fast=True)
+    out["app"] = tiny("tinyapp", app, [("tinyutil", util1)])
+    out["app_spliced"] = tiny(
+        "tinyapp", app_spliced, [("tinyutil", util2)],
+        build_spec={"name": "tinyapp", "hash": app},
+    )  # fmt: skip
+    out["brokenapp"] = tiny(
+        "tinybrokenapp", brokenapp, [("tinybroken", broken), ("tinyutil", util1)]
+    )
+    out["brokenapp_spliced"] = tiny(
+        "tinybrokenapp", brokenapp_spliced, [("tinybroken", broken), ("tinyutil", util2)],
+        build_spec={"name": "tinybrokenapp", "hash": brokenapp},
+    )  # fmt: skip
+    return out
+
+
+def splice_document(all_nodes: dict[str, dict], root: str) -> dict:
+    """``Spec.to_dict``: the nodes in preorder from the root, each spliced node followed by
+    its build spec's nodes (those not written yet): spec.py ``to_dict``."""
+    by_hash = {n["hash"]: n for n in all_nodes.values()}
+    order: list[str] = []
+
+    def visit(h: str) -> None:
+        if h in order:
+            return
+        order.append(h)
+        node = by_hash[h]
+        for dep in sorted(node.get("dependencies", []), key=lambda d: d["name"]):
+            visit(dep["hash"])
+        if "build_spec" in node:
+            visit(node["build_spec"]["hash"])
+
+    visit(all_nodes[root]["hash"])
+    return {"spec": {"_meta": {"version": 4}, "nodes": [by_hash[h] for h in order]}}
+
+
+def write_splice(out: Path) -> None:
+    release, spack_root = SPLICE, f"/home/builder/spack/v{SPLICE}"
+    all_nodes = splice_nodes()
+    tree = out / "opt" / "spack"
+    by_name = nodes(release)
+    # run 1 and run 2 built these prefixes the ordinary way
+    built = {"gcc-runtime": "gcc-runtime", "tinybase": "tinybase"}
+    for label in built:
+        write_prefix(release, tree, spack_root, label, by_name)
+    for label in ("util1", "util2", "app"):
+        node = all_nodes[label]
+        prefix = _splice_prefix(tree, node)
+        _write_built_prefix(prefix, node, all_nodes, spack_root)
+    # run 2 rewired app into app_spliced: rewiring.rewire_node copies the build spec's prefix
+    # (its build log, install_times.json, ...: a buildcache tarball of it), relocates it and
+    # writes the spliced spec's spec.json; the post-install hook writes a new manifest
+    source = _splice_prefix(tree, all_nodes["app"])
+    target = _splice_prefix(tree, all_nodes["app_spliced"])
+    shutil.copytree(source, target)
+    (target / ".spack" / "spec.json").write_text(
+        json.dumps(splice_document(all_nodes, "app_spliced"))
+    )
+    manifest = json.loads((target / ".spack" / "install_manifest.json").read_text())
+    moved = {k.replace(source.name, target.name): v for k, v in manifest.items()}
+    (target / ".spack" / "install_manifest.json").write_text(json.dumps(moved))
+    # the database: every installed spec (app_spliced's record keeps its build_spec)
+    db = tree / ".spack-db"
+    (db / "failures").mkdir(parents=True)
+    installs = {}
+    order = ["glibc", "gmake", "gcc-runtime", "tinybase", "util1", "app", "util2", "app_spliced"]
+    for i, label in enumerate(order):
+        node = dict(all_nodes[label])
+        h = node.pop("hash")
+        ext = node.get("external")
+        path = ext["path"] if ext else f"{spack_root}/opt/spack/" + str(
+            _splice_prefix(tree, all_nodes[label]).relative_to(tree)
+        )  # fmt: skip
+        explicit = label in ("app", "app_spliced")
+        installs[h] = _record(node, path, explicit, RUN1 + 10 * i)
+    (db / "index.json").write_text(json.dumps({"database": {"version": "7", "installs": installs}}))
+    # run 3: tinybroken failed; Spack skipped the build spec and the spliced spec after it
+    for label in ("tinybroken", "brokenapp", "brokenapp_spliced"):
+        node = all_nodes[label]
+        marker = db / "failures" / f"{node['name']}-{node['hash']}"
+        marker.write_text(json.dumps(splice_document(all_nodes, label)))
+    # the environment of run 2 and 3: roots tinyapp and tinybrokenapp, both spliced; the
+    # lock's concrete_specs hold the build specs' nodes too (environment.py
+    # _concrete_specs_dict: every node of s.build_spec.traverse())
+    env = out / "env"
+    env.mkdir(parents=True)
+    (env / "spack.yaml").write_text(
+        "spack:\n  specs:\n  - tinyapp\n  - tinybrokenapp\n  concretizer:\n"
+        "    splice:\n      automatic: true\n  view: false\n"
+    )
+    roots = [all_nodes["app_spliced"], all_nodes["brokenapp_spliced"]]
+    concrete: dict[str, dict] = {}
+    for root in roots:
+        for node in splice_document(all_nodes, next(k for k, v in all_nodes.items() if v is root))[
+            "spec"
+        ]["nodes"]:
+            concrete[node["hash"]] = node
+    lock = {
+        "_meta": {"file-type": "spack-lockfile", "lockfile-version": 5, "specfile-version": 4},
+        "spack": {"version": release, "type": "git", "commit": COMMIT[release]},
+        "roots": [{"hash": r["hash"], "spec": r["name"]} for r in roots],
+        "concrete_specs": dict(sorted(concrete.items(), key=lambda kv: kv[1]["name"])),
+    }
+    (env / "spack.lock").write_text(json.dumps(lock, indent=2))
+
+
+def _splice_prefix(tree: Path, node: dict) -> Path:
+    return (
+        tree / "linux-debian12-icelake" / f"gcc-{GCC}"
+        / f"{node['name']}-{node['version']}-{node['hash']}"
+    )  # fmt: skip
+
+
+def _write_built_prefix(prefix: Path, node: dict, all_nodes: dict, spack_root: str) -> None:
+    """An ordinary prefix of a splice scenario node (as write_prefix, for its own hash)."""
+    name = node["name"]
+    meta = prefix / ".spack"
+    meta.mkdir(parents=True)
+    label = next(k for k, v in all_nodes.items() if v is node)
+    (meta / "spec.json").write_text(json.dumps(splice_document(all_nodes, label)))
+    phases = PACKAGES[name][2]
+    log = _log(SPLICE, name, phases, spack_root, broken=False)
+    with open(meta / "spack-build-out.txt.gz", "wb") as raw:
+        with gzip.GzipFile(filename="", mode="wb", compresslevel=6, mtime=0, fileobj=raw) as gz:
+            gz.write(log.encode())
+    times = _times(SPLICE, name, phases)
+    times["hash"] = node["hash"]
+    (meta / "install_times.json").write_text(json.dumps(times))
+    env = {
+        "host_os": "debian12", "platform": "linux", "host_target": "icelake", "hostname": "vm",
+        "spack_version": SPLICE, "kernel_version": "#1 SMP PREEMPT_DYNAMIC @0",
+    }  # fmt: skip
+    (meta / "install_environment.json").write_text(json.dumps(env))
+    (meta / "spack-build-env.txt").write_text(_build_env(SPLICE, name, node["version"], spack_root))
+    original = f"{spack_root}/opt/spack/linux-debian12-icelake/gcc-{GCC}/{prefix.name}"
+    (meta / "install_manifest.json").write_text(
+        json.dumps({f"{original}/lib/lib{name}.so": {"mode": 33261, "type": "file"}})
+    )
+
+
 def main(target: Path = HERE) -> None:
     for release in RELEASES:
         out = target / f"v{release}"
@@ -486,6 +682,10 @@ def main(target: Path = HERE) -> None:
     if other.exists():
         shutil.rmtree(other)
     write_new_installer_stage("1.1.1", other / "stage", "/home/builder/spack/v1.1.1")
+    splice = target / f"v{SPLICE}-splice"
+    if splice.exists():
+        shutil.rmtree(splice)
+    write_splice(splice)
 
 
 if __name__ == "__main__":
