@@ -62,12 +62,12 @@ def _type_sql(conn: Any, table: Table) -> str:
     return str(table.c.reopened_at.type.compile(dialect=conn.dialect))
 
 
-
 def _migrate_2_to_3(conn: Any) -> None:
     """Schema 2 -> 3: ``specs.build_spec`` (empty for every spec stored before: no spec a
     server stored so far was read as spliced)."""
     kind = str(specs.c.build_spec.type.compile(dialect=conn.dialect))
     conn.exec_driver_sql("ALTER TABLE specs ADD COLUMN build_spec " + kind)
+
 
 #: schema version -> the step that migrates a database of that version to the next one.
 MIGRATIONS: dict[int, Any] = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
