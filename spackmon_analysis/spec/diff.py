@@ -313,10 +313,13 @@ def _match_nodes(
     """
     by_a: dict[str, list[SpecNode]] = {}
     by_b: dict[str, list[SpecNode]] = {}
+    # the members of each DAG: a spliced node's build spec written beside it is provenance
     for n in old.nodes.values():
-        by_a.setdefault(n.name, []).append(n)
+        if n.key not in old.provenance:
+            by_a.setdefault(n.name, []).append(n)
     for n in new.nodes.values():
-        by_b.setdefault(n.name, []).append(n)
+        if n.key not in new.provenance:
+            by_b.setdefault(n.name, []).append(n)
     pairs: list[tuple[SpecNode, SpecNode]] = []
     removed: list[SpecNode] = []
     added: list[SpecNode] = []
@@ -379,5 +382,6 @@ def _match_nodes(
 def _edge_map(g: SpecGraph, labels: dict[str, str]) -> dict[tuple[str, str], tuple]:
     out: dict[tuple[str, str], tuple] = {}
     for e in g.edges:
-        out.setdefault((labels[e.parent], labels[e.child]), e.deptypes)
+        if e.parent not in g.provenance:
+            out.setdefault((labels[e.parent], labels[e.child]), e.deptypes)
     return out

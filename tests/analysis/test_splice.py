@@ -246,3 +246,12 @@ def test_upload_of_a_spliced_tree_answers_as_the_offline_loaders() -> None:
     # no build spec's node written beside a spliced one became a spec of the server
     assert UTIL1 not in set(online.specs["dag_hash"]) or UTIL1 in set(offline.specs["dag_hash"])
     assert set(online.specs["dag_hash"]) == set(offline.specs["dag_hash"])
+
+
+def test_a_diff_against_the_spliced_spec_compares_the_members_only() -> None:
+    built = load_spec(PREFIXES / f"tinyapp-0.3-{APP}" / ".spack" / "spec.json")
+    diff = built.diff(load_spec(SPEC_FILE))
+    table = diff.to_frame()
+    # tinyutil was spliced in with +fast; no second tinyapp or tinyutil appears or vanishes
+    assert not diff.added and not diff.removed
+    assert "fast" in " ".join(str(v) for v in table.to_numpy().ravel())
