@@ -1277,8 +1277,23 @@ class ServerColumns:
             events=frames["events"],
             source=label,
             problems=[*self.problems, *asm.problems],
-            notes=[*self.notes, *asm.notes],
+            notes=[*self.notes, *asm.notes, *_splice_notes(frames["specs"], label)],
         )
+
+
+def _splice_notes(specs: Any, label: str) -> list[tuple[str, str]]:
+    """A note per spliced spec the server keeps (its ``build_spec``), as the offline loaders
+    note each spliced node of a spec document (``assemble.splice_note``)."""
+    if specs is None or not len(specs) or "build_spec" not in specs.columns:
+        return []
+    spliced = specs[specs["build_spec"].notna()]
+    return [
+        (label, f"spliced (Spack's build_spec): {n}@{v} /{str(h)[:7]} was built as /{str(b)[:7]}")
+        for n, v, h, b in zip(
+            spliced["name"], spliced["version"], spliced["full_hash"], spliced["build_spec"],
+            strict=True,
+        )
+    ]  # fmt: skip
 
 
 def _outcome_codes(

@@ -243,6 +243,7 @@ def test_upload_of_a_spliced_tree_answers_as_the_offline_loaders() -> None:
 
     assert spliced(online) == spliced(offline) != {}
     assert APP_SPLICED in spliced(online)
+    assert any("spliced" in text and APP_SPLICED[:7] in text for _, text in online.notes)
     # no build spec's node written beside a spliced one became a spec of the server
     assert UTIL1 not in set(online.specs["dag_hash"]) or UTIL1 in set(offline.specs["dag_hash"])
     assert set(online.specs["dag_hash"]) == set(offline.specs["dag_hash"])
@@ -255,3 +256,18 @@ def test_a_diff_against_the_spliced_spec_compares_the_members_only() -> None:
     # tinyutil was spliced in with +fast; no second tinyapp or tinyutil appears or vanishes
     assert not diff.added and not diff.removed
     assert "fast" in " ".join(str(v) for v in table.to_numpy().ravel())
+
+
+def test_spackmon_upload_of_the_spliced_tree(capsys: pytest.CaptureFixture[str]) -> None:
+    # the command a CI job runs (a real port: the command line opens its own connection)
+    from spackmon_analysis.cli import main
+
+    with sma.LocalMonitor() as mon:
+        token = mon.add_user("ci")
+        argv = ["upload", str(TREE), "--host", mon.url, "--user", "ci", "--token", token]
+        assert main([*argv, "--no-progress"]) == 0
+        client = sma.SpackMonitorClient(host=mon.url, username="ci", token=token, progress=False)
+        online = sma.MonitorData.from_client(client)
+    assert "problems: none" in capsys.readouterr().out
+    assert _answers(online) == _answers(sma.load(TREE))
+    assert online.specs.set_index("dag_hash").loc[APP_SPLICED, "build_spec"] == APP
