@@ -26,7 +26,9 @@ runs does not depend on the order they were loaded or replayed in.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +100,25 @@ def _text(value: Any) -> str:
     return _MISSING if value is None or value is pd.NA or value != value else str(value)
 
 
+#: Inside :func:`one_attempt_table`: ``id(data)`` -> (data, its attempt table).
+_TABLES: ContextVar[dict[int, tuple[Any, pd.DataFrame]] | None] = ContextVar(
+    "_attempt_tables", default=None
+)
+
+
+@contextmanager
+def one_attempt_table() -> Iterator[None]:
+    """Inside this block :func:`attempt_table` works out the table of a ``MonitorData`` once
+    and hands out shallow copies of it (the history questions each start from it: a report or
+    the explorer asks a dozen of them of the same data). Leave the data unchanged inside."""
+    token = _TABLES.set({}) if _TABLES.get() is None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _TABLES.reset(token)
+
+
 def attempt_table(data: MonitorData) -> pd.DataFrame:
     """One row per attempt, with its build's columns and its build key.
 
@@ -110,6 +131,16 @@ def attempt_table(data: MonitorData) -> pd.DataFrame:
     ``ran`` (outcome succeeded/failed, or phases recorded) and ``seq`` (1-based position in
     its build key's history). Rows are in history order (time, number, attempt).
     """
+    memo = _TABLES.get()
+    if memo is None:
+        return _attempt_table(data)
+    seen = memo.get(id(data))
+    if seen is None or seen[0] is not data:
+        seen = memo[id(data)] = (data, _attempt_table(data))
+    return seen[1].copy(deep=False)
+
+
+def _attempt_table(data: MonitorData) -> pd.DataFrame:
     _check(data, "attempt_table")
     attempts = data.attempts
     builds = data.builds.set_index("build")
@@ -1036,6 +1067,11 @@ def history_summary(data: MonitorData) -> HistorySummary:
     error history and its new/recurring marks, flaky builds, changes that stayed, slow-phase
     alarms, failure costs and failure groups."""
     _check(data, "history_summary")
+    with one_attempt_table():
+        return _history_summary(data)
+
+
+def _history_summary(data: MonitorData) -> HistorySummary:
     table = attempt_table(data)
     ran = table[table["ran"]]
     timelines: dict[str, list[tuple[int, str, str]]] = {}

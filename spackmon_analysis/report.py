@@ -56,6 +56,7 @@ from .history import (
     busiest_keys,
     history_summary,
     latest_attempt_of,
+    one_attempt_table,
 )
 from .palette import OUTCOME_COLORS
 from .safetext import printable
@@ -623,7 +624,8 @@ def failure_report(
     _check_data(data, "failure_report")
     if history is not None:
         _check_data(history, "failure_report (history)")
-    return _text(data, _parts(data), context=context, history=history)
+    with one_attempt_table():
+        return _text(data, _parts(data), context=context, history=history)
 
 
 def _text(data: MonitorData, p: _Parts, *, context: bool, history: MonitorData | None) -> str:
@@ -896,7 +898,8 @@ def write_plots(data: MonitorData, out: str | Path) -> list[Path]:
     attempts). :func:`plot_stems` names them for given data.
     """
     _check_data(data, "write_plots")
-    return _write_pngs(_render(data), Path(out))
+    with one_attempt_table():
+        return _write_pngs(_render(data), Path(out))
 
 
 def _write_pngs(rendered: list[tuple[str, str, bytes]], out: Path) -> list[Path]:
@@ -1091,7 +1094,9 @@ def write_html_report(
     _check_data(data, "write_html_report")
     if history is not None:
         _check_data(history, "write_html_report (history)")
-    return _write_html(Path(path), _html(data, _parts(data), _render(data), history))
+    with one_attempt_table():
+        page = _html(data, _parts(data), _render(data), history)
+    return _write_html(Path(path), page)
 
 
 def _write_html(path: Path, page: str) -> Path:
@@ -1257,12 +1262,13 @@ def write_report(
     _check_data(data, "write_report")
     if history is not None:
         _check_data(history, "write_report (history)")
-    p = _parts(data)
-    if text is None:
-        text = _text(data, p, context=True, history=history)
+    with one_attempt_table():
+        p = _parts(data)
+        if text is None:
+            text = _text(data, p, context=True, history=history)
+        rendered = _render(data)
+        page = _html(data, p, rendered, history)
     out = Path(out)
-    rendered = _render(data)
-    page = _html(data, p, rendered, history)
     # the folder is made only now, when everything to write is worked out
     where = out
     try:

@@ -145,6 +145,12 @@ class Explorer:
         attempts or more (:func:`~spackmon_analysis.history.busiest_keys`), their
         timelines, new/recurring/fixed errors and the flaky builds; nothing when no build
         key has a history."""
+        from .history import one_attempt_table
+
+        with one_attempt_table():  # each answer below starts from the same attempt table
+            self._load_history_answers(data)
+
+    def _load_history_answers(self, data: MonitorData) -> None:
         from .history import busiest_keys, history_summary, latest_attempt_of, timeline
 
         self.history_keys: list[str] = busiest_keys(data) if hasattr(data, "attempts") else []

@@ -495,3 +495,34 @@ def test_a_report_without_history_says_so(real_history: Path) -> None:
     text = report.failure_report(load_save_local(SUCCESS))
     assert "No build key (package, version, variants, compiler, target, OS) has more" in text
     assert "[new]" not in text
+
+
+def test_a_report_and_the_explorer_work_out_the_attempt_table_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The history questions of a report (or the explorer) all start from the attempt table:
+    it is worked out once per data object (history.one_attempt_table), not once a question,
+    and each question gets a copy of its own."""
+    from spackmon_analysis import report
+
+    data = sma.load(EXAMPLES)
+    made: list[int] = []
+    real = history._attempt_table
+    monkeypatch.setattr(history, "_attempt_table", lambda d: made.append(id(d)) or real(d))
+    text = report.failure_report(data)
+    assert made == [id(data)] and "Build history (2 build keys" in text
+    made.clear()
+    sma.explore(data)
+    assert made == [id(data)]
+    made.clear()
+    summary = history.history_summary(data)
+    assert made == [id(data)] and summary.flaky.equals(history.flaky_builds(data))
+    # outside a block, each call works it out; inside, a change to one copy stays there
+    history.attempt_table(data)
+    assert len(made) == 3  # the call above and flaky_builds'
+    with history.one_attempt_table():
+        first = history.attempt_table(data)
+        first["key"] = "changed"
+        again = history.attempt_table(data)
+        other = history.attempt_table(load_save_local(SUCCESS))
+    assert len(made) == 5 and (again["key"] != "changed").all() and len(other) == 3
