@@ -15,12 +15,13 @@ write) are left out and named in ``notes``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
-from ..errors import ConfigError, LogParseError, MonitorError, NotFoundError
+from ..errors import BadRequestError, ConfigError, LogParseError, MonitorError, NotFoundError
 from ..logs import LogEvent
 from ..records import (
     BUILD_STATUS_CATEGORIES,
@@ -335,14 +336,32 @@ def client_frames(
     empty = selection.nothing
     wanted = check_columns(columns, keep_output)
 
+    label = getattr(client, "baseurl", None) or getattr(client, "host", "") or "server"
+    notes: list[tuple[str, str]] = []
+
     def pull(route: str, **filters: Any) -> list[dict[str, Any]]:
         if empty:
             return []
         query = selection.query("" if route == "builds" else "build_")
         fields = route_fields(route, wanted, keep_output)
-        if fields is not None:
-            query["fields"] = ",".join(fields)
-        return list(client.pull(route, progress=progress, **query, **filters))
+        if fields is None:
+            got = list(client.pull(route, progress=progress, **query, **filters))
+            notes.extend(absent_field_notes(route, got, str(label)))
+            return got
+        asked = {**query, "fields": ",".join(fields), **filters}
+        try:
+            return list(client.pull(route, progress=progress, **asked))
+        except BadRequestError as exc:
+            known = server_fields(exc, route)
+            if known is None:
+                raise
+            # an older server: ask for the fields it has, the others stay empty (noted)
+            kept = [f for f in fields if f in known]
+            notes.extend(
+                (str(label), older_server_note(route, f)) for f in fields if f not in known
+            )
+            asked["fields"] = ",".join(kept)
+            return list(client.pull(route, progress=progress, **asked))
 
     # list pages leave phase outputs out unless asked (the server bounds each page in bytes)
     phase_filters = {"output": bool(keep_output)}
@@ -372,11 +391,52 @@ def client_frames(
                     f"{row.get('id')!r} ({missed}), which the filters leave out: it does not "
                     "know the data API's build filters (since, until, spec_name, tag, status)"
                 )
-    label = getattr(client, "baseurl", None) or getattr(client, "host", "") or "server"
     frames = rows_frames(rows, source="server", label=str(label), keep_output=keep_output)
+    frames.notes.extend(notes)
     if wanted is not None:
         blank_unwanted(frames, wanted)
     return frames
+
+
+#: The data API fields a server of an earlier release lacks, and what their absence leaves
+#: empty: ``from_client`` reads such a server all the same (asking only for the fields it
+#: has) and says so in ``data.notes``.
+NEWER_FIELDS: dict[tuple[str, str], str] = {
+    ("specs", "build_spec"): (
+        "the specs' build_spec column is empty, so a spliced spec (Spack 0.23+) the server "
+        "keeps is not known as spliced (the field came with server schema 3)"
+    ),
+}
+
+
+def older_server_note(route: str, field: str) -> str:
+    """The ``data.notes`` text for a data API ``field`` of ``route`` the server lacks."""
+    what = NEWER_FIELDS.get((route, field), "the column made from it is empty")
+    return f"/api/{route}/ has no field {field!r} (a server of an earlier release): {what}"
+
+
+def absent_field_notes(route: str, rows: list[dict[str, Any]], label: str) -> list[tuple[str, str]]:
+    """A note per newer field (:data:`NEWER_FIELDS`) of ``route`` the rows of a server asked
+    for every field do not carry (a server of an earlier release sends no such field)."""
+    if not rows or not isinstance(rows[0], Mapping):
+        return []
+    return [
+        (label, older_server_note(r, f)) for r, f in NEWER_FIELDS if r == route and f not in rows[0]
+    ]
+
+
+_UNKNOWN_FIELDS = re.compile(r"unknown fields? .* for /api/(\w+)/ \(fields: ([^)]*)\)")
+
+
+def server_fields(error: BadRequestError, route: str) -> set[str] | None:
+    """The fields of ``route`` a server's 400 to ``fields=`` lists (ours names the unknown
+    field and lists the route's: ``unknown field 'x' for /api/specs/ (fields: id, ...)``);
+    None when the 400 is about something else."""
+    text = getattr(error, "server_message", None) or str(error)
+    found = _UNKNOWN_FIELDS.search(text)
+    if found is None or found.group(1) != route:
+        return None
+    return {f.strip() for f in found.group(2).split(",") if f.strip()}
 
 
 #: The data API routes of every attempt (a server that keeps them): with them, the phases and
