@@ -74,6 +74,8 @@ __all__ = [
     "first_last_stamp_spans",
     "parse_stamps",
     "parse_stamp_spans",
+    "STAMP_WINDOW",
+    "window_stamps",
     "stamp_micros",
     "PhaseTiming",
     "phase_timing",
@@ -100,6 +102,9 @@ __all__ = [
     "LogPhase",
     "split_phases",
     "cut_phases",
+    "PhaseCut",
+    "stamp_windows",
+    "cut_phase_columns",
     "INSTALL_TIMES_MEANINGS",
     "PhaseDurations",
     "install_times_meaning",
@@ -348,6 +353,76 @@ def _parse_stamp_rows(m: Any) -> tuple[Any, Any]:
     us[:] = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000 + frac
     us[~ok] = 0
     return us, ok
+
+
+#: Characters from the ``[`` of ``==> [`` that :func:`cut_phase_columns` keeps of a stamp
+#: line: the ``[``, the longest stamp :func:`parse_stamp` takes (26) and its ``]``, and one
+#: more.
+STAMP_WINDOW = 29
+
+
+def window_stamps(
+    first_windows: list[str | None], last_windows: list[str | None]
+) -> tuple[Any, Any, Any, Any, Any, Any, Any]:
+    """The stamps of many phases from :func:`cut_phase_columns`' windows (the text from the
+    ``[`` of ``==> [`` on the first and the last line of each phase that starts so; None:
+    no such line, or the first is the only one), vectorised: ``(start, start_ok, finish,
+    finish_ok, found, two, decided)``: :func:`parse_stamps` of the first and last stamp
+    texts, whether the phase has a stamp, whether the first and last are two lines.
+    ``decided`` is False for a phase whose first or last ``==> [`` line does not match
+    :data:`LOG_STAMP` (or holds a stamp longer than a window, or is not ASCII): its stamps
+    are further in, if any, and only :func:`first_last_stamp_texts` of its text says which.
+    Where ``decided``, the answer is that of :func:`first_last_stamp_texts` and
+    :func:`parse_stamps`."""
+    import numpy as np
+
+    n = len(first_windows)
+    width = STAMP_WINDOW
+    windows = first_windows + last_windows
+    try:
+        raw = np.array([w or "" for w in windows], dtype=f"S{width}")
+    except UnicodeEncodeError:
+        zero, no = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+        return zero, no, zero.copy(), no.copy(), no.copy(), no.copy(), no.copy()
+    matrix = raw.view(np.uint8).reshape(2 * n, width)
+    # a window starts with the ``[`` of its ``==> [`` (an absent one is empty)
+    given = matrix[:, 0] == 91
+    texts, ok = _window_texts(matrix[:, 1:])
+    has_first, has_last, first_ok, last_ok = given[:n], given[n:], ok[:n], ok[n:]
+    found = has_first & first_ok
+    two = found & has_last & last_ok
+    decided = ~has_first | (first_ok & (~has_last | last_ok))
+    texts[n:][~two] = texts[:n][~two]  # one stamp: the last is the first
+    micros, valid = _parse_stamp_rows(texts)
+    return micros[:n], valid[:n] & found, micros[n:], valid[n:] & found, found, two, decided
+
+
+def _window_texts(m: Any) -> tuple[Any, Any]:
+    """The stamp text at the start of each window (``(n, 27)`` bytes, NUL-padded) and
+    whether the window starts with one :data:`LOG_STAMP` takes: ``YYYY-MM-DD-HH:MM:SS``
+    with ASCII digits, optionally ``.`` and digits, then ``]``."""
+    import numpy as np
+
+    n, width = m.shape
+    digit = (m >= 48) & (m <= 57)
+    ok = np.ones(n, dtype=bool)
+    for k in (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18):
+        ok &= digit[:, k]
+    ok &= (m[:, 4] == 45) & (m[:, 7] == 45) & (m[:, 10] == 45)
+    ok &= (m[:, 13] == 58) & (m[:, 16] == 58)
+    # the stamp ends at 19 (``]``) or after ``.`` and one or more digits, at the first
+    # byte from 20 on that is not a digit, which must be ``]``
+    length = np.full(n, 19, dtype=np.int64)
+    dotted = m[:, 19] == 46
+    rest = ~digit[:, 20:]
+    stop = np.where(rest.any(axis=1), rest.argmax(axis=1) + 20, width)
+    length = np.where(dotted, stop, 19)
+    ok &= np.where(dotted, (stop > 20) & (stop < width), m[:, 19] == 93)
+    closing = m[np.arange(n), np.minimum(length, width - 1)]
+    ok &= closing == 93
+    keep = np.arange(27)[None, :] < np.where(ok, length, 0)[:, None]
+    texts = np.where(keep, m[:, :27], 0).astype(np.uint8)
+    return texts, ok
 
 
 _MICROSECOND = timedelta(microseconds=1)
@@ -817,20 +892,18 @@ def _phase_marks(text: str) -> list[re.Match[str]]:
     ``Executing phase: '``, so only the lines holding it are matched against the pattern
     (a regex scan of every line start of a long log costs several times more)."""
     marks: list[re.Match[str]] = []
-    match = PHASE_MARKER.match
-    pos = text.find(_MARKER_TEXT)
+    match, find, rfind = PHASE_MARKER.match, text.find, text.rfind
+    skip = len(_MARKER_TEXT)
+    pos = find(_MARKER_TEXT)
     last_line = -1
     while pos >= 0:
-        line = text.rfind("\n", 0, pos) + 1
-        if line != last_line:
+        line = rfind("\n", 0, pos) + 1
+        if line != last_line:  # a line is matched once, however often it holds the text
             last_line = line
             found = match(text, line)
             if found is not None:
                 marks.append(found)
-        end = text.find("\n", pos)
-        if end < 0:
-            break
-        pos = text.find(_MARKER_TEXT, end)
+        pos = find(_MARKER_TEXT, pos + skip)
     return marks
 
 
@@ -868,6 +941,92 @@ def cut_phases(text: str) -> tuple[str, list[tuple[str, str, str, int]]]:
         line += chunk.count("\n")
         start = end
     return preamble, cuts
+
+
+@dataclass
+class PhaseCut:
+    """A combined log cut into phases, column by column (:func:`cut_phase_columns`): the
+    text before the first marker, and per phase its name, text (from its marker line up to
+    the next marker), the 1-based line of its marker in the log (None: not cut on a
+    marker), and its stamp windows (:func:`stamp_windows`)."""
+
+    preamble: str
+    names: list[str]
+    texts: list[str]
+    first_lines: list[int | None]
+    first_windows: list[str | None]
+    last_windows: list[str | None]
+
+
+def stamp_windows(
+    text: str, start: int = 0, end: int | None = None
+) -> tuple[str | None, str | None]:
+    """Where the first and last stamps of ``text[start:end]`` (a phase, starting at a line
+    start and ending after a newline or at the end of ``text``) can be: the
+    :data:`STAMP_WINDOW` characters from the ``[`` of ``==> [`` on the first line and on the last line
+    of it that start so (None: no such line; the last None when it is the first).
+    :func:`window_stamps` tells whether they are the stamps
+    :func:`first_last_stamp_texts` finds, many at a time."""
+    if end is None:
+        end = len(text)
+    if text.startswith("==> [", start, end):
+        at = start
+    else:
+        at = text.find("\n==> [", start, end)
+        if at < 0:
+            return None, None
+        at += 1
+    pos = text.rfind("\n==> [", at, end)
+    width = STAMP_WINDOW
+    first = text[at + 4 : at + 4 + width]
+    return first, (text[pos + 5 : pos + 5 + width] if pos >= 0 else None)
+
+
+def cut_phase_columns(text: str) -> PhaseCut:
+    """:func:`cut_phases` and :func:`stamp_windows` of every phase in one pass: where each
+    phase's stamps can be is looked for while it is cut, between its marker and the next
+    one (``str.find`` from its start, ``str.rfind`` from its end, in the log itself: no
+    phase is searched as a copy), and :func:`window_stamps` decides many at once. The same
+    phases as :func:`cut_phases`, as lists (a reader that turns thousands of logs into
+    columns extends its columns with them)."""
+    marks = _phase_marks(text)
+    names: list[str] = []
+    texts: list[str] = []
+    lines: list[int | None] = []
+    firsts: list[str | None] = []
+    lasts: list[str | None] = []
+    if not marks:
+        return PhaseCut(text, names, texts, lines, firsts, lasts)
+    first_at = marks[0].start()
+    line = text.count("\n", 0, first_at) + 1
+    find, rfind, count, starts = text.find, text.rfind, text.count, text.startswith
+    width = STAMP_WINDOW
+    ends = [m.start() for m in marks]
+    ends.append(len(text))
+    k = 0
+    for mark in marks:
+        start = ends[k]
+        k += 1
+        end = ends[k]
+        names.append(mark.group(2))
+        texts.append(text[start:end])
+        lines.append(line)
+        line += count("\n", start, end)
+        # stamp_windows(text, start, end), inline: a phase starts at a line start and
+        # (but the last) ends after a newline
+        if starts("==> [", start):
+            at = start
+        else:
+            at = find("\n==> [", start, end)
+            if at < 0:
+                firsts.append(None)
+                lasts.append(None)
+                continue
+            at += 1
+        firsts.append(text[at + 4 : at + 4 + width])
+        pos = rfind("\n==> [", at, end)
+        lasts.append(text[pos + 5 : pos + 5 + width] if pos >= 0 else None)
+    return PhaseCut(text[:first_at], names, texts, lines, firsts, lasts)
 
 
 # ---------------------------------------------------------------------------------

@@ -27,12 +27,14 @@ from ..records import (
     PhaseRecord,
 )
 from ..spackfacts import (
+    PhaseCut,
     build_outcome,
     first_last_stamp_spans,
     first_last_stamp_texts,
     parse_stamp_spans,
     parse_stamps,
     stamp_micros,
+    window_stamps,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -360,6 +362,9 @@ def _events_frame(events: list[LogEvent], builds: list[str], phases: list[str]) 
 
 #: Log texts per Arrow chunk of the ``output`` column (:meth:`Assembler._flush_outputs`).
 _OUTPUT_CHUNK = 4096
+#: Characters of logs :class:`PhaseColumns` holds before it finds their events (and the
+#: JUnit reader before it cuts them): a few hundred typical logs, parsed in a row.
+EVENT_BATCH_CHARS = 1 << 18
 
 
 def _arrow_strings() -> bool:
@@ -420,6 +425,51 @@ def stamp_columns_joined(
     for i in np.flatnonzero(unsure | (found & ~(start_ok & finish_ok))).tolist():
         one = stamp_columns([outputs[i]])
         start[i], start_ok[i], finish[i], finish_ok[i], two[i] = (c[0] for c in one)
+    return start, start_ok, finish, finish_ok, two
+
+
+def arrow_texts(texts: list[str]) -> Any:
+    """``texts`` as one Arrow ``large_string`` array. ASCII texts (build logs almost
+    always) are joined and their offsets are their lengths: one copy into Arrow's memory
+    instead of a conversion per text; others go through ``pyarrow.array``."""
+    import numpy as np
+    import pyarrow as pa
+
+    joined = "".join(texts)
+    if not joined.isascii():
+        return pa.array(texts, type=pa.large_string())
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), out=offsets[1:])
+    # the joined text copied once, into a buffer of Arrow's own (as pyarrow.array would)
+    data = pa.array([joined], type=pa.large_string()).buffers()[2]
+    del joined
+    return pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(offsets), data)
+
+
+def window_stamp_columns(
+    outputs: list[str], first_windows: list[str | None], last_windows: list[str | None]
+) -> tuple[Any, Any, Any, Any, Any]:
+    """:func:`stamp_columns` of phase logs whose stamp windows were found as they were cut
+    (:func:`~spackmon_analysis.spackfacts.cut_phase_columns`): the windows decide most
+    phases at once (:func:`~spackmon_analysis.spackfacts.window_stamps`); a phase they do
+    not decide (a ``==> [`` line that is not a stamp at either end) is searched by
+    :func:`~spackmon_analysis.spackfacts.first_last_stamp_texts`, and one whose first or
+    last stamp is not a valid time takes the exact path
+    (:func:`~spackmon_analysis.spackfacts.stamp_micros`), as in :func:`stamp_columns`."""
+    import numpy as np
+
+    start, start_ok, finish, finish_ok, found, two, decided = window_stamps(
+        first_windows, last_windows
+    )
+    redo = np.flatnonzero(~decided)
+    if len(redo):
+        texts = [outputs[i] for i in redo]
+        spans = [first_last_stamp_texts(t) for t in texts]
+        s, s_ok, f, f_ok, t2 = stamp_columns(texts, spans)
+        start[redo], start_ok[redo], finish[redo], finish_ok[redo], two[redo] = s, s_ok, f, f_ok, t2
+        found[redo] = [span[0] is not None for span in spans]
+    for i in np.flatnonzero(found & ~(start_ok & finish_ok)):
+        start[i], start_ok[i], finish[i], finish_ok[i], two[i] = stamp_micros(outputs[i])
     return start, start_ok, finish, finish_ok, two
 
 
@@ -487,52 +537,92 @@ class PhaseColumns:
         self.parse_events = parse_events
         self.build: list[str] = []
         self.name: list[str] = []
-        self.status: list[str] = []
+        self.error: list[bool] = []  # status ERROR (else SUCCESS)
         self.order: list[int] = []
         self.size: list[int] = []
         self.first_line: list[int | None] = []
         #: ``(build key, first row, end row)`` of each log added
         self.spans: list[tuple[str, int, int]] = []
         self._texts: list[str] = []  # the texts of the chunk being filled
-        self._stamp_spans: list[tuple[str | None, str | None, bool]] = []
+        self._firsts: list[str | None] = []  # their stamp windows
+        self._lasts: list[str | None] = []
         self._chunks: list[Any] = []
         self._stamps: list[tuple[Any, ...]] = []
         self._arrow = _arrow_strings()
-        self.events: list[LogEvent] = []
-        self.event_build: list[str] = []
-        self.event_phase: list[str] = []
-        #: ``(build key, phase name, message)`` of phase logs whose events were capped
-        self.capped: list[tuple[str, str, str]] = []
+        #: logs whose events are still to be found (:meth:`_parse_pending`)
+        self._pending: list[tuple[str, str, PhaseCut]] = []
+        self._pending_chars = 0
+        self._events: list[LogEvent] = []
+        self._event_build: list[str] = []
+        self._event_phase: list[str] = []
+        self._capped: list[tuple[str, str, str]] = []
 
     def __len__(self) -> int:
         return len(self.build)
 
-    def add_log(
-        self, key: str, log: str, pieces: list[tuple[str, str, int | None]], failed: bool
-    ) -> None:
-        """The phases ``pieces`` (``(name, text, first line in the log or None)``, in order)
-        of the build ``key``, cut out of ``log``; the last one is ``ERROR`` when ``failed``.
-        Their events are found with one :func:`~spackmon_analysis.logs.parse_log` of the
-        whole log (:meth:`_log_events`)."""
+    @property
+    def events(self) -> list[LogEvent]:
+        """The events of every log added, in order."""
+        self._parse_pending()
+        return self._events
+
+    @property
+    def event_build(self) -> list[str]:
+        """The build key of each of :attr:`events`."""
+        self._parse_pending()
+        return self._event_build
+
+    @property
+    def event_phase(self) -> list[str]:
+        """The phase name of each of :attr:`events`."""
+        self._parse_pending()
+        return self._event_phase
+
+    @property
+    def capped(self) -> list[tuple[str, str, str]]:
+        """``(build key, phase name, message)`` of phase logs whose events were capped."""
+        self._parse_pending()
+        return self._capped
+
+    def add_log(self, key: str, log: str, cut: PhaseCut, failed: bool) -> None:
+        """The phases ``cut`` (:func:`~spackmon_analysis.spackfacts.cut_phase_columns`, its
+        preamble already placed: names, texts, first lines in the log or None, stamp
+        windows) of the build ``key``, cut out of ``log``; the last one is ``ERROR`` when
+        ``failed``. Their events are found with one
+        :func:`~spackmon_analysis.logs.parse_log` of the whole log (:meth:`_log_events`),
+        a batch of logs at a time (:data:`EVENT_BATCH_CHARS`): parsing many logs in a row,
+        apart from the XML reading, costs less than one at a time in between."""
+        n = len(cut.names)
+        if not n:
+            self.spans.append((key, len(self.build), len(self.build)))
+            return
         start = len(self.build)
-        last = len(pieces) - 1
-        first_last = first_last_stamp_texts
-        for order, (name, text, first_line) in enumerate(pieces):
-            self.build.append(key)
-            self.name.append(name)
-            self.status.append("ERROR" if failed and order == last else "SUCCESS")
-            self.order.append(order)
-            self.size.append(len(text))
-            self.first_line.append(first_line)
-            self._stamp_spans.append(first_last(text))
-            self._texts.append(text)
-        self.spans.append((key, start, len(self.build)))
+        self.build.extend([key] * n)
+        self.name.extend(cut.names)
+        self.error.extend([False] * (n - 1))
+        self.error.append(failed)
+        self.order.extend(range(n))
+        self.size.extend(map(len, cut.texts))
+        self.first_line.extend(cut.first_lines)
+        self._texts.extend(cut.texts)
+        self._firsts.extend(cut.first_windows)
+        self._lasts.extend(cut.last_windows)
+        self.spans.append((key, start, start + n))
         if self.parse_events:
-            self._log_events(key, log, pieces)
+            self._pending.append((key, log, cut))
+            self._pending_chars += len(log)
+            if self._pending_chars >= EVENT_BATCH_CHARS:
+                self._parse_pending()
         if len(self._texts) >= _OUTPUT_CHUNK:
             self._flush()
 
-    def _log_events(self, key: str, log: str, pieces: list[tuple[str, str, int | None]]) -> None:
+    def _parse_pending(self) -> None:
+        """Find the events of the logs added since the last batch."""
+        pending, self._pending, self._pending_chars = self._pending, [], 0
+        for key, log, cut in pending:
+            self._log_events(key, log, cut)
+
+    def _log_events(self, key: str, log: str, cut: PhaseCut) -> None:
         """The events of each phase, as :func:`~spackmon_analysis.logs.parse_log` of the
         phase's text alone gives them. Phases cut in order out of one log: one parse of the
         whole log, each event placed in its phase (line number counted from the phase's
@@ -542,34 +632,32 @@ class PhaseColumns:
         line at a lone ``\r``). Otherwise each phase is parsed on its own."""
         rules = self.rules
         whole: LogEvents | None = None
-        if len(pieces) > 1 and "\r" not in log and all(p[2] is not None for p in pieces):
+        if len(cut.names) > 1 and "\r" not in log and None not in cut.first_lines:
             whole = parse_log(log, rules=rules)
             if not whole:
                 return
             if whole.dropped or any(e.repeat_count > 1 for e in whole):
                 whole = None
-        if whole is not None and self._place(key, whole, pieces):
+        if whole is not None and self._place(key, whole, cut):
             return
-        for name, text, _first in pieces:
+        for name, text in zip(cut.names, cut.texts, strict=True):
             if not text:
                 continue
             events = parse_log(text, rules=rules)
             if events.dropped:
-                self.capped.append((key, name, events.note() or ""))
+                self._capped.append((key, name, events.note() or ""))
             for event in events:
-                self.events.append(event)
-                self.event_build.append(key)
-                self.event_phase.append(name)
+                self._events.append(event)
+                self._event_build.append(key)
+                self._event_phase.append(name)
 
-    def _place(
-        self, key: str, events: LogEvents, pieces: list[tuple[str, str, int | None]]
-    ) -> bool:
+    def _place(self, key: str, events: LogEvents, cut: PhaseCut) -> bool:
         """Put the events of the whole log under their phases (see :meth:`_log_events`);
         False (nothing added) when one falls outside every phase."""
         import bisect
 
-        starts = [int(p[2] or 0) for p in pieces]
-        lines = [t.count("\n") + (0 if t.endswith("\n") else 1) for _n, t, _f in pieces]
+        starts = [int(line or 0) for line in cut.first_lines]
+        lines = [t.count("\n") + (0 if t.endswith("\n") else 1) for t in cut.texts]
         placed = []
         for event in events:
             k = bisect.bisect_right(starts, event.line_no) - 1
@@ -582,7 +670,7 @@ class PhaseColumns:
             after = event.post_context[: max(lines[k] - line, 0)]
             placed.append(
                 (
-                    pieces[k][0],
+                    cut.names[k],
                     LogEvent(
                         kind=event.kind,
                         text=event.text,
@@ -598,9 +686,9 @@ class PhaseColumns:
                 )
             )
         for name, event in placed:
-            self.events.append(event)
-            self.event_build.append(key)
-            self.event_phase.append(name)
+            self._events.append(event)
+            self._event_build.append(key)
+            self._event_phase.append(name)
         return True
 
     def _flush(self) -> None:
@@ -608,15 +696,10 @@ class PhaseColumns:
         when the output is not kept)."""
         if not self._texts:
             return
-        self._stamps.append(stamp_columns(self._texts, self._stamp_spans))
+        self._stamps.append(window_stamp_columns(self._texts, self._firsts, self._lasts))
         if self.keep_output:
-            if self._arrow:
-                import pyarrow as pa
-
-                self._chunks.append(pa.array(self._texts, type=pa.large_string()))
-            else:
-                self._chunks.append(self._texts)
-        self._texts, self._stamp_spans = [], []
+            self._chunks.append(arrow_texts(self._texts) if self._arrow else self._texts)
+        self._texts, self._firsts, self._lasts = [], [], []
 
     def _stamp_arrays(self) -> tuple[Any, ...]:
         import numpy as np
@@ -657,7 +740,14 @@ class PhaseColumns:
                 "phase_id": pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, bool)),
                 "name": category_array(object_column(self.name)),
                 "order": pd.arrays.IntegerArray(np.array(self.order, np.int64), np.zeros(n, bool)),
-                "status": category_array(object_column(self.status), PHASE_STATUS_CATEGORIES),
+                "status": pd.Categorical.from_codes(
+                    np.where(
+                        np.array(self.error, dtype=bool),
+                        PHASE_STATUS_CATEGORIES.index("ERROR"),
+                        PHASE_STATUS_CATEGORIES.index("SUCCESS"),
+                    ),
+                    dtype=pd.CategoricalDtype(pd.Index(PHASE_STATUS_CATEGORIES, dtype="str")),
+                ),
                 "output_size": pd.arrays.IntegerArray(
                     np.array(self.size, np.int64), np.zeros(n, bool)
                 ),

@@ -41,7 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ReportError
 from ..records import BuildRecord, PhaseRecord, ReportRun
-from ..spackfacts import cut_phases, phase_timing
+from ..spackfacts import PhaseCut, cut_phase_columns, phase_timing, stamp_windows
+from . import assemble
 from .xmlreport import element_path, iter_xml, need_attr, number
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,6 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "read_junit",
     "read_junit_columns",
+    "BuildRows",
     "is_junit_file",
     "parse_junit_timestamp",
     "split_architecture",
@@ -135,25 +137,36 @@ def _log_text(text: str | None) -> str:
     return stripped
 
 
-def _cut(log: str, failed: bool, message: str | None) -> list[tuple[str, str, int | None]]:
-    """The phases of a testcase's log as ``(name, text, first line in the log)``, in log
-    order (decisions in the module docstring): cut on the phase markers, text before the
-    first marker joined to the first phase (its first line then 1); without a marker, one
-    ``stage`` phase for a failed build (the message added when the log lacks it, first line
-    None), one ``install`` phase for a log of a build that succeeded, none for no log."""
-    preamble, cut = cut_phases(log)
-    if not cut:
+def _cut_columns(log: str, failed: bool, message: str | None) -> PhaseCut:
+    """The phases of a testcase's log as columns, in log order (decisions in the module
+    docstring): cut on the phase markers with where each phase's stamps can be
+    (:func:`~spackmon_analysis.spackfacts.cut_phase_columns`), text before the first marker
+    joined to the first phase (its first line then 1); without a marker, one ``stage``
+    phase for a failed build (the message added when the log lacks it, first line None),
+    one ``install`` phase for a log of a build that succeeded, none for no log. The
+    ``preamble`` of the result is always empty (it went into the first phase or was
+    blank)."""
+    cut = cut_phase_columns(log)
+    if not cut.names:
         if not failed and not log.strip():
-            return []
+            return PhaseCut("", [], [], [], [], [])
         text = (
             log if not failed or not message or message in log else f"{log}\n{message}".lstrip("\n")
         )
-        return [("stage" if failed else "install", text, None)]
-    pieces: list[tuple[str, str, int | None]] = [(name, text, line) for name, _, text, line in cut]
-    if preamble.strip():
-        name, text, _first = pieces[0]
-        pieces[0] = (name, preamble + text, 1)
-    return pieces
+        first, last = stamp_windows(text)
+        return PhaseCut("", ["stage" if failed else "install"], [text], [None], [first], [last])
+    if cut.preamble.strip():
+        text = cut.texts[0] = cut.preamble + cut.texts[0]
+        cut.first_lines[0] = 1
+        cut.first_windows[0], cut.last_windows[0] = stamp_windows(text)
+    cut.preamble = ""
+    return cut
+
+
+def _cut(log: str, failed: bool, message: str | None) -> list[tuple[str, str, int | None]]:
+    """:func:`_cut_columns` as ``(name, text, first line in the log or None)`` per phase."""
+    cut = _cut_columns(log, failed, message)
+    return list(zip(cut.names, cut.texts, cut.first_lines, strict=True))
 
 
 def _phases(
@@ -182,25 +195,119 @@ def _phases(
 
 
 class _Phases:
-    """Where a reader puts each testcase's phases: records in ``run.phases``
-    (:func:`read_junit`), or the columns of a :class:`~.assemble.PhaseColumns`
-    (:func:`read_junit_columns`, under the build's key in the frames: its DAG hash, or
-    ``<run>/<DAG hash>`` when an earlier report of the folder took that key)."""
+    """Where a reader puts each testcase's build and phases: records in ``run.builds`` and
+    ``run.phases`` (:func:`read_junit`), or rows of plain tuples (:class:`BuildRows`) and
+    the columns of a :class:`~.assemble.PhaseColumns` (:func:`read_junit_columns`, under
+    the build's key in the frames: its DAG hash, or ``<run>/<DAG hash>`` when an earlier
+    report of the folder took that key)."""
 
     def __init__(self, columns: PhaseColumns | None = None, taken: Set[str] = frozenset()):
         self.columns = columns
         self.taken = taken
+        self.rows = BuildRows()
+        #: the column path's logs still to cut: ``(key, log, failed, message)``
+        self._logs: list[tuple[str, str, bool, str | None]] = []
+        self._chars = 0
+
+    def drain(self) -> None:
+        """Cut the logs read since the last batch into ``columns``: logs are cut a batch at
+        a time (:data:`~.assemble.EVENT_BATCH_CHARS`), apart from the XML reading, as their
+        events are found (cheaper than one at a time in between)."""
+        logs, self._logs, self._chars = self._logs, [], 0
+        columns = self.columns
+        if columns is None:
+            return
+        for key, log, failed, message in logs:
+            columns.add_log(key, log, _cut_columns(log, failed, message), failed)
 
     def key(self, run: ReportRun, dag_hash: str) -> str:
         return dag_hash if dag_hash not in self.taken else f"{run.name}/{dag_hash}"
 
-    def add(self, run: ReportRun, record: BuildRecord, log: str, source: str) -> None:
-        failed = record.status == "FAILED"
-        if self.columns is None:
-            run.phases.extend(_phases(record.key, log, failed, record.message, source))
-        else:
-            pieces = _cut(log, failed, record.message)
-            self.columns.add_log(self.key(run, record.key), log, pieces, failed)
+    def add_build(
+        self,
+        suite: _Suite,
+        fields: tuple[str, str, str, tuple[str, ...], float | None, str | None, str | None],
+        log: str,
+        seen: dict[str, int],
+    ) -> bool:
+        """The build of one testcase (``fields``: DAG hash, package, status, tags,
+        seconds, message, traceback) and its phases cut out of ``log``; False when the
+        DAG hash was read already (kept: the first, or the one that built when the first
+        was skipped)."""
+        dag_hash, name, status, tags, seconds, message, traceback = fields
+        run = suite.run
+        columns = self.columns
+        index = seen.get(dag_hash)
+        if index is not None:
+            previous = run.builds[index].status if columns is None else self.rows.rows[index]
+            if columns is not None:
+                previous = previous[2] if previous is not None else None
+            if previous != "NOTRUN" or status == "NOTRUN":
+                return False
+            # a build listed as skipped under one root and built under another: the
+            # build wins (a skipped build has no phases to drop)
+            if columns is None:
+                run.builds.pop(index)
+                seen.clear()
+                seen.update({b.key: k for k, b in enumerate(run.builds)})
+            else:
+                self.rows.rows[index] = None
+        root = run.build_roots.setdefault(dag_hash, suite.root_name)
+        failed = status == "FAILED"
+        if columns is None:
+            platform, os_name, target, compiler = suite.env
+            record = BuildRecord(
+                key=dag_hash,
+                full_hash=dag_hash,
+                spec_name=name,
+                status=status,
+                platform=platform,
+                host_os=os_name,
+                host_target=target,
+                tags=tags,
+                run=run.name,
+                source=suite.filename,
+                created_at=suite.stamp,
+                compiler=compiler,
+                duration=seconds,
+                message=message,
+                traceback=traceback,
+            )
+            seen[dag_hash] = len(run.builds)
+            run.builds.append(record)
+            suite.records.append(record)
+            if status != "NOTRUN":
+                run.phases.extend(_phases(dag_hash, log, failed, message, suite.filename))
+            return True
+        rows = self.rows.rows
+        seen[dag_hash] = len(rows)
+        rows.append((*fields, suite.number, root))
+        if status != "NOTRUN":
+            self._logs.append((self.key(run, dag_hash), log, failed, message))
+            self._chars += len(log)
+            if self._chars >= assemble.EVENT_BATCH_CHARS:
+                self.drain()
+        return True
+
+
+class BuildRows:
+    """The builds :func:`read_junit_columns` read, as plain rows (no record per build):
+    ``rows`` holds ``(DAG hash, package, status, tags, seconds, message, traceback, suite
+    number, root)`` per testcase in report order (None for a skipped build a later
+    testcase built); ``suites`` holds, per ``<testsuite>`` in order, ``(platform, host_os,
+    host_target, compiler, timestamp)``: its properties as they stood at its end (every
+    build of a suite gets them, as :func:`read_junit`'s records do)."""
+
+    __slots__ = ("rows", "suites")
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, ...] | None] = []
+        self.suites: list[tuple[Any, ...]] = []
+
+
+_DAG_HASH = re.compile(r"[A-Za-z0-9]{1,64}").fullmatch
+_SUITE_HASH = re.compile(r"[a-z2-7]{7}").fullmatch  # dag_hash(length=7)
+_INF = float("inf")
 
 
 class _Suite:
@@ -211,9 +318,10 @@ class _Suite:
         self, suite: Any, where: str, filename: str, run: ReportRun, phases: _Phases
     ) -> None:
         self.where, self.filename, self.run, self.phases = where, filename, run, phases
+        self.number = len(phases.rows.suites)
         suite_name = need_attr(suite, "name", filename, where)
         root, sep, prefix = suite_name.rpartition("_")
-        if sep and root and re.fullmatch(r"[a-z2-7]{7}", prefix):  # dag_hash(length=7)
+        if sep and root and _SUITE_HASH(prefix):
             run.roots.append((root, prefix))
         else:
             run.roots.append((suite_name, None))
@@ -231,9 +339,11 @@ class _Suite:
             run.started_at = self.stamp
         self.props: dict[str, str] = {}
         self.n_props = 0
+        self.n_cases = 0  # the testcases read so far (their index in the element path)
         #: the builds this suite added (their environment is the suite's properties)
         self.records: list[BuildRecord] = []
-        self._env = self._environment()
+        self.env = self._environment()
+        phases.rows.suites.append((*self.env, self.stamp))
 
     def _environment(self) -> tuple[str | None, str | None, str | None, str | None]:
         platform, os_name, target = split_architecture(self.props.get("architecture"))
@@ -243,31 +353,45 @@ class _Suite:
         pwhere = element_path(self.where, "properties", f"property[{self.n_props}]")
         self.n_props += 1
         self.props[need_attr(prop, "name", self.filename, pwhere)] = prop.get("value", "")
-        self._env = self._environment()
+        self.env = self._environment()
 
     def end(self) -> None:
         """Every build of the suite gets the suite's properties (the last value of each
         name), also those read before a property that came after them."""
-        platform, os_name, target, compiler = self._env
+        platform, os_name, target, compiler = self.env
         for record in self.records:
             record.platform, record.host_os, record.host_target = platform, os_name, target
             record.compiler = compiler
+        self.phases.rows.suites[self.number] = (*self.env, self.stamp)
 
-    def add_case(self, case: Any, cwhere: str, seen: dict[str, int]) -> None:
-        filename, run = self.filename, self.run
-        name = need_attr(case, "classname", filename, cwhere).strip()
-        dag_hash = need_attr(case, "name", filename, cwhere).strip()
+    def add_case(self, case: Any, seen: dict[str, int]) -> None:
+        filename = self.filename
+        cwhere = f"{self.where}/testcase[{self.n_cases}]"
+        self.n_cases += 1
+        get = case.get
+        name = get("classname")
+        dag_hash = get("name")
+        if name is None or dag_hash is None:
+            need_attr(case, "classname", filename, cwhere)
+            need_attr(case, "name", filename, cwhere)
+        name, dag_hash = name.strip(), dag_hash.strip()
         if not name:
             raise ReportError(
                 "the package name (classname) is empty",
                 filename=filename,
                 element=cwhere + "@classname",
             )
-        if not re.fullmatch(r"[A-Za-z0-9]{1,64}", dag_hash):
+        if not _DAG_HASH(dag_hash):
             raise ReportError(
                 f"{dag_hash[:40]!r} is not a DAG hash", filename=filename, element=cwhere + "@name"
             )
-        seconds = number(case.get("time"), filename, cwhere + "@time")
+        time = get("time")
+        try:  # the common case at once; number() says what is wrong with any other
+            seconds: float | None = float(time)
+            if not 0 <= seconds < _INF:  # type: ignore[operator]
+                raise ValueError
+        except (TypeError, ValueError):
+            seconds = number(time, filename, cwhere + "@time")
         failure = case.find("failure")
         error = case.find("error")
         skipped = case.find("skipped")
@@ -292,42 +416,9 @@ class _Suite:
             extra = "system-err:\n" + _log_text(err.text)
             traceback = f"{traceback}\n{extra}" if traceback else extra
         log = _log_text(out.text if out is not None else None)
-        if dag_hash in seen:
-            previous = run.builds[seen[dag_hash]]
-            if previous.status == "NOTRUN" and status != "NOTRUN":
-                # a build listed as skipped under one root and built under another: the
-                # build wins (a skipped build has no phases to drop)
-                run.builds.pop(seen[dag_hash])
-                seen.clear()
-                seen.update({b.key: k for k, b in enumerate(run.builds)})
-            else:
-                return
-        platform, os_name, target, compiler = self._env
-        record = BuildRecord(
-            key=dag_hash,
-            full_hash=dag_hash,
-            spec_name=name,
-            status=status,
-            platform=platform,
-            host_os=os_name,
-            host_target=target,
-            tags=tags,
-            run=run.name,
-            source=filename,
-            created_at=self.stamp,
-            compiler=compiler,
-            duration=seconds,
-            message=message,
-            traceback=traceback,
-        )
-        seen[dag_hash] = len(run.builds)
-        run.builds.append(record)
-        self.records.append(record)
-        run.build_roots.setdefault(dag_hash, self.root_name)
-        if status != "NOTRUN":
-            self.phases.add(run, record, log, filename)
-        elif log.strip():
-            run.notes.append(
+        fields = (dag_hash, name, status, tags, seconds, message, traceback)
+        if self.phases.add_build(self, fields, log, seen) and status == "NOTRUN" and log.strip():
+            self.run.notes.append(
                 (f"{filename} <{cwhere}>", f"skipped {name} carries a log; not read as a build")
             )
 
@@ -336,8 +427,8 @@ def read_junit(path: str | Path) -> ReportRun:
     """Read one JUnit report file written by ``spack install --log-format junit``.
 
     The phases are :class:`~spackmon_analysis.records.PhaseRecord` s in ``run.phases``
-    (``load_junit`` reads with :func:`read_junit_columns` instead: the same phases as
-    columns).
+    (``load_junit`` reads with :func:`read_junit_columns` instead: the same builds and
+    phases as columns).
 
     The file is parsed as it is read (:func:`~.xmlreport.iter_xml`), and each testcase is
     dropped from the tree once it is a record: a report near the 256 MiB cap is never held
@@ -353,17 +444,21 @@ def read_junit(path: str | Path) -> ReportRun:
 
 def read_junit_columns(
     path: str | Path, columns: PhaseColumns, taken: Set[str] = frozenset()
-) -> ReportRun:
-    """:func:`read_junit`, with each testcase's phases and their events put into
-    ``columns`` as the file is read (``run.phases`` stays empty): no record per phase, and
-    a report near the size cap holds its logs once, as Arrow text. A build whose DAG hash
-    is in ``taken`` (the keys of the folder's earlier reports) is keyed
-    ``<run>/<DAG hash>`` in the columns, as in ``load_junit``'s frames.
+) -> tuple[ReportRun, BuildRows]:
+    """:func:`read_junit`, with each testcase's build a row of :class:`BuildRows` and its
+    phases and their events put into ``columns`` as the file is read (``run.builds`` and
+    ``run.phases`` stay empty): no record per build or phase, and a report near the size
+    cap holds its logs once, as Arrow text. A build whose DAG hash is in ``taken`` (the
+    keys of the folder's earlier reports) is keyed ``<run>/<DAG hash>`` in the columns, as
+    in ``load_junit``'s frames.
 
     Raises:
         ReportError: as :func:`read_junit`.
     """
-    return _read(Path(path), _Phases(columns, taken))
+    phases = _Phases(columns, taken)
+    run = _read(Path(path), phases)
+    phases.drain()
+    return run, phases.rows
 
 
 def _read(file: Path, phases: _Phases) -> ReportRun:
@@ -374,7 +469,7 @@ def _read(file: Path, phases: _Phases) -> ReportRun:
     suite: _Suite | None = None
     suite_depth = 0
     suites = 0
-    for event, elem, where in iter_xml(file):
+    for event, elem in iter_xml(file):
         if event == "start":
             if not elements:
                 if elem.tag == "testsuites":
@@ -386,7 +481,10 @@ def _read(file: Path, phases: _Phases) -> ReportRun:
                         filename=filename,
                         element=str(elem.tag),
                     )
-            if elem.tag == "testsuite" and len(elements) == suite_depth:
+            if len(elements) == suite_depth and elem.tag == "testsuite":
+                # the element path iter_xml's errors use: the root alone, a child of
+                # <testsuites> with its index among the earlier <testsuite> children
+                where = "testsuite" if not suite_depth else f"testsuites/testsuite[{suites}]"
                 suite = _Suite(elem, where, filename, run, phases)
                 suites += 1
             elements.append(elem)
@@ -395,12 +493,13 @@ def _read(file: Path, phases: _Phases) -> ReportRun:
         if suite is None:
             continue
         depth = len(elements)  # the ended element's parent is elements[-1]
-        if elem.tag == "property" and depth > suite_depth:
-            suite.add_property(elem)
-        elif elem.tag == "testcase" and depth == suite_depth + 1:
-            suite.add_case(elem, where, seen)
+        tag = elem.tag
+        if tag == "testcase" and depth == suite_depth + 1:
+            suite.add_case(elem, seen)
             elements[-1].remove(elem)  # read: its log is in the records now
-        elif depth == suite_depth and elem.tag == "testsuite":
+        elif tag == "property" and depth > suite_depth:
+            suite.add_property(elem)
+        elif depth == suite_depth and tag == "testsuite":
             suite.end()
             suite = None
             if elements:

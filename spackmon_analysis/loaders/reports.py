@@ -163,9 +163,17 @@ def _frames(runs: list[ReportRun], *, keep_output: bool, rules: Any, source: str
 
 
 def _no_dag_note(run: ReportRun, built: set[str]) -> tuple[str, str] | None:
-    failed = sorted(
-        {b.spec_name or b.key for b in run.builds if b.status == "FAILED" and b.key in built}
+    return _no_dag_note_for(
+        run,
+        sorted(
+            {b.spec_name or b.key for b in run.builds if b.status == "FAILED" and b.key in built}
+        ),
     )
+
+
+def _no_dag_note_for(run: ReportRun, failed: list[str]) -> tuple[str, str] | None:
+    """The note that a run's failed packages (``failed``, their names) block packages the
+    report leaves out, which only a DAG can list; None when none failed."""
     if not failed:
         return None
     return (
@@ -179,11 +187,12 @@ def _no_dag_note(run: ReportRun, built: set[str]) -> tuple[str, str] | None:
 
 def _junit_frames(files: list[Path], *, keep_output: bool, rules: Any, source: str) -> FrameSet:
     """JUnit report files (a folder's, in order) -> the frames, column-wise: each testcase's
-    phases and events go into one :class:`~.assemble.PhaseColumns` as the file is read
-    (:func:`~.junit.read_junit_columns`), the builds into column lists, and every column is
-    made once in the contract's dtype. The same frames as :func:`_frames` over
-    :func:`~.junit.read_junit`'s records (the file stems must differ, as in a folder; a
-    build key an earlier report took gets ``<run>/`` in front)."""
+    build is a row of plain values and its phases and events go into one
+    :class:`~.assemble.PhaseColumns` as the file is read
+    (:func:`~.junit.read_junit_columns`), and every column is made once in the contract's
+    dtype. The same frames as :func:`_frames` over :func:`~.junit.read_junit`'s records
+    (the file stems must differ, as in a folder; a build key an earlier report took gets
+    ``<run>/`` in front)."""
     import numpy as np
     import pandas as pd
 
@@ -192,61 +201,73 @@ def _junit_frames(files: list[Path], *, keep_output: bool, rules: Any, source: s
     columns = PhaseColumns(keep_output=keep_output, rules=rules)
     notes: list[tuple[str, str]] = []
     taken: set[str] = set()
-    cols: dict[str, list[Any]] = {
-        name: []
-        for name in (
-            "build", "run", "run_time", "full_hash", "spec_name", "compiler", "status",
-            "outcome", "host_os", "platform", "host_target", "tags", "created_at",
-            "duration", "message", "traceback", "spack_commit", "root",
-        )
-    }  # fmt: skip
+    keys: list[str] = []
+    rows: list[tuple[Any, ...]] = []
+    #: per build: its run's index in ``runs`` and its suite's index in ``suites``
+    run_of: list[int] = []
+    suite_of: list[int] = []
+    runs: list[ReportRun] = []
+    suites: list[tuple[Any, ...]] = []
     for file in files:
         start = len(columns.spans)
-        run = read_junit_columns(file, columns, taken)
+        run, read = read_junit_columns(file, columns, taken)
         notes.extend(run.notes)
-        spans = {key: (a, b) for key, a, b in columns.spans[start:]}
-        durations = None
-        run_keys = []
-        for record in run.builds:
-            key = record.key if record.key not in taken else f"{run.name}/{record.key}"
-            run_keys.append(key)
-            span = spans.get(key)
-            status = record.status
-            failed_phase = span is not None and status == "FAILED" and span[1] > span[0]
-            duration = record.duration
-            if duration is None:
-                if durations is None:
-                    durations = columns.durations()
-                known = [float(d) for d in (durations[span[0] : span[1]] if span else ()) if d == d]
-                duration = sum(known) if known else float("nan")
-            cols["build"].append(key)
-            cols["run"].append(run.name)
-            cols["run_time"].append(run.started_at)
-            cols["full_hash"].append(record.full_hash or None)
-            cols["spec_name"].append(record.spec_name)
-            cols["compiler"].append(record.compiler)
-            cols["status"].append(status)
-            cols["outcome"].append(build_outcome(status, ("ERROR",) if failed_phase else ()))
-            cols["host_os"].append(record.host_os)
-            cols["platform"].append(record.platform)
-            cols["host_target"].append(record.host_target)
-            cols["tags"].append(tuple(record.tags or ()))
-            cols["created_at"].append(record.created_at or run.started_at)
-            cols["duration"].append(duration)
-            cols["message"].append(record.message)
-            cols["traceback"].append(record.traceback)
-            cols["spack_commit"].append(run.spack_commit)
-            cols["root"].append(run.build_roots.get(record.key))
-        taken.update(run_keys)
-        built = {r.key for r, key in zip(run.builds, run_keys, strict=True) if key in spans}
-        note = _no_dag_note(run, built)
+        kept = [row for row in read.rows if row is not None]
+        hashes = [row[0] for row in kept]
+        if taken.isdisjoint(hashes):
+            run_keys = hashes
+        else:
+            run_keys = [h if h not in taken else f"{run.name}/{h}" for h in hashes]
+        built = {key for key, a, _b in columns.spans[start:]}
+        failed = sorted(
+            {row[1] or row[0] for row, key in zip(kept, run_keys, strict=True)
+             if row[2] == "FAILED" and key in built}
+        )  # fmt: skip
+        note = _no_dag_note_for(run, failed)
         if note is not None:
             notes.append(note)
-    n = len(cols["build"])
-    none = object_column([None] * n)
-    hashes = pd.array(cols["full_hash"], dtype="string")
+        taken.update(run_keys)
+        run_of.extend([len(runs)] * len(kept))
+        suite_of.extend([len(suites) + row[7] for row in kept])
+        runs.append(run)
+        suites.extend(read.suites)
+        keys.extend(run_keys)
+        rows.extend(kept)
+    n = len(rows)
+    (hashes, names, statuses, tags, seconds, messages, tracebacks, _suite, roots) = (
+        list(column) for column in zip(*rows, strict=True)
+    ) if n else ([] for _ in range(9))  # fmt: skip
+    # a failed build is failed (not never built) when it has a phase, its last one ERROR
+    has_phases = {key for key, a, b in columns.spans if b > a}
+    outcome_of: dict[tuple[str, bool], str] = {}
+    outcomes = []
+    for key, status in zip(keys, statuses, strict=True):
+        errored = status == "FAILED" and key in has_phases
+        outcome = outcome_of.get((status, errored))
+        if outcome is None:
+            outcome = outcome_of[status, errored] = build_outcome(
+                status, ("ERROR",) if errored else ()
+            )
+        outcomes.append(outcome)
+    # a testcase without a time lasted the sum of its phases' known durations
+    untimed = [i for i, s in enumerate(seconds) if s is None]
+    if untimed:
+        spans = {key: (a, b) for key, a, b in columns.spans}
+        durations = columns.durations()
+        for i in untimed:
+            span = spans.get(keys[i])
+            known = [float(d) for d in (durations[span[0] : span[1]] if span else ()) if d == d]
+            seconds[i] = sum(known) if known else float("nan")
+    run_index = np.array(run_of, dtype=np.int64)
+    suite_index = np.array(suite_of, dtype=np.int64)
 
-    def times(values: list[Any]) -> Any:  # few distinct values: each converted once
+    def per(values: list[Any], index: Any) -> Any:
+        """One value per run or suite -> one per build (an object array)."""
+        table = np.empty(len(values), dtype=object)
+        table[:] = values
+        return table[index] if len(index) else np.empty(0, dtype=object)
+
+    def times(values: Any) -> Any:  # few distinct values: each converted once
         micros: dict[Any, int | None] = {}
         for value in values:
             if value not in micros:
@@ -255,35 +276,43 @@ def _junit_frames(files: list[Path], *, keep_output: bool, rules: Any, source: s
         known = np.array([u is not None for u in us], dtype=bool)
         return utc_from_micros(np.array([u or 0 for u in us], dtype=np.int64), known)
 
+    started = [r.started_at for r in runs]
+    run_time = per(started, run_index)
+    created = per([s[4] for s in suites], suite_index)
+    created = np.where(pd.isna(created), run_time, created) if n else created
+    none = object_column([None] * n)
+    hash_array = pd.array(hashes, dtype="string")
     builds = pd.DataFrame(
         {
-            "build": pd.array(cols["build"], dtype="string"),
+            "build": pd.array(keys, dtype="string"),
             "build_id": int_array([None] * n),
-            "run": category_array(object_column(cols["run"])),
-            "run_time": times(cols["run_time"]),
-            "full_hash": hashes,
-            "dag_hash": hashes.copy(),
-            "spec_name": pd.array(cols["spec_name"], dtype="string"),
+            "run": category_array(per([r.name for r in runs], run_index)),
+            "run_time": times(run_time),
+            "full_hash": hash_array,
+            "dag_hash": hash_array.copy(),
+            "spec_name": pd.array(names, dtype="string"),
             "spec_version": pd.array(none, dtype="string"),
-            "compiler": category_array(object_column(cols["compiler"])),
-            "status": category_array(object_column(cols["status"]), BUILD_STATUS_CATEGORIES),
-            "outcome": category_array(object_column(cols["outcome"]), OUTCOMES),
-            "host_os": category_array(object_column(cols["host_os"])),
-            "platform": category_array(object_column(cols["platform"])),
-            "host_target": category_array(object_column(cols["host_target"])),
+            "compiler": category_array(per([s[3] for s in suites], suite_index)),
+            "status": category_array(object_column(statuses), BUILD_STATUS_CATEGORIES),
+            "outcome": category_array(object_column(outcomes), OUTCOMES),
+            "host_os": category_array(per([s[1] for s in suites], suite_index)),
+            "platform": category_array(per([s[0] for s in suites], suite_index)),
+            "host_target": category_array(per([s[2] for s in suites], suite_index)),
             "hostname": category_array(none),
             "kernel_version": category_array(none),
             "spack_version": category_array(none),
-            "tags": object_column(cols["tags"]),
+            "tags": object_column(tags),
             "owner": pd.array(none, dtype="string"),
-            "created_at": times(cols["created_at"]),
-            "duration": np.array(cols["duration"], dtype=np.float64),
+            "created_at": times(created),
+            "duration": np.array(seconds, dtype=np.float64),
             "source": category_array(np.full(n, "junit", dtype=object), SOURCES),
+            # the report's own columns, made as pandas infers them from lists (as before)
+            "message": messages,
+            "traceback": tracebacks,
+            "spack_commit": list(per([r.spack_commit for r in runs], run_index)),
+            "root": roots,
         }
     )
-    # the report's own columns, made as pandas infers them from lists (as before)
-    for column in ("message", "traceback", "spack_commit", "root"):
-        builds[column] = cols[column]
     capped = [(f"{key}/{name}", message) for key, name, message in columns.capped]
     return FrameSet(
         specs=None,

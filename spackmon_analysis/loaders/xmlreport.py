@@ -31,15 +31,16 @@ _DTD_REFUSED = (
 )
 
 
-def _open_path(data: bytes) -> str | None:
+def _open_path(source: Any) -> str | None:
     """The path of the element open where a (not well-formed) document stops parsing,
-    found again with start/end events (still with the DTD refused)."""
+    found again with start/end events (still with the DTD refused); ``source``: the
+    document's bytes or a binary file open at its start."""
     stack: list[str] = []
     counts: list[dict[str, int]] = [{}]
+    if isinstance(source, bytes | bytearray):
+        source = io.BytesIO(source)
     try:
-        for event, elem in DET.iterparse(
-            io.BytesIO(data), events=("start", "end"), forbid_dtd=True
-        ):
+        for event, elem in DET.iterparse(source, events=("start", "end"), forbid_dtd=True):
             if event == "start":
                 seen = counts[-1]
                 index = seen.get(elem.tag, 0)
@@ -49,6 +50,7 @@ def _open_path(data: bytes) -> str | None:
             else:
                 stack.pop()
                 counts.pop()
+                elem.clear()
     except (ET.ParseError, defusedxml.DefusedXmlException):
         pass
     return "/".join(stack) if stack else None
@@ -135,16 +137,16 @@ def _is_blank(path: Path) -> bool:
     return True
 
 
-def iter_xml(path: Path) -> Iterator[tuple[str, ET.Element, str]]:
-    """The ``("start" | "end", element, element path)`` events of the XML file ``path``,
-    parsed as it is read (for a report near the size cap: the caller clears what it has
-    read, so the whole tree is never held). The same rules and errors as
-    :func:`parse_xml`: the local-file rule (a regular file of at most
-    :data:`~spackmon_analysis.localfiles.MAX_FILE_BYTES`), a DTD or entity declaration
-    refused before anything is expanded, and a :class:`ReportError` naming the file and
-    the element left open for XML that is not well-formed. The path names each element
-    as :func:`parse_xml`'s errors do: ``testsuites/testsuite[0]/testcase[2]`` (the index
-    counts the earlier siblings of the same tag). An element's attributes are complete at
+def iter_xml(path: Path) -> Iterator[tuple[str, ET.Element]]:
+    """The ``("start" | "end", element)`` events of the XML file ``path``, parsed as it is
+    read (for a report near the size cap: the caller clears what it has read, so the whole
+    tree is never held). The same rules and errors as :func:`parse_xml`: the local-file
+    rule (a regular file of at most :data:`~spackmon_analysis.localfiles.MAX_FILE_BYTES`),
+    a DTD or entity declaration refused before anything is expanded, and a
+    :class:`ReportError` naming the file and the element left open for XML that is not
+    well-formed, as a path such as ``testsuites/testsuite[0]/testcase[2]`` (the index
+    counts the earlier siblings of the same tag; found by reading the file again up to the
+    damage, so a good file pays nothing for it). An element's attributes are complete at
     its ``start``, its text and children at its ``end``.
 
     Raises:
@@ -156,30 +158,24 @@ def iter_xml(path: Path) -> Iterator[tuple[str, ET.Element, str]]:
         handle = localfiles.open_local(Path(path), None)
     except (localfiles.UnsafeFileError, OSError) as exc:
         raise _report_error(exc, name) from None
-    stack: list[str] = []
-    counts: list[dict[str, int]] = [{}]
-    started = False
     with handle:
         try:
-            for event, elem in DET.iterparse(handle, events=("start", "end"), forbid_dtd=True):
-                if event == "start":
-                    started = True
-                    seen = counts[-1]
-                    index = seen.get(elem.tag, 0)
-                    seen[elem.tag] = index + 1
-                    stack.append(f"{elem.tag}[{index}]" if stack else str(elem.tag))
-                    counts.append({})
-                    yield event, elem, "/".join(stack)
-                else:
-                    yield event, elem, "/".join(stack)
-                    stack.pop()
-                    counts.pop()
+            yield from DET.iterparse(handle, events=("start", "end"), forbid_dtd=True)
         except ET.ParseError as exc:
-            if not started and _is_blank(Path(path)):
+            if _is_blank(Path(path)):
                 raise ReportError("the file is empty", filename=name) from None
-            raise _report_error(exc, name, "/".join(stack) if stack else None) from None
+            raise _report_error(exc, name, _open_path_of(Path(path))) from None
         except _XML_ERRORS as exc:
             raise _report_error(exc, name) from None
+
+
+def _open_path_of(path: Path) -> str | None:
+    """:func:`_open_path` of the file ``path`` (read again under the local-file rule)."""
+    try:
+        with localfiles.open_local(path, None) as handle:
+            return _open_path(handle)
+    except (localfiles.UnsafeFileError, OSError):
+        return None
 
 
 def element_path(*parts: str) -> str:
