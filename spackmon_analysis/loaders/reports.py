@@ -35,7 +35,6 @@ from .assemble import (
     category_array,
     concat_frames,
     frame_or_empty,
-    int_array,
     object_column,
     phase_dict,
     resolve_rules,
@@ -267,43 +266,45 @@ def _junit_frames(files: list[Path], *, keep_output: bool, rules: Any, source: s
         table[:] = values
         return table[index] if len(index) else np.empty(0, dtype=object)
 
-    def times(values: Any) -> Any:  # few distinct values: each converted once
-        micros: dict[Any, int | None] = {}
-        for value in values:
-            if value not in micros:
-                micros[value] = _micros(value)
-        us = [micros[v] for v in values]
+    def micros(values: list[Any]) -> tuple[Any, Any]:
+        """Times (one per run or suite) as microseconds and whether each is known."""
+        us = [_micros(v) for v in values]
         known = np.array([u is not None for u in us], dtype=bool)
-        return utc_from_micros(np.array([u or 0 for u in us], dtype=np.int64), known)
+        return np.array([u or 0 for u in us], dtype=np.int64), known
 
-    started = [r.started_at for r in runs]
-    run_time = per(started, run_index)
-    created = per([s[4] for s in suites], suite_index)
-    created = np.where(pd.isna(created), run_time, created) if n else created
+    # a build's time: its run's; created: its suite's timestamp, else its run's
+    run_us, run_known = micros([r.started_at for r in runs])
+    suite_us, suite_known = micros([s[4] for s in suites])
+    run_time_us, run_time_known = run_us[run_index], run_known[run_index]
+    stamped = np.array([s[4] is not None for s in suites], dtype=bool)[suite_index]
+    created_us = np.where(stamped, suite_us[suite_index], run_time_us)
+    created_known = np.where(stamped, suite_known[suite_index], run_time_known)
     none = object_column([None] * n)
+    no_category = category_array(none)
+    no_string = pd.array(none, dtype="string")
     hash_array = pd.array(hashes, dtype="string")
     builds = pd.DataFrame(
         {
             "build": pd.array(keys, dtype="string"),
-            "build_id": int_array([None] * n),
+            "build_id": pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, bool)),
             "run": category_array(per([r.name for r in runs], run_index)),
-            "run_time": times(run_time),
+            "run_time": utc_from_micros(run_time_us, run_time_known),
             "full_hash": hash_array,
             "dag_hash": hash_array.copy(),
             "spec_name": pd.array(names, dtype="string"),
-            "spec_version": pd.array(none, dtype="string"),
+            "spec_version": no_string,
             "compiler": category_array(per([s[3] for s in suites], suite_index)),
             "status": category_array(object_column(statuses), BUILD_STATUS_CATEGORIES),
             "outcome": category_array(object_column(outcomes), OUTCOMES),
             "host_os": category_array(per([s[1] for s in suites], suite_index)),
             "platform": category_array(per([s[0] for s in suites], suite_index)),
             "host_target": category_array(per([s[2] for s in suites], suite_index)),
-            "hostname": category_array(none),
-            "kernel_version": category_array(none),
-            "spack_version": category_array(none),
+            "hostname": no_category,
+            "kernel_version": no_category.copy(),
+            "spack_version": no_category.copy(),
             "tags": object_column(tags),
-            "owner": pd.array(none, dtype="string"),
-            "created_at": times(created),
+            "owner": no_string.copy(),
+            "created_at": utc_from_micros(created_us, created_known),
             "duration": np.array(seconds, dtype=np.float64),
             "source": category_array(np.full(n, "junit", dtype=object), SOURCES),
             # the report's own columns, made as pandas infers them from lists (as before)
