@@ -387,11 +387,10 @@ class _Suite:
             )
         time = get("time")
         try:  # the common case at once; number() says what is wrong with any other
-            seconds: float | None = float(time)
-            if not 0 <= seconds < _INF:  # type: ignore[operator]
-                raise ValueError
+            value = float(time)
         except (TypeError, ValueError):
-            seconds = number(time, filename, cwhere + "@time")
+            value = -1.0
+        seconds = value if 0 <= value < _INF else number(time, filename, cwhere + "@time")
         failure = case.find("failure")
         error = case.find("error")
         skipped = case.find("skipped")
