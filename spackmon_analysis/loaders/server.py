@@ -793,9 +793,16 @@ class AttemptColumns:
             ranks = np.concatenate([late_rank, early_rank]).astype(np.int64, copy=False)
             perm = np.argsort(ranks, kind="stable")
             out: dict[str, Any] = {"attempt": _take_keys(keys, ranks[perm], five._arrow)}
+            del ranks
+            # where each row goes: the late rows' and the early rows' places in the output,
+            # so each column is written into place once (not joined, then taken)
+            place = np.empty(len(perm), dtype=np.int64)
+            place[perm] = np.arange(len(perm), dtype=np.int64)
+            del perm
+            nl = len(late_rank)
             for name in names:
-                out[name] = _concat_take(
-                    late[name], early[name], perm, fixed_categories.get(name, ())
+                out[name] = _placed(
+                    late[name], early[name], place[:nl], place[nl:], fixed_categories.get(name, ())
                 )
             return pd.DataFrame(out, copy=False)
 
@@ -873,6 +880,48 @@ def _concat_take(first: Any, second: Any, perm: Any, fixed: tuple[str, ...] = ()
     ):
         return joined
     return joined.take(perm)
+
+
+def _placed(first: Any, second: Any, at_first: Any, at_second: Any, fixed: tuple[str, ...]) -> Any:
+    """The rows of two columns put in their places of one: ``first``'s row i at
+    ``at_first[i]``, ``second``'s at ``at_second[i]`` (together every place once). Floats,
+    ``Int64``, UTC times and categoricals (categories as :func:`_concat_take` makes them) are
+    written into one array; any other column is joined and taken."""
+    import numpy as np
+    import pandas as pd
+
+    a, b = first.array, second.array
+    m = len(a) + len(b)
+    if not len(b) and bool((at_first == np.arange(m)).all()):
+        return a
+    if isinstance(a, pd.Categorical) and isinstance(b, pd.Categorical):
+        present = {str(c) for c in a.categories} | {str(c) for c in b.categories}
+        merged = list(fixed) + sorted(present - set(fixed))
+        dtype = pd.CategoricalDtype(pd.Index(merged, dtype="str"))
+        a_codes = pd.Categorical(a, dtype=dtype).codes
+        b_codes = pd.Categorical(b, dtype=dtype).codes
+        codes = np.empty(m, dtype=np.result_type(a_codes, b_codes))
+        codes[at_first], codes[at_second] = a_codes, b_codes
+        return pd.Categorical.from_codes(codes, dtype=dtype)
+    if a.dtype == b.dtype and a.dtype == np.float64:
+        values = np.empty(m, dtype=np.float64)
+        values[at_first], values[at_second] = np.asarray(a), np.asarray(b)
+        return values
+    if a.dtype == b.dtype and str(a.dtype) == "Int64":
+        data = np.empty(m, dtype=np.int64)
+        mask = np.empty(m, dtype=bool)
+        data[at_first] = a.to_numpy(dtype=np.int64, na_value=0)
+        data[at_second] = b.to_numpy(dtype=np.int64, na_value=0)
+        mask[at_first], mask[at_second] = a.isna(), b.isna()
+        return pd.arrays.IntegerArray(data, mask)
+    if a.dtype == b.dtype and str(a.dtype) == "datetime64[ns, UTC]":
+        ns = np.empty(m, dtype=np.int64)
+        ns[at_first], ns[at_second] = a.asi8, b.asi8
+        return _utc_ns_i8(ns)
+    perm = np.empty(m, dtype=np.int64)
+    perm[at_first] = np.arange(len(a))
+    perm[at_second] = np.arange(len(a), m)
+    return _concat_take(first, second, perm, fixed)
 
 
 def _group_max(values: Any, owner: Any, n: int) -> Any:
