@@ -18,7 +18,8 @@ of ``--today-rev`` itself (its schema: one attempt per build), so the baseline i
 on its own schema; the million (and ``new-100k``'s database) have this checkout's schema, with
 attempts kept.
 
-Each variant runs in a fresh process and reports its time and peak RSS (``ru_maxrss``: the
+Each variant runs in a fresh process and reports its time, the loader's CPU time (a figure
+that a loaded machine moves less than the wall time) and peak RSS (``ru_maxrss``: the
 process's high-water mark, imports included), then reads the history frames (``attempts``,
 ``attempt_phases``, ``attempt_events``, as the history functions do) and reports the peak
 again (``peak w/ history``: a loader that deferred work to them would show it there):
