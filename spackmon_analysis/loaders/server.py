@@ -1001,8 +1001,9 @@ class ServerColumns:
     """The data API's six tables as columns, filled row by row (the data API's rows) or page
     by page (a database's), and turned into frames one way (:meth:`frames`).
 
-    Fill in this order: specs and edges, builds (:meth:`add_builds`, any order), phases
-    (:meth:`add_phases`, pages in any order), events; then call :meth:`frames` once.
+    Fill specs, edges and builds (:meth:`add_builds`, any order; ``from_database`` reads the
+    builds first), then phases (:meth:`add_phases`, pages in any order) and events; then call
+    :meth:`frames` once.
     ``keep_output=False``: phase texts are not kept (and, when not given, their times are
     unknown).
     """
