@@ -1280,5 +1280,7 @@ def write_report(
         where = out
         pngs = _write_pngs(rendered, out)
     except OSError as exc:
+        # the file at fault (a PNG's own name, not only the folder)
+        where = Path(exc.filename) if exc.filename else where
         raise ConfigError(f"{where}: cannot write the report ({exc.strerror or exc})") from exc
     return [out / "report.txt", out / "report.html", *pngs]

@@ -155,6 +155,11 @@ def test_write_report_writes_what_the_three_functions_write(
     with pytest.raises(ConfigError, match=r"taken/report\.html: cannot write the report"):
         R.write_report(MonitorData.empty(), tmp_path / "taken", text="given\n")
     assert (tmp_path / "taken" / "report.txt").read_text() == "given\n"
+    # a PNG that cannot be written is named itself, not only its folder
+    stem = R.plot_stems(MonitorData.empty())[0]
+    (tmp_path / "png" / f"{stem}.png").mkdir(parents=True)
+    with pytest.raises(ConfigError, match=rf"png/{stem}\.png: cannot write the report"):
+        R.write_report(MonitorData.empty(), tmp_path / "png", text="given\n")
 
 
 def test_write_plots_of_empty_data(tmp_path: Path) -> None:
