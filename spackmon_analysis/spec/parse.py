@@ -12,6 +12,7 @@ of it (``tests/spec/test_spec_fast_path.py`` compares them on every fixture and 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from itertools import compress
 from typing import Any, cast
 
@@ -52,8 +53,8 @@ class _Parser:
         # (parent key, name, ref value or ((key, value), ...), deptypes, virtuals, entry, path)
         self.raw_edges: list[tuple] = []
         self.tuples: dict[tuple, tuple] = {}
-        #: (spliced node key, ((hash key, value), ...)) per ``build_spec`` read
-        self.build_refs: list[tuple[str, tuple]] = []
+        #: (spliced node key, ((hash key, value), ...), path) per ``build_spec`` read
+        self.build_refs: list[tuple[str, tuple, str]] = []
 
     def fail(self, reason: str, path: str | None = None) -> SpecFormatError:
         return _fail(reason, self.source, path)
@@ -396,7 +397,7 @@ class _Parser:
             refs = self._refs(build_spec, bpath)
             if not refs:
                 raise self.fail("build_spec has no hash key (hash, full_hash, ...)", bpath)
-            self.build_refs.append((key, refs))
+            self.build_refs.append((key, refs, bpath))
         return key
 
     def _add_deps(self, key: str, deps: Any, path: str) -> None:
@@ -526,15 +527,22 @@ class _Parser:
         ``build_spec`` names, else the hash as written (an install database names build specs
         it need not hold; Spack's own reader requires them only in spec files)."""
         nodes, index = self.nodes, self.index
-        for key, refs in self.build_refs:
+        built_as: dict[str, str] = {}
+        for key, refs, _path in self.build_refs:
             value = refs[0][1]
             for _k, v in refs:
                 target = index.get(v)
                 if target is not None:
                     value = nodes[target].dag_hash
+                    built_as[key] = target
                     break
             # the reader's own node, not yet handed out: filled in place (frozen)
             object.__setattr__(nodes[key], "build_spec", value)
+        for key, _refs, path in self.build_refs:
+            if _build_spec_cycle(key, built_as):
+                raise self.fail(
+                    "a node cannot be built as itself (its build_spec leads back to it)", path
+                )
 
     def _check_acyclic(self, edges: list[SpecEdge]) -> None:
         """Raise naming a node on a dependency cycle, if there is one (Kahn's algorithm)."""
@@ -622,6 +630,21 @@ def _fmt_path(path: str | tuple) -> str:
         return path
     base, i = path
     return f"{base}[{i}]" if isinstance(i, int) else _join(base, str(i))
+
+
+def _build_spec_cycle(start: Any, built_as: Mapping[Any, Any]) -> bool:
+    """Whether following ``build_spec`` links (``built_as``: a spliced node -> the node of the
+    document it was built as) from ``start`` comes back to ``start``. Spack never writes that
+    (a build spec is the spec that was really built); a node built as itself would make the
+    whole DAG provenance."""
+    seen = {start}
+    node = built_as.get(start)
+    while node is not None:
+        if node in seen:
+            return node == start
+        seen.add(node)
+        node = built_as.get(node)
+    return False
 
 
 def _join(path: str, key: str) -> str:
@@ -1004,6 +1027,10 @@ def _fast_columns(bodies: list, list_format: bool) -> _Cols:
     cols.external = externals
     cols.external_path = ext_paths
     cols.patches = patches_col
+    if brefs is not None:
+        targets = {i: index[r] for i, r in enumerate(brefs) if r is not None and r in index}
+        if any(_build_spec_cycle(i, targets) for i in targets):
+            raise _Bail  # the checked reader names the node
     cols.build_ref = brefs
     cols.index = index
     cols.parent = e_parent

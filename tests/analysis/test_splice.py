@@ -115,6 +115,55 @@ def test_a_malformed_build_spec_names_the_file_and_element(value: Any, reason: s
     assert "spliced.json" in str(err.value)
 
 
+@pytest.mark.parametrize("cycle", ["itself", "through its build spec"])
+def test_a_node_built_as_itself_is_refused_naming_the_file_and_element(
+    cycle: str, tmp_path: Path
+) -> None:
+    """A ``build_spec`` that leads back to its own node (Spack never writes one) made every
+    node provenance: the file loaded as a DAG with no root and no spec, silently. Both
+    readers now refuse it; ``load`` names the file in its notes; the server answers 400."""
+    doc = copy.deepcopy(DOC)
+    nodes = _by_hash_of(doc)
+    if cycle == "itself":
+        nodes[APP_SPLICED]["build_spec"] = {"name": "tinyapp", "hash": APP_SPLICED}
+    else:  # the spliced app built as APP, and APP as the spliced app
+        nodes[APP]["build_spec"] = {"name": "tinyapp", "hash": APP_SPLICED}
+    for variant in (doc, _dag_hash_refs(doc)):  # the fast reader, and the checked one
+        with pytest.raises(SpecFormatError, match="built as itself") as err:
+            load_spec(variant, name="spliced.json")
+        assert err.value.path is not None and err.value.path.endswith(".build_spec")
+        assert "spliced.json" in str(err.value)
+    path = tmp_path / "spliced.json"
+    path.write_text(json.dumps(doc))
+    data = sma.load(path)
+    assert len(data.specs) == 0
+    assert any(src == str(path) and "built as itself" in note for src, note in data.notes)
+    with sma.LocalMonitor(in_process=True) as mon:
+        mon.add_user("ci")
+        client = mon.client("ci", progress=False)
+        with pytest.raises(SpecFormatError, match="built as itself"):
+            client.upload_spec(doc)  # checked before any request
+        # the same body from another client (Spack's own sends it unchecked): a 400
+        with pytest.raises(sma.BadRequestError, match="built as itself"):
+            client._call("POST", "specs/new/", {"spec": doc["spec"], "spack_version": "0.23.1"})
+        assert sma.MonitorData.from_client(client).specs.empty  # nothing half-written
+
+
+def _by_hash_of(doc: dict) -> dict[str, dict]:
+    return {n["hash"]: n for n in doc["spec"]["nodes"]}
+
+
+def _dag_hash_refs(doc: dict) -> dict:
+    """``doc`` with every build_spec naming its hash as ``dag_hash`` (the fast reader leaves
+    that to the checked one)."""
+    out = copy.deepcopy(doc)
+    for node in out["spec"]["nodes"]:
+        ref = node.get("build_spec")
+        if ref is not None:
+            ref["dag_hash"] = ref.pop("hash")
+    return out
+
+
 def test_the_spec_file_alone_gives_one_package_per_member_and_a_note() -> None:
     data = sma.load(SPEC_FILE)
     assert APP not in set(data.specs["full_hash"]) and UTIL1 not in set(data.specs["full_hash"])
