@@ -175,3 +175,18 @@ def copy_run(source: Path, folder: Path, when: datetime) -> Path:
         text = file.read_text()
         (target / _LOCAL_ID.sub(new_id, file.name)).write_text(_LOCAL_ID.sub(new_id, text))
     return target
+
+
+def schema_version(url: str) -> str:
+    """The schema version a monitor database at ``url`` records (``spackmon_meta``), read
+    without opening it as a store (which would migrate it)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(
+                text("SELECT value FROM spackmon_meta WHERE key = 'schema_version'")
+            ).scalar_one()
+    finally:
+        engine.dispose()

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from testlib import schema_version
 
 from spackmon_analysis import LocalMonitor, MonitorData
 from spackmon_analysis.cli import main
@@ -24,17 +24,6 @@ ANSWERS = json.loads((HERE / "answers-schema2.json").read_text())
 SPLICED_TREE = DATA / "spack-1.x" / "v0.23.1-splice" / "opt" / "spack"
 
 
-def _schema_version(url: str) -> str:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(
-                text("SELECT value FROM spackmon_meta WHERE key = 'schema_version'")
-            ).scalar_one()
-    finally:
-        engine.dispose()
-
-
 def test_a_schema2_database_is_migrated_by_the_server_commands_only(tmp_path: Path) -> None:
     db = tmp_path / "old.db"
     shutil.copyfile(HERE / "spackmon-schema2.db", db)
@@ -42,10 +31,10 @@ def test_a_schema2_database_is_migrated_by_the_server_commands_only(tmp_path: Pa
     with pytest.raises(SchemaVersionError) as info:
         MonitorData.from_database(url)
     assert "schema version 2" in str(info.value) and "spackmon serve --db URL" in str(info.value)
-    assert _schema_version(url) == "2"  # a reader changes nothing
+    assert schema_version(url) == "2"  # a reader changes nothing
 
     assert main(["users", "add", "bob", "--db", url]) == 0  # opens the store as serve does
-    assert _schema_version(url) == "3"
+    assert schema_version(url) == "3"
     data = MonitorData.from_database(url)
     assert data.specs["build_spec"].isna().all()
     assert sorted(data.builds["full_hash"]) == sorted(b["full_hash"] for b in ANSWERS["builds"])

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Boolean, DateTime, LargeBinary, MetaData, create_engine, text
 from sqlalchemy.types import JSON
-from testlib import BUILD_ENV, postgres_schema
+from testlib import BUILD_ENV, postgres_schema, schema_version
 
 from spackmon_analysis import LocalMonitor, MonitorData
 from spackmon_analysis.errors import SchemaVersionError
@@ -92,17 +92,6 @@ def old_db(request, tmp_path):
             yield url
 
 
-def _schema_version(url: str) -> str:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(
-                text("SELECT value FROM spackmon_meta WHERE key = 'schema_version'")
-            ).scalar_one()
-    finally:
-        engine.dispose()
-
-
 def test_readers_of_an_old_database_are_told_how_to_migrate_it(old_db):
     for read in (
         lambda: MonitorData.from_database(old_db),
@@ -112,14 +101,14 @@ def test_readers_of_an_old_database_are_told_how_to_migrate_it(old_db):
             read()
         message = str(info.value)
         assert "schema version 1" in message and "spackmon serve --db URL" in message
-    assert _schema_version(old_db) == "1"  # a reader changes nothing
+    assert schema_version(old_db) == "1"  # a reader changes nothing
 
 
 def test_a_server_migrates_an_old_database_and_answers_as_before_plus_attempts(old_db):
     with LocalMonitor(old_db, in_process=True) as mon:
         mon.add_user("bob")
         client = mon.client("bob")
-        assert _schema_version(old_db) == str(SCHEMA_VERSION) == "3"
+        assert schema_version(old_db) == str(SCHEMA_VERSION) == "3"
         new = {
             route: list(client.pull(route, **({"output": True} if route == "buildphases" else {})))
             for route in ANSWERS
