@@ -34,7 +34,9 @@ def main() -> None:
     conn = sqlite3.connect(DB, isolation_level=None)
     try:  # the users' secrets are not needed by the test: blanked; one file, no WAL beside it
         conn.execute("UPDATE users SET token_hash = 'x'")
-        conn.execute("UPDATE spackmon_meta SET value = 'test-secret-of-a-committed-test-file' WHERE key = 'jwt_secret'")
+        conn.execute(
+            "UPDATE spackmon_meta SET value = 'test-secret-of-a-committed-test-file' WHERE key = 'jwt_secret'"
+        )
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.execute("PRAGMA journal_mode=DELETE")
         conn.execute("VACUUM")
