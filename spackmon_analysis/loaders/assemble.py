@@ -431,7 +431,13 @@ def stamp_columns_joined(
 def arrow_texts(texts: list[str]) -> Any:
     """``texts`` as one Arrow ``large_string`` array. ASCII texts (build logs almost
     always) are joined and their offsets are their lengths: one copy into Arrow's memory
-    instead of a conversion per text; others go through ``pyarrow.array``."""
+    instead of a conversion per text; others go through ``pyarrow.array``.
+
+    The joined text is copied into Arrow's memory so the Python string can go at once (the
+    JUnit load holds far less than the file in Python objects: tests/reports). The server
+    rows' pages (``loaders/server._string_chunk``) keep their UTF-8 bytes as the buffer
+    instead, outside Arrow's allocator (a million builds' logs: tests/analysis/
+    test_scale_frames.py); each test pins its own placement, so the two stay apart."""
     import numpy as np
     import pyarrow as pa
 
