@@ -54,13 +54,14 @@ INSTALLS = DATA / "installs"
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     """Each test on both databases: None (a temporary SQLite file, the default of
-    ``LocalMonitor``) or a URL to a fresh PostgreSQL schema."""
+    ``LocalMonitor``) or a URL to a PostgreSQL schema of its own that holds what a new database
+    holds (``testlib.postgres_schema(prepared=True)``)."""
     if request.param == "sqlite":
         yield None
     else:
         from testlib import postgres_schema
 
-        with postgres_schema() as url:
+        with postgres_schema(prepared=True) as url:
             yield url
 
 
@@ -108,7 +109,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> objec
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """In a pytest-xdist worker: hand the figures its tests measured to the controller."""
+    """Drop this process's pooled PostgreSQL schemas; in a pytest-xdist worker, hand the
+    figures its tests measured to the controller."""
+    import testlib
+
+    testlib.drop_free_prepared()
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         from testlib import figures_to_send

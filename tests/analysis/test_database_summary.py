@@ -89,7 +89,7 @@ def summary_db(
     if request.param == "sqlite":
         yield from build(None)
     else:
-        with postgres_schema() as url:
+        with postgres_schema(prepared=True) as url:
             yield from build(url)
 
 

@@ -75,7 +75,7 @@ def served(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     if request.param == "sqlite":
         yield from serve(None)
     else:
-        with postgres_schema() as url:
+        with postgres_schema(prepared=True) as url:
             yield from serve(url)
 
 

@@ -38,7 +38,7 @@ def mon(request: pytest.FixtureRequest) -> Iterator[LocalMonitor]:
             m.add_user("ci")
             yield m
     else:
-        with postgres_schema() as url, LocalMonitor(url, in_process=True) as m:
+        with postgres_schema(prepared=True) as url, LocalMonitor(url, in_process=True) as m:
             m.add_user("ci")
             yield m
 

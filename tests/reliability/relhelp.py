@@ -44,7 +44,7 @@ def database(backend: str, tmp_path: Path, name: str = "db") -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / (name + '.sqlite')}"
     else:
-        with postgres_schema() as url:
+        with postgres_schema(prepared=True) as url:
             yield url
 
 

@@ -41,7 +41,7 @@ def _module_monitor(database: str, *, in_process: bool) -> Iterator[LocalMonitor
         if database == "postgresql":
             from testlib import postgres_schema
 
-            url = stack.enter_context(postgres_schema())
+            url = stack.enter_context(postgres_schema(prepared=True))
         m = stack.enter_context(LocalMonitor(url, in_process=in_process))
         m.add_user("alice")
         m.add_user("bob")

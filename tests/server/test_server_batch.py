@@ -39,7 +39,7 @@ def two_monitors(db_url: str | None) -> Iterator[tuple[LocalMonitor, LocalMonito
     with ExitStack() as stack:
         mons = []
         for _ in range(2):
-            url = db_url if db_url is None else stack.enter_context(postgres_schema())
+            url = db_url if db_url is None else stack.enter_context(postgres_schema(prepared=True))
             mon = stack.enter_context(LocalMonitor(url, in_process=True))
             mon.add_user("alice")
             mon.add_user("bob")

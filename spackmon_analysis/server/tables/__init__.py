@@ -6,7 +6,8 @@ Callers import these names from here; each lives in one module:
 
 - :mod:`.schema`: the tables, :data:`SCHEMA_VERSION`, :data:`TRANSIENT_TABLES`;
 - :mod:`.store`: :class:`Store` (engines, the schema check and creation), database URLs
-  (:func:`default_db_url`, :func:`as_db_url`, :func:`redact_url`), :func:`set_lock_wait`;
+  (:func:`default_db_url`, :func:`as_db_url`, :func:`redact_url`), :func:`set_lock_wait`,
+  :func:`new_database_meta` (the meta rows of a database created now);
 - :mod:`.migrations`: ``MIGRATIONS``, the steps from an older schema version;
 - :mod:`.prepared`: :func:`run_prepared`, :func:`run_prepared_many`, :func:`cursor_statement`;
 - :mod:`.times`: :func:`utcnow`, :func:`iso`, :func:`iso_seconds`.
@@ -39,7 +40,14 @@ from .schema import (
     targets,
     users,
 )
-from .store import Store, as_db_url, default_db_url, redact_url, set_lock_wait
+from .store import (
+    Store,
+    as_db_url,
+    default_db_url,
+    new_database_meta,
+    redact_url,
+    set_lock_wait,
+)
 from .times import iso, iso_seconds, utcnow
 
 __all__ = [
@@ -47,6 +55,7 @@ __all__ = [
     "Store",
     "as_db_url",
     "default_db_url",
+    "new_database_meta",
     "redact_url",
     "set_lock_wait",
     "run_prepared",

@@ -219,16 +219,9 @@ class Store:
                 self._add_transient_tables(conn)
                 return
             metadata.create_all(conn)
-            self.secret = secrets.token_hex(32)
-            now = iso_seconds(utcnow())
-            conn.execute(
-                meta.insert(),
-                [
-                    {"key": "schema_version", "value": str(SCHEMA_VERSION)},
-                    {"key": "jwt_secret", "value": self.secret},
-                    {"key": "created_at", "value": now},
-                ],
-            )
+            rows = new_database_meta()
+            conn.execute(meta.insert(), rows)
+            self.secret = next(r["value"] for r in rows if r["key"] == "jwt_secret")
 
     @staticmethod
     def _add_transient_tables(conn: Any) -> None:
@@ -290,6 +283,17 @@ class Store:
         self.write.dispose()
         if self.read is not self.write:
             self.read.dispose()
+
+
+def new_database_meta() -> list[dict[str, str]]:
+    """The :data:`~.schema.meta` rows of a database created now: this schema version, a new
+    random JWT secret and the creation time (what :meth:`Store.open` writes into an empty
+    database)."""
+    return [
+        {"key": "schema_version", "value": str(SCHEMA_VERSION)},
+        {"key": "jwt_secret", "value": secrets.token_hex(32)},
+        {"key": "created_at", "value": iso_seconds(utcnow())},
+    ]
 
 
 def _schema_lock(conn: Any) -> None:
