@@ -271,8 +271,8 @@ def test_servers_starting_together_on_an_empty_database_create_it_once():
     the schema, the others wait for it and read the same signing secret."""
     with postgres_schema() as url:
         ctx = multiprocessing.get_context("spawn")
-        barrier = ctx.Manager().Barrier(4)
-        with ctx.Pool(4) as pool:
+        with ctx.Manager() as manager, ctx.Pool(4) as pool:  # neither outlives the test
+            barrier = manager.Barrier(4)
             secrets = pool.starmap(_open_secret, [(url, barrier)] * 4, chunksize=1)
         assert len(set(secrets)) == 1 and len(secrets[0]) == 64
 
