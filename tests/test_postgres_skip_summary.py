@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow  # a pytest run of its own, on two workers like the README's command
+@pytest.mark.slow  # a pytest run of its own, on xdist workers like the README's command
 def test_postgres_skips_are_one_summary_line(tmp_path: Path) -> None:
     env = {
         k: v
@@ -22,10 +22,11 @@ def test_postgres_skips_are_one_summary_line(tmp_path: Path) -> None:
     }
     # skips raised in a fixture (server tests) and inside a test body (reliability tests); only
     # their PostgreSQL variants (-k: no server starts for the SQLite ones), without plugins
-    # these files do not use (their imports cost each of the three processes time)
+    # these files do not use (their imports cost each of the three processes time); -n 2: its
+    # two files, one on each worker (the README's -n 3 would start a worker with nothing to run)
     done = subprocess.run(
         [
-            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-ra",
+            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-ra", "-n", "2",
             "-p", "no:hypothesispytest", "-p", "no:anyio", "-k", "postgresql",
             "tests/server/test_spack_client_compat.py::test_spack_sees_existing_spec_and_build_as_200",
             "tests/server/test_spack_client_compat.py::test_builds_new_merges_tags_of_an_existing_build",
