@@ -128,6 +128,37 @@ def test_write_plots(example: MonitorData, tmp_path: Path) -> None:
         assert data[:8] == PNG and len(data) > 5000, p.name
 
 
+def test_each_plot_is_drawn_once_into_the_bytes_savefig_writes(
+    example: MonitorData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report draws each figure once on an Agg canvas; the PNG is byte for byte what
+    ``Figure.savefig(format="png", dpi=100)`` (a layout pass, then a drawing) writes."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    real, pairs, draws = R._png, [], []
+    real_draw = Figure.draw
+    monkeypatch.setattr(Figure, "draw", lambda fig, r: draws.append(1) or real_draw(fig, r))
+
+    def both(draw, size):
+        before = len(draws)
+        once = real(draw, size)
+        assert len(draws) - before == 1  # one draw of the figure, its layout inside
+        fig = R._figure(size)
+        returned = draw(fig.add_subplot())
+        buffer = io.BytesIO()
+        (getattr(returned, "figure", None) or fig).savefig(buffer, format="png", dpi=100)
+        pairs.append((once, buffer.getvalue()))
+        return once
+
+    monkeypatch.setattr(R, "_png", both)
+    paths = R.write_plots(example, tmp_path / "plots")
+    assert len(pairs) == len(paths) == len(R.plot_stems(example)) >= 4
+    for (once, saved), path in zip(pairs, paths, strict=True):
+        assert once == saved == path.read_bytes(), path.name
+
+
 def test_write_report_writes_what_the_three_functions_write(
     example: MonitorData,
     example_text: str,
