@@ -90,3 +90,22 @@ def test_a_schema_a_test_changed_or_failed_in_is_not_reused() -> None:
     finally:
         engine.dispose()
     assert gone == 0
+
+
+def test_a_schema_a_leftover_transaction_locks_is_set_aside(monkeypatch) -> None:
+    """A connection left in a transaction holding a lock on a pooled schema does not hang the
+    next test: that schema is set aside (dropped at the end of the session), another made."""
+    monkeypatch.setattr(testlib, "PREPARED_LOCK_WAIT", "200ms")
+    with postgres_schema(prepared=True) as url:
+        locked = _schema_of(url)
+    engine = create_engine(url)
+    leftover = engine.connect()
+    try:
+        leftover.execute(select(func.count()).select_from(users))  # holds its lock until rollback
+        with postgres_schema(prepared=True) as url:
+            assert _schema_of(url) != locked
+        assert locked in testlib._SET_ASIDE
+    finally:
+        leftover.rollback()
+        leftover.close()
+        engine.dispose()

@@ -92,6 +92,9 @@ def postgres_skip_location() -> tuple[str, int]:
 _FREE_PREPARED: list[str] = []
 _SHAPES: dict[str, list[tuple[Any, ...]]] = {}
 _ADMIN: list[Any] = []  # one engine per process for creating, emptying and dropping schemas
+_SET_ASIDE: list[str] = []  # prepared schemas a lock kept from being emptied: dropped at the end
+#: How long emptying a prepared schema waits for a lock another connection holds on it.
+PREPARED_LOCK_WAIT = "10s"
 
 #: A schema's shape: what a test could change in it. A prepared schema whose shape differs
 #: from the one it was made with is dropped instead of reused.
@@ -134,11 +137,12 @@ def _drop_schema(schema: str) -> None:
 def drop_free_prepared() -> None:
     """Drop this process's pooled prepared schemas (at the end of the session, and at exit);
     a schema a test holds is dropped or pooled when that test ends."""
-    while _FREE_PREPARED:
-        try:
-            _drop_schema(_FREE_PREPARED.pop())
-        except Exception:  # the server is gone already: nothing left to clean
-            return
+    for pool in (_FREE_PREPARED, _SET_ASIDE):
+        while pool:
+            try:
+                _drop_schema(pool.pop())
+            except Exception:  # the server is gone already: nothing left to clean
+                return
     for engine in _ADMIN:
         engine.dispose()
 
@@ -153,24 +157,37 @@ def _take_prepared() -> str:
     """A schema holding this version's tables, as a new database holds them: every table
     emptied (sequences restarted) and the meta rows of a database created now."""
     from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
 
     from spackmon_analysis.server.tables import Store, meta, metadata, new_database_meta
 
-    if not _FREE_PREPARED:
-        schema = "r_" + uuid.uuid4().hex[:12]
-        with _admin().begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-        Store.open(_schema_url(schema)).dispose()  # the server's own creation, once
-        with _admin().connect() as conn:
-            _SHAPES[schema] = _shape(conn, schema)
-        _FREE_PREPARED.append(schema)
-    schema = _FREE_PREPARED.pop()
-    tables = ", ".join(f"{schema}.{t.name}" for t in metadata.sorted_tables)
-    with _admin().begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    while True:
+        if not _FREE_PREPARED:
+            schema = "r_" + uuid.uuid4().hex[:12]
+            with _admin().begin() as conn:
+                conn.execute(text(f"CREATE SCHEMA {schema}"))
+            try:
+                Store.open(_schema_url(schema)).dispose()  # the server's own creation, once
+                with _admin().connect() as conn:
+                    _SHAPES[schema] = _shape(conn, schema)
+            except BaseException:
+                _drop_schema(schema)
+                raise
+            _FREE_PREPARED.append(schema)
+        schema = _FREE_PREPARED.pop()
+        tables = ", ".join(f"{schema}.{t.name}" for t in metadata.sorted_tables)
         insert = f"INSERT INTO {schema}.{meta.name} (key, value) VALUES (:key, :value)"
-        conn.execute(text(insert), new_database_meta())
-    return schema
+        try:
+            with _admin().begin() as conn:
+                # a connection an earlier test left open in a transaction must not hang the
+                # next test: that schema is set aside (dropped at the end) and another made
+                conn.execute(text(f"SET LOCAL lock_timeout = '{PREPARED_LOCK_WAIT}'"))
+                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+                conn.execute(text(insert), new_database_meta())
+        except OperationalError:
+            _SET_ASIDE.append(schema)
+            continue
+        return schema
 
 
 @contextmanager
