@@ -145,14 +145,7 @@ class _BatchReplayer(_Replayer):
                 phases = phases_by_build.get(key, [])
                 status_file = self.run.status_files.get(key)
                 if is_new is None:
-                    for phase in phases:
-                        self.problem(
-                            "phases", phase.source, f"skipped: build {key} was not created"
-                        )
-                    if status_file is not None:
-                        self.problem(
-                            "statuses", status_file, f"skipped: build {key} was not created"
-                        )
+                    self.skip_unbuilt(key, phases, status_file)
                     self.bar.update(len(phases) + (status_file is not None))
                     continue
                 state = None

@@ -21,6 +21,7 @@ from ..errors import (
     SpecFormatError,
     TransportError,
 )
+from ..records import ENVIRONMENT_FIELDS
 from ..safetext import printable
 from .auth import _dig
 from .pulls import PaginatedPull
@@ -31,14 +32,7 @@ if TYPE_CHECKING:  # for annotations only: endpoints imports the replay at run t
 
 
 #: The fields that make a build environment unique on the server (plus Spack's version).
-ENVIRONMENT_KEY = (
-    "host_os",
-    "platform",
-    "host_target",
-    "hostname",
-    "kernel_version",
-    "spack_version",
-)
+ENVIRONMENT_KEY = (*ENVIRONMENT_FIELDS, "spack_version")
 
 
 #: Errors that condemn one file, not the whole replay.
@@ -107,6 +101,23 @@ class _Replayer:
         self.summary.problems.append((self.where(filename), message))
         if kind:
             self.summary.add(kind, "skipped")
+
+    def refused(self, kind: str, filename: str, result: Any) -> bool:
+        """True when ``result`` is the error of one file's request (counted as a problem of
+        ``kind``); an error that condemns the whole replay is raised; False for an answer."""
+        if not isinstance(result, BaseException):
+            return False
+        if not _file_error(result):
+            raise result
+        self.problem(kind, filename, str(result))
+        return True
+
+    def skip_unbuilt(self, key: str, phases: list[Any], status_file: str | None) -> None:
+        """Count the phase and status files of a build the server did not create."""
+        for phase in phases:
+            self.problem("phases", phase.source, f"skipped: build {key} was not created")
+        if status_file is not None:
+            self.problem("statuses", status_file, f"skipped: build {key} was not created")
 
     def replay(self) -> None:
         from ..loaders.savelocal import _kind
@@ -234,10 +245,7 @@ class _Replayer:
     def spec_result(self, filename: str, result: Any) -> bool:
         """Count a spec file's answer (an envelope, or the error its request raised); True
         when the server holds the spec. A fatal error is raised."""
-        if isinstance(result, BaseException):
-            if not _file_error(result):
-                raise result
-            self.problem("specs", filename, str(result))
+        if self.refused("specs", filename, result):
             self.bar.update(1)
             return False
         created = _created(result, "created")
@@ -255,10 +263,7 @@ class _Replayer:
             except _Stopped:
                 return
             if is_new is None:
-                for phase in phases:
-                    self.problem("phases", phase.source, f"skipped: build {key} was not created")
-                if status_file is not None:
-                    self.problem("statuses", status_file, f"skipped: build {key} was not created")
+                self.skip_unbuilt(key, phases, status_file)
                 return
             state = None
             if not is_new:
@@ -446,10 +451,7 @@ class _Replayer:
         result: Any,
     ) -> None:
         """Count a phase file's answer (an envelope, or the error its request raised)."""
-        if isinstance(result, BaseException):
-            if not _file_error(result):
-                raise result
-            self.problem("phases", phase.source, str(result))
+        if self.refused("phases", phase.source, result):
             return
         server_phases = state[0] if state else {}
         if server_phases is None:
@@ -495,10 +497,7 @@ class _Replayer:
         result: Any,
     ) -> None:
         """Count a status file's answer (an envelope, or the error its request raised)."""
-        if isinstance(result, BaseException):
-            if not _file_error(result):
-                raise result
-            self.problem("statuses", filename, str(result))
+        if self.refused("statuses", filename, result):
             return
         status = self.run.build(key).status
         server_status = state[1] if state else None

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, case, or_, select, update
 
+from ...records import ENVIRONMENT_FIELDS
 from ..tables import build_environments, builds, run_prepared, specs, utcnow
 from ..validate import RequestError, check_lengths
 from .attempts import (
@@ -27,7 +28,7 @@ __all__ = ["BUILD_STATUSES", "ENV_FIELDS", "new_build", "update_build", "resolve
 #: Statuses a build may be set to (PROTOCOL section 2).
 BUILD_STATUSES = ("CANCELLED", "SUCCESS", "NOTRUN", "FAILED")
 
-ENV_FIELDS = ("host_os", "platform", "host_target", "hostname", "kernel_version")
+ENV_FIELDS = ENVIRONMENT_FIELDS  # the build environment's identity (records.py)
 
 
 # Statements of the hot path, built once (fields.py says why and how a build's row is locked).
