@@ -231,6 +231,34 @@ def postgres_schema(*, prepared: bool = False) -> Iterator[str]:
             _drop_schema(schema)
 
 
+def example_runs_database(path: Path) -> str:
+    """A SQLite server database at ``path`` holding the first two bundled example save-local
+    runs, replayed by alice through a real in-process server -> its URL."""
+    from spackmon_analysis import LocalMonitor  # the one with .client()
+    from spackmon_analysis.demo import example_data_dir
+
+    runs = sorted(p for p in (example_data_dir() / "save-local").iterdir() if p.is_dir())
+    with LocalMonitor(f"sqlite:///{path}", in_process=True) as mon:
+        mon.add_user("alice")
+        with mon.client("alice", progress=False, backoff=0) as client:
+            assert not client.upload_local_save(runs[:2], progress=False).problems
+        return str(mon.db_url)
+
+
+def uploaded_and_offline(*paths: Path) -> tuple[Any, Any]:
+    """``(online, offline)``: ``paths`` sent by ``client.upload`` to a new in-process server and
+    pulled back with ``MonitorData.from_client`` (the upload must name no problem), and the
+    same paths read by ``load``."""
+    import spackmon_analysis as sma
+
+    with sma.LocalMonitor(in_process=True) as mon:
+        mon.add_user("ci")
+        client = mon.client("ci", progress=False)
+        assert client.upload(*paths).problems == []
+        online = sma.MonitorData.from_client(client)
+    return online, sma.load(*paths)
+
+
 #: Figures measured by the tests (``relhelp.record``/``relhelp.add``): printed in the
 #: "reliability figures" block of the terminal summary (tests/conftest.py). Keys starting with
 #: ``_`` are caches of one process, never reported.

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import create_engine, text
-from testlib import postgres_schema
+from testlib import example_runs_database, postgres_schema
 
 from spackmon_analysis import LocalMonitor
 from spackmon_analysis.errors import ConfigError, MonitorError
@@ -263,12 +263,7 @@ def test_a_server_without_the_filters_is_refused(served) -> None:
 def test_rows_left_out_are_never_read(tmp_path) -> None:
     """A 40 MB log of a build the filter leaves out costs a filtered load nothing: the
     database never sends it (traced peak far below its size)."""
-    runs = sorted(p for p in (EXAMPLES / "save-local").iterdir() if p.is_dir())
-    with LocalMonitor(f"sqlite:///{tmp_path / 'db.sqlite'}", in_process=True) as mon:
-        mon.add_user("alice")
-        with mon.client("alice", progress=False, backoff=0) as client:
-            assert not client.upload_local_save(runs[:2], progress=False).problems
-        url = mon.db_url
+    url = example_runs_database(tmp_path / "db.sqlite")
     con = sqlite3.connect(tmp_path / "db.sqlite")
     with con:
         big = "==> [2026-11-02-06:00:00] 'make'\n" + "x" * 79 + "\n"

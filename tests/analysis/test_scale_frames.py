@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from testlib import example_runs_database
 
 from spackmon_analysis import LocalMonitor
 from spackmon_analysis.frames import MonitorData
@@ -167,12 +168,7 @@ def test_the_history_frames_do_not_copy_the_logs(tmp_path) -> None:
     Arrow's allocations during the load, far below the 8 MB of logs."""
     import pyarrow as pa
 
-    runs = sorted(p for p in (EXAMPLES / "save-local").iterdir() if p.is_dir())
-    with LocalMonitor(f"sqlite:///{tmp_path / 'db.sqlite'}", in_process=True) as mon:
-        mon.add_user("alice")
-        with mon.client("alice", progress=False, backoff=0) as client:
-            assert not client.upload_local_save(runs[:2], progress=False).problems
-        url = mon.db_url
+    url = example_runs_database(tmp_path / "db.sqlite")
     import sqlite3
 
     con = sqlite3.connect(tmp_path / "db.sqlite")

@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from testlib import uploaded_and_offline
 
 import spackmon_analysis as sma
 from spackmon_analysis.errors import InstallPrefixError, ReportError, SpecFormatError
@@ -403,13 +404,7 @@ def test_upload_of_1x_files_answers_as_the_offline_loaders() -> None:
     base = _base("1.1.1")
     paths = [base / "opt" / "spack", base / "stage", base / "reports" / "junit-tinybrokenapp.xml"]
     paths.append(base / "env")
-    with sma.LocalMonitor(in_process=True) as mon:
-        mon.add_user("ci")
-        client = mon.client("ci", progress=False)
-        summary = client.upload(*paths)
-        assert summary.problems == []
-        online = sma.MonitorData.from_client(client)
-    offline = sma.load(*paths)
+    online, offline = uploaded_and_offline(*paths)
     columns = ["spec_name", "role", "first_error", "failed_phase", "dag_hash"]
 
     def rows(data: Any) -> set[tuple]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testlib import uploaded_and_offline
 
 import spackmon_analysis as sma
 from spackmon_analysis.errors import SpecFormatError
@@ -266,14 +267,7 @@ def test_a_spliced_spec_spack_never_marked_is_found_blocked_through_its_build_sp
 
 
 def test_upload_of_a_spliced_tree_answers_as_the_offline_loaders() -> None:
-    paths = [TREE, ENV]
-    with sma.LocalMonitor(in_process=True) as mon:
-        mon.add_user("ci")
-        client = mon.client("ci", progress=False)
-        summary = client.upload(*paths)
-        assert summary.problems == []
-        online = sma.MonitorData.from_client(client)
-    offline = sma.load(*paths)
+    online, offline = uploaded_and_offline(TREE, ENV)
     assert _answers(online) == _answers(offline)
 
     def outcomes(data: Any) -> dict[str, Any]:
