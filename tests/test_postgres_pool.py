@@ -75,6 +75,8 @@ def test_a_schema_a_test_changed_or_failed_in_is_not_reused() -> None:
         with engine.begin() as conn:
             conn.execute(text("CREATE INDEX extra_idx ON users (token_hash)"))
         engine.dispose()
+    with postgres_schema(prepared=True) as url:  # the changed schema is not handed out again
+        assert _schema_of(url) != changed
     with pytest.raises(RuntimeError), postgres_schema(prepared=True) as url:
         failed = _schema_of(url)
         raise RuntimeError("the test failed")

@@ -245,16 +245,16 @@ def example_runs_database(path: Path) -> str:
         return str(mon.db_url)
 
 
-def uploaded_and_offline(*paths: Path) -> tuple[Any, Any]:
-    """``(online, offline)``: ``paths`` sent by ``client.upload`` to a new in-process server and
-    pulled back with ``MonitorData.from_client`` (the upload must name no problem), and the
-    same paths read by ``load``."""
+def uploaded_and_offline(*paths: Path, **upload: Any) -> tuple[Any, Any]:
+    """``(online, offline)``: ``paths`` sent by ``client.upload`` (with the keyword arguments
+    ``upload``) to a new in-process server and pulled back with ``MonitorData.from_client``
+    (the upload must name no problem), and the same paths read by ``load``."""
     import spackmon_analysis as sma
 
     with sma.LocalMonitor(in_process=True) as mon:
         mon.add_user("ci")
         client = mon.client("ci", progress=False)
-        assert client.upload(*paths).problems == []
+        assert client.upload(*paths, **upload).problems == []
         online = sma.MonitorData.from_client(client)
     return online, sma.load(*paths)
 

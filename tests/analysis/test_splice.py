@@ -287,9 +287,13 @@ def test_upload_of_a_spliced_tree_answers_as_the_offline_loaders() -> None:
     assert spliced(online) == spliced(offline) != {}
     assert APP_SPLICED in spliced(online)
     assert any("spliced" in text and APP_SPLICED[:7] in text for _, text in online.notes)
-    # no build spec's node written beside a spliced one became a spec of the server
-    assert UTIL1 not in set(online.specs["dag_hash"]) or UTIL1 in set(offline.specs["dag_hash"])
     assert set(online.specs["dag_hash"]) == set(offline.specs["dag_hash"])
+    # the spec file alone: the nodes of the spec tinyapp was built as (written beside the
+    # spliced one) become no spec of the server either
+    online, offline = uploaded_and_offline(SPEC_FILE, spack_version="0.23.1")
+    for data in (online, offline):
+        hashes = set(data.specs["full_hash"])
+        assert APP_SPLICED in hashes and APP not in hashes and UTIL1 not in hashes
 
 
 def test_a_diff_against_the_spliced_spec_compares_the_members_only() -> None:
