@@ -538,8 +538,9 @@ class _Parser:
                     break
             # the reader's own node, not yet handed out: filled in place (frozen)
             object.__setattr__(nodes[key], "build_spec", value)
+        cycles = _build_spec_cycles(built_as)
         for key, _refs, path in self.build_refs:
-            if _build_spec_cycle(key, built_as):
+            if key in cycles:
                 raise self.fail(
                     "a node cannot be built as itself (its build_spec leads back to it)", path
                 )
@@ -632,19 +633,27 @@ def _fmt_path(path: str | tuple) -> str:
     return f"{base}[{i}]" if isinstance(i, int) else _join(base, str(i))
 
 
-def _build_spec_cycle(start: Any, built_as: Mapping[Any, Any]) -> bool:
-    """Whether following ``build_spec`` links (``built_as``: a spliced node -> the node of the
-    document it was built as) from ``start`` comes back to ``start``. Spack never writes that
-    (a build spec is the spec that was really built); a node built as itself would make the
-    whole DAG provenance."""
-    seen = {start}
-    node = built_as.get(start)
-    while node is not None:
-        if node in seen:
-            return node == start
-        seen.add(node)
-        node = built_as.get(node)
-    return False
+def _build_spec_cycles(built_as: Mapping[Any, Any]) -> set[Any]:
+    """The nodes that following ``build_spec`` links (``built_as``: a spliced node -> the node
+    of the document it was built as) leads back to. Spack never writes that (a build spec is
+    the spec that was really built); a node built as itself would make the whole DAG
+    provenance. Linear in the links: each node has one link at most, so every walk stops at
+    the first node an earlier walk (or itself) reached."""
+    walk_of: dict[Any, int] = {}
+    on_cycle: set[Any] = set()
+    for walk, start in enumerate(built_as):
+        node = start
+        while node is not None and node not in walk_of:
+            walk_of[node] = walk
+            node = built_as.get(node)
+        if node is not None and walk_of[node] == walk:  # this walk came back to its own path
+            first = node
+            while True:
+                on_cycle.add(node)
+                node = built_as[node]
+                if node == first:
+                    break
+    return on_cycle
 
 
 def _join(path: str, key: str) -> str:
@@ -1029,7 +1038,7 @@ def _fast_columns(bodies: list, list_format: bool) -> _Cols:
     cols.patches = patches_col
     if brefs is not None:
         targets = {i: index[r] for i, r in enumerate(brefs) if r is not None and r in index}
-        if any(_build_spec_cycle(i, targets) for i in targets):
+        if _build_spec_cycles(targets):
             raise _Bail  # the checked reader names the node
     cols.build_ref = brefs
     cols.index = index
