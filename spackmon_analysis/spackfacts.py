@@ -893,17 +893,17 @@ def _phase_marks(text: str) -> list[re.Match[str]]:
     (a regex scan of every line start of a long log costs several times more)."""
     marks: list[re.Match[str]] = []
     match, find, rfind = PHASE_MARKER.match, text.find, text.rfind
-    skip = len(_MARKER_TEXT)
     pos = find(_MARKER_TEXT)
-    last_line = -1
     while pos >= 0:
-        line = rfind("\n", 0, pos) + 1
-        if line != last_line:  # a line is matched once, however often it holds the text
-            last_line = line
-            found = match(text, line)
-            if found is not None:
-                marks.append(found)
-        pos = find(_MARKER_TEXT, pos + skip)
+        found = match(text, rfind("\n", 0, pos) + 1)
+        if found is not None:
+            marks.append(found)
+        # the next search starts past this line: a line is matched once, and a line holding
+        # the text many times is not searched back from each (quadratic on a long line)
+        end = find("\n", pos)
+        if end < 0:
+            break
+        pos = find(_MARKER_TEXT, end)
     return marks
 
 
