@@ -425,7 +425,13 @@ def absent_field_notes(route: str, rows: list[dict[str, Any]], label: str) -> li
     ]
 
 
-_UNKNOWN_FIELDS = re.compile(r"unknown fields? .* for /api/(\w+)/ \(fields: ([^)]*)\)")
+_QUOTED = r"""(?:'[^'\n]*'|"[^"\n]*")"""
+#: Our server's wording (server/queries/filters.check_fields), each part delimited, so the
+#: search stays linear whatever a server answers; only the message's first 4,096 characters
+#: are searched (a field list is far shorter).
+_UNKNOWN_FIELDS = re.compile(
+    rf"unknown fields? {_QUOTED}(?:, {_QUOTED})* for /api/(\w+)/ \(fields: ([^)\n]*)\)"
+)
 
 
 def server_fields(error: BadRequestError, route: str) -> set[str] | None:
@@ -433,7 +439,7 @@ def server_fields(error: BadRequestError, route: str) -> set[str] | None:
     field and lists the route's: ``unknown field 'x' for /api/specs/ (fields: id, ...)``);
     None when the 400 is about something else."""
     text = getattr(error, "server_message", None) or str(error)
-    found = _UNKNOWN_FIELDS.search(text)
+    found = _UNKNOWN_FIELDS.search(text[:4096])
     if found is None or found.group(1) != route:
         return None
     return {f.strip() for f in found.group(2).split(",") if f.strip()}
