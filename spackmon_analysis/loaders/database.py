@@ -157,7 +157,10 @@ def _stream(
     ``text_size``: the characters of text a chunk carries (the phases' logs); the next chunk
     then asks for as many rows as make about :data:`_CHUNK_TEXT` characters (between
     :data:`_CHUNK_MIN` and :data:`_CHUNK` rows): few round trips for short logs, a bounded
-    chunk for long ones."""
+    chunk for long ones. The size follows the chunk before: long logs right after many short
+    ones come in one chunk of up to :data:`_CHUNK` rows, whose text is then held twice for a
+    moment (as Python strings and in the frame being built). Decided and left: the logs are
+    kept anyway, so the peak stays within about twice their size."""
     dialect = conn.dialect
     sql, params = cursor_statement(stmt, dialect)
     raw = conn.connection.dbapi_connection
