@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..records import BUILD_STATUSES, BuildRecord, PhaseRecord
+from ..records import BUILD_STATUSES, ENVIRONMENT_FIELDS, BuildRecord, PhaseRecord
 from ..spackfacts import short_hash
 from .replay import replay_runs
 from .summary import ReplaySummary
@@ -72,7 +72,6 @@ __all__ = ["upload_sources", "upload_runs", "source_graphs", "UNKNOWN"]
 
 #: What a build environment field or Spack version the source does not carry is sent as.
 UNKNOWN = "unknown"
-_ENV_FIELDS = ("host_os", "platform", "host_target", "hostname", "kernel_version")
 
 
 def upload_sources(
@@ -203,7 +202,7 @@ def upload_runs(
                 )
                 continue
             body: dict[str, Any] = {}
-            for name in (*_ENV_FIELDS, "spack_version"):
+            for name in (*ENVIRONMENT_FIELDS, "spack_version"):
                 value = _text(getattr(row, name)) or _text(fill.get(name))
                 if value is None:
                     value = UNKNOWN

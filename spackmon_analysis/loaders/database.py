@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..records import ENVIRONMENT_FIELDS
 from ..server.queries import BuildFilter
 from ..server.tables import (
     Store,
@@ -233,7 +234,7 @@ def _read_tables(
     cols = ServerColumns(keep_output=keep_output and need("output"))
     every = build_filter.everything
     # a column not asked for is a NULL in the select (and its join left out)
-    env = need("host_os", "platform", "host_target", "hostname", "kernel_version")
+    env = need(*ENVIRONMENT_FIELDS)
     build_stmt = select(
         builds.c.id,
         specs.c.full_hash,
@@ -242,7 +243,7 @@ def _read_tables(
         builds.c.status if need("status", "outcome") else null(),
         *(
             getattr(build_environments.c, name) if need(name) else null()
-            for name in ("host_os", "platform", "host_target", "hostname", "kernel_version")
+            for name in ENVIRONMENT_FIELDS
         ),
         builds.c.spack_version if need("spack_version") else null(),
         users.c.username if need("owner") else null(),

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ConfigError
+from ..records import ENVIRONMENT_FIELDS
 from ..server.tables import (
     build_attempts,
     build_environments,
@@ -151,7 +152,7 @@ def outcome_counts(
         )
         if markers is not None:
             source = source.outerjoin(markers, markers.c.id == builds.c.id)
-        if {"host_os", "platform", "host_target", "hostname", "kernel_version"} & set(by):
+        if set(ENVIRONMENT_FIELDS) & set(by):
             source = source.join(
                 build_environments, build_environments.c.id == builds.c.build_environment_id
             )

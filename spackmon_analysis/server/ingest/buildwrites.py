@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, case, or_, select, update
 
-from ...records import ENVIRONMENT_FIELDS
+from ...records import BUILD_STATUSES, ENVIRONMENT_FIELDS
 from ..tables import build_environments, builds, run_prepared, specs, utcnow
 from ..validate import RequestError, check_lengths
 from .attempts import (
@@ -23,13 +23,9 @@ from .attempts import (
 from .fields import _build_id, _build_summary, _get_build, _require_dict
 from .specdocs import _load_graph, import_graph
 
-__all__ = ["BUILD_STATUSES", "ENV_FIELDS", "new_build", "update_build", "resolve_spec"]
-
-#: Statuses a build may be set to (PROTOCOL section 2).
-BUILD_STATUSES = ("CANCELLED", "SUCCESS", "NOTRUN", "FAILED")
-
-ENV_FIELDS = ENVIRONMENT_FIELDS  # the build environment's identity (records.py)
-
+# BUILD_STATUSES (the statuses a build may be set to, PROTOCOL section 2) and the build
+# environment's fields are records.py's, shared with the client and the loaders
+__all__ = ["BUILD_STATUSES", "new_build", "update_build", "resolve_spec"]
 
 # Statements of the hot path, built once (fields.py says why and how a build's row is locked).
 _HASH_COLS = (specs.c.full_hash, specs.c.hash, specs.c.dag_hash, specs.c.build_hash)
@@ -47,7 +43,7 @@ _SEL_SPEC = (
     .limit(1)
 )
 _SEL_ENV = select(build_environments.c.id).where(
-    *(build_environments.c[f] == bindparam("b_" + f) for f in ENV_FIELDS)
+    *(build_environments.c[f] == bindparam("b_" + f) for f in ENVIRONMENT_FIELDS)
 )
 _SEL_BUILD_BY = (
     select(builds.c.id, builds.c.tags, builds.c.owner_id)
@@ -59,7 +55,7 @@ _SEL_BUILD_BY = (
 )
 _INS_ENV = (
     build_environments.insert()
-    .values(**{f: bindparam("b_" + f) for f in ENV_FIELDS})
+    .values(**{f: bindparam("b_" + f) for f in ENVIRONMENT_FIELDS})
     .returning(build_environments.c.id)
 )
 _INS_BUILD = (
@@ -120,7 +116,7 @@ def new_build(conn: Connection, body: Any, caller_id: int) -> tuple[int, dict]:
     from them would.
     """
     body = _require_dict(body)
-    fields = (*ENV_FIELDS, "spack_version", "full_hash")
+    fields = (*ENVIRONMENT_FIELDS, "spack_version", "full_hash")
     if any(not isinstance(body.get(f), str) or not body.get(f).strip() for f in fields):
         bad = [f for f in fields if not isinstance(body.get(f), str) or not body.get(f).strip()]
         raise RequestError(
@@ -132,7 +128,9 @@ def new_build(conn: Connection, body: Any, caller_id: int) -> tuple[int, dict]:
     spack_version = body["spack_version"].strip()
     full_hash = body["full_hash"].strip()
     check_lengths(
-        build_environments, {f: body[f].strip() for f in ENV_FIELDS}, "The build environment"
+        build_environments,
+        {f: body[f].strip() for f in ENVIRONMENT_FIELDS},
+        "The build environment",
     )
     check_lengths(builds, {"spack_version": spack_version}, "The build")
     if body.get("spec") not in (None, "", {}):
@@ -143,7 +141,7 @@ def new_build(conn: Connection, body: Any, caller_id: int) -> tuple[int, dict]:
             400,
             f"The spec with full hash {full_hash} and spack version {spack_version} does not exist.",
         )
-    env_key = {f: body[f].strip() for f in ENV_FIELDS}
+    env_key = {f: body[f].strip() for f in ENVIRONMENT_FIELDS}
     env_params = {"b_" + k: v for k, v in env_key.items()}
     found = run_prepared(conn, _SEL_ENV, env_params)
     env_created = not found
