@@ -68,6 +68,28 @@ def test_a_reused_schema_is_empty_with_a_new_secret_and_ids_from_one() -> None:
             assert conn.execute(select(users.c.id)).scalar_one() == 1
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        "CREATE INDEX extra_idx ON users (token_hash)",
+        "ALTER TABLE users ADD CONSTRAINT extra_check CHECK (id > 0)",
+        "ALTER TABLE users ADD COLUMN extra_column text",
+    ],
+    ids=["index", "constraint", "column"],
+)
+def test_a_changed_schema_is_not_handed_out_again(change: str) -> None:
+    with postgres_schema(prepared=True) as url:
+        changed = _schema_of(url)
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text(change))
+        engine.dispose()
+    with postgres_schema(prepared=True) as url:
+        assert _schema_of(url) != changed
+    with postgres_schema(prepared=True) as url:  # nor later: it was dropped
+        assert _schema_of(url) != changed
+
+
 def test_a_schema_a_test_changed_or_failed_in_is_not_reused() -> None:
     with postgres_schema(prepared=True) as url:
         changed = _schema_of(url)

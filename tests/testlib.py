@@ -88,7 +88,7 @@ def postgres_skip_location() -> tuple[str, int]:
 
 
 #: This process's prepared schemas (see :func:`postgres_schema`) that no test holds now, and
-#: each one's shape (tables, columns, indexes, triggers) when it was made.
+#: each one's shape (tables, columns, indexes, triggers, constraints) when it was made.
 _FREE_PREPARED: list[str] = []
 _SHAPES: dict[str, list[tuple[Any, ...]]] = {}
 _ADMIN: list[Any] = []  # one engine per process for creating, emptying and dropping schemas
@@ -96,8 +96,9 @@ _SET_ASIDE: list[str] = []  # prepared schemas a lock kept from being emptied: d
 #: How long emptying a prepared schema waits for a lock another connection holds on it.
 PREPARED_LOCK_WAIT = "10s"
 
-#: A schema's shape: what a test could change in it. A prepared schema whose shape differs
-#: from the one it was made with is dropped instead of reused.
+#: A schema's shape: what a test could change in it (columns, indexes, triggers, constraints).
+#: A prepared schema whose shape differs from the one it was made with is dropped instead of
+#: reused.
 _SHAPE_SQL = """
 SELECT 'c', table_name, column_name, data_type || ':' || is_nullable
   FROM information_schema.columns WHERE table_schema = :s
@@ -105,6 +106,9 @@ UNION ALL SELECT 'i', tablename, indexname, indexdef FROM pg_indexes WHERE schem
 UNION ALL SELECT 't', c.relname, t.tgname, ''
   FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
   JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :s AND NOT t.tgisinternal
+UNION ALL SELECT 'k', c.relname, k.conname, pg_get_constraintdef(k.oid)
+  FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+  JOIN pg_namespace n ON n.oid = k.connamespace WHERE n.nspname = :s
 ORDER BY 1, 2, 3, 4
 """
 
@@ -199,8 +203,8 @@ def postgres_schema(*, prepared: bool = False) -> Iterator[str]:
     a new JWT secret, creation time) of a database created now: what the server's first start
     makes of an empty schema, without the 17 tables' DDL for every test (0.04 s instead of
     0.12 s per test here). It goes back to this process's pool afterwards, unless the test
-    changed its tables, columns, indexes or triggers (then it is dropped). A test about
-    creating, migrating or refusing a database takes the default.
+    changed its tables, columns, indexes, triggers or constraints (then it is dropped). A test
+    about creating, migrating or refusing a database takes the default.
 
     ``SPACKMON_REQUIRE_POSTGRES=1`` (set by .ci/run) turns a skip into a failure.
     """
@@ -253,9 +257,9 @@ def uploaded_and_offline(*paths: Path, **upload: Any) -> tuple[Any, Any]:
 
     with sma.LocalMonitor(in_process=True) as mon:
         mon.add_user("ci")
-        client = mon.client("ci", progress=False)
-        assert client.upload(*paths, **upload).problems == []
-        online = sma.MonitorData.from_client(client)
+        with mon.client("ci", progress=False) as client:
+            assert client.upload(*paths, **upload).problems == []
+            online = sma.MonitorData.from_client(client)
     return online, sma.load(*paths)
 
 
